@@ -50,13 +50,15 @@ static void sl_clk_calibrate(void)
 	sl_clk.base_ns = sl_clock_ns(CLOCK_MONOTONIC);
 #ifdef SL_HAVE_TSC
 	if (!sl_clk.force_clock && sl_tsc_invariant()) {
-		/* Bracket a 20 ms sleep with both clocks; the bracket error (~100 ns) is a few ppm. */
+		/* Bracket a 20 ms sleep with both clocks; the bracket error (~100 ns) is a few ppm.
+		 */
 		uint64_t t0 = __rdtsc(), n0 = sl_clock_ns(CLOCK_MONOTONIC_RAW);
 		struct timespec req = {0, 20 * 1000 * 1000};
 		nanosleep(&req, NULL);
 		uint64_t t1 = __rdtsc(), n1 = sl_clock_ns(CLOCK_MONOTONIC_RAW);
 		if (t1 > t0 && n1 > n0) {
-			sl_clk.tsc_hz = (uint64_t)((__uint128_t)(t1 - t0) * 1000000000u / (n1 - n0));
+			sl_clk.tsc_hz =
+				(uint64_t)((__uint128_t)(t1 - t0) * 1000000000u / (n1 - n0));
 			sl_clk.mult = (uint64_t)(((__uint128_t)(n1 - n0) << 32) / (t1 - t0));
 			sl_clk.base_tsc = __rdtsc();
 			sl_clk.base_ns = sl_clock_ns(CLOCK_MONOTONIC);

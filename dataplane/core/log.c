@@ -7,10 +7,10 @@
 int sl_log_types[SL_LOG__COUNT];
 
 static const char *const sl_log_names[SL_LOG__COUNT] = {
-	[SL_LOG_CORE] = "core",         [SL_LOG_TRACK] = "track",     [SL_LOG_LOG] = "log",
-	[SL_LOG_BUFFER] = "buffer",     [SL_LOG_QUIC] = "quic",       [SL_LOG_MOQ] = "moq",
-	[SL_LOG_SHARD] = "shard",       [SL_LOG_NET] = "net",         [SL_LOG_OBJSTORE] = "objstore",
-	[SL_LOG_METALOG] = "metalog",   [SL_LOG_CONTROL] = "control",
+	[SL_LOG_CORE] = "core",	      [SL_LOG_TRACK] = "track",	    [SL_LOG_LOG] = "log",
+	[SL_LOG_BUFFER] = "buffer",   [SL_LOG_QUIC] = "quic",	    [SL_LOG_MOQ] = "moq",
+	[SL_LOG_SHARD] = "shard",     [SL_LOG_NET] = "net",	    [SL_LOG_OBJSTORE] = "objstore",
+	[SL_LOG_METALOG] = "metalog", [SL_LOG_CONTROL] = "control",
 };
 
 const char *sl_log_module_name(enum sl_log_module m)

@@ -24,7 +24,8 @@ size_t sl_ring_memsize(unsigned int count)
 struct rte_ring *sl_ring_init_mem(void *mem, const char *name, unsigned int count)
 {
 	struct rte_ring *r = mem;
-	if (count == 0 || rte_ring_init(r, name, sl_ring_size(count), RING_F_SP_ENQ | RING_F_SC_DEQ))
+	if (count == 0 ||
+	    rte_ring_init(r, name, sl_ring_size(count), RING_F_SP_ENQ | RING_F_SC_DEQ))
 		return NULL;
 	return r;
 }

@@ -14,11 +14,11 @@
  */
 enum sl_msg_type {
 	SL_MSG_NOP = 0,
-	SL_MSG_BUF = 1,      /* obj is a struct sl_buf reference (a datagram or frame payload) */
+	SL_MSG_BUF = 1,	     /* obj is a struct sl_buf reference (a datagram or frame payload) */
 	SL_MSG_FRAME = 2,    /* obj is a frame for a track owned by the receiver */
 	SL_MSG_GROUP = 3,    /* obj is a group announcement for a subscriber-side worker */
 	SL_MSG_CONTROL = 4,  /* obj is a control-plane request; u64 is a request id */
-	SL_MSG_IO = 5,       /* obj is an io request or completion */
+	SL_MSG_IO = 5,	     /* obj is an io request or completion */
 	SL_MSG_SHUTDOWN = 6, /* the receiver should drain and stop */
 };
 

@@ -30,8 +30,8 @@ static void rfc9000_examples_decode(void **state)
 static void encode_is_minimal_and_round_trips(void **state)
 {
 	(void)state;
-	static const uint64_t vals[] = {0,      63,      64,         16383,        16384,
-					1073741823, 1073741824, SL_VARINT_MAX, 37, 15293};
+	static const uint64_t vals[] = {
+		0, 63, 64, 16383, 16384, 1073741823, 1073741824, SL_VARINT_MAX, 37, 15293};
 	static const size_t lens[] = {1, 1, 2, 2, 4, 4, 8, 8, 1, 2};
 	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
 		uint8_t b[8];
