@@ -33,7 +33,7 @@ static uint64_t sl_clock_ns(clockid_t id)
 static int sl_tsc_invariant(void)
 {
 	unsigned int a, b, c, d;
-	if (__get_cpuid_max(0x80000000, NULL) < 0x80000007)
+	if ((unsigned int)__get_cpuid_max(0x80000000, NULL) < 0x80000007u)
 		return 0;
 	__cpuid(0x80000007, a, b, c, d);
 	(void)a;

@@ -16,3 +16,10 @@ void sl_waitq_wake_all(struct sl_waitq *q)
 			w->wake(w);
 	}
 }
+
+void sl_waitq_detach_all(struct sl_waitq *q)
+{
+	struct sl_waiter *w;
+	while ((w = q->head) != NULL)
+		sl_waiter_cancel(w);
+}

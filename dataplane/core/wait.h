@@ -73,6 +73,13 @@ static inline void sl_waitq_add(struct sl_waitq *q, struct sl_waiter *w)
 }
 
 /*
+ * Disarms every waiter on q without calling it. An object that owns a queue calls this before
+ * it is freed, so no waiter is left pointing into freed memory; its owner will simply poll again
+ * (a poll on a released object is the caller's bug, not a lost wake-up).
+ */
+void sl_waitq_detach_all(struct sl_waitq *q);
+
+/*
  * Wakes and disarms every waiter on q. The list is detached first, so a wake function may
  * re-arm on q (it then waits for the next change) without being called twice now.
  */

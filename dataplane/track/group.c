@@ -95,6 +95,7 @@ void sl_group_unref(struct sl_group *g)
 {
 	if (g == NULL || --g->refcnt > 0)
 		return;
+	sl_waitq_detach_all(&g->waiters);
 	for (uint32_t i = 0; i < g->nframes; i++)
 		sl_buf_unref(g->frames[i].buf);
 	free(g->frames);

@@ -319,6 +319,7 @@ void sl_announced_free(struct sl_announced *a)
 		if (a->next)
 			a->next->pprev = a->pprev;
 	}
+	sl_waitq_detach_all(&a->waiters);
 	for (uint32_t i = 0; i < a->qlen; i++)
 		free(a->q[(a->qhead + i) % a->qcap].suffix);
 	free(a->q);

@@ -111,6 +111,7 @@ static void announces_current_set_then_changes_by_prefix(void **state)
 
 	assert_int_equal(sl_origin_unpublish(o, a1), 0);
 	expect(room, "alice", false);
+	sl_broadcast_unref(a1);
 	assert_int_equal(sl_origin_publish(o, "room/alice", &a1), 0);
 	expect(room, "alice", true);
 

@@ -57,6 +57,7 @@ void sl_track_unref(struct sl_track *t)
 			sl_group_unref(g);
 		}
 	}
+	sl_waitq_detach_all(&t->waiters);
 	sl_u64map_fini(&t->index);
 	free(t->slots);
 	free(t->name);

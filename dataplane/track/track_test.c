@@ -550,7 +550,34 @@ static void waiters_fire_on_group_finish_and_abort(void **state)
 	assert_false(sl_waiter_armed(&w2));
 	assert_int_equal(sl_track_consumer_closed(&c2, NULL), 0);
 	sl_track_consumer_release(&c2, &w2);
+	sl_group_reader_release(&s.r);
 	sl_track_consumer_release(&s.c, &s.w);
+	sl_track_unref(t);
+}
+
+/* A reader dropped while its waiter is armed on the group: freeing the group disarms it. */
+static void freeing_a_group_disarms_its_waiters(void **state)
+{
+	(void)state;
+	struct sl_track_config cfg;
+	sl_track_config_default(&cfg);
+	cfg.max_bytes = 0;
+	cfg.max_age_ns = 1;
+	struct sl_track *t = sl_track_new("t", 0, &cfg);
+	struct sl_track_consumer c;
+	struct sl_group_reader r;
+	struct sl_waiter w;
+	struct sl_slice f;
+	sl_waiter_init(&w, NULL);
+	sl_track_consume(t, &c);
+	append(t, 0);
+	assert_int_equal(sl_track_consumer_next_group(&c, NULL, &r), 0);
+	assert_int_equal(sl_group_read_frame(&r, &w, &f), SL_EAGAIN);
+	assert_true(sl_waiter_armed(&w));
+	sl_group_reader_release(&r);
+	append(t, 10); /* evicts group 0: its last reference goes */
+	assert_false(sl_waiter_armed(&w));
+	sl_track_consumer_release(&c, &w);
 	sl_track_unref(t);
 }
 
@@ -662,6 +689,7 @@ int main(void)
 		cmocka_unit_test(consumer_created_mid_group_reads_from_first_frame),
 		cmocka_unit_test(aborted_group_fails_readers_but_not_the_track),
 		cmocka_unit_test(waiters_fire_on_group_finish_and_abort),
+		cmocka_unit_test(freeing_a_group_disarms_its_waiters),
 		cmocka_unit_test(start_at_get_group_and_latest),
 		cmocka_unit_test(pinned_max_with_many_late_groups),
 		cmocka_unit_test(single_frame_groups_and_bad_arguments),
