@@ -22,6 +22,11 @@ static const struct {
 	[14] = {"SL_ENOTSUP", "not supported"},
 	[15] = {"SL_ECANCEL", "cancelled"},
 	[16] = {"SL_EBUSY", "busy"},
+	[17] = {"SL_ETIMEDOUT", "timed out"},
+	[18] = {"SL_ELOST", "messages lost"},
+	[19] = {"SL_EPRECOND", "precondition failed"},
+	[20] = {"SL_EFENCED", "fenced by a newer epoch"},
+	[21] = {"SL_ECORRUPT", "data corrupt"},
 };
 
 const char *sl_strerror(int err)
