@@ -1,0 +1,1094 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "quic/endpoint.h"
+#include "core/err.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/u64map.h"
+
+#include <ngtcp2/ngtcp2.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+#include <ngtcp2/ngtcp2_crypto_gnutls.h>
+
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* TLS 1.3 only, the cipher suites and groups QUIC peers (ngtcp2, quinn, browsers) offer. */
+#define SL_QUIC_PRIORITY                                                                           \
+	"%DISABLE_TLS13_COMPAT_MODE:NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:"       \
+	"+AES-256-GCM:+CHACHA20-POLY1305:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:"               \
+	"+GROUP-SECP384R1"
+
+/* Datagrams one connection may write per flush, so one busy connection cannot starve others. */
+#define SL_QUIC_TX_BURST 64
+#define SL_QUIC_MAX_VEC	 16
+
+struct sl_quic_chunk {
+	struct sl_slice s;
+	struct sl_quic_chunk *next;
+};
+
+struct sl_quic_stream {
+	int64_t id;
+	struct sl_quic_chunk *head, *tail; /* queued, not yet acknowledged */
+	struct sl_quic_chunk *unsent;	   /* first chunk with bytes not yet given to ngtcp2 */
+	uint32_t unsent_off;
+	uint64_t head_off; /* stream offset of head's first byte */
+	uint64_t queued;   /* bytes ever queued */
+	uint64_t acked;
+	bool fin_queued, fin_sent, reset, pending;
+	struct sl_quic_stream *next_pending;
+};
+
+struct sl_quic_conn {
+	struct sl_quic_endpoint *ep;
+	ngtcp2_conn *q;
+	gnutls_session_t tls;
+	ngtcp2_crypto_conn_ref ref;
+	struct sl_quic_path path;
+	struct sl_u64map streams; /* stream id -> struct sl_quic_stream * */
+	struct sl_quic_stream *pend_head, *pend_tail;
+	ngtcp2_cid cids[8]; /* connection ids registered in the endpoint's map */
+	uint32_t ncids;
+	ngtcp2_connection_close_error ccerr;
+	bool established, want_close, dead, tx_more;
+	uint64_t close_error;
+	void *user;
+	struct sl_quic_conn *next, *prev;
+};
+
+struct sl_quic_endpoint {
+	struct sl_quic_config cfg;
+	struct sl_quic_callbacks cb;
+	void *arg;
+	gnutls_certificate_credentials_t cred;
+	gnutls_datum_t alpn;
+	uint8_t cert_sha256[32];
+	uint8_t reset_secret[32]; /* derives stateless reset tokens from connection ids */
+	struct sl_u64map cids;	  /* hash of a connection id -> conn */
+	struct sl_quic_conn *conns;
+	struct sl_quic_chunk *free_chunks;
+	struct sl_quic_stats stats;
+};
+
+void sl_quic_config_default(struct sl_quic_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->alpn, sizeof(cfg->alpn), "moq-lite-04");
+	cfg->cert_days = 13;
+	cfg->idle_timeout_ns = UINT64_C(30) * NGTCP2_SECONDS;
+	cfg->max_data = 16u << 20;
+	cfg->max_stream_data = 1u << 20;
+	cfg->max_streams_bidi = 100;
+	cfg->max_streams_uni = 1000;
+	cfg->max_conns = 10000;
+	cfg->max_udp_payload = 1452;
+}
+
+/* ---- connection ids ---- */
+
+static uint64_t cid_key(const uint8_t *p, size_t n)
+{
+	return sl_hash64(p, n, 0x5c1d);
+}
+
+int sl_quic_cid_worker(const uint8_t *cid, size_t len)
+{
+	if (len != SL_QUIC_CID_LEN)
+		return -1;
+	return (cid[0] << 8) | cid[1];
+}
+
+static void make_cid(struct sl_quic_endpoint *ep, ngtcp2_cid *cid)
+{
+	uint8_t b[SL_QUIC_CID_LEN];
+	gnutls_rnd(GNUTLS_RND_NONCE, b, sizeof(b));
+	b[0] = (uint8_t)(ep->cfg.worker_id >> 8);
+	b[1] = (uint8_t)ep->cfg.worker_id;
+	ngtcp2_cid_init(cid, b, sizeof(b));
+}
+
+static int cid_register(struct sl_quic_conn *c, const ngtcp2_cid *cid)
+{
+	if (c->ncids == sizeof(c->cids) / sizeof(c->cids[0]))
+		return SL_ENOSPC;
+	int rc = sl_u64map_insert(&c->ep->cids, cid_key(cid->data, cid->datalen),
+				  (uint64_t)(uintptr_t)c);
+	if (rc == 0)
+		c->cids[c->ncids++] = *cid;
+	return rc;
+}
+
+static void cid_unregister(struct sl_quic_conn *c, const ngtcp2_cid *cid)
+{
+	for (uint32_t i = 0; i < c->ncids; i++) {
+		if (ngtcp2_cid_eq(&c->cids[i], cid)) {
+			sl_u64map_remove(&c->ep->cids, cid_key(cid->data, cid->datalen));
+			c->cids[i] = c->cids[--c->ncids];
+			return;
+		}
+	}
+}
+
+static struct sl_quic_conn *cid_lookup(struct sl_quic_endpoint *ep, const uint8_t *p, size_t n)
+{
+	uint64_t v;
+	if (!sl_u64map_get(&ep->cids, cid_key(p, n), &v))
+		return NULL;
+	struct sl_quic_conn *c = (struct sl_quic_conn *)(uintptr_t)v;
+	/* A 64-bit hash match is checked against the id itself: a collision must not route a
+	 * packet into someone else's connection. */
+	for (uint32_t i = 0; i < c->ncids; i++)
+		if (c->cids[i].datalen == n && memcmp(c->cids[i].data, p, n) == 0)
+			return c;
+	return NULL;
+}
+
+/* ---- streams ---- */
+
+static struct sl_quic_chunk *chunk_get(struct sl_quic_endpoint *ep)
+{
+	struct sl_quic_chunk *k = ep->free_chunks;
+	if (k) {
+		ep->free_chunks = k->next;
+		return k;
+	}
+	return malloc(sizeof(*k));
+}
+
+static void chunk_put(struct sl_quic_endpoint *ep, struct sl_quic_chunk *k)
+{
+	sl_buf_unref(k->s.buf);
+	k->next = ep->free_chunks;
+	ep->free_chunks = k;
+}
+
+static struct sl_quic_stream *stream_find(const struct sl_quic_conn *c, int64_t id)
+{
+	uint64_t v;
+	if (!sl_u64map_get(&c->streams, (uint64_t)id, &v))
+		return NULL;
+	return (struct sl_quic_stream *)(uintptr_t)v;
+}
+
+static struct sl_quic_stream *stream_new(struct sl_quic_conn *c, int64_t id)
+{
+	struct sl_quic_stream *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return NULL;
+	s->id = id;
+	if (sl_u64map_insert(&c->streams, (uint64_t)id, (uint64_t)(uintptr_t)s) != 0) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void stream_drop_queue(struct sl_quic_conn *c, struct sl_quic_stream *s)
+{
+	while (s->head) {
+		struct sl_quic_chunk *k = s->head;
+		s->head = k->next;
+		chunk_put(c->ep, k);
+	}
+	s->tail = s->unsent = NULL;
+	s->unsent_off = 0;
+}
+
+static void stream_free(struct sl_quic_conn *c, struct sl_quic_stream *s)
+{
+	stream_drop_queue(c, s);
+	sl_u64map_remove(&c->streams, (uint64_t)s->id);
+	/* Unlink from the pending queue if it is there. */
+	struct sl_quic_stream **pp = &c->pend_head, *prev = NULL;
+	while (*pp && *pp != s) {
+		prev = *pp;
+		pp = &(*pp)->next_pending;
+	}
+	if (*pp == s) {
+		*pp = s->next_pending;
+		if (c->pend_tail == s)
+			c->pend_tail = prev;
+	}
+	free(s);
+}
+
+static void stream_mark_pending(struct sl_quic_conn *c, struct sl_quic_stream *s)
+{
+	if (s->pending || s->reset)
+		return;
+	if (s->unsent == NULL && !(s->fin_queued && !s->fin_sent))
+		return;
+	s->pending = true;
+	s->next_pending = NULL;
+	if (c->pend_tail)
+		c->pend_tail->next_pending = s;
+	else
+		c->pend_head = s;
+	c->pend_tail = s;
+}
+
+static struct sl_quic_stream *stream_pop_pending(struct sl_quic_conn *c)
+{
+	struct sl_quic_stream *s = c->pend_head;
+	if (s) {
+		c->pend_head = s->next_pending;
+		if (c->pend_head == NULL)
+			c->pend_tail = NULL;
+		s->pending = false;
+	}
+	return s;
+}
+
+static void stream_advance(struct sl_quic_stream *s, size_t n)
+{
+	while (n > 0 && s->unsent) {
+		size_t left = s->unsent->s.len - s->unsent_off;
+		if (n < left) {
+			s->unsent_off += (uint32_t)n;
+			return;
+		}
+		n -= left;
+		s->unsent = s->unsent->next;
+		s->unsent_off = 0;
+	}
+}
+
+/* ---- ngtcp2 callbacks ---- */
+
+static ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref)
+{
+	return ((struct sl_quic_conn *)ref->user_data)->q;
+}
+
+static void cb_rand(uint8_t *dest, size_t len, const ngtcp2_rand_ctx *ctx)
+{
+	(void)ctx;
+	gnutls_rnd(GNUTLS_RND_RANDOM, dest, len);
+}
+
+static int cb_new_cid(ngtcp2_conn *q, ngtcp2_cid *cid, uint8_t *token, size_t cidlen, void *ud)
+{
+	(void)q;
+	(void)cidlen;
+	struct sl_quic_conn *c = ud;
+	make_cid(c->ep, cid);
+	if (ngtcp2_crypto_generate_stateless_reset_token(token, c->ep->reset_secret,
+							 sizeof(c->ep->reset_secret), cid) != 0)
+		return NGTCP2_ERR_CALLBACK_FAILURE;
+	return cid_register(c, cid) == 0 ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
+}
+
+static int cb_remove_cid(ngtcp2_conn *q, const ngtcp2_cid *cid, void *ud)
+{
+	(void)q;
+	cid_unregister(ud, cid);
+	return 0;
+}
+
+static int cb_handshake_completed(ngtcp2_conn *q, void *ud)
+{
+	(void)q;
+	struct sl_quic_conn *c = ud;
+	c->established = true;
+	if (c->ep->cb.on_connected)
+		c->ep->cb.on_connected(c->ep->arg, c);
+	return 0;
+}
+
+static int cb_stream_open(ngtcp2_conn *q, int64_t id, void *ud)
+{
+	(void)q;
+	struct sl_quic_conn *c = ud;
+	if (stream_new(c, id) == NULL)
+		return NGTCP2_ERR_CALLBACK_FAILURE;
+	if (c->ep->cb.on_stream_open)
+		c->ep->cb.on_stream_open(c->ep->arg, c, id);
+	return 0;
+}
+
+static int cb_recv_stream_data(ngtcp2_conn *q, uint32_t flags, int64_t id, uint64_t offset,
+			       const uint8_t *data, size_t len, void *ud, void *sud)
+{
+	(void)offset;
+	(void)sud;
+	struct sl_quic_conn *c = ud;
+	if (c->ep->cb.on_stream_data)
+		c->ep->cb.on_stream_data(c->ep->arg, c, id, data, len,
+					 (flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0);
+	/* The application consumed the bytes (it copies or parses them now), so the credit goes
+	 * straight back to the peer. */
+	ngtcp2_conn_extend_max_stream_offset(q, id, len);
+	ngtcp2_conn_extend_max_offset(q, len);
+	return 0;
+}
+
+static int cb_acked(ngtcp2_conn *q, int64_t id, uint64_t offset, uint64_t len, void *ud, void *sud)
+{
+	(void)q;
+	(void)sud;
+	struct sl_quic_conn *c = ud;
+	struct sl_quic_stream *s = stream_find(c, id);
+	if (s == NULL)
+		return 0;
+	if (offset + len > s->acked) {
+		c->ep->stats.stream_bytes_acked += offset + len - s->acked;
+		s->acked = offset + len;
+	}
+	/* Release every chunk the peer now holds in full; never one ngtcp2 has not seen yet. */
+	while (s->head && s->head != s->unsent && s->head_off + s->head->s.len <= s->acked) {
+		struct sl_quic_chunk *k = s->head;
+		s->head = k->next;
+		s->head_off += k->s.len;
+		if (s->tail == k)
+			s->tail = NULL;
+		chunk_put(c->ep, k);
+	}
+	return 0;
+}
+
+static int cb_stream_close(ngtcp2_conn *q, uint32_t flags, int64_t id, uint64_t app_error, void *ud,
+			   void *sud)
+{
+	(void)q;
+	(void)flags;
+	(void)app_error;
+	(void)sud;
+	struct sl_quic_conn *c = ud;
+	struct sl_quic_stream *s = stream_find(c, id);
+	if (c->ep->cb.on_stream_close)
+		c->ep->cb.on_stream_close(c->ep->arg, c, id);
+	if (s)
+		stream_free(c, s);
+	return 0;
+}
+
+static int cb_stream_reset(ngtcp2_conn *q, int64_t id, uint64_t final_size, uint64_t app_error,
+			   void *ud, void *sud)
+{
+	(void)q;
+	(void)final_size;
+	(void)sud;
+	struct sl_quic_conn *c = ud;
+	if (c->ep->cb.on_stream_reset)
+		c->ep->cb.on_stream_reset(c->ep->arg, c, id, app_error, true);
+	return 0;
+}
+
+static int cb_stop_sending(ngtcp2_conn *q, int64_t id, uint64_t app_error, void *ud, void *sud)
+{
+	(void)q;
+	(void)sud;
+	struct sl_quic_conn *c = ud;
+	if (c->ep->cb.on_stream_reset)
+		c->ep->cb.on_stream_reset(c->ep->arg, c, id, app_error, false);
+	return 0;
+}
+
+static int cb_extend_stream_data(ngtcp2_conn *q, int64_t id, uint64_t max, void *ud, void *sud)
+{
+	(void)q;
+	(void)max;
+	(void)sud;
+	struct sl_quic_conn *c = ud;
+	struct sl_quic_stream *s = stream_find(c, id);
+	if (s)
+		stream_mark_pending(c, s);
+	return 0;
+}
+
+static void fill_callbacks(ngtcp2_callbacks *cb, bool server)
+{
+	memset(cb, 0, sizeof(*cb));
+	if (server) {
+		cb->recv_client_initial = ngtcp2_crypto_recv_client_initial_cb;
+	} else {
+		cb->client_initial = ngtcp2_crypto_client_initial_cb;
+		cb->recv_retry = ngtcp2_crypto_recv_retry_cb;
+	}
+	cb->recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
+	cb->encrypt = ngtcp2_crypto_encrypt_cb;
+	cb->decrypt = ngtcp2_crypto_decrypt_cb;
+	cb->hp_mask = ngtcp2_crypto_hp_mask_cb;
+	cb->update_key = ngtcp2_crypto_update_key_cb;
+	cb->delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb;
+	cb->delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;
+	cb->get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
+	cb->version_negotiation = ngtcp2_crypto_version_negotiation_cb;
+	cb->rand = cb_rand;
+	cb->get_new_connection_id = cb_new_cid;
+	cb->remove_connection_id = cb_remove_cid;
+	cb->handshake_completed = cb_handshake_completed;
+	cb->stream_open = cb_stream_open;
+	cb->recv_stream_data = cb_recv_stream_data;
+	cb->acked_stream_data_offset = cb_acked;
+	cb->stream_close = cb_stream_close;
+	cb->stream_reset = cb_stream_reset;
+	cb->stream_stop_sending = cb_stop_sending;
+	cb->extend_max_stream_data = cb_extend_stream_data;
+}
+
+/* ---- TLS ---- */
+
+static int load_or_make_cert(struct sl_quic_endpoint *ep, uint64_t now_ns)
+{
+	gnutls_x509_crt_t crt = NULL;
+	gnutls_x509_privkey_t key = NULL;
+	int rc = SL_EIO, grc;
+	if (gnutls_certificate_allocate_credentials(&ep->cred) != 0)
+		return SL_ENOMEM;
+	if (!ep->cfg.server)
+		return 0;
+	if (ep->cfg.cert_file || ep->cfg.key_file) {
+		grc = gnutls_certificate_set_x509_key_file(ep->cred, ep->cfg.cert_file,
+							   ep->cfg.key_file, GNUTLS_X509_FMT_PEM);
+		if (grc < 0) {
+			SL_LOG(QUIC, ERR, "cannot load certificate %s / key %s: %s",
+			       ep->cfg.cert_file ? ep->cfg.cert_file : "(none)",
+			       ep->cfg.key_file ? ep->cfg.key_file : "(none)",
+			       gnutls_strerror(grc));
+			return SL_EIO;
+		}
+		gnutls_x509_crt_t *list = NULL;
+		unsigned int n = 0;
+		gnutls_datum_t der;
+		if (gnutls_certificate_get_x509_crt(ep->cred, 0, &list, &n) == 0 && n > 0) {
+			if (gnutls_x509_crt_export2(list[0], GNUTLS_X509_FMT_DER, &der) == 0) {
+				gnutls_hash_fast(GNUTLS_DIG_SHA256, der.data, der.size,
+						 ep->cert_sha256);
+				gnutls_free(der.data);
+			}
+			for (unsigned int i = 0; i < n; i++)
+				gnutls_x509_crt_deinit(list[i]);
+			gnutls_free(list);
+		}
+		return 0;
+	}
+	/* A self-signed ECDSA P-256 certificate: short-lived (<= 14 days) so a browser accepts
+	 * it by hash through WebTransport's serverCertificateHashes. */
+	/* Certificate validity is wall-clock time by definition; this runs once at start-up. */
+	(void)now_ns;
+	time_t now = time(NULL);
+	uint8_t serial[16];
+	gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof(serial));
+	serial[0] &= 0x7f;
+	gnutls_datum_t der = {NULL, 0};
+	if (gnutls_x509_privkey_init(&key) != 0 || gnutls_x509_crt_init(&crt) != 0)
+		goto out;
+	if (gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
+					 GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0) != 0)
+		goto out;
+	if (gnutls_x509_crt_set_version(crt, 3) != 0 ||
+	    gnutls_x509_crt_set_serial(crt, serial, sizeof(serial)) != 0 ||
+	    gnutls_x509_crt_set_activation_time(crt, now - 3600) != 0 ||
+	    gnutls_x509_crt_set_expiration_time(crt, now + (time_t)ep->cfg.cert_days * 86400) !=
+		    0 ||
+	    gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, "shardline", 9) !=
+		    0 ||
+	    gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, "localhost", 9,
+						 GNUTLS_FSAN_SET) != 0 ||
+	    gnutls_x509_crt_set_key(crt, key) != 0 ||
+	    gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0) != 0)
+		goto out;
+	if (gnutls_certificate_set_x509_key(ep->cred, &crt, 1, key) != 0)
+		goto out;
+	if (gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der) != 0)
+		goto out;
+	gnutls_hash_fast(GNUTLS_DIG_SHA256, der.data, der.size, ep->cert_sha256);
+	gnutls_free(der.data);
+	rc = 0;
+out:
+	if (rc != 0)
+		SL_LOG(QUIC, ERR, "cannot generate a self-signed certificate");
+	if (crt)
+		gnutls_x509_crt_deinit(crt);
+	if (key)
+		gnutls_x509_privkey_deinit(key);
+	return rc;
+}
+
+static int tls_session(struct sl_quic_conn *c, const char *sni)
+{
+	struct sl_quic_endpoint *ep = c->ep;
+	unsigned int flags = ep->cfg.server ? GNUTLS_SERVER : GNUTLS_CLIENT;
+	flags |= GNUTLS_ENABLE_EARLY_DATA | GNUTLS_NO_END_OF_EARLY_DATA;
+	if (gnutls_init(&c->tls, flags) != 0)
+		return SL_ENOMEM;
+	int rc = ep->cfg.server ? ngtcp2_crypto_gnutls_configure_server_session(c->tls)
+				: ngtcp2_crypto_gnutls_configure_client_session(c->tls);
+	if (rc != 0 || gnutls_priority_set_direct(c->tls, SL_QUIC_PRIORITY, NULL) != 0 ||
+	    gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, ep->cred) != 0 ||
+	    gnutls_alpn_set_protocols(c->tls, &ep->alpn, 1, GNUTLS_ALPN_MANDATORY) != 0)
+		return SL_EIO;
+	if (!ep->cfg.server) {
+		const char *name = sni ? sni : "localhost";
+		gnutls_server_name_set(c->tls, GNUTLS_NAME_DNS, name, strlen(name));
+	}
+	c->ref.get_conn = get_conn;
+	c->ref.user_data = c;
+	gnutls_session_set_ptr(c->tls, &c->ref);
+	ngtcp2_conn_set_tls_native_handle(c->q, c->tls);
+	return 0;
+}
+
+/* ---- connections ---- */
+
+static void fill_settings(struct sl_quic_endpoint *ep, ngtcp2_settings *s,
+			  ngtcp2_transport_params *p, uint64_t now_ns)
+{
+	ngtcp2_settings_default(s);
+	s->initial_ts = now_ns;
+	s->max_tx_udp_payload_size = ep->cfg.max_udp_payload;
+	ngtcp2_transport_params_default(p);
+	p->initial_max_data = ep->cfg.max_data;
+	p->initial_max_stream_data_bidi_local = ep->cfg.max_stream_data;
+	p->initial_max_stream_data_bidi_remote = ep->cfg.max_stream_data;
+	p->initial_max_stream_data_uni = ep->cfg.max_stream_data;
+	p->initial_max_streams_bidi = ep->cfg.max_streams_bidi;
+	p->initial_max_streams_uni = ep->cfg.max_streams_uni;
+	p->max_idle_timeout = ep->cfg.idle_timeout_ns;
+	p->active_connection_id_limit = 4;
+}
+
+static struct sl_quic_conn *conn_alloc(struct sl_quic_endpoint *ep, const struct sl_quic_path *path)
+{
+	struct sl_quic_conn *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	if (sl_u64map_init(&c->streams, 16) != 0) {
+		free(c);
+		return NULL;
+	}
+	c->ep = ep;
+	c->path = *path;
+	ngtcp2_connection_close_error_default(&c->ccerr);
+	return c;
+}
+
+static void conn_link(struct sl_quic_endpoint *ep, struct sl_quic_conn *c)
+{
+	c->next = ep->conns;
+	if (ep->conns)
+		ep->conns->prev = c;
+	ep->conns = c;
+	ep->stats.conns++;
+}
+
+static void conn_destroy(struct sl_quic_conn *c)
+{
+	struct sl_quic_endpoint *ep = c->ep;
+	while (c->ncids)
+		cid_unregister(c, &c->cids[c->ncids - 1]);
+	for (size_t i = 0; i <= c->streams.mask; i++)
+		if (c->streams.slots && c->streams.slots[i].used) {
+			struct sl_quic_stream *s =
+				(struct sl_quic_stream *)(uintptr_t)c->streams.slots[i].val;
+			stream_drop_queue(c, s);
+			free(s);
+		}
+	sl_u64map_fini(&c->streams);
+	if (c->q)
+		ngtcp2_conn_del(c->q);
+	if (c->tls)
+		gnutls_deinit(c->tls);
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (ep->conns == c)
+		ep->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	free(c);
+}
+
+/* Ends a connection: tells the application, frees everything. */
+static void conn_finish(struct sl_quic_conn *c)
+{
+	struct sl_quic_endpoint *ep = c->ep;
+	ep->stats.conns--;
+	ep->stats.conns_closed++;
+	if (ep->cb.on_closed)
+		ep->cb.on_closed(ep->arg, c, c->close_error);
+	conn_destroy(c);
+}
+
+static void conn_fail(struct sl_quic_conn *c, int liberr)
+{
+	if (c->want_close || c->dead)
+		return;
+	if (liberr == NGTCP2_ERR_CRYPTO)
+		ngtcp2_connection_close_error_set_transport_error_tls_alert(
+			&c->ccerr, ngtcp2_conn_get_tls_alert(c->q), NULL, 0);
+	else
+		ngtcp2_connection_close_error_set_transport_error_liberr(&c->ccerr, liberr, NULL,
+									 0);
+	c->close_error = c->ccerr.error_code ? c->ccerr.error_code : 1;
+	c->want_close = true;
+}
+
+static void reap(struct sl_quic_endpoint *ep)
+{
+	struct sl_quic_conn *c = ep->conns, *next;
+	for (; c; c = next) {
+		next = c->next;
+		if (c->dead)
+			conn_finish(c);
+	}
+}
+
+int sl_quic_endpoint_new(const struct sl_quic_config *cfg, const struct sl_quic_callbacks *cb,
+			 void *arg, uint64_t now_ns, struct sl_quic_endpoint **out)
+{
+	if (cfg == NULL || cb == NULL || cb->tx_alloc == NULL || cb->tx_commit == NULL ||
+	    cfg->alpn[0] == '\0' || cfg->max_udp_payload < 1200 || cfg->max_udp_payload > 65527 ||
+	    cfg->cert_days == 0 || cfg->cert_days > 14 || cfg->max_conns == 0)
+		return SL_EINVAL;
+	struct sl_quic_endpoint *ep = calloc(1, sizeof(*ep));
+	if (ep == NULL)
+		return SL_ENOMEM;
+	ep->cfg = *cfg;
+	ep->cb = *cb;
+	ep->arg = arg;
+	ep->alpn.data = (unsigned char *)ep->cfg.alpn;
+	ep->alpn.size = (unsigned int)strnlen(ep->cfg.alpn, sizeof(ep->cfg.alpn) - 1);
+	gnutls_rnd(GNUTLS_RND_KEY, ep->reset_secret, sizeof(ep->reset_secret));
+	int rc = sl_u64map_init(&ep->cids, 64);
+	if (rc == 0)
+		rc = load_or_make_cert(ep, now_ns);
+	if (rc != 0) {
+		if (ep->cred)
+			gnutls_certificate_free_credentials(ep->cred);
+		sl_u64map_fini(&ep->cids);
+		free(ep);
+		return rc;
+	}
+	*out = ep;
+	return 0;
+}
+
+void sl_quic_endpoint_free(struct sl_quic_endpoint *ep)
+{
+	if (ep == NULL)
+		return;
+	while (ep->conns)
+		conn_destroy(ep->conns);
+	while (ep->free_chunks) {
+		struct sl_quic_chunk *k = ep->free_chunks;
+		ep->free_chunks = k->next;
+		free(k);
+	}
+	sl_u64map_fini(&ep->cids);
+	gnutls_certificate_free_credentials(ep->cred);
+	free(ep);
+}
+
+static void to_ngtcp2_path(const struct sl_quic_path *p, ngtcp2_path *np)
+{
+	np->local.addr = (ngtcp2_sockaddr *)&p->local;
+	np->local.addrlen = p->local_len;
+	np->remote.addr = (ngtcp2_sockaddr *)&p->remote;
+	np->remote.addrlen = p->remote_len;
+	np->user_data = NULL;
+}
+
+static struct sl_quic_conn *accept_conn(struct sl_quic_endpoint *ep,
+					const struct sl_quic_path *path, const ngtcp2_pkt_hd *hd,
+					uint64_t now_ns)
+{
+	if (ep->stats.conns >= ep->cfg.max_conns) {
+		ep->stats.conns_refused++;
+		return NULL;
+	}
+	struct sl_quic_conn *c = conn_alloc(ep, path);
+	if (c == NULL)
+		return NULL;
+	ngtcp2_settings s;
+	ngtcp2_transport_params p;
+	ngtcp2_callbacks cbs;
+	ngtcp2_cid scid;
+	ngtcp2_path np;
+	fill_settings(ep, &s, &p, now_ns);
+	fill_callbacks(&cbs, true);
+	make_cid(ep, &scid);
+	p.original_dcid = hd->dcid;
+	p.stateless_reset_token_present = 1;
+	ngtcp2_crypto_generate_stateless_reset_token(p.stateless_reset_token, ep->reset_secret,
+						     sizeof(ep->reset_secret), &scid);
+	to_ngtcp2_path(&c->path, &np);
+	if (ngtcp2_conn_server_new(&c->q, &hd->scid, &scid, &np, hd->version, &cbs, &s, &p, NULL,
+				   c) != 0 ||
+	    tls_session(c, NULL) != 0 || cid_register(c, &scid) != 0 ||
+	    cid_register(c, &hd->dcid) != 0) {
+		conn_destroy(c);
+		return NULL;
+	}
+	conn_link(ep, c);
+	ep->stats.conns_accepted++;
+	return c;
+}
+
+static void send_stateless_reset(struct sl_quic_endpoint *ep, const struct sl_quic_path *path,
+				 const uint8_t *dcid, size_t dcidlen, size_t pktlen)
+{
+	/* A reset must be smaller than what triggered it, or two endpoints could ping-pong. */
+	if (pktlen <= NGTCP2_MIN_STATELESS_RESET_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN + 1)
+		return;
+	ngtcp2_cid cid;
+	uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN], rnd[NGTCP2_MIN_STATELESS_RESET_RANDLEN];
+	ngtcp2_cid_init(&cid, dcid, dcidlen);
+	if (ngtcp2_crypto_generate_stateless_reset_token(token, ep->reset_secret,
+							 sizeof(ep->reset_secret), &cid) != 0)
+		return;
+	gnutls_rnd(GNUTLS_RND_NONCE, rnd, sizeof(rnd));
+	void *tok;
+	uint8_t *buf = ep->cb.tx_alloc(ep->arg, ep->cfg.max_udp_payload, &tok);
+	if (buf == NULL)
+		return;
+	ngtcp2_ssize n = ngtcp2_pkt_write_stateless_reset(buf, pktlen - 1, token, rnd, sizeof(rnd));
+	struct sl_quic_path back = *path;
+	ep->cb.tx_commit(ep->arg, tok, &back, n > 0 ? (size_t)n : 0);
+	if (n > 0) {
+		ep->stats.stateless_resets++;
+		ep->stats.tx_datagrams++;
+		ep->stats.tx_bytes += (uint64_t)n;
+	}
+}
+
+int sl_quic_endpoint_recv(struct sl_quic_endpoint *ep, const struct sl_quic_path *path,
+			  const uint8_t *data, size_t len, uint64_t now_ns)
+{
+	ngtcp2_version_cid vc;
+	ep->stats.rx_datagrams++;
+	ep->stats.rx_bytes += len;
+	if (len == 0 || ngtcp2_pkt_decode_version_cid(&vc, data, len, SL_QUIC_CID_LEN) != 0) {
+		ep->stats.rx_dropped++;
+		return 0;
+	}
+	struct sl_quic_conn *c = cid_lookup(ep, vc.dcid, vc.dcidlen);
+	if (c == NULL) {
+		ngtcp2_pkt_hd hd;
+		if (ep->cfg.server && (data[0] & 0x80) && ngtcp2_accept(&hd, data, len) == 0)
+			c = accept_conn(ep, path, &hd, now_ns);
+		if (c == NULL) {
+			if (!(data[0] & 0x80))
+				send_stateless_reset(ep, path, vc.dcid, vc.dcidlen, len);
+			ep->stats.rx_dropped++;
+			return 0;
+		}
+	}
+	if (c->want_close || c->dead) {
+		ep->stats.rx_dropped++;
+		return 0;
+	}
+	ngtcp2_path np;
+	to_ngtcp2_path(path, &np);
+	int rv = ngtcp2_conn_read_pkt(c->q, &np, NULL, data, len, now_ns);
+	if (rv == NGTCP2_ERR_DRAINING || rv == NGTCP2_ERR_DROP_CONN) {
+		/* The peer closed (or ngtcp2 says to drop silently): nothing more to send. */
+		ngtcp2_connection_close_error peer;
+		ngtcp2_conn_get_connection_close_error(c->q, &peer);
+		c->close_error = peer.error_code;
+		c->dead = true;
+	} else if (rv != 0) {
+		ep->stats.rx_dropped++;
+		conn_fail(c, rv);
+	}
+	reap(ep);
+	return 0;
+}
+
+/* Writes one connection's datagrams; returns how many. */
+static int conn_flush(struct sl_quic_conn *c, uint64_t now_ns)
+{
+	struct sl_quic_endpoint *ep = c->ep;
+	ngtcp2_path_storage ps;
+	ngtcp2_pkt_info pi;
+	void *tok = NULL;
+	uint8_t *buf = NULL;
+	int sent = 0;
+	ngtcp2_path_storage_zero(&ps);
+
+	if (c->want_close) {
+		buf = ep->cb.tx_alloc(ep->arg, ep->cfg.max_udp_payload, &tok);
+		if (buf) {
+			ngtcp2_ssize n = ngtcp2_conn_write_connection_close(
+				c->q, &ps.path, &pi, buf, ep->cfg.max_udp_payload, &c->ccerr,
+				now_ns);
+			ep->cb.tx_commit(ep->arg, tok, &c->path, n > 0 ? (size_t)n : 0);
+			if (n > 0) {
+				ep->stats.tx_datagrams++;
+				ep->stats.tx_bytes += (uint64_t)n;
+				sent++;
+			}
+		}
+		c->dead = true;
+		return sent;
+	}
+
+	struct sl_quic_stream *s = NULL;
+	while (sent < SL_QUIC_TX_BURST) {
+		if (buf == NULL) {
+			buf = ep->cb.tx_alloc(ep->arg, ep->cfg.max_udp_payload, &tok);
+			if (buf == NULL)
+				break;
+		}
+		if (s == NULL)
+			s = stream_pop_pending(c);
+		ngtcp2_vec vec[SL_QUIC_MAX_VEC];
+		size_t nvec = 0;
+		uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE;
+		int64_t sid = -1;
+		if (s) {
+			sid = s->id;
+			size_t off = s->unsent_off;
+			for (struct sl_quic_chunk *k = s->unsent; k && nvec < SL_QUIC_MAX_VEC;
+			     k = k->next, off = 0) {
+				vec[nvec].base = (uint8_t *)sl_slice_data(&k->s) + off;
+				vec[nvec].len = k->s.len - off;
+				nvec++;
+			}
+			/* FIN rides along only when this call can carry every queued byte. */
+			struct sl_quic_chunk *last = s->unsent;
+			for (size_t i = 1; last && i < nvec; i++)
+				last = last->next;
+			if (s->fin_queued && (s->unsent == NULL || (last && last->next == NULL)))
+				flags |= NGTCP2_WRITE_STREAM_FLAG_FIN;
+		}
+		ngtcp2_ssize ndatalen = -1;
+		ngtcp2_ssize n = ngtcp2_conn_writev_stream(
+			c->q, &ps.path, &pi, buf, ep->cfg.max_udp_payload, &ndatalen, flags, sid,
+			nvec ? vec : NULL, nvec, now_ns);
+		if (s && ndatalen >= 0) {
+			size_t total = 0;
+			for (size_t i = 0; i < nvec; i++)
+				total += vec[i].len;
+			stream_advance(s, (size_t)ndatalen);
+			if ((flags & NGTCP2_WRITE_STREAM_FLAG_FIN) && (size_t)ndatalen == total)
+				s->fin_sent = true;
+		}
+		if (n < 0) {
+			if (n == NGTCP2_ERR_WRITE_MORE) {
+				/* The packet has room for more: keep filling the same buffer. */
+				if (s && (s->unsent || (s->fin_queued && !s->fin_sent)))
+					stream_mark_pending(c, s);
+				s = NULL;
+				continue;
+			}
+			if (n == NGTCP2_ERR_STREAM_DATA_BLOCKED || n == NGTCP2_ERR_STREAM_SHUT_WR ||
+			    n == NGTCP2_ERR_STREAM_NOT_FOUND) {
+				/* This stream waits for credit (extend_max_stream_data re-queues
+				 * it) or is gone; others may still write. */
+				s = NULL;
+				continue;
+			}
+			conn_fail(c, (int)n);
+			break;
+		}
+		if (s && (s->unsent || (s->fin_queued && !s->fin_sent)))
+			stream_mark_pending(c, s);
+		s = NULL;
+		if (n == 0) {
+			/* Nothing more (or congestion limited). A stream left pending waits for
+			 * acks or credit; an empty buffer goes back. */
+			break;
+		}
+		ep->cb.tx_commit(ep->arg, tok, &c->path, (size_t)n);
+		buf = NULL;
+		ep->stats.tx_datagrams++;
+		ep->stats.tx_bytes += (uint64_t)n;
+		sent++;
+	}
+	/* Stopped by the burst limit with data left: ask the loop to come back at once. */
+	c->tx_more = sent == SL_QUIC_TX_BURST;
+	if (buf)
+		ep->cb.tx_commit(ep->arg, tok, &c->path, 0);
+	ngtcp2_conn_update_pkt_tx_time(c->q, now_ns);
+	if (c->want_close)
+		return sent + conn_flush(c, now_ns);
+	return sent;
+}
+
+int sl_quic_endpoint_flush(struct sl_quic_endpoint *ep, uint64_t now_ns)
+{
+	int sent = 0;
+	for (struct sl_quic_conn *c = ep->conns; c; c = c->next)
+		if (!c->dead)
+			sent += conn_flush(c, now_ns);
+	reap(ep);
+	return sent;
+}
+
+uint64_t sl_quic_endpoint_expiry(const struct sl_quic_endpoint *ep)
+{
+	uint64_t t = UINT64_MAX;
+	for (struct sl_quic_conn *c = ep->conns; c; c = c->next) {
+		if (c->want_close || c->tx_more)
+			return 0;
+		uint64_t e = ngtcp2_conn_get_expiry(c->q);
+		if (e < t)
+			t = e;
+	}
+	return t;
+}
+
+void sl_quic_endpoint_handle_expiry(struct sl_quic_endpoint *ep, uint64_t now_ns)
+{
+	for (struct sl_quic_conn *c = ep->conns; c; c = c->next) {
+		if (c->dead || c->want_close || ngtcp2_conn_get_expiry(c->q) > now_ns)
+			continue;
+		int rv = ngtcp2_conn_handle_expiry(c->q, now_ns);
+		if (rv == NGTCP2_ERR_IDLE_CLOSE) {
+			c->close_error = 0;
+			c->dead = true; /* idle: close silently, as RFC 9000 10.1 says */
+		} else if (rv != 0) {
+			conn_fail(c, rv);
+		}
+	}
+	reap(ep);
+}
+
+void sl_quic_endpoint_stats(const struct sl_quic_endpoint *ep, struct sl_quic_stats *out)
+{
+	*out = ep->stats;
+}
+
+int sl_quic_endpoint_cert_sha256(const struct sl_quic_endpoint *ep, char out[65])
+{
+	if (!ep->cfg.server)
+		return SL_EINVAL;
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", ep->cert_sha256[i]);
+	return 0;
+}
+
+int sl_quic_connect(struct sl_quic_endpoint *ep, const struct sl_quic_path *path, const char *sni,
+		    uint64_t now_ns, struct sl_quic_conn **out)
+{
+	if (ep->cfg.server)
+		return SL_EINVAL;
+	struct sl_quic_conn *c = conn_alloc(ep, path);
+	if (c == NULL)
+		return SL_ENOMEM;
+	ngtcp2_settings s;
+	ngtcp2_transport_params p;
+	ngtcp2_callbacks cbs;
+	ngtcp2_cid scid, dcid;
+	ngtcp2_path np;
+	fill_settings(ep, &s, &p, now_ns);
+	fill_callbacks(&cbs, false);
+	make_cid(ep, &scid);
+	make_cid(ep, &dcid);
+	to_ngtcp2_path(&c->path, &np);
+	int rc = SL_EIO;
+	if (ngtcp2_conn_client_new(&c->q, &dcid, &scid, &np, NGTCP2_PROTO_VER_V1, &cbs, &s, &p,
+				   NULL, c) != 0 ||
+	    (rc = tls_session(c, sni)) != 0 || (rc = cid_register(c, &scid)) != 0) {
+		conn_destroy(c);
+		return rc ? rc : SL_EIO;
+	}
+	conn_link(ep, c);
+	*out = c;
+	return 0;
+}
+
+void sl_quic_conn_set_user(struct sl_quic_conn *c, void *user)
+{
+	c->user = user;
+}
+
+void *sl_quic_conn_user(const struct sl_quic_conn *c)
+{
+	return c->user;
+}
+
+bool sl_quic_conn_established(const struct sl_quic_conn *c)
+{
+	return c->established;
+}
+
+int sl_quic_stream_open(struct sl_quic_conn *c, bool bidi, int64_t *stream_id)
+{
+	if (c->want_close || c->dead)
+		return SL_ECLOSED;
+	int64_t id;
+	int rv = bidi ? ngtcp2_conn_open_bidi_stream(c->q, &id, NULL)
+		      : ngtcp2_conn_open_uni_stream(c->q, &id, NULL);
+	if (rv == NGTCP2_ERR_STREAM_ID_BLOCKED)
+		return SL_EBUSY;
+	if (rv != 0)
+		return SL_ECLOSED;
+	if (stream_new(c, id) == NULL) {
+		ngtcp2_conn_shutdown_stream(c->q, id, 0);
+		return SL_ENOMEM;
+	}
+	*stream_id = id;
+	return 0;
+}
+
+int sl_quic_stream_write(struct sl_quic_conn *c, int64_t stream_id, struct sl_slice data, bool fin)
+{
+	struct sl_quic_stream *s = stream_find(c, stream_id);
+	int rc = 0;
+	if (s == NULL)
+		rc = SL_ENOTFOUND;
+	else if (s->fin_queued || s->reset || c->want_close || c->dead)
+		rc = SL_ECLOSED;
+	struct sl_quic_chunk *k = NULL;
+	if (rc == 0 && data.len > 0 && (k = chunk_get(c->ep)) == NULL)
+		rc = SL_ENOMEM;
+	if (rc != 0 || data.len == 0)
+		sl_buf_unref(data.buf);
+	if (rc != 0)
+		return rc;
+	if (k) {
+		k->s = data;
+		k->next = NULL;
+		if (s->tail)
+			s->tail->next = k;
+		else
+			s->head = k;
+		s->tail = k;
+		if (s->unsent == NULL) {
+			s->unsent = k;
+			s->unsent_off = 0;
+		}
+		s->queued += data.len;
+		c->ep->stats.stream_bytes_queued += data.len;
+	}
+	if (fin)
+		s->fin_queued = true;
+	stream_mark_pending(c, s);
+	return 0;
+}
+
+uint64_t sl_quic_stream_unacked(const struct sl_quic_conn *c, int64_t stream_id)
+{
+	struct sl_quic_stream *s = stream_find(c, stream_id);
+	return s ? s->queued - s->acked : 0;
+}
+
+int sl_quic_stream_reset(struct sl_quic_conn *c, int64_t stream_id, uint64_t app_error)
+{
+	struct sl_quic_stream *s = stream_find(c, stream_id);
+	if (s == NULL)
+		return SL_ENOTFOUND;
+	s->reset = true;
+	ngtcp2_conn_shutdown_stream(c->q, stream_id, app_error);
+	/* Queued chunks stay until stream_close: ngtcp2 may still hold pointers into them for
+	 * frames already in flight. */
+	return 0;
+}
+
+void sl_quic_conn_close(struct sl_quic_conn *c, uint64_t app_error, const char *reason)
+{
+	if (c->want_close || c->dead)
+		return;
+	ngtcp2_connection_close_error_set_application_error(
+		&c->ccerr, app_error, (const uint8_t *)reason, reason ? strlen(reason) : 0);
+	c->close_error = app_error;
+	c->want_close = true;
+}

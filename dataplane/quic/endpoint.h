@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SL_QUIC_ENDPOINT_H
+#define SL_QUIC_ENDPOINT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/buf.h"
+
+/*
+ * A sans-IO QUIC endpoint on ngtcp2 (0.12) and GnuTLS: datagrams in with their addresses and
+ * now_ns, datagrams out through a transmit callback, the next timer deadline out. It owns the
+ * connections that land on one worker; the same endpoint runs over the kernel-socket driver, the
+ * DPDK driver, and in memory between two endpoints in tests.
+ *
+ * Connection IDs that this endpoint issues carry the worker id in their first two bytes
+ * (sl_quic_cid_worker), so a driver can hand a datagram that arrived on the wrong core to the
+ * owner through a ring.
+ *
+ * Stream data is sent by reference: sl_quic_stream_write takes over a slice of a refcounted
+ * buffer and keeps it until the peer acknowledged those bytes. Delivering one frame to N
+ * subscribers therefore encrypts N times and copies nothing before encryption.
+ */
+struct sl_quic_endpoint;
+struct sl_quic_conn;
+
+#define SL_QUIC_CID_LEN	 16
+#define SL_QUIC_MAX_ALPN 32
+
+struct sl_quic_path {
+	struct sockaddr_storage local;
+	socklen_t local_len;
+	struct sockaddr_storage remote;
+	socklen_t remote_len;
+};
+
+struct sl_quic_config {
+	bool server;
+	char alpn[SL_QUIC_MAX_ALPN]; /* default "moq-lite-04" */
+	/* Server certificate and key (PEM). Both NULL: a self-signed ECDSA P-256 certificate valid
+	 * for cert_days (<= 14, so browsers can pin its hash) is generated at start. */
+	const char *cert_file;
+	const char *key_file;
+	uint32_t cert_days;
+	uint16_t worker_id;
+	uint64_t idle_timeout_ns;  /* default 30 s */
+	uint64_t max_data;	   /* connection flow-control window, default 16 MiB */
+	uint64_t max_stream_data;  /* per stream, default 1 MiB */
+	uint64_t max_streams_bidi; /* default 100 */
+	uint64_t max_streams_uni;  /* default 1000 (a moq-lite group is one uni stream) */
+	uint32_t max_conns;	   /* default 10000 */
+	size_t max_udp_payload;	   /* default 1452 */
+};
+
+/* Fills cfg with the defaults above (server = false, worker 0). */
+void sl_quic_config_default(struct sl_quic_config *cfg);
+
+/*
+ * What the endpoint reports. Every callback runs inside an endpoint call on the owning core.
+ * tx_alloc/tx_commit move each outgoing datagram: the endpoint asks for a buffer of up to max
+ * bytes (the driver may hand out mbuf memory), encrypts into it, and commits len bytes with the
+ * path to send on; tx_alloc may return NULL (no buffer: the endpoint stops writing for now).
+ */
+struct sl_quic_callbacks {
+	uint8_t *(*tx_alloc)(void *arg, size_t max, void **token);
+	void (*tx_commit)(void *arg, void *token, const struct sl_quic_path *path, size_t len);
+	/* A connection finished its handshake (server: accepted; client: connected). */
+	void (*on_connected)(void *arg, struct sl_quic_conn *c);
+	/* The peer opened a stream (before its first data). */
+	void (*on_stream_open)(void *arg, struct sl_quic_conn *c, int64_t stream_id);
+	/* Stream bytes in order; fin marks the end. Flow-control credit is returned at once. */
+	void (*on_stream_data)(void *arg, struct sl_quic_conn *c, int64_t stream_id,
+			       const uint8_t *data, size_t len, bool fin);
+	/* The peer reset the stream (reset) or asked us to stop sending on it (!reset). */
+	void (*on_stream_reset)(void *arg, struct sl_quic_conn *c, int64_t stream_id,
+				uint64_t app_error, bool reset);
+	/* Both directions of a stream are done; its id may not be used again. */
+	void (*on_stream_close)(void *arg, struct sl_quic_conn *c, int64_t stream_id);
+	/* The connection is gone (closed by either side, idle timeout, or a fatal error); c is
+	 * freed right after this returns. error is 0 for a clean close. */
+	void (*on_closed)(void *arg, struct sl_quic_conn *c, uint64_t error);
+};
+
+/* Counters per endpoint (per worker). */
+struct sl_quic_stats {
+	uint64_t rx_datagrams, rx_bytes, tx_datagrams, tx_bytes;
+	uint64_t rx_dropped;	   /* garbage, truncated, or for no connection */
+	uint64_t stateless_resets; /* sent for short-header packets of unknown connections */
+	uint64_t conns_accepted, conns_closed, conns_refused;
+	uint64_t conns; /* open now */
+	uint64_t stream_bytes_queued, stream_bytes_acked;
+};
+
+/* Creates an endpoint. Returns 0, or SL_EINVAL (bad config), SL_EIO (certificate or key could
+ * not be loaded or generated; the log says why), SL_ENOMEM. */
+int sl_quic_endpoint_new(const struct sl_quic_config *cfg, const struct sl_quic_callbacks *cb,
+			 void *arg, uint64_t now_ns, struct sl_quic_endpoint **out);
+
+/* Closes every connection (without notifying peers) and frees the endpoint. */
+void sl_quic_endpoint_free(struct sl_quic_endpoint *ep);
+
+/*
+ * Feeds one received datagram. Unknown or malformed packets are dropped and counted; a
+ * short-header packet for an unknown connection is answered with a stateless reset.
+ * Returns 0 (also when the datagram was dropped), or SL_ENOMEM.
+ */
+int sl_quic_endpoint_recv(struct sl_quic_endpoint *ep, const struct sl_quic_path *path,
+			  const uint8_t *data, size_t len, uint64_t now_ns);
+
+/* Writes every datagram the connections have ready (handshake, stream data, acks, closes)
+ * through tx_alloc/tx_commit. Returns the number of datagrams written. */
+int sl_quic_endpoint_flush(struct sl_quic_endpoint *ep, uint64_t now_ns);
+
+/* The earliest timer deadline of any connection (UINT64_MAX if none). */
+uint64_t sl_quic_endpoint_expiry(const struct sl_quic_endpoint *ep);
+
+/* Runs expired timers (loss detection, idle timeout, ...). Call flush afterwards. */
+void sl_quic_endpoint_handle_expiry(struct sl_quic_endpoint *ep, uint64_t now_ns);
+
+void sl_quic_endpoint_stats(const struct sl_quic_endpoint *ep, struct sl_quic_stats *out);
+
+/* Hex SHA-256 of the server certificate (DER), for WebTransport pinning; 65 bytes with NUL. */
+int sl_quic_endpoint_cert_sha256(const struct sl_quic_endpoint *ep, char out[65]);
+
+/* The worker id a connection ID issued by any shardline endpoint names, or -1 if the CID is
+ * not one of ours (wrong length). */
+int sl_quic_cid_worker(const uint8_t *cid, size_t len);
+
+/*
+ * Client: starts a connection to path->remote (server name "localhost" unless sni is set).
+ * on_connected fires when the handshake completes. Errors: SL_EINVAL (server endpoint),
+ * SL_ENOMEM, SL_EIO (TLS setup).
+ */
+int sl_quic_connect(struct sl_quic_endpoint *ep, const struct sl_quic_path *path, const char *sni,
+		    uint64_t now_ns, struct sl_quic_conn **out);
+
+/* Application pointer carried by a connection. */
+void sl_quic_conn_set_user(struct sl_quic_conn *c, void *user);
+void *sl_quic_conn_user(const struct sl_quic_conn *c);
+bool sl_quic_conn_established(const struct sl_quic_conn *c);
+
+/* Opens a local stream. Errors: SL_EBUSY (the peer's stream limit is reached: retry later),
+ * SL_ECLOSED. */
+int sl_quic_stream_open(struct sl_quic_conn *c, bool bidi, int64_t *stream_id);
+
+/*
+ * Queues data on a stream (the connection takes over data.buf's reference; len 0 is allowed
+ * with fin). Bytes go out on the next flush as flow and congestion control allow.
+ * Errors (the reference is released): SL_ENOTFOUND (no such open stream), SL_ECLOSED (fin
+ * already queued or the stream was reset), SL_ENOMEM.
+ */
+int sl_quic_stream_write(struct sl_quic_conn *c, int64_t stream_id, struct sl_slice data, bool fin);
+
+/* Bytes queued on the stream and not yet acknowledged (for per-subscriber budgets). */
+uint64_t sl_quic_stream_unacked(const struct sl_quic_conn *c, int64_t stream_id);
+
+/* Resets the sending side and stops the receiving side with app_error; queued data is
+ * released. Errors: SL_ENOTFOUND. */
+int sl_quic_stream_reset(struct sl_quic_conn *c, int64_t stream_id, uint64_t app_error);
+
+/* Closes the connection with an application error (0 = no error); the CONNECTION_CLOSE goes
+ * out on the next flush and on_closed follows. */
+void sl_quic_conn_close(struct sl_quic_conn *c, uint64_t app_error, const char *reason);
+
+#endif

@@ -1,0 +1,429 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Two real endpoints (ngtcp2 + GnuTLS, one server, one client) exchanging datagrams through an
+ * in-memory wire: deterministic, no sockets. The wire can drop and reorder datagrams, so loss
+ * recovery and reordering run for real.
+ */
+#include "core/test_common.h"
+#include "core/err.h"
+#include "quic/endpoint.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MS UINT64_C(1000000)
+
+struct dgram {
+	uint8_t data[1500];
+	size_t len;
+	struct sl_quic_path path;
+};
+
+/* One direction of the wire: a queue of datagrams plus the loss/reorder policy. */
+struct wire {
+	struct dgram q[4096];
+	size_t n;
+	uint32_t drop_every; /* drop every Nth datagram (0: none) */
+	bool reorder;	     /* deliver each pair swapped */
+	uint64_t seen, dropped;
+};
+
+struct side {
+	struct sl_quic_endpoint *ep;
+	struct wire *out;
+	struct dgram staging;
+	struct sl_quic_conn *conn;
+	int connected, closed;
+	uint64_t close_error;
+	int64_t last_stream;
+	uint8_t rx[1 << 20];
+	size_t rx_len;
+	int fins, resets, opens;
+};
+
+static uint8_t *tx_alloc(void *arg, size_t max, void **token)
+{
+	struct side *s = arg;
+	(void)max;
+	*token = &s->staging;
+	return s->staging.data;
+}
+
+static void tx_commit(void *arg, void *token, const struct sl_quic_path *path, size_t len)
+{
+	struct side *s = arg;
+	struct dgram *d = token;
+	if (len == 0)
+		return;
+	struct wire *w = s->out;
+	w->seen++;
+	if (w->drop_every && w->seen % w->drop_every == 0) {
+		w->dropped++;
+		return;
+	}
+	assert_true(w->n < sizeof(w->q) / sizeof(w->q[0]));
+	memcpy(w->q[w->n].data, d->data, len);
+	w->q[w->n].len = len;
+	w->q[w->n].path = *path;
+	w->n++;
+}
+
+static void on_connected(void *arg, struct sl_quic_conn *c)
+{
+	struct side *s = arg;
+	s->connected++;
+	s->conn = c;
+}
+
+static void on_stream_open(void *arg, struct sl_quic_conn *c, int64_t id)
+{
+	(void)c;
+	struct side *s = arg;
+	s->opens++;
+	s->last_stream = id;
+}
+
+static void on_stream_data(void *arg, struct sl_quic_conn *c, int64_t id, const uint8_t *data,
+			   size_t len, bool fin)
+{
+	(void)c;
+	(void)id;
+	struct side *s = arg;
+	assert_true(s->rx_len + len <= sizeof(s->rx));
+	memcpy(s->rx + s->rx_len, data, len);
+	s->rx_len += len;
+	s->fins += fin;
+}
+
+static void on_stream_reset(void *arg, struct sl_quic_conn *c, int64_t id, uint64_t err, bool reset)
+{
+	(void)c;
+	(void)id;
+	(void)err;
+	struct side *s = arg;
+	s->resets += reset;
+}
+
+static void on_closed(void *arg, struct sl_quic_conn *c, uint64_t error)
+{
+	struct side *s = arg;
+	s->closed++;
+	s->close_error = error;
+	if (s->conn == c)
+		s->conn = NULL;
+}
+
+static const struct sl_quic_callbacks cbs = {
+	.tx_alloc = tx_alloc,
+	.tx_commit = tx_commit,
+	.on_connected = on_connected,
+	.on_stream_open = on_stream_open,
+	.on_stream_data = on_stream_data,
+	.on_stream_reset = on_stream_reset,
+	.on_closed = on_closed,
+};
+
+static struct wire c2s, s2c;
+static struct side server, client;
+static uint64_t now;
+
+static void addr(struct sockaddr_storage *ss, socklen_t *len, uint16_t port)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	memset(ss, 0, sizeof(*ss));
+	in->sin_family = AF_INET;
+	in->sin_port = htons(port);
+	in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	*len = sizeof(*in);
+}
+
+/* Delivers what is on the wire; returns the number of datagrams delivered. */
+static size_t deliver(struct wire *w, struct side *to)
+{
+	size_t n = w->n;
+	struct dgram *tmp = malloc(n * sizeof(*tmp));
+	memcpy(tmp, w->q, n * sizeof(*tmp));
+	w->n = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t k = i;
+		if (w->reorder && i % 2 == 0 && i + 1 < n)
+			k = i + 1;
+		else if (w->reorder && i % 2 == 1)
+			k = i - 1;
+		/* The receiver sees the path from its own side: swap local and remote. */
+		struct sl_quic_path p;
+		p.local = tmp[k].path.remote;
+		p.local_len = tmp[k].path.remote_len;
+		p.remote = tmp[k].path.local;
+		p.remote_len = tmp[k].path.local_len;
+		sl_quic_endpoint_recv(to->ep, &p, tmp[k].data, tmp[k].len, now);
+	}
+	free(tmp);
+	return n;
+}
+
+/* Runs both sides until the wire is quiet, advancing time to each timer, but never more than
+ * span_ns past the start (so a quiet connection is not idled out behind the test's back). */
+static void run_for(int rounds, uint64_t span_ns)
+{
+	uint64_t until = now + span_ns;
+	for (int i = 0; i < rounds; i++) {
+		sl_quic_endpoint_flush(client.ep, now);
+		sl_quic_endpoint_flush(server.ep, now);
+		size_t moved = deliver(&c2s, &server) + deliver(&s2c, &client);
+		if (moved == 0) {
+			uint64_t t1 = sl_quic_endpoint_expiry(client.ep);
+			uint64_t t2 = sl_quic_endpoint_expiry(server.ep);
+			uint64_t t = t1 < t2 ? t1 : t2;
+			if (t == UINT64_MAX || t > until)
+				return;
+			if (t > now)
+				now = t;
+			sl_quic_endpoint_handle_expiry(client.ep, now);
+			sl_quic_endpoint_handle_expiry(server.ep, now);
+		} else {
+			now += 1 * MS; /* one millisecond of wire latency per round */
+		}
+	}
+}
+
+static void run(int rounds)
+{
+	run_for(rounds, 5000 * MS);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	struct sl_quic_config cfg;
+	memset(&c2s, 0, sizeof(c2s));
+	memset(&s2c, 0, sizeof(s2c));
+	memset(&server, 0, sizeof(server));
+	memset(&client, 0, sizeof(client));
+	now = 1000 * MS;
+	sl_quic_config_default(&cfg);
+	cfg.server = true;
+	cfg.worker_id = 3;
+	server.out = &s2c;
+	assert_int_equal(sl_quic_endpoint_new(&cfg, &cbs, &server, now, &server.ep), 0);
+	sl_quic_config_default(&cfg);
+	client.out = &c2s;
+	assert_int_equal(sl_quic_endpoint_new(&cfg, &cbs, &client, now, &client.ep), 0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	sl_quic_endpoint_free(client.ep);
+	sl_quic_endpoint_free(server.ep);
+	return 0;
+}
+
+static struct sl_quic_conn *connect_client(void)
+{
+	struct sl_quic_path p;
+	struct sl_quic_conn *c;
+	addr(&p.local, &p.local_len, 40000);
+	addr(&p.remote, &p.remote_len, 4443);
+	assert_int_equal(sl_quic_connect(client.ep, &p, "localhost", now, &c), 0);
+	run(200);
+	return c;
+}
+
+static void handshake_completes_with_alpn_and_worker_cids(void **state)
+{
+	(void)state;
+	struct sl_quic_conn *c = connect_client();
+	assert_int_equal(client.connected, 1);
+	assert_int_equal(server.connected, 1);
+	assert_true(sl_quic_conn_established(c));
+	struct sl_quic_stats st;
+	sl_quic_endpoint_stats(server.ep, &st);
+	assert_int_equal(st.conns, 1);
+	assert_int_equal(st.conns_accepted, 1);
+	char hex[65];
+	assert_int_equal(sl_quic_endpoint_cert_sha256(server.ep, hex), 0);
+	assert_int_equal(strlen(hex), 64);
+	/* Server-issued CIDs name worker 3. */
+	uint8_t cid[SL_QUIC_CID_LEN] = {0, 3};
+	assert_int_equal(sl_quic_cid_worker(cid, sizeof(cid)), 3);
+	assert_int_equal(sl_quic_cid_worker(cid, 8), -1);
+}
+
+static void send_stream(struct sl_quic_conn *c, size_t total, size_t piece, uint8_t seed)
+{
+	int64_t sid;
+	assert_int_equal(sl_quic_stream_open(c, false, &sid), 0);
+	for (size_t off = 0; off < total; off += piece) {
+		size_t n = total - off < piece ? total - off : piece;
+		struct sl_buf *b = sl_buf_alloc(n);
+		for (size_t i = 0; i < n; i++)
+			b->data[i] = (uint8_t)(seed + off + i);
+		b->len = (uint32_t)n;
+		assert_int_equal(sl_quic_stream_write(c, sid, sl_slice_of(b), off + n >= total), 0);
+	}
+}
+
+static void check_rx(struct side *s, size_t total, uint8_t seed)
+{
+	assert_int_equal(s->rx_len, total);
+	for (size_t i = 0; i < total; i++)
+		if (s->rx[i] != (uint8_t)(seed + i))
+			fail_msg("byte %zu differs", i);
+	assert_int_equal(s->fins, 1);
+}
+
+static void stream_data_arrives_in_order_and_buffers_are_released(void **state)
+{
+	(void)state;
+	struct sl_quic_conn *c = connect_client();
+	uint64_t frees = sl_buf_stats()->frees, allocs = sl_buf_stats()->allocs;
+	send_stream(c, 200000, 4000, 7);
+	run(2000);
+	check_rx(&server, 200000, 7);
+	/* Every queued buffer was released once acknowledged. */
+	assert_int_equal(sl_buf_stats()->frees - frees, sl_buf_stats()->allocs - allocs);
+	assert_int_equal(server.opens, 1);
+	/* And the server can answer on its own stream. */
+	send_stream(server.conn, 5000, 1200, 1);
+	run(500);
+	check_rx(&client, 5000, 1);
+}
+
+static void loss_and_reordering_are_recovered(void **state)
+{
+	(void)state;
+	struct sl_quic_conn *c = connect_client();
+	c2s.drop_every = 7;
+	s2c.drop_every = 5;
+	c2s.reorder = true;
+	send_stream(c, 300000, 1200, 3);
+	run(20000);
+	assert_true(c2s.dropped > 10);
+	check_rx(&server, 300000, 3);
+}
+
+static void handshake_survives_loss(void **state)
+{
+	(void)state;
+	c2s.drop_every = 2;
+	struct sl_quic_conn *c = connect_client();
+	(void)c;
+	run(2000);
+	assert_int_equal(client.connected, 1);
+	assert_int_equal(server.connected, 1);
+}
+
+static void garbage_is_dropped_and_unknown_short_headers_get_a_reset(void **state)
+{
+	(void)state;
+	struct sl_quic_path p;
+	addr(&p.local, &p.local_len, 4443);
+	addr(&p.remote, &p.remote_len, 50000);
+	uint8_t junk[100];
+	memset(junk, 0x41, sizeof(junk)); /* short header, unknown 16-byte dcid */
+	assert_int_equal(sl_quic_endpoint_recv(server.ep, &p, junk, sizeof(junk), now), 0);
+	uint8_t lng[10] = {0xc0, 0, 0, 0, 1, 200}; /* long header, truncated */
+	assert_int_equal(sl_quic_endpoint_recv(server.ep, &p, lng, sizeof(lng), now), 0);
+	assert_int_equal(sl_quic_endpoint_recv(server.ep, &p, junk, 0, now), 0);
+	struct sl_quic_stats st;
+	sl_quic_endpoint_stats(server.ep, &st);
+	assert_int_equal(st.rx_dropped, 3);
+	assert_int_equal(st.stateless_resets, 1);
+	assert_int_equal(st.conns, 0);
+	assert_int_equal(s2c.n, 1);
+	assert_true(s2c.q[0].len < sizeof(junk));
+}
+
+static void application_close_reaches_the_peer(void **state)
+{
+	(void)state;
+	struct sl_quic_conn *c = connect_client();
+	sl_quic_conn_close(c, 42, "bye");
+	run(100);
+	assert_int_equal(client.closed, 1);
+	assert_int_equal(client.close_error, 42);
+	assert_int_equal(server.closed, 1);
+	assert_int_equal(server.close_error, 42);
+	struct sl_quic_stats st;
+	sl_quic_endpoint_stats(server.ep, &st);
+	assert_int_equal(st.conns, 0);
+}
+
+static void idle_connections_time_out(void **state)
+{
+	(void)state;
+	connect_client();
+	/* Nothing to send: timers run until the idle timeout (30 s) closes both. */
+	run_for(100000, 60000 * MS);
+	assert_int_equal(client.closed, 1);
+	assert_int_equal(server.closed, 1);
+}
+
+static void reset_stream_releases_queued_data(void **state)
+{
+	(void)state;
+	struct sl_quic_conn *c = connect_client();
+	int64_t sid;
+	uint64_t frees = sl_buf_stats()->frees, allocs = sl_buf_stats()->allocs;
+	assert_int_equal(sl_quic_stream_open(c, false, &sid), 0);
+	for (int i = 0; i < 50; i++) {
+		struct sl_buf *b = sl_buf_alloc(1000);
+		b->len = 1000;
+		memset(b->data, 9, 1000);
+		assert_int_equal(sl_quic_stream_write(c, sid, sl_slice_of(b), false), 0);
+	}
+	assert_int_equal(sl_quic_stream_unacked(c, sid), 50000);
+	assert_int_equal(sl_quic_stream_reset(c, sid, 7), 0);
+	run(500);
+	assert_int_equal(server.resets, 1);
+	assert_int_equal(sl_buf_stats()->frees - frees, sl_buf_stats()->allocs - allocs);
+	struct sl_buf *b = sl_buf_alloc(1);
+	b->len = 1;
+	assert_int_equal(sl_quic_stream_write(c, 999, sl_slice_of(b), false), SL_ENOTFOUND);
+}
+
+static void bad_configs_are_refused(void **state)
+{
+	(void)state;
+	struct sl_quic_config cfg;
+	struct sl_quic_endpoint *ep;
+	sl_quic_config_default(&cfg);
+	cfg.cert_days = 30;
+	cfg.server = true;
+	assert_int_equal(sl_quic_endpoint_new(&cfg, &cbs, NULL, now, &ep), SL_EINVAL);
+	sl_quic_config_default(&cfg);
+	cfg.max_udp_payload = 500;
+	assert_int_equal(sl_quic_endpoint_new(&cfg, &cbs, NULL, now, &ep), SL_EINVAL);
+	sl_quic_config_default(&cfg);
+	cfg.server = true;
+	cfg.cert_file = "/nonexistent/cert.pem";
+	cfg.key_file = "/nonexistent/key.pem";
+	assert_int_equal(sl_quic_endpoint_new(&cfg, &cbs, NULL, now, &ep), SL_EIO);
+	struct sl_quic_path p = {0};
+	struct sl_quic_conn *c;
+	assert_int_equal(sl_quic_connect(server.ep, &p, NULL, now, &c), SL_EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(handshake_completes_with_alpn_and_worker_cids,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			stream_data_arrives_in_order_and_buffers_are_released, setup, teardown),
+		cmocka_unit_test_setup_teardown(loss_and_reordering_are_recovered, setup, teardown),
+		cmocka_unit_test_setup_teardown(handshake_survives_loss, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			garbage_is_dropped_and_unknown_short_headers_get_a_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(application_close_reaches_the_peer, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(idle_connections_time_out, setup, teardown),
+		cmocka_unit_test_setup_teardown(reset_stream_releases_queued_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(bad_configs_are_refused, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
