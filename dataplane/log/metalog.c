@@ -1,0 +1,609 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "log/metalog.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+
+/* A subscriber stays on one partition for at most this many records before it looks at the
+ * next one, so a long backlog on one partition cannot starve the others. */
+#define SUB_BURST 64
+
+#define SLOT_NONE UINT32_MAX
+
+/*
+ * One partition: records live in fixed-size chunks of slices indexed by offset, so a lookup is
+ * two array reads and appending allocates only once per chunk. Offsets in [0, visible) are
+ * durable and readable; [visible, assigned) are in the store's hands.
+ */
+struct part {
+	struct sl_slice **chunks;
+	uint32_t nchunks;
+	uint32_t chunks_cap;
+	int64_t visible;
+	int64_t assigned;
+	int last_err; /* the store's last failure, for a publish that failed inside append */
+	struct sl_metalog_pub *pend_head;
+	struct sl_metalog_pub *pend_tail;
+	struct sl_waitq readers; /* cursor waiters of subscriptions waiting for a new record */
+};
+
+struct sl_metalog {
+	struct part *parts;
+	uint32_t nparts;
+	uint32_t chunk_shift;
+	uint64_t chunk_mask;
+	bool closed;
+	const struct sl_metalog_store_ops *store;
+	void *store_ctx;
+	struct sl_metalog_sub *subs; /* every live subscription, for free() and the counters */
+	struct sl_metalog_stats stats;
+};
+
+struct cursor {
+	int64_t next;		    /* next offset to deliver */
+	struct sl_waiter w;	    /* armed on the partition's readers queue while waiting */
+	struct sl_metalog_sub *sub; /* back pointer for the wake function */
+	uint32_t slot;		    /* index in sub->order, SLOT_NONE when not assigned */
+};
+
+struct sl_metalog_sub {
+	struct sl_metalog *log; /* NULL once the log was freed */
+	struct sl_metalog_sub *prev;
+	struct sl_metalog_sub *next;
+	struct sl_waitq user; /* the subscriber's own waiter, armed by a poll that found nothing */
+	uint32_t nparts;      /* size of curs[] and order[]: the log's partition count */
+	uint32_t nassigned;
+	uint32_t rr;	     /* index in order[] the next poll starts from */
+	uint32_t burst;	     /* records delivered from order[rr] in a row */
+	uint32_t *order;     /* assigned partitions, unordered, dense */
+	struct cursor *curs; /* one per partition of the log */
+};
+
+void sl_metalog_config_default(struct sl_metalog_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->partitions = 1;
+	c->chunk_records = 1024;
+}
+
+static struct sl_slice *slot_at(const struct sl_metalog *log, const struct part *p, int64_t off)
+{
+	uint64_t o = (uint64_t)off;
+	return &p->chunks[o >> log->chunk_shift][o & log->chunk_mask];
+}
+
+int sl_metalog_new(const struct sl_metalog_config *cfg, struct sl_metalog **out)
+{
+	struct sl_metalog_config def;
+	if (cfg == NULL) {
+		sl_metalog_config_default(&def);
+		cfg = &def;
+	}
+	if (out == NULL || cfg->partitions == 0 || cfg->partitions > SL_METALOG_MAX_PARTITIONS)
+		return SL_EINVAL;
+	if (cfg->store != NULL && (cfg->store->append == NULL || cfg->store->recover == NULL))
+		return SL_EINVAL;
+	struct sl_metalog *log = calloc(1, sizeof(*log));
+	if (log == NULL)
+		return SL_ENOMEM;
+	log->parts = calloc(cfg->partitions, sizeof(*log->parts));
+	if (log->parts == NULL) {
+		free(log);
+		return SL_ENOMEM;
+	}
+	uint32_t want = cfg->chunk_records ? cfg->chunk_records : 1024;
+	if (want > (UINT32_C(1) << 24))
+		want = UINT32_C(1) << 24;
+	uint32_t shift = 0;
+	while ((UINT32_C(1) << shift) < want)
+		shift++;
+	log->chunk_shift = shift;
+	log->chunk_mask = (UINT64_C(1) << shift) - 1;
+	log->nparts = cfg->partitions;
+	log->store = cfg->store;
+	log->store_ctx = cfg->store_ctx;
+	for (uint32_t i = 0; i < log->nparts; i++)
+		sl_waitq_init(&log->parts[i].readers);
+	*out = log;
+	return 0;
+}
+
+static void pub_complete(struct sl_metalog_pub *pub, int status)
+{
+	pub->next = NULL;
+	pub->status = status;
+	sl_waitq_wake_all(&pub->waiters);
+}
+
+void sl_metalog_free(struct sl_metalog *log)
+{
+	if (log == NULL)
+		return;
+	/* Detach subscriptions first: their cursor waiters sit on queues inside log->parts. */
+	struct sl_metalog_sub *s;
+	while ((s = log->subs) != NULL) {
+		log->subs = s->next;
+		s->prev = s->next = NULL;
+		for (uint32_t i = 0; i < s->nassigned; i++)
+			sl_waiter_cancel(&s->curs[s->order[i]].w);
+		s->log = NULL;
+		sl_waitq_wake_all(&s->user);
+	}
+	for (uint32_t i = 0; i < log->nparts; i++) {
+		struct part *p = &log->parts[i];
+		struct sl_metalog_pub *pub;
+		while ((pub = p->pend_head) != NULL) {
+			p->pend_head = pub->next;
+			pub_complete(pub, SL_ECLOSED);
+		}
+		for (int64_t off = 0; off < p->assigned; off++)
+			sl_buf_unref(slot_at(log, p, off)->buf);
+		for (uint32_t c = 0; c < p->nchunks; c++)
+			free(p->chunks[c]);
+		free(p->chunks);
+	}
+	free(log->parts);
+	free(log);
+}
+
+uint32_t sl_metalog_partition_count(const struct sl_metalog *log)
+{
+	return log->nparts;
+}
+
+static int part_index(const struct sl_metalog *log, int32_t partition)
+{
+	if (partition < 0 || (uint32_t)partition >= log->nparts)
+		return SL_EINVAL;
+	return 0;
+}
+
+/* Makes room for offset off; allocates a chunk (and grows the chunk directory) only at chunk
+ * boundaries. */
+static int part_reserve(struct sl_metalog *log, struct part *p, int64_t off)
+{
+	uint64_t ci = (uint64_t)off >> log->chunk_shift;
+	if (ci < p->nchunks)
+		return 0;
+	if (ci >= UINT32_MAX)
+		return SL_EBOUNDS;
+	if (p->nchunks == p->chunks_cap) {
+		uint32_t cap = p->chunks_cap ? p->chunks_cap * 2 : 8;
+		struct sl_slice **nc = realloc(p->chunks, (size_t)cap * sizeof(*nc));
+		if (nc == NULL)
+			return SL_ENOMEM;
+		p->chunks = nc;
+		p->chunks_cap = cap;
+	}
+	struct sl_slice *chunk = calloc((size_t)log->chunk_mask + 1, sizeof(*chunk));
+	if (chunk == NULL)
+		return SL_ENOMEM;
+	p->chunks[p->nchunks++] = chunk;
+	return 0;
+}
+
+static int load_one(void *arg, int32_t partition, int64_t offset, struct sl_slice payload)
+{
+	struct sl_metalog *log = arg;
+	int rc = SL_EINVAL;
+	if (payload.buf == NULL)
+		return SL_EINVAL;
+	if (part_index(log, partition) < 0)
+		goto fail;
+	struct part *p = &log->parts[partition];
+	rc = SL_ERANGE;
+	if (offset != p->assigned || p->visible != p->assigned)
+		goto fail;
+	rc = part_reserve(log, p, offset);
+	if (rc < 0)
+		goto fail;
+	*slot_at(log, p, offset) = payload;
+	p->assigned = p->visible = offset + 1;
+	log->stats.recovered++;
+	log->stats.bytes += payload.len;
+	return 0;
+fail:
+	sl_buf_unref(payload.buf);
+	return rc;
+}
+
+int sl_metalog_recover(struct sl_metalog *log)
+{
+	if (log->store == NULL)
+		return SL_ENOTSUP;
+	if (log->stats.published != 0 || log->stats.pending != 0)
+		return SL_EBUSY;
+	int rc = log->store->recover(log->store_ctx, load_one, log);
+	/* Subscribers that attached before recovery must learn about the loaded records. */
+	for (uint32_t i = 0; i < log->nparts; i++)
+		sl_waitq_wake_all(&log->parts[i].readers);
+	return rc;
+}
+
+int sl_metalog_publish(struct sl_metalog *log, int32_t partition, struct sl_slice payload,
+		       struct sl_metalog_pub *pub, int64_t *offset)
+{
+	int rc;
+	if (payload.buf == NULL)
+		return SL_EINVAL;
+	if (part_index(log, partition) < 0) {
+		rc = SL_EINVAL;
+		goto fail;
+	}
+	if (log->closed) {
+		rc = SL_ECLOSED;
+		goto fail;
+	}
+	struct part *p = &log->parts[partition];
+	int64_t off = p->assigned;
+	if (off == INT64_MAX) {
+		rc = SL_EBOUNDS;
+		goto fail;
+	}
+	rc = part_reserve(log, p, off);
+	if (rc < 0)
+		goto fail;
+	*slot_at(log, p, off) = payload;
+	p->assigned = off + 1;
+	log->stats.bytes += payload.len;
+	if (offset)
+		*offset = off;
+
+	if (log->store == NULL) {
+		p->visible = p->assigned;
+		log->stats.published++;
+		if (pub) {
+			pub->next = NULL;
+			sl_waitq_init(&pub->waiters);
+			pub->offset = off;
+			pub->partition = partition;
+			pub->status = 0;
+		}
+		sl_waitq_wake_all(&p->readers);
+		return 0;
+	}
+
+	if (pub) {
+		pub->next = NULL;
+		sl_waitq_init(&pub->waiters);
+		pub->offset = off;
+		pub->partition = partition;
+		pub->status = SL_EAGAIN;
+		if (p->pend_tail)
+			p->pend_tail->next = pub;
+		else
+			p->pend_head = pub;
+		p->pend_tail = pub;
+	}
+	log->stats.pending++;
+	rc = log->store->append(log->store_ctx, partition, off, payload);
+	if (rc < 0) {
+		/* Refused: nothing was reported for this record, so it is still the last pending
+		 * one. Undo it so the offset is not consumed. */
+		if (pub) {
+			struct sl_metalog_pub **pp = &p->pend_head, *prev = NULL;
+			while (*pp && *pp != pub) {
+				prev = *pp;
+				pp = &(*pp)->next;
+			}
+			if (*pp)
+				*pp = pub->next;
+			p->pend_tail = prev;
+			pub->next = NULL;
+			pub->status = rc;
+		}
+		slot_at(log, p, off)->buf = NULL;
+		p->assigned = off;
+		log->stats.pending--;
+		log->stats.bytes -= payload.len;
+		sl_buf_unref(payload.buf);
+		return rc;
+	}
+	/* The store may have completed the record before returning (a synchronous store). */
+	if (p->visible > off)
+		return 0;
+	if (p->assigned <= off)
+		return p->last_err;
+	return SL_EAGAIN;
+fail:
+	sl_buf_unref(payload.buf);
+	return rc;
+}
+
+int sl_metalog_pub_poll(struct sl_metalog_pub *pub, struct sl_waiter *w)
+{
+	if (pub->status == SL_EAGAIN)
+		sl_waitq_add(&pub->waiters, w);
+	return pub->status;
+}
+
+void sl_metalog_pub_forget(struct sl_metalog *log, struct sl_metalog_pub *pub)
+{
+	if (pub->status != SL_EAGAIN || part_index(log, pub->partition) < 0)
+		return;
+	struct part *p = &log->parts[pub->partition];
+	struct sl_metalog_pub **pp = &p->pend_head, *prev = NULL;
+	while (*pp && *pp != pub) {
+		prev = *pp;
+		pp = &(*pp)->next;
+	}
+	if (*pp == NULL)
+		return;
+	*pp = pub->next;
+	if (p->pend_tail == pub)
+		p->pend_tail = prev;
+	pub->next = NULL;
+	while (pub->waiters.head)
+		sl_waiter_cancel(pub->waiters.head);
+}
+
+int sl_metalog_store_done(struct sl_metalog *log, int32_t partition, int64_t end, int rc)
+{
+	if (part_index(log, partition) < 0 || rc > 0)
+		return SL_EINVAL;
+	struct part *p = &log->parts[partition];
+	if (rc == 0) {
+		if (end < p->visible || end > p->assigned)
+			return SL_ERANGE;
+		uint64_t n = (uint64_t)(end - p->visible);
+		p->visible = end;
+		log->stats.published += n;
+		log->stats.pending -= n;
+		struct sl_metalog_pub *pub;
+		while ((pub = p->pend_head) != NULL && pub->offset < end) {
+			p->pend_head = pub->next;
+			if (p->pend_head == NULL)
+				p->pend_tail = NULL;
+			pub_complete(pub, 0);
+		}
+	} else {
+		/* Everything not yet durable failed: drop it and hand its offsets back, so the next
+		 * publish reuses them and subscribers never see a hole. */
+		for (int64_t off = p->visible; off < p->assigned; off++) {
+			struct sl_slice *s = slot_at(log, p, off);
+			log->stats.bytes -= s->len;
+			sl_buf_unref(s->buf);
+			s->buf = NULL;
+		}
+		uint64_t n = (uint64_t)(p->assigned - p->visible);
+		log->stats.failed += n;
+		log->stats.pending -= n;
+		p->assigned = p->visible;
+		p->last_err = rc;
+		struct sl_metalog_pub *pub;
+		while ((pub = p->pend_head) != NULL) {
+			p->pend_head = pub->next;
+			pub_complete(pub, rc);
+		}
+		p->pend_tail = NULL;
+	}
+	sl_waitq_wake_all(&p->readers);
+	return 0;
+}
+
+void sl_metalog_close(struct sl_metalog *log)
+{
+	if (log->closed)
+		return;
+	log->closed = true;
+	/* Waiting subscribers may now be at their end. */
+	for (uint32_t i = 0; i < log->nparts; i++)
+		sl_waitq_wake_all(&log->parts[i].readers);
+}
+
+int sl_metalog_high_water_mark(const struct sl_metalog *log, int32_t partition, int64_t *hwm)
+{
+	if (part_index(log, partition) < 0)
+		return SL_EINVAL;
+	*hwm = log->parts[partition].visible;
+	return 0;
+}
+
+int sl_metalog_high_water_marks(const struct sl_metalog *log, int64_t *hwms, size_t n)
+{
+	if (n < log->nparts)
+		return SL_EINVAL;
+	for (uint32_t i = 0; i < log->nparts; i++)
+		hwms[i] = log->parts[i].visible;
+	return 0;
+}
+
+void sl_metalog_stats(const struct sl_metalog *log, struct sl_metalog_stats *out)
+{
+	*out = log->stats;
+}
+
+/* ---- subscriptions ---- */
+
+static void cursor_wake(struct sl_waiter *w)
+{
+	struct cursor *c = (struct cursor *)((char *)w - offsetof(struct cursor, w));
+	/* Other cursors of the same subscription may stay armed; their later wakes find the user
+	 * queue empty and do nothing. */
+	sl_waitq_wake_all(&c->sub->user);
+}
+
+static void sub_assign(struct sl_metalog_sub *s, int32_t partition, int64_t start)
+{
+	struct cursor *c = &s->curs[partition];
+	c->next = start;
+	c->slot = s->nassigned;
+	s->order[s->nassigned++] = (uint32_t)partition;
+}
+
+int sl_metalog_subscribe(struct sl_metalog *log, const struct sl_metalog_start *assignment,
+			 size_t n, struct sl_metalog_sub **out)
+{
+	if (log == NULL || out == NULL || (n > 0 && assignment == NULL))
+		return SL_EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (part_index(log, assignment[i].partition) < 0 || assignment[i].start_offset < 0)
+			return SL_EINVAL;
+	}
+	struct sl_metalog_sub *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return SL_ENOMEM;
+	s->curs = calloc(log->nparts, sizeof(*s->curs));
+	s->order = calloc(log->nparts, sizeof(*s->order));
+	if (s->curs == NULL || s->order == NULL) {
+		free(s->curs);
+		free(s->order);
+		free(s);
+		return SL_ENOMEM;
+	}
+	s->nparts = log->nparts;
+	for (uint32_t i = 0; i < log->nparts; i++) {
+		s->curs[i].slot = SLOT_NONE;
+		s->curs[i].sub = s;
+		sl_waiter_init(&s->curs[i].w, cursor_wake);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (s->curs[assignment[i].partition].slot != SLOT_NONE) {
+			free(s->curs);
+			free(s->order);
+			free(s);
+			return SL_EDUP;
+		}
+		sub_assign(s, assignment[i].partition, assignment[i].start_offset);
+	}
+	sl_waitq_init(&s->user);
+	s->log = log;
+	s->next = log->subs;
+	if (log->subs)
+		log->subs->prev = s;
+	log->subs = s;
+	log->stats.subscriptions++;
+	*out = s;
+	return 0;
+}
+
+void sl_metalog_unsubscribe(struct sl_metalog_sub *s)
+{
+	if (s == NULL)
+		return;
+	for (uint32_t i = 0; i < s->nassigned; i++)
+		sl_waiter_cancel(&s->curs[s->order[i]].w);
+	while (s->user.head)
+		sl_waiter_cancel(s->user.head);
+	struct sl_metalog *log = s->log;
+	if (log) {
+		if (s->prev)
+			s->prev->next = s->next;
+		else
+			log->subs = s->next;
+		if (s->next)
+			s->next->prev = s->prev;
+		log->stats.subscriptions--;
+	}
+	free(s->curs);
+	free(s->order);
+	free(s);
+}
+
+int sl_metalog_sub_poll(struct sl_metalog_sub *s, struct sl_waiter *w,
+			struct sl_metalog_record *out)
+{
+	struct sl_metalog *log = s->log;
+	if (log == NULL)
+		return SL_ECLOSED;
+	uint32_t n = s->nassigned;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t idx = s->rr + i;
+		if (idx >= n)
+			idx -= n;
+		uint32_t pi = s->order[idx];
+		struct cursor *c = &s->curs[pi];
+		const struct part *p = &log->parts[pi];
+		if (c->next >= p->visible)
+			continue;
+		out->partition = (int32_t)pi;
+		out->offset = c->next;
+		out->payload = *slot_at(log, p, c->next);
+		c->next++;
+		log->stats.delivered++;
+		if (idx != s->rr) {
+			s->rr = idx;
+			s->burst = 0;
+		}
+		if (++s->burst >= SUB_BURST) {
+			s->rr = idx + 1 < n ? idx + 1 : 0;
+			s->burst = 0;
+		}
+		return 0;
+	}
+	if (log->closed && log->stats.pending == 0)
+		return SL_EEOF;
+	if (w) {
+		sl_waitq_add(&s->user, w);
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t pi = s->order[i];
+			if (!sl_waiter_armed(&s->curs[pi].w))
+				sl_waitq_add(&log->parts[pi].readers, &s->curs[pi].w);
+		}
+	}
+	return SL_EAGAIN;
+}
+
+int sl_metalog_sub_add(struct sl_metalog_sub *s, struct sl_metalog_start start)
+{
+	if (s->log == NULL)
+		return SL_ECLOSED;
+	if (part_index(s->log, start.partition) < 0 || start.start_offset < 0)
+		return SL_EINVAL;
+	if (s->curs[start.partition].slot != SLOT_NONE)
+		return 0;
+	sub_assign(s, start.partition, start.start_offset);
+	/* A poller waiting right now is not armed on this partition yet: wake it so it polls
+	 * again (and finds the backlog, or re-arms on every assigned partition). */
+	sl_waitq_wake_all(&s->user);
+	return 0;
+}
+
+int sl_metalog_sub_remove(struct sl_metalog_sub *s, int32_t partition)
+{
+	if (partition < 0 || (uint32_t)partition >= s->nparts)
+		return SL_EINVAL;
+	struct cursor *c = &s->curs[partition];
+	if (c->slot == SLOT_NONE)
+		return 0;
+	sl_waiter_cancel(&c->w);
+	/* Swap-remove keeps order[] dense; cross-partition order carries no promise. */
+	uint32_t last = s->order[--s->nassigned];
+	if (c->slot != s->nassigned) {
+		s->order[c->slot] = last;
+		s->curs[last].slot = c->slot;
+	}
+	c->slot = SLOT_NONE;
+	if (s->rr >= s->nassigned) {
+		s->rr = 0;
+		s->burst = 0;
+	}
+	return 0;
+}
+
+int sl_metalog_sub_assigned(const struct sl_metalog_sub *s, int32_t *parts, size_t cap, size_t *n)
+{
+	size_t k = 0;
+	for (uint32_t i = 0; i < s->nparts; i++) {
+		if (s->curs[i].slot == SLOT_NONE)
+			continue;
+		if (k < cap)
+			parts[k] = (int32_t)i;
+		k++;
+	}
+	*n = k;
+	return k > cap ? SL_ENOSPC : 0;
+}
+
+int sl_metalog_sub_position(const struct sl_metalog_sub *s, int32_t partition, int64_t *next)
+{
+	if (partition < 0 || (uint32_t)partition >= s->nparts)
+		return SL_EINVAL;
+	const struct cursor *c = &s->curs[partition];
+	if (c->slot == SLOT_NONE)
+		return SL_ENOTFOUND;
+	*next = c->next;
+	return 0;
+}

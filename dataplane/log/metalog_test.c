@@ -1,0 +1,757 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Acceptance tests for the metadata event log. The first group are C twins of every test in
+ * ../shared/reference/crabka-metadata-event-log.rs (names kept); the rest cover bad input,
+ * waiters, the store interface (pending, durable, failure, recovery), close and free.
+ */
+#include "core/test_common.h"
+#include "core/err.h"
+#include "log/metalog.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static struct sl_metalog *new_log(uint32_t partitions)
+{
+	struct sl_metalog_config cfg;
+	sl_metalog_config_default(&cfg);
+	cfg.partitions = partitions;
+	struct sl_metalog *log;
+	assert_int_equal(sl_metalog_new(&cfg, &log), 0);
+	return log;
+}
+
+static struct sl_slice bytes_of(const void *p, size_t n)
+{
+	struct sl_buf *b = sl_buf_from(p, n);
+	assert_non_null(b);
+	return sl_slice_of(b);
+}
+
+static struct sl_slice str(const char *s)
+{
+	return bytes_of(s, strlen(s));
+}
+
+/* Publishes to an in-memory log, which must complete at once, and returns the offset. */
+static int64_t publish(struct sl_metalog *log, int32_t partition, const char *s)
+{
+	int64_t off = -1;
+	assert_int_equal(sl_metalog_publish(log, partition, str(s), NULL, &off), 0);
+	return off;
+}
+
+/* The subscription's next record, which must be ready now (the reference's stream.next()). */
+static struct sl_metalog_record next(struct sl_metalog_sub *s)
+{
+	struct sl_metalog_record r;
+	assert_int_equal(sl_metalog_sub_poll(s, NULL, &r), 0);
+	return r;
+}
+
+static void assert_payload(const struct sl_metalog_record *r, const char *s)
+{
+	assert_int_equal(r->payload.len, strlen(s));
+	assert_memory_equal(sl_slice_data(&r->payload), s, strlen(s));
+}
+
+static void assert_empty(struct sl_metalog_sub *s)
+{
+	struct sl_metalog_record r;
+	assert_int_equal(sl_metalog_sub_poll(s, NULL, &r), SL_EAGAIN);
+}
+
+static struct sl_metalog_sub *subscribe1(struct sl_metalog *log, int32_t p, int64_t start)
+{
+	struct sl_metalog_start a = {p, start};
+	struct sl_metalog_sub *s;
+	assert_int_equal(sl_metalog_subscribe(log, &a, 1, &s), 0);
+	return s;
+}
+
+static uint32_t live_subscriptions(struct sl_metalog *log)
+{
+	struct sl_metalog_stats st;
+	sl_metalog_stats(log, &st);
+	return st.subscriptions;
+}
+
+/* ---- C twins of the reference tests ---- */
+
+static void publish_assigns_monotonic_offsets(void **state)
+{
+	(void)state;
+	struct sl_metalog *log = new_log(2);
+	assert_int_equal(publish(log, 0, "a"), 0);
+	assert_int_equal(publish(log, 0, "b"), 1);
+	assert_int_equal(publish(log, 1, "c"), 0);
+	int64_t hwms[2];
+	assert_int_equal(sl_metalog_high_water_marks(log, hwms, 2), 0);
+	assert_int_equal(hwms[0], 2);
+	assert_int_equal(hwms[1], 1);
+	sl_metalog_free(log);
+}
+
+static void subscribe_replays_history_then_forwards_new_writes(void **state)
+{
+	(void)state;
+	struct sl_metalog *log = new_log(1);
+	publish(log, 0, "a");
+	publish(log, 0, "b");
+	struct sl_metalog_sub *s = subscribe1(log, 0, 0);
+	struct sl_metalog_record a = next(s), b = next(s);
+	assert_payload(&a, "a");
+	assert_payload(&b, "b");
+	assert_empty(s);
+	publish(log, 0, "c");
+	struct sl_metalog_record c = next(s);
+	assert_payload(&c, "c");
+	assert_int_equal(c.partition, 0);
+	assert_int_equal(c.offset, 2);
+	sl_metalog_unsubscribe(s);
+	sl_metalog_free(log);
+}
+
+static void subscribe_attached_after_history_still_sees_history(void **state)
+{
+	(void)state;
+	struct sl_metalog *log = new_log(1);
+	for (unsigned char i = 0; i < 5; i++)
+		assert_int_equal(sl_metalog_publish(log, 0, bytes_of(&i, 1), NULL, NULL), 0);
+	struct sl_metalog_sub *s = subscribe1(log, 0, 0);
+	for (unsigned char i = 0; i < 5; i++) {
+		struct sl_metalog_record r = next(s);
+		assert_int_equal(r.payload.len, 1);
+		assert_int_equal(sl_slice_data(&r.payload)[0], i);
+		assert_int_equal(r.offset, i);
+	}
+	sl_metalog_unsubscribe(s);
+	sl_metalog_free(log);
+}
+
+static void publish_out_of_range_is_rejected(void **state)
+{
+	(void)state;
+	struct sl_metalog *log = new_log(2);
+	int64_t off = 77;
+	struct sl_buf *b = sl_buf_from("x", 1);
+	sl_buf_ref(b); /* keep one to prove the log released its reference on error */
+	assert_int_equal(sl_metalog_publish(log, 5, sl_slice_of(b), NULL, &off), SL_EINVAL);
+	assert_int_equal(off, 77);
+	assert_int_equal(sl_buf_refcnt(b), 1);
+	sl_buf_unref(b);
+	int64_t hwm;
+	assert_int_equal(sl_metalog_high_water_mark(log, 1, &hwm), 0);
+	assert_int_equal(hwm, 0);
+	sl_metalog_free(log);
+}
+
+static void two_subscribers_see_the_same_history(void **state)
+{
+	(void)state;
+	struct sl_metalog *log = new_log(1);
+	publish(log, 0, "a");
+	struct sl_metalog_sub *s1 = subscribe1(log, 0, 0);
+	struct sl_metalog_sub *s2 = subscribe1(log, 0, 0);
+	publish(log, 0, "b");
+	struct sl_metalog_sub *subs[2] = {s1, s2};
+	for (int i = 0; i < 2; i++) {
+		struct sl_metalog_record a = next(subs[i]), b = next(subs[i]);
+		assert_payload(&a, "a");
+		assert_payload(&b, "b");
+		/* The payload is shared, not copied: both see the same buffer. */
+		assert_int_equal(b.offset, 1);
+	}
+	sl_metalog_unsubscribe(s1);
+	sl_metalog_unsubscribe(s2);
+	sl_metalog_free(log);
+}
+
+static void subscribe_delivers_only_assigned_partitions_from_start_offset(void **state)
+{
+	(void)state;
+	struct sl_metalog *log = new_log(3);
+	publish(log, 0, "a");
+	publish(log, 0, "b");
+	publish(log, 0, "c");
+	publish(log, 1, "x");
+	publish(log, 1, "y");
+	publish(log, 2, "z");
+
+	/* Partition 0 from offset 1, partition 1 from 0; partition 2 is not assigned. */
+	struct sl_metalog_start a[2] = {{0, 1}, {1, 0}};
+	struct sl_metalog_sub *s;
+	assert_int_equal(sl_metalog_subscribe(log, a, 2, &s), 0);
+
+	/* Collect everything, then check it as a set plus per-partition order: only
+	 * per-partition order is promised. */
+	struct sl_metalog_record got[4];
+	for (int i = 0; i < 4; i++)
+		got[i] = next(s);
+	assert_empty(s);
+	const char *want[2][3] = {{NULL, "b", "c"}, {"x", "y", NULL}};
+	int64_t last[2] = {-1, -1};
+	int count[2] = {0, 0};
+	for (int i = 0; i < 4; i++) {
+		int32_t p = got[i].partition;
+		assert_true(p == 0 || p == 1);
+		assert_true(got[i].offset > last[p]);
+		last[p] = got[i].offset;
+		count[p]++;
+		assert_non_null(want[p][got[i].offset]);
+		assert_payload(&got[i], want[p][got[i].offset]);
+	}
+	assert_int_equal(count[0], 2);
+	assert_int_equal(count[1], 2);
+	sl_metalog_unsubscribe(s);
+	sl_metalog_free(log);
+}
+
+static void live_appends_only_for_assigned_partitions(void **state)
+{
+	(void)state;
+	struct sl_metalog *log = new_log(2);
+	struct sl_metalog_sub *s = subscribe1(log, 0, 0);
+	publish(log, 1, "skip");
+	publish(log, 0, "keep");
+	struct sl_metalog_record r = next(s);
+	assert_int_equal(r.partition, 0);
+	assert_payload(&r, "keep");
+	assert_empty(s);
+	sl_metalog_unsubscribe(s);
+	sl_metalog_free(log);
+}
+
+static void add_mid_stream_delivers_backlog_then_live(void **state)
+{
+	(void)state;
+	struct sl_metalog *log = new_log(2);
+	publish(log, 1, "old0");
+	publish(log, 1, "old1");
+	publish(log, 1, "old2");
+	struct sl_metalog_sub *s = subscribe1(log, 0, 0);
+	/* The ordering trap: add, then publish live before draining any backlog. The live record
+	 * must still come after all three backlog records. */
+	assert_int_equal(sl_metalog_sub_add(s, (struct sl_metalog_start){1, 0}), 0);
+	publish(log, 1, "new");
+	const char *want[4] = {"old0", "old1", "old2", "new"};
+	for (int i = 0; i < 4; i++) {
+		struct sl_metalog_record r = next(s);
+		assert_int_equal(r.partition, 1);
+		assert_int_equal(r.offset, i);
+		assert_payload(&r, want[i]);
+	}
+	assert_empty(s);
+	int32_t parts[2];
+	size_t n;
+	assert_int_equal(sl_metalog_sub_assigned(s, parts, 2, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(parts[1], 1);
+	sl_metalog_unsubscribe(s);
+	sl_metalog_free(log);
+}
+
+static void dropping_handle_evicts_subscription_state(void **state)
+{
+	(void)state;
+	struct sl_metalog *log = new_log(1);
+	struct sl_metalog_sub *s = subscribe1(log, 0, 0);
+	assert_int_equal(live_subscriptions(log), 1);
+	/* A subscription that waits holds a waiter on the partition; dropping it must disarm it
+	 * (ASan would catch a later wake through freed memory). */
+	struct sl_waiter w;
+	sl_waiter_init(&w, NULL);
+	struct sl_metalog_record r;
+	assert_int_equal(sl_metalog_sub_poll(s, &w, &r), SL_EAGAIN);
+	assert_true(sl_waiter_armed(&w));
+	sl_metalog_unsubscribe(s);
+	assert_false(sl_waiter_armed(&w));
+	assert_int_equal(live_subscriptions(log), 0);
+	publish(log, 0, "after");
+	sl_metalog_free(log);
+}
+
+static void remove_stops_delivery(void **state)
+{
+	(void)state;
+	struct sl_metalog *log = new_log(2);
+	struct sl_metalog_start a[2] = {{0, 0}, {1, 0}};
+	struct sl_metalog_sub *s;
+	assert_int_equal(sl_metalog_subscribe(log, a, 2, &s), 0);
+	assert_int_equal(sl_metalog_sub_remove(s, 1), 0);
+	int32_t parts[2];
+	size_t n;
+	assert_int_equal(sl_metalog_sub_assigned(s, parts, 2, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(parts[0], 0);
+	publish(log, 1, "gone");
+	publish(log, 0, "here");
+	struct sl_metalog_record r = next(s);
+	assert_int_equal(r.partition, 0);
+	assert_payload(&r, "here");
+	assert_empty(s);
+	sl_metalog_unsubscribe(s);
+	sl_metalog_free(log);
+}
+
+/* ---- shardline additions ---- */
+
+static void bad_inputs_are_rejected(void **state)
+{
+	(void)state;
+	struct sl_metalog_config cfg;
+	struct sl_metalog *log;
+	sl_metalog_config_default(&cfg);
+	cfg.partitions = 0;
+	assert_int_equal(sl_metalog_new(&cfg, &log), SL_EINVAL);
+	cfg.partitions = SL_METALOG_MAX_PARTITIONS + 1;
+	assert_int_equal(sl_metalog_new(&cfg, &log), SL_EINVAL);
+	struct sl_metalog_store_ops half = {NULL, NULL};
+	cfg.partitions = 1;
+	cfg.store = &half;
+	assert_int_equal(sl_metalog_new(&cfg, &log), SL_EINVAL);
+	assert_int_equal(sl_metalog_new(NULL, NULL), SL_EINVAL);
+
+	log = new_log(2);
+	assert_int_equal(sl_metalog_publish(log, -1, str("x"), NULL, NULL), SL_EINVAL);
+	assert_int_equal(sl_metalog_publish(log, 2, str("x"), NULL, NULL), SL_EINVAL);
+	struct sl_slice none = {NULL, 0, 0};
+	assert_int_equal(sl_metalog_publish(log, 0, none, NULL, NULL), SL_EINVAL);
+	int64_t hwm, hwms[1];
+	assert_int_equal(sl_metalog_high_water_mark(log, 2, &hwm), SL_EINVAL);
+	assert_int_equal(sl_metalog_high_water_mark(log, -1, &hwm), SL_EINVAL);
+	assert_int_equal(sl_metalog_high_water_marks(log, hwms, 1), SL_EINVAL);
+	assert_int_equal(sl_metalog_recover(log), SL_ENOTSUP);
+
+	struct sl_metalog_sub *s = (struct sl_metalog_sub *)0x1;
+	struct sl_metalog_start neg = {0, -1}, out = {2, 0}, minus = {-1, 0};
+	assert_int_equal(sl_metalog_subscribe(log, &neg, 1, &s), SL_EINVAL);
+	assert_int_equal(sl_metalog_subscribe(log, &out, 1, &s), SL_EINVAL);
+	assert_int_equal(sl_metalog_subscribe(log, &minus, 1, &s), SL_EINVAL);
+	struct sl_metalog_start dup[2] = {{1, 0}, {1, 3}};
+	assert_int_equal(sl_metalog_subscribe(log, dup, 2, &s), SL_EDUP);
+	assert_int_equal(live_subscriptions(log), 0);
+
+	/* An empty assignment is valid; partitions are added later. */
+	assert_int_equal(sl_metalog_subscribe(log, NULL, 0, &s), 0);
+	assert_int_equal(sl_metalog_sub_add(s, neg), SL_EINVAL);
+	assert_int_equal(sl_metalog_sub_add(s, out), SL_EINVAL);
+	assert_int_equal(sl_metalog_sub_add(s, minus), SL_EINVAL);
+	assert_int_equal(sl_metalog_sub_remove(s, 2), SL_EINVAL);
+	assert_int_equal(sl_metalog_sub_remove(s, -1), SL_EINVAL);
+	assert_int_equal(sl_metalog_sub_remove(s, 1), 0); /* not assigned: ignored */
+	int64_t pos;
+	assert_int_equal(sl_metalog_sub_position(s, 1, &pos), SL_ENOTFOUND);
+	assert_int_equal(sl_metalog_sub_position(s, 9, &pos), SL_EINVAL);
+	assert_int_equal(sl_metalog_sub_add(s, (struct sl_metalog_start){0, 0}), 0);
+	assert_int_equal(sl_metalog_sub_add(s, (struct sl_metalog_start){1, 0}), 0);
+	/* Adding an assigned partition again is a no-op: the cursor keeps its place. */
+	publish(log, 1, "p1");
+	struct sl_metalog_record r = next(s);
+	assert_int_equal(r.partition, 1);
+	assert_int_equal(sl_metalog_sub_add(s, (struct sl_metalog_start){1, 0}), 0);
+	assert_empty(s);
+	int32_t parts[1];
+	size_t n;
+	assert_int_equal(sl_metalog_sub_assigned(s, parts, 1, &n), SL_ENOSPC);
+	assert_int_equal(n, 2);
+	assert_int_equal(parts[0], 0);
+	sl_metalog_unsubscribe(s);
+	sl_metalog_unsubscribe(NULL);
+	sl_metalog_free(log);
+	sl_metalog_free(NULL);
+}
+
+static int wakes;
+static void count_wake(struct sl_waiter *w)
+{
+	(void)w;
+	wakes++;
+}
+
+static void waiter_fires_only_for_assigned_partitions(void **state)
+{
+	(void)state;
+	struct sl_metalog *log = new_log(3);
+	struct sl_metalog_sub *s = subscribe1(log, 0, 0);
+	struct sl_waiter w;
+	sl_waiter_init(&w, count_wake);
+	struct sl_metalog_record r;
+	wakes = 0;
+	assert_int_equal(sl_metalog_sub_poll(s, &w, &r), SL_EAGAIN);
+	publish(log, 2, "other");
+	assert_int_equal(wakes, 0);
+	assert_true(sl_waiter_armed(&w));
+	publish(log, 0, "mine");
+	assert_int_equal(wakes, 1);
+	assert_false(sl_waiter_armed(&w));
+	publish(log, 0, "again"); /* one-shot: not re-armed, not woken */
+	assert_int_equal(wakes, 1);
+	r = next(s);
+	r = next(s);
+	assert_payload(&r, "again");
+
+	/* Adding a partition wakes a waiting poller, which then finds its backlog. */
+	assert_int_equal(sl_metalog_sub_poll(s, &w, &r), SL_EAGAIN);
+	assert_int_equal(sl_metalog_sub_add(s, (struct sl_metalog_start){2, 0}), 0);
+	assert_int_equal(wakes, 2);
+	r = next(s);
+	assert_int_equal(r.partition, 2);
+	assert_payload(&r, "other");
+
+	/* After re-arming, a live record on the added partition wakes it too. */
+	assert_int_equal(sl_metalog_sub_poll(s, &w, &r), SL_EAGAIN);
+	publish(log, 2, "live2");
+	assert_int_equal(wakes, 3);
+	sl_metalog_unsubscribe(s);
+	sl_metalog_free(log);
+}
+
+static void start_offset_beyond_high_water_mark_waits_for_it(void **state)
+{
+	(void)state;
+	struct sl_metalog *log = new_log(1);
+	publish(log, 0, "r0");
+	struct sl_metalog_sub *s = subscribe1(log, 0, 3);
+	assert_empty(s);
+	publish(log, 0, "r1");
+	publish(log, 0, "r2");
+	assert_empty(s); /* offsets below the start offset are never delivered */
+	publish(log, 0, "r3");
+	struct sl_metalog_record r = next(s);
+	assert_int_equal(r.offset, 3);
+	assert_payload(&r, "r3");
+	int64_t pos;
+	assert_int_equal(sl_metalog_sub_position(s, 0, &pos), 0);
+	assert_int_equal(pos, 4);
+	sl_metalog_unsubscribe(s);
+	sl_metalog_free(log);
+}
+
+static void long_backlogs_span_chunks_and_interleave(void **state)
+{
+	(void)state;
+	struct sl_metalog_config cfg;
+	sl_metalog_config_default(&cfg);
+	cfg.partitions = 2;
+	cfg.chunk_records = 3; /* rounded up to 4: many chunk boundaries */
+	struct sl_metalog *log;
+	assert_int_equal(sl_metalog_new(&cfg, &log), 0);
+	enum { N = 300 };
+	char buf[16];
+	for (int i = 0; i < N; i++) {
+		snprintf(buf, sizeof(buf), "%d", i);
+		assert_int_equal(publish(log, 0, buf), i);
+		assert_int_equal(publish(log, 1, buf), i);
+	}
+	struct sl_metalog_start a[2] = {{0, 0}, {1, 0}};
+	struct sl_metalog_sub *s;
+	assert_int_equal(sl_metalog_subscribe(log, a, 2, &s), 0);
+	int64_t nextoff[2] = {0, 0};
+	bool both_early = false;
+	for (int i = 0; i < 2 * N; i++) {
+		struct sl_metalog_record r = next(s);
+		assert_int_equal(r.offset, nextoff[r.partition]++);
+		snprintf(buf, sizeof(buf), "%d", (int)r.offset);
+		assert_payload(&r, buf);
+		/* A long backlog on one partition must not starve the other. */
+		if (i == 200 && nextoff[0] > 0 && nextoff[1] > 0)
+			both_early = true;
+	}
+	assert_true(both_early);
+	assert_empty(s);
+	struct sl_metalog_stats st;
+	sl_metalog_stats(log, &st);
+	assert_int_equal(st.delivered, 2 * N);
+	assert_int_equal(st.published, 2 * N);
+	sl_metalog_unsubscribe(s);
+	sl_metalog_free(log);
+}
+
+static void close_ends_streams_and_refuses_publishes(void **state)
+{
+	(void)state;
+	struct sl_metalog *log = new_log(1);
+	publish(log, 0, "last");
+	struct sl_metalog_sub *s = subscribe1(log, 0, 0);
+	struct sl_waiter w;
+	sl_waiter_init(&w, count_wake);
+	sl_metalog_close(log);
+	sl_metalog_close(log);
+	assert_int_equal(sl_metalog_publish(log, 0, str("late"), NULL, NULL), SL_ECLOSED);
+	struct sl_metalog_record r = next(s);
+	assert_payload(&r, "last");
+	assert_int_equal(sl_metalog_sub_poll(s, &w, &r), SL_EEOF);
+	assert_false(sl_waiter_armed(&w));
+	sl_metalog_unsubscribe(s);
+	sl_metalog_free(log);
+}
+
+static void free_detaches_live_subscriptions(void **state)
+{
+	(void)state;
+	struct sl_metalog *log = new_log(2);
+	publish(log, 1, "x");
+	struct sl_metalog_sub *s = subscribe1(log, 0, 0);
+	struct sl_waiter w;
+	sl_waiter_init(&w, count_wake);
+	struct sl_metalog_record r;
+	wakes = 0;
+	assert_int_equal(sl_metalog_sub_poll(s, &w, &r), SL_EAGAIN);
+	sl_metalog_free(log);
+	assert_int_equal(wakes, 1); /* the waiting subscriber learns the log is gone */
+	assert_int_equal(sl_metalog_sub_poll(s, &w, &r), SL_ECLOSED);
+	assert_int_equal(sl_metalog_sub_add(s, (struct sl_metalog_start){1, 0}), SL_ECLOSED);
+	assert_int_equal(sl_metalog_sub_remove(s, 0), 0);
+	sl_metalog_unsubscribe(s);
+}
+
+/* ---- the store interface, with a scripted fake store ---- */
+
+struct fake_store {
+	int refuse; /* next append returns this if nonzero */
+	bool sync;  /* complete inside append */
+	struct sl_metalog *log;
+	int appends;
+	int64_t last_offset[4];
+	/* records for recover() */
+	int nrec;
+	int32_t rec_part[8];
+	int64_t rec_off[8];
+	const char *rec_data[8];
+};
+
+static int fake_append(void *ctx, int32_t partition, int64_t offset, struct sl_slice payload)
+{
+	struct fake_store *f = ctx;
+	(void)payload;
+	if (f->refuse) {
+		int rc = f->refuse;
+		f->refuse = 0;
+		return rc;
+	}
+	f->appends++;
+	f->last_offset[partition] = offset;
+	if (f->sync)
+		assert_int_equal(sl_metalog_store_done(f->log, partition, offset + 1, 0), 0);
+	return 0;
+}
+
+static int fake_recover(void *ctx, sl_metalog_load_fn load, void *arg)
+{
+	struct fake_store *f = ctx;
+	for (int i = 0; i < f->nrec; i++) {
+		int rc = load(arg, f->rec_part[i], f->rec_off[i], str(f->rec_data[i]));
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static const struct sl_metalog_store_ops fake_ops = {fake_append, fake_recover};
+
+static struct sl_metalog *new_stored_log(struct fake_store *f, uint32_t partitions)
+{
+	struct sl_metalog_config cfg;
+	sl_metalog_config_default(&cfg);
+	cfg.partitions = partitions;
+	cfg.store = &fake_ops;
+	cfg.store_ctx = f;
+	struct sl_metalog *log;
+	assert_int_equal(sl_metalog_new(&cfg, &log), 0);
+	f->log = log;
+	return log;
+}
+
+static void store_publish_completes_only_when_durable(void **state)
+{
+	(void)state;
+	struct fake_store f = {0};
+	struct sl_metalog *log = new_stored_log(&f, 2);
+	struct sl_metalog_sub *s = subscribe1(log, 0, 0);
+	struct sl_metalog_pub p[3];
+	struct sl_waiter w;
+	sl_waiter_init(&w, count_wake);
+	wakes = 0;
+	int64_t off;
+	assert_int_equal(sl_metalog_publish(log, 0, str("a"), &p[0], &off), SL_EAGAIN);
+	assert_int_equal(off, 0);
+	assert_int_equal(sl_metalog_publish(log, 0, str("b"), &p[1], &off), SL_EAGAIN);
+	assert_int_equal(off, 1);
+	assert_int_equal(sl_metalog_publish(log, 0, str("c"), &p[2], &off), SL_EAGAIN);
+	assert_int_equal(f.appends, 3);
+	assert_int_equal(sl_metalog_pub_poll(&p[0], &w), SL_EAGAIN);
+
+	/* Not durable yet: invisible to subscribers and to the high-water mark. */
+	int64_t hwm;
+	assert_int_equal(sl_metalog_high_water_mark(log, 0, &hwm), 0);
+	assert_int_equal(hwm, 0);
+	assert_empty(s);
+
+	assert_int_equal(sl_metalog_store_done(log, 0, 2, 0), 0);
+	assert_int_equal(wakes, 1);
+	assert_int_equal(sl_metalog_pub_poll(&p[0], NULL), 0);
+	assert_int_equal(sl_metalog_pub_poll(&p[1], NULL), 0);
+	assert_int_equal(sl_metalog_pub_poll(&p[2], NULL), SL_EAGAIN);
+	assert_int_equal(sl_metalog_high_water_mark(log, 0, &hwm), 0);
+	assert_int_equal(hwm, 2);
+	struct sl_metalog_record r = next(s);
+	assert_payload(&r, "a");
+	r = next(s);
+	assert_payload(&r, "b");
+	assert_empty(s);
+
+	/* Completions out of range are refused. */
+	assert_int_equal(sl_metalog_store_done(log, 0, 1, 0), SL_ERANGE);
+	assert_int_equal(sl_metalog_store_done(log, 0, 4, 0), SL_ERANGE);
+	assert_int_equal(sl_metalog_store_done(log, 3, 3, 0), SL_EINVAL);
+	assert_int_equal(sl_metalog_store_done(log, 0, 3, 1), SL_EINVAL);
+	assert_int_equal(sl_metalog_store_done(log, 0, 3, 0), 0);
+	assert_int_equal(p[2].status, 0);
+	r = next(s);
+	assert_payload(&r, "c");
+
+	/* A publish without a pub is fire-and-forget, and still becomes visible. */
+	assert_int_equal(sl_metalog_publish(log, 0, str("d"), NULL, &off), SL_EAGAIN);
+	assert_int_equal(sl_metalog_store_done(log, 0, 4, 0), 0);
+	r = next(s);
+	assert_payload(&r, "d");
+	sl_metalog_unsubscribe(s);
+	sl_metalog_free(log);
+}
+
+static void store_failure_fails_pending_and_reuses_offsets(void **state)
+{
+	(void)state;
+	struct fake_store f = {0};
+	struct sl_metalog *log = new_stored_log(&f, 1);
+	struct sl_metalog_sub *s = subscribe1(log, 0, 0);
+	struct sl_metalog_pub p[3];
+	assert_int_equal(sl_metalog_publish(log, 0, str("ok"), &p[0], NULL), SL_EAGAIN);
+	assert_int_equal(sl_metalog_store_done(log, 0, 1, 0), 0);
+	assert_int_equal(sl_metalog_publish(log, 0, str("x1"), &p[1], NULL), SL_EAGAIN);
+	assert_int_equal(sl_metalog_publish(log, 0, str("x2"), &p[2], NULL), SL_EAGAIN);
+	assert_int_equal(sl_metalog_store_done(log, 0, 1, SL_ENOSPC), 0);
+	assert_int_equal(p[0].status, 0);
+	assert_int_equal(p[1].status, SL_ENOSPC);
+	assert_int_equal(p[2].status, SL_ENOSPC);
+	struct sl_metalog_stats st;
+	sl_metalog_stats(log, &st);
+	assert_int_equal(st.failed, 2);
+	assert_int_equal(st.pending, 0);
+	assert_int_equal(st.bytes, 2);
+
+	/* The failed offsets are handed out again: no hole for subscribers. */
+	int64_t off;
+	assert_int_equal(sl_metalog_publish(log, 0, str("y"), &p[1], &off), SL_EAGAIN);
+	assert_int_equal(off, 1);
+	assert_int_equal(sl_metalog_store_done(log, 0, 2, 0), 0);
+	struct sl_metalog_record r = next(s);
+	assert_payload(&r, "ok");
+	r = next(s);
+	assert_int_equal(r.offset, 1);
+	assert_payload(&r, "y");
+	assert_empty(s);
+
+	/* A refusal inside append consumes no offset and releases the payload. */
+	f.refuse = SL_ENOSPC;
+	struct sl_buf *b = sl_buf_from("z", 1);
+	sl_buf_ref(b);
+	assert_int_equal(sl_metalog_publish(log, 0, sl_slice_of(b), &p[2], &off), SL_ENOSPC);
+	assert_int_equal(sl_buf_refcnt(b), 1);
+	sl_buf_unref(b);
+	assert_int_equal(p[2].status, SL_ENOSPC);
+	assert_int_equal(sl_metalog_publish(log, 0, str("z"), &p[2], &off), SL_EAGAIN);
+	assert_int_equal(off, 2);
+
+	/* Forgetting a pending pub leaves the record in flight. */
+	struct sl_waiter w;
+	sl_waiter_init(&w, count_wake);
+	assert_int_equal(sl_metalog_pub_poll(&p[2], &w), SL_EAGAIN);
+	sl_metalog_pub_forget(log, &p[2]);
+	assert_false(sl_waiter_armed(&w));
+	assert_int_equal(sl_metalog_store_done(log, 0, 3, 0), 0);
+	assert_int_equal(p[2].status, SL_EAGAIN); /* untouched: it was forgotten */
+	r = next(s);
+	assert_payload(&r, "z");
+	sl_metalog_unsubscribe(s);
+	sl_metalog_free(log);
+}
+
+static void synchronous_store_completes_inside_publish(void **state)
+{
+	(void)state;
+	struct fake_store f = {0};
+	f.sync = true;
+	struct sl_metalog *log = new_stored_log(&f, 1);
+	struct sl_metalog_pub p;
+	assert_int_equal(sl_metalog_publish(log, 0, str("now"), &p, NULL), 0);
+	assert_int_equal(p.status, 0);
+	/* Pending publishes complete with SL_ECLOSED when the log is freed. */
+	f.sync = false;
+	assert_int_equal(sl_metalog_publish(log, 0, str("later"), &p, NULL), SL_EAGAIN);
+	sl_metalog_free(log);
+	assert_int_equal(p.status, SL_ECLOSED);
+}
+
+static void recover_loads_durable_records(void **state)
+{
+	(void)state;
+	struct fake_store f = {.nrec = 3,
+			       .rec_part = {0, 0, 1},
+			       .rec_off = {0, 1, 0},
+			       .rec_data = {"r0", "r1", "q0"}};
+	struct sl_metalog *log = new_stored_log(&f, 2);
+	struct sl_metalog_sub *s = subscribe1(log, 0, 1);
+	assert_int_equal(sl_metalog_recover(log), 0);
+	int64_t hwms[2];
+	assert_int_equal(sl_metalog_high_water_marks(log, hwms, 2), 0);
+	assert_int_equal(hwms[0], 2);
+	assert_int_equal(hwms[1], 1);
+	struct sl_metalog_record r = next(s);
+	assert_payload(&r, "r1");
+	int64_t off;
+	assert_int_equal(sl_metalog_publish(log, 0, str("n2"), NULL, &off), SL_EAGAIN);
+	assert_int_equal(off, 2);
+	assert_int_equal(sl_metalog_recover(log), SL_EBUSY);
+	sl_metalog_unsubscribe(s);
+	sl_metalog_free(log);
+
+	/* Recovered records must be dense from 0 and in range. */
+	struct fake_store gap = {
+		.nrec = 2, .rec_part = {0, 0}, .rec_off = {0, 2}, .rec_data = {"a", "c"}};
+	log = new_stored_log(&gap, 1);
+	assert_int_equal(sl_metalog_recover(log), SL_ERANGE);
+	sl_metalog_free(log);
+	struct fake_store bad = {.nrec = 1, .rec_part = {3}, .rec_off = {0}, .rec_data = {"a"}};
+	log = new_stored_log(&bad, 1);
+	assert_int_equal(sl_metalog_recover(log), SL_EINVAL);
+	sl_metalog_free(log);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(publish_assigns_monotonic_offsets),
+		cmocka_unit_test(subscribe_replays_history_then_forwards_new_writes),
+		cmocka_unit_test(subscribe_attached_after_history_still_sees_history),
+		cmocka_unit_test(publish_out_of_range_is_rejected),
+		cmocka_unit_test(two_subscribers_see_the_same_history),
+		cmocka_unit_test(subscribe_delivers_only_assigned_partitions_from_start_offset),
+		cmocka_unit_test(live_appends_only_for_assigned_partitions),
+		cmocka_unit_test(add_mid_stream_delivers_backlog_then_live),
+		cmocka_unit_test(dropping_handle_evicts_subscription_state),
+		cmocka_unit_test(remove_stops_delivery),
+		cmocka_unit_test(bad_inputs_are_rejected),
+		cmocka_unit_test(waiter_fires_only_for_assigned_partitions),
+		cmocka_unit_test(start_offset_beyond_high_water_mark_waits_for_it),
+		cmocka_unit_test(long_backlogs_span_chunks_and_interleave),
+		cmocka_unit_test(close_ends_streams_and_refuses_publishes),
+		cmocka_unit_test(free_detaches_live_subscriptions),
+		cmocka_unit_test(store_publish_completes_only_when_durable),
+		cmocka_unit_test(store_failure_fails_pending_and_reuses_offsets),
+		cmocka_unit_test(synchronous_store_completes_inside_publish),
+		cmocka_unit_test(recover_loads_durable_records),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
