@@ -23,20 +23,20 @@
  * segment. Etags are opaque strings that change on every successful put of a key.
  */
 
-#define SL_OBJ_KEY_MAX 512
+#define SL_OBJ_KEY_MAX	512
 #define SL_OBJ_ETAG_MAX 64
 
 enum sl_obj_op {
-	SL_OBJ_GET = 1,    /* whole object, or [offset, offset + length) when length > 0 */
+	SL_OBJ_GET = 1,	   /* whole object, or [offset, offset + length) when length > 0 */
 	SL_OBJ_HEAD = 2,   /* size, etag and mtime only */
-	SL_OBJ_PUT = 3,    /* see enum sl_obj_put_mode */
+	SL_OBJ_PUT = 3,	   /* see enum sl_obj_put_mode */
 	SL_OBJ_DELETE = 4, /* deleting a missing key completes with SL_ENOTFOUND */
 	SL_OBJ_LIST = 5,   /* one page of keys under a prefix, in byte order */
 };
 
 enum sl_obj_put_mode {
 	SL_OBJ_PUT_OVERWRITE = 0, /* unconditional */
-	SL_OBJ_PUT_CREATE = 1,    /* only if the key does not exist, else SL_EPRECOND */
+	SL_OBJ_PUT_CREATE = 1,	  /* only if the key does not exist, else SL_EPRECOND */
 	SL_OBJ_PUT_IF_MATCH = 2,  /* only if the current etag equals if_match, else SL_EPRECOND */
 };
 
@@ -56,27 +56,27 @@ struct sl_obj_req {
 	/* ---- filled by the caller ---- */
 	enum sl_obj_op op;
 	enum sl_obj_put_mode put_mode;
-	const char *key;               /* GET HEAD PUT DELETE */
-	uint64_t offset;               /* GET range start */
-	uint64_t length;               /* GET range length; 0 = to the end */
-	struct sl_buf *body;           /* PUT: the store takes over this reference */
+	const char *key;		/* GET HEAD PUT DELETE */
+	uint64_t offset;		/* GET range start */
+	uint64_t length;		/* GET range length; 0 = to the end */
+	struct sl_buf *body;		/* PUT: the store takes over this reference */
 	char if_match[SL_OBJ_ETAG_MAX]; /* PUT_IF_MATCH */
-	const char *prefix;            /* LIST: keys starting with prefix ("" = all) */
-	const char *start_after;       /* LIST: resume after this key (NULL = from the start) */
-	uint32_t max_keys;             /* LIST page size; 0 = backend default (1000) */
+	const char *prefix;		/* LIST: keys starting with prefix ("" = all) */
+	const char *start_after;	/* LIST: resume after this key (NULL = from the start) */
+	uint32_t max_keys;		/* LIST page size; 0 = backend default (1000) */
 	void (*done)(struct sl_obj_req *req);
 	void *user;
 
 	/* ---- filled by the store before done ---- */
-	int result;                   /* 0, SL_ENOTFOUND, SL_EPRECOND, SL_EIO, SL_ENOSPC,
+	int result;		      /* 0, SL_ENOTFOUND, SL_EPRECOND, SL_EIO, SL_ENOSPC,
 					 SL_EINVAL (bad key or range), SL_ENOMEM, SL_ECLOSED */
 	char etag[SL_OBJ_ETAG_MAX];   /* GET HEAD PUT: the object's etag */
-	uint64_t size;                /* GET HEAD: the whole object's size */
-	uint64_t mtime_ns;            /* GET HEAD */
-	struct sl_buf *data;          /* GET: a reference the caller must release */
+	uint64_t size;		      /* GET HEAD: the whole object's size */
+	uint64_t mtime_ns;	      /* GET HEAD */
+	struct sl_buf *data;	      /* GET: a reference the caller must release */
 	struct sl_obj_entry *entries; /* LIST: release with sl_obj_req_reset */
 	uint32_t nentries;
-	bool truncated;               /* LIST: more keys follow the last one */
+	bool truncated; /* LIST: more keys follow the last one */
 
 	/* ---- private to the store ---- */
 	struct sl_obj_req *next_;
