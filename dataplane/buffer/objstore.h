@@ -19,8 +19,10 @@
  *             cross SPSC rings), so callers never know which core does the I/O
  *
  * Keys are '/'-separated object names ("data/0000017f...-a1b2.batch", "manifest"); they must be
- * non-empty, at most SL_OBJ_KEY_MAX bytes, contain no NUL, no empty segment, and no "." or ".."
- * segment. Etags are opaque strings that change on every successful put of a key.
+ * non-empty, at most SL_OBJ_KEY_MAX bytes, contain no NUL, no empty segment, no "." or ".."
+ * segment, and no segment starting with ".sl-" (reserved for backends' own files: localdir keeps
+ * temporary files and locks under such names). Etags are opaque strings that change on every
+ * successful put of a key.
  */
 
 #define SL_OBJ_KEY_MAX	512
@@ -57,8 +59,8 @@ struct sl_obj_req {
 	enum sl_obj_op op;
 	enum sl_obj_put_mode put_mode;
 	const char *key;		/* GET HEAD PUT DELETE */
-	uint64_t offset;		/* GET range start */
-	uint64_t length;		/* GET range length; 0 = to the end */
+	uint64_t offset;		/* GET range start; past the end is SL_EINVAL */
+	uint64_t length;		/* GET range length; 0 = to the end; cut at the end */
 	struct sl_buf *body;		/* PUT: the store takes over this reference */
 	char if_match[SL_OBJ_ETAG_MAX]; /* PUT_IF_MATCH */
 	const char *prefix;		/* LIST: keys starting with prefix ("" = all) */
@@ -81,6 +83,10 @@ struct sl_obj_req {
 	/* ---- private to the store ---- */
 	struct sl_obj_req *next_;
 	uint64_t due_ns_;
+	/* ---- private to a ring proxy (drivers/objstore/localdir.h): the caller's done and user
+	 * while the request is served on another core ---- */
+	void (*proxy_done_)(struct sl_obj_req *req);
+	void *proxy_user_;
 };
 
 struct sl_objstore_ops {
@@ -110,6 +116,14 @@ static inline int sl_objstore_submit(struct sl_objstore *s, struct sl_obj_req *r
 static inline int sl_objstore_poll(struct sl_objstore *s, uint64_t now_ns)
 {
 	return s->ops->poll(s->impl, now_ns);
+}
+
+/* Destroys the store (ops->destroy): queued requests complete with SL_ECLOSED. NULL is ignored.
+ * After it returns s itself may be freed memory (backends embed it in their state). */
+static inline void sl_objstore_destroy(struct sl_objstore *s)
+{
+	if (s != NULL)
+		s->ops->destroy(s->impl);
 }
 
 /* Validates an object key (rules above). Returns 0 or SL_EINVAL. */
