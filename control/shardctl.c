@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * shardctl: the operator's command line for shardlined. Global options, then a subcommand from
+ * the table below. Subcommands that talk to the daemon go through the admin socket with
+ * sl_ctl_cli_call; new ones (pub, sub) are entries in `commands` whose functions live in their
+ * own files.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control/config.h"
+#include "control/ctl.h"
+#include "core/err.h"
+
+#ifndef SL_VERSION
+#define SL_VERSION "unknown"
+#endif
+
+static int cmd_status(const struct sl_ctl_cli *cli, int argc, char **argv);
+static int cmd_config(const struct sl_ctl_cli *cli, int argc, char **argv);
+
+static const struct sl_ctl_command commands[] = {
+	{.name = "status",
+	 .summary = "print the daemon's status as one JSON object",
+	 .usage = "",
+	 .help = "Prints version, uptime, driver, per-worker counters (connections, tracks,\n"
+		 "subscribers, packets and bytes) and every other counter the daemon keeps.",
+	 .fn = cmd_status},
+	{.name = "config",
+	 .summary = "get, set or list the daemon's settings",
+	 .usage = "get NAME [--json] | set NAME VALUE | list | help [--markdown]",
+	 .help = "get   prints a setting's current value (--json: the daemon's whole answer).\n"
+		 "set   changes a setting that is settable at runtime and prints old -> new.\n"
+		 "list  prints every setting with value, default, type and help as JSON.\n"
+		 "help  prints the settings reference without contacting the daemon\n"
+		 "      (--markdown: as the table in docs/operator.md).",
+	 .fn = cmd_config},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *f, const char *prog, const char *admin)
+{
+	fprintf(f, "Usage: %s [GLOBAL OPTIONS] COMMAND [ARGS]\n\n", prog);
+	fprintf(f, "Commands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f,
+		"\nGlobal options (anywhere before a lone --):\n"
+		"  --admin PATH       admin socket of shardlined (default: $SHARDLINE_ADMIN or\n"
+		"                     the daemon's default; now %s)\n"
+		"  --timeout DURATION time allowed for each request (default 5s)\n"
+		"  --pretty           indent JSON output\n"
+		"  -h, --help         this help; `%s COMMAND --help` for a command\n"
+		"  --version          print the version\n\n"
+		"Exit status: 0 ok, 1 the daemon reported an error, 2 bad usage, 3 no daemon or\n"
+		"connection failure.\n",
+		admin, prog);
+}
+
+static void command_usage(FILE *f, const char *prog, const struct sl_ctl_command *c)
+{
+	fprintf(f, "Usage: %s %s%s%s\n\n%s.\n", prog, c->name, c->usage[0] ? " " : "", c->usage,
+		c->summary);
+	if (c->help)
+		fprintf(f, "\n%s\n", c->help);
+}
+
+/* ---- status ------------------------------------------------------------------------------ */
+
+static int cmd_status(const struct sl_ctl_cli *cli, int argc, char **argv)
+{
+	if (argc > 1) {
+		fprintf(stderr, "%s: status takes no arguments (got '%s')\n", cli->prog, argv[1]);
+		return SL_CTL_EXIT_USAGE;
+	}
+	json_t *req = json_pack("{ss}", "cmd", "status");
+	json_t *resp;
+	int rc = sl_ctl_cli_call(cli, req, &resp);
+	json_decref(req);
+	if (rc != SL_CTL_EXIT_OK)
+		return rc;
+	json_object_del(resp, "ok");
+	rc = sl_ctl_cli_print(cli, resp);
+	json_decref(resp);
+	return rc;
+}
+
+/* ---- config ------------------------------------------------------------------------------ */
+
+/* Prints a setting's value as an operator reads it: strings bare, lists comma-separated. */
+static void print_plain(FILE *f, const json_t *v)
+{
+	if (json_is_string(v)) {
+		fputs(json_string_value(v), f);
+	} else if (json_is_array(v)) {
+		size_t i;
+		json_t *e;
+		json_array_foreach(v, i, e)
+		{
+			if (i)
+				fputc(',', f);
+			print_plain(f, e);
+		}
+	} else {
+		char *t = json_dumps(v, JSON_ENCODE_ANY);
+		fputs(t ? t : "?", f);
+		free(t);
+	}
+}
+
+static int config_usage(const struct sl_ctl_cli *cli, const char *why)
+{
+	fprintf(stderr, "%s: config: %s\nUsage: %s config %s\n", cli->prog, why, cli->prog,
+		commands[1].usage);
+	return SL_CTL_EXIT_USAGE;
+}
+
+static int cmd_config(const struct sl_ctl_cli *cli, int argc, char **argv)
+{
+	if (argc < 2)
+		return config_usage(cli, "missing operation");
+	const char *op = argv[1];
+	if (strcmp(op, "help") == 0) {
+		if (argc == 3 && strcmp(argv[2], "--markdown") == 0)
+			sl_config_markdown(stdout);
+		else if (argc == 2)
+			sl_config_help(stdout, "shardlined");
+		else
+			return config_usage(cli, "help takes only --markdown");
+		return SL_CTL_EXIT_OK;
+	}
+	json_t *req = NULL;
+	bool json_out = false;
+	if (strcmp(op, "list") == 0) {
+		if (argc != 2)
+			return config_usage(cli, "list takes no arguments");
+		req = json_pack("{ss ss}", "cmd", "config", "op", "list");
+	} else if (strcmp(op, "get") == 0) {
+		if (argc == 4 && strcmp(argv[3], "--json") == 0)
+			json_out = true;
+		else if (argc != 3)
+			return config_usage(cli, "get takes one setting name (and --json)");
+		req = json_pack("{ss ss ss}", "cmd", "config", "op", "get", "name", argv[2]);
+	} else if (strcmp(op, "set") == 0) {
+		if (argc != 4)
+			return config_usage(cli, "set takes a setting name and a value");
+		req = json_pack("{ss ss ss ss}", "cmd", "config", "op", "set", "name", argv[2],
+				"value", argv[3]);
+	} else {
+		char why[128];
+		snprintf(why, sizeof(why), "unknown operation '%s'", op);
+		return config_usage(cli, why);
+	}
+	json_t *resp;
+	int rc = sl_ctl_cli_call(cli, req, &resp);
+	json_decref(req);
+	if (rc != SL_CTL_EXIT_OK)
+		return rc;
+	json_object_del(resp, "ok");
+	if (strcmp(op, "list") == 0 || json_out) {
+		rc = sl_ctl_cli_print(
+			cli, strcmp(op, "list") == 0 ? json_object_get(resp, "settings") : resp);
+	} else if (strcmp(op, "get") == 0) {
+		print_plain(stdout, json_object_get(resp, "value"));
+		fputc('\n', stdout);
+	} else {
+		printf("%s: ", json_string_value(json_object_get(resp, "name")));
+		print_plain(stdout, json_object_get(resp, "previous"));
+		fputs(" -> ", stdout);
+		print_plain(stdout, json_object_get(resp, "value"));
+		fputc('\n', stdout);
+	}
+	json_decref(resp);
+	return rc;
+}
+
+/* ---- main -------------------------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+	static char admin[512];
+	struct sl_ctl_cli cli = {.prog = "shardctl", .timeout_ms = 5000};
+	bool help = false;
+	sl_ctl_default_admin(admin, sizeof(admin));
+	cli.admin = admin;
+
+	/* Global options are taken out of argv wherever they appear before "--", so both
+	 * `shardctl --pretty status` and `shardctl status --pretty` work; what is left is the
+	 * subcommand and its own arguments. */
+	char **rest = calloc((size_t)argc + 1, sizeof(*rest));
+	int nrest = 0;
+	if (rest == NULL)
+		return SL_CTL_EXIT_FAIL;
+	bool literal = false;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *val = NULL;
+		if (literal) {
+			rest[nrest++] = argv[i];
+			continue;
+		}
+		if (strcmp(a, "--") == 0) {
+			literal = true;
+			rest[nrest++] = argv[i];
+		} else if (strcmp(a, "--pretty") == 0) {
+			cli.pretty = true;
+		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			help = true;
+		} else if (strcmp(a, "--version") == 0) {
+			printf("shardctl %s\n", SL_VERSION);
+			free(rest);
+			return SL_CTL_EXIT_OK;
+		} else if (strcmp(a, "--admin") == 0 || strcmp(a, "--timeout") == 0) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "%s: %s needs a value\n", cli.prog, a);
+				free(rest);
+				return SL_CTL_EXIT_USAGE;
+			}
+			val = argv[++i];
+		} else if (strncmp(a, "--admin=", 8) == 0 || strncmp(a, "--timeout=", 10) == 0) {
+			val = strchr(a, '=') + 1;
+		} else {
+			rest[nrest++] = argv[i];
+		}
+		if (val && strncmp(a, "--admin", 7) == 0) {
+			cli.admin = val;
+		} else if (val) {
+			uint64_t ns;
+			if (sl_config_parse_duration(val, &ns) < 0 || ns / 1000000 > 3600 * 1000) {
+				fprintf(stderr,
+					"%s: bad --timeout '%s': expected a duration such as "
+					"5s or 500ms, at most 1h\n",
+					cli.prog, val);
+				free(rest);
+				return SL_CTL_EXIT_USAGE;
+			}
+			cli.timeout_ms = (int)(ns / 1000000);
+		}
+	}
+	int rc;
+	if (nrest == 0) {
+		usage(help ? stdout : stderr, cli.prog, cli.admin);
+		rc = help ? SL_CTL_EXIT_OK : SL_CTL_EXIT_USAGE;
+	} else {
+		const struct sl_ctl_command *cmd = NULL;
+		for (size_t i = 0; i < NCOMMANDS; i++)
+			if (strcmp(commands[i].name, rest[0]) == 0)
+				cmd = &commands[i];
+		if (cmd == NULL) {
+			fprintf(stderr, "%s: unknown command '%s' (see %s --help)\n", cli.prog,
+				rest[0], cli.prog);
+			rc = SL_CTL_EXIT_USAGE;
+		} else if (help) {
+			command_usage(stdout, cli.prog, cmd);
+			rc = SL_CTL_EXIT_OK;
+		} else {
+			rc = cmd->fn(&cli, nrest, rest);
+		}
+	}
+	free(rest);
+	return rc;
+}
