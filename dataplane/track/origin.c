@@ -21,6 +21,9 @@ struct sl_broadcast {
 	uint32_t ntracks;
 	uint32_t cap;
 	uint64_t hash;
+	sl_broadcast_provider_fn provider;
+	void *provider_arg;
+	void *user;
 	char path[];
 };
 
@@ -263,6 +266,49 @@ int sl_broadcast_create_track(struct sl_broadcast *b, const char *name, uint8_t 
 	b->tracks[b->ntracks++] = t;
 	*out = sl_track_ref(t);
 	return 0;
+}
+
+void sl_broadcast_set_provider(struct sl_broadcast *b, sl_broadcast_provider_fn fn, void *arg)
+{
+	b->provider = fn;
+	b->provider_arg = arg;
+}
+
+int sl_broadcast_request_track(struct sl_broadcast *b, const char *name, uint8_t priority,
+			       struct sl_track **out)
+{
+	if (!b->active)
+		return SL_ECLOSED;
+	struct sl_track *t = sl_broadcast_track(b, name);
+	if (t) {
+		*out = sl_track_ref(t);
+		return 0;
+	}
+	if (b->provider == NULL)
+		return SL_ENOTFOUND;
+	return b->provider(b->provider_arg, b, name, priority, out);
+}
+
+int sl_broadcast_remove_track(struct sl_broadcast *b, struct sl_track *t)
+{
+	for (uint32_t i = 0; i < b->ntracks; i++) {
+		if (b->tracks[i] == t) {
+			b->tracks[i] = b->tracks[--b->ntracks];
+			sl_track_unref(t);
+			return 0;
+		}
+	}
+	return SL_ENOTFOUND;
+}
+
+void sl_broadcast_set_user(struct sl_broadcast *b, void *user)
+{
+	b->user = user;
+}
+
+void *sl_broadcast_user(const struct sl_broadcast *b)
+{
+	return b->user;
 }
 
 struct sl_announced *sl_origin_announced(struct sl_origin *o, const char *prefix)

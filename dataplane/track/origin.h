@@ -60,6 +60,33 @@ int sl_broadcast_create_track(struct sl_broadcast *b, const char *name, uint8_t 
 /* The track called name, borrowed, or NULL. */
 struct sl_track *sl_broadcast_track(struct sl_broadcast *b, const char *name);
 
+/*
+ * A broadcast's provider creates tracks on demand: the publisher's session (which then
+ * subscribes upstream) or the cross-worker link (which subscribes at the owning worker). It
+ * receives the broadcast and the track name, creates the track with sl_broadcast_create_track
+ * and starts feeding it, and returns 0 with the track's reference in *out, or an error.
+ */
+typedef int (*sl_broadcast_provider_fn)(void *arg, struct sl_broadcast *b, const char *name,
+					uint8_t priority, struct sl_track **out);
+void sl_broadcast_set_provider(struct sl_broadcast *b, sl_broadcast_provider_fn fn, void *arg);
+
+/*
+ * The track called name: the cached one (a new reference), or one the provider creates.
+ * Errors: SL_ENOTFOUND (no such track and no provider), SL_ECLOSED (unpublished), the
+ * provider's error.
+ */
+int sl_broadcast_request_track(struct sl_broadcast *b, const char *name, uint8_t priority,
+			       struct sl_track **out);
+
+/* Forgets track t (the broadcast's reference is dropped; holders keep theirs). Used when its
+ * upstream ends or nobody reads it any more, so a later request starts a fresh one.
+ * Errors: SL_ENOTFOUND. */
+int sl_broadcast_remove_track(struct sl_broadcast *b, struct sl_track *t);
+
+/* An owner pointer for whoever published the broadcast (session, cross-worker link). */
+void sl_broadcast_set_user(struct sl_broadcast *b, void *user);
+void *sl_broadcast_user(const struct sl_broadcast *b);
+
 /* One announcement: the path relative to the consumer's prefix, and whether it is active. */
 struct sl_announce {
 	const char *suffix; /* valid until the next sl_announced_next or sl_announced_free */

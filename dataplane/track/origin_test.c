@@ -152,6 +152,60 @@ static void many_broadcasts_with_hash_chains(void **state)
 	sl_origin_free(o);
 }
 
+static int provided;
+
+static int provide(void *arg, struct sl_broadcast *b, const char *name, uint8_t prio,
+		   struct sl_track **out)
+{
+	(void)arg;
+	provided++;
+	return sl_broadcast_create_track(b, name, prio, out);
+}
+
+static void unused_cb(void *arg, struct sl_track *t)
+{
+	(void)t;
+	(*(int *)arg)++;
+}
+
+/* Tracks are created on demand by the broadcast's provider, once; the last consumer leaving
+ * tells whoever feeds the track. */
+static void provider_creates_tracks_on_demand(void **state)
+{
+	(void)state;
+	struct sl_origin *o = sl_origin_new(NULL);
+	struct sl_broadcast *b;
+	struct sl_track *t1, *t2;
+	int unused = 0;
+	provided = 0;
+	assert_int_equal(sl_origin_publish(o, "live", &b), 0);
+	assert_int_equal(sl_broadcast_request_track(b, "video", 0, &t1), SL_ENOTFOUND);
+	sl_broadcast_set_provider(b, provide, NULL);
+	sl_broadcast_set_user(b, &unused);
+	assert_ptr_equal(sl_broadcast_user(b), &unused);
+	assert_int_equal(sl_broadcast_request_track(b, "video", 3, &t1), 0);
+	assert_int_equal(sl_broadcast_request_track(b, "video", 3, &t2), 0);
+	assert_ptr_equal(t1, t2);
+	assert_int_equal(provided, 1);
+	sl_track_set_unused(t1, unused_cb, &unused);
+	struct sl_track_consumer c1, c2;
+	sl_track_consume(t1, &c1);
+	sl_track_consume(t1, &c2);
+	sl_track_consumer_release(&c1, NULL);
+	assert_int_equal(unused, 0);
+	sl_track_consumer_release(&c2, NULL);
+	assert_int_equal(unused, 1);
+	assert_int_equal(sl_broadcast_remove_track(b, t1), 0);
+	assert_int_equal(sl_broadcast_remove_track(b, t1), SL_ENOTFOUND);
+	assert_null(sl_broadcast_track(b, "video"));
+	sl_track_unref(t1);
+	sl_track_unref(t2);
+	assert_int_equal(sl_origin_unpublish(o, b), 0);
+	assert_int_equal(sl_broadcast_request_track(b, "video", 3, &t1), SL_ECLOSED);
+	sl_broadcast_unref(b);
+	sl_origin_free(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -159,6 +213,7 @@ int main(void)
 		cmocka_unit_test(finished_tracks_survive_unpublish),
 		cmocka_unit_test(announces_current_set_then_changes_by_prefix),
 		cmocka_unit_test(many_broadcasts_with_hash_chains),
+		cmocka_unit_test(provider_creates_tracks_on_demand),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

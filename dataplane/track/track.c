@@ -311,6 +311,12 @@ int sl_track_first_cached(const struct sl_track *t, uint64_t *seq)
 	return SL_ENOTFOUND;
 }
 
+void sl_track_set_unused(struct sl_track *t, sl_track_unused_fn fn, void *arg)
+{
+	t->unused = fn;
+	t->unused_arg = arg;
+}
+
 void sl_track_consume(struct sl_track *t, struct sl_track_consumer *c)
 {
 	c->track = sl_track_ref(t);
@@ -394,7 +400,10 @@ void sl_track_consumer_release(struct sl_track_consumer *c, struct sl_waiter *w)
 		sl_waiter_cancel(w);
 	if (c->track == NULL)
 		return;
-	c->track->stats.consumers--;
-	sl_track_unref(c->track);
+	struct sl_track *t = c->track;
 	c->track = NULL;
+	/* The consumer's reference is dropped after the callback, so the track outlives it. */
+	if (--t->stats.consumers == 0 && t->unused)
+		t->unused(t->unused_arg, t);
+	sl_track_unref(t);
 }

@@ -92,6 +92,15 @@ int sl_track_abort(struct sl_track *t, int err);
 /* Stores the largest sequence seen in *seq. Returns 0, or SL_ENOTFOUND before any group. */
 int sl_track_latest(const struct sl_track *t, uint64_t *seq);
 
+/*
+ * Called when the last consumer of t is released (the consumer count drops to 0), so whoever
+ * feeds the track (a publisher session, a cross-worker link) can cancel its upstream. The
+ * callback may drop references to t but must not free it while the releasing caller still
+ * holds one. NULL disables it.
+ */
+typedef void (*sl_track_unused_fn)(void *arg, struct sl_track *t);
+void sl_track_set_unused(struct sl_track *t, sl_track_unused_fn fn, void *arg);
+
 /* Introspection of the cache for tests and counters. */
 uint64_t sl_track_cache_offset(const struct sl_track *t); /* absolute index of the first slot */
 bool sl_track_is_cached(const struct sl_track *t, uint64_t seq);

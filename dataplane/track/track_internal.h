@@ -50,6 +50,8 @@ struct sl_track {
 	struct sl_track_config cfg;
 	struct sl_track_stats stats;
 	struct sl_waitq waiters;
+	sl_track_unused_fn unused;
+	void *unused_arg;
 	char *name;
 };
 
