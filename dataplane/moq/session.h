@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SL_MOQ_SESSION_H
+#define SL_MOQ_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/wait.h"
+#include "moq/codec.h"
+#include "track/origin.h"
+#include "track/track.h"
+
+/*
+ * A moq-lite-04 session over one connection, sans-IO. The caller owns the transport (a QUIC
+ * connection in the shard, an in-memory pipe in tests): it feeds stream events in with the
+ * sl_moq_session_stream_* calls and gives the session a table of transport operations to open,
+ * write and reset streams. sl_moq_session_poll moves ready track data onto group streams; it
+ * visits only subscriptions whose waiters fired, never every subscription.
+ *
+ * Two roles share the code:
+ *  - relay sessions (created with a struct sl_moq_relay): the peer's ANNOUNCEs become broadcasts
+ *    in the shard's origin, SUBSCRIBEs are served from that origin, and a track of a broadcast
+ *    another session announced is fed by ONE upstream subscription shared by every subscriber;
+ *  - client sessions (relay NULL): publish local broadcasts (sl_moq_session_publish) and
+ *    subscribe to remote tracks (sl_moq_session_subscribe) into local tracks.
+ *
+ * Stream ids follow QUIC numbering: bit 0 set = server-initiated, bit 1 set = unidirectional.
+ * Everything runs on the core that owns the connection; sessions of one relay share its origin
+ * and therefore must run on the same core. See docs/moq.md.
+ */
+struct sl_moq_session;
+struct sl_moq_relay;
+
+/* Implemented by the caller over a QUIC connection (or anything with QUIC stream semantics). */
+struct sl_moq_transport_ops {
+	/* Opens a local stream and stores its id. Returns 0, SL_EBUSY when the peer's stream limit
+	 * is reached (the session retries on a later poll), or another negative code. */
+	int (*open_stream)(void *t, bool bidi, int64_t *id);
+	/* Queues data (and fin) on a stream. Takes over data.buf's reference, also on error;
+	 * data.buf is NULL when data.len is 0 (a bare fin). Returns 0 or a negative code. */
+	int (*write)(void *t, int64_t id, struct sl_slice data, bool fin);
+	/* Resets the sending side and stops the receiving side of a stream. */
+	int (*reset)(void *t, int64_t id, uint64_t code);
+	/* Closes the connection with a moq-lite error code (0 = clean). */
+	void (*close)(void *t, uint64_t code, const char *reason);
+	/* Bytes queued on a stream and not yet acknowledged by the peer. */
+	uint64_t (*unacked)(void *t, int64_t id);
+};
+
+struct sl_moq_session_config {
+	/* The session's end of the connection: true for the accepting (relay) side. */
+	bool server;
+	/* Relay sessions only: the prefix the peer may publish under, asked for with one
+	 * ANNOUNCE_INTEREST when the session starts. Default "" (everything); NULL opens none. */
+	const char *publish_prefix;
+	/* Per downstream subscription: bytes written to group streams and not yet acknowledged.
+	 * Above it the oldest groups except the newest are reset. Default 4 MiB. */
+	uint64_t max_inflight_bytes;
+	/* Largest frame accepted on a group or fetch stream; larger resets the stream with the
+	 * bounds code. Default 16 MiB. */
+	uint64_t max_frame_bytes;
+	/* Live streams of any kind; a peer that opens more gets the session closed with the
+	 * bounds code. Default 65536. */
+	uint32_t max_streams;
+	/* Downstream subscriptions the peer may hold at once; more are reset with the bounds
+	 * code. Default 4096. */
+	uint32_t max_subscriptions;
+};
+
+/* Fills c with the defaults documented above. */
+void sl_moq_session_config_default(struct sl_moq_session_config *c);
+
+/* Message kinds, for the per-type counters. */
+enum sl_moq_msg {
+	SL_MOQ_MSG_ANNOUNCE_INTEREST,
+	SL_MOQ_MSG_ANNOUNCE,
+	SL_MOQ_MSG_SUBSCRIBE,
+	SL_MOQ_MSG_SUBSCRIBE_UPDATE,
+	SL_MOQ_MSG_SUBSCRIBE_OK,
+	SL_MOQ_MSG_SUBSCRIBE_DROP,
+	SL_MOQ_MSG_GROUP,
+	SL_MOQ_MSG_FRAME,
+	SL_MOQ_MSG_FETCH,
+	SL_MOQ_MSG_PROBE,
+	SL_MOQ_MSG_GOAWAY,
+	SL_MOQ_MSG_COUNT,
+};
+
+/* The counter name of a message kind ("subscribe_ok"), or "?" out of range. */
+const char *sl_moq_msg_name(enum sl_moq_msg m);
+
+/* Counters of one session, for shardctl. */
+struct sl_moq_session_stats {
+	uint64_t msgs_in[SL_MOQ_MSG_COUNT];
+	uint64_t msgs_out[SL_MOQ_MSG_COUNT];
+	uint64_t bytes_in;	    /* every stream byte received */
+	uint64_t bytes_out;	    /* every stream byte written (headers and payload) */
+	uint64_t payload_in;	    /* frame payload bytes received */
+	uint64_t payload_out;	    /* frame payload bytes written */
+	uint64_t decode_errors;	    /* malformed messages (stream reset or session closed) */
+	uint64_t protocol_errors;   /* well-formed but not allowed here */
+	uint64_t unknown_streams;   /* streams of an unknown type, reset */
+	uint64_t streams_in;	    /* streams the peer opened */
+	uint64_t streams_out;	    /* streams this side opened */
+	uint64_t resets_in;	    /* streams the peer reset or stopped */
+	uint64_t resets_out;	    /* streams this side reset */
+	uint64_t groups_in;	    /* group streams received into a track */
+	uint64_t groups_in_dropped; /* group streams refused (unknown subscription, duplicate) */
+	uint64_t groups_sent;	    /* group streams finished (all frames queued, fin sent) */
+	uint64_t groups_reset;	    /* group streams reset for any reason */
+	uint64_t groups_late;	    /* ... of which older than the subscriber's max latency */
+	uint64_t groups_lagged;	    /* ... of which over the in-flight byte budget */
+	uint64_t subscribes_in;	    /* downstream subscriptions accepted */
+	uint64_t subscribes_active; /* downstream subscriptions now */
+	uint64_t upstreams_active;  /* subscriptions this session holds with the peer now */
+	uint64_t fetches_served;
+	uint64_t close_code; /* the code the session closed with (valid once closed) */
+	bool closed;
+	bool closed_locally; /* this side closed it (a protocol error, or sl_moq_session_close) */
+};
+
+/* Subscription options; sl_moq_subscribe_options_default gives what @moq/lite sends: priority
+ * 0, ordered 0, max latency 0 (none), start at the latest group, no end. */
+struct sl_moq_subscribe_options {
+	uint8_t priority;
+	bool ordered;
+	uint64_t max_latency_ms;
+	bool has_start;
+	uint64_t start;
+	bool has_end; /* inclusive */
+	uint64_t end;
+};
+
+void sl_moq_subscribe_options_default(struct sl_moq_subscribe_options *o);
+
+/* ---- relay routing state: one per shard, shared by that shard's relay sessions ---- */
+
+struct sl_moq_relay_stats {
+	uint64_t upstream_subscribes;  /* SUBSCRIBEs sent to publishers */
+	uint64_t upstream_cancels;     /* ... cancelled because their last subscriber left */
+	uint64_t shared_subscribes;    /* downstream subscriptions that joined a live upstream */
+	uint64_t broadcasts_announced; /* remote broadcasts published into the origin */
+	uint64_t broadcasts_refused;   /* announced paths already active (first one wins) */
+	uint64_t upstreams_active;
+};
+
+/* Creates routing state over origin (borrowed: it must outlive the relay). NULL on ENOMEM. */
+struct sl_moq_relay *sl_moq_relay_new(struct sl_origin *origin);
+
+/* Frees the relay. Every session created with it must have been freed first. */
+void sl_moq_relay_free(struct sl_moq_relay *r);
+
+struct sl_origin *sl_moq_relay_origin(struct sl_moq_relay *r);
+void sl_moq_relay_stats(const struct sl_moq_relay *r, struct sl_moq_relay_stats *out);
+
+/* ---- session lifecycle and transport events ---- */
+
+/*
+ * Creates a session on transport t (ops copied, t borrowed). relay NULL makes a client session.
+ * A relay session opens its ANNOUNCE_INTEREST on the first poll. cfg NULL means defaults.
+ * Returns NULL on allocation failure or when ops lacks a function.
+ */
+struct sl_moq_session *sl_moq_session_new(const struct sl_moq_session_config *cfg,
+					  const struct sl_moq_transport_ops *ops, void *t,
+					  struct sl_moq_relay *relay);
+
+/*
+ * Frees the session. If it was not closed, it is treated as sl_moq_session_closed first
+ * (nothing more is written to the transport); tracks it fed end as described there.
+ */
+void sl_moq_session_free(struct sl_moq_session *s);
+
+/* The peer opened stream id (optional: data on a new peer stream opens it implicitly). */
+void sl_moq_session_stream_open(struct sl_moq_session *s, int64_t id);
+
+/*
+ * Feeds stream bytes in order; fin marks the end of the peer's side. Any split of the bytes
+ * is accepted. Protocol errors are handled inside (the stream is reset or the session closed,
+ * and counted). Track groups created here are timed with the now_ns of the latest poll.
+ * Returns 0, or SL_ECLOSED once the session is closed.
+ */
+int sl_moq_session_stream_data(struct sl_moq_session *s, int64_t id, const uint8_t *data,
+			       size_t len, bool fin);
+
+/* The peer reset stream id, or asked this side to stop sending on it, with code. */
+void sl_moq_session_stream_reset(struct sl_moq_session *s, int64_t id, uint64_t code);
+
+/*
+ * The connection is gone. Downstream subscriptions end, upstream ones end their tracks: in a
+ * relay, the broadcasts this peer announced are unpublished and their tracks finished cleanly
+ * (groups in flight are aborted), so subscribers on other sessions see a clean end; in a client,
+ * subscribed tracks are aborted with SL_EDROPPED. Idempotent.
+ */
+void sl_moq_session_closed(struct sl_moq_session *s);
+
+/* Closes the connection with a moq-lite code through ops->close, then as sl_moq_session_closed. */
+void sl_moq_session_close(struct sl_moq_session *s, uint64_t code, const char *reason);
+
+/*
+ * Does the ready work: opens pending streams, writes announcements, moves frames of groups
+ * whose waiters fired to group streams, expires late groups, enforces the in-flight budget.
+ * now_ns is the caller's clock. Returns 0, or SL_ECLOSED once the session is closed.
+ */
+int sl_moq_session_poll(struct sl_moq_session *s, uint64_t now_ns);
+
+/* True once closed; *code (if not NULL) receives the close code. */
+bool sl_moq_session_is_closed(const struct sl_moq_session *s, uint64_t *code);
+
+void sl_moq_session_stats(const struct sl_moq_session *s, struct sl_moq_session_stats *out);
+
+/* ---- client role: publishing ---- */
+
+/*
+ * Offers broadcast b (a reference is taken) to the peer at path: announced on every
+ * ANNOUNCE_INTEREST stream whose prefix covers it, and served to SUBSCRIBE and FETCH from b's
+ * tracks. Errors: SL_EINVAL (relay session), SL_EDUP (path already published here), SL_EINVAL /
+ * SL_ERANGE (bad path), SL_ECLOSED, SL_ENOMEM.
+ */
+int sl_moq_session_publish(struct sl_moq_session *s, const char *path, struct sl_broadcast *b);
+
+/* Withdraws path: announces it ended (subscriptions already served continue until their
+ * tracks end). Errors: SL_ENOTFOUND, SL_ECLOSED. */
+int sl_moq_session_unpublish(struct sl_moq_session *s, const char *path);
+
+/* ---- client role (any session, in fact): subscribing ---- */
+
+/*
+ * Sends SUBSCRIBE for track of broadcast on a new Subscribe stream and starts *consumer on a new
+ * local track that the received groups are written into (caller releases the consumer with
+ * sl_track_consumer_release). The track finishes when the publisher ends the subscription, is
+ * aborted with the mapped error on a reset, with SL_ECANCEL on unsubscribe, and with
+ * SL_EDROPPED when the session closes. opts NULL means the defaults. *id (if not NULL) receives
+ * the subscription id. Errors: SL_EBUSY (stream limit: retry), SL_EINVAL / SL_ERANGE (empty or
+ * over-long names), SL_ECLOSED, SL_ENOMEM.
+ */
+int sl_moq_session_subscribe(struct sl_moq_session *s, const char *broadcast, const char *track,
+			     const struct sl_moq_subscribe_options *opts, uint64_t *id,
+			     struct sl_track_consumer *consumer);
+
+/* Ends subscription id (FIN of the Subscribe stream). Errors: SL_ENOTFOUND, SL_ECLOSED. */
+int sl_moq_session_unsubscribe(struct sl_moq_session *s, uint64_t id);
+
+/*
+ * Fetches one group: sends FETCH and starts *out reading a local group that the received
+ * frames are written into; it finishes on the publisher's FIN and is aborted on a reset
+ * (SL_ENOTFOUND when the publisher answered not-found). Release with sl_group_reader_release.
+ * Errors: SL_EBUSY, SL_EINVAL / SL_ERANGE, SL_ECLOSED, SL_ENOMEM.
+ */
+int sl_moq_session_fetch(struct sl_moq_session *s, const char *broadcast, const char *track,
+			 uint8_t priority, uint64_t group, struct sl_group_reader *out);
+
+/* ---- announcements ---- */
+
+/*
+ * Opens an ANNOUNCE_INTEREST for prefix; the ANNOUNCEs received are queued for
+ * sl_moq_session_next_announce. Errors: SL_EBUSY, SL_ERANGE, SL_ECLOSED, SL_ENOMEM.
+ */
+int sl_moq_session_announce_interest(struct sl_moq_session *s, const char *prefix);
+
+struct sl_moq_announcement {
+	const char *path; /* full path (prefix/suffix); valid until the next call or free */
+	bool active;
+};
+
+/* Next received announcement. Returns 0, SL_EAGAIN (w armed), or SL_ECLOSED once the session
+ * closed and the queue is empty. */
+int sl_moq_session_next_announce(struct sl_moq_session *s, struct sl_waiter *w,
+				 struct sl_moq_announcement *ev);
+
+/* ---- goaway ---- */
+
+/*
+ * Sends GOAWAY(uri) on a new Goaway stream and finishes it (the shard does this on shutdown
+ * before closing). Errors: SL_EBUSY, SL_ERANGE (uri too long), SL_ECLOSED, SL_ENOMEM.
+ */
+int sl_moq_session_goaway(struct sl_moq_session *s, const char *uri);
+
+/* The uri of a GOAWAY received from the peer ("" = just close), or NULL if none came. */
+const char *sl_moq_session_goaway_uri(const struct sl_moq_session *s);
+
+#endif

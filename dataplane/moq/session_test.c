@@ -1,0 +1,1192 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * moq-lite-04 sessions and relay routing. Sessions are connected through an in-memory
+ * transport that queues stream bytes and delivers them to the other session in random chunks
+ * (so every message is also parsed from partial input), counts unacknowledged bytes per stream,
+ * and can stall one direction (a subscriber that stops reading). The topology is the relay's:
+ * publisher client -> relay sessions sharing one origin -> subscriber clients.
+ */
+#include "core/test_common.h"
+#include "core/err.h"
+#include "core/u64map.h"
+#include "moq/session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MS UINT64_C(1000000)
+
+/* ---- the in-memory transport ---- */
+
+enum { P_DATA, P_RESET };
+
+struct pkt {
+	struct pkt *next;
+	int type;
+	int64_t id;
+	struct sl_slice data;
+	bool fin;
+	uint64_t code;
+};
+
+struct reset_rec {
+	int64_t id;
+	uint64_t code;
+};
+
+struct end {
+	struct end *peer;
+	struct sl_moq_session *s;
+	bool server;
+	int64_t nbidi, nuni;
+	int64_t max_bidi; /* opens beyond this many bidi streams fail with SL_EBUSY */
+	struct pkt *head, *tail;
+	bool stalled;
+	bool closed; /* this end closed the connection */
+	bool peer_told;
+	uint64_t close_code;
+	struct sl_u64map unacked;
+	struct sl_u64map stopped; /* ids this end reset: later data from the peer is dropped */
+	struct reset_rec resets[256];
+	int nresets;
+	/* Capture of the bytes written on one stream (golden-bytes test). */
+	int64_t capture_id;
+	uint8_t capture[256];
+	size_t ncapture;
+};
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
+static uint64_t rng(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * UINT64_C(2685821657736338717);
+}
+
+/* Deliver every stream one byte at a time (otherwise: random splits). */
+static bool one_byte;
+
+static uint64_t map_get(struct sl_u64map *m, uint64_t k)
+{
+	uint64_t v = 0;
+	sl_u64map_get(m, k, &v);
+	return v;
+}
+
+static void map_set(struct sl_u64map *m, uint64_t k, uint64_t v)
+{
+	sl_u64map_remove(m, k);
+	if (v)
+		assert_int_equal(sl_u64map_insert(m, k, v), 0);
+}
+
+static void push(struct end *e, struct pkt *p)
+{
+	p->next = NULL;
+	if (e->tail)
+		e->tail->next = p;
+	else
+		e->head = p;
+	e->tail = p;
+}
+
+/* Drops every queued packet of stream id from e's outgoing queue. */
+static void purge(struct end *e, int64_t id)
+{
+	struct pkt **pp = &e->head;
+	e->tail = NULL;
+	while (*pp) {
+		struct pkt *p = *pp;
+		if (p->id == id && p->type == P_DATA) {
+			*pp = p->next;
+			sl_buf_unref(p->data.buf);
+			free(p);
+			continue;
+		}
+		e->tail = p;
+		pp = &p->next;
+	}
+	map_set(&e->unacked, (uint64_t)id, 0);
+}
+
+static int t_open(void *t, bool bidi, int64_t *id)
+{
+	struct end *e = t;
+	if (bidi && e->max_bidi && e->nbidi >= e->max_bidi)
+		return SL_EBUSY;
+	int64_t n = bidi ? e->nbidi++ : e->nuni++;
+	*id = (n << 2) | (bidi ? 0 : 2) | (e->server ? 1 : 0);
+	return 0;
+}
+
+static int t_write(void *t, int64_t id, struct sl_slice data, bool fin)
+{
+	struct end *e = t;
+	if (e->closed || e->peer->closed || sl_u64map_get(&e->peer->stopped, (uint64_t)id, NULL)) {
+		sl_buf_unref(data.buf);
+		return SL_ECLOSED;
+	}
+	if (id == e->capture_id && data.len && e->ncapture + data.len <= sizeof(e->capture)) {
+		memcpy(e->capture + e->ncapture, sl_slice_data(&data), data.len);
+		e->ncapture += data.len;
+	}
+	struct pkt *p = calloc(1, sizeof(*p));
+	assert_non_null(p);
+	p->type = P_DATA;
+	p->id = id;
+	p->data = data;
+	p->fin = fin;
+	push(e, p);
+	map_set(&e->unacked, (uint64_t)id, map_get(&e->unacked, (uint64_t)id) + data.len);
+	return 0;
+}
+
+static int t_reset(void *t, int64_t id, uint64_t code)
+{
+	struct end *e = t;
+	if (e->nresets < 256)
+		e->resets[e->nresets++] = (struct reset_rec){id, code};
+	purge(e, id);
+	purge(e->peer, id);
+	if (!sl_u64map_get(&e->stopped, (uint64_t)id, NULL))
+		sl_u64map_insert(&e->stopped, (uint64_t)id, 1);
+	struct pkt *p = calloc(1, sizeof(*p));
+	assert_non_null(p);
+	p->type = P_RESET;
+	p->id = id;
+	p->code = code;
+	push(e, p);
+	return 0;
+}
+
+static void t_close(void *t, uint64_t code, const char *reason)
+{
+	(void)reason;
+	struct end *e = t;
+	e->closed = true;
+	e->close_code = code;
+}
+
+static uint64_t t_unacked(void *t, int64_t id)
+{
+	return map_get(&((struct end *)t)->unacked, (uint64_t)id);
+}
+
+static const struct sl_moq_transport_ops ops = {t_open, t_write, t_reset, t_close, t_unacked};
+
+static uint64_t total_unacked(struct end *e)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i <= e->unacked.mask; i++)
+		if (e->unacked.slots[i].used)
+			n += e->unacked.slots[i].val;
+	return n;
+}
+
+static bool was_reset(const struct end *e, int64_t id, uint64_t *code)
+{
+	for (int i = 0; i < e->nresets; i++)
+		if (e->resets[i].id == id) {
+			if (code)
+				*code = e->resets[i].code;
+			return true;
+		}
+	return false;
+}
+
+/* Delivers e's queued packets to the peer's session in random chunks. Returns packets moved. */
+static int deliver(struct end *e)
+{
+	struct end *to = e->peer;
+	if (e->closed && !to->peer_told && to->s) {
+		to->peer_told = true;
+		sl_moq_session_closed(to->s);
+	}
+	if (e->closed || to->closed) {
+		while (e->head) {
+			struct pkt *p = e->head;
+			e->head = p->next;
+			sl_buf_unref(p->data.buf);
+			free(p);
+		}
+		e->tail = NULL;
+		return 0;
+	}
+	if (e->stalled)
+		return 0;
+	int n = 0;
+	while (e->head) {
+		struct pkt *p = e->head;
+		e->head = p->next;
+		if (e->head == NULL)
+			e->tail = NULL;
+		n++;
+		if (sl_u64map_get(&to->stopped, (uint64_t)p->id, NULL) && p->type == P_DATA) {
+			/* The receiver reset this stream: STOP_SENDING drops the rest. */
+		} else if (p->type == P_RESET) {
+			sl_moq_session_stream_reset(to->s, p->id, p->code);
+		} else {
+			const uint8_t *d = p->data.len ? sl_slice_data(&p->data) : NULL;
+			size_t left = p->data.len;
+			do {
+				size_t k = left;
+				if (one_byte && left > 0)
+					k = 1;
+				else if (left > 1 && rng() % 2)
+					k = 1 + rng() % left;
+				sl_moq_session_stream_data(to->s, p->id, d, k, p->fin && k == left);
+				d = d ? d + k : d;
+				left -= k;
+			} while (left > 0);
+			map_set(&e->unacked, (uint64_t)p->id,
+				map_get(&e->unacked, (uint64_t)p->id) - p->data.len);
+		}
+		sl_buf_unref(p->data.buf);
+		free(p);
+	}
+	return n;
+}
+
+static void end_init(struct end *e, struct end *peer, bool server)
+{
+	memset(e, 0, sizeof(*e));
+	e->peer = peer;
+	e->server = server;
+	e->capture_id = -1;
+	assert_int_equal(sl_u64map_init(&e->unacked, 64), 0);
+	assert_int_equal(sl_u64map_init(&e->stopped, 64), 0);
+}
+
+static void end_fini(struct end *e)
+{
+	while (e->head) {
+		struct pkt *p = e->head;
+		e->head = p->next;
+		sl_buf_unref(p->data.buf);
+		free(p);
+	}
+	sl_u64map_fini(&e->unacked);
+	sl_u64map_fini(&e->stopped);
+}
+
+/* ---- the world: one relay (shared origin), links of client <-> relay session ---- */
+
+#define MAX_LINKS 64
+
+struct link {
+	struct end c, r; /* client end, relay end */
+};
+
+struct world {
+	struct sl_origin *origin;
+	struct sl_moq_relay *relay;
+	struct link *links[MAX_LINKS];
+	int nlinks;
+	uint64_t now;
+	struct sl_moq_session_config relay_cfg;
+};
+
+static struct world *world_new(void)
+{
+	struct world *w = calloc(1, sizeof(*w));
+	assert_non_null(w);
+	w->origin = sl_origin_new(NULL);
+	assert_non_null(w->origin);
+	w->relay = sl_moq_relay_new(w->origin);
+	assert_non_null(w->relay);
+	sl_moq_session_config_default(&w->relay_cfg);
+	w->relay_cfg.server = true;
+	w->now = 1000 * MS;
+	return w;
+}
+
+static struct link *link_new(struct world *w)
+{
+	struct link *l = calloc(1, sizeof(*l));
+	assert_non_null(l);
+	end_init(&l->c, &l->r, false);
+	end_init(&l->r, &l->c, true);
+	l->c.s = sl_moq_session_new(NULL, &ops, &l->c, NULL);
+	l->r.s = sl_moq_session_new(&w->relay_cfg, &ops, &l->r, w->relay);
+	assert_non_null(l->c.s);
+	assert_non_null(l->r.s);
+	w->links[w->nlinks++] = l;
+	return l;
+}
+
+static void pump(struct world *w)
+{
+	for (int iter = 0; iter < 10000; iter++) {
+		int moved = 0;
+		for (int i = 0; i < w->nlinks; i++) {
+			struct link *l = w->links[i];
+			if (l == NULL)
+				continue;
+			sl_moq_session_poll(l->c.s, w->now);
+			sl_moq_session_poll(l->r.s, w->now);
+			moved += deliver(&l->c);
+			moved += deliver(&l->r);
+		}
+		if (moved == 0)
+			return;
+	}
+	fail_msg("the sessions never went quiet");
+}
+
+static void link_free(struct link *l)
+{
+	sl_moq_session_free(l->c.s);
+	sl_moq_session_free(l->r.s);
+	end_fini(&l->c);
+	end_fini(&l->r);
+	free(l);
+}
+
+static void world_free(struct world *w)
+{
+	for (int i = 0; i < w->nlinks; i++)
+		if (w->links[i])
+			link_free(w->links[i]);
+	sl_moq_relay_free(w->relay);
+	sl_origin_free(w->origin);
+	free(w);
+}
+
+/* A publisher client: its own origin with broadcast "demo" and track "clock". */
+struct publisher {
+	struct link *l;
+	struct sl_origin *o;
+	struct sl_broadcast *b;
+	struct sl_track *t;
+};
+
+static void publisher_new(struct world *w, struct publisher *p, const char *path)
+{
+	p->l = link_new(w);
+	p->o = sl_origin_new(NULL);
+	assert_int_equal(sl_origin_publish(p->o, path, &p->b), 0);
+	assert_int_equal(sl_broadcast_create_track(p->b, "clock", 0, &p->t), 0);
+	assert_int_equal(sl_moq_session_publish(p->l->c.s, path, p->b), 0);
+	pump(w);
+}
+
+static void publisher_free(struct publisher *p)
+{
+	sl_track_unref(p->t);
+	sl_broadcast_unref(p->b);
+	sl_origin_free(p->o);
+}
+
+static struct sl_slice frame_of(uint64_t seq, uint32_t i, size_t size)
+{
+	struct sl_buf *b = sl_buf_alloc(size < 32 ? 32 : size);
+	assert_non_null(b);
+	memset(b->data, (int)('a' + (seq + i) % 26), b->cap);
+	int n = snprintf((char *)b->data, 32, "g%llu f%u", (unsigned long long)seq, i);
+	b->len = (uint32_t)(size < 32 ? (size_t)n : size);
+	return sl_slice_of(b);
+}
+
+/* Appends a group of n frames; finishes it unless open is set. Returns the group (a ref). */
+static struct sl_group *write_group_ex(struct sl_track *t, uint64_t now, uint32_t n, size_t size,
+				       bool open)
+{
+	struct sl_group *g;
+	assert_int_equal(sl_track_append_group(t, now, &g), 0);
+	for (uint32_t i = 0; i < n; i++)
+		assert_int_equal(sl_group_write_frame(g, frame_of(sl_group_sequence(g), i, size)),
+				 0);
+	if (!open)
+		assert_int_equal(sl_group_finish(g), 0);
+	return g;
+}
+
+static uint64_t write_group(struct sl_track *t, uint64_t now, uint32_t n)
+{
+	struct sl_group *g = write_group_ex(t, now, n, 0, false);
+	uint64_t seq = sl_group_sequence(g);
+	sl_group_unref(g);
+	return seq;
+}
+
+/* Reads the next group, which must be seq with n complete frames. */
+static void expect_group(struct sl_track_consumer *c, uint64_t seq, uint32_t n)
+{
+	struct sl_group_reader r;
+	int rc = sl_track_consumer_next_group(c, NULL, &r);
+	assert_int_equal(rc, 0);
+	assert_int_equal(sl_group_sequence(r.group), seq);
+	for (uint32_t i = 0; i < n; i++) {
+		struct sl_slice f;
+		assert_int_equal(sl_group_read_frame(&r, NULL, &f), 0);
+		char want[32];
+		int k = snprintf(want, sizeof(want), "g%llu f%u", (unsigned long long)seq, i);
+		assert_true(f.len >= (uint32_t)k);
+		assert_memory_equal(sl_slice_data(&f), want, (size_t)k);
+	}
+	struct sl_slice f;
+	assert_int_equal(sl_group_read_frame(&r, NULL, &f), SL_EEOF);
+	sl_group_reader_release(&r);
+}
+
+static void expect_no_group(struct sl_track_consumer *c)
+{
+	struct sl_group_reader r;
+	assert_int_equal(sl_track_consumer_next_group(c, NULL, &r), SL_EAGAIN);
+}
+
+static struct sl_moq_session_stats stats(struct sl_moq_session *s)
+{
+	struct sl_moq_session_stats st;
+	sl_moq_session_stats(s, &st);
+	return st;
+}
+
+static struct sl_moq_relay_stats relay_stats(struct world *w)
+{
+	struct sl_moq_relay_stats st;
+	sl_moq_relay_stats(w->relay, &st);
+	return st;
+}
+
+static void subscribe(struct world *w, struct link *l, const char *b, const char *t,
+		      const struct sl_moq_subscribe_options *o, uint64_t *id,
+		      struct sl_track_consumer *c)
+{
+	assert_int_equal(sl_moq_session_subscribe(l->c.s, b, t, o, id, c), 0);
+	pump(w);
+}
+
+/* ---- tests ---- */
+
+/* The wire reference's example: JS defaults (zeros after priority) with priority 1. */
+static void golden_subscribe_bytes(void **state)
+{
+	(void)state;
+	struct end a, b;
+	end_init(&a, &b, false);
+	end_init(&b, &a, true);
+	a.capture_id = 0;
+	struct sl_moq_session *s = sl_moq_session_new(NULL, &ops, &a, NULL);
+	assert_non_null(s);
+	struct sl_moq_subscribe_options o;
+	sl_moq_subscribe_options_default(&o);
+	o.priority = 1;
+	struct sl_track_consumer c;
+	uint64_t id = 99;
+	assert_int_equal(sl_moq_session_subscribe(s, "demo", "clock", &o, &id, &c), 0);
+	assert_int_equal(id, 0);
+	static const uint8_t golden[] = {0x02, 0x11, 0x00, 0x04, 'd',  'e',  'm',  'o',	 0x05, 'c',
+					 'l',  'o',  'c',  'k',	 0x01, 0x00, 0x00, 0x00, 0x00};
+	assert_int_equal(a.ncapture, sizeof(golden));
+	assert_memory_equal(a.capture, golden, sizeof(golden));
+	assert_int_equal(stats(s).msgs_out[SL_MOQ_MSG_SUBSCRIBE], 1);
+	sl_track_consumer_release(&c, NULL);
+	sl_moq_session_free(s);
+	end_fini(&a);
+	end_fini(&b);
+}
+
+static void announce_propagation(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	struct publisher p;
+	publisher_new(w, &p, "demo");
+	assert_non_null(sl_origin_find(w->origin, "demo"));
+	assert_int_equal(relay_stats(w).broadcasts_announced, 1);
+
+	struct link *s1 = link_new(w), *s2 = link_new(w);
+	assert_int_equal(sl_moq_session_announce_interest(s1->c.s, ""), 0);
+	assert_int_equal(sl_moq_session_announce_interest(s2->c.s, "other"), 0);
+	pump(w);
+	struct sl_moq_announcement ev;
+	assert_int_equal(sl_moq_session_next_announce(s1->c.s, NULL, &ev), 0);
+	assert_string_equal(ev.path, "demo");
+	assert_true(ev.active);
+	assert_int_equal(sl_moq_session_next_announce(s1->c.s, NULL, &ev), SL_EAGAIN);
+	assert_int_equal(sl_moq_session_next_announce(s2->c.s, NULL, &ev), SL_EAGAIN);
+
+	/* A change after the initial set: a second broadcast, then the first one ends. */
+	struct sl_broadcast *b2;
+	assert_int_equal(sl_origin_publish(p.o, "other/cam", &b2), 0);
+	assert_int_equal(sl_moq_session_publish(p.l->c.s, "other/cam", b2), 0);
+	pump(w);
+	assert_int_equal(sl_moq_session_next_announce(s1->c.s, NULL, &ev), 0);
+	assert_string_equal(ev.path, "other/cam");
+	assert_int_equal(sl_moq_session_next_announce(s2->c.s, NULL, &ev), 0);
+	assert_string_equal(ev.path, "other/cam");
+	assert_true(ev.active);
+	assert_int_equal(sl_moq_session_unpublish(p.l->c.s, "demo"), 0);
+	pump(w);
+	assert_int_equal(sl_moq_session_next_announce(s1->c.s, NULL, &ev), 0);
+	assert_string_equal(ev.path, "demo");
+	assert_false(ev.active);
+	assert_null(sl_origin_find(w->origin, "demo"));
+	assert_int_equal(sl_moq_session_next_announce(s2->c.s, NULL, &ev), SL_EAGAIN);
+	assert_int_equal(stats(s1->r.s).msgs_out[SL_MOQ_MSG_ANNOUNCE], 3);
+	sl_broadcast_unref(b2);
+	world_free(w);
+	publisher_free(&p);
+}
+
+#define FANOUT 50
+
+static void fanout_to_50_subscribers_shares_one_upstream(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	struct publisher p;
+	publisher_new(w, &p, "demo");
+	struct link *subs[FANOUT];
+	struct sl_track_consumer cons[FANOUT];
+	for (int i = 0; i < FANOUT; i++) {
+		subs[i] = link_new(w);
+		subscribe(w, subs[i], "demo", "clock", NULL, NULL, &cons[i]);
+		assert_int_equal(stats(subs[i]->c.s).msgs_in[SL_MOQ_MSG_SUBSCRIBE_OK], 1);
+		assert_int_equal(stats(subs[i]->r.s).subscribes_active, 1);
+	}
+	/* Identical subscriptions share one upstream SUBSCRIBE. */
+	assert_int_equal(stats(p.l->c.s).msgs_in[SL_MOQ_MSG_SUBSCRIBE], 1);
+	assert_int_equal(relay_stats(w).upstream_subscribes, 1);
+	assert_int_equal(relay_stats(w).shared_subscribes, FANOUT - 1);
+
+	for (int g = 0; g < 5; g++) {
+		write_group(p.t, w->now, 3);
+		pump(w);
+	}
+	for (int i = 0; i < FANOUT; i++) {
+		for (uint64_t g = 0; g < 5; g++)
+			expect_group(&cons[i], g, 3);
+		expect_no_group(&cons[i]);
+		assert_int_equal(stats(subs[i]->r.s).groups_sent, 5);
+		sl_track_consumer_release(&cons[i], NULL);
+	}
+	assert_int_equal(stats(p.l->c.s).groups_sent, 5);
+	world_free(w);
+	publisher_free(&p);
+}
+
+static void late_joiner_starts_at_latest_cached_group(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	struct publisher p;
+	publisher_new(w, &p, "demo");
+	struct link *a = link_new(w), *b = link_new(w);
+	struct sl_track_consumer ca, cb;
+	subscribe(w, a, "demo", "clock", NULL, NULL, &ca);
+	for (int g = 0; g < 4; g++) {
+		write_group(p.t, w->now, 2);
+		pump(w);
+	}
+	subscribe(w, b, "demo", "clock", NULL, NULL, &cb);
+	expect_group(&cb, 3, 2); /* the latest cached group, from its first frame */
+	expect_no_group(&cb);
+	write_group(p.t, w->now, 2);
+	pump(w);
+	expect_group(&cb, 4, 2);
+	for (uint64_t g = 0; g < 5; g++)
+		expect_group(&ca, g, 2);
+	/* The late joiner was served from the relay's cache: still one upstream. */
+	assert_int_equal(stats(p.l->c.s).msgs_in[SL_MOQ_MSG_SUBSCRIBE], 1);
+	sl_track_consumer_release(&ca, NULL);
+	sl_track_consumer_release(&cb, NULL);
+	world_free(w);
+	publisher_free(&p);
+}
+
+static void last_unsubscribe_cancels_upstream(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	struct publisher p;
+	publisher_new(w, &p, "demo");
+	struct link *l[3];
+	struct sl_track_consumer c[3];
+	uint64_t id[3];
+	for (int i = 0; i < 3; i++) {
+		l[i] = link_new(w);
+		subscribe(w, l[i], "demo", "clock", NULL, &id[i], &c[i]);
+	}
+	assert_int_equal(stats(p.l->c.s).subscribes_active, 1);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(sl_moq_session_unsubscribe(l[i]->c.s, id[i]), 0);
+		pump(w);
+		assert_int_equal(stats(l[i]->r.s).subscribes_active, 0);
+		assert_int_equal(stats(p.l->c.s).subscribes_active, 1);
+	}
+	struct sl_group_reader r;
+	assert_int_equal(sl_track_consumer_next_group(&c[0], NULL, &r), SL_ECANCEL);
+	assert_int_equal(relay_stats(w).upstream_cancels, 0);
+	assert_int_equal(sl_moq_session_unsubscribe(l[2]->c.s, id[2]), 0);
+	assert_int_equal(sl_moq_session_unsubscribe(l[2]->c.s, id[2]), SL_ENOTFOUND);
+	pump(w);
+	assert_int_equal(relay_stats(w).upstream_cancels, 1);
+	assert_int_equal(relay_stats(w).upstreams_active, 0);
+	assert_int_equal(stats(p.l->c.s).subscribes_active, 0);
+	assert_int_equal(stats(p.l->r.s).upstreams_active, 0);
+	/* Groups written now go nowhere; a new subscriber starts a fresh upstream. */
+	write_group(p.t, w->now, 1);
+	pump(w);
+	assert_int_equal(stats(p.l->c.s).groups_sent, 0);
+	struct sl_track_consumer c2;
+	subscribe(w, l[0], "demo", "clock", NULL, NULL, &c2);
+	assert_int_equal(relay_stats(w).upstream_subscribes, 2);
+	expect_group(&c2, 0, 1); /* the publisher's latest */
+	write_group(p.t, w->now, 1);
+	pump(w);
+	expect_group(&c2, 1, 1);
+	for (int i = 0; i < 3; i++)
+		sl_track_consumer_release(&c[i], NULL);
+	sl_track_consumer_release(&c2, NULL);
+	world_free(w);
+	publisher_free(&p);
+}
+
+static void publisher_disconnect_ends_tracks_cleanly(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	struct publisher p;
+	publisher_new(w, &p, "demo");
+	struct link *s[3];
+	struct sl_track_consumer c[3];
+	struct sl_moq_subscribe_options o;
+	sl_moq_subscribe_options_default(&o);
+	o.ordered = true;
+	for (int i = 0; i < 3; i++) {
+		s[i] = link_new(w);
+		subscribe(w, s[i], "demo", "clock", &o, NULL, &c[i]);
+	}
+	assert_int_equal(sl_moq_session_announce_interest(s[0]->c.s, ""), 0);
+	pump(w);
+	struct sl_moq_announcement ev;
+	assert_int_equal(sl_moq_session_next_announce(s[0]->c.s, NULL, &ev), 0);
+	assert_true(ev.active);
+	write_group(p.t, w->now, 2);
+	struct sl_group *open = write_group_ex(p.t, w->now, 1, 0, true);
+	pump(w);
+	sl_moq_session_close(p.l->c.s, 0, "bye");
+	pump(w);
+	assert_true(sl_moq_session_is_closed(p.l->r.s, NULL));
+	for (int i = 0; i < 3; i++) {
+		expect_group(&c[i], 0, 2);
+		/* The group in flight is incomplete: its stream was reset. */
+		struct sl_group_reader r;
+		assert_int_equal(sl_track_consumer_next_group(&c[i], NULL, &r), 0);
+		assert_int_equal(sl_group_sequence(r.group), 1);
+		struct sl_slice f;
+		assert_true(sl_group_read_frame(&r, NULL, &f) < 0 &&
+			    sl_group_read_frame(&r, NULL, &f) != SL_EAGAIN);
+		sl_group_reader_release(&r);
+		/* Then the track ends cleanly. */
+		assert_int_equal(sl_track_consumer_next_group(&c[i], NULL, &r), SL_EEOF);
+		assert_int_equal(sl_track_consumer_closed(&c[i], NULL), 0);
+		assert_int_equal(stats(s[i]->r.s).subscribes_active, 0);
+		sl_track_consumer_release(&c[i], NULL);
+	}
+	assert_int_equal(sl_moq_session_next_announce(s[0]->c.s, NULL, &ev), 0);
+	assert_string_equal(ev.path, "demo");
+	assert_false(ev.active);
+	assert_int_equal(sl_origin_broadcasts(w->origin), 0);
+	assert_int_equal(relay_stats(w).upstreams_active, 0);
+	sl_group_unref(open);
+	world_free(w);
+	publisher_free(&p);
+}
+
+/* Arrival order of groups at a client is its local track's arrival order. */
+static void unordered_subscriber_gets_newest_first(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	struct publisher p;
+	publisher_new(w, &p, "demo");
+	struct link *a = link_new(w), *b = link_new(w);
+	struct sl_moq_subscribe_options o;
+	sl_moq_subscribe_options_default(&o);
+	o.ordered = false;
+	struct sl_track_consumer ca, cb;
+	subscribe(w, a, "demo", "clock", &o, NULL, &ca);
+	o.ordered = true;
+	subscribe(w, b, "demo", "clock", &o, NULL, &cb);
+	write_group(p.t, w->now, 1);
+	pump(w);
+	for (int i = 0; i < 3; i++)
+		write_group(p.t, w->now, 2); /* all three ready before the relay runs */
+	pump(w);
+	expect_group(&ca, 0, 1);
+	expect_group(&ca, 3, 2);
+	expect_group(&ca, 2, 2);
+	expect_group(&ca, 1, 2);
+	expect_group(&cb, 0, 1);
+	expect_group(&cb, 1, 2);
+	expect_group(&cb, 2, 2);
+	expect_group(&cb, 3, 2);
+	sl_track_consumer_release(&ca, NULL);
+	sl_track_consumer_release(&cb, NULL);
+	world_free(w);
+	publisher_free(&p);
+}
+
+static void max_latency_resets_old_groups(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	struct publisher p;
+	publisher_new(w, &p, "demo");
+	struct link *a = link_new(w), *b = link_new(w);
+	struct sl_moq_subscribe_options o;
+	sl_moq_subscribe_options_default(&o);
+	o.max_latency_ms = 100;
+	struct sl_track_consumer ca, cb;
+	subscribe(w, a, "demo", "clock", &o, NULL, &ca);
+	subscribe(w, b, "demo", "clock", NULL, NULL, &cb);
+	struct sl_group *g0 = write_group_ex(p.t, w->now, 1, 0, true);
+	pump(w);
+	w->now += 50 * MS;
+	write_group(p.t, w->now, 1); /* within 100 ms: group 0 stays */
+	pump(w);
+	assert_int_equal(stats(a->r.s).groups_late, 0);
+	w->now += 200 * MS;
+	write_group(p.t, w->now, 1); /* group 0 is now 250 ms older than the newest */
+	pump(w);
+	assert_int_equal(stats(a->r.s).groups_late, 1);
+	assert_int_equal(stats(a->r.s).groups_reset, 1);
+	assert_int_equal(stats(b->r.s).groups_late, 0);
+	assert_int_equal(sl_group_write_frame(g0, frame_of(0, 1, 0)), 0);
+	assert_int_equal(sl_group_finish(g0), 0);
+	pump(w);
+	/* a: group 0 was reset (its reader fails), 1 and 2 arrive whole. */
+	struct sl_group_reader r;
+	struct sl_slice f;
+	assert_int_equal(sl_track_consumer_next_group(&ca, NULL, &r), 0);
+	assert_int_equal(sl_group_sequence(r.group), 0);
+	assert_int_equal(sl_group_read_frame(&r, NULL, &f), SL_ETIMEDOUT);
+	sl_group_reader_release(&r);
+	expect_group(&ca, 1, 1);
+	expect_group(&ca, 2, 1);
+	/* b has no latency bound: everything, complete. */
+	expect_group(&cb, 0, 2);
+	expect_group(&cb, 1, 1);
+	expect_group(&cb, 2, 1);
+	sl_group_unref(g0);
+	sl_track_consumer_release(&ca, NULL);
+	sl_track_consumer_release(&cb, NULL);
+	world_free(w);
+	publisher_free(&p);
+}
+
+static void slow_subscriber_loses_old_groups_others_unaffected(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	const uint64_t budget = 64 * 1024;
+	const size_t fsize = 16 * 1024;
+	w->relay_cfg.max_inflight_bytes = budget;
+	struct publisher p;
+	publisher_new(w, &p, "demo");
+	struct link *slow = link_new(w), *fast[2];
+	struct sl_track_consumer cs, cf[2];
+	subscribe(w, slow, "demo", "clock", NULL, NULL, &cs);
+	for (int i = 0; i < 2; i++) {
+		fast[i] = link_new(w);
+		subscribe(w, fast[i], "demo", "clock", NULL, NULL, &cf[i]);
+	}
+	slow->r.stalled = true; /* the slow client stops reading: nothing is acknowledged */
+	uint64_t peak = 0;
+	for (int g = 0; g < 20; g++) {
+		struct sl_group *gr = write_group_ex(p.t, w->now, 1, fsize, false);
+		sl_group_unref(gr);
+		pump(w);
+		uint64_t u = total_unacked(&slow->r);
+		if (u > peak)
+			peak = u;
+	}
+	/* In flight stays within the budget plus the newest group. */
+	assert_true(peak <= budget + fsize + 64);
+	assert_true(stats(slow->r.s).groups_lagged >= 15);
+	for (int i = 0; i < 2; i++) {
+		for (uint64_t g = 0; g < 20; g++) {
+			struct sl_group_reader r;
+			assert_int_equal(sl_track_consumer_next_group(&cf[i], NULL, &r), 0);
+			assert_int_equal(sl_group_sequence(r.group), g);
+			struct sl_slice f;
+			assert_int_equal(sl_group_read_frame(&r, NULL, &f), 0);
+			assert_int_equal(f.len, fsize);
+			assert_int_equal(sl_group_read_frame(&r, NULL, &f), SL_EEOF);
+			sl_group_reader_release(&r);
+		}
+		assert_int_equal(stats(fast[i]->r.s).groups_lagged, 0);
+		sl_track_consumer_release(&cf[i], NULL);
+	}
+	/* The slow client resumes: it gets the recent groups, whole, and nothing older. */
+	slow->r.stalled = false;
+	pump(w);
+	int got = 0;
+	uint64_t last = 0;
+	struct sl_group_reader r;
+	while (sl_track_consumer_next_group(&cs, NULL, &r) == 0) {
+		struct sl_slice f;
+		assert_true(got == 0 || sl_group_sequence(r.group) > last);
+		last = sl_group_sequence(r.group);
+		assert_int_equal(sl_group_read_frame(&r, NULL, &f), 0);
+		assert_int_equal(f.len, fsize);
+		sl_group_reader_release(&r);
+		got++;
+	}
+	assert_true(got >= 1 && got <= 5);
+	assert_int_equal(last, 19);
+	sl_track_consumer_release(&cs, NULL);
+	world_free(w);
+	publisher_free(&p);
+}
+
+/* ---- raw peers: bytes injected straight into a relay session ---- */
+
+struct raw {
+	struct world *w;
+	struct end c, r;
+	struct sl_moq_session *s;
+	struct sl_broadcast *b;
+	struct sl_track *t;
+};
+
+static void raw_new(struct raw *x)
+{
+	memset(x, 0, sizeof(*x));
+	x->w = world_new();
+	end_init(&x->c, &x->r, false);
+	end_init(&x->r, &x->c, true);
+	x->w->relay_cfg.publish_prefix = NULL;
+	x->s = sl_moq_session_new(&x->w->relay_cfg, &ops, &x->r, x->w->relay);
+	assert_non_null(x->s);
+	x->r.s = x->s;
+	/* A broadcast published into the relay's origin by the shard itself. */
+	assert_int_equal(sl_origin_publish(x->w->origin, "demo", &x->b), 0);
+	assert_int_equal(sl_broadcast_create_track(x->b, "clock", 0, &x->t), 0);
+}
+
+static void raw_free(struct raw *x)
+{
+	sl_moq_session_free(x->s);
+	end_fini(&x->c);
+	end_fini(&x->r);
+	sl_track_unref(x->t);
+	sl_broadcast_unref(x->b);
+	world_free(x->w);
+}
+
+static void raw_send(struct raw *x, int64_t id, const uint8_t *p, size_t n, bool fin)
+{
+	sl_moq_session_stream_data(x->s, id, p, n, fin);
+	sl_moq_session_poll(x->s, x->w->now);
+}
+
+static const uint8_t sub_demo_clock[] = {0x02, 0x11, 0x07, 0x04, 'd',  'e',  'm',  'o',	 0x05, 'c',
+					 'l',  'o',  'c',  'k',	 0x01, 0x00, 0x00, 0x00, 0x00};
+
+static void malformed_messages_reset_with_the_right_code(void **state)
+{
+	(void)state;
+	struct raw x;
+	raw_new(&x);
+	uint64_t code;
+	/* ordered = 2 in a SUBSCRIBE: decode error on that stream only. */
+	uint8_t bad[sizeof(sub_demo_clock)];
+	memcpy(bad, sub_demo_clock, sizeof(bad));
+	bad[15] = 2;
+	raw_send(&x, 0, bad, sizeof(bad), false);
+	assert_true(was_reset(&x.r, 0, &code));
+	assert_int_equal(code, SL_MOQ_ERR_DECODE);
+	assert_int_equal(stats(x.s).decode_errors, 1);
+	assert_int_equal(stats(x.s).resets_out, 1);
+	assert_false(sl_moq_session_is_closed(x.s, NULL));
+	/* A message length over the limit: bounds. */
+	static const uint8_t huge[] = {0x02, 0x80, 0x01, 0x00, 0x00};
+	raw_send(&x, 4, huge, sizeof(huge), false);
+	assert_true(was_reset(&x.r, 4, &code));
+	assert_int_equal(code, SL_MOQ_ERR_BOUNDS);
+	/* An unknown broadcast: not found. */
+	uint8_t nf[sizeof(sub_demo_clock)];
+	memcpy(nf, sub_demo_clock, sizeof(nf));
+	nf[4] = 'x';
+	raw_send(&x, 8, nf, sizeof(nf), false);
+	assert_true(was_reset(&x.r, 8, &code));
+	assert_int_equal(code, SL_MOQ_ERR_NOT_FOUND);
+	/* A frame larger than the limit on a group stream (uni, client-initiated: id 2). */
+	static const uint8_t grp[] = {0x00, 0x02, 0x00, 0x00, 0xbf, 0xff, 0xff, 0xff};
+	raw_send(&x, 2, grp, sizeof(grp), false);
+	assert_true(was_reset(&x.r, 2, &code));
+	assert_int_equal(code, SL_MOQ_ERR_CANCEL); /* no such subscription: refused first */
+	assert_int_equal(stats(x.s).groups_in_dropped, 1);
+	/* A valid SUBSCRIBE works on the same session... */
+	raw_send(&x, 12, sub_demo_clock, sizeof(sub_demo_clock), false);
+	assert_false(was_reset(&x.r, 12, NULL));
+	assert_int_equal(stats(x.s).subscribes_active, 1);
+	/* ...and a second one with the same id closes the session: duplicate. */
+	raw_send(&x, 16, sub_demo_clock, sizeof(sub_demo_clock), false);
+	assert_true(sl_moq_session_is_closed(x.s, &code));
+	assert_int_equal(code, SL_MOQ_ERR_DUPLICATE);
+	assert_true(x.r.closed);
+	assert_int_equal(x.r.close_code, SL_MOQ_ERR_DUPLICATE);
+	assert_int_equal(stats(x.s).protocol_errors, 1);
+	assert_int_equal(stats(x.s).subscribes_active, 0);
+	assert_int_equal(sl_moq_session_stream_data(x.s, 20, sub_demo_clock, 3, false), SL_ECLOSED);
+	raw_free(&x);
+}
+
+static void frame_over_limit_and_truncated_group(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	w->relay_cfg.max_frame_bytes = 1000;
+	struct publisher p;
+	publisher_new(w, &p, "demo");
+	struct link *a = link_new(w);
+	struct sl_track_consumer c;
+	subscribe(w, a, "demo", "clock", NULL, NULL, &c);
+	/* The relay refuses a 2000-byte frame from the publisher: bounds, group aborted. */
+	struct sl_group *g = write_group_ex(p.t, w->now, 1, 2000, false);
+	sl_group_unref(g);
+	pump(w);
+	uint64_t code = 0;
+	bool found = false;
+	for (int i = 0; i < p.l->r.nresets; i++)
+		if (p.l->r.resets[i].id & 2) {
+			found = true;
+			code = p.l->r.resets[i].code;
+		}
+	assert_true(found);
+	assert_int_equal(code, SL_MOQ_ERR_BOUNDS);
+	assert_int_equal(stats(p.l->r.s).decode_errors, 1);
+	assert_false(sl_moq_session_is_closed(p.l->r.s, NULL));
+	/* Smaller frames still flow. */
+	write_group(p.t, w->now, 2);
+	pump(w);
+	struct sl_group_reader r;
+	int rc;
+	while ((rc = sl_track_consumer_next_group(&c, NULL, &r)) == 0 &&
+	       sl_group_sequence(r.group) != 1)
+		sl_group_reader_release(&r);
+	assert_int_equal(rc, 0);
+	sl_group_reader_release(&r);
+	sl_track_consumer_release(&c, NULL);
+	world_free(w);
+	publisher_free(&p);
+}
+
+static void unknown_stream_types_reset_only_that_stream(void **state)
+{
+	(void)state;
+	struct raw x;
+	raw_new(&x);
+	uint64_t code;
+	static const uint8_t bidi9[] = {0x09, 0x01, 0x02};
+	raw_send(&x, 0, bidi9, sizeof(bidi9), false);
+	assert_true(was_reset(&x.r, 0, &code));
+	assert_int_equal(code, SL_MOQ_ERR_UNEXPECTED_STREAM);
+	static const uint8_t uni7[] = {0x07};
+	raw_send(&x, 2, uni7, sizeof(uni7), false);
+	assert_true(was_reset(&x.r, 2, &code));
+	assert_int_equal(code, SL_MOQ_ERR_UNEXPECTED_STREAM);
+	assert_int_equal(stats(x.s).unknown_streams, 2);
+	/* More bytes on the reset stream are ignored; the session still answers. */
+	raw_send(&x, 0, bidi9, sizeof(bidi9), true);
+	assert_false(sl_moq_session_is_closed(x.s, NULL));
+	static const uint8_t interest[] = {0x01, 0x02, 0x00, 0x00};
+	x.r.capture_id = 4;
+	raw_send(&x, 4, interest, sizeof(interest), false);
+	assert_false(was_reset(&x.r, 4, NULL));
+	/* ANNOUNCE active "demo", no hops. */
+	static const uint8_t ann[] = {0x07, 0x01, 0x04, 'd', 'e', 'm', 'o', 0x00};
+	assert_int_equal(x.r.ncapture, sizeof(ann));
+	assert_memory_equal(x.r.capture, ann, sizeof(ann));
+	raw_free(&x);
+}
+
+static void probe_stream_is_never_reset(void **state)
+{
+	(void)state;
+	struct raw x;
+	raw_new(&x);
+	/* A probe stream, a few bytes (nothing is expected from the opener), then FIN. */
+	static const uint8_t probe[] = {0x04, 0x02, 0x80, 0x00, 0xff};
+	raw_send(&x, 0, probe, 1, false);
+	raw_send(&x, 0, probe + 1, sizeof(probe) - 1, false);
+	assert_false(was_reset(&x.r, 0, NULL));
+	raw_send(&x, 0, NULL, 0, true);
+	assert_false(was_reset(&x.r, 0, NULL));
+	assert_int_equal(x.r.nresets, 0);
+	/* The session finished its side in return. */
+	assert_non_null(x.r.tail);
+	assert_int_equal(x.r.tail->id, 0);
+	assert_true(x.r.tail->fin);
+	/* A peer's reset of a probe stream is not answered with a reset either. */
+	raw_send(&x, 4, probe, 1, false);
+	sl_moq_session_stream_reset(x.s, 4, 0);
+	assert_int_equal(x.r.nresets, 0);
+	raw_free(&x);
+}
+
+static void fetch_one_cached_group(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	struct publisher p;
+	publisher_new(w, &p, "demo");
+	struct link *a = link_new(w), *f = link_new(w);
+	struct sl_track_consumer c;
+	subscribe(w, a, "demo", "clock", NULL, NULL, &c);
+	for (int g = 0; g < 3; g++) {
+		write_group(p.t, w->now, 3);
+		pump(w);
+	}
+	struct sl_group_reader r;
+	assert_int_equal(sl_moq_session_fetch(f->c.s, "demo", "clock", 0, 1, &r), 0);
+	pump(w);
+	assert_int_equal(sl_group_sequence(r.group), 1);
+	for (uint32_t i = 0; i < 3; i++) {
+		struct sl_slice fr;
+		assert_int_equal(sl_group_read_frame(&r, NULL, &fr), 0);
+		char want[16];
+		int k = snprintf(want, sizeof(want), "g1 f%u", i);
+		assert_memory_equal(sl_slice_data(&fr), want, (size_t)k);
+	}
+	struct sl_slice fr;
+	assert_int_equal(sl_group_read_frame(&r, NULL, &fr), SL_EEOF);
+	sl_group_reader_release(&r);
+	assert_int_equal(stats(f->r.s).fetches_served, 1);
+	assert_int_equal(stats(f->r.s).msgs_in[SL_MOQ_MSG_FETCH], 1);
+	/* A group that is not cached: not found. */
+	assert_int_equal(sl_moq_session_fetch(f->c.s, "demo", "clock", 0, 99, &r), 0);
+	pump(w);
+	assert_int_equal(sl_group_read_frame(&r, NULL, &fr), SL_ENOTFOUND);
+	sl_group_reader_release(&r);
+	assert_int_equal(f->r.nresets, 1);
+	assert_int_equal(f->r.resets[0].code, SL_MOQ_ERR_NOT_FOUND);
+	sl_track_consumer_release(&c, NULL);
+	world_free(w);
+	publisher_free(&p);
+}
+
+static void goaway_is_delivered_and_closed_cleanly(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	struct link *l = link_new(w);
+	pump(w);
+	assert_null(sl_moq_session_goaway_uri(l->c.s));
+	assert_int_equal(sl_moq_session_goaway(l->r.s, "https://other.example/"), 0);
+	pump(w);
+	assert_string_equal(sl_moq_session_goaway_uri(l->c.s), "https://other.example/");
+	assert_int_equal(stats(l->c.s).msgs_in[SL_MOQ_MSG_GOAWAY], 1);
+	assert_int_equal(stats(l->r.s).msgs_out[SL_MOQ_MSG_GOAWAY], 1);
+	assert_int_equal(l->c.nresets + l->r.nresets, 0);
+	assert_false(sl_moq_session_is_closed(l->c.s, NULL));
+	/* Then the relay closes the connection cleanly. */
+	sl_moq_session_close(l->r.s, 0, "shutdown");
+	pump(w);
+	uint64_t code = 99;
+	assert_true(sl_moq_session_is_closed(l->c.s, &code));
+	assert_true(sl_moq_session_is_closed(l->r.s, &code));
+	assert_int_equal(code, 0);
+	world_free(w);
+}
+
+static void subscribe_to_missing_track_fails_not_found(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	struct publisher p;
+	publisher_new(w, &p, "demo");
+	struct link *a = link_new(w);
+	struct sl_track_consumer c1, c2;
+	subscribe(w, a, "nope", "clock", NULL, NULL, &c1);
+	subscribe(w, a, "demo", "nope", NULL, NULL, &c2);
+	struct sl_group_reader r;
+	assert_int_equal(sl_track_consumer_next_group(&c1, NULL, &r), SL_ENOTFOUND);
+	/* The relay asked the publisher, which has no such track. */
+	assert_int_equal(sl_track_consumer_next_group(&c2, NULL, &r), SL_ENOTFOUND);
+	assert_int_equal(stats(p.l->c.s).msgs_in[SL_MOQ_MSG_SUBSCRIBE], 1);
+	assert_int_equal(relay_stats(w).upstreams_active, 0);
+	sl_track_consumer_release(&c1, NULL);
+	sl_track_consumer_release(&c2, NULL);
+	world_free(w);
+	publisher_free(&p);
+}
+
+/* The stream limit: opens that find it reached are retried on later polls. */
+static void stream_limit_defers_upstream_subscribe(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	struct publisher p;
+	publisher_new(w, &p, "demo");
+	p.l->r.max_bidi = p.l->r.nbidi; /* the relay session may open no more bidi streams */
+	struct link *a = link_new(w);
+	struct sl_track_consumer c;
+	subscribe(w, a, "demo", "clock", NULL, NULL, &c);
+	assert_int_equal(stats(p.l->c.s).msgs_in[SL_MOQ_MSG_SUBSCRIBE], 0);
+	p.l->r.max_bidi = 0;
+	pump(w);
+	assert_int_equal(stats(p.l->c.s).msgs_in[SL_MOQ_MSG_SUBSCRIBE], 1);
+	write_group(p.t, w->now, 1);
+	pump(w);
+	expect_group(&c, 0, 1);
+	sl_track_consumer_release(&c, NULL);
+	world_free(w);
+	publisher_free(&p);
+}
+
+/* Every byte of a whole session exchange, delivered one byte at a time. */
+static void one_byte_chunks(void **state)
+{
+	(void)state;
+	one_byte = true;
+	struct world *w = world_new();
+	struct publisher p;
+	publisher_new(w, &p, "demo");
+	struct link *a = link_new(w);
+	struct sl_track_consumer c;
+	subscribe(w, a, "demo", "clock", NULL, NULL, &c);
+	for (int g = 0; g < 3; g++) {
+		write_group(p.t, w->now, 4);
+		pump(w);
+	}
+	for (uint64_t g = 0; g < 3; g++)
+		expect_group(&c, g, 4);
+	assert_int_equal(stats(a->c.s).decode_errors + stats(a->r.s).decode_errors, 0);
+	sl_track_consumer_release(&c, NULL);
+	world_free(w);
+	publisher_free(&p);
+	one_byte = false;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(golden_subscribe_bytes),
+		cmocka_unit_test(announce_propagation),
+		cmocka_unit_test(fanout_to_50_subscribers_shares_one_upstream),
+		cmocka_unit_test(late_joiner_starts_at_latest_cached_group),
+		cmocka_unit_test(last_unsubscribe_cancels_upstream),
+		cmocka_unit_test(publisher_disconnect_ends_tracks_cleanly),
+		cmocka_unit_test(unordered_subscriber_gets_newest_first),
+		cmocka_unit_test(max_latency_resets_old_groups),
+		cmocka_unit_test(slow_subscriber_loses_old_groups_others_unaffected),
+		cmocka_unit_test(malformed_messages_reset_with_the_right_code),
+		cmocka_unit_test(frame_over_limit_and_truncated_group),
+		cmocka_unit_test(unknown_stream_types_reset_only_that_stream),
+		cmocka_unit_test(probe_stream_is_never_reset),
+		cmocka_unit_test(fetch_one_cached_group),
+		cmocka_unit_test(goaway_is_delivered_and_closed_cleanly),
+		cmocka_unit_test(subscribe_to_missing_track_fails_not_found),
+		cmocka_unit_test(stream_limit_defers_upstream_subscribe),
+		cmocka_unit_test(one_byte_chunks),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
