@@ -12,6 +12,9 @@
 #include "control/config.h"
 #include "control/ctl.h"
 #include "core/err.h"
+#ifdef SL_HAVE_QUIC
+#include "control/ctl_pubsub.h"
+#endif
 
 #ifndef SL_VERSION
 #define SL_VERSION "unknown"
@@ -36,6 +39,29 @@ static const struct sl_ctl_command commands[] = {
 		 "help  prints the settings reference without contacting the daemon\n"
 		 "      (--markdown: as the table in docs/operator.md).",
 	 .fn = cmd_config},
+#ifdef SL_HAVE_QUIC
+	{.name = "pub",
+	 .summary = "publish a track to a relay (synthetic timed frames, or lines of stdin)",
+	 .usage = "URL BROADCAST TRACK [--fps F] [--size BYTES] [--group-frames N] [--frames N] "
+		  "[--stdin]",
+	 .help = "Connects to URL (moq://HOST:PORT, ALPN moq-lite-04), announces BROADCAST and\n"
+		 "serves TRACK: --fps frames per second (default 30) of --size bytes (default\n"
+		 "1200) that carry their send time, a new group every --group-frames frames\n"
+		 "(default 30), --frames in total (default 0: until interrupted). With --stdin,\n"
+		 "each line of standard input is one frame instead. The track is finished at the\n"
+		 "end so subscribers see a clean end.",
+	 .fn = sl_ctl_pub_main},
+	{.name = "sub",
+	 .summary = "subscribe to a track on a relay and print its frames",
+	 .usage = "URL BROADCAST TRACK [--frames N] [--json] [--timeout S] [--unordered]",
+	 .help = "Subscribes to TRACK of BROADCAST from the latest group on and prints every\n"
+		 "frame: text frames as lines, timed frames (from `shardctl pub`) with their\n"
+		 "size and publish-to-deliver latency. --json prints one object per frame\n"
+		 "(group, frame, size, latency_us) and a final summary object. Stops after\n"
+		 "--frames frames, when the track ends, or after --timeout seconds. Groups come\n"
+		 "oldest first; --unordered asks for newest-first delivery (moq-lite ordered=0).",
+	 .fn = sl_ctl_sub_main},
+#endif
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

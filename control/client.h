@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SL_CONTROL_CLIENT_H
+#define SL_CONTROL_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "moq/session.h"
+#include "quic/endpoint.h"
+
+/*
+ * The client side of moq-lite over QUIC for the tools (shardctl pub/sub, shardline-bench): one
+ * single-threaded loop over kernel UDP sockets, any number of connections, one client session
+ * per connection. Connections are spread over several local ports so that a relay with
+ * SO_REUSEPORT workers sees them on different workers, as real clients would be.
+ */
+struct sl_client;
+
+struct sl_client_conn {
+	struct sl_client *cl;
+	struct sl_quic_conn *qc;
+	struct sl_moq_session *s;
+	bool connected;
+	bool closed;
+	uint64_t close_error;
+	void *user;
+	/* private */
+	struct sl_client_conn *next;
+};
+
+/* Creates a client with nports local UDP ports (1 .. 64) for talking to url's host: each port is
+ * bound to an ephemeral port on the local address the kernel routes to that host, so every
+ * datagram's path is exact. Returns 0, SL_EINVAL (bad URL or count), SL_EIO, SL_ENOMEM. */
+int sl_client_new(const char *url, unsigned nports, struct sl_client **out);
+void sl_client_free(struct sl_client *cl);
+
+/*
+ * Parses "moq://HOST:PORT" (HOST: an IPv4 address, [IPv6] or localhost) into an address.
+ * Returns 0 or SL_EINVAL.
+ */
+int sl_client_parse_url(const char *url, struct sockaddr_storage *ss, socklen_t *len);
+
+/* Starts a connection to url (ALPN moq-lite-04) with a client session on it. Returns 0 and
+ * the connection (owned by the client), SL_EINVAL (bad URL), SL_EIO, SL_ENOMEM. */
+int sl_client_connect(struct sl_client *cl, const char *url, struct sl_client_conn **out);
+
+/* One loop iteration: receive, sessions, timers, transmit; if nothing happened, waits up to
+ * max_wait_ns for a datagram or a timer. Returns the number of datagrams received. */
+int sl_client_run(struct sl_client *cl, uint64_t max_wait_ns);
+
+/* Runs the loop until every connection is connected or closed, or timeout_ns passes. Returns
+ * 0 when all connected, SL_ETIMEDOUT, or SL_ECLOSED when one closed first. */
+int sl_client_wait_connected(struct sl_client *cl, uint64_t timeout_ns);
+
+/* Closes every connection cleanly and runs the loop until the closes went out (bounded). */
+void sl_client_close_all(struct sl_client *cl, uint64_t timeout_ns);
+
+#endif

@@ -1,0 +1,415 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * shardlined: the daemon. The main lcore is the control core (configuration, admin socket,
+ * statistics); every other lcore runs one relay worker (dataplane/shard/worker.h) over its own
+ * packet port. Workers talk to each other and to the control core only through SPSC rings.
+ */
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/ring.h"
+#include "control/admin.h"
+#include "control/config.h"
+#include "drivers/net/socket.h"
+#include "shard/worker.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+
+#define MAX_WORKERS SL_XSHARD_MAX_WORKERS
+#define XS_RING	    16384
+#define HO_RING	    4096
+#define CTL_RING    64
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+struct daemon {
+	struct sl_config cfg;
+	struct sl_admin *admin;
+	unsigned int nworkers;
+	struct sl_worker *workers[MAX_WORKERS];
+	unsigned int lcores[MAX_WORKERS];
+	struct rte_ring *ctl_in[MAX_WORKERS], *ctl_out[MAX_WORKERS];
+	char cert_sha256[65];
+	uint64_t stats_seq;
+};
+
+/* ---- status ---- */
+
+static json_t *pktio_json(const struct sl_pktio_stats *p)
+{
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:b}", "rx_packets",
+			 (json_int_t)p->rx_packets, "rx_bytes", (json_int_t)p->rx_bytes, "rx_drops",
+			 (json_int_t)p->rx_drops, "rx_overflows", (json_int_t)p->rx_overflows,
+			 "tx_packets", (json_int_t)p->tx_packets, "tx_bytes",
+			 (json_int_t)p->tx_bytes, "tx_drops", (json_int_t)p->tx_drops,
+			 "tx_gso_sends", (json_int_t)p->tx_gso_sends, "rx_gro_segments",
+			 (json_int_t)p->rx_gro_segments, "tx_nobufs", (json_int_t)p->tx_nobufs,
+			 "gso", (p->features & SL_PKTIO_F_GSO) != 0, "gro",
+			 (p->features & SL_PKTIO_F_GRO) != 0);
+}
+
+static json_t *worker_json(const struct sl_worker_stats *s)
+{
+	json_t *w =
+		json_pack("{s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "worker",
+			  s->id, "lcore", (int)s->lcore, "connections", (json_int_t)s->connections,
+			  "tracks", (json_int_t)s->tracks, "broadcasts", (json_int_t)s->broadcasts,
+			  "subscribers", (json_int_t)s->subscribers, "rx_packets",
+			  (json_int_t)s->port.rx_packets, "rx_bytes", (json_int_t)s->port.rx_bytes,
+			  "tx_packets", (json_int_t)s->port.tx_packets, "tx_bytes",
+			  (json_int_t)s->port.tx_bytes, "groups_sent", (json_int_t)s->groups_sent,
+			  "groups_reset", (json_int_t)s->groups_reset, "frames_out",
+			  (json_int_t)s->frames_out, "loops", (json_int_t)s->loops);
+	json_object_set_new(w, "port", pktio_json(&s->port));
+	json_object_set_new(w, "quic",
+			    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "conns_accepted",
+				      (json_int_t)s->quic.conns_accepted, "conns_closed",
+				      (json_int_t)s->quic.conns_closed, "conns_refused",
+				      (json_int_t)s->quic.conns_refused, "rx_dropped",
+				      (json_int_t)s->quic.rx_dropped, "stateless_resets",
+				      (json_int_t)s->quic.stateless_resets, "stream_bytes_queued",
+				      (json_int_t)s->quic.stream_bytes_queued, "stream_bytes_acked",
+				      (json_int_t)s->quic.stream_bytes_acked));
+	json_object_set_new(w, "moq",
+			    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "sessions_total",
+				      (json_int_t)s->sessions_total, "payload_in",
+				      (json_int_t)s->payload_in, "payload_out",
+				      (json_int_t)s->payload_out, "decode_errors",
+				      (json_int_t)s->decode_errors, "upstream_subscribes",
+				      (json_int_t)s->relay.upstream_subscribes, "upstreams_active",
+				      (json_int_t)s->relay.upstreams_active, "broadcasts_announced",
+				      (json_int_t)s->relay.broadcasts_announced));
+	json_object_set_new(w, "xshard",
+			    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "proxies",
+				      (json_int_t)s->xshard.proxies, "mirrors",
+				      (json_int_t)s->xshard.mirrors, "forwarders",
+				      (json_int_t)s->xshard.forwarders, "frames_forwarded",
+				      (json_int_t)s->xshard.frames_forwarded, "frames_mirrored",
+				      (json_int_t)s->xshard.frames_mirrored, "ring_full",
+				      (json_int_t)s->xshard.ring_full, "handed_off",
+				      (json_int_t)s->handoff.handed_off));
+	return w;
+}
+
+/* Asks every worker for its counters through its control ring and waits (up to a second) for
+ * the answers; a worker that does not answer is reported as such. */
+static int cmd_status(void *arg, const json_t *req, json_t *resp, char *err, size_t errlen)
+{
+	(void)req;
+	(void)err;
+	(void)errlen;
+	struct daemon *d = arg;
+	sl_admin_status_base(d->admin, resp);
+	json_object_set_new(resp, "driver", json_string(d->cfg.driver));
+	json_object_set_new(resp, "cert_sha256", json_string(d->cert_sha256));
+	json_t *listen = json_array();
+	for (unsigned i = 0; i < d->cfg.listen.count; i++)
+		json_array_append_new(listen, json_string(d->cfg.listen.item[i]));
+	json_object_set_new(resp, "listen", listen);
+	uint64_t seq = ++d->stats_seq;
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		struct sl_msg m = {.type = SL_MSG_CONTROL, .u32 = SL_WORKER_CTL_STATS, .u64 = seq};
+		sl_ring_send(d->ctl_in[i], &m, 1);
+	}
+	json_t *workers = json_array();
+	uint64_t deadline = sl_clock_now_ns() + UINT64_C(1000000000);
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		struct sl_worker_stats *st = NULL;
+		while (st == NULL && sl_clock_now_ns() < deadline) {
+			struct sl_msg r;
+			if (sl_ring_recv(d->ctl_out[i], &r, 1) == 1) {
+				if (r.u64 == seq)
+					st = r.obj;
+				else
+					free(r.obj); /* an answer to an earlier, timed-out request
+						      */
+				continue;
+			}
+			usleep(200);
+		}
+		if (st) {
+			json_array_append_new(workers, worker_json(st));
+			free(st);
+		} else {
+			json_array_append_new(workers, json_pack("{s:i,s:s}", "worker", (int)i,
+								 "error", "no answer within 1 s"));
+		}
+	}
+	json_object_set_new(resp, "workers", workers);
+	return 0;
+}
+
+/* Runtime settings: the log level applies at once; the others are read by workers at start. */
+static int apply_setting(void *arg, const struct sl_config_setting *s, const struct sl_config *next,
+			 char *err, size_t errlen)
+{
+	(void)arg;
+	if (strcmp(s->name, "log_level") == 0) {
+		sl_log_set_level("shardline.*", sl_config_log_level(next));
+		return 0;
+	}
+	snprintf(err, errlen,
+		 "%s is read by the workers at start-up; restart shardlined to change it", s->name);
+	return SL_ENOTSUP;
+}
+
+/* ---- start-up ---- */
+
+/* The EAL's arguments: lcore 0 is control, lcores 1..n the workers, spread over the CPUs this
+ * process may use (several lcores share a CPU on small machines: loops back off when idle). */
+static int eal_start(const struct sl_config *cfg, unsigned nworkers, int extra_argc,
+		     char **extra_argv, char *prog)
+{
+	cpu_set_t set;
+	int cpus[CPU_SETSIZE], ncpu = 0;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		for (int c = 0; c < CPU_SETSIZE; c++)
+			if (CPU_ISSET(c, &set))
+				cpus[ncpu++] = c;
+	if (ncpu == 0)
+		cpus[ncpu++] = 0;
+	static char lcores[4096], prefix[64], loglevel[64];
+	size_t off = 0;
+	for (unsigned l = 0; l <= nworkers && off < sizeof(lcores) - 16; l++)
+		off += (size_t)snprintf(lcores + off, sizeof(lcores) - off, "%s%u@%d", l ? "," : "",
+					l, cpus[l % (unsigned)ncpu]);
+	snprintf(prefix, sizeof(prefix), "--file-prefix=shardline-%d", (int)getpid());
+	snprintf(loglevel, sizeof(loglevel), "--log-level=lib.*:error");
+	char *argv[64];
+	int argc = 0;
+	argv[argc++] = prog;
+	argv[argc++] = "--lcores";
+	argv[argc++] = lcores;
+	argv[argc++] = prefix;
+	argv[argc++] = loglevel;
+	argv[argc++] = "--no-telemetry";
+	if (strcmp(cfg->driver, "socket") == 0 || !cfg->hugepages) {
+		/* The socket driver needs no DMA memory; the EAL then runs on plain pages. */
+		argv[argc++] = "--no-huge";
+		argv[argc++] = "-m";
+		argv[argc++] = "512";
+	}
+	if (strcmp(cfg->driver, "socket") == 0)
+		argv[argc++] = "--no-pci";
+	for (int i = 0; i < extra_argc && argc < 62; i++)
+		argv[argc++] = extra_argv[i];
+	argv[argc] = NULL;
+	if (rte_eal_init(argc, argv) < 0) {
+		fprintf(stderr, "shardlined: EAL initialisation failed: %s\n",
+			rte_strerror(rte_errno));
+		return -1;
+	}
+	return 0;
+}
+
+static struct rte_ring *ring(const char *kind, unsigned a, unsigned b, unsigned size)
+{
+	char name[RTE_RING_NAMESIZE];
+	snprintf(name, sizeof(name), "%s_%u_%u", kind, a, b);
+	struct rte_ring *r = sl_ring_create(name, size, (int)rte_socket_id());
+	if (r == NULL)
+		fprintf(stderr, "shardlined: cannot create ring %s: %s\n", name,
+			rte_strerror(rte_errno));
+	return r;
+}
+
+static int start_workers(struct daemon *d)
+{
+	struct rte_ring *xs[MAX_WORKERS][MAX_WORKERS] = {{0}},
+			*ho[MAX_WORKERS][MAX_WORKERS] = {{0}};
+	uint64_t now = sl_clock_now_ns();
+	for (unsigned a = 0; a < d->nworkers; a++) {
+		for (unsigned b = 0; b < d->nworkers && d->nworkers > 1; b++) {
+			if (a == b)
+				continue;
+			if ((xs[a][b] = ring("xs", a, b, XS_RING)) == NULL ||
+			    (ho[a][b] = ring("ho", a, b, HO_RING)) == NULL)
+				return -1;
+		}
+		if ((d->ctl_in[a] = ring("ci", a, 0, CTL_RING)) == NULL ||
+		    (d->ctl_out[a] = ring("co", a, 0, CTL_RING)) == NULL)
+			return -1;
+	}
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		struct sl_net_socket_config nc;
+		sl_net_socket_config_default(&nc);
+		nc.worker_id = (uint16_t)i;
+		for (unsigned k = 0; k < d->cfg.listen.count; k++) {
+			if (sl_net_socket_config_add(&nc, d->cfg.listen.item[k]) != 0) {
+				fprintf(stderr, "shardlined: bad listen address %s\n",
+					d->cfg.listen.item[k]);
+				return -1;
+			}
+		}
+		struct sl_worker_config wc;
+		sl_worker_config_default(&wc);
+		int rc = sl_net_socket_open(&nc, &wc.port);
+		if (rc != 0) {
+			fprintf(stderr, "shardlined: cannot open the listen sockets (%s): %s\n",
+				d->cfg.listen.item[0], strerror(errno));
+			return -1;
+		}
+		wc.id = (uint16_t)i;
+		wc.nworkers = (uint16_t)d->nworkers;
+		wc.quic.cert_file = d->cfg.cert[0] ? d->cfg.cert : NULL;
+		wc.quic.key_file = d->cfg.key[0] ? d->cfg.key : NULL;
+		wc.quic.idle_timeout_ns = d->cfg.idle_timeout_ns;
+		wc.quic.max_conns = (uint32_t)(d->cfg.max_conns / (int)d->nworkers + 1);
+		wc.track.max_age_ns = d->cfg.cache_age_ns;
+		wc.track.max_bytes = d->cfg.cache_bytes;
+		wc.poll_idle_ns = d->cfg.poll_idle_us * 1000;
+		for (unsigned o = 0; o < d->nworkers; o++) {
+			wc.xs_to[o] = xs[i][o];
+			wc.xs_from[o] = xs[o][i];
+			wc.ho_to[o] = ho[i][o];
+			wc.ho_from[o] = ho[o][i];
+		}
+		wc.ctl_in = d->ctl_in[i];
+		wc.ctl_out = d->ctl_out[i];
+		rc = sl_worker_new(&wc, now, &d->workers[i]);
+		if (rc != 0) {
+			sl_pktio_close(wc.port);
+			fprintf(stderr, "shardlined: cannot start worker %u: %s%s\n", i,
+				sl_strerror(rc),
+				rc == SL_EIO ? " (certificate or key could not be loaded)" : "");
+			return -1;
+		}
+	}
+	sl_worker_cert_sha256(d->workers[0], d->cert_sha256);
+	unsigned lcore = rte_get_next_lcore(-1, 1, 0);
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		d->lcores[i] = lcore;
+		if (rte_eal_remote_launch(sl_worker_main, d->workers[i], lcore) != 0) {
+			fprintf(stderr, "shardlined: cannot launch worker %u on lcore %u\n", i,
+				lcore);
+			return -1;
+		}
+		lcore = rte_get_next_lcore(lcore, 1, 0);
+	}
+	return 0;
+}
+
+static void stop_workers(struct daemon *d)
+{
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		struct sl_msg m = {.type = SL_MSG_CONTROL, .u32 = SL_WORKER_CTL_STOP};
+		if (d->ctl_in[i])
+			sl_ring_send(d->ctl_in[i], &m, 1);
+	}
+	rte_eal_mp_wait_lcore();
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		struct sl_msg r;
+		while (d->ctl_out[i] && sl_ring_recv(d->ctl_out[i], &r, 1) == 1)
+			free(r.obj);
+		sl_worker_free(d->workers[i]);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static struct daemon d;
+	struct sl_config_args args;
+	char err[1024];
+	/* Daemon flags come first; EAL arguments (for the DPDK driver) follow "--". */
+	int dd = argc;
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--") == 0) {
+			dd = i;
+			break;
+		}
+	if (sl_config_parse_args(&d.cfg, dd, argv, &args, err, sizeof(err)) != 0) {
+		fprintf(stderr, "shardlined: %s\nTry 'shardlined --help'.\n", err);
+		return 2;
+	}
+	if (args.help) {
+		printf("Usage: shardlined [SETTINGS...] [-- EAL-ARGS...]\n\n"
+		       "The shardline data-plane daemon: a moq-lite relay over QUIC (ALPN "
+		       "moq-lite-04,\nURLs moq://HOST:PORT). Settings come from the defaults, then "
+		       "--config FILE,\nthen flags; every setting is also readable and, where "
+		       "marked, settable through\nthe admin socket (shardctl config).\n\n");
+		sl_config_help(stdout, "shardlined");
+		return 0;
+	}
+	if (args.version) {
+		printf("shardlined %s\n", SL_VERSION);
+		return 0;
+	}
+	if (args.next < dd) {
+		fprintf(stderr, "shardlined: unexpected argument '%s'\nTry 'shardlined --help'.\n",
+			argv[args.next]);
+		return 2;
+	}
+	if (strcmp(d.cfg.driver, "socket") != 0) {
+		fprintf(stderr,
+			"shardlined: driver '%s' is not available in this build yet; use "
+			"--driver socket\n",
+			d.cfg.driver);
+		return 2;
+	}
+	sl_log_set_level("shardline.*", sl_config_log_level(&d.cfg));
+	cpu_set_t set;
+	unsigned ncpu =
+		sched_getaffinity(0, sizeof(set), &set) == 0 ? (unsigned)CPU_COUNT(&set) : 1;
+	d.nworkers = sl_config_workers(&d.cfg, ncpu + 1);
+	if (d.nworkers > MAX_WORKERS)
+		d.nworkers = MAX_WORKERS;
+	if (eal_start(&d.cfg, d.nworkers, argc - dd - (dd < argc), argv + dd + (dd < argc),
+		      argv[0]) != 0)
+		return 1;
+
+	struct sl_admin_config ac = {.path = d.cfg.admin};
+	int rc = sl_admin_open(&ac, &d.admin, err, sizeof(err));
+	if (rc != 0) {
+		fprintf(stderr, "shardlined: admin socket %s: %s\n", d.cfg.admin, err);
+		rte_eal_cleanup();
+		return 1;
+	}
+	sl_admin_attach_config(d.admin, &d.cfg, apply_setting, &d);
+	sl_admin_register(d.admin, "status", "daemon status and per-worker counters", cmd_status,
+			  &d);
+
+	if (start_workers(&d) != 0) {
+		stop_workers(&d);
+		sl_admin_close(d.admin);
+		rte_eal_cleanup();
+		return 1;
+	}
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	printf("shardlined %s: %u worker(s), driver %s, listening on", SL_VERSION, d.nworkers,
+	       d.cfg.driver);
+	for (unsigned i = 0; i < d.cfg.listen.count; i++)
+		printf(" moq://%s", d.cfg.listen.item[i]);
+	printf(" (ALPN moq-lite-04), admin %s, certificate sha256 %s\n", sl_admin_path(d.admin),
+	       d.cert_sha256);
+	fflush(stdout);
+
+	while (!stop_requested)
+		sl_admin_poll(d.admin, 100);
+
+	printf("shardlined: stopping\n");
+	fflush(stdout);
+	stop_workers(&d);
+	sl_admin_close(d.admin);
+	rte_eal_cleanup();
+	return 0;
+}

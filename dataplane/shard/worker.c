@@ -1,0 +1,381 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "shard/worker.h"
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/ring.h"
+
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <rte_lcore.h>
+
+#define RX_BURST 64
+
+/* One connection: its QUIC state and the moq-lite session over it. */
+struct wconn {
+	struct sl_worker *w;
+	struct sl_quic_conn *qc;
+	struct sl_moq_session *s;
+	struct wconn *next, **pprev;
+};
+
+struct sl_worker {
+	struct sl_worker_config cfg;
+	struct sl_quic_endpoint *ep;
+	struct sl_origin *origin;
+	struct sl_moq_relay *relay;
+	struct sl_xshard *xs;
+	struct sl_handoff ho;
+	bool have_links;
+	struct wconn *conns;
+	uint64_t nconns, sessions_total;
+	uint64_t loops, idle_sleeps;
+	uint64_t now;
+	unsigned int lcore;
+	bool stop;
+};
+
+void sl_worker_config_default(struct sl_worker_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->nworkers = 1;
+	sl_quic_config_default(&cfg->quic);
+	cfg->quic.server = true;
+	sl_track_config_default(&cfg->track);
+	sl_moq_session_config_default(&cfg->session);
+	cfg->session.server = true;
+	cfg->poll_idle_ns = 100 * 1000;
+}
+
+/* ---- the transport of a session: its QUIC connection ---- */
+
+static int t_open(void *t, bool bidi, int64_t *id)
+{
+	return sl_quic_stream_open(((struct wconn *)t)->qc, bidi, id);
+}
+
+static int t_write(void *t, int64_t id, struct sl_slice data, bool fin)
+{
+	return sl_quic_stream_write(((struct wconn *)t)->qc, id, data, fin);
+}
+
+static int t_reset(void *t, int64_t id, uint64_t code)
+{
+	return sl_quic_stream_reset(((struct wconn *)t)->qc, id, code);
+}
+
+static void t_close(void *t, uint64_t code, const char *reason)
+{
+	sl_quic_conn_close(((struct wconn *)t)->qc, code, reason);
+}
+
+static uint64_t t_unacked(void *t, int64_t id)
+{
+	return sl_quic_stream_unacked(((struct wconn *)t)->qc, id);
+}
+
+static const struct sl_moq_transport_ops wconn_ops = {
+	.open_stream = t_open,
+	.write = t_write,
+	.reset = t_reset,
+	.close = t_close,
+	.unacked = t_unacked,
+};
+
+/* ---- QUIC events ---- */
+
+static struct sl_worker *worker_of(void *port)
+{
+	return ((struct sl_pktio *)port)->user;
+}
+
+static void on_connected(void *arg, struct sl_quic_conn *qc)
+{
+	struct sl_worker *w = worker_of(arg);
+	struct wconn *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		sl_quic_conn_close(qc, SL_MOQ_ERR_CANCEL, "out of memory");
+		return;
+	}
+	c->w = w;
+	c->qc = qc;
+	c->s = sl_moq_session_new(&w->cfg.session, &wconn_ops, c, w->relay);
+	if (c->s == NULL) {
+		free(c);
+		sl_quic_conn_close(qc, SL_MOQ_ERR_CANCEL, "out of memory");
+		return;
+	}
+	sl_quic_conn_set_user(qc, c);
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->pprev = &c->next;
+	c->pprev = &w->conns;
+	w->conns = c;
+	w->nconns++;
+	w->sessions_total++;
+}
+
+static void on_stream_open(void *arg, struct sl_quic_conn *qc, int64_t id)
+{
+	(void)arg;
+	struct wconn *c = sl_quic_conn_user(qc);
+	if (c)
+		sl_moq_session_stream_open(c->s, id);
+}
+
+static void on_stream_data(void *arg, struct sl_quic_conn *qc, int64_t id, const uint8_t *data,
+			   size_t len, bool fin)
+{
+	(void)arg;
+	struct wconn *c = sl_quic_conn_user(qc);
+	if (c)
+		sl_moq_session_stream_data(c->s, id, data, len, fin);
+}
+
+static void on_stream_reset(void *arg, struct sl_quic_conn *qc, int64_t id, uint64_t code,
+			    bool reset)
+{
+	(void)arg;
+	(void)reset;
+	struct wconn *c = sl_quic_conn_user(qc);
+	if (c)
+		sl_moq_session_stream_reset(c->s, id, code);
+}
+
+static void on_closed(void *arg, struct sl_quic_conn *qc, uint64_t error)
+{
+	(void)error;
+	struct sl_worker *w = worker_of(arg);
+	struct wconn *c = sl_quic_conn_user(qc);
+	if (c == NULL)
+		return;
+	sl_moq_session_free(c->s); /* treated as closed: its broadcasts end cleanly */
+	*c->pprev = c->next;
+	if (c->next)
+		c->next->pprev = c->pprev;
+	w->nconns--;
+	free(c);
+}
+
+/* ---- lifecycle ---- */
+
+int sl_worker_new(const struct sl_worker_config *cfg, uint64_t now_ns, struct sl_worker **out)
+{
+	if (cfg == NULL || cfg->port == NULL || cfg->nworkers == 0 ||
+	    cfg->nworkers > SL_XSHARD_MAX_WORKERS || cfg->id >= cfg->nworkers ||
+	    cfg->ctl_in == NULL || cfg->ctl_out == NULL)
+		return SL_EINVAL;
+	struct sl_worker *w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return SL_ENOMEM;
+	w->cfg = *cfg;
+	w->cfg.quic.server = true;
+	w->cfg.quic.worker_id = cfg->id;
+	w->cfg.session.server = true;
+	cfg->port->user = w;
+	cfg->port->worker_id = cfg->id;
+	static const struct sl_quic_callbacks cbs = {
+		.tx_alloc = sl_pktio_quic_tx_alloc,
+		.tx_commit = sl_pktio_quic_tx_commit,
+		.on_connected = on_connected,
+		.on_stream_open = on_stream_open,
+		.on_stream_data = on_stream_data,
+		.on_stream_reset = on_stream_reset,
+		.on_closed = on_closed,
+	};
+	int rc = sl_quic_endpoint_new(&w->cfg.quic, &cbs, cfg->port, now_ns, &w->ep);
+	if (rc == 0 && (w->origin = sl_origin_new(&cfg->track)) == NULL)
+		rc = SL_ENOMEM;
+	if (rc == 0 && (w->relay = sl_moq_relay_new(w->origin)) == NULL)
+		rc = SL_ENOMEM;
+	if (rc == 0 && cfg->nworkers > 1) {
+		struct sl_xshard_config xc = {.self = cfg->id, .nworkers = cfg->nworkers};
+		memcpy(xc.to, cfg->xs_to, sizeof(xc.to));
+		memcpy(xc.from, cfg->xs_from, sizeof(xc.from));
+		rc = sl_xshard_new(&xc, w->origin, &w->xs);
+		if (rc == 0)
+			rc = sl_handoff_init(&w->ho, cfg->id, cfg->nworkers, w->cfg.ho_to,
+					     w->cfg.ho_from);
+		w->have_links = rc == 0;
+	}
+	if (rc != 0) {
+		sl_xshard_free(w->xs);
+		if (w->relay)
+			sl_moq_relay_free(w->relay);
+		sl_origin_free(w->origin);
+		sl_quic_endpoint_free(w->ep);
+		free(w);
+		return rc;
+	}
+	*out = w;
+	return 0;
+}
+
+void sl_worker_free(struct sl_worker *w)
+{
+	if (w == NULL)
+		return;
+	/* Sessions go first (they hold tracks of the origin), then the links, then QUIC. */
+	while (w->conns) {
+		struct wconn *c = w->conns;
+		w->conns = c->next;
+		sl_quic_conn_set_user(c->qc, NULL);
+		sl_moq_session_free(c->s);
+		free(c);
+	}
+	sl_xshard_free(w->xs);
+	sl_moq_relay_free(w->relay);
+	sl_origin_free(w->origin);
+	sl_quic_endpoint_free(w->ep);
+	sl_pktio_close(w->cfg.port);
+	free(w);
+}
+
+int sl_worker_cert_sha256(const struct sl_worker *w, char out[65])
+{
+	return sl_quic_endpoint_cert_sha256(w->ep, out);
+}
+
+void sl_worker_stats(const struct sl_worker *w, struct sl_worker_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->id = w->cfg.id;
+	out->lcore = w->lcore;
+	out->connections = w->nconns;
+	out->sessions_total = w->sessions_total;
+	out->broadcasts = sl_origin_broadcasts(w->origin);
+	out->loops = w->loops;
+	out->idle_sleeps = w->idle_sleeps;
+	sl_pktio_stats(w->cfg.port, &out->port);
+	sl_quic_endpoint_stats(w->ep, &out->quic);
+	sl_moq_relay_stats(w->relay, &out->relay);
+	out->tracks = out->relay.upstreams_active;
+	if (w->xs) {
+		sl_xshard_stats(w->xs, &out->xshard);
+		out->tracks += out->xshard.mirrors;
+	}
+	out->handoff = w->ho.stats;
+	for (struct wconn *c = w->conns; c; c = c->next) {
+		struct sl_moq_session_stats st;
+		sl_moq_session_stats(c->s, &st);
+		out->subscribers += st.subscribes_active;
+		out->groups_sent += st.groups_sent;
+		out->groups_reset += st.groups_reset;
+		out->frames_out += st.msgs_out[SL_MOQ_MSG_FRAME];
+		out->payload_out += st.payload_out;
+		out->payload_in += st.payload_in;
+		out->decode_errors += st.decode_errors;
+	}
+}
+
+/* ---- the loop ---- */
+
+static void deliver_handoff(void *arg, const struct sl_quic_path *path, const uint8_t *data,
+			    size_t len)
+{
+	struct sl_worker *w = arg;
+	sl_quic_endpoint_recv(w->ep, path, data, len, w->now);
+}
+
+static unsigned int control(struct sl_worker *w)
+{
+	struct sl_msg m[8];
+	unsigned int n = sl_ring_recv(w->cfg.ctl_in, m, 8);
+	for (unsigned int i = 0; i < n; i++) {
+		if (m[i].type != SL_MSG_CONTROL)
+			continue;
+		if (m[i].u32 == SL_WORKER_CTL_STOP) {
+			w->stop = true;
+		} else if (m[i].u32 == SL_WORKER_CTL_STATS) {
+			struct sl_worker_stats *st = malloc(sizeof(*st));
+			if (st)
+				sl_worker_stats(w, st);
+			struct sl_msg r = {.type = SL_MSG_CONTROL,
+					   .u32 = SL_WORKER_CTL_STATS,
+					   .u64 = m[i].u64,
+					   .obj = st};
+			if (sl_ring_send(w->cfg.ctl_out, &r, 1) != 1)
+				free(st);
+		}
+	}
+	return n;
+}
+
+static void idle_wait(struct sl_worker *w, uint64_t now)
+{
+	uint64_t wait = w->cfg.poll_idle_ns;
+	uint64_t exp = sl_quic_endpoint_expiry(w->ep);
+	if (exp <= now)
+		return;
+	if (exp - now < wait)
+		wait = exp - now;
+	if (wait == 0)
+		return;
+	w->idle_sleeps++;
+	int fd = sl_pktio_wait_fd(w->cfg.port);
+	if (fd >= 0) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int ms = (int)((wait + 999999) / 1000000);
+		/* poll() has millisecond resolution; shorter waits sleep instead so the back-off
+		 * stays as short as configured. */
+		if (wait >= 1000000) {
+			poll(&p, 1, ms);
+			return;
+		}
+	}
+	struct timespec ts = {0, (long)wait};
+	nanosleep(&ts, NULL);
+}
+
+int sl_worker_main(void *arg)
+{
+	struct sl_worker *w = arg;
+	struct sl_pkt pkts[RX_BURST];
+	w->lcore = rte_lcore_id();
+	SL_LOG(SHARD, INFO, "worker %u running on lcore %u", w->cfg.id, w->lcore);
+	while (!w->stop) {
+		uint64_t now = w->now = sl_clock_now_ns();
+		unsigned int work = 0;
+		w->loops++;
+
+		unsigned int n = sl_pktio_rx_burst(w->cfg.port, pkts, RX_BURST);
+		for (unsigned int i = 0; i < n; i++) {
+			/* A datagram for a connection another worker owns goes there. */
+			if (w->have_links &&
+			    sl_handoff_route(&w->ho, &pkts[i].path, pkts[i].data, pkts[i].len) != 0)
+				continue;
+			sl_quic_endpoint_recv(w->ep, &pkts[i].path, pkts[i].data, pkts[i].len, now);
+		}
+		if (n)
+			sl_pktio_rx_release(w->cfg.port, pkts, n);
+		work += n;
+
+		if (w->have_links) {
+			work += sl_handoff_poll(&w->ho, deliver_handoff, w, RX_BURST);
+			work += sl_xshard_poll(w->xs, now);
+		}
+
+		for (struct wconn *c = w->conns; c; c = c->next)
+			sl_moq_session_poll(c->s, now);
+
+		if (sl_quic_endpoint_expiry(w->ep) <= now)
+			sl_quic_endpoint_handle_expiry(w->ep, now);
+		work += (unsigned int)sl_quic_endpoint_flush(w->ep, now);
+		if (sl_pktio_tx_pending(w->cfg.port))
+			sl_pktio_tx_flush(w->cfg.port);
+		work += control(w);
+
+		if (work == 0 && w->cfg.poll_idle_ns)
+			idle_wait(w, now);
+	}
+	/* Tell every peer we are going away, and give the closes a chance to leave. */
+	for (struct wconn *c = w->conns; c; c = c->next)
+		sl_quic_conn_close(c->qc, 0, "shutdown");
+	sl_quic_endpoint_flush(w->ep, sl_clock_now_ns());
+	sl_pktio_tx_flush(w->cfg.port);
+	SL_LOG(SHARD, INFO, "worker %u stopped", w->cfg.id);
+	return 0;
+}

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SL_SHARD_WORKER_H
+#define SL_SHARD_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_ring.h>
+
+#include "moq/session.h"
+#include "quic/endpoint.h"
+#include "shard/handoff.h"
+#include "shard/pktio.h"
+#include "shard/xshard.h"
+
+/*
+ * One relay worker: the per-core loop of DESIGN.md. It owns a packet port (any pktio driver),
+ * the QUIC endpoint for the connections that land on it, one moq-lite relay session per
+ * connection, its own origin (broadcasts and track caches), and the cross-worker links
+ * (datagram hand-off, live-path xshard). The loop shape is the one every worker has:
+ *
+ *   receive burst -> QUIC -> sessions -> cross-worker rings -> timers -> flush transmit
+ *
+ * and it backs off when idle (waiting on the port's descriptor or sleeping at most
+ * poll_idle_ns), so a 2-core machine stays usable; poll_idle_ns 0 is pure busy-polling.
+ * The control core talks to a worker only through its control rings (stats, shutdown).
+ */
+struct sl_worker;
+
+struct sl_worker_config {
+	uint16_t id;
+	uint16_t nworkers;
+	struct sl_pktio *port; /* opened by the control plane; the worker closes it */
+	struct sl_quic_config quic;
+	struct sl_track_config track;
+	struct sl_moq_session_config session;
+	/* Cross-worker rings, indexed by worker: xs_* carry the live-path link, ho_* datagram
+	 * hand-offs (NULL at index id, and all NULL when nworkers is 1). */
+	struct rte_ring *xs_to[SL_XSHARD_MAX_WORKERS], *xs_from[SL_XSHARD_MAX_WORKERS];
+	struct rte_ring *ho_to[SL_XSHARD_MAX_WORKERS], *ho_from[SL_XSHARD_MAX_WORKERS];
+	/* Control rings: requests from the control core, replies to it. */
+	struct rte_ring *ctl_in, *ctl_out;
+	uint64_t poll_idle_ns;
+};
+
+/* A snapshot of the worker's counters, sent to the control core on request. */
+struct sl_worker_stats {
+	uint16_t id;
+	unsigned int lcore;
+	uint64_t connections;
+	uint64_t sessions_total;
+	uint64_t tracks;      /* tracks cached in this worker's origin (local and mirrored) */
+	uint64_t broadcasts;  /* broadcasts in this worker's origin (local and proxies) */
+	uint64_t subscribers; /* downstream subscriptions of this worker's sessions */
+	uint64_t loops, idle_sleeps;
+	struct sl_pktio_stats port;
+	struct sl_quic_stats quic;
+	struct sl_moq_relay_stats relay;
+	struct sl_xshard_stats xshard;
+	struct sl_handoff_stats handoff;
+	uint64_t groups_sent, groups_reset, frames_out, payload_out, payload_in, decode_errors;
+};
+
+/* Control messages (struct sl_msg.type SL_MSG_CONTROL, .u32 = one of these). */
+enum sl_worker_ctl {
+	SL_WORKER_CTL_STATS = 1, /* reply: obj = malloc'd struct sl_worker_stats (caller frees) */
+	SL_WORKER_CTL_STOP = 2,	 /* the worker closes its connections and returns */
+};
+
+void sl_worker_config_default(struct sl_worker_config *cfg);
+
+/* Creates a worker (on the control core, before launch). Returns 0, SL_EINVAL, SL_EIO (TLS
+ * material), SL_ENOMEM. */
+int sl_worker_new(const struct sl_worker_config *cfg, uint64_t now_ns, struct sl_worker **out);
+
+/* The loop; returns when a STOP control message arrives. Suitable for rte_eal_remote_launch
+ * (arg is the worker). */
+int sl_worker_main(void *worker);
+
+/* Frees a worker whose loop returned (or never ran), closing its port. */
+void sl_worker_free(struct sl_worker *w);
+
+/* Fills a counters snapshot (the loop answers SL_WORKER_CTL_STATS with this). */
+void sl_worker_stats(const struct sl_worker *w, struct sl_worker_stats *out);
+
+/* The server certificate's SHA-256 (hex) for WebTransport pinning. */
+int sl_worker_cert_sha256(const struct sl_worker *w, char out[65]);
+
+#endif

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# End-to-end test of the live relay: shardlined with two workers on loopback (socket driver),
+# driven by shardctl pub/sub and shardline-bench. Checks delivery, order, fan-out to 100
+# subscribers across workers, garbage datagrams, connection churn, status counters and a clean
+# SIGTERM shutdown.
+# usage: relay_test.sh SHARDLINED SHARDCTL SHARDLINE_BENCH
+set -u
+D=$1 CTL=$2 BENCH=$3
+work=$(mktemp -d /tmp/sl-relay-test-XXXXXX)
+port=$((20000 + RANDOM % 20000))
+url="moq://127.0.0.1:$port"
+admin="$work/admin.sock"
+pid=
+cleanup() {
+	[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+fail() {
+	echo "FAIL: $*" >&2
+	echo "--- daemon log" >&2
+	cat "$work/daemon.log" >&2
+	exit 1
+}
+ok() { echo "ok - $*"; }
+
+"$D" --listen "127.0.0.1:$port" --workers 2 --admin "$admin" --poll-idle-us 200 \
+	>"$work/daemon.log" 2>&1 &
+pid=$!
+for _ in $(seq 50); do
+	[ -S "$admin" ] && "$CTL" --admin "$admin" status >"$work/status.json" 2>/dev/null && break
+	sleep 0.1
+done
+python3 - "$work/status.json" <<'PY' || fail "status"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["driver"] == "socket", s
+assert len(s["workers"]) == 2, s["workers"]
+for w in s["workers"]:
+    for k in ("lcore", "connections", "tracks", "subscribers", "rx_packets", "tx_packets", "rx_bytes", "tx_bytes"):
+        assert k in w, (k, w)
+PY
+ok "shardlined starts with two workers and answers status"
+
+# Text frames from stdin reach a subscriber in order.
+(sleep 1.5; printf 'one\ntwo\nthree\nfour\n') | "$CTL" pub "$url" test/text lines --stdin --group-frames 2 \
+	>"$work/pub.log" 2>&1 &
+pubpid=$!
+sleep 0.7 # the broadcast must be announced before anyone subscribes to it
+timeout 20 "$CTL" sub "$url" test/text lines --frames 4 >"$work/sub.txt" 2>"$work/sub.err" ||
+	fail "sub of stdin lines: $(cat "$work/sub.err")"
+wait $pubpid
+[ "$(cat "$work/sub.txt")" = "$(printf 'one\ntwo\nthree\nfour')" ] || fail "lines differ: $(cat "$work/sub.txt")"
+ok "shardctl pub --stdin -> relay -> shardctl sub delivers every line in order"
+
+# Timed frames with --json: latency is measured and the summary says the track ended cleanly.
+"$CTL" pub "$url" test/timed clock --fps 100 --frames 300 --group-frames 20 >"$work/pub2.log" 2>&1 &
+pubpid=$!
+sleep 0.3
+timeout 20 "$CTL" sub "$url" test/timed clock --json >"$work/sub.json" 2>"$work/sub2.err" ||
+	fail "sub --json: $(cat "$work/sub2.err")"
+wait $pubpid
+python3 - "$work/sub.json" <<'PY' || fail "sub --json output"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+frames, summary = lines[:-1], lines[-1]
+assert summary["summary"] and summary["end"] == "ok", summary
+assert summary["frames"] == len(frames) > 100, summary
+for f in frames:
+    assert f["size"] == 1200 and f["latency_us"] >= 0, f
+# in order within each group
+last = {}
+for f in frames:
+    g = f["group"]
+    assert f["frame"] == last.get(g, -1) + 1, (f, last.get(g))
+    last[g] = f["frame"]
+PY
+ok "timed frames carry latency, arrive in order per group, and the track ends cleanly"
+
+# Fan-out to 100 subscribers spread over both workers.
+"$BENCH" fanout "$url" --subscribers 100 --fps 30 --size 1200 --group-frames 30 --duration 3 \
+	--warmup 1 --admin "$admin" --json >"$work/bench.json" 2>"$work/bench.err" ||
+	fail "fan-out bench: $(cat "$work/bench.err") $(cat "$work/bench.json")"
+python3 - "$work/bench.json" <<'PY' || fail "fan-out results: $(cat "$work/bench.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["out_of_order"] == 0, r
+assert r["delivered"] >= 0.99 * r["expected"], r
+assert r["latency_us"]["p50"] > 0, r
+PY
+"$CTL" --admin "$admin" status >"$work/status2.json" || fail "status after fan-out"
+python3 - "$work/status2.json" <<'PY' || fail "both workers should have served connections"
+import json, sys
+s = json.load(open(sys.argv[1]))
+served = [w["quic"]["conns_accepted"] for w in s["workers"]]
+assert all(n > 0 for n in served), served
+PY
+ok "1 publisher -> 100 subscribers over two workers: all frames, in order, latency measured"
+
+# Garbage and truncated datagrams are dropped and counted; the relay keeps serving.
+python3 - "$port" <<'PY'
+import os, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for n in (1, 5, 20, 100, 1200, 1500):
+    for _ in range(20):
+        s.sendto(os.urandom(n), ("127.0.0.1", int(sys.argv[1])))
+# a truncated long-header Initial
+s.sendto(bytes([0xc0, 0, 0, 0, 1, 8]) + os.urandom(4), ("127.0.0.1", int(sys.argv[1])))
+PY
+sleep 0.3
+"$CTL" --admin "$admin" status >"$work/status3.json" || fail "status after garbage"
+python3 - "$work/status3.json" <<'PY' || fail "garbage not counted"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert sum(w["quic"]["rx_dropped"] for w in s["workers"]) > 0, s["workers"]
+PY
+timeout 20 "$CTL" sub "$url" test/none x --timeout 1 >/dev/null 2>&1
+"$CTL" pub "$url" test/after t --fps 50 --frames 100 >/dev/null 2>&1 &
+pubpid=$!
+sleep 0.5
+timeout 20 "$CTL" sub "$url" test/after t --frames 10 >/dev/null 2>"$work/sub3.err" ||
+	fail "relay stopped serving after garbage: $(cat "$work/sub3.err")"
+wait $pubpid
+ok "garbage and truncated datagrams are dropped and counted, service continues"
+
+# Connection churn: many short-lived connections; the relay ends with none open.
+for i in $(seq 5); do
+	"$BENCH" fanout "$url" --subscribers 100 --fps 10 --size 100 --duration 1 --warmup 0 \
+		>/dev/null 2>&1 || fail "churn round $i"
+done
+sleep 1
+"$CTL" --admin "$admin" status >"$work/status4.json" || fail "status after churn"
+python3 - "$work/status4.json" <<'PY' || fail "connections left open: $(cat "$work/status4.json")"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert sum(w["connections"] for w in s["workers"]) == 0, [w["connections"] for w in s["workers"]]
+assert sum(w["quic"]["conns_accepted"] for w in s["workers"]) >= 500
+PY
+ok "505+ connections opened and closed, none left behind"
+
+# SIGTERM: clean exit, admin socket removed.
+kill -TERM "$pid"
+for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$pid" 2>/dev/null && fail "daemon did not stop on SIGTERM"
+wait "$pid"
+rc=$?
+pid=
+[ "$rc" -eq 0 ] || fail "daemon exit status $rc"
+[ -e "$admin" ] && fail "admin socket left behind"
+grep -q "stopping" "$work/daemon.log" || fail "no shutdown message"
+ok "SIGTERM stops the daemon cleanly and removes the admin socket"
+echo "PASS"
