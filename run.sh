@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # shardline's entry point for operators trying it and for CI. Two commands:
 #
-#   ./run.sh demo   install what is missing, build, run the main job on the embedded default
+#   ./run.sh demo   install what is missing, build, start the relay on loopback and run the
+#                   fan-out benchmark against it (100 subscribers, 10 s)
 #   ./run.sh test   install what is missing, build (normal + ASan/UBSan), run every CI suite
 #
 # Both are idempotent: packages already installed are skipped, builds are incremental.
@@ -13,11 +14,11 @@ PACKAGES=(
 	meson ninja-build pkg-config gcc g++ clang libclang-rt-14-dev clang-format python3 git
 	libdpdk-dev liburing-dev libjemalloc-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev
 	libgnutls28-dev libzstd-dev libxxhash-dev libjansson-dev libconfig-dev
-	libcmocka-dev libbenchmark-dev iproute2 util-linux
+	libcmocka-dev libbenchmark-dev iproute2 util-linux gnuplot-nox
 )
 
 usage() {
-	sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
 	echo "Other commands: deps (install only), build, bench (all benchmarks, JSON in build/bench-results)"
 }
 
@@ -120,38 +121,44 @@ cmd_test() {
 cmd_demo() {
 	deps
 	build
-	cat <<'MSG'
+	local port=${SHARDLINE_DEMO_PORT:-4443} work
+	work=$(mktemp -d /tmp/shardline-demo-XXXXXX)
+	cat <<MSG
 
 shardline demo
 --------------
-The relay (QUIC + moq-lite on the socket driver) is not built yet: it is the next issue. Until
-it lands, this demo runs the in-process fan-out benchmark of the live track engine, the core of
-the relay's fan-out path: one publisher writes 1200-byte frames in 60-frame groups, N
-subscribers on the same core read every frame through the same waiter-driven poll loop a shard
-runs. Figures are per delivered frame per subscriber.
+Starts shardlined (socket driver, 2 workers, loopback port $port, self-signed certificate,
+admin socket in $work), then runs the fan-out benchmark against it: 1 publisher -> 100
+subscribers, 60 fps, 4 KB frames, 60-frame groups, 10 s measured after a 2 s warm-up.
+Every subscriber is a real QUIC connection; latency is publish-to-deliver per frame.
 
 MSG
+	./build/control/shardlined --listen "127.0.0.1:$port" --workers 2 \
+		--admin "$work/admin.sock" >"$work/daemon.log" 2>&1 &
+	DEMO_PID=$! DEMO_WORK=$work
+	trap 'kill "$DEMO_PID" 2>/dev/null; wait "$DEMO_PID" 2>/dev/null; rm -rf "$DEMO_WORK"' EXIT
+	for _ in $(seq 50); do
+		[ -S "$work/admin.sock" ] && break
+		kill -0 "$DEMO_PID" 2>/dev/null || { cat "$work/daemon.log"; exit 1; }
+		sleep 0.1
+	done
+	head -1 "$work/daemon.log"
 	mkdir -p build/bench-results
-	./build/bench/track_bench --benchmark_min_time=0.5 \
-		--benchmark_out=build/bench-results/demo.json --benchmark_out_format=json \
-		--benchmark_counters_tabular=true
-	python3 - build/bench-results/demo.json <<'PY'
+	local rc=0
+	./build/bench/shardline-bench fanout "moq://127.0.0.1:$port" --subscribers 100 --fps 60 \
+		--size 4096 --group-frames 60 --duration 10 --warmup 2 --admin "$work/admin.sock" \
+		--plot build/bench-results/fanout-100.png || rc=$?
+	echo
+	echo "relay status after the run (shardctl status, abridged):"
+	./build/control/shardctl --admin "$work/admin.sock" status | python3 -c '
 import json, sys
-r = json.load(open(sys.argv[1]))
-print("\nsummary (%s, %d cpus @ %.0f MHz)" % (r["context"]["date"], r["context"]["num_cpus"], r["context"]["mhz_per_cpu"]))
-for b in r["benchmarks"]:
-    n = b["name"]
-    if n.startswith("bm_track_fanout"):
-        print("  fan-out to %6d consumers: %6.1f ns per delivered frame, %.0f payload bytes copied per delivery"
-              % (b["consumers"], b["ns_per_delivery"] * 1e9, b["copied_bytes_per_delivery"]))
-    elif n.startswith("bm_track_insert"):
-        kind = "age" if "evict" in n else "byte budget"
-        print("  group insert + %s eviction at 10 000 cached groups: %.1f ns" % (kind, b["ns_per_insert"] * 1e9))
-    elif n == "bm_track_memory":
-        print("  memory: %.0f B per cached group (%.0f B with one frame), %.0f B state + %.0f B heap per consumer"
-              % (b["bytes_per_empty_group"], b["bytes_per_1frame_group"], b["consumer_state_bytes"], b["heap_bytes_per_consumer"]))
-print("JSON: " + sys.argv[1])
-PY
+s = json.load(sys.stdin)
+for w in s["workers"]:
+    print("  worker %d (lcore %d): %d connections accepted, %d rx / %d tx packets, %d groups sent"
+          % (w["worker"], w["lcore"], w["quic"]["conns_accepted"], w["rx_packets"], w["tx_packets"], w["groups_sent"]))'
+	echo "latency CDF: build/bench-results/fanout-100.png"
+	echo "The in-process benchmarks of the engines: ./run.sh bench"
+	return $rc
 }
 
 cmd_bench() {

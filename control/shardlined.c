@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <rte_eal.h>
@@ -231,8 +232,38 @@ static struct rte_ring *ring(const char *kind, unsigned a, unsigned b, unsigned 
 	return r;
 }
 
+/*
+ * Workers bind the listen addresses with SO_REUSEPORT, which would let a second daemon on the
+ * same port silently take half of the connections. A plain bind first proves the port is free.
+ */
+static int check_ports_free(const struct sl_config *cfg)
+{
+	for (unsigned k = 0; k < cfg->listen.count; k++) {
+		struct sockaddr_storage ss;
+		socklen_t len;
+		if (sl_net_parse_addr(cfg->listen.item[k], &ss, &len) != 0)
+			continue; /* reported when the workers open their ports */
+		int fd = socket(ss.ss_family, SOCK_DGRAM, 0);
+		if (fd < 0)
+			continue;
+		int rc = bind(fd, (struct sockaddr *)&ss, len);
+		int e = errno;
+		close(fd);
+		if (rc != 0) {
+			fprintf(stderr, "shardlined: cannot listen on %s: %s%s\n",
+				cfg->listen.item[k], strerror(e),
+				e == EADDRINUSE ? " (is another shardlined running on this port?)"
+						: "");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int start_workers(struct daemon *d)
 {
+	if (check_ports_free(&d->cfg) != 0)
+		return -1;
 	struct rte_ring *xs[MAX_WORKERS][MAX_WORKERS] = {{0}},
 			*ho[MAX_WORKERS][MAX_WORKERS] = {{0}};
 	uint64_t now = sl_clock_now_ns();

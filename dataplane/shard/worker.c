@@ -32,6 +32,9 @@ struct sl_worker {
 	bool have_links;
 	struct wconn *conns;
 	uint64_t nconns, sessions_total;
+	/* Counters of sessions already closed, so the totals survive their connections. */
+	uint64_t closed_groups_sent, closed_groups_reset, closed_frames_out, closed_payload_out,
+		closed_payload_in, closed_decode_errors;
 	uint64_t loops, idle_sleeps;
 	uint64_t now;
 	unsigned int lcore;
@@ -152,6 +155,14 @@ static void on_closed(void *arg, struct sl_quic_conn *qc, uint64_t error)
 	struct wconn *c = sl_quic_conn_user(qc);
 	if (c == NULL)
 		return;
+	struct sl_moq_session_stats st;
+	sl_moq_session_stats(c->s, &st);
+	w->closed_groups_sent += st.groups_sent;
+	w->closed_groups_reset += st.groups_reset;
+	w->closed_frames_out += st.msgs_out[SL_MOQ_MSG_FRAME];
+	w->closed_payload_out += st.payload_out;
+	w->closed_payload_in += st.payload_in;
+	w->closed_decode_errors += st.decode_errors;
 	sl_moq_session_free(c->s); /* treated as closed: its broadcasts end cleanly */
 	*c->pprev = c->next;
 	if (c->next)
@@ -258,6 +269,12 @@ void sl_worker_stats(const struct sl_worker *w, struct sl_worker_stats *out)
 		out->tracks += out->xshard.mirrors;
 	}
 	out->handoff = w->ho.stats;
+	out->groups_sent = w->closed_groups_sent;
+	out->groups_reset = w->closed_groups_reset;
+	out->frames_out = w->closed_frames_out;
+	out->payload_out = w->closed_payload_out;
+	out->payload_in = w->closed_payload_in;
+	out->decode_errors = w->closed_decode_errors;
 	for (struct wconn *c = w->conns; c; c = c->next) {
 		struct sl_moq_session_stats st;
 		sl_moq_session_stats(c->s, &st);
@@ -304,36 +321,38 @@ static unsigned int control(struct sl_worker *w)
 	return n;
 }
 
-static void idle_wait(struct sl_worker *w, uint64_t now)
+/*
+ * Sleeps while there is nothing to do: on the port's descriptor (so a datagram ends the sleep at
+ * once) for at most the current back-off, which doubles while the worker stays idle, from
+ * poll_idle_ns up to 8 times that, and never past the next QUIC timer. Messages from other
+ * cores (rings) are not descriptors, so the back-off bounds how late they are seen.
+ */
+static void idle_wait(struct sl_worker *w, uint64_t now, uint64_t *backoff)
 {
-	uint64_t wait = w->cfg.poll_idle_ns;
+	uint64_t wait = *backoff;
+	if (*backoff < 8 * w->cfg.poll_idle_ns)
+		*backoff *= 2;
 	uint64_t exp = sl_quic_endpoint_expiry(w->ep);
 	if (exp <= now)
 		return;
 	if (exp - now < wait)
 		wait = exp - now;
-	if (wait == 0)
-		return;
 	w->idle_sleeps++;
+	struct timespec ts = {(time_t)(wait / 1000000000u), (long)(wait % 1000000000u)};
 	int fd = sl_pktio_wait_fd(w->cfg.port);
 	if (fd >= 0) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
-		int ms = (int)((wait + 999999) / 1000000);
-		/* poll() has millisecond resolution; shorter waits sleep instead so the back-off
-		 * stays as short as configured. */
-		if (wait >= 1000000) {
-			poll(&p, 1, ms);
-			return;
-		}
+		ppoll(&p, 1, &ts, NULL);
+	} else {
+		nanosleep(&ts, NULL);
 	}
-	struct timespec ts = {0, (long)wait};
-	nanosleep(&ts, NULL);
 }
 
 int sl_worker_main(void *arg)
 {
 	struct sl_worker *w = arg;
 	struct sl_pkt pkts[RX_BURST];
+	uint64_t backoff = w->cfg.poll_idle_ns;
 	w->lcore = rte_lcore_id();
 	SL_LOG(SHARD, INFO, "worker %u running on lcore %u", w->cfg.id, w->lcore);
 	while (!w->stop) {
@@ -368,8 +387,10 @@ int sl_worker_main(void *arg)
 			sl_pktio_tx_flush(w->cfg.port);
 		work += control(w);
 
-		if (work == 0 && w->cfg.poll_idle_ns)
-			idle_wait(w, now);
+		if (work > 0)
+			backoff = w->cfg.poll_idle_ns;
+		else if (w->cfg.poll_idle_ns)
+			idle_wait(w, now, &backoff);
 	}
 	/* Tell every peer we are going away, and give the closes a chance to leave. */
 	for (struct wconn *c = w->conns; c; c = c->next)

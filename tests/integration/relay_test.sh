@@ -42,6 +42,13 @@ for w in s["workers"]:
 PY
 ok "shardlined starts with two workers and answers status"
 
+# A second daemon on the same port is refused instead of sharing it through SO_REUSEPORT.
+if "$D" --listen "127.0.0.1:$port" --workers 1 --admin "$work/admin2.sock" >"$work/second.log" 2>&1; then
+	fail "a second daemon started on a port in use"
+fi
+grep -q "is another shardlined running" "$work/second.log" || fail "unclear refusal: $(cat "$work/second.log")"
+ok "a second daemon on the same port is refused with a clear message"
+
 # Text frames from stdin reach a subscriber in order.
 (sleep 1.5; printf 'one\ntwo\nthree\nfour\n') | "$CTL" pub "$url" test/text lines --stdin --group-frames 2 \
 	>"$work/pub.log" 2>&1 &
