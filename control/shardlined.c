@@ -158,18 +158,38 @@ static int cmd_status(void *arg, const json_t *req, json_t *resp, char *err, siz
 	return 0;
 }
 
-/* Runtime settings: the log level applies at once; the others are read by workers at start. */
+/* Runtime settings: the log level applies at once in this process; the others are sent to
+ * every worker, which applies them to what it creates from then on (new tracks, new
+ * connections) and to its idle back-off. */
 static int apply_setting(void *arg, const struct sl_config_setting *s, const struct sl_config *next,
 			 char *err, size_t errlen)
 {
-	(void)arg;
+	struct daemon *d = arg;
 	if (strcmp(s->name, "log_level") == 0) {
 		sl_log_set_level("shardline.*", sl_config_log_level(next));
 		return 0;
 	}
-	snprintf(err, errlen,
-		 "%s is read by the workers at start-up; restart shardlined to change it", s->name);
-	return SL_ENOTSUP;
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		struct sl_worker_runtime *rt = malloc(sizeof(*rt));
+		if (rt == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return SL_ENOMEM;
+		}
+		rt->poll_idle_ns = next->poll_idle_us * 1000;
+		sl_track_config_default(&rt->track);
+		rt->track.max_age_ns = next->cache_age_ns;
+		rt->track.max_bytes = next->cache_bytes;
+		rt->idle_timeout_ns = next->idle_timeout_ns;
+		rt->max_conns = (uint32_t)(next->max_conns / (int)d->nworkers + 1);
+		struct sl_msg m = {.type = SL_MSG_CONTROL, .u32 = SL_WORKER_CTL_CONFIG, .obj = rt};
+		if (sl_ring_send(d->ctl_in[i], &m, 1) != 1) {
+			free(rt);
+			snprintf(err, errlen,
+				 "worker %u did not take the change (control ring full)", i);
+			return SL_EBUSY;
+		}
+	}
+	return 0;
 }
 
 /* ---- start-up ---- */

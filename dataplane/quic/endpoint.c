@@ -956,6 +956,16 @@ void sl_quic_endpoint_stats(const struct sl_quic_endpoint *ep, struct sl_quic_st
 	*out = ep->stats;
 }
 
+int sl_quic_endpoint_set_limits(struct sl_quic_endpoint *ep, uint64_t idle_timeout_ns,
+				uint32_t max_conns)
+{
+	if (idle_timeout_ns == 0 || max_conns == 0)
+		return SL_EINVAL;
+	ep->cfg.idle_timeout_ns = idle_timeout_ns;
+	ep->cfg.max_conns = max_conns;
+	return 0;
+}
+
 int sl_quic_endpoint_cert_sha256(const struct sl_quic_endpoint *ep, char out[65])
 {
 	if (!ep->cfg.server)

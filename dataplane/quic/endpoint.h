@@ -121,6 +121,11 @@ void sl_quic_endpoint_handle_expiry(struct sl_quic_endpoint *ep, uint64_t now_ns
 
 void sl_quic_endpoint_stats(const struct sl_quic_endpoint *ep, struct sl_quic_stats *out);
 
+/* Changes the idle timeout and the connection limit for connections accepted from now on
+ * (open connections keep their negotiated idle timeout). Returns 0 or SL_EINVAL (0 values). */
+int sl_quic_endpoint_set_limits(struct sl_quic_endpoint *ep, uint64_t idle_timeout_ns,
+				uint32_t max_conns);
+
 /* Hex SHA-256 of the server certificate (DER), for WebTransport pinning; 65 bytes with NUL. */
 int sl_quic_endpoint_cert_sha256(const struct sl_quic_endpoint *ep, char out[65]);
 

@@ -306,6 +306,12 @@ static unsigned int control(struct sl_worker *w)
 			continue;
 		if (m[i].u32 == SL_WORKER_CTL_STOP) {
 			w->stop = true;
+		} else if (m[i].u32 == SL_WORKER_CTL_CONFIG && m[i].obj) {
+			struct sl_worker_runtime *rt = m[i].obj;
+			w->cfg.poll_idle_ns = rt->poll_idle_ns;
+			sl_origin_set_track_config(w->origin, &rt->track);
+			sl_quic_endpoint_set_limits(w->ep, rt->idle_timeout_ns, rt->max_conns);
+			free(rt);
 		} else if (m[i].u32 == SL_WORKER_CTL_STATS) {
 			struct sl_worker_stats *st = malloc(sizeof(*st));
 			if (st)

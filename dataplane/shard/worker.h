@@ -63,8 +63,18 @@ struct sl_worker_stats {
 
 /* Control messages (struct sl_msg.type SL_MSG_CONTROL, .u32 = one of these). */
 enum sl_worker_ctl {
-	SL_WORKER_CTL_STATS = 1, /* reply: obj = malloc'd struct sl_worker_stats (caller frees) */
-	SL_WORKER_CTL_STOP = 2,	 /* the worker closes its connections and returns */
+	SL_WORKER_CTL_STATS = 1,  /* reply: obj = malloc'd struct sl_worker_stats (caller frees) */
+	SL_WORKER_CTL_STOP = 2,	  /* the worker closes its connections and returns */
+	SL_WORKER_CTL_CONFIG = 3, /* obj = malloc'd struct sl_worker_runtime (worker frees) */
+};
+
+/* Settings a running worker takes over (sent by the control core on `config set`). Cache and
+ * QUIC settings apply to tracks and connections created afterwards. */
+struct sl_worker_runtime {
+	uint64_t poll_idle_ns;
+	struct sl_track_config track;
+	uint64_t idle_timeout_ns;
+	uint32_t max_conns;
 };
 
 void sl_worker_config_default(struct sl_worker_config *cfg);

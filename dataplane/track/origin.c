@@ -75,6 +75,11 @@ void sl_origin_free(struct sl_origin *o)
 	free(o);
 }
 
+void sl_origin_set_track_config(struct sl_origin *o, const struct sl_track_config *cfg)
+{
+	o->track_cfg = *cfg;
+}
+
 uint32_t sl_origin_broadcasts(const struct sl_origin *o)
 {
 	return o->count;

@@ -26,6 +26,9 @@ struct sl_origin *sl_origin_new(const struct sl_track_config *track_defaults);
  * consumers must have been freed first. */
 void sl_origin_free(struct sl_origin *o);
 
+/* Replaces the configuration given to tracks created from now on (existing tracks keep theirs). */
+void sl_origin_set_track_config(struct sl_origin *o, const struct sl_track_config *cfg);
+
 /* Returns the number of active broadcasts. */
 uint32_t sl_origin_broadcasts(const struct sl_origin *o);
 

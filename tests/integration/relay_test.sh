@@ -49,6 +49,15 @@ fi
 grep -q "is another shardlined running" "$work/second.log" || fail "unclear refusal: $(cat "$work/second.log")"
 ok "a second daemon on the same port is refused with a clear message"
 
+# Runtime settings reach the workers; start-up ones are refused with a reason.
+"$CTL" --admin "$admin" config set poll_idle_us 150 >/dev/null || fail "config set poll_idle_us"
+"$CTL" --admin "$admin" config set cache_age 20s >/dev/null || fail "config set cache_age"
+[ "$("$CTL" --admin "$admin" config get cache_age)" = "20s" ] || fail "cache_age not changed"
+"$CTL" --admin "$admin" config set listen 127.0.0.1:1 >/dev/null 2>"$work/set.err" &&
+	fail "listen changed at runtime"
+grep -q "cannot be changed at runtime" "$work/set.err" || fail "unclear refusal: $(cat "$work/set.err")"
+ok "runtime settings are applied, start-up settings refused with a reason"
+
 # Text frames from stdin reach a subscriber in order.
 (sleep 1.5; printf 'one\ntwo\nthree\nfour\n') | "$CTL" pub "$url" test/text lines --stdin --group-frames 2 \
 	>"$work/pub.log" 2>&1 &
