@@ -41,13 +41,17 @@ struct sl_config {
 	char data_dir[SL_CONFIG_STR_MAX];
 	char cert[SL_CONFIG_STR_MAX]; /* PEM; empty with key empty = self-signed */
 	char key[SL_CONFIG_STR_MAX];
-	uint64_t cache_age_ns;	  /* live group cache age */
-	uint64_t cache_bytes;	  /* live cache byte budget per track */
-	uint64_t idle_timeout_ns; /* QUIC idle timeout */
-	int max_conns;		  /* connections per daemon */
-	uint64_t poll_idle_us;	  /* back-off of an idle poll loop */
-	char log_level[16];	  /* emerg .. debug */
-	bool hugepages;		  /* false: the EAL runs with --no-huge (CI, VMs) */
+	uint64_t cache_age_ns;	       /* live group cache age */
+	uint64_t cache_bytes;	       /* live cache byte budget per track */
+	uint64_t idle_timeout_ns;      /* QUIC idle timeout */
+	int max_conns;		       /* connections per daemon */
+	uint64_t poll_idle_us;	       /* back-off of an idle poll loop */
+	uint64_t quic_max_data;	       /* QUIC connection flow-control window */
+	uint64_t quic_max_stream_data; /* QUIC per-stream flow-control window */
+	int quic_max_streams_bidi;     /* bidirectional streams a peer may open */
+	int quic_max_streams_uni;      /* unidirectional streams a peer may open */
+	char log_level[16];	       /* emerg .. debug */
+	bool hugepages;		       /* false: the EAL runs with --no-huge (CI, VMs) */
 };
 
 enum sl_config_type {

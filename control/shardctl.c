@@ -22,6 +22,7 @@
 
 static int cmd_status(const struct sl_ctl_cli *cli, int argc, char **argv);
 static int cmd_config(const struct sl_ctl_cli *cli, int argc, char **argv);
+static int cmd_connections(const struct sl_ctl_cli *cli, int argc, char **argv);
 
 static const struct sl_ctl_command commands[] = {
 	{.name = "status",
@@ -30,6 +31,14 @@ static const struct sl_ctl_command commands[] = {
 	 .help = "Prints version, uptime, driver, per-worker counters (connections, tracks,\n"
 		 "subscribers, packets and bytes) and every other counter the daemon keeps.",
 	 .fn = cmd_status},
+	{.name = "connections",
+	 .summary = "list the daemon's open connections with their counters",
+	 .usage = "",
+	 .help = "Prints {\"connections\": [...]} with, per connection: worker, remote address,\n"
+		 "packets and bytes each way, RTT, congestion window, bytes in flight, open\n"
+		 "streams, unacknowledged stream bytes, and the moq-lite session's\n"
+		 "subscriptions, upstreams, groups sent and reset, payload and decode errors.",
+	 .fn = cmd_connections},
 	{.name = "config",
 	 .summary = "get, set or list the daemon's settings",
 	 .usage = "get NAME [--json] | set NAME VALUE | list | help [--markdown]",
@@ -94,6 +103,25 @@ static void command_usage(FILE *f, const char *prog, const struct sl_ctl_command
 }
 
 /* ---- status ------------------------------------------------------------------------------ */
+
+static int cmd_connections(const struct sl_ctl_cli *cli, int argc, char **argv)
+{
+	if (argc > 1) {
+		fprintf(stderr, "%s: connections takes no arguments (got '%s')\n", cli->prog,
+			argv[1]);
+		return SL_CTL_EXIT_USAGE;
+	}
+	json_t *req = json_pack("{ss}", "cmd", "connections");
+	json_t *resp;
+	int rc = sl_ctl_cli_call(cli, req, &resp);
+	json_decref(req);
+	if (rc != SL_CTL_EXIT_OK)
+		return rc;
+	json_object_del(resp, "ok");
+	rc = sl_ctl_cli_print(cli, resp);
+	json_decref(resp);
+	return rc;
+}
 
 static int cmd_status(const struct sl_ctl_cli *cli, int argc, char **argv)
 {

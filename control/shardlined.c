@@ -110,8 +110,82 @@ static json_t *worker_json(const struct sl_worker_stats *s)
 	return w;
 }
 
-/* Asks every worker for its counters through its control ring and waits (up to a second) for
- * the answers; a worker that does not answer is reported as such. */
+/* Sends a request of kind to every worker through its control ring and waits (up to a second)
+ * for the answers: replies[i] is worker i's malloc'd answer, or NULL if it did not answer. */
+static void ask_workers(struct daemon *d, uint32_t kind, void **replies)
+{
+	uint64_t seq = ++d->stats_seq;
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		struct sl_msg m = {.type = SL_MSG_CONTROL, .u32 = kind, .u64 = seq};
+		replies[i] = NULL;
+		sl_ring_send(d->ctl_in[i], &m, 1);
+	}
+	uint64_t deadline = sl_clock_now_ns() + UINT64_C(1000000000);
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		while (replies[i] == NULL && sl_clock_now_ns() < deadline) {
+			struct sl_msg r;
+			if (sl_ring_recv(d->ctl_out[i], &r, 1) == 1) {
+				if (r.u64 == seq && r.u32 == kind)
+					replies[i] = r.obj;
+				else
+					free(r.obj); /* an answer to an earlier, timed-out request
+						      */
+				continue;
+			}
+			usleep(200);
+		}
+	}
+}
+
+/* `connections`: one object per open connection on every worker. */
+static int cmd_connections(void *arg, const json_t *req, json_t *resp, char *err, size_t errlen)
+{
+	(void)req;
+	(void)err;
+	(void)errlen;
+	struct daemon *d = arg;
+	void *replies[MAX_WORKERS];
+	ask_workers(d, SL_WORKER_CTL_CONNS, replies);
+	json_t *conns = json_array();
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		struct sl_worker_conns *l = replies[i];
+		for (uint32_t k = 0; l && k < l->n; k++) {
+			const struct sl_worker_conn_info *c = &l->conn[k];
+			char addr[80];
+			sl_net_format_addr((const struct sockaddr *)&c->quic.remote, addr,
+					   sizeof(addr));
+			json_array_append_new(
+				conns,
+				json_pack("{s:i,s:s,s:b,s:I,s:I,s:I,s:I,s:f,s:f,s:I,s:I,s:I,s:I,s:"
+					  "I,s:I,"
+					  "s:I,s:I,s:I,s:I,s:I}",
+					  "worker", (int)l->worker, "remote", addr, "established",
+					  c->quic.established, "rx_packets",
+					  (json_int_t)c->quic.rx_datagrams, "rx_bytes",
+					  (json_int_t)c->quic.rx_bytes, "tx_packets",
+					  (json_int_t)c->quic.tx_datagrams, "tx_bytes",
+					  (json_int_t)c->quic.tx_bytes, "rtt_ms",
+					  (double)c->quic.smoothed_rtt_ns / 1e6, "min_rtt_ms",
+					  (double)c->quic.min_rtt_ns / 1e6, "cwnd",
+					  (json_int_t)c->quic.cwnd, "bytes_in_flight",
+					  (json_int_t)c->quic.bytes_in_flight, "streams",
+					  (json_int_t)c->quic.streams_open, "unacked_bytes",
+					  (json_int_t)c->quic.stream_bytes_unacked, "subscriptions",
+					  (json_int_t)c->subscriptions, "upstreams",
+					  (json_int_t)c->upstreams, "groups_sent",
+					  (json_int_t)c->groups_sent, "groups_reset",
+					  (json_int_t)c->groups_reset, "payload_in",
+					  (json_int_t)c->payload_in, "payload_out",
+					  (json_int_t)c->payload_out, "decode_errors",
+					  (json_int_t)c->decode_errors));
+		}
+		free(l);
+	}
+	json_object_set_new(resp, "connections", conns);
+	return 0;
+}
+
+/* Asks every worker for its counters and reports them with the daemon's own. */
 static int cmd_status(void *arg, const json_t *req, json_t *resp, char *err, size_t errlen)
 {
 	(void)req;
@@ -125,27 +199,11 @@ static int cmd_status(void *arg, const json_t *req, json_t *resp, char *err, siz
 	for (unsigned i = 0; i < d->cfg.listen.count; i++)
 		json_array_append_new(listen, json_string(d->cfg.listen.item[i]));
 	json_object_set_new(resp, "listen", listen);
-	uint64_t seq = ++d->stats_seq;
-	for (unsigned i = 0; i < d->nworkers; i++) {
-		struct sl_msg m = {.type = SL_MSG_CONTROL, .u32 = SL_WORKER_CTL_STATS, .u64 = seq};
-		sl_ring_send(d->ctl_in[i], &m, 1);
-	}
+	void *replies[MAX_WORKERS];
+	ask_workers(d, SL_WORKER_CTL_STATS, replies);
 	json_t *workers = json_array();
-	uint64_t deadline = sl_clock_now_ns() + UINT64_C(1000000000);
 	for (unsigned i = 0; i < d->nworkers; i++) {
-		struct sl_worker_stats *st = NULL;
-		while (st == NULL && sl_clock_now_ns() < deadline) {
-			struct sl_msg r;
-			if (sl_ring_recv(d->ctl_out[i], &r, 1) == 1) {
-				if (r.u64 == seq)
-					st = r.obj;
-				else
-					free(r.obj); /* an answer to an earlier, timed-out request
-						      */
-				continue;
-			}
-			usleep(200);
-		}
+		struct sl_worker_stats *st = replies[i];
 		if (st) {
 			json_array_append_new(workers, worker_json(st));
 			free(st);
@@ -323,6 +381,10 @@ static int start_workers(struct daemon *d)
 		wc.quic.cert_file = d->cfg.cert[0] ? d->cfg.cert : NULL;
 		wc.quic.key_file = d->cfg.key[0] ? d->cfg.key : NULL;
 		wc.quic.idle_timeout_ns = d->cfg.idle_timeout_ns;
+		wc.quic.max_data = d->cfg.quic_max_data;
+		wc.quic.max_stream_data = d->cfg.quic_max_stream_data;
+		wc.quic.max_streams_bidi = (uint64_t)d->cfg.quic_max_streams_bidi;
+		wc.quic.max_streams_uni = (uint64_t)d->cfg.quic_max_streams_uni;
 		wc.quic.max_conns = (uint32_t)(d->cfg.max_conns / (int)d->nworkers + 1);
 		wc.track.max_age_ns = d->cfg.cache_age_ns;
 		wc.track.max_bytes = d->cfg.cache_bytes;
@@ -436,6 +498,8 @@ int main(int argc, char **argv)
 	sl_admin_attach_config(d.admin, &d.cfg, apply_setting, &d);
 	sl_admin_register(d.admin, "status", "daemon status and per-worker counters", cmd_status,
 			  &d);
+	sl_admin_register(d.admin, "connections", "every open connection with its counters",
+			  cmd_connections, &d);
 
 	if (start_workers(&d) != 0) {
 		stop_workers(&d);

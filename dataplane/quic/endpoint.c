@@ -57,6 +57,7 @@ struct sl_quic_conn {
 	uint32_t ncids;
 	ngtcp2_connection_close_error ccerr;
 	bool established, want_close, dead, tx_more;
+	uint64_t rx_datagrams, rx_bytes, tx_datagrams, tx_bytes;
 	uint64_t close_error;
 	void *user;
 	struct sl_quic_conn *next, *prev;
@@ -786,6 +787,8 @@ int sl_quic_endpoint_recv(struct sl_quic_endpoint *ep, const struct sl_quic_path
 	}
 	ngtcp2_path np;
 	to_ngtcp2_path(path, &np);
+	c->rx_datagrams++;
+	c->rx_bytes += len;
 	int rv = ngtcp2_conn_read_pkt(c->q, &np, NULL, data, len, now_ns);
 	if (rv == NGTCP2_ERR_DRAINING || rv == NGTCP2_ERR_DROP_CONN) {
 		/* The peer closed (or ngtcp2 says to drop silently): nothing more to send. */
@@ -898,6 +901,8 @@ static int conn_flush(struct sl_quic_conn *c, uint64_t now_ns)
 		}
 		ep->cb.tx_commit(ep->arg, tok, &c->path, (size_t)n);
 		buf = NULL;
+		c->tx_datagrams++;
+		c->tx_bytes += (uint64_t)n;
 		ep->stats.tx_datagrams++;
 		ep->stats.tx_bytes += (uint64_t)n;
 		sent++;
@@ -1003,6 +1008,32 @@ int sl_quic_connect(struct sl_quic_endpoint *ep, const struct sl_quic_path *path
 	conn_link(ep, c);
 	*out = c;
 	return 0;
+}
+
+void sl_quic_conn_stats(const struct sl_quic_conn *c, struct sl_quic_conn_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->remote = c->path.remote;
+	out->remote_len = c->path.remote_len;
+	out->established = c->established;
+	out->rx_datagrams = c->rx_datagrams;
+	out->rx_bytes = c->rx_bytes;
+	out->tx_datagrams = c->tx_datagrams;
+	out->tx_bytes = c->tx_bytes;
+	ngtcp2_conn_stat cs;
+	ngtcp2_conn_get_conn_stat(c->q, &cs);
+	out->smoothed_rtt_ns = cs.smoothed_rtt;
+	out->min_rtt_ns = cs.min_rtt == UINT64_MAX ? 0 : cs.min_rtt;
+	out->cwnd = cs.cwnd;
+	out->bytes_in_flight = cs.bytes_in_flight;
+	out->streams_open = sl_u64map_count(&c->streams);
+	for (size_t i = 0; i <= c->streams.mask; i++) {
+		if (!c->streams.slots[i].used)
+			continue;
+		const struct sl_quic_stream *s =
+			(const struct sl_quic_stream *)(uintptr_t)c->streams.slots[i].val;
+		out->stream_bytes_unacked += s->queued - s->acked;
+	}
 }
 
 void sl_quic_conn_set_user(struct sl_quic_conn *c, void *user)

@@ -141,6 +141,20 @@ int sl_quic_cid_worker(const uint8_t *cid, size_t len);
 int sl_quic_connect(struct sl_quic_endpoint *ep, const struct sl_quic_path *path, const char *sni,
 		    uint64_t now_ns, struct sl_quic_conn **out);
 
+/* Counters and congestion state of one connection, for per-connection reporting. */
+struct sl_quic_conn_stats {
+	struct sockaddr_storage remote;
+	socklen_t remote_len;
+	bool established;
+	uint64_t rx_datagrams, rx_bytes, tx_datagrams, tx_bytes;
+	uint64_t smoothed_rtt_ns, min_rtt_ns;
+	uint64_t cwnd, bytes_in_flight;
+	uint64_t streams_open;
+	uint64_t stream_bytes_unacked; /* queued on streams and not yet acknowledged */
+};
+
+void sl_quic_conn_stats(const struct sl_quic_conn *c, struct sl_quic_conn_stats *out);
+
 /* Application pointer carried by a connection. */
 void sl_quic_conn_set_user(struct sl_quic_conn *c, void *user);
 void *sl_quic_conn_user(const struct sl_quic_conn *c);

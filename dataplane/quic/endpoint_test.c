@@ -284,6 +284,12 @@ static void stream_data_arrives_in_order_and_buffers_are_released(void **state)
 	send_stream(c, 200000, 4000, 7);
 	run(2000);
 	check_rx(&server, 200000, 7);
+	struct sl_quic_conn_stats cs;
+	sl_quic_conn_stats(c, &cs);
+	assert_true(cs.established);
+	assert_true(cs.tx_bytes > 200000 && cs.tx_datagrams > 100 && cs.rx_datagrams > 0);
+	assert_true(cs.smoothed_rtt_ns > 0);
+	assert_int_equal(cs.stream_bytes_unacked, 0);
 	/* Every queued buffer was released once acknowledged. */
 	assert_int_equal(sl_buf_stats()->frees - frees, sl_buf_stats()->allocs - allocs);
 	assert_int_equal(server.opens, 1);

@@ -312,6 +312,32 @@ static unsigned int control(struct sl_worker *w)
 			sl_origin_set_track_config(w->origin, &rt->track);
 			sl_quic_endpoint_set_limits(w->ep, rt->idle_timeout_ns, rt->max_conns);
 			free(rt);
+		} else if (m[i].u32 == SL_WORKER_CTL_CONNS) {
+			struct sl_worker_conns *l =
+				malloc(sizeof(*l) + w->nconns * sizeof(l->conn[0]));
+			if (l) {
+				l->worker = w->cfg.id;
+				l->n = 0;
+				for (struct wconn *c = w->conns; c; c = c->next) {
+					struct sl_worker_conn_info *ci = &l->conn[l->n++];
+					struct sl_moq_session_stats st;
+					sl_quic_conn_stats(c->qc, &ci->quic);
+					sl_moq_session_stats(c->s, &st);
+					ci->subscriptions = st.subscribes_active;
+					ci->upstreams = st.upstreams_active;
+					ci->groups_sent = st.groups_sent;
+					ci->groups_reset = st.groups_reset;
+					ci->payload_in = st.payload_in;
+					ci->payload_out = st.payload_out;
+					ci->decode_errors = st.decode_errors;
+				}
+			}
+			struct sl_msg r = {.type = SL_MSG_CONTROL,
+					   .u32 = SL_WORKER_CTL_CONNS,
+					   .u64 = m[i].u64,
+					   .obj = l};
+			if (sl_ring_send(w->cfg.ctl_out, &r, 1) != 1)
+				free(l);
 		} else if (m[i].u32 == SL_WORKER_CTL_STATS) {
 			struct sl_worker_stats *st = malloc(sizeof(*st));
 			if (st)

@@ -66,6 +66,20 @@ enum sl_worker_ctl {
 	SL_WORKER_CTL_STATS = 1,  /* reply: obj = malloc'd struct sl_worker_stats (caller frees) */
 	SL_WORKER_CTL_STOP = 2,	  /* the worker closes its connections and returns */
 	SL_WORKER_CTL_CONFIG = 3, /* obj = malloc'd struct sl_worker_runtime (worker frees) */
+	SL_WORKER_CTL_CONNS = 4,  /* reply: obj = malloc'd struct sl_worker_conns (caller frees) */
+};
+
+/* One connection as reported by `shardctl connections`. */
+struct sl_worker_conn_info {
+	struct sl_quic_conn_stats quic;
+	uint64_t subscriptions, upstreams;
+	uint64_t groups_sent, groups_reset, payload_in, payload_out, decode_errors;
+};
+
+struct sl_worker_conns {
+	uint16_t worker;
+	uint32_t n;
+	struct sl_worker_conn_info conn[];
 };
 
 /* Settings a running worker takes over (sent by the control core on `config set`). Cache and
