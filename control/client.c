@@ -3,6 +3,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "drivers/net/socket.h"
+#include "shard/moq_quic.h"
 #include "shard/pktio.h"
 
 #include <arpa/inet.h>
@@ -27,41 +28,6 @@ struct sl_client {
 	unsigned nports, next_port;
 	struct sl_client_conn *conns;
 	uint64_t now;
-};
-
-/* ---- transport over a QUIC connection ---- */
-
-static int t_open(void *t, bool bidi, int64_t *id)
-{
-	return sl_quic_stream_open(((struct sl_client_conn *)t)->qc, bidi, id);
-}
-
-static int t_write(void *t, int64_t id, struct sl_slice data, bool fin)
-{
-	return sl_quic_stream_write(((struct sl_client_conn *)t)->qc, id, data, fin);
-}
-
-static int t_reset(void *t, int64_t id, uint64_t code)
-{
-	return sl_quic_stream_reset(((struct sl_client_conn *)t)->qc, id, code);
-}
-
-static void t_close(void *t, uint64_t code, const char *reason)
-{
-	sl_quic_conn_close(((struct sl_client_conn *)t)->qc, code, reason);
-}
-
-static uint64_t t_unacked(void *t, int64_t id)
-{
-	return sl_quic_stream_unacked(((struct sl_client_conn *)t)->qc, id);
-}
-
-static const struct sl_moq_transport_ops conn_ops = {
-	.open_stream = t_open,
-	.write = t_write,
-	.reset = t_reset,
-	.close = t_close,
-	.unacked = t_unacked,
 };
 
 static void on_connected(void *arg, struct sl_quic_conn *qc)
@@ -233,16 +199,17 @@ int sl_client_connect(struct sl_client *cl, const char *url, struct sl_client_co
 	sl_moq_session_config_default(&sc);
 	sc.server = false;
 	c->cl = cl;
-	c->s = sl_moq_session_new(&sc, &conn_ops, c, NULL);
-	if (c->s == NULL) {
-		free(c);
-		return SL_ENOMEM;
-	}
 	int rc = sl_quic_connect(cp->ep, &path, "localhost", sl_clock_now_ns(), &c->qc);
 	if (rc != 0) {
-		sl_moq_session_free(c->s);
 		free(c);
 		return rc;
+	}
+	/* Nothing reaches the session before the handshake, so it can follow the connection. */
+	c->s = sl_moq_session_new(&sc, &sl_moq_quic_transport, c->qc, NULL);
+	if (c->s == NULL) {
+		sl_quic_conn_close(c->qc, 0, "out of memory");
+		free(c);
+		return SL_ENOMEM;
 	}
 	sl_quic_conn_set_user(c->qc, c);
 	c->next = cl->conns;

@@ -4,6 +4,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/ring.h"
+#include "shard/moq_quic.h"
 
 #include <poll.h>
 #include <stdlib.h>
@@ -53,41 +54,6 @@ void sl_worker_config_default(struct sl_worker_config *cfg)
 	cfg->poll_idle_ns = 100 * 1000;
 }
 
-/* ---- the transport of a session: its QUIC connection ---- */
-
-static int t_open(void *t, bool bidi, int64_t *id)
-{
-	return sl_quic_stream_open(((struct wconn *)t)->qc, bidi, id);
-}
-
-static int t_write(void *t, int64_t id, struct sl_slice data, bool fin)
-{
-	return sl_quic_stream_write(((struct wconn *)t)->qc, id, data, fin);
-}
-
-static int t_reset(void *t, int64_t id, uint64_t code)
-{
-	return sl_quic_stream_reset(((struct wconn *)t)->qc, id, code);
-}
-
-static void t_close(void *t, uint64_t code, const char *reason)
-{
-	sl_quic_conn_close(((struct wconn *)t)->qc, code, reason);
-}
-
-static uint64_t t_unacked(void *t, int64_t id)
-{
-	return sl_quic_stream_unacked(((struct wconn *)t)->qc, id);
-}
-
-static const struct sl_moq_transport_ops wconn_ops = {
-	.open_stream = t_open,
-	.write = t_write,
-	.reset = t_reset,
-	.close = t_close,
-	.unacked = t_unacked,
-};
-
 /* ---- QUIC events ---- */
 
 static struct sl_worker *worker_of(void *port)
@@ -105,7 +71,7 @@ static void on_connected(void *arg, struct sl_quic_conn *qc)
 	}
 	c->w = w;
 	c->qc = qc;
-	c->s = sl_moq_session_new(&w->cfg.session, &wconn_ops, c, w->relay);
+	c->s = sl_moq_session_new(&w->cfg.session, &sl_moq_quic_transport, qc, w->relay);
 	if (c->s == NULL) {
 		free(c);
 		sl_quic_conn_close(qc, SL_MOQ_ERR_CANCEL, "out of memory");
