@@ -390,10 +390,18 @@ int sl_worker_main(void *arg)
 		else if (w->cfg.poll_idle_ns)
 			idle_wait(w, now, &backoff);
 	}
-	/* Tell every peer we are going away, and give the closes a chance to leave. */
+	/* Tell every peer we are going away: a moq-lite GOAWAY (empty uri: no other relay to go
+	 * to) sent on its own, then the QUIC close, each given a chance to leave. */
+	uint64_t now = sl_clock_now_ns();
+	for (struct wconn *c = w->conns; c; c = c->next) {
+		sl_moq_session_goaway(c->s, "");
+		sl_moq_session_poll(c->s, now);
+	}
+	sl_quic_endpoint_flush(w->ep, now);
+	sl_pktio_tx_flush(w->cfg.port);
 	for (struct wconn *c = w->conns; c; c = c->next)
 		sl_quic_conn_close(c->qc, 0, "shutdown");
-	sl_quic_endpoint_flush(w->ep, sl_clock_now_ns());
+	sl_quic_endpoint_flush(w->ep, now);
 	sl_pktio_tx_flush(w->cfg.port);
 	SL_LOG(SHARD, INFO, "worker %u stopped", w->cfg.id);
 	return 0;
