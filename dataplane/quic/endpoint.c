@@ -74,6 +74,7 @@ struct sl_quic_endpoint {
 	struct sl_u64map cids;	  /* hash of a connection id -> conn */
 	struct sl_quic_conn *conns;
 	struct sl_quic_chunk *free_chunks;
+	uint32_t ndead; /* connections marked dead and not yet reaped */
 	struct sl_quic_stats stats;
 };
 
@@ -631,14 +632,28 @@ static void conn_fail(struct sl_quic_conn *c, int liberr)
 	c->want_close = true;
 }
 
+/* Marks c for reaping at the end of the current endpoint call. */
+static void conn_mark_dead(struct sl_quic_conn *c)
+{
+	if (!c->dead) {
+		c->dead = true;
+		c->ep->ndead++;
+	}
+}
+
+/* Finishes dead connections. Every receive ends here, so the walk happens only when a
+ * connection actually died: the common case costs one comparison, not a pass over all. */
 static void reap(struct sl_quic_endpoint *ep)
 {
+	if (ep->ndead == 0)
+		return;
 	struct sl_quic_conn *c = ep->conns, *next;
 	for (; c; c = next) {
 		next = c->next;
 		if (c->dead)
 			conn_finish(c);
 	}
+	ep->ndead = 0;
 }
 
 int sl_quic_endpoint_new(const struct sl_quic_config *cfg, const struct sl_quic_callbacks *cb,
@@ -795,7 +810,7 @@ int sl_quic_endpoint_recv(struct sl_quic_endpoint *ep, const struct sl_quic_path
 		ngtcp2_connection_close_error peer;
 		ngtcp2_conn_get_connection_close_error(c->q, &peer);
 		c->close_error = peer.error_code;
-		c->dead = true;
+		conn_mark_dead(c);
 	} else if (rv != 0) {
 		ep->stats.rx_dropped++;
 		conn_fail(c, rv);
@@ -828,7 +843,7 @@ static int conn_flush(struct sl_quic_conn *c, uint64_t now_ns)
 				sent++;
 			}
 		}
-		c->dead = true;
+		conn_mark_dead(c);
 		return sent;
 	}
 
@@ -948,7 +963,7 @@ void sl_quic_endpoint_handle_expiry(struct sl_quic_endpoint *ep, uint64_t now_ns
 		int rv = ngtcp2_conn_handle_expiry(c->q, now_ns);
 		if (rv == NGTCP2_ERR_IDLE_CLOSE) {
 			c->close_error = 0;
-			c->dead = true; /* idle: close silently, as RFC 9000 10.1 says */
+			conn_mark_dead(c); /* idle: close silently, as RFC 9000 10.1 says */
 		} else if (rv != 0) {
 			conn_fail(c, rv);
 		}

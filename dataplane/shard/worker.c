@@ -325,12 +325,11 @@ static unsigned int control(struct sl_worker *w)
  * poll_idle_ns up to 8 times that, and never past the next QUIC timer. Messages from other
  * cores (rings) are not descriptors, so the back-off bounds how late they are seen.
  */
-static void idle_wait(struct sl_worker *w, uint64_t now, uint64_t *backoff)
+static void idle_wait(struct sl_worker *w, uint64_t now, uint64_t exp, uint64_t *backoff)
 {
 	uint64_t wait = *backoff;
 	if (*backoff < 8 * w->cfg.poll_idle_ns)
 		*backoff *= 2;
-	uint64_t exp = sl_quic_endpoint_expiry(w->ep);
 	if (exp <= now)
 		return;
 	if (exp - now < wait)
@@ -378,8 +377,12 @@ int sl_worker_main(void *arg)
 		for (struct wconn *c = w->conns; c; c = c->next)
 			sl_moq_session_poll(c->s, now);
 
-		if (sl_quic_endpoint_expiry(w->ep) <= now)
+		/* The earliest timer is a walk over the connections: done once per iteration. */
+		uint64_t exp = sl_quic_endpoint_expiry(w->ep);
+		if (exp <= now) {
 			sl_quic_endpoint_handle_expiry(w->ep, now);
+			exp = sl_quic_endpoint_expiry(w->ep);
+		}
 		work += (unsigned int)sl_quic_endpoint_flush(w->ep, now);
 		if (sl_pktio_tx_pending(w->cfg.port))
 			sl_pktio_tx_flush(w->cfg.port);
@@ -388,7 +391,7 @@ int sl_worker_main(void *arg)
 		if (work > 0)
 			backoff = w->cfg.poll_idle_ns;
 		else if (w->cfg.poll_idle_ns)
-			idle_wait(w, now, &backoff);
+			idle_wait(w, now, exp, &backoff);
 	}
 	/* Tell every peer we are going away: a moq-lite GOAWAY (empty uri: no other relay to go
 	 * to) sent on its own, then the QUIC close, each given a chance to leave. */
