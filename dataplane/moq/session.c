@@ -383,6 +383,20 @@ static int tx_payload(struct sl_moq_session *s, struct stream *st, struct sl_sli
 	return s->ops.write(s->t, st->id, f, false);
 }
 
+/* Writes one frame (size header, then the payload by reference) on a group or fetch stream. */
+static int tx_frame(struct sl_moq_session *s, struct stream *st, struct sl_slice f)
+{
+	uint8_t hdr[8];
+	struct sl_writer w;
+	sl_writer_init(&w, hdr, sizeof(hdr));
+	sl_moq_encode_frame_header(&w, f.len);
+	s->st.msgs_out[SL_MOQ_MSG_FRAME]++;
+	int rc = tx(s, st, hdr, sl_writer_len(&w), false);
+	if (rc == 0 && f.len > 0)
+		rc = tx_payload(s, st, f);
+	return rc;
+}
+
 /* ---- stream table ---- */
 
 static void stream_release(struct sl_moq_session *s, struct stream *st);
@@ -899,14 +913,7 @@ static void group_pump(struct sl_moq_session *s, struct stream *g)
 			group_reset(s, g, sl_moq_error_code(rc));
 			return;
 		}
-		uint8_t hdr[8];
-		struct sl_writer w;
-		sl_writer_init(&w, hdr, sizeof(hdr));
-		sl_moq_encode_frame_header(&w, f.len);
-		s->st.msgs_out[SL_MOQ_MSG_FRAME]++;
-		rc = tx(s, g, hdr, sl_writer_len(&w), false);
-		if (rc == 0 && f.len > 0)
-			rc = tx_payload(s, g, f);
+		rc = tx_frame(s, g, f);
 		if (rc != 0) {
 			group_reset(s, g, SL_MOQ_ERR_CANCEL);
 			return;
@@ -1378,14 +1385,7 @@ static void fetch_run(struct task *t)
 			reset_stream(s, st, sl_moq_error_code(rc));
 			return;
 		}
-		uint8_t hdr[8];
-		struct sl_writer w;
-		sl_writer_init(&w, hdr, sizeof(hdr));
-		sl_moq_encode_frame_header(&w, f.len);
-		s->st.msgs_out[SL_MOQ_MSG_FRAME]++;
-		rc = tx(s, st, hdr, sl_writer_len(&w), false);
-		if (rc == 0 && f.len > 0)
-			rc = tx_payload(s, st, f);
+		rc = tx_frame(s, st, f);
 		if (rc != 0) {
 			reset_stream(s, st, SL_MOQ_ERR_CANCEL);
 			return;
