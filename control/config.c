@@ -16,6 +16,7 @@
 #include <rte_log.h>
 
 #include "core/err.h"
+#include "drivers/net/dpdk.h"
 
 #define NS_PER_US  UINT64_C(1000)
 #define NS_PER_MS  UINT64_C(1000000)
@@ -45,6 +46,30 @@ static int check_admin(const char *value, char *err, size_t errlen)
 	if (strlen(value) + 24 >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
 		snprintf(err, errlen, "a Unix socket path must be shorter than %zu bytes",
 			 sizeof(((struct sockaddr_un *)0)->sun_path) - 24);
+		return SL_EINVAL;
+	}
+	return 0;
+}
+
+static int check_neighbour(const char *value, char *err, size_t errlen)
+{
+	struct sl_net_dpdk_neigh n;
+	if (sl_net_dpdk_parse_neigh(value, &n) != 0) {
+		snprintf(err, errlen,
+			 "'%s' is not IP=MAC[@DEV] (e.g. 10.0.0.1=02:00:00:00:00:01 or "
+			 "[fd00::1]=02:00:00:00:00:01@1)",
+			 value);
+		return SL_EINVAL;
+	}
+	return 0;
+}
+
+static int check_weight(const char *value, char *err, size_t errlen)
+{
+	char *end;
+	unsigned long v = strtoul(value, &end, 10);
+	if (value[0] < '0' || value[0] > '9' || *end != '\0' || v > 1000) {
+		snprintf(err, errlen, "'%s' is not a weight from 0 to 1000", value);
 		return SL_EINVAL;
 	}
 	return 0;
@@ -187,6 +212,16 @@ static const struct sl_config_setting settings[] = {
 	 FIELD(quic_max_streams_uni),
 	 .min = 1,
 	 .max = 1000000},
+	{.name = "shard_weights",
+	 .type = SL_CONFIG_LIST,
+	 .def = "",
+	 .def_doc = "empty (every worker the same)",
+	 .metavar = "W",
+	 .help = "Relative share of tracks each worker owns, one weight per worker in order "
+		 "(e.g. 1,2,2,2 gives worker 0 half the tracks of the others; 0 gives it none). "
+		 "The control plane turns it into the shard map every worker reads.",
+	 FIELD(shard_weights),
+	 .check = check_weight},
 	{.name = "poll_idle_us",
 	 .type = SL_CONFIG_U64,
 	 .def = "100",
@@ -212,6 +247,63 @@ static const struct sl_config_setting settings[] = {
 	 .help = "Back DPDK memory with hugepages. --no-hugepages runs the EAL with --no-huge "
 		 "(CI, VMs, laptops).",
 	 FIELD(hugepages)},
+	{.name = "dpdk_devices",
+	 .type = SL_CONFIG_LIST,
+	 .def = "",
+	 .def_doc = "empty (every device the EAL probed)",
+	 .metavar = "NAME",
+	 .help = "DPDK driver: ethdev devices to use, by name (net_af_packet0, 0000:01:00.0). "
+		 "Devices themselves are given to the EAL after '--' (-a PCI, --vdev ...).",
+	 FIELD(dpdk_devices)},
+	{.name = "dpdk_neighbours",
+	 .type = SL_CONFIG_LIST,
+	 .def = "",
+	 .metavar = "IP=MAC",
+	 .help = "DPDK driver: static neighbour entries, IP=MAC[@DEV] (IPv6 in brackets). "
+		 "Others are learned from ARP, neighbour discovery and received datagrams.",
+	 FIELD(dpdk_neighbours),
+	 .check = check_neighbour},
+	{.name = "dpdk_mbufs",
+	 .type = SL_CONFIG_U64,
+	 .def = "0",
+	 .def_doc = "0 (sized from workers, devices and descriptors)",
+	 .metavar = "N",
+	 .help = "DPDK driver: packet buffers per NUMA socket.",
+	 FIELD(dpdk_mbufs),
+	 .min = 0,
+	 .max = 16777216},
+	{.name = "dpdk_rx_desc",
+	 .type = SL_CONFIG_INT,
+	 .def = "1024",
+	 .metavar = "N",
+	 .help = "DPDK driver: receive descriptors per queue (the device may round it).",
+	 FIELD(dpdk_rx_desc),
+	 .min = 64,
+	 .max = 32768},
+	{.name = "dpdk_tx_desc",
+	 .type = SL_CONFIG_INT,
+	 .def = "1024",
+	 .metavar = "N",
+	 .help = "DPDK driver: transmit descriptors per queue (the device may round it).",
+	 FIELD(dpdk_tx_desc),
+	 .min = 64,
+	 .max = 32768},
+	{.name = "dpdk_mtu",
+	 .type = SL_CONFIG_INT,
+	 .def = "1500",
+	 .metavar = "BYTES",
+	 .help = "DPDK driver: MTU set on every device (QUIC datagrams are at most 1452 bytes, so "
+		 "1500 is enough).",
+	 FIELD(dpdk_mtu),
+	 .min = 1280,
+	 .max = 9600},
+	{.name = "dpdk_offload",
+	 .type = SL_CONFIG_BOOL,
+	 .def = "true",
+	 .metavar = "BOOL",
+	 .help = "DPDK driver: let devices compute and check IPv4 and UDP checksums where they "
+		 "can; --no-dpdk-offload computes them in software.",
+	 FIELD(dpdk_offload)},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -608,6 +700,15 @@ static int set_list(struct sl_config *c, const struct sl_config_setting *s, cons
 	else
 		memset(&l, 0, sizeof(l));
 	const char *p = value;
+	/* An empty value empties the list (the default of optional lists such as
+	 * dpdk_devices); an empty element inside a list is still an error. */
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p == '\0' && !append) {
+		memcpy(field(c, s), &l, sizeof(l));
+		return 0;
+	}
+	p = value;
 	for (;;) {
 		const char *comma = strchr(p, ',');
 		size_t n = comma ? (size_t)(comma - p) : strlen(p);
@@ -1080,6 +1181,25 @@ int sl_config_check(const struct sl_config *c, char *err, size_t errlen)
 	if (c->admin[0] == '\0') {
 		snprintf(err, errlen, "admin: the admin socket path is empty");
 		return SL_EINVAL;
+	}
+	/* The DPDK driver answers ARP and neighbour discovery for its addresses, so it needs
+	 * real ones; the kernel would have resolved a wildcard for the socket driver. */
+	for (unsigned i = 0; strcmp(c->driver, "dpdk") == 0 && i < c->listen.count; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len;
+		if (sl_config_parse_addr(c->listen.item[i], &ss, &len, err, errlen) != 0)
+			return SL_EINVAL;
+		bool any =
+			ss.ss_family == AF_INET
+				? ((struct sockaddr_in *)&ss)->sin_addr.s_addr == htonl(INADDR_ANY)
+				: IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr);
+		if (any) {
+			snprintf(err, errlen,
+				 "listen: the dpdk driver needs the address the appliance answers "
+				 "for, not the wildcard %s",
+				 c->listen.item[i]);
+			return SL_EINVAL;
+		}
 	}
 	return 0;
 }

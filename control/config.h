@@ -41,17 +41,24 @@ struct sl_config {
 	char data_dir[SL_CONFIG_STR_MAX];
 	char cert[SL_CONFIG_STR_MAX]; /* PEM; empty with key empty = self-signed */
 	char key[SL_CONFIG_STR_MAX];
-	uint64_t cache_age_ns;	       /* live group cache age */
-	uint64_t cache_bytes;	       /* live cache byte budget per track */
-	uint64_t idle_timeout_ns;      /* QUIC idle timeout */
-	int max_conns;		       /* connections per daemon */
-	uint64_t poll_idle_us;	       /* back-off of an idle poll loop */
-	uint64_t quic_max_data;	       /* QUIC connection flow-control window */
-	uint64_t quic_max_stream_data; /* QUIC per-stream flow-control window */
-	int quic_max_streams_bidi;     /* bidirectional streams a peer may open */
-	int quic_max_streams_uni;      /* unidirectional streams a peer may open */
-	char log_level[16];	       /* emerg .. debug */
-	bool hugepages;		       /* false: the EAL runs with --no-huge (CI, VMs) */
+	uint64_t cache_age_ns;		       /* live group cache age */
+	uint64_t cache_bytes;		       /* live cache byte budget per track */
+	uint64_t idle_timeout_ns;	       /* QUIC idle timeout */
+	int max_conns;			       /* connections per daemon */
+	uint64_t poll_idle_us;		       /* back-off of an idle poll loop */
+	uint64_t quic_max_data;		       /* QUIC connection flow-control window */
+	uint64_t quic_max_stream_data;	       /* QUIC per-stream flow-control window */
+	int quic_max_streams_bidi;	       /* bidirectional streams a peer may open */
+	int quic_max_streams_uni;	       /* unidirectional streams a peer may open */
+	char log_level[16];		       /* emerg .. debug */
+	bool hugepages;			       /* false: the EAL runs with --no-huge (CI, VMs) */
+	struct sl_config_list dpdk_devices;    /* ethdev names; empty = every probed port */
+	struct sl_config_list dpdk_neighbours; /* static "IP=MAC[@DEV]" entries */
+	uint64_t dpdk_mbufs;		       /* per NUMA socket; 0 = sized from the queues */
+	int dpdk_rx_desc, dpdk_tx_desc;	       /* descriptors per queue */
+	int dpdk_mtu;
+	bool dpdk_offload;		     /* checksum offloads where the device has them */
+	struct sl_config_list shard_weights; /* per worker; empty = equal */
 };
 
 enum sl_config_type {

@@ -10,6 +10,7 @@
 #include "core/ring.h"
 #include "control/admin.h"
 #include "control/config.h"
+#include "drivers/net/dpdk.h"
 #include "drivers/net/socket.h"
 #include "shard/worker.h"
 
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include <rte_eal.h>
+#include <rte_ethdev.h>
 #include <rte_errno.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
@@ -50,21 +52,72 @@ struct daemon {
 	struct rte_ring *ctl_in[MAX_WORKERS], *ctl_out[MAX_WORKERS];
 	char cert_sha256[65];
 	uint64_t stats_seq;
+	struct sl_net_dpdk *dpdk; /* the DPDK device set (driver dpdk) */
+	struct sl_shard_map map;  /* track ownership, filled before the workers start */
 };
 
 /* ---- status ---- */
 
 static json_t *pktio_json(const struct sl_pktio_stats *p)
 {
-	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:b}", "rx_packets",
-			 (json_int_t)p->rx_packets, "rx_bytes", (json_int_t)p->rx_bytes, "rx_drops",
-			 (json_int_t)p->rx_drops, "rx_overflows", (json_int_t)p->rx_overflows,
-			 "tx_packets", (json_int_t)p->tx_packets, "tx_bytes",
-			 (json_int_t)p->tx_bytes, "tx_drops", (json_int_t)p->tx_drops,
-			 "tx_gso_sends", (json_int_t)p->tx_gso_sends, "rx_gro_segments",
-			 (json_int_t)p->rx_gro_segments, "tx_nobufs", (json_int_t)p->tx_nobufs,
-			 "gso", (p->features & SL_PKTIO_F_GSO) != 0, "gro",
-			 (p->features & SL_PKTIO_F_GRO) != 0);
+	json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:b}", "rx_packets",
+			      (json_int_t)p->rx_packets, "rx_bytes", (json_int_t)p->rx_bytes,
+			      "rx_drops", (json_int_t)p->rx_drops, "rx_overflows",
+			      (json_int_t)p->rx_overflows, "tx_packets", (json_int_t)p->tx_packets,
+			      "tx_bytes", (json_int_t)p->tx_bytes, "tx_drops",
+			      (json_int_t)p->tx_drops, "tx_gso_sends", (json_int_t)p->tx_gso_sends,
+			      "rx_gro_segments", (json_int_t)p->rx_gro_segments, "tx_nobufs",
+			      (json_int_t)p->tx_nobufs, "gso", (p->features & SL_PKTIO_F_GSO) != 0,
+			      "gro", (p->features & SL_PKTIO_F_GRO) != 0);
+	json_object_update_missing_new(
+		j, json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "tx_blocked",
+			     (json_int_t)p->tx_blocked, "rx_not_ours", (json_int_t)p->rx_not_ours,
+			     "rx_malformed", (json_int_t)p->rx_malformed, "rx_bad_csum",
+			     (json_int_t)p->rx_bad_csum, "rx_unsupported",
+			     (json_int_t)p->rx_unsupported, "arp_in", (json_int_t)p->arp_in,
+			     "arp_out", (json_int_t)p->arp_out, "nd_in", (json_int_t)p->nd_in,
+			     "nd_out", (json_int_t)p->nd_out, "neigh_held",
+			     (json_int_t)p->neigh_held, "neigh_drops", (json_int_t)p->neigh_drops,
+			     "rx_batches", (json_int_t)p->rx_batches));
+	return j;
+}
+
+static void xstat_json(void *arg, const char *name, uint64_t value)
+{
+	json_object_set_new(arg, name, json_integer((json_int_t)value));
+}
+
+/* The DPDK devices as the NIC sees them: link, queues, the device's own counters (including
+ * what no worker has seen: missed, no-mbuf, errors) and every non-zero extended statistic. */
+static json_t *devices_json(const struct sl_net_dpdk *set)
+{
+	json_t *arr = json_array();
+	for (unsigned i = 0; i < sl_net_dpdk_dev_count(set); i++) {
+		struct sl_net_dpdk_dev_info in;
+		char mac[18];
+		if (sl_net_dpdk_dev_info(set, i, &in) != 0)
+			continue;
+		json_t *d = json_pack(
+			"{s:i,s:s,s:s,s:s,s:i,s:i,s:b,s:b,s:b,s:i,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
+			"s:I,"
+			"s:I}",
+			"port", (int)in.port_id, "name", in.name, "driver", in.driver, "mac",
+			sl_l2l3_format_mac(in.mac, mac), "socket", in.socket, "queues",
+			(int)in.queues, "rss", in.rss, "ip_csum_offload",
+			(in.offload & SL_L2L3_TX_IPV4_CSUM) != 0, "udp_csum_offload",
+			(in.offload & SL_L2L3_TX_UDP_CSUM) != 0, "mtu", (int)in.mtu, "link_up",
+			in.link_up, "link_speed_mbps", (json_int_t)in.link_speed_mbps, "rx_packets",
+			(json_int_t)in.rx_packets, "rx_bytes", (json_int_t)in.rx_bytes,
+			"tx_packets", (json_int_t)in.tx_packets, "tx_bytes",
+			(json_int_t)in.tx_bytes, "rx_missed", (json_int_t)in.rx_missed, "rx_errors",
+			(json_int_t)in.rx_errors, "tx_errors", (json_int_t)in.tx_errors,
+			"rx_nombuf", (json_int_t)in.rx_nombuf);
+		json_t *xs = json_object();
+		sl_net_dpdk_dev_xstats(set, i, xstat_json, xs);
+		json_object_set_new(d, "xstats", xs);
+		json_array_append_new(arr, d);
+	}
+	return arr;
 }
 
 static json_t *worker_json(const struct sl_worker_stats *s)
@@ -213,6 +266,18 @@ static int cmd_status(void *arg, const json_t *req, json_t *resp, char *err, siz
 		}
 	}
 	json_object_set_new(resp, "workers", workers);
+	json_t *slots = json_array();
+	unsigned count[MAX_WORKERS] = {0};
+	for (unsigned s = 0; s < SL_SHARD_MAP_SLOTS; s++)
+		count[d->map.slot[s]]++;
+	for (unsigned i = 0; i < d->nworkers; i++)
+		json_array_append_new(slots, json_integer(count[i]));
+	json_object_set_new(resp, "shard_map_slots", slots);
+	if (d->dpdk) {
+		json_object_set_new(resp, "devices", devices_json(d->dpdk));
+		json_object_set_new(resp, "neighbours",
+				    json_integer((json_int_t)sl_net_dpdk_neigh_count(d->dpdk)));
+	}
 	return 0;
 }
 
@@ -280,11 +345,21 @@ static int eal_start(const struct sl_config *cfg, unsigned nworkers, int extra_a
 	argv[argc++] = prefix;
 	argv[argc++] = loglevel;
 	argv[argc++] = "--no-telemetry";
-	if (strcmp(cfg->driver, "socket") == 0 || !cfg->hugepages) {
-		/* The socket driver needs no DMA memory; the EAL then runs on plain pages. */
-		argv[argc++] = "--no-huge";
-		argv[argc++] = "-m";
-		argv[argc++] = "512";
+	bool extra_nohuge = false, extra_mem = false;
+	for (int i = 0; i < extra_argc; i++) {
+		extra_nohuge |= strcmp(extra_argv[i], "--no-huge") == 0;
+		extra_mem |= strcmp(extra_argv[i], "-m") == 0 ||
+			     strncmp(extra_argv[i], "--socket-mem", 12) == 0;
+	}
+	if (strcmp(cfg->driver, "socket") == 0 || !cfg->hugepages || extra_nohuge) {
+		/* The socket driver needs no DMA memory; the EAL then runs on plain pages (as
+		 * does the DPDK driver on software devices in tests and VMs). */
+		if (!extra_nohuge)
+			argv[argc++] = "--no-huge";
+		if (!extra_mem) {
+			argv[argc++] = "-m";
+			argv[argc++] = "512";
+		}
 	}
 	if (strcmp(cfg->driver, "socket") == 0)
 		argv[argc++] = "--no-pci";
@@ -338,10 +413,97 @@ static int check_ports_free(const struct sl_config *cfg)
 	return 0;
 }
 
-static int start_workers(struct daemon *d)
+/*
+ * Every device the operator gave the EAL (--vdev NAME,..., -a/--allow PCI) must have become an
+ * ethdev port. The EAL only logs a device it could not probe and carries on; the appliance would
+ * then run on fewer ports than configured, so start-up stops here and names the device.
+ */
+static int check_eal_devices(int argc, char **argv)
 {
-	if (check_ports_free(&d->cfg) != 0)
+	for (int i = 0; i < argc; i++) {
+		const char *v = NULL;
+		if ((strcmp(argv[i], "--vdev") == 0 || strcmp(argv[i], "-a") == 0 ||
+		     strcmp(argv[i], "--allow") == 0) &&
+		    i + 1 < argc)
+			v = argv[++i];
+		else if (strncmp(argv[i], "--vdev=", 7) == 0)
+			v = argv[i] + 7;
+		else if (strncmp(argv[i], "--allow=", 8) == 0)
+			v = argv[i] + 8;
+		if (v == NULL)
+			continue;
+		char name[RTE_ETH_NAME_MAX_LEN];
+		snprintf(name, sizeof(name), "%.*s", (int)strcspn(v, ","), v);
+		uint16_t pid;
+		if (rte_eth_dev_get_port_by_name(name, &pid) != 0) {
+			fprintf(stderr,
+				"shardlined: DPDK device %s could not be opened (from '%s'; the "
+				"EAL's "
+				"message above says why)\n",
+				name, v);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Sets up the DPDK devices for every worker (driver dpdk). */
+static int start_dpdk(struct daemon *d)
+{
+	struct sl_net_dpdk_config dc;
+	char err[512];
+	sl_net_dpdk_config_default(&dc);
+	dc.nworkers = (uint16_t)d->nworkers;
+	for (unsigned k = 0; k < d->cfg.listen.count && k < SL_L2L3_MAX_LOCAL; k++) {
+		socklen_t len;
+		if (sl_net_parse_addr(d->cfg.listen.item[k], &dc.addrs[k], &len) != 0) {
+			fprintf(stderr, "shardlined: bad listen address %s\n",
+				d->cfg.listen.item[k]);
+			return -1;
+		}
+		dc.naddrs++;
+	}
+	for (unsigned k = 0; k < d->cfg.dpdk_devices.count && k < SL_NET_DPDK_MAX_DEVS; k++) {
+		snprintf(dc.devs[k], sizeof(dc.devs[k]), "%s", d->cfg.dpdk_devices.item[k]);
+		dc.ndevs++;
+	}
+	for (unsigned k = 0; k < d->cfg.dpdk_neighbours.count && k < SL_NET_DPDK_MAX_NEIGH; k++)
+		if (sl_net_dpdk_parse_neigh(d->cfg.dpdk_neighbours.item[k], &dc.neigh[dc.nneigh]) ==
+		    0)
+			dc.nneigh++;
+	dc.mbufs = (uint32_t)d->cfg.dpdk_mbufs;
+	dc.rx_desc = (uint16_t)d->cfg.dpdk_rx_desc;
+	dc.tx_desc = (uint16_t)d->cfg.dpdk_tx_desc;
+	dc.mtu = (uint16_t)d->cfg.dpdk_mtu;
+	dc.no_offload = !d->cfg.dpdk_offload;
+	if (sl_net_dpdk_setup(&dc, &d->dpdk, err, sizeof(err)) != 0) {
+		fprintf(stderr, "shardlined: %s\n", err);
 		return -1;
+	}
+	return 0;
+}
+
+static int start_workers(struct daemon *d, int eal_argc, char **eal_argv)
+{
+	bool dpdk = strcmp(d->cfg.driver, "dpdk") == 0;
+	if (dpdk && check_eal_devices(eal_argc, eal_argv) != 0)
+		return -1;
+	if (dpdk ? start_dpdk(d) != 0 : check_ports_free(&d->cfg) != 0)
+		return -1;
+	/* The shard map: which worker owns which tracks, from the operator's weights. */
+	uint32_t weights[MAX_WORKERS];
+	const struct sl_config_list *wl = &d->cfg.shard_weights;
+	if (wl->count != 0 && wl->count != d->nworkers) {
+		fprintf(stderr, "shardlined: shard_weights has %u weight(s) for %u worker(s)\n",
+			wl->count, d->nworkers);
+		return -1;
+	}
+	for (unsigned i = 0; i < wl->count; i++)
+		weights[i] = (uint32_t)strtoul(wl->item[i], NULL, 10);
+	if (sl_shard_map_fill(&d->map, (uint16_t)d->nworkers, wl->count ? weights : NULL) != 0) {
+		fprintf(stderr, "shardlined: shard_weights gives no worker any track\n");
+		return -1;
+	}
 	struct rte_ring *xs[MAX_WORKERS][MAX_WORKERS] = {{0}},
 			*ho[MAX_WORKERS][MAX_WORKERS] = {{0}};
 	uint64_t now = sl_clock_now_ns();
@@ -370,7 +532,13 @@ static int start_workers(struct daemon *d)
 		}
 		struct sl_worker_config wc;
 		sl_worker_config_default(&wc);
-		int rc = sl_net_socket_open(&nc, &wc.port);
+		int rc = dpdk ? sl_net_dpdk_open(d->dpdk, (uint16_t)i, &wc.port)
+			      : sl_net_socket_open(&nc, &wc.port);
+		if (rc != 0 && dpdk) {
+			fprintf(stderr, "shardlined: cannot open the DPDK port of worker %u: %s\n",
+				i, sl_strerror(rc));
+			return -1;
+		}
 		if (rc != 0) {
 			fprintf(stderr, "shardlined: cannot open the listen sockets (%s): %s\n",
 				d->cfg.listen.item[0], strerror(errno));
@@ -395,6 +563,7 @@ static int start_workers(struct daemon *d)
 			wc.ho_to[o] = ho[i][o];
 			wc.ho_from[o] = ho[o][i];
 		}
+		wc.map = &d->map;
 		wc.ctl_in = d->ctl_in[i];
 		wc.ctl_out = d->ctl_out[i];
 		rc = sl_worker_new(&wc, now, &d->workers[i]);
@@ -433,7 +602,11 @@ static void stop_workers(struct daemon *d)
 		while (d->ctl_out[i] && sl_ring_recv(d->ctl_out[i], &r, 1) == 1)
 			free(r.obj);
 		sl_worker_free(d->workers[i]);
+		d->workers[i] = NULL;
 	}
+	/* The devices go after every worker closed its port on them. */
+	sl_net_dpdk_free(d->dpdk);
+	d->dpdk = NULL;
 }
 
 int main(int argc, char **argv)
@@ -470,13 +643,6 @@ int main(int argc, char **argv)
 			argv[args.next]);
 		return 2;
 	}
-	if (strcmp(d.cfg.driver, "socket") != 0) {
-		fprintf(stderr,
-			"shardlined: driver '%s' is not available in this build yet; use "
-			"--driver socket\n",
-			d.cfg.driver);
-		return 2;
-	}
 	sl_log_set_level("shardline.*", sl_config_log_level(&d.cfg));
 	cpu_set_t set;
 	unsigned ncpu =
@@ -501,7 +667,7 @@ int main(int argc, char **argv)
 	sl_admin_register(d.admin, "connections", "every open connection with its counters",
 			  cmd_connections, &d);
 
-	if (start_workers(&d) != 0) {
+	if (start_workers(&d, argc - dd - (dd < argc), argv + dd + (dd < argc)) != 0) {
 		stop_workers(&d);
 		sl_admin_close(d.admin);
 		rte_eal_cleanup();

@@ -73,7 +73,16 @@ struct sl_pktio_stats {
 	uint64_t tx_gso_segments;  /* datagrams carried in those sends */
 	uint64_t tx_nobufs;	   /* tx_alloc calls that found no free buffer */
 	uint64_t tx_blocked;	   /* flushes that left datagrams queued (device or socket full) */
-	uint32_t features;	   /* enum sl_pktio_feature bits in effect */
+	/* Link and network layer, kept by drivers that see whole frames (DPDK; 0 for sockets). */
+	uint64_t rx_not_ours;	  /* frames for another MAC, IP, UDP port or ARP/ND target */
+	uint64_t rx_malformed;	  /* truncated or inconsistent frames */
+	uint64_t rx_bad_csum;	  /* IPv4 header, UDP or ICMPv6 checksum wrong */
+	uint64_t rx_unsupported;  /* EtherTypes, protocols, fragments and headers not handled */
+	uint64_t arp_in, arp_out; /* ARP requests and replies received / sent */
+	uint64_t nd_in, nd_out;	  /* IPv6 neighbour solicitations and advertisements */
+	uint64_t neigh_held;	  /* datagrams held until their neighbour was resolved */
+	uint64_t neigh_drops;	  /* held datagrams dropped: no answer in time or hold full */
+	uint32_t features;	  /* enum sl_pktio_feature bits in effect */
 };
 
 /* What a driver implements. Every function runs on the owning core only. */

@@ -169,7 +169,8 @@ int sl_worker_new(const struct sl_worker_config *cfg, uint64_t now_ns, struct sl
 	if (rc == 0 && (w->relay = sl_moq_relay_new(w->origin)) == NULL)
 		rc = SL_ENOMEM;
 	if (rc == 0 && cfg->nworkers > 1) {
-		struct sl_xshard_config xc = {.self = cfg->id, .nworkers = cfg->nworkers};
+		struct sl_xshard_config xc = {
+			.self = cfg->id, .nworkers = cfg->nworkers, .map = cfg->map};
 		memcpy(xc.to, cfg->xs_to, sizeof(xc.to));
 		memcpy(xc.from, cfg->xs_from, sizeof(xc.from));
 		rc = sl_xshard_new(&xc, w->origin, &w->xs);

@@ -38,6 +38,8 @@ struct sl_worker_config {
 	 * hand-offs (NULL at index id, and all NULL when nworkers is 1). */
 	struct rte_ring *xs_to[SL_XSHARD_MAX_WORKERS], *xs_from[SL_XSHARD_MAX_WORKERS];
 	struct rte_ring *ho_to[SL_XSHARD_MAX_WORKERS], *ho_from[SL_XSHARD_MAX_WORKERS];
+	/* Track ownership, filled by the control plane (copied; NULL spreads evenly). */
+	const struct sl_shard_map *map;
 	/* Control rings: requests from the control core, replies to it. */
 	struct rte_ring *ctl_in, *ctl_out;
 	uint64_t poll_idle_ns;

@@ -67,6 +67,7 @@ struct xs_outq {
 
 struct sl_xshard {
 	struct sl_xshard_config cfg;
+	struct sl_shard_map map;
 	struct sl_origin *origin;
 	struct sl_announced *ann;
 	struct sl_waiter ann_w;
@@ -155,11 +156,42 @@ static void path_del(struct sl_xshard *x, struct xs_path *p)
 	free(p);
 }
 
-uint16_t sl_xshard_owner(const struct sl_xshard *x, const char *path, const char *track)
+uint32_t sl_shard_map_slot(const char *path, const char *track)
 {
 	uint64_t h = sl_hash64(path, strlen(path), 0x0ddba11);
 	h = sl_hash64(track, strlen(track), h);
-	return (uint16_t)(h % x->cfg.nworkers);
+	return (uint32_t)(h % SL_SHARD_MAP_SLOTS);
+}
+
+int sl_shard_map_fill(struct sl_shard_map *map, uint16_t nworkers, const uint32_t *weights)
+{
+	if (nworkers == 0 || nworkers > SL_XSHARD_MAX_WORKERS)
+		return SL_EINVAL;
+	uint64_t total = 0;
+	for (uint16_t w = 0; w < nworkers; w++)
+		total += weights ? weights[w] : 1;
+	if (total == 0)
+		return SL_EINVAL;
+	map->nworkers = nworkers;
+	/* Smooth weighted round robin: each slot goes to the worker furthest behind its share,
+	 * which interleaves workers and gives each floor or ceil of its exact share. */
+	int64_t credit[SL_XSHARD_MAX_WORKERS] = {0};
+	for (uint32_t s = 0; s < SL_SHARD_MAP_SLOTS; s++) {
+		uint16_t best = 0;
+		for (uint16_t w = 0; w < nworkers; w++) {
+			credit[w] += weights ? weights[w] : 1;
+			if (credit[w] > credit[best])
+				best = w;
+		}
+		credit[best] -= (int64_t)total;
+		map->slot[s] = best;
+	}
+	return 0;
+}
+
+uint16_t sl_xshard_owner(const struct sl_xshard *x, const char *path, const char *track)
+{
+	return x->map.slot[sl_shard_map_slot(path, track)];
 }
 
 /* ---- mirrors: tracks fed from another worker ---- */
@@ -507,10 +539,24 @@ int sl_xshard_new(const struct sl_xshard_config *cfg, struct sl_origin *origin,
 	for (uint16_t w = 0; w < cfg->nworkers; w++)
 		if (w != cfg->self && (cfg->to[w] == NULL || cfg->from[w] == NULL))
 			return SL_EINVAL;
+	if (cfg->map) {
+		if (cfg->map->nworkers != cfg->nworkers)
+			return SL_EINVAL;
+		for (uint32_t s = 0; s < SL_SHARD_MAP_SLOTS; s++)
+			if (cfg->map->slot[s] >= cfg->nworkers)
+				return SL_EINVAL;
+	}
 	struct sl_xshard *x = calloc(1, sizeof(*x));
 	if (x == NULL)
 		return SL_ENOMEM;
 	x->cfg = *cfg;
+	/* A private copy: lookups stay on this core's cache lines, and the control plane's
+	 * table may go away after start-up. */
+	if (cfg->map)
+		x->map = *cfg->map;
+	else
+		sl_shard_map_fill(&x->map, cfg->nworkers, NULL);
+	x->cfg.map = NULL;
 	x->origin = origin;
 	x->next_mirror_id = 1;
 	sl_waiter_init(&x->ann_w, ann_wake);

@@ -30,6 +30,30 @@
 struct sl_xshard;
 
 #define SL_XSHARD_MAX_WORKERS 64
+#define SL_SHARD_MAP_SLOTS    1024
+
+/*
+ * The shard map: the owner worker of each of SL_SHARD_MAP_SLOTS slots, a track's slot being a
+ * hash of its broadcast path and name. The control plane fills it once at start-up and every
+ * worker reads the same copy (it never changes while workers run, so no synchronisation is
+ * needed). Slots rather than "hash mod workers" let the control plane weight workers (a core
+ * that also serves interrupts or io work gets fewer tracks) without changing the hash.
+ */
+struct sl_shard_map {
+	uint16_t nworkers;
+	uint16_t slot[SL_SHARD_MAP_SLOTS];
+};
+
+/*
+ * Fills map for nworkers workers: weights[w] slots in proportion to each worker's weight, or
+ * an even spread when weights is NULL. Slots are interleaved (not in blocks) so that a few
+ * hot tracks do not land on one worker by accident of the hash. Returns 0, or SL_EINVAL
+ * (nworkers 0 or above SL_XSHARD_MAX_WORKERS, or every weight 0).
+ */
+int sl_shard_map_fill(struct sl_shard_map *map, uint16_t nworkers, const uint32_t *weights);
+
+/* The slot of track `track` of broadcast `path`. */
+uint32_t sl_shard_map_slot(const char *path, const char *track);
 
 struct sl_xshard_config {
 	uint16_t self;
@@ -38,6 +62,9 @@ struct sl_xshard_config {
 	 * Both must be single-producer/single-consumer rings of struct sl_msg. */
 	struct rte_ring *to[SL_XSHARD_MAX_WORKERS];
 	struct rte_ring *from[SL_XSHARD_MAX_WORKERS];
+	/* The shard map (read only, must outlive the link and name workers < nworkers); NULL
+	 * spreads slots evenly. */
+	const struct sl_shard_map *map;
 };
 
 struct sl_xshard_stats {
@@ -70,7 +97,7 @@ void sl_xshard_free(struct sl_xshard *x);
  */
 unsigned int sl_xshard_poll(struct sl_xshard *x, uint64_t now_ns);
 
-/* The worker that owns track `track` of broadcast `path` (the shard map). */
+/* The worker that owns track `track` of broadcast `path`: its slot in the shard map. */
 uint16_t sl_xshard_owner(const struct sl_xshard *x, const char *path, const char *track);
 
 void sl_xshard_stats(const struct sl_xshard *x, struct sl_xshard_stats *out);

@@ -312,7 +312,86 @@ static void bad_configs_are_refused(void **state)
 	assert_int_equal(sl_xshard_new(&cfg, o, &x), 0);
 	assert_int_equal(sl_xshard_owner(x, "a", "b"), 0);
 	sl_xshard_free(x);
+	/* A map that names a worker that does not exist, or another worker count. */
+	struct sl_shard_map map;
+	assert_int_equal(sl_shard_map_fill(&map, 2, NULL), 0);
+	cfg.map = &map;
+	assert_int_equal(sl_xshard_new(&cfg, o, &x), SL_EINVAL);
+	map.nworkers = 1;
+	assert_int_equal(sl_xshard_new(&cfg, o, &x), SL_EINVAL);
+	assert_int_equal(sl_shard_map_fill(&map, 0, NULL), SL_EINVAL);
+	uint32_t zero[2] = {0, 0};
+	assert_int_equal(sl_shard_map_fill(&map, 2, zero), SL_EINVAL);
 	sl_origin_free(o);
+}
+
+static void shard_map_spreads_by_weight(void **state)
+{
+	(void)state;
+	struct sl_shard_map map;
+	unsigned count[3] = {0};
+	assert_int_equal(sl_shard_map_fill(&map, 3, NULL), 0);
+	for (uint32_t s = 0; s < SL_SHARD_MAP_SLOTS; s++)
+		count[map.slot[s]]++;
+	for (int w = 0; w < 3; w++)
+		assert_true(count[w] == SL_SHARD_MAP_SLOTS / 3 ||
+			    count[w] == SL_SHARD_MAP_SLOTS / 3 + 1);
+	/* Weights 1:3: a quarter and three quarters, interleaved (no run longer than the ratio). */
+	uint32_t weights[2] = {1, 3};
+	assert_int_equal(sl_shard_map_fill(&map, 2, weights), 0);
+	count[0] = count[1] = 0;
+	unsigned run = 0, longest = 0;
+	for (uint32_t s = 0; s < SL_SHARD_MAP_SLOTS; s++) {
+		count[map.slot[s]]++;
+		run = s && map.slot[s] == map.slot[s - 1] ? run + 1 : 1;
+		if (run > longest)
+			longest = run;
+	}
+	assert_int_equal(count[0], SL_SHARD_MAP_SLOTS / 4);
+	assert_int_equal(count[1], 3 * SL_SHARD_MAP_SLOTS / 4);
+	assert_true(longest <= 3);
+	/* A weight of 0 takes a worker out of the map entirely. */
+	uint32_t off[2] = {0, 1};
+	assert_int_equal(sl_shard_map_fill(&map, 2, off), 0);
+	for (uint32_t s = 0; s < SL_SHARD_MAP_SLOTS; s++)
+		assert_int_equal(map.slot[s], 1);
+}
+
+/* The map decides ownership: with every slot on worker 1, a track published on worker 0 is
+ * owned (mirrored) by worker 1 whatever its name hashes to. */
+static void owner_follows_the_map(void **state)
+{
+	(void)state;
+	struct sl_shard_map map;
+	uint32_t weights[2] = {0, 1};
+	assert_int_equal(sl_shard_map_fill(&map, 2, weights), 0);
+	size_t n = (sl_ring_memsize(64) + 63) & ~(size_t)63;
+	void *m01 = aligned_alloc(64, n), *m10 = aligned_alloc(64, n);
+	struct rte_ring *r01 = sl_ring_init_mem(m01, "map01", 64);
+	struct rte_ring *r10 = sl_ring_init_mem(m10, "map10", 64);
+	assert_non_null(r01);
+	assert_non_null(r10);
+	struct sl_origin *o0 = sl_origin_new(NULL), *o1 = sl_origin_new(NULL);
+	struct sl_xshard_config c0 = {.self = 0, .nworkers = 2, .map = &map};
+	struct sl_xshard_config c1 = {.self = 1, .nworkers = 2, .map = &map};
+	c0.to[1] = r01;
+	c0.from[1] = r10;
+	c1.to[0] = r10;
+	c1.from[0] = r01;
+	struct sl_xshard *x0, *x1;
+	assert_int_equal(sl_xshard_new(&c0, o0, &x0), 0);
+	assert_int_equal(sl_xshard_new(&c1, o1, &x1), 0);
+	const char *names[] = {"a", "b", "video", "audio", "x/y"};
+	for (unsigned i = 0; i < 5; i++) {
+		assert_int_equal(sl_xshard_owner(x0, "live", names[i]), 1);
+		assert_int_equal(sl_xshard_owner(x1, names[i], "t"), 1);
+	}
+	sl_xshard_free(x0);
+	sl_xshard_free(x1);
+	sl_origin_free(o0);
+	sl_origin_free(o1);
+	free(m01);
+	free(m10);
 }
 
 int main(void)
@@ -325,6 +404,8 @@ int main(void)
 		cmocka_unit_test_teardown(unknown_tracks_fail_remotely, teardown),
 		cmocka_unit_test_teardown(full_rings_defer_without_loss, teardown),
 		cmocka_unit_test(bad_configs_are_refused),
+		cmocka_unit_test(shard_map_spreads_by_weight),
+		cmocka_unit_test(owner_follows_the_map),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -36,6 +36,7 @@ import json, sys
 s = json.load(open(sys.argv[1]))
 assert s["driver"] == "socket", s
 assert len(s["workers"]) == 2, s["workers"]
+assert sum(s["shard_map_slots"]) == 1024 and min(s["shard_map_slots"]) > 0, s["shard_map_slots"]
 for w in s["workers"]:
     for k in ("lcore", "connections", "tracks", "subscribers", "rx_packets", "tx_packets", "rx_bytes", "tx_bytes"):
         assert k in w, (k, w)
