@@ -454,7 +454,15 @@ static int start_dpdk(struct daemon *d)
 	char err[512];
 	sl_net_dpdk_config_default(&dc);
 	dc.nworkers = (uint16_t)d->nworkers;
-	for (unsigned k = 0; k < d->cfg.listen.count && k < SL_L2L3_MAX_LOCAL; k++) {
+	if (d->cfg.listen.count > SL_L2L3_MAX_LOCAL ||
+	    d->cfg.dpdk_devices.count > SL_NET_DPDK_MAX_DEVS) {
+		fprintf(stderr,
+			"shardlined: the dpdk driver takes at most %d listen addresses and %d "
+			"devices\n",
+			SL_L2L3_MAX_LOCAL, SL_NET_DPDK_MAX_DEVS);
+		return -1;
+	}
+	for (unsigned k = 0; k < d->cfg.listen.count; k++) {
 		socklen_t len;
 		if (sl_net_parse_addr(d->cfg.listen.item[k], &dc.addrs[k], &len) != 0) {
 			fprintf(stderr, "shardlined: bad listen address %s\n",
@@ -463,7 +471,7 @@ static int start_dpdk(struct daemon *d)
 		}
 		dc.naddrs++;
 	}
-	for (unsigned k = 0; k < d->cfg.dpdk_devices.count && k < SL_NET_DPDK_MAX_DEVS; k++) {
+	for (unsigned k = 0; k < d->cfg.dpdk_devices.count; k++) {
 		snprintf(dc.devs[k], sizeof(dc.devs[k]), "%s", d->cfg.dpdk_devices.item[k]);
 		dc.ndevs++;
 	}
@@ -554,6 +562,9 @@ static int start_workers(struct daemon *d, int eal_argc, char **eal_argv)
 		wc.quic.max_streams_bidi = (uint64_t)d->cfg.quic_max_streams_bidi;
 		wc.quic.max_streams_uni = (uint64_t)d->cfg.quic_max_streams_uni;
 		wc.quic.max_conns = (uint32_t)(d->cfg.max_conns / (int)d->nworkers + 1);
+		/* A datagram must fit the device MTU with IPv6 and UDP headers (48 bytes). */
+		if (dpdk && d->cfg.dpdk_mtu - 48 < (int)wc.quic.max_udp_payload)
+			wc.quic.max_udp_payload = (size_t)(d->cfg.dpdk_mtu - 48);
 		wc.track.max_age_ns = d->cfg.cache_age_ns;
 		wc.track.max_bytes = d->cfg.cache_bytes;
 		wc.poll_idle_ns = d->cfg.poll_idle_us * 1000;

@@ -804,6 +804,13 @@ int sl_quic_endpoint_recv(struct sl_quic_endpoint *ep, const struct sl_quic_path
 	to_ngtcp2_path(path, &np);
 	c->rx_datagrams++;
 	c->rx_bytes += len;
+	/* The next hop may change (a router fail-over): follow the newest datagram of the path. */
+	if (path->l2_valid && path->remote_len == c->path.remote_len &&
+	    memcmp(&path->remote, &c->path.remote, path->remote_len) == 0) {
+		memcpy(c->path.l2_addr, path->l2_addr, sizeof(c->path.l2_addr));
+		c->path.l2_valid = 1;
+		c->path.l2_dev = path->l2_dev;
+	}
 	int rv = ngtcp2_conn_read_pkt(c->q, &np, NULL, data, len, now_ns);
 	if (rv == NGTCP2_ERR_DRAINING || rv == NGTCP2_ERR_DROP_CONN) {
 		/* The peer closed (or ngtcp2 says to drop silently): nothing more to send. */

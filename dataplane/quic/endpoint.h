@@ -34,6 +34,13 @@ struct sl_quic_path {
 	socklen_t local_len;
 	struct sockaddr_storage remote;
 	socklen_t remote_len;
+	/* The link-layer next hop, for drivers that see whole frames (DPDK): the source MAC and
+	 * device of the last datagram from remote. The endpoint keeps it with the connection and
+	 * hands it back on transmit, so replies need no neighbour lookup, and a peer behind a
+	 * router is answered through that router. l2_valid 0 when unknown (sockets). */
+	uint8_t l2_addr[6];
+	uint8_t l2_valid;
+	uint8_t l2_dev;
 };
 
 struct sl_quic_config {

@@ -155,10 +155,12 @@ static int neigh_get(const struct sl_net_dpdk *set, const struct sockaddr *ip, u
 }
 
 /*
- * Records ip -> mac on device dev. A static entry is never replaced; a learned one is written
- * only when it changed, so the common case (a known peer's next datagram) is one lock-free
- * lookup and no write. A full table keeps what it has: peers not in it are asked for by ARP/ND
- * each time, which is slower but correct.
+ * Records ip -> mac on device dev, from ARP and ND only (peers that send us datagrams are
+ * answered through the next hop their path carries, so the table holds on-link hosts, not every
+ * client behind a router). A static entry is never replaced; a learned one is written only when
+ * it changed (writers take the hash's lock; readers never do). A full table keeps what it has:
+ * only sends to on-link hosts that never sent us anything wait for it, and are dropped after
+ * HOLD_MAX_MS (neigh_drops).
  */
 static void neigh_learn(struct sl_net_dpdk *set, const struct sockaddr *ip,
 			const uint8_t mac[SL_L2L3_MAC_LEN], uint16_t dev, unsigned int flags)
@@ -254,8 +256,12 @@ static int pool_for(struct sl_net_dpdk *set, int socket, uint32_t n, char *err, 
 		return socket;
 	char name[RTE_MEMPOOL_NAMESIZE];
 	snprintf(name, sizeof(name), "sl_mb%u_%d", set->id, socket);
+	/* One frame per mbuf (no scatter): the data room holds the largest frame the MTU allows,
+	 * a VLAN tag and the FCS some devices leave in. */
+	uint32_t frame = (uint32_t)set->cfg.mtu + 14 + 4 + 4;
+	uint32_t room = RTE_PKTMBUF_HEADROOM + (frame > 2048 ? frame : 2048);
 	set->pools[socket] =
-		rte_pktmbuf_pool_create(name, n, MBUF_CACHE, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+		rte_pktmbuf_pool_create(name, n, MBUF_CACHE, 0, (uint16_t)room, socket);
 	if (set->pools[socket] == NULL) {
 		errf(err, errlen, "cannot create the mbuf pool of %u mbufs on NUMA socket %d: %s",
 		     n, socket, rte_strerror(rte_errno));
@@ -305,8 +311,8 @@ static int setup_dev(struct sl_net_dpdk *set, struct dev *d, char *err, size_t e
 	}
 	if (d->nq < cfg->nworkers)
 		SL_LOG(NET, WARNING,
-		       "device %s has %u queue pair(s) for %u workers: workers %u..%u do not "
-		       "receive on it (datagrams for their connections are handed over)",
+		       "device %s has %u queue pair(s) for %u workers: workers %u..%u neither "
+		       "receive nor send on it, so connections arriving on it stay on the others",
 		       d->name, d->nq, cfg->nworkers, d->nq, cfg->nworkers - 1);
 	if (cfg->mtu < info.min_mtu || cfg->mtu > info.max_mtu) {
 		errf(err, errlen, "device %s: MTU %u is outside its range %u..%u", d->name,
@@ -352,11 +358,12 @@ static int setup_dev(struct sl_net_dpdk *set, struct dev *d, char *err, size_t e
 			(nrx + ntx + cfg->tx_queue + SL_NET_DPDK_HOLD + RX_BURST + MBUF_CACHE) +
 		1024;
 	uint32_t n = cfg->mbufs ? cfg->mbufs : need;
-	if (n < (uint32_t)d->nq * (nrx + RX_BURST)) {
+	uint32_t least = (uint32_t)d->nq * (nrx + ntx + RX_BURST) + MBUF_CACHE;
+	if (n < least) {
 		errf(err, errlen,
-		     "device %s: %u mbufs cannot fill %u receive queue(s) of %u descriptors; raise "
-		     "dpdk_mbufs to at least %u",
-		     d->name, n, d->nq, nrx, need);
+		     "device %s: %u mbufs cannot fill %u queue pair(s) of %u+%u descriptors; raise "
+		     "dpdk_mbufs to at least %u (0 sizes it automatically: %u)",
+		     d->name, n, d->nq, nrx, ntx, least, need);
 		return SL_EINVAL;
 	}
 	sock = pool_for(set, sock, n, err, errlen);
@@ -686,18 +693,30 @@ static void ask(struct port *p, const struct sockaddr_storage *ip, uint64_t now)
 	}
 }
 
-/* Writes the headers of a datagram whose payload fills m and queues it on the device of its
- * neighbour. Returns false when the neighbour is unknown (the caller holds it). */
+/*
+ * Writes the headers of a datagram whose payload fills m and queues it. The next hop is the one
+ * the peer's datagrams came through (kept in the path by the QUIC endpoint), else the
+ * neighbour table's entry. Returns false when neither knows it (the caller holds it).
+ */
 static bool finish(struct port *p, struct rte_mbuf *m, const struct sl_quic_path *path)
 {
-	uint64_t v;
-	if (neigh_get(p->set, (const struct sockaddr *)&path->remote, &v) != 0)
-		return false;
 	uint8_t mac[SL_L2L3_MAC_LEN];
 	uint16_t dev;
-	neigh_unpack(v, mac, &dev);
-	if (dev >= p->set->ndev || p->worker >= p->set->dev[dev].nq)
-		dev = 0;
+	if (path->l2_valid) {
+		memcpy(mac, path->l2_addr, SL_L2L3_MAC_LEN);
+		dev = path->l2_dev;
+	} else {
+		uint64_t v;
+		if (neigh_get(p->set, (const struct sockaddr *)&path->remote, &v) != 0)
+			return false;
+		neigh_unpack(v, mac, &dev);
+	}
+	if (dev >= p->set->ndev || p->worker >= p->set->dev[dev].nq) {
+		/* This worker has no queue on that device (fewer queues than workers). */
+		p->io.stats.tx_drops++;
+		rte_pktmbuf_free(m);
+		return true;
+	}
 	struct dev *d = &p->set->dev[dev];
 	int fam = path->remote.ss_family;
 	size_t hl = sl_l2l3_udp_hdr_len(fam);
@@ -765,6 +784,7 @@ static void answer(struct port *p, unsigned int dev, struct rte_mbuf *m,
 	m->pkt_len = (uint32_t)len;
 	m->nb_segs = 1;
 	m->ol_flags = 0;
+	m->tx_offload = 0; /* not a datagram: l3_len 0 keeps it out of tx_packets */
 	txq_push(p, dev, m);
 }
 
@@ -814,15 +834,17 @@ static unsigned int dpdk_rx_burst(struct sl_pktio *io, struct sl_pkt *pkts, unsi
 			switch (sl_l2l3_parse(rte_pktmbuf_mtod(m, const uint8_t *), m->data_len,
 					      &p->local[dv], ipc, l4c, &rx)) {
 			case SL_L2L3_UDP: {
-				/* The sender's MAC answers it (a router's for a remote peer). */
-				neigh_learn(set, (const struct sockaddr *)&rx.path.remote,
-					    rx.src_mac, (uint16_t)dv, 0);
+				/* The sender's MAC answers it (a router's for a remote peer): it
+				 * travels with the path, so the table holds only on-link hosts. */
 				struct sl_pkt *pk = &pkts[n++];
 				pk->data = (uint8_t *)rx.payload;
 				pk->len = rx.payload_len;
 				pk->flags = 0;
 				pk->handle = m;
 				pk->path = rx.path;
+				memcpy(pk->path.l2_addr, rx.src_mac, SL_L2L3_MAC_LEN);
+				pk->path.l2_valid = 1;
+				pk->path.l2_dev = (uint8_t)dv;
 				io->stats.rx_packets++;
 				io->stats.rx_bytes += rx.payload_len;
 				break;
@@ -890,7 +912,7 @@ static uint8_t *dpdk_tx_alloc(struct sl_pktio *io, size_t max_len, void **token)
 	struct port *p = port_of(io);
 	struct dev *d = &p->set->dev[0];
 	/* Every datagram must fit the smallest MTU and a single mbuf behind the headers. */
-	if (max_len + 48 > d->mtu ||
+	if (max_len + 48 > d->mtu || max_len > UINT16_MAX ||
 	    p->tx_total + p->allocated + p->nhold >= p->set->cfg.tx_queue) {
 		io->stats.tx_nobufs++;
 		return NULL;
@@ -948,6 +970,17 @@ static void dpdk_tx_commit(struct sl_pktio *io, void *token, const struct sl_qui
 	ask(p, &pa.remote, now);
 }
 
+/* Adds (sign 1) or removes (-1) one frame to the datagram counters: UDP datagrams count with
+ * their payload bytes, as on receive; ARP and ND frames (l3_len 0) have counters of their own. */
+static inline void count_dgram(const struct rte_mbuf *m, uint64_t *pkts, uint64_t *bytes, int sign)
+{
+	if (m->l3_len == 0)
+		return;
+	uint64_t b = m->pkt_len - m->l2_len - m->l3_len - 8;
+	*pkts += (uint64_t)(int64_t)sign;
+	*bytes += (uint64_t)((int64_t)sign * (int64_t)b);
+}
+
 static int dpdk_tx_flush(struct sl_pktio *io)
 {
 	struct port *p = port_of(io);
@@ -958,21 +991,28 @@ static int dpdk_tx_flush(struct sl_pktio *io)
 		if (q->n == 0)
 			continue;
 		uint16_t done = 0;
-		/* A few tries: a software device (af_packet, tap) takes a burst at a time. */
+		/* A few tries: a software device (af_packet, tap) takes a burst at a time. An mbuf
+		 * handed to the device is no longer ours to read (a ring device's peer may free it
+		 * at once), so the counters are taken before the burst and corrected after. */
 		for (int tries = 0; tries < 4 && done < q->n; tries++) {
 			unsigned int want = q->n - done;
-			uint16_t k =
-				rte_eth_tx_burst(p->set->dev[d].port_id, p->worker, q->m + done,
-						 (uint16_t)(want > 512 ? 512 : want));
+			if (want > 512)
+				want = 512;
+			uint64_t pkts = 0, bytes = 0;
+			for (unsigned int i = 0; i < want; i++)
+				count_dgram(q->m[done + i], &pkts, &bytes, 1);
+			uint16_t k = rte_eth_tx_burst(p->set->dev[d].port_id, p->worker,
+						      q->m + done, (uint16_t)want);
+			for (unsigned int i = k; i < want; i++)
+				count_dgram(q->m[done + i], &pkts, &bytes, -1);
+			io->stats.tx_packets += pkts;
+			io->stats.tx_bytes += bytes;
+			sent += (int)pkts;
 			if (k == 0)
 				break;
-			for (uint16_t i = 0; i < k; i++)
-				io->stats.tx_bytes += q->m[done + i]->pkt_len;
 			done += k;
 			io->stats.tx_batches++;
 		}
-		io->stats.tx_packets += done;
-		sent += done;
 		if (done < q->n) {
 			memmove(q->m, q->m + done, (q->n - done) * sizeof(q->m[0]));
 			blocked = true;
