@@ -57,6 +57,11 @@ struct sl_quic_conn {
 	uint32_t ncids;
 	ngtcp2_connection_close_error ccerr;
 	bool established, want_close, dead, tx_more;
+	/* Something may be ready to send: a datagram arrived, the application queued or reset
+	 * something, or a timer fired. Only dirty connections are flushed, so an idle connection
+	 * costs nothing per loop (ngtcp2's write path is not free even when it has nothing). */
+	bool dirty;
+	uint64_t expiry; /* ngtcp2_conn_get_expiry as of the last flush */
 	uint64_t rx_datagrams, rx_bytes, tx_datagrams, tx_bytes;
 	uint64_t close_error;
 	void *user;
@@ -222,6 +227,7 @@ static void stream_free(struct sl_quic_conn *c, struct sl_quic_stream *s)
 
 static void stream_mark_pending(struct sl_quic_conn *c, struct sl_quic_stream *s)
 {
+	c->dirty = true;
 	if (s->pending || s->reset)
 		return;
 	if (s->unsent == NULL && !(s->fin_queued && !s->fin_sent))
@@ -567,6 +573,7 @@ static struct sl_quic_conn *conn_alloc(struct sl_quic_endpoint *ep, const struct
 		return NULL;
 	}
 	c->ep = ep;
+	c->dirty = true;
 	c->path = *path;
 	ngtcp2_connection_close_error_default(&c->ccerr);
 	return c;
@@ -804,13 +811,7 @@ int sl_quic_endpoint_recv(struct sl_quic_endpoint *ep, const struct sl_quic_path
 	to_ngtcp2_path(path, &np);
 	c->rx_datagrams++;
 	c->rx_bytes += len;
-	/* The next hop may change (a router fail-over): follow the newest datagram of the path. */
-	if (path->l2_valid && path->remote_len == c->path.remote_len &&
-	    memcmp(&path->remote, &c->path.remote, path->remote_len) == 0) {
-		memcpy(c->path.l2_addr, path->l2_addr, sizeof(c->path.l2_addr));
-		c->path.l2_valid = 1;
-		c->path.l2_dev = path->l2_dev;
-	}
+	c->dirty = true;
 	int rv = ngtcp2_conn_read_pkt(c->q, &np, NULL, data, len, now_ns);
 	if (rv == NGTCP2_ERR_DRAINING || rv == NGTCP2_ERR_DROP_CONN) {
 		/* The peer closed (or ngtcp2 says to drop silently): nothing more to send. */
@@ -821,6 +822,14 @@ int sl_quic_endpoint_recv(struct sl_quic_endpoint *ep, const struct sl_quic_path
 	} else if (rv != 0) {
 		ep->stats.rx_dropped++;
 		conn_fail(c, rv);
+	} else if (path->l2_valid && path->remote_len == c->path.remote_len &&
+		   memcmp(&path->remote, &c->path.remote, path->remote_len) == 0) {
+		/* The next hop may change (a router fail-over): follow the newest datagram of the
+		 * path, and only one that decrypted, so a spoofed datagram cannot redirect the
+		 * connection's replies to another MAC. */
+		memcpy(c->path.l2_addr, path->l2_addr, sizeof(c->path.l2_addr));
+		c->path.l2_valid = 1;
+		c->path.l2_dev = path->l2_dev;
 	}
 	reap(ep);
 	return 0;
@@ -942,9 +951,16 @@ static int conn_flush(struct sl_quic_conn *c, uint64_t now_ns)
 int sl_quic_endpoint_flush(struct sl_quic_endpoint *ep, uint64_t now_ns)
 {
 	int sent = 0;
-	for (struct sl_quic_conn *c = ep->conns; c; c = c->next)
+	for (struct sl_quic_conn *c = ep->conns; c; c = c->next) {
+		if (c->dead || !(c->dirty || c->want_close || c->tx_more))
+			continue;
+		sent += conn_flush(c, now_ns);
+		/* Every event that changes ngtcp2's timers marks the connection dirty, so the
+		 * deadline read here stays right until the next flush. */
+		c->dirty = c->tx_more;
 		if (!c->dead)
-			sent += conn_flush(c, now_ns);
+			c->expiry = ngtcp2_conn_get_expiry(c->q);
+	}
 	reap(ep);
 	return sent;
 }
@@ -953,11 +969,10 @@ uint64_t sl_quic_endpoint_expiry(const struct sl_quic_endpoint *ep)
 {
 	uint64_t t = UINT64_MAX;
 	for (struct sl_quic_conn *c = ep->conns; c; c = c->next) {
-		if (c->want_close || c->tx_more)
+		if (c->want_close || c->tx_more || c->dirty)
 			return 0;
-		uint64_t e = ngtcp2_conn_get_expiry(c->q);
-		if (e < t)
-			t = e;
+		if (c->expiry < t)
+			t = c->expiry;
 	}
 	return t;
 }
@@ -965,8 +980,9 @@ uint64_t sl_quic_endpoint_expiry(const struct sl_quic_endpoint *ep)
 void sl_quic_endpoint_handle_expiry(struct sl_quic_endpoint *ep, uint64_t now_ns)
 {
 	for (struct sl_quic_conn *c = ep->conns; c; c = c->next) {
-		if (c->dead || c->want_close || ngtcp2_conn_get_expiry(c->q) > now_ns)
+		if (c->dead || c->want_close || c->expiry > now_ns)
 			continue;
+		c->dirty = true;
 		int rv = ngtcp2_conn_handle_expiry(c->q, now_ns);
 		if (rv == NGTCP2_ERR_IDLE_CLOSE) {
 			c->close_error = 0;
@@ -1140,6 +1156,7 @@ int sl_quic_stream_reset(struct sl_quic_conn *c, int64_t stream_id, uint64_t app
 	if (s == NULL)
 		return SL_ENOTFOUND;
 	s->reset = true;
+	c->dirty = true;
 	ngtcp2_conn_shutdown_stream(c->q, stream_id, app_error);
 	/* Queued chunks stay until stream_close: ngtcp2 may still hold pointers into them for
 	 * frames already in flight. */
