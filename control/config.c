@@ -259,8 +259,10 @@ static const struct sl_config_setting settings[] = {
 	 .type = SL_CONFIG_LIST,
 	 .def = "",
 	 .metavar = "IP=MAC",
-	 .help = "DPDK driver: static neighbour entries, IP=MAC[@DEV] (IPv6 in brackets). "
-		 "Others are learned from ARP, neighbour discovery and received datagrams.",
+	 .help = "DPDK driver: static neighbour entries, IP=MAC[@DEV] (IPv6 in brackets), for "
+		 "on-link hosts the appliance sends to before hearing from them. Others are "
+		 "learned from ARP and neighbour discovery; peers that send datagrams are "
+		 "answered through the next hop those came from.",
 	 FIELD(dpdk_neighbours),
 	 .check = check_neighbour},
 	{.name = "dpdk_mbufs",

@@ -612,19 +612,20 @@ static enum sl_l2l3_csum csum_state(uint64_t flags, uint64_t mask, uint64_t good
 /* Queues a finished frame on device dev's transmit queue, or frees it when the queue is full
  * (only replies to ARP/ND and held datagrams come here; committed datagrams are bounded by
  * tx_alloc). */
-static void txq_push(struct port *p, unsigned int dev, struct rte_mbuf *m)
+static bool txq_push(struct port *p, unsigned int dev, struct rte_mbuf *m)
 {
 	struct txq *q = &p->tx[dev];
 	if (q->n >= p->set->cfg.tx_queue) {
 		p->io.stats.tx_drops++;
 		rte_pktmbuf_free(m);
-		return;
+		return false;
 	}
 	q->m[q->n++] = m;
 	p->tx_total++;
+	return true;
 }
 
-/* Our address of the same family as ip, preferably path_local when it is one of ours. */
+/* The first of our addresses of this family (the source of ARP requests and solicitations). */
 static const struct sockaddr_storage *our_addr(const struct port *p, int family)
 {
 	for (unsigned int i = 0; i < p->set->cfg.naddrs; i++)
@@ -682,14 +683,17 @@ static void ask(struct port *p, const struct sockaddr_storage *ip, uint64_t now)
 		size_t len;
 		if (ip->ss_family == AF_INET) {
 			len = sl_l2l3_build_arp(f, 1, dv->mac, src, bcast, ip);
-			p->io.stats.arp_out++;
 		} else {
 			len = sl_l2l3_build_nd_solicit(f, dv->mac, src, ip);
-			p->io.stats.nd_out++;
 		}
 		m->data_len = (uint16_t)len;
 		m->pkt_len = (uint32_t)len;
-		txq_push(p, d, m);
+		if (txq_push(p, d, m)) {
+			if (ip->ss_family == AF_INET)
+				p->io.stats.arp_out++;
+			else
+				p->io.stats.nd_out++;
+		}
 	}
 }
 
@@ -770,11 +774,9 @@ static void answer(struct port *p, unsigned int dev, struct rte_mbuf *m,
 	/* The request's mbuf carries the answer: no allocation, and it is already ours. */
 	if (rx->kind == SL_L2L3_ARP_REQUEST) {
 		len = sl_l2l3_build_arp(f, 2, d->mac, &rx->target, rx->sender_mac, &rx->sender);
-		p->io.stats.arp_out++;
 	} else {
 		const uint8_t *to = rx->has_ll ? rx->sender_mac : rx->src_mac;
 		len = sl_l2l3_build_nd_advert(f, d->mac, &rx->target, to, &rx->sender);
-		p->io.stats.nd_out++;
 	}
 	if (len == 0) {
 		rte_pktmbuf_free(m);
@@ -785,7 +787,12 @@ static void answer(struct port *p, unsigned int dev, struct rte_mbuf *m,
 	m->nb_segs = 1;
 	m->ol_flags = 0;
 	m->tx_offload = 0; /* not a datagram: l3_len 0 keeps it out of tx_packets */
-	txq_push(p, dev, m);
+	if (txq_push(p, dev, m)) {
+		if (rx->kind == SL_L2L3_ARP_REQUEST)
+			p->io.stats.arp_out++;
+		else
+			p->io.stats.nd_out++;
+	}
 }
 
 static bool unspecified(const struct sockaddr_storage *ss)

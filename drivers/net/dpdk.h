@@ -24,19 +24,21 @@
  *
  * Receive: rte_eth_rx_burst, then drivers/net/l2l3.h on the frame: UDP datagrams for our
  * addresses are handed out in place (the pkt's data points into the mbuf, which goes back to
- * the pool on rx_release); ARP requests and IPv6 neighbour solicitations for our addresses are
- * answered from the same mbuf; ARP replies, advertisements and the source of every accepted
- * datagram feed the neighbour table; everything else is dropped and counted by reason.
+ * the pool on rx_release), with the frame's source MAC and device as the path's next hop;
+ * ARP requests and IPv6 neighbour solicitations for our addresses are answered from the same
+ * mbuf; ARP and ND feed the neighbour table; everything else is dropped and counted by reason.
  *
  * Transmit: tx_alloc hands out an mbuf with SL_L2L3_MAX_HDR bytes of headroom, the QUIC endpoint
  * encrypts into it, tx_commit writes the Ethernet/IP/UDP headers in front (checksums offloaded
- * when the device can) and queues it on the device the neighbour was learned on; tx_flush is one
- * rte_eth_tx_burst per device. A datagram to an address with no neighbour entry is held (up to
- * SL_NET_DPDK_HOLD per worker, for at most 3 s) while the worker asks with ARP or a neighbour
- * solicitation, every 500 ms; it leaves as soon as any worker learns the answer.
+ * when the device can) and queues it on the device of the path's next hop (kept with the
+ * connection by the QUIC endpoint), or of the neighbour table's entry when the path has none;
+ * tx_flush is one rte_eth_tx_burst per device. A datagram to an address known to neither is
+ * held (up to SL_NET_DPDK_HOLD per worker, for at most 3 s) while the worker asks with ARP or a
+ * neighbour solicitation, every 500 ms; it leaves as soon as any worker learns the answer.
  *
- * A device with fewer queues than workers serves the first workers only (logged at set-up);
- * datagrams that reach the wrong worker are handed over by the shard layer as for sockets.
+ * A device with fewer queues than workers gives the other workers no queue on it: they neither
+ * receive nor send there (logged at set-up). Datagrams that reach a worker other than their
+ * connection's are handed over by the shard layer as for sockets.
  */
 
 #define SL_NET_DPDK_MAX_DEVS	8
