@@ -10,22 +10,49 @@
  * Everything runs in one thread over the tools' client runtime (control/client.h), so on a
  * small machine the benchmark competes with the relay for CPU; docs/benchmarks.md says how the
  * figures were taken.
+ *
+ * With --inproc the relay runs inside this process: one relay worker (dataplane/shard/worker.h)
+ * on EAL lcore 1, the clients on the main lcore 0, each lcore on its own CPU. In socket mode the
+ * worker listens on a kernel UDP socket on loopback and the clients use kernel sockets too; in
+ * dpdk mode two ethdevs made of rings (net_ring) are cabled back to back and both sides run the
+ * DPDK driver (drivers/net/dpdk.h), ARP included, so the kernel is out of the loop on both
+ * ends. Running the same shape in both modes shows what bypassing the kernel saves, read from
+ * the worker thread's own CPU time and packet counters.
  */
 #include "control/client.h"
+#include "control/config.h"
 #include "control/ctl.h"
 #include "control/ctl_pubsub.h"
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/ring.h"
+#include "drivers/net/dpdk.h"
+#include "drivers/net/socket.h"
+#include "shard/worker.h"
 #include "track/origin.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#ifdef SL_HAVE_NET_RING
+#include <rte_eth_ring.h>
+#endif
 
 #define SEC UINT64_C(1000000000)
 
@@ -50,9 +77,15 @@ struct sub {
 	int pub;
 };
 
+enum inproc_mode { INPROC_OFF = 0, INPROC_SOCKET, INPROC_DPDK };
+
+static const char *const mode_names[] = {"daemon", "socket", "dpdk"};
+
 struct opts {
-	const char *url, *plot, *admin;
+	const char *url, *plot, *admin, *prog;
 	uint64_t subscribers, publishers, fps, size, group_frames, duration, ports, warmup;
+	uint64_t poll_idle_us;
+	enum inproc_mode inproc;
 	int json;
 };
 
@@ -95,11 +128,10 @@ static uint32_t pct(double p)
 	return lat[i];
 }
 
-/* The relay's CPU time (user + system) in microseconds, from /proc/PID/stat. */
-static int relay_cpu_us(long pid, uint64_t *us)
+/* CPU time (user + system) in microseconds of a process or thread, from its stat file. */
+static int stat_cpu_us(const char *path, uint64_t *us)
 {
-	char path[64], buf[2048];
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	char buf[2048];
 	FILE *f = fopen(path, "r");
 	if (f == NULL)
 		return -1;
@@ -117,6 +149,14 @@ static int relay_cpu_us(long pid, uint64_t *us)
 	long hz = sysconf(_SC_CLK_TCK);
 	*us = (uint64_t)(utime + stime) * 1000000u / (uint64_t)hz;
 	return 0;
+}
+
+/* The relay's CPU time (user + system) in microseconds, from /proc/PID/stat. */
+static int relay_cpu_us(long pid, uint64_t *us)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	return stat_cpu_us(path, us);
 }
 
 static long relay_pid(const char *admin)
@@ -176,13 +216,381 @@ static void drain(struct sub *s, uint64_t measure_from)
 	}
 }
 
+/* ---- the in-process relay (--inproc) ---- */
+
+#define INPROC_CTL_RING 64
+/* Each direction of the ring cable holds this many frames: like a NIC's descriptor ring, it
+ * is what a burst of the fan-out must fit in before the other side reads. */
+#define INPROC_WIRE_RING 4096
+/* Mbufs per device set: the wire ring, the transmit queue and the receive bursts of one side
+ * with room to spare (the driver's own estimate assumes a NIC that pins receive descriptors). */
+#define INPROC_MBUFS	  16384
+#define INPROC_RELAY_IP	  "10.90.0.1"
+#define INPROC_RELAY_PORT 4443
+#define INPROC_CLIENT_IP  "10.90.0.2"
+/* The client side receives on any UDP port of its address; its connections use this one. */
+#define INPROC_CLIENT_PORT 40000
+
+struct inproc {
+	enum inproc_mode mode;
+	bool eal, launched;
+	unsigned int lcore;
+	int tid; /* the worker thread's kernel id, written by the worker's lcore */
+	struct sl_worker *w;
+	struct rte_ring *ctl_in, *ctl_out;
+	struct rte_ring *wire_up, *wire_down; /* client -> relay, relay -> client */
+	struct sl_net_dpdk *relay_set, *client_set;
+	uint64_t seq;
+	char url[64];
+};
+
+/* What the worker did up to one moment: its thread's CPU time and its port's packets. */
+struct wsample {
+	uint64_t at_ns, cpu_ns, rx, tx;
+};
+
+static int worker_lcore(void *arg)
+{
+	struct inproc *ip = arg;
+	/* The benchmark reads this thread's CPU time from /proc, so it needs the kernel's id. */
+	__atomic_store_n(&ip->tid, rte_sys_gettid(), __ATOMIC_RELEASE);
+	return sl_worker_main(ip->w);
+}
+
+/*
+ * CPU time of the worker thread in nanoseconds. schedstat (the scheduler's own run time, in
+ * nanoseconds) is preferred: utime and stime in stat count clock ticks of 10 ms, too coarse for
+ * a relay that is idle most of a 10 s window. stat is the fallback on kernels without it.
+ */
+static int thread_cpu_ns(int tid, uint64_t *ns)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat", tid);
+	FILE *f = fopen(path, "r");
+	if (f) {
+		unsigned long long run = 0;
+		int n = fscanf(f, "%llu", &run);
+		fclose(f);
+		if (n == 1) {
+			*ns = run;
+			return 0;
+		}
+	}
+	uint64_t us;
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	if (stat_cpu_us(path, &us) != 0)
+		return -1;
+	*ns = us * 1000u;
+	return 0;
+}
+
+/* The EAL on two lcores: 0 (this thread, the clients) and 1 (the relay worker), each on its own
+ * CPU of the affinity mask when there are two, on plain pages, without PCI probing. */
+static int inproc_eal(struct inproc *ip, const char *prog)
+{
+	cpu_set_t set;
+	int cpus[2], ncpu = 0;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		for (int c = 0; c < CPU_SETSIZE && ncpu < 2; c++)
+			if (CPU_ISSET(c, &set))
+				cpus[ncpu++] = c;
+	if (ncpu == 0)
+		cpus[ncpu++] = 0;
+	if (ncpu == 1)
+		cpus[ncpu++] = cpus[0];
+	static char lcores[64], prefix[64], name[256];
+	snprintf(lcores, sizeof(lcores), "0@%d,1@%d", cpus[0], cpus[1]);
+	snprintf(prefix, sizeof(prefix), "--file-prefix=shardline-bench-%d", (int)getpid());
+	snprintf(name, sizeof(name), "%s", prog);
+	/* --no-shconf: one process, nothing to share, so no runtime files (the directory is removed
+	 * by inproc_stop). */
+	char *argv[] = {name,
+			"--lcores",
+			lcores,
+			"--no-huge",
+			"-m",
+			"512",
+			"--no-pci",
+			"--no-telemetry",
+			"--no-shconf",
+			prefix,
+			"--log-level=lib.*:error",
+			NULL};
+	if (rte_eal_init((int)(sizeof(argv) / sizeof(argv[0])) - 1, argv) < 0) {
+		fprintf(stderr, "shardline-bench: EAL initialisation failed: %s\n",
+			rte_strerror(rte_errno));
+		return -1;
+	}
+	ip->eal = true;
+	ip->lcore = rte_get_next_lcore(-1, 1, 0);
+	if (ip->lcore >= RTE_MAX_LCORE) {
+		fprintf(stderr, "shardline-bench: the EAL has no lcore for the relay worker\n");
+		return -1;
+	}
+	return 0;
+}
+
+static struct sockaddr_storage inproc_addr(const char *ip, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+	a->sin_family = AF_INET;
+	a->sin_port = htons(port);
+	inet_pton(AF_INET, ip, &a->sin_addr);
+	return ss;
+}
+
+#ifdef SL_HAVE_NET_RING
+/* One side of the ring cable: a DPDK device set on ethdev dev that answers for addr. */
+static int inproc_dpdk_set(const char *dev, const char *addr, uint16_t port,
+			   struct sl_net_dpdk **set, struct sl_pktio **io)
+{
+	struct sl_net_dpdk_config dc;
+	char err[512];
+	sl_net_dpdk_config_default(&dc);
+	dc.addrs[0] = inproc_addr(addr, port);
+	dc.naddrs = 1;
+	dc.nworkers = 1;
+	snprintf(dc.devs[0], sizeof(dc.devs[0]), "%s", dev);
+	dc.ndevs = 1;
+	dc.mbufs = INPROC_MBUFS;
+	int rc = sl_net_dpdk_setup(&dc, set, err, sizeof(err));
+	if (rc != 0) {
+		fprintf(stderr, "shardline-bench: %s\n", err);
+		return rc;
+	}
+	rc = sl_net_dpdk_open(*set, 0, io);
+	if (rc != 0)
+		fprintf(stderr, "shardline-bench: cannot open the DPDK port of %s: %s\n", dev,
+			sl_strerror(rc));
+	return rc;
+}
+
+/*
+ * Two ring-backed ethdevs cabled back to back: the relay's device receives what the client's
+ * sends and the other way round. No neighbour is configured: the first datagram each way waits
+ * for an ARP exchange over the rings, as it would on a real link.
+ */
+static int inproc_dpdk(struct inproc *ip, struct sl_pktio **relay, struct sl_client **cl)
+{
+	ip->wire_up = rte_ring_create("sl_bench_up", INPROC_WIRE_RING, (int)rte_socket_id(),
+				      RING_F_SP_ENQ | RING_F_SC_DEQ);
+	ip->wire_down = rte_ring_create("sl_bench_down", INPROC_WIRE_RING, (int)rte_socket_id(),
+					RING_F_SP_ENQ | RING_F_SC_DEQ);
+	if (ip->wire_up == NULL || ip->wire_down == NULL) {
+		fprintf(stderr, "shardline-bench: cannot create the wire rings: %s\n",
+			rte_strerror(rte_errno));
+		return -1;
+	}
+	/* rte_eth_from_rings names the devices net_ring_<name>. */
+	if (rte_eth_from_rings("bench_relay", &ip->wire_up, 1, &ip->wire_down, 1, rte_socket_id()) <
+		    0 ||
+	    rte_eth_from_rings("bench_client", &ip->wire_down, 1, &ip->wire_up, 1,
+			       rte_socket_id()) < 0) {
+		fprintf(stderr, "shardline-bench: cannot create the ring ethdevs: %s\n",
+			rte_strerror(rte_errno));
+		return -1;
+	}
+	struct sl_pktio *cport = NULL;
+	if (inproc_dpdk_set("net_ring_bench_relay", INPROC_RELAY_IP, INPROC_RELAY_PORT,
+			    &ip->relay_set, relay) != 0 ||
+	    inproc_dpdk_set("net_ring_bench_client", INPROC_CLIENT_IP, 0, &ip->client_set,
+			    &cport) != 0) {
+		sl_pktio_close(*relay);
+		*relay = NULL;
+		return -1;
+	}
+	struct sockaddr_storage local = inproc_addr(INPROC_CLIENT_IP, INPROC_CLIENT_PORT);
+	int rc = sl_client_new_ports(&cport, &local, 1, cl);
+	if (rc != 0) {
+		fprintf(stderr, "shardline-bench: cannot create the DPDK client: %s\n",
+			sl_strerror(rc));
+		sl_pktio_close(*relay);
+		*relay = NULL;
+		return -1;
+	}
+	snprintf(ip->url, sizeof(ip->url), "moq://%s:%u", INPROC_RELAY_IP, INPROC_RELAY_PORT);
+	return 0;
+}
+#endif
+
+/* The relay's port on a loopback UDP socket (an ephemeral port, so runs never collide) and
+ * clients over kernel sockets, as in the daemon mode. */
+static int inproc_socket(struct inproc *ip, unsigned nports, struct sl_pktio **relay,
+			 struct sl_client **cl)
+{
+	struct sl_net_socket_config nc;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	sl_net_socket_config_default(&nc);
+	sl_net_socket_config_add(&nc, "127.0.0.1:0");
+	int rc = sl_net_socket_open(&nc, relay);
+	if (rc == 0 && (rc = sl_net_socket_local(*relay, 0, &ss, &len)) == 0) {
+		snprintf(ip->url, sizeof(ip->url), "moq://127.0.0.1:%u",
+			 ntohs(((struct sockaddr_in *)&ss)->sin_port));
+		rc = sl_client_new(ip->url, nports, cl);
+	}
+	if (rc != 0) {
+		fprintf(stderr, "shardline-bench: cannot open the loopback relay and clients: %s\n",
+			sl_strerror(rc));
+		sl_pktio_close(*relay);
+		*relay = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Starts the EAL, the ports, one relay worker on lcore 1 (configured like the daemon's
+ * defaults) and the client over the matching ports. On failure the caller still calls
+ * inproc_stop, which undoes whatever was done.
+ */
+static int inproc_start(struct inproc *ip, const struct opts *o, unsigned nports,
+			struct sl_client **cl)
+{
+	struct sl_pktio *relay = NULL;
+	*cl = NULL;
+	if (inproc_eal(ip, o->prog) != 0)
+		return -1;
+	if (o->inproc == INPROC_DPDK) {
+#ifdef SL_HAVE_NET_RING
+		if (inproc_dpdk(ip, &relay, cl) != 0)
+			return -1;
+#else
+		fprintf(stderr, "shardline-bench: built without DPDK's net_ring driver; --inproc "
+				"dpdk is not available\n");
+		return -1;
+#endif
+	} else if (inproc_socket(ip, nports, &relay, cl) != 0) {
+		return -1;
+	}
+	ip->ctl_in = sl_ring_create("sl_bench_ci", INPROC_CTL_RING, (int)rte_socket_id());
+	ip->ctl_out = sl_ring_create("sl_bench_co", INPROC_CTL_RING, (int)rte_socket_id());
+	if (ip->ctl_in == NULL || ip->ctl_out == NULL) {
+		fprintf(stderr, "shardline-bench: cannot create the control rings: %s\n",
+			rte_strerror(rte_errno));
+		sl_pktio_close(relay);
+		return -1;
+	}
+	/* The daemon's defaults, so the in-process relay is the relay the daemon mode measures. */
+	struct sl_config dcfg;
+	struct sl_worker_config wc;
+	sl_config_default(&dcfg);
+	sl_worker_config_default(&wc);
+	wc.port = relay;
+	wc.id = 0;
+	wc.nworkers = 1; /* one worker: no cross-worker rings (the worker needs none) */
+	wc.quic.idle_timeout_ns = dcfg.idle_timeout_ns;
+	wc.quic.max_data = dcfg.quic_max_data;
+	wc.quic.max_stream_data = dcfg.quic_max_stream_data;
+	wc.quic.max_streams_bidi = (uint64_t)dcfg.quic_max_streams_bidi;
+	wc.quic.max_streams_uni = (uint64_t)dcfg.quic_max_streams_uni;
+	wc.quic.max_conns = (uint32_t)dcfg.max_conns + 1;
+	wc.track.max_age_ns = dcfg.cache_age_ns;
+	wc.track.max_bytes = dcfg.cache_bytes;
+	wc.poll_idle_ns = o->poll_idle_us * 1000;
+	wc.ctl_in = ip->ctl_in;
+	wc.ctl_out = ip->ctl_out;
+	int rc = sl_worker_new(&wc, sl_clock_now_ns(), &ip->w);
+	if (rc != 0) {
+		fprintf(stderr, "shardline-bench: cannot create the relay worker: %s\n",
+			sl_strerror(rc));
+		sl_pktio_close(relay);
+		return -1;
+	}
+	if (rte_eal_remote_launch(worker_lcore, ip, ip->lcore) != 0) {
+		fprintf(stderr, "shardline-bench: cannot launch the relay worker on lcore %u\n",
+			ip->lcore);
+		return -1;
+	}
+	ip->launched = true;
+	for (uint64_t end = sl_clock_now_ns() + SEC;
+	     __atomic_load_n(&ip->tid, __ATOMIC_ACQUIRE) == 0 && sl_clock_now_ns() < end;)
+		usleep(100);
+	return 0;
+}
+
+/*
+ * Reads the worker's CPU time and asks it for its counters through its control ring. The
+ * clients keep running while the answer comes (within one worker loop iteration), so the
+ * measurement does not stall the frames it measures. Returns 0 or -1 (no answer in 2 s).
+ */
+static int inproc_sample(struct inproc *ip, struct sl_client *cl, struct wsample *out)
+{
+	int tid = __atomic_load_n(&ip->tid, __ATOMIC_ACQUIRE);
+	out->at_ns = sl_clock_now_ns();
+	if (tid == 0 || thread_cpu_ns(tid, &out->cpu_ns) != 0)
+		return -1;
+	struct sl_msg m = {.type = SL_MSG_CONTROL, .u32 = SL_WORKER_CTL_STATS, .u64 = ++ip->seq};
+	if (sl_ring_send(ip->ctl_in, &m, 1) != 1)
+		return -1;
+	for (uint64_t end = out->at_ns + 2 * SEC; sl_clock_now_ns() < end;) {
+		struct sl_msg r;
+		if (sl_ring_recv(ip->ctl_out, &r, 1) != 1) {
+			sl_client_run(cl, 20000);
+			continue;
+		}
+		struct sl_worker_stats *st = r.obj;
+		if (r.u32 != SL_WORKER_CTL_STATS || r.u64 != ip->seq || st == NULL) {
+			free(st); /* the answer to an earlier request that timed out */
+			continue;
+		}
+		out->rx = st->port.rx_packets;
+		out->tx = st->port.tx_packets;
+		free(st);
+		return 0;
+	}
+	return -1;
+}
+
+/* Stops the worker and takes everything down: the worker before the device sets (it holds a
+ * port on one), the frames left on the wire before their pools. The client must be freed
+ * already (its port is on the client set). */
+static void inproc_stop(struct inproc *ip)
+{
+	if (ip->launched) {
+		struct sl_msg m = {.type = SL_MSG_CONTROL, .u32 = SL_WORKER_CTL_STOP};
+		while (sl_ring_send(ip->ctl_in, &m, 1) != 1)
+			usleep(100);
+		rte_eal_mp_wait_lcore();
+	}
+	struct sl_msg r;
+	while (ip->ctl_out && sl_ring_recv(ip->ctl_out, &r, 1) == 1)
+		free(r.obj);
+	sl_worker_free(ip->w);
+	struct rte_ring *wires[] = {ip->wire_up, ip->wire_down};
+	for (unsigned i = 0; i < 2; i++) {
+		struct rte_mbuf *mb = NULL;
+		while (wires[i] && rte_ring_dequeue(wires[i], (void **)&mb) == 0)
+			rte_pktmbuf_free(mb);
+	}
+	sl_net_dpdk_free(ip->relay_set);
+	sl_net_dpdk_free(ip->client_set);
+	rte_ring_free(ip->wire_up);
+	rte_ring_free(ip->wire_down);
+	rte_ring_free(ip->ctl_in);
+	rte_ring_free(ip->ctl_out);
+	if (ip->eal) {
+		/* The EAL creates its runtime directory even without shared config and leaves it;
+		 * it is empty with --no-shconf, so rmdir is enough. */
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s", rte_eal_get_runtime_dir());
+		rte_eal_cleanup();
+		rmdir(dir);
+	}
+	memset(ip, 0, sizeof(*ip));
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: shardline-bench fanout URL [--subscribers N] [--publishers M] [--fps F]\n"
 		"         [--size BYTES] [--group-frames G] [--duration S] [--warmup S] [--ports "
 		"P]\n"
-		"         [--admin PATH] [--json] [--plot FILE]\n\n"
+		"         [--admin PATH] [--json] [--plot FILE]\n"
+		"       shardline-bench fanout --inproc socket|dpdk [--poll-idle-us US] [the "
+		"options above]\n\n"
 		"Measures publish-to-deliver latency through a moq-lite relay at URL\n"
 		"(moq://HOST:PORT). Defaults: 100 subscribers, 1 publisher, 60 fps, 4096-byte "
 		"frames,\n"
@@ -192,7 +600,21 @@ static void usage(FILE *f)
 		"CPU\n"
 		"time per delivered frame. --plot writes a latency CDF (FILE.dat and, when gnuplot "
 		"is\n"
-		"installed, FILE as PNG).\n");
+		"installed, FILE as PNG).\n\n"
+		"--inproc runs the relay in this process instead (no URL needed): one relay worker "
+		"on\n"
+		"EAL lcore 1, the clients on lcore 0, one CPU each. 'socket' puts both sides on "
+		"kernel\n"
+		"UDP sockets over loopback; 'dpdk' cables two ring-backed ethdevs (net_ring) back "
+		"to\n"
+		"back and runs the DPDK driver on both sides (relay %s:%u, clients %s,\n"
+		"ARP over the rings), so the kernel is out of the loop. The report adds the "
+		"worker's\n"
+		"CPU per frame, its packets, packets/s and CPU cycles per packet over the "
+		"measured\n"
+		"window. --poll-idle-us is the worker's idle back-off (default 100; 0 "
+		"busy-polls).\n",
+		INPROC_RELAY_IP, INPROC_RELAY_PORT, INPROC_CLIENT_IP);
 }
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -209,6 +631,8 @@ static int parse(int argc, char **argv, struct opts *o)
 		{"admin", required_argument, NULL, 'a'},
 		{"json", no_argument, NULL, 'j'},
 		{"plot", required_argument, NULL, 'o'},
+		{"inproc", required_argument, NULL, 'i'},
+		{"poll-idle-us", required_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -219,7 +643,9 @@ static int parse(int argc, char **argv, struct opts *o)
 			   .group_frames = 60,
 			   .duration = 10,
 			   .ports = 32,
-			   .warmup = 2};
+			   .warmup = 2,
+			   .poll_idle_us = 100,
+			   .prog = argv[0]};
 	int c;
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		uint64_t *dst = NULL, max = 1000000;
@@ -264,6 +690,22 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'o':
 			o->plot = optarg;
 			continue;
+		case 'i':
+			if (strcmp(optarg, "socket") == 0) {
+				o->inproc = INPROC_SOCKET;
+			} else if (strcmp(optarg, "dpdk") == 0) {
+				o->inproc = INPROC_DPDK;
+			} else {
+				fprintf(stderr,
+					"shardline-bench: --inproc: '%s' is neither socket nor "
+					"dpdk\n",
+					optarg);
+				return -1;
+			}
+			continue;
+		case 'P':
+			dst = &o->poll_idle_us;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -273,13 +715,14 @@ static int parse(int argc, char **argv, struct opts *o)
 		char *end;
 		errno = 0;
 		unsigned long long v = strtoull(optarg, &end, 10);
-		if (errno || *end || end == optarg || v > max || (v == 0 && dst != &o->warmup)) {
+		bool zero_ok = dst == &o->warmup || dst == &o->poll_idle_us;
+		if (errno || *end || end == optarg || v > max || (v == 0 && !zero_ok)) {
 			const char *name = "?";
 			for (const struct option *x = lo; x->name; x++)
 				if (x->val == c)
 					name = x->name;
 			fprintf(stderr, "shardline-bench: --%s: '%s' is not a number in %d..%llu\n",
-				name, optarg, dst == &o->warmup ? 0 : 1, (unsigned long long)max);
+				name, optarg, zero_ok ? 0 : 1, (unsigned long long)max);
 			return -1;
 		}
 		*dst = v;
@@ -288,6 +731,19 @@ static int parse(int argc, char **argv, struct opts *o)
 		fprintf(stderr, "shardline-bench: --size must be at least %d (the time stamp)\n",
 			SL_FRAME_STAMP_LEN);
 		return -1;
+	}
+	if (o->inproc != INPROC_OFF) {
+		/* The relay is ours: a URL (such as "inproc") is accepted and ignored. */
+		if (argc - optind > 1) {
+			usage(stderr);
+			return -1;
+		}
+		if (o->admin) {
+			fprintf(stderr, "shardline-bench: --admin names a daemon; --inproc runs "
+					"its own relay\n");
+			return -1;
+		}
+		return 0;
 	}
 	if (argc - optind != 1) {
 		usage(stderr);
@@ -325,20 +781,12 @@ static void write_plot(const struct opts *o)
 			dat);
 }
 
-static int fanout(int argc, char **argv)
+/* The benchmark proper over a client already set up for the relay at o->url; ip is the
+ * in-process relay (mode INPROC_OFF for a daemon). Frees the client. */
+static int run(const struct opts *op, struct sl_client *cl, struct inproc *ip)
 {
-	struct opts o;
-	if (parse(argc, argv, &o) != 0)
-		return 2;
-	unsigned nports =
-		(unsigned)(o.subscribers + o.publishers < o.ports ? o.subscribers + o.publishers
-								  : o.ports);
-	struct sl_client *cl;
-	int rc = sl_client_new(o.url, nports, &cl);
-	if (rc != 0) {
-		fprintf(stderr, "shardline-bench: %s: %s\n", o.url, sl_strerror(rc));
-		return 2;
-	}
+	const struct opts o = *op;
+	int rc;
 	struct sl_origin *origin = sl_origin_new(NULL);
 	struct pub *pubs = calloc(o.publishers, sizeof(*pubs));
 	struct sub *subs = calloc(o.subscribers, sizeof(*subs));
@@ -351,7 +799,7 @@ static int fanout(int argc, char **argv)
 		    sl_client_connect(cl, o.url, &p->conn) != 0) {
 			fprintf(stderr, "shardline-bench: cannot set up publisher %llu\n",
 				(unsigned long long)i);
-			return 1;
+			goto fail;
 		}
 	}
 	for (uint64_t i = 0; i < o.subscribers; i++) {
@@ -360,14 +808,14 @@ static int fanout(int argc, char **argv)
 		if (sl_client_connect(cl, o.url, &subs[i].conn) != 0) {
 			fprintf(stderr, "shardline-bench: cannot connect subscriber %llu\n",
 				(unsigned long long)i);
-			return 1;
+			goto fail;
 		}
 	}
 	if ((rc = sl_client_wait_connected(cl, 20 * SEC)) != 0) {
 		fprintf(stderr, "shardline-bench: cannot connect to %s: %s\n", o.url,
 			rc == SL_ETIMEDOUT ? "no answer within 20 s — is the relay running?"
 					   : sl_strerror(rc));
-		return 1;
+		goto fail;
 	}
 	for (uint64_t i = 0; i < o.publishers; i++)
 		sl_moq_session_publish(pubs[i].conn->s, pubs[i].path, pubs[i].b);
@@ -387,13 +835,17 @@ static int fanout(int argc, char **argv)
 	uint64_t end = measure_from_mono + o.duration * SEC, next = start, frame = 0;
 	uint64_t cpu0 = 0, cpu1 = 0;
 	bool cpu_ok = false, measuring = false;
+	struct wsample ws0 = {0}, ws1 = {0};
 	while (!interrupted) {
 		uint64_t now = sl_clock_now_ns();
 		if (now >= end)
 			break;
 		if (!measuring && now >= measure_from_mono) {
 			measuring = true;
-			cpu_ok = pid > 0 && relay_cpu_us(pid, &cpu0) == 0;
+			if (ip->mode != INPROC_OFF)
+				cpu_ok = inproc_sample(ip, cl, &ws0) == 0;
+			else
+				cpu_ok = pid > 0 && relay_cpu_us(pid, &cpu0) == 0;
 		}
 		if (now >= next) {
 			for (uint64_t i = 0; i < o.publishers; i++) {
@@ -423,8 +875,20 @@ static int fanout(int argc, char **argv)
 			if (subs[i].subscribed && !subs[i].ended)
 				drain(&subs[i], measure_from_wall);
 	}
-	if (cpu_ok && relay_cpu_us(pid, &cpu1) != 0)
+	if (cpu_ok && ip->mode != INPROC_OFF) {
+		cpu_ok = inproc_sample(ip, cl, &ws1) == 0;
+		cpu0 = ws0.cpu_ns / 1000;
+		cpu1 = ws1.cpu_ns / 1000;
+	} else if (cpu_ok && relay_cpu_us(pid, &cpu1) != 0) {
 		cpu_ok = false;
+	}
+	/* The worker's packets over the measured window, and what each one cost it. */
+	uint64_t wpkts = ws1.rx + ws1.tx - ws0.rx - ws0.tx;
+	double wsecs = (double)(ws1.at_ns - ws0.at_ns) / 1e9;
+	double wpps = cpu_ok && wsecs > 0 ? (double)wpkts / wsecs : 0;
+	double cycles = cpu_ok && wpkts ? (double)(ws1.cpu_ns - ws0.cpu_ns) / 1e9 *
+						  (double)rte_get_tsc_hz() / (double)wpkts
+					: -1;
 	/* Results. */
 	uint64_t delivered = 0, expected = 0, incomplete = 0, ooo = 0, ended = 0;
 	for (uint64_t i = 0; i < o.subscribers; i++) {
@@ -438,7 +902,14 @@ static int fanout(int argc, char **argv)
 	qsort(lat, nlat, sizeof(*lat), cmp_u32);
 	double cpu_per_frame = cpu_ok && delivered ? (double)(cpu1 - cpu0) / (double)delivered : -1;
 	if (o.json) {
-		printf("{\"subscribers\":%llu,\"publishers\":%llu,\"fps\":%llu,\"size\":%llu,"
+		putchar('{');
+		if (ip->mode != INPROC_OFF)
+			printf("\"mode\":\"%s\",\"worker_rx_packets\":%llu,\"worker_tx_packets\":%"
+			       "llu,"
+			       "\"worker_pps\":%.1f,\"cycles_per_packet\":%.1f,",
+			       mode_names[ip->mode], (unsigned long long)(ws1.rx - ws0.rx),
+			       (unsigned long long)(ws1.tx - ws0.tx), wpps, cycles);
+		printf("\"subscribers\":%llu,\"publishers\":%llu,\"fps\":%llu,\"size\":%llu,"
 		       "\"group_frames\":%llu,\"duration_s\":%llu,\"delivered\":%llu,"
 		       "\"expected\":%llu,\"lost_frames\":%lld,\"incomplete_groups\":%llu,"
 		       "\"out_of_order\":%llu,\"ended_early\":%llu,\"latency_us\":{\"p50\":%u,"
@@ -452,10 +923,20 @@ static int fanout(int argc, char **argv)
 		       (unsigned long long)ooo, (unsigned long long)ended, pct(0.5), pct(0.9),
 		       pct(0.99), pct(0.999), nlat ? lat[nlat - 1] : 0, cpu_per_frame);
 	} else {
+		char where[160];
+		if (ip->mode == INPROC_DPDK)
+			snprintf(where, sizeof(where),
+				 "an in-process relay, DPDK on both sides over net_ring (%s)",
+				 o.url);
+		else if (ip->mode == INPROC_SOCKET)
+			snprintf(where, sizeof(where),
+				 "an in-process relay, kernel sockets on both sides (%s)", o.url);
+		else
+			snprintf(where, sizeof(where), "%s", o.url);
 		printf("fan-out through %s: %llu publisher(s) -> %llu subscribers, %llu fps, "
 		       "%llu-byte "
 		       "frames, %llu-frame groups, %llu s measured after %llu s warm-up\n",
-		       o.url, (unsigned long long)o.publishers, (unsigned long long)o.subscribers,
+		       where, (unsigned long long)o.publishers, (unsigned long long)o.subscribers,
 		       (unsigned long long)o.fps, (unsigned long long)o.size,
 		       (unsigned long long)o.group_frames, (unsigned long long)o.duration,
 		       (unsigned long long)o.warmup);
@@ -471,9 +952,16 @@ static int fanout(int argc, char **argv)
 			       "s)\n",
 			       cpu_per_frame, (double)(cpu1 - cpu0) / 1e6,
 			       (unsigned long long)o.duration);
+		else if (ip->mode != INPROC_OFF)
+			printf("  relay CPU:          not measured (the worker did not answer)\n");
 		else
 			printf("  relay CPU:          not measured (give --admin PATH of the "
 			       "relay)\n");
+		if (cpu_ok && ip->mode != INPROC_OFF)
+			printf("  relay worker:       %llu packets in, %llu out (%.0f packets/s), "
+			       "%.0f CPU cycles per packet\n",
+			       (unsigned long long)(ws1.rx - ws0.rx),
+			       (unsigned long long)(ws1.tx - ws0.tx), wpps, cycles);
 	}
 	if (o.plot)
 		write_plot(&o);
@@ -501,6 +989,39 @@ static int fanout(int argc, char **argv)
 	free(lat);
 	/* A run that delivered nothing is a failure: the relay or the setup is broken. */
 	return delivered > 0 && ooo == 0 ? 0 : 1;
+fail:
+	sl_client_free(cl);
+	return 1;
+}
+
+static int fanout(int argc, char **argv)
+{
+	struct opts o;
+	if (parse(argc, argv, &o) != 0)
+		return 2;
+	unsigned nports =
+		(unsigned)(o.subscribers + o.publishers < o.ports ? o.subscribers + o.publishers
+								  : o.ports);
+	struct inproc ip = {.mode = o.inproc};
+	struct sl_client *cl = NULL;
+	if (o.inproc != INPROC_OFF) {
+		if (inproc_start(&ip, &o, nports, &cl) != 0) {
+			sl_client_free(cl);
+			inproc_stop(&ip);
+			return 2;
+		}
+		o.url = ip.url;
+	} else {
+		int rc = sl_client_new(o.url, nports, &cl);
+		if (rc != 0) {
+			fprintf(stderr, "shardline-bench: %s: %s\n", o.url, sl_strerror(rc));
+			return 2;
+		}
+	}
+	int ret = run(&o, cl, &ip);
+	if (o.inproc != INPROC_OFF)
+		inproc_stop(&ip);
+	return ret;
 }
 
 int main(int argc, char **argv)

@@ -21,11 +21,14 @@ struct cport {
 	struct sl_client *cl;
 	struct sl_pktio *port;
 	struct sl_quic_endpoint *ep;
+	struct sockaddr_storage local; /* the path's local side for connections on this port */
+	socklen_t local_len;
 };
 
 struct sl_client {
 	struct cport ports[MAX_PORTS];
 	unsigned nports, next_port;
+	bool poll_mode; /* a port has no descriptor: idle loops sleep briefly instead of poll */
 	struct sl_client_conn *conns;
 	uint64_t now;
 };
@@ -93,6 +96,56 @@ static int source_for(const struct sockaddr_storage *remote, socklen_t rlen,
 	return rc;
 }
 
+int sl_client_new_ports(struct sl_pktio *const *ports, const struct sockaddr_storage *locals,
+			unsigned nports, struct sl_client **out)
+{
+	static const struct sl_quic_callbacks cbs = {
+		.tx_alloc = sl_pktio_quic_tx_alloc,
+		.tx_commit = sl_pktio_quic_tx_commit,
+		.on_connected = on_connected,
+		.on_stream_open = on_stream_open,
+		.on_stream_data = on_stream_data,
+		.on_stream_reset = on_stream_reset,
+		.on_closed = on_closed,
+	};
+	bool ok = ports != NULL && locals != NULL && nports > 0 && nports <= MAX_PORTS;
+	for (unsigned i = 0; ok && i < nports; i++)
+		ok = ports[i] != NULL &&
+		     (locals[i].ss_family == AF_INET || locals[i].ss_family == AF_INET6);
+	struct sl_client *cl = ok ? calloc(1, sizeof(*cl)) : NULL;
+	if (cl == NULL) {
+		for (unsigned i = 0; ports != NULL && i < nports && i < MAX_PORTS; i++)
+			sl_pktio_close(ports[i]);
+		return ok ? SL_ENOMEM : SL_EINVAL;
+	}
+	/* Every port belongs to the client from here on, so one free path closes them all. */
+	for (unsigned i = 0; i < nports; i++) {
+		struct cport *cp = &cl->ports[i];
+		cp->cl = cl;
+		cp->port = ports[i];
+		cp->port->user = cp;
+		cp->local = locals[i];
+		cp->local_len = locals[i].ss_family == AF_INET ? sizeof(struct sockaddr_in)
+							       : sizeof(struct sockaddr_in6);
+		cl->poll_mode |= sl_pktio_wait_fd(cp->port) < 0;
+	}
+	cl->nports = nports;
+	cl->now = sl_clock_now_ns();
+	for (unsigned i = 0; i < nports; i++) {
+		struct sl_quic_config qc;
+		sl_quic_config_default(&qc);
+		qc.max_conns = 100000;
+		int rc = sl_quic_endpoint_new(&qc, &cbs, cl->ports[i].port, cl->now,
+					      &cl->ports[i].ep);
+		if (rc != 0) {
+			sl_client_free(cl);
+			return rc;
+		}
+	}
+	*out = cl;
+	return 0;
+}
+
 int sl_client_new(const char *url, unsigned nports, struct sl_client **out)
 {
 	struct sockaddr_storage remote, src;
@@ -107,42 +160,28 @@ int sl_client_new(const char *url, unsigned nports, struct sl_client **out)
 	char *colon = strrchr(bind_addr, ':');
 	if (colon)
 		snprintf(colon, sizeof(bind_addr) - (size_t)(colon - bind_addr), ":0");
-	struct sl_client *cl = calloc(1, sizeof(*cl));
-	if (cl == NULL)
-		return SL_ENOMEM;
-	static const struct sl_quic_callbacks cbs = {
-		.tx_alloc = sl_pktio_quic_tx_alloc,
-		.tx_commit = sl_pktio_quic_tx_commit,
-		.on_connected = on_connected,
-		.on_stream_open = on_stream_open,
-		.on_stream_data = on_stream_data,
-		.on_stream_reset = on_stream_reset,
-		.on_closed = on_closed,
-	};
-	cl->now = sl_clock_now_ns();
+	struct sl_pktio *ports[MAX_PORTS];
+	struct sockaddr_storage locals[MAX_PORTS];
 	for (unsigned i = 0; i < nports; i++) {
 		struct sl_net_socket_config nc;
-		struct sl_quic_config qc;
+		socklen_t len;
 		sl_net_socket_config_default(&nc);
 		nc.client = true;
 		sl_net_socket_config_add(&nc, bind_addr);
-		int rc = sl_net_socket_open(&nc, &cl->ports[i].port);
-		if (rc == 0) {
-			sl_quic_config_default(&qc);
-			qc.max_conns = 100000;
-			cl->ports[i].cl = cl;
-			cl->ports[i].port->user = &cl->ports[i];
-			rc = sl_quic_endpoint_new(&qc, &cbs, cl->ports[i].port, cl->now,
-						  &cl->ports[i].ep);
+		int rc = sl_net_socket_open(&nc, &ports[i]);
+		/* The path's local side is exactly the socket's address, as received datagrams
+		 * show it. */
+		if (rc == 0 && sl_net_socket_local(ports[i], 0, &locals[i], &len) != 0) {
+			sl_pktio_close(ports[i]);
+			rc = SL_EIO;
 		}
-		cl->nports = i + (cl->ports[i].port != NULL);
 		if (rc != 0) {
-			sl_client_free(cl);
+			while (i > 0)
+				sl_pktio_close(ports[--i]);
 			return rc;
 		}
 	}
-	*out = cl;
-	return 0;
+	return sl_client_new_ports(ports, locals, nports, out);
 }
 
 void sl_client_free(struct sl_client *cl)
@@ -189,9 +228,8 @@ int sl_client_connect(struct sl_client *cl, const char *url, struct sl_client_co
 	if (sl_client_parse_url(url, &path.remote, &path.remote_len) != 0)
 		return SL_EINVAL;
 	struct cport *cp = &cl->ports[cl->next_port++ % cl->nports];
-	/* The path's local side is exactly the socket's address, as received datagrams show it. */
-	if (sl_net_socket_local(cp->port, 0, &path.local, &path.local_len) != 0)
-		return SL_EIO;
+	path.local = cp->local;
+	path.local_len = cp->local_len;
 	struct sl_client_conn *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return SL_ENOMEM;
@@ -254,7 +292,15 @@ int sl_client_run(struct sl_client *cl, uint64_t max_wait_ns)
 			wait = expiry - now;
 		else if (expiry <= now)
 			wait = 0;
-		if (wait >= 1000000) {
+		if (cl->poll_mode) {
+			/* Nothing to poll on: a short sleep bounds both the added latency and
+			 * the CPU a waiting client burns. */
+			if (wait > SL_CLIENT_POLL_SLEEP_NS)
+				wait = SL_CLIENT_POLL_SLEEP_NS;
+			struct timespec ts = {0, (long)wait};
+			if (wait > 0)
+				nanosleep(&ts, NULL);
+		} else if (wait >= 1000000) {
 			struct pollfd pf[MAX_PORTS];
 			for (unsigned i = 0; i < cl->nports; i++) {
 				pf[i].fd = sl_pktio_wait_fd(cl->ports[i].port);

@@ -15,6 +15,7 @@
 #include "shard/worker.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <jansson.h>
 #include <sched.h>
 #include <signal.h>
@@ -345,6 +346,10 @@ static int eal_start(const struct sl_config *cfg, unsigned nworkers, int extra_a
 	argv[argc++] = prefix;
 	argv[argc++] = loglevel;
 	argv[argc++] = "--no-telemetry";
+	/* No secondary processes attach to the daemon (shardctl talks to the admin socket), so
+	 * the EAL keeps no shared configuration files: nothing is left behind in /var/run/dpdk
+	 * by a daemon that was killed. */
+	argv[argc++] = "--no-shconf";
 	bool extra_nohuge = false, extra_mem = false;
 	for (int i = 0; i < extra_argc; i++) {
 		extra_nohuge |= strcmp(extra_argv[i], "--no-huge") == 0;
@@ -702,6 +707,9 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	stop_workers(&d);
 	sl_admin_close(d.admin);
+	char rundir[PATH_MAX];
+	snprintf(rundir, sizeof(rundir), "%s", rte_eal_get_runtime_dir());
 	rte_eal_cleanup();
+	rmdir(rundir); /* empty with --no-shconf; the EAL does not remove it */
 	return 0;
 }

@@ -513,10 +513,11 @@ int main(void)
 			"--no-telemetry",
 			"--log-level=lib.*:error",
 			"--file-prefix=sl-dpdk-test",
+			"--no-shconf",
 			"--lcores",
 			"0",
 			NULL};
-	if (rte_eal_init(10, argv) < 0) {
+	if (rte_eal_init(11, argv) < 0) {
 		fprintf(stderr, "dpdk_test: EAL init failed\n");
 		return 1;
 	}
