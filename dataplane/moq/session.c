@@ -79,7 +79,11 @@ struct stream {
 		struct { /* K_FETCH_IN */
 			struct sl_group_reader r;
 			struct sl_waiter w;
-			struct task task;
+			struct task task; /* fetch_retry until a group is found, then fetch_run */
+			char *bpath;	  /* the request, kept to retry an upstream FETCH */
+			char *name;
+			uint64_t group;
+			uint8_t priority;
 		} fi;
 		struct { /* K_GROUP_OUT */
 			struct dsub *d;
@@ -100,7 +104,22 @@ struct pending {
 	uint64_t arrival_ns;
 };
 
-/* A downstream subscription: the peer subscribed, this side sends groups. */
+/* A SUBSCRIBE_DROP range being extended before it is written. */
+struct droprange {
+	bool on;
+	uint64_t start, end, code;
+};
+
+/*
+ * A downstream subscription: the peer subscribed, this side sends groups.
+ *
+ * Accounting (for SUBSCRIBE_DROP and the end of a bounded range): every sequence below lo is
+ * accounted for, that is, collected (then sent or reset), dropped, or before the start. The
+ * groups collected above lo (out of order, or past a gap) are kept sorted in ahead[]; a
+ * sequence missing below one of them is a gap. A gap is declared dropped once a group above
+ * it is resolved (sent in full or reset), which gives a straggler that group's duration to
+ * arrive; a group arriving below lo afterwards is not sent.
+ */
 struct dsub {
 	struct task task;
 	struct sl_moq_session *s;
@@ -113,11 +132,22 @@ struct dsub {
 	bool ordered;
 	bool has_end;
 	bool has_newest;
+	bool has_lo;	 /* lo is known (a start, the latest group, or the first one collected) */
+	bool has_rmax;	 /* some group was resolved */
+	bool range_done; /* the bounded range is complete: no more groups are collected */
+	bool past_end;	 /* a group past the end was seen: what is missing up to it is dropped */
+	bool has_seen;
 	bool finished;	 /* the Subscribe stream was finished or reset by this side */
 	int track_state; /* 0 live, 1 ended cleanly, < 0 abort code */
 	uint64_t end;
 	uint64_t max_latency_ns;
 	uint64_t newest_seq, newest_ns;
+	uint64_t lo;	   /* the lowest sequence not accounted for */
+	uint64_t rmax;	   /* the largest sequence resolved */
+	uint64_t seen_max; /* the largest sequence the consumer returned, sent or not */
+	uint64_t *ahead;
+	uint32_t nahead, acap;
+	struct droprange drop;
 	struct pending *pend;
 	uint32_t npend, pcap;
 	struct stream *groups;
@@ -166,6 +196,7 @@ struct tlist {
 struct sl_moq_relay {
 	struct sl_origin *origin;
 	uint32_t sessions;
+	struct sl_u64map remotes; /* broadcast pointer -> struct remote, for upstream FETCH */
 	struct sl_moq_relay_stats st;
 };
 
@@ -511,6 +542,9 @@ static void stream_release(struct sl_moq_session *s, struct stream *st)
 		sl_waiter_cancel(&st->u.fi.w);
 		task_unlink(&st->u.fi.task);
 		sl_group_reader_release(&st->u.fi.r);
+		free(st->u.fi.bpath);
+		free(st->u.fi.name);
+		st->u.fi.bpath = st->u.fi.name = NULL;
 		break;
 	case K_GROUP_OUT:
 		sl_waiter_cancel(&st->u.go.w);
@@ -677,6 +711,7 @@ static void remote_end(struct sl_moq_session *s, struct remote *rb)
 		if (st && !s->closed)
 			tx_fin(s, st);
 	}
+	sl_u64map_remove(&s->relay->remotes, (uint64_t)(uintptr_t)rb->b);
 	sl_broadcast_set_provider(rb->b, NULL, NULL);
 	sl_broadcast_set_user(rb->b, NULL);
 	sl_origin_unpublish(s->relay->origin, rb->b);
@@ -869,6 +904,7 @@ static void dsub_free(struct dsub *d, bool reset_unfinished)
 		d->next->pprev = d->pprev;
 	s->ndsubs--;
 	s->st.subscribes_active--;
+	free(d->ahead);
 	free(d);
 }
 
@@ -886,8 +922,169 @@ static int pend_push(struct dsub *d, struct sl_group_reader *r, uint64_t seq, ui
 	return 0;
 }
 
+/* ---- range accounting and SUBSCRIBE_DROP ---- */
+
+/* Groups collected past a gap that no resolved group has settled yet; beyond it the lowest
+ * gap is given up, so the array stays bounded whatever the peer's track looks like. */
+#define AHEAD_MAX 1024
+
+/* Writes the DROP being built, if any. Nothing is written once the Subscribe stream is
+ * finished or reset: the subscription is over. */
+static void drop_flush(struct sl_moq_session *s, struct dsub *d)
+{
+	if (!d->drop.on)
+		return;
+	d->drop.on = false;
+	if (s->closed || d->finished || d->st == NULL || d->st->tx_done)
+		return;
+	struct sl_moq_response m = {.type = SL_MOQ_RESPONSE_DROP};
+	m.u.drop.start = d->drop.start;
+	m.u.drop.end = d->drop.end;
+	m.u.drop.error = d->drop.code;
+	uint8_t buf[48];
+	struct sl_writer w;
+	sl_writer_init(&w, buf, sizeof(buf));
+	if (sl_moq_encode_response(&w, &m) != 0) /* a sequence >= 2^53: JS could not read it */
+		return;
+	if (tx(s, d->st, buf, sl_writer_len(&w), false) == 0) {
+		s->st.msgs_out[SL_MOQ_MSG_SUBSCRIBE_DROP]++;
+		s->st.drops_sent += d->drop.end - d->drop.start + 1;
+	}
+}
+
+/*
+ * Reports groups [a, b] as dropped with code. A range adjacent to the one being built, with
+ * the same code, extends it; anything else writes the previous one first. The range is
+ * written at the end of the subscription's run, after SUBSCRIBE_OK (sent with the SUBSCRIBE's
+ * answer) and before any FIN.
+ */
+static void drop_add(struct sl_moq_session *s, struct dsub *d, uint64_t a, uint64_t b,
+		     uint64_t code)
+{
+	if (!s->cfg.send_drops || d->finished)
+		return;
+	struct droprange *r = &d->drop;
+	if (r->on && r->code == code) {
+		if (a == r->end + 1) {
+			r->end = b;
+			return;
+		}
+		if (b + 1 == r->start) {
+			r->start = a;
+			return;
+		}
+	}
+	drop_flush(s, d);
+	*r = (struct droprange){true, a, b, code};
+}
+
+/* A collected group is resolved: sent in full, or reset. */
+static void dsub_resolved(struct dsub *d, uint64_t seq)
+{
+	if (!d->has_rmax || seq > d->rmax) {
+		d->has_rmax = true;
+		d->rmax = seq;
+	}
+}
+
+/* After lo moved: forgets collected groups below it and advances over those that continue it. */
+static void ahead_settle(struct dsub *d)
+{
+	uint32_t i = 0;
+	while (i < d->nahead && d->ahead[i] <= d->lo) {
+		if (d->ahead[i] == d->lo)
+			d->lo++;
+		i++;
+	}
+	if (i == 0) /* the in-order case: ahead[] is empty, maybe not even allocated */
+		return;
+	memmove(d->ahead, d->ahead + i, (d->nahead - i) * sizeof(d->ahead[0]));
+	d->nahead -= i;
+}
+
+/* Declares dropped every gap below the largest resolved group: a straggler had that group's
+ * whole duration to arrive. */
+static void dsub_declare_gaps(struct sl_moq_session *s, struct dsub *d)
+{
+	if (!d->has_lo || !d->has_rmax)
+		return;
+	while (d->nahead > 0 && d->ahead[0] <= d->rmax) {
+		if (d->ahead[0] > d->lo)
+			drop_add(s, d, d->lo, d->ahead[0] - 1, SL_MOQ_ERR_DROPPED);
+		d->lo = d->ahead[0];
+		ahead_settle(d);
+	}
+}
+
+/*
+ * Accounts for a group the consumer returned. Returns false when it must not be sent: below
+ * lo (before the start, already sent, or in a gap declared dropped) or a duplicate.
+ */
+static bool dsub_collect(struct sl_moq_session *s, struct dsub *d, uint64_t seq)
+{
+	if (!d->has_lo) { /* the first group fixes the start */
+		d->has_lo = true;
+		d->lo = seq;
+	}
+	if (seq < d->lo)
+		return false;
+	if (seq == d->lo) { /* the common case: in order, nothing to remember */
+		d->lo++;
+		ahead_settle(d);
+		return true;
+	}
+	uint32_t a = 0, b = d->nahead;
+	while (a < b) {
+		uint32_t mid = a + (b - a) / 2;
+		if (d->ahead[mid] < seq)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	if (a < d->nahead && d->ahead[a] == seq)
+		return false;
+	if (d->nahead == d->acap) {
+		if (d->acap >= AHEAD_MAX) {
+			dsub_resolved(d, d->ahead[0]);
+			dsub_declare_gaps(s, d);
+			return dsub_collect(s, d, seq);
+		}
+		uint32_t cap = d->acap ? d->acap * 2 : 8;
+		uint64_t *n = realloc(d->ahead, cap * sizeof(*n));
+		if (n == NULL)
+			return false; /* not sent; its gap is declared with the next one */
+		d->ahead = n;
+		d->acap = cap;
+	}
+	memmove(d->ahead + a + 1, d->ahead + a, (d->nahead - a) * sizeof(d->ahead[0]));
+	d->ahead[a] = seq;
+	d->nahead++;
+	return true;
+}
+
+/* A bounded range is complete once everything up to its end is accounted for, or its end
+ * group (or a later one) was collected. A group past the end means the end group may never
+ * come: the range then ends once the groups in flight are done. */
+static void dsub_check_range(struct dsub *d)
+{
+	d->range_done = d->has_end && ((d->has_lo && d->lo > d->end) ||
+				       (d->has_newest && d->newest_seq >= d->end));
+	d->past_end = d->has_end && d->has_seen && d->seen_max > d->end;
+}
+
+/*
+ * Resets a group stream. Every reset but a cancel (the subscriber asked for it with a new
+ * start, or the stream is gone) is also reported with SUBSCRIBE_DROP, so a subscriber that
+ * reads DROP knows the group is not coming; one that does not still sees the reset.
+ */
 static void group_reset(struct sl_moq_session *s, struct stream *g, uint64_t code)
 {
+	struct dsub *d = g->u.go.d;
+	if (d) {
+		dsub_resolved(d, g->u.go.seq);
+		if (code != SL_MOQ_ERR_CANCEL)
+			drop_add(s, d, g->u.go.seq, g->u.go.seq, code);
+	}
 	s->st.groups_reset++;
 	group_out_unlink(g);
 	reset_stream(s, g, code);
@@ -905,6 +1102,8 @@ static void group_pump(struct sl_moq_session *s, struct stream *g)
 			sl_group_reader_release(&g->u.go.r);
 			g->u.go.fin = true;
 			s->st.groups_sent++;
+			if (g->u.go.d)
+				dsub_resolved(g->u.go.d, g->u.go.seq);
 			if (tx(s, g, NULL, 0, true) != 0)
 				group_reset(s, g, SL_MOQ_ERR_CANCEL);
 			return;
@@ -949,6 +1148,8 @@ static void dsub_start_groups(struct sl_moq_session *s, struct dsub *d)
 		if (rc != 0) {
 			sl_group_reader_release(&p->r);
 			s->st.groups_reset++;
+			dsub_resolved(d, p->seq);
+			drop_add(s, d, p->seq, p->seq, SL_MOQ_ERR_DROPPED);
 			continue;
 		}
 		g->u.go.d = d;
@@ -991,8 +1192,10 @@ static void dsub_run(struct task *t)
 	struct sl_moq_session *s = d->s;
 	if (s->closed || d->finished)
 		return;
-	/* 1. Collect the groups that arrived since the last run. */
-	while (d->track_state == 0) {
+	/* 1. Collect the groups that arrived since the last run. Once a bounded range is
+	 * complete nothing more is taken, so a later SUBSCRIBE_UPDATE that lifts the end resumes
+	 * from here. */
+	while (d->track_state == 0 && !d->range_done) {
 		struct sl_group_reader r;
 		int rc = sl_track_consumer_next_group(&d->cons, &d->w, &r);
 		if (rc == SL_EAGAIN)
@@ -1002,8 +1205,13 @@ static void dsub_run(struct task *t)
 			break;
 		}
 		uint64_t seq = sl_group_sequence(r.group);
-		if (d->has_end && seq > d->end) {
+		if (!d->has_seen || seq > d->seen_max) {
+			d->has_seen = true;
+			d->seen_max = seq;
+		}
+		if ((d->has_end && seq > d->end) || !dsub_collect(s, d, seq)) {
 			sl_group_reader_release(&r);
+			dsub_check_range(d);
 			continue;
 		}
 		if (!d->has_newest || seq > d->newest_seq) {
@@ -1014,10 +1222,10 @@ static void dsub_run(struct task *t)
 		if (pend_push(d, &r, seq, s->now) != 0) {
 			sl_group_reader_release(&r);
 			s->st.groups_reset++;
+			dsub_resolved(d, seq);
+			drop_add(s, d, seq, seq, SL_MOQ_ERR_DROPPED);
 		}
-		/* The requested range is complete once its last group has been seen. */
-		if (d->has_end && seq == d->end)
-			d->track_state = 1;
+		dsub_check_range(d);
 	}
 	/* 2. Retire fully acknowledged streams; expire groups older than the max latency. */
 	for (struct stream *g = d->groups, *n; g; g = n) {
@@ -1034,6 +1242,8 @@ static void dsub_run(struct task *t)
 	for (uint32_t i = 0; i < d->npend; i++) {
 		if (older_than_latency(d, d->pend[i].seq, d->pend[i].arrival_ns)) {
 			s->st.groups_late++;
+			dsub_resolved(d, d->pend[i].seq);
+			drop_add(s, d, d->pend[i].seq, d->pend[i].seq, SL_MOQ_ERR_OLD);
 			sl_group_reader_release(&d->pend[i].r);
 		} else {
 			d->pend[kept++] = d->pend[i];
@@ -1065,15 +1275,26 @@ static void dsub_run(struct task *t)
 		s->st.groups_lagged++;
 		group_reset(s, old, SL_MOQ_ERR_CACHE_FULL);
 	}
-	/* 5. The track ended: finish the Subscribe stream once every group stream is finished
-	 * (JS drops a track as soon as its Subscribe stream ends). */
-	if (d->track_state != 0 && d->npend == 0) {
+	/* 5. Gaps below a resolved group are given up; the DROPs of this run are written. */
+	dsub_declare_gaps(s, d);
+	drop_flush(s, d);
+	/* 6. The track ended or the range is complete: finish the Subscribe stream once every
+	 * group stream is finished (JS drops a track as soon as its Subscribe stream ends). */
+	if ((d->track_state != 0 || d->range_done || d->past_end) && d->npend == 0) {
 		for (struct stream *g = d->groups; g; g = g->u.go.next)
 			if (!g->u.go.fin)
 				return;
+		if (d->past_end && !d->range_done && d->has_lo) {
+			/* The range is closed: what is still missing up to its end is dropped. */
+			dsub_resolved(d, d->end);
+			dsub_declare_gaps(s, d);
+			if (d->lo <= d->end)
+				drop_add(s, d, d->lo, d->end, SL_MOQ_ERR_DROPPED);
+			drop_flush(s, d);
+		}
 		d->finished = true;
 		sl_track_consumer_release(&d->cons, &d->w);
-		if (d->track_state == 1)
+		if (d->range_done || d->past_end || d->track_state == 1)
 			tx_fin(s, d->st);
 		else
 			reset_stream(s, d->st, sl_moq_error_code(d->track_state));
@@ -1187,10 +1408,16 @@ static int on_subscribe(struct sl_moq_session *s, struct stream *st,
 	sl_track_consume(t, &d->cons);
 	sl_track_unref(t);
 	uint64_t latest;
-	if (m->has_start)
+	if (m->has_start) {
 		sl_track_consumer_start_at(&d->cons, m->start);
-	else if (sl_track_latest(t, &latest) == 0)
+		d->has_lo = true;
+		d->lo = m->start;
+	} else if (sl_track_latest(t, &latest) == 0) {
 		sl_track_consumer_start_at(&d->cons, latest);
+		d->has_lo = true;
+		d->lo = latest;
+	}
+	dsub_check_range(d); /* start > end: an empty range, finished at once */
 	d->next = s->dsub_list;
 	if (s->dsub_list)
 		s->dsub_list->pprev = &d->next;
@@ -1205,6 +1432,42 @@ static int on_subscribe(struct sl_moq_session *s, struct stream *st,
 	return 0;
 }
 
+/*
+ * A new start moves the subscription forward: groups before it that were not opened are
+ * forgotten, and group streams before it still being written are reset with cancel (the
+ * subscriber asked for it, so no DROP). A lower start replays nothing: the consumer reads in
+ * arrival order and does not rewind.
+ */
+static void dsub_move_start(struct sl_moq_session *s, struct dsub *d, uint64_t start)
+{
+	if (!d->has_lo || start > d->lo) {
+		d->has_lo = true;
+		d->lo = start;
+		ahead_settle(d);
+		sl_track_consumer_start_at(&d->cons, start);
+	}
+	/* Groups collected but not sent yet may lie below a start that lo already passed. */
+	uint32_t kept = 0;
+	for (uint32_t i = 0; i < d->npend; i++) {
+		if (d->pend[i].seq < start)
+			sl_group_reader_release(&d->pend[i].r);
+		else
+			d->pend[kept++] = d->pend[i];
+	}
+	d->npend = kept;
+	for (struct stream *g = d->groups, *n; g; g = n) {
+		n = g->u.go.next;
+		if (!g->u.go.fin && g->u.go.seq < start)
+			group_reset(s, g, SL_MOQ_ERR_CANCEL);
+	}
+}
+
+/*
+ * SUBSCRIBE_UPDATE carries every term again. Start and end are "+1" fields as in SUBSCRIBE: an
+ * absent start keeps the current one (the Rust publisher does the same), an absent end removes
+ * the bound. A new end drops the groups past it that were not opened yet; those already on
+ * their way finish, then the Subscribe stream is finished as for any completed range.
+ */
 static void on_subscribe_update(struct sl_moq_session *s, struct stream *st,
 				const struct sl_moq_subscribe_terms *m)
 {
@@ -1215,6 +1478,23 @@ static void on_subscribe_update(struct sl_moq_session *s, struct stream *st,
 	d->priority = m->priority;
 	d->ordered = m->ordered;
 	d->max_latency_ns = m->max_latency_ms * UINT64_C(1000000);
+	if (!d->finished) {
+		if (m->has_start)
+			dsub_move_start(s, d, m->start);
+		d->has_end = m->has_end;
+		d->end = m->end;
+		if (d->has_end) {
+			uint32_t kept = 0;
+			for (uint32_t i = 0; i < d->npend; i++) {
+				if (d->pend[i].seq > d->end)
+					sl_group_reader_release(&d->pend[i].r);
+				else
+					d->pend[kept++] = d->pend[i];
+			}
+			d->npend = kept;
+		}
+		dsub_check_range(d);
+	}
 	task_push(&s->ready, &d->task);
 }
 
@@ -1348,6 +1628,14 @@ static int on_announce(struct sl_moq_session *s, struct stream *st, const struct
 		free(rb);
 		return 0;
 	}
+	if (sl_u64map_insert(&r->remotes, (uint64_t)(uintptr_t)rb->b, (uint64_t)(uintptr_t)rb) !=
+	    0) {
+		sl_origin_unpublish(r->origin, rb->b);
+		sl_broadcast_unref(rb->b);
+		free(rb);
+		st->err_code = SL_MOQ_ERR_CANCEL;
+		return SL_ENOMEM;
+	}
 	r->st.broadcasts_announced++;
 	rb->s = s;
 	rb->ann_id = st->id;
@@ -1399,29 +1687,92 @@ static void fetch_wake(struct sl_waiter *w)
 	task_push(&st->u.fi.task.s->ready, &st->u.fi.task);
 }
 
+static int fetch_open(struct sl_moq_session *s, const char *broadcast, const char *track,
+		      uint8_t priority, uint64_t group, struct sl_group_reader *out);
+
+/*
+ * Finds the group a FETCH asks for and starts st->u.fi.r on it: the cached group, or, in a
+ * relay, a group fetched from the session whose peer announced the broadcast (its frames are
+ * forwarded as they arrive, and its reset, e.g. not-found, becomes ours). Broadcasts another
+ * provider feeds (the cross-worker link) are served from the cache only. Returns 0,
+ * SL_EBUSY (the upstream's stream limit: retry), or SL_ENOTFOUND.
+ */
+static int fetch_find(struct sl_moq_session *s, struct stream *st)
+{
+	struct sl_track *t = NULL;
+	int rc = lookup_track(s, st->u.fi.bpath, st->u.fi.name, st->u.fi.priority, false, &t);
+	if (rc == 0) {
+		struct sl_track_consumer c;
+		sl_track_consume(t, &c);
+		sl_track_unref(t);
+		rc = sl_track_consumer_get_group(&c, st->u.fi.group, NULL, &st->u.fi.r);
+		sl_track_consumer_release(&c, NULL);
+		if (rc == 0)
+			return 0;
+	}
+	if (s->relay == NULL)
+		return SL_ENOTFOUND;
+	struct sl_broadcast *b = sl_origin_find(s->relay->origin, st->u.fi.bpath);
+	uint64_t v;
+	if (b == NULL || !sl_u64map_get(&s->relay->remotes, (uint64_t)(uintptr_t)b, &v))
+		return SL_ENOTFOUND;
+	struct remote *rb = (struct remote *)(uintptr_t)v;
+	struct sl_moq_session *up = rb->s;
+	if (up->closed)
+		return SL_ENOTFOUND;
+	enter(up);
+	rc = fetch_open(up, rb->path, st->u.fi.name, st->u.fi.priority, st->u.fi.group,
+			&st->u.fi.r);
+	leave(up);
+	if (rc == 0) {
+		s->relay->st.upstream_fetches++;
+		return 0;
+	}
+	return rc == SL_EBUSY ? SL_EBUSY : SL_ENOTFOUND;
+}
+
+/* A FETCH waiting for the upstream's stream limit: retried once per poll. */
+static void fetch_retry(struct task *t)
+{
+	struct stream *st = container_of(t, struct stream, u.fi.task);
+	struct sl_moq_session *s = t->s;
+	if (s->closed || st->dead)
+		return;
+	int rc = fetch_find(s, st);
+	if (rc == SL_EBUSY) {
+		task_push(&s->blocked, t);
+		return;
+	}
+	if (rc != 0) {
+		reset_stream(s, st, sl_moq_error_code(rc));
+		return;
+	}
+	t->run = fetch_run;
+	fetch_run(t);
+}
+
 static int on_fetch(struct sl_moq_session *s, struct stream *st, const struct sl_moq_fetch *m)
 {
 	s->st.msgs_in[SL_MOQ_MSG_FETCH]++;
 	st->err_code = SL_MOQ_ERR_NOT_FOUND;
 	if (str_has_nul(m->broadcast) || str_has_nul(m->track) || m->track.len == 0)
 		return SL_ENOTFOUND;
-	char *bpath = str_dup(m->broadcast), *name = str_dup(m->track);
-	struct sl_track *t = NULL;
-	int rc = bpath && name ? lookup_track(s, bpath, name, m->priority, false, &t) : SL_ENOMEM;
-	free(bpath);
-	free(name);
+	st->u.fi.bpath = str_dup(m->broadcast);
+	st->u.fi.name = str_dup(m->track);
+	if (st->u.fi.bpath == NULL || st->u.fi.name == NULL)
+		return SL_ENOMEM;
+	st->u.fi.group = m->group;
+	st->u.fi.priority = m->priority;
+	task_init(&st->u.fi.task, s, fetch_retry);
+	sl_waiter_init(&st->u.fi.w, fetch_wake);
+	int rc = fetch_find(s, st);
+	if (rc == SL_EBUSY) {
+		task_push(&s->blocked, &st->u.fi.task);
+		return 0;
+	}
 	if (rc != 0)
 		return rc;
-	/* Only a cached group is served: a relay does not fetch upstream (yet). */
-	struct sl_track_consumer c;
-	sl_track_consume(t, &c);
-	sl_track_unref(t);
-	rc = sl_track_consumer_get_group(&c, m->group, NULL, &st->u.fi.r);
-	sl_track_consumer_release(&c, NULL);
-	if (rc != 0)
-		return SL_ENOTFOUND;
-	task_init(&st->u.fi.task, s, fetch_run);
-	sl_waiter_init(&st->u.fi.w, fetch_wake);
+	st->u.fi.task.run = fetch_run;
 	task_push(&s->ready, &st->u.fi.task);
 	return 0;
 }
@@ -1822,6 +2173,10 @@ struct sl_moq_relay *sl_moq_relay_new(struct sl_origin *origin)
 	struct sl_moq_relay *r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return NULL;
+	if (sl_u64map_init(&r->remotes, 16) != 0) {
+		free(r);
+		return NULL;
+	}
 	r->origin = origin;
 	return r;
 }
@@ -1830,6 +2185,7 @@ void sl_moq_relay_free(struct sl_moq_relay *r)
 {
 	if (r == NULL)
 		return;
+	sl_u64map_fini(&r->remotes);
 	free(r);
 }
 
@@ -2031,6 +2387,11 @@ void sl_moq_session_stream_reset(struct sl_moq_session *s, int64_t id, uint64_t 
 			tx_fin(s, st);
 		} else {
 			stream_teardown(s, st, err_from_code(code));
+			if (st->kind == K_GROUP_OUT && st->u.go.d) {
+				/* The subscriber stopped the group: it is accounted for. */
+				dsub_resolved(st->u.go.d, st->u.go.seq);
+				task_push(&s->ready, &st->u.go.d->task);
+			}
 			if (st->kind == K_GROUP_OUT)
 				group_out_unlink(st);
 			reset_stream(s, st, SL_MOQ_ERR_CANCEL);
@@ -2188,6 +2549,49 @@ int sl_moq_session_subscribe(struct sl_moq_session *s, const char *broadcast, co
 	return rc;
 }
 
+int sl_moq_session_subscribe_update(struct sl_moq_session *s, uint64_t id,
+				    const struct sl_moq_subscribe_options *opts)
+{
+	if (s->closed)
+		return SL_ECLOSED;
+	uint64_t v;
+	if (!sl_u64map_get(&s->usubs, id, &v))
+		return SL_ENOTFOUND;
+	struct usub *u = (struct usub *)(uintptr_t)v;
+	struct sl_moq_subscribe_options defaults;
+	if (opts == NULL) {
+		sl_moq_subscribe_options_default(&defaults);
+		opts = &defaults;
+	}
+	struct sl_moq_subscribe_terms m = {
+		.priority = opts->priority,
+		.ordered = opts->ordered,
+		.max_latency_ms = opts->max_latency_ms,
+		.has_start = opts->has_start,
+		.start = opts->start,
+		.has_end = opts->has_end,
+		.end = opts->end,
+	};
+	uint8_t buf[64];
+	struct sl_writer w;
+	sl_writer_init(&w, buf, sizeof(buf));
+	int rc = sl_moq_encode_subscribe_update(&w, &m);
+	if (rc != 0)
+		return rc;
+	if (u->st == NULL) { /* the SUBSCRIBE waits for the stream limit: it carries the terms */
+		u->o = *opts;
+		return 0;
+	}
+	if (u->st->tx_done)
+		return SL_ECLOSED;
+	u->o = *opts;
+	enter(s);
+	s->st.msgs_out[SL_MOQ_MSG_SUBSCRIBE_UPDATE]++;
+	rc = tx(s, u->st, buf, sl_writer_len(&w), false);
+	leave(s);
+	return rc;
+}
+
 int sl_moq_session_unsubscribe(struct sl_moq_session *s, uint64_t id)
 {
 	if (s->closed)
@@ -2206,8 +2610,10 @@ int sl_moq_session_unsubscribe(struct sl_moq_session *s, uint64_t id)
 	return 0;
 }
 
-int sl_moq_session_fetch(struct sl_moq_session *s, const char *broadcast, const char *track,
-			 uint8_t priority, uint64_t group, struct sl_group_reader *out)
+/* Opens a Fetch stream and sends FETCH + FIN; *out reads the group the reply fills. The caller
+ * holds enter(s). Errors: as sl_moq_session_fetch. */
+static int fetch_open(struct sl_moq_session *s, const char *broadcast, const char *track,
+		      uint8_t priority, uint64_t group, struct sl_group_reader *out)
 {
 	if (s->closed)
 		return SL_ECLOSED;
@@ -2243,13 +2649,11 @@ int sl_moq_session_fetch(struct sl_moq_session *s, const char *broadcast, const 
 		sl_track_unref(t);
 		return rc;
 	}
-	enter(s);
 	struct stream *st;
 	rc = stream_open(s, true, K_FETCH_OUT, &st);
 	if (rc != 0) {
 		sl_group_unref(g);
 		sl_track_unref(t);
-		leave(s);
 		return rc;
 	}
 	st->g = g;
@@ -2257,8 +2661,16 @@ int sl_moq_session_fetch(struct sl_moq_session *s, const char *broadcast, const 
 	sl_group_reader_init(out, g);
 	s->st.msgs_out[SL_MOQ_MSG_FETCH]++;
 	tx(s, st, buf, sl_writer_len(&w), true);
-	leave(s);
 	return 0;
+}
+
+int sl_moq_session_fetch(struct sl_moq_session *s, const char *broadcast, const char *track,
+			 uint8_t priority, uint64_t group, struct sl_group_reader *out)
+{
+	enter(s);
+	int rc = fetch_open(s, broadcast, track, priority, group, out);
+	leave(s);
+	return rc;
 }
 
 int sl_moq_session_announce_interest(struct sl_moq_session *s, const char *prefix)

@@ -23,6 +23,7 @@
  *  - relay sessions (created with a struct sl_moq_relay): the peer's ANNOUNCEs become broadcasts
  *    in the shard's origin, SUBSCRIBEs are served from that origin, and a track of a broadcast
  *    another session announced is fed by ONE upstream subscription shared by every subscriber;
+ *    a FETCH for a group the origin does not hold goes to that session's peer;
  *  - client sessions (relay NULL): publish local broadcasts (sl_moq_session_publish) and
  *    subscribe to remote tracks (sl_moq_session_subscribe) into local tracks.
  *
@@ -67,6 +68,11 @@ struct sl_moq_session_config {
 	/* Downstream subscriptions the peer may hold at once; more are reset with the bounds
 	 * code. Default 4096. */
 	uint32_t max_subscriptions;
+	/* Send SUBSCRIBE_DROP for the groups a subscription skips (expired, over the in-flight
+	 * budget, failed upstream, or never available), besides resetting their streams.
+	 * Default false: moq-lite 0.15.x Rust subscribers fail a subscription on any message after
+	 * SUBSCRIBE_OK, and @moq/lite 0.2.2 leaves it unread (see docs/moq.md). */
+	bool send_drops;
 };
 
 /* Fills c with the defaults documented above. */
@@ -112,6 +118,7 @@ struct sl_moq_session_stats {
 	uint64_t groups_reset;	    /* group streams reset for any reason */
 	uint64_t groups_late;	    /* ... of which older than the subscriber's max latency */
 	uint64_t groups_lagged;	    /* ... of which over the in-flight byte budget */
+	uint64_t drops_sent;	    /* groups covered by the SUBSCRIBE_DROPs sent (send_drops) */
 	uint64_t subscribes_in;	    /* downstream subscriptions accepted */
 	uint64_t subscribes_active; /* downstream subscriptions now */
 	uint64_t upstreams_active;  /* subscriptions this session holds with the peer now */
@@ -144,6 +151,7 @@ struct sl_moq_relay_stats {
 	uint64_t broadcasts_announced; /* remote broadcasts published into the origin */
 	uint64_t broadcasts_refused;   /* announced paths already active (first one wins) */
 	uint64_t upstreams_active;
+	uint64_t upstream_fetches; /* FETCHes sent to publishers for groups not cached here */
 };
 
 /* Creates routing state over origin (borrowed: it must outlive the relay). NULL on ENOMEM. */
@@ -238,6 +246,18 @@ int sl_moq_session_unpublish(struct sl_moq_session *s, const char *path);
 int sl_moq_session_subscribe(struct sl_moq_session *s, const char *broadcast, const char *track,
 			     const struct sl_moq_subscribe_options *opts, uint64_t *id,
 			     struct sl_track_consumer *consumer);
+
+/*
+ * Sends SUBSCRIBE_UPDATE with new terms for subscription id (every field is sent: priority,
+ * ordered, max latency, and start / end, where has_start = false keeps the publisher's current
+ * start and has_end = false removes the bound). If the SUBSCRIBE is still waiting for the
+ * stream limit, it goes out with these terms instead. opts NULL means the defaults (priority 0,
+ * unordered, no latency bound, start kept, no end). Not for moq-lite 0.15.x Rust publishers,
+ * which fail a subscription on any message after SUBSCRIBE. Errors: SL_ENOTFOUND, SL_ERANGE (a
+ * value >= 2^53), SL_ECLOSED (session closed, or the subscription's stream already finished).
+ */
+int sl_moq_session_subscribe_update(struct sl_moq_session *s, uint64_t id,
+				    const struct sl_moq_subscribe_options *opts);
 
 /* Ends subscription id (FIN of the Subscribe stream). Errors: SL_ENOTFOUND, SL_ECLOSED. */
 int sl_moq_session_unsubscribe(struct sl_moq_session *s, uint64_t id);

@@ -41,6 +41,7 @@ struct end {
 	bool server;
 	int64_t nbidi, nuni;
 	int64_t max_bidi; /* opens beyond this many bidi streams fail with SL_EBUSY */
+	int64_t max_uni;  /* likewise for uni streams (0: no limit) */
 	struct pkt *head, *tail;
 	bool stalled;
 	bool closed; /* this end closed the connection */
@@ -115,6 +116,8 @@ static int t_open(void *t, bool bidi, int64_t *id)
 {
 	struct end *e = t;
 	if (bidi && e->max_bidi && e->nbidi >= e->max_bidi)
+		return SL_EBUSY;
+	if (!bidi && e->max_uni && e->nuni >= e->max_uni)
 		return SL_EBUSY;
 	int64_t n = bidi ? e->nbidi++ : e->nuni++;
 	*id = (n << 2) | (bidi ? 0 : 2) | (e->server ? 1 : 0);
@@ -329,8 +332,19 @@ static void pump(struct world *w)
 			moved += deliver(&l->c);
 			moved += deliver(&l->r);
 		}
-		if (moved == 0)
-			return;
+		if (moved == 0) {
+			/* A session may write on another link's end during its poll (a relay's
+			 * upstream FETCH): go on while anything deliverable is queued. */
+			bool queued = false;
+			for (int i = 0; i < w->nlinks; i++) {
+				struct link *l = w->links[i];
+				if (l &&
+				    ((l->c.head && !l->c.stalled) || (l->r.head && !l->r.stalled)))
+					queued = true;
+			}
+			if (!queued)
+				return;
+		}
 	}
 	fail_msg("the sessions never went quiet");
 }
@@ -457,6 +471,67 @@ static void subscribe(struct world *w, struct link *l, const char *b, const char
 {
 	assert_int_equal(sl_moq_session_subscribe(l->c.s, b, t, o, id, c), 0);
 	pump(w);
+}
+
+/* The id end e gives the next bidi stream it opens (e.g. the next SUBSCRIBE). */
+static int64_t next_bidi(const struct end *e)
+{
+	return (e->nbidi << 2) | (e->server ? 1 : 0);
+}
+
+/* Decodes every response captured on a Subscribe stream (OK, DROP...). Returns how many. */
+static int captured_responses(const struct end *e, struct sl_moq_response *out, int max)
+{
+	struct sl_reader r;
+	sl_reader_init(&r, e->capture, e->ncapture);
+	int n = 0;
+	while (sl_reader_left(&r) > 0 && n < max) {
+		assert_int_equal(sl_moq_decode_response(&r, &out[n], NULL), 0);
+		n++;
+	}
+	assert_int_equal(sl_reader_left(&r), 0);
+	return n;
+}
+
+static void expect_drop(const struct sl_moq_response *m, uint64_t start, uint64_t end,
+			uint64_t code)
+{
+	assert_int_equal(m->type, SL_MOQ_RESPONSE_DROP);
+	assert_int_equal(m->u.drop.start, start);
+	assert_int_equal(m->u.drop.end, end);
+	assert_int_equal(m->u.drop.error, code);
+}
+
+/* Resets of group (uni) streams that end e sent with code. */
+static int group_resets(const struct end *e, uint64_t code)
+{
+	int n = 0;
+	for (int i = 0; i < e->nresets; i++)
+		if ((e->resets[i].id & 2) && e->resets[i].code == code)
+			n++;
+	return n;
+}
+
+/* Reads the next group, which must be seq and fail with err. */
+static void expect_failed_group(struct sl_track_consumer *c, uint64_t seq, int err)
+{
+	struct sl_group_reader r;
+	assert_int_equal(sl_track_consumer_next_group(c, NULL, &r), 0);
+	assert_int_equal(sl_group_sequence(r.group), seq);
+	struct sl_slice f;
+	assert_int_equal(sl_group_read_frame(&r, NULL, &f), err);
+	sl_group_reader_release(&r);
+}
+
+/* Creates group seq at the publisher with one frame; finished unless open. */
+static struct sl_group *create_group(struct sl_track *t, uint64_t now, uint64_t seq, bool open)
+{
+	struct sl_group *g;
+	assert_int_equal(sl_track_create_group(t, seq, now, &g), 0);
+	assert_int_equal(sl_group_write_frame(g, frame_of(seq, 0, 0)), 0);
+	if (!open)
+		assert_int_equal(sl_group_finish(g), 0);
+	return g;
 }
 
 /* ---- tests ---- */
@@ -757,6 +832,9 @@ static void max_latency_resets_old_groups(void **state)
 	assert_int_equal(stats(a->r.s).groups_late, 1);
 	assert_int_equal(stats(a->r.s).groups_reset, 1);
 	assert_int_equal(stats(b->r.s).groups_late, 0);
+	/* send_drops is off by default: the reset alone, as Rust 0.15 needs. */
+	assert_int_equal(stats(a->r.s).msgs_out[SL_MOQ_MSG_SUBSCRIBE_DROP], 0);
+	assert_int_equal(stats(a->c.s).msgs_in[SL_MOQ_MSG_SUBSCRIBE_DROP], 0);
 	assert_int_equal(sl_group_write_frame(g0, frame_of(0, 1, 0)), 0);
 	assert_int_equal(sl_group_finish(g0), 0);
 	pump(w);
@@ -1068,6 +1146,9 @@ static void fetch_one_cached_group(void **state)
 	sl_group_reader_release(&r);
 	assert_int_equal(f->r.nresets, 1);
 	assert_int_equal(f->r.resets[0].code, SL_MOQ_ERR_NOT_FOUND);
+	/* The relay asked the publisher first. */
+	assert_int_equal(relay_stats(w).upstream_fetches, 1);
+	assert_int_equal(p.l->c.nresets, 1);
 	sl_track_consumer_release(&c, NULL);
 	world_free(w);
 	publisher_free(&p);
@@ -1166,6 +1247,417 @@ static void one_byte_chunks(void **state)
 	one_byte = false;
 }
 
+/*
+ * SUBSCRIBE_UPDATE moves the start forward: the group in flight before it is reset with
+ * cancel, groups before it that were not opened yet are never sent, and no DROP is written
+ * for them (the subscriber asked). The update's start is "+1" on the wire.
+ */
+static void subscribe_update_start_moves_forward(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	w->relay_cfg.send_drops = true;
+	struct publisher p;
+	publisher_new(w, &p, "demo");
+	struct link *a = link_new(w);
+	struct sl_moq_subscribe_options o;
+	sl_moq_subscribe_options_default(&o);
+	o.ordered = true;
+	uint64_t id;
+	struct sl_track_consumer c;
+	a->c.capture_id = next_bidi(&a->c);
+	subscribe(w, a, "demo", "clock", &o, &id, &c);
+	write_group(p.t, w->now, 1);
+	pump(w);
+	struct sl_group *g1 = write_group_ex(p.t, w->now, 1, 0, true); /* 1 stays in flight */
+	pump(w);
+	a->r.max_uni = a->r.nuni; /* the relay can open no more group streams to a */
+	write_group(p.t, w->now, 1);
+	write_group(p.t, w->now, 1);
+	pump(w); /* 2 and 3 wait at the relay */
+	o.has_start = true;
+	o.start = 4;
+	size_t before = a->c.ncapture;
+	assert_int_equal(sl_moq_session_subscribe_update(a->c.s, id, &o), 0);
+	/* Length 5: priority 0, ordered 1, max latency 0, start 4 + 1, end absent (0). */
+	static const uint8_t upd[] = {0x05, 0x00, 0x01, 0x00, 0x05, 0x00};
+	assert_int_equal(a->c.ncapture - before, sizeof(upd));
+	assert_memory_equal(a->c.capture + before, upd, sizeof(upd));
+	pump(w);
+	assert_int_equal(stats(a->r.s).msgs_in[SL_MOQ_MSG_SUBSCRIBE_UPDATE], 1);
+	assert_int_equal(group_resets(&a->r, SL_MOQ_ERR_CANCEL), 1);
+	a->r.max_uni = 0;
+	write_group(p.t, w->now, 1);
+	write_group(p.t, w->now, 1);
+	pump(w);
+	expect_group(&c, 0, 1);
+	expect_failed_group(&c, 1, SL_ECANCEL);
+	expect_group(&c, 4, 1);
+	expect_group(&c, 5, 1);
+	expect_no_group(&c);
+	assert_int_equal(stats(a->r.s).groups_sent, 3);
+	assert_int_equal(stats(a->r.s).msgs_out[SL_MOQ_MSG_SUBSCRIBE_DROP], 0);
+	/* A start below what was reached changes nothing (no replay). */
+	o.start = 1;
+	assert_int_equal(sl_moq_session_subscribe_update(a->c.s, id, &o), 0);
+	pump(w);
+	expect_no_group(&c);
+	sl_group_unref(g1);
+	sl_track_consumer_release(&c, NULL);
+	world_free(w);
+	publisher_free(&p);
+}
+
+/*
+ * SUBSCRIBE_UPDATE bounds a subscription: an end set and then lifted lets groups through; an
+ * end that is reached finishes the Subscribe stream (a clean end of the subscriber's track)
+ * and nothing past it is sent.
+ */
+static void subscribe_update_end_bounds_subscription(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	struct publisher p;
+	publisher_new(w, &p, "demo");
+	struct link *a = link_new(w);
+	struct sl_moq_subscribe_options o;
+	sl_moq_subscribe_options_default(&o);
+	uint64_t id;
+	struct sl_track_consumer c;
+	a->c.capture_id = next_bidi(&a->c);
+	subscribe(w, a, "demo", "clock", &o, &id, &c);
+	write_group(p.t, w->now, 1);
+	pump(w);
+	o.has_end = true;
+	o.end = 1;
+	assert_int_equal(sl_moq_session_subscribe_update(a->c.s, id, &o), 0);
+	pump(w);
+	o.has_end = false; /* lifted before it was reached */
+	assert_int_equal(sl_moq_session_subscribe_update(a->c.s, id, &o), 0);
+	pump(w);
+	for (int i = 0; i < 3; i++) {
+		write_group(p.t, w->now, 1);
+		pump(w);
+	}
+	for (uint64_t g = 0; g < 4; g++)
+		expect_group(&c, g, 1);
+	assert_int_equal(sl_track_consumer_closed(&c, NULL), SL_EAGAIN);
+	o.has_end = true;
+	o.end = 4;
+	size_t before = a->c.ncapture;
+	assert_int_equal(sl_moq_session_subscribe_update(a->c.s, id, &o), 0);
+	static const uint8_t upd[] = {0x05, 0x00, 0x00, 0x00, 0x00, 0x05}; /* end 4 + 1 */
+	assert_memory_equal(a->c.capture + before, upd, sizeof(upd));
+	pump(w);
+	assert_int_equal(sl_track_consumer_closed(&c, NULL), SL_EAGAIN);
+	write_group(p.t, w->now, 1); /* 4: the end */
+	write_group(p.t, w->now, 1); /* 5: past it */
+	pump(w);
+	expect_group(&c, 4, 1);
+	struct sl_group_reader r;
+	assert_int_equal(sl_track_consumer_next_group(&c, NULL, &r), SL_EEOF);
+	assert_int_equal(sl_track_consumer_closed(&c, NULL), 0);
+	assert_int_equal(stats(a->r.s).subscribes_active, 0);
+	assert_int_equal(stats(a->r.s).groups_sent, 5);
+	assert_int_equal(sl_moq_session_subscribe_update(a->c.s, id, &o), SL_ENOTFOUND);
+	sl_track_consumer_release(&c, NULL);
+	world_free(w);
+	publisher_free(&p);
+}
+
+/* An end below the groups already sent finishes the subscription once the group in flight is
+ * complete; groups arriving meanwhile are not sent. */
+static void subscribe_update_end_below_sent_waits_for_in_flight(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	struct publisher p;
+	publisher_new(w, &p, "demo");
+	struct link *a = link_new(w);
+	struct sl_moq_subscribe_options o;
+	sl_moq_subscribe_options_default(&o);
+	uint64_t id;
+	struct sl_track_consumer c;
+	subscribe(w, a, "demo", "clock", &o, &id, &c);
+	write_group(p.t, w->now, 1);
+	pump(w);
+	write_group(p.t, w->now, 1);
+	pump(w);
+	struct sl_group *g2 = write_group_ex(p.t, w->now, 1, 0, true);
+	pump(w);
+	o.has_end = true;
+	o.end = 0;
+	assert_int_equal(sl_moq_session_subscribe_update(a->c.s, id, &o), 0);
+	pump(w);
+	/* Group 2 is still being written: the Subscribe stream stays open. */
+	assert_int_equal(sl_track_consumer_closed(&c, NULL), SL_EAGAIN);
+	assert_int_equal(stats(a->r.s).subscribes_active, 1);
+	write_group(p.t, w->now, 1); /* 3: not sent */
+	pump(w);
+	assert_int_equal(sl_group_write_frame(g2, frame_of(2, 1, 0)), 0);
+	assert_int_equal(sl_group_finish(g2), 0);
+	pump(w);
+	expect_group(&c, 0, 1);
+	expect_group(&c, 1, 1);
+	expect_group(&c, 2, 2);
+	struct sl_group_reader r;
+	assert_int_equal(sl_track_consumer_next_group(&c, NULL, &r), SL_EEOF);
+	assert_int_equal(stats(a->r.s).subscribes_active, 0);
+	assert_int_equal(stats(a->r.s).groups_sent, 3);
+	sl_group_unref(g2);
+	sl_track_consumer_release(&c, NULL);
+	world_free(w);
+	publisher_free(&p);
+}
+
+/* Expired groups are reset (code 2) and, with send_drops, reported by one coalesced DROP. */
+static void drop_reports_late_groups_coalesced(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	w->relay_cfg.send_drops = true;
+	struct publisher p;
+	publisher_new(w, &p, "demo");
+	struct link *a = link_new(w);
+	struct sl_moq_subscribe_options o;
+	sl_moq_subscribe_options_default(&o);
+	o.max_latency_ms = 100;
+	o.ordered = true;
+	struct sl_track_consumer c;
+	a->r.capture_id = next_bidi(&a->c);
+	subscribe(w, a, "demo", "clock", &o, NULL, &c);
+	struct sl_group *g[3];
+	for (int i = 0; i < 3; i++)
+		g[i] = write_group_ex(p.t, w->now, 1, 0, true);
+	pump(w);
+	w->now += 250 * MS;
+	write_group(p.t, w->now, 1);
+	pump(w);
+	assert_int_equal(stats(a->r.s).groups_late, 3);
+	assert_int_equal(group_resets(&a->r, SL_MOQ_ERR_OLD), 3); /* still reset, for Rust 0.15 */
+	assert_int_equal(stats(a->r.s).msgs_out[SL_MOQ_MSG_SUBSCRIBE_DROP], 1);
+	assert_int_equal(stats(a->r.s).drops_sent, 3);
+	assert_int_equal(stats(a->c.s).msgs_in[SL_MOQ_MSG_SUBSCRIBE_DROP], 1);
+	assert_int_equal(stats(a->c.s).protocol_errors, 0);
+	struct sl_moq_response m[4];
+	assert_int_equal(captured_responses(&a->r, m, 4), 2);
+	assert_int_equal(m[0].type, SL_MOQ_RESPONSE_OK);
+	expect_drop(&m[1], 0, 2, SL_MOQ_ERR_OLD);
+	for (uint64_t i = 0; i < 3; i++)
+		expect_failed_group(&c, i, SL_ETIMEDOUT);
+	expect_group(&c, 3, 1);
+	for (int i = 0; i < 3; i++)
+		sl_group_unref(g[i]);
+	sl_track_consumer_release(&c, NULL);
+	world_free(w);
+	publisher_free(&p);
+}
+
+/*
+ * Groups a subscription asks for that the relay never had (its upstream started later) or no
+ * longer has (evicted) are reported with DROP (code 24) once the first later group is sent.
+ */
+static void drop_reports_groups_not_cached(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	w->relay_cfg.send_drops = true;
+	/* The relay's cache keeps only the newest group. */
+	struct sl_track_config tc = {.max_age_ns = 0, .max_bytes = 1};
+	sl_origin_set_track_config(w->origin, &tc);
+	struct publisher p;
+	publisher_new(w, &p, "demo");
+	for (int i = 0; i < 5; i++)
+		write_group(p.t, w->now, 1); /* 0..4, before anyone subscribed at the relay */
+	pump(w);
+	struct link *a = link_new(w), *b = link_new(w);
+	struct sl_moq_subscribe_options o;
+	sl_moq_subscribe_options_default(&o);
+	o.has_start = true;
+	o.start = 0;
+	struct sl_track_consumer ca, cb;
+	a->r.capture_id = next_bidi(&a->c);
+	subscribe(w, a, "demo", "clock", &o, NULL, &ca); /* the upstream starts at 4 */
+	for (int i = 0; i < 3; i++) {
+		write_group(p.t, w->now, 1); /* 5..7 */
+		pump(w);
+	}
+	o.start = 5;
+	b->r.capture_id = next_bidi(&b->c);
+	subscribe(w, b, "demo", "clock", &o, NULL, &cb); /* 5 and 6 are evicted */
+	for (uint64_t i = 4; i < 8; i++)
+		expect_group(&ca, i, 1);
+	expect_group(&cb, 7, 1);
+	struct sl_moq_response m[4];
+	assert_int_equal(captured_responses(&a->r, m, 4), 2);
+	expect_drop(&m[1], 0, 3, SL_MOQ_ERR_DROPPED);
+	assert_int_equal(captured_responses(&b->r, m, 4), 2);
+	expect_drop(&m[1], 5, 6, SL_MOQ_ERR_DROPPED);
+	assert_int_equal(stats(a->r.s).drops_sent, 4);
+	assert_int_equal(stats(b->r.s).drops_sent, 2);
+	assert_int_equal(stats(b->c.s).msgs_in[SL_MOQ_MSG_SUBSCRIBE_DROP], 1);
+	sl_track_consumer_release(&ca, NULL);
+	sl_track_consumer_release(&cb, NULL);
+	world_free(w);
+	publisher_free(&p);
+}
+
+/*
+ * A gap is reported once a later group is sent in full; a straggler arriving after that is not
+ * sent, while one arriving before the later group completed is.
+ */
+static void drop_gap_after_later_group_and_stragglers(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	w->relay_cfg.send_drops = true;
+	struct publisher p;
+	publisher_new(w, &p, "demo");
+	struct link *a = link_new(w);
+	struct sl_track_consumer c;
+	a->r.capture_id = next_bidi(&a->c);
+	subscribe(w, a, "demo", "clock", NULL, NULL, &c);
+	sl_group_unref(create_group(p.t, w->now, 0, false));
+	pump(w);
+	sl_group_unref(create_group(p.t, w->now, 2, false)); /* 1 is missing */
+	pump(w);
+	assert_int_equal(stats(a->r.s).drops_sent, 1);
+	/* A straggler written into the relay's track, as if its upstream stream came late. */
+	struct sl_track *rt = sl_broadcast_track(sl_origin_find(w->origin, "demo"), "clock");
+	assert_non_null(rt);
+	sl_group_unref(create_group(rt, w->now, 1, false));
+	pump(w);
+	/* 4 arrives before 3 but is not complete when 3 comes: no gap. */
+	struct sl_group *g4 = create_group(p.t, w->now, 4, true);
+	pump(w);
+	sl_group_unref(create_group(p.t, w->now, 3, false));
+	pump(w);
+	assert_int_equal(sl_group_finish(g4), 0);
+	pump(w);
+	expect_group(&c, 0, 1);
+	expect_group(&c, 2, 1);
+	expect_group(&c, 4, 1);
+	expect_group(&c, 3, 1);
+	expect_no_group(&c);
+	struct sl_moq_response m[4];
+	assert_int_equal(captured_responses(&a->r, m, 4), 2);
+	expect_drop(&m[1], 1, 1, SL_MOQ_ERR_DROPPED);
+	assert_int_equal(stats(a->r.s).drops_sent, 1);
+	assert_int_equal(stats(a->r.s).groups_sent, 4);
+	sl_group_unref(g4);
+	sl_track_consumer_release(&c, NULL);
+	world_free(w);
+	publisher_free(&p);
+}
+
+/* A bounded SUBSCRIBE whose end group never comes (the track skips it) ends once a later group
+ * shows up: the missing end is reported with DROP, then the Subscribe stream is finished. */
+static void bounded_range_with_missing_end_group(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	w->relay_cfg.send_drops = true;
+	struct publisher p;
+	publisher_new(w, &p, "demo");
+	struct link *a = link_new(w), *b = link_new(w);
+	struct sl_track_consumer ca, cb;
+	subscribe(w, b, "demo", "clock", NULL, NULL, &cb); /* keeps the upstream alive */
+	sl_group_unref(create_group(p.t, w->now, 0, false));
+	pump(w);
+	struct sl_moq_subscribe_options o;
+	sl_moq_subscribe_options_default(&o);
+	o.has_start = true;
+	o.start = 1;
+	o.has_end = true;
+	o.end = 3;
+	a->r.capture_id = next_bidi(&a->c);
+	subscribe(w, a, "demo", "clock", &o, NULL, &ca);
+	sl_group_unref(create_group(p.t, w->now, 1, false));
+	pump(w);
+	sl_group_unref(create_group(p.t, w->now, 4, false)); /* 2 and 3 never come */
+	pump(w);
+	expect_group(&ca, 1, 1);
+	struct sl_group_reader r;
+	assert_int_equal(sl_track_consumer_next_group(&ca, NULL, &r), SL_EEOF);
+	assert_int_equal(stats(a->r.s).subscribes_active, 0);
+	struct sl_moq_response m[4];
+	assert_int_equal(captured_responses(&a->r, m, 4), 2);
+	expect_drop(&m[1], 2, 3, SL_MOQ_ERR_DROPPED);
+	expect_group(&cb, 0, 1);
+	expect_group(&cb, 1, 1);
+	expect_group(&cb, 4, 1);
+	sl_track_consumer_release(&ca, NULL);
+	sl_track_consumer_release(&cb, NULL);
+	world_free(w);
+	publisher_free(&p);
+}
+
+/*
+ * A relay that does not hold a group fetches it from the publisher's session and forwards the
+ * frames as they arrive; the publisher's not-found becomes the relay's; a FETCH that finds
+ * the publisher's stream limit is retried.
+ */
+static void fetch_uncached_group_from_upstream(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	struct publisher p;
+	publisher_new(w, &p, "demo");
+	for (int i = 0; i < 3; i++)
+		write_group(p.t, w->now, 3); /* nobody subscribed: the relay holds nothing */
+	struct link *f = link_new(w);
+	pump(w);
+	struct sl_group_reader r;
+	struct sl_slice fr;
+	assert_int_equal(sl_moq_session_fetch(f->c.s, "demo", "clock", 0, 1, &r), 0);
+	pump(w);
+	for (uint32_t i = 0; i < 3; i++) {
+		assert_int_equal(sl_group_read_frame(&r, NULL, &fr), 0);
+		char want[16];
+		int k = snprintf(want, sizeof(want), "g1 f%u", i);
+		assert_memory_equal(sl_slice_data(&fr), want, (size_t)k);
+	}
+	assert_int_equal(sl_group_read_frame(&r, NULL, &fr), SL_EEOF);
+	sl_group_reader_release(&r);
+	assert_int_equal(relay_stats(w).upstream_fetches, 1);
+	assert_int_equal(stats(p.l->c.s).fetches_served, 1);
+	assert_int_equal(stats(f->r.s).fetches_served, 1);
+	assert_int_equal(relay_stats(w).upstream_subscribes, 0);
+	/* A group still being written: frames are forwarded as they come. */
+	struct sl_group *g3 = write_group_ex(p.t, w->now, 1, 0, true);
+	assert_int_equal(sl_moq_session_fetch(f->c.s, "demo", "clock", 0, 3, &r), 0);
+	pump(w);
+	assert_int_equal(sl_group_read_frame(&r, NULL, &fr), 0);
+	assert_int_equal(sl_group_read_frame(&r, NULL, &fr), SL_EAGAIN);
+	assert_int_equal(sl_group_write_frame(g3, frame_of(3, 1, 0)), 0);
+	assert_int_equal(sl_group_finish(g3), 0);
+	pump(w);
+	assert_int_equal(sl_group_read_frame(&r, NULL, &fr), 0);
+	assert_memory_equal(sl_slice_data(&fr), "g3 f1", 5);
+	assert_int_equal(sl_group_read_frame(&r, NULL, &fr), SL_EEOF);
+	sl_group_reader_release(&r);
+	/* The publisher does not have it either: not found, as before. */
+	assert_int_equal(sl_moq_session_fetch(f->c.s, "demo", "clock", 0, 99, &r), 0);
+	pump(w);
+	assert_int_equal(sl_group_read_frame(&r, NULL, &fr), SL_ENOTFOUND);
+	sl_group_reader_release(&r);
+	assert_int_equal(f->r.nresets, 1);
+	assert_int_equal(f->r.resets[0].code, SL_MOQ_ERR_NOT_FOUND);
+	/* The relay may open no stream to the publisher: the FETCH waits, then goes. */
+	p.l->r.max_bidi = p.l->r.nbidi;
+	assert_int_equal(sl_moq_session_fetch(f->c.s, "demo", "clock", 0, 0, &r), 0);
+	pump(w);
+	assert_int_equal(sl_group_read_frame(&r, NULL, &fr), SL_EAGAIN);
+	p.l->r.max_bidi = 0;
+	pump(w);
+	assert_int_equal(sl_group_read_frame(&r, NULL, &fr), 0);
+	sl_group_reader_release(&r);
+	assert_int_equal(relay_stats(w).upstream_fetches, 4);
+	sl_group_unref(g3);
+	world_free(w);
+	publisher_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1187,6 +1679,14 @@ int main(void)
 		cmocka_unit_test(subscribe_to_missing_track_fails_not_found),
 		cmocka_unit_test(stream_limit_defers_upstream_subscribe),
 		cmocka_unit_test(one_byte_chunks),
+		cmocka_unit_test(subscribe_update_start_moves_forward),
+		cmocka_unit_test(subscribe_update_end_bounds_subscription),
+		cmocka_unit_test(subscribe_update_end_below_sent_waits_for_in_flight),
+		cmocka_unit_test(drop_reports_late_groups_coalesced),
+		cmocka_unit_test(drop_reports_groups_not_cached),
+		cmocka_unit_test(drop_gap_after_later_group_and_stragglers),
+		cmocka_unit_test(bounded_range_with_missing_end_group),
+		cmocka_unit_test(fetch_uncached_group_from_upstream),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
