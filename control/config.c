@@ -212,6 +212,16 @@ static const struct sl_config_setting settings[] = {
 	 FIELD(quic_max_streams_uni),
 	 .min = 1,
 	 .max = 1000000},
+	{.name = "moq_send_drops",
+	 .type = SL_CONFIG_BOOL,
+	 .def = "false",
+	 .metavar = "BOOL",
+	 .help = "Send SUBSCRIBE_DROP for the groups a subscriber skips (expired, over its "
+		 "in-flight budget, failed or never available), besides resetting their streams. "
+		 "Off by default: moq-lite 0.15 Rust subscribers fail a subscription on any "
+		 "message "
+		 "after SUBSCRIBE_OK.",
+	 FIELD(moq_send_drops)},
 	{.name = "shard_weights",
 	 .type = SL_CONFIG_LIST,
 	 .def = "",

@@ -59,6 +59,7 @@ struct sl_config {
 	int dpdk_mtu;
 	bool dpdk_offload;		     /* checksum offloads where the device has them */
 	struct sl_config_list shard_weights; /* per worker; empty = equal */
+	bool moq_send_drops;		     /* SUBSCRIBE_DROP for skipped groups */
 };
 
 enum sl_config_type {

@@ -144,14 +144,15 @@ static json_t *worker_json(const struct sl_worker_stats *s)
 				      (json_int_t)s->quic.stream_bytes_queued, "stream_bytes_acked",
 				      (json_int_t)s->quic.stream_bytes_acked));
 	json_object_set_new(w, "moq",
-			    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "sessions_total",
+			    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "sessions_total",
 				      (json_int_t)s->sessions_total, "payload_in",
 				      (json_int_t)s->payload_in, "payload_out",
 				      (json_int_t)s->payload_out, "decode_errors",
 				      (json_int_t)s->decode_errors, "upstream_subscribes",
 				      (json_int_t)s->relay.upstream_subscribes, "upstreams_active",
 				      (json_int_t)s->relay.upstreams_active, "broadcasts_announced",
-				      (json_int_t)s->relay.broadcasts_announced));
+				      (json_int_t)s->relay.broadcasts_announced, "upstream_fetches",
+				      (json_int_t)s->relay.upstream_fetches));
 	json_object_set_new(w, "xshard",
 			    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "proxies",
 				      (json_int_t)s->xshard.proxies, "mirrors",
@@ -580,6 +581,7 @@ static int start_workers(struct daemon *d, int eal_argc, char **eal_argv)
 			wc.ho_from[o] = ho[o][i];
 		}
 		wc.map = &d->map;
+		wc.session.send_drops = d->cfg.moq_send_drops;
 		wc.ctl_in = d->ctl_in[i];
 		wc.ctl_out = d->ctl_out[i];
 		rc = sl_worker_new(&wc, now, &d->workers[i]);
