@@ -332,12 +332,11 @@ static int inproc_eal(struct inproc *ip, const char *prog)
 
 static struct sockaddr_storage inproc_addr(const char *ip, uint16_t port)
 {
+	char text[64];
 	struct sockaddr_storage ss;
-	memset(&ss, 0, sizeof(ss));
-	struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-	a->sin_family = AF_INET;
-	a->sin_port = htons(port);
-	inet_pton(AF_INET, ip, &a->sin_addr);
+	socklen_t len;
+	snprintf(text, sizeof(text), "%s:%u", ip, port);
+	sl_net_parse_addr(text, &ss, &len); /* the callers' addresses are constants that parse */
 	return ss;
 }
 

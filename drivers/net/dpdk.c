@@ -84,6 +84,7 @@ struct port {
 	struct asked asked[SL_NET_DPDK_HOLD];
 	uint64_t last_service;
 	uint64_t ms_cycles;
+	bool announced; /* gratuitous ARP / unsolicited NA sent (worker 0, first receive) */
 	struct rte_mbuf *rx[RX_BURST];
 };
 
@@ -801,11 +802,55 @@ static bool unspecified(const struct sockaddr_storage *ss)
 	       IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
 }
 
+/*
+ * Tells the link who has our addresses, once, from worker 0: a gratuitous ARP (a request whose
+ * sender and target are our address) per IPv4 address and an unsolicited neighbour
+ * advertisement to all-nodes per IPv6 address, on every device. Neighbours that cached another
+ * MAC for the address (the appliance replaced, or the address moved to it) update at once
+ * instead of after their cache times out.
+ */
+static void announce(struct port *p)
+{
+	p->announced = true;
+	if (p->worker != 0)
+		return;
+	static const uint8_t bcast[SL_L2L3_MAC_LEN] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	static const struct sockaddr_storage unspec = {.ss_family = AF_INET6};
+	for (unsigned int d = 0; d < p->set->ndev; d++) {
+		struct dev *dv = &p->set->dev[d];
+		for (unsigned int i = 0; i < p->set->cfg.naddrs; i++) {
+			const struct sockaddr_storage *a = &p->set->cfg.addrs[i];
+			struct rte_mbuf *m = rte_pktmbuf_alloc(dv->pool);
+			if (m == NULL)
+				return;
+			uint8_t *f = rte_pktmbuf_mtod(m, uint8_t *);
+			size_t len =
+				a->ss_family == AF_INET
+					? sl_l2l3_build_arp(f, 1, dv->mac, a, bcast, a)
+					: sl_l2l3_build_nd_advert(f, dv->mac, a, bcast, &unspec);
+			if (len == 0) {
+				rte_pktmbuf_free(m);
+				continue;
+			}
+			m->data_len = (uint16_t)len;
+			m->pkt_len = (uint32_t)len;
+			if (txq_push(p, d, m)) {
+				if (a->ss_family == AF_INET)
+					p->io.stats.arp_out++;
+				else
+					p->io.stats.nd_out++;
+			}
+		}
+	}
+}
+
 static unsigned int dpdk_rx_burst(struct sl_pktio *io, struct sl_pkt *pkts, unsigned int max)
 {
 	struct port *p = port_of(io);
 	struct sl_net_dpdk *set = p->set;
 	unsigned int n = 0;
+	if (!p->announced)
+		announce(p);
 	if (p->nhold) {
 		uint64_t now = rte_get_tsc_cycles();
 		if (now - p->last_service >= p->ms_cycles) {

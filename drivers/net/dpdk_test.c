@@ -85,7 +85,18 @@ static void free_rings(void)
 	}
 }
 
+static void settle(struct sl_pktio **ports, uint16_t n);
+
+static struct sl_net_dpdk *open_set_raw(uint16_t nworkers, struct sl_pktio **ports);
+
 static struct sl_net_dpdk *open_set(uint16_t nworkers, struct sl_pktio **ports)
+{
+	struct sl_net_dpdk *set = open_set_raw(nworkers, ports);
+	settle(ports, nworkers);
+	return set;
+}
+
+static struct sl_net_dpdk *open_set_raw(uint16_t nworkers, struct sl_pktio **ports)
 {
 	make_dev();
 	struct sl_net_dpdk_config cfg;
@@ -108,6 +119,22 @@ static struct sl_net_dpdk *open_set(uint16_t nworkers, struct sl_pktio **ports)
 	for (uint16_t w = 0; w < nworkers; w++)
 		assert_int_equal(sl_net_dpdk_open(set, w, &ports[w]), 0);
 	return set;
+}
+
+/* Lets every port send its start-up announcements and throws them away (test_announce checks
+ * them), so each test sees only the frames it causes. */
+static void settle(struct sl_pktio **ports, uint16_t n)
+{
+	struct sl_pkt pkts[4];
+	for (uint16_t w = 0; w < n; w++) {
+		assert_int_equal(sl_pktio_rx_burst(ports[w], pkts, 4), 0);
+		sl_pktio_tx_flush(ports[w]);
+	}
+	for (int q = 0; q < NQ; q++) {
+		struct rte_mbuf *m;
+		while (rte_ring_dequeue(txr[q], (void **)&m) == 0)
+			rte_pktmbuf_free(m);
+	}
 }
 
 static void close_set(struct sl_net_dpdk *set, struct sl_pktio **ports, uint16_t n)
@@ -225,7 +252,7 @@ static void test_arp_request_answered_and_learned(void **state)
 	struct sl_pktio_stats st;
 	sl_pktio_stats(ports[0], &st);
 	assert_int_equal(st.arp_in, 1);
-	assert_int_equal(st.arp_out, 1);
+	assert_int_equal(st.arp_out, 2); /* the start-up announcement and the reply */
 	assert_int_equal(st.rx_not_ours, 1);
 	close_set(set, ports, 1);
 }
@@ -379,7 +406,7 @@ static void test_unknown_neighbour_held_until_arp_reply(void **state)
 	sl_pktio_stats(ports[0], &st);
 	assert_int_equal(st.neigh_held, 2);
 	assert_int_equal(st.neigh_drops, 0);
-	assert_int_equal(st.arp_out, 1);
+	assert_int_equal(st.arp_out, 2); /* the start-up announcement and the request */
 	close_set(set, ports, 1);
 }
 
@@ -466,8 +493,52 @@ static void test_neighbour_solicitation_answered(void **state)
 	struct sl_pktio_stats st;
 	sl_pktio_stats(ports[0], &st);
 	assert_int_equal(st.nd_in, 1);
-	assert_int_equal(st.nd_out, 1);
+	assert_int_equal(st.nd_out, 2); /* the start-up announcement and the answer */
 	close_set(set, ports, 1);
+}
+
+static void test_announce_on_start(void **state)
+{
+	(void)state;
+	struct sl_pktio *ports[2];
+	struct sl_net_dpdk *set = open_set_raw(2, ports);
+	uint8_t mac[6], f[256];
+	dev_mac(set, mac);
+	struct sl_pkt pkts[4];
+	assert_int_equal(sl_pktio_rx_burst(ports[1], pkts, 4), 0);
+	sl_pktio_tx_flush(ports[1]);
+	assert_int_equal(sent(1, f, sizeof(f)), 0); /* only worker 0 announces */
+	assert_int_equal(sl_pktio_rx_burst(ports[0], pkts, 4), 0);
+	assert_int_equal(sl_pktio_tx_flush(ports[0]), 0);
+	/* A gratuitous ARP: a broadcast request whose sender and target are our address. */
+	struct sl_l2l3_local us;
+	memset(&us, 0, sizeof(us));
+	memcpy(us.mac, mac, 6);
+	us.udp[0] = v4("10.0.0.1", 0);
+	us.udp[1] = v6("fd00::1", 0);
+	us.n = 2;
+	struct sl_l2l3_rx rx;
+	size_t len = sent(0, f, sizeof(f));
+	assert_int_equal(sl_l2l3_parse(f, len, &us, 0, 0, &rx), SL_L2L3_ARP_REQUEST);
+	assert_memory_equal(f, bcast, 6);
+	assert_int_equal(((struct sockaddr_in *)&rx.sender)->sin_addr.s_addr,
+			 ((struct sockaddr_in *)&rx.target)->sin_addr.s_addr);
+	/* An unsolicited advertisement to all-nodes for the IPv6 address, with our MAC. */
+	len = sent(0, f, sizeof(f));
+	assert_int_equal(peer_parse(f, len, &rx), SL_L2L3_ND_ADVERT);
+	assert_true(rx.has_ll);
+	assert_memory_equal(rx.sender_mac, mac, 6);
+	assert_int_equal(f[0], 0x33);
+	assert_int_equal(sent(0, f, sizeof(f)), 0);
+	/* Once only. */
+	assert_int_equal(sl_pktio_rx_burst(ports[0], pkts, 4), 0);
+	sl_pktio_tx_flush(ports[0]);
+	assert_int_equal(sent(0, f, sizeof(f)), 0);
+	struct sl_pktio_stats st;
+	sl_pktio_stats(ports[0], &st);
+	assert_int_equal(st.arp_out, 1);
+	assert_int_equal(st.nd_out, 1);
+	close_set(set, ports, 2);
 }
 
 static void test_queue_per_worker(void **state)
@@ -533,6 +604,7 @@ int main(void)
 		cmocka_unit_test(test_hold_full_drops),
 		cmocka_unit_test(test_static_neighbour_wins),
 		cmocka_unit_test(test_neighbour_solicitation_answered),
+		cmocka_unit_test(test_announce_on_start),
 		cmocka_unit_test(test_queue_per_worker),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
