@@ -14,7 +14,7 @@ PACKAGES=(
 	meson ninja-build pkg-config gcc g++ clang libclang-rt-14-dev clang-format python3 git
 	libdpdk-dev liburing-dev libjemalloc-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev
 	libgnutls28-dev libzstd-dev libxxhash-dev libjansson-dev libconfig-dev
-	libcmocka-dev libbenchmark-dev iproute2 util-linux gnuplot-nox
+	libcmocka-dev libbenchmark-dev iproute2 ethtool util-linux gnuplot-nox
 )
 
 usage() {
