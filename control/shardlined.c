@@ -55,7 +55,19 @@ struct daemon {
 	uint64_t stats_seq;
 	struct sl_net_dpdk *dpdk; /* the DPDK device set (driver dpdk) */
 	struct sl_shard_map map;  /* track ownership, filled before the workers start */
+	struct sl_worker_bell bells[MAX_WORKERS]; /* fd -1 until created */
+	unsigned int nbells;
 };
+
+/* Sends one control message to worker i and wakes it if it sleeps. Returns what
+ * sl_ring_send returned. */
+static unsigned int send_ctl(struct daemon *d, unsigned int i, const struct sl_msg *m)
+{
+	unsigned int n = sl_ring_send(d->ctl_in[i], m, 1);
+	if (n == 1 && i < d->nbells)
+		sl_worker_bell_ring(&d->bells[i]);
+	return n;
+}
 
 /* ---- status ---- */
 
@@ -133,6 +145,9 @@ static json_t *worker_json(const struct sl_worker_stats *s)
 			  (json_int_t)s->port.tx_bytes, "groups_sent", (json_int_t)s->groups_sent,
 			  "groups_reset", (json_int_t)s->groups_reset, "frames_out",
 			  (json_int_t)s->frames_out, "loops", (json_int_t)s->loops);
+	json_object_set_new(w, "idle_sleeps", json_integer((json_int_t)s->idle_sleeps));
+	json_object_set_new(w, "bells_rung", json_integer((json_int_t)s->bells_rung));
+	json_object_set_new(w, "bell_wakeups", json_integer((json_int_t)s->bell_wakeups));
 	json_object_set_new(w, "port", pktio_json(&s->port));
 	json_object_set_new(w, "quic",
 			    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "conns_accepted",
@@ -173,7 +188,7 @@ static void ask_workers(struct daemon *d, uint32_t kind, void **replies)
 	for (unsigned i = 0; i < d->nworkers; i++) {
 		struct sl_msg m = {.type = SL_MSG_CONTROL, .u32 = kind, .u64 = seq};
 		replies[i] = NULL;
-		sl_ring_send(d->ctl_in[i], &m, 1);
+		send_ctl(d, i, &m);
 	}
 	uint64_t deadline = sl_clock_now_ns() + UINT64_C(1000000000);
 	for (unsigned i = 0; i < d->nworkers; i++) {
@@ -307,7 +322,7 @@ static int apply_setting(void *arg, const struct sl_config_setting *s, const str
 		rt->idle_timeout_ns = next->idle_timeout_ns;
 		rt->max_conns = (uint32_t)(next->max_conns / (int)d->nworkers + 1);
 		struct sl_msg m = {.type = SL_MSG_CONTROL, .u32 = SL_WORKER_CTL_CONFIG, .obj = rt};
-		if (sl_ring_send(d->ctl_in[i], &m, 1) != 1) {
+		if (send_ctl(d, i, &m) != 1) {
 			free(rt);
 			snprintf(err, errlen,
 				 "worker %u did not take the change (control ring full)", i);
@@ -532,6 +547,12 @@ static int start_workers(struct daemon *d, int eal_argc, char **eal_argv)
 		if ((d->ctl_in[a] = ring("ci", a, 0, CTL_RING)) == NULL ||
 		    (d->ctl_out[a] = ring("co", a, 0, CTL_RING)) == NULL)
 			return -1;
+		if (sl_worker_bell_init(&d->bells[a]) != 0) {
+			fprintf(stderr, "shardlined: cannot create worker %u's doorbell: %s\n", a,
+				strerror(errno));
+			return -1;
+		}
+		d->nbells = a + 1;
 	}
 	for (unsigned i = 0; i < d->nworkers; i++) {
 		struct sl_net_socket_config nc;
@@ -581,6 +602,7 @@ static int start_workers(struct daemon *d, int eal_argc, char **eal_argv)
 			wc.ho_from[o] = ho[o][i];
 		}
 		wc.map = &d->map;
+		wc.bells = d->bells;
 		wc.session.send_drops = d->cfg.moq_send_drops;
 		wc.ctl_in = d->ctl_in[i];
 		wc.ctl_out = d->ctl_out[i];
@@ -612,7 +634,7 @@ static void stop_workers(struct daemon *d)
 	for (unsigned i = 0; i < d->nworkers; i++) {
 		struct sl_msg m = {.type = SL_MSG_CONTROL, .u32 = SL_WORKER_CTL_STOP};
 		if (d->ctl_in[i])
-			sl_ring_send(d->ctl_in[i], &m, 1);
+			send_ctl(d, i, &m);
 	}
 	rte_eal_mp_wait_lcore();
 	for (unsigned i = 0; i < d->nworkers; i++) {
@@ -624,6 +646,9 @@ static void stop_workers(struct daemon *d)
 	}
 	/* The devices go after every worker closed its port on them. */
 	sl_net_dpdk_free(d->dpdk);
+	for (unsigned i = 0; i < d->nbells; i++)
+		sl_worker_bell_fini(&d->bells[i]);
+	d->nbells = 0;
 	d->dpdk = NULL;
 }
 

@@ -9,7 +9,9 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <rte_lcore.h>
 
@@ -36,11 +38,40 @@ struct sl_worker {
 	/* Counters of sessions already closed, so the totals survive their connections. */
 	uint64_t closed_groups_sent, closed_groups_reset, closed_frames_out, closed_payload_out,
 		closed_payload_in, closed_decode_errors;
-	uint64_t loops, idle_sleeps;
+	uint64_t loops, idle_sleeps, bells_rung, bell_wakeups;
 	uint64_t now;
 	unsigned int lcore;
 	bool stop;
+	/* Cross-worker sends seen at the last doorbell check (see ring_peers). */
+	uint64_t last_xs_out, last_ho_out;
 };
+
+int sl_worker_bell_init(struct sl_worker_bell *b)
+{
+	b->sleeping = 0;
+	b->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	return b->fd >= 0 ? 0 : SL_EIO;
+}
+
+void sl_worker_bell_fini(struct sl_worker_bell *b)
+{
+	if (b->fd >= 0)
+		close(b->fd);
+	b->fd = -1;
+}
+
+void sl_worker_bell_ring(struct sl_worker_bell *b)
+{
+	/* The message was published to the ring before this load (the ring's release store and
+	 * this full fence order them), and the sleeper sets its flag before it re-checks its
+	 * rings: one of the two always sees the other. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&b->sleeping, __ATOMIC_RELAXED)) {
+		uint64_t one = 1;
+		ssize_t rc = write(b->fd, &one, sizeof(one));
+		(void)rc; /* EAGAIN: the counter is already non-zero, the sleeper wakes anyway */
+	}
+}
 
 void sl_worker_config_default(struct sl_worker_config *cfg)
 {
@@ -227,6 +258,8 @@ void sl_worker_stats(const struct sl_worker *w, struct sl_worker_stats *out)
 	out->broadcasts = sl_origin_broadcasts(w->origin);
 	out->loops = w->loops;
 	out->idle_sleeps = w->idle_sleeps;
+	out->bells_rung = w->bells_rung;
+	out->bell_wakeups = w->bell_wakeups;
 	sl_pktio_stats(w->cfg.port, &out->port);
 	sl_quic_endpoint_stats(w->ep, &out->quic);
 	sl_moq_relay_stats(w->relay, &out->relay);
@@ -320,11 +353,43 @@ static unsigned int control(struct sl_worker *w)
 	return n;
 }
 
+/* Whether a message from another core waits on one of this worker's inbound rings. */
+static bool rings_pending(const struct sl_worker *w)
+{
+	if (rte_ring_count(w->cfg.ctl_in))
+		return true;
+	for (uint16_t o = 0; o < w->cfg.nworkers && w->have_links; o++)
+		if (o != w->cfg.id &&
+		    (rte_ring_count(w->cfg.xs_from[o]) || rte_ring_count(w->cfg.ho_from[o])))
+			return true;
+	return false;
+}
+
+/* After an iteration that sent to other workers, rings the doorbells of those that sleep. */
+static void ring_peers(struct sl_worker *w)
+{
+	struct sl_xshard_stats xs;
+	sl_xshard_stats(w->xs, &xs);
+	if (xs.msgs_out == w->last_xs_out && w->ho.stats.handed_off == w->last_ho_out)
+		return;
+	w->last_xs_out = xs.msgs_out;
+	w->last_ho_out = w->ho.stats.handed_off;
+	for (uint16_t o = 0; o < w->cfg.nworkers; o++) {
+		if (o == w->cfg.id || !__atomic_load_n(&w->cfg.bells[o].sleeping, __ATOMIC_RELAXED))
+			continue;
+		if (rte_ring_count(w->cfg.xs_to[o]) || rte_ring_count(w->cfg.ho_to[o])) {
+			sl_worker_bell_ring(&w->cfg.bells[o]);
+			w->bells_rung++;
+		}
+	}
+}
+
 /*
  * Sleeps while there is nothing to do: on the port's descriptor (so a datagram ends the sleep at
- * once) for at most the current back-off, which doubles while the worker stays idle, from
- * poll_idle_ns up to 8 times that, and never past the next QUIC timer. Messages from other
- * cores (rings) are not descriptors, so the back-off bounds how late they are seen.
+ * once) and on the doorbell (so does a message from another core), for at most the current
+ * back-off, which doubles while the worker stays idle, from poll_idle_ns up to 8 times that,
+ * and never past the next QUIC timer. Without doorbells, the back-off bounds how late ring
+ * messages are seen.
  */
 static void idle_wait(struct sl_worker *w, uint64_t now, uint64_t exp, uint64_t *backoff)
 {
@@ -335,14 +400,38 @@ static void idle_wait(struct sl_worker *w, uint64_t now, uint64_t exp, uint64_t 
 		return;
 	if (exp - now < wait)
 		wait = exp - now;
+	struct sl_worker_bell *bell = w->cfg.bells ? &w->cfg.bells[w->cfg.id] : NULL;
+	if (bell) {
+		/* Flag first, then look at the rings: a sender that queued before the flag was
+		 * visible is seen here; one that queues after sees the flag and rings. */
+		__atomic_store_n(&bell->sleeping, 1, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (rings_pending(w)) {
+			__atomic_store_n(&bell->sleeping, 0, __ATOMIC_RELAXED);
+			return;
+		}
+	}
 	w->idle_sleeps++;
 	struct timespec ts = {(time_t)(wait / 1000000000u), (long)(wait % 1000000000u)};
+	struct pollfd p[2];
+	nfds_t n = 0;
 	int fd = sl_pktio_wait_fd(w->cfg.port);
-	if (fd >= 0) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		ppoll(&p, 1, &ts, NULL);
-	} else {
+	if (fd >= 0)
+		p[n++] = (struct pollfd){.fd = fd, .events = POLLIN};
+	if (bell)
+		p[n++] = (struct pollfd){.fd = bell->fd, .events = POLLIN};
+	if (n)
+		ppoll(p, n, &ts, NULL);
+	else
 		nanosleep(&ts, NULL);
+	if (bell) {
+		__atomic_store_n(&bell->sleeping, 0, __ATOMIC_RELAXED);
+		if (p[n - 1].revents & POLLIN) {
+			uint64_t v;
+			ssize_t rc = read(bell->fd, &v, sizeof(v));
+			(void)rc;
+			w->bell_wakeups++;
+		}
 	}
 }
 
@@ -388,6 +477,8 @@ int sl_worker_main(void *arg)
 		if (sl_pktio_tx_pending(w->cfg.port))
 			sl_pktio_tx_flush(w->cfg.port);
 		work += control(w);
+		if (w->have_links && w->cfg.bells)
+			ring_peers(w);
 
 		if (work > 0)
 			backoff = w->cfg.poll_idle_ns;

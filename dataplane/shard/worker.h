@@ -27,6 +27,25 @@
  */
 struct sl_worker;
 
+/*
+ * A worker's doorbell: an eventfd it also waits on when idle, and a flag saying it is about to
+ * sleep or sleeping. Messages on rings are not descriptors, so without it a message from
+ * another core waits out the receiver's back-off; with it, whoever queues a message for a
+ * sleeping worker rings (sl_worker_bell_ring) and the worker wakes at once. A worker that is
+ * busy is never rung: the flag is read first, so the common case costs one load.
+ */
+struct sl_worker_bell {
+	int fd;
+	int sleeping;
+} __attribute__((aligned(64)));
+
+/* Creates the eventfd. Returns 0 or SL_EIO. */
+int sl_worker_bell_init(struct sl_worker_bell *b);
+void sl_worker_bell_fini(struct sl_worker_bell *b);
+
+/* Wakes the worker if it sleeps (any thread; after the message is on the ring). */
+void sl_worker_bell_ring(struct sl_worker_bell *b);
+
 struct sl_worker_config {
 	uint16_t id;
 	uint16_t nworkers;
@@ -42,6 +61,9 @@ struct sl_worker_config {
 	const struct sl_shard_map *map;
 	/* Control rings: requests from the control core, replies to it. */
 	struct rte_ring *ctl_in, *ctl_out;
+	/* Every worker's doorbell, indexed by worker (NULL: idle waits are bounded by the
+	 * back-off only). */
+	struct sl_worker_bell *bells;
 	uint64_t poll_idle_ns;
 };
 
@@ -54,7 +76,7 @@ struct sl_worker_stats {
 	uint64_t tracks;      /* tracks cached in this worker's origin (local and mirrored) */
 	uint64_t broadcasts;  /* broadcasts in this worker's origin (local and proxies) */
 	uint64_t subscribers; /* downstream subscriptions of this worker's sessions */
-	uint64_t loops, idle_sleeps;
+	uint64_t loops, idle_sleeps, bells_rung, bell_wakeups;
 	struct sl_pktio_stats port;
 	struct sl_quic_stats quic;
 	struct sl_moq_relay_stats relay;

@@ -130,6 +130,8 @@ import json, sys
 s = json.load(open(sys.argv[1]))
 served = [w["quic"]["conns_accepted"] for w in s["workers"]]
 assert all(n > 0 for n in served), served
+# Idle workers sleep on their doorbell: the status request itself woke them.
+assert all(w["bell_wakeups"] > 0 for w in s["workers"]), [w["bell_wakeups"] for w in s["workers"]]
 PY
 ok "1 publisher -> 100 subscribers over two workers: all frames, in order, latency measured"
 
