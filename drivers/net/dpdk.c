@@ -47,6 +47,8 @@ struct sl_net_dpdk {
 	struct dev dev[SL_NET_DPDK_MAX_DEVS];
 	unsigned int ndev;
 	struct rte_mempool *pools[RTE_MAX_NUMA_NODES];
+	/* mbufs the devices set up so far need from each socket's pool (queues filled, caches) */
+	uint32_t reserved[RTE_MAX_NUMA_NODES];
 	struct rte_hash *neigh;
 	bool open[SL_NET_DPDK_MAX_WORKERS];
 	unsigned int id;
@@ -359,14 +361,21 @@ static int setup_dev(struct sl_net_dpdk *set, struct dev *d, char *err, size_t e
 			(nrx + ntx + cfg->tx_queue + SL_NET_DPDK_HOLD + RX_BURST + MBUF_CACHE) +
 		1024;
 	uint32_t n = cfg->mbufs ? cfg->mbufs : need;
-	uint32_t least = (uint32_t)d->nq * (nrx + ntx + RX_BURST) + MBUF_CACHE;
+	/* The pool of a socket is shared by every device on it and cached by every worker lcore:
+	 * what the devices set up so far need, plus this one, must fit. */
+	int slot = sock < 0 || sock >= RTE_MAX_NUMA_NODES ? 0 : sock;
+	uint32_t least = set->reserved[slot] + (uint32_t)d->nq * (nrx + ntx + RX_BURST) +
+			 (uint32_t)cfg->nworkers * MBUF_CACHE;
 	if (n < least) {
 		errf(err, errlen,
-		     "device %s: %u mbufs cannot fill %u queue pair(s) of %u+%u descriptors; raise "
-		     "dpdk_mbufs to at least %u (0 sizes it automatically: %u)",
-		     d->name, n, d->nq, nrx, ntx, least, need);
+		     "device %s: %u mbufs per NUMA socket cannot fill the queues of the devices on "
+		     "socket %d (%u queue pair(s) of %u+%u descriptors here); raise dpdk_mbufs to "
+		     "at "
+		     "least %u (0 sizes it automatically: %u)",
+		     d->name, n, slot, d->nq, nrx, ntx, least, need);
 		return SL_EINVAL;
 	}
+	set->reserved[slot] = least - (uint32_t)cfg->nworkers * MBUF_CACHE;
 	sock = pool_for(set, sock, n, err, errlen);
 	if (sock < 0)
 		return SL_ENOMEM;

@@ -497,6 +497,28 @@ static void test_neighbour_solicitation_answered(void **state)
 	close_set(set, ports, 1);
 }
 
+static void test_too_few_mbufs_named(void **state)
+{
+	(void)state;
+	make_dev();
+	struct sl_net_dpdk_config cfg;
+	sl_net_dpdk_config_default(&cfg);
+	cfg.addrs[0] = v4("10.0.0.1", 4443);
+	cfg.naddrs = 1;
+	cfg.nworkers = 2;
+	snprintf(cfg.devs[0], sizeof(cfg.devs[0]), "%s", dev_name);
+	cfg.ndevs = 1;
+	cfg.rx_desc = cfg.tx_desc = 128;
+	cfg.mbufs = 300; /* two queue pairs of 128 + 128 need more */
+	struct sl_net_dpdk *set = NULL;
+	char err[512];
+	assert_int_equal(sl_net_dpdk_setup(&cfg, &set, err, sizeof(err)), SL_EINVAL);
+	assert_null(set);
+	assert_non_null(strstr(err, dev_name));
+	assert_non_null(strstr(err, "raise dpdk_mbufs to at least"));
+	free_rings();
+}
+
 static void test_announce_on_start(void **state)
 {
 	(void)state;
@@ -604,6 +626,7 @@ int main(void)
 		cmocka_unit_test(test_hold_full_drops),
 		cmocka_unit_test(test_static_neighbour_wins),
 		cmocka_unit_test(test_neighbour_solicitation_answered),
+		cmocka_unit_test(test_too_few_mbufs_named),
 		cmocka_unit_test(test_announce_on_start),
 		cmocka_unit_test(test_queue_per_worker),
 	};
