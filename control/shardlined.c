@@ -158,6 +158,8 @@ static json_t *worker_json(const struct sl_worker_stats *s)
 				      (json_int_t)s->quic.stateless_resets, "stream_bytes_queued",
 				      (json_int_t)s->quic.stream_bytes_queued, "stream_bytes_acked",
 				      (json_int_t)s->quic.stream_bytes_acked));
+	json_object_set_new(json_object_get(w, "quic"), "migrations",
+			    json_integer((json_int_t)s->quic.migrations));
 	json_object_set_new(w, "moq",
 			    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "sessions_total",
 				      (json_int_t)s->sessions_total, "payload_in",

@@ -62,6 +62,10 @@ struct sl_quic_conn {
 	 * costs nothing per loop (ngtcp2's write path is not free even when it has nothing). */
 	bool dirty;
 	uint64_t expiry; /* ngtcp2_conn_get_expiry as of the last flush */
+	/* The path of the last datagram that decrypted and came from somewhere else than path
+	 * (a NAT rebinding or a migration in progress), with its next hop: what packets ngtcp2
+	 * sends on that path (a PATH_CHALLENGE, then everything once it is validated) go out on. */
+	struct sl_quic_path rx_path;
 	uint64_t rx_datagrams, rx_bytes, tx_datagrams, tx_bytes;
 	uint64_t close_error;
 	void *user;
@@ -718,6 +722,41 @@ static void to_ngtcp2_path(const struct sl_quic_path *p, ngtcp2_path *np)
 	np->user_data = NULL;
 }
 
+static bool addr_is(const ngtcp2_addr *a, const struct sockaddr_storage *ss, socklen_t len)
+{
+	return a->addrlen == len && memcmp(a->addr, ss, len) == 0;
+}
+
+static void path_from_ngtcp2(const ngtcp2_path *np, struct sl_quic_path *p)
+{
+	memset(p, 0, sizeof(*p));
+	memcpy(&p->local, np->local.addr, np->local.addrlen);
+	p->local_len = np->local.addrlen;
+	memcpy(&p->remote, np->remote.addr, np->remote.addrlen);
+	p->remote_len = np->remote.addrlen;
+}
+
+/*
+ * The path a packet ngtcp2 just wrote must leave on: the connection's path almost always
+ * (compared, not copied), otherwise the one ngtcp2 chose (path validation after a NAT
+ * rebinding or a migration), with the next hop of the datagram that came from there.
+ */
+static const struct sl_quic_path *tx_path(const struct sl_quic_conn *c, const ngtcp2_path *np,
+					  struct sl_quic_path *tmp)
+{
+	if (np->remote.addrlen == 0 || (addr_is(&np->remote, &c->path.remote, c->path.remote_len) &&
+					addr_is(&np->local, &c->path.local, c->path.local_len)))
+		return &c->path;
+	path_from_ngtcp2(np, tmp);
+	if (c->rx_path.l2_valid &&
+	    addr_is(&np->remote, &c->rx_path.remote, c->rx_path.remote_len)) {
+		memcpy(tmp->l2_addr, c->rx_path.l2_addr, sizeof(tmp->l2_addr));
+		tmp->l2_valid = 1;
+		tmp->l2_dev = c->rx_path.l2_dev;
+	}
+	return tmp;
+}
+
 static struct sl_quic_conn *accept_conn(struct sl_quic_endpoint *ep,
 					const struct sl_quic_path *path, const ngtcp2_pkt_hd *hd,
 					uint64_t now_ns)
@@ -822,14 +861,26 @@ int sl_quic_endpoint_recv(struct sl_quic_endpoint *ep, const struct sl_quic_path
 	} else if (rv != 0) {
 		ep->stats.rx_dropped++;
 		conn_fail(c, rv);
-	} else if (path->l2_valid && path->remote_len == c->path.remote_len &&
+	} else if (path->remote_len == c->path.remote_len &&
 		   memcmp(&path->remote, &c->path.remote, path->remote_len) == 0) {
 		/* The next hop may change (a router fail-over): follow the newest datagram of the
 		 * path, and only one that decrypted, so a spoofed datagram cannot redirect the
 		 * connection's replies to another MAC. */
-		memcpy(c->path.l2_addr, path->l2_addr, sizeof(c->path.l2_addr));
-		c->path.l2_valid = 1;
-		c->path.l2_dev = path->l2_dev;
+		if (path->l2_valid) {
+			memcpy(c->path.l2_addr, path->l2_addr, sizeof(c->path.l2_addr));
+			c->path.l2_valid = 1;
+			c->path.l2_dev = path->l2_dev;
+		}
+	} else {
+		/* From another address (NAT rebinding, migration): ngtcp2 validates the new path
+		 * and switches to it; the connection follows once it has. */
+		c->rx_path = *path;
+		const ngtcp2_path *cur = ngtcp2_conn_get_path(c->q);
+		if (!addr_is(&cur->remote, &c->path.remote, c->path.remote_len)) {
+			struct sl_quic_path np;
+			c->path = *tx_path(c, cur, &np);
+			c->ep->stats.migrations++;
+		}
 	}
 	reap(ep);
 	return 0;
@@ -852,7 +903,9 @@ static int conn_flush(struct sl_quic_conn *c, uint64_t now_ns)
 			ngtcp2_ssize n = ngtcp2_conn_write_connection_close(
 				c->q, &ps.path, &pi, buf, ep->cfg.max_udp_payload, &c->ccerr,
 				now_ns);
-			ep->cb.tx_commit(ep->arg, tok, &c->path, n > 0 ? (size_t)n : 0);
+			struct sl_quic_path tmp;
+			ep->cb.tx_commit(ep->arg, tok, tx_path(c, &ps.path, &tmp),
+					 n > 0 ? (size_t)n : 0);
 			if (n > 0) {
 				ep->stats.tx_datagrams++;
 				ep->stats.tx_bytes += (uint64_t)n;
@@ -933,7 +986,8 @@ static int conn_flush(struct sl_quic_conn *c, uint64_t now_ns)
 			 * acks or credit; an empty buffer goes back. */
 			break;
 		}
-		ep->cb.tx_commit(ep->arg, tok, &c->path, (size_t)n);
+		struct sl_quic_path tmp;
+		ep->cb.tx_commit(ep->arg, tok, tx_path(c, &ps.path, &tmp), (size_t)n);
 		buf = NULL;
 		c->tx_datagrams++;
 		c->tx_bytes += (uint64_t)n;

@@ -98,6 +98,7 @@ struct sl_quic_stats {
 	uint64_t conns_accepted, conns_closed, conns_refused;
 	uint64_t conns; /* open now */
 	uint64_t stream_bytes_queued, stream_bytes_acked;
+	uint64_t migrations; /* connections that moved to a new peer address (NAT rebinding) */
 };
 
 /* Creates an endpoint. Returns 0, or SL_EINVAL (bad config), SL_EIO (certificate or key could

@@ -27,6 +27,10 @@ struct wire {
 	size_t n;
 	uint32_t drop_every; /* drop every Nth datagram (0: none) */
 	bool reorder;	     /* deliver each pair swapped */
+	/* A NAT between client and server that moved the client's mapping from port nat_from to
+	 * nat_to (0: no NAT): the server sees nat_to; what it sends to nat_to reaches the client,
+	 * what it still sends to nat_from is lost (the old mapping is gone). */
+	uint16_t nat_from, nat_to;
 	uint64_t seen, dropped;
 };
 
@@ -158,6 +162,22 @@ static size_t deliver(struct wire *w, struct side *to)
 		p.local_len = tmp[k].path.remote_len;
 		p.remote = tmp[k].path.local;
 		p.remote_len = tmp[k].path.local_len;
+		memset(p.l2_addr, 0, sizeof(p.l2_addr));
+		p.l2_valid = p.l2_dev = 0;
+		if (w->nat_to) {
+			/* c2s: the client's port as the server sees it (remote); s2c: the port the
+			 * server sent to, as the client receives it (local). */
+			struct sockaddr_in *a =
+				(struct sockaddr_in *)(to == &server ? &p.remote : &p.local);
+			if (ntohs(a->sin_port) == w->nat_from && to == &server)
+				a->sin_port = htons(w->nat_to);
+			else if (ntohs(a->sin_port) == w->nat_to && to == &client)
+				a->sin_port = htons(w->nat_from);
+			else if (ntohs(a->sin_port) == w->nat_from && to == &client) {
+				w->dropped++;
+				continue;
+			}
+		}
 		sl_quic_endpoint_recv(to->ep, &p, tmp[k].data, tmp[k].len, now);
 	}
 	free(tmp);
@@ -299,6 +319,33 @@ static void stream_data_arrives_in_order_and_buffers_are_released(void **state)
 	check_rx(&client, 5000, 1);
 }
 
+/* The client's NAT mapping changes mid-transfer: the server must follow the new address (after
+ * validating it), or everything it sends is lost in the old mapping. */
+static void nat_rebinding_is_followed(void **state)
+{
+	(void)state;
+	struct sl_quic_conn *c = connect_client();
+	send_stream(c, 20000, 1000, 3);
+	run(300);
+	check_rx(&server, 20000, 3);
+	c2s.nat_from = s2c.nat_from = 40000;
+	c2s.nat_to = s2c.nat_to = 51234;
+	/* Both directions after the move: the client keeps talking, the server answers. */
+	server.rx_len = 0;
+	server.fins = 0;
+	send_stream(c, 30000, 1000, 9);
+	send_stream(server.conn, 30000, 1000, 5);
+	run(3000);
+	check_rx(&server, 30000, 9);
+	check_rx(&client, 30000, 5);
+	struct sl_quic_conn_stats cs;
+	sl_quic_conn_stats(server.conn, &cs);
+	assert_int_equal(ntohs(((struct sockaddr_in *)&cs.remote)->sin_port), 51234);
+	struct sl_quic_stats st;
+	sl_quic_endpoint_stats(server.ep, &st);
+	assert_int_equal(st.migrations, 1);
+}
+
 static void loss_and_reordering_are_recovered(void **state)
 {
 	(void)state;
@@ -422,6 +469,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			stream_data_arrives_in_order_and_buffers_are_released, setup, teardown),
 		cmocka_unit_test_setup_teardown(loss_and_reordering_are_recovered, setup, teardown),
+		cmocka_unit_test_setup_teardown(nat_rebinding_is_followed, setup, teardown),
 		cmocka_unit_test_setup_teardown(handshake_survives_loss, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			garbage_is_dropped_and_unknown_short_headers_get_a_reset, setup, teardown),
