@@ -654,6 +654,16 @@ static void stop_workers(struct daemon *d)
 	d->dpdk = NULL;
 }
 
+/* Ends the EAL and removes its runtime directory, which is empty with --no-shconf but which the
+ * EAL leaves behind. */
+static void eal_cleanup(void)
+{
+	char rundir[PATH_MAX];
+	snprintf(rundir, sizeof(rundir), "%s", rte_eal_get_runtime_dir());
+	rte_eal_cleanup();
+	rmdir(rundir);
+}
+
 int main(int argc, char **argv)
 {
 	static struct daemon d;
@@ -703,7 +713,7 @@ int main(int argc, char **argv)
 	int rc = sl_admin_open(&ac, &d.admin, err, sizeof(err));
 	if (rc != 0) {
 		fprintf(stderr, "shardlined: admin socket %s: %s\n", d.cfg.admin, err);
-		rte_eal_cleanup();
+		eal_cleanup();
 		return 1;
 	}
 	sl_admin_attach_config(d.admin, &d.cfg, apply_setting, &d);
@@ -715,7 +725,7 @@ int main(int argc, char **argv)
 	if (start_workers(&d, argc - dd - (dd < argc), argv + dd + (dd < argc)) != 0) {
 		stop_workers(&d);
 		sl_admin_close(d.admin);
-		rte_eal_cleanup();
+		eal_cleanup();
 		return 1;
 	}
 	signal(SIGTERM, on_signal);
@@ -736,9 +746,6 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	stop_workers(&d);
 	sl_admin_close(d.admin);
-	char rundir[PATH_MAX];
-	snprintf(rundir, sizeof(rundir), "%s", rte_eal_get_runtime_dir());
-	rte_eal_cleanup();
-	rmdir(rundir); /* empty with --no-shconf; the EAL does not remove it */
+	eal_cleanup();
 	return 0;
 }
