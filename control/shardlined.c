@@ -55,7 +55,7 @@ struct daemon {
 	uint64_t stats_seq;
 	struct sl_net_dpdk *dpdk; /* the DPDK device set (driver dpdk) */
 	struct sl_shard_map map;  /* track ownership, filled before the workers start */
-	struct sl_worker_bell bells[MAX_WORKERS]; /* fd -1 until created */
+	struct sl_bell bells[MAX_WORKERS]; /* fd -1 until created */
 	unsigned int nbells;
 };
 
@@ -65,7 +65,7 @@ static unsigned int send_ctl(struct daemon *d, unsigned int i, const struct sl_m
 {
 	unsigned int n = sl_ring_send(d->ctl_in[i], m, 1);
 	if (n == 1 && i < d->nbells)
-		sl_worker_bell_ring(&d->bells[i]);
+		sl_bell_ring(&d->bells[i]);
 	return n;
 }
 
@@ -549,7 +549,7 @@ static int start_workers(struct daemon *d, int eal_argc, char **eal_argv)
 		if ((d->ctl_in[a] = ring("ci", a, 0, CTL_RING)) == NULL ||
 		    (d->ctl_out[a] = ring("co", a, 0, CTL_RING)) == NULL)
 			return -1;
-		if (sl_worker_bell_init(&d->bells[a]) != 0) {
+		if (sl_bell_init(&d->bells[a]) != 0) {
 			fprintf(stderr, "shardlined: cannot create worker %u's doorbell: %s\n", a,
 				strerror(errno));
 			return -1;
@@ -649,7 +649,7 @@ static void stop_workers(struct daemon *d)
 	/* The devices go after every worker closed its port on them. */
 	sl_net_dpdk_free(d->dpdk);
 	for (unsigned i = 0; i < d->nbells; i++)
-		sl_worker_bell_fini(&d->bells[i]);
+		sl_bell_fini(&d->bells[i]);
 	d->nbells = 0;
 	d->dpdk = NULL;
 }

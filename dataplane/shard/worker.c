@@ -9,7 +9,6 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,33 +44,6 @@ struct sl_worker {
 	/* Cross-worker sends seen at the last doorbell check (see ring_peers). */
 	uint64_t last_xs_out, last_ho_out;
 };
-
-int sl_worker_bell_init(struct sl_worker_bell *b)
-{
-	b->sleeping = 0;
-	b->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	return b->fd >= 0 ? 0 : SL_EIO;
-}
-
-void sl_worker_bell_fini(struct sl_worker_bell *b)
-{
-	if (b->fd >= 0)
-		close(b->fd);
-	b->fd = -1;
-}
-
-void sl_worker_bell_ring(struct sl_worker_bell *b)
-{
-	/* The message was published to the ring before this load (the ring's release store and
-	 * this full fence order them), and the sleeper sets its flag before it re-checks its
-	 * rings: one of the two always sees the other. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&b->sleeping, __ATOMIC_RELAXED)) {
-		uint64_t one = 1;
-		ssize_t rc = write(b->fd, &one, sizeof(one));
-		(void)rc; /* EAGAIN: the counter is already non-zero, the sleeper wakes anyway */
-	}
-}
 
 void sl_worker_config_default(struct sl_worker_config *cfg)
 {
@@ -375,10 +347,10 @@ static void ring_peers(struct sl_worker *w)
 	w->last_xs_out = xs.msgs_out;
 	w->last_ho_out = w->ho.stats.handed_off;
 	for (uint16_t o = 0; o < w->cfg.nworkers; o++) {
-		if (o == w->cfg.id || !__atomic_load_n(&w->cfg.bells[o].sleeping, __ATOMIC_RELAXED))
+		if (o == w->cfg.id || !sl_bell_sleeping(&w->cfg.bells[o]))
 			continue;
 		if (rte_ring_count(w->cfg.xs_to[o]) || rte_ring_count(w->cfg.ho_to[o])) {
-			sl_worker_bell_ring(&w->cfg.bells[o]);
+			sl_bell_ring(&w->cfg.bells[o]);
 			w->bells_rung++;
 		}
 	}
@@ -400,14 +372,13 @@ static void idle_wait(struct sl_worker *w, uint64_t now, uint64_t exp, uint64_t 
 		return;
 	if (exp - now < wait)
 		wait = exp - now;
-	struct sl_worker_bell *bell = w->cfg.bells ? &w->cfg.bells[w->cfg.id] : NULL;
+	struct sl_bell *bell = w->cfg.bells ? &w->cfg.bells[w->cfg.id] : NULL;
 	if (bell) {
 		/* Flag first, then look at the rings: a sender that queued before the flag was
 		 * visible is seen here; one that queues after sees the flag and rings. */
-		__atomic_store_n(&bell->sleeping, 1, __ATOMIC_RELAXED);
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		sl_bell_arm(bell);
 		if (rings_pending(w)) {
-			__atomic_store_n(&bell->sleeping, 0, __ATOMIC_RELAXED);
+			sl_bell_disarm(bell, false);
 			return;
 		}
 	}
@@ -424,15 +395,8 @@ static void idle_wait(struct sl_worker *w, uint64_t now, uint64_t exp, uint64_t 
 		ppoll(p, n, &ts, NULL);
 	else
 		nanosleep(&ts, NULL);
-	if (bell) {
-		__atomic_store_n(&bell->sleeping, 0, __ATOMIC_RELAXED);
-		if (p[n - 1].revents & POLLIN) {
-			uint64_t v;
-			ssize_t rc = read(bell->fd, &v, sizeof(v));
-			(void)rc;
-			w->bell_wakeups++;
-		}
-	}
+	if (bell && sl_bell_disarm(bell, (p[n - 1].revents & POLLIN) != 0))
+		w->bell_wakeups++;
 }
 
 int sl_worker_main(void *arg)

@@ -7,6 +7,7 @@
 
 #include <rte_ring.h>
 
+#include "core/bell.h"
 #include "moq/session.h"
 #include "quic/endpoint.h"
 #include "shard/handoff.h"
@@ -27,25 +28,6 @@
  */
 struct sl_worker;
 
-/*
- * A worker's doorbell: an eventfd it also waits on when idle, and a flag saying it is about to
- * sleep or sleeping. Messages on rings are not descriptors, so without it a message from
- * another core waits out the receiver's back-off; with it, whoever queues a message for a
- * sleeping worker rings (sl_worker_bell_ring) and the worker wakes at once. A worker that is
- * busy is never rung: the flag is read first, so the common case costs one load.
- */
-struct sl_worker_bell {
-	int fd;
-	int sleeping;
-} __attribute__((aligned(64)));
-
-/* Creates the eventfd. Returns 0 or SL_EIO. */
-int sl_worker_bell_init(struct sl_worker_bell *b);
-void sl_worker_bell_fini(struct sl_worker_bell *b);
-
-/* Wakes the worker if it sleeps (any thread; after the message is on the ring). */
-void sl_worker_bell_ring(struct sl_worker_bell *b);
-
 struct sl_worker_config {
 	uint16_t id;
 	uint16_t nworkers;
@@ -63,7 +45,7 @@ struct sl_worker_config {
 	struct rte_ring *ctl_in, *ctl_out;
 	/* Every worker's doorbell, indexed by worker (NULL: idle waits are bounded by the
 	 * back-off only). */
-	struct sl_worker_bell *bells;
+	struct sl_bell *bells;
 	uint64_t poll_idle_ns;
 };
 
