@@ -134,7 +134,7 @@ Every subscriber is a real QUIC connection; latency is publish-to-deliver per fr
 
 MSG
 	./build/control/shardlined --listen "127.0.0.1:$port" --workers 2 \
-		--admin "$work/admin.sock" >"$work/daemon.log" 2>&1 &
+		--admin "$work/admin.sock" --data-dir "$work/data" >"$work/daemon.log" 2>&1 &
 	DEMO_PID=$! DEMO_WORK=$work
 	trap 'kill "$DEMO_PID" 2>/dev/null; wait "$DEMO_PID" 2>/dev/null; rm -rf "$DEMO_WORK"' EXIT
 	for _ in $(seq 50); do

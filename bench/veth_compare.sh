@@ -48,11 +48,11 @@ run() { # run MODE
 	if [ "$mode" = socket ]; then
 		ip -n "$nsd" addr add 10.78.0.1/24 dev "$ifd"
 		ip netns exec "$nsd" "$D" --listen 10.78.0.1:4443 --workers "$workers" --admin "$admin" \
-			--poll-idle-us "$idle" >"$work/$mode.log" 2>&1 &
+			--poll-idle-us "$idle" --data-dir "$work/data-$mode" >"$work/$mode.log" 2>&1 &
 	else
 		ip -n "$nsd" addr flush dev "$ifd"
 		ip netns exec "$nsd" "$D" --driver dpdk --listen 10.78.0.1:4443 --workers "$workers" \
-			--admin "$admin" --poll-idle-us "$idle" -- \
+			--admin "$admin" --poll-idle-us "$idle" --data-dir "$work/data-$mode" -- \
 			--vdev "net_af_packet0,iface=$ifd,qpairs=$workers" --no-huge --no-pci \
 			>"$work/$mode.log" 2>&1 &
 	fi

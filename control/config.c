@@ -106,9 +106,11 @@ static const struct sl_config_setting settings[] = {
 	 .type = SL_CONFIG_INT,
 	 .def = "1",
 	 .metavar = "N",
-	 .help = "Lcores that run io_uring for object-store and flush I/O.",
+	 .help = "Lcores that run io_uring for object-store and flush I/O on the data "
+		 "directory. 0 runs a relay that keeps no data: no io lcore, and the data "
+		 "directory is not used.",
 	 FIELD(io_cores),
-	 .min = 1,
+	 .min = 0,
 	 .max = 64},
 	{.name = "admin",
 	 .type = SL_CONFIG_STRING,
@@ -125,7 +127,9 @@ static const struct sl_config_setting settings[] = {
 	 .type = SL_CONFIG_STRING,
 	 .def = "/var/lib/shardline",
 	 .metavar = "PATH",
-	 .help = "Directory for the local object store and the metadata log.",
+	 .help = "Directory for the local object store and the metadata log: created if "
+		 "missing, locked by one daemon at a time (DATA_DIR/LOCK), and checked at start "
+		 "by a durable write through every io lcore.",
 	 FIELD(data_dir)},
 	{.name = "cert",
 	 .type = SL_CONFIG_STRING,

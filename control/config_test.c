@@ -318,7 +318,9 @@ static void test_set_errors_name_setting_value_and_form(void **state)
 	assert_int_equal(sl_config_set(&c, "workers", "-1", false, err, sizeof(err)), SL_EINVAL);
 	assert_contains(err, "from 0 to 1024");
 	assert_int_equal(sl_config_set(&c, "workers", "4x", false, err, sizeof(err)), SL_EINVAL);
-	assert_int_equal(sl_config_set(&c, "io_cores", "0", false, err, sizeof(err)), SL_ERANGE);
+	assert_int_equal(sl_config_set(&c, "io_cores", "65", false, err, sizeof(err)), SL_ERANGE);
+	assert_int_equal(sl_config_set(&c, "io_cores", "0", false, err, sizeof(err)), 0);
+	assert_int_equal(sl_config_set(&c, "io_cores", "1", false, err, sizeof(err)), 0);
 	assert_int_equal(sl_config_set(&c, "max_conns", "", false, err, sizeof(err)), SL_EINVAL);
 
 	assert_int_equal(sl_config_set(&c, "hugepages", "maybe", false, err, sizeof(err)),

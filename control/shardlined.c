@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shardlined: the daemon. The main lcore is the control core (configuration, admin socket,
- * statistics); every other lcore runs one relay worker (dataplane/shard/worker.h) over its own
- * packet port. Workers talk to each other and to the control core only through SPSC rings.
+ * statistics); the next lcores run one relay worker each (dataplane/shard/worker.h) over its
+ * own packet port, and the last ones the io cores (control/iocore.h), each with an io_uring on
+ * the data directory. Cores talk to each other only through SPSC rings.
  */
 #include "core/clock.h"
 #include "core/err.h"
@@ -10,11 +11,13 @@
 #include "core/ring.h"
 #include "control/admin.h"
 #include "control/config.h"
+#include "control/iocore.h"
 #include "drivers/net/dpdk.h"
 #include "drivers/net/socket.h"
 #include "shard/worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <jansson.h>
 #include <sched.h>
@@ -22,7 +25,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <rte_eal.h>
@@ -35,6 +41,8 @@
 #define XS_RING	    16384
 #define HO_RING	    4096
 #define CTL_RING    64
+#define MAX_IO	    64
+#define IO_RING	    256
 
 static volatile sig_atomic_t stop_requested;
 
@@ -50,13 +58,24 @@ struct daemon {
 	unsigned int nworkers;
 	struct sl_worker *workers[MAX_WORKERS];
 	unsigned int lcores[MAX_WORKERS];
+	bool running[MAX_WORKERS]; /* launched on its lcore */
 	struct rte_ring *ctl_in[MAX_WORKERS], *ctl_out[MAX_WORKERS];
 	char cert_sha256[65];
 	uint64_t stats_seq;
-	struct sl_net_dpdk *dpdk; /* the DPDK device set (driver dpdk) */
-	struct sl_shard_map map;  /* track ownership, filled before the workers start */
+	struct sl_net_dpdk *dpdk;	   /* the DPDK device set (driver dpdk) */
+	struct sl_shard_map map;	   /* track ownership, filled before the workers start */
 	struct sl_bell bells[MAX_WORKERS]; /* fd -1 until created */
 	unsigned int nbells;
+	/* io lcores: each owns a localdir store under data_dir/objects with its own io_uring.
+	 * The control core reaches each through one ring pair (io_client: a ring proxy) for
+	 * the start-up probe; the durable path will add a pair per worker. */
+	unsigned int nio;
+	struct sl_iocore *io[MAX_IO];
+	unsigned int io_lcores[MAX_IO];
+	bool io_running[MAX_IO];
+	struct sl_objstore *io_client[MAX_IO];
+	struct rte_ring *io_ctl_in[MAX_IO], *io_ctl_out[MAX_IO];
+	int data_lock; /* flock'ed data_dir/LOCK, -1 without io lcores */
 };
 
 /* Sends one control message to worker i and wakes it if it sleeps. Returns what
@@ -182,6 +201,64 @@ static json_t *worker_json(const struct sl_worker_stats *s)
 	return w;
 }
 
+static json_t *iocore_json(const struct sl_iocore_stats *s)
+{
+	return json_pack(
+		"{s:i,s:i,s:i,s:I,s:I,s:I,s:I,s:i,s:I,s:I,s:I,s:I,s:I,s:I}", "io", (int)s->id,
+		"lcore", (int)s->lcore, "clients", (int)s->clients, "loops", (json_int_t)s->loops,
+		"idle_sleeps", (json_int_t)s->idle_sleeps, "wakeups", (json_int_t)s->wakeups,
+		"served", (json_int_t)s->served, "inflight", (int)s->inflight, "submitted",
+		(json_int_t)s->store.submitted, "completed", (json_int_t)s->store.completed,
+		"bytes_written", (json_int_t)s->store.bytes_written, "bytes_read",
+		(json_int_t)s->store.bytes_read, "lock_busy", (json_int_t)s->store.lock_busy,
+		"temp_cleaned", (json_int_t)s->store.temp_cleaned);
+}
+
+/* Asks every io core for its counters (up to a second each) and reports them with the data
+ * directory's free space. */
+static void io_status(struct daemon *d, json_t *resp)
+{
+	json_t *arr = json_array();
+	uint64_t seq = ++d->stats_seq;
+	for (unsigned k = 0; k < d->nio; k++) {
+		struct sl_msg m = {.type = SL_MSG_CONTROL, .u32 = SL_IOCORE_CTL_STATS, .u64 = seq};
+		if (sl_ring_send(d->io_ctl_in[k], &m, 1) == 1)
+			sl_iocore_wake(d->io[k]);
+	}
+	uint64_t deadline = sl_clock_now_ns() + UINT64_C(1000000000);
+	for (unsigned k = 0; k < d->nio; k++) {
+		struct sl_iocore_stats *st = NULL;
+		while (st == NULL && sl_clock_now_ns() < deadline) {
+			struct sl_msg r;
+			if (sl_ring_recv(d->io_ctl_out[k], &r, 1) != 1) {
+				usleep(200);
+				continue;
+			}
+			if (r.u64 == seq)
+				st = r.obj;
+			else
+				free(r.obj); /* an answer to an earlier, timed-out request */
+		}
+		json_array_append_new(arr, st ? iocore_json(st)
+					      : json_pack("{s:i,s:s}", "io", (int)k, "error",
+							  "no answer within 1 s"));
+		free(st);
+	}
+	json_object_set_new(resp, "io", arr);
+	json_t *dd = json_pack("{s:s}", "path", d->cfg.data_dir);
+	struct statvfs vfs;
+	if (d->nio && statvfs(d->cfg.data_dir, &vfs) == 0) {
+		json_object_set_new(
+			dd, "free_bytes",
+			json_integer((json_int_t)((uint64_t)vfs.f_bavail * vfs.f_frsize)));
+		json_object_set_new(
+			dd, "total_bytes",
+			json_integer((json_int_t)((uint64_t)vfs.f_blocks * vfs.f_frsize)));
+	}
+	json_object_set_new(dd, "in_use", json_boolean(d->nio > 0));
+	json_object_set_new(resp, "data_dir", dd);
+}
+
 /* Sends a request of kind to every worker through its control ring and waits (up to a second)
  * for the answers: replies[i] is worker i's malloc'd answer, or NULL if it did not answer. */
 static void ask_workers(struct daemon *d, uint32_t kind, void **replies)
@@ -292,6 +369,7 @@ static int cmd_status(void *arg, const json_t *req, json_t *resp, char *err, siz
 	for (unsigned i = 0; i < d->nworkers; i++)
 		json_array_append_new(slots, json_integer(count[i]));
 	json_object_set_new(resp, "shard_map_slots", slots);
+	io_status(d, resp);
 	if (d->dpdk) {
 		json_object_set_new(resp, "devices", devices_json(d->dpdk));
 		json_object_set_new(resp, "neighbours",
@@ -310,6 +388,17 @@ static int apply_setting(void *arg, const struct sl_config_setting *s, const str
 	if (strcmp(s->name, "log_level") == 0) {
 		sl_log_set_level("shardline.*", sl_config_log_level(next));
 		return 0;
+	}
+	for (unsigned k = 0; k < d->nio; k++) {
+		struct sl_msg m = {.type = SL_MSG_CONTROL,
+				   .u32 = SL_IOCORE_CTL_CONFIG,
+				   .u64 = next->poll_idle_us * 1000};
+		if (sl_ring_send(d->io_ctl_in[k], &m, 1) != 1) {
+			snprintf(err, errlen,
+				 "io core %u did not take the change (control ring full)", k);
+			return SL_EBUSY;
+		}
+		sl_iocore_wake(d->io[k]);
 	}
 	for (unsigned i = 0; i < d->nworkers; i++) {
 		struct sl_worker_runtime *rt = malloc(sizeof(*rt));
@@ -336,9 +425,10 @@ static int apply_setting(void *arg, const struct sl_config_setting *s, const str
 
 /* ---- start-up ---- */
 
-/* The EAL's arguments: lcore 0 is control, lcores 1..n the workers, spread over the CPUs this
- * process may use (several lcores share a CPU on small machines: loops back off when idle). */
-static int eal_start(const struct sl_config *cfg, unsigned nworkers, int extra_argc,
+/* The EAL's arguments: lcore 0 is control, lcores 1..n the workers and the io cores after them,
+ * spread over the CPUs this process may use (several lcores share a CPU on small machines:
+ * loops back off when idle). */
+static int eal_start(const struct sl_config *cfg, unsigned nlcores, int extra_argc,
 		     char **extra_argv, char *prog)
 {
 	cpu_set_t set;
@@ -351,7 +441,7 @@ static int eal_start(const struct sl_config *cfg, unsigned nworkers, int extra_a
 		cpus[ncpu++] = 0;
 	static char lcores[4096], prefix[64], loglevel[64];
 	size_t off = 0;
-	for (unsigned l = 0; l <= nworkers && off < sizeof(lcores) - 16; l++)
+	for (unsigned l = 0; l <= nlcores && off < sizeof(lcores) - 16; l++)
 		off += (size_t)snprintf(lcores + off, sizeof(lcores) - off, "%s%u@%d", l ? "," : "",
 					l, cpus[l % (unsigned)ncpu]);
 	snprintf(prefix, sizeof(prefix), "--file-prefix=shardline-%d", (int)getpid());
@@ -514,6 +604,185 @@ static int start_dpdk(struct daemon *d)
 	return 0;
 }
 
+/* mkdir -p with mode 0750 for the directories it creates. Returns 0 or -1 (errno set). */
+static int mkdirs(const char *path)
+{
+	char p[PATH_MAX];
+	if (snprintf(p, sizeof(p), "%s", path) >= (int)sizeof(p)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (char *c = p + 1; *c; c++) {
+		if (*c != '/')
+			continue;
+		*c = 0;
+		if (mkdir(p, 0750) != 0 && errno != EEXIST)
+			return -1;
+		*c = '/';
+	}
+	if (mkdir(p, 0750) != 0 && errno != EEXIST)
+		return -1;
+	struct stat st;
+	if (stat(p, &st) != 0)
+		return -1;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The data directory belongs to one daemon at a time: two io cores of different processes
+ * writing the same manifests would each believe they own them. DATA_DIR/LOCK is flock'ed for
+ * the daemon's lifetime (the kernel drops it when the process dies, however it dies) and holds
+ * the owner's pid for the message a second daemon prints.
+ */
+static int open_data_dir(struct daemon *d)
+{
+	const char *dir = d->cfg.data_dir;
+	char path[PATH_MAX];
+	if (mkdirs(dir) != 0) {
+		fprintf(stderr,
+			"shardlined: data directory %s: %s (set --data-dir, or --io-cores 0 "
+			"for a relay that keeps no data)\n",
+			dir, strerror(errno));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/LOCK", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		fprintf(stderr, "shardlined: data directory %s: cannot open %s: %s\n", dir, path,
+			strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+		char owner[32] = "";
+		ssize_t n = pread(fd, owner, sizeof(owner) - 1, 0);
+		owner[n > 0 ? n : 0] = 0;
+		owner[strcspn(owner, "\n")] = 0;
+		close(fd);
+		if (e == EWOULDBLOCK)
+			fprintf(stderr,
+				"shardlined: data directory %s is in use by another "
+				"shardlined%s%s%s; "
+				"give each daemon its own --data-dir\n",
+				dir, owner[0] ? " (pid " : "", owner, owner[0] ? ")" : "");
+		else
+			fprintf(stderr, "shardlined: data directory %s: cannot lock %s: %s\n", dir,
+				path, strerror(e));
+		return -1;
+	}
+	char pid[32];
+	int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+		fprintf(stderr, "shardlined: data directory %s: cannot write %s: %s\n", dir, path,
+			strerror(errno));
+		close(fd);
+		return -1;
+	}
+	d->data_lock = fd;
+	return 0;
+}
+
+/*
+ * Starts the io lcores (on the lcores after the workers'): each opens its own localdir store
+ * (its own io_uring) on DATA_DIR/objects, and must pass the probe (a durable write, read back
+ * and delete through the rings) before the workers start taking traffic.
+ */
+static int start_io(struct daemon *d)
+{
+	if (d->nio == 0)
+		return 0;
+	char root[PATH_MAX];
+	snprintf(root, sizeof(root), "%s/objects", d->cfg.data_dir);
+	if (mkdirs(root) != 0) {
+		fprintf(stderr, "shardlined: data directory %s: %s\n", root, strerror(errno));
+		return -1;
+	}
+	unsigned lcore = rte_get_next_lcore(-1, 1, 0);
+	for (unsigned i = 0; i < d->nworkers; i++)
+		lcore = rte_get_next_lcore(lcore, 1, 0);
+	for (unsigned k = 0; k < d->nio; k++) {
+		struct sl_iocore_config ic = {.id = (uint16_t)k,
+					      .poll_idle_ns = d->cfg.poll_idle_us * 1000};
+		struct rte_ring *q = ring("ioq", k, 0, IO_RING), *a = ring("ioa", k, 0, IO_RING);
+		d->io_ctl_in[k] = ring("ici", k, 0, CTL_RING);
+		d->io_ctl_out[k] = ring("ico", k, 0, CTL_RING);
+		if (q == NULL || a == NULL || d->io_ctl_in[k] == NULL || d->io_ctl_out[k] == NULL)
+			return -1;
+		int rc = sl_localdir_open(root, NULL, &ic.store);
+		if (rc != 0) {
+			fprintf(stderr,
+				"shardlined: io core %u cannot open the object store in %s: %s%s\n",
+				k, root, sl_strerror(rc),
+				rc == SL_ENOTSUP
+					? " (io_uring is unavailable, or the filesystem has no "
+					  "user extended attributes)"
+					: "");
+			return -1;
+		}
+		ic.ctl_in = d->io_ctl_in[k];
+		ic.ctl_out = d->io_ctl_out[k];
+		ic.nclients = 1;
+		ic.req_in[0] = q;
+		ic.req_out[0] = a;
+		if ((rc = sl_localdir_proxy_new(q, a, &d->io_client[k])) != 0 ||
+		    (rc = sl_iocore_new(&ic, &d->io[k])) != 0) {
+			sl_objstore_destroy(ic.store);
+			fprintf(stderr, "shardlined: cannot start io core %u: %s\n", k,
+				sl_strerror(rc));
+			return -1;
+		}
+		d->io_lcores[k] = lcore;
+		if (lcore >= RTE_MAX_LCORE ||
+		    rte_eal_remote_launch(sl_iocore_main, d->io[k], lcore) != 0) {
+			fprintf(stderr, "shardlined: cannot launch io core %u on lcore %u\n", k,
+				lcore);
+			return -1;
+		}
+		d->io_running[k] = true;
+		lcore = rte_get_next_lcore(lcore, 1, 0);
+		char err[512];
+		if (sl_iocore_probe(d->io[k], d->io_client[k], UINT64_C(10000000000), err,
+				    sizeof(err)) != 0) {
+			fprintf(stderr, "shardlined: data directory %s: %s\n", d->cfg.data_dir,
+				err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Stops the io lcores after the workers: control's proxies first (each waits until the io
+ * core served what it sent), then the loops, then their stores. */
+static void stop_io(struct daemon *d)
+{
+	for (unsigned k = 0; k < d->nio; k++) {
+		if (d->io_running[k]) {
+			sl_objstore_destroy(d->io_client[k]);
+			d->io_client[k] = NULL;
+			struct sl_msg m = {.type = SL_MSG_CONTROL, .u32 = SL_IOCORE_CTL_STOP};
+			while (sl_ring_send(d->io_ctl_in[k], &m, 1) != 1)
+				usleep(1000);
+			sl_iocore_wake(d->io[k]);
+			rte_eal_wait_lcore(d->io_lcores[k]);
+			d->io_running[k] = false;
+		}
+		struct sl_msg r;
+		while (d->io_ctl_out[k] && sl_ring_recv(d->io_ctl_out[k], &r, 1) == 1)
+			free(r.obj);
+		sl_objstore_destroy(d->io_client[k]); /* never launched: nothing in flight */
+		d->io_client[k] = NULL;
+		sl_iocore_free(d->io[k]);
+		d->io[k] = NULL;
+	}
+	if (d->data_lock >= 0)
+		close(d->data_lock);
+	d->data_lock = -1;
+}
+
 static int start_workers(struct daemon *d, int eal_argc, char **eal_argv)
 {
 	bool dpdk = strcmp(d->cfg.driver, "dpdk") == 0;
@@ -626,6 +895,7 @@ static int start_workers(struct daemon *d, int eal_argc, char **eal_argv)
 				lcore);
 			return -1;
 		}
+		d->running[i] = true;
 		lcore = rte_get_next_lcore(lcore, 1, 0);
 	}
 	return 0;
@@ -638,8 +908,11 @@ static void stop_workers(struct daemon *d)
 		if (d->ctl_in[i])
 			send_ctl(d, i, &m);
 	}
-	rte_eal_mp_wait_lcore();
+	for (unsigned i = 0; i < d->nworkers; i++)
+		if (d->running[i])
+			rte_eal_wait_lcore(d->lcores[i]);
 	for (unsigned i = 0; i < d->nworkers; i++) {
+		d->running[i] = false;
 		struct sl_msg r;
 		while (d->ctl_out[i] && sl_ring_recv(d->ctl_out[i], &r, 1) == 1)
 			free(r.obj);
@@ -705,14 +978,23 @@ int main(int argc, char **argv)
 	d.nworkers = sl_config_workers(&d.cfg, ncpu + 1);
 	if (d.nworkers > MAX_WORKERS)
 		d.nworkers = MAX_WORKERS;
-	if (eal_start(&d.cfg, d.nworkers, argc - dd - (dd < argc), argv + dd + (dd < argc),
-		      argv[0]) != 0)
+	d.nio = (unsigned)d.cfg.io_cores;
+	d.data_lock = -1;
+	if (d.nio > MAX_IO)
+		d.nio = MAX_IO;
+	if (d.nio && open_data_dir(&d) != 0)
 		return 1;
+	if (eal_start(&d.cfg, d.nworkers + d.nio, argc - dd - (dd < argc), argv + dd + (dd < argc),
+		      argv[0]) != 0) {
+		stop_io(&d);
+		return 1;
+	}
 
 	struct sl_admin_config ac = {.path = d.cfg.admin};
 	int rc = sl_admin_open(&ac, &d.admin, err, sizeof(err));
 	if (rc != 0) {
 		fprintf(stderr, "shardlined: admin socket %s: %s\n", d.cfg.admin, err);
+		stop_io(&d);
 		eal_cleanup();
 		return 1;
 	}
@@ -722,15 +1004,19 @@ int main(int argc, char **argv)
 	sl_admin_register(d.admin, "connections", "every open connection with its counters",
 			  cmd_connections, &d);
 
-	if (start_workers(&d, argc - dd - (dd < argc), argv + dd + (dd < argc)) != 0) {
+	/* Before the cores start: a SIGTERM during start-up then ends in the clean shutdown
+	 * below instead of killing the process with its lcores running. */
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	if (start_io(&d) != 0 ||
+	    start_workers(&d, argc - dd - (dd < argc), argv + dd + (dd < argc)) != 0) {
 		stop_workers(&d);
+		stop_io(&d);
 		sl_admin_close(d.admin);
 		eal_cleanup();
 		return 1;
 	}
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
-	signal(SIGPIPE, SIG_IGN);
 	printf("shardlined %s: %u worker(s), driver %s, listening on", SL_VERSION, d.nworkers,
 	       d.cfg.driver);
 	for (unsigned i = 0; i < d.cfg.listen.count; i++)
@@ -745,6 +1031,7 @@ int main(int argc, char **argv)
 	printf("shardlined: stopping\n");
 	fflush(stdout);
 	stop_workers(&d);
+	stop_io(&d);
 	sl_admin_close(d.admin);
 	eal_cleanup();
 	return 0;

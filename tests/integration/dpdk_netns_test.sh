@@ -67,7 +67,8 @@ else
 fi
 
 ip netns exec "$nsd" "$D" --driver dpdk --listen "$v4:4443" --listen "[$v6]:4443" --workers 2 \
-	--admin "$admin" --poll-idle-us 200 -- "${eal[@]}" --no-huge --no-pci >"$work/daemon.log" 2>&1 &
+	--admin "$admin" --poll-idle-us 200 --data-dir "$work/data" -- "${eal[@]}" --no-huge --no-pci \
+	>"$work/daemon.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do
 	[ -S "$admin" ] && "$CTL" --admin "$admin" status >"$work/status.json" 2>/dev/null && break
@@ -205,12 +206,13 @@ pid=
 ok "[$MODE] SIGTERM stops the daemon cleanly"
 
 # A device that cannot be opened stops start-up with a message that names it.
-ip netns exec "$nsd" "$D" --driver dpdk --listen "$v4:4443" --workers 1 --admin "$work/a2.sock" \
+ip netns exec "$nsd" "$D" --driver dpdk --listen "$v4:4443" --workers 1 --io-cores 0 \
+	--admin "$work/a2.sock" \
 	-- --vdev net_af_packet9,iface=nosuchif0 --no-huge --no-pci >"$work/bad.log" 2>&1 &&
 	fail "started with a device that does not exist"
 grep -q "net_af_packet9" "$work/bad.log" || fail "unclear error: $(cat "$work/bad.log")"
 ip netns exec "$nsd" "$D" --driver dpdk --listen "0.0.0.0:4443" --workers 1 \
-	--admin "$work/a3.sock" -- --no-huge --no-pci >"$work/bad2.log" 2>&1 && fail "started on a wildcard"
+	--admin "$work/a3.sock" --io-cores 0 -- --no-huge --no-pci >"$work/bad2.log" 2>&1 && fail "started on a wildcard"
 grep -q "wildcard" "$work/bad2.log" || fail "unclear error: $(cat "$work/bad2.log")"
 ok "[$MODE] a missing device and a wildcard address are refused with a clear message"
 echo "PASS"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# End-to-end test of the live relay: shardlined with two workers on loopback (socket driver),
-# driven by shardctl pub/sub and shardline-bench. Checks delivery, order, fan-out to 100
-# subscribers across workers, garbage datagrams, connection churn, status counters and a clean
+# End-to-end test of the live relay: shardlined with two workers and an io lcore on loopback
+# (socket driver), driven by shardctl pub/sub and shardline-bench. Checks delivery, order,
+# fan-out to 100 subscribers across workers, garbage datagrams, connection churn, status
+# counters, the data directory (io lcore probe, lock, refusal of an unusable one) and a clean
 # SIGTERM shutdown.
 # usage: relay_test.sh SHARDLINED SHARDCTL SHARDLINE_BENCH
 set -u
@@ -25,7 +26,7 @@ fail() {
 ok() { echo "ok - $*"; }
 
 "$D" --listen "127.0.0.1:$port" --workers 2 --admin "$admin" --poll-idle-us 200 \
-	>"$work/daemon.log" 2>&1 &
+	--data-dir "$work/data" >"$work/daemon.log" 2>&1 &
 pid=$!
 for _ in $(seq 50); do
 	[ -S "$admin" ] && "$CTL" --admin "$admin" status >"$work/status.json" 2>/dev/null && break
@@ -40,11 +41,40 @@ assert sum(s["shard_map_slots"]) == 1024 and min(s["shard_map_slots"]) > 0, s["s
 for w in s["workers"]:
     for k in ("lcore", "connections", "tracks", "subscribers", "rx_packets", "tx_packets", "rx_bytes", "tx_bytes"):
         assert k in w, (k, w)
+# One io lcore, on its own lcore after the workers', has served the start-up probe (a durable
+# write, read back and delete through io_uring) and reports the data directory.
+assert len(s["io"]) == 1, s["io"]
+io = s["io"][0]
+assert io["lcore"] not in [w["lcore"] for w in s["workers"]] + [0], (io, s["workers"])
+assert io["served"] >= 3 and io["completed"] == io["submitted"] >= 3, io
+assert io["bytes_written"] > 0 and io["bytes_read"] == io["bytes_written"] and io["inflight"] == 0, io
+assert s["data_dir"]["in_use"] and s["data_dir"]["free_bytes"] > 0, s["data_dir"]
 PY
-ok "shardlined starts with two workers and answers status"
+ok "shardlined starts with two workers and an io lcore and answers status"
+
+# The data directory belongs to one daemon: a second one is refused and told who holds it.
+[ "$(cat "$work/data/LOCK")" = "$pid" ] || fail "LOCK does not hold the daemon's pid"
+[ -d "$work/data/objects" ] || fail "no object store directory"
+if "$D" --listen "127.0.0.1:$((port + 1))" --workers 1 --admin "$work/admin3.sock" \
+	--data-dir "$work/data" >"$work/third.log" 2>&1; then
+	fail "a second daemon started on a data directory in use"
+fi
+grep -q "data directory $work/data is in use by another shardlined (pid $pid)" "$work/third.log" ||
+	fail "unclear refusal: $(cat "$work/third.log")"
+# A data directory the io lcore cannot write into stops start-up with the failing step.
+mkdir -p "$work/bad/objects" && touch "$work/bad/objects/shardline"
+if "$D" --listen "127.0.0.1:$((port + 1))" --workers 1 --admin "$work/admin4.sock" \
+	--data-dir "$work/bad" >"$work/bad.log" 2>&1; then
+	fail "a daemon started on a data directory it cannot write"
+fi
+grep -q "io core 0 could not write the probe object" "$work/bad.log" ||
+	fail "unclear refusal: $(cat "$work/bad.log")"
+[ -e "$work/admin4.sock" ] && fail "refused daemon left its admin socket"
+ok "the data directory is locked to one daemon and checked through the io lcore at start"
 
 # A second daemon on the same port is refused instead of sharing it through SO_REUSEPORT.
-if "$D" --listen "127.0.0.1:$port" --workers 1 --admin "$work/admin2.sock" >"$work/second.log" 2>&1; then
+if "$D" --listen "127.0.0.1:$port" --workers 1 --admin "$work/admin2.sock" \
+	--data-dir "$work/data2" >"$work/second.log" 2>&1; then
 	fail "a second daemon started on a port in use"
 fi
 grep -q "is another shardlined running" "$work/second.log" || fail "unclear refusal: $(cat "$work/second.log")"
@@ -186,5 +216,17 @@ pid=
 [ "$rc" -eq 0 ] || fail "daemon exit status $rc"
 [ -e "$admin" ] && fail "admin socket left behind"
 grep -q "stopping" "$work/daemon.log" || fail "no shutdown message"
-ok "SIGTERM stops the daemon cleanly and removes the admin socket"
+# The lock went with the daemon: the next one takes the directory (and cleans up after itself).
+"$D" --listen "127.0.0.1:$port" --workers 1 --admin "$work/admin5.sock" --data-dir "$work/data" \
+	>"$work/next.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do
+	[ -S "$work/admin5.sock" ] && "$CTL" --admin "$work/admin5.sock" status >/dev/null 2>&1 && break
+	sleep 0.1
+done
+"$CTL" --admin "$work/admin5.sock" status >/dev/null 2>&1 || fail "no daemon after the first released the data directory: $(cat "$work/next.log")"
+kill -TERM "$pid"
+wait "$pid" || fail "second daemon exit status $?"
+pid=
+ok "SIGTERM stops the daemon cleanly and releases the admin socket and the data directory"
 echo "PASS"

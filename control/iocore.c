@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "control/iocore.h"
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <rte_lcore.h>
+
+#include "core/bell.h"
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/ring.h"
+
+struct sl_iocore {
+	struct sl_iocore_config cfg;
+	struct sl_localdir_server *srv[SL_IOCORE_MAX_CLIENTS];
+	struct sl_bell bell;
+	unsigned int lcore;
+	bool stopping;
+	uint64_t loops, idle_sleeps, wakeups, served;
+};
+
+int sl_iocore_new(const struct sl_iocore_config *cfg, struct sl_iocore **out)
+{
+	if (cfg == NULL || out == NULL || cfg->store == NULL || cfg->ctl_in == NULL ||
+	    cfg->ctl_out == NULL || cfg->nclients > SL_IOCORE_MAX_CLIENTS)
+		return SL_EINVAL;
+	for (unsigned i = 0; i < cfg->nclients; i++)
+		if (cfg->req_in[i] == NULL || cfg->req_out[i] == NULL)
+			return SL_EINVAL;
+	struct sl_iocore *io = calloc(1, sizeof(*io));
+	if (io == NULL)
+		return SL_ENOMEM;
+	io->cfg = *cfg;
+	io->bell.fd = -1;
+	if (sl_bell_init(&io->bell) != 0) {
+		free(io);
+		return SL_EIO;
+	}
+	for (unsigned i = 0; i < cfg->nclients; i++) {
+		io->srv[i] = sl_localdir_server_new(cfg->store, cfg->req_in[i], cfg->req_out[i]);
+		if (io->srv[i] == NULL) {
+			io->cfg.store = NULL; /* still the caller's */
+			sl_iocore_free(io);
+			return SL_ENOMEM;
+		}
+	}
+	*out = io;
+	return 0;
+}
+
+static uint32_t inflight(const struct sl_iocore *io)
+{
+	uint32_t n = 0;
+	for (unsigned i = 0; i < io->cfg.nclients; i++)
+		n += sl_localdir_server_inflight(io->srv[i]);
+	return n;
+}
+
+void sl_iocore_stats(const struct sl_iocore *io, struct sl_iocore_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->id = io->cfg.id;
+	out->lcore = io->lcore;
+	out->clients = io->cfg.nclients;
+	out->loops = io->loops;
+	out->idle_sleeps = io->idle_sleeps;
+	out->wakeups = io->wakeups;
+	out->served = io->served;
+	out->inflight = inflight(io);
+	if (io->cfg.store != NULL && sl_localdir_stats(io->cfg.store, &out->store) != 0)
+		memset(&out->store, 0, sizeof(out->store));
+}
+
+/* Control requests: answered in the loop, so the control core never touches the store. */
+static bool control(struct sl_iocore *io)
+{
+	struct sl_msg m;
+	bool any = false;
+	while (sl_ring_recv(io->cfg.ctl_in, &m, 1) == 1) {
+		any = true;
+		if (m.type != SL_MSG_CONTROL)
+			continue;
+		if (m.u32 == SL_IOCORE_CTL_STOP) {
+			io->stopping = true;
+		} else if (m.u32 == SL_IOCORE_CTL_CONFIG) {
+			io->cfg.poll_idle_ns = m.u64;
+		} else if (m.u32 == SL_IOCORE_CTL_STATS) {
+			struct sl_iocore_stats *s = malloc(sizeof(*s));
+			if (s != NULL)
+				sl_iocore_stats(io, s);
+			struct sl_msg r = {
+				.type = SL_MSG_CONTROL, .u32 = m.u32, .u64 = m.u64, .obj = s};
+			/* The control core waits for one reply at a time, so its ring has room;
+			 * if not, the snapshot is dropped and the control core times out. */
+			if (s != NULL && sl_ring_send(io->cfg.ctl_out, &r, 1) != 1)
+				free(s);
+		}
+	}
+	return any;
+}
+
+static bool rings_pending(const struct sl_iocore *io)
+{
+	if (rte_ring_count(io->cfg.ctl_in))
+		return true;
+	for (unsigned i = 0; i < io->cfg.nclients; i++)
+		if (rte_ring_count(io->cfg.req_in[i]))
+			return true;
+	return false;
+}
+
+/*
+ * Sleeps while there is nothing to do. With I/O in flight the store is reaped again after at
+ * most poll_idle_ns (completions do not wake the loop); otherwise the loop waits on its
+ * doorbell for the current back-off, which doubles up to 8 times poll_idle_ns.
+ */
+static void idle_wait(struct sl_iocore *io, uint64_t *backoff)
+{
+	uint64_t wait = inflight(io) ? io->cfg.poll_idle_ns : *backoff;
+	if (*backoff < 8 * io->cfg.poll_idle_ns)
+		*backoff *= 2;
+	sl_bell_arm(&io->bell);
+	if (rings_pending(io)) {
+		sl_bell_disarm(&io->bell, false);
+		return;
+	}
+	io->idle_sleeps++;
+	struct timespec ts = {(time_t)(wait / 1000000000u), (long)(wait % 1000000000u)};
+	struct pollfd p = {.fd = io->bell.fd, .events = POLLIN};
+	ppoll(&p, 1, &ts, NULL);
+	if (sl_bell_disarm(&io->bell, (p.revents & POLLIN) != 0))
+		io->wakeups++;
+}
+
+int sl_iocore_main(void *arg)
+{
+	struct sl_iocore *io = arg;
+	io->lcore = rte_lcore_id();
+	uint64_t backoff = io->cfg.poll_idle_ns;
+	for (;;) {
+		io->loops++;
+		uint64_t now = sl_clock_now_ns();
+		int done = 0;
+		for (unsigned i = 0; i < io->cfg.nclients; i++)
+			done += sl_localdir_serve(io->srv[i], now);
+		/* No client: the store still makes progress on its own work. */
+		if (io->cfg.nclients == 0)
+			sl_objstore_poll(io->cfg.store, now);
+		io->served += (uint64_t)done;
+		bool ctl = control(io);
+		if (io->stopping && inflight(io) == 0)
+			return 0;
+		if (done > 0 || ctl)
+			backoff = io->cfg.poll_idle_ns;
+		else if (io->cfg.poll_idle_ns)
+			idle_wait(io, &backoff);
+	}
+}
+
+void sl_iocore_wake(struct sl_iocore *io)
+{
+	sl_bell_ring(&io->bell);
+}
+
+static void probe_done(struct sl_obj_req *r)
+{
+	*(bool *)r->user = true;
+}
+
+/* Submits r through client, wakes io, and polls the client until r completes or the deadline
+ * passes. Returns r's result, the submit error, or SL_ETIMEDOUT (r is then still in flight). */
+static int probe_run(struct sl_iocore *io, struct sl_objstore *client, struct sl_obj_req *r,
+		     bool *done, uint64_t deadline)
+{
+	*done = false;
+	r->done = probe_done;
+	r->user = done;
+	int rc = sl_objstore_submit(client, r);
+	if (rc != 0)
+		return rc;
+	sl_iocore_wake(io);
+	while (!*done) {
+		uint64_t now = sl_clock_now_ns();
+		if (now > deadline)
+			return SL_ETIMEDOUT;
+		if (sl_objstore_poll(client, now) == 0) {
+			struct timespec ts = {0, 50 * 1000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	return r->result;
+}
+
+int sl_iocore_probe(struct sl_iocore *io, struct sl_objstore *client, uint64_t timeout_ns,
+		    char *err, size_t errlen)
+{
+	if (io == NULL || client == NULL)
+		return SL_EINVAL;
+	char key[64], body[96];
+	snprintf(key, sizeof(key), "shardline/probe/io-%u", (unsigned)io->cfg.id);
+	int blen = snprintf(body, sizeof(body), "shardline io core %u probe at %llu",
+			    (unsigned)io->cfg.id, (unsigned long long)sl_clock_now_ns());
+	/* Heap, not stack: after a timeout the io core still holds the request, and the caller
+	 * gives up on start-up without waiting for it. */
+	struct sl_obj_req *r = calloc(1, sizeof(*r));
+	bool *done = calloc(1, sizeof(*done));
+	if (r == NULL || done == NULL) {
+		free(r);
+		free(done);
+		snprintf(err, errlen, "out of memory");
+		return SL_ENOMEM;
+	}
+	uint64_t deadline = sl_clock_now_ns() + timeout_ns;
+	const char *step = "write";
+	r->op = SL_OBJ_PUT;
+	r->put_mode = SL_OBJ_PUT_OVERWRITE;
+	r->key = key;
+	r->body = sl_buf_from(body, (size_t)blen);
+	int rc = r->body ? probe_run(io, client, r, done, deadline) : SL_ENOMEM;
+	if (rc == 0) {
+		step = "read back";
+		sl_obj_req_reset(r);
+		r->op = SL_OBJ_GET;
+		r->key = key;
+		r->body = NULL;
+		rc = probe_run(io, client, r, done, deadline);
+		if (rc == 0 && (r->data == NULL || r->data->len != (size_t)blen ||
+				memcmp(r->data->data, body, (size_t)blen) != 0))
+			rc = SL_ECORRUPT;
+	}
+	if (rc == 0) {
+		step = "delete";
+		sl_obj_req_reset(r);
+		r->op = SL_OBJ_DELETE;
+		r->key = key;
+		rc = probe_run(io, client, r, done, deadline);
+	}
+	if (rc != 0)
+		snprintf(err, errlen, "io core %u could not %s the probe object %s: %s",
+			 (unsigned)io->cfg.id, step, key, sl_strerror(rc));
+	if (rc == SL_ETIMEDOUT)
+		return rc; /* r and done stay with the io core */
+	sl_obj_req_reset(r);
+	free(r);
+	free(done);
+	return rc;
+}
+
+void sl_iocore_free(struct sl_iocore *io)
+{
+	if (io == NULL)
+		return;
+	for (unsigned i = 0; i < io->cfg.nclients; i++)
+		sl_localdir_server_free(io->srv[i]);
+	sl_objstore_destroy(io->cfg.store);
+	sl_bell_fini(&io->bell);
+	free(io);
+}

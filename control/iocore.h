@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SL_CONTROL_IOCORE_H
+#define SL_CONTROL_IOCORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <rte_ring.h>
+
+#include "buffer/objstore.h"
+#include "drivers/objstore/localdir.h"
+
+/*
+ * An io lcore (DESIGN.md, process model): it owns one object store (normally a localdir store
+ * with its own io_uring under the daemon's data directory) and serves the requests other cores
+ * send it through ring proxies (sl_localdir_proxy_new on their side, one SPSC ring pair per
+ * client core). It never parses protocol. Its loop has the one shape every lcore has:
+ *
+ *   receive requests -> submit and reap I/O -> send completions back -> control -> back off
+ *
+ * When nothing is in flight and nothing arrived it sleeps on an eventfd (sl_iocore_wake), for
+ * at most a back-off that doubles from poll_idle_ns up to 8 times that; while I/O is in flight
+ * it sleeps at most poll_idle_ns between reaps. poll_idle_ns 0 busy-polls.
+ */
+struct sl_iocore;
+
+#define SL_IOCORE_MAX_CLIENTS 72
+
+struct sl_iocore_config {
+	uint16_t id;
+	struct sl_objstore *store; /* the io core owns it from sl_iocore_new on */
+	/* Client ring pairs: requests in (from the client's proxy), completions out. */
+	unsigned int nclients;
+	struct rte_ring *req_in[SL_IOCORE_MAX_CLIENTS], *req_out[SL_IOCORE_MAX_CLIENTS];
+	/* Control rings: requests from the control core (SL_MSG_CONTROL), replies to it. */
+	struct rte_ring *ctl_in, *ctl_out;
+	uint64_t poll_idle_ns;
+};
+
+/* Control messages (struct sl_msg.type SL_MSG_CONTROL, .u32 = one of these). */
+enum sl_iocore_ctl {
+	SL_IOCORE_CTL_STATS = 1, /* reply: obj = malloc'd struct sl_iocore_stats (caller frees),
+				    u64 = the request's u64 */
+	SL_IOCORE_CTL_STOP = 2,	 /* serve what is in flight, then return */
+	SL_IOCORE_CTL_CONFIG = 3 /* u64 = the new poll_idle_ns */
+};
+
+struct sl_iocore_stats {
+	uint16_t id;
+	unsigned int lcore;
+	unsigned int clients;
+	uint64_t loops, idle_sleeps, wakeups;
+	uint64_t served;		/* completions sent back to clients */
+	uint32_t inflight;		/* requests received and not yet sent back */
+	struct sl_localdir_stats store; /* zero unless the store is a localdir store */
+};
+
+/* Creates an io core (on the control core, before launch). On failure the store is still the
+ * caller's. Returns 0, SL_EINVAL (no store, no control rings, too many clients, a NULL client
+ * ring), SL_EIO (no eventfd), SL_ENOMEM. */
+int sl_iocore_new(const struct sl_iocore_config *cfg, struct sl_iocore **out);
+
+/* The loop; returns after SL_IOCORE_CTL_STOP once nothing is in flight. Suitable for
+ * rte_eal_remote_launch (arg is the io core). */
+int sl_iocore_main(void *iocore);
+
+/* Wakes a sleeping io core (any thread, after queueing a request or a control message). */
+void sl_iocore_wake(struct sl_iocore *io);
+
+/* Fills a counters snapshot (the loop answers SL_IOCORE_CTL_STATS with this). */
+void sl_iocore_stats(const struct sl_iocore *io, struct sl_iocore_stats *out);
+
+/*
+ * The start-up check the daemon runs through each io core before it accepts traffic: through
+ * client (a proxy whose ring pair io serves, used by no one else meanwhile) it puts the object
+ * "shardline/probe/io-ID" (durably: fsynced file and directory), reads it back and compares,
+ * then deletes it, waking io after each submit. It proves the data directory is writable, has
+ * user xattrs and works through io_uring from another core. Returns 0, or the failing step's
+ * error (SL_EIO, SL_ENOSPC, SL_ETIMEDOUT after timeout_ns, ...) with err saying which step.
+ */
+int sl_iocore_probe(struct sl_iocore *io, struct sl_objstore *client, uint64_t timeout_ns,
+		    char *err, size_t errlen);
+
+/* Frees an io core whose loop returned (or never ran) and destroys its store. Clients' proxies
+ * must have been destroyed first (a proxy waits for the io side to serve what it sent). */
+void sl_iocore_free(struct sl_iocore *io);
+
+#endif

@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "control/iocore.h"
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/ring.h"
+#include "core/test_common.h"
+#include "drivers/objstore/conformance.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* Real files and a real io_uring: a localdir store under a fresh directory, its io core on a
+ * thread, and clients that reach it only through ring proxies, as cores do in the daemon. */
+
+static struct rte_ring *ring_new(const char *name, unsigned n)
+{
+	void *mem = aligned_alloc(64, (sl_ring_memsize(n) + 63) & ~(size_t)63);
+	assert_non_null(mem);
+	struct rte_ring *r = sl_ring_init_mem(mem, name, n);
+	assert_non_null(r);
+	return r;
+}
+
+struct fixture {
+	char root[64];
+	struct sl_iocore *io;
+	struct rte_ring *ctl_in, *ctl_out, *in[2], *out[2];
+	struct sl_objstore *client[2];
+	pthread_t tid;
+};
+
+static void *io_thread(void *arg)
+{
+	sl_iocore_main(arg);
+	return NULL;
+}
+
+static void start(struct fixture *f, unsigned nclients, uint64_t poll_idle_ns)
+{
+	memset(f, 0, sizeof(*f));
+	snprintf(f->root, sizeof(f->root), "/tmp/sl-iocore-XXXXXX");
+	assert_non_null(mkdtemp(f->root));
+	struct sl_iocore_config c = {.id = 3, .poll_idle_ns = poll_idle_ns};
+	assert_int_equal(sl_localdir_open(f->root, NULL, &c.store), 0);
+	f->ctl_in = c.ctl_in = ring_new("ci", 8);
+	f->ctl_out = c.ctl_out = ring_new("co", 8);
+	for (unsigned i = 0; i < nclients; i++) {
+		f->in[i] = c.req_in[i] = ring_new("in", 64);
+		f->out[i] = c.req_out[i] = ring_new("out", 64);
+		assert_int_equal(sl_localdir_proxy_new(f->in[i], f->out[i], &f->client[i]), 0);
+	}
+	c.nclients = nclients;
+	assert_int_equal(sl_iocore_new(&c, &f->io), 0);
+	assert_int_equal(pthread_create(&f->tid, NULL, io_thread, f->io), 0);
+}
+
+static void ctl(struct fixture *f, uint32_t what, uint64_t arg)
+{
+	struct sl_msg m = {.type = SL_MSG_CONTROL, .u32 = what, .u64 = arg};
+	assert_int_equal(sl_ring_send(f->ctl_in, &m, 1), 1);
+	sl_iocore_wake(f->io);
+}
+
+static struct sl_iocore_stats stats(struct fixture *f)
+{
+	ctl(f, SL_IOCORE_CTL_STATS, 0);
+	struct sl_msg r;
+	uint64_t deadline = sl_clock_now_ns() + 10ull * 1000 * 1000 * 1000;
+	while (sl_ring_recv(f->ctl_out, &r, 1) != 1) {
+		assert_true(sl_clock_now_ns() < deadline);
+		sched_yield();
+	}
+	assert_int_equal(r.u32, SL_IOCORE_CTL_STATS);
+	assert_non_null(r.obj);
+	struct sl_iocore_stats s = *(struct sl_iocore_stats *)r.obj;
+	free(r.obj);
+	return s;
+}
+
+static void stop(struct fixture *f, unsigned nclients)
+{
+	for (unsigned i = 0; i < nclients; i++)
+		sl_objstore_destroy(f->client[i]); /* waits until its requests came back */
+	ctl(f, SL_IOCORE_CTL_STOP, 0);
+	pthread_join(f->tid, NULL);
+	sl_iocore_free(f->io);
+	free(f->ctl_in);
+	free(f->ctl_out);
+	for (unsigned i = 0; i < nclients; i++) {
+		free(f->in[i]);
+		free(f->out[i]);
+	}
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->root);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* The object-store contract holds through the io core, with its idle back-off in the way. */
+static void conformance_through_io_core(void **state)
+{
+	(void)state;
+	struct fixture f;
+	start(&f, 1, 20 * 1000);
+	char msg[512];
+	if (sl_objstore_conformance(f.client[0], msg, sizeof(msg)) != 0)
+		fail_msg("%s", msg);
+	struct sl_iocore_stats s = stats(&f);
+	assert_int_equal(s.id, 3);
+	assert_int_equal(s.clients, 1);
+	assert_int_equal(s.inflight, 0);
+	assert_true(s.served > 10);
+	assert_int_equal(s.store.submitted, s.store.completed);
+	assert_true(s.store.bytes_written > 0);
+	assert_true(s.idle_sleeps > 0); /* it slept between requests instead of spinning */
+	stop(&f, 1);
+}
+
+struct client_run {
+	struct sl_objstore *s;
+	int id, ok;
+};
+
+static void *client_thread(void *arg)
+{
+	struct client_run *c = arg;
+	for (int i = 0; i < 20; i++) {
+		char key[64], body[32];
+		snprintf(key, sizeof(key), "c%d/k%d", c->id, i);
+		int n = snprintf(body, sizeof(body), "%d:%d", c->id, i);
+		struct sl_obj_req r;
+		memset(&r, 0, sizeof(r));
+		r.op = SL_OBJ_PUT;
+		r.key = key;
+		r.body = sl_buf_from(body, (size_t)n);
+		if (sl_objstore_run(c->s, &r) != 0)
+			return NULL;
+		sl_obj_req_reset(&r);
+		r.op = SL_OBJ_GET;
+		r.key = key;
+		if (sl_objstore_run(c->s, &r) != 0 || r.data == NULL || r.data->len != (size_t)n ||
+		    memcmp(r.data->data, body, (size_t)n) != 0)
+			return NULL;
+		sl_obj_req_reset(&r);
+		c->ok++;
+	}
+	return NULL;
+}
+
+/* Two client cores at once, each on its own ring pair, share the one store. */
+static void two_clients_share_the_store(void **state)
+{
+	(void)state;
+	struct fixture f;
+	start(&f, 2, 50 * 1000);
+	struct client_run c[2] = {{f.client[0], 0, 0}, {f.client[1], 1, 0}};
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, client_thread, &c[i]), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	assert_int_equal(c[0].ok, 20);
+	assert_int_equal(c[1].ok, 20);
+	struct sl_iocore_stats s = stats(&f);
+	assert_int_equal(s.served, 80);
+	/* The files are really there. */
+	char path[128];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/c1/k19", f.root);
+	assert_int_equal(stat(path, &st), 0);
+	stop(&f, 2);
+}
+
+/* The start-up probe writes, reads back and deletes its object; a run-time poll_idle change
+ * is taken; a busy-polling core (poll_idle 0) works too. */
+static void probe_and_config(void **state)
+{
+	(void)state;
+	struct fixture f;
+	start(&f, 1, 0);
+	char err[256] = "";
+	assert_int_equal(
+		sl_iocore_probe(f.io, f.client[0], 10ull * 1000 * 1000 * 1000, err, sizeof(err)),
+		0);
+	char path[128];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/shardline/probe/io-3", f.root);
+	assert_int_not_equal(stat(path, &st), 0); /* deleted again */
+	ctl(&f, SL_IOCORE_CTL_CONFIG, 30 * 1000);
+	struct sl_iocore_stats s = stats(&f);
+	assert_int_equal(s.served, 3);
+	assert_int_equal(s.store.completed, 3);
+	assert_int_equal(
+		sl_iocore_probe(f.io, f.client[0], 10ull * 1000 * 1000 * 1000, err, sizeof(err)),
+		0);
+	s = stats(&f);
+	assert_true(s.idle_sleeps > 0); /* no longer busy-polling */
+	stop(&f, 1);
+}
+
+/* A data directory the io core cannot write into fails the probe and says which step. */
+static void probe_reports_the_failing_step(void **state)
+{
+	(void)state;
+	struct fixture f;
+	start(&f, 1, 10 * 1000);
+	/* A file where the probe's directory would go: the put cannot create it. */
+	char path[128];
+	snprintf(path, sizeof(path), "%s/shardline", f.root);
+	FILE *fp = fopen(path, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	char err[256] = "";
+	int rc = sl_iocore_probe(f.io, f.client[0], 10ull * 1000 * 1000 * 1000, err, sizeof(err));
+	assert_int_not_equal(rc, 0);
+	assert_non_null(strstr(err, "io core 3 could not write the probe object"));
+	stop(&f, 1);
+}
+
+static void bad_config_is_refused(void **state)
+{
+	(void)state;
+	struct sl_iocore *io = NULL;
+	struct sl_iocore_config c = {0};
+	assert_int_equal(sl_iocore_new(NULL, &io), SL_EINVAL);
+	assert_int_equal(sl_iocore_new(&c, &io), SL_EINVAL); /* no store */
+	char root[] = "/tmp/sl-iocore-XXXXXX";
+	assert_non_null(mkdtemp(root));
+	assert_int_equal(sl_localdir_open(root, NULL, &c.store), 0);
+	assert_int_equal(sl_iocore_new(&c, &io), SL_EINVAL); /* no control rings */
+	c.ctl_in = ring_new("a", 8);
+	c.ctl_out = ring_new("b", 8);
+	c.nclients = 1; /* with a NULL ring pair */
+	assert_int_equal(sl_iocore_new(&c, &io), SL_EINVAL);
+	c.nclients = SL_IOCORE_MAX_CLIENTS + 1;
+	assert_int_equal(sl_iocore_new(&c, &io), SL_EINVAL);
+	assert_null(io);
+	c.nclients = 0;
+	assert_int_equal(sl_iocore_new(&c, &io), 0);
+	assert_int_equal(sl_iocore_probe(io, NULL, 1, NULL, 0), SL_EINVAL);
+	sl_iocore_free(io); /* never launched: frees the store too */
+	sl_iocore_free(NULL);
+	free(c.ctl_in);
+	free(c.ctl_out);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(conformance_through_io_core),
+		cmocka_unit_test(two_clients_share_the_store),
+		cmocka_unit_test(probe_and_config),
+		cmocka_unit_test(probe_reports_the_failing_step),
+		cmocka_unit_test(bad_config_is_refused),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
