@@ -116,13 +116,11 @@ static bool rings_pending(const struct sl_iocore *io)
 /*
  * Sleeps while there is nothing to do. With I/O in flight the store is reaped again after at
  * most poll_idle_ns (completions do not wake the loop); otherwise the loop waits on its
- * doorbell for the current back-off, which doubles up to 8 times poll_idle_ns.
+ * doorbell, which every client rings, for at most SL_IOCORE_IDLE_MAX_NS.
  */
-static void idle_wait(struct sl_iocore *io, uint64_t *backoff)
+static void idle_wait(struct sl_iocore *io)
 {
-	uint64_t wait = inflight(io) ? io->cfg.poll_idle_ns : *backoff;
-	if (*backoff < 8 * io->cfg.poll_idle_ns)
-		*backoff *= 2;
+	uint64_t wait = inflight(io) ? io->cfg.poll_idle_ns : SL_IOCORE_IDLE_MAX_NS;
 	sl_bell_arm(&io->bell);
 	if (rings_pending(io)) {
 		sl_bell_disarm(&io->bell, false);
@@ -140,7 +138,6 @@ int sl_iocore_main(void *arg)
 {
 	struct sl_iocore *io = arg;
 	io->lcore = rte_lcore_id();
-	uint64_t backoff = io->cfg.poll_idle_ns;
 	for (;;) {
 		io->loops++;
 		uint64_t now = sl_clock_now_ns();
@@ -154,10 +151,8 @@ int sl_iocore_main(void *arg)
 		bool ctl = control(io);
 		if (io->stopping && inflight(io) == 0)
 			return 0;
-		if (done > 0 || ctl)
-			backoff = io->cfg.poll_idle_ns;
-		else if (io->cfg.poll_idle_ns)
-			idle_wait(io, &backoff);
+		if (done == 0 && !ctl && io->cfg.poll_idle_ns)
+			idle_wait(io);
 	}
 }
 
@@ -248,6 +243,11 @@ int sl_iocore_probe(struct sl_iocore *io, struct sl_objstore *client, uint64_t t
 	free(r);
 	free(done);
 	return rc;
+}
+
+struct sl_bell *sl_iocore_bell(struct sl_iocore *io)
+{
+	return &io->bell;
 }
 
 void sl_iocore_free(struct sl_iocore *io)

@@ -18,13 +18,17 @@
  *
  *   receive requests -> submit and reap I/O -> send completions back -> control -> back off
  *
- * When nothing is in flight and nothing arrived it sleeps on an eventfd (sl_iocore_wake), for
- * at most a back-off that doubles from poll_idle_ns up to 8 times that; while I/O is in flight
- * it sleeps at most poll_idle_ns between reaps. poll_idle_ns 0 busy-polls.
+ * When nothing is in flight and nothing arrived it sleeps on its doorbell (an eventfd) until a
+ * client or the control core rings it: clients' proxies ring it after every request
+ * (sl_localdir_proxy_set_bell with sl_iocore_bell), the control core after every control
+ * message (sl_iocore_wake). The sleep is still capped at SL_IOCORE_IDLE_MAX_NS, so a client
+ * that does not ring is served late rather than never. While I/O is in flight (completions do
+ * not ring) it reaps again after at most poll_idle_ns. poll_idle_ns 0 busy-polls.
  */
 struct sl_iocore;
 
 #define SL_IOCORE_MAX_CLIENTS 72
+#define SL_IOCORE_IDLE_MAX_NS (100ull * 1000 * 1000)
 
 struct sl_iocore_config {
 	uint16_t id;
@@ -66,6 +70,9 @@ int sl_iocore_main(void *iocore);
 
 /* Wakes a sleeping io core (any thread, after queueing a request or a control message). */
 void sl_iocore_wake(struct sl_iocore *io);
+
+/* The io core's doorbell, for sl_localdir_proxy_set_bell on its clients' proxies. */
+struct sl_bell *sl_iocore_bell(struct sl_iocore *io);
 
 /* Fills a counters snapshot (the loop answers SL_IOCORE_CTL_STATS with this). */
 void sl_iocore_stats(const struct sl_iocore *io, struct sl_iocore_stats *out);

@@ -735,6 +735,7 @@ static int start_io(struct daemon *d)
 				sl_strerror(rc));
 			return -1;
 		}
+		sl_localdir_proxy_set_bell(d->io_client[k], sl_iocore_bell(d->io[k]));
 		d->io_lcores[k] = lcore;
 		if (lcore >= RTE_MAX_LCORE ||
 		    rte_eal_remote_launch(sl_iocore_main, d->io[k], lcore) != 0) {

@@ -18,6 +18,7 @@
 
 #include <liburing.h>
 
+#include "core/bell.h"
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/log.h"
@@ -1041,6 +1042,7 @@ struct ld_proxy {
 	struct rte_ring *from_io;
 	uint32_t inflight;
 	bool closed;
+	struct sl_bell *bell; /* the io core's doorbell, rung after each request queued */
 };
 
 static int proxy_submit(void *impl, struct sl_obj_req *req)
@@ -1055,6 +1057,8 @@ static int proxy_submit(void *impl, struct sl_obj_req *req)
 	if (sl_ring_send(p->to_io, &m, 1) != 1)
 		return SL_ENOSPC;
 	p->inflight++;
+	if (p->bell != NULL)
+		sl_bell_ring(p->bell);
 	return 0;
 }
 
@@ -1104,6 +1108,14 @@ int sl_localdir_proxy_new(struct rte_ring *to_io, struct rte_ring *from_io,
 	p->pub.impl = p;
 	p->pub.name = "localdir-proxy";
 	*out = &p->pub;
+	return 0;
+}
+
+int sl_localdir_proxy_set_bell(struct sl_objstore *proxy, struct sl_bell *bell)
+{
+	if (proxy == NULL || proxy->ops != &proxy_ops)
+		return SL_EINVAL;
+	((struct ld_proxy *)proxy->impl)->bell = bell;
 	return 0;
 }
 

@@ -87,6 +87,12 @@ int sl_localdir_stats(struct sl_objstore *s, struct sl_localdir_stats *out);
 int sl_localdir_proxy_new(struct rte_ring *to_io, struct rte_ring *from_io,
 			  struct sl_objstore **out);
 
+/* Makes the proxy ring bell (the io core's doorbell, core/bell.h) after every request it
+ * queues, so an idle io core can sleep until there is work instead of polling its rings.
+ * NULL stops it. Returns 0, or SL_EINVAL when proxy is not a ring proxy. */
+struct sl_bell;
+int sl_localdir_proxy_set_bell(struct sl_objstore *proxy, struct sl_bell *bell);
+
 /* The io side of one proxy's ring pair, serving requests on backend (any store, normally a
  * localdir store owned by this io core). */
 struct sl_localdir_server;
