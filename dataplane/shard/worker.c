@@ -359,19 +359,30 @@ static void ring_peers(struct sl_worker *w)
 /*
  * Sleeps while there is nothing to do: on the port's descriptor (so a datagram ends the sleep at
  * once) and on the doorbell (so does a message from another core), for at most the current
- * back-off, which doubles while the worker stays idle, from poll_idle_ns up to 8 times that,
- * and never past the next QUIC timer. Without doorbells, the back-off bounds how late ring
- * messages are seen.
+ * back-off, which doubles while the worker stays idle from poll_idle_ns, and never past the
+ * next QUIC timer. With both a descriptor and a doorbell everything that gives a worker work
+ * wakes it (datagrams, other cores' messages, control requests; the sessions' own deadlines are
+ * QUIC timers), so the back-off may grow to SL_WORKER_IDLE_MAX_NS and an idle relay barely
+ * wakes. Without either (the DPDK driver has no descriptor), the back-off stops at 8 times
+ * poll_idle_ns, which bounds how late a packet or a ring message is seen.
  */
 static void idle_wait(struct sl_worker *w, uint64_t now, uint64_t exp, uint64_t *backoff)
 {
 	uint64_t wait = *backoff;
-	if (*backoff < 8 * w->cfg.poll_idle_ns)
+	int fd = sl_pktio_wait_fd(w->cfg.port);
+	uint64_t cap = w->cfg.bells && fd >= 0 ? SL_WORKER_IDLE_MAX_NS : 8 * w->cfg.poll_idle_ns;
+	if (cap < 8 * w->cfg.poll_idle_ns)
+		cap = 8 * w->cfg.poll_idle_ns;
+	if (*backoff < cap)
 		*backoff *= 2;
 	if (exp <= now)
 		return;
 	if (exp - now < wait)
 		wait = exp - now;
+	/* Datagrams the kernel did not take yet (socket buffer full) are retried soon: nothing
+	 * would wake the worker for them. */
+	if (sl_pktio_tx_pending(w->cfg.port) && wait > w->cfg.poll_idle_ns)
+		wait = w->cfg.poll_idle_ns;
 	struct sl_bell *bell = w->cfg.bells ? &w->cfg.bells[w->cfg.id] : NULL;
 	if (bell) {
 		/* Flag first, then look at the rings: a sender that queued before the flag was
@@ -386,7 +397,6 @@ static void idle_wait(struct sl_worker *w, uint64_t now, uint64_t exp, uint64_t 
 	struct timespec ts = {(time_t)(wait / 1000000000u), (long)(wait % 1000000000u)};
 	struct pollfd p[2];
 	nfds_t n = 0;
-	int fd = sl_pktio_wait_fd(w->cfg.port);
 	if (fd >= 0)
 		p[n++] = (struct pollfd){.fd = fd, .events = POLLIN};
 	if (bell)
