@@ -240,8 +240,10 @@ static const struct sl_config_setting settings[] = {
 	 .type = SL_CONFIG_U64,
 	 .def = "100",
 	 .metavar = "US",
-	 .help = "Microseconds an idle poll loop sleeps before polling again. 0 spins (lowest "
-		 "latency, one full core per lcore).",
+	 .help = "First back-off of an idle poll loop, in microseconds: the loop sleeps this "
+		 "long, doubling while it stays idle (up to 50 ms where a packet or a doorbell "
+		 "wakes it at once, else up to 8 times this); an io lcore with I/O in flight "
+		 "reaps at this interval. 0 spins (lowest latency, one full core per lcore).",
 	 FIELD(poll_idle_us),
 	 .min = 0,
 	 .max = 1000000,
