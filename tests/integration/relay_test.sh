@@ -124,6 +124,55 @@ for f in frames:
 PY
 ok "timed frames carry latency, arrive in order per group, and the track ends cleanly"
 
+# A subscriber that stops reading (SIGSTOP: no reads, no acknowledgements) never stalls the
+# others: its oldest groups are reset once its unacknowledged bytes pass the relay's budget,
+# the other subscriber gets every group in order, and the stopped one resumes with recent
+# groups and a clean end.
+"$CTL" --admin "$admin" status >"$work/status-slow0.json" || fail "status before the slow test"
+"$CTL" pub "$url" test/slow v --fps 100 --size 16000 --group-frames 10 --frames 600 \
+	>"$work/pub-slow.log" 2>&1 &
+pubpid=$!
+sleep 0.5
+"$CTL" sub "$url" test/slow v --json --timeout 30 >"$work/slow.json" 2>"$work/slow.err" &
+slowpid=$!
+"$CTL" sub "$url" test/slow v --json --timeout 30 >"$work/fast.json" 2>"$work/fast.err" &
+fastpid=$!
+sleep 0.5
+kill -STOP "$slowpid"
+wait "$pubpid" || fail "publisher of the slow-subscriber test"
+wait "$fastpid" || fail "fast subscriber: $(cat "$work/fast.err")"
+"$CTL" --admin "$admin" status >"$work/status-slow1.json" || fail "status after the slow test"
+kill -CONT "$slowpid"
+wait "$slowpid" || fail "stopped subscriber after it resumed: $(cat "$work/slow.err")"
+python3 - "$work/fast.json" "$work/slow.json" "$work/status-slow0.json" "$work/status-slow1.json" <<'PY' ||
+import json, sys
+def load(p):
+    lines = [json.loads(l) for l in open(p)]
+    return lines[:-1], lines[-1]
+fast, fs = load(sys.argv[1])
+slow, ss = load(sys.argv[2])
+assert fs["end"] == "ok" and ss["end"] == "ok", (fs, ss)
+# The fast subscriber starts at the latest group and misses nothing after it.
+groups = sorted({f["group"] for f in fast})
+assert groups == list(range(groups[0], groups[-1] + 1)) and groups[-1] == 59, groups
+assert len(fast) == 10 * len(groups), (len(fast), len(groups))
+last = {}
+for f in fast:
+    assert f["frame"] == last.get(f["group"], -1) + 1, f
+    last[f["group"]] = f["frame"]
+# The stopped one lost groups; of each group it got, frames arrived in order from the first.
+assert len(slow) < len(fast), (len(slow), len(fast))
+per = {}
+for f in slow:
+    per.setdefault(f["group"], []).append(f["frame"])
+for g, fr in per.items():
+    assert fr == list(range(len(fr))), (g, fr)
+reset = lambda p: sum(w["groups_reset"] for w in json.load(open(p))["workers"])
+assert reset(sys.argv[4]) > reset(sys.argv[3]), (reset(sys.argv[3]), reset(sys.argv[4]))
+PY
+	fail "slow subscriber: fast $(tail -1 "$work/fast.json") slow $(tail -1 "$work/slow.json")"
+ok "a subscriber that stops reading loses old groups; the others get every group in order"
+
 # Fan-out to 100 subscribers spread over both workers.
 "$BENCH" fanout "$url" --subscribers 100 --fps 30 --size 1200 --group-frames 30 --duration 3 \
 	--warmup 1 --admin "$admin" --json >"$work/bench.json" 2>"$work/bench.err" ||
