@@ -125,7 +125,9 @@ static const struct sl_config_setting settings[] = {
 	 .check = check_admin},
 	{.name = "data_dir",
 	 .type = SL_CONFIG_STRING,
-	 .def = "/var/lib/shardline",
+	 .def_fn = sl_config_default_data_dir,
+	 .def_doc = "/var/lib/shardline as root, else $XDG_DATA_HOME/shardline, else "
+		    "$HOME/.local/share/shardline, else /tmp/shardline-UID/data",
 	 .metavar = "PATH",
 	 .help = "Directory for the local object store and the metadata log: created if "
 		 "missing, locked by one daemon at a time (DATA_DIR/LOCK), and checked at start "
@@ -890,6 +892,19 @@ void sl_config_default_admin(char *out, size_t size)
 		snprintf(out, size, "%s/shardline/admin.sock", xdg);
 	else
 		snprintf(out, size, "/tmp/shardline-%u/admin.sock", (unsigned)geteuid());
+}
+
+void sl_config_default_data_dir(char *out, size_t size)
+{
+	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+	if (geteuid() == 0)
+		snprintf(out, size, "/var/lib/shardline");
+	else if (xdg && xdg[0] == '/')
+		snprintf(out, size, "%s/shardline", xdg);
+	else if (home && home[0] == '/')
+		snprintf(out, size, "%s/.local/share/shardline", home);
+	else
+		snprintf(out, size, "/tmp/shardline-%u/data", (unsigned)geteuid());
 }
 
 void sl_config_default(struct sl_config *c)

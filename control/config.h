@@ -202,4 +202,8 @@ unsigned sl_config_workers(const struct sl_config *c, unsigned lcore_count);
  */
 void sl_config_default_admin(char *out, size_t size);
 
+/* The default data directory: /var/lib/shardline as root, else $XDG_DATA_HOME/shardline, else
+ * $HOME/.local/share/shardline, else /tmp/shardline-UID/data. */
+void sl_config_default_data_dir(char *out, size_t size);
+
 #endif

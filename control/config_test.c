@@ -128,6 +128,58 @@ static void test_default_admin_path(void **state)
 	free(saved);
 }
 
+/* Restores an environment variable saved by save_env. */
+static void restore_env(const char *name, char *saved)
+{
+	if (saved)
+		setenv(name, saved, 1);
+	else
+		unsetenv(name);
+	free(saved);
+}
+
+static char *save_env(const char *name)
+{
+	const char *v = getenv(name);
+	return v ? strdup(v) : NULL;
+}
+
+/* The non-root choices in order; as root the test checks them with a borrowed effective uid. */
+static void check_user_data_dir(void)
+{
+	char p[256], want[256];
+	setenv("XDG_DATA_HOME", "/home/u/.data", 1);
+	setenv("HOME", "/home/u", 1);
+	sl_config_default_data_dir(p, sizeof(p));
+	assert_string_equal(p, "/home/u/.data/shardline");
+	setenv("XDG_DATA_HOME", "relative", 1); /* not absolute: ignored, as XDG says */
+	sl_config_default_data_dir(p, sizeof(p));
+	assert_string_equal(p, "/home/u/.local/share/shardline");
+	unsetenv("XDG_DATA_HOME");
+	unsetenv("HOME");
+	sl_config_default_data_dir(p, sizeof(p));
+	snprintf(want, sizeof(want), "/tmp/shardline-%u/data", (unsigned)geteuid());
+	assert_string_equal(p, want);
+}
+
+static void test_default_data_dir(void **state)
+{
+	(void)state;
+	char p[256];
+	char *xdg = save_env("XDG_DATA_HOME"), *home = save_env("HOME");
+	if (geteuid() == 0) {
+		sl_config_default_data_dir(p, sizeof(p));
+		assert_string_equal(p, "/var/lib/shardline");
+		assert_int_equal(seteuid(65534), 0);
+		check_user_data_dir();
+		assert_int_equal(seteuid(0), 0);
+	} else {
+		check_user_data_dir();
+	}
+	restore_env("XDG_DATA_HOME", xdg);
+	restore_env("HOME", home);
+}
+
 /* ---- value parsers ---------------------------------------------------------------------- */
 
 static void test_parse_duration(void **state)
@@ -682,6 +734,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_every_default_parses),
 		cmocka_unit_test(test_default_admin_path),
+		cmocka_unit_test(test_default_data_dir),
 		cmocka_unit_test(test_parse_duration),
 		cmocka_unit_test(test_parse_bytes),
 		cmocka_unit_test(test_format_units),
