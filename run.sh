@@ -127,8 +127,8 @@ cmd_demo() {
 
 shardline demo
 --------------
-Starts shardlined (socket driver, 2 workers, loopback port $port, self-signed certificate,
-admin socket in $work), then runs the fan-out benchmark against it: 1 publisher -> 100
+Starts shardlined (socket driver, 2 workers and an io lcore, loopback port $port, self-signed
+certificate, admin socket and data directory in $work), then runs the fan-out benchmark against it: 1 publisher -> 100
 subscribers, 60 fps, 4 KB frames, 60-frame groups, 10 s measured after a 2 s warm-up.
 Every subscriber is a real QUIC connection; latency is publish-to-deliver per frame.
 
