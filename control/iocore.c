@@ -35,7 +35,6 @@ int sl_iocore_new(const struct sl_iocore_config *cfg, struct sl_iocore **out)
 	if (io == NULL)
 		return SL_ENOMEM;
 	io->cfg = *cfg;
-	io->bell.fd = -1;
 	if (sl_bell_init(&io->bell) != 0) {
 		free(io);
 		return SL_EIO;
@@ -166,10 +165,11 @@ static void probe_done(struct sl_obj_req *r)
 	*(bool *)r->user = true;
 }
 
-/* Submits r through client, wakes io, and polls the client until r completes or the deadline
- * passes. Returns r's result, the submit error, or SL_ETIMEDOUT (r is then still in flight). */
-static int probe_run(struct sl_iocore *io, struct sl_objstore *client, struct sl_obj_req *r,
-		     bool *done, uint64_t deadline)
+/* Submits r through client (whose proxy rings the io core) and polls the client until r
+ * completes or the deadline passes. Returns r's result, the submit error, or SL_ETIMEDOUT (r is
+ * then still in flight). */
+static int probe_run(struct sl_objstore *client, struct sl_obj_req *r, bool *done,
+		     uint64_t deadline)
 {
 	*done = false;
 	r->done = probe_done;
@@ -177,7 +177,6 @@ static int probe_run(struct sl_iocore *io, struct sl_objstore *client, struct sl
 	int rc = sl_objstore_submit(client, r);
 	if (rc != 0)
 		return rc;
-	sl_iocore_wake(io);
 	while (!*done) {
 		uint64_t now = sl_clock_now_ns();
 		if (now > deadline)
@@ -215,14 +214,14 @@ int sl_iocore_probe(struct sl_iocore *io, struct sl_objstore *client, uint64_t t
 	r->put_mode = SL_OBJ_PUT_OVERWRITE;
 	r->key = key;
 	r->body = sl_buf_from(body, (size_t)blen);
-	int rc = r->body ? probe_run(io, client, r, done, deadline) : SL_ENOMEM;
+	int rc = r->body ? probe_run(client, r, done, deadline) : SL_ENOMEM;
 	if (rc == 0) {
 		step = "read back";
 		sl_obj_req_reset(r);
 		r->op = SL_OBJ_GET;
 		r->key = key;
 		r->body = NULL;
-		rc = probe_run(io, client, r, done, deadline);
+		rc = probe_run(client, r, done, deadline);
 		if (rc == 0 && (r->data == NULL || r->data->len != (size_t)blen ||
 				memcmp(r->data->data, body, (size_t)blen) != 0))
 			rc = SL_ECORRUPT;
@@ -232,7 +231,7 @@ int sl_iocore_probe(struct sl_iocore *io, struct sl_objstore *client, uint64_t t
 		sl_obj_req_reset(r);
 		r->op = SL_OBJ_DELETE;
 		r->key = key;
-		rc = probe_run(io, client, r, done, deadline);
+		rc = probe_run(client, r, done, deadline);
 	}
 	if (rc != 0)
 		snprintf(err, errlen, "io core %u could not %s the probe object %s: %s",

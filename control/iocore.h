@@ -79,9 +79,10 @@ void sl_iocore_stats(const struct sl_iocore *io, struct sl_iocore_stats *out);
 
 /*
  * The start-up check the daemon runs through each io core before it accepts traffic: through
- * client (a proxy whose ring pair io serves, used by no one else meanwhile) it puts the object
+ * client (a proxy whose ring pair io serves and which rings io's bell, used by no one else
+ * meanwhile) it puts the object
  * "shardline/probe/io-ID" (durably: fsynced file and directory), reads it back and compares,
- * then deletes it, waking io after each submit. It proves the data directory is writable, has
+ * then deletes it. It proves the data directory is writable, has
  * user xattrs and works through io_uring from another core. Returns 0, or the failing step's
  * error (SL_EIO, SL_ENOSPC, SL_ETIMEDOUT after timeout_ns, ...) with err saying which step.
  */

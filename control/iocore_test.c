@@ -16,15 +16,6 @@
 /* Real files and a real io_uring: a localdir store under a fresh directory, its io core on a
  * thread, and clients that reach it only through ring proxies, as cores do in the daemon. */
 
-static struct rte_ring *ring_new(const char *name, unsigned n)
-{
-	void *mem = aligned_alloc(64, (sl_ring_memsize(n) + 63) & ~(size_t)63);
-	assert_non_null(mem);
-	struct rte_ring *r = sl_ring_init_mem(mem, name, n);
-	assert_non_null(r);
-	return r;
-}
-
 struct fixture {
 	char root[64];
 	struct sl_iocore *io;
@@ -46,15 +37,23 @@ static void start(struct fixture *f, unsigned nclients, uint64_t poll_idle_ns)
 	assert_non_null(mkdtemp(f->root));
 	struct sl_iocore_config c = {.id = 3, .poll_idle_ns = poll_idle_ns};
 	assert_int_equal(sl_localdir_open(f->root, NULL, &c.store), 0);
-	f->ctl_in = c.ctl_in = ring_new("ci", 8);
-	f->ctl_out = c.ctl_out = ring_new("co", 8);
+	f->ctl_in = c.ctl_in = sl_ring_alloc("ci", 8);
+	f->ctl_out = c.ctl_out = sl_ring_alloc("co", 8);
+	assert_non_null(f->ctl_in);
+	assert_non_null(f->ctl_out);
 	for (unsigned i = 0; i < nclients; i++) {
-		f->in[i] = c.req_in[i] = ring_new("in", 64);
-		f->out[i] = c.req_out[i] = ring_new("out", 64);
+		f->in[i] = c.req_in[i] = sl_ring_alloc("in", 64);
+		f->out[i] = c.req_out[i] = sl_ring_alloc("out", 64);
+		assert_non_null(f->in[i]);
+		assert_non_null(f->out[i]);
 		assert_int_equal(sl_localdir_proxy_new(f->in[i], f->out[i], &f->client[i]), 0);
 	}
 	c.nclients = nclients;
 	assert_int_equal(sl_iocore_new(&c, &f->io), 0);
+	/* As in the daemon: every client's proxy rings the io core when it queues a request. */
+	for (unsigned i = 0; i < nclients; i++)
+		assert_int_equal(sl_localdir_proxy_set_bell(f->client[i], sl_iocore_bell(f->io)),
+				 0);
 	assert_int_equal(pthread_create(&f->tid, NULL, io_thread, f->io), 0);
 }
 
@@ -106,7 +105,6 @@ static void conformance_through_io_core(void **state)
 	(void)state;
 	struct fixture f;
 	start(&f, 1, 20 * 1000);
-	assert_int_equal(sl_localdir_proxy_set_bell(f.client[0], sl_iocore_bell(f.io)), 0);
 	char msg[512];
 	if (sl_objstore_conformance(f.client[0], msg, sizeof(msg)) != 0)
 		fail_msg("%s", msg);
@@ -240,8 +238,10 @@ static void bad_config_is_refused(void **state)
 	assert_non_null(mkdtemp(root));
 	assert_int_equal(sl_localdir_open(root, NULL, &c.store), 0);
 	assert_int_equal(sl_iocore_new(&c, &io), SL_EINVAL); /* no control rings */
-	c.ctl_in = ring_new("a", 8);
-	c.ctl_out = ring_new("b", 8);
+	c.ctl_in = sl_ring_alloc("a", 8);
+	c.ctl_out = sl_ring_alloc("b", 8);
+	assert_non_null(c.ctl_in);
+	assert_non_null(c.ctl_out);
 	c.nclients = 1; /* with a NULL ring pair */
 	assert_int_equal(sl_iocore_new(&c, &io), SL_EINVAL);
 	c.nclients = SL_IOCORE_MAX_CLIENTS + 1;

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "core/ring.h"
 
+#include <stdlib.h>
+
 #include <rte_common.h>
 
 static unsigned int sl_ring_size(unsigned int count)
@@ -27,5 +29,20 @@ struct rte_ring *sl_ring_init_mem(void *mem, const char *name, unsigned int coun
 	if (count == 0 ||
 	    rte_ring_init(r, name, sl_ring_size(count), RING_F_SP_ENQ | RING_F_SC_DEQ))
 		return NULL;
+	return r;
+}
+
+struct rte_ring *sl_ring_alloc(const char *name, unsigned int count)
+{
+	size_t size = (sl_ring_memsize(count) + RTE_CACHE_LINE_SIZE - 1) &
+		      ~(size_t)(RTE_CACHE_LINE_SIZE - 1);
+	if (count == 0 || size == 0)
+		return NULL;
+	void *mem = aligned_alloc(RTE_CACHE_LINE_SIZE, size);
+	if (mem == NULL)
+		return NULL;
+	struct rte_ring *r = sl_ring_init_mem(mem, name, count);
+	if (r == NULL)
+		free(mem);
 	return r;
 }

@@ -48,6 +48,10 @@ size_t sl_ring_memsize(unsigned int count);
  */
 struct rte_ring *sl_ring_init_mem(void *mem, const char *name, unsigned int count);
 
+/* sl_ring_init_mem on memory it allocates (heap, cache-line aligned), for tools and tests that
+ * run without the EAL; release the ring with free(). Returns NULL on a bad count or no memory. */
+struct rte_ring *sl_ring_alloc(const char *name, unsigned int count);
+
 /* Enqueues up to n messages; returns how many were enqueued (the rest stay with the caller). */
 static inline unsigned int sl_ring_send(struct rte_ring *r, const struct sl_msg *m, unsigned int n)
 {

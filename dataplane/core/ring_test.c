@@ -34,6 +34,21 @@ static void burst_in_and_out(void **state)
 	free(mem);
 }
 
+/* A heap ring behaves like one in caller memory and is released with free(). */
+static void heap_ring(void **state)
+{
+	(void)state;
+	assert_null(sl_ring_alloc("t0", 0));
+	struct rte_ring *r = sl_ring_alloc("th", 5);
+	assert_non_null(r);
+	assert_true(((uintptr_t)r & 63) == 0);
+	struct sl_msg in[8] = {{.type = SL_MSG_NOP, .u64 = 7}}, out[8];
+	assert_true(sl_ring_send(r, in, 8) >= 5);
+	assert_true(sl_ring_recv(r, out, 8) >= 5);
+	assert_int_equal(out[0].u64, 7);
+	free(r);
+}
+
 struct xfer {
 	struct rte_ring *r;
 	int n;
@@ -81,6 +96,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(burst_in_and_out),
+		cmocka_unit_test(heap_ring),
 		cmocka_unit_test(spsc_transfers_references_in_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -516,15 +516,6 @@ static void *io_main(void *arg)
 	return NULL;
 }
 
-static struct rte_ring *ring_new(const char *name, unsigned n)
-{
-	void *mem = aligned_alloc(64, (sl_ring_memsize(n) + 63) & ~(size_t)63);
-	assert_non_null(mem);
-	struct rte_ring *r = sl_ring_init_mem(mem, name, n);
-	assert_non_null(r);
-	return r;
-}
-
 static pthread_t done_thread;
 static void note_thread(struct sl_obj_req *r)
 {
@@ -541,8 +532,10 @@ static void proxy_across_threads(void **state)
 	char *root = mkroot();
 	struct io_thread t = {0};
 	t.backend = open_store(root);
-	struct rte_ring *to_io = ring_new("to_io", 16);
-	struct rte_ring *from_io = ring_new("from_io", 16);
+	struct rte_ring *to_io = sl_ring_alloc("to_io", 16);
+	struct rte_ring *from_io = sl_ring_alloc("from_io", 16);
+	assert_non_null(to_io);
+	assert_non_null(from_io);
 	t.srv = sl_localdir_server_new(t.backend, to_io, from_io);
 	assert_non_null(t.srv);
 	struct sl_objstore *proxy;
