@@ -77,7 +77,9 @@ struct sl_quic_endpoint {
 	struct sl_quic_callbacks cb;
 	void *arg;
 	gnutls_certificate_credentials_t cred;
-	gnutls_datum_t alpn;
+	/* The protocols offered (client) or accepted (server), split from cfg.alpn. */
+	gnutls_datum_t alpn[SL_QUIC_MAX_ALPNS];
+	unsigned int nalpn;
 	uint8_t cert_sha256[32];
 	uint8_t reset_secret[32]; /* derives stateless reset tokens from connection ids */
 	struct sl_u64map cids;	  /* hash of a connection id -> conn */
@@ -535,7 +537,8 @@ static int tls_session(struct sl_quic_conn *c, const char *sni)
 				: ngtcp2_crypto_gnutls_configure_client_session(c->tls);
 	if (rc != 0 || gnutls_priority_set_direct(c->tls, SL_QUIC_PRIORITY, NULL) != 0 ||
 	    gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, ep->cred) != 0 ||
-	    gnutls_alpn_set_protocols(c->tls, &ep->alpn, 1, GNUTLS_ALPN_MANDATORY) != 0)
+	    gnutls_alpn_set_protocols(c->tls, ep->alpn, ep->nalpn,
+				      GNUTLS_ALPN_MANDATORY | GNUTLS_ALPN_SERVER_PRECEDENCE) != 0)
 		return SL_EIO;
 	if (!ep->cfg.server) {
 		const char *name = sni ? sni : "localhost";
@@ -680,8 +683,19 @@ int sl_quic_endpoint_new(const struct sl_quic_config *cfg, const struct sl_quic_
 	ep->cfg = *cfg;
 	ep->cb = *cb;
 	ep->arg = arg;
-	ep->alpn.data = (unsigned char *)ep->cfg.alpn;
-	ep->alpn.size = (unsigned int)strnlen(ep->cfg.alpn, sizeof(ep->cfg.alpn) - 1);
+	/* "a,b,c": the separators become NULs in the endpoint's copy, each name one datum. */
+	ep->cfg.alpn[sizeof(ep->cfg.alpn) - 1] = '\0';
+	for (char *p = ep->cfg.alpn, *next; p != NULL && *p != '\0'; p = next) {
+		next = strchr(p, ',');
+		if (next != NULL)
+			*next++ = '\0';
+		if (*p == '\0' || ep->nalpn == SL_QUIC_MAX_ALPNS) {
+			free(ep);
+			return SL_EINVAL;
+		}
+		ep->alpn[ep->nalpn].data = (unsigned char *)p;
+		ep->alpn[ep->nalpn++].size = (unsigned int)strlen(p);
+	}
 	gnutls_rnd(GNUTLS_RND_KEY, ep->reset_secret, sizeof(ep->reset_secret));
 	int rc = sl_u64map_init(&ep->cids, 64);
 	if (rc == 0)
@@ -1142,6 +1156,20 @@ void sl_quic_conn_set_user(struct sl_quic_conn *c, void *user)
 void *sl_quic_conn_user(const struct sl_quic_conn *c)
 {
 	return c->user;
+}
+
+const char *sl_quic_conn_alpn(const struct sl_quic_conn *c, char *buf, size_t size)
+{
+	gnutls_datum_t p;
+	if (size == 0)
+		return NULL;
+	buf[0] = '\0';
+	if (c->tls == NULL || gnutls_alpn_get_selected_protocol(c->tls, &p) != 0)
+		return NULL;
+	size_t n = p.size < size - 1 ? p.size : size - 1;
+	memcpy(buf, p.data, n);
+	buf[n] = '\0';
+	return buf;
 }
 
 bool sl_quic_conn_established(const struct sl_quic_conn *c)

@@ -26,8 +26,9 @@
 struct sl_quic_endpoint;
 struct sl_quic_conn;
 
-#define SL_QUIC_CID_LEN	 16
-#define SL_QUIC_MAX_ALPN 32
+#define SL_QUIC_CID_LEN	  16
+#define SL_QUIC_MAX_ALPN  64 /* the whole comma-separated list, NUL included */
+#define SL_QUIC_MAX_ALPNS 4
 
 struct sl_quic_path {
 	struct sockaddr_storage local;
@@ -45,7 +46,10 @@ struct sl_quic_path {
 
 struct sl_quic_config {
 	bool server;
-	char alpn[SL_QUIC_MAX_ALPN]; /* default "moq-lite-04" */
+	/* Application protocols, comma-separated, at most SL_QUIC_MAX_ALPNS: a client offers them
+	 * all, a server accepts the first of its list that the client offers (server order wins),
+	 * and a handshake with none in common fails. Default "moq-lite-04". */
+	char alpn[SL_QUIC_MAX_ALPN];
 	/* Server certificate and key (PEM). Both NULL: a self-signed ECDSA P-256 certificate valid
 	 * for cert_days (<= 14, so browsers can pin its hash) is generated at start. */
 	const char *cert_file;
@@ -167,6 +171,9 @@ void sl_quic_conn_stats(const struct sl_quic_conn *c, struct sl_quic_conn_stats 
 void sl_quic_conn_set_user(struct sl_quic_conn *c, void *user);
 void *sl_quic_conn_user(const struct sl_quic_conn *c);
 bool sl_quic_conn_established(const struct sl_quic_conn *c);
+/* The protocol the handshake chose, copied into buf (size bytes, NUL-terminated, cut to fit),
+ * or NULL before the handshake chose one. Known from on_connected on. */
+const char *sl_quic_conn_alpn(const struct sl_quic_conn *c, char *buf, size_t size);
 
 /* Opens a local stream. Errors: SL_EBUSY (the peer's stream limit is reached: retry later),
  * SL_ECLOSED. */

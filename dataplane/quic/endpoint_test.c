@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -271,6 +272,62 @@ static void handshake_completes_with_alpn_and_worker_cids(void **state)
 	uint8_t cid[SL_QUIC_CID_LEN] = {0, 3};
 	assert_int_equal(sl_quic_cid_worker(cid, sizeof(cid)), 3);
 	assert_int_equal(sl_quic_cid_worker(cid, 8), -1);
+	char alpn[16];
+	assert_string_equal(sl_quic_conn_alpn(c, alpn, sizeof(alpn)), "moq-lite-04");
+	assert_string_equal(sl_quic_conn_alpn(server.conn, alpn, sizeof(alpn)), "moq-lite-04");
+}
+
+/* Replaces both endpoints with ones whose ALPN lists are server_alpn and client_alpn. */
+static void remake(const char *server_alpn, const char *client_alpn)
+{
+	struct sl_quic_config cfg;
+	sl_quic_endpoint_free(client.ep);
+	sl_quic_endpoint_free(server.ep);
+	memset(&c2s, 0, sizeof(c2s));
+	memset(&s2c, 0, sizeof(s2c));
+	memset(&server, 0, sizeof(server));
+	memset(&client, 0, sizeof(client));
+	server.out = &s2c;
+	client.out = &c2s;
+	sl_quic_config_default(&cfg);
+	cfg.server = true;
+	cfg.worker_id = 3;
+	snprintf(cfg.alpn, sizeof(cfg.alpn), "%s", server_alpn);
+	assert_int_equal(sl_quic_endpoint_new(&cfg, &cbs, &server, now, &server.ep), 0);
+	sl_quic_config_default(&cfg);
+	snprintf(cfg.alpn, sizeof(cfg.alpn), "%s", client_alpn);
+	assert_int_equal(sl_quic_endpoint_new(&cfg, &cbs, &client, now, &client.ep), 0);
+}
+
+static void server_with_several_protocols_picks_the_offered_one(void **state)
+{
+	(void)state;
+	char alpn[32];
+	/* The daemon's list: a log client gets the log protocol... */
+	remake("moq-lite-04,shardline-log-1", "shardline-log-1");
+	struct sl_quic_conn *c = connect_client();
+	assert_int_equal(server.connected, 1);
+	assert_string_equal(sl_quic_conn_alpn(server.conn, alpn, sizeof(alpn)), "shardline-log-1");
+	assert_string_equal(sl_quic_conn_alpn(c, alpn, sizeof(alpn)), "shardline-log-1");
+	/* ... a client offering both gets the server's first choice, cut to the buffer... */
+	remake("moq-lite-04,shardline-log-1", "shardline-log-1,moq-lite-04");
+	connect_client();
+	assert_int_equal(server.connected, 1);
+	assert_string_equal(sl_quic_conn_alpn(server.conn, alpn, sizeof(alpn)), "moq-lite-04");
+	assert_string_equal(sl_quic_conn_alpn(server.conn, alpn, 4), "moq");
+	/* ... and one offering nothing in common never connects. */
+	remake("moq-lite-04,shardline-log-1", "h3");
+	connect_client();
+	assert_int_equal(server.connected, 0);
+	assert_int_equal(client.connected, 0);
+	/* Empty names and too many names are configuration errors. */
+	struct sl_quic_config cfg;
+	struct sl_quic_endpoint *ep;
+	sl_quic_config_default(&cfg);
+	snprintf(cfg.alpn, sizeof(cfg.alpn), "a,,b");
+	assert_int_equal(sl_quic_endpoint_new(&cfg, &cbs, NULL, now, &ep), SL_EINVAL);
+	snprintf(cfg.alpn, sizeof(cfg.alpn), "a,b,c,d,e");
+	assert_int_equal(sl_quic_endpoint_new(&cfg, &cbs, NULL, now, &ep), SL_EINVAL);
 }
 
 static void send_stream(struct sl_quic_conn *c, size_t total, size_t piece, uint8_t seed)
@@ -465,6 +522,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(handshake_completes_with_alpn_and_worker_cids,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(server_with_several_protocols_picks_the_offered_one,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			stream_data_arrives_in_order_and_buffers_are_released, setup, teardown),
