@@ -147,6 +147,14 @@ static void obj_unref(struct sl_coord_obj *o)
 
 /* ---- config ---- */
 
+/* When the flush timer started at now_ns fires. Saturates: a "never"-like interval such as
+ * UINT64_MAX must not wrap around to a deadline in the past and flush on every poll. */
+static uint64_t interval_deadline(const struct sl_coord *c, uint64_t now_ns)
+{
+	uint64_t iv = c->cfg.flush_interval_ns;
+	return iv > UINT64_MAX - now_ns ? UINT64_MAX : now_ns + iv;
+}
+
 void sl_coord_config_default(struct sl_coord_config *cfg)
 {
 	cfg->queue_capacity = 10000;
@@ -344,7 +352,9 @@ static struct sl_coord_view *view_build(struct sl_coord *c)
 	v->last_written = c->lw;
 	obj_ref(c->lw.obj);
 	uint32_t n = 0;
-	for (uint32_t i = c->ops_len; i-- > 0;) {
+	/* After a flush failure nothing frozen can be written any more (the failed delta and every
+	 * one after it are discarded whatever their result), so they are not shown as pending. */
+	for (uint32_t i = c->failed ? 0 : c->ops_len; i-- > 0;) {
 		struct coord_op *op = op_at(c, i);
 		if (op->type != OP_DELTA)
 			continue;
@@ -461,6 +471,9 @@ static void fail(struct sl_coord *c, int rc)
 		return;
 	c->failed = rc;
 	c->flush_wanted = c->storage_wanted = false;
+	/* The frozen deltas leave the view now, before any waiter learns of the failure, so that
+	 * no view handed out from here on presents them as on their way to storage. */
+	publish(c);
 	/* Nothing at or after the failed delta can ever be written, and no write is accepted any
 	 * more, so every pending waiter is answered now rather than left hanging. */
 	wl_complete(c, SL_DURABILITY_WRITTEN, UINT64_MAX, rc);
@@ -531,7 +544,7 @@ static void try_freeze(struct sl_coord *c, uint64_t now_ns)
 	c->delta_start = end;
 	c->flush_wanted = false;
 	if (c->cfg.flush_interval_ns)
-		c->interval_deadline = now_ns + c->cfg.flush_interval_ns;
+		c->interval_deadline = interval_deadline(c, now_ns);
 	/* A failed init leaves no live delta; poll retries it before applying anything. */
 	if (install_delta(c) != 0) {
 		obj_unref(c->reader);
@@ -646,7 +659,9 @@ int sl_coord_flush_complete(struct sl_coord *c, uint64_t req_id, int rc, void *s
 			continue;
 		if (!op->issued || op->done)
 			return SL_ENOTFOUND;
-		if (rc != 0 && snapshot && c->fops->release_snapshot) {
+		/* A storage flush carries no snapshot (the view's snapshot is the one of the last
+		 * written delta), and a failure has none to adopt: either is released at once. */
+		if ((rc != 0 || op->type == OP_STORAGE) && snapshot && c->fops->release_snapshot) {
 			c->fops->release_snapshot(c->farg, snapshot);
 			snapshot = NULL;
 		}
@@ -774,7 +789,7 @@ int sl_coord_start(struct sl_coord *c, uint64_t now_ns)
 		return SL_ECLOSED;
 	if (!c->started) {
 		c->started = true;
-		c->interval_deadline = now_ns + c->cfg.flush_interval_ns;
+		c->interval_deadline = interval_deadline(c, now_ns);
 	}
 	return 0;
 }
@@ -987,7 +1002,7 @@ uint64_t sl_coord_poll(struct sl_coord *c, uint64_t now_ns)
 		if (has_writes)
 			c->flush_wanted = true;
 		else
-			c->interval_deadline = now_ns + c->cfg.flush_interval_ns;
+			c->interval_deadline = interval_deadline(c, now_ns);
 	}
 	try_freeze(c, now_ns);
 	bool more = drain(c, now_ns, c->cfg.poll_budget ? c->cfg.poll_budget : UINT32_MAX);
@@ -1013,7 +1028,7 @@ int sl_coord_stop(struct sl_coord *c, struct sl_waiter *w, uint64_t now_ns)
 		c->stopping = true;
 		if (!c->started) {
 			c->started = true;
-			c->interval_deadline = now_ns + c->cfg.flush_interval_ns;
+			c->interval_deadline = interval_deadline(c, now_ns);
 		}
 		/* Writes still waiting for queue space were never accepted: refuse them now. */
 		for (uint32_t i = 0; i < c->nchans; i++)

@@ -53,7 +53,8 @@ struct sl_coord_config {
 	 * SL_COORD_MAX_QUEUE_CAPACITY. Default 10000. Flush commands are not counted. */
 	uint32_t queue_capacity;
 	/* A delta with writes older than this is flushed; the timer restarts on every flush.
-	 * 0 disables the timer. Default 10 s. */
+	 * 0 disables the timer. The deadline saturates at UINT64_MAX, so a huge value (UINT64_MAX
+	 * as "never") never fires. Default 10 s. */
 	uint64_t flush_interval_ns;
 	/* The delta is flushed as soon as its estimated size reaches this. UINT64_MAX disables.
 	 * Default 64 MiB. */
@@ -252,13 +253,19 @@ uint64_t sl_coord_poll(struct sl_coord *c, uint64_t now_ns);
 
 /*
  * Reports the result of flush request req_id: rc 0 (success) or a negative error. For a delta
- * flush, snapshot is the storage snapshot that now includes it (ownership passes when this
- * returns 0, and a snapshot sent with a failure is released; NULL keeps the previous one). Results
- * are applied in request order: the view is published, then the written (or, for a storage flush,
- * durable) watermark advances and its waiters complete. A failed flush fails every waiter at
- * WRITTEN or DURABLE (and waiters for epochs not yet applied) with rc, fails queued writes with rc,
- * and makes every later write or flush return rc: the coordinator can no longer make anything
- * durable. Returns 0, SL_ENOTFOUND (unknown or already completed id) or SL_EINVAL (rc > 0).
+ * flush, snapshot is the storage snapshot that now includes it (NULL keeps the previous one). A
+ * storage flush changes no view, so a snapshot passed with one is released at once through
+ * release_snapshot, as is a snapshot sent with a failure. Ownership passes when this returns 0;
+ * on SL_ENOTFOUND or SL_EINVAL the snapshot stays with the caller. Results are applied in
+ * request order: the view is published, then the written (or, for a storage flush, durable)
+ * watermark advances and its waiters complete. A failed flush first publishes a view without
+ * frozen deltas (neither the failed one nor any after it can ever be written, so none is shown
+ * as on its way to storage; snapshot and last_written stay those of the last written delta),
+ * then fails every waiter at WRITTEN or DURABLE (and waiters for epochs not yet applied) with
+ * rc, fails queued writes with rc, and makes every later write or flush return rc: the
+ * coordinator can no longer make anything durable. Requests still in flight are accepted when
+ * they complete and their results discarded. Returns 0, SL_ENOTFOUND (unknown or already
+ * completed id) or SL_EINVAL (rc > 0).
  */
 int sl_coord_flush_complete(struct sl_coord *c, uint64_t req_id, int rc, void *snapshot,
 			    uint64_t now_ns);
@@ -292,7 +299,8 @@ void sl_coord_watermarks(const struct sl_coord *c, uint64_t *applied, uint64_t *
 
 /*
  * A view: what a reader of this shard's state needs to see everything applied so far. It is
- * immutable and refcounted; the frozen array is newest first. Epoch ranges are [start, end).
+ * immutable and refcounted; the frozen array is newest first, and empty in every view published
+ * after a flush failure. Epoch ranges are [start, end).
  */
 struct sl_coord_obj;
 

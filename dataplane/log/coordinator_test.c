@@ -1842,6 +1842,134 @@ static int try_new(const struct sl_coord_config *cfg, const char *const *names, 
 	return rc;
 }
 
+/* A "never"-like interval must not wrap around when added to the clock. */
+static void huge_flush_interval_never_fires(void **state)
+{
+	(void)state;
+	const uint64_t intervals[2] = {UINT64_MAX, UINT64_MAX / 2};
+	const uint64_t starts[2] = {SEC, UINT64_MAX / 2 + SEC};
+	for (int k = 0; k < 2; k++) {
+		struct h h;
+		struct sl_coord_config cfg;
+		test_config(&cfg);
+		cfg.flush_interval_ns = intervals[k];
+		h_default(&h, &cfg);
+		h.now = starts[k];
+		h_start(&h);
+		struct twrite *w1 = put(&h, 0, "a", 1, 1);
+		h.now += SEC;
+		assert_int_equal(sl_coord_poll(h.c, h.now), UINT64_MAX);
+		assert_int_equal(epoch_of(w1), 1);
+		assert_int_equal(h.tf.n, 0);
+		/* A flush restarts the timer from now: that must saturate too. */
+		struct twrite *f = flush_cmd(&h, 0, false);
+		drive(&h);
+		assert_int_equal(tf_event_count(&h.tf), 1);
+		struct twrite *w2 = put(&h, 0, "b", 2, 1);
+		h.now += SEC;
+		assert_int_equal(sl_coord_poll(h.c, h.now), UINT64_MAX);
+		h.now += HOUR;
+		drive(&h);
+		assert_int_equal(tf_event_count(&h.tf), 1);
+		h_stop(&h);
+		h_close(&h);
+		free(w1), free(w2), free(f);
+	}
+}
+
+/* A snapshot handed over with a storage flush completion is released at once, not leaked (the
+ * view keeps showing the snapshot of the last written delta). */
+static void storage_flush_snapshot_is_released(void **state)
+{
+	(void)state;
+	struct h h;
+	h_default(&h, NULL);
+	h_start(&h);
+	struct twrite *w = put(&h, 0, "a", 1, 1);
+	struct twrite *f = flush_cmd(&h, 0, true);
+	sl_coord_poll(h.c, h.now);
+	assert_int_equal(h.tf.n, 1);
+	tf_complete(&h.tf, 0, 0);
+	assert_int_equal(h.tf.n, 2);
+	assert_int_equal(h.tf.reqs[1].kind, REQ_STORAGE);
+	struct kvmap *extra = kv_new();
+	kv_put(extra, "storage-only", 0, 7);
+	h.tf.snapshots_live++;
+	int live = h.tf.snapshots_live;
+	h.tf.reqs[1].completed = true;
+	assert_int_equal(sl_coord_flush_complete(h.c, h.tf.reqs[1].id, 0, extra, h.now), 0);
+	assert_int_equal(h.tf.snapshots_live, live - 1);
+	reached(&h, epoch_of(w), SL_DURABILITY_DURABLE);
+	struct sl_coord_view *v = sl_coord_view(h.c);
+	const struct exp_row rows[] = {{"a", 0, 1}};
+	assert_rows(v->snapshot, rows, 1);
+	sl_coord_view_unref(v);
+	h_stop(&h);
+	h_close(&h); /* every snapshot went back through release_snapshot */
+	free(w), free(f);
+}
+
+/*
+ * After a delta flush fails, no frozen delta can ever be written, so views stop listing them:
+ * the cached view and every view published after the failure show no frozen deltas, the last
+ * written state stays, and a request still in flight is accepted when it completes.
+ */
+static void failed_flush_leaves_frozen_views(void **state)
+{
+	(void)state;
+	struct h h;
+	h_default(&h, NULL);
+	struct sl_coord_sub s;
+	sub_open(&h, &s);
+	h_start(&h);
+	struct twrite *w0 = put(&h, 0, "x", 0, 1);
+	struct twrite *f0 = flush_cmd(&h, 0, false);
+	drive(&h); /* epoch 1 written */
+	struct twrite *w1 = put(&h, 0, "a", 1, 1);
+	struct twrite *f1 = flush_cmd(&h, 0, false);
+	sl_coord_poll(h.c, h.now);
+	struct twrite *w2 = put(&h, 0, "b", 2, 1);
+	struct twrite *f2 = flush_cmd(&h, 0, false);
+	sl_coord_poll(h.c, h.now);
+	assert_int_equal(tf_pending(&h.tf), 2);
+	struct sl_coord_view *v = sl_coord_view(h.c);
+	assert_int_equal(v->nfrozen, 2);
+	sl_coord_view_unref(v);
+	struct sl_coord_view *last = NULL;
+	while (sl_coord_sub_recv(&s, NULL, &v) == 0) {
+		sl_coord_view_unref(last);
+		last = v;
+	}
+	assert_int_equal(last->nfrozen, 2);
+	sl_coord_view_unref(last);
+
+	tf_complete(&h.tf, 1, TEST_EFLUSH);
+	v = sl_coord_view(h.c);
+	assert_int_equal(v->nfrozen, 0);
+	assert_true(v->has_last_written);
+	assert_int_equal(v->last_written.epoch_end, 2);
+	sl_coord_view_unref(v);
+	/* Subscribers learn it through a publication. */
+	v = recv_view(&s);
+	assert_int_equal(v->nfrozen, 0);
+	sl_coord_view_unref(v);
+	assert_int_equal(sl_coord_sub_recv(&s, NULL, &v), SL_EAGAIN);
+
+	/* The later delta still in flight completes: accepted, released, nothing changes. */
+	tf_complete(&h.tf, 2, 0);
+	v = sl_coord_view(h.c);
+	assert_int_equal(v->nfrozen, 0);
+	assert_int_equal(v->last_written.epoch_end, 2);
+	sl_coord_view_unref(v);
+	struct sl_coord_stats st;
+	sl_coord_stats(h.c, &st);
+	assert_int_equal(st.frozen_in_flight, 0);
+	assert_int_equal(sl_coord_stop(h.c, NULL, h.now), TEST_EFLUSH);
+	sl_coord_unsubscribe(&s);
+	h_close(&h);
+	free(w0), free(f0), free(w1), free(f1), free(w2), free(f2);
+}
+
 static void bad_configs_and_channels_are_refused(void **state)
 {
 	(void)state;
@@ -1972,6 +2100,9 @@ int main(void)
 		cmocka_unit_test(inline_flusher_completions_are_safe),
 		cmocka_unit_test(subscriber_waiter_fires_on_publish),
 		cmocka_unit_test(stop_refuses_paused_and_parked_writes),
+		cmocka_unit_test(huge_flush_interval_never_fires),
+		cmocka_unit_test(storage_flush_snapshot_is_released),
+		cmocka_unit_test(failed_flush_leaves_frozen_views),
 		cmocka_unit_test(bad_configs_and_channels_are_refused),
 		cmocka_unit_test(unknown_channels_and_bad_calls_are_refused),
 	};

@@ -14,13 +14,17 @@
 
 /*
  * One partition: records live in fixed-size chunks of slices indexed by offset, so a lookup is
- * two array reads and appending allocates only once per chunk. Offsets in [0, visible) are
- * durable and readable; [visible, assigned) are in the store's hands.
+ * two array reads and appending allocates only once per chunk. Offsets in [start, visible) are
+ * durable and readable; [visible, assigned) are in the store's hands; below start they were
+ * trimmed. The chunk directory is a sliding window: chunks[0] holds chunk number chunk_base,
+ * and trimming frees the chunks wholly below start and slides the window down.
  */
 struct part {
 	struct sl_slice **chunks;
 	uint32_t nchunks;
 	uint32_t chunks_cap;
+	uint64_t chunk_base; /* chunk number of chunks[0] */
+	int64_t start;	     /* lowest offset still held */
 	int64_t visible;
 	int64_t assigned;
 	int last_err; /* the store's last failure, for a publish that failed inside append */
@@ -34,6 +38,7 @@ struct sl_metalog {
 	uint32_t nparts;
 	uint32_t chunk_shift;
 	uint64_t chunk_mask;
+	uint32_t retain; /* cfg.retain_records: 0 keeps everything */
 	bool closed;
 	const struct sl_metalog_store_ops *store;
 	void *store_ctx;
@@ -71,7 +76,7 @@ void sl_metalog_config_default(struct sl_metalog_config *c)
 static struct sl_slice *slot_at(const struct sl_metalog *log, const struct part *p, int64_t off)
 {
 	uint64_t o = (uint64_t)off;
-	return &p->chunks[o >> log->chunk_shift][o & log->chunk_mask];
+	return &p->chunks[(o >> log->chunk_shift) - p->chunk_base][o & log->chunk_mask];
 }
 
 int sl_metalog_new(const struct sl_metalog_config *cfg, struct sl_metalog **out)
@@ -102,6 +107,7 @@ int sl_metalog_new(const struct sl_metalog_config *cfg, struct sl_metalog **out)
 	log->chunk_shift = shift;
 	log->chunk_mask = (UINT64_C(1) << shift) - 1;
 	log->nparts = cfg->partitions;
+	log->retain = cfg->retain_records;
 	log->store = cfg->store;
 	log->store_ctx = cfg->store_ctx;
 	for (uint32_t i = 0; i < log->nparts; i++)
@@ -138,7 +144,7 @@ void sl_metalog_free(struct sl_metalog *log)
 			p->pend_head = pub->next;
 			pub_complete(pub, SL_ECLOSED);
 		}
-		for (int64_t off = 0; off < p->assigned; off++)
+		for (int64_t off = p->start; off < p->assigned; off++)
 			sl_buf_unref(slot_at(log, p, off)->buf);
 		for (uint32_t c = 0; c < p->nchunks; c++)
 			free(p->chunks[c]);
@@ -165,9 +171,12 @@ static int part_index(const struct sl_metalog *log, int32_t partition)
 static int part_reserve(struct sl_metalog *log, struct part *p, int64_t off)
 {
 	uint64_t ci = (uint64_t)off >> log->chunk_shift;
-	if (ci < p->nchunks)
+	if (p->nchunks == 0)
+		p->chunk_base = ci; /* empty window (new, or trimmed to its end): start it here */
+	uint64_t rel = ci - p->chunk_base;
+	if (rel < p->nchunks)
 		return 0;
-	if (ci >= UINT32_MAX)
+	if (rel >= UINT32_MAX)
 		return SL_EBOUNDS;
 	if (p->nchunks == p->chunks_cap) {
 		uint32_t cap = p->chunks_cap ? p->chunks_cap * 2 : 8;
@@ -181,7 +190,60 @@ static int part_reserve(struct sl_metalog *log, struct part *p, int64_t off)
 	if (chunk == NULL)
 		return SL_ENOMEM;
 	p->chunks[p->nchunks++] = chunk;
+	log->stats.chunks++;
 	return 0;
+}
+
+/*
+ * Frees the records of partition pi below `below`, clamped so that nothing a reader still
+ * needs goes: never at or above the high-water mark (pending records stay with the store), and
+ * never at or above the position of any live subscription that has the partition assigned. The
+ * payload references are dropped record by record; chunks wholly below the new start are freed
+ * and the chunk directory slides down. Returns the number of records freed.
+ */
+static uint64_t part_trim(struct sl_metalog *log, struct part *p, uint32_t pi, int64_t below)
+{
+	if (below > p->visible)
+		below = p->visible;
+	if (below <= p->start)
+		return 0;
+	for (const struct sl_metalog_sub *s = log->subs; s != NULL; s = s->next) {
+		const struct cursor *c = &s->curs[pi];
+		if (c->slot != SLOT_NONE && c->next < below)
+			below = c->next;
+	}
+	if (below <= p->start)
+		return 0;
+	uint64_t n = (uint64_t)(below - p->start);
+	for (int64_t off = p->start; off < below; off++) {
+		struct sl_slice *sl = slot_at(log, p, off);
+		log->stats.bytes -= sl->len;
+		sl_buf_unref(sl->buf);
+		sl->buf = NULL;
+	}
+	p->start = below;
+	uint64_t want = ((uint64_t)below >> log->chunk_shift) - p->chunk_base;
+	uint32_t nfree = want < p->nchunks ? (uint32_t)want : p->nchunks;
+	if (nfree > 0) {
+		for (uint32_t i = 0; i < nfree; i++)
+			free(p->chunks[i]);
+		memmove(p->chunks, p->chunks + nfree,
+			(size_t)(p->nchunks - nfree) * sizeof(*p->chunks));
+		p->nchunks -= nfree;
+		p->chunk_base += nfree;
+		log->stats.chunks -= nfree;
+	}
+	log->stats.trimmed += n;
+	return n;
+}
+
+/* retain_records: keeps at most that many records below the high-water mark. Checked after
+ * every publish completion; it only walks the subscriptions when there is something to trim. */
+static void auto_trim(struct sl_metalog *log, uint32_t pi)
+{
+	struct part *p = &log->parts[pi];
+	if (log->retain != 0 && p->visible - p->start > (int64_t)log->retain)
+		part_trim(log, p, pi, p->visible - (int64_t)log->retain);
 }
 
 static int load_one(void *arg, int32_t partition, int64_t offset, struct sl_slice payload)
@@ -216,9 +278,61 @@ int sl_metalog_recover(struct sl_metalog *log)
 	if (log->stats.published != 0 || log->stats.pending != 0)
 		return SL_EBUSY;
 	int rc = log->store->recover(log->store_ctx, load_one, log);
-	/* Subscribers that attached before recovery must learn about the loaded records. */
-	for (uint32_t i = 0; i < log->nparts; i++)
+	/* Subscribers that attached before recovery must learn about the loaded records; with
+	 * retain_records, what they do not need of a long history is let go at once. */
+	for (uint32_t i = 0; i < log->nparts; i++) {
+		auto_trim(log, i);
 		sl_waitq_wake_all(&log->parts[i].readers);
+	}
+	return rc;
+}
+
+/*
+ * Undoes a publish whose record the store refused. The store may have reported earlier records
+ * from inside append before refusing (store_done is allowed at any time), so only what is still
+ * the engine's is undone:
+ *
+ * - the record is still pending (assigned > off): it is the last one, so it is dropped, its
+ *   payload released and its offset handed back;
+ * - a failure reported inside append already dropped it (assigned <= off): store_done released
+ *   its payload, completed pub and moved assigned back to the durable end. Releasing or
+ *   rewinding again would free the payload twice and open a hole at [visible, off). It is
+ *   counted as refused, not failed;
+ * - the store reported it durable and then refused it (visible > off), which breaks the store
+ *   contract: the record is visible and may have been read, so it stays and counts as published.
+ */
+static int publish_refused(struct sl_metalog *log, struct part *p, int64_t off,
+			   struct sl_metalog_pub *pub, int rc)
+{
+	if (p->visible > off)
+		return 0;
+	if (p->assigned <= off) {
+		/* The failure counted the record as failed; it was refused instead. */
+		log->stats.failed--;
+		if (pub)
+			pub->status = rc;
+		return rc;
+	}
+	if (pub) {
+		struct sl_metalog_pub **pp = &p->pend_head, *prev = NULL;
+		while (*pp && *pp != pub) {
+			prev = *pp;
+			pp = &(*pp)->next;
+		}
+		if (*pp) {
+			*pp = pub->next;
+			p->pend_tail = prev;
+		}
+		pub->next = NULL;
+		pub->status = rc;
+	}
+	struct sl_slice *s = slot_at(log, p, off);
+	struct sl_buf *buf = s->buf;
+	log->stats.bytes -= s->len;
+	s->buf = NULL;
+	p->assigned = off;
+	log->stats.pending--;
+	sl_buf_unref(buf);
 	return rc;
 }
 
@@ -262,6 +376,7 @@ int sl_metalog_publish(struct sl_metalog *log, int32_t partition, struct sl_slic
 			pub->status = 0;
 		}
 		sl_waitq_wake_all(&p->readers);
+		auto_trim(log, (uint32_t)partition);
 		return 0;
 	}
 
@@ -279,28 +394,8 @@ int sl_metalog_publish(struct sl_metalog *log, int32_t partition, struct sl_slic
 	}
 	log->stats.pending++;
 	rc = log->store->append(log->store_ctx, partition, off, payload);
-	if (rc < 0) {
-		/* Refused: nothing was reported for this record, so it is still the last pending
-		 * one. Undo it so the offset is not consumed. */
-		if (pub) {
-			struct sl_metalog_pub **pp = &p->pend_head, *prev = NULL;
-			while (*pp && *pp != pub) {
-				prev = *pp;
-				pp = &(*pp)->next;
-			}
-			if (*pp)
-				*pp = pub->next;
-			p->pend_tail = prev;
-			pub->next = NULL;
-			pub->status = rc;
-		}
-		slot_at(log, p, off)->buf = NULL;
-		p->assigned = off;
-		log->stats.pending--;
-		log->stats.bytes -= payload.len;
-		sl_buf_unref(payload.buf);
-		return rc;
-	}
+	if (rc < 0)
+		return publish_refused(log, p, off, pub, rc);
 	/* The store may have completed the record before returning (a synchronous store). */
 	if (p->visible > off)
 		return 0;
@@ -358,6 +453,7 @@ int sl_metalog_store_done(struct sl_metalog *log, int32_t partition, int64_t end
 				p->pend_tail = NULL;
 			pub_complete(pub, 0);
 		}
+		auto_trim(log, (uint32_t)partition);
 	} else {
 		/* Everything not yet durable failed: drop it and hand its offsets back, so the next
 		 * publish reuses them and subscribers never see a hole. */
@@ -410,6 +506,22 @@ int sl_metalog_high_water_marks(const struct sl_metalog *log, int64_t *hwms, siz
 	return 0;
 }
 
+int sl_metalog_trim(struct sl_metalog *log, int32_t partition, int64_t below)
+{
+	if (log == NULL || part_index(log, partition) < 0 || below < 0)
+		return SL_EINVAL;
+	part_trim(log, &log->parts[partition], (uint32_t)partition, below);
+	return 0;
+}
+
+int sl_metalog_start_offset(const struct sl_metalog *log, int32_t partition, int64_t *start)
+{
+	if (log == NULL || start == NULL || part_index(log, partition) < 0)
+		return SL_EINVAL;
+	*start = log->parts[partition].start;
+	return 0;
+}
+
 void sl_metalog_stats(const struct sl_metalog *log, struct sl_metalog_stats *out)
 {
 	*out = log->stats;
@@ -441,6 +553,10 @@ int sl_metalog_subscribe(struct sl_metalog *log, const struct sl_metalog_start *
 	for (size_t i = 0; i < n; i++) {
 		if (part_index(log, assignment[i].partition) < 0 || assignment[i].start_offset < 0)
 			return SL_EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (assignment[i].start_offset < log->parts[assignment[i].partition].start)
+			return SL_ERANGE; /* trimmed: those records are gone from memory */
 	}
 	struct sl_metalog_sub *s = calloc(1, sizeof(*s));
 	if (s == NULL)
@@ -554,6 +670,8 @@ int sl_metalog_sub_add(struct sl_metalog_sub *s, struct sl_metalog_start start)
 		return SL_EINVAL;
 	if (s->curs[start.partition].slot != SLOT_NONE)
 		return 0;
+	if (start.start_offset < s->log->parts[start.partition].start)
+		return SL_ERANGE;
 	sub_assign(s, start.partition, start.start_offset);
 	/* A poller waiting right now is not armed on this partition yet: wake it so it polls
 	 * again (and finds the backlog, or re-arms on every assigned partition). */

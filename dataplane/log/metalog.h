@@ -29,8 +29,10 @@
  * subscribers, counted in the high-water mark, and acknowledged to its publisher. Without a
  * store the log is purely in memory and every publish completes at once.
  *
- * Everything here runs on the owning core; nothing is thread-safe. Records are kept for the
- * life of the log (the metadata log is small; trimming is a later addition).
+ * Everything here runs on the owning core; nothing is thread-safe. Records are kept in memory
+ * until they are trimmed, explicitly (sl_metalog_trim) or by retain_records. Trimming only
+ * frees memory: offsets never change and the high-water mark stays; it never takes a record
+ * that is still pending or that a live subscription assigned to the partition has not read.
  */
 struct sl_metalog;
 struct sl_metalog_sub;
@@ -42,7 +44,10 @@ struct sl_metalog_sub;
 struct sl_metalog_record {
 	int32_t partition;
 	int64_t offset;
-	/* Borrowed: valid while the log lives. Take sl_buf_ref(payload.buf) to keep it longer. */
+	/* Borrowed: valid until the record is trimmed, which can happen as soon as every
+	 * subscription of the partition has read it, from the next sl_metalog_trim, publish
+	 * completion (with retain_records) or recovery. Without trimming it lives as long as the
+	 * log. Take sl_buf_ref(payload.buf) to keep it longer. */
 	struct sl_slice payload;
 };
 
@@ -69,7 +74,12 @@ typedef int (*sl_metalog_load_fn)(void *arg, int32_t partition, int64_t offset,
  *   the partition's next offset after every record accepted before it. The store takes its own
  *   reference on payload.buf if it needs the bytes after returning. Returns 0 (accepted: the
  *   store will call sl_metalog_store_done later, possibly before append returns) or a negative
- *   SL_E* code (refused now; the store must not report it later).
+ *   SL_E* code (refused now; the store must not report it later). A store may report earlier
+ *   records from inside append and still refuse the new one: a success there leaves the new
+ *   record pending and the refusal drops it; a failure there already fails every pending
+ *   record, the new one included, and the refusal then only sets the publisher's status (the
+ *   record counts as refused, not failed). Reporting the new record durable and then refusing
+ *   it breaks this contract; the engine keeps it as published.
  * recover: at start-up, feed every durable record to load(arg, ...) in offset order per
  *   partition. Returns 0 or a negative SL_E* code (e.g. SL_ERANGE for corrupt data), which
  *   sl_metalog_recover passes on.
@@ -89,6 +99,10 @@ struct sl_metalog_config {
 	/* Records per storage chunk: the log allocates one chunk of this many slots at a time
 	 * per partition. Rounded up to a power of two; default 1024. */
 	uint32_t chunk_records;
+	/* When non-zero, after every publish completion (and after recovery) the partition is
+	 * trimmed to keep at most this many records below its high-water mark, as far as the
+	 * subscriptions allow (see sl_metalog_trim). Default 0: keep everything. */
+	uint32_t retain_records;
 	const struct sl_metalog_store_ops *store; /* NULL: in memory only */
 	void *store_ctx;
 };
@@ -100,6 +114,8 @@ struct sl_metalog_stats {
 	uint64_t failed;	/* records whose store write failed */
 	uint64_t bytes;		/* payload bytes held by the log */
 	uint64_t delivered;	/* records returned by sl_metalog_sub_poll */
+	uint64_t trimmed;	/* records freed from memory by trimming */
+	uint64_t chunks;	/* record chunks allocated now (chunk_records slots of 16 bytes) */
 	uint32_t subscriptions; /* live subscriptions now */
 };
 
@@ -197,11 +213,27 @@ int sl_metalog_high_water_marks(const struct sl_metalog *log, int64_t *hwms, siz
 void sl_metalog_stats(const struct sl_metalog *log, struct sl_metalog_stats *out);
 
 /*
+ * Frees from memory the records of partition with offset < below. below is clamped to the
+ * high-water mark (pending records are never trimmed) and to the position of every live
+ * subscription that has the partition assigned, so no record a subscriber has not read yet is
+ * taken; a below at or under the current start offset does nothing. Payload references are
+ * released and every storage chunk wholly below the new start is freed. Offsets and the
+ * high-water mark do not change; subscribing below the new start gives SL_ERANGE. Returns 0
+ * or SL_EINVAL (partition out of range, negative below).
+ */
+int sl_metalog_trim(struct sl_metalog *log, int32_t partition, int64_t below);
+
+/* Stores in *start the lowest offset of partition still held in memory (0 until something was
+ * trimmed; equal to the high-water mark when everything was). Returns 0 or SL_EINVAL. */
+int sl_metalog_start_offset(const struct sl_metalog *log, int32_t partition, int64_t *start);
+
+/*
  * Subscribes with an assignment of n (partition, start offset) pairs (n may be 0). Each
  * assigned partition replays its records from start_offset, then live records. A start offset
  * beyond the high-water mark waits for that offset. Returns 0 and the subscription in *out, or
- * SL_EINVAL (NULL arguments, partition out of range, negative start offset), SL_EDUP (a
- * partition appears twice), SL_ECLOSED (log freed), SL_ENOMEM. Allocates the cursors here, once.
+ * SL_EINVAL (NULL arguments, partition out of range, negative start offset), SL_ERANGE (a start
+ * offset below the partition's start offset: those records were trimmed), SL_EDUP (a partition
+ * appears twice), SL_ENOMEM. Allocates the cursors here, once.
  */
 int sl_metalog_subscribe(struct sl_metalog *log, const struct sl_metalog_start *assignment,
 			 size_t n, struct sl_metalog_sub **out);
@@ -221,8 +253,8 @@ int sl_metalog_sub_poll(struct sl_metalog_sub *sub, struct sl_waiter *w,
 /*
  * Starts consuming start.partition from start.start_offset: its backlog comes before any of
  * its live records. A partition already assigned is left as it is (returns 0). Errors:
- * SL_EINVAL (partition out of range, negative start offset), SL_ECLOSED (log freed). Never
- * allocates.
+ * SL_EINVAL (partition out of range, negative start offset), SL_ERANGE (start offset below the
+ * partition's start offset: trimmed), SL_ECLOSED (log freed). Never allocates.
  */
 int sl_metalog_sub_add(struct sl_metalog_sub *sub, struct sl_metalog_start start);
 

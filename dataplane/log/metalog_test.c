@@ -510,7 +510,12 @@ static void free_detaches_live_subscriptions(void **state)
 
 struct fake_store {
 	int refuse; /* next append returns this if nonzero */
-	bool sync;  /* complete inside append */
+	/* With refuse: before refusing, fail every pending record with this code (a store whose
+	 * earlier write failed and that reports it from inside the next append). */
+	int fail_then_refuse;
+	/* With refuse: before refusing, report every earlier record durable. */
+	bool complete_then_refuse;
+	bool sync; /* complete inside append */
 	struct sl_metalog *log;
 	int appends;
 	int64_t last_offset[4];
@@ -528,6 +533,18 @@ static int fake_append(void *ctx, int32_t partition, int64_t offset, struct sl_s
 	if (f->refuse) {
 		int rc = f->refuse;
 		f->refuse = 0;
+		if (f->fail_then_refuse) {
+			int64_t hwm;
+			assert_int_equal(sl_metalog_high_water_mark(f->log, partition, &hwm), 0);
+			assert_int_equal(
+				sl_metalog_store_done(f->log, partition, hwm, f->fail_then_refuse),
+				0);
+			f->fail_then_refuse = 0;
+		}
+		if (f->complete_then_refuse) {
+			assert_int_equal(sl_metalog_store_done(f->log, partition, offset, 0), 0);
+			f->complete_then_refuse = false;
+		}
 		return rc;
 	}
 	f->appends++;
@@ -678,6 +695,79 @@ static void store_failure_fails_pending_and_reuses_offsets(void **state)
 	sl_metalog_free(log);
 }
 
+/*
+ * A store may report earlier records from inside append and then refuse the new one. The
+ * refusal must undo only what is still the engine's: releasing the payload a second time or
+ * rewinding the partition past a failure would free a buffer twice and leave a hole.
+ */
+static void store_refusal_after_inline_completion_releases_once(void **state)
+{
+	(void)state;
+	struct fake_store f = {0};
+	struct sl_metalog *log = new_stored_log(&f, 1);
+	struct sl_metalog_sub *s = subscribe1(log, 0, 0);
+	struct sl_metalog_pub p[4];
+	int64_t off = -1;
+	assert_int_equal(sl_metalog_publish(log, 0, str("a"), &p[0], &off), SL_EAGAIN);
+	assert_int_equal(sl_metalog_publish(log, 0, str("b"), &p[1], &off), SL_EAGAIN);
+	assert_int_equal(off, 1);
+
+	/* The earlier write failed; the store says so, then refuses the new record. The payload
+	 * is a plain buffer: releasing it twice is a use-after-free under ASan. */
+	f.refuse = SL_ENOSPC;
+	f.fail_then_refuse = SL_EIO;
+	off = -1;
+	assert_int_equal(sl_metalog_publish(log, 0, str("c"), &p[2], &off), SL_ENOSPC);
+	assert_int_equal(p[0].status, SL_EIO);
+	assert_int_equal(p[1].status, SL_EIO);
+	assert_int_equal(p[2].status, SL_ENOSPC);
+	struct sl_metalog_stats st;
+	sl_metalog_stats(log, &st);
+	assert_int_equal(st.pending, 0);
+	assert_int_equal(st.failed, 2);
+	assert_int_equal(st.bytes, 0);
+
+	/* No hole: the next publish gets offset 0 again and subscribers read it. */
+	assert_int_equal(sl_metalog_publish(log, 0, str("d"), &p[3], &off), SL_EAGAIN);
+	assert_int_equal(off, 0);
+	assert_int_equal(sl_metalog_store_done(log, 0, 1, 0), 0);
+	assert_int_equal(p[3].status, 0);
+	struct sl_metalog_record r = next(s);
+	assert_int_equal(r.offset, 0);
+	assert_payload(&r, "d");
+	assert_empty(s);
+
+	/* Earlier records reported durable inside append, then a refusal: the refused record's
+	 * reference is released exactly once and its offset is not consumed. */
+	assert_int_equal(sl_metalog_publish(log, 0, str("e"), &p[0], &off), SL_EAGAIN);
+	assert_int_equal(off, 1);
+	f.refuse = SL_ENOSPC;
+	f.complete_then_refuse = true;
+	struct sl_buf *b = sl_buf_from("f", 1);
+	sl_buf_ref(b);
+	assert_int_equal(sl_metalog_publish(log, 0, sl_slice_of(b), &p[1], &off), SL_ENOSPC);
+	assert_int_equal(sl_buf_refcnt(b), 1);
+	sl_buf_unref(b);
+	assert_int_equal(p[0].status, 0);
+	assert_int_equal(p[1].status, SL_ENOSPC);
+	int64_t hwm;
+	assert_int_equal(sl_metalog_high_water_mark(log, 0, &hwm), 0);
+	assert_int_equal(hwm, 2);
+	assert_int_equal(sl_metalog_publish(log, 0, str("g"), &p[2], &off), SL_EAGAIN);
+	assert_int_equal(off, 2);
+	assert_int_equal(sl_metalog_store_done(log, 0, 3, 0), 0);
+	r = next(s);
+	assert_payload(&r, "e");
+	r = next(s);
+	assert_int_equal(r.offset, 2);
+	assert_payload(&r, "g");
+	sl_metalog_stats(log, &st);
+	assert_int_equal(st.pending, 0);
+	assert_int_equal(st.bytes, 3);
+	sl_metalog_unsubscribe(s);
+	sl_metalog_free(log);
+}
+
 static void synchronous_store_completes_inside_publish(void **state)
 {
 	(void)state;
@@ -729,6 +819,242 @@ static void recover_loads_durable_records(void **state)
 	sl_metalog_free(log);
 }
 
+/* ---- trimming ---- */
+
+static struct sl_metalog *new_log_cfg(uint32_t partitions, uint32_t chunk, uint32_t retain)
+{
+	struct sl_metalog_config cfg;
+	sl_metalog_config_default(&cfg);
+	cfg.partitions = partitions;
+	cfg.chunk_records = chunk;
+	cfg.retain_records = retain;
+	struct sl_metalog *log;
+	assert_int_equal(sl_metalog_new(&cfg, &log), 0);
+	return log;
+}
+
+static int64_t start_of(struct sl_metalog *log, int32_t p)
+{
+	int64_t start = -1;
+	assert_int_equal(sl_metalog_start_offset(log, p, &start), 0);
+	return start;
+}
+
+static void trim_frees_records_and_keeps_offsets(void **state)
+{
+	(void)state;
+	struct sl_metalog *log = new_log_cfg(2, 4, 0);
+	struct sl_buf *first = sl_buf_from("r0", 2);
+	sl_buf_ref(first);
+	assert_int_equal(sl_metalog_publish(log, 0, sl_slice_of(first), NULL, NULL), 0);
+	char buf[16];
+	for (int i = 1; i < 10; i++) {
+		snprintf(buf, sizeof(buf), "r%d", i);
+		publish(log, 0, buf);
+	}
+	publish(log, 1, "other");
+	struct sl_metalog_stats st;
+	sl_metalog_stats(log, &st);
+	assert_int_equal(st.chunks, 4); /* p0: offsets 0..3, 4..7, 8..11; p1: one */
+	assert_int_equal(st.bytes, 25);
+	assert_int_equal(start_of(log, 0), 0);
+
+	/* Below 6: six records go. Only chunk 0..3 is wholly below 6 and is freed; 4..7 still
+	 * holds 6 and 7. */
+	assert_int_equal(sl_metalog_trim(log, 0, 6), 0);
+	assert_int_equal(sl_buf_refcnt(first), 1); /* the log let go of its reference */
+	sl_buf_unref(first);
+	assert_int_equal(start_of(log, 0), 6);
+	assert_int_equal(start_of(log, 1), 0);
+	sl_metalog_stats(log, &st);
+	assert_int_equal(st.trimmed, 6);
+	assert_int_equal(st.chunks, 3);
+	assert_int_equal(st.bytes, 13);
+	int64_t hwm;
+	assert_int_equal(sl_metalog_high_water_mark(log, 0, &hwm), 0);
+	assert_int_equal(hwm, 10); /* offsets never change */
+
+	/* Trimming below the start again does nothing. */
+	assert_int_equal(sl_metalog_trim(log, 0, 3), 0);
+	assert_int_equal(start_of(log, 0), 6);
+
+	/* Reading below the start is refused; from the start it works. */
+	struct sl_metalog_start a = {0, 5};
+	struct sl_metalog_sub *s = NULL;
+	assert_int_equal(sl_metalog_subscribe(log, &a, 1, &s), SL_ERANGE);
+	assert_int_equal(live_subscriptions(log), 0);
+	s = subscribe1(log, 0, 6);
+	struct sl_metalog_record r = next(s);
+	assert_int_equal(r.offset, 6);
+	assert_payload(&r, "r6");
+	assert_int_equal(sl_metalog_sub_add(s, (struct sl_metalog_start){1, 0}), 0);
+	sl_metalog_unsubscribe(s);
+	s = subscribe1(log, 1, 0);
+	assert_int_equal(sl_metalog_sub_add(s, (struct sl_metalog_start){0, 2}), SL_ERANGE);
+	assert_int_equal(sl_metalog_sub_add(s, (struct sl_metalog_start){0, 7}), 0);
+	sl_metalog_unsubscribe(s);
+
+	/* Past the high-water mark it is clamped to it: everything goes, the chunk that will
+	 * take offset 10 stays, and publishing carries on at 10. */
+	assert_int_equal(sl_metalog_trim(log, 0, INT64_MAX), 0);
+	assert_int_equal(start_of(log, 0), 10);
+	sl_metalog_stats(log, &st);
+	assert_int_equal(st.trimmed, 10);
+	assert_int_equal(st.bytes, 5);
+	assert_int_equal(st.chunks, 2);
+	assert_int_equal(publish(log, 0, "r10"), 10);
+	assert_int_equal(publish(log, 0, "r11"), 11);
+	assert_int_equal(publish(log, 0, "r12"), 12);
+	s = subscribe1(log, 0, 10);
+	for (int i = 10; i < 13; i++) {
+		r = next(s);
+		assert_int_equal(r.offset, i);
+		snprintf(buf, sizeof(buf), "r%d", i);
+		assert_payload(&r, buf);
+	}
+	assert_empty(s);
+	sl_metalog_unsubscribe(s);
+
+	/* A trim at a chunk boundary with nothing left frees every chunk of the partition. */
+	for (int i = 13; i < 16; i++)
+		publish(log, 0, "x");
+	assert_int_equal(sl_metalog_trim(log, 0, 16), 0);
+	sl_metalog_stats(log, &st);
+	assert_int_equal(st.chunks, 1); /* p1's */
+	assert_int_equal(publish(log, 0, "r16"), 16);
+	s = subscribe1(log, 0, 16);
+	r = next(s);
+	assert_payload(&r, "r16");
+	sl_metalog_unsubscribe(s);
+
+	assert_int_equal(sl_metalog_trim(log, 2, 1), SL_EINVAL);
+	assert_int_equal(sl_metalog_trim(log, -1, 1), SL_EINVAL);
+	assert_int_equal(sl_metalog_trim(log, 0, -1), SL_EINVAL);
+	int64_t start;
+	assert_int_equal(sl_metalog_start_offset(log, 2, &start), SL_EINVAL);
+	sl_metalog_free(log);
+}
+
+static void trim_never_takes_unread_or_pending_records(void **state)
+{
+	(void)state;
+	struct sl_metalog *log = new_log_cfg(2, 4, 0);
+	char buf[16];
+	for (int i = 0; i < 10; i++) {
+		snprintf(buf, sizeof(buf), "r%d", i);
+		publish(log, 0, buf);
+	}
+	struct sl_metalog_sub *s = subscribe1(log, 0, 3);
+	struct sl_metalog_sub *other = subscribe1(log, 1, 0); /* p0 not assigned: no say */
+	assert_int_equal(sl_metalog_trim(log, 0, 8), 0);
+	assert_int_equal(start_of(log, 0), 3);
+	struct sl_metalog_record r = next(s);
+	r = next(s);
+	assert_int_equal(r.offset, 4);
+	assert_int_equal(sl_metalog_trim(log, 0, 8), 0);
+	assert_int_equal(start_of(log, 0), 5);
+	r = next(s);
+	assert_payload(&r, "r5");
+	/* Removing the partition from the subscription lifts its hold. */
+	assert_int_equal(sl_metalog_sub_remove(s, 0), 0);
+	assert_int_equal(sl_metalog_trim(log, 0, 8), 0);
+	assert_int_equal(start_of(log, 0), 8);
+	sl_metalog_unsubscribe(s);
+	sl_metalog_unsubscribe(other);
+	sl_metalog_free(log);
+
+	/* With a store, pending records are beyond the high-water mark and stay. */
+	struct fake_store f = {0};
+	log = new_stored_log(&f, 1);
+	struct sl_metalog_pub p[3];
+	assert_int_equal(sl_metalog_publish(log, 0, str("a"), &p[0], NULL), SL_EAGAIN);
+	assert_int_equal(sl_metalog_publish(log, 0, str("b"), &p[1], NULL), SL_EAGAIN);
+	assert_int_equal(sl_metalog_publish(log, 0, str("c"), &p[2], NULL), SL_EAGAIN);
+	assert_int_equal(sl_metalog_store_done(log, 0, 2, 0), 0);
+	assert_int_equal(sl_metalog_trim(log, 0, 3), 0);
+	assert_int_equal(start_of(log, 0), 2);
+	assert_int_equal(sl_metalog_store_done(log, 0, 3, 0), 0);
+	s = subscribe1(log, 0, 2);
+	r = next(s);
+	assert_payload(&r, "c");
+	sl_metalog_unsubscribe(s);
+	/* A failure after a trim drops only the pending records. */
+	assert_int_equal(sl_metalog_publish(log, 0, str("d"), &p[0], NULL), SL_EAGAIN);
+	assert_int_equal(sl_metalog_trim(log, 0, 3), 0);
+	assert_int_equal(sl_metalog_store_done(log, 0, 3, SL_EIO), 0);
+	struct sl_metalog_stats st;
+	sl_metalog_stats(log, &st);
+	assert_int_equal(st.bytes, 0);
+	assert_int_equal(st.trimmed, 3);
+	sl_metalog_free(log);
+}
+
+static void retain_records_trims_after_every_completion(void **state)
+{
+	(void)state;
+	/* In memory: every publish completes at once. */
+	struct sl_metalog *log = new_log_cfg(1, 4, 3);
+	char buf[16];
+	for (int i = 0; i < 10; i++) {
+		snprintf(buf, sizeof(buf), "r%d", i);
+		publish(log, 0, buf);
+		int64_t want = i + 1 > 3 ? i + 1 - 3 : 0;
+		assert_int_equal(start_of(log, 0), want);
+	}
+	struct sl_metalog_stats st;
+	sl_metalog_stats(log, &st);
+	assert_int_equal(st.trimmed, 7);
+	assert_int_equal(st.chunks, 2); /* offsets 7..9 live in chunks 4..7 and 8..11 */
+	/* A subscriber holds the records it has not read. */
+	struct sl_metalog_sub *s = subscribe1(log, 0, 7);
+	for (int i = 10; i < 20; i++) {
+		snprintf(buf, sizeof(buf), "r%d", i);
+		publish(log, 0, buf);
+	}
+	assert_int_equal(start_of(log, 0), 7);
+	for (int i = 7; i < 15; i++) {
+		struct sl_metalog_record r = next(s);
+		snprintf(buf, sizeof(buf), "r%d", i);
+		assert_payload(&r, buf);
+	}
+	publish(log, 0, "r20");
+	assert_int_equal(start_of(log, 0), 15);
+	sl_metalog_unsubscribe(s);
+	publish(log, 0, "r21");
+	assert_int_equal(start_of(log, 0), 19);
+	sl_metalog_free(log);
+
+	/* With a store: on each durable completion, and after recovery. */
+	struct fake_store f = {.nrec = 5,
+			       .rec_part = {0, 0, 0, 0, 0},
+			       .rec_off = {0, 1, 2, 3, 4},
+			       .rec_data = {"a", "b", "c", "d", "e"}};
+	struct sl_metalog_config cfg;
+	sl_metalog_config_default(&cfg);
+	cfg.store = &fake_ops;
+	cfg.store_ctx = &f;
+	cfg.retain_records = 2;
+	assert_int_equal(sl_metalog_new(&cfg, &log), 0);
+	f.log = log;
+	assert_int_equal(sl_metalog_recover(log), 0);
+	assert_int_equal(start_of(log, 0), 3);
+	struct sl_metalog_pub p;
+	assert_int_equal(sl_metalog_publish(log, 0, str("f"), &p, NULL), SL_EAGAIN);
+	assert_int_equal(start_of(log, 0), 3); /* pending: nothing completed yet */
+	assert_int_equal(sl_metalog_store_done(log, 0, 6, 0), 0);
+	assert_int_equal(start_of(log, 0), 4);
+	f.sync = true;
+	assert_int_equal(sl_metalog_publish(log, 0, str("g"), &p, NULL), 0);
+	assert_int_equal(start_of(log, 0), 5);
+	s = subscribe1(log, 0, 5);
+	struct sl_metalog_record r = next(s);
+	assert_payload(&r, "f");
+	r = next(s);
+	assert_payload(&r, "g");
+	sl_metalog_unsubscribe(s);
+	sl_metalog_free(log);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -750,8 +1076,12 @@ int main(void)
 		cmocka_unit_test(free_detaches_live_subscriptions),
 		cmocka_unit_test(store_publish_completes_only_when_durable),
 		cmocka_unit_test(store_failure_fails_pending_and_reuses_offsets),
+		cmocka_unit_test(store_refusal_after_inline_completion_releases_once),
 		cmocka_unit_test(synchronous_store_completes_inside_publish),
 		cmocka_unit_test(recover_loads_durable_records),
+		cmocka_unit_test(trim_frees_records_and_keeps_offsets),
+		cmocka_unit_test(trim_never_takes_unread_or_pending_records),
+		cmocka_unit_test(retain_records_trims_after_every_completion),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

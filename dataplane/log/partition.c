@@ -11,6 +11,7 @@ struct sl_pstore_part {
 	uint64_t first;	  /* oldest offset still in memory */
 	uint64_t next;	  /* next offset to assign */
 	uint64_t flushed; /* offsets below this are flushed */
+	uint64_t bytes;	  /* payload bytes of the records in memory */
 	uint64_t delta_gen;
 	uint32_t delta_slot; /* index of this partition's range in the live delta */
 	struct sl_waitq waiters;
@@ -36,7 +37,8 @@ struct sl_pstore {
 struct sl_pstore_delta {
 	struct sl_pstore *ps;
 	uint64_t gen;
-	uint64_t bytes;
+	uint64_t bytes;	  /* payload bytes */
+	uint64_t records; /* records, for the per-record overhead of the size estimate */
 	uint32_t n, cap;
 	struct sl_pstore_range *ranges;
 };
@@ -74,6 +76,7 @@ static void part_drop(struct sl_pstore *ps, struct sl_pstore_part *pt, uint64_t 
 		struct sl_slice *s = &pt->recs[pt->first & pt->mask];
 		ps->stats.records_in_memory--;
 		ps->stats.bytes_in_memory -= s->len;
+		pt->bytes -= s->len;
 		sl_buf_unref(s->buf);
 		s->buf = NULL;
 	}
@@ -137,6 +140,8 @@ static int pd_apply(void *arg, void *delta, struct sl_coord_write *w)
 		rc = SL_ENOTFOUND;
 	else if (a->nrecords == 0 || a->nrecords > ps->cfg.max_records || a->records == NULL)
 		rc = SL_EINVAL;
+	else if (ps->parts[a->partition].next > UINT64_MAX - a->nrecords)
+		rc = SL_EBOUNDS; /* only reachable after a reset to an offset near the end */
 	struct sl_pstore_part *pt = rc ? NULL : &ps->parts[a->partition];
 	if (rc == 0 && pt->delta_gen != d->gen && d->n == d->cap) {
 		uint32_t cap = d->cap ? d->cap * 2 : 8;
@@ -169,6 +174,8 @@ static int pd_apply(void *arg, void *delta, struct sl_coord_write *w)
 	r->count += a->nrecords;
 	r->bytes += bytes;
 	d->bytes += bytes;
+	d->records += a->nrecords;
+	pt->bytes += bytes;
 	ps->stats.records_appended += a->nrecords;
 	ps->stats.bytes_appended += bytes;
 	ps->stats.records_in_memory += a->nrecords;
@@ -181,7 +188,10 @@ static int pd_apply(void *arg, void *delta, struct sl_coord_write *w)
 static uint64_t pd_size(void *arg, const void *delta)
 {
 	(void)arg;
-	return ((const struct sl_pstore_delta *)delta)->bytes;
+	/* Payload alone would let empty records pile up without ever reaching the threshold,
+	 * although each one costs a slot in memory and a frame in the flushed object. */
+	const struct sl_pstore_delta *d = delta;
+	return d->bytes + d->records * SL_PSTORE_RECORD_OVERHEAD;
 }
 
 static struct sl_pstore_frozen *frozen_copy(const struct sl_pstore_delta *d)
@@ -324,6 +334,51 @@ int sl_pstore_record(const struct sl_pstore *ps, uint32_t p, uint64_t offset, st
 	if (offset < pt->first || offset >= pt->next)
 		return SL_ERANGE;
 	*out = pt->recs[offset & pt->mask];
+	return 0;
+}
+
+uint64_t sl_pstore_part_bytes(const struct sl_pstore *ps, uint32_t p, uint64_t *records)
+{
+	if (p >= ps->cfg.partitions) {
+		if (records)
+			*records = 0;
+		return 0;
+	}
+	const struct sl_pstore_part *pt = &ps->parts[p];
+	if (records)
+		*records = pt->next - pt->first;
+	return pt->bytes;
+}
+
+int sl_pstore_part_reset(struct sl_pstore *ps, uint32_t p, uint64_t next)
+{
+	if (p >= ps->cfg.partitions)
+		return SL_ENOTFOUND;
+	struct sl_pstore_part *pt = &ps->parts[p];
+	/* Unflushed records belong to the live delta or to a frozen delta at the flusher, whose
+	 * ranges name offsets of this incarnation: dropping them would break that flush. */
+	if (pt->flushed != pt->next)
+		return SL_EBUSY;
+	/* Remove p's pending evictions, keeping the others in order. Each entry's bytes are
+	 * exactly what it still adds to flushed_bytes, so the sum stays exact. The compaction is
+	 * in place: the write index never passes the read index. */
+	uint32_t kept = 0;
+	for (uint32_t i = 0; i < ps->fifo_len; i++) {
+		struct sl_pstore_evict e = ps->fifo[(ps->fifo_head + i) % ps->fifo_cap];
+		if (e.partition == p) {
+			ps->flushed_bytes -= e.bytes;
+			continue;
+		}
+		ps->fifo[(ps->fifo_head + kept++) % ps->fifo_cap] = e;
+	}
+	ps->fifo_len = kept;
+	part_drop(ps, pt, pt->next);
+	/* The ring is sized for the old incarnation's traffic; the new one grows its own. */
+	free(pt->recs);
+	pt->recs = NULL;
+	pt->mask = 0;
+	pt->first = pt->next = pt->flushed = next;
+	sl_waitq_wake_all(&pt->waiters);
 	return 0;
 }
 

@@ -35,6 +35,14 @@ struct sl_pstore_config {
 
 #define SL_PSTORE_MAX_PARTITIONS 65536
 
+/*
+ * What the flush size estimate counts per record on top of its payload (bytes): the record's
+ * slot in memory and its framing in the flushed object. Without it a stream of empty records
+ * would never reach flush_size_threshold. The frozen delta's bytes and the memory counters
+ * stay payload bytes.
+ */
+#define SL_PSTORE_RECORD_OVERHEAD 16
+
 void sl_pstore_config_default(struct sl_pstore_config *cfg);
 
 /* Creates a store. Returns 0, SL_EINVAL (bad config) or SL_ENOMEM. */
@@ -51,8 +59,12 @@ extern const struct sl_coord_delta_ops sl_pstore_delta_ops;
  * over the records' buffer references when the append is applied; on any failure before that
  * (backpressure, timeout, shutdown, an apply error) they are still the caller's.
  * On success w.result holds the offset of the first record and w.status is 0; an apply error
- * (SL_ENOTFOUND: no such partition, SL_EINVAL: no records or more than max_records, SL_ENOMEM)
- * arrives in w.status with the epoch spent.
+ * (SL_ENOTFOUND: no such partition, SL_EINVAL: no records or more than max_records,
+ * SL_EBOUNDS: the partition's offsets would pass UINT64_MAX, SL_ENOMEM) arrives in w.status with
+ * the epoch spent.
+ *
+ * The delta's size estimate (for the coordinator's flush_size_threshold) is the payload bytes
+ * plus SL_PSTORE_RECORD_OVERHEAD per record.
  */
 struct sl_pstore_append {
 	struct sl_coord_write w;
@@ -75,7 +87,7 @@ static inline void sl_pstore_append_init(struct sl_pstore_append *a, uint32_t pa
 /* One partition's contiguous run of records inside a frozen delta. */
 struct sl_pstore_range {
 	uint32_t partition;
-	uint32_t count;
+	uint64_t count; /* records; 64-bit: one delta may hold more than 2^32 of a partition */
 	uint64_t first; /* offset of the first record */
 	uint64_t bytes;
 };
@@ -105,8 +117,28 @@ void sl_pstore_frozen_free(struct sl_pstore_frozen *f);
  * SL_ERANGE (evicted from memory, or not yet appended), SL_ENOTFOUND (no such partition). */
 int sl_pstore_record(const struct sl_pstore *ps, uint32_t p, uint64_t offset, struct sl_slice *out);
 
-/* Offsets held in memory for p: [*first, *next); next is the partition's next offset. */
+/* Offsets held in memory for p: [*first, *next); next is the partition's next offset.
+ * Returns 0 or SL_ENOTFOUND (no such partition). */
 int sl_pstore_bounds(const struct sl_pstore *ps, uint32_t p, uint64_t *first, uint64_t *next);
+
+/*
+ * Memory held by partition p: returns the payload bytes of its records in memory and stores
+ * their number in *records (may be NULL). Both are 0 for a partition out of range.
+ */
+uint64_t sl_pstore_part_bytes(const struct sl_pstore *ps, uint32_t p, uint64_t *records);
+
+/*
+ * Drops every record of partition p from memory and makes p empty with next offset next
+ * (first = flushed = next): a partition restarts at the offset recovered from storage, or its
+ * slot is reused for another partition. The store's counters stay exact: p's records leave
+ * records_in_memory and bytes_in_memory (they are not counted as evicted), and p's pending
+ * evictions leave the eviction queue, so a later eviction never touches the new incarnation.
+ * Waiters armed on p are woken; a reader of p then gets SL_ERANGE below next, or waits for the
+ * new records (a reader that must not mix incarnations re-reads sl_pstore_bounds on wake).
+ * Returns 0, SL_EBUSY (p holds records not yet flushed: they belong to a delta in flight;
+ * nothing changes) or SL_ENOTFOUND (no such partition).
+ */
+int sl_pstore_part_reset(struct sl_pstore *ps, uint32_t p, uint64_t next);
 
 /*
  * A live reader of one partition: backlog from its start offset (while in memory), then every

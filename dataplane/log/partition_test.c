@@ -47,7 +47,7 @@ static struct sl_pstore *ps;
 static struct sl_coord *co;
 static uint64_t now;
 
-static void make(uint32_t partitions, uint64_t budget)
+static void make_sized(uint32_t partitions, uint64_t budget, uint64_t flush_size)
 {
 	struct sl_pstore_config pc;
 	struct sl_coord_config cc;
@@ -57,7 +57,7 @@ static void make(uint32_t partitions, uint64_t budget)
 	assert_int_equal(sl_pstore_new(&pc, &ps), 0);
 	sl_coord_config_default(&cc);
 	cc.flush_interval_ns = 0;
-	cc.flush_size_threshold = UINT64_MAX;
+	cc.flush_size_threshold = flush_size;
 	static const char *const ch[] = {"produce"};
 	struct sl_coord_env env = {
 		.channels = ch,
@@ -71,6 +71,11 @@ static void make(uint32_t partitions, uint64_t budget)
 	now = 1000 * MS;
 	assert_int_equal(sl_coord_start(co, now), 0);
 	nreqs = 0;
+}
+
+static void make(uint32_t partitions, uint64_t budget)
+{
+	make_sized(partitions, budget, UINT64_MAX);
 }
 
 static int teardown(void **state)
@@ -92,7 +97,7 @@ static struct sl_pstore_append *produce(uint32_t p, uint32_t n, uint32_t size, u
 	struct sl_pstore_append *a = calloc(1, sizeof(*a));
 	struct sl_slice *recs = calloc(n, sizeof(*recs));
 	for (uint32_t i = 0; i < n; i++) {
-		struct sl_buf *b = sl_buf_alloc(size);
+		struct sl_buf *b = sl_buf_alloc(size ? size : 1);
 		memset(b->data, tag, size);
 		b->len = size;
 		recs[i] = sl_slice_of(b);
@@ -304,6 +309,155 @@ static void many_partitions_and_large_backlogs(void **state)
 	flush_all();
 }
 
+/* Empty records still cost memory: the size estimate counts a fixed overhead per record, so a
+ * stream of empty records reaches the flush threshold. */
+static void empty_records_count_toward_the_size_threshold(void **state)
+{
+	(void)state;
+	make_sized(2, 1 << 20, 10 * SL_PSTORE_RECORD_OVERHEAD);
+	done_append(produce(0, 5, 0, 1));
+	done_append(produce(1, 4, 0, 1));
+	assert_int_equal(nreqs, 0); /* 9 records: below the threshold */
+	done_append(produce(0, 1, 0, 1));
+	assert_int_equal(nreqs, 1);
+	assert_int_equal(reqs[0].frozen->nranges, 2);
+	assert_int_equal(reqs[0].frozen->ranges[0].count, 6);
+	assert_int_equal(reqs[0].frozen->bytes, 0); /* payload bytes: the overhead is not data */
+	/* Payload and overhead add up: 3 records of 20 bytes are 3 * (20 + overhead). */
+	flush_all();
+	uint64_t threshold_records =
+		(10 * SL_PSTORE_RECORD_OVERHEAD) / (20 + SL_PSTORE_RECORD_OVERHEAD);
+	done_append(produce(0, (uint32_t)threshold_records, 20, 2));
+	assert_int_equal(nreqs, 0);
+	done_append(produce(0, 1, 20, 2));
+	assert_int_equal(nreqs, 1);
+}
+
+/* A delta may hold more than 2^32 records of one partition: the range count is 64-bit. */
+static void range_count_is_64_bit(void **state)
+{
+	(void)state;
+	struct sl_pstore_range r = {0};
+	assert_int_equal(sizeof(r.count), sizeof(uint64_t));
+	uint64_t big = (uint64_t)UINT32_MAX + 5;
+	r.count = big;
+	assert_true(r.count == big);
+}
+
+static void assert_mem(uint64_t records, uint64_t bytes)
+{
+	struct sl_pstore_stats st;
+	sl_pstore_stats(ps, &st);
+	assert_int_equal(st.records_in_memory, records);
+	assert_int_equal(st.bytes_in_memory, bytes);
+}
+
+static void assert_part(uint32_t p, uint64_t first, uint64_t next, uint64_t bytes)
+{
+	uint64_t f, n, recs;
+	assert_int_equal(sl_pstore_bounds(ps, p, &f, &n), 0);
+	assert_int_equal(f, first);
+	assert_int_equal(n, next);
+	assert_int_equal(sl_pstore_part_bytes(ps, p, &recs), bytes);
+	assert_int_equal(recs, next - first);
+}
+
+static int wakes;
+static void count_wake(struct sl_waiter *w)
+{
+	(void)w;
+	wakes++;
+}
+
+static void reset_restarts_a_partition_with_exact_counters(void **state)
+{
+	(void)state;
+	make(2, 300);
+	assert_int_equal(sl_pstore_part_reset(ps, 2, 0), SL_ENOTFOUND);
+	uint64_t recs = 7;
+	assert_int_equal(sl_pstore_part_bytes(ps, 2, &recs), 0);
+	assert_int_equal(recs, 0);
+
+	/* Unflushed records (live delta, then a frozen delta at the flusher) keep it busy. */
+	done_append(produce(0, 10, 10, 1));
+	done_append(produce(1, 10, 10, 2));
+	assert_int_equal(sl_pstore_part_reset(ps, 0, 500), SL_EBUSY);
+	struct sl_coord_write fw = {0};
+	assert_int_equal(sl_coord_flush(co, 0, &fw, false), 0);
+	sl_coord_poll(co, now);
+	assert_int_equal(nreqs, 1);
+	assert_int_equal(sl_pstore_part_reset(ps, 0, 500), SL_EBUSY);
+	assert_part(0, 0, 10, 100);
+	assert_int_equal(sl_coord_flush_complete(co, reqs[0].id, 0, NULL, now), 0);
+	assert_int_equal(sl_pstore_flushed(ps, reqs[0].frozen), 0);
+	nreqs = 0;
+	sl_coord_poll(co, now);
+	assert_mem(20, 200); /* both flushed, within the budget: in the eviction queue */
+
+	/* A reader waiting on p0 is woken by the reset and finds its offset gone. */
+	struct sl_pstore_reader r;
+	struct sl_waiter w;
+	struct sl_slice sl;
+	uint64_t off;
+	sl_waiter_init(&w, count_wake);
+	wakes = 0;
+	assert_int_equal(sl_pstore_reader_init(&r, ps, 0, 10), 0);
+	assert_int_equal(sl_pstore_read(&r, &w, &sl, &off), SL_EAGAIN);
+	assert_int_equal(sl_pstore_part_reset(ps, 0, 1000), 0);
+	assert_int_equal(wakes, 1);
+	assert_int_equal(sl_pstore_read(&r, NULL, &sl, &off), SL_ERANGE);
+	assert_int_equal(sl_pstore_record(ps, 0, 5, &sl), SL_ERANGE);
+	assert_part(0, 1000, 1000, 0);
+	assert_part(1, 0, 10, 100);
+	assert_mem(10, 100);
+	struct sl_pstore_stats st;
+	sl_pstore_stats(ps, &st);
+	assert_int_equal(st.records_evicted, 0);
+	assert_int_equal(st.bytes_unflushed, 0);
+
+	/* The new incarnation starts at 1000. Flushing 250 more bytes puts 350 over the budget
+	 * of 300: the oldest flush left is p1's, so 5 of its records go; nothing of p0's old
+	 * incarnation is counted again. */
+	struct sl_pstore_append *a = produce(0, 25, 10, 3);
+	assert_int_equal(a->w.result, 1000);
+	done_append(a);
+	flush_all();
+	sl_pstore_stats(ps, &st);
+	assert_int_equal(st.records_evicted, 5);
+	assert_int_equal(st.bytes_evicted, 50);
+	assert_mem(30, 300);
+	assert_part(0, 1000, 1025, 250);
+	assert_part(1, 5, 10, 50);
+	assert_int_equal(sl_pstore_record(ps, 0, 1000, &sl), 0);
+	assert_int_equal(sl_slice_data(&sl)[0], 3);
+
+	/* 100 more: p1's last 5 go, then 5 of p0's first flush of the new incarnation. */
+	done_append(produce(0, 10, 10, 4));
+	flush_all();
+	sl_pstore_stats(ps, &st);
+	assert_int_equal(st.records_evicted, 15);
+	assert_int_equal(st.bytes_evicted, 150);
+	assert_mem(30, 300);
+	assert_part(0, 1005, 1035, 300);
+	assert_part(1, 10, 10, 0);
+
+	/* Resetting backwards (a slot reused for another partition) works the same way, and the
+	 * eviction queue forgets p0 entirely: more flushes of p1 evict only p1. */
+	assert_int_equal(sl_pstore_part_reset(ps, 0, 0), 0);
+	assert_mem(0, 0);
+	assert_part(0, 0, 0, 0);
+	done_append(produce(1, 40, 10, 5));
+	flush_all();
+	sl_pstore_stats(ps, &st);
+	assert_int_equal(st.records_evicted, 25);
+	assert_mem(30, 300);
+	assert_part(1, 20, 50, 300);
+	a = produce(0, 1, 10, 6);
+	assert_int_equal(a->w.result, 0);
+	done_append(a);
+	assert_part(0, 0, 1, 10);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -316,6 +470,9 @@ int main(void)
 		cmocka_unit_test_teardown(bad_appends_fail_with_the_epoch_spent, teardown),
 		cmocka_unit_test_teardown(out_of_order_flush_reports_are_refused, teardown),
 		cmocka_unit_test_teardown(many_partitions_and_large_backlogs, teardown),
+		cmocka_unit_test_teardown(empty_records_count_toward_the_size_threshold, teardown),
+		cmocka_unit_test(range_count_is_64_bit),
+		cmocka_unit_test_teardown(reset_restarts_a_partition_with_exact_counters, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -63,6 +63,8 @@ struct sl_metalog_local {
 	int dirfd;
 	struct lpart *parts;
 	uint32_t nparts;
+	uint32_t queued_records; /* accepted and not yet durable or failed, all partitions */
+	uint64_t queued_bytes;	 /* their payload bytes */
 	struct sl_metalog_local_stats stats;
 };
 
@@ -74,6 +76,8 @@ void sl_metalog_local_config_default(struct sl_metalog_local_config *c)
 	c->max_record_bytes = 1u << 20;
 	c->max_batch_bytes = 4u << 20;
 	c->ring_entries = 64;
+	c->max_queued_records = 65536;
+	c->max_queued_bytes = UINT64_C(64) << 20;
 }
 
 static void put_le32(unsigned char *p, uint32_t v)
@@ -402,7 +406,8 @@ int sl_metalog_local_open(const struct sl_metalog_local_config *cfg, struct sl_m
 	if (cfg == NULL || out == NULL || cfg->dir == NULL || cfg->partitions == 0 ||
 	    cfg->partitions > SL_METALOG_MAX_PARTITIONS || cfg->segment_bytes == 0 ||
 	    cfg->max_record_bytes == 0 || cfg->max_record_bytes > (UINT32_MAX >> 1) ||
-	    cfg->ring_entries < 2)
+	    cfg->ring_entries < 2 || cfg->max_queued_records == 0 ||
+	    cfg->max_queued_bytes < cfg->max_record_bytes)
 		return report(errmsg, errlen, SL_EINVAL, "metalog: invalid configuration");
 	struct sl_metalog_local *m = calloc(1, sizeof(*m));
 	if (m == NULL)
@@ -527,6 +532,14 @@ int sl_metalog_local_append(struct sl_metalog_local *m, int32_t partition, int64
 		return lp->broken;
 	if (offset != lp->next)
 		return SL_ERANGE;
+	/* The queue holds every record until its batch is durable; without a bound a publisher
+	 * faster than the disk would grow it without limit. Refusing costs the engine nothing:
+	 * no offset is consumed and the publisher gets SL_ENOSPC to retry later. */
+	if (m->queued_records >= m->cfg.max_queued_records ||
+	    payload.len > m->cfg.max_queued_bytes - m->queued_bytes) {
+		m->stats.appends_refused++;
+		return SL_ENOSPC;
+	}
 	if (lp->qlen == lp->qcap) {
 		/* Grow the ring buffer, unrolling it so the FIFO starts at index 0. */
 		uint32_t cap = lp->qcap ? lp->qcap * 2 : 64;
@@ -546,6 +559,8 @@ int sl_metalog_local_append(struct sl_metalog_local *m, int32_t partition, int64
 	r->offset = offset;
 	lp->qlen++;
 	lp->next = offset + 1;
+	m->queued_records++;
+	m->queued_bytes += payload.len;
 	return 0;
 }
 
@@ -554,10 +569,14 @@ static struct rec *q_at(struct lpart *lp, uint32_t i)
 	return &lp->q[(lp->qhead + i) % lp->qcap];
 }
 
-static void q_drop(struct lpart *lp, uint32_t n)
+static void q_drop(struct sl_metalog_local *m, struct lpart *lp, uint32_t n)
 {
-	for (uint32_t i = 0; i < n; i++)
-		sl_buf_unref(q_at(lp, i)->payload.buf);
+	for (uint32_t i = 0; i < n; i++) {
+		struct rec *r = q_at(lp, i);
+		m->queued_bytes -= r->payload.len;
+		sl_buf_unref(r->payload.buf);
+	}
+	m->queued_records -= n;
 	lp->qhead = (lp->qhead + n) % (lp->qcap ? lp->qcap : 1);
 	lp->qlen -= n;
 }
@@ -568,7 +587,7 @@ static void part_fail(struct sl_metalog_local *m, uint32_t pi, int rc)
 	struct lpart *lp = &m->parts[pi];
 	m->stats.write_errors++;
 	m->stats.records_failed += lp->qlen;
-	q_drop(lp, lp->qlen);
+	q_drop(m, lp, lp->qlen);
 	lp->next = lp->durable;
 	if (ftruncate(lp->fd, (off_t)lp->seg_size) != 0) {
 		SL_LOG(METALOG, ERR, "p%u: cannot truncate back to %" PRIu64 " bytes: %s", pi,
@@ -682,7 +701,7 @@ static void batch_finish(struct sl_metalog_local *m, uint32_t pi)
 	lp->inflight = false;
 	m->stats.inflight--;
 	if (lp->wres >= 0 && (uint64_t)lp->wres == lp->batch_bytes && lp->fres == 0) {
-		q_drop(lp, lp->batch_n);
+		q_drop(m, lp, lp->batch_n);
 		lp->seg_size += lp->batch_bytes;
 		lp->durable = lp->batch_end;
 		m->stats.records_durable += lp->batch_n;
@@ -785,6 +804,8 @@ int sl_metalog_local_next_offset(const struct sl_metalog_local *m, int32_t parti
 void sl_metalog_local_stats(const struct sl_metalog_local *m, struct sl_metalog_local_stats *out)
 {
 	*out = m->stats;
+	out->queued_records = m->queued_records;
+	out->queued_bytes = m->queued_bytes;
 }
 
 void sl_metalog_local_close(struct sl_metalog_local *m)
@@ -794,12 +815,12 @@ void sl_metalog_local_close(struct sl_metalog_local *m)
 	if (sl_metalog_local_wait(m) < 0) {
 		/* The ring is unusable: drop what is queued; nothing of it was acknowledged. */
 		for (uint32_t pi = 0; pi < m->nparts; pi++)
-			q_drop(&m->parts[pi], m->parts[pi].qlen);
+			q_drop(m, &m->parts[pi], m->parts[pi].qlen);
 	}
 	io_uring_queue_exit(&m->ring);
 	for (uint32_t i = 0; i < m->nparts; i++) {
 		struct lpart *lp = &m->parts[i];
-		q_drop(lp, lp->qlen);
+		q_drop(m, lp, lp->qlen);
 		if (lp->fd >= 0)
 			close(lp->fd);
 		if (lp->dirfd >= 0)

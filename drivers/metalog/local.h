@@ -37,6 +37,12 @@ struct sl_metalog_local_config {
 	uint32_t max_record_bytes; /* largest payload accepted; default 1 MiB */
 	uint32_t max_batch_bytes;  /* largest single write (one record may exceed it); 4 MiB */
 	uint32_t ring_entries;	   /* io_uring SQ size; default 64 (two per in-flight batch) */
+	/* Bounds on what is accepted and not yet durable, over all partitions (the in-flight
+	 * batches included): an append that would pass either is refused with SL_ENOSPC. At
+	 * least 1 record, and at least max_record_bytes so one record always fits. Defaults 65536
+	 * records and 64 MiB of payload. */
+	uint32_t max_queued_records;
+	uint64_t max_queued_bytes;
 	/* One record per write + fdatasync: group commit off. For benchmarks and comparisons. */
 	bool sync_each;
 	sl_metalog_local_done_fn done; /* may be set later with sl_metalog_local_set_done */
@@ -53,6 +59,9 @@ struct sl_metalog_local_stats {
 	uint64_t rolls;		    /* segments created after start-up */
 	uint64_t torn_truncations;  /* torn tails cut at start-up */
 	uint64_t records_recovered; /* records found valid at start-up */
+	uint64_t appends_refused;   /* appends refused because the queue was full */
+	uint64_t queued_bytes;	    /* payload bytes accepted and not yet durable, now */
+	uint32_t queued_records;    /* records accepted and not yet durable, now */
 	uint32_t inflight;	    /* batches in flight now */
 };
 
@@ -67,7 +76,8 @@ void sl_metalog_local_config_default(struct sl_metalog_local_config *c);
  * A torn tail (an incomplete or unverifiable last record at the very end of a partition) is
  * truncated with a warning. Anything else that does not verify stops the open. On failure a
  * message naming the file and byte offset goes to errmsg (may be NULL) and the log.
- * Returns 0, SL_EINVAL (bad config), SL_ECORRUPT (corrupt data before the tail, a gap between
+ * Returns 0, SL_EINVAL (bad config, including max_queued_records 0 or max_queued_bytes below
+ * max_record_bytes), SL_ECORRUPT (corrupt data before the tail, a gap between
  * segments, a record with the wrong offset), SL_EIO (a system call failed, incl. io_uring
  * setup), SL_ENOMEM.
  */
@@ -98,7 +108,9 @@ int sl_metalog_local_recover(struct sl_metalog_local *m, sl_metalog_load_fn load
  * Queues (partition, offset, payload) for the next batch and takes a reference on payload.buf.
  * offset must be the partition's next offset. Returns 0, SL_EINVAL (partition out of range,
  * payload larger than max_record_bytes, NULL buffer), SL_ERANGE (offset is not the next one),
- * SL_EIO (the partition is out of service after an fdatasync failure), SL_ENOMEM.
+ * SL_EIO (the partition is out of service after an fdatasync failure), SL_ENOSPC (the queue is
+ * at max_queued_records or the payload would take it past max_queued_bytes: retry once
+ * batches completed), SL_ENOMEM. On any error nothing is queued and no offset is consumed.
  */
 int sl_metalog_local_append(struct sl_metalog_local *m, int32_t partition, int64_t offset,
 			    struct sl_slice payload);

@@ -94,6 +94,16 @@ static void payload_for(int32_t p, int64_t off, char *out, size_t cap)
 	snprintf(out, cap, "record p%d o%" PRId64 " ----------------------------------", p, off);
 }
 
+/* A payload of n copies of the first character of fill. */
+static struct sl_slice str_of(const char *fill, size_t n)
+{
+	struct sl_buf *b = sl_buf_alloc(n);
+	assert_non_null(b);
+	memset(b->data, fill[0], n);
+	b->len = (uint32_t)n;
+	return sl_slice_of(b);
+}
+
 /* Publishes n records to p and waits until they are durable; checks offsets. */
 static void publish_durable(struct env *e, int32_t p, int n)
 {
@@ -519,6 +529,76 @@ static void enospc_surfaces_and_keeps_acknowledged_records(void **state)
 	assert_int_equal(umount(mnt), 0);
 }
 
+/* The queue of accepted, not yet durable records is bounded: appends beyond it are refused with
+ * SL_ENOSPC, consume no offset, and succeed again once batches completed. */
+static void queue_bounds_refuse_appends(void **state)
+{
+	struct env *e = *state;
+	char err[512];
+	struct sl_metalog_local *m = NULL;
+	struct sl_metalog_local_config c = e->cfg;
+	c.max_queued_records = 0;
+	assert_int_equal(sl_metalog_local_open(&c, &m, err, sizeof(err)), SL_EINVAL);
+	c = e->cfg;
+	c.max_queued_bytes = c.max_record_bytes - 1;
+	assert_int_equal(sl_metalog_local_open(&c, &m, err, sizeof(err)), SL_EINVAL);
+
+	e->cfg.max_queued_records = 4;
+	e->cfg.max_queued_bytes = 1000;
+	e->cfg.max_record_bytes = 600;
+	assert_int_equal(env_open(e, err, sizeof(err)), 0);
+	struct sl_metalog_pub pubs[8];
+	int64_t off;
+	/* Four records over both partitions fill the record bound. */
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(sl_metalog_publish(e->log, i % 2, str_of("q", 10), &pubs[i], &off),
+				 SL_EAGAIN);
+		assert_int_equal(off, i / 2);
+	}
+	struct sl_buf *b = sl_buf_from("refused", 7);
+	sl_buf_ref(b);
+	assert_int_equal(sl_metalog_publish(e->log, 0, sl_slice_of(b), &pubs[4], &off), SL_ENOSPC);
+	assert_int_equal(sl_buf_refcnt(b), 1); /* released by the engine, not kept by the driver */
+	assert_int_equal(pubs[4].status, SL_ENOSPC);
+	struct sl_metalog_local_stats st;
+	sl_metalog_local_stats(e->m, &st);
+	assert_int_equal(st.appends_refused, 1);
+	assert_int_equal(st.queued_records, 4);
+	assert_int_equal(st.queued_bytes, 40);
+	int64_t next;
+	assert_int_equal(sl_metalog_local_next_offset(e->m, 0, &next), 0);
+	assert_int_equal(next, 2);
+	assert_int_equal(sl_metalog_local_wait(e->m), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pubs[i].status, 0);
+	sl_metalog_local_stats(e->m, &st);
+	assert_int_equal(st.queued_records, 0);
+	assert_int_equal(st.queued_bytes, 0);
+	/* Room again: the refused record's offset was not consumed. This publish takes over the
+	 * test's last reference to b. */
+	assert_int_equal(sl_metalog_publish(e->log, 0, sl_slice_of(b), &pubs[4], &off), SL_EAGAIN);
+	assert_int_equal(off, 2);
+	assert_int_equal(sl_metalog_local_wait(e->m), 0);
+	assert_int_equal(pubs[4].status, 0);
+
+	/* The byte bound: 600 + 400 fit exactly, one more byte does not. */
+	assert_int_equal(sl_metalog_publish(e->log, 1, str_of("a", 600), &pubs[0], &off),
+			 SL_EAGAIN);
+	assert_int_equal(sl_metalog_publish(e->log, 1, str_of("b", 1), &pubs[1], &off), SL_EAGAIN);
+	assert_int_equal(sl_metalog_publish(e->log, 0, str_of("c", 400), &pubs[2], &off),
+			 SL_ENOSPC);
+	assert_int_equal(sl_metalog_publish(e->log, 0, str_of("c", 399), &pubs[2], &off),
+			 SL_EAGAIN);
+	assert_int_equal(off, 3);
+	sl_metalog_local_stats(e->m, &st);
+	assert_int_equal(st.appends_refused, 2);
+	assert_int_equal(st.queued_bytes, 1000);
+	assert_int_equal(sl_metalog_local_wait(e->m), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pubs[i].status, 0);
+	env_close(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -530,6 +610,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(segment_roll, setup, teardown),
 		cmocka_unit_test_setup_teardown(group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_inputs, setup, teardown),
+		cmocka_unit_test_setup_teardown(queue_bounds_refuse_appends, setup, teardown),
 		cmocka_unit_test_setup_teardown(enospc_surfaces_and_keeps_acknowledged_records,
 						setup, teardown),
 	};
