@@ -1,0 +1,1505 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "durable/dshard.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "buffer/batch.h"
+#include "core/err.h"
+#include "core/u64map.h"
+
+#define MS UINT64_C(1000000)
+/* Parked fetches are checked for their deadline this often: a long poll need not end to the
+ * microsecond, and one scan every few milliseconds costs nothing next to a list kept sorted. */
+#define PARK_SCAN_NS (5 * MS)
+
+/* A partition this shard owns. Reference-counted: the lookup map holds one reference, and so
+ * does every flush range, fetch and object read that points at it, so a partition dropped with
+ * its stream lives on (dead) until the last of them let go. */
+struct dpart {
+	uint64_t stream_id;
+	uint32_t partition;
+	uint32_t slot; /* its partition index in the partition store */
+	uint32_t max_record_bytes;
+	uint32_t refs;
+	bool dead;
+	/* Writes submitted to the coordinator and not yet applied: a dead partition's slot is
+	 * reused only once none is left, so a late write can never land in another partition. */
+	uint32_t writes_queued;
+	uint64_t start;	  /* the oldest offset kept */
+	uint64_t durable; /* records below are durable */
+	/* The segment index: contiguous from start; the segments from durable on are written
+	 * but not yet durable. */
+	struct sl_dseg *segs;
+	uint32_t nsegs, cap;
+	uint64_t seg_bytes;
+	/* Fetches waiting for records: applied-isolation ones wake on every apply, durable ones
+	 * when the durable offset moves. */
+	struct sl_dfetch *parked_applied, *parked_durable;
+	/* The segment most recently read from the object store, decoded: sequential readers of
+	 * a backlog take several fetches from one segment. */
+	struct sl_dobj *cache_obj;
+	uint64_t cache_off;
+	struct sl_batch cache;
+	struct dpart *next_zombie;
+};
+
+struct frange {
+	struct dpart *part;
+	uint64_t first, count, off, len, bytes;
+};
+
+/* One flush in flight: its object write and its segment event proceed side by side. */
+struct dflush {
+	struct dflush *next;
+	struct sl_dshard *ds;
+	uint64_t req_id, seq, wall_ms;
+	struct sl_pstore_frozen *frozen;
+	struct sl_dobj *obj;
+	struct sl_obj_req put;
+	struct sl_dseg_pub pub;
+	bool put_submitted, pub_submitted;
+	bool put_done, pub_done, written, reported;
+	int put_rc, pub_rc;
+	uint32_t nranges;
+	struct frange r[];
+};
+
+/* A storage flush request: complete once every flush before it is durable. */
+struct dstorage {
+	struct dstorage *next;
+	uint64_t req_id;
+};
+
+/* An object whose last segment went away: deleted, then freed. */
+struct ddelete {
+	struct ddelete *next;
+	struct sl_dshard *ds;
+	struct sl_dobj *obj;
+	struct sl_obj_req req;
+	bool submitted;
+};
+
+struct sl_dshard {
+	struct sl_dshard_config cfg;
+	struct sl_stream_set *streams;
+	struct sl_pstore *ps;
+	struct sl_coord *co;
+	int ch;
+	struct sl_u64map parts; /* stream_id * SL_STREAM_MAX_PARTITIONS + partition -> dpart */
+	struct dpart **slots;	/* slot -> partition using it (live or dead), NULL when free */
+	uint32_t *free_slots;
+	uint32_t nfree;
+	struct dpart *zombies;
+	struct dflush *fifo_head, *fifo_tail;
+	uint32_t unwritten;	/* flushes whose object is not written yet */
+	uint32_t gets_inflight; /* object reads of fetches in flight */
+	struct dstorage *storage_head, *storage_tail;
+	struct ddelete *deletes;
+	struct sl_dfetch *parked; /* every parked fetch, for timeouts */
+	uint64_t next_park_scan;
+	uint64_t seq;
+	/* Group commit: the flush command in the coordinator's queue, and which epochs wait. */
+	struct sl_coord_write cmd;
+	bool cmd_busy;
+	uint64_t want_epoch, covered_epoch;
+	int failed; /* a storage failure: the write path is rebuilt once nothing is in flight */
+	bool stopping;
+	bool advancing, advance_again;
+	uint64_t now;
+	struct sl_batch_zctx *zctx;
+	struct sl_dshard_stats st;
+};
+
+static void answer(struct sl_dreq *r, int code, int err, uint64_t detail)
+{
+	r->code = code;
+	r->err = err;
+	r->detail = detail;
+	r->done(r);
+}
+
+void sl_dshard_config_default(struct sl_dshard_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->nslots = 1024;
+	cfg->max_partitions = 4096;
+	cfg->mem_budget = UINT64_C(256) << 20;
+	cfg->flush_bytes = UINT64_C(4) << 20;
+	cfg->flush_interval_ns = 100 * MS;
+	cfg->max_flushes = 4;
+	cfg->queue_capacity = 8192;
+	cfg->fetch_bytes = UINT64_C(1) << 20;
+	cfg->overload_retry_ms = 5;
+	cfg->meta_partitions = 16;
+}
+
+static uint64_t part_key(uint64_t stream_id, uint32_t partition)
+{
+	return stream_id * SL_STREAM_MAX_PARTITIONS + partition;
+}
+
+static struct dpart *part_find(const struct sl_dshard *ds, uint64_t stream_id, uint32_t p)
+{
+	uint64_t v;
+	if (!sl_u64map_get(&ds->parts, part_key(stream_id, p), &v))
+		return NULL;
+	return (struct dpart *)(uintptr_t)v;
+}
+
+static uint64_t part_hwm(const struct sl_dshard *ds, const struct dpart *pt)
+{
+	uint64_t first, next;
+	sl_pstore_bounds(ds->ps, pt->slot, &first, &next);
+	return next;
+}
+
+static struct sl_lp_marks part_marks(const struct sl_dshard *ds, const struct dpart *pt)
+{
+	struct sl_lp_marks m = {pt->start, pt->durable, part_hwm(ds, pt)};
+	return m;
+}
+
+/* ---- objects ---- */
+
+static void delete_done(struct sl_obj_req *req);
+
+/* Deletes an object no segment references any more (a missing one is fine: its write may
+ * have failed). */
+static void object_delete(struct sl_dshard *ds, struct sl_dobj *o)
+{
+	struct ddelete *d = calloc(1, sizeof(*d));
+	if (d == NULL) {
+		/* The object stays on disk until the next start's orphan sweep removes it. */
+		sl_dobj_free(o);
+		return;
+	}
+	d->ds = ds;
+	d->obj = o;
+	d->req.op = SL_OBJ_DELETE;
+	d->req.key = o->key;
+	d->req.done = delete_done;
+	d->req.user = d;
+	d->next = ds->deletes;
+	ds->deletes = d;
+	if (sl_objstore_submit(ds->cfg.store, &d->req) == 0)
+		d->submitted = true;
+}
+
+static void delete_done(struct sl_obj_req *req)
+{
+	struct ddelete *d = req->user;
+	struct sl_dshard *ds = d->ds;
+	if (req->result == 0)
+		ds->st.objects_deleted++;
+	for (struct ddelete **pp = &ds->deletes; *pp; pp = &(*pp)->next)
+		if (*pp == d) {
+			*pp = d->next;
+			break;
+		}
+	sl_obj_req_reset(req);
+	sl_dobj_free(d->obj);
+	free(d);
+}
+
+static void obj_unref(struct sl_dshard *ds, struct sl_dobj *o)
+{
+	if (o != NULL && sl_dobj_unref(o))
+		object_delete(ds, o);
+}
+
+/* ---- partitions ---- */
+
+static void cache_drop(struct sl_dshard *ds, struct dpart *pt)
+{
+	if (pt->cache_obj == NULL)
+		return;
+	sl_batch_release(&pt->cache);
+	obj_unref(ds, pt->cache_obj);
+	pt->cache_obj = NULL;
+}
+
+static void part_unref(struct sl_dshard *ds, struct dpart *pt)
+{
+	if (--pt->refs > 0)
+		return;
+	/* Only dead partitions lose their last reference (the map holds one while alive). Their
+	 * slot is released by zombie_reap once the store holds nothing unflushed of it. */
+	pt->next_zombie = ds->zombies;
+	ds->zombies = pt;
+}
+
+static void segs_truncate(struct sl_dshard *ds, struct dpart *pt, uint64_t end)
+{
+	while (pt->nsegs > 0 && pt->segs[pt->nsegs - 1].first >= end) {
+		struct sl_dseg *s = &pt->segs[--pt->nsegs];
+		pt->seg_bytes -= s->len;
+		obj_unref(ds, s->obj);
+	}
+	if (pt->nsegs > 0) {
+		struct sl_dseg *s = &pt->segs[pt->nsegs - 1];
+		if (s->first + s->count > end)
+			s->count = end - s->first;
+	}
+}
+
+static void zombie_reap(struct sl_dshard *ds)
+{
+	for (struct dpart **pp = &ds->zombies; *pp;) {
+		struct dpart *pt = *pp;
+		if (pt->writes_queued > 0 || sl_pstore_part_reset(ds->ps, pt->slot, 0) != 0) {
+			pp = &pt->next_zombie;
+			continue;
+		}
+		*pp = pt->next_zombie;
+		ds->slots[pt->slot] = NULL;
+		ds->free_slots[ds->nfree++] = pt->slot;
+		segs_truncate(ds, pt, 0);
+		cache_drop(ds, pt);
+		free(pt->segs);
+		free(pt);
+	}
+}
+
+static int seg_push(struct dpart *pt, const struct sl_dseg *s)
+{
+	if (pt->nsegs == pt->cap) {
+		uint32_t cap = pt->cap ? pt->cap * 2 : 16;
+		struct sl_dseg *n = realloc(pt->segs, cap * sizeof(*n));
+		if (n == NULL)
+			return SL_ENOMEM;
+		pt->segs = n;
+		pt->cap = cap;
+	}
+	pt->segs[pt->nsegs++] = *s;
+	pt->seg_bytes += s->len;
+	return 0;
+}
+
+static void fetch_answer(struct sl_dshard *ds, struct sl_dfetch *f, int code, int err,
+			 uint64_t detail);
+static void fetch_run(struct sl_dshard *ds, struct sl_dfetch *f);
+
+static void park_unlink(struct sl_dfetch *f)
+{
+	if (f->ppprev) {
+		*f->ppprev = f->pnext;
+		if (f->pnext)
+			f->pnext->ppprev = f->ppprev;
+		f->ppprev = NULL;
+	}
+	if (f->tpprev) {
+		*f->tpprev = f->tnext;
+		if (f->tnext)
+			f->tnext->tpprev = f->tpprev;
+		f->tpprev = NULL;
+	}
+}
+
+/* Runs again every fetch parked on *list. The list is detached first (a fetch may park again,
+ * on the partition's fresh list); nothing but this walk reaches the detached fetches' partition
+ * links, and a parked fetch is only ever answered by the shard, so the saved next survives. */
+static void wake_list(struct sl_dshard *ds, struct sl_dfetch **list)
+{
+	struct sl_dfetch *x = *list;
+	*list = NULL;
+	while (x != NULL) {
+		struct sl_dfetch *next = x->pnext;
+		x->pnext = NULL;
+		x->ppprev = NULL;
+		park_unlink(x);
+		fetch_run(ds, x);
+		x = next;
+	}
+}
+
+static void part_kill(struct sl_dshard *ds, struct dpart *pt)
+{
+	if (pt->dead)
+		return;
+	pt->dead = true;
+	sl_u64map_remove(&ds->parts, part_key(pt->stream_id, pt->partition));
+	/* Waiting readers learn the stream is gone. */
+	wake_list(ds, &pt->parked_applied);
+	wake_list(ds, &pt->parked_durable);
+	segs_truncate(ds, pt, 0);
+	pt->nsegs = 0;
+	cache_drop(ds, pt);
+	ds->st.partitions--;
+	part_unref(ds, pt);
+}
+
+static int part_create(struct sl_dshard *ds, const struct sl_stream_def *d, uint32_t p,
+		       struct sl_drecovery *rec)
+{
+	if (ds->nfree == 0)
+		return SL_ENOSPC;
+	struct dpart *pt = calloc(1, sizeof(*pt));
+	if (pt == NULL)
+		return SL_ENOMEM;
+	pt->stream_id = d->id;
+	pt->partition = p;
+	pt->max_record_bytes = d->max_record_bytes;
+	pt->refs = 1;
+	struct sl_drec_part rp;
+	if (rec != NULL && sl_drecovery_take(rec, d->id, p, &rp) == 0) {
+		pt->segs = rp.segs;
+		pt->nsegs = rp.nsegs;
+		pt->cap = rp.cap;
+		pt->start = rp.start;
+		pt->durable = rp.end;
+		for (uint32_t i = 0; i < pt->nsegs; i++)
+			pt->seg_bytes += pt->segs[i].len;
+	}
+	uint32_t slot = ds->free_slots[ds->nfree - 1];
+	int rc = sl_pstore_part_reset(ds->ps, slot, pt->durable);
+	if (rc == 0)
+		rc = sl_u64map_insert(&ds->parts, part_key(d->id, p), (uint64_t)(uintptr_t)pt);
+	if (rc != 0) {
+		segs_truncate(ds, pt, 0);
+		free(pt->segs);
+		free(pt);
+		return rc == SL_EDUP ? 0 : rc;
+	}
+	ds->nfree--;
+	pt->slot = slot;
+	ds->slots[slot] = pt;
+	ds->st.partitions++;
+	return 0;
+}
+
+bool sl_dshard_owns(const struct sl_dshard *ds, const char *stream, uint32_t partition)
+{
+	if (ds->cfg.owners == NULL)
+		return true;
+	uint32_t s = sl_stream_partition_slot(stream, partition, ds->cfg.nslots);
+	return ds->cfg.owners[s] == ds->cfg.worker;
+}
+
+static int adopt_streams(struct sl_dshard *ds, struct sl_stream_set *set, struct sl_drecovery *rec)
+{
+	int result = 0;
+	for (uint32_t i = 0; i < set->count; i++) {
+		const struct sl_stream_def *d = &set->defs[i];
+		for (uint32_t p = 0; p < d->partitions; p++) {
+			if (!sl_dshard_owns(ds, d->name, p) || part_find(ds, d->id, p) != NULL)
+				continue;
+			int rc = part_create(ds, d, p, rec);
+			if (rc != 0 && result == 0)
+				result = rc;
+		}
+	}
+	return result;
+}
+
+/* ---- the coordinator's flusher ---- */
+
+static void advance(struct sl_dshard *ds);
+
+static void put_done(struct sl_obj_req *req)
+{
+	struct dflush *f = req->user;
+	f->put_done = true;
+	f->put_rc = req->result;
+	sl_obj_req_reset(req);
+	advance(f->ds);
+}
+
+static void flush_submit(struct sl_dshard *ds, struct dflush *f)
+{
+	if (!f->put_submitted) {
+		int rc = sl_objstore_submit(ds->cfg.store, &f->put);
+		if (rc == 0) {
+			f->put_submitted = true;
+		} else if (rc != SL_ENOSPC) {
+			/* A refused put still holds its body: release it here. */
+			sl_buf_unref(f->put.body);
+			f->put.body = NULL;
+			f->put_submitted = f->put_done = true;
+			f->put_rc = rc;
+		}
+	}
+	if (!f->pub_submitted) {
+		int rc = ds->cfg.index->publish(ds->cfg.index_arg, &f->pub);
+		if (rc == 0) {
+			f->pub_submitted = true;
+		} else if (rc != SL_ENOSPC) {
+			sl_buf_unref(f->pub.payload);
+			f->pub.payload = NULL;
+			f->pub_submitted = f->pub_done = true;
+			f->pub_rc = rc;
+		}
+	}
+}
+
+/* Encodes the records of one range as a shardline batch. */
+static int encode_range(struct sl_dshard *ds, const struct sl_pstore_range *r, struct sl_buf **out)
+{
+	struct iovec *iov = malloc(r->count * sizeof(*iov));
+	if (iov == NULL)
+		return SL_ENOMEM;
+	for (uint64_t i = 0; i < r->count; i++) {
+		struct sl_slice s;
+		if (sl_pstore_record(ds->ps, r->partition, r->first + i, &s) != 0) {
+			free(iov);
+			return SL_EIO; /* unflushed records are never evicted: a bug if reached */
+		}
+		iov[i].iov_base = s.buf->data + s.off;
+		iov[i].iov_len = s.len;
+	}
+	int rc = sl_batch_encode(SL_BATCH_SHARDLINE, ds->cfg.zstd ? SL_BATCH_ZSTD : SL_BATCH_NONE,
+				 0, iov, (uint32_t)r->count, ds->zctx, out);
+	free(iov);
+	return rc;
+}
+
+/* Builds the batch object of a frozen delta: one shardline batch per range, back to back. */
+static int build_object(struct sl_dshard *ds, struct dflush *f, const struct sl_pstore_frozen *fz,
+			struct sl_buf **body)
+{
+	struct sl_buf **parts = calloc(fz->nranges, sizeof(*parts));
+	if (parts == NULL)
+		return SL_ENOMEM;
+	int rc = 0;
+	uint64_t total = 0;
+	for (uint32_t i = 0; i < fz->nranges && rc == 0; i++) {
+		rc = encode_range(ds, &fz->ranges[i], &parts[i]);
+		if (rc == 0) {
+			f->r[i].off = total;
+			f->r[i].len = parts[i]->len;
+			total += parts[i]->len;
+		}
+	}
+	if (rc == 0 && fz->nranges == 1) {
+		*body = parts[0];
+		parts[0] = NULL;
+	} else if (rc == 0) {
+		struct sl_buf *b = total < UINT32_MAX - 64 ? sl_buf_alloc(total) : NULL;
+		if (b == NULL)
+			rc = SL_ENOMEM;
+		for (uint32_t i = 0; rc == 0 && i < fz->nranges; i++) {
+			memcpy(b->data + b->len, parts[i]->data, parts[i]->len);
+			b->len += parts[i]->len;
+		}
+		*body = b;
+	}
+	for (uint32_t i = 0; i < fz->nranges; i++)
+		sl_buf_unref(parts[i]);
+	free(parts);
+	return rc;
+}
+
+static int fl_delta(void *arg, uint64_t req_id, void *frozen, uint64_t es, uint64_t ee)
+{
+	(void)es;
+	(void)ee;
+	struct sl_dshard *ds = arg;
+	struct sl_pstore_frozen *fz = frozen;
+	struct dflush *f = calloc(1, sizeof(*f) + fz->nranges * sizeof(f->r[0]));
+	if (f == NULL) {
+		sl_pstore_frozen_free(fz);
+		return SL_ENOMEM;
+	}
+	f->ds = ds;
+	f->req_id = req_id;
+	f->seq = ++ds->seq;
+	f->frozen = fz;
+	f->nranges = fz->nranges;
+	f->wall_ms = (uint64_t)((int64_t)ds->now + ds->cfg.wall_offset_ns) / MS;
+	for (uint32_t i = 0; i < fz->nranges; i++) {
+		struct dpart *pt = ds->slots[fz->ranges[i].partition];
+		pt->refs++;
+		f->r[i].part = pt;
+		f->r[i].first = fz->ranges[i].first;
+		f->r[i].count = fz->ranges[i].count;
+		f->r[i].bytes = fz->ranges[i].bytes;
+	}
+	/* Queued first: from here on every failure is reported through the FIFO, in order. */
+	if (ds->fifo_tail)
+		ds->fifo_tail->next = f;
+	else
+		ds->fifo_head = f;
+	ds->fifo_tail = f;
+	ds->unwritten++;
+	ds->st.flushes++;
+	ds->st.flush_bytes += fz->bytes;
+
+	char key[SL_OBJ_KEY_MAX + 1];
+	snprintf(key, sizeof(key), "data/%010" PRIu64 "/w%03u-%012" PRIu64 ".batch", ds->cfg.boot,
+		 (unsigned)ds->cfg.worker, f->seq);
+	struct sl_buf *body = NULL;
+	int rc = build_object(ds, f, fz, &body);
+	if (rc == 0 && (f->obj = sl_dobj_new(key, body->len)) == NULL)
+		rc = SL_ENOMEM;
+	struct sl_seg_range *ranges = rc == 0 ? calloc(f->nranges, sizeof(*ranges)) : NULL;
+	if (rc == 0 && ranges == NULL)
+		rc = SL_ENOMEM;
+	if (rc == 0) {
+		for (uint32_t i = 0; i < f->nranges; i++)
+			ranges[i] = (struct sl_seg_range){.stream_id = f->r[i].part->stream_id,
+							  .partition = f->r[i].part->partition,
+							  .first = f->r[i].first,
+							  .count = f->r[i].count,
+							  .off = f->r[i].off,
+							  .len = f->r[i].len,
+							  .bytes = f->r[i].bytes};
+		struct sl_seg_event ev = {.boot = ds->cfg.boot,
+					  .worker = ds->cfg.worker,
+					  .seq = f->seq,
+					  .wall_ms = f->wall_ms,
+					  .object_size = body->len,
+					  .nranges = f->nranges,
+					  .ranges = ranges};
+		snprintf(ev.key, sizeof(ev.key), "%s", key);
+		rc = sl_seg_encode(&ev, &f->pub.payload);
+	}
+	free(ranges);
+	if (rc != 0) {
+		sl_buf_unref(body);
+		f->put_submitted = f->put_done = f->pub_submitted = f->pub_done = true;
+		f->put_rc = f->pub_rc = rc;
+		return 0; /* reported in order by advance */
+	}
+	f->put.op = SL_OBJ_PUT;
+	f->put.put_mode = SL_OBJ_PUT_CREATE;
+	f->put.key = f->obj->key;
+	f->put.body = body;
+	f->put.done = put_done;
+	f->put.user = f;
+	f->pub.meta_partition = (int32_t)(ds->cfg.worker % ds->cfg.meta_partitions);
+	f->pub.status = SL_EAGAIN;
+	f->pub.shard_ctx = f;
+	f->pub.worker = ds->cfg.worker;
+	f->pub_submitted = false;
+	flush_submit(ds, f);
+	return 0;
+}
+
+static int fl_storage(void *arg, uint64_t req_id)
+{
+	struct sl_dshard *ds = arg;
+	struct dstorage *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return SL_ENOMEM;
+	s->req_id = req_id;
+	if (ds->storage_tail)
+		ds->storage_tail->next = s;
+	else
+		ds->storage_head = s;
+	ds->storage_tail = s;
+	advance(ds);
+	return 0;
+}
+
+static void fl_release_snapshot(void *arg, void *snap)
+{
+	(void)arg;
+	(void)snap; /* the shard hands the coordinator no snapshots */
+}
+
+static const struct sl_coord_flusher_ops flusher_ops = {
+	.flush_delta = fl_delta,
+	.flush_storage = fl_storage,
+	.release_snapshot = fl_release_snapshot,
+};
+
+static void kick(struct sl_dshard *ds);
+
+/* A failure of the flush at the head of what is not yet durable: the coordinator learns it at
+ * once (it then fails every waiter and queued write), and the write path is rebuilt from the
+ * durable state once every flush in flight came back. */
+static void fail(struct sl_dshard *ds, int rc)
+{
+	if (ds->failed)
+		return;
+	ds->failed = rc < 0 ? rc : SL_EIO;
+	ds->st.flush_errors++;
+	for (struct dflush *f = ds->fifo_head; f; f = f->next) {
+		if (f->reported)
+			continue;
+		f->reported = true;
+		sl_coord_flush_complete(ds->co, f->req_id, ds->failed, NULL, ds->now);
+	}
+	while (ds->storage_head) {
+		struct dstorage *s = ds->storage_head;
+		ds->storage_head = s->next;
+		sl_coord_flush_complete(ds->co, s->req_id, ds->failed, NULL, ds->now);
+		free(s);
+	}
+	ds->storage_tail = NULL;
+}
+
+static void flush_free(struct sl_dshard *ds, struct dflush *f)
+{
+	for (uint32_t i = 0; i < f->nranges; i++)
+		part_unref(ds, f->r[i].part);
+	if (f->frozen)
+		sl_pstore_frozen_free(f->frozen);
+	obj_unref(ds, f->obj);
+	free(f);
+}
+
+/* Applies flush results in flush order: written as each object write completes, durable as
+ * each flush's object and event are both in, and storage requests once what they cover is. */
+static void advance(struct sl_dshard *ds)
+{
+	if (ds->advancing) {
+		ds->advance_again = true;
+		return;
+	}
+	ds->advancing = true;
+	do {
+		ds->advance_again = false;
+		for (struct dflush *f = ds->fifo_head; f && !ds->failed; f = f->next) {
+			if (f->written)
+				continue;
+			if (!f->put_done)
+				break;
+			if (f->put_rc != 0) {
+				fail(ds, f->put_rc);
+				break;
+			}
+			for (uint32_t i = 0; i < f->nranges; i++) {
+				struct dpart *pt = f->r[i].part;
+				if (pt->dead)
+					continue;
+				struct sl_dseg s = {.first = f->r[i].first,
+						    .count = f->r[i].count,
+						    .off = f->r[i].off,
+						    .len = f->r[i].len,
+						    .bytes = f->r[i].bytes,
+						    .wall_ms = f->wall_ms,
+						    .obj = f->obj};
+				sl_dobj_ref(f->obj);
+				if (seg_push(pt, &s) != 0) {
+					sl_dobj_unref(f->obj);
+					fail(ds, SL_ENOMEM);
+					break;
+				}
+			}
+			if (ds->failed)
+				break;
+			/* The records may now leave memory: readers find them in the object. */
+			sl_pstore_flushed(ds->ps, f->frozen);
+			f->frozen = NULL;
+			f->written = true;
+			f->reported = true;
+			ds->unwritten--;
+			ds->st.objects_written++;
+			sl_coord_flush_complete(ds->co, f->req_id, 0, NULL, ds->now);
+		}
+		while (!ds->failed && ds->fifo_head && ds->fifo_head->written &&
+		       ds->fifo_head->pub_done) {
+			struct dflush *f = ds->fifo_head;
+			if (f->pub_rc != 0) {
+				ds->st.events_failed++;
+				fail(ds, f->pub_rc);
+				break;
+			}
+			ds->st.events_published++;
+			ds->fifo_head = f->next;
+			if (ds->fifo_head == NULL)
+				ds->fifo_tail = NULL;
+			for (uint32_t i = 0; i < f->nranges; i++) {
+				struct dpart *pt = f->r[i].part;
+				if (pt->dead)
+					continue;
+				pt->durable = f->r[i].first + f->r[i].count;
+				wake_list(ds, &pt->parked_durable);
+			}
+			flush_free(ds, f);
+		}
+		while (!ds->failed && ds->storage_head &&
+		       (ds->fifo_head == NULL ||
+			ds->storage_head->req_id < ds->fifo_head->req_id)) {
+			struct dstorage *s = ds->storage_head;
+			ds->storage_head = s->next;
+			if (ds->storage_head == NULL)
+				ds->storage_tail = NULL;
+			sl_coord_flush_complete(ds->co, s->req_id, 0, NULL, ds->now);
+			free(s);
+		}
+		/* After a failure, flushes are dropped as their object writes and events come
+		 * back: their structs are what those requests point at. */
+		while (ds->failed && ds->fifo_head && ds->fifo_head->put_done &&
+		       ds->fifo_head->pub_done) {
+			struct dflush *f = ds->fifo_head;
+			ds->fifo_head = f->next;
+			if (ds->fifo_head == NULL)
+				ds->fifo_tail = NULL;
+			if (!f->written)
+				ds->unwritten--;
+			flush_free(ds, f);
+		}
+	} while (ds->advance_again);
+	ds->advancing = false;
+	zombie_reap(ds);
+	kick(ds);
+}
+
+/* ---- produce ---- */
+
+static void cmd_done(struct sl_coord_write *w)
+{
+	struct sl_dshard *ds = (struct sl_dshard *)((char *)w - offsetof(struct sl_dshard, cmd));
+	ds->cmd_busy = false;
+	if (w->status == 0 && w->epoch > ds->covered_epoch)
+		ds->covered_epoch = w->epoch;
+	kick(ds);
+}
+
+/*
+ * Group commit: when a producer waits for written or durable and no flush command is queued,
+ * one is queued at once, so the records go out without waiting for the interval; while
+ * max_flushes are in flight, writes arriving meanwhile gather in the delta and leave together
+ * with the next command.
+ */
+static void kick(struct sl_dshard *ds)
+{
+	if (ds->cmd_busy || ds->failed || ds->co == NULL || ds->want_epoch <= ds->covered_epoch ||
+	    ds->unwritten >= ds->cfg.max_flushes)
+		return;
+	ds->cmd.done = cmd_done;
+	if (sl_coord_flush(ds->co, ds->ch, &ds->cmd, true) == 0)
+		ds->cmd_busy = true;
+}
+
+static void produce_finish(struct sl_dproduce *p, int code, int err)
+{
+	struct sl_dshard *ds = p->ds;
+	if (code != 0)
+		ds->st.produce_errors++;
+	answer(&p->h, code, err, 0);
+}
+
+static int storage_code(int rc)
+{
+	if (rc == SL_ECLOSED)
+		return SL_LP_ERR_SHUTTING_DOWN;
+	return SL_LP_ERR_STORAGE_FAILED;
+}
+
+static void wait_done(struct sl_coord_waiter *w)
+{
+	struct sl_dproduce *p =
+		(struct sl_dproduce *)((char *)w - offsetof(struct sl_dproduce, wait));
+	produce_finish(p, w->status == 0 ? 0 : storage_code(w->status), w->status);
+}
+
+static void apply_done(struct sl_coord_write *w)
+{
+	struct sl_dproduce *p =
+		(struct sl_dproduce *)((char *)w - offsetof(struct sl_dproduce, app.w));
+	struct sl_dshard *ds = p->ds;
+	struct dpart *pt = ds->slots[p->app.partition];
+	pt->writes_queued--;
+	if (w->status != 0) {
+		int code = w->status == SL_ECLOSED  ? SL_LP_ERR_SHUTTING_DOWN
+			   : w->status == SL_ENOMEM ? SL_LP_ERR_INTERNAL
+						    : storage_code(w->status);
+		/* A failed apply leaves the records with the caller, except after the epoch was
+		 * spent on an apply error: the store did not take them either way. */
+		produce_finish(p, code, w->status);
+		part_unref(ds, pt);
+		return;
+	}
+	p->records_taken = true;
+	p->first_offset = w->result;
+	ds->st.produce_records += p->count;
+	wake_list(ds, &pt->parked_applied);
+	part_unref(ds, pt);
+	if (p->durability == SL_LP_APPLIED) {
+		produce_finish(p, 0, 0);
+		return;
+	}
+	if (w->epoch > ds->want_epoch)
+		ds->want_epoch = w->epoch;
+	p->wait.done = wait_done;
+	enum sl_coord_durability level =
+		p->durability == SL_LP_WRITTEN ? SL_DURABILITY_WRITTEN : SL_DURABILITY_DURABLE;
+	int rc = sl_coord_wait(ds->co, &p->wait, w->epoch, level);
+	if (rc != SL_EAGAIN)
+		produce_finish(p, rc == 0 ? 0 : storage_code(rc), rc);
+	kick(ds);
+}
+
+static void produce(struct sl_dshard *ds, struct sl_dproduce *p)
+{
+	p->ds = ds;
+	p->records_taken = false;
+	ds->st.produce_requests++;
+	struct dpart *pt = part_find(ds, p->h.stream_id, p->h.partition);
+	if (pt == NULL) {
+		const struct sl_stream_def *d = sl_stream_set_find_id(ds->streams, p->h.stream_id);
+		produce_finish(p,
+			       d == NULL			 ? SL_LP_ERR_UNKNOWN_STREAM
+			       : p->h.partition >= d->partitions ? SL_LP_ERR_PARTITION_RANGE
+								 : SL_LP_ERR_INTERNAL,
+			       0);
+		return;
+	}
+	if (p->count == 0 || p->count > SL_LP_MAX_RECORDS || p->durability > SL_LP_DURABLE) {
+		produce_finish(p, SL_LP_ERR_INVALID, SL_EINVAL);
+		return;
+	}
+	uint64_t bytes = 0;
+	for (uint32_t i = 0; i < p->count; i++) {
+		if (p->recs[i].len > pt->max_record_bytes) {
+			produce_finish(p, SL_LP_ERR_RECORD_TOO_LARGE, SL_EINVAL);
+			return;
+		}
+		bytes += p->recs[i].len;
+	}
+	if (ds->stopping) {
+		produce_finish(p, SL_LP_ERR_SHUTTING_DOWN, SL_ECLOSED);
+		return;
+	}
+	sl_pstore_append_init(&p->app, pt->slot, p->recs, p->count, apply_done);
+	pt->refs++;
+	pt->writes_queued++;
+	int rc = ds->failed ? ds->failed : sl_coord_try_write(ds->co, ds->ch, &p->app.w);
+	if (rc != 0) {
+		pt->writes_queued--;
+		part_unref(ds, pt);
+		if (rc == SL_ECLOSED) {
+			produce_finish(p, SL_LP_ERR_SHUTTING_DOWN, rc);
+			return;
+		}
+		/* A full queue, or a write path being rebuilt after a storage failure: the
+		 * producer backs off and retries; nothing was kept. */
+		ds->st.produce_overloaded++;
+		p->h.code = SL_LP_ERR_OVERLOADED;
+		p->h.err = rc;
+		p->h.detail = ds->cfg.overload_retry_ms;
+		p->h.done(&p->h);
+		return;
+	}
+	ds->st.produce_bytes += bytes;
+}
+
+/* ---- fetch ---- */
+
+void sl_dfetch_release(struct sl_dfetch *f)
+{
+	if (f == NULL || f->recs == NULL)
+		return;
+	for (uint32_t i = 0; i < f->count; i++)
+		sl_buf_unref(f->recs[i].buf);
+	free(f->recs);
+	f->recs = NULL;
+	f->count = 0;
+}
+
+static void fetch_answer(struct sl_dshard *ds, struct sl_dfetch *f, int code, int err,
+			 uint64_t detail)
+{
+	struct dpart *pt = f->part;
+	if (pt != NULL) {
+		f->marks = part_marks(ds, pt);
+		f->part = NULL;
+		part_unref(ds, pt);
+	}
+	if (code != 0)
+		ds->st.fetch_errors++;
+	ds->st.fetch_records += f->count;
+	ds->st.fetch_bytes += f->bytes;
+	answer(&f->h, code, err, detail);
+}
+
+static int recs_reserve(struct sl_dfetch *f, uint64_t n)
+{
+	f->recs = malloc((n ? n : 1) * sizeof(*f->recs));
+	return f->recs ? 0 : SL_ENOMEM;
+}
+
+/* Answers from the partition store's memory: [offset, limit), at most max_bytes (at least one
+ * record). */
+static void fetch_memory(struct sl_dshard *ds, struct sl_dfetch *f, struct dpart *pt,
+			 uint64_t limit)
+{
+	uint64_t n = 0, bytes = 0, cap = limit - f->offset;
+	if (cap > SL_LP_MAX_RECORDS)
+		cap = SL_LP_MAX_RECORDS;
+	for (; n < cap; n++) {
+		struct sl_slice s;
+		if (sl_pstore_record(ds->ps, pt->slot, f->offset + n, &s) != 0)
+			break;
+		if (n > 0 && bytes + s.len > f->max_bytes)
+			break;
+		bytes += s.len;
+	}
+	if (recs_reserve(f, n) != 0) {
+		fetch_answer(ds, f, SL_LP_ERR_INTERNAL, SL_ENOMEM, 0);
+		return;
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		sl_pstore_record(ds->ps, pt->slot, f->offset + i, &f->recs[i]);
+		sl_buf_ref(f->recs[i].buf);
+	}
+	f->first = f->offset;
+	f->count = (uint32_t)n;
+	f->bytes = bytes;
+	fetch_answer(ds, f, 0, 0, 0);
+}
+
+/* Answers from a decoded segment whose records start at seg_first. */
+static void fetch_batch(struct sl_dshard *ds, struct sl_dfetch *f, const struct sl_batch *b,
+			uint64_t seg_first, uint64_t seg_count, uint64_t limit)
+{
+	uint64_t end = seg_first + seg_count;
+	if (end > limit)
+		end = limit;
+	if (seg_count > b->count || f->offset < seg_first || f->offset >= end) {
+		/* The object does not hold what the index says: corrupt or a bug. */
+		ds->st.object_read_errors++;
+		fetch_answer(ds, f, SL_LP_ERR_STORAGE_FAILED, SL_ECORRUPT, 0);
+		return;
+	}
+	uint64_t n = 0, bytes = 0, cap = end - f->offset;
+	if (cap > SL_LP_MAX_RECORDS)
+		cap = SL_LP_MAX_RECORDS;
+	for (; n < cap; n++) {
+		uint32_t len = b->entries[f->offset - seg_first + n].len;
+		if (n > 0 && bytes + len > f->max_bytes)
+			break;
+		bytes += len;
+	}
+	if (recs_reserve(f, n) != 0) {
+		fetch_answer(ds, f, SL_LP_ERR_INTERNAL, SL_ENOMEM, 0);
+		return;
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		f->recs[i] = b->entries[f->offset - seg_first + i];
+		sl_buf_ref(f->recs[i].buf);
+	}
+	f->first = f->offset;
+	f->count = (uint32_t)n;
+	f->bytes = bytes;
+	ds->st.fetches_from_objects++;
+	fetch_answer(ds, f, 0, 0, 0);
+}
+
+static uint64_t fetch_limit(const struct sl_dshard *ds, const struct sl_dfetch *f,
+			    const struct dpart *pt)
+{
+	return f->isolation == SL_LP_ISO_APPLIED ? part_hwm(ds, pt) : pt->durable;
+}
+
+static void get_done(struct sl_obj_req *req)
+{
+	struct sl_dfetch *f = req->user;
+	struct sl_dshard *ds = f->ds;
+	struct dpart *pt = f->part;
+	struct sl_dobj *o = f->seg_obj;
+	f->seg_obj = NULL;
+	if (pt->dead || ds->stopping) {
+		ds->gets_inflight--;
+		sl_obj_req_reset(req);
+		obj_unref(ds, o);
+		fetch_answer(ds, f, pt->dead ? SL_LP_ERR_UNKNOWN_STREAM : SL_LP_ERR_SHUTTING_DOWN,
+			     SL_ECLOSED, 0);
+		return;
+	}
+	uint64_t off = req->offset;
+	struct sl_batch b = {0};
+	const char *why = NULL;
+	int rc = req->result;
+	ds->gets_inflight--;
+	if (rc == 0)
+		rc = sl_batch_decode(req->data, NULL, ds->zctx, &b, &why);
+	sl_obj_req_reset(req);
+	if (rc != 0) {
+		ds->st.object_read_errors++;
+		obj_unref(ds, o);
+		fetch_answer(ds, f, SL_LP_ERR_STORAGE_FAILED, rc, 0);
+		return;
+	}
+	cache_drop(ds, pt);
+	pt->cache_obj = o; /* the read's reference moves to the cache */
+	pt->cache_off = off;
+	pt->cache = b;
+	/* The segment may have been cut (a truncation after a failure) while it was read. */
+	fetch_run(ds, f);
+}
+
+static void fetch_park(struct sl_dshard *ds, struct sl_dfetch *f, struct dpart *pt)
+{
+	if (f->park_ns == 0 || ds->stopping) {
+		f->first = f->offset;
+		fetch_answer(ds, f, 0, 0, 0);
+		return;
+	}
+	if (f->deadline == 0) {
+		f->deadline = ds->now + f->park_ns;
+		ds->st.fetches_parked++;
+	}
+	struct sl_dfetch **list =
+		f->isolation == SL_LP_ISO_APPLIED ? &pt->parked_applied : &pt->parked_durable;
+	f->pnext = *list;
+	if (*list)
+		(*list)->ppprev = &f->pnext;
+	f->ppprev = list;
+	*list = f;
+	f->tnext = ds->parked;
+	if (ds->parked)
+		ds->parked->tpprev = &f->tnext;
+	f->tpprev = &ds->parked;
+	ds->parked = f;
+}
+
+static void fetch_run(struct sl_dshard *ds, struct sl_dfetch *f)
+{
+	struct dpart *pt = f->part;
+	if (pt->dead) {
+		fetch_answer(ds, f, SL_LP_ERR_UNKNOWN_STREAM, SL_ENOTFOUND, 0);
+		return;
+	}
+	uint64_t hwm = part_hwm(ds, pt);
+	bool explicit_start = f->from == SL_DFETCH_START_AT;
+	if (f->from == SL_DFETCH_EARLIEST)
+		f->offset = pt->start;
+	else if (f->from == SL_DFETCH_LATEST)
+		f->offset = hwm;
+	f->from = SL_DFETCH_OFFSET;
+	f->first = f->offset;
+	if (f->offset < pt->start || (explicit_start && f->offset > hwm)) {
+		fetch_answer(ds, f, SL_LP_ERR_OFFSET_OUT_OF_RANGE, SL_ERANGE, pt->start);
+		return;
+	}
+	uint64_t limit = fetch_limit(ds, f, pt);
+	if (f->offset >= limit) {
+		fetch_park(ds, f, pt);
+		return;
+	}
+	uint64_t mfirst, mnext;
+	sl_pstore_bounds(ds->ps, pt->slot, &mfirst, &mnext);
+	if (f->offset >= mfirst) {
+		fetch_memory(ds, f, pt, limit);
+		return;
+	}
+	/* Below the memory tail: the segment index says which object holds the offset. */
+	uint32_t lo = 0, hi = pt->nsegs;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (pt->segs[mid].first + pt->segs[mid].count <= f->offset)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == pt->nsegs || pt->segs[lo].first > f->offset) {
+		ds->st.object_read_errors++;
+		fetch_answer(ds, f, SL_LP_ERR_INTERNAL, SL_ENOTFOUND, 0);
+		return;
+	}
+	const struct sl_dseg *s = &pt->segs[lo];
+	if (pt->cache_obj == s->obj && pt->cache_off == s->off) {
+		fetch_batch(ds, f, &pt->cache, s->first, s->count, limit);
+		return;
+	}
+	if (ds->stopping) {
+		/* No new reads while the io core may be going away. */
+		fetch_answer(ds, f, SL_LP_ERR_SHUTTING_DOWN, SL_ECLOSED, 0);
+		return;
+	}
+	memset(&f->get, 0, sizeof(f->get));
+	f->get.op = SL_OBJ_GET;
+	f->get.key = s->obj->key;
+	f->get.offset = s->off;
+	f->get.length = s->len;
+	f->get.done = get_done;
+	f->get.user = f;
+	sl_dobj_ref(s->obj);
+	f->seg_obj = s->obj;
+	int rc = sl_objstore_submit(ds->cfg.store, &f->get);
+	if (rc == 0)
+		ds->gets_inflight++;
+	if (rc != 0) {
+		f->seg_obj = NULL;
+		obj_unref(ds, s->obj);
+		if (rc == SL_ENOSPC) {
+			/* The io ring is full: answer empty and let the reader come back. */
+			f->first = f->offset;
+			fetch_answer(ds, f, 0, 0, 0);
+			return;
+		}
+		fetch_answer(ds, f, SL_LP_ERR_STORAGE_FAILED, rc, 0);
+	}
+}
+
+static void fetch(struct sl_dshard *ds, struct sl_dfetch *f)
+{
+	f->ds = ds;
+	f->recs = NULL;
+	f->count = 0;
+	f->bytes = 0;
+	f->deadline = 0;
+	f->pnext = f->tnext = NULL;
+	f->ppprev = f->tpprev = NULL;
+	f->seg_obj = NULL;
+	if (f->max_bytes == 0)
+		f->max_bytes = ds->cfg.fetch_bytes;
+	ds->st.fetches++;
+	struct dpart *pt = part_find(ds, f->h.stream_id, f->h.partition);
+	if (pt == NULL) {
+		const struct sl_stream_def *d = sl_stream_set_find_id(ds->streams, f->h.stream_id);
+		f->part = NULL;
+		fetch_answer(ds, f,
+			     d == NULL			       ? SL_LP_ERR_UNKNOWN_STREAM
+			     : f->h.partition >= d->partitions ? SL_LP_ERR_PARTITION_RANGE
+							       : SL_LP_ERR_INTERNAL,
+			     SL_ENOTFOUND, 0);
+		return;
+	}
+	pt->refs++;
+	f->part = pt;
+	fetch_run(ds, f);
+}
+
+static void expire_parked(struct sl_dshard *ds, bool all)
+{
+	for (struct sl_dfetch *f = ds->parked, *next; f; f = next) {
+		next = f->tnext;
+		if (!all && f->deadline > ds->now)
+			continue;
+		park_unlink(f);
+		f->first = f->offset;
+		fetch_answer(ds, f, all && ds->stopping ? SL_LP_ERR_SHUTTING_DOWN : 0, 0, 0);
+		next = ds->parked; /* the answer may have changed the list: start over */
+	}
+}
+
+/* ---- marks ---- */
+
+static void marks(struct sl_dshard *ds, struct sl_dmarks *m)
+{
+	int code = 0;
+	for (uint32_t i = 0; i < m->n; i++) {
+		struct dpart *pt = part_find(ds, m->h.stream_id, m->parts[i]);
+		if (pt == NULL) {
+			const struct sl_stream_def *d =
+				sl_stream_set_find_id(ds->streams, m->h.stream_id);
+			code = d == NULL ? SL_LP_ERR_UNKNOWN_STREAM : SL_LP_ERR_PARTITION_RANGE;
+			m->marks[i] = (struct sl_lp_marks){0, 0, 0};
+			continue;
+		}
+		m->marks[i] = part_marks(ds, pt);
+	}
+	answer(&m->h, code, code ? SL_ENOTFOUND : 0, 0);
+}
+
+void sl_dshard_submit(struct sl_dshard *ds, struct sl_dreq *r, uint64_t now_ns)
+{
+	if (now_ns > ds->now)
+		ds->now = now_ns;
+	switch (r->kind) {
+	case SL_DREQ_PRODUCE:
+		produce(ds, (struct sl_dproduce *)r);
+		break;
+	case SL_DREQ_FETCH:
+		fetch(ds, (struct sl_dfetch *)r);
+		break;
+	case SL_DREQ_MARKS:
+		marks(ds, (struct sl_dmarks *)r);
+		break;
+	default:
+		answer(r, SL_LP_ERR_INVALID, SL_EINVAL, 0);
+	}
+}
+
+/* ---- index answers ---- */
+
+void sl_dshard_index_done(struct sl_dshard *ds, struct sl_dseg_pub *pub, uint64_t now_ns)
+{
+	if (now_ns > ds->now)
+		ds->now = now_ns;
+	struct dflush *f = pub->shard_ctx;
+	f->pub_done = true;
+	f->pub_rc = pub->status;
+	advance(ds);
+}
+
+/* ---- lifecycle ---- */
+
+static int coord_make(struct sl_dshard *ds, uint64_t now_ns)
+{
+	struct sl_coord_config cc;
+	sl_coord_config_default(&cc);
+	cc.queue_capacity = ds->cfg.queue_capacity;
+	cc.flush_interval_ns = ds->cfg.flush_interval_ns;
+	cc.flush_size_threshold = ds->cfg.flush_bytes;
+	cc.max_frozen = ds->cfg.max_flushes;
+	static const char *const channels[] = {"produce"};
+	struct sl_coord_env env = {
+		.channels = channels,
+		.nchannels = 1,
+		.delta_ops = &sl_pstore_delta_ops,
+		.delta_arg = ds->ps,
+		.initial_ctx = ds->ps,
+		.flusher_ops = &flusher_ops,
+		.flusher_arg = ds,
+	};
+	int rc = sl_coord_new(&cc, &env, &ds->co);
+	if (rc != 0)
+		return rc;
+	ds->ch = sl_coord_channel(ds->co, "produce");
+	ds->cmd_busy = false;
+	ds->want_epoch = ds->covered_epoch = 0;
+	return sl_coord_start(ds->co, now_ns);
+}
+
+static int pstore_make(struct sl_dshard *ds)
+{
+	struct sl_pstore_config pc;
+	sl_pstore_config_default(&pc);
+	pc.partitions = ds->cfg.max_partitions;
+	pc.mem_budget = ds->cfg.mem_budget;
+	pc.max_records = SL_LP_MAX_RECORDS;
+	return sl_pstore_new(&pc, &ds->ps);
+}
+
+int sl_dshard_new(const struct sl_dshard_config *cfg, struct sl_stream_set *streams,
+		  struct sl_drecovery *rec, uint64_t now_ns, struct sl_dshard **out)
+{
+	if (cfg == NULL || streams == NULL || out == NULL || cfg->store == NULL ||
+	    cfg->index == NULL || cfg->index->publish == NULL || cfg->max_partitions == 0 ||
+	    cfg->max_partitions > SL_PSTORE_MAX_PARTITIONS || cfg->max_flushes == 0 ||
+	    cfg->max_flushes > SL_COORD_MAX_FROZEN || cfg->meta_partitions == 0 ||
+	    cfg->queue_capacity == 0 || cfg->flush_bytes == 0 ||
+	    (cfg->owners != NULL && (cfg->nslots == 0 || (cfg->nslots & (cfg->nslots - 1)))))
+		return SL_EINVAL;
+	struct sl_dshard *ds = calloc(1, sizeof(*ds));
+	if (ds == NULL)
+		return SL_ENOMEM;
+	ds->cfg = *cfg;
+	ds->now = now_ns;
+	ds->slots = calloc(cfg->max_partitions, sizeof(*ds->slots));
+	ds->free_slots = malloc(cfg->max_partitions * sizeof(*ds->free_slots));
+	ds->zctx = sl_batch_zctx_new();
+	int rc = ds->slots && ds->free_slots && ds->zctx ? 0 : SL_ENOMEM;
+	if (rc == 0)
+		rc = sl_u64map_init(&ds->parts, 64);
+	/* Slots are handed out from the end of the free list: lowest first. */
+	for (uint32_t i = 0; i < cfg->max_partitions && ds->free_slots; i++)
+		ds->free_slots[i] = cfg->max_partitions - 1 - i;
+	ds->nfree = cfg->max_partitions;
+	if (rc == 0)
+		rc = pstore_make(ds);
+	if (rc == 0) {
+		ds->streams = sl_stream_set_ref(streams);
+		rc = adopt_streams(ds, streams, rec);
+	}
+	if (rc == 0)
+		rc = coord_make(ds, now_ns);
+	if (rc != 0) {
+		sl_dshard_free(ds);
+		return rc;
+	}
+	*out = ds;
+	return 0;
+}
+
+int sl_dshard_set_streams(struct sl_dshard *ds, struct sl_stream_set *streams, uint64_t now_ns)
+{
+	if (now_ns > ds->now)
+		ds->now = now_ns;
+	/* Partitions of streams that left the set go first, so their slots can serve new
+	 * streams once free. */
+	for (uint32_t s = 0; s < ds->cfg.max_partitions; s++) {
+		struct dpart *pt = ds->slots[s];
+		if (pt != NULL && !pt->dead &&
+		    sl_stream_set_find_id(streams, pt->stream_id) == NULL)
+			part_kill(ds, pt);
+	}
+	zombie_reap(ds);
+	struct sl_stream_set *old = ds->streams;
+	ds->streams = sl_stream_set_ref(streams);
+	sl_stream_set_unref(old);
+	return adopt_streams(ds, streams, NULL);
+}
+
+/* After a storage failure, once nothing is in flight: every partition goes back to its
+ * durable end with a fresh partition store and coordinator. */
+static void rebuild(struct sl_dshard *ds)
+{
+	sl_coord_free(ds->co);
+	ds->co = NULL;
+	sl_pstore_free(ds->ps);
+	ds->ps = NULL;
+	if (pstore_make(ds) != 0)
+		return; /* retried on the next poll */
+	for (uint32_t s = 0; s < ds->cfg.max_partitions; s++) {
+		struct dpart *pt = ds->slots[s];
+		if (pt == NULL)
+			continue;
+		if (pt->dead)
+			continue;
+		segs_truncate(ds, pt, pt->durable);
+		cache_drop(ds, pt);
+		sl_pstore_part_reset(ds->ps, s, pt->durable);
+	}
+	if (coord_make(ds, ds->now) != 0) {
+		sl_coord_free(ds->co);
+		ds->co = NULL;
+		return;
+	}
+	ds->failed = 0;
+	ds->st.rebuilds++;
+	zombie_reap(ds);
+	/* Readers of applied records above the durable end wait for the new ones. */
+	for (uint32_t s = 0; s < ds->cfg.max_partitions; s++)
+		if (ds->slots[s] != NULL && !ds->slots[s]->dead)
+			wake_list(ds, &ds->slots[s]->parked_applied);
+}
+
+uint64_t sl_dshard_poll(struct sl_dshard *ds, uint64_t now_ns)
+{
+	if (now_ns > ds->now)
+		ds->now = now_ns;
+	sl_objstore_poll(ds->cfg.store, now_ns);
+	/* Requests the io ring could not take earlier. */
+	for (struct dflush *f = ds->fifo_head; f; f = f->next)
+		if (!f->put_submitted || !f->pub_submitted)
+			flush_submit(ds, f);
+	for (struct ddelete *d = ds->deletes; d; d = d->next)
+		if (!d->submitted && sl_objstore_submit(ds->cfg.store, &d->req) == 0)
+			d->submitted = true;
+	uint64_t next = UINT64_MAX;
+	if (ds->failed && ds->fifo_head == NULL && !ds->stopping)
+		rebuild(ds);
+	if (ds->co != NULL)
+		next = sl_coord_poll(ds->co, now_ns);
+	advance(ds);
+	if (ds->parked != NULL) {
+		if (now_ns >= ds->next_park_scan) {
+			ds->next_park_scan = now_ns + PARK_SCAN_NS;
+			expire_parked(ds, false);
+		}
+		if (ds->next_park_scan < next)
+			next = ds->next_park_scan;
+	}
+	if (ds->failed || ds->deletes || ds->fifo_head)
+		next = next < now_ns + MS ? next : now_ns + MS;
+	return next;
+}
+
+int sl_dshard_stop(struct sl_dshard *ds, uint64_t now_ns)
+{
+	if (now_ns > ds->now)
+		ds->now = now_ns;
+	if (!ds->stopping) {
+		ds->stopping = true;
+		expire_parked(ds, true);
+	}
+	if (ds->co == NULL)
+		return ds->failed ? ds->failed : 0;
+	sl_dshard_poll(ds, now_ns);
+	int rc = sl_coord_stop(ds->co, NULL, now_ns);
+	if (rc == SL_EAGAIN || ds->fifo_head != NULL || ds->deletes != NULL ||
+	    ds->gets_inflight > 0)
+		return SL_EAGAIN;
+	return rc == SL_ECLOSED ? 0 : rc;
+}
+
+void sl_dshard_free(struct sl_dshard *ds)
+{
+	if (ds == NULL)
+		return;
+	ds->stopping = true;
+	expire_parked(ds, true);
+	/* Waiters and queued writes are answered by the coordinator's free. */
+	sl_coord_free(ds->co);
+	ds->co = NULL;
+	while (ds->fifo_head) {
+		struct dflush *f = ds->fifo_head;
+		ds->fifo_head = f->next;
+		/* Requests still in flight are abandoned with their structs: only after stop. */
+		if (f->put_submitted && !f->put_done)
+			continue;
+		if (f->pub_submitted && !f->pub_done)
+			continue;
+		if (!f->put_submitted)
+			sl_buf_unref(f->put.body);
+		if (!f->pub_submitted)
+			sl_buf_unref(f->pub.payload);
+		flush_free(ds, f);
+	}
+	while (ds->storage_head) {
+		struct dstorage *s = ds->storage_head;
+		ds->storage_head = s->next;
+		free(s);
+	}
+	for (uint32_t s = 0; ds->slots && s < ds->cfg.max_partitions; s++) {
+		struct dpart *pt = ds->slots[s];
+		if (pt == NULL)
+			continue;
+		/* Segments only: objects stay in the store for the next start. */
+		for (uint32_t i = 0; i < pt->nsegs; i++)
+			if (sl_dobj_unref(pt->segs[i].obj))
+				sl_dobj_free(pt->segs[i].obj);
+		if (pt->cache_obj) {
+			sl_batch_release(&pt->cache);
+			if (sl_dobj_unref(pt->cache_obj))
+				sl_dobj_free(pt->cache_obj);
+		}
+		free(pt->segs);
+		free(pt);
+	}
+	while (ds->deletes) {
+		struct ddelete *d = ds->deletes;
+		ds->deletes = d->next;
+		if (d->submitted)
+			continue; /* the store completes it when destroyed; abandoned here */
+		sl_dobj_free(d->obj);
+		free(d);
+	}
+	sl_pstore_free(ds->ps);
+	sl_u64map_fini(&ds->parts);
+	sl_batch_zctx_free(ds->zctx);
+	sl_stream_set_unref(ds->streams);
+	free(ds->slots);
+	free(ds->free_slots);
+	free(ds);
+}
+
+uint32_t sl_dshard_describe(const struct sl_dshard *ds, uint64_t stream_id,
+			    struct sl_dpart_info *out, uint32_t cap)
+{
+	uint32_t n = 0;
+	const struct sl_stream_def *d = sl_stream_set_find_id(ds->streams, stream_id);
+	if (d == NULL)
+		return 0;
+	for (uint32_t p = 0; p < d->partitions; p++) {
+		const struct dpart *pt = part_find(ds, stream_id, p);
+		if (pt == NULL)
+			continue;
+		if (n < cap) {
+			struct sl_dpart_info *i = &out[n];
+			uint64_t mfirst, mnext;
+			sl_pstore_bounds(ds->ps, pt->slot, &mfirst, &mnext);
+			i->partition = p;
+			i->start = pt->start;
+			i->next = mnext;
+			i->durable = pt->durable;
+			i->mem_records = mnext - mfirst;
+			i->mem_bytes = sl_pstore_part_bytes(ds->ps, pt->slot, NULL);
+			i->objects = pt->nsegs;
+			i->object_bytes = pt->seg_bytes;
+		}
+		n++;
+	}
+	return n;
+}
+
+void sl_dshard_stats(const struct sl_dshard *ds, struct sl_dshard_stats *out)
+{
+	*out = ds->st;
+	out->flushes_in_flight = ds->unwritten;
+	sl_pstore_stats(ds->ps, &out->pstore);
+	if (ds->co)
+		sl_coord_stats(ds->co, &out->coord);
+	else
+		memset(&out->coord, 0, sizeof(out->coord));
+}

@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SL_DURABLE_DSHARD_H
+#define SL_DURABLE_DSHARD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buffer/objstore.h"
+#include "core/buf.h"
+#include "core/wait.h"
+#include "durable/recover.h"
+#include "durable/segment.h"
+#include "log/coordinator.h"
+#include "log/metalog.h"
+#include "log/partition.h"
+#include "log/proto.h"
+#include "log/streamset.h"
+
+/*
+ * The durable shard: what one worker runs for the partitions it owns (DESIGN.md, "How the
+ * engines compose", durable path). It composes the engines of log/ and buffer/:
+ *
+ *   PRODUCE -> the write coordinator assigns offsets and applies the records to the partition
+ *   store (applied) -> a flush (size, interval, or at once when a producer waits for written or
+ *   durable and fewer than max_flushes are in flight: group commit) encodes the frozen delta
+ *   as one batch object, one shardline batch per partition range, and at the same time
+ *   publishes one segment event naming it -> the object store's put completes (written) -> the
+ *   event is durable in the metadata event log (durable) -> acknowledgements.
+ *
+ *   FETCH -> records from the partition store's memory tail, or from the batch object the
+ *   partition's segment index names (read through the object store), or, when the reader is
+ *   caught up, parked until records arrive or park_ns passes.
+ *
+ * The object write and the event are issued together so a durable acknowledgement costs one
+ * sync of each, side by side, not one after the other; a crash between them leaves an event
+ * whose object is missing, which recovery voids (recover.h). A record is durable only when both
+ * completed and every earlier flush is durable.
+ *
+ * Sans-IO and single-core: the object store is any struct sl_objstore (a ring proxy to an io
+ * lcore in the daemon, the memory store in tests), the metadata log is reached through struct
+ * sl_dindex_ops, time comes in as now_ns. Every request completes exactly once through its
+ * done callback, from inside a dshard call (possibly the one that submitted it).
+ */
+struct sl_dshard;
+
+/* ---- the metadata event log, as the shard sees it ---- */
+
+/*
+ * One segment event on its way to the metadata event log. The shard fills meta_partition and
+ * payload and calls ops->publish; whoever serves it (the io lcore owning the log) publishes it
+ * and hands the struct back, with status set, to sl_dshard_index_done on the shard's core.
+ * The metalog fields are scratch space for the server so it needs no allocation per event.
+ */
+struct sl_dseg_pub {
+	int32_t meta_partition;
+	struct sl_buf *payload; /* one reference: the server releases it */
+	int status;		/* SL_EAGAIN in flight; 0 durable; else why not */
+	int64_t meta_offset;	/* the event's offset in the log, when status is 0 */
+	uint16_t worker;	/* the shard it came from, for routing the answer */
+	void *shard_ctx;	/* the shard's own (its flush) */
+	/* Scratch space for the server. */
+	struct sl_metalog_pub mpub;
+	struct sl_waiter waiter;
+	void *server;
+	struct sl_dseg_pub *next;
+};
+
+struct sl_dindex_ops {
+	/* Publishes pub; it comes back through sl_dshard_index_done. Returns 0, or an error
+	 * (then pub stays the caller's and the flush fails with it). */
+	int (*publish)(void *arg, struct sl_dseg_pub *pub);
+};
+
+/* ---- requests ---- */
+
+enum sl_dreq_kind {
+	SL_DREQ_PRODUCE = 1,
+	SL_DREQ_FETCH = 2,
+	SL_DREQ_MARKS = 3,
+};
+
+/*
+ * What every request starts with. code is 0 or an enum sl_lp_code, and err the SL_E* cause
+ * when there is one (a storage failure's). done runs once on the core that completed the
+ * request (the owner's); the daemon's routing sends it back to origin there.
+ */
+struct sl_dreq {
+	uint8_t kind;
+	uint16_t origin;
+	uint32_t partition;
+	uint64_t stream_id;
+	int code;
+	int err;
+	uint64_t detail;
+	void (*done)(struct sl_dreq *r);
+	void *user;
+	/* Free for the routing layer that carries requests between cores. */
+	struct sl_dreq *next;
+	void (*route_done)(struct sl_dreq *r);
+	void *route_ctx;
+};
+
+/*
+ * A PRODUCE of count records to one partition. recs[i] each hold one buffer reference; when
+ * the records are applied (code 0, or any error after records_taken was set) the store owns
+ * them and the caller must only free the array; otherwise they are still the caller's.
+ */
+struct sl_dproduce {
+	struct sl_dreq h;
+	uint8_t durability; /* enum sl_lp_durability */
+	uint32_t count;
+	struct sl_slice *recs;
+	bool records_taken;    /* set once the store took the references */
+	uint64_t first_offset; /* out, when applied */
+	/* Private. */
+	struct sl_pstore_append app;
+	struct sl_coord_waiter wait;
+	struct sl_dshard *ds;
+};
+
+/* Where a fetch starts: the first fetch of a subscription may name a position, later ones an
+ * offset. */
+enum sl_dfetch_from {
+	SL_DFETCH_OFFSET = 0,	/* carry on at offset (it was resolved before) */
+	SL_DFETCH_EARLIEST = 1, /* the oldest retained offset */
+	SL_DFETCH_LATEST = 2,	/* the next offset to be written */
+	/* An explicit start: offset must lie in [start, high water], else the answer is
+	 * OFFSET_OUT_OF_RANGE (a later fetch past the high water mark waits instead). */
+	SL_DFETCH_START_AT = 3,
+};
+
+/*
+ * Reads records of one partition from offset on. Answered with records [first, first + count)
+ * (count may be 0 when nothing arrived within park_ns), at most max_bytes of payload (but at
+ * least one record) and never past what isolation allows. recs is allocated by the shard and
+ * holds one buffer reference per record: release everything with sl_dfetch_release.
+ */
+struct sl_dfetch {
+	struct sl_dreq h;
+	uint8_t isolation; /* enum sl_lp_isolation */
+	uint8_t from;	   /* enum sl_dfetch_from; set to SL_DFETCH_OFFSET once resolved */
+	uint64_t offset;   /* in: where to read (SL_DFETCH_OFFSET) */
+	uint64_t max_bytes;
+	uint64_t park_ns; /* 0: answer at once even when empty */
+	/* Out. */
+	uint64_t first;
+	uint32_t count;
+	struct sl_slice *recs;
+	uint64_t bytes;
+	struct sl_lp_marks marks; /* the partition's marks when answered */
+	/* Private. */
+	struct sl_dshard *ds;
+	void *part;
+	struct sl_dfetch *pnext, **ppprev; /* the partition's parked list */
+	struct sl_dfetch *tnext, **tpprev; /* the shard's timeout list */
+	uint64_t deadline;
+	struct sl_obj_req get;
+	void *seg_obj; /* the object being read */
+	uint64_t seg_first, seg_count;
+};
+
+void sl_dfetch_release(struct sl_dfetch *f);
+
+/* Marks of n partitions of one stream (parts given, marks filled). code is set when any
+ * partition is unknown. */
+struct sl_dmarks {
+	struct sl_dreq h;
+	uint32_t n;
+	const uint32_t *parts;
+	struct sl_lp_marks *marks;
+};
+
+/* ---- configuration ---- */
+
+struct sl_dshard_config {
+	uint16_t worker;
+	uint64_t boot; /* this start's number: names objects and orders segment events */
+	/* Wall-clock minus monotonic time (ns): segments record when they were made, in wall
+	 * time, for retention by age; the shard itself only ever sees now_ns. */
+	int64_t wall_offset_ns;
+	/* Ownership: owners[slot] is the worker owning a shard-map slot (nslots, a power of
+	 * two); a partition's slot is sl_stream_partition_slot(name, partition, nslots). NULL:
+	 * this shard owns every partition (tests, tools). */
+	const uint16_t *owners;
+	uint32_t nslots;
+	uint32_t max_partitions;    /* partitions owned at once; default 4096 */
+	uint64_t mem_budget;	    /* flushed record bytes kept in memory; default 256 MiB */
+	uint64_t flush_bytes;	    /* a delta this large is flushed; default 4 MiB */
+	uint64_t flush_interval_ns; /* a delta this old is flushed; default 100 ms */
+	uint32_t max_flushes;	    /* flushes in flight (frozen deltas); default 4 */
+	uint32_t queue_capacity;    /* produce requests queued before OVERLOADED; default 8192 */
+	uint64_t fetch_bytes;	    /* default max_bytes of a fetch; 1 MiB */
+	uint64_t overload_retry_ms; /* OVERLOADED's detail: how long producers back off; 5 */
+	uint32_t meta_partitions;   /* the metadata log's partition count; default 16 */
+	bool zstd;		    /* compress batches (default false) */
+	struct sl_objstore *store;  /* required; the shard polls it */
+	const struct sl_dindex_ops *index;
+	void *index_arg;
+};
+
+void sl_dshard_config_default(struct sl_dshard_config *cfg);
+
+/*
+ * Creates a shard serving the partitions of streams that it owns, each continuing from what
+ * rec recovered (NULL: everything starts empty); it takes the recovered segments of the
+ * partitions it owns out of rec. Takes a reference on streams. Returns 0, SL_EINVAL (bad
+ * config), SL_ENOSPC (more owned partitions than max_partitions), SL_ENOMEM.
+ */
+int sl_dshard_new(const struct sl_dshard_config *cfg, struct sl_stream_set *streams,
+		  struct sl_drecovery *rec, uint64_t now_ns, struct sl_dshard **out);
+
+/*
+ * Frees the shard. Requests still held complete with SHUTTING_DOWN; in-flight object requests
+ * must have completed (stop first) or the store must be destroyed after this. NULL is ignored.
+ */
+void sl_dshard_free(struct sl_dshard *ds);
+
+/*
+ * Takes over a new stream set (a reference is taken): partitions of new streams that this
+ * shard owns start empty; partitions of streams no longer in the set are dropped (their
+ * waiting fetches complete with UNKNOWN_STREAM and their objects are deleted once no segment
+ * references them). Returns 0, SL_ENOSPC (some new partitions could not be placed: they answer
+ * INTERNAL), SL_ENOMEM.
+ */
+int sl_dshard_set_streams(struct sl_dshard *ds, struct sl_stream_set *streams, uint64_t now_ns);
+
+/* Submits a request; it completes through r->done exactly once, maybe from inside this call. */
+void sl_dshard_submit(struct sl_dshard *ds, struct sl_dreq *r, uint64_t now_ns);
+
+/* The metadata log's answer for a pub this shard published. */
+void sl_dshard_index_done(struct sl_dshard *ds, struct sl_dseg_pub *pub, uint64_t now_ns);
+
+/*
+ * Does the shard's work: polls the object store, the coordinator, expires parked fetches,
+ * rebuilds the write path after a storage failure. Returns the time by which it wants to be
+ * polled again (now_ns when work is left, UINT64_MAX when only an external event matters).
+ */
+uint64_t sl_dshard_poll(struct sl_dshard *ds, uint64_t now_ns);
+
+/* Whether partition p of stream is owned by this shard (by the ownership map). */
+bool sl_dshard_owns(const struct sl_dshard *ds, const char *stream, uint32_t partition);
+
+/*
+ * Stops taking writes (PRODUCE answers SHUTTING_DOWN), flushes what was applied and waits for
+ * it to be durable. Returns 0 when done, SL_EAGAIN while flushes are in flight (keep polling
+ * and delivering index answers), or the storage error that stopped it.
+ */
+int sl_dshard_stop(struct sl_dshard *ds, uint64_t now_ns);
+
+/* One partition as `shardctl stream describe` shows it. */
+struct sl_dpart_info {
+	uint32_t partition;
+	uint64_t start, next, durable;
+	uint64_t mem_records, mem_bytes;
+	uint64_t objects, object_bytes;
+};
+
+/* Fills up to cap entries for the partitions of stream_id this shard owns, in partition order;
+ * returns how many it has (may exceed cap). */
+uint32_t sl_dshard_describe(const struct sl_dshard *ds, uint64_t stream_id,
+			    struct sl_dpart_info *out, uint32_t cap);
+
+struct sl_dshard_stats {
+	uint64_t partitions;
+	uint64_t produce_requests, produce_records, produce_bytes;
+	uint64_t produce_errors, produce_overloaded;
+	uint64_t fetches, fetch_records, fetch_bytes, fetches_parked, fetches_from_objects;
+	uint64_t fetch_errors;
+	uint64_t flushes, flush_bytes, flush_errors, objects_written, objects_deleted;
+	uint64_t events_published, events_failed;
+	uint64_t rebuilds; /* write paths rebuilt after a storage failure */
+	uint64_t object_read_errors;
+	uint32_t flushes_in_flight;
+	struct sl_pstore_stats pstore;
+	struct sl_coord_stats coord;
+};
+
+void sl_dshard_stats(const struct sl_dshard *ds, struct sl_dshard_stats *out);
+
+#endif

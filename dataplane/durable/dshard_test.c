@@ -1,0 +1,806 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The durable shard end to end in one process: the real write coordinator, partition store,
+ * batch codec and metadata event log, over the memory object store (with its fault injection)
+ * or the localdir store, and the metadata log in memory or on the local durable store. The
+ * index travels through a queue that the test delivers, as the io lcore's ring would.
+ */
+#include "core/test_common.h"
+#include "core/err.h"
+#include "drivers/metalog/local.h"
+#include "drivers/objstore/localdir.h"
+#include "drivers/objstore/memory.h"
+#include "durable/dshard.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MS UINT64_C(1000000)
+
+static struct sl_stream_set *streams;
+static struct sl_objstore *store;
+static struct sl_dshard *ds;
+static struct sl_metalog *mlog;
+static struct sl_metalog_local *mlocal;
+static char dir[64];
+static uint64_t now;
+
+/* The index: publishes wait in a queue until pump() hands them to the metadata log. */
+static struct sl_dseg_pub *pending[4096];
+static int npending;
+static int fail_next_pub;
+static bool hold_index;
+
+static int ix_publish(void *arg, struct sl_dseg_pub *pub)
+{
+	(void)arg;
+	assert_true(npending < 4096);
+	pending[npending++] = pub;
+	return 0;
+}
+
+static const struct sl_dindex_ops index_ops = {.publish = ix_publish};
+
+/* Publishes waiting on the durable log store (by metalog pub). */
+static struct sl_dseg_pub *on_store[4096];
+static int non_store;
+
+static void pump_index(void)
+{
+	if (hold_index)
+		return;
+	int n = npending;
+	npending = 0;
+	for (int i = 0; i < n; i++) {
+		struct sl_dseg_pub *p = pending[i];
+		if (fail_next_pub > 0) {
+			fail_next_pub--;
+			sl_buf_unref(p->payload);
+			p->payload = NULL;
+			p->status = SL_EIO;
+			sl_dshard_index_done(ds, p, now);
+			continue;
+		}
+		int64_t off;
+		int rc = sl_metalog_publish(mlog, p->meta_partition, sl_slice_of(p->payload),
+					    &p->mpub, &off);
+		p->payload = NULL;
+		if (rc == SL_EAGAIN) {
+			on_store[non_store++] = p;
+			continue;
+		}
+		p->status = rc;
+		p->meta_offset = off;
+		sl_dshard_index_done(ds, p, now);
+	}
+	if (mlocal == NULL)
+		return;
+	sl_metalog_local_poll(mlocal);
+	for (int i = 0; i < non_store;) {
+		struct sl_dseg_pub *p = on_store[i];
+		int rc = sl_metalog_pub_poll(&p->mpub, NULL);
+		if (rc == SL_EAGAIN) {
+			i++;
+			continue;
+		}
+		p->status = rc;
+		p->meta_offset = p->mpub.offset;
+		on_store[i] = on_store[--non_store];
+		sl_dshard_index_done(ds, p, now);
+	}
+}
+
+/* One loop turn: time passes, the shard works, the index answers. */
+static void turn(void)
+{
+	now += 100 * 1000;
+	pump_index();
+	sl_dshard_poll(ds, now);
+	pump_index();
+}
+
+static void turns(int n)
+{
+	for (int i = 0; i < n; i++)
+		turn();
+}
+
+static struct sl_dshard_config config(void)
+{
+	struct sl_dshard_config c;
+	sl_dshard_config_default(&c);
+	c.worker = 1;
+	c.boot = 3;
+	c.store = store;
+	c.index = &index_ops;
+	c.max_partitions = 64;
+	c.flush_interval_ns = 20 * MS;
+	return c;
+}
+
+static void make_streams(void)
+{
+	struct sl_stream_def d[2];
+	memset(d, 0, sizeof(d));
+	d[0].id = 1;
+	snprintf(d[0].name, sizeof(d[0].name), "orders");
+	d[0].partitions = 2;
+	d[0].max_record_bytes = 1000;
+	d[1].id = 2;
+	snprintf(d[1].name, sizeof(d[1].name), "clicks");
+	d[1].partitions = 1;
+	d[1].max_record_bytes = 1 << 20;
+	streams = sl_stream_set_new(d, 2, 1);
+	assert_non_null(streams);
+}
+
+static void make_log(bool durable)
+{
+	struct sl_metalog_config mc;
+	sl_metalog_config_default(&mc);
+	mc.partitions = 16;
+	if (durable) {
+		struct sl_metalog_local_config lc;
+		sl_metalog_local_config_default(&lc);
+		lc.dir = dir;
+		lc.partitions = 16;
+		char err[256];
+		assert_int_equal(sl_metalog_local_open(&lc, &mlocal, err, sizeof(err)), 0);
+		mc.store = &sl_metalog_local_store_ops;
+		mc.store_ctx = mlocal;
+	}
+	assert_int_equal(sl_metalog_new(&mc, &mlog), 0);
+	if (durable) {
+		sl_metalog_local_attach(mlocal, mlog);
+		assert_int_equal(sl_metalog_recover(mlog), 0);
+	}
+}
+
+static void free_log(void)
+{
+	sl_metalog_free(mlog);
+	mlog = NULL;
+	if (mlocal)
+		sl_metalog_local_close(mlocal);
+	mlocal = NULL;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	now = 1000 * MS;
+	npending = non_store = 0;
+	fail_next_pub = 0;
+	hold_index = false;
+	snprintf(dir, sizeof(dir), "/tmp/sl-dshard-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	make_streams();
+	store = sl_objstore_memory_new(NULL);
+	make_log(false);
+	struct sl_dshard_config c = config();
+	assert_int_equal(sl_dshard_new(&c, streams, NULL, now, &ds), 0);
+	return 0;
+}
+
+static void stop_shard(void)
+{
+	for (int i = 0; i < 10000 && sl_dshard_stop(ds, now) == SL_EAGAIN; i++)
+		turn();
+	sl_dshard_free(ds);
+	ds = NULL;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	if (ds)
+		stop_shard();
+	free_log();
+	sl_objstore_destroy(store);
+	sl_stream_set_unref(streams);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+	return 0;
+}
+
+/* ---- requests ---- */
+
+struct prod {
+	struct sl_dproduce p;
+	struct sl_slice recs[16];
+	int done;
+};
+
+static void prod_done(struct sl_dreq *r)
+{
+	struct prod *x = (struct prod *)r;
+	x->done++;
+	if (!x->p.records_taken)
+		for (uint32_t i = 0; i < x->p.count; i++)
+			sl_buf_unref(x->recs[i].buf);
+}
+
+/* Submits a produce of n records "<tag>-<i>" to (stream, partition). */
+static struct prod *produce(uint64_t stream, uint32_t partition, uint8_t durability,
+			    const char *tag, uint32_t n)
+{
+	struct prod *x = calloc(1, sizeof(*x));
+	assert_non_null(x);
+	x->p.h.kind = SL_DREQ_PRODUCE;
+	x->p.h.stream_id = stream;
+	x->p.h.partition = partition;
+	x->p.h.done = prod_done;
+	x->p.durability = durability;
+	x->p.count = n;
+	x->p.recs = x->recs;
+	for (uint32_t i = 0; i < n; i++) {
+		char v[64];
+		int len = snprintf(v, sizeof(v), "%s-%u", tag, i);
+		struct sl_buf *b = sl_buf_from(v, (size_t)len);
+		x->recs[i] = sl_slice_of(b);
+	}
+	sl_dshard_submit(ds, &x->p.h, now);
+	return x;
+}
+
+/* Turns until *flag is set: simulated time for the memory store, and real time too, for the
+ * stores whose io_uring completions take as long as the disk does (10 s at most). */
+static void wait_done(int *flag)
+{
+	for (int i = 0; i < 2000 && *flag == 0; i++)
+		turn();
+	for (int i = 0; i < 100000 && *flag == 0; i++) {
+		usleep(100);
+		turn();
+	}
+	assert_int_equal(*flag, 1);
+}
+
+struct fet {
+	struct sl_dfetch f;
+	int done;
+};
+
+static void fet_done(struct sl_dreq *r)
+{
+	((struct fet *)r)->done++;
+}
+
+static void marks_done(struct sl_dreq *r)
+{
+	(*(int *)r->user)++;
+}
+
+static struct fet *fetch(uint64_t stream, uint32_t partition, uint8_t from, uint64_t offset,
+			 uint8_t isolation, uint64_t park_ns)
+{
+	struct fet *x = calloc(1, sizeof(*x));
+	assert_non_null(x);
+	x->f.h.kind = SL_DREQ_FETCH;
+	x->f.h.stream_id = stream;
+	x->f.h.partition = partition;
+	x->f.h.done = fet_done;
+	x->f.from = from;
+	x->f.offset = offset;
+	x->f.isolation = isolation;
+	x->f.park_ns = park_ns;
+	sl_dshard_submit(ds, &x->f.h, now);
+	return x;
+}
+
+static void fet_free(struct fet *x)
+{
+	sl_dfetch_release(&x->f);
+	free(x);
+}
+
+/* Asserts record i of a fetch answer is "<tag>-<n>". */
+static void expect_rec(const struct fet *x, uint32_t i, const char *tag, unsigned n)
+{
+	char v[64];
+	int len = snprintf(v, sizeof(v), "%s-%u", tag, n);
+	const struct sl_slice *s = &x->f.recs[i];
+	if (s->len != (uint32_t)len || memcmp(s->buf->data + s->off, v, (size_t)len) != 0)
+		fail_msg("record %u: want %s, got %.*s", i, v, (int)s->len,
+			 (const char *)s->buf->data + s->off);
+}
+
+/* ---- tests ---- */
+
+static void acks_follow_the_durability_asked_for(void **state)
+{
+	(void)state;
+	/* Hold the object store and the index: applied is immediate, the rest waits. */
+	sl_objstore_memory_hold_until(store, UINT64_MAX);
+	hold_index = true;
+	struct prod *a = produce(1, 0, SL_LP_APPLIED, "a", 2);
+	struct prod *w = produce(1, 0, SL_LP_WRITTEN, "w", 1);
+	struct prod *d = produce(1, 0, SL_LP_DURABLE, "d", 3);
+	turns(50);
+	assert_int_equal(a->done, 1);
+	assert_int_equal(a->p.h.code, 0);
+	assert_int_equal(a->p.first_offset, 0);
+	assert_int_equal(w->done, 0);
+	assert_int_equal(d->done, 0);
+	/* The object lands: written, not durable (the event is still held). */
+	sl_objstore_memory_hold_until(store, 0);
+	wait_done(&w->done);
+	assert_int_equal(w->p.h.code, 0);
+	assert_int_equal(w->p.first_offset, 2);
+	turns(20);
+	assert_int_equal(d->done, 0);
+	/* The event lands: durable. */
+	hold_index = false;
+	wait_done(&d->done);
+	assert_int_equal(d->p.h.code, 0);
+	assert_int_equal(d->p.first_offset, 3);
+	struct sl_dpart_info info[2];
+	assert_int_equal(sl_dshard_describe(ds, 1, info, 2), 2);
+	assert_int_equal(info[0].next, 6);
+	assert_int_equal(info[0].durable, 6);
+	assert_int_equal(info[1].next, 0);
+	assert_true(info[0].objects >= 1);
+	free(a);
+	free(w);
+	free(d);
+}
+
+static void durable_producers_share_flushes(void **state)
+{
+	(void)state;
+	/* A slow object store: while a flush is out, the next durable writes gather. */
+	sl_objstore_memory_delay(store, SL_OBJ_PUT, 2 * MS);
+	struct prod *x[200];
+	for (int i = 0; i < 200; i++)
+		x[i] = produce(1, (uint32_t)(i % 2), SL_LP_DURABLE, "g", 1);
+	for (int i = 0; i < 200; i++) {
+		wait_done(&x[i]->done);
+		assert_int_equal(x[i]->p.h.code, 0);
+		assert_int_equal(x[i]->p.first_offset, (uint64_t)(i / 2));
+		free(x[i]);
+	}
+	struct sl_dshard_stats st;
+	sl_dshard_stats(ds, &st);
+	assert_int_equal(st.produce_records, 200);
+	assert_true(st.flushes >= 1);
+	assert_true(st.flushes <= 20);
+}
+
+static void fetches_read_memory_then_wait_for_more(void **state)
+{
+	(void)state;
+	struct prod *p = produce(2, 0, SL_LP_DURABLE, "m", 5);
+	wait_done(&p->done);
+	free(p);
+	struct fet *f = fetch(2, 0, SL_DFETCH_EARLIEST, 0, SL_LP_ISO_DURABLE, 0);
+	assert_int_equal(f->done, 1);
+	assert_int_equal(f->f.h.code, 0);
+	assert_int_equal(f->f.first, 0);
+	assert_int_equal(f->f.count, 5);
+	for (unsigned i = 0; i < 5; i++)
+		expect_rec(f, i, "m", i);
+	assert_int_equal(f->f.marks.high_water, 5);
+	assert_int_equal(f->f.marks.durable, 5);
+	fet_free(f);
+
+	/* latest: nothing yet, so it parks; an applied-isolation reader wakes on apply... */
+	struct fet *la = fetch(2, 0, SL_DFETCH_LATEST, 0, SL_LP_ISO_APPLIED, 1000 * MS);
+	struct fet *ld = fetch(2, 0, SL_DFETCH_OFFSET, 5, SL_LP_ISO_DURABLE, 1000 * MS);
+	assert_int_equal(la->done, 0);
+	assert_int_equal(la->f.offset, 5);
+	sl_objstore_memory_hold_until(store, UINT64_MAX);
+	p = produce(2, 0, SL_LP_DURABLE, "n", 2);
+	assert_int_equal(la->done, 0); /* the coordinator applies it in its next poll */
+	turn();
+	assert_int_equal(la->done, 1);
+	assert_int_equal(la->f.first, 5);
+	assert_int_equal(la->f.count, 2);
+	expect_rec(la, 1, "n", 1);
+	/* ... and a durable one only once the records are durable. */
+	turns(20);
+	assert_int_equal(ld->done, 0);
+	sl_objstore_memory_hold_until(store, 0);
+	wait_done(&ld->done);
+	assert_int_equal(ld->f.count, 2);
+	assert_int_equal(ld->f.first, 5);
+	wait_done(&p->done);
+	free(p);
+	fet_free(la);
+	fet_free(ld);
+
+	/* A parked reader with nothing coming answers empty after its park time. */
+	struct fet *e = fetch(2, 0, SL_DFETCH_OFFSET, 7, SL_LP_ISO_DURABLE, 30 * MS);
+	turns(100);
+	assert_int_equal(e->done, 0);
+	turns(300);
+	assert_int_equal(e->done, 1);
+	assert_int_equal(e->f.h.code, 0);
+	assert_int_equal(e->f.count, 0);
+	assert_int_equal(e->f.first, 7);
+	fet_free(e);
+
+	/* max_bytes: at least one record, then no more than the budget. */
+	struct fet *b = calloc(1, sizeof(*b));
+	b->f.h.kind = SL_DREQ_FETCH;
+	b->f.h.stream_id = 2;
+	b->f.h.done = fet_done;
+	b->f.max_bytes = 7; /* "m-0" is 3 bytes: two fit, the third does not */
+	sl_dshard_submit(ds, &b->f.h, now);
+	assert_int_equal(b->f.count, 2);
+	fet_free(b);
+}
+
+static void evicted_records_are_read_from_objects(void **state)
+{
+	(void)state;
+	/* A shard that keeps no flushed record in memory. */
+	stop_shard();
+	struct sl_dshard_config c = config();
+	c.mem_budget = 0;
+	assert_int_equal(sl_dshard_new(&c, streams, NULL, now, &ds), 0);
+	for (int k = 0; k < 4; k++) {
+		char tag[16];
+		snprintf(tag, sizeof(tag), "o%d", k);
+		struct prod *p = produce(1, 1, SL_LP_DURABLE, tag, 10);
+		wait_done(&p->done);
+		assert_int_equal(p->p.first_offset, (uint64_t)k * 10);
+		free(p);
+	}
+	struct sl_dshard_stats st;
+	sl_dshard_stats(ds, &st);
+	assert_int_equal(st.pstore.records_in_memory, 0);
+	uint64_t off = 0;
+	while (off < 40) {
+		struct fet *f = fetch(1, 1, SL_DFETCH_OFFSET, off, SL_LP_ISO_DURABLE, 0);
+		wait_done(&f->done);
+		assert_int_equal(f->f.h.code, 0);
+		assert_int_equal(f->f.first, off);
+		assert_true(f->f.count >= 1);
+		for (uint32_t i = 0; i < f->f.count; i++) {
+			char tag[16];
+			snprintf(tag, sizeof(tag), "o%d", (int)((off + i) / 10));
+			expect_rec(f, i, tag, (unsigned)((off + i) % 10));
+		}
+		off += f->f.count;
+		fet_free(f);
+	}
+	sl_dshard_stats(ds, &st);
+	assert_true(st.fetches_from_objects >= 4);
+}
+
+static void a_failed_object_write_fails_only_what_was_not_durable(void **state)
+{
+	(void)state;
+	struct prod *ok = produce(1, 0, SL_LP_DURABLE, "ok", 3);
+	wait_done(&ok->done);
+	assert_int_equal(ok->p.h.code, 0);
+	free(ok);
+	sl_objstore_memory_fail_next(store, SL_OBJ_PUT, 1, SL_ENOSPC);
+	struct prod *bad = produce(1, 0, SL_LP_DURABLE, "bad", 2);
+	wait_done(&bad->done);
+	assert_int_equal(bad->p.h.code, SL_LP_ERR_STORAGE_FAILED);
+	assert_int_equal(bad->p.h.err, SL_ENOSPC);
+	free(bad);
+	/* The write path is rebuilt from the durable state: offsets continue at 3. */
+	turns(20);
+	struct prod *again = NULL;
+	for (int i = 0; i < 100; i++) {
+		again = produce(1, 0, SL_LP_DURABLE, "again", 1);
+		wait_done(&again->done);
+		if (again->p.h.code != SL_LP_ERR_OVERLOADED)
+			break;
+		free(again);
+		again = NULL;
+		turns(10);
+	}
+	assert_non_null(again);
+	assert_int_equal(again->p.h.code, 0);
+	assert_int_equal(again->p.first_offset, 3);
+	free(again);
+	/* One answer per segment: the old object first, then the new record. */
+	struct fet *f = fetch(1, 0, SL_DFETCH_EARLIEST, 0, SL_LP_ISO_DURABLE, 0);
+	wait_done(&f->done);
+	assert_int_equal(f->f.count, 3);
+	expect_rec(f, 0, "ok", 0);
+	expect_rec(f, 2, "ok", 2);
+	fet_free(f);
+	f = fetch(1, 0, SL_DFETCH_OFFSET, 3, SL_LP_ISO_DURABLE, 0);
+	wait_done(&f->done);
+	assert_int_equal(f->f.count, 1);
+	expect_rec(f, 0, "again", 0);
+	fet_free(f);
+	struct sl_dshard_stats st;
+	sl_dshard_stats(ds, &st);
+	assert_int_equal(st.rebuilds, 1);
+}
+
+static void a_failed_event_fails_the_flush(void **state)
+{
+	(void)state;
+	fail_next_pub = 1;
+	struct prod *bad = produce(1, 1, SL_LP_DURABLE, "x", 1);
+	wait_done(&bad->done);
+	assert_int_equal(bad->p.h.code, SL_LP_ERR_STORAGE_FAILED);
+	assert_int_equal(bad->p.h.err, SL_EIO);
+	free(bad);
+	turns(20);
+	struct prod *p = produce(1, 1, SL_LP_DURABLE, "y", 1);
+	wait_done(&p->done);
+	assert_int_equal(p->p.h.code, 0);
+	assert_int_equal(p->p.first_offset, 0);
+	free(p);
+}
+
+static void bad_requests_get_codes(void **state)
+{
+	(void)state;
+	struct prod *p = produce(9, 0, SL_LP_DURABLE, "x", 1);
+	assert_int_equal(p->done, 1);
+	assert_int_equal(p->p.h.code, SL_LP_ERR_UNKNOWN_STREAM);
+	free(p);
+	p = produce(1, 2, SL_LP_DURABLE, "x", 1);
+	assert_int_equal(p->p.h.code, SL_LP_ERR_PARTITION_RANGE);
+	free(p);
+	p = calloc(1, sizeof(*p));
+	p->p.h.kind = SL_DREQ_PRODUCE;
+	p->p.h.stream_id = 1;
+	p->p.h.done = prod_done;
+	p->p.durability = SL_LP_DURABLE;
+	p->p.count = 1;
+	p->p.recs = p->recs;
+	p->recs[0] = sl_slice_of(sl_buf_alloc(1001));
+	p->recs[0].len = 1001;
+	sl_dshard_submit(ds, &p->p.h, now);
+	assert_int_equal(p->p.h.code, SL_LP_ERR_RECORD_TOO_LARGE);
+	free(p);
+	struct fet *f = fetch(1, 5, SL_DFETCH_EARLIEST, 0, SL_LP_ISO_DURABLE, 0);
+	assert_int_equal(f->f.h.code, SL_LP_ERR_PARTITION_RANGE);
+	fet_free(f);
+	f = fetch(1, 0, SL_DFETCH_OFFSET, 0, SL_LP_ISO_DURABLE, 0);
+	assert_int_equal(f->f.h.code, 0);
+	assert_int_equal(f->f.count, 0);
+	fet_free(f);
+	struct sl_lp_marks m[3];
+	uint32_t parts[3] = {0, 1, 2};
+	int answered = 0;
+	struct sl_dmarks mk = {
+		.h = {.kind = SL_DREQ_MARKS, .stream_id = 1, .done = marks_done, .user = &answered},
+		.n = 3,
+		.parts = parts,
+		.marks = m};
+	sl_dshard_submit(ds, &mk.h, now);
+	assert_int_equal(answered, 1);
+	assert_int_equal(mk.h.code, SL_LP_ERR_PARTITION_RANGE);
+	assert_int_equal(m[0].high_water, 0);
+}
+
+static void overload_pushes_back(void **state)
+{
+	(void)state;
+	stop_shard();
+	struct sl_dshard_config c = config();
+	c.queue_capacity = 4;
+	c.max_flushes = 1;
+	c.flush_bytes = 1; /* every write wants a flush: one in flight stalls the rest */
+	assert_int_equal(sl_dshard_new(&c, streams, NULL, now, &ds), 0);
+	sl_objstore_memory_hold_until(store, UINT64_MAX);
+	struct prod *x[40];
+	int overloaded = 0;
+	for (int i = 0; i < 40; i++) {
+		x[i] = produce(1, 0, SL_LP_DURABLE, "o", 1);
+		turn();
+	}
+	for (int i = 0; i < 40; i++)
+		if (x[i]->done && x[i]->p.h.code == SL_LP_ERR_OVERLOADED) {
+			overloaded++;
+			assert_int_equal(x[i]->p.h.detail, c.overload_retry_ms);
+			assert_false(x[i]->p.records_taken);
+		}
+	assert_true(overloaded > 0);
+	sl_objstore_memory_hold_until(store, 0);
+	for (int i = 0; i < 40; i++) {
+		if (x[i]->p.h.code != SL_LP_ERR_OVERLOADED) {
+			wait_done(&x[i]->done);
+			assert_int_equal(x[i]->p.h.code, 0);
+		}
+		free(x[i]);
+	}
+}
+
+static void deleting_a_stream_drops_its_partitions_and_objects(void **state)
+{
+	(void)state;
+	struct prod *p = produce(2, 0, SL_LP_DURABLE, "del", 4);
+	wait_done(&p->done);
+	free(p);
+	struct sl_objstore_memory_stats ms;
+	sl_objstore_memory_stats(store, &ms);
+	assert_true(ms.objects >= 1);
+	struct fet *waiting = fetch(2, 0, SL_DFETCH_OFFSET, 4, SL_LP_ISO_DURABLE, 10000 * MS);
+	assert_int_equal(waiting->done, 0);
+	/* The new set keeps only stream 1. */
+	struct sl_stream_set *only = sl_stream_set_new(streams->defs, 1, 2);
+	assert_non_null(only);
+	assert_string_equal(only->defs[0].name, "clicks");
+	sl_stream_set_unref(only);
+	struct sl_stream_def keep = *sl_stream_set_find_id(streams, 1);
+	only = sl_stream_set_new(&keep, 1, 2);
+	assert_int_equal(sl_dshard_set_streams(ds, only, now), 0);
+	sl_stream_set_unref(only);
+	assert_int_equal(waiting->done, 1);
+	assert_int_equal(waiting->f.h.code, SL_LP_ERR_UNKNOWN_STREAM);
+	fet_free(waiting);
+	turns(20);
+	sl_objstore_memory_stats(store, &ms);
+	assert_int_equal(ms.objects, 0);
+	p = produce(2, 0, SL_LP_DURABLE, "del", 1);
+	assert_int_equal(p->p.h.code, SL_LP_ERR_UNKNOWN_STREAM);
+	free(p);
+	struct sl_dshard_stats st;
+	sl_dshard_stats(ds, &st);
+	assert_int_equal(st.partitions, 2);
+}
+
+static void stop_makes_applied_records_durable(void **state)
+{
+	(void)state;
+	struct prod *p = produce(1, 0, SL_LP_APPLIED, "s", 3);
+	turn();
+	assert_int_equal(p->done, 1);
+	free(p);
+	struct sl_dpart_info info[2];
+	sl_dshard_describe(ds, 1, info, 2);
+	assert_int_equal(info[0].durable, 0);
+	int rc;
+	for (int i = 0; i < 1000 && (rc = sl_dshard_stop(ds, now)) == SL_EAGAIN; i++)
+		turn();
+	assert_int_equal(rc, 0);
+	sl_dshard_describe(ds, 1, info, 2);
+	assert_int_equal(info[0].durable, 3);
+	p = produce(1, 0, SL_LP_APPLIED, "late", 1);
+	assert_int_equal(p->p.h.code, SL_LP_ERR_SHUTTING_DOWN);
+	free(p);
+}
+
+/* Lists every object under data/ into rec. */
+static void list_into(struct sl_drecovery *rec)
+{
+	struct sl_obj_req r;
+	memset(&r, 0, sizeof(r));
+	r.op = SL_OBJ_LIST;
+	r.prefix = "data/";
+	r.max_keys = 100000;
+	assert_int_equal(sl_objstore_run(store, &r), 0);
+	for (uint32_t i = 0; i < r.nentries; i++)
+		assert_int_equal(sl_drecovery_add_object(rec, r.entries[i].key, r.entries[i].size),
+				 0);
+	sl_obj_req_reset(&r);
+}
+
+/* Reads every segment event of the log into rec. */
+static void events_into(struct sl_drecovery *rec)
+{
+	struct sl_metalog_start starts[16];
+	for (int i = 0; i < 16; i++)
+		starts[i] = (struct sl_metalog_start){i, 0};
+	struct sl_metalog_sub *sub;
+	assert_int_equal(sl_metalog_subscribe(mlog, starts, 16, &sub), 0);
+	struct sl_metalog_record m;
+	while (sl_metalog_sub_poll(sub, NULL, &m) == 0)
+		assert_int_equal(sl_drecovery_add_event(rec, m.payload.buf->data + m.payload.off,
+							m.payload.len, NULL),
+				 0);
+	sl_metalog_unsubscribe(sub);
+}
+
+static void restart_recovers_every_durable_record(void **state)
+{
+	(void)state;
+	/* The real thing: files for objects and for the log. */
+	sl_dshard_free(ds);
+	ds = NULL;
+	free_log();
+	sl_objstore_destroy(store);
+	char objs[128];
+	snprintf(objs, sizeof(objs), "%s/objects", dir);
+	assert_int_equal(mkdir(objs, 0700), 0);
+	assert_int_equal(sl_localdir_open(objs, NULL, &store), 0);
+	make_log(true);
+	struct sl_dshard_config c = config();
+	c.mem_budget = 16; /* most reads come from objects */
+	assert_int_equal(sl_dshard_new(&c, streams, NULL, now, &ds), 0);
+	for (int k = 0; k < 6; k++) {
+		char tag[16];
+		snprintf(tag, sizeof(tag), "r%d", k);
+		struct prod *p = produce(1, (uint32_t)(k % 2), SL_LP_DURABLE, tag, 5);
+		wait_done(&p->done);
+		assert_int_equal(p->p.h.code, 0);
+		free(p);
+	}
+	/* Applied only, never flushed: may be lost, must not come back half. */
+	struct prod *lost = produce(1, 0, SL_LP_APPLIED, "lost", 2);
+	/* A crash: nothing is stopped or flushed; the files are all that is left. */
+	sl_dshard_free(ds);
+	ds = NULL;
+	assert_int_equal(lost->done, 1);
+	assert_int_equal(lost->p.h.code, SL_LP_ERR_SHUTTING_DOWN);
+	free(lost);
+	free_log();
+	sl_objstore_destroy(store);
+	/* Stale object a crash could leave: written, never indexed. */
+	char orphan[256];
+	snprintf(orphan, sizeof(orphan), "%s/data/0000000003/w001-999999999999.batch", objs);
+	FILE *o = fopen(orphan, "w");
+	assert_non_null(o);
+	fputs("junk", o);
+	fclose(o);
+
+	assert_int_equal(sl_localdir_open(objs, NULL, &store), 0);
+	make_log(true);
+	struct sl_drecovery *rec;
+	assert_int_equal(sl_drecovery_new(streams, &rec), 0);
+	list_into(rec);
+	events_into(rec);
+	assert_int_equal(sl_drecovery_finish(rec), 0);
+	struct sl_drecovery_stats rs;
+	sl_drecovery_stats(rec, &rs);
+	assert_int_equal(rs.orphans, 1);
+	assert_string_equal(sl_drecovery_orphan(rec, 0), "data/0000000003/w001-999999999999.batch");
+	c = config();
+	c.store = store;
+	c.boot = 4;
+	assert_int_equal(sl_dshard_new(&c, streams, rec, now, &ds), 0);
+	sl_drecovery_free(rec);
+	for (uint32_t part = 0; part < 2; part++) {
+		struct fet *f = fetch(1, part, SL_DFETCH_EARLIEST, 0, SL_LP_ISO_DURABLE, 0);
+		wait_done(&f->done);
+		assert_int_equal(f->f.h.code, 0);
+		assert_int_equal(f->f.marks.durable, 15);
+		assert_int_equal(f->f.marks.high_water, 15);
+		uint64_t off = 0;
+		while (off < 15) {
+			for (uint32_t i = 0; i < f->f.count; i++) {
+				uint64_t o2 = off + i;
+				char tag[16];
+				snprintf(tag, sizeof(tag), "r%d", (int)(part + 2 * (o2 / 5)));
+				expect_rec(f, i, tag, (unsigned)(o2 % 5));
+			}
+			off += f->f.count;
+			fet_free(f);
+			f = off < 15 ? fetch(1, part, SL_DFETCH_OFFSET, off, SL_LP_ISO_DURABLE, 0)
+				     : NULL;
+			if (f)
+				wait_done(&f->done);
+		}
+	}
+	/* Offsets continue from the durable end. */
+	struct prod *p = produce(1, 0, SL_LP_DURABLE, "after", 1);
+	wait_done(&p->done);
+	assert_int_equal(p->p.h.code, 0);
+	assert_int_equal(p->p.first_offset, 15);
+	free(p);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(acks_follow_the_durability_asked_for),
+		T(durable_producers_share_flushes),
+		T(fetches_read_memory_then_wait_for_more),
+		T(evicted_records_are_read_from_objects),
+		T(a_failed_object_write_fails_only_what_was_not_durable),
+		T(a_failed_event_fails_the_flush),
+		T(bad_requests_get_codes),
+		T(overload_pushes_back),
+		T(deleting_a_stream_drops_its_partitions_and_objects),
+		T(stop_makes_applied_records_durable),
+		T(restart_recovers_every_durable_record),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "durable/recover.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/u64map.h"
+
+struct sl_drecovery {
+	struct sl_stream_set *streams;
+	struct sl_seg_event *events;
+	size_t nevents, events_cap;
+	struct sl_dobj **objs; /* each holds the recovery's own reference */
+	size_t nobjs, objs_cap;
+	bool sorted;
+	struct sl_drec_part *parts;
+	size_t nparts, parts_cap;
+	struct sl_u64map part_index; /* stream_id * SL_STREAM_MAX_PARTITIONS + partition -> idx */
+	const char **orphans;
+	struct sl_drecovery_stats st;
+	bool finished;
+};
+
+static uint64_t part_key(uint64_t stream_id, uint32_t partition)
+{
+	return stream_id * SL_STREAM_MAX_PARTITIONS + partition;
+}
+
+int sl_drecovery_new(struct sl_stream_set *streams, struct sl_drecovery **out)
+{
+	if (streams == NULL || out == NULL)
+		return SL_EINVAL;
+	struct sl_drecovery *r = calloc(1, sizeof(*r));
+	if (r == NULL || sl_u64map_init(&r->part_index, 64) != 0) {
+		free(r);
+		return SL_ENOMEM;
+	}
+	r->streams = sl_stream_set_ref(streams);
+	*out = r;
+	return 0;
+}
+
+static int grow(void **arr, size_t *cap, size_t n, size_t elem)
+{
+	if (n < *cap)
+		return 0;
+	size_t ncap = *cap ? *cap * 2 : 64;
+	void *p = realloc(*arr, ncap * elem);
+	if (p == NULL)
+		return SL_ENOMEM;
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+int sl_drecovery_add_object(struct sl_drecovery *r, const char *key, uint64_t size)
+{
+	if (r == NULL || key == NULL || sl_obj_key_check(key) != 0 || r->finished)
+		return SL_EINVAL;
+	if (grow((void **)&r->objs, &r->objs_cap, r->nobjs, sizeof(*r->objs)) != 0)
+		return SL_ENOMEM;
+	struct sl_dobj *o = sl_dobj_new(key, size);
+	if (o == NULL)
+		return SL_ENOMEM;
+	r->objs[r->nobjs++] = o;
+	r->sorted = false;
+	r->st.objects++;
+	return 0;
+}
+
+int sl_drecovery_add_event(struct sl_drecovery *r, const uint8_t *p, size_t n, const char **why)
+{
+	if (r == NULL || r->finished)
+		return SL_EINVAL;
+	if (grow((void **)&r->events, &r->events_cap, r->nevents, sizeof(*r->events)) != 0)
+		return SL_ENOMEM;
+	int rc = sl_seg_decode(p, n, &r->events[r->nevents], why);
+	if (rc != 0)
+		return rc;
+	r->st.ranges += r->events[r->nevents].nranges;
+	r->nevents++;
+	r->st.events++;
+	return 0;
+}
+
+static int obj_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct sl_dobj *const *)a)->key, (*(struct sl_dobj *const *)b)->key);
+}
+
+static int ev_cmp(const void *a, const void *b)
+{
+	const struct sl_seg_event *x = a, *y = b;
+	if (x->boot != y->boot)
+		return x->boot < y->boot ? -1 : 1;
+	if (x->worker != y->worker)
+		return x->worker < y->worker ? -1 : 1;
+	if (x->seq != y->seq)
+		return x->seq < y->seq ? -1 : 1;
+	return 0;
+}
+
+static struct sl_dobj *obj_find(const struct sl_drecovery *r, const char *key)
+{
+	size_t lo = 0, hi = r->nobjs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(key, r->objs[mid]->key);
+		if (c == 0)
+			return r->objs[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+static struct sl_drec_part *part_get(struct sl_drecovery *r, uint64_t stream_id, uint32_t p,
+				     uint64_t first, int *rc)
+{
+	uint64_t idx;
+	*rc = 0;
+	if (sl_u64map_get(&r->part_index, part_key(stream_id, p), &idx))
+		return &r->parts[idx];
+	if (grow((void **)&r->parts, &r->parts_cap, r->nparts, sizeof(*r->parts)) != 0 ||
+	    sl_u64map_insert(&r->part_index, part_key(stream_id, p), r->nparts) != 0) {
+		*rc = SL_ENOMEM;
+		return NULL;
+	}
+	struct sl_drec_part *pt = &r->parts[r->nparts++];
+	memset(pt, 0, sizeof(*pt));
+	pt->stream_id = stream_id;
+	pt->partition = p;
+	/* The first event of a partition says where its offsets start (0 until retention
+	 * trims the log). */
+	pt->start = pt->end = first;
+	return pt;
+}
+
+/* Cuts the partition back so that it ends at off. */
+static void truncate_to(struct sl_drec_part *pt, uint64_t off)
+{
+	while (pt->nsegs > 0) {
+		struct sl_dseg *s = &pt->segs[pt->nsegs - 1];
+		if (s->first + s->count <= off)
+			break;
+		if (s->first < off) {
+			/* Keep the records below off; the batch still holds the rest, which
+			 * readers never look at. */
+			s->count = off - s->first;
+			break;
+		}
+		sl_dobj_unref(s->obj); /* the recovery's own reference keeps it alive */
+		pt->nsegs--;
+	}
+	pt->end = off;
+	if (pt->nsegs == 0 && pt->start > off)
+		pt->start = off;
+}
+
+static int apply_range(struct sl_drecovery *r, const struct sl_seg_event *ev,
+		       const struct sl_seg_range *g)
+{
+	const struct sl_stream_def *d = sl_stream_set_find_id(r->streams, g->stream_id);
+	if (d == NULL || g->partition >= d->partitions) {
+		r->st.unknown++;
+		return 0;
+	}
+	int rc;
+	struct sl_drec_part *pt = part_get(r, g->stream_id, g->partition, g->first, &rc);
+	if (pt == NULL)
+		return rc;
+	if (g->first > pt->end) {
+		r->st.gaps++;
+		return 0;
+	}
+	if (g->first < pt->end) {
+		r->st.truncations++;
+		truncate_to(pt, g->first);
+	}
+	struct sl_dobj *o = obj_find(r, ev->key);
+	if (o == NULL || o->size < g->off + g->len) {
+		r->st.void_missing++;
+		return 0;
+	}
+	if (pt->nsegs == pt->cap) {
+		uint32_t ncap = pt->cap ? pt->cap * 2 : 8;
+		struct sl_dseg *n = realloc(pt->segs, ncap * sizeof(*n));
+		if (n == NULL)
+			return SL_ENOMEM;
+		pt->segs = n;
+		pt->cap = ncap;
+	}
+	sl_dobj_ref(o);
+	pt->segs[pt->nsegs++] = (struct sl_dseg){.first = g->first,
+						 .count = g->count,
+						 .off = g->off,
+						 .len = g->len,
+						 .bytes = g->bytes,
+						 .wall_ms = ev->wall_ms,
+						 .obj = o};
+	pt->end = g->first + g->count;
+	r->st.applied++;
+	return 0;
+}
+
+int sl_drecovery_finish(struct sl_drecovery *r)
+{
+	if (r == NULL || r->finished)
+		return SL_EINVAL;
+	r->finished = true;
+	if (r->nobjs)
+		qsort(r->objs, r->nobjs, sizeof(*r->objs), obj_cmp);
+	for (size_t i = 1; i < r->nobjs; i++)
+		if (strcmp(r->objs[i - 1]->key, r->objs[i]->key) == 0)
+			return SL_EDUP;
+	if (r->nevents)
+		qsort(r->events, r->nevents, sizeof(*r->events), ev_cmp);
+	for (size_t i = 0; i < r->nevents; i++) {
+		const struct sl_seg_event *ev = &r->events[i];
+		for (uint32_t k = 0; k < ev->nranges; k++) {
+			int rc = apply_range(r, ev, &ev->ranges[k]);
+			if (rc != 0)
+				return rc;
+		}
+	}
+	for (size_t i = 0; i < r->nparts; i++) {
+		struct sl_drec_part *pt = &r->parts[i];
+		pt->start = pt->nsegs ? pt->segs[0].first : pt->end;
+		r->st.partitions += pt->nsegs > 0;
+	}
+	/* An object only the recovery itself references is an orphan. */
+	r->orphans = calloc(r->nobjs ? r->nobjs : 1, sizeof(*r->orphans));
+	if (r->orphans == NULL)
+		return SL_ENOMEM;
+	for (size_t i = 0; i < r->nobjs; i++)
+		if (__atomic_load_n(&r->objs[i]->refs, __ATOMIC_RELAXED) == 1)
+			r->orphans[r->st.orphans++] = r->objs[i]->key;
+	return 0;
+}
+
+const struct sl_drec_part *sl_drecovery_find(const struct sl_drecovery *r, uint64_t stream_id,
+					     uint32_t partition)
+{
+	uint64_t idx;
+	if (r == NULL || !sl_u64map_get(&r->part_index, part_key(stream_id, partition), &idx))
+		return NULL;
+	return &r->parts[idx];
+}
+
+int sl_drecovery_take(struct sl_drecovery *r, uint64_t stream_id, uint32_t partition,
+		      struct sl_drec_part *out)
+{
+	uint64_t idx;
+	if (r == NULL || out == NULL ||
+	    !sl_u64map_get(&r->part_index, part_key(stream_id, partition), &idx))
+		return SL_ENOTFOUND;
+	struct sl_drec_part *pt = &r->parts[idx];
+	*out = *pt;
+	pt->segs = NULL;
+	pt->nsegs = pt->cap = 0;
+	return 0;
+}
+
+const char *sl_drecovery_orphan(const struct sl_drecovery *r, uint64_t i)
+{
+	if (r == NULL || r->orphans == NULL || i >= r->st.orphans)
+		return NULL;
+	return r->orphans[i];
+}
+
+void sl_drecovery_stats(const struct sl_drecovery *r, struct sl_drecovery_stats *out)
+{
+	*out = r->st;
+}
+
+void sl_drecovery_free(struct sl_drecovery *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->nparts; i++) {
+		struct sl_drec_part *pt = &r->parts[i];
+		for (uint32_t k = 0; k < pt->nsegs; k++)
+			if (sl_dobj_unref(pt->segs[k].obj))
+				sl_dobj_free(pt->segs[k].obj);
+		free(pt->segs);
+	}
+	for (size_t i = 0; i < r->nobjs; i++)
+		if (sl_dobj_unref(r->objs[i]))
+			sl_dobj_free(r->objs[i]);
+	for (size_t i = 0; i < r->nevents; i++)
+		sl_seg_event_release(&r->events[i]);
+	free(r->events);
+	free(r->objs);
+	free(r->parts);
+	free(r->orphans);
+	sl_u64map_fini(&r->part_index);
+	sl_stream_set_unref(r->streams);
+	free(r);
+}

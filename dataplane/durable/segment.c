@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "durable/segment.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/bytes.h"
+#include "core/err.h"
+#include "core/varint.h"
+
+static size_t vl(uint64_t v)
+{
+	size_t n = sl_varint_len(v);
+	return n ? n : 8;
+}
+
+size_t sl_seg_encoded_size(const struct sl_seg_event *ev)
+{
+	size_t klen = strnlen(ev->key, sizeof(ev->key));
+	size_t n = 5 + vl(ev->boot) + vl(ev->worker) + vl(ev->seq) + vl(ev->wall_ms) + vl(klen) +
+		   klen + vl(ev->object_size) + vl(ev->nranges);
+	for (uint32_t i = 0; i < ev->nranges; i++) {
+		const struct sl_seg_range *r = &ev->ranges[i];
+		n += vl(r->stream_id) + vl(r->partition) + vl(r->first) + vl(r->count) +
+		     vl(r->off) + vl(r->len) + vl(r->bytes);
+	}
+	return n;
+}
+
+/* The checks encode and decode share: a range must sit inside the object and name at least
+ * one record whose offsets do not overflow. */
+static bool range_ok(const struct sl_seg_range *r, uint64_t object_size)
+{
+	return r->count > 0 && r->first <= SL_VARINT_MAX - r->count && r->off <= object_size &&
+	       r->len <= object_size - r->off && r->len > 0;
+}
+
+int sl_seg_encode(const struct sl_seg_event *ev, struct sl_buf **out)
+{
+	if (ev == NULL || out == NULL || ev->nranges == 0 || ev->nranges > SL_SEG_MAX_RANGES ||
+	    ev->ranges == NULL || sl_obj_key_check(ev->key) != 0)
+		return SL_EINVAL;
+	for (uint32_t i = 0; i < ev->nranges; i++)
+		if (!range_ok(&ev->ranges[i], ev->object_size))
+			return SL_EINVAL;
+	size_t need = sl_seg_encoded_size(ev);
+	struct sl_buf *b = sl_buf_alloc(need);
+	if (b == NULL)
+		return SL_ENOMEM;
+	struct sl_writer w;
+	sl_writer_init(&w, b->data, need);
+	size_t klen = strlen(ev->key);
+	int rc = sl_writer_bytes(&w, SL_SEG_MAGIC, 4);
+	rc = rc ? rc : sl_writer_u8(&w, SL_SEG_VERSION);
+	rc = rc ? rc : sl_writer_varint(&w, ev->boot);
+	rc = rc ? rc : sl_writer_varint(&w, ev->worker);
+	rc = rc ? rc : sl_writer_varint(&w, ev->seq);
+	rc = rc ? rc : sl_writer_varint(&w, ev->wall_ms);
+	rc = rc ? rc : sl_writer_lenbytes(&w, ev->key, klen);
+	rc = rc ? rc : sl_writer_varint(&w, ev->object_size);
+	rc = rc ? rc : sl_writer_varint(&w, ev->nranges);
+	for (uint32_t i = 0; rc == 0 && i < ev->nranges; i++) {
+		const struct sl_seg_range *r = &ev->ranges[i];
+		rc = sl_writer_varint(&w, r->stream_id);
+		rc = rc ? rc : sl_writer_varint(&w, r->partition);
+		rc = rc ? rc : sl_writer_varint(&w, r->first);
+		rc = rc ? rc : sl_writer_varint(&w, r->count);
+		rc = rc ? rc : sl_writer_varint(&w, r->off);
+		rc = rc ? rc : sl_writer_varint(&w, r->len);
+		rc = rc ? rc : sl_writer_varint(&w, r->bytes);
+	}
+	if (rc != 0) {
+		sl_buf_unref(b);
+		return rc == SL_ENOSPC ? SL_EINVAL : rc; /* a value over 2^62 */
+	}
+	b->len = (uint32_t)sl_writer_len(&w);
+	*out = b;
+	return 0;
+}
+
+void sl_seg_event_release(struct sl_seg_event *ev)
+{
+	if (ev == NULL)
+		return;
+	free(ev->ranges);
+	ev->ranges = NULL;
+	ev->nranges = 0;
+}
+
+#define WHY(s)                                                                                     \
+	do {                                                                                       \
+		if (why)                                                                           \
+			*why = (s);                                                                \
+	} while (0)
+
+int sl_seg_decode(const uint8_t *p, size_t n, struct sl_seg_event *out, const char **why)
+{
+	if (p == NULL || out == NULL) {
+		WHY("arguments");
+		return SL_EINVAL;
+	}
+	memset(out, 0, sizeof(*out));
+	struct sl_reader r;
+	sl_reader_init(&r, p, n);
+	const uint8_t *magic;
+	uint8_t version;
+	uint64_t worker, nranges;
+	if (sl_reader_bytes(&r, 4, &magic) != 0) {
+		WHY("segment.magic");
+		return SL_ETRUNC;
+	}
+	if (memcmp(magic, SL_SEG_MAGIC, 4) != 0) {
+		WHY("segment.magic");
+		return SL_ECORRUPT;
+	}
+	if (sl_reader_u8(&r, &version) != 0) {
+		WHY("segment.version");
+		return SL_ETRUNC;
+	}
+	if (version != SL_SEG_VERSION) {
+		WHY("segment.version");
+		return SL_ENOTSUP;
+	}
+	const uint8_t *key;
+	size_t klen;
+	int rc;
+	if (sl_reader_varint(&r, &out->boot) || sl_reader_varint(&r, &worker) ||
+	    sl_reader_varint(&r, &out->seq) || sl_reader_varint(&r, &out->wall_ms)) {
+		WHY("segment.header");
+		return SL_ETRUNC;
+	}
+	if (worker > UINT16_MAX) {
+		WHY("segment.worker");
+		return SL_ERANGE;
+	}
+	out->worker = (uint32_t)worker;
+	rc = sl_reader_lenbytes(&r, SL_OBJ_KEY_MAX, &key, &klen);
+	if (rc != 0) {
+		WHY("segment.key");
+		return rc;
+	}
+	memcpy(out->key, key, klen);
+	out->key[klen] = '\0';
+	if (memchr(key, 0, klen) != NULL || sl_obj_key_check(out->key) != 0) {
+		WHY("segment.key");
+		return SL_ECORRUPT;
+	}
+	if (sl_reader_varint(&r, &out->object_size) || sl_reader_varint(&r, &nranges)) {
+		WHY("segment.object_size");
+		return SL_ETRUNC;
+	}
+	if (nranges == 0 || nranges > SL_SEG_MAX_RANGES) {
+		WHY("segment.nranges");
+		return SL_ERANGE;
+	}
+	/* Each range takes at least 7 bytes: refuse a count the input cannot hold before
+	 * allocating for it. */
+	if (nranges > sl_reader_left(&r) / 7) {
+		WHY("segment.nranges");
+		return SL_ETRUNC;
+	}
+	out->ranges = calloc(nranges, sizeof(*out->ranges));
+	if (out->ranges == NULL) {
+		WHY("segment.ranges");
+		return SL_ENOMEM;
+	}
+	for (uint64_t i = 0; i < nranges; i++) {
+		struct sl_seg_range *g = &out->ranges[i];
+		uint64_t part;
+		if (sl_reader_varint(&r, &g->stream_id) || sl_reader_varint(&r, &part) ||
+		    sl_reader_varint(&r, &g->first) || sl_reader_varint(&r, &g->count) ||
+		    sl_reader_varint(&r, &g->off) || sl_reader_varint(&r, &g->len) ||
+		    sl_reader_varint(&r, &g->bytes)) {
+			WHY("segment.range");
+			rc = SL_ETRUNC;
+			goto fail;
+		}
+		if (part > UINT32_MAX) {
+			WHY("segment.range.partition");
+			rc = SL_ERANGE;
+			goto fail;
+		}
+		g->partition = (uint32_t)part;
+		if (!range_ok(g, out->object_size)) {
+			WHY("segment.range.bounds");
+			rc = SL_ECORRUPT;
+			goto fail;
+		}
+	}
+	if (sl_reader_left(&r) != 0) {
+		WHY("segment.trailing");
+		rc = SL_ECORRUPT;
+		goto fail;
+	}
+	out->nranges = (uint32_t)nranges;
+	return 0;
+fail:
+	free(out->ranges);
+	out->ranges = NULL;
+	return rc;
+}
+
+struct sl_dobj *sl_dobj_new(const char *key, uint64_t size)
+{
+	size_t n = strlen(key);
+	struct sl_dobj *o = malloc(sizeof(*o) + n + 1);
+	if (o == NULL)
+		return NULL;
+	o->refs = 1;
+	o->size = size;
+	memcpy(o->key, key, n + 1);
+	return o;
+}
+
+void sl_dobj_ref(struct sl_dobj *o)
+{
+	__atomic_fetch_add(&o->refs, 1, __ATOMIC_RELAXED);
+}
+
+bool sl_dobj_unref(struct sl_dobj *o)
+{
+	if (__atomic_sub_fetch(&o->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		return true;
+	return false;
+}
+
+void sl_dobj_free(struct sl_dobj *o)
+{
+	free(o);
+}

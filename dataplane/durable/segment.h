@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SL_DURABLE_SEGMENT_H
+#define SL_DURABLE_SEGMENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buffer/objstore.h"
+#include "core/buf.h"
+
+/*
+ * Segment events: the records of the metadata event log that index the durable partitions.
+ * Every flush of a worker writes ONE batch object holding one shardline batch (buffer/batch.h)
+ * per partition range it flushed, back to back, and publishes ONE segment event naming the
+ * object and, per range, the stream, partition, offsets and the byte range of its batch inside
+ * the object. The event is what makes the records durable: a record is durable once its object
+ * is synced and its event is durable in the log.
+ *
+ * An event is identified by (boot, worker, seq): boot increases at every daemon start, seq at
+ * every flush of a worker. Within one boot a partition has exactly one owner, so the events of
+ * one partition are totally ordered by (boot, seq); recovery sorts by that key.
+ *
+ * Byte layout (docs/durable.md): "SLSG", version 1 (u8), then varints boot, worker, seq,
+ * wall_ms, key (varint length + bytes), object_size, nranges, and nranges times: stream_id,
+ * partition, first, count, off, len, bytes. Nothing may follow.
+ */
+
+#define SL_SEG_MAGIC	   "SLSG"
+#define SL_SEG_VERSION	   1
+#define SL_SEG_MAX_RANGES  65536
+#define SL_SEG_MAX_ENCODED (64u + SL_OBJ_KEY_MAX + SL_SEG_MAX_RANGES * 64u)
+
+/* One partition's records inside a segment's object. */
+struct sl_seg_range {
+	uint64_t stream_id;
+	uint32_t partition;
+	uint64_t first; /* offset of the first record */
+	uint64_t count; /* records, >= 1 */
+	uint64_t off;	/* byte range of the range's batch inside the object */
+	uint64_t len;
+	uint64_t bytes; /* payload bytes of the records */
+};
+
+struct sl_seg_event {
+	uint64_t boot;
+	uint32_t worker;
+	uint64_t seq;
+	uint64_t wall_ms; /* when the flush was made: retention by age measures from it */
+	char key[SL_OBJ_KEY_MAX + 1];
+	uint64_t object_size;
+	uint32_t nranges;
+	struct sl_seg_range *ranges; /* decode: allocated, released by sl_seg_event_release */
+};
+
+/* Bytes sl_seg_encode needs for ev. */
+size_t sl_seg_encoded_size(const struct sl_seg_event *ev);
+
+/* Encodes ev into a new buffer (one reference). Returns 0, SL_EINVAL (no ranges, more than
+ * SL_SEG_MAX_RANGES, a bad key, a range outside the object, a count of 0), SL_ENOMEM. */
+int sl_seg_encode(const struct sl_seg_event *ev, struct sl_buf **out);
+
+/*
+ * Decodes n bytes into *out (ranges allocated). Returns 0, SL_ETRUNC, SL_ECORRUPT (bad magic,
+ * trailing bytes, a range outside the object, a zero count, a bad key, offsets that overflow),
+ * SL_ENOTSUP (another version), SL_ERANGE (a value out of its field's range), SL_ENOMEM; *why
+ * names the field on failure. On failure *out holds nothing to release.
+ */
+int sl_seg_decode(const uint8_t *p, size_t n, struct sl_seg_event *out, const char **why);
+
+/* Frees a decoded event's ranges. Safe on a zeroed event. */
+void sl_seg_event_release(struct sl_seg_event *ev);
+
+/*
+ * A batch object shared by the segments that point into it. Its reference count is atomic
+ * because after a restart with another worker count the partitions of one object may belong
+ * to different workers; whoever drops the last reference deletes the object.
+ */
+struct sl_dobj {
+	uint64_t refs; /* atomic: segments that reference the object */
+	uint64_t size;
+	char key[]; /* NUL-terminated */
+};
+
+struct sl_dobj *sl_dobj_new(const char *key, uint64_t size);
+void sl_dobj_ref(struct sl_dobj *o);
+/* Drops a reference. Returns true when it was the last one: the caller must delete the object
+ * from the store and then free the struct with sl_dobj_free. */
+bool sl_dobj_unref(struct sl_dobj *o);
+void sl_dobj_free(struct sl_dobj *o);
+
+/* One segment of a partition's index: records [first, first + count) in o at [off, off + len).
+ * Holds one reference on o. */
+struct sl_dseg {
+	uint64_t first;
+	uint64_t count;
+	uint64_t off, len;
+	uint64_t bytes;
+	uint64_t wall_ms;
+	struct sl_dobj *obj;
+};
+
+#endif
