@@ -17,10 +17,16 @@
 #define MAX_PORTS 64
 #define RX_BURST  64
 
+/* The moq-lite protocol of sl_client_connect: always the client's first slot, so a client that
+ * speaks nothing else behaves exactly as before slots existed (one endpoint, worker id 0). */
+#define MOQ_ALPN "moq-lite-04"
+
 struct cport {
 	struct sl_client *cl;
 	struct sl_pktio *port;
-	struct sl_quic_endpoint *ep;
+	/* One endpoint per protocol slot of the client (ep[0]: moq-lite, made at creation; the
+	 * others when a connection first needs them). Endpoint k issues CIDs for worker k. */
+	struct sl_quic_endpoint *ep[SL_CLIENT_MAX_ALPNS];
 	struct sockaddr_storage local; /* the path's local side for connections on this port */
 	socklen_t local_len;
 };
@@ -29,24 +35,36 @@ struct sl_client {
 	struct cport ports[MAX_PORTS];
 	unsigned nports, next_port;
 	bool poll_mode; /* a port has no descriptor: idle loops sleep briefly instead of poll */
+	int wait_fd;	/* an extra descriptor that ends an idle wait, or -1 */
+	char alpn[SL_CLIENT_MAX_ALPNS][SL_QUIC_MAX_ALPN];
+	unsigned nalpn;
 	struct sl_client_conn *conns;
 	uint64_t now;
 };
 
+/* Each endpoint callback goes to the connection's moq-lite session when it has one, else to
+ * its application (whose callbacks are optional). */
 static void on_connected(void *arg, struct sl_quic_conn *qc)
 {
 	(void)arg;
 	struct sl_client_conn *c = sl_quic_conn_user(qc);
-	if (c)
-		c->connected = true;
+	if (c == NULL)
+		return;
+	c->connected = true;
+	if (c->s == NULL && c->app_ops && c->app_ops->on_connected)
+		c->app_ops->on_connected(c->app, c);
 }
 
 static void on_stream_open(void *arg, struct sl_quic_conn *qc, int64_t id)
 {
 	(void)arg;
 	struct sl_client_conn *c = sl_quic_conn_user(qc);
-	if (c)
+	if (c == NULL)
+		return;
+	if (c->s)
 		sl_moq_session_stream_open(c->s, id);
+	else if (c->app_ops && c->app_ops->on_stream_open)
+		c->app_ops->on_stream_open(c->app, id);
 }
 
 static void on_stream_data(void *arg, struct sl_quic_conn *qc, int64_t id, const uint8_t *data,
@@ -54,8 +72,12 @@ static void on_stream_data(void *arg, struct sl_quic_conn *qc, int64_t id, const
 {
 	(void)arg;
 	struct sl_client_conn *c = sl_quic_conn_user(qc);
-	if (c)
+	if (c == NULL)
+		return;
+	if (c->s)
 		sl_moq_session_stream_data(c->s, id, data, len, fin);
+	else if (c->app_ops && c->app_ops->on_stream_data)
+		c->app_ops->on_stream_data(c->app, id, data, len, fin);
 }
 
 static void on_stream_reset(void *arg, struct sl_quic_conn *qc, int64_t id, uint64_t code,
@@ -64,8 +86,12 @@ static void on_stream_reset(void *arg, struct sl_quic_conn *qc, int64_t id, uint
 	(void)arg;
 	(void)reset;
 	struct sl_client_conn *c = sl_quic_conn_user(qc);
-	if (c)
+	if (c == NULL)
+		return;
+	if (c->s)
 		sl_moq_session_stream_reset(c->s, id, code);
+	else if (c->app_ops && c->app_ops->on_stream_reset)
+		c->app_ops->on_stream_reset(c->app, id, code);
 }
 
 static void on_closed(void *arg, struct sl_quic_conn *qc, uint64_t error)
@@ -77,7 +103,52 @@ static void on_closed(void *arg, struct sl_quic_conn *qc, uint64_t error)
 	c->closed = true;
 	c->close_error = error;
 	c->qc = NULL;
-	sl_moq_session_closed(c->s);
+	if (c->s)
+		sl_moq_session_closed(c->s);
+	else if (c->app_ops && c->app_ops->on_closed)
+		c->app_ops->on_closed(c->app, error);
+}
+
+static const struct sl_quic_callbacks client_cbs = {
+	.tx_alloc = sl_pktio_quic_tx_alloc,
+	.tx_commit = sl_pktio_quic_tx_commit,
+	.on_connected = on_connected,
+	.on_stream_open = on_stream_open,
+	.on_stream_data = on_stream_data,
+	.on_stream_reset = on_stream_reset,
+	.on_closed = on_closed,
+};
+
+/* Creates port cp's endpoint for protocol slot k: it offers only that protocol, and its worker
+ * id is the slot so that datagrams for its connections can be told apart (see route). */
+static int endpoint_make(struct sl_client *cl, struct cport *cp, unsigned k)
+{
+	struct sl_quic_config qc;
+	sl_quic_config_default(&qc);
+	qc.max_conns = 100000;
+	qc.worker_id = (uint16_t)k;
+	snprintf(qc.alpn, sizeof(qc.alpn), "%s", cl->alpn[k]);
+	return sl_quic_endpoint_new(&qc, &client_cbs, cp->port, cl->now, &cp->ep[k]);
+}
+
+/*
+ * The endpoint a received datagram belongs to. Every packet a server sends to a client carries
+ * one of the client's own connection IDs as its destination (Initial, Handshake and Retry
+ * included, unlike on a server), and each endpoint put its slot number in the first two
+ * bytes of the CIDs it issued. Anything else (too short, a slot that has no endpoint) goes to
+ * the first endpoint, which drops and counts what it cannot use.
+ */
+static struct sl_quic_endpoint *route(const struct cport *cp, const uint8_t *d, size_t len)
+{
+	const uint8_t *cid = NULL;
+	if (len >= 6 + SL_QUIC_CID_LEN && (d[0] & 0x80) && d[5] == SL_QUIC_CID_LEN)
+		cid = d + 6;
+	else if (len >= 1 + SL_QUIC_CID_LEN && !(d[0] & 0x80))
+		cid = d + 1;
+	int k = cid ? sl_quic_cid_worker(cid, SL_QUIC_CID_LEN) : -1;
+	if (k > 0 && k < SL_CLIENT_MAX_ALPNS && cp->ep[k])
+		return cp->ep[k];
+	return cp->ep[0];
 }
 
 /* The source address the kernel would use towards remote (a connected UDP socket's name). */
@@ -99,15 +170,6 @@ static int source_for(const struct sockaddr_storage *remote, socklen_t rlen,
 int sl_client_new_ports(struct sl_pktio *const *ports, const struct sockaddr_storage *locals,
 			unsigned nports, struct sl_client **out)
 {
-	static const struct sl_quic_callbacks cbs = {
-		.tx_alloc = sl_pktio_quic_tx_alloc,
-		.tx_commit = sl_pktio_quic_tx_commit,
-		.on_connected = on_connected,
-		.on_stream_open = on_stream_open,
-		.on_stream_data = on_stream_data,
-		.on_stream_reset = on_stream_reset,
-		.on_closed = on_closed,
-	};
 	bool ok = ports != NULL && locals != NULL && nports > 0 && nports <= MAX_PORTS;
 	for (unsigned i = 0; ok && i < nports; i++)
 		ok = ports[i] != NULL &&
@@ -130,13 +192,12 @@ int sl_client_new_ports(struct sl_pktio *const *ports, const struct sockaddr_sto
 		cl->poll_mode |= sl_pktio_wait_fd(cp->port) < 0;
 	}
 	cl->nports = nports;
+	cl->wait_fd = -1;
 	cl->now = sl_clock_now_ns();
+	snprintf(cl->alpn[0], sizeof(cl->alpn[0]), "%s", MOQ_ALPN);
+	cl->nalpn = 1;
 	for (unsigned i = 0; i < nports; i++) {
-		struct sl_quic_config qc;
-		sl_quic_config_default(&qc);
-		qc.max_conns = 100000;
-		int rc = sl_quic_endpoint_new(&qc, &cbs, cl->ports[i].port, cl->now,
-					      &cl->ports[i].ep);
+		int rc = endpoint_make(cl, &cl->ports[i], 0);
 		if (rc != 0) {
 			sl_client_free(cl);
 			return rc;
@@ -193,11 +254,14 @@ void sl_client_free(struct sl_client *cl)
 		cl->conns = c->next;
 		if (c->qc)
 			sl_quic_conn_set_user(c->qc, NULL);
-		sl_moq_session_free(c->s);
+		if (c->s)
+			sl_moq_session_free(c->s);
 		free(c);
 	}
 	for (unsigned i = 0; i < cl->nports; i++) {
-		sl_quic_endpoint_free(cl->ports[i].ep);
+		for (unsigned k = 0; k < SL_CLIENT_MAX_ALPNS; k++)
+			if (cl->ports[i].ep[k])
+				sl_quic_endpoint_free(cl->ports[i].ep[k]);
 		sl_pktio_close(cl->ports[i].port);
 	}
 	free(cl);
@@ -208,6 +272,8 @@ int sl_client_parse_url(const char *url, struct sockaddr_storage *ss, socklen_t 
 	const char *p = url;
 	if (strncmp(p, "moq://", 6) == 0)
 		p += 6;
+	else if (strncmp(p, "shardline://", 12) == 0)
+		p += 12;
 	char host[300];
 	snprintf(host, sizeof(host), "%s", p);
 	char *slash = strchr(host, '/');
@@ -221,7 +287,25 @@ int sl_client_parse_url(const char *url, struct sockaddr_storage *ss, socklen_t 
 	return sl_net_parse_addr(host, ss, len);
 }
 
-int sl_client_connect(struct sl_client *cl, const char *url, struct sl_client_conn **out)
+/* The slot of protocol alpn, added when new. Returns the slot, SL_EINVAL or SL_ENOSPC. */
+static int alpn_slot(struct sl_client *cl, const char *alpn)
+{
+	size_t n = alpn ? strlen(alpn) : 0;
+	if (n == 0 || n >= SL_QUIC_MAX_ALPN || strchr(alpn, ',') != NULL)
+		return SL_EINVAL;
+	for (unsigned k = 0; k < cl->nalpn; k++)
+		if (strcmp(cl->alpn[k], alpn) == 0)
+			return (int)k;
+	if (cl->nalpn == SL_CLIENT_MAX_ALPNS)
+		return SL_ENOSPC;
+	memcpy(cl->alpn[cl->nalpn], alpn, n + 1);
+	return (int)cl->nalpn++;
+}
+
+/* Starts a QUIC connection for protocol slot k on the next port, creating that port's endpoint
+ * for the slot on first use. */
+static int start_conn(struct sl_client *cl, const char *url, unsigned k,
+		      struct sl_client_conn **out)
 {
 	struct sl_quic_path path;
 	memset(&path, 0, sizeof(path));
@@ -230,18 +314,38 @@ int sl_client_connect(struct sl_client *cl, const char *url, struct sl_client_co
 	struct cport *cp = &cl->ports[cl->next_port++ % cl->nports];
 	path.local = cp->local;
 	path.local_len = cp->local_len;
+	int rc;
+	if (cp->ep[k] == NULL && (rc = endpoint_make(cl, cp, k)) != 0)
+		return rc;
 	struct sl_client_conn *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return SL_ENOMEM;
-	struct sl_moq_session_config sc;
-	sl_moq_session_config_default(&sc);
-	sc.server = false;
 	c->cl = cl;
-	int rc = sl_quic_connect(cp->ep, &path, "localhost", sl_clock_now_ns(), &c->qc);
+	rc = sl_quic_connect(cp->ep[k], &path, "localhost", sl_clock_now_ns(), &c->qc);
 	if (rc != 0) {
 		free(c);
 		return rc;
 	}
+	*out = c;
+	return 0;
+}
+
+static void link_conn(struct sl_client *cl, struct sl_client_conn *c)
+{
+	sl_quic_conn_set_user(c->qc, c);
+	c->next = cl->conns;
+	cl->conns = c;
+}
+
+int sl_client_connect(struct sl_client *cl, const char *url, struct sl_client_conn **out)
+{
+	struct sl_client_conn *c;
+	int rc = start_conn(cl, url, 0, &c);
+	if (rc != 0)
+		return rc;
+	struct sl_moq_session_config sc;
+	sl_moq_session_config_default(&sc);
+	sc.server = false;
 	/* Nothing reaches the session before the handshake, so it can follow the connection. */
 	c->s = sl_moq_session_new(&sc, &sl_moq_quic_transport, c->qc, NULL);
 	if (c->s == NULL) {
@@ -249,11 +353,63 @@ int sl_client_connect(struct sl_client *cl, const char *url, struct sl_client_co
 		free(c);
 		return SL_ENOMEM;
 	}
-	sl_quic_conn_set_user(c->qc, c);
-	c->next = cl->conns;
-	cl->conns = c;
+	link_conn(cl, c);
 	*out = c;
 	return 0;
+}
+
+int sl_client_connect_app(struct sl_client *cl, const char *url, const char *alpn,
+			  const struct sl_client_app_ops *ops, void *app,
+			  struct sl_client_conn **out)
+{
+	if (ops == NULL)
+		return SL_EINVAL;
+	int k = alpn_slot(cl, alpn);
+	if (k < 0)
+		return k;
+	struct sl_client_conn *c;
+	int rc = start_conn(cl, url, (unsigned)k, &c);
+	if (rc != 0)
+		return rc;
+	c->app_ops = ops;
+	c->app = app;
+	link_conn(cl, c);
+	*out = c;
+	return 0;
+}
+
+int sl_client_stream_open(struct sl_client_conn *c, bool bidi, int64_t *id)
+{
+	if (c->qc == NULL)
+		return SL_ECLOSED;
+	return sl_quic_stream_open(c->qc, bidi, id);
+}
+
+int sl_client_stream_write(struct sl_client_conn *c, int64_t id, struct sl_slice data, bool fin)
+{
+	if (c->qc == NULL) {
+		sl_buf_unref(data.buf);
+		return SL_ECLOSED;
+	}
+	return sl_quic_stream_write(c->qc, id, data, fin);
+}
+
+int sl_client_stream_reset(struct sl_client_conn *c, int64_t id, uint64_t code)
+{
+	if (c->qc == NULL)
+		return SL_ECLOSED;
+	return sl_quic_stream_reset(c->qc, id, code);
+}
+
+void sl_client_conn_close(struct sl_client_conn *c, uint64_t code, const char *reason)
+{
+	if (c->qc != NULL && !c->closed)
+		sl_quic_conn_close(c->qc, code, reason);
+}
+
+void sl_client_set_wait_fd(struct sl_client *cl, int fd)
+{
+	cl->wait_fd = fd < 0 ? -1 : fd;
 }
 
 int sl_client_run(struct sl_client *cl, uint64_t max_wait_ns)
@@ -266,25 +422,36 @@ int sl_client_run(struct sl_client *cl, uint64_t max_wait_ns)
 		unsigned int n;
 		while ((n = sl_pktio_rx_burst(cp->port, pkts, RX_BURST)) > 0) {
 			for (unsigned int k = 0; k < n; k++)
-				sl_quic_endpoint_recv(cp->ep, &pkts[k].path, pkts[k].data,
-						      pkts[k].len, now);
+				sl_quic_endpoint_recv(route(cp, pkts[k].data, pkts[k].len),
+						      &pkts[k].path, pkts[k].data, pkts[k].len,
+						      now);
 			sl_pktio_rx_release(cp->port, pkts, n);
 			received += (int)n;
 		}
 	}
-	for (struct sl_client_conn *c = cl->conns; c; c = c->next)
-		if (!c->closed)
+	for (struct sl_client_conn *c = cl->conns; c; c = c->next) {
+		if (c->closed)
+			continue;
+		if (c->s)
 			sl_moq_session_poll(c->s, now);
+		else if (c->app_ops && c->app_ops->poll)
+			c->app_ops->poll(c->app, now);
+	}
 	uint64_t expiry = UINT64_MAX;
 	for (unsigned i = 0; i < cl->nports; i++) {
 		struct cport *cp = &cl->ports[i];
-		if (sl_quic_endpoint_expiry(cp->ep) <= now)
-			sl_quic_endpoint_handle_expiry(cp->ep, now);
-		sl_quic_endpoint_flush(cp->ep, now);
+		for (unsigned k = 0; k < cl->nalpn; k++) {
+			struct sl_quic_endpoint *ep = cp->ep[k];
+			if (ep == NULL)
+				continue;
+			if (sl_quic_endpoint_expiry(ep) <= now)
+				sl_quic_endpoint_handle_expiry(ep, now);
+			sl_quic_endpoint_flush(ep, now);
+			uint64_t e = sl_quic_endpoint_expiry(ep);
+			if (e < expiry)
+				expiry = e;
+		}
 		sl_pktio_tx_flush(cp->port);
-		uint64_t e = sl_quic_endpoint_expiry(cp->ep);
-		if (e < expiry)
-			expiry = e;
 	}
 	if (received == 0 && max_wait_ns > 0) {
 		uint64_t wait = max_wait_ns;
@@ -301,12 +468,17 @@ int sl_client_run(struct sl_client *cl, uint64_t max_wait_ns)
 			if (wait > 0)
 				nanosleep(&ts, NULL);
 		} else if (wait >= 1000000) {
-			struct pollfd pf[MAX_PORTS];
+			struct pollfd pf[MAX_PORTS + 1];
+			unsigned npf = 0;
 			for (unsigned i = 0; i < cl->nports; i++) {
-				pf[i].fd = sl_pktio_wait_fd(cl->ports[i].port);
-				pf[i].events = POLLIN;
+				pf[npf].fd = sl_pktio_wait_fd(cl->ports[i].port);
+				pf[npf++].events = POLLIN;
 			}
-			poll(pf, cl->nports, (int)(wait / 1000000));
+			if (cl->wait_fd >= 0) {
+				pf[npf].fd = cl->wait_fd;
+				pf[npf++].events = POLLIN;
+			}
+			poll(pf, npf, (int)(wait / 1000000));
 		} else if (wait > 0) {
 			struct timespec ts = {0, (long)wait};
 			nanosleep(&ts, NULL);

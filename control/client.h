@@ -13,19 +13,55 @@
 #define SL_CLIENT_POLL_SLEEP_NS 50000u
 
 /*
- * The client side of moq-lite over QUIC for the tools (shardctl pub/sub, shardline-bench): one
+ * The QUIC client runtime of the tools (shardctl pub/sub/produce/consume, shardline-bench): one
  * single-threaded loop over packet ports (kernel UDP sockets, or any pktio driver the caller
- * opened), any number of connections, one client session per connection. Connections are
+ * opened), any number of connections. A connection carries either a moq-lite client session
+ * (sl_client_connect) or an application protocol the caller drives through struct
+ * sl_client_app_ops (sl_client_connect_app, e.g. the shardline log protocol). Connections are
  * spread over several local ports so that a relay with SO_REUSEPORT workers sees them on
  * different workers, as real clients would be; on one port they share the local address and
  * QUIC connection IDs tell them apart.
+ *
+ * A client offers exactly the protocol a connection speaks, never a list: a server that
+ * accepts several would otherwise be free to pick one the connection cannot talk. Because the
+ * endpoint's ALPN is per endpoint, every port holds one endpoint per protocol (created when a
+ * connection first asks for it), each issuing connection IDs that carry its slot number in the
+ * worker field; a received datagram goes to the endpoint its destination connection ID names.
  */
 struct sl_client;
+struct sl_client_conn;
+
+/* Distinct application protocols one client can speak (moq-lite-04 is always one of them). */
+#define SL_CLIENT_MAX_ALPNS 4
+
+/*
+ * What a connection that carries no moq-lite session reports to its application. Every
+ * callback runs inside sl_client_run on the client's thread; any of them may be NULL.
+ */
+struct sl_client_app_ops {
+	/* The handshake completed: streams may be opened from now on. */
+	void (*on_connected)(void *app, struct sl_client_conn *c);
+	/* The server opened stream id (before its first data). */
+	void (*on_stream_open)(void *app, int64_t id);
+	/* Stream bytes in order, any split; fin marks the end of the server's side. */
+	void (*on_stream_data)(void *app, int64_t id, const uint8_t *d, size_t n, bool fin);
+	/* The server reset stream id, or asked us to stop sending on it, with code. */
+	void (*on_stream_reset)(void *app, int64_t id, uint64_t code);
+	/* The connection is gone (error 0 for a clean close). No callback follows. */
+	void (*on_closed)(void *app, uint64_t error);
+	/* Once per loop iteration while the connection is open, before datagrams are written:
+	 * the place to queue stream data that was prepared since the last iteration. */
+	void (*poll)(void *app, uint64_t now_ns);
+};
 
 struct sl_client_conn {
 	struct sl_client *cl;
-	struct sl_quic_conn *qc;
-	struct sl_moq_session *s;
+	struct sl_quic_conn *qc;  /* NULL once closed */
+	struct sl_moq_session *s; /* the moq-lite session; NULL on an application connection */
+	/* An application connection's callbacks and their argument. Setting app_ops to NULL stops
+	 * every further callback (the application is going away before the client). */
+	const struct sl_client_app_ops *app_ops;
+	void *app;
 	bool connected;
 	bool closed;
 	uint64_t close_error;
@@ -52,13 +88,15 @@ int sl_client_new(const char *url, unsigned nports, struct sl_client **out);
 int sl_client_new_ports(struct sl_pktio *const *ports, const struct sockaddr_storage *locals,
 			unsigned nports, struct sl_client **out);
 
-/* Closes every connection without a word to the peer, the ports and the client. NULL is
- * ignored. */
+/* Closes every connection without a word to the peer, the ports and the client. Application
+ * connections get no on_closed from here: their applications are freed by their owners. NULL
+ * is ignored. */
 void sl_client_free(struct sl_client *cl);
 
 /*
- * Parses "moq://HOST:PORT" (HOST: an IPv4 address, [IPv6] or localhost) into an address.
- * Returns 0 or SL_EINVAL.
+ * Parses "moq://HOST:PORT" or "shardline://HOST:PORT" (HOST: an IPv4 address, [IPv6] or
+ * localhost; the scheme may be left out; a path after the port is ignored) into an address.
+ * The scheme does not choose the protocol: the connect call does. Returns 0 or SL_EINVAL.
  */
 int sl_client_parse_url(const char *url, struct sockaddr_storage *ss, socklen_t *len);
 
@@ -66,8 +104,43 @@ int sl_client_parse_url(const char *url, struct sockaddr_storage *ss, socklen_t 
  * the connection (owned by the client), SL_EINVAL (bad URL), SL_EIO, SL_ENOMEM. */
 int sl_client_connect(struct sl_client *cl, const char *url, struct sl_client_conn **out);
 
-/* One loop iteration: receive, sessions, timers, transmit; if nothing happened, waits up to
- * max_wait_ns for a datagram or a timer: in poll on the ports' descriptors, or, when a port is
+/*
+ * Starts a connection to url that offers exactly the protocol alpn and carries no moq-lite
+ * session: its events go to ops with app (see struct sl_client_app_ops; nothing is called
+ * before this returns). The connection is owned by the client; conn->s is NULL. Returns 0 and
+ * the connection, SL_EINVAL (bad URL; ops NULL; alpn NULL, empty, longer than
+ * SL_QUIC_MAX_ALPN - 1 or containing a comma), SL_ENOSPC (the client already speaks
+ * SL_CLIENT_MAX_ALPNS other protocols), SL_EIO, SL_ENOMEM.
+ */
+int sl_client_connect_app(struct sl_client *cl, const char *url, const char *alpn,
+			  const struct sl_client_app_ops *ops, void *app,
+			  struct sl_client_conn **out);
+
+/*
+ * Stream access for an application connection (the moq-lite session has its own). They fail
+ * with SL_ECLOSED once the connection is closed (c->qc NULL), and otherwise as the endpoint's
+ * functions of the same name do (quic/endpoint.h): open SL_EBUSY (the server's stream limit:
+ * retry later); write SL_ENOTFOUND, SL_ECLOSED, SL_ENOMEM, and it takes over data.buf's
+ * reference in every case (data.buf may be NULL when data.len is 0); reset SL_ENOTFOUND.
+ */
+int sl_client_stream_open(struct sl_client_conn *c, bool bidi, int64_t *id);
+int sl_client_stream_write(struct sl_client_conn *c, int64_t id, struct sl_slice data, bool fin);
+int sl_client_stream_reset(struct sl_client_conn *c, int64_t id, uint64_t code);
+
+/* Closes the connection with an application error code (0 = clean); on_closed follows from
+ * the loop. A closed connection is left alone. */
+void sl_client_conn_close(struct sl_client_conn *c, uint64_t code, const char *reason);
+
+/*
+ * An extra descriptor (e.g. 0 for a tool reading standard input) whose readability also ends
+ * the idle wait of sl_client_run, so the caller reacts at once without spinning; -1 (the
+ * default) removes it. The client never reads it.
+ */
+void sl_client_set_wait_fd(struct sl_client *cl, int fd);
+
+/* One loop iteration: receive, sessions (and application polls), timers, transmit; if nothing
+ * happened, waits up to max_wait_ns for a datagram, a timer or the wait fd: in poll on the
+ * descriptors, or, when a port is
  * in poll mode (no descriptor), in a sleep of at most SL_CLIENT_POLL_SLEEP_NS so that a spinning
  * client leaves the CPU to others on a small machine. Returns the number of datagrams
  * received. */

@@ -5,14 +5,17 @@
  * sl_ctl_cli_call; new ones (pub, sub) are entries in `commands` whose functions live in their
  * own files.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "control/config.h"
 #include "control/ctl.h"
+#include "control/ctl_stream.h"
 #include "core/err.h"
 #ifdef SL_HAVE_QUIC
+#include "control/ctl_log.h"
 #include "control/ctl_pubsub.h"
 #endif
 
@@ -48,6 +51,11 @@ static const struct sl_ctl_command commands[] = {
 		 "help  prints the settings reference without contacting the daemon\n"
 		 "      (--markdown: as the table in docs/operator.md).",
 	 .fn = cmd_config},
+	{.name = "stream",
+	 .summary = "create, list, describe or delete durable streams",
+	 .usage = SL_CTL_STREAM_USAGE,
+	 .help = SL_CTL_STREAM_HELP,
+	 .fn = sl_ctl_stream_main},
 #ifdef SL_HAVE_QUIC
 	{.name = "pub",
 	 .summary = "publish a track to a relay (synthetic timed frames, or lines of stdin)",
@@ -70,10 +78,29 @@ static const struct sl_ctl_command commands[] = {
 		 "--frames frames, when the track ends, or after --timeout seconds. Groups come\n"
 		 "oldest first; --unordered asks for newest-first delivery (moq-lite ordered=0).",
 	 .fn = sl_ctl_sub_main},
+	{.name = "produce",
+	 .summary = "append records to a durable stream (lines of stdin, or synthetic timed ones)",
+	 .usage = SL_CTL_PRODUCE_USAGE,
+	 .help = SL_CTL_PRODUCE_HELP,
+	 .fn = sl_ctl_produce_main},
+	{.name = "consume",
+	 .summary = "read a durable stream's records from a start offset, then live",
+	 .usage = SL_CTL_CONSUME_USAGE,
+	 .help = SL_CTL_CONSUME_HELP,
+	 .fn = sl_ctl_consume_main},
 #endif
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+/* Whether command name has a --timeout of its own (its usage names one). */
+static bool takes_timeout(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return strstr(commands[i].usage, "--timeout") != NULL;
+	return false;
+}
 
 static void usage(FILE *f, const char *prog, const char *admin)
 {
@@ -166,8 +193,11 @@ static void print_plain(FILE *f, const json_t *v)
 
 static int config_usage(const struct sl_ctl_cli *cli, const char *why)
 {
-	fprintf(stderr, "%s: config: %s\nUsage: %s config %s\n", cli->prog, why, cli->prog,
-		commands[1].usage);
+	const char *u = "";
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, "config") == 0)
+			u = commands[i].usage;
+	fprintf(stderr, "%s: config: %s\nUsage: %s config %s\n", cli->prog, why, cli->prog, u);
 	return SL_CTL_EXIT_USAGE;
 }
 
@@ -266,6 +296,13 @@ int main(int argc, char **argv)
 			printf("shardctl %s\n", SL_VERSION);
 			free(rest);
 			return SL_CTL_EXIT_OK;
+		} else if ((strcmp(a, "--timeout") == 0 || strncmp(a, "--timeout=", 10) == 0) &&
+			   nrest > 0 && takes_timeout(rest[0])) {
+			/* After the name of a command with a --timeout of its own (sub, produce,
+			 * consume), --timeout is that command's; before the name it is global. */
+			rest[nrest++] = argv[i];
+			if (strcmp(a, "--timeout") == 0 && i + 1 < argc)
+				rest[nrest++] = argv[++i];
 		} else if (strcmp(a, "--admin") == 0 || strcmp(a, "--timeout") == 0) {
 			if (i + 1 >= argc) {
 				fprintf(stderr, "%s: %s needs a value\n", cli.prog, a);
