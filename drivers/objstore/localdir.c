@@ -1178,10 +1178,19 @@ int sl_localdir_serve(struct sl_localdir_server *srv, uint64_t now_ns)
 	sl_objstore_poll(srv->backend, now_ns);
 	int sent = 0;
 	while (srv->out_head != NULL) {
-		struct sl_msg c = {.type = SL_MSG_IO, .obj = srv->out_head};
-		if (sl_ring_send(srv->to_shard, &c, 1) != 1)
+		/* Unlink before sending: once on the ring the request is the shard's again, and
+		 * it may be reused or freed before this core looks at it another time. */
+		struct sl_obj_req *r = srv->out_head;
+		struct sl_obj_req *next = r->next_;
+		r->next_ = NULL;
+		struct sl_msg c = {.type = SL_MSG_IO, .obj = r};
+		if (sl_ring_send(srv->to_shard, &c, 1) != 1) {
+			r->next_ = next;
 			break;
-		req_list_pop(&srv->out_head, &srv->out_tail);
+		}
+		srv->out_head = next;
+		if (next == NULL)
+			srv->out_tail = NULL;
 		srv->inflight--;
 		sent++;
 	}
