@@ -60,6 +60,15 @@ struct sl_config {
 	bool dpdk_offload;		     /* checksum offloads where the device has them */
 	struct sl_config_list shard_weights; /* per worker; empty = equal */
 	bool moq_send_drops;		     /* SUBSCRIBE_DROP for skipped groups */
+	/* The durable side, per worker unless said otherwise. */
+	uint64_t log_flush_interval_ns; /* a delta this old is flushed */
+	uint64_t log_flush_bytes;	/* a delta this large is flushed */
+	int log_max_flushes;		/* flushes in flight */
+	uint64_t log_memory;		/* flushed record bytes kept in memory */
+	int log_max_partitions;		/* partitions owned at once */
+	int log_queue;			/* produce requests queued before OVERLOADED */
+	int log_max_inflight;		/* produce requests in flight per connection */
+	uint64_t log_sub_window;	/* unacknowledged bytes per subscription */
 };
 
 enum sl_config_type {

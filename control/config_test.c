@@ -352,7 +352,8 @@ static void test_set_errors_name_setting_value_and_form(void **state)
 	assert_contains(err, "'soon'");
 	assert_contains(err, "duration such as 30s");
 
-	assert_int_equal(sl_config_set(&c, "cache_age", "2d", false, err, sizeof(err)), SL_EINVAL);
+	assert_int_equal(sl_config_set(&c, "cache_age", "2y", false, err, sizeof(err)), SL_EINVAL);
+	assert_int_equal(sl_config_set(&c, "cache_age", "2d", false, err, sizeof(err)), SL_ERANGE);
 	assert_int_equal(sl_config_set(&c, "cache_age", "25h", false, err, sizeof(err)), SL_ERANGE);
 	assert_contains(err, "out of range");
 	assert_contains(err, "24h");

@@ -12,7 +12,9 @@
 #include "core/bell.h"
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/log.h"
 #include "core/ring.h"
+#include "durable/dshard.h"
 
 struct sl_iocore {
 	struct sl_iocore_config cfg;
@@ -21,6 +23,14 @@ struct sl_iocore {
 	unsigned int lcore;
 	bool stopping;
 	uint64_t loops, idle_sleeps, wakeups, served;
+	/* Segment events published and waiting to go back to their worker (the ring was full),
+	 * and the number still at the metadata log's store. */
+	struct sl_dseg_pub *seg_done_head, *seg_done_tail;
+	uint32_t seg_at_store;
+	uint64_t segments_in, segments_out, segment_errors;
+	/* Completions of the store's (and the log's) io_uring ring the doorbell: with I/O in
+	 * flight the loop can sleep until one arrives instead of coming back to look. */
+	bool store_rings, log_rings;
 };
 
 int sl_iocore_new(const struct sl_iocore_config *cfg, struct sl_iocore **out)
@@ -31,6 +41,11 @@ int sl_iocore_new(const struct sl_iocore_config *cfg, struct sl_iocore **out)
 	for (unsigned i = 0; i < cfg->nclients; i++)
 		if (cfg->req_in[i] == NULL || cfg->req_out[i] == NULL)
 			return SL_EINVAL;
+	if (cfg->nml > SL_IOCORE_MAX_CLIENTS || (cfg->nml > 0 && cfg->mlog == NULL))
+		return SL_EINVAL;
+	for (unsigned i = 0; i < cfg->nml; i++)
+		if (cfg->ml_in[i] == NULL || cfg->ml_out[i] == NULL)
+			return SL_EINVAL;
 	struct sl_iocore *io = calloc(1, sizeof(*io));
 	if (io == NULL)
 		return SL_ENOMEM;
@@ -39,6 +54,9 @@ int sl_iocore_new(const struct sl_iocore_config *cfg, struct sl_iocore **out)
 		free(io);
 		return SL_EIO;
 	}
+	io->store_rings = sl_localdir_set_eventfd(cfg->store, io->bell.fd) == 0;
+	io->log_rings =
+		cfg->mlocal == NULL || sl_metalog_local_set_eventfd(cfg->mlocal, io->bell.fd) == 0;
 	for (unsigned i = 0; i < cfg->nclients; i++) {
 		io->srv[i] = sl_localdir_server_new(cfg->store, cfg->req_in[i], cfg->req_out[i]);
 		if (io->srv[i] == NULL) {
@@ -53,10 +71,96 @@ int sl_iocore_new(const struct sl_iocore_config *cfg, struct sl_iocore **out)
 
 static uint32_t inflight(const struct sl_iocore *io)
 {
-	uint32_t n = 0;
+	uint32_t n = io->seg_at_store;
 	for (unsigned i = 0; i < io->cfg.nclients; i++)
 		n += sl_localdir_server_inflight(io->srv[i]);
+	if (io->seg_done_head != NULL)
+		n++;
 	return n;
+}
+
+/* ---- the metadata event log ---- */
+
+static void seg_finished(struct sl_iocore *io, struct sl_dseg_pub *p)
+{
+	if (p->status != 0)
+		io->segment_errors++;
+	p->next = NULL;
+	if (io->seg_done_tail)
+		io->seg_done_tail->next = p;
+	else
+		io->seg_done_head = p;
+	io->seg_done_tail = p;
+}
+
+static void seg_wake(struct sl_waiter *w)
+{
+	struct sl_dseg_pub *p =
+		(struct sl_dseg_pub *)((char *)w - offsetof(struct sl_dseg_pub, waiter));
+	struct sl_iocore *io = p->server;
+	io->seg_at_store--;
+	p->status = p->mpub.status;
+	p->meta_offset = p->mpub.offset;
+	seg_finished(io, p);
+}
+
+/* Publishes what the workers sent, lets the log's store work, and sends the published events
+ * back. Returns the events handled. */
+static int segments(struct sl_iocore *io)
+{
+	int work = 0;
+	struct sl_msg m[32];
+	for (unsigned k = 0; k < io->cfg.nml; k++) {
+		unsigned n = sl_ring_recv(io->cfg.ml_in[k], m, 32);
+		for (unsigned i = 0; i < n; i++) {
+			struct sl_dseg_pub *p = m[i].obj;
+			io->segments_in++;
+			p->server = io;
+			p->worker = (uint16_t)k;
+			struct sl_slice payload = sl_slice_of(p->payload);
+			p->payload = NULL; /* the log takes the reference, also on error */
+			int rc = sl_metalog_publish(io->cfg.mlog, p->meta_partition, payload,
+						    &p->mpub, &p->meta_offset);
+			if (rc == SL_EAGAIN) {
+				sl_waiter_init(&p->waiter, seg_wake);
+				io->seg_at_store++;
+				if (sl_metalog_pub_poll(&p->mpub, &p->waiter) != SL_EAGAIN)
+					seg_wake(&p->waiter);
+				continue;
+			}
+			p->status = rc;
+			seg_finished(io, p);
+		}
+		work += (int)n;
+	}
+	if (io->cfg.mlocal != NULL)
+		work += sl_metalog_local_poll(io->cfg.mlocal) > 0;
+	bool rung[SL_IOCORE_MAX_CLIENTS] = {false};
+	while (io->seg_done_head) {
+		struct sl_dseg_pub *p = io->seg_done_head;
+		/* Read before sending: once on the ring, p belongs to its worker again. */
+		struct sl_dseg_pub *next = p->next;
+		uint16_t worker = p->worker;
+		int32_t part = p->meta_partition;
+		int64_t off = p->meta_offset;
+		bool ok = p->status == 0;
+		struct sl_msg a = {.type = SL_MSG_SEGMENT, .obj = p};
+		if (sl_ring_send(io->cfg.ml_out[worker], &a, 1) != 1)
+			break;
+		io->seg_done_head = next;
+		if (next == NULL)
+			io->seg_done_tail = NULL;
+		io->segments_out++;
+		/* The worker indexes the segment itself: the log needs no copy in memory. */
+		if (ok)
+			sl_metalog_trim(io->cfg.mlog, part, off + 1);
+		rung[worker] = true;
+		work++;
+	}
+	for (unsigned k = 0; k < io->cfg.nml; k++)
+		if (rung[k] && io->cfg.ml_bell[k])
+			sl_bell_ring(io->cfg.ml_bell[k]);
+	return work;
 }
 
 void sl_iocore_stats(const struct sl_iocore *io, struct sl_iocore_stats *out)
@@ -72,6 +176,14 @@ void sl_iocore_stats(const struct sl_iocore *io, struct sl_iocore_stats *out)
 	out->inflight = inflight(io);
 	if (io->cfg.store != NULL && sl_localdir_stats(io->cfg.store, &out->store) != 0)
 		memset(&out->store, 0, sizeof(out->store));
+	out->metalog = io->cfg.mlog != NULL;
+	out->segments_in = io->segments_in;
+	out->segments_out = io->segments_out;
+	out->segment_errors = io->segment_errors;
+	if (io->cfg.mlog)
+		sl_metalog_stats(io->cfg.mlog, &out->mlog);
+	if (io->cfg.mlocal)
+		sl_metalog_local_stats(io->cfg.mlocal, &out->mlocal);
 }
 
 /* Control requests: answered in the loop, so the control core never touches the store. */
@@ -109,6 +221,9 @@ static bool rings_pending(const struct sl_iocore *io)
 	for (unsigned i = 0; i < io->cfg.nclients; i++)
 		if (rte_ring_count(io->cfg.req_in[i]))
 			return true;
+	for (unsigned i = 0; i < io->cfg.nml; i++)
+		if (rte_ring_count(io->cfg.ml_in[i]))
+			return true;
 	return false;
 }
 
@@ -126,6 +241,9 @@ static void idle_wait(struct sl_iocore *io)
 		return;
 	}
 	io->idle_sleeps++;
+	if (inflight(io) && io->store_rings && io->log_rings &&
+	    !sl_localdir_needs_poll(io->cfg.store))
+		wait = SL_IOCORE_INFLIGHT_MAX_NS;
 	struct timespec ts = {(time_t)(wait / 1000000000u), (long)(wait % 1000000000u)};
 	struct pollfd p = {.fd = io->bell.fd, .events = POLLIN};
 	ppoll(&p, 1, &ts, NULL);
@@ -141,12 +259,20 @@ int sl_iocore_main(void *arg)
 		io->loops++;
 		uint64_t now = sl_clock_now_ns();
 		int done = 0;
-		for (unsigned i = 0; i < io->cfg.nclients; i++)
-			done += sl_localdir_serve(io->srv[i], now);
+		for (unsigned i = 0; i < io->cfg.nclients; i++) {
+			int k = sl_localdir_serve(io->srv[i], now);
+			/* A client sleeping on its doorbell learns of its completions at once. */
+			if (k > 0 && io->cfg.client_bell[i] &&
+			    sl_bell_sleeping(io->cfg.client_bell[i]))
+				sl_bell_ring(io->cfg.client_bell[i]);
+			done += k;
+		}
 		/* No client: the store still makes progress on its own work. */
 		if (io->cfg.nclients == 0)
 			sl_objstore_poll(io->cfg.store, now);
 		io->served += (uint64_t)done;
+		if (io->cfg.mlog)
+			done += segments(io);
 		bool ctl = control(io);
 		if (io->stopping && inflight(io) == 0)
 			return 0;
@@ -256,6 +382,10 @@ void sl_iocore_free(struct sl_iocore *io)
 	for (unsigned i = 0; i < io->cfg.nclients; i++)
 		sl_localdir_server_free(io->srv[i]);
 	sl_objstore_destroy(io->cfg.store);
+	/* The log's store first: it waits for its last batch and completes it into the engine. */
+	if (io->cfg.mlocal)
+		sl_metalog_local_close(io->cfg.mlocal);
+	sl_metalog_free(io->cfg.mlog);
 	sl_bell_fini(&io->bell);
 	free(io);
 }

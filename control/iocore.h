@@ -8,7 +8,10 @@
 #include <rte_ring.h>
 
 #include "buffer/objstore.h"
+#include "core/bell.h"
+#include "drivers/metalog/local.h"
 #include "drivers/objstore/localdir.h"
+#include "log/metalog.h"
 
 /*
  * An io lcore (DESIGN.md, process model): it owns one object store (normally a localdir store
@@ -23,19 +26,36 @@
  * (sl_localdir_proxy_set_bell with sl_iocore_bell), the control core after every control
  * message (sl_iocore_wake). The sleep is still capped at SL_IOCORE_IDLE_MAX_NS, so a client
  * that does not ring is served late rather than never. While I/O is in flight (completions do
- * not ring) it reaps again after at most poll_idle_ns. poll_idle_ns 0 busy-polls.
+ * not ring) it reaps again after at most poll_idle_ns, unless the store's io_uring (and the
+ * metadata log's) signal the doorbell on every completion (sl_localdir_set_eventfd), which
+ * is how the daemon runs: then it sleeps until a completion rings. poll_idle_ns 0 busy-polls.
  */
 struct sl_iocore;
 
 #define SL_IOCORE_MAX_CLIENTS 72
 #define SL_IOCORE_IDLE_MAX_NS (100ull * 1000 * 1000)
+/* With I/O in flight and every io_uring ringing the doorbell on completion, the loop still
+ * looks again after this long: a safety net, not the way completions are found. */
+#define SL_IOCORE_INFLIGHT_MAX_NS (1000ull * 1000)
 
 struct sl_iocore_config {
 	uint16_t id;
 	struct sl_objstore *store; /* the io core owns it from sl_iocore_new on */
-	/* Client ring pairs: requests in (from the client's proxy), completions out. */
+	/* Client ring pairs: requests in (from the client's proxy), completions out, and the
+	 * client's doorbell, rung after completions went out (NULL: the client polls). */
 	unsigned int nclients;
 	struct rte_ring *req_in[SL_IOCORE_MAX_CLIENTS], *req_out[SL_IOCORE_MAX_CLIENTS];
+	struct sl_bell *client_bell[SL_IOCORE_MAX_CLIENTS];
+	/* The metadata event log, on the io core that owns it (NULL elsewhere): the engine and its
+	 * local store, recovered by the control core before launch and owned by this io core
+	 * from then on. Workers send segment events (struct sl_dseg_pub, SL_MSG_SEGMENT) on
+	 * ml_in[worker] and get them back, published, on ml_out[worker], with ml_bell[worker]
+	 * rung. */
+	struct sl_metalog *mlog;
+	struct sl_metalog_local *mlocal;
+	unsigned int nml;
+	struct rte_ring *ml_in[SL_IOCORE_MAX_CLIENTS], *ml_out[SL_IOCORE_MAX_CLIENTS];
+	struct sl_bell *ml_bell[SL_IOCORE_MAX_CLIENTS];
 	/* Control rings: requests from the control core (SL_MSG_CONTROL), replies to it. */
 	struct rte_ring *ctl_in, *ctl_out;
 	uint64_t poll_idle_ns;
@@ -57,6 +77,11 @@ struct sl_iocore_stats {
 	uint64_t served;		/* completions sent back to clients */
 	uint32_t inflight;		/* requests received and not yet sent back */
 	struct sl_localdir_stats store; /* zero unless the store is a localdir store */
+	/* The metadata event log, when this io core owns it. */
+	bool metalog;
+	uint64_t segments_in, segments_out, segment_errors;
+	struct sl_metalog_stats mlog;
+	struct sl_metalog_local_stats mlocal;
 };
 
 /* Creates an io core (on the control core, before launch). On failure the store is still the
@@ -89,8 +114,9 @@ void sl_iocore_stats(const struct sl_iocore *io, struct sl_iocore_stats *out);
 int sl_iocore_probe(struct sl_iocore *io, struct sl_objstore *client, uint64_t timeout_ns,
 		    char *err, size_t errlen);
 
-/* Frees an io core whose loop returned (or never ran) and destroys its store. Clients' proxies
- * must have been destroyed first (a proxy waits for the io side to serve what it sent). */
+/* Frees an io core whose loop returned (or never ran), destroys its store and closes the
+ * metadata log it owns. Clients' proxies must have been destroyed first (a proxy waits for the
+ * io side to serve what it sent). */
 void sl_iocore_free(struct sl_iocore *io);
 
 #endif

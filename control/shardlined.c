@@ -11,13 +11,16 @@
 #include "core/ring.h"
 #include "control/admin.h"
 #include "control/config.h"
+#include "control/durable.h"
 #include "control/iocore.h"
+#include "control/streams.h"
 #include "drivers/net/dpdk.h"
 #include "drivers/net/socket.h"
 #include "shard/worker.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <jansson.h>
 #include <sched.h>
@@ -43,6 +46,8 @@
 #define CTL_RING    64
 #define MAX_IO	    64
 #define IO_RING	    256
+#define DL_RING	    16384 /* durable requests between two workers */
+#define ML_RING	    4096  /* segment events between a worker and the metadata log */
 
 static volatile sig_atomic_t stop_requested;
 
@@ -76,6 +81,15 @@ struct daemon {
 	struct sl_objstore *io_client[MAX_IO];
 	struct rte_ring *io_ctl_in[MAX_IO], *io_ctl_out[MAX_IO];
 	int data_lock; /* flock'ed data_dir/LOCK, -1 without io lcores */
+	/* The durable side (with io lcores): the catalogue, recovery and metadata log until
+	 * they are handed over; per worker, its ring pair to its io lcore (and the proxy made
+	 * on it), its segment-event rings to io lcore 0, and the request mesh between workers. */
+	bool durable;
+	struct sl_dctl dctl;
+	struct rte_ring *wio_q[MAX_WORKERS], *wio_a[MAX_WORKERS];
+	struct sl_objstore *wio_proxy[MAX_WORKERS];
+	struct rte_ring *ml_q[MAX_WORKERS], *ml_a[MAX_WORKERS];
+	struct rte_ring *dl[MAX_WORKERS][MAX_WORKERS];
 };
 
 /* Sends one control message to worker i and wakes it if it sleeps. Returns what
@@ -152,6 +166,8 @@ static json_t *devices_json(const struct sl_net_dpdk *set)
 	return arr;
 }
 
+static json_t *durable_json(const struct sl_worker_stats *w);
+
 static json_t *worker_json(const struct sl_worker_stats *s)
 {
 	json_t *w =
@@ -179,6 +195,8 @@ static json_t *worker_json(const struct sl_worker_stats *s)
 				      (json_int_t)s->quic.stream_bytes_acked));
 	json_object_set_new(json_object_get(w, "quic"), "migrations",
 			    json_integer((json_int_t)s->quic.migrations));
+	if (s->durable)
+		json_object_set_new(w, "durable", durable_json(s));
 	json_object_set_new(w, "moq",
 			    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "sessions_total",
 				      (json_int_t)s->sessions_total, "payload_in",
@@ -199,6 +217,70 @@ static json_t *worker_json(const struct sl_worker_stats *s)
 				      (json_int_t)s->xshard.ring_full, "handed_off",
 				      (json_int_t)s->handoff.handed_off));
 	return w;
+}
+
+/* A worker's durable counters: its shard (partitions, produce, fetch, flushes, the partition
+ * store, the coordinator) and its log protocol sessions. */
+static json_t *durable_json(const struct sl_worker_stats *w)
+{
+	const struct sl_dshard_stats *s = &w->dshard;
+	const struct sl_logsrv_stats *l = &w->logsrv;
+	json_t *j = json_object();
+#define PUT(obj, name, v) json_object_set_new(obj, name, json_integer((json_int_t)(v)))
+	PUT(j, "partitions", s->partitions);
+	PUT(j, "log_connections", w->log_connections);
+	PUT(j, "produce_requests", s->produce_requests);
+	PUT(j, "produce_records", s->produce_records);
+	PUT(j, "produce_bytes", s->produce_bytes);
+	PUT(j, "produce_errors", s->produce_errors);
+	PUT(j, "produce_overloaded", s->produce_overloaded);
+	PUT(j, "fetches", s->fetches);
+	PUT(j, "fetch_records", s->fetch_records);
+	PUT(j, "fetch_bytes", s->fetch_bytes);
+	PUT(j, "fetches_parked", s->fetches_parked);
+	PUT(j, "fetches_from_objects", s->fetches_from_objects);
+	PUT(j, "fetch_errors", s->fetch_errors);
+	PUT(j, "flushes", s->flushes);
+	PUT(j, "flush_bytes", s->flush_bytes);
+	PUT(j, "flush_errors", s->flush_errors);
+	PUT(j, "flushes_in_flight", s->flushes_in_flight);
+	PUT(j, "objects_written", s->objects_written);
+	PUT(j, "objects_deleted", s->objects_deleted);
+	PUT(j, "object_read_errors", s->object_read_errors);
+	PUT(j, "events_published", s->events_published);
+	PUT(j, "events_failed", s->events_failed);
+	PUT(j, "rebuilds", s->rebuilds);
+	PUT(j, "records_in_memory", s->pstore.records_in_memory);
+	PUT(j, "bytes_in_memory", s->pstore.bytes_in_memory);
+	PUT(j, "bytes_unflushed", s->pstore.bytes_unflushed);
+	PUT(j, "records_evicted", s->pstore.records_evicted);
+	PUT(j, "coordinator_queued", s->coord.queued);
+	PUT(j, "coordinator_backpressured", s->coord.backpressured);
+	PUT(j, "coordinator_flush_stalls", s->coord.flush_stalls);
+	PUT(j, "requests_to_other_workers", w->dreqs_out);
+	PUT(j, "requests_from_other_workers", w->dreqs_in);
+	PUT(j, "request_ring_full", w->dreq_ring_full);
+	json_t *lj = json_object();
+	PUT(lj, "streams", l->streams_in);
+	PUT(lj, "produce", l->produce);
+	PUT(lj, "produce_ok", l->produce_ok);
+	PUT(lj, "produce_errors", l->produce_errors);
+	PUT(lj, "produce_records", l->produce_records);
+	PUT(lj, "produce_bytes", l->produce_bytes);
+	PUT(lj, "hwm", l->hwm);
+	PUT(lj, "subscribes", l->subscribes);
+	PUT(lj, "assigns", l->assigns);
+	PUT(lj, "fetches", l->fetches);
+	PUT(lj, "records_out", l->records_out);
+	PUT(lj, "bytes_out", l->bytes_out);
+	PUT(lj, "errors_out", l->errors_out);
+	PUT(lj, "decode_errors", l->decode_errors);
+	PUT(lj, "overloaded", l->overloaded);
+	PUT(lj, "inflight", l->inflight);
+	PUT(lj, "subscriptions", l->subscriptions);
+	json_object_set_new(j, "log", lj);
+#undef PUT
+	return j;
 }
 
 static json_t *iocore_json(const struct sl_iocore_stats *s)
@@ -239,9 +321,25 @@ static void io_status(struct daemon *d, json_t *resp)
 			else
 				free(r.obj); /* an answer to an earlier, timed-out request */
 		}
-		json_array_append_new(arr, st ? iocore_json(st)
-					      : json_pack("{s:i,s:s}", "io", (int)k, "error",
-							  "no answer within 1 s"));
+		json_t *ij =
+			st ? iocore_json(st)
+			   : json_pack("{s:i,s:s}", "io", (int)k, "error", "no answer within 1 s");
+		if (st && st->metalog)
+			json_object_set_new(
+				ij, "metalog",
+				json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "segments_in",
+					  (json_int_t)st->segments_in, "segments_out",
+					  (json_int_t)st->segments_out, "segment_errors",
+					  (json_int_t)st->segment_errors, "records_durable",
+					  (json_int_t)st->mlocal.records_durable, "fdatasyncs",
+					  (json_int_t)st->mlocal.fdatasyncs, "bytes_durable",
+					  (json_int_t)st->mlocal.bytes_durable, "write_errors",
+					  (json_int_t)st->mlocal.write_errors, "records_in_memory",
+					  (json_int_t)(st->mlog.published + st->mlog.recovered -
+						       st->mlog.trimmed),
+					  "appends_refused",
+					  (json_int_t)st->mlocal.appends_refused));
+		json_array_append_new(arr, ij);
 		free(st);
 	}
 	json_object_set_new(resp, "io", arr);
@@ -259,15 +357,22 @@ static void io_status(struct daemon *d, json_t *resp)
 	json_object_set_new(resp, "data_dir", dd);
 }
 
-/* Sends a request of kind to every worker through its control ring and waits (up to a second)
- * for the answers: replies[i] is worker i's malloc'd answer, or NULL if it did not answer. */
-static void ask_workers(struct daemon *d, uint32_t kind, void **replies)
+/* Sends a request of kind to every worker through its control ring (with objs[i], when objs is
+ * not NULL, as worker i's message object) and waits (up to a second) for the answers:
+ * replies[i] is worker i's malloc'd answer, or NULL if it did not answer. */
+static void ask_workers_with(struct daemon *d, uint32_t kind, void **objs, void **replies)
 {
 	uint64_t seq = ++d->stats_seq;
 	for (unsigned i = 0; i < d->nworkers; i++) {
-		struct sl_msg m = {.type = SL_MSG_CONTROL, .u32 = kind, .u64 = seq};
+		struct sl_msg m = {.type = SL_MSG_CONTROL,
+				   .u32 = kind,
+				   .u64 = seq,
+				   .obj = objs ? objs[i] : NULL};
 		replies[i] = NULL;
-		send_ctl(d, i, &m);
+		if (send_ctl(d, i, &m) != 1 && objs)
+			objs[i] = NULL; /* not sent: still the caller's */
+		else if (objs)
+			objs[i] = (void *)1; /* sent: the worker's */
 	}
 	uint64_t deadline = sl_clock_now_ns() + UINT64_C(1000000000);
 	for (unsigned i = 0; i < d->nworkers; i++) {
@@ -284,6 +389,11 @@ static void ask_workers(struct daemon *d, uint32_t kind, void **replies)
 			usleep(200);
 		}
 	}
+}
+
+static void ask_workers(struct daemon *d, uint32_t kind, void **replies)
+{
+	ask_workers_with(d, kind, NULL, replies);
 }
 
 /* `connections`: one object per open connection on every worker. */
@@ -334,6 +444,172 @@ static int cmd_connections(void *arg, const json_t *req, json_t *resp, char *err
 	return 0;
 }
 
+/* ---- streams ---- */
+
+/* Sends every worker the catalogue's new snapshot and waits for them to take it, so that a
+ * stream is served everywhere by the time `stream create` answers. */
+static int push_streams(struct daemon *d, char *err, size_t errlen)
+{
+	if (sl_dctl_snapshot(&d->dctl) != 0) {
+		snprintf(err, errlen, "out of memory");
+		return SL_ENOMEM;
+	}
+	void *objs[MAX_WORKERS], *replies[MAX_WORKERS];
+	for (unsigned i = 0; i < d->nworkers; i++)
+		objs[i] = sl_stream_set_ref(d->dctl.streams);
+	struct sl_stream_set *refs[MAX_WORKERS];
+	for (unsigned i = 0; i < d->nworkers; i++)
+		refs[i] = objs[i];
+	ask_workers_with(d, SL_WORKER_CTL_STREAMS, objs, replies);
+	int rc = 0;
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		if (objs[i] == NULL)
+			sl_stream_set_unref(refs[i]);
+		int *res = replies[i];
+		if (res == NULL && rc == 0) {
+			snprintf(
+				err, errlen,
+				"worker %u has not taken the change yet (it will: the catalogue is "
+				"saved)",
+				i);
+			rc = SL_ETIMEDOUT;
+		} else if (res != NULL && *res != 0 && rc == 0) {
+			snprintf(err, errlen,
+				 "worker %u cannot serve every partition: %s (see "
+				 "log_max_partitions)",
+				 i, sl_strerror(*res));
+			rc = *res;
+		}
+		free(res);
+	}
+	return rc;
+}
+
+static int stream_create(struct daemon *d, const json_t *req, json_t *resp, char *err,
+			 size_t errlen)
+{
+	struct sl_stream_def want;
+	int rc = sl_catalog_admin_create_args(req, &want, err, errlen);
+	if (rc != 0)
+		return rc;
+	const struct sl_stream_def *got;
+	bool created = false;
+	rc = sl_catalog_create(d->dctl.catalog, &want, &got, &created, err, errlen);
+	if (rc != 0)
+		return rc;
+	json_object_set_new(resp, "created", json_boolean(created));
+	json_object_set_new(resp, "stream", sl_stream_def_json(got));
+	return created ? push_streams(d, err, errlen) : 0;
+}
+
+static int stream_describe(struct daemon *d, const char *name, json_t *resp, char *err,
+			   size_t errlen)
+{
+	const struct sl_stream_def *def = sl_catalog_find(d->dctl.catalog, name);
+	if (def == NULL) {
+		snprintf(err, errlen, "no stream named %s", name);
+		return SL_ENOTFOUND;
+	}
+	void *objs[MAX_WORKERS], *replies[MAX_WORKERS];
+	struct sl_worker_describe *asks[MAX_WORKERS];
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		asks[i] = calloc(1, sizeof(*asks[i]) + def->partitions * sizeof(asks[i]->info[0]));
+		if (asks[i] == NULL) {
+			for (unsigned k = 0; k < i; k++)
+				free(asks[k]);
+			snprintf(err, errlen, "out of memory");
+			return SL_ENOMEM;
+		}
+		asks[i]->stream_id = def->id;
+		asks[i]->cap = def->partitions;
+		objs[i] = asks[i];
+	}
+	ask_workers_with(d, SL_WORKER_CTL_DESCRIBE, objs, replies);
+	json_t *parts = json_array();
+	/* Partition p's answer, from whichever worker owns it. */
+	const struct sl_dpart_info **byp = calloc(def->partitions, sizeof(*byp));
+	unsigned *owner = calloc(def->partitions, sizeof(*owner));
+	for (unsigned i = 0; byp && owner && i < d->nworkers; i++) {
+		struct sl_worker_describe *r = replies[i];
+		for (uint32_t k = 0; r && k < r->n && k < r->cap; k++)
+			if (r->info[k].partition < def->partitions) {
+				byp[r->info[k].partition] = &r->info[k];
+				owner[r->info[k].partition] = i;
+			}
+	}
+	for (uint32_t p = 0; byp && owner && p < def->partitions; p++) {
+		const struct sl_dpart_info *in = byp[p];
+		if (in == NULL) {
+			json_array_append_new(parts, json_pack("{s:i,s:s}", "partition", (int)p,
+							       "error", "no answer within 1 s"));
+			continue;
+		}
+		json_array_append_new(
+			parts,
+			json_pack("{s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "partition", (int)p,
+				  "worker", (int)owner[p], "start_offset", (json_int_t)in->start,
+				  "next_offset", (json_int_t)in->next, "durable_offset",
+				  (json_int_t)in->durable, "memory_records",
+				  (json_int_t)in->mem_records, "memory_bytes",
+				  (json_int_t)in->mem_bytes, "objects", (json_int_t)in->objects,
+				  "object_bytes", (json_int_t)in->object_bytes));
+	}
+	free(byp);
+	free(owner);
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		if (objs[i] == NULL)
+			free(asks[i]); /* never sent */
+		free(replies[i]);
+	}
+	json_object_set_new(resp, "stream", sl_stream_def_json(def));
+	json_object_set_new(resp, "partitions", parts);
+	return 0;
+}
+
+/* `stream`: op create, list, describe or delete (docs/operator.md, "Streams"). */
+static int cmd_stream(void *arg, const json_t *req, json_t *resp, char *err, size_t errlen)
+{
+	struct daemon *d = arg;
+	if (!d->durable) {
+		snprintf(err, errlen,
+			 "this daemon runs without io lcores (--io-cores 0): it keeps no durable "
+			 "streams");
+		return SL_ENOTSUP;
+	}
+	const char *op = json_string_value(json_object_get(req, "op"));
+	const char *name = json_string_value(json_object_get(req, "name"));
+	if (op == NULL) {
+		snprintf(err, errlen, "stream needs \"op\": create, list, describe or delete");
+		return SL_EINVAL;
+	}
+	if (strcmp(op, "list") == 0) {
+		json_t *arr = json_array();
+		for (uint32_t i = 0; i < sl_catalog_count(d->dctl.catalog); i++)
+			json_array_append_new(
+				arr, sl_stream_def_json(sl_catalog_at(d->dctl.catalog, i)));
+		json_object_set_new(resp, "streams", arr);
+		return 0;
+	}
+	if (strcmp(op, "create") == 0)
+		return stream_create(d, req, resp, err, errlen);
+	if (name == NULL) {
+		snprintf(err, errlen, "stream %s needs \"name\"", op);
+		return SL_EINVAL;
+	}
+	if (strcmp(op, "describe") == 0)
+		return stream_describe(d, name, resp, err, errlen);
+	if (strcmp(op, "delete") == 0) {
+		struct sl_stream_def gone;
+		int rc = sl_catalog_delete(d->dctl.catalog, name, &gone, err, errlen);
+		if (rc != 0)
+			return rc;
+		json_object_set_new(resp, "deleted", sl_stream_def_json(&gone));
+		return push_streams(d, err, errlen);
+	}
+	snprintf(err, errlen, "unknown stream op '%s' (create, list, describe or delete)", op);
+	return SL_EINVAL;
+}
+
 /* Asks every worker for its counters and reports them with the daemon's own. */
 static int cmd_status(void *arg, const json_t *req, json_t *resp, char *err, size_t errlen)
 {
@@ -370,6 +646,20 @@ static int cmd_status(void *arg, const json_t *req, json_t *resp, char *err, siz
 		json_array_append_new(slots, json_integer(count[i]));
 	json_object_set_new(resp, "shard_map_slots", slots);
 	io_status(d, resp);
+	if (d->durable) {
+		const struct sl_drecovery_stats *r = &d->dctl.rec_stats;
+		json_object_set_new(
+			resp, "durable",
+			json_pack("{s:I,s:i,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f}}", "boot",
+				  (json_int_t)d->dctl.boot, "streams",
+				  (int)sl_catalog_count(d->dctl.catalog), "recovery", "events",
+				  (json_int_t)d->dctl.events, "segments", (json_int_t)r->applied,
+				  "void", (json_int_t)r->void_missing, "gaps", (json_int_t)r->gaps,
+				  "truncations", (json_int_t)r->truncations, "objects",
+				  (json_int_t)r->objects, "orphans_deleted",
+				  (json_int_t)d->dctl.orphans_deleted, "ms",
+				  (double)d->dctl.recover_ns / 1e6));
+	}
 	if (d->dpdk) {
 		json_object_set_new(resp, "devices", devices_json(d->dpdk));
 		json_object_set_new(resp, "neighbours",
@@ -686,10 +976,28 @@ static int open_data_dir(struct daemon *d)
 	return 0;
 }
 
+/* Every worker's doorbell, made before the io lcores start: they ring the workers whose
+ * completions they send back. */
+static int make_bells(struct daemon *d)
+{
+	for (unsigned a = 0; a < d->nworkers; a++) {
+		if (sl_bell_init(&d->bells[a]) != 0) {
+			fprintf(stderr, "shardlined: cannot create worker %u's doorbell: %s\n", a,
+				strerror(errno));
+			return -1;
+		}
+		d->nbells = a + 1;
+	}
+	return 0;
+}
+
 /*
  * Starts the io lcores (on the lcores after the workers'): each opens its own localdir store
- * (its own io_uring) on DATA_DIR/objects, and must pass the probe (a durable write, read back
- * and delete through the rings) before the workers start taking traffic.
+ * (its own io_uring) on DATA_DIR/objects and must pass the probe (a durable write, read back
+ * and delete through the rings) before the workers start taking traffic. Clients of io lcore k:
+ * the control core (client 0), then every worker w with w % nio == k (its batch objects and
+ * reads). Io lcore 0 also owns the metadata event log, recovered by then, and every worker
+ * sends it segment events.
  */
 static int start_io(struct daemon *d)
 {
@@ -712,6 +1020,35 @@ static int start_io(struct daemon *d)
 		d->io_ctl_out[k] = ring("ico", k, 0, CTL_RING);
 		if (q == NULL || a == NULL || d->io_ctl_in[k] == NULL || d->io_ctl_out[k] == NULL)
 			return -1;
+		ic.ctl_in = d->io_ctl_in[k];
+		ic.ctl_out = d->io_ctl_out[k];
+		ic.nclients = 1;
+		ic.req_in[0] = q;
+		ic.req_out[0] = a;
+		for (unsigned w = 0; d->durable && w < d->nworkers; w++) {
+			if (w % d->nio != k)
+				continue;
+			if ((d->wio_q[w] = ring("wioq", w, 0, IO_RING)) == NULL ||
+			    (d->wio_a[w] = ring("wioa", w, 0, IO_RING)) == NULL)
+				return -1;
+			ic.req_in[ic.nclients] = d->wio_q[w];
+			ic.req_out[ic.nclients] = d->wio_a[w];
+			ic.client_bell[ic.nclients] = &d->bells[w];
+			ic.nclients++;
+		}
+		if (d->durable && k == 0) {
+			ic.mlog = d->dctl.mlog;
+			ic.mlocal = d->dctl.mlocal;
+			ic.nml = d->nworkers;
+			for (unsigned w = 0; w < d->nworkers; w++) {
+				if ((d->ml_q[w] = ring("mlq", w, 0, ML_RING)) == NULL ||
+				    (d->ml_a[w] = ring("mla", w, 0, ML_RING)) == NULL)
+					return -1;
+				ic.ml_in[w] = d->ml_q[w];
+				ic.ml_out[w] = d->ml_a[w];
+				ic.ml_bell[w] = &d->bells[w];
+			}
+		}
 		int rc = sl_localdir_open(root, NULL, &ic.store);
 		if (rc != 0) {
 			fprintf(stderr,
@@ -723,11 +1060,6 @@ static int start_io(struct daemon *d)
 					: "");
 			return -1;
 		}
-		ic.ctl_in = d->io_ctl_in[k];
-		ic.ctl_out = d->io_ctl_out[k];
-		ic.nclients = 1;
-		ic.req_in[0] = q;
-		ic.req_out[0] = a;
 		if ((rc = sl_localdir_proxy_new(q, a, &d->io_client[k])) != 0 ||
 		    (rc = sl_iocore_new(&ic, &d->io[k])) != 0) {
 			sl_objstore_destroy(ic.store);
@@ -735,7 +1067,22 @@ static int start_io(struct daemon *d)
 				sl_strerror(rc));
 			return -1;
 		}
+		/* The io lcore owns the metadata log from here on. */
+		if (ic.mlog != NULL)
+			d->dctl.mlog = NULL, d->dctl.mlocal = NULL;
 		sl_localdir_proxy_set_bell(d->io_client[k], sl_iocore_bell(d->io[k]));
+		for (unsigned w = 0; d->durable && w < d->nworkers; w++) {
+			if (w % d->nio != k)
+				continue;
+			if ((rc = sl_localdir_proxy_new(d->wio_q[w], d->wio_a[w],
+							&d->wio_proxy[w])) != 0) {
+				fprintf(stderr,
+					"shardlined: cannot connect worker %u to io core %u: %s\n",
+					w, k, sl_strerror(rc));
+				return -1;
+			}
+			sl_localdir_proxy_set_bell(d->wio_proxy[w], sl_iocore_bell(d->io[k]));
+		}
 		d->io_lcores[k] = lcore;
 		if (lcore >= RTE_MAX_LCORE ||
 		    rte_eal_remote_launch(sl_iocore_main, d->io[k], lcore) != 0) {
@@ -753,6 +1100,16 @@ static int start_io(struct daemon *d)
 			return -1;
 		}
 	}
+	if (d->durable) {
+		/* The batch objects, listed through io lcore 0: the index is rebuilt and what
+		 * nothing references is deleted before any worker writes. */
+		char err[512];
+		if (sl_dctl_objects(&d->dctl, d->io_client[0], err, sizeof(err)) != 0) {
+			fprintf(stderr, "shardlined: data directory %s: %s\n", d->cfg.data_dir,
+				err);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -760,6 +1117,11 @@ static int start_io(struct daemon *d)
  * core served what it sent), then the loops, then their stores. */
 static void stop_io(struct daemon *d)
 {
+	/* Proxies no worker took (a start that failed half-way). */
+	for (unsigned w = 0; w < MAX_WORKERS; w++) {
+		sl_objstore_destroy(d->wio_proxy[w]);
+		d->wio_proxy[w] = NULL;
+	}
 	for (unsigned k = 0; k < d->nio; k++) {
 		if (d->io_running[k]) {
 			sl_objstore_destroy(d->io_client[k]);
@@ -782,6 +1144,7 @@ static void stop_io(struct daemon *d)
 	if (d->data_lock >= 0)
 		close(d->data_lock);
 	d->data_lock = -1;
+	sl_dctl_close(&d->dctl);
 }
 
 static int start_workers(struct daemon *d, int eal_argc, char **eal_argv)
@@ -819,13 +1182,11 @@ static int start_workers(struct daemon *d, int eal_argc, char **eal_argv)
 		if ((d->ctl_in[a] = ring("ci", a, 0, CTL_RING)) == NULL ||
 		    (d->ctl_out[a] = ring("co", a, 0, CTL_RING)) == NULL)
 			return -1;
-		if (sl_bell_init(&d->bells[a]) != 0) {
-			fprintf(stderr, "shardlined: cannot create worker %u's doorbell: %s\n", a,
-				strerror(errno));
-			return -1;
-		}
-		d->nbells = a + 1;
+		for (unsigned b = 0; d->durable && b < d->nworkers; b++)
+			if (a != b && (d->dl[a][b] = ring("dl", a, b, DL_RING)) == NULL)
+				return -1;
 	}
+	int64_t wall_offset = (int64_t)(sl_clock_wall_ns() - sl_clock_now_ns());
 	for (unsigned i = 0; i < d->nworkers; i++) {
 		struct sl_net_socket_config nc;
 		sl_net_socket_config_default(&nc);
@@ -878,7 +1239,39 @@ static int start_workers(struct daemon *d, int eal_argc, char **eal_argv)
 		wc.session.send_drops = d->cfg.moq_send_drops;
 		wc.ctl_in = d->ctl_in[i];
 		wc.ctl_out = d->ctl_out[i];
+		if (d->durable) {
+			/* Both protocols on every listener; the handshake picks one. */
+			snprintf(wc.quic.alpn, sizeof(wc.quic.alpn), "moq-lite-04,%s", SL_LP_ALPN);
+			wc.dstore = d->wio_proxy[i];
+			wc.io_from = d->wio_a[i];
+			wc.ml_to = d->ml_q[i];
+			wc.ml_from = d->ml_a[i];
+			wc.ml_bell = sl_iocore_bell(d->io[0]);
+			for (unsigned o = 0; o < d->nworkers; o++) {
+				wc.dl_to[o] = d->dl[i][o];
+				wc.dl_from[o] = d->dl[o][i];
+			}
+			wc.dshard.boot = d->dctl.boot;
+			wc.dshard.wall_offset_ns = wall_offset;
+			wc.dshard.flush_interval_ns = d->cfg.log_flush_interval_ns;
+			wc.dshard.flush_bytes = d->cfg.log_flush_bytes;
+			wc.dshard.max_flushes = (uint32_t)d->cfg.log_max_flushes;
+			wc.dshard.mem_budget = d->cfg.log_memory;
+			wc.dshard.max_partitions = (uint32_t)d->cfg.log_max_partitions;
+			wc.dshard.queue_capacity = (uint32_t)d->cfg.log_queue;
+			wc.dshard.meta_partitions = SL_DCTL_META_PARTITIONS;
+			wc.logsrv.max_inflight = (uint32_t)d->cfg.log_max_inflight;
+			wc.logsrv.sub_window = d->cfg.log_sub_window;
+			wc.streams = d->dctl.streams;
+			wc.recovery = d->dctl.rec;
+		}
 		rc = sl_worker_new(&wc, now, &d->workers[i]);
+		if (rc == 0) {
+			/* The worker owns its proxy now (and took a reference on the streams). */
+			d->wio_proxy[i] = NULL;
+			if (wc.streams)
+				sl_stream_set_ref(wc.streams);
+		}
 		if (rc != 0) {
 			sl_pktio_close(wc.port);
 			fprintf(stderr, "shardlined: cannot start worker %u: %s%s\n", i,
@@ -985,6 +1378,14 @@ int main(int argc, char **argv)
 		d.nio = MAX_IO;
 	if (d.nio && open_data_dir(&d) != 0)
 		return 1;
+	/* The durable side needs the data directory: the catalogue, this start's number and
+	 * the metadata log are read (and a torn tail cut) before anything else runs. */
+	d.durable = d.nio > 0;
+	if (d.durable && sl_dctl_open(&d.dctl, d.cfg.data_dir, err, sizeof(err)) != 0) {
+		fprintf(stderr, "shardlined: data directory %s: %s\n", d.cfg.data_dir, err);
+		stop_io(&d);
+		return 1;
+	}
 	if (eal_start(&d.cfg, d.nworkers + d.nio, argc - dd - (dd < argc), argv + dd + (dd < argc),
 		      argv[0]) != 0) {
 		stop_io(&d);
@@ -1004,13 +1405,17 @@ int main(int argc, char **argv)
 			  &d);
 	sl_admin_register(d.admin, "connections", "every open connection with its counters",
 			  cmd_connections, &d);
+	sl_admin_register(
+		d.admin, "stream",
+		"durable streams: op create, list, describe or delete (see shardctl stream)",
+		cmd_stream, &d);
 
 	/* Before the cores start: a SIGTERM during start-up then ends in the clean shutdown
 	 * below instead of killing the process with its lcores running. */
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	signal(SIGPIPE, SIG_IGN);
-	if (start_io(&d) != 0 ||
+	if (make_bells(&d) != 0 || start_io(&d) != 0 ||
 	    start_workers(&d, argc - dd - (dd < argc), argv + dd + (dd < argc)) != 0) {
 		stop_workers(&d);
 		stop_io(&d);
@@ -1018,12 +1423,24 @@ int main(int argc, char **argv)
 		eal_cleanup();
 		return 1;
 	}
+	/* The workers took their partitions' segments: the rest of the recovery can go. */
+	sl_drecovery_free(d.dctl.rec);
+	d.dctl.rec = NULL;
 	printf("shardlined %s: %u worker(s), driver %s, listening on", SL_VERSION, d.nworkers,
 	       d.cfg.driver);
 	for (unsigned i = 0; i < d.cfg.listen.count; i++)
 		printf(" moq://%s", d.cfg.listen.item[i]);
-	printf(" (ALPN moq-lite-04), admin %s, certificate sha256 %s\n", sl_admin_path(d.admin),
-	       d.cert_sha256);
+	for (unsigned i = 0; d.durable && i < d.cfg.listen.count; i++)
+		printf(" shardline://%s", d.cfg.listen.item[i]);
+	printf(" (ALPN moq-lite-04%s), admin %s, certificate sha256 %s\n",
+	       d.durable ? ", " SL_LP_ALPN : "", sl_admin_path(d.admin), d.cert_sha256);
+	if (d.durable)
+		printf("shardlined: durable partitions: %u stream(s), start %" PRIu64 ", %" PRIu64
+		       " segment event(s) recovered (%" PRIu64 " void, %" PRIu64
+		       " unreferenced object(s) removed) in %.1f ms\n",
+		       sl_catalog_count(d.dctl.catalog), d.dctl.boot, d.dctl.events,
+		       d.dctl.rec_stats.void_missing + d.dctl.rec_stats.gaps,
+		       d.dctl.orphans_deleted, (double)d.dctl.recover_ns / 1e6);
 	fflush(stdout);
 
 	while (!stop_requested)

@@ -726,9 +726,12 @@ int sl_catalog_create(struct sl_catalog *c, const struct sl_stream_def *want,
 		snprintf(err, errlen, "out of memory");
 		return SL_ENOMEM;
 	}
-	memcpy(defs, c->defs, (size_t)pos * sizeof(*defs));
+	/* An empty catalogue has no array yet: memcpy must not see its NULL. */
+	if (pos > 0)
+		memcpy(defs, c->defs, (size_t)pos * sizeof(*defs));
 	defs[pos] = d;
-	memcpy(defs + pos + 1, c->defs + pos, (size_t)(c->count - pos) * sizeof(*defs));
+	if (c->count > pos)
+		memcpy(defs + pos + 1, c->defs + pos, (size_t)(c->count - pos) * sizeof(*defs));
 	rc = catalog_write(c, defs, c->count + 1, c->next_id + 1, err, errlen);
 	if (rc < 0) {
 		free(defs);

@@ -20,6 +20,8 @@ enum sl_msg_type {
 	SL_MSG_CONTROL = 4,  /* obj is a control-plane request; u64 is a request id */
 	SL_MSG_IO = 5,	     /* obj is an io request or completion */
 	SL_MSG_SHUTDOWN = 6, /* the receiver should drain and stop */
+	SL_MSG_DREQ = 7,    /* obj is a durable request (durable/dshard.h); u32 0 asks, 1 answers */
+	SL_MSG_SEGMENT = 8, /* obj is a segment event for the metadata log, or its answer */
 };
 
 struct sl_msg {

@@ -16,11 +16,13 @@
 
 #define RX_BURST 64
 
-/* One connection: its QUIC state and the moq-lite session over it. */
+/* One connection: its QUIC state and the session over it: moq-lite (s) or the log protocol
+ * (ls), by the ALPN the handshake chose. */
 struct wconn {
 	struct sl_worker *w;
 	struct sl_quic_conn *qc;
 	struct sl_moq_session *s;
+	struct sl_logsrv *ls;
 	struct wconn *next, **pprev;
 };
 
@@ -43,6 +45,17 @@ struct sl_worker {
 	bool stop;
 	/* Cross-worker sends seen at the last doorbell check (see ring_peers). */
 	uint64_t last_xs_out, last_ho_out;
+	/* The durable side: this worker's shard, the stream set sessions resolve names in, the
+	 * shard map's owners, answers to other workers that their ring could not take yet, and
+	 * counters of log connections already closed. */
+	struct sl_dshard *ds;
+	struct sl_stream_set *streams;
+	uint16_t owners[SL_SHARD_MAP_SLOTS];
+	struct sl_dreq *replies_head, *replies_tail;
+	uint64_t nlog, dreqs_out, dreqs_in, dreq_ring_full;
+	struct sl_logsrv_stats closed_log;
+	bool stopping;
+	uint64_t stop_deadline;
 };
 
 void sl_worker_config_default(struct sl_worker_config *cfg)
@@ -55,6 +68,157 @@ void sl_worker_config_default(struct sl_worker_config *cfg)
 	sl_moq_session_config_default(&cfg->session);
 	cfg->session.server = true;
 	cfg->poll_idle_ns = 100 * 1000;
+	sl_dshard_config_default(&cfg->dshard);
+	sl_logsrv_config_default(&cfg->logsrv);
+	cfg->stop_flush_ns = UINT64_C(10000000000);
+}
+
+/* ---- the durable side: transport, routing, index ---- */
+
+static int lt_write(void *t, int64_t id, struct sl_slice data, bool fin)
+{
+	return sl_quic_stream_write(t, id, data, fin);
+}
+
+static int lt_reset(void *t, int64_t id, uint64_t code)
+{
+	return sl_quic_stream_reset(t, id, code);
+}
+
+static uint64_t lt_unacked(void *t, int64_t id)
+{
+	return sl_quic_stream_unacked(t, id);
+}
+
+static const struct sl_logsrv_transport log_transport = {lt_write, lt_reset, lt_unacked};
+
+static const struct sl_stream_set *lr_streams(void *arg)
+{
+	return ((struct sl_worker *)arg)->streams;
+}
+
+static uint16_t lr_owner(void *arg, const struct sl_stream_def *d, uint32_t p)
+{
+	struct sl_worker *w = arg;
+	return w->owners[sl_stream_partition_slot(d->name, p, SL_SHARD_MAP_SLOTS)];
+}
+
+static void wake_worker(struct sl_worker *w, uint16_t o)
+{
+	if (w->cfg.bells && sl_bell_sleeping(&w->cfg.bells[o])) {
+		sl_bell_ring(&w->cfg.bells[o]);
+		w->bells_rung++;
+	}
+}
+
+/* Back on the origin worker: the answer goes to whoever asked. */
+static void dreq_answered(struct sl_worker *w, struct sl_dreq *r)
+{
+	(void)w;
+	r->done = r->route_done;
+	r->done(r);
+}
+
+/* On the owner: the shard answered a request another worker sent; it goes back the same way
+ * (or waits for room in the ring: an answer is never dropped). */
+static void dreq_reply(struct sl_dreq *r)
+{
+	struct sl_worker *w = r->route_ctx;
+	uint16_t origin = r->origin; /* r is the origin's again once on the ring */
+	struct sl_msg m = {.type = SL_MSG_DREQ, .u32 = 1, .obj = r};
+	if (w->replies_head == NULL && sl_ring_send(w->cfg.dl_to[origin], &m, 1) == 1) {
+		wake_worker(w, origin);
+		return;
+	}
+	r->next = NULL;
+	if (w->replies_tail)
+		w->replies_tail->next = r;
+	else
+		w->replies_head = r;
+	w->replies_tail = r;
+}
+
+static void lr_submit(void *arg, struct sl_dreq *r)
+{
+	struct sl_worker *w = arg;
+	const struct sl_stream_def *d = sl_stream_set_find_id(w->streams, r->stream_id);
+	uint16_t o = d ? lr_owner(w, d, r->partition) : w->cfg.id;
+	if (o == w->cfg.id || o >= w->cfg.nworkers) {
+		sl_dshard_submit(w->ds, r, w->now);
+		return;
+	}
+	r->origin = w->cfg.id;
+	r->route_done = r->done;
+	struct sl_msg m = {.type = SL_MSG_DREQ, .u32 = 0, .obj = r};
+	if (sl_ring_send(w->cfg.dl_to[o], &m, 1) != 1) {
+		/* The owner's channel is full: the client is told to back off; nothing was
+		 * kept. */
+		w->dreq_ring_full++;
+		r->code = SL_LP_ERR_OVERLOADED;
+		r->err = SL_ENOSPC;
+		r->detail = 1;
+		r->done(r);
+		return;
+	}
+	w->dreqs_out++;
+	wake_worker(w, o);
+}
+
+static const struct sl_logsrv_router log_router = {lr_streams, lr_owner, lr_submit};
+
+static int ix_publish(void *arg, struct sl_dseg_pub *pub)
+{
+	struct sl_worker *w = arg;
+	struct sl_msg m = {.type = SL_MSG_SEGMENT, .obj = pub};
+	if (sl_ring_send(w->cfg.ml_to, &m, 1) != 1)
+		return SL_ENOSPC; /* the shard tries again from its poll */
+	if (w->cfg.ml_bell)
+		sl_bell_ring(w->cfg.ml_bell);
+	return 0;
+}
+
+static const struct sl_dindex_ops index_ops = {.publish = ix_publish};
+
+/* Receives durable requests and answers from the other workers, the metadata log's answers,
+ * and sends the answers that waited for ring space. Returns the messages handled. */
+static unsigned int durable_rings(struct sl_worker *w)
+{
+	unsigned int work = 0;
+	struct sl_msg m[32];
+	for (uint16_t o = 0; o < w->cfg.nworkers; o++) {
+		if (o == w->cfg.id || w->cfg.dl_from[o] == NULL)
+			continue;
+		unsigned int n = sl_ring_recv(w->cfg.dl_from[o], m, 32);
+		for (unsigned int i = 0; i < n; i++) {
+			struct sl_dreq *r = m[i].obj;
+			if (m[i].u32 == 1) {
+				dreq_answered(w, r);
+				continue;
+			}
+			w->dreqs_in++;
+			r->route_ctx = w;
+			r->done = dreq_reply;
+			sl_dshard_submit(w->ds, r, w->now);
+		}
+		work += n;
+	}
+	while (w->replies_head) {
+		struct sl_dreq *r = w->replies_head;
+		struct sl_dreq *next = r->next;
+		uint16_t origin = r->origin;
+		struct sl_msg a = {.type = SL_MSG_DREQ, .u32 = 1, .obj = r};
+		if (sl_ring_send(w->cfg.dl_to[origin], &a, 1) != 1)
+			break;
+		wake_worker(w, origin);
+		w->replies_head = next;
+		if (next == NULL)
+			w->replies_tail = NULL;
+		work++;
+	}
+	unsigned int n = sl_ring_recv(w->cfg.ml_from, m, 32);
+	for (unsigned int i = 0; i < n; i++)
+		sl_dshard_index_done(w->ds, m[i].obj, w->now);
+	return work + n;
 }
 
 /* ---- QUIC events ---- */
@@ -74,8 +238,21 @@ static void on_connected(void *arg, struct sl_quic_conn *qc)
 	}
 	c->w = w;
 	c->qc = qc;
-	c->s = sl_moq_session_new(&w->cfg.session, &sl_moq_quic_transport, qc, w->relay);
-	if (c->s == NULL) {
+	char alpn[32];
+	if (sl_quic_conn_alpn(qc, alpn, sizeof(alpn)) != NULL && strcmp(alpn, SL_LP_ALPN) == 0) {
+		c->ls = w->ds ? sl_logsrv_new(&w->cfg.logsrv, &log_transport, qc, &log_router, w)
+			      : NULL;
+		if (c->ls == NULL) {
+			free(c);
+			sl_quic_conn_close(qc, SL_LP_ERR_INTERNAL,
+					   w->ds ? "out of memory" : "no durable service here");
+			return;
+		}
+		w->nlog++;
+	} else {
+		c->s = sl_moq_session_new(&w->cfg.session, &sl_moq_quic_transport, qc, w->relay);
+	}
+	if (c->s == NULL && c->ls == NULL) {
 		free(c);
 		sl_quic_conn_close(qc, SL_MOQ_ERR_CANCEL, "out of memory");
 		return;
@@ -94,7 +271,9 @@ static void on_stream_open(void *arg, struct sl_quic_conn *qc, int64_t id)
 {
 	(void)arg;
 	struct wconn *c = sl_quic_conn_user(qc);
-	if (c)
+	if (c && c->ls)
+		sl_logsrv_stream_open(c->ls, id);
+	else if (c)
 		sl_moq_session_stream_open(c->s, id);
 }
 
@@ -103,7 +282,9 @@ static void on_stream_data(void *arg, struct sl_quic_conn *qc, int64_t id, const
 {
 	(void)arg;
 	struct wconn *c = sl_quic_conn_user(qc);
-	if (c)
+	if (c && c->ls)
+		sl_logsrv_stream_data(c->ls, id, data, len, fin);
+	else if (c)
 		sl_moq_session_stream_data(c->s, id, data, len, fin);
 }
 
@@ -113,8 +294,31 @@ static void on_stream_reset(void *arg, struct sl_quic_conn *qc, int64_t id, uint
 	(void)arg;
 	(void)reset;
 	struct wconn *c = sl_quic_conn_user(qc);
-	if (c)
+	if (c && c->ls)
+		sl_logsrv_stream_reset(c->ls, id, code);
+	else if (c)
 		sl_moq_session_stream_reset(c->s, id, code);
+}
+
+static void log_stats_add(struct sl_logsrv_stats *to, const struct sl_logsrv_stats *a)
+{
+	to->streams_in += a->streams_in;
+	to->produce += a->produce;
+	to->produce_ok += a->produce_ok;
+	to->produce_errors += a->produce_errors;
+	to->produce_records += a->produce_records;
+	to->produce_bytes += a->produce_bytes;
+	to->hwm += a->hwm;
+	to->subscribes += a->subscribes;
+	to->assigns += a->assigns;
+	to->fetches += a->fetches;
+	to->records_out += a->records_out;
+	to->bytes_out += a->bytes_out;
+	to->errors_out += a->errors_out;
+	to->decode_errors += a->decode_errors;
+	to->overloaded += a->overloaded;
+	to->inflight += a->inflight;
+	to->subscriptions += a->subscriptions;
 }
 
 static void on_closed(void *arg, struct sl_quic_conn *qc, uint64_t error)
@@ -124,6 +328,20 @@ static void on_closed(void *arg, struct sl_quic_conn *qc, uint64_t error)
 	struct wconn *c = sl_quic_conn_user(qc);
 	if (c == NULL)
 		return;
+	if (c->ls) {
+		struct sl_logsrv_stats ls;
+		sl_logsrv_stats(c->ls, &ls);
+		ls.inflight = ls.subscriptions = 0;
+		log_stats_add(&w->closed_log, &ls);
+		sl_logsrv_free(c->ls);
+		w->nlog--;
+		*c->pprev = c->next;
+		if (c->next)
+			c->next->pprev = c->pprev;
+		w->nconns--;
+		free(c);
+		return;
+	}
 	struct sl_moq_session_stats st;
 	sl_moq_session_stats(c->s, &st);
 	w->closed_groups_sent += st.groups_sent;
@@ -182,7 +400,28 @@ int sl_worker_new(const struct sl_worker_config *cfg, uint64_t now_ns, struct sl
 					     w->cfg.ho_from);
 		w->have_links = rc == 0;
 	}
+	if (rc == 0 && cfg->dstore != NULL) {
+		/* The shard map's owners, by slot: which worker owns which partition. */
+		for (uint32_t i = 0; i < SL_SHARD_MAP_SLOTS; i++)
+			w->owners[i] = cfg->map && cfg->nworkers > 1 ? cfg->map->slot[i] : cfg->id;
+		struct sl_dshard_config dc = cfg->dshard;
+		dc.worker = cfg->id;
+		dc.owners = w->owners;
+		dc.nslots = SL_SHARD_MAP_SLOTS;
+		dc.store = cfg->dstore;
+		dc.index = &index_ops;
+		dc.index_arg = w;
+		struct sl_stream_set *empty = NULL;
+		struct sl_stream_set *set = cfg->streams;
+		if (set == NULL)
+			set = empty = sl_stream_set_new(NULL, 0, 0);
+		rc = set ? sl_dshard_new(&dc, set, cfg->recovery, now_ns, &w->ds) : SL_ENOMEM;
+		if (rc == 0)
+			w->streams = sl_stream_set_ref(set);
+		sl_stream_set_unref(empty);
+	}
 	if (rc != 0) {
+		sl_dshard_free(w->ds);
 		sl_xshard_free(w->xs);
 		if (w->relay)
 			sl_moq_relay_free(w->relay);
@@ -204,9 +443,19 @@ void sl_worker_free(struct sl_worker *w)
 		struct wconn *c = w->conns;
 		w->conns = c->next;
 		sl_quic_conn_set_user(c->qc, NULL);
-		sl_moq_session_free(c->s);
+		if (c->ls)
+			sl_logsrv_free(c->ls);
+		else
+			sl_moq_session_free(c->s);
 		free(c);
 	}
+	/* The proxy first: destroying it waits for (and delivers) what the io core still
+	 * holds, into the shard that is still alive. */
+	if (w->cfg.dstore)
+		sl_objstore_destroy(w->cfg.dstore);
+	sl_dshard_free(w->ds);
+	sl_stream_set_unref(w->streams);
+	sl_stream_set_unref(w->cfg.streams);
 	sl_xshard_free(w->xs);
 	sl_moq_relay_free(w->relay);
 	sl_origin_free(w->origin);
@@ -247,7 +496,22 @@ void sl_worker_stats(const struct sl_worker *w, struct sl_worker_stats *out)
 	out->payload_out = w->closed_payload_out;
 	out->payload_in = w->closed_payload_in;
 	out->decode_errors = w->closed_decode_errors;
+	if (w->ds) {
+		out->durable = true;
+		out->log_connections = w->nlog;
+		sl_dshard_stats(w->ds, &out->dshard);
+		out->logsrv = w->closed_log;
+		out->dreqs_out = w->dreqs_out;
+		out->dreqs_in = w->dreqs_in;
+		out->dreq_ring_full = w->dreq_ring_full;
+	}
 	for (struct wconn *c = w->conns; c; c = c->next) {
+		if (c->ls) {
+			struct sl_logsrv_stats ls;
+			sl_logsrv_stats(c->ls, &ls);
+			log_stats_add(&out->logsrv, &ls);
+			continue;
+		}
 		struct sl_moq_session_stats st;
 		sl_moq_session_stats(c->s, &st);
 		out->subscribers += st.subscribes_active;
@@ -293,7 +557,13 @@ static unsigned int control(struct sl_worker *w)
 				for (struct wconn *c = w->conns; c; c = c->next) {
 					struct sl_worker_conn_info *ci = &l->conn[l->n++];
 					struct sl_moq_session_stats st;
+					memset(ci, 0, sizeof(*ci));
 					sl_quic_conn_stats(c->qc, &ci->quic);
+					if (sl_quic_conn_alpn(c->qc, ci->alpn, sizeof(ci->alpn)) ==
+					    NULL)
+						ci->alpn[0] = '\0';
+					if (c->ls)
+						continue;
 					sl_moq_session_stats(c->s, &st);
 					ci->subscriptions = st.subscribes_active;
 					ci->upstreams = st.upstreams_active;
@@ -310,6 +580,35 @@ static unsigned int control(struct sl_worker *w)
 					   .obj = l};
 			if (sl_ring_send(w->cfg.ctl_out, &r, 1) != 1)
 				free(l);
+		} else if (m[i].u32 == SL_WORKER_CTL_STREAMS) {
+			struct sl_stream_set *set = m[i].obj;
+			int *res = malloc(sizeof(*res));
+			int rc = 0;
+			if (w->ds && set) {
+				rc = sl_dshard_set_streams(w->ds, set, w->now);
+				sl_stream_set_unref(w->streams);
+				w->streams = sl_stream_set_ref(set);
+			}
+			sl_stream_set_unref(set);
+			if (res)
+				*res = rc;
+			struct sl_msg r = {.type = SL_MSG_CONTROL,
+					   .u32 = SL_WORKER_CTL_STREAMS,
+					   .u64 = m[i].u64,
+					   .obj = res};
+			if (sl_ring_send(w->cfg.ctl_out, &r, 1) != 1)
+				free(res);
+		} else if (m[i].u32 == SL_WORKER_CTL_DESCRIBE && m[i].obj) {
+			struct sl_worker_describe *dsc = m[i].obj;
+			dsc->n = w->ds ? sl_dshard_describe(w->ds, dsc->stream_id, dsc->info,
+							    dsc->cap)
+				       : 0;
+			struct sl_msg r = {.type = SL_MSG_CONTROL,
+					   .u32 = SL_WORKER_CTL_DESCRIBE,
+					   .u64 = m[i].u64,
+					   .obj = dsc};
+			if (sl_ring_send(w->cfg.ctl_out, &r, 1) != 1)
+				free(dsc);
 		} else if (m[i].u32 == SL_WORKER_CTL_STATS) {
 			struct sl_worker_stats *st = malloc(sizeof(*st));
 			if (st)
@@ -334,6 +633,14 @@ static bool rings_pending(const struct sl_worker *w)
 		if (o != w->cfg.id &&
 		    (rte_ring_count(w->cfg.xs_from[o]) || rte_ring_count(w->cfg.ho_from[o])))
 			return true;
+	if (w->ds) {
+		if ((w->cfg.io_from && rte_ring_count(w->cfg.io_from)) ||
+		    (w->cfg.ml_from && rte_ring_count(w->cfg.ml_from)))
+			return true;
+		for (uint16_t o = 0; o < w->cfg.nworkers; o++)
+			if (w->cfg.dl_from[o] && rte_ring_count(w->cfg.dl_from[o]))
+				return true;
+	}
 	return false;
 }
 
@@ -416,10 +723,29 @@ int sl_worker_main(void *arg)
 	uint64_t backoff = w->cfg.poll_idle_ns;
 	w->lcore = rte_lcore_id();
 	SL_LOG(SHARD, INFO, "worker %u running on lcore %u", w->cfg.id, w->lcore);
-	while (!w->stop) {
+	for (;;) {
 		uint64_t now = w->now = sl_clock_now_ns();
 		unsigned int work = 0;
 		w->loops++;
+		if (w->stop && !w->stopping) {
+			/* Stop taking writes, and give what was applied the chance to become
+			 * durable before the connections go. */
+			w->stopping = true;
+			w->stop_deadline = now + w->cfg.stop_flush_ns;
+			for (struct wconn *c = w->conns; c; c = c->next)
+				if (c->ls)
+					sl_logsrv_shutdown(c->ls);
+		}
+		if (w->stopping) {
+			int rc = w->ds ? sl_dshard_stop(w->ds, now) : 0;
+			if (rc != SL_EAGAIN || now >= w->stop_deadline) {
+				if (rc != 0)
+					SL_LOG(SHARD, WARNING,
+					       "worker %u: the durable shard stopped with %s",
+					       w->cfg.id, sl_strerror(rc));
+				break;
+			}
+		}
 
 		unsigned int n = sl_pktio_rx_burst(w->cfg.port, pkts, RX_BURST);
 		for (unsigned int i = 0; i < n; i++) {
@@ -438,8 +764,21 @@ int sl_worker_main(void *arg)
 			work += sl_xshard_poll(w->xs, now);
 		}
 
-		for (struct wconn *c = w->conns; c; c = c->next)
+		uint64_t dnext = UINT64_MAX;
+		if (w->ds) {
+			work += durable_rings(w);
+			dnext = sl_dshard_poll(w->ds, now);
+		}
+		for (struct wconn *c = w->conns; c; c = c->next) {
+			if (c->ls) {
+				if (sl_logsrv_busy(c->ls)) {
+					sl_logsrv_poll(c->ls, now);
+					work++;
+				}
+				continue;
+			}
 			sl_moq_session_poll(c->s, now);
+		}
 
 		/* The earliest timer is a walk over the connections: done once per iteration. */
 		uint64_t exp = sl_quic_endpoint_expiry(w->ep);
@@ -454,6 +793,8 @@ int sl_worker_main(void *arg)
 		if (w->have_links && w->cfg.bells)
 			ring_peers(w);
 
+		if (dnext < exp)
+			exp = dnext;
 		if (work > 0)
 			backoff = w->cfg.poll_idle_ns;
 		else if (w->cfg.poll_idle_ns)
@@ -463,6 +804,8 @@ int sl_worker_main(void *arg)
 	 * to) sent on its own, then the QUIC close, each given a chance to leave. */
 	uint64_t now = sl_clock_now_ns();
 	for (struct wconn *c = w->conns; c; c = c->next) {
+		if (c->ls)
+			continue;
 		sl_moq_session_goaway(c->s, "");
 		sl_moq_session_poll(c->s, now);
 	}

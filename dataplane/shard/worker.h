@@ -8,6 +8,8 @@
 #include <rte_ring.h>
 
 #include "core/bell.h"
+#include "durable/dshard.h"
+#include "durable/logsrv.h"
 #include "moq/session.h"
 #include "quic/endpoint.h"
 #include "shard/handoff.h"
@@ -51,6 +53,24 @@ struct sl_worker_config {
 	 * back-off only). */
 	struct sl_bell *bells;
 	uint64_t poll_idle_ns;
+
+	/* The durable side. dstore NULL: this worker serves no durable partitions (connections
+	 * that ask for the log protocol are refused). Otherwise dstore is a ring proxy to an io
+	 * lcore (the worker destroys it), io_from that proxy's return ring (to wake up for its
+	 * completions), and ml_to/ml_from carry segment events to and from the io lcore that
+	 * owns the metadata event log, whose doorbell is ml_bell. dl_to/dl_from carry durable
+	 * requests to the workers owning their partitions (NULL at index id). The shard's store,
+	 * index, worker and ownership fields are filled by the worker. */
+	struct sl_objstore *dstore;
+	struct rte_ring *io_from;
+	struct rte_ring *ml_to, *ml_from;
+	struct sl_bell *ml_bell;
+	struct rte_ring *dl_to[SL_XSHARD_MAX_WORKERS], *dl_from[SL_XSHARD_MAX_WORKERS];
+	struct sl_dshard_config dshard;
+	struct sl_logsrv_config logsrv;
+	struct sl_stream_set *streams; /* the catalogue at start (a reference is taken) */
+	struct sl_drecovery *recovery; /* the worker takes its partitions out; may be NULL */
+	uint64_t stop_flush_ns;	       /* how long a stop waits for the flushes; default 10 s */
 };
 
 /* A snapshot of the worker's counters, sent to the control core on request. */
@@ -69,6 +89,12 @@ struct sl_worker_stats {
 	struct sl_xshard_stats xshard;
 	struct sl_handoff_stats handoff;
 	uint64_t groups_sent, groups_reset, frames_out, payload_out, payload_in, decode_errors;
+	/* The durable side (all zero without it). */
+	bool durable;
+	uint64_t log_connections;
+	struct sl_dshard_stats dshard;
+	struct sl_logsrv_stats logsrv; /* summed over open and closed log connections */
+	uint64_t dreqs_out, dreqs_in, dreq_ring_full;
 };
 
 /* Control messages (struct sl_msg.type SL_MSG_CONTROL, .u32 = one of these). */
@@ -77,11 +103,25 @@ enum sl_worker_ctl {
 	SL_WORKER_CTL_STOP = 2,	  /* the worker closes its connections and returns */
 	SL_WORKER_CTL_CONFIG = 3, /* obj = malloc'd struct sl_worker_runtime (worker frees) */
 	SL_WORKER_CTL_CONNS = 4,  /* reply: obj = malloc'd struct sl_worker_conns (caller frees) */
+	/* obj = a stream set reference the worker takes over; reply: obj = malloc'd int, the
+	 * result of sl_dshard_set_streams (caller frees) */
+	SL_WORKER_CTL_STREAMS = 5,
+	/* obj = malloc'd struct sl_worker_describe (filled and sent back; caller frees) */
+	SL_WORKER_CTL_DESCRIBE = 6,
+};
+
+/* The partitions of one stream this worker owns, for `shardctl stream describe`. */
+struct sl_worker_describe {
+	uint64_t stream_id;
+	uint32_t cap; /* entries info can hold */
+	uint32_t n;   /* partitions found (may exceed cap) */
+	struct sl_dpart_info info[];
 };
 
 /* One connection as reported by `shardctl connections`. */
 struct sl_worker_conn_info {
 	struct sl_quic_conn_stats quic;
+	char alpn[24];
 	uint64_t subscriptions, upstreams;
 	uint64_t groups_sent, groups_reset, payload_in, payload_out, decode_errors;
 };

@@ -765,6 +765,13 @@ int sl_metalog_local_poll(struct sl_metalog_local *m)
 	return completed;
 }
 
+int sl_metalog_local_set_eventfd(struct sl_metalog_local *m, int fd)
+{
+	if (m == NULL || fd < 0)
+		return SL_EINVAL;
+	return io_uring_register_eventfd(&m->ring, fd) == 0 ? 0 : SL_EIO;
+}
+
 bool sl_metalog_local_idle(const struct sl_metalog_local *m)
 {
 	for (uint32_t pi = 0; pi < m->nparts; pi++) {

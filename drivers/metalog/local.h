@@ -126,6 +126,12 @@ int sl_metalog_local_poll(struct sl_metalog_local *m);
  * in flight. Returns 0 or SL_EIO. */
 int sl_metalog_local_wait(struct sl_metalog_local *m);
 
+/* Makes every completion of the driver's io_uring signal the eventfd fd, so its poller can
+ * sleep until a batch completes (an io lcore registers its doorbell). Queued records are
+ * only submitted by a poll, which the poller runs after every publish anyway. Returns 0,
+ * SL_EINVAL or SL_EIO. */
+int sl_metalog_local_set_eventfd(struct sl_metalog_local *m, int fd);
+
 /* True when nothing is queued or in flight. */
 bool sl_metalog_local_idle(const struct sl_metalog_local *m);
 

@@ -911,6 +911,22 @@ static void ld_destroy(void *impl)
 
 static const struct sl_objstore_ops localdir_ops = {ld_submit, ld_poll, ld_destroy};
 
+int sl_localdir_set_eventfd(struct sl_objstore *s, int fd)
+{
+	if (s == NULL || s->ops != &localdir_ops || fd < 0)
+		return SL_EINVAL;
+	struct localdir *ld = s->impl;
+	return io_uring_register_eventfd(&ld->ring, fd) == 0 ? 0 : SL_EIO;
+}
+
+bool sl_localdir_needs_poll(const struct sl_objstore *s)
+{
+	if (s == NULL || s->ops != &localdir_ops)
+		return false;
+	const struct localdir *ld = s->impl;
+	return ld->lockwait != NULL || ld->sq_pending > 0;
+}
+
 int sl_localdir_stats(struct sl_objstore *s, struct sl_localdir_stats *out)
 {
 	if (s == NULL || out == NULL || s->ops != &localdir_ops)

@@ -61,6 +61,15 @@ void sl_localdir_config_default(struct sl_localdir_config *c);
 int sl_localdir_open(const char *root, const struct sl_localdir_config *cfg,
 		     struct sl_objstore **out);
 
+/* Makes every completion of the store's io_uring signal the eventfd fd, so the loop that
+ * polls the store can sleep on fd instead of waking up to look (an io lcore registers its
+ * doorbell). Returns 0, SL_EINVAL (not a localdir store, bad fd) or SL_EIO. */
+int sl_localdir_set_eventfd(struct sl_objstore *s, int fd);
+
+/* Whether the store has work no completion will announce (requests waiting for a busy key
+ * lock, SQEs not yet submitted): its poller must come back on a timer. */
+bool sl_localdir_needs_poll(const struct sl_objstore *s);
+
 /* Counters of a localdir store, readable on its io core. */
 struct sl_localdir_stats {
 	uint64_t submitted;

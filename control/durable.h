@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SL_CONTROL_DURABLE_H
+#define SL_CONTROL_DURABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buffer/objstore.h"
+#include "control/streams.h"
+#include "drivers/metalog/local.h"
+#include "durable/recover.h"
+#include "log/metalog.h"
+
+/*
+ * The daemon's start-up of the durable side, on the control core before the workers run
+ * (docs/durable.md, "Start-up and recovery"):
+ *
+ *   1. the stream catalogue, DATA_DIR/streams.json;
+ *   2. this start's number, DATA_DIR/BOOT (one more than the last; it names the batch objects
+ *      written from now on and orders segment events across starts);
+ *   3. the metadata event log in DATA_DIR/metalog: its local store cuts a torn tail, the engine
+ *      loads every durable segment event, and recovery reads them all;
+ *   4. (through an io lcore, sl_dctl_objects) every batch object under data/ is listed, the
+ *      segment index is rebuilt and objects nothing references are deleted.
+ *
+ * The engine is then trimmed (workers keep their own index; the log's memory need not hold
+ * history) and handed to the io lcore that serves it.
+ */
+
+/* The metadata event log's partition count, fixed for a data directory's life: a worker's
+ * segment events go to partition (worker % this). */
+#define SL_DCTL_META_PARTITIONS 16
+
+struct sl_dctl {
+	struct sl_catalog *catalog;
+	uint64_t boot;
+	struct sl_metalog *mlog;
+	struct sl_metalog_local *mlocal;
+	struct sl_drecovery *rec;
+	struct sl_stream_set *streams; /* the catalogue's current snapshot */
+	uint64_t events, orphans_deleted;
+	struct sl_drecovery_stats rec_stats;
+	uint64_t recover_ns; /* how long steps 1-4 took */
+};
+
+/*
+ * Steps 1-3. On failure err names the file and what is wrong (a corrupt catalogue or log stops
+ * the start: nothing acknowledged is ever dropped silently). Returns 0, SL_ECORRUPT, SL_EIO,
+ * SL_ENOMEM.
+ */
+int sl_dctl_open(struct sl_dctl *d, const char *data_dir, char *err, size_t errlen);
+
+/*
+ * Step 4, through client (an objstore proxy to an io lcore, or any store holding the objects).
+ * Returns 0 or the store's error with err saying which step failed.
+ */
+int sl_dctl_objects(struct sl_dctl *d, struct sl_objstore *client, char *err, size_t errlen);
+
+/* Replaces d->streams with a new snapshot of the catalogue. Returns 0 or SL_ENOMEM. */
+int sl_dctl_snapshot(struct sl_dctl *d);
+
+/* Frees what d still holds (the recovery, the catalogue, the snapshot, and the log unless it
+ * was handed to an io lcore: set mlog and mlocal to NULL then). */
+void sl_dctl_close(struct sl_dctl *d);
+
+/* Reads DATA_DIR/BOOT, writes it back one higher (durably), and returns the new value in
+ * *boot. Exposed for tests. Returns 0 or SL_EIO / SL_ECORRUPT with err set. */
+int sl_dctl_next_boot(const char *data_dir, uint64_t *boot, char *err, size_t errlen);
+
+#endif
