@@ -234,10 +234,16 @@ fail:
 
 static void client_close(struct sl_admin *a, unsigned slot)
 {
+	if (slot >= a->max_clients)
+		return;
 	struct client *c = a->clients[slot];
 	if (c == NULL)
 		return;
-	close(c->fd); /* also removes it from the epoll set */
+	/* Explicitly: close removes the descriptor from the epoll set only when no other
+	 * descriptor shares its open file, and a child forked meanwhile (before its exec closes
+	 * it) does share it; its events would then name a freed client. */
+	epoll_ctl(a->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
 	free(c->in);
 	free(c->out);
 	free(c);

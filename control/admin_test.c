@@ -391,6 +391,46 @@ static void test_half_close_without_newline(void **state)
 	server_stop(&s);
 }
 
+/* A process forked while a client is connected (a test running shardctl, a daemon starting a
+ * helper) shares the client's socket until it execs or exits: the server's close must still
+ * take the client out of its epoll set, or a later event names the freed client (heap
+ * use-after-free under ASan). */
+static void test_close_while_a_child_holds_the_socket(void **state)
+{
+	(void)state;
+	struct server s;
+	server_open(&s, 0, 0);
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sa;
+	fill_sa(&sa, sock_path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	for (int i = 0; i < 10; i++)
+		sl_admin_poll(s.a, 10); /* accepted */
+	pid_t child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		usleep(300 * 1000); /* holds every descriptor of the server's process */
+		_exit(0);
+	}
+	const char *req = "{\"cmd\":\"help\"}\n";
+	assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+	assert_int_equal(shutdown(fd, SHUT_WR), 0);
+	/* The server answers and closes its end; the peer then closes too, which (were the
+	 * closed client still registered) reports HUP for it on every later poll. */
+	for (int i = 0; i < 20; i++)
+		sl_admin_poll(s.a, 5);
+	close(fd);
+	for (int i = 0; i < 20; i++)
+		sl_admin_poll(s.a, 5);
+	struct sl_admin_stats st;
+	sl_admin_stats(s.a, &st);
+	assert_int_equal(st.clients, 0);
+	assert_int_equal(st.requests, 1);
+	int status;
+	assert_int_equal(waitpid(child, &status, 0), child);
+	server_stop(&s);
+}
+
 /* ---- handlers --------------------------------------------------------------------------- */
 
 static int status_handler(void *arg, const json_t *req, json_t *resp, char *err, size_t errlen)
@@ -879,6 +919,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_malformed_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_line_too_long, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_half_close_without_newline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_while_a_child_holds_the_socket, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_register_commands, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_command, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stalled_clients_do_not_block_others, setup,
