@@ -40,6 +40,16 @@ enum sl_obj_put_mode {
 	SL_OBJ_PUT_OVERWRITE = 0, /* unconditional */
 	SL_OBJ_PUT_CREATE = 1,	  /* only if the key does not exist, else SL_EPRECOND */
 	SL_OBJ_PUT_IF_MATCH = 2,  /* only if the current etag equals if_match, else SL_EPRECOND */
+	/*
+	 * Like CREATE (only if the key does not exist, else SL_EPRECOND), but the object may be
+	 * written in place: it can be seen, incomplete, while the put runs, and a crash may leave
+	 * it incomplete. Only a completed put promises the whole object, durably. For objects no
+	 * one reads before their put completed and whose readers know their length (the durable
+	 * shard's batch objects, which the metadata log names with their size): a backend then
+	 * saves the temporary file, the rename and the key lock. Backends without a faster way
+	 * run it as CREATE.
+	 */
+	SL_OBJ_PUT_CREATE_DIRECT = 3,
 };
 
 /* One listed object. */

@@ -564,7 +564,9 @@ static int fl_delta(void *arg, uint64_t req_id, void *frozen, uint64_t es, uint6
 		return 0; /* reported in order by advance */
 	}
 	f->put.op = SL_OBJ_PUT;
-	f->put.put_mode = SL_OBJ_PUT_CREATE;
+	/* Nobody reads a batch object before its put completed, and the segment event names its
+	 * length: it may be written in place (no temporary file, rename or key lock). */
+	f->put.put_mode = SL_OBJ_PUT_CREATE_DIRECT;
 	f->put.key = f->obj->key;
 	f->put.body = body;
 	f->put.done = put_done;

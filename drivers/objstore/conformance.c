@@ -222,6 +222,26 @@ static int check_conditional(struct ctx *x)
 	CHECK_RC(put(x, "cond/k", "v4", SL_OBJ_PUT_IF_MATCH, e2, NULL), SL_EPRECOND,
 		 "PUT IF_MATCH after DELETE");
 	CHECK_RC(put(x, "cond/k", "v4", SL_OBJ_PUT_CREATE, NULL, e3), 0, "PUT CREATE after DELETE");
+
+	/* CREATE_DIRECT: create-only like CREATE, whole once complete, in a new directory, with
+	 * an empty body, and its etag what GET reports. */
+	char e4[SL_OBJ_ETAG_MAX];
+	CHECK_RC(put(x, "direct/a/k", "direct body", SL_OBJ_PUT_CREATE_DIRECT, NULL, e4), 0,
+		 "PUT CREATE_DIRECT new key");
+	if (get_is(x, "direct/a/k", 0, 0, "direct body", 11, e4) != 0)
+		return -1;
+	CHECK_RC(put(x, "direct/a/k", "other", SL_OBJ_PUT_CREATE_DIRECT, NULL, NULL), SL_EPRECOND,
+		 "PUT CREATE_DIRECT existing key");
+	if (get_is(x, "direct/a/k", 0, 0, "direct body", 11, e4) != 0)
+		return -1;
+	CHECK_RC(put(x, "cond/k", "v5", SL_OBJ_PUT_CREATE_DIRECT, NULL, NULL), SL_EPRECOND,
+		 "PUT CREATE_DIRECT over a CREATE'd key");
+	CHECK_RC(put(x, "direct/a/empty", "", SL_OBJ_PUT_CREATE_DIRECT, NULL, NULL), 0,
+		 "PUT CREATE_DIRECT empty body");
+	if (get_is(x, "direct/a/empty", 0, 0, "", 0, NULL) != 0)
+		return -1;
+	CHECK_RC(op_rc(x, SL_OBJ_DELETE, "direct/a/k"), 0, "DELETE a CREATE_DIRECT object");
+	CHECK_RC(op_rc(x, SL_OBJ_DELETE, "direct/a/empty"), 0, "DELETE a CREATE_DIRECT object");
 	return 0;
 }
 

@@ -94,7 +94,7 @@ static int mem_submit(void *impl, struct sl_obj_req *req)
 		return SL_EINVAL;
 	}
 	if (req->op == SL_OBJ_PUT) {
-		if (req->body == NULL || req->put_mode > SL_OBJ_PUT_IF_MATCH)
+		if (req->body == NULL || req->put_mode > SL_OBJ_PUT_CREATE_DIRECT)
 			return SL_EINVAL;
 	}
 	if (m->closed)
@@ -135,7 +135,8 @@ static int do_put(struct mem_store *m, struct sl_obj_req *req, uint64_t now_ns)
 		m->stats.preconds++;
 		return SL_EPRECOND;
 	}
-	if (req->put_mode == SL_OBJ_PUT_CREATE && found) {
+	if ((req->put_mode == SL_OBJ_PUT_CREATE || req->put_mode == SL_OBJ_PUT_CREATE_DIRECT) &&
+	    found) {
 		m->stats.preconds++;
 		return SL_EPRECOND;
 	}
