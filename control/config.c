@@ -249,7 +249,7 @@ static const struct sl_config_setting settings[] = {
 	 .max = GIB},
 	{.name = "log_max_flushes",
 	 .type = SL_CONFIG_INT,
-	 .def = "4",
+	 .def = "2",
 	 .metavar = "N",
 	 .help = "Durable partitions: flushes a worker keeps in flight at once; beyond it, "
 		 "writes wait and producers are told to back off when the queue is full.",

@@ -130,7 +130,7 @@ void sl_dshard_config_default(struct sl_dshard_config *cfg)
 	cfg->mem_budget = UINT64_C(256) << 20;
 	cfg->flush_bytes = UINT64_C(4) << 20;
 	cfg->flush_interval_ns = 100 * MS;
-	cfg->max_flushes = 4;
+	cfg->max_flushes = 2;
 	cfg->queue_capacity = 8192;
 	cfg->fetch_bytes = UINT64_C(1) << 20;
 	cfg->overload_retry_ms = 5;

@@ -188,7 +188,7 @@ struct sl_dshard_config {
 	uint64_t mem_budget;	    /* flushed record bytes kept in memory; default 256 MiB */
 	uint64_t flush_bytes;	    /* a delta this large is flushed; default 4 MiB */
 	uint64_t flush_interval_ns; /* a delta this old is flushed; default 100 ms */
-	uint32_t max_flushes;	    /* flushes in flight (frozen deltas); default 4 */
+	uint32_t max_flushes;	    /* flushes in flight (frozen deltas); default 2 */
 	uint32_t queue_capacity;    /* produce requests queued before OVERLOADED; default 8192 */
 	uint64_t fetch_bytes;	    /* default max_bytes of a fetch; 1 MiB */
 	uint64_t overload_retry_ms; /* OVERLOADED's detail: how long producers back off; 5 */
