@@ -1005,6 +1005,8 @@ struct cons {
 	struct hist lat;
 	bool stop, failed;
 	const char *end;
+	bool explicit_from; /* --from OFFSET: tells the two out-of-range cases apart */
+	uint64_t from_offset;
 };
 
 static struct cpart *cpart_find(struct cons *c, uint32_t partition)
@@ -1207,10 +1209,34 @@ static void c_error(void *user, const struct sl_lp_error *e)
 		c->end = "error";
 		return;
 	}
-	if (e->code == SL_LP_ERR_OFFSET_OUT_OF_RANGE && e->partition != SL_LP_NO_PARTITION)
-		fprintf(stderr, "%s: partition %u: offset out of range, earliest is %llu\n",
-			c->prog, e->partition, (unsigned long long)e->detail);
-	else if (e->partition != SL_LP_NO_PARTITION)
+	if (e->code == SL_LP_ERR_OFFSET_OUT_OF_RANGE && e->partition != SL_LP_NO_PARTITION) {
+		/* The server sends only the earliest retained offset; what the user asked for
+		 * says which of the three cases this is. */
+		struct cpart *cp = cpart_find(c, e->partition);
+		unsigned long long earliest = (unsigned long long)e->detail;
+		if (cp != NULL && cp->started && cp->next < e->detail)
+			fprintf(stderr,
+				"%s: partition %u: retention removed offsets %llu to %llu before "
+				"they were read; earliest is %llu\n",
+				c->prog, e->partition, (unsigned long long)cp->next, earliest - 1,
+				earliest);
+		else if (c->explicit_from && c->from_offset < e->detail)
+			fprintf(stderr,
+				"%s: partition %u: offset %llu is below the earliest retained "
+				"offset %llu\n",
+				c->prog, e->partition, (unsigned long long)c->from_offset,
+				earliest);
+		else if (c->explicit_from)
+			fprintf(stderr,
+				"%s: partition %u: offset %llu is past the partition's end "
+				"(--from latest waits for new records; earliest retained is "
+				"%llu)\n",
+				c->prog, e->partition, (unsigned long long)c->from_offset,
+				earliest);
+		else
+			fprintf(stderr, "%s: partition %u: offset out of range, earliest is %llu\n",
+				c->prog, e->partition, earliest);
+	} else if (e->partition != SL_LP_NO_PARTITION)
 		fprintf(stderr, "%s: partition %u: %s: %.*s\n", c->prog, e->partition,
 			code_name(e->code), (int)e->reason.n, (const char *)e->reason.p);
 	else
@@ -1444,6 +1470,8 @@ int sl_ctl_consume_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 		starts[i].offset = from == SL_LP_START_OFFSET ? from_offset : 0;
 	}
 	c.nparts = nwant;
+	c.explicit_from = from == SL_LP_START_OFFSET;
+	c.from_offset = from_offset;
 	static const struct sl_logclient_sub_callbacks scb = {
 		.on_started = c_started,
 		.on_records = c_records,

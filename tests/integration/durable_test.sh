@@ -176,7 +176,12 @@ python3 -c 'print("y" * 101)' | ctl produce "$url" small --stdin >/dev/null 2>"$
 	fail "a 101-byte record went into a 100-byte stream"
 grep -q "max_record_bytes" "$work/err" || fail "record too large said: $(cat "$work/err")"
 echo fine | ctl produce "$url" small --stdin >/dev/null 2>&1 || fail "a small record failed"
-ok "unknown stream, partition out of range and record too large are answered clearly"
+if ctl consume "$url" orders --partition 0 --from 1000000 --timeout 5 >/dev/null 2>"$work/err"; then
+	fail "consume from past the end succeeded"
+fi
+grep -q "offset 1000000 is past the partition's end" "$work/err" ||
+	fail "start past the end said: $(cat "$work/err")"
+ok "unknown stream, partition or offset out of range and record too large are answered clearly"
 
 # ---- describe ----
 ctl stream describe orders --json >"$work/desc.json" || fail "describe"
