@@ -36,6 +36,7 @@ struct dpart {
 	struct sl_dseg *segs;
 	uint32_t nsegs, cap;
 	uint64_t seg_bytes;
+	uint64_t trunc_gen; /* bumped when segments are cut: reads in flight start over */
 	/* Fetches waiting for records: applied-isolation ones wake on every apply, durable ones
 	 * when the durable offset moves. */
 	struct sl_dfetch *parked_applied, *parked_durable;
@@ -234,6 +235,7 @@ static void part_unref(struct sl_dshard *ds, struct dpart *pt)
 
 static void segs_truncate(struct sl_dshard *ds, struct dpart *pt, uint64_t end)
 {
+	pt->trunc_gen++;
 	while (pt->nsegs > 0 && pt->segs[pt->nsegs - 1].first >= end) {
 		struct sl_dseg *s = &pt->segs[--pt->nsegs];
 		pt->seg_bytes -= s->len;
@@ -990,41 +992,117 @@ static uint64_t fetch_limit(const struct sl_dshard *ds, const struct sl_dfetch *
 	return f->isolation == SL_LP_ISO_APPLIED ? part_hwm(ds, pt) : pt->durable;
 }
 
+static void gets_release(struct sl_dshard *ds, struct sl_dfetch *f, uint32_t keep)
+{
+	for (uint32_t i = 0; i < f->ngets; i++) {
+		if (i == keep)
+			continue;
+		sl_batch_release(&f->batches[i]);
+		obj_unref(ds, f->seg_objs[i]);
+		f->seg_objs[i] = NULL;
+	}
+	f->ngets = 0;
+}
+
+/* Fills f's answer from the segments read for it (all decoded, in offset order): records from
+ * f->offset on, below limit, within the fetch's bounds. Returns 0 or SL_ENOMEM; *keep is the
+ * read segment holding the next offset to read (or the last used), for the partition's cache. */
+static int gets_collect(struct sl_dfetch *f, uint64_t limit, uint32_t *keep)
+{
+	uint64_t n = 0, bytes = 0, off = f->offset;
+	bool full = false;
+	*keep = 0;
+	for (uint32_t i = 0; i < f->ngets && !full && off < limit; i++) {
+		uint64_t first = f->seg_firsts[i], end = first + f->seg_counts[i];
+		if (off < first || off >= end)
+			break; /* the index is contiguous, so only a bug gets here */
+		*keep = i;
+		for (; off < end && off < limit; off++, n++) {
+			uint32_t len = f->batches[i].entries[off - first].len;
+			if (n == SL_LP_MAX_RECORDS || (n > 0 && bytes + len > f->max_bytes)) {
+				full = true;
+				break;
+			}
+			bytes += len;
+		}
+	}
+	if (recs_reserve(f, n) != 0)
+		return SL_ENOMEM;
+	off = f->offset;
+	for (uint32_t i = 0, k = 0; k < n; i++) {
+		uint64_t first = f->seg_firsts[i], end = first + f->seg_counts[i];
+		for (; off < end && k < n; off++, k++) {
+			f->recs[k] = f->batches[i].entries[off - first];
+			sl_buf_ref(f->recs[k].buf);
+		}
+	}
+	f->first = f->offset;
+	f->count = (uint32_t)n;
+	f->bytes = bytes;
+	return 0;
+}
+
+static void gets_finish(struct sl_dshard *ds, struct sl_dfetch *f);
+
 static void get_done(struct sl_obj_req *req)
 {
 	struct sl_dfetch *f = req->user;
 	struct sl_dshard *ds = f->ds;
+	uint32_t i = (uint32_t)(req - f->gets);
+	int rc = req->result;
+	ds->gets_inflight--;
+	if (rc == 0 && f->get_err == 0) {
+		const char *why = NULL;
+		rc = sl_batch_decode(req->data, NULL, ds->zctx, &f->batches[i], &why);
+		if (rc == 0 && f->seg_counts[i] > f->batches[i].count)
+			rc = SL_ECORRUPT; /* the object does not hold what the index says */
+	}
+	sl_obj_req_reset(req);
+	if (rc != 0 && f->get_err == 0) {
+		ds->st.object_read_errors++;
+		f->get_err = rc;
+	}
+	if (--f->gets_left == 0)
+		gets_finish(ds, f);
+}
+
+static void gets_finish(struct sl_dshard *ds, struct sl_dfetch *f)
+{
 	struct dpart *pt = f->part;
-	struct sl_dobj *o = f->seg_obj;
-	f->seg_obj = NULL;
+	int rc;
 	if (pt->dead || ds->stopping) {
-		ds->gets_inflight--;
-		sl_obj_req_reset(req);
-		obj_unref(ds, o);
+		gets_release(ds, f, UINT32_MAX);
 		fetch_answer(ds, f, pt->dead ? SL_LP_ERR_UNKNOWN_STREAM : SL_LP_ERR_SHUTTING_DOWN,
 			     SL_ECLOSED, 0);
 		return;
 	}
-	uint64_t off = req->offset;
-	struct sl_batch b = {0};
-	const char *why = NULL;
-	int rc = req->result;
-	ds->gets_inflight--;
-	if (rc == 0)
-		rc = sl_batch_decode(req->data, NULL, ds->zctx, &b, &why);
-	sl_obj_req_reset(req);
-	if (rc != 0) {
-		ds->st.object_read_errors++;
-		obj_unref(ds, o);
-		fetch_answer(ds, f, SL_LP_ERR_STORAGE_FAILED, rc, 0);
+	if (f->get_err != 0) {
+		gets_release(ds, f, UINT32_MAX);
+		fetch_answer(ds, f, SL_LP_ERR_STORAGE_FAILED, f->get_err, 0);
 		return;
 	}
+	if (f->trunc_gen != pt->trunc_gen) {
+		/* Segments were cut (a failed flush) while they were read: look again. */
+		gets_release(ds, f, UINT32_MAX);
+		fetch_run(ds, f);
+		return;
+	}
+	uint32_t keep;
+	rc = gets_collect(f, fetch_limit(ds, f, pt), &keep);
+	/* The cache and the reads are settled before the answer: its callback may reuse f. */
 	cache_drop(ds, pt);
-	pt->cache_obj = o; /* the read's reference moves to the cache */
-	pt->cache_off = off;
-	pt->cache = b;
-	/* The segment may have been cut (a truncation after a failure) while it was read. */
-	fetch_run(ds, f);
+	pt->cache_obj = f->seg_objs[keep]; /* the read's reference moves to the cache */
+	pt->cache_off = f->gets[keep].offset;
+	pt->cache = f->batches[keep];
+	memset(&f->batches[keep], 0, sizeof(f->batches[keep]));
+	f->seg_objs[keep] = NULL;
+	gets_release(ds, f, keep);
+	if (rc != 0) {
+		fetch_answer(ds, f, SL_LP_ERR_INTERNAL, rc, 0);
+		return;
+	}
+	ds->st.fetches_from_objects++;
+	fetch_answer(ds, f, 0, 0, 0);
 }
 
 static void fetch_park(struct sl_dshard *ds, struct sl_dfetch *f, struct dpart *pt)
@@ -1106,29 +1184,60 @@ static void fetch_run(struct sl_dshard *ds, struct sl_dfetch *f)
 		fetch_answer(ds, f, SL_LP_ERR_SHUTTING_DOWN, SL_ECLOSED, 0);
 		return;
 	}
-	memset(&f->get, 0, sizeof(f->get));
-	f->get.op = SL_OBJ_GET;
-	f->get.key = s->obj->key;
-	f->get.offset = s->off;
-	f->get.length = s->len;
-	f->get.done = get_done;
-	f->get.user = f;
-	sl_dobj_ref(s->obj);
-	f->seg_obj = s->obj;
-	int rc = sl_objstore_submit(ds->cfg.store, &f->get);
-	if (rc == 0)
+	/* Read the segment and the ones after it, up to SL_DFETCH_GETS of them and max_bytes of
+	 * object data, stopping where the memory tail takes over. */
+	f->ngets = 0;
+	f->get_err = 0;
+	f->trunc_gen = pt->trunc_gen;
+	uint64_t span = 0;
+	int rc = 0;
+	for (uint32_t i = lo; i < pt->nsegs && f->ngets < SL_DFETCH_GETS; i++) {
+		const struct sl_dseg *si = &pt->segs[i];
+		if (f->ngets > 0 &&
+		    (si->first >= limit || si->first >= mfirst || span + si->len > f->max_bytes))
+			break;
+		uint32_t k = f->ngets;
+		struct sl_obj_req *g = &f->gets[k];
+		memset(g, 0, sizeof(*g));
+		g->op = SL_OBJ_GET;
+		g->key = si->obj->key;
+		g->offset = si->off;
+		g->length = si->len;
+		g->done = get_done;
+		g->user = f;
+		memset(&f->batches[k], 0, sizeof(f->batches[k]));
+		f->seg_firsts[k] = si->first;
+		f->seg_counts[k] = si->count;
+		f->seg_objs[k] = si->obj;
+		sl_dobj_ref(si->obj);
+		/* Counted before the submit, and one more held until every read is out: a store
+		 * may complete a request inside the submit. */
+		f->ngets++;
+		f->gets_left = f->ngets + 1;
 		ds->gets_inflight++;
-	if (rc != 0) {
-		f->seg_obj = NULL;
-		obj_unref(ds, s->obj);
-		if (rc == SL_ENOSPC) {
-			/* The io ring is full: answer empty and let the reader come back. */
-			f->first = f->offset;
-			fetch_answer(ds, f, 0, 0, 0);
-			return;
+		rc = sl_objstore_submit(ds->cfg.store, g);
+		if (rc != 0) {
+			ds->gets_inflight--;
+			f->ngets--;
+			f->gets_left--;
+			f->seg_objs[k] = NULL;
+			obj_unref(ds, si->obj);
+			break;
 		}
-		fetch_answer(ds, f, SL_LP_ERR_STORAGE_FAILED, rc, 0);
+		span += si->len;
 	}
+	if (f->ngets > 0) {
+		if (--f->gets_left == 0)
+			gets_finish(ds, f);
+		return;
+	}
+	if (rc == SL_ENOSPC) {
+		/* The io ring is full: answer empty and let the reader come back. */
+		f->first = f->offset;
+		fetch_answer(ds, f, 0, 0, 0);
+		return;
+	}
+	fetch_answer(ds, f, SL_LP_ERR_STORAGE_FAILED, rc, 0);
 }
 
 static void fetch(struct sl_dshard *ds, struct sl_dfetch *f)
@@ -1140,7 +1249,7 @@ static void fetch(struct sl_dshard *ds, struct sl_dfetch *f)
 	f->deadline = 0;
 	f->pnext = f->tnext = NULL;
 	f->ppprev = f->tpprev = NULL;
-	f->seg_obj = NULL;
+	f->ngets = f->gets_left = 0;
 	if (f->max_bytes == 0)
 		f->max_bytes = ds->cfg.fetch_bytes;
 	ds->st.fetches++;

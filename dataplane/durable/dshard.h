@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buffer/batch.h"
 #include "buffer/objstore.h"
 #include "core/buf.h"
 #include "core/wait.h"
@@ -136,6 +137,11 @@ enum sl_dfetch_from {
  * least one record) and never past what isolation allows. recs is allocated by the shard and
  * holds one buffer reference per record: release everything with sl_dfetch_release.
  */
+/* Segments one fetch reads from the object store at once. Durable producers with few
+ * requests in flight make small segments (a few records each); reading several per fetch keeps
+ * a backlog read from paying one io round trip per segment. */
+#define SL_DFETCH_GETS 8
+
 struct sl_dfetch {
 	struct sl_dreq h;
 	uint8_t isolation; /* enum sl_lp_isolation */
@@ -155,9 +161,14 @@ struct sl_dfetch {
 	struct sl_dfetch *pnext, **ppprev; /* the partition's parked list */
 	struct sl_dfetch *tnext, **tpprev; /* the shard's timeout list */
 	uint64_t deadline;
-	struct sl_obj_req get;
-	void *seg_obj; /* the object being read */
-	uint64_t seg_first, seg_count;
+	/* Reads of consecutive segments in flight for this fetch, answered together. */
+	struct sl_obj_req gets[SL_DFETCH_GETS];
+	void *seg_objs[SL_DFETCH_GETS];
+	uint64_t seg_firsts[SL_DFETCH_GETS], seg_counts[SL_DFETCH_GETS];
+	struct sl_batch batches[SL_DFETCH_GETS];
+	uint32_t ngets, gets_left;
+	int get_err;
+	uint64_t trunc_gen; /* the partition's index generation when the reads went out */
 };
 
 void sl_dfetch_release(struct sl_dfetch *f);

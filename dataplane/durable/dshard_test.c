@@ -275,8 +275,8 @@ static void marks_done(struct sl_dreq *r)
 	(*(int *)r->user)++;
 }
 
-static struct fet *fetch(uint64_t stream, uint32_t partition, uint8_t from, uint64_t offset,
-			 uint8_t isolation, uint64_t park_ns)
+static struct fet *fetch_max(uint64_t stream, uint32_t partition, uint8_t from, uint64_t offset,
+			     uint8_t isolation, uint64_t park_ns, uint64_t max_bytes)
 {
 	struct fet *x = calloc(1, sizeof(*x));
 	assert_non_null(x);
@@ -288,8 +288,15 @@ static struct fet *fetch(uint64_t stream, uint32_t partition, uint8_t from, uint
 	x->f.offset = offset;
 	x->f.isolation = isolation;
 	x->f.park_ns = park_ns;
+	x->f.max_bytes = max_bytes;
 	sl_dshard_submit(ds, &x->f.h, now);
 	return x;
+}
+
+static struct fet *fetch(uint64_t stream, uint32_t partition, uint8_t from, uint64_t offset,
+			 uint8_t isolation, uint64_t park_ns)
+{
+	return fetch_max(stream, partition, from, offset, isolation, park_ns, 0);
 }
 
 static void fet_free(struct fet *x)
@@ -437,12 +444,14 @@ static void fetches_read_memory_then_wait_for_more(void **state)
 static void evicted_records_are_read_from_objects(void **state)
 {
 	(void)state;
-	/* A shard that keeps no flushed record in memory. */
+	/* A shard that keeps no flushed record in memory, and a backlog of more segments than
+	 * one fetch reads at once. */
+	enum { SEGS = SL_DFETCH_GETS + 2 };
 	stop_shard();
 	struct sl_dshard_config c = config();
 	c.mem_budget = 0;
 	assert_int_equal(sl_dshard_new(&c, streams, NULL, now, &ds), 0);
-	for (int k = 0; k < 4; k++) {
+	for (int k = 0; k < SEGS; k++) {
 		char tag[16];
 		snprintf(tag, sizeof(tag), "o%d", k);
 		struct prod *p = produce(1, 1, SL_LP_DURABLE, tag, 10);
@@ -453,8 +462,9 @@ static void evicted_records_are_read_from_objects(void **state)
 	struct sl_dshard_stats st;
 	sl_dshard_stats(ds, &st);
 	assert_int_equal(st.pstore.records_in_memory, 0);
-	uint64_t off = 0;
-	while (off < 40) {
+	uint64_t off = 0, fetches = 0;
+	uint32_t counts[SEGS];
+	while (off < SEGS * 10) {
 		struct fet *f = fetch(1, 1, SL_DFETCH_OFFSET, off, SL_LP_ISO_DURABLE, 0);
 		wait_done(&f->done);
 		assert_int_equal(f->f.h.code, 0);
@@ -465,11 +475,55 @@ static void evicted_records_are_read_from_objects(void **state)
 			snprintf(tag, sizeof(tag), "o%d", (int)((off + i) / 10));
 			expect_rec(f, i, tag, (unsigned)((off + i) % 10));
 		}
+		counts[fetches++] = f->f.count;
 		off += f->f.count;
 		fet_free(f);
 	}
+	/* One fetch answers from SL_DFETCH_GETS segments read together, the next from the rest. */
+	assert_int_equal(fetches, 2);
+	assert_int_equal(counts[0], SL_DFETCH_GETS * 10);
+	assert_int_equal(counts[1], 20);
 	sl_dshard_stats(ds, &st);
-	assert_true(st.fetches_from_objects >= 4);
+	assert_int_equal(st.fetches_from_objects, 2);
+
+	/* Inside a segment, from the cache or not, and bounded by max_bytes. */
+	struct fet *f = fetch(1, 1, SL_DFETCH_OFFSET, 95, SL_LP_ISO_DURABLE, 0);
+	wait_done(&f->done);
+	assert_int_equal(f->f.h.code, 0);
+	assert_int_equal(f->f.first, 95);
+	assert_int_equal(f->f.count, 5);
+	expect_rec(f, 0, "o9", 5);
+	fet_free(f);
+	f = fetch(1, 1, SL_DFETCH_OFFSET, 3, SL_LP_ISO_DURABLE, 0);
+	wait_done(&f->done);
+	assert_int_equal(f->f.count, SL_DFETCH_GETS * 10 - 3);
+	expect_rec(f, 0, "o0", 3);
+	expect_rec(f, 7, "o1", 0);
+	fet_free(f);
+	f = fetch_max(1, 1, SL_DFETCH_OFFSET, 42, SL_LP_ISO_DURABLE, 0, 1);
+	wait_done(&f->done);
+	assert_int_equal(f->f.count, 1);
+	expect_rec(f, 0, "o4", 2);
+	fet_free(f);
+
+	/* A read that fails fails the fetch with a storage error; nothing is lost, and the same
+	 * fetch again succeeds. */
+	sl_dshard_stats(ds, &st);
+	uint64_t read_errors = st.object_read_errors;
+	assert_int_equal(sl_objstore_memory_fail_next(store, SL_OBJ_GET, 1, SL_EIO), 0);
+	f = fetch(1, 1, SL_DFETCH_OFFSET, 0, SL_LP_ISO_DURABLE, 0);
+	wait_done(&f->done);
+	assert_int_equal(f->f.h.code, SL_LP_ERR_STORAGE_FAILED);
+	assert_int_equal(f->f.count, 0);
+	fet_free(f);
+	sl_dshard_stats(ds, &st);
+	assert_int_equal(st.object_read_errors, read_errors + 1);
+	f = fetch(1, 1, SL_DFETCH_OFFSET, 0, SL_LP_ISO_DURABLE, 0);
+	wait_done(&f->done);
+	assert_int_equal(f->f.h.code, 0);
+	assert_int_equal(f->f.count, SL_DFETCH_GETS * 10);
+	expect_rec(f, SL_DFETCH_GETS * 10 - 1, "o7", 9);
+	fet_free(f);
 }
 
 static void a_failed_object_write_fails_only_what_was_not_durable(void **state)
