@@ -10,6 +10,10 @@
  *   bm_batch_decode_v1/C    decode the same entries in opendata's v1 layout
  *   bm_localdir_put/D       localdir PUT of 1 MiB batches with fsync of file and directory, D
  *                           requests in flight; MiB/s. Runs in $SL_BENCH_DIR (default /tmp)
+ *   bm_localdir_direct      localdir CREATE_DIRECT of 1 KiB objects, one at a time, the poller
+ *                           sleeping on the ring's eventfd between completions as an io lcore
+ *                           does. wall_us_per_put: what one durable batch object costs, the
+ *                           floor under a durable acknowledgement
  *   bm_dsync_write          the same disk's baseline: sequential 1 MiB writes to a new file
  *                           opened O_DSYNC, exactly what `dd bs=1M oflag=dsync` does. The put
  *                           target is >= 80 % of this figure.
@@ -22,6 +26,7 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,6 +215,67 @@ static void bm_localdir_put(struct sl_bench *b)
 	sl_bench_items(b, (int64_t)n);
 }
 SL_BENCHMARK(bm_localdir_put, 1, 4);
+
+static void bm_localdir_direct(struct sl_bench *b)
+{
+	char root[512];
+	snprintf(root, sizeof(root), "%s/sl-bench-direct-XXXXXX", bench_dir());
+	if (mkdtemp(root) == NULL) {
+		sl_bench_error(b, "mkdtemp failed");
+		return;
+	}
+	struct sl_objstore *s;
+	int efd = eventfd(0, EFD_CLOEXEC);
+	if (sl_localdir_open(root, NULL, &s) != 0 || efd < 0 || sl_localdir_set_eventfd(s, efd)) {
+		sl_bench_error(b, "localdir open failed");
+		return;
+	}
+	struct sl_buf *body = sl_buf_alloc(1024);
+	memset(body->data, 'd', 1024);
+	body->len = 1024;
+	struct put_slot sl;
+	memset(&sl, 0, sizeof(sl));
+	uint64_t n = 0;
+	double t0 = wall_s();
+	while (sl_bench_running(b)) {
+		snprintf(sl.key, sizeof(sl.key), "data/d%08llu.batch", (unsigned long long)n);
+		memset(&sl.req, 0, sizeof(sl.req));
+		sl.req.op = SL_OBJ_PUT;
+		sl.req.put_mode = SL_OBJ_PUT_CREATE_DIRECT;
+		sl.req.key = sl.key;
+		sl.req.body = sl_buf_ref(body);
+		sl.req.done = put_done;
+		sl.req.user = &sl;
+		sl.busy = 1;
+		if (sl_objstore_submit(s, &sl.req) != 0) {
+			sl.failed = SL_EIO;
+			break;
+		}
+		sl_objstore_poll(s, 0);
+		while (sl.busy) {
+			uint64_t v;
+			if (!sl_localdir_needs_poll(s) && read(efd, &v, sizeof(v)) < 0)
+				break;
+			sl_objstore_poll(s, 0);
+		}
+		if (sl.failed)
+			break;
+		n++;
+	}
+	double dt = wall_s() - t0;
+	sl_bench_counter(b, "wall_us_per_put", n ? dt * 1e6 / (double)n : 0, SL_BENCH_VALUE);
+	if (sl.failed)
+		sl_bench_error(b, sl_strerror(sl.failed));
+	sl_buf_unref(body);
+	sl_objstore_destroy(s);
+	close(efd);
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	if (system(cmd) != 0)
+		sl_bench_error(b, "cleanup failed");
+	sl_bench_items(b, (int64_t)n);
+}
+SL_BENCHMARK_NOARG(bm_localdir_direct);
 
 static void bm_dsync_write(struct sl_bench *b)
 {
