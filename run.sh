@@ -131,6 +131,9 @@ Starts shardlined (socket driver, 2 workers and an io lcore, loopback port $port
 certificate, admin socket and data directory in $work), then runs the fan-out benchmark against it: 1 publisher -> 100
 subscribers, 60 fps, 4 KB frames, 60-frame groups, 10 s measured after a 2 s warm-up.
 Every subscriber is a real QUIC connection; latency is publish-to-deliver per frame.
+Then the durable side on the same daemon and port: a stream, 1 KiB records produced with
+durable acknowledgements (synced object and metadata log), read back from the earliest offset,
+beside the data directory's own pwrite+fdatasync.
 
 MSG
 	./build/control/shardlined --listen "127.0.0.1:$port" --workers 2 \
@@ -157,7 +160,11 @@ for w in s["workers"]:
     print("  worker %d (lcore %d): %d connections accepted, %d rx / %d tx packets, %d groups sent"
           % (w["worker"], w["lcore"], w["quic"]["conns_accepted"], w["rx_packets"], w["tx_packets"], w["groups_sent"]))'
 	echo "latency CDF: build/bench-results/fanout-100.png"
-	echo "The in-process benchmarks of the engines: ./run.sh bench"
+	echo
+	echo "durable partitions (shardline://127.0.0.1:$port, stream 'demo'):"
+	python3 bench/durable_bench.py --demo "shardline://127.0.0.1:$port" --admin "$work/admin.sock" \
+		--dir "$work/data" ./build/control/shardctl || rc=1
+	echo "The full durable benchmark and the in-process benchmarks of the engines: ./run.sh bench"
 	return $rc
 }
 

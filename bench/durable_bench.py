@@ -2,6 +2,11 @@
 """Durable partitions against the disk they sit on, measured in one run.
 
   durable_bench.py SHARDLINED SHARDCTL [--out FILE] [--backlog-mib N] [--rounds N]
+  durable_bench.py --demo URL --admin SOCK --dir DATA_DIR SHARDCTL
+
+--demo is the short version `./run.sh demo` prints: against a running daemon, a stream `demo`,
+1 KiB records with durable acknowledgements from one producer at 1 and 64 in flight, read
+back from the earliest offset and checked, beside the fdatasync of the daemon's data directory.
 
 1. The disk's own figures, in the directory the daemon uses ($SL_BENCH_DIR, default
    /var/tmp): 1 KiB pwrite + fdatasync in a loop (rate, p50, p99, p99.9) and a cold
@@ -53,6 +58,32 @@ def disk_fdatasync(d, n=3000):
     total = time.perf_counter() - t0
     os.close(fd)
     os.unlink(path)
+    return {"per_s": n / total, "p50_us": percentile(lat, 50), "p99_us": percentile(lat, 99),
+            "p999_us": percentile(lat, 99.9)}
+
+
+def disk_create_direct(d, n=1000):
+    """What the local object store does for one batch object (CREATE_DIRECT): create a new file,
+    write 1 KiB and an extended attribute, fsync the file, fsync its directory. The floor under
+    a durable acknowledgement on this disk, besides the metadata log's fdatasync beside it."""
+    sub = os.path.join(d, "create-probe")
+    os.makedirs(sub, exist_ok=True)
+    dfd = os.open(sub, os.O_RDONLY | os.O_DIRECTORY)
+    buf = os.urandom(1024)
+    lat = []
+    t0 = time.perf_counter()
+    for i in range(n):
+        a = time.perf_counter()
+        fd = os.open(os.path.join(sub, "o%06d" % i), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.pwrite(fd, buf, 0)
+        os.setxattr(fd, "user.sl.etag", b"0123456789abcdef")
+        os.fsync(fd)
+        os.fsync(dfd)
+        lat.append((time.perf_counter() - a) * 1e6)
+        os.close(fd)
+    total = time.perf_counter() - t0
+    os.close(dfd)
+    shutil.rmtree(sub, ignore_errors=True)
     return {"per_s": n / total, "p50_us": percentile(lat, 50), "p99_us": percentile(lat, 99),
             "p999_us": percentile(lat, 99.9)}
 
@@ -140,13 +171,66 @@ def produce(dm, stream, count, size, in_flight, durability, batch=1):
 
 def cpu_ns(dm):
     """The daemon's CPU time so far (user + system), from /proc."""
-    with open("/proc/%d/stat" % dm.proc.pid) as f:
+    with open("/proc/%d/stat" % (dm.proc.pid if dm.proc else dm.pid)) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     hz = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) * 1e9 / hz
 
 
+class Attached(Daemon):
+    """A daemon someone else started."""
+
+    def __init__(self, ctl, admin, url):
+        self.ctl, self.admin, self.url, self.proc = ctl, admin, url, None
+        self.pid = self.status()["pid"]
+
+
+def demo(a):
+    dm = Attached(os.path.abspath(a.shardctl), a.admin, a.demo)
+    r = dm.call(["stream", "create", "demo", "--partitions", "1"])
+    if r.returncode != 0:
+        raise SystemExit("stream create failed: %s" % r.stderr.strip())
+    produce(dm, "demo", 200, 1024, 16, "durable")  # warm-up: connection, first objects
+    disk = disk_fdatasync(a.dir, 1000)
+    runs = []
+    for k, n in ((1, 1000), (64, 20000)):
+        c0 = cpu_ns(dm)
+        s = produce(dm, "demo", n, 1024, k, "durable")
+        s["in_flight"] = k
+        s["cpu"] = (cpu_ns(dm) - c0) / 1e3 / n
+        runs.append(s)
+    total = 200 + sum(s["acked"] for s in runs)
+    t0 = time.perf_counter()
+    r = subprocess.run([dm.ctl, "consume", dm.url, "demo", "--from", "earliest", "--count",
+                        str(total), "--timeout", "30", "--json"], capture_output=True,
+                       text=True, timeout=120)
+    secs = time.perf_counter() - t0
+    lines = r.stdout.strip().splitlines()
+    summ = json.loads(lines[-1]) if lines else {}
+    print("disk (the data directory): 1 KiB pwrite+fdatasync %.0f/s, p50 %.0f us, p99 %.0f us"
+          % (disk["per_s"], disk["p50_us"], disk["p99_us"]))
+    print("durable produce, 1 KiB records, one producer:")
+    for s in runs:
+        print("  %3d in flight: %7.0f records/s, ack p50 %5d us, p99 %6d us (%.1fx the disk's "
+              "p99), daemon CPU %.0f us/record" % (s["in_flight"], s["records_per_s"],
+                                                  s["p50_us"], s["p99_us"],
+                                                  s["p99_us"] / max(disk["p99_us"], 1), s["cpu"]))
+    ok = (r.returncode == 0 and summ.get("records") == total and summ.get("gaps") == 0
+          and summ.get("duplicates") == 0)
+    print("read back from earliest: %d of %d records, %d gaps, %d duplicates, in %.2f s%s" % (
+        summ.get("records", 0), total, summ.get("gaps", -1), summ.get("duplicates", -1), secs,
+        "" if ok else " -- FAILED: " + r.stderr.strip()[-300:]))
+    return 0 if ok else 1
+
+
 def main():
+    if "--demo" in sys.argv:
+        ap = argparse.ArgumentParser()
+        ap.add_argument("--demo", required=True, metavar="URL")
+        ap.add_argument("--admin", required=True)
+        ap.add_argument("--dir", required=True)
+        ap.add_argument("shardctl")
+        sys.exit(demo(ap.parse_args()))
     ap = argparse.ArgumentParser()
     ap.add_argument("shardlined")
     ap.add_argument("shardctl")
@@ -165,7 +249,7 @@ def main():
         # Warm-up: connections, the first objects, the page cache of the log.
         produce(dm, "bench", 500, 1024, 16, "durable")
         for rnd in range(a.rounds):
-            entry = {"disk_before": disk_fdatasync(work)}
+            entry = {"disk_before": disk_fdatasync(work), "create_before": disk_create_direct(work)}
             runs = []
             order = [1, 16, 256] if rnd % 2 == 0 else [256, 16, 1]
             for k in order:
@@ -236,6 +320,10 @@ def main():
         print("       disk: %.0f fdatasync/s before, %.0f after; p99 %.0f / %.0f us" % (
             e["disk_before"]["per_s"], e["disk_after"]["per_s"], e["disk_before"]["p99_us"],
             e["disk_after"]["p99_us"]))
+        c = e["create_before"]
+        print("       object create+fsync+dir fsync (CREATE_DIRECT's syscalls): %.0f/s, "
+              "p50/p99/p99.9 %.0f/%.0f/%.0f us" % (c["per_s"], c["p50_us"], c["p99_us"],
+                                                   c["p999_us"]))
     b = result["backlog_read"]
     print("backlog read: %d MiB from %d objects in %.1f s = %.0f MB/s; disk sequential read "
           "%.0f MB/s (cold: %s)" % (b["bytes"] >> 20, result["backlog_objects"], b["seconds"],
