@@ -8,6 +8,7 @@
  * clients, the config command, shardctl output and exit codes.
  */
 #include "core/test_common.h"
+#include "control/run_ctl_test.h"
 #include "core/err.h"
 #include "control/admin.h"
 #include "control/ctl.h"
@@ -761,54 +762,13 @@ static void test_client_errors(void **state)
 
 /* ---- shardctl --------------------------------------------------------------------------- */
 
-struct run {
-	int status;
-	char out[65536];
-	char err[4096];
-};
-
-static void slurp(const char *path, char *buf, size_t size)
-{
-	FILE *f = fopen(path, "r");
-	size_t n = f ? fread(buf, 1, size - 1, f) : 0;
-	buf[n] = '\0';
-	if (f)
-		fclose(f);
-}
-
-/* Runs shardctl with the given arguments and captures its exit status and output. */
+/* Runs shardctl with the given arguments (NULL-terminated), capturing status and output. */
 static void run_ctl(struct run *r, ...)
 {
-	const char *exe = getenv("SHARDCTL");
-	char *argv[16];
-	int argc = 0;
-	argv[argc++] = (char *)exe;
 	va_list ap;
 	va_start(ap, r);
-	for (char *s; (s = va_arg(ap, char *)) != NULL;)
-		argv[argc++] = s;
+	run_ctl_in(r, tmpdir, ap);
 	va_end(ap);
-	argv[argc] = NULL;
-	char out[256], errp[256];
-	snprintf(out, sizeof(out), "%s/out", tmpdir);
-	snprintf(errp, sizeof(errp), "%s/err", tmpdir);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		int e = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		dup2(o, 1);
-		dup2(e, 2);
-		unsetenv("SHARDLINE_ADMIN");
-		execv(exe, argv);
-		_exit(127);
-	}
-	int st;
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	assert_true(WIFEXITED(st));
-	r->status = WEXITSTATUS(st);
-	slurp(out, r->out, sizeof(r->out));
-	slurp(errp, r->err, sizeof(r->err));
 }
 
 static void test_shardctl_binary(void **state)

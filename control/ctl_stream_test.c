@@ -7,6 +7,7 @@
  * with the daemon's handler.
  */
 #include "core/test_common.h"
+#include "control/run_ctl_test.h"
 
 #include <fcntl.h>
 #include <ftw.h>
@@ -453,53 +454,13 @@ static void bad_answers(void **state)
 
 /* ---- the binary ------------------------------------------------------------------------- */
 
-struct run {
-	int status;
-	char out[8192], err[8192];
-};
-
-static void slurp(const char *p, char *buf, size_t size)
-{
-	FILE *f = fopen(p, "r");
-	size_t n = f ? fread(buf, 1, size - 1, f) : 0;
-	buf[n] = '\0';
-	if (f)
-		fclose(f);
-}
-
-/* Runs shardctl with the given arguments, capturing exit status, stdout and stderr. */
+/* Runs shardctl with the given arguments (NULL-terminated), capturing status and output. */
 static void run_ctl(struct run *r, ...)
 {
-	const char *exe = getenv("SHARDCTL");
-	char *argv[24];
-	int argc = 0;
-	argv[argc++] = (char *)exe;
 	va_list ap;
 	va_start(ap, r);
-	for (char *s; (s = va_arg(ap, char *)) != NULL;)
-		argv[argc++] = s;
+	run_ctl_in(r, dir, ap);
 	va_end(ap);
-	argv[argc] = NULL;
-	char out[300], errp[300];
-	snprintf(out, sizeof(out), "%s/out", dir);
-	snprintf(errp, sizeof(errp), "%s/err", dir);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		int e = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		dup2(o, 1);
-		dup2(e, 2);
-		unsetenv("SHARDLINE_ADMIN");
-		execv(exe, argv);
-		_exit(127);
-	}
-	int st;
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	assert_true(WIFEXITED(st));
-	r->status = WEXITSTATUS(st);
-	slurp(out, r->out, sizeof(r->out));
-	slurp(errp, r->err, sizeof(r->err));
 }
 
 static void binary(void **state)

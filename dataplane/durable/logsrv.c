@@ -241,6 +241,20 @@ static void reason_of(char *out, size_t n, int code, int err, uint64_t detail,
 	}
 }
 
+/* The stream a request names, or NULL (an invalid name is no stream). name gets the name as
+ * text (cut to SL_STREAM_NAME_MAX) for error reasons. */
+static const struct sl_stream_def *stream_lookup(struct sl_logsrv *s, struct sl_lp_bytes stream,
+						 char name[SL_STREAM_NAME_MAX + 1])
+{
+	size_t nlen = stream.n < SL_STREAM_NAME_MAX ? stream.n : SL_STREAM_NAME_MAX;
+	if (nlen > 0)
+		memcpy(name, stream.p, nlen);
+	name[nlen] = '\0';
+	if (!sl_stream_name_valid((const char *)stream.p, stream.n))
+		return NULL;
+	return sl_stream_set_find(s->router.streams(s->rarg), name, nlen);
+}
+
 /* Answers a malformed message: ERROR, then the stream is reset and forgotten. */
 static void malformed(struct sl_logsrv *s, struct lstream *st, const char *why)
 {
@@ -322,13 +336,7 @@ static void on_produce(struct sl_logsrv *s, struct lstream *st, const uint8_t *b
 	}
 	s->st.produce++;
 	char name[SL_STREAM_NAME_MAX + 1];
-	size_t nlen = m.stream.n < sizeof(name) - 1 ? m.stream.n : sizeof(name) - 1;
-	memcpy(name, m.stream.p, nlen);
-	name[nlen] = '\0';
-	const struct sl_stream_def *d =
-		sl_stream_name_valid((const char *)m.stream.p, m.stream.n)
-			? sl_stream_set_find(s->router.streams(s->rarg), name, nlen)
-			: NULL;
+	const struct sl_stream_def *d = stream_lookup(s, m.stream, name);
 	char reason[320];
 	int code = 0;
 	uint64_t detail = 0;
@@ -470,13 +478,7 @@ static void on_hwm(struct sl_logsrv *s, struct lstream *st, const uint8_t *body,
 	}
 	s->st.hwm++;
 	char name[SL_STREAM_NAME_MAX + 1];
-	size_t nlen = m.stream.n < sizeof(name) - 1 ? m.stream.n : sizeof(name) - 1;
-	memcpy(name, m.stream.p, nlen);
-	name[nlen] = '\0';
-	const struct sl_stream_def *d =
-		sl_stream_name_valid((const char *)m.stream.p, m.stream.n)
-			? sl_stream_set_find(s->router.streams(s->rarg), name, nlen)
-			: NULL;
+	const struct sl_stream_def *d = stream_lookup(s, m.stream, name);
 	char reason[320];
 	if (d == NULL || s->shutting_down) {
 		int code = d == NULL ? SL_LP_ERR_UNKNOWN_STREAM : SL_LP_ERR_SHUTTING_DOWN;
@@ -763,13 +765,7 @@ static void on_subscribe(struct sl_logsrv *s, struct lstream *st, const uint8_t 
 	}
 	s->st.subscribes++;
 	char name[SL_STREAM_NAME_MAX + 1];
-	size_t nlen = m.stream.n < sizeof(name) - 1 ? m.stream.n : sizeof(name) - 1;
-	memcpy(name, m.stream.p, nlen);
-	name[nlen] = '\0';
-	const struct sl_stream_def *d =
-		sl_stream_name_valid((const char *)m.stream.p, m.stream.n)
-			? sl_stream_set_find(s->router.streams(s->rarg), name, nlen)
-			: NULL;
+	const struct sl_stream_def *d = stream_lookup(s, m.stream, name);
 	char reason[320];
 	uint32_t bad = 0;
 	const char *what = "";

@@ -28,19 +28,8 @@ fail() {
 	tail -20 "$work/daemon.log" >&2
 	exit 1
 }
-ctl() { "$CTL" --admin "$admin" "$@"; }
-
-start() {
-	"$D" --listen "127.0.0.1:$port" --workers 2 --admin "$admin" --poll-idle-us 200 \
-		--data-dir "$work/data" >>"$work/daemon.log" 2>&1 &
-	pid=$!
-	for _ in $(seq 100); do
-		[ -S "$admin" ] && ctl status >/dev/null 2>&1 && return 0
-		kill -0 "$pid" 2>/dev/null || fail "shardlined exited at start"
-		sleep 0.1
-	done
-	fail "shardlined did not start"
-}
+# ctl and start
+. "$(dirname "$0")/daemon_lib.sh"
 
 start
 ctl stream create crash --partitions 3 >/dev/null || fail "stream create"

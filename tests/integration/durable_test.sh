@@ -27,19 +27,8 @@ fail() {
 	exit 1
 }
 ok() { echo "ok - $*"; }
-ctl() { "$CTL" --admin "$admin" "$@"; }
-
-start() {
-	"$D" --listen "127.0.0.1:$port" --workers 2 --admin "$admin" --poll-idle-us 200 \
-		--data-dir "$work/data" >>"$work/daemon.log" 2>&1 &
-	pid=$!
-	for _ in $(seq 100); do
-		[ -S "$admin" ] && ctl status >/dev/null 2>&1 && return 0
-		kill -0 "$pid" 2>/dev/null || fail "shardlined exited at start"
-		sleep 0.1
-	done
-	fail "shardlined did not start"
-}
+# ctl and start
+. "$(dirname "$0")/daemon_lib.sh"
 
 start
 grep -q "shardline://127.0.0.1:$port" "$work/daemon.log" || fail "no shardline:// URL announced"
