@@ -478,7 +478,8 @@ static int catalog_load(struct sl_catalog *c, const json_t *root, char *err, siz
 		d->id = id;
 		d->created_wall_ns = created_ms * NS_PER_MS;
 	}
-	qsort(defs, n, sizeof(*defs), def_cmp);
+	if (n > 1)
+		qsort(defs, n, sizeof(*defs), def_cmp);
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0 && strcmp(defs[i - 1].name, defs[i].name) == 0) {
 			snprintf(err, errlen, "stream %s is listed twice", defs[i].name);
