@@ -444,8 +444,7 @@ int sl_client_run(struct sl_client *cl, uint64_t max_wait_ns)
 			struct sl_quic_endpoint *ep = cp->ep[k];
 			if (ep == NULL)
 				continue;
-			if (sl_quic_endpoint_expiry(ep) <= now)
-				sl_quic_endpoint_handle_expiry(ep, now);
+			sl_quic_endpoint_handle_expiry(ep, now); /* only the due ones */
 			sl_quic_endpoint_flush(ep, now);
 			uint64_t e = sl_quic_endpoint_expiry(ep);
 			if (e < expiry)
@@ -467,7 +466,10 @@ int sl_client_run(struct sl_client *cl, uint64_t max_wait_ns)
 			struct timespec ts = {0, (long)wait};
 			if (wait > 0)
 				nanosleep(&ts, NULL);
-		} else if (wait >= 1000000) {
+		} else if (wait > 0) {
+			/* Always on the descriptors, with a nanosecond timeout: a blind sleep
+			 * before a timer due in under a millisecond (or poll's millisecond
+			 * rounding) would hold a datagram that arrives meanwhile. */
 			struct pollfd pf[MAX_PORTS + 1];
 			unsigned npf = 0;
 			for (unsigned i = 0; i < cl->nports; i++) {
@@ -478,10 +480,9 @@ int sl_client_run(struct sl_client *cl, uint64_t max_wait_ns)
 				pf[npf].fd = cl->wait_fd;
 				pf[npf++].events = POLLIN;
 			}
-			poll(pf, npf, (int)(wait / 1000000));
-		} else if (wait > 0) {
-			struct timespec ts = {0, (long)wait};
-			nanosleep(&ts, NULL);
+			struct timespec ts = {(time_t)(wait / 1000000000u),
+					      (long)(wait % 1000000000u)};
+			ppoll(pf, npf, &ts, NULL);
 		}
 	}
 	return received;

@@ -3,6 +3,7 @@
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/log.h"
+#include "core/timerheap.h"
 #include "core/u64map.h"
 
 #include <ngtcp2/ngtcp2.h>
@@ -13,6 +14,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,11 +59,14 @@ struct sl_quic_conn {
 	uint32_t ncids;
 	ngtcp2_connection_close_error ccerr;
 	bool established, want_close, dead, tx_more;
-	/* Something may be ready to send: a datagram arrived, the application queued or reset
-	 * something, or a timer fired. Only dirty connections are flushed, so an idle connection
-	 * costs nothing per loop (ngtcp2's write path is not free even when it has nothing). */
-	bool dirty;
-	uint64_t expiry; /* ngtcp2_conn_get_expiry as of the last flush */
+	/* In the endpoint's dirty list: something may be ready to send (a datagram arrived, the
+	 * application queued or reset something, a timer fired, a close is due). A flush writes
+	 * only these, so an idle connection costs nothing per loop (ngtcp2's write path is not
+	 * free even when it has nothing). */
+	bool on_dirty;
+	struct sl_quic_conn *dnext, **dpprev;
+	/* ngtcp2_conn_get_expiry as of the last flush, in the endpoint's timer heap. */
+	struct sl_theap_node timer;
 	/* The path of the last datagram that decrypted and came from somewhere else than path
 	 * (a NAT rebinding or a migration in progress), with its next hop: what packets ngtcp2
 	 * sends on that path (a PATH_CHALLENGE, then everything once it is validated) go out on. */
@@ -84,6 +89,8 @@ struct sl_quic_endpoint {
 	uint8_t reset_secret[32]; /* derives stateless reset tokens from connection ids */
 	struct sl_u64map cids;	  /* hash of a connection id -> conn */
 	struct sl_quic_conn *conns;
+	struct sl_quic_conn *dirty; /* connections to flush */
+	struct sl_theap timers;	    /* every live connection's next ngtcp2 deadline */
 	struct sl_quic_chunk *free_chunks;
 	uint32_t ndead; /* connections marked dead and not yet reaped */
 	struct sl_quic_stats stats;
@@ -231,9 +238,34 @@ static void stream_free(struct sl_quic_conn *c, struct sl_quic_stream *s)
 	free(s);
 }
 
+static void mark_dirty(struct sl_quic_conn *c)
+{
+	if (c->on_dirty || c->dead)
+		return;
+	struct sl_quic_endpoint *ep = c->ep;
+	c->on_dirty = true;
+	c->dnext = ep->dirty;
+	if (ep->dirty)
+		ep->dirty->dpprev = &c->dnext;
+	c->dpprev = &ep->dirty;
+	ep->dirty = c;
+}
+
+static void dirty_unlink(struct sl_quic_conn *c)
+{
+	if (!c->on_dirty)
+		return;
+	*c->dpprev = c->dnext;
+	if (c->dnext)
+		c->dnext->dpprev = c->dpprev;
+	c->on_dirty = false;
+	c->dnext = NULL;
+	c->dpprev = NULL;
+}
+
 static void stream_mark_pending(struct sl_quic_conn *c, struct sl_quic_stream *s)
 {
-	c->dirty = true;
+	mark_dirty(c);
 	if (s->pending || s->reset)
 		return;
 	if (s->unsent == NULL && !(s->fin_queued && !s->fin_sent))
@@ -580,24 +612,32 @@ static struct sl_quic_conn *conn_alloc(struct sl_quic_endpoint *ep, const struct
 		return NULL;
 	}
 	c->ep = ep;
-	c->dirty = true;
+	sl_theap_node_init(&c->timer);
 	c->path = *path;
 	ngtcp2_connection_close_error_default(&c->ccerr);
 	return c;
 }
 
-static void conn_link(struct sl_quic_endpoint *ep, struct sl_quic_conn *c)
+/* Links a new connection in, with room for its timer and something to send (its first
+ * flight or its handshake answer). Returns 0 or SL_ENOMEM. */
+static int conn_link(struct sl_quic_endpoint *ep, struct sl_quic_conn *c)
 {
+	if (sl_theap_reserve(&ep->timers, (uint32_t)ep->stats.conns + 1) != 0)
+		return SL_ENOMEM;
 	c->next = ep->conns;
 	if (ep->conns)
 		ep->conns->prev = c;
 	ep->conns = c;
 	ep->stats.conns++;
+	mark_dirty(c);
+	return 0;
 }
 
 static void conn_destroy(struct sl_quic_conn *c)
 {
 	struct sl_quic_endpoint *ep = c->ep;
+	sl_theap_remove(&ep->timers, &c->timer);
+	dirty_unlink(c);
 	while (c->ncids)
 		cid_unregister(c, &c->cids[c->ncids - 1]);
 	for (size_t i = 0; i <= c->streams.mask; i++)
@@ -644,12 +684,15 @@ static void conn_fail(struct sl_quic_conn *c, int liberr)
 									 0);
 	c->close_error = c->ccerr.error_code ? c->ccerr.error_code : 1;
 	c->want_close = true;
+	mark_dirty(c);
 }
 
 /* Marks c for reaping at the end of the current endpoint call. */
 static void conn_mark_dead(struct sl_quic_conn *c)
 {
 	if (!c->dead) {
+		dirty_unlink(c);
+		sl_theap_remove(&c->ep->timers, &c->timer);
 		c->dead = true;
 		c->ep->ndead++;
 	}
@@ -723,6 +766,7 @@ void sl_quic_endpoint_free(struct sl_quic_endpoint *ep)
 		free(k);
 	}
 	sl_u64map_fini(&ep->cids);
+	sl_theap_fini(&ep->timers);
 	gnutls_certificate_free_credentials(ep->cred);
 	free(ep);
 }
@@ -802,7 +846,10 @@ static struct sl_quic_conn *accept_conn(struct sl_quic_endpoint *ep,
 		conn_destroy(c);
 		return NULL;
 	}
-	conn_link(ep, c);
+	if (conn_link(ep, c) != 0) {
+		conn_destroy(c);
+		return NULL;
+	}
 	ep->stats.conns_accepted++;
 	return c;
 }
@@ -864,7 +911,7 @@ int sl_quic_endpoint_recv(struct sl_quic_endpoint *ep, const struct sl_quic_path
 	to_ngtcp2_path(path, &np);
 	c->rx_datagrams++;
 	c->rx_bytes += len;
-	c->dirty = true;
+	mark_dirty(c);
 	int rv = ngtcp2_conn_read_pkt(c->q, &np, NULL, data, len, now_ns);
 	if (rv == NGTCP2_ERR_DRAINING || rv == NGTCP2_ERR_DROP_CONN) {
 		/* The peer closed (or ngtcp2 says to drop silently): nothing more to send. */
@@ -1025,15 +1072,28 @@ static int conn_flush(struct sl_quic_conn *c, uint64_t now_ns)
 int sl_quic_endpoint_flush(struct sl_quic_endpoint *ep, uint64_t now_ns)
 {
 	int sent = 0;
-	for (struct sl_quic_conn *c = ep->conns; c; c = c->next) {
-		if (c->dead || !(c->dirty || c->want_close || c->tx_more))
-			continue;
+	/* The list is taken whole: a connection that must come back at once (tx_more) joins
+	 * the new list, and one marked while this runs stays marked for the next flush. */
+	struct sl_quic_conn *todo = ep->dirty;
+	ep->dirty = NULL;
+	if (todo)
+		todo->dpprev = &todo;
+	while (todo) {
+		struct sl_quic_conn *c = todo;
+		dirty_unlink(c);
+		ep->stats.conns_flushed++;
 		sent += conn_flush(c, now_ns);
+		if (c->dead)
+			continue;
 		/* Every event that changes ngtcp2's timers marks the connection dirty, so the
-		 * deadline read here stays right until the next flush. */
-		c->dirty = c->tx_more;
-		if (!c->dead)
-			c->expiry = ngtcp2_conn_get_expiry(c->q);
+		 * deadline read here stays right until its next flush. */
+		sl_theap_set(&ep->timers, &c->timer, ngtcp2_conn_get_expiry(c->q));
+		/* Streams left pending by the write itself (congestion or flow limited) mark
+		 * it again; those wait for an ack, credit or a timer, not for the next pass. */
+		if (c->tx_more || c->want_close)
+			mark_dirty(c);
+		else
+			dirty_unlink(c);
 	}
 	reap(ep);
 	return sent;
@@ -1041,22 +1101,20 @@ int sl_quic_endpoint_flush(struct sl_quic_endpoint *ep, uint64_t now_ns)
 
 uint64_t sl_quic_endpoint_expiry(const struct sl_quic_endpoint *ep)
 {
-	uint64_t t = UINT64_MAX;
-	for (struct sl_quic_conn *c = ep->conns; c; c = c->next) {
-		if (c->want_close || c->tx_more)
-			return 0;
-		if (c->expiry < t)
-			t = c->expiry;
-	}
-	return t;
+	/* A connection waiting to be flushed wants the loop back at once. */
+	return ep->dirty ? 0 : sl_theap_next(&ep->timers);
 }
 
 void sl_quic_endpoint_handle_expiry(struct sl_quic_endpoint *ep, uint64_t now_ns)
 {
-	for (struct sl_quic_conn *c = ep->conns; c; c = c->next) {
-		if (c->dead || c->want_close || c->expiry > now_ns)
+	struct sl_theap_node *t;
+	while ((t = sl_theap_pop_due(&ep->timers, now_ns)) != NULL) {
+		struct sl_quic_conn *c =
+			(struct sl_quic_conn *)((char *)t - offsetof(struct sl_quic_conn, timer));
+		if (c->dead || c->want_close)
 			continue;
-		c->dirty = true;
+		/* Re-armed by the flush this makes due. */
+		mark_dirty(c);
 		int rv = ngtcp2_conn_handle_expiry(c->q, now_ns);
 		if (rv == NGTCP2_ERR_IDLE_CLOSE) {
 			c->close_error = 0;
@@ -1117,7 +1175,10 @@ int sl_quic_connect(struct sl_quic_endpoint *ep, const struct sl_quic_path *path
 		conn_destroy(c);
 		return rc ? rc : SL_EIO;
 	}
-	conn_link(ep, c);
+	if (conn_link(ep, c) != 0) {
+		conn_destroy(c);
+		return SL_ENOMEM;
+	}
 	*out = c;
 	return 0;
 }
@@ -1244,7 +1305,7 @@ int sl_quic_stream_reset(struct sl_quic_conn *c, int64_t stream_id, uint64_t app
 	if (s == NULL)
 		return SL_ENOTFOUND;
 	s->reset = true;
-	c->dirty = true;
+	mark_dirty(c);
 	ngtcp2_conn_shutdown_stream(c->q, stream_id, app_error);
 	/* Queued chunks stay until stream_close: ngtcp2 may still hold pointers into them for
 	 * frames already in flight. */
@@ -1259,4 +1320,5 @@ void sl_quic_conn_close(struct sl_quic_conn *c, uint64_t app_error, const char *
 		&c->ccerr, app_error, (const uint8_t *)reason, reason ? strlen(reason) : 0);
 	c->close_error = app_error;
 	c->want_close = true;
+	mark_dirty(c);
 }

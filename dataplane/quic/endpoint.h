@@ -102,7 +102,8 @@ struct sl_quic_stats {
 	uint64_t conns_accepted, conns_closed, conns_refused;
 	uint64_t conns; /* open now */
 	uint64_t stream_bytes_queued, stream_bytes_acked;
-	uint64_t migrations; /* connections that moved to a new peer address (NAT rebinding) */
+	uint64_t migrations;	/* connections that moved to a new peer address (NAT rebinding) */
+	uint64_t conns_flushed; /* connection writes by flushes: only those with work count */
 };
 
 /* Creates an endpoint. Returns 0, or SL_EINVAL (bad config), SL_EIO (certificate or key could
@@ -122,13 +123,17 @@ int sl_quic_endpoint_recv(struct sl_quic_endpoint *ep, const struct sl_quic_path
 			  const uint8_t *data, size_t len, uint64_t now_ns);
 
 /* Writes every datagram the connections have ready (handshake, stream data, acks, closes)
- * through tx_alloc/tx_commit. Returns the number of datagrams written. */
+ * through tx_alloc/tx_commit. Only connections that got work since their last flush (a
+ * datagram, a write, a reset, a timer, a close) are visited: a flush costs O(work), not
+ * O(connections). Returns the number of datagrams written. */
 int sl_quic_endpoint_flush(struct sl_quic_endpoint *ep, uint64_t now_ns);
 
-/* The earliest timer deadline of any connection (UINT64_MAX if none). */
+/* The earliest timer deadline of any connection (UINT64_MAX if none), from a heap: O(1). 0 when
+ * a connection waits to be flushed (call flush first to learn the real deadline). */
 uint64_t sl_quic_endpoint_expiry(const struct sl_quic_endpoint *ep);
 
-/* Runs expired timers (loss detection, idle timeout, ...). Call flush afterwards. */
+/* Runs expired timers (loss detection, idle timeout, ...); only the due ones are visited. Call
+ * flush afterwards. */
 void sl_quic_endpoint_handle_expiry(struct sl_quic_endpoint *ep, uint64_t now_ns);
 
 void sl_quic_endpoint_stats(const struct sl_quic_endpoint *ep, struct sl_quic_stats *out);

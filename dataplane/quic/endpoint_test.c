@@ -403,6 +403,33 @@ static void nat_rebinding_is_followed(void **state)
 	assert_int_equal(st.migrations, 1);
 }
 
+/* A flush visits only the connections that got work: twenty idle ones cost nothing. */
+static void only_connections_with_work_are_flushed(void **state)
+{
+	(void)state;
+	struct sl_quic_conn *cs[20];
+	for (int i = 0; i < 20; i++)
+		cs[i] = connect_client();
+	run(50);
+	sl_quic_endpoint_flush(client.ep, now);
+	struct sl_quic_stats a, b;
+	sl_quic_endpoint_stats(client.ep, &a);
+	assert_int_equal(a.conns, 20);
+	sl_quic_endpoint_flush(client.ep, now);
+	sl_quic_endpoint_stats(client.ep, &b);
+	assert_int_equal(b.conns_flushed, a.conns_flushed);
+	send_stream(cs[7], 1000, 1000, 1);
+	sl_quic_endpoint_flush(client.ep, now);
+	sl_quic_endpoint_stats(client.ep, &b);
+	assert_int_equal(b.conns_flushed - a.conns_flushed, 1);
+	/* The next deadline is known without a flush pending, and every connection still
+	 * completes its work when the timers run. */
+	assert_true(sl_quic_endpoint_expiry(client.ep) > now);
+	assert_true(sl_quic_endpoint_expiry(client.ep) != UINT64_MAX);
+	run(200);
+	assert_int_equal(server.rx_len, 1000);
+}
+
 static void loss_and_reordering_are_recovered(void **state)
 {
 	(void)state;
@@ -527,6 +554,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			stream_data_arrives_in_order_and_buffers_are_released, setup, teardown),
+		cmocka_unit_test_setup_teardown(only_connections_with_work_are_flushed, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(loss_and_reordering_are_recovered, setup, teardown),
 		cmocka_unit_test_setup_teardown(nat_rebinding_is_followed, setup, teardown),
 		cmocka_unit_test_setup_teardown(handshake_survives_loss, setup, teardown),

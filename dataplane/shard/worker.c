@@ -780,13 +780,11 @@ int sl_worker_main(void *arg)
 			sl_moq_session_poll(c->s, now);
 		}
 
-		/* The earliest timer is a walk over the connections: done once per iteration. */
-		uint64_t exp = sl_quic_endpoint_expiry(w->ep);
-		if (exp <= now) {
-			sl_quic_endpoint_handle_expiry(w->ep, now);
-			exp = sl_quic_endpoint_expiry(w->ep);
-		}
+		/* Connection timers sit in the endpoint's heap: running the due ones costs nothing
+		 * when none is, and the next deadline is read after the flush re-armed them. */
+		sl_quic_endpoint_handle_expiry(w->ep, now);
 		work += (unsigned int)sl_quic_endpoint_flush(w->ep, now);
+		uint64_t exp = sl_quic_endpoint_expiry(w->ep);
 		if (sl_pktio_tx_pending(w->cfg.port))
 			sl_pktio_tx_flush(w->cfg.port);
 		work += control(w);
