@@ -62,6 +62,8 @@ struct sl_admin {
 	sl_admin_apply_fn apply;
 	void *apply_arg;
 	struct sl_admin_stats st;
+	bool have_mask;
+	sigset_t wait_mask;
 };
 
 static uint64_t now_ns(void)
@@ -795,10 +797,18 @@ static unsigned slot_of(struct sl_admin *a, struct client *c)
 	return a->max_clients;
 }
 
+void sl_admin_set_wait_sigmask(struct sl_admin *a, const sigset_t *mask)
+{
+	a->have_mask = mask != NULL;
+	if (mask)
+		a->wait_mask = *mask;
+}
+
 int sl_admin_poll(struct sl_admin *a, int timeout_ms)
 {
 	struct epoll_event evs[MAX_EVENTS];
-	int n = epoll_wait(a->epfd, evs, MAX_EVENTS, timeout_ms);
+	int n = epoll_pwait(a->epfd, evs, MAX_EVENTS, timeout_ms,
+			    a->have_mask ? &a->wait_mask : NULL);
 	if (n < 0) {
 		if (errno == EINTR)
 			return 0;

@@ -3,6 +3,7 @@
 #define SL_CONTROL_ADMIN_H
 
 #include <jansson.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -109,6 +110,13 @@ int sl_admin_attach_config(struct sl_admin *a, struct sl_config *cfg, sl_admin_a
  * idle clients. Returns the number of requests answered, or SL_EIO if epoll itself failed.
  */
 int sl_admin_poll(struct sl_admin *a, int timeout_ms);
+
+/*
+ * The signal mask sl_admin_poll waits under (epoll_pwait), NULL for none. A daemon that keeps
+ * its stop signals blocked everywhere and unblocked only here learns of them at once and
+ * without a race, instead of polling a flag on a short timeout.
+ */
+void sl_admin_set_wait_sigmask(struct sl_admin *a, const sigset_t *mask);
 
 /* The epoll descriptor, readable when sl_admin_poll has work; for embedding in another loop. */
 int sl_admin_fd(const struct sl_admin *a);

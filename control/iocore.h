@@ -33,7 +33,7 @@
 struct sl_iocore;
 
 #define SL_IOCORE_MAX_CLIENTS 72
-#define SL_IOCORE_IDLE_MAX_NS (100ull * 1000 * 1000)
+#define SL_IOCORE_IDLE_MAX_NS (1000ull * 1000 * 1000)
 /* With I/O in flight and every io_uring ringing the doorbell on completion, the loop still
  * looks again after this long: a safety net, not the way completions are found. */
 #define SL_IOCORE_INFLIGHT_MAX_NS (1000ull * 1000)

@@ -1415,6 +1415,18 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	signal(SIGPIPE, SIG_IGN);
+	/* The stop signals stay blocked in every thread (the lcores inherit this mask) and are
+	 * taken only while the main thread waits on the admin socket: it then wakes at once,
+	 * rather than looking at the flag every 100 ms, and a signal that came during start-up
+	 * is taken at the first wait. */
+	sigset_t stop_sigs, wait_mask;
+	sigemptyset(&stop_sigs);
+	sigaddset(&stop_sigs, SIGTERM);
+	sigaddset(&stop_sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop_sigs, &wait_mask);
+	sigdelset(&wait_mask, SIGTERM);
+	sigdelset(&wait_mask, SIGINT);
+	sl_admin_set_wait_sigmask(d.admin, &wait_mask);
 	if (make_bells(&d) != 0 || start_io(&d) != 0 ||
 	    start_workers(&d, argc - dd - (dd < argc), argv + dd + (dd < argc)) != 0) {
 		stop_workers(&d);
@@ -1443,8 +1455,9 @@ int main(int argc, char **argv)
 		       d.dctl.orphans_deleted, (double)d.dctl.recover_ns / 1e6);
 	fflush(stdout);
 
+	/* The timeout only paces the admin socket's idle-client sweep. */
 	while (!stop_requested)
-		sl_admin_poll(d.admin, 100);
+		sl_admin_poll(d.admin, 1000);
 
 	printf("shardlined: stopping\n");
 	fflush(stdout);

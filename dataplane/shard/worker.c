@@ -665,30 +665,30 @@ static void ring_peers(struct sl_worker *w)
 
 /*
  * Sleeps while there is nothing to do: on the port's descriptor (so a datagram ends the sleep at
- * once) and on the doorbell (so does a message from another core), for at most the current
- * back-off, which doubles while the worker stays idle from poll_idle_ns, and never past the
- * next QUIC timer. With both a descriptor and a doorbell everything that gives a worker work
- * wakes it (datagrams, other cores' messages, control requests; the sessions' own deadlines are
- * QUIC timers), so the back-off may grow to SL_WORKER_IDLE_MAX_NS and an idle relay barely
- * wakes. Without either (the DPDK driver has no descriptor), the back-off stops at 8 times
- * poll_idle_ns, which bounds how late a packet or a ring message is seen.
+ * once) and on the doorbell (so does a message from another core), never past the next
+ * deadline (QUIC timers, the durable shard's flushes). With both a descriptor and a doorbell
+ * everything that gives a worker work wakes it (datagrams, other cores' messages, control
+ * requests, io completions), so the worker sleeps until that deadline at once, capped only by
+ * the SL_WORKER_IDLE_MAX_NS safety net: no wake-ups at 100, 200, 400 µs... after each burst,
+ * which cost more CPU on a virtual machine than the work they look for. Without either (the
+ * DPDK driver has no descriptor), the sleep backs off from poll_idle_ns, doubling while the
+ * worker stays idle up to 8 times poll_idle_ns, which bounds how late a packet or a ring
+ * message is seen. Work nothing will wake us for (datagrams the kernel refused, messages
+ * waiting for a full ring) keeps the sleep at poll_idle_ns.
  */
 static void idle_wait(struct sl_worker *w, uint64_t now, uint64_t exp, uint64_t *backoff)
 {
-	uint64_t wait = *backoff;
 	int fd = sl_pktio_wait_fd(w->cfg.port);
-	uint64_t cap = w->cfg.bells && fd >= 0 ? SL_WORKER_IDLE_MAX_NS : 8 * w->cfg.poll_idle_ns;
-	if (cap < 8 * w->cfg.poll_idle_ns)
-		cap = 8 * w->cfg.poll_idle_ns;
-	if (*backoff < cap)
+	bool woken = w->cfg.bells && fd >= 0;
+	uint64_t wait = woken ? SL_WORKER_IDLE_MAX_NS : *backoff;
+	if (!woken && *backoff < 8 * w->cfg.poll_idle_ns)
 		*backoff *= 2;
 	if (exp <= now)
 		return;
 	if (exp - now < wait)
 		wait = exp - now;
-	/* Datagrams the kernel did not take yet (socket buffer full) are retried soon: nothing
-	 * would wake the worker for them. */
-	if (sl_pktio_tx_pending(w->cfg.port) && wait > w->cfg.poll_idle_ns)
+	if (wait > w->cfg.poll_idle_ns &&
+	    (sl_pktio_tx_pending(w->cfg.port) || (w->xs && sl_xshard_stalled(w->xs))))
 		wait = w->cfg.poll_idle_ns;
 	struct sl_bell *bell = w->cfg.bells ? &w->cfg.bells[w->cfg.id] : NULL;
 	if (bell) {

@@ -31,8 +31,9 @@
 struct sl_worker;
 
 /* The longest an idle worker sleeps when its port has a descriptor and it has a doorbell (see
- * sl_worker_main): a safety net, since every source of work wakes it. */
-#define SL_WORKER_IDLE_MAX_NS (50ull * 1000 * 1000)
+ * sl_worker_main): a safety net, since every source of work wakes it. Each wake-up of an idle
+ * core costs tens of microseconds on a virtual machine, so this is long. */
+#define SL_WORKER_IDLE_MAX_NS (1000ull * 1000 * 1000)
 
 struct sl_worker_config {
 	uint16_t id;

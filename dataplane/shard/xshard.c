@@ -686,6 +686,16 @@ unsigned int sl_xshard_poll(struct sl_xshard *x, uint64_t now_ns)
 	return work;
 }
 
+bool sl_xshard_stalled(const struct sl_xshard *x)
+{
+	if (x->ready || x->ann_ready)
+		return true;
+	for (uint16_t w = 0; w < x->cfg.nworkers; w++)
+		if (x->out[w].len > 0)
+			return true;
+	return false;
+}
+
 void sl_xshard_stats(const struct sl_xshard *x, struct sl_xshard_stats *out)
 {
 	*out = x->stats;

@@ -97,6 +97,13 @@ void sl_xshard_free(struct sl_xshard *x);
  */
 unsigned int sl_xshard_poll(struct sl_xshard *x, uint64_t now_ns);
 
+/*
+ * Whether the link holds work that no other core will wake this one for: messages waiting for
+ * a full ring to drain (the peer does not ring back when it has drained) or forwarders made
+ * ready since the last poll. An idle worker must then come back soon instead of sleeping.
+ */
+bool sl_xshard_stalled(const struct sl_xshard *x);
+
 /* The worker that owns track `track` of broadcast `path`: its slot in the shard map. */
 uint16_t sl_xshard_owner(const struct sl_xshard *x, const char *path, const char *track);
 
