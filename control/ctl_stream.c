@@ -507,7 +507,8 @@ int sl_ctl_stream_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 	if (rc != SL_CTL_EXIT_OK)
 		return rc;
 	json_object_del(resp, "ok");
-	if (a.json) {
+	/* --pretty means indented JSON, as it does for status and config. */
+	if (a.json || cli->pretty) {
 		rc = sl_ctl_cli_print(cli, resp);
 	} else if (sl_ctl_stream_format(stdout, a.op, resp, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s: stream %s: %s\n", cli->prog, op_names[a.op], err);

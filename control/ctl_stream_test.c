@@ -528,6 +528,12 @@ static void binary(void **state)
 	run_ctl(r, admin, "stream", "list", "--json", NULL);
 	assert_int_equal(r->status, 3);
 	assert_string_equal(r->out, "");
+	/* Before the command, --json is the command's option, not taken for the operation:
+	 * this gets as far as the missing daemon. */
+	run_ctl(r, "--json", admin, "stream", "list", NULL);
+	assert_int_equal(r->status, 3);
+	run_ctl(r, "--json", admin, "stream", "describe", "--", "orders", NULL);
+	assert_int_equal(r->status, 3);
 	free(r);
 }
 
