@@ -193,6 +193,13 @@ d = s["devices"][0]
 assert d["rx_packets"] > 0 and d["tx_packets"] > 0, d
 assert s["neighbours"] >= 1, s
 PY
+# The same, for people: the device's table and the neighbour count in the header. LINK may
+# read down: net_tap reports it so in this setup while it carries all the traffic above.
+"$CTL" --admin "$admin" status >"$work/status2.txt" || fail "status (table) after traffic"
+grep -q '^neighbours [1-9]' "$work/status2.txt" &&
+	grep -q '^PORT  NAME  *DRIVER  *LINK' "$work/status2.txt" &&
+	grep -qE '^ +0  [^ ]+  +net_[a-z_]+  +(up|down) ' "$work/status2.txt" ||
+	fail "status table: $(cat "$work/status2.txt")"
 ok "[$MODE] status shows ARP/ND, drops by reason, per-device counters"
 
 # SIGTERM: clean exit.
