@@ -109,7 +109,7 @@ static void usage(FILE *f, const char *prog, const char *admin)
 	fprintf(f, "Usage: %s [GLOBAL OPTIONS] COMMAND [ARGS]\n\n", prog);
 	fprintf(f, "Commands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
-		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f,
 		"\nGlobal options (anywhere before a lone --):\n"
 		"  --admin PATH       admin socket of shardlined (default: $SHARDLINE_ADMIN or\n"
@@ -119,7 +119,8 @@ static void usage(FILE *f, const char *prog, const char *admin)
 		"                     commands that have it (status, connections, config,\n"
 		"                     stream, sub, produce, consume); the same as giving\n"
 		"                     --json after the command\n"
-		"  --pretty           print JSON, indented (implies --json)\n"
+		"  --pretty           indent JSON output; status, connections, config and\n"
+		"                     stream print JSON with it, as with --json\n"
 		"  -h, --help         this help; `%s COMMAND --help` for a command\n"
 		"  --version          print the version\n\n"
 		"Exit status: 0 ok, 1 the daemon reported an error, 2 bad usage, 3 no daemon or\n"
