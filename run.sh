@@ -153,7 +153,7 @@ MSG
 		--plot build/bench-results/fanout-100.png || rc=$?
 	echo
 	echo "relay status after the run (shardctl status, abridged):"
-	./build/control/shardctl --admin "$work/admin.sock" status | python3 -c '
+	./build/control/shardctl --admin "$work/admin.sock" status --json | python3 -c '
 import json, sys
 s = json.load(sys.stdin)
 for w in s["workers"]:

@@ -155,7 +155,7 @@ class Daemon:
                               text=True, **kw)
 
     def status(self):
-        return json.loads(self.call(["status"]).stdout)
+        return json.loads(self.call(["status", "--json"]).stdout)
 
 
 def produce(dm, stream, count, size, in_flight, durability, batch=1):

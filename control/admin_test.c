@@ -450,6 +450,24 @@ static int status_handler(void *arg, const json_t *req, json_t *resp, char *err,
 	return rc;
 }
 
+/* When set, the connections handler answers without its array. */
+static atomic_bool conns_broken;
+
+static int conns_handler(void *arg, const json_t *req, json_t *resp, char *err, size_t errlen)
+{
+	(void)arg;
+	(void)req;
+	(void)err;
+	(void)errlen;
+	if (atomic_load(&conns_broken))
+		return 0;
+	json_t *c = json_pack("[{si ss sb sf sI sI sI sI}]", "worker", 1, "remote",
+			      "127.0.0.1:4000", "established", 1, "rtt_ms", 1.5, "cwnd",
+			      (json_int_t)12288, "bytes_in_flight", (json_int_t)0, "streams",
+			      (json_int_t)2, "payload_out", (json_int_t)5000);
+	return json_object_set_new(resp, "connections", c) == 0 ? 0 : SL_ENOMEM;
+}
+
 static int failing_handler(void *arg, const json_t *req, json_t *resp, char *err, size_t errlen)
 {
 	(void)resp;
@@ -782,12 +800,24 @@ static void test_shardctl_binary(void **state)
 	server_open(&s, 0, 0);
 	assert_int_equal(sl_admin_register(s.a, "status", "daemon status", status_handler, &s.a),
 			 0);
+	assert_int_equal(
+		sl_admin_register(s.a, "connections", "open connections", conns_handler, NULL), 0);
 	server_run(&s);
 	struct run *r = malloc(sizeof(*r));
 	char admin_flag[256];
 	snprintf(admin_flag, sizeof(admin_flag), "--admin=%s", sock_path);
 
+	/* By default a header and a table of workers, for people. */
 	run_ctl(r, "--admin", sock_path, "status", NULL);
+	assert_int_equal(r->status, 0);
+	assert_contains(r->out, "version    shardlined " SL_VERSION ", pid ");
+	assert_contains(r->out, "driver     socket, 1 worker\n");
+	assert_contains(r->out, "WORKER  LCORE  CONNS  TRACKS");
+	assert_contains(r->out, "\n     0      1      3       2       -     7      100      700  ");
+	assert_string_equal(r->err, "");
+
+	/* --json: the daemon's answer, without "ok", on one line; before or after the command. */
+	run_ctl(r, "--admin", sock_path, "status", "--json", NULL);
 	assert_int_equal(r->status, 0);
 	json_t *j = json_loads(r->out, 0, NULL);
 	assert_true(json_is_object(j));
@@ -796,13 +826,38 @@ static void test_shardctl_binary(void **state)
 	assert_non_null(json_object_get(j, "workers"));
 	assert_ptr_equal(strchr(r->out, '\n'), r->out + strlen(r->out) - 1); /* one line */
 	json_decref(j);
+	run_ctl(r, "--json", admin_flag, "status", NULL);
+	assert_int_equal(r->status, 0);
+	assert_ptr_equal(strchr(r->out, '\n'), r->out + strlen(r->out) - 1);
+	assert_contains(r->out, "\"workers\":[");
 
-	run_ctl(r, "status", admin_flag, "--pretty", NULL);
+	run_ctl(r, "status", admin_flag, "--pretty", "--json", NULL);
 	assert_int_equal(r->status, 0);
 	assert_true(strchr(r->out, '\n') < r->out + strlen(r->out) - 1); /* indented */
 	j = json_loads(r->out, 0, NULL);
 	assert_true(json_is_object(j));
 	json_decref(j);
+	/* --pretty alone still means indented JSON, as it did before the tables. */
+	run_ctl(r, "--pretty", admin_flag, "status", NULL);
+	assert_int_equal(r->status, 0);
+	assert_true(r->out[0] == '{' && strchr(r->out, '\n') < r->out + strlen(r->out) - 1);
+
+	/* connections, both ways; an answer without its array is the daemon's fault: exit 1. */
+	run_ctl(r, admin_flag, "connections", NULL);
+	assert_int_equal(r->status, 0);
+	assert_contains(r->out, "WORKER  REMOTE          SESSION");
+	assert_contains(r->out, "\n     1  127.0.0.1:4000  -        1.50 ms  12.0 KiB");
+	run_ctl(r, admin_flag, "connections", "--json", NULL);
+	assert_int_equal(r->status, 0);
+	j = json_loads(r->out, 0, NULL);
+	assert_int_equal(json_array_size(json_object_get(j, "connections")), 1);
+	json_decref(j);
+	conns_broken = true;
+	run_ctl(r, admin_flag, "connections", NULL);
+	assert_int_equal(r->status, 1);
+	assert_contains(r->err,
+			"shardctl: connections: the daemon's answer has no 'connections' array");
+	conns_broken = false;
 
 	run_ctl(r, admin_flag, "config", "get", "cache_age", NULL);
 	assert_int_equal(r->status, 0);
@@ -813,13 +868,35 @@ static void test_shardctl_binary(void **state)
 	run_ctl(r, admin_flag, "config", "set", "cache-age", "2m", NULL);
 	assert_int_equal(r->status, 0);
 	assert_string_equal(r->out, "cache_age: 30s -> 2m\n");
-	run_ctl(r, admin_flag, "config", "list", NULL);
+	run_ctl(r, admin_flag, "config", "get", "cache_age", "--json", NULL);
+	assert_int_equal(r->status, 0);
+	assert_contains(r->out, "\"value\":\"2m\"");
+	run_ctl(r, admin_flag, "config", "list", "--json", NULL);
 	assert_int_equal(r->status, 0);
 	j = json_loads(r->out, 0, NULL);
 	size_t n;
 	sl_config_settings(&n);
-	assert_int_equal(json_array_size(j), n);
+	assert_int_equal(json_array_size(j), n); /* the array, as it always was */
 	json_decref(j);
+	run_ctl(r, "--json", admin_flag, "config", "list", NULL);
+	assert_int_equal(r->status, 0);
+	assert_true(r->out[0] == '[');
+	run_ctl(r, admin_flag, "config", "list", NULL);
+	assert_int_equal(r->status, 0);
+	assert_true(strncmp(r->out, "SETTING ", 8) == 0);
+	const char *row = strstr(r->out, "\ncache_age ");
+	assert_non_null(row);
+	char cols[5][64];
+	assert_int_equal(sscanf(row, "%63s %63s %63s %63s %63s", cols[0], cols[1], cols[2], cols[3],
+				cols[4]),
+			 5);
+	assert_string_equal(cols[1], "2m");
+	assert_string_equal(cols[2], "set");
+	assert_string_equal(cols[3], "30s");
+	assert_string_equal(cols[4], "yes");
+	run_ctl(r, admin_flag, "config", "set", "cache_age", "30s", "--json", NULL);
+	assert_int_equal(r->status, 0);
+	assert_contains(r->out, "\"previous\":\"2m\"");
 
 	/* The daemon refuses: exit 1 and its message on stderr. */
 	run_ctl(r, admin_flag, "config", "set", "listen", "1.2.3.4:5", NULL);
@@ -838,6 +915,14 @@ static void test_shardctl_binary(void **state)
 	assert_contains(r->err, "Usage:");
 	run_ctl(r, admin_flag, "status", "extra", NULL);
 	assert_int_equal(r->status, 2);
+	assert_contains(r->err, "status takes only --json (got 'extra')");
+	run_ctl(r, admin_flag, "connections", "--pretty", "-v", NULL);
+	assert_int_equal(r->status, 2);
+	run_ctl(r, admin_flag, "config", "list", "all", NULL);
+	assert_int_equal(r->status, 2);
+	assert_contains(r->err, "list takes only --json (got 'all')");
+	run_ctl(r, admin_flag, "config", "help", "--json", NULL);
+	assert_int_equal(r->status, 2);
 	run_ctl(r, "--timeout", "soon", "status", NULL);
 	assert_int_equal(r->status, 2);
 	run_ctl(r, NULL);
@@ -849,9 +934,18 @@ static void test_shardctl_binary(void **state)
 	assert_contains(r->out, "status");
 	assert_contains(r->out, "config");
 	assert_contains(r->out, "--admin PATH");
+	assert_contains(r->out, "--json ");
 	run_ctl(r, "config", "--help", NULL);
 	assert_int_equal(r->status, 0);
 	assert_contains(r->out, "Usage: shardctl config get NAME");
+	assert_contains(r->out, "list [--json]");
+	/* Each command with a table says what --json prints instead. */
+	static const char *const tabled[] = {"status", "connections", "config", "stream"};
+	for (size_t i = 0; i < sizeof(tabled) / sizeof(tabled[0]); i++) {
+		run_ctl(r, tabled[i], "--help", NULL);
+		assert_int_equal(r->status, 0);
+		assert_contains(r->out, "--json prints");
+	}
 	run_ctl(r, "config", "help", NULL);
 	assert_int_equal(r->status, 0);
 	assert_contains(r->out, "--cache-age DURATION");

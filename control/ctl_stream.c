@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "control/config.h"
+#include "control/ctl_table.h"
 #include "control/streams.h"
 #include "core/err.h"
 #include "log/streamset.h"
@@ -343,75 +344,13 @@ static void stream_summary(FILE *f, const struct stream_view *v)
 		v->name, v->id, v->partitions, v->partitions == 1 ? "" : "s", rec, age, bytes);
 }
 
-/* A table of text cells printed in aligned columns, two spaces apart, like `column -t`. */
-struct table {
-	size_t cols;   /* at most TABLE_MAX_COLS */
-	size_t n, cap; /* cells, row-major; the first row is the header */
-	char **cells;
-};
-
-#define TABLE_MAX_COLS 16
-
-static int table_add(struct table *t, const char *text)
-{
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 64;
-		char **cells = realloc(t->cells, cap * sizeof(*cells));
-		if (cells == NULL)
-			return SL_ENOMEM;
-		t->cells = cells;
-		t->cap = cap;
-	}
-	char *s = strdup(text);
-	if (s == NULL)
-		return SL_ENOMEM;
-	t->cells[t->n++] = s;
-	return 0;
-}
-
-static int table_add_u64(struct table *t, const json_t *o, const char *key)
+/* A member as an exact integer cell, or "-" when the daemon did not report it. */
+static int table_add_u64(struct sl_ctl_table *t, const json_t *o, const char *key)
 {
 	const json_t *j = json_object_get(o, key);
-	char buf[32];
-	if (json_is_integer(j))
-		snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(j));
-	else
-		snprintf(buf, sizeof(buf), "-"); /* the daemon did not report it */
-	return table_add(t, buf);
-}
-
-static void table_print(FILE *f, const struct table *t)
-{
-	size_t width[TABLE_MAX_COLS] = {0};
-	for (size_t i = 0; i < t->n; i++) {
-		size_t w = strlen(t->cells[i]);
-		if (w > width[i % t->cols])
-			width[i % t->cols] = w;
-	}
-	for (size_t i = 0; i < t->n; i++) {
-		size_t c = i % t->cols;
-		if (c + 1 == t->cols)
-			fprintf(f, "%s\n",
-				t->cells[i]); /* no trailing blanks after the last column */
-		else
-			fprintf(f, "%-*s  ", (int)width[c], t->cells[i]);
-	}
-}
-
-static void table_free(struct table *t)
-{
-	for (size_t i = 0; i < t->n; i++)
-		free(t->cells[i]);
-	free(t->cells);
-}
-
-static int table_header(struct table *t, const char *const *names, size_t n)
-{
-	t->cols = n;
-	for (size_t i = 0; i < n; i++)
-		if (table_add(t, names[i]) < 0)
-			return SL_ENOMEM;
-	return 0;
+	if (!json_is_integer(j))
+		return sl_ctl_table_add(t, NULL);
+	return sl_ctl_table_addf(t, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
 }
 
 static int format_list(FILE *f, const json_t *resp, char *err, size_t errlen)
@@ -435,8 +374,8 @@ static int format_list(FILE *f, const json_t *resp, char *err, size_t errlen)
 		fprintf(f, "no streams\n");
 		return 0;
 	}
-	struct table t = {0};
-	int rc = table_header(&t, head, 6);
+	struct sl_ctl_table t;
+	int rc = sl_ctl_table_init(&t, head, 6, 0);
 	json_array_foreach(arr, i, o)
 	{
 		char id[24], parts[24], rec[32], age[32], bytes[32];
@@ -454,11 +393,11 @@ static int format_list(FILE *f, const json_t *resp, char *err, size_t errlen)
 			sl_ctl_stream_format_bytes(v.bytes, false, bytes, sizeof(bytes));
 		const char *row[] = {v.name, id, parts, rec, age, bytes};
 		for (size_t c = 0; c < 6 && rc == 0; c++)
-			rc = table_add(&t, row[c]);
+			rc = sl_ctl_table_add(&t, row[c]);
 	}
 	if (rc == 0)
-		table_print(f, &t);
-	table_free(&t);
+		rc = sl_ctl_table_print(f, &t, NULL);
+	sl_ctl_table_free(&t);
 	return rc;
 }
 
@@ -478,8 +417,8 @@ static int format_describe(FILE *f, const json_t *resp, char *err, size_t errlen
 		snprintf(err, errlen, "the daemon's answer has no 'partitions' array");
 		return SL_ECORRUPT;
 	}
-	struct table t = {0};
-	int rc = table_header(&t, head, 9);
+	struct sl_ctl_table t;
+	int rc = sl_ctl_table_init(&t, head, 9, 0);
 	size_t i;
 	const json_t *p;
 	json_array_foreach(parts, i, p)
@@ -496,9 +435,9 @@ static int format_describe(FILE *f, const json_t *resp, char *err, size_t errlen
 		fputs("stream ", f);
 		stream_summary(f, &v);
 		fprintf(f, "%s\n", when);
-		table_print(f, &t);
+		rc = sl_ctl_table_print(f, &t, NULL);
 	}
-	table_free(&t);
+	sl_ctl_table_free(&t);
 	return rc;
 }
 
@@ -533,7 +472,7 @@ int sl_ctl_stream_format(FILE *f, enum sl_ctl_stream_op op, const json_t *resp, 
 		fprintf(f, "deleted stream %s\n", v.name);
 		break;
 	}
-	if (rc == 0 && (fflush(f) == EOF || ferror(f))) {
+	if (rc == SL_EIO || (rc == 0 && (fflush(f) == EOF || ferror(f)))) {
 		snprintf(err, errlen, "cannot write output: %s", strerror(errno));
 		return SL_EIO;
 	}
@@ -568,7 +507,8 @@ int sl_ctl_stream_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 	if (rc != SL_CTL_EXIT_OK)
 		return rc;
 	json_object_del(resp, "ok");
-	if (a.json) {
+	/* --pretty means indented JSON, as it does for status and config. */
+	if (a.json || cli->pretty) {
 		rc = sl_ctl_cli_print(cli, resp);
 	} else if (sl_ctl_stream_format(stdout, a.op, resp, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s: stream %s: %s\n", cli->prog, op_names[a.op], err);

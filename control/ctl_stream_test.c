@@ -517,7 +517,7 @@ static void binary(void **state)
 	assert_contains(r->out, "shardctl stream delete NAME [--json]");
 	run_ctl(r, "--help", NULL);
 	assert_int_equal(r->status, 0);
-	assert_contains(r->out, "stream     create, list, describe or delete durable streams");
+	assert_contains(r->out, "stream      create, list, describe or delete durable streams");
 
 	/* A valid command with no daemon: exit status 3 and the usual hint. */
 	run_ctl(r, admin, "stream", "create", "orders", "--partitions", "8", "--retention-age",
@@ -528,6 +528,12 @@ static void binary(void **state)
 	run_ctl(r, admin, "stream", "list", "--json", NULL);
 	assert_int_equal(r->status, 3);
 	assert_string_equal(r->out, "");
+	/* Before the command, --json is the command's option, not taken for the operation:
+	 * this gets as far as the missing daemon. */
+	run_ctl(r, "--json", admin, "stream", "list", NULL);
+	assert_int_equal(r->status, 3);
+	run_ctl(r, "--json", admin, "stream", "describe", "--", "orders", NULL);
+	assert_int_equal(r->status, 3);
 	free(r);
 }
 

@@ -12,6 +12,7 @@
 
 #include "control/config.h"
 #include "control/ctl.h"
+#include "control/ctl_report.h"
 #include "control/ctl_stream.h"
 #include "core/err.h"
 #ifdef SL_HAVE_QUIC
@@ -29,25 +30,26 @@ static int cmd_connections(const struct sl_ctl_cli *cli, int argc, char **argv);
 
 static const struct sl_ctl_command commands[] = {
 	{.name = "status",
-	 .summary = "print the daemon's status as one JSON object",
-	 .usage = "",
-	 .help = "Prints version, uptime, driver, per-worker counters (connections, tracks,\n"
-		 "subscribers, packets and bytes) and every other counter the daemon keeps.",
+	 .summary = "the daemon's status: workers, io lcores, data directory, warnings",
+	 .usage = "[--json]",
+	 .help = SL_CTL_STATUS_HELP,
 	 .fn = cmd_status},
 	{.name = "connections",
 	 .summary = "list the daemon's open connections with their counters",
-	 .usage = "",
-	 .help = "Prints {\"connections\": [...]} with, per connection: worker, remote address,\n"
-		 "packets and bytes each way, RTT, congestion window, bytes in flight, open\n"
-		 "streams, unacknowledged stream bytes, and the moq-lite session's\n"
-		 "subscriptions, upstreams, groups sent and reset, payload and decode errors.",
+	 .usage = "[--json]",
+	 .help = SL_CTL_CONNECTIONS_HELP,
 	 .fn = cmd_connections},
 	{.name = "config",
 	 .summary = "get, set or list the daemon's settings",
-	 .usage = "get NAME [--json] | set NAME VALUE | list | help [--markdown]",
+	 .usage = "get NAME [--json] | set NAME VALUE [--json] | list [--json] | help [--markdown]",
 	 .help = "get   prints a setting's current value (--json: the daemon's whole answer).\n"
-		 "set   changes a setting that is settable at runtime and prints old -> new.\n"
-		 "list  prints every setting with value, default, type and help as JSON.\n"
+		 "set   changes a setting that is settable at runtime and prints old -> new\n"
+		 "      (--json: the daemon's whole answer).\n"
+		 "list  prints a table of every setting: SETTING, VALUE, SOURCE (default when\n"
+		 "      the value is the default, else set: by the config file, a flag or\n"
+		 "      config set), DEFAULT and RUNTIME (yes: config set can change it).\n"
+		 "      --json prints every setting with value, default, type, runtime and\n"
+		 "      help as a JSON array (--pretty indents it).\n"
 		 "help  prints the settings reference without contacting the daemon\n"
 		 "      (--markdown: as the table in docs/operator.md).",
 	 .fn = cmd_config},
@@ -107,13 +109,18 @@ static void usage(FILE *f, const char *prog, const char *admin)
 	fprintf(f, "Usage: %s [GLOBAL OPTIONS] COMMAND [ARGS]\n\n", prog);
 	fprintf(f, "Commands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
-		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f,
 		"\nGlobal options (anywhere before a lone --):\n"
 		"  --admin PATH       admin socket of shardlined (default: $SHARDLINE_ADMIN or\n"
 		"                     the daemon's default; now %s)\n"
 		"  --timeout DURATION time allowed for each request (default 5s)\n"
-		"  --pretty           indent JSON output\n"
+		"  --json             print the daemon's answer as JSON instead of text, for\n"
+		"                     commands that have it (status, connections, config,\n"
+		"                     stream, sub, produce, consume); the same as giving\n"
+		"                     --json after the command\n"
+		"  --pretty           indent JSON output; status, connections, config and\n"
+		"                     stream print JSON with it, as with --json\n"
 		"  -h, --help         this help; `%s COMMAND --help` for a command\n"
 		"  --version          print the version\n\n"
 		"Exit status: 0 ok, 1 the daemon reported an error, 2 bad usage, 3 no daemon or\n"
@@ -131,41 +138,57 @@ static void command_usage(FILE *f, const char *prog, const struct sl_ctl_command
 
 /* ---- status ------------------------------------------------------------------------------ */
 
-static int cmd_connections(const struct sl_ctl_cli *cli, int argc, char **argv)
+/* Takes --json out of argv[1..]: whether it was there. Anything else left is a usage error of
+ * the command's (named in the message); returns -1 after printing it. */
+static int only_json(const struct sl_ctl_cli *cli, int argc, char **argv)
 {
-	if (argc > 1) {
-		fprintf(stderr, "%s: connections takes no arguments (got '%s')\n", cli->prog,
-			argv[1]);
-		return SL_CTL_EXIT_USAGE;
+	int json = 0;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			json = 1;
+			continue;
+		}
+		fprintf(stderr, "%s: %s takes only --json (got '%s')\nUsage: %s %s [--json]\n",
+			cli->prog, argv[0], argv[i], cli->prog, argv[0]);
+		return -1;
 	}
-	json_t *req = json_pack("{ss}", "cmd", "connections");
+	return json;
+}
+
+/* Asks the daemon cmd and prints its answer: as JSON (without "ok") with --json or --pretty,
+ * else with format. */
+static int report(const struct sl_ctl_cli *cli, int argc, char **argv,
+		  int (*format)(FILE *, const json_t *, char *, size_t))
+{
+	int json = only_json(cli, argc, argv);
+	if (json < 0)
+		return SL_CTL_EXIT_USAGE;
+	json_t *req = json_pack("{ss}", "cmd", argv[0]);
 	json_t *resp;
 	int rc = sl_ctl_cli_call(cli, req, &resp);
 	json_decref(req);
 	if (rc != SL_CTL_EXIT_OK)
 		return rc;
 	json_object_del(resp, "ok");
-	rc = sl_ctl_cli_print(cli, resp);
+	char err[256];
+	if (json || cli->pretty) {
+		rc = sl_ctl_cli_print(cli, resp);
+	} else if (format(stdout, resp, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s: %s\n", cli->prog, argv[0], err);
+		rc = SL_CTL_EXIT_FAIL;
+	}
 	json_decref(resp);
 	return rc;
 }
 
+static int cmd_connections(const struct sl_ctl_cli *cli, int argc, char **argv)
+{
+	return report(cli, argc, argv, sl_ctl_connections_format);
+}
+
 static int cmd_status(const struct sl_ctl_cli *cli, int argc, char **argv)
 {
-	if (argc > 1) {
-		fprintf(stderr, "%s: status takes no arguments (got '%s')\n", cli->prog, argv[1]);
-		return SL_CTL_EXIT_USAGE;
-	}
-	json_t *req = json_pack("{ss}", "cmd", "status");
-	json_t *resp;
-	int rc = sl_ctl_cli_call(cli, req, &resp);
-	json_decref(req);
-	if (rc != SL_CTL_EXIT_OK)
-		return rc;
-	json_object_del(resp, "ok");
-	rc = sl_ctl_cli_print(cli, resp);
-	json_decref(resp);
-	return rc;
+	return report(cli, argc, argv, sl_ctl_status_format);
 }
 
 /* ---- config ------------------------------------------------------------------------------ */
@@ -203,35 +226,55 @@ static int config_usage(const struct sl_ctl_cli *cli, const char *why)
 
 static int cmd_config(const struct sl_ctl_cli *cli, int argc, char **argv)
 {
-	if (argc < 2)
+	/* --json may come anywhere after "config" (`shardctl --json config list` puts it
+	 * first); what is left is the operation and its arguments, in order. */
+	char *args[5];
+	int nargs = 0;
+	bool json_out = false;
+	for (int i = 0; i < argc; i++) {
+		if (i > 0 && strcmp(argv[i], "--json") == 0)
+			json_out = true;
+		else if (nargs < 5)
+			args[nargs++] = argv[i];
+		else
+			return config_usage(cli, "too many arguments");
+	}
+	if (nargs < 2)
 		return config_usage(cli, "missing operation");
-	const char *op = argv[1];
+	const char *op = args[1];
 	if (strcmp(op, "help") == 0) {
-		if (argc == 3 && strcmp(argv[2], "--markdown") == 0)
+		if (json_out)
+			return config_usage(cli, "help takes only --markdown");
+		if (nargs == 3 && strcmp(args[2], "--markdown") == 0)
 			sl_config_markdown(stdout);
-		else if (argc == 2)
+		else if (nargs == 2)
 			sl_config_help(stdout, "shardlined");
 		else
 			return config_usage(cli, "help takes only --markdown");
 		return SL_CTL_EXIT_OK;
 	}
+	/* --pretty asks for indented JSON; before the tables it was how people read status and
+	 * settings, so it still gives them JSON rather than being ignored. */
+	json_out = json_out || cli->pretty;
 	json_t *req = NULL;
-	bool json_out = false;
-	if (strcmp(op, "list") == 0) {
-		if (argc != 2)
-			return config_usage(cli, "list takes no arguments");
+	bool list = strcmp(op, "list") == 0;
+	if (list) {
+		if (nargs != 2) {
+			char why[128];
+			snprintf(why, sizeof(why), "list takes only --json (got '%.64s')", args[2]);
+			return config_usage(cli, why);
+		}
 		req = json_pack("{ss ss}", "cmd", "config", "op", "list");
 	} else if (strcmp(op, "get") == 0) {
-		if (argc == 4 && strcmp(argv[3], "--json") == 0)
-			json_out = true;
-		else if (argc != 3)
+		if (nargs != 3)
 			return config_usage(cli, "get takes one setting name (and --json)");
-		req = json_pack("{ss ss ss}", "cmd", "config", "op", "get", "name", argv[2]);
+		req = json_pack("{ss ss ss}", "cmd", "config", "op", "get", "name", args[2]);
 	} else if (strcmp(op, "set") == 0) {
-		if (argc != 4)
-			return config_usage(cli, "set takes a setting name and a value");
-		req = json_pack("{ss ss ss ss}", "cmd", "config", "op", "set", "name", argv[2],
-				"value", argv[3]);
+		if (nargs != 4)
+			return config_usage(cli,
+					    "set takes a setting name and a value (and --json)");
+		req = json_pack("{ss ss ss ss}", "cmd", "config", "op", "set", "name", args[2],
+				"value", args[3]);
 	} else {
 		char why[128];
 		snprintf(why, sizeof(why), "unknown operation '%s'", op);
@@ -243,9 +286,17 @@ static int cmd_config(const struct sl_ctl_cli *cli, int argc, char **argv)
 	if (rc != SL_CTL_EXIT_OK)
 		return rc;
 	json_object_del(resp, "ok");
-	if (strcmp(op, "list") == 0 || json_out) {
-		rc = sl_ctl_cli_print(
-			cli, strcmp(op, "list") == 0 ? json_object_get(resp, "settings") : resp);
+	char err[256];
+	if (list && json_out) {
+		/* As shardctl always printed it: the array, not the answer around it. */
+		rc = sl_ctl_cli_print(cli, json_object_get(resp, "settings"));
+	} else if (list) {
+		if (sl_ctl_config_list_format(stdout, resp, err, sizeof(err)) < 0) {
+			fprintf(stderr, "%s: config list: %s\n", cli->prog, err);
+			rc = SL_CTL_EXIT_FAIL;
+		}
+	} else if (json_out) {
+		rc = sl_ctl_cli_print(cli, resp);
 	} else if (strcmp(op, "get") == 0) {
 		print_plain(stdout, json_object_get(resp, "value"));
 		fputc('\n', stdout);
@@ -266,7 +317,7 @@ int main(int argc, char **argv)
 {
 	static char admin[512];
 	struct sl_ctl_cli cli = {.prog = "shardctl", .timeout_ms = 5000};
-	bool help = false;
+	bool help = false, json_first = false;
 	sl_ctl_default_admin(admin, sizeof(admin));
 	cli.admin = admin;
 
@@ -290,6 +341,9 @@ int main(int argc, char **argv)
 			rest[nrest++] = argv[i];
 		} else if (strcmp(a, "--pretty") == 0) {
 			cli.pretty = true;
+		} else if (strcmp(a, "--json") == 0 && nrest == 0) {
+			/* Before the command's name, --json is handed to the command (below). */
+			json_first = true;
 		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			help = true;
 		} else if (strcmp(a, "--version") == 0) {
@@ -329,6 +383,17 @@ int main(int argc, char **argv)
 			}
 			cli.timeout_ms = (int)(ns / 1000000);
 		}
+	}
+	if (json_first && nrest > 0) {
+		/* Handed over as the command's last option, before a lone "--" if there is one:
+		 * right after the name it would stand where stream and config expect their
+		 * operation. rest has room: it holds argc slots and --json was not put in it. */
+		int at = 1;
+		while (at < nrest && strcmp(rest[at], "--") != 0)
+			at++;
+		memmove(&rest[at + 1], &rest[at], (size_t)(nrest - at) * sizeof(*rest));
+		rest[at] = "--json";
+		nrest++;
 	}
 	int rc;
 	if (nrest == 0) {

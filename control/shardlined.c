@@ -415,11 +415,10 @@ static int cmd_connections(void *arg, const json_t *req, json_t *resp, char *err
 					   sizeof(addr));
 			json_array_append_new(
 				conns,
-				json_pack("{s:i,s:s,s:b,s:I,s:I,s:I,s:I,s:f,s:f,s:I,s:I,s:I,s:I,s:"
-					  "I,s:I,"
-					  "s:I,s:I,s:I,s:I,s:I}",
+				json_pack("{s:i,s:s,s:b,s:s,s:I,s:I,s:I,s:I,s:f,s:f,"
+					  "s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 					  "worker", (int)l->worker, "remote", addr, "established",
-					  c->quic.established, "rx_packets",
+					  c->quic.established, "alpn", c->alpn, "rx_packets",
 					  (json_int_t)c->quic.rx_datagrams, "rx_bytes",
 					  (json_int_t)c->quic.rx_bytes, "tx_packets",
 					  (json_int_t)c->quic.tx_datagrams, "tx_bytes",

@@ -71,7 +71,7 @@ ip netns exec "$nsd" "$D" --driver dpdk --listen "$v4:4443" --listen "[$v6]:4443
 	>"$work/daemon.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do
-	[ -S "$admin" ] && "$CTL" --admin "$admin" status >"$work/status.json" 2>/dev/null && break
+	[ -S "$admin" ] && "$CTL" --admin "$admin" status --json >"$work/status.json" 2>/dev/null && break
 	kill -0 "$pid" 2>/dev/null || fail "shardlined exited at start"
 	sleep 0.1
 done
@@ -162,7 +162,7 @@ ok "[$MODE] 1 publisher -> 100 subscribers: all frames, in order, latency measur
 
 # Traffic the appliance does not serve is dropped and counted by reason: datagrams to a closed
 # UDP port, and a TCP connection attempt (a protocol it does not speak; nothing answers it).
-"$CTL" --admin "$admin" status >"$work/status1.json" || fail "status before traffic"
+"$CTL" --admin "$admin" status --json >"$work/status1.json" || fail "status before traffic"
 C python3 - "$v4" <<'PY'
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -176,7 +176,7 @@ except OSError:
     pass
 PY
 sleep 0.5
-"$CTL" --admin "$admin" status >"$work/status2.json" || fail "status after traffic"
+"$CTL" --admin "$admin" status --json >"$work/status2.json" || fail "status after traffic"
 python3 - "$work/status2.json" "$work/status1.json" <<'PY' || fail "counters: $(cat "$work/status2.json")"
 import json, sys
 s = json.load(open(sys.argv[1]))
@@ -193,6 +193,13 @@ d = s["devices"][0]
 assert d["rx_packets"] > 0 and d["tx_packets"] > 0, d
 assert s["neighbours"] >= 1, s
 PY
+# The same, for people: the device's table and the neighbour count in the header. LINK may
+# read down: net_tap reports it so in this setup while it carries all the traffic above.
+"$CTL" --admin "$admin" status >"$work/status2.txt" || fail "status (table) after traffic"
+grep -q '^neighbours [1-9]' "$work/status2.txt" &&
+	grep -q '^PORT  NAME  *DRIVER  *LINK' "$work/status2.txt" &&
+	grep -qE '^ +0  [^ ]+  +net_[a-z_]+  +(up|down) ' "$work/status2.txt" ||
+	fail "status table: $(cat "$work/status2.txt")"
 ok "[$MODE] status shows ARP/ND, drops by reason, per-device counters"
 
 # SIGTERM: clean exit.

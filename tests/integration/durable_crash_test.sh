@@ -116,7 +116,7 @@ print("cycle %d: %d acknowledged so far, %d records on disk, ends %s"
 PY
 	rm -f "$work"/read-$c "$work"/acks-$c-*
 done
-ctl status >"$work/status.json" || fail "status"
+ctl status --json >"$work/status.json" || fail "status"
 python3 - "$work/status.json" <<'PY' || fail "recovery counters"
 import json, sys
 s = json.load(open(sys.argv[1]))

@@ -99,7 +99,7 @@ assert len({x["partition"] for x in key}) == 1, key
 rr = acks("ackrr", 40)
 assert len({x["partition"] for x in rr}) == 4, rr
 PY
-ctl status >"$work/status.json" || fail "status"
+ctl status --json >"$work/status.json" || fail "status"
 python3 - "$work/status.json" <<'PY' || fail "status after produce"
 import json, sys
 s = json.load(open(sys.argv[1]))

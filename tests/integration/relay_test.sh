@@ -29,7 +29,7 @@ ok() { echo "ok - $*"; }
 	--data-dir "$work/data" >"$work/daemon.log" 2>&1 &
 pid=$!
 for _ in $(seq 50); do
-	[ -S "$admin" ] && "$CTL" --admin "$admin" status >"$work/status.json" 2>/dev/null && break
+	[ -S "$admin" ] && "$CTL" --admin "$admin" status --json >"$work/status.json" 2>/dev/null && break
 	sleep 0.1
 done
 python3 - "$work/status.json" <<'PY' || fail "status"
@@ -128,7 +128,7 @@ ok "timed frames carry latency, arrive in order per group, and the track ends cl
 # others: its oldest groups are reset once its unacknowledged bytes pass the relay's budget,
 # the other subscriber gets every group in order, and the stopped one resumes with recent
 # groups and a clean end.
-"$CTL" --admin "$admin" status >"$work/status-slow0.json" || fail "status before the slow test"
+"$CTL" --admin "$admin" status --json >"$work/status-slow0.json" || fail "status before the slow test"
 "$CTL" pub "$url" test/slow v --fps 100 --size 16000 --group-frames 10 --frames 600 \
 	>"$work/pub-slow.log" 2>&1 &
 pubpid=$!
@@ -141,7 +141,7 @@ sleep 0.5
 kill -STOP "$slowpid"
 wait "$pubpid" || fail "publisher of the slow-subscriber test"
 wait "$fastpid" || fail "fast subscriber: $(cat "$work/fast.err")"
-"$CTL" --admin "$admin" status >"$work/status-slow1.json" || fail "status after the slow test"
+"$CTL" --admin "$admin" status --json >"$work/status-slow1.json" || fail "status after the slow test"
 kill -CONT "$slowpid"
 wait "$slowpid" || fail "stopped subscriber after it resumed: $(cat "$work/slow.err")"
 python3 - "$work/fast.json" "$work/slow.json" "$work/status-slow0.json" "$work/status-slow1.json" <<'PY' ||
@@ -184,7 +184,12 @@ assert r["out_of_order"] == 0, r
 assert r["delivered"] >= 0.99 * r["expected"], r
 assert r["latency_us"]["p50"] > 0, r
 PY
-"$CTL" --admin "$admin" status >"$work/status2.json" || fail "status after fan-out"
+"$CTL" --admin "$admin" status --json >"$work/status2.json" || fail "status after fan-out"
+"$CTL" --admin "$admin" status >"$work/status2.txt" || fail "status (table) after fan-out"
+grep -q "^listen     127.0.0.1:$port\$" "$work/status2.txt" &&
+	grep -q '^WORKER  LCORE  CONNS' "$work/status2.txt" &&
+	grep -q '^IO  LCORE  CLIENTS' "$work/status2.txt" ||
+	fail "status table: $(cat "$work/status2.txt")"
 # While a publisher and a subscriber are connected, both show up with their counters.
 "$CTL" pub "$url" test/conns t --fps 50 --frames 150 >/dev/null 2>&1 &
 pubpid=$!
@@ -192,8 +197,12 @@ sleep 0.5
 timeout 20 "$CTL" sub "$url" test/conns t --frames 200 --timeout 2 >/dev/null 2>&1 &
 subpid=$!
 sleep 1
-"$CTL" --admin "$admin" connections >"$work/conns.json" || fail "connections"
+"$CTL" --admin "$admin" connections --json >"$work/conns.json" || fail "connections"
+"$CTL" --admin "$admin" connections >"$work/conns.txt" || fail "connections (table)"
 wait $pubpid $subpid
+grep -q '^WORKER  REMOTE  *SESSION  *RTT' "$work/conns.txt" &&
+	[ "$(grep -cE '^ +[01]  127\.0\.0\.1:[0-9]+ ' "$work/conns.txt")" = 2 ] ||
+	fail "connections table: $(cat "$work/conns.txt")"
 python3 - "$work/conns.json" <<'PY' || fail "connections output: $(cat "$work/conns.json")"
 import json, sys
 c = json.load(open(sys.argv[1]))["connections"]
@@ -225,7 +234,7 @@ for n in (1, 5, 20, 100, 1200, 1500):
 s.sendto(bytes([0xc0, 0, 0, 0, 1, 8]) + os.urandom(4), ("127.0.0.1", int(sys.argv[1])))
 PY
 sleep 0.3
-"$CTL" --admin "$admin" status >"$work/status3.json" || fail "status after garbage"
+"$CTL" --admin "$admin" status --json >"$work/status3.json" || fail "status after garbage"
 python3 - "$work/status3.json" <<'PY' || fail "garbage not counted"
 import json, sys
 s = json.load(open(sys.argv[1]))
@@ -246,7 +255,7 @@ for i in $(seq 10); do
 		>/dev/null 2>&1 || fail "churn round $i"
 done
 sleep 1
-"$CTL" --admin "$admin" status >"$work/status4.json" || fail "status after churn"
+"$CTL" --admin "$admin" status --json >"$work/status4.json" || fail "status after churn"
 python3 - "$work/status4.json" <<'PY' || fail "connections left open: $(cat "$work/status4.json")"
 import json, sys
 s = json.load(open(sys.argv[1]))
