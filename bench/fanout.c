@@ -19,6 +19,8 @@
  * ends. Running the same shape in both modes shows what bypassing the kernel saves, read from
  * the worker thread's own CPU time and packet counters.
  */
+#include "fanout.h"
+
 #include "control/client.h"
 #include "control/config.h"
 #include "control/ctl.h"
@@ -77,30 +79,20 @@ struct sub {
 	int pub;
 };
 
-enum inproc_mode { INPROC_OFF = 0, INPROC_SOCKET, INPROC_DPDK };
-
 static const char *const mode_names[] = {"daemon", "socket", "dpdk"};
 
-struct opts {
-	const char *url, *plot, *admin, *prog;
-	uint64_t subscribers, publishers, fps, size, group_frames, duration, ports, warmup;
-	uint64_t poll_idle_us;
-	enum inproc_mode inproc;
-	int json;
-};
+volatile sig_atomic_t sl_fanout_interrupted;
 
-static volatile sig_atomic_t interrupted;
-
-static void on_sigint(int sig)
+void sl_fanout_on_sigint(int sig)
 {
 	(void)sig;
-	interrupted = 1;
+	sl_fanout_interrupted = 1;
 }
 
 static uint32_t *lat;
 static uint64_t nlat, lat_cap;
 
-static void record(uint64_t ns)
+void sl_fanout_record(uint64_t ns)
 {
 	if (nlat == lat_cap) {
 		lat_cap = lat_cap ? lat_cap * 2 : 1 << 16;
@@ -120,7 +112,17 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static uint32_t pct(double p)
+void sl_fanout_sort(void)
+{
+	qsort(lat, nlat, sizeof(*lat), cmp_u32);
+}
+
+uint64_t sl_fanout_samples(void)
+{
+	return nlat;
+}
+
+uint32_t sl_fanout_pct(double p)
 {
 	if (nlat == 0)
 		return 0;
@@ -128,8 +130,19 @@ static uint32_t pct(double p)
 	return lat[i];
 }
 
-/* CPU time (user + system) in microseconds of a process or thread, from its stat file. */
-static int stat_cpu_us(const char *path, uint64_t *us)
+uint32_t sl_fanout_max(void)
+{
+	return nlat ? lat[nlat - 1] : 0;
+}
+
+void sl_fanout_samples_free(void)
+{
+	free(lat);
+	lat = NULL;
+	nlat = lat_cap = 0;
+}
+
+int sl_fanout_stat_cpu_us(const char *path, uint64_t *us)
 {
 	char buf[2048];
 	FILE *f = fopen(path, "r");
@@ -156,7 +169,7 @@ static int relay_cpu_us(long pid, uint64_t *us)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	return stat_cpu_us(path, us);
+	return sl_fanout_stat_cpu_us(path, us);
 }
 
 static long relay_pid(const char *admin)
@@ -211,7 +224,7 @@ static void drain(struct sub *s, uint64_t measure_from)
 		s->frames++;
 		if (sent >= measure_from) {
 			s->measured_frames++;
-			record(now > sent ? now - sent : 0);
+			sl_fanout_record(now > sent ? now - sent : 0);
 		}
 	}
 }
@@ -232,7 +245,7 @@ static void drain(struct sub *s, uint64_t measure_from)
 #define INPROC_CLIENT_PORT 40000
 
 struct inproc {
-	enum inproc_mode mode;
+	enum sl_fanout_inproc mode;
 	bool eal, launched;
 	unsigned int lcore;
 	int tid; /* the worker thread's kernel id, written by the worker's lcore */
@@ -278,7 +291,7 @@ static int thread_cpu_ns(int tid, uint64_t *ns)
 	}
 	uint64_t us;
 	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
-	if (stat_cpu_us(path, &us) != 0)
+	if (sl_fanout_stat_cpu_us(path, &us) != 0)
 		return -1;
 	*ns = us * 1000u;
 	return 0;
@@ -445,14 +458,14 @@ static int inproc_socket(struct inproc *ip, unsigned nports, struct sl_pktio **r
  * defaults) and the client over the matching ports. On failure the caller still calls
  * inproc_stop, which undoes whatever was done.
  */
-static int inproc_start(struct inproc *ip, const struct opts *o, unsigned nports,
+static int inproc_start(struct inproc *ip, const struct sl_fanout_opts *o, unsigned nports,
 			struct sl_client **cl)
 {
 	struct sl_pktio *relay = NULL;
 	*cl = NULL;
 	if (inproc_eal(ip, o->prog) != 0)
 		return -1;
-	if (o->inproc == INPROC_DPDK) {
+	if (o->inproc == SL_FANOUT_INPROC_DPDK) {
 #ifdef SL_HAVE_NET_RING
 		if (inproc_dpdk(ip, &relay, cl) != 0)
 			return -1;
@@ -616,7 +629,7 @@ static void usage(FILE *f)
 		INPROC_RELAY_IP, INPROC_RELAY_PORT, INPROC_CLIENT_IP);
 }
 
-static int parse(int argc, char **argv, struct opts *o)
+static int parse(int argc, char **argv, struct sl_fanout_opts *o)
 {
 	static const struct option lo[] = {
 		{"subscribers", required_argument, NULL, 'n'},
@@ -635,16 +648,16 @@ static int parse(int argc, char **argv, struct opts *o)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	*o = (struct opts){.subscribers = 100,
-			   .publishers = 1,
-			   .fps = 60,
-			   .size = 4096,
-			   .group_frames = 60,
-			   .duration = 10,
-			   .ports = 32,
-			   .warmup = 2,
-			   .poll_idle_us = 100,
-			   .prog = argv[0]};
+	*o = (struct sl_fanout_opts){.subscribers = 100,
+				     .publishers = 1,
+				     .fps = 60,
+				     .size = 4096,
+				     .group_frames = 60,
+				     .duration = 10,
+				     .ports = 32,
+				     .warmup = 2,
+				     .poll_idle_us = 100,
+				     .prog = argv[0]};
 	int c;
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		uint64_t *dst = NULL, max = 1000000;
@@ -691,9 +704,9 @@ static int parse(int argc, char **argv, struct opts *o)
 			continue;
 		case 'i':
 			if (strcmp(optarg, "socket") == 0) {
-				o->inproc = INPROC_SOCKET;
+				o->inproc = SL_FANOUT_INPROC_SOCKET;
 			} else if (strcmp(optarg, "dpdk") == 0) {
-				o->inproc = INPROC_DPDK;
+				o->inproc = SL_FANOUT_INPROC_DPDK;
 			} else {
 				fprintf(stderr,
 					"shardline-bench: --inproc: '%s' is neither socket nor "
@@ -731,7 +744,7 @@ static int parse(int argc, char **argv, struct opts *o)
 			SL_FRAME_STAMP_LEN);
 		return -1;
 	}
-	if (o->inproc != INPROC_OFF) {
+	if (o->inproc != SL_FANOUT_INPROC_OFF) {
 		/* The relay is ours: a URL (such as "inproc") is accepted and ignored. */
 		if (argc - optind > 1) {
 			usage(stderr);
@@ -752,7 +765,7 @@ static int parse(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-static void write_plot(const struct opts *o)
+void sl_fanout_write_plot(const struct sl_fanout_opts *o, const char *server)
 {
 	char dat[1024];
 	snprintf(dat, sizeof(dat), "%s.dat", o->plot);
@@ -771,9 +784,9 @@ static void write_plot(const struct opts *o)
 	snprintf(cmd, sizeof(cmd),
 		 "gnuplot -e \"set terminal png size 900,600; set output '%s'; set logscale x; "
 		 "set xlabel 'publish-to-deliver latency (us)'; set ylabel 'fraction of frames'; "
-		 "set grid; set title 'shardline fan-out: %llu subscribers, %llu fps, %llu B'; "
+		 "set grid; set title '%s fan-out: %llu subscribers, %llu fps, %llu B'; "
 		 "plot '%s' using 1:2 with lines title 'CDF'\" 2>&1",
-		 o->plot, (unsigned long long)o->subscribers, (unsigned long long)o->fps,
+		 o->plot, server, (unsigned long long)o->subscribers, (unsigned long long)o->fps,
 		 (unsigned long long)o->size, dat);
 	if (system(cmd) != 0)
 		fprintf(stderr, "shardline-bench: gnuplot failed or is not installed; data in %s\n",
@@ -781,10 +794,10 @@ static void write_plot(const struct opts *o)
 }
 
 /* The benchmark proper over a client already set up for the relay at o->url; ip is the
- * in-process relay (mode INPROC_OFF for a daemon). Frees the client. */
-static int run(const struct opts *op, struct sl_client *cl, struct inproc *ip)
+ * in-process relay (mode SL_FANOUT_INPROC_OFF for a daemon). Frees the client. */
+static int run(const struct sl_fanout_opts *op, struct sl_client *cl, struct inproc *ip)
 {
-	const struct opts o = *op;
+	const struct sl_fanout_opts o = *op;
 	int rc;
 	struct sl_origin *origin = sl_origin_new(NULL);
 	struct pub *pubs = calloc(o.publishers, sizeof(*pubs));
@@ -827,7 +840,7 @@ static int run(const struct opts *op, struct sl_client *cl, struct inproc *ip)
 					     &s->tc) == 0)
 			s->subscribed = true;
 	}
-	signal(SIGINT, on_sigint);
+	signal(SIGINT, sl_fanout_on_sigint);
 	uint64_t interval = SEC / o.fps, start = sl_clock_now_ns();
 	uint64_t measure_from_mono = start + o.warmup * SEC;
 	uint64_t measure_from_wall = sl_clock_wall_ns() + o.warmup * SEC;
@@ -835,13 +848,13 @@ static int run(const struct opts *op, struct sl_client *cl, struct inproc *ip)
 	uint64_t cpu0 = 0, cpu1 = 0;
 	bool cpu_ok = false, measuring = false;
 	struct wsample ws0 = {0}, ws1 = {0};
-	while (!interrupted) {
+	while (!sl_fanout_interrupted) {
 		uint64_t now = sl_clock_now_ns();
 		if (now >= end)
 			break;
 		if (!measuring && now >= measure_from_mono) {
 			measuring = true;
-			if (ip->mode != INPROC_OFF)
+			if (ip->mode != SL_FANOUT_INPROC_OFF)
 				cpu_ok = inproc_sample(ip, cl, &ws0) == 0;
 			else
 				cpu_ok = pid > 0 && relay_cpu_us(pid, &cpu0) == 0;
@@ -874,7 +887,7 @@ static int run(const struct opts *op, struct sl_client *cl, struct inproc *ip)
 			if (subs[i].subscribed && !subs[i].ended)
 				drain(&subs[i], measure_from_wall);
 	}
-	if (cpu_ok && ip->mode != INPROC_OFF) {
+	if (cpu_ok && ip->mode != SL_FANOUT_INPROC_OFF) {
 		cpu_ok = inproc_sample(ip, cl, &ws1) == 0;
 		cpu0 = ws0.cpu_ns / 1000;
 		cpu1 = ws1.cpu_ns / 1000;
@@ -898,11 +911,11 @@ static int run(const struct opts *op, struct sl_client *cl, struct inproc *ip)
 	}
 	uint64_t measured_frames_per_pub = o.duration * o.fps;
 	expected = measured_frames_per_pub * o.subscribers;
-	qsort(lat, nlat, sizeof(*lat), cmp_u32);
+	sl_fanout_sort();
 	double cpu_per_frame = cpu_ok && delivered ? (double)(cpu1 - cpu0) / (double)delivered : -1;
 	if (o.json) {
 		putchar('{');
-		if (ip->mode != INPROC_OFF)
+		if (ip->mode != SL_FANOUT_INPROC_OFF)
 			printf("\"mode\":\"%s\",\"worker_rx_packets\":%llu,\"worker_tx_packets\":%"
 			       "llu,"
 			       "\"worker_pps\":%.1f,\"cycles_per_packet\":%.1f,",
@@ -919,15 +932,16 @@ static int run(const struct opts *op, struct sl_client *cl, struct inproc *ip)
 		       (unsigned long long)o.group_frames, (unsigned long long)o.duration,
 		       (unsigned long long)delivered, (unsigned long long)expected,
 		       (long long)expected - (long long)delivered, (unsigned long long)incomplete,
-		       (unsigned long long)ooo, (unsigned long long)ended, pct(0.5), pct(0.9),
-		       pct(0.99), pct(0.999), nlat ? lat[nlat - 1] : 0, cpu_per_frame);
+		       (unsigned long long)ooo, (unsigned long long)ended, sl_fanout_pct(0.5),
+		       sl_fanout_pct(0.9), sl_fanout_pct(0.99), sl_fanout_pct(0.999),
+		       sl_fanout_max(), cpu_per_frame);
 	} else {
 		char where[160];
-		if (ip->mode == INPROC_DPDK)
+		if (ip->mode == SL_FANOUT_INPROC_DPDK)
 			snprintf(where, sizeof(where),
 				 "an in-process relay, DPDK on both sides over net_ring (%s)",
 				 o.url);
-		else if (ip->mode == INPROC_SOCKET)
+		else if (ip->mode == SL_FANOUT_INPROC_SOCKET)
 			snprintf(where, sizeof(where),
 				 "an in-process relay, kernel sockets on both sides (%s)", o.url);
 		else
@@ -942,8 +956,9 @@ static int run(const struct opts *op, struct sl_client *cl, struct inproc *ip)
 		printf("  delivered frames:   %llu of %llu expected (%lld lost)\n",
 		       (unsigned long long)delivered, (unsigned long long)expected,
 		       (long long)expected - (long long)delivered);
-		printf("  latency (us):       p50 %u  p90 %u  p99 %u  p99.9 %u  max %u\n", pct(0.5),
-		       pct(0.9), pct(0.99), pct(0.999), nlat ? lat[nlat - 1] : 0);
+		printf("  latency (us):       p50 %u  p90 %u  p99 %u  p99.9 %u  max %u\n",
+		       sl_fanout_pct(0.5), sl_fanout_pct(0.9), sl_fanout_pct(0.99),
+		       sl_fanout_pct(0.999), sl_fanout_max());
 		printf("  groups:             %llu incomplete or reset, %llu frames out of order\n",
 		       (unsigned long long)incomplete, (unsigned long long)ooo);
 		if (cpu_ok)
@@ -951,19 +966,19 @@ static int run(const struct opts *op, struct sl_client *cl, struct inproc *ip)
 			       "s)\n",
 			       cpu_per_frame, (double)(cpu1 - cpu0) / 1e6,
 			       (unsigned long long)o.duration);
-		else if (ip->mode != INPROC_OFF)
+		else if (ip->mode != SL_FANOUT_INPROC_OFF)
 			printf("  relay CPU:          not measured (the worker did not answer)\n");
 		else
 			printf("  relay CPU:          not measured (give --admin PATH of the "
 			       "relay)\n");
-		if (cpu_ok && ip->mode != INPROC_OFF)
+		if (cpu_ok && ip->mode != SL_FANOUT_INPROC_OFF)
 			printf("  relay worker:       %llu packets in, %llu out (%.0f packets/s), "
 			       "%.0f CPU cycles per packet\n",
 			       (unsigned long long)(ws1.rx - ws0.rx),
 			       (unsigned long long)(ws1.tx - ws0.tx), wpps, cycles);
 	}
 	if (o.plot)
-		write_plot(&o);
+		sl_fanout_write_plot(&o, "shardline");
 	for (uint64_t i = 0; i < o.subscribers; i++) {
 		sl_group_reader_release(&subs[i].r);
 		if (subs[i].subscribed)
@@ -985,7 +1000,7 @@ static int run(const struct opts *op, struct sl_client *cl, struct inproc *ip)
 	sl_origin_free(origin);
 	free(pubs);
 	free(subs);
-	free(lat);
+	sl_fanout_samples_free();
 	/* A run that delivered nothing is a failure: the relay or the setup is broken. */
 	return delivered > 0 && ooo == 0 ? 0 : 1;
 fail:
@@ -995,7 +1010,7 @@ fail:
 
 static int fanout(int argc, char **argv)
 {
-	struct opts o;
+	struct sl_fanout_opts o;
 	if (parse(argc, argv, &o) != 0)
 		return 2;
 	unsigned nports =
@@ -1003,7 +1018,7 @@ static int fanout(int argc, char **argv)
 								  : o.ports);
 	struct inproc ip = {.mode = o.inproc};
 	struct sl_client *cl = NULL;
-	if (o.inproc != INPROC_OFF) {
+	if (o.inproc != SL_FANOUT_INPROC_OFF) {
 		if (inproc_start(&ip, &o, nports, &cl) != 0) {
 			sl_client_free(cl);
 			inproc_stop(&ip);
@@ -1018,7 +1033,7 @@ static int fanout(int argc, char **argv)
 		}
 	}
 	int ret = run(&o, cl, &ip);
-	if (o.inproc != INPROC_OFF)
+	if (o.inproc != SL_FANOUT_INPROC_OFF)
 		inproc_stop(&ip);
 	return ret;
 }

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SL_BENCH_FANOUT_H
+#define SL_BENCH_FANOUT_H
+
+/*
+ * What the parts of `shardline-bench fanout` share: the options, the latency samples and their
+ * percentiles, the CPU reading of a server process and the latency plot.
+ */
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum sl_fanout_inproc { SL_FANOUT_INPROC_OFF = 0, SL_FANOUT_INPROC_SOCKET, SL_FANOUT_INPROC_DPDK };
+
+struct sl_fanout_opts {
+	const char *url, *plot, *admin, *prog;
+	uint64_t subscribers, publishers, fps, size, group_frames, duration, ports, warmup;
+	uint64_t poll_idle_us;
+	enum sl_fanout_inproc inproc;
+	int json;
+};
+
+/* Set by SIGINT: the measuring loop stops early and reports what it has. */
+extern volatile sig_atomic_t sl_fanout_interrupted;
+void sl_fanout_on_sigint(int sig);
+
+/*
+ * Latency samples of one run, kept in microseconds. Not thread-safe: record from one thread.
+ * sl_fanout_sort must run before the percentile calls; sl_fanout_samples_free ends the run.
+ */
+void sl_fanout_record(uint64_t ns);
+void sl_fanout_sort(void);
+uint64_t sl_fanout_samples(void);
+/* The p-quantile (0 .. 1) of the sorted samples, 0 when there are none. */
+uint32_t sl_fanout_pct(double p);
+uint32_t sl_fanout_max(void);
+void sl_fanout_samples_free(void);
+
+/* CPU time (user + system) in microseconds of a process or thread, from its stat file
+ * (/proc/PID/stat covers every thread of the process). Returns 0 or -1. */
+int sl_fanout_stat_cpu_us(const char *path, uint64_t *us);
+
+/* Writes the latency CDF of the sorted samples to o->plot.dat and, with gnuplot, o->plot as a
+ * PNG titled with server (the system measured). */
+void sl_fanout_write_plot(const struct sl_fanout_opts *o, const char *server);
+
+#endif
