@@ -72,6 +72,8 @@ struct sub {
 	struct sl_track_consumer tc;
 	struct sl_group_reader r;
 	bool subscribed, ended;
+	uint64_t retry_at; /* when to subscribe again (monotonic ns), 0 when not waiting */
+	uint64_t retries;  /* subscribes answered "not found" or refused for the stream limit */
 	uint64_t frames, groups, incomplete, out_of_order, measured_frames;
 	uint64_t last_number; /* frame number of the previous frame in the current group */
 	uint64_t in_group;
@@ -190,6 +192,32 @@ static long relay_pid(const char *admin)
 	return pid;
 }
 
+/* How long a subscriber waits before it subscribes again (see subscribe). */
+#define SUBSCRIBE_RETRY_NS (SEC / 20)
+
+/*
+ * Subscribes s to the track "video" of broadcast path. The relay answers a SUBSCRIBE to a
+ * broadcast it has not seen announced with "not found" at once: it keeps no interest to serve
+ * later. That happens whenever the publisher's announcement is still on its way when the
+ * subscriber asks (the relay busy, a loaded machine, another worker), so a subscriber that
+ * hears "not found" before any group arrived, or whose SUBSCRIBE could not open a stream yet
+ * (SL_EBUSY), waits SUBSCRIBE_RETRY_NS and asks again, for as long as the run lasts. Any other
+ * error ends the subscriber.
+ */
+static void subscribe(struct sub *s, const char *path, uint64_t now)
+{
+	int rc = sl_moq_session_subscribe(s->conn->s, path, "video", NULL, NULL, &s->tc);
+	s->retry_at = 0;
+	if (rc == 0) {
+		s->subscribed = true;
+	} else if (rc == SL_EBUSY) {
+		s->retry_at = now + SUBSCRIBE_RETRY_NS;
+		s->retries++;
+	} else {
+		s->ended = true;
+	}
+}
+
 static void drain(struct sub *s, uint64_t measure_from)
 {
 	for (;;) {
@@ -197,6 +225,14 @@ static void drain(struct sub *s, uint64_t measure_from)
 			int rc = sl_track_consumer_next_group(&s->tc, NULL, &s->r);
 			if (rc == SL_EAGAIN)
 				return;
+			if (rc == SL_ENOTFOUND && s->groups == 0) {
+				/* Not announced at the relay yet: ask again soon (subscribe). */
+				sl_track_consumer_release(&s->tc, NULL);
+				s->subscribed = false;
+				s->retries++;
+				s->retry_at = sl_clock_now_ns() + SUBSCRIBE_RETRY_NS;
+				return;
+			}
 			if (rc != 0) {
 				s->ended = true;
 				return;
@@ -598,9 +634,9 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: shardline-bench fanout URL [--subscribers N] [--publishers M] [--fps F]\n"
-		"         [--size BYTES] [--group-frames G] [--duration S] [--warmup S] [--ports "
-		"P]\n"
-		"         [--admin PATH] [--json] [--plot FILE]\n"
+		"         [--size BYTES] [--group-frames G] [--duration S] [--warmup S]\n"
+		"         [--ports P] [--admin PATH] [--announce-wait-ms MS] [--json] [--plot "
+		"FILE]\n"
 		"       shardline-bench fanout --inproc socket|dpdk [--poll-idle-us US] [the "
 		"options above]\n\n"
 		"Measures publish-to-deliver latency through a moq-lite relay at URL\n"
@@ -612,7 +648,10 @@ static void usage(FILE *f)
 		"CPU\n"
 		"time per delivered frame. --plot writes a latency CDF (FILE.dat and, when gnuplot "
 		"is\n"
-		"installed, FILE as PNG).\n\n"
+		"installed, FILE as PNG). The subscribers subscribe --announce-wait-ms after the\n"
+		"publishers announced (default 200); one that the relay answers \"not found\" "
+		"because\n"
+		"the announcement has not reached it yet subscribes again every 50 ms.\n\n"
 		"--inproc runs the relay in this process instead (no URL needed): one relay worker "
 		"on\n"
 		"EAL lcore 1, the clients on lcore 0, one CPU each. 'socket' puts both sides on "
@@ -645,6 +684,7 @@ static int parse(int argc, char **argv, struct sl_fanout_opts *o)
 		{"plot", required_argument, NULL, 'o'},
 		{"inproc", required_argument, NULL, 'i'},
 		{"poll-idle-us", required_argument, NULL, 'P'},
+		{"announce-wait-ms", required_argument, NULL, 'A'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -657,6 +697,7 @@ static int parse(int argc, char **argv, struct sl_fanout_opts *o)
 				     .ports = 32,
 				     .warmup = 2,
 				     .poll_idle_us = 100,
+				     .announce_wait_ms = 200,
 				     .prog = argv[0]};
 	int c;
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -718,6 +759,10 @@ static int parse(int argc, char **argv, struct sl_fanout_opts *o)
 		case 'P':
 			dst = &o->poll_idle_us;
 			break;
+		case 'A':
+			dst = &o->announce_wait_ms;
+			max = 60000;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -727,7 +772,8 @@ static int parse(int argc, char **argv, struct sl_fanout_opts *o)
 		char *end;
 		errno = 0;
 		unsigned long long v = strtoull(optarg, &end, 10);
-		bool zero_ok = dst == &o->warmup || dst == &o->poll_idle_us;
+		bool zero_ok =
+			dst == &o->warmup || dst == &o->poll_idle_us || dst == &o->announce_wait_ms;
 		if (errno || *end || end == optarg || v > max || (v == 0 && !zero_ok)) {
 			const char *name = "?";
 			for (const struct option *x = lo; x->name; x++)
@@ -831,15 +877,13 @@ static int run(const struct sl_fanout_opts *op, struct sl_client *cl, struct inp
 	}
 	for (uint64_t i = 0; i < o.publishers; i++)
 		sl_moq_session_publish(pubs[i].conn->s, pubs[i].path, pubs[i].b);
-	/* Let the announcements reach the relay before anyone subscribes. */
-	for (uint64_t end = sl_clock_now_ns() + SEC / 5; sl_clock_now_ns() < end;)
+	/* Let the announcements reach the relay before anyone subscribes, so that usually no
+	 * subscriber has to retry; subscribe() retries those that came too early anyway. */
+	for (uint64_t end = sl_clock_now_ns() + o.announce_wait_ms * 1000000u;
+	     sl_clock_now_ns() < end;)
 		sl_client_run(cl, 1000000);
-	for (uint64_t i = 0; i < o.subscribers; i++) {
-		struct sub *s = &subs[i];
-		if (sl_moq_session_subscribe(s->conn->s, pubs[s->pub].path, "video", NULL, NULL,
-					     &s->tc) == 0)
-			s->subscribed = true;
-	}
+	for (uint64_t i = 0; i < o.subscribers; i++)
+		subscribe(&subs[i], pubs[subs[i].pub].path, sl_clock_now_ns());
 	signal(SIGINT, sl_fanout_on_sigint);
 	uint64_t interval = SEC / o.fps, start = sl_clock_now_ns();
 	uint64_t measure_from_mono = start + o.warmup * SEC;
@@ -883,9 +927,14 @@ static int run(const struct sl_fanout_opts *op, struct sl_client *cl, struct inp
 			next += interval;
 		}
 		sl_client_run(cl, next > now ? next - now : 0);
-		for (uint64_t i = 0; i < o.subscribers; i++)
-			if (subs[i].subscribed && !subs[i].ended)
-				drain(&subs[i], measure_from_wall);
+		now = sl_clock_now_ns();
+		for (uint64_t i = 0; i < o.subscribers; i++) {
+			struct sub *s = &subs[i];
+			if (s->subscribed && !s->ended)
+				drain(s, measure_from_wall);
+			else if (s->retry_at && now >= s->retry_at)
+				subscribe(s, pubs[s->pub].path, now);
+		}
 	}
 	if (cpu_ok && ip->mode != SL_FANOUT_INPROC_OFF) {
 		cpu_ok = inproc_sample(ip, cl, &ws1) == 0;
@@ -902,12 +951,14 @@ static int run(const struct sl_fanout_opts *op, struct sl_client *cl, struct inp
 						  (double)rte_get_tsc_hz() / (double)wpkts
 					: -1;
 	/* Results. */
-	uint64_t delivered = 0, expected = 0, incomplete = 0, ooo = 0, ended = 0;
+	uint64_t delivered = 0, expected = 0, incomplete = 0, ooo = 0, ended = 0, retries = 0;
 	for (uint64_t i = 0; i < o.subscribers; i++) {
 		delivered += subs[i].measured_frames;
 		incomplete += subs[i].incomplete;
 		ooo += subs[i].out_of_order;
-		ended += subs[i].ended;
+		/* A subscriber still waiting to subscribe again never got its track: it ended. */
+		ended += subs[i].ended || !subs[i].subscribed;
+		retries += subs[i].retries;
 	}
 	uint64_t measured_frames_per_pub = o.duration * o.fps;
 	expected = measured_frames_per_pub * o.subscribers;
@@ -924,7 +975,8 @@ static int run(const struct sl_fanout_opts *op, struct sl_client *cl, struct inp
 		printf("\"subscribers\":%llu,\"publishers\":%llu,\"fps\":%llu,\"size\":%llu,"
 		       "\"group_frames\":%llu,\"duration_s\":%llu,\"delivered\":%llu,"
 		       "\"expected\":%llu,\"lost_frames\":%lld,\"incomplete_groups\":%llu,"
-		       "\"out_of_order\":%llu,\"ended_early\":%llu,\"latency_us\":{\"p50\":%u,"
+		       "\"out_of_order\":%llu,\"ended_early\":%llu,\"subscribe_retries\":%llu,"
+		       "\"latency_us\":{\"p50\":%u,"
 		       "\"p90\":%u,\"p99\":%u,\"p999\":%u,\"max\":%u},\"relay_cpu_us_per_frame\":%."
 		       "3f}\n",
 		       (unsigned long long)o.subscribers, (unsigned long long)o.publishers,
@@ -932,9 +984,9 @@ static int run(const struct sl_fanout_opts *op, struct sl_client *cl, struct inp
 		       (unsigned long long)o.group_frames, (unsigned long long)o.duration,
 		       (unsigned long long)delivered, (unsigned long long)expected,
 		       (long long)expected - (long long)delivered, (unsigned long long)incomplete,
-		       (unsigned long long)ooo, (unsigned long long)ended, sl_fanout_pct(0.5),
-		       sl_fanout_pct(0.9), sl_fanout_pct(0.99), sl_fanout_pct(0.999),
-		       sl_fanout_max(), cpu_per_frame);
+		       (unsigned long long)ooo, (unsigned long long)ended,
+		       (unsigned long long)retries, sl_fanout_pct(0.5), sl_fanout_pct(0.9),
+		       sl_fanout_pct(0.99), sl_fanout_pct(0.999), sl_fanout_max(), cpu_per_frame);
 	} else {
 		char where[160];
 		if (ip->mode == SL_FANOUT_INPROC_DPDK)
@@ -961,6 +1013,10 @@ static int run(const struct sl_fanout_opts *op, struct sl_client *cl, struct inp
 		       sl_fanout_pct(0.999), sl_fanout_max());
 		printf("  groups:             %llu incomplete or reset, %llu frames out of order\n",
 		       (unsigned long long)incomplete, (unsigned long long)ooo);
+		if (retries || ended)
+			printf("  subscribers:        %llu ended early; %llu subscribes repeated "
+			       "(broadcast not announced at the relay yet)\n",
+			       (unsigned long long)ended, (unsigned long long)retries);
 		if (cpu_ok)
 			printf("  relay CPU:          %.2f us per delivered frame (%.3f s in %llu "
 			       "s)\n",
