@@ -637,8 +637,12 @@ static void usage(FILE *f)
 		"         [--size BYTES] [--group-frames G] [--duration S] [--warmup S]\n"
 		"         [--ports P] [--admin PATH] [--announce-wait-ms MS] [--json] [--plot "
 		"FILE]\n"
-		"       shardline-bench fanout --inproc socket|dpdk [--poll-idle-us US] [the "
-		"options above]\n\n"
+		"       shardline-bench fanout --inproc socket|dpdk [--poll-idle-us US] [options "
+		"above]\n"
+		"       shardline-bench fanout --peer nats://HOST:PORT [--tls-ca FILE | "
+		"--tls-insecure\n"
+		"         | --no-tls] [--nats-pid PID] [--subscribers ... --plot, as above]\n"
+		"\n"
 		"Measures publish-to-deliver latency through a moq-lite relay at URL\n"
 		"(moq://HOST:PORT). Defaults: 100 subscribers, 1 publisher, 60 fps, 4096-byte "
 		"frames,\n"
@@ -651,7 +655,8 @@ static void usage(FILE *f)
 		"installed, FILE as PNG). The subscribers subscribe --announce-wait-ms after the\n"
 		"publishers announced (default 200); one that the relay answers \"not found\" "
 		"because\n"
-		"the announcement has not reached it yet subscribes again every 50 ms.\n\n"
+		"the announcement has not reached it yet subscribes again every 50 ms.\n"
+		"\n"
 		"--inproc runs the relay in this process instead (no URL needed): one relay worker "
 		"on\n"
 		"EAL lcore 1, the clients on lcore 0, one CPU each. 'socket' puts both sides on "
@@ -664,8 +669,83 @@ static void usage(FILE *f)
 		"CPU per frame, its packets, packets/s and CPU cycles per packet over the "
 		"measured\n"
 		"window. --poll-idle-us is the worker's idle back-off (default 100; 0 "
-		"busy-polls).\n",
-		INPROC_RELAY_IP, INPROC_RELAY_PORT, INPROC_CLIENT_IP);
+		"busy-polls).\n"
+		"\n"
+		"--peer measures the same shape against a NATS server (nats-server) with the NATS "
+		"C\n"
+		"client (libnats%s): M publisher connections publish the stamped frames to\n"
+		"subject bench.p<i>; N subscriber connections (one NATS connection each) subscribe "
+		"to\n"
+		"the subject of publisher i %% M, and the server confirms every subscription (a "
+		"flush)\n"
+		"before the first frame. The same report, and every JSON key of the moq-lite path\n"
+		"(subscribe_retries is always 0) plus mode, peer, tls, client_threads,\n"
+		"publish_errors, client_dropped and async_errors; relay_cpu_us_per_frame is\n"
+		"nats-server's CPU from /proc/PID/stat of --nats-pid, or of the process listening\n"
+		"on the URL's port. TLS is on: --tls-ca FILE verifies the server's certificate\n"
+		"against FILE (without it: against the system's CA store), and the client checks\n"
+		"that the certificate names HOST; --tls-insecure encrypts without verifying;\n"
+		"--no-tls speaks plain TCP. It exits 2 when it cannot start (a bad URL, no server\n"
+		"there, TLS refused) and 1 when a publisher's connection closes during the run.\n"
+		"What differs from the moq-lite path: TCP + TLS instead of QUIC, one ordered "
+		"stream\n"
+		"per connection (no groups to drop: a slow subscriber queues at the server until\n"
+		"the server cuts it off), and the NATS client runs its own threads (a reader and "
+		"a\n"
+		"flusher per connection, a delivery thread per subscription; publishers write "
+		"each\n"
+		"frame at once) where the moq-lite client runs every connection in this one\n"
+		"thread. The report counts the threads. bench/fanout_compare.sh runs both side by\n"
+		"side.\n",
+		INPROC_RELAY_IP, INPROC_RELAY_PORT, INPROC_CLIENT_IP,
+#ifdef SL_HAVE_NATS
+		""
+#else
+		"; NOT BUILT IN: install libnats-dev and run meson setup again"
+#endif
+	);
+}
+
+/* The checks of the NATS path's options; moq_only names a moq-lite client setting given. */
+static int parse_peer(int argc, const struct sl_fanout_opts *o, const char *moq_only)
+{
+#ifndef SL_HAVE_NATS
+	(void)argc;
+	(void)moq_only;
+	fprintf(stderr,
+		"shardline-bench: --peer %s: not built in (this shardline-bench was built "
+		"without the NATS C client: install libnats-dev and run meson setup "
+		"again)\n",
+		o->peer);
+	return -1;
+#else
+	const char *clash = NULL;
+	if (o->inproc != SL_FANOUT_INPROC_OFF)
+		clash = "--inproc runs a shardline relay of its own";
+	else if (argc - optind != 0)
+		clash = "a moq-lite URL names a shardline relay";
+	else if (o->admin)
+		clash = "--admin names a shardlined; nats-server's CPU is read from --nats-pid, or "
+			"from the process listening on the URL's port";
+	else if (moq_only)
+		clash = moq_only;
+	if (clash) {
+		fprintf(stderr, "shardline-bench: --peer measures a NATS server: %s%s\n", clash,
+			clash == moq_only ? " is a moq-lite client setting" : "");
+		return -1;
+	}
+	if (o->tls_ca && o->tls_insecure) {
+		fprintf(stderr, "shardline-bench: --tls-ca verifies the server, --tls-insecure "
+				"skips it: choose one\n");
+		return -1;
+	}
+	if (o->no_tls && (o->tls_ca || o->tls_insecure)) {
+		fprintf(stderr, "shardline-bench: --no-tls with a TLS setting (--tls-ca or "
+				"--tls-insecure)\n");
+		return -1;
+	}
+	return 0;
+#endif
 }
 
 static int parse(int argc, char **argv, struct sl_fanout_opts *o)
@@ -685,6 +765,11 @@ static int parse(int argc, char **argv, struct sl_fanout_opts *o)
 		{"inproc", required_argument, NULL, 'i'},
 		{"poll-idle-us", required_argument, NULL, 'P'},
 		{"announce-wait-ms", required_argument, NULL, 'A'},
+		{"peer", required_argument, NULL, 'N'},
+		{"tls-ca", required_argument, NULL, 'C'},
+		{"tls-insecure", no_argument, NULL, 'I'},
+		{"no-tls", no_argument, NULL, 'T'},
+		{"nats-pid", required_argument, NULL, 'D'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -699,6 +784,8 @@ static int parse(int argc, char **argv, struct sl_fanout_opts *o)
 				     .poll_idle_us = 100,
 				     .announce_wait_ms = 200,
 				     .prog = argv[0]};
+	/* moq-lite client settings given explicitly, refused with --peer. */
+	const char *moq_only = NULL;
 	int c;
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		uint64_t *dst = NULL, max = 1000000;
@@ -733,6 +820,7 @@ static int parse(int argc, char **argv, struct sl_fanout_opts *o)
 		case 'p':
 			dst = &o->ports;
 			max = 64;
+			moq_only = "--ports";
 			break;
 		case 'a':
 			o->admin = optarg;
@@ -758,10 +846,28 @@ static int parse(int argc, char **argv, struct sl_fanout_opts *o)
 			continue;
 		case 'P':
 			dst = &o->poll_idle_us;
+			moq_only = "--poll-idle-us";
 			break;
 		case 'A':
 			dst = &o->announce_wait_ms;
 			max = 60000;
+			moq_only = "--announce-wait-ms";
+			break;
+		case 'N':
+			o->peer = optarg;
+			continue;
+		case 'C':
+			o->tls_ca = optarg;
+			continue;
+		case 'I':
+			o->tls_insecure = true;
+			continue;
+		case 'T':
+			o->no_tls = true;
+			continue;
+		case 'D':
+			dst = &o->nats_pid;
+			max = 4194304; /* PID_MAX_LIMIT */
 			break;
 		case 'h':
 			usage(stdout);
@@ -790,6 +896,14 @@ static int parse(int argc, char **argv, struct sl_fanout_opts *o)
 			SL_FRAME_STAMP_LEN);
 		return -1;
 	}
+	if (o->peer == NULL && (o->tls_ca || o->tls_insecure || o->no_tls || o->nats_pid)) {
+		fprintf(stderr,
+			"shardline-bench: --tls-ca, --tls-insecure, --no-tls and --nats-pid "
+			"go with --peer nats://HOST:PORT\n");
+		return -1;
+	}
+	if (o->peer)
+		return parse_peer(argc, o, moq_only);
 	if (o->inproc != SL_FANOUT_INPROC_OFF) {
 		/* The relay is ours: a URL (such as "inproc") is accepted and ignored. */
 		if (argc - optind > 1) {
@@ -1072,6 +1186,10 @@ static int fanout(int argc, char **argv)
 	unsigned nports =
 		(unsigned)(o.subscribers + o.publishers < o.ports ? o.subscribers + o.publishers
 								  : o.ports);
+#ifdef SL_HAVE_NATS
+	if (o.peer)
+		return sl_fanout_nats(&o);
+#endif
 	struct inproc ip = {.mode = o.inproc};
 	struct sl_client *cl = NULL;
 	if (o.inproc != SL_FANOUT_INPROC_OFF) {
