@@ -71,7 +71,8 @@ struct nsub {
 	bool stopped;
 	bool closed; /* the connection closed before the end of the run */
 	uint64_t group_frames;
-	const uint64_t *measure_from; /* wall-clock ns; frames sent before it are warm-up */
+	/* The frame numbers of the measured window: [first, end). */
+	uint64_t measure_first, measure_end;
 	bool have_last;
 	uint64_t last_number, group, in_group;
 	uint64_t frames, groups, incomplete, out_of_order, measured_frames, async_errors;
@@ -102,7 +103,7 @@ static void nsub_account(struct nsub *s, uint64_t sent, uint64_t number, uint64_
 		s->have_last = true;
 	}
 	s->frames++;
-	if (sent < __atomic_load_n(s->measure_from, __ATOMIC_ACQUIRE))
+	if (number < s->measure_first || number >= s->measure_end)
 		return;
 	s->measured_frames++;
 	if (s->nlat == s->lat_cap) {
@@ -503,7 +504,6 @@ int sl_fanout_nats(const struct sl_fanout_opts *o)
 		return 2;
 	}
 	int ret = 2;
-	uint64_t measure_from = UINT64_MAX; /* no frame counts until the window is known */
 	struct npub *pubs = calloc(o->publishers, sizeof(*pubs));
 	struct nsub *subs = calloc(o->subscribers, sizeof(*subs));
 	uint8_t *frame_buf = malloc(o->size);
@@ -516,7 +516,10 @@ int sl_fanout_nats(const struct sl_fanout_opts *o)
 		pthread_mutex_init(&subs[i].lock, NULL);
 		subs[i].pub = (int)(i % o->publishers);
 		subs[i].group_frames = o->group_frames;
-		subs[i].measure_from = &measure_from;
+		/* The window is told by frame number, not by send time: a warm-up frame sent
+		 * late is still warm-up, so the window holds exactly duration x fps frames. */
+		subs[i].measure_first = o->warmup * o->fps;
+		subs[i].measure_end = (o->warmup + o->duration) * o->fps;
 	}
 	if ((opts = base_options(o)) == NULL)
 		goto out;
@@ -582,12 +585,8 @@ int sl_fanout_nats(const struct sl_fanout_opts *o)
 	signal(SIGINT, sl_fanout_on_sigint);
 	/* The moq-lite path's schedule: frame k of every publisher at start + k / fps, the window
 	 * measured from warm-up on. */
-	/* The wall clock is read before the monotonic start, so the first frame of the window,
-	 * stamped no earlier than start + warm-up on either clock, is never taken for warm-up. */
-	uint64_t wall_start = sl_clock_wall_ns();
 	uint64_t interval = SEC / o->fps, start = sl_clock_now_ns();
 	uint64_t measure_from_mono = start + o->warmup * SEC;
-	__atomic_store_n(&measure_from, wall_start + o->warmup * SEC, __ATOMIC_RELEASE);
 	uint64_t end = measure_from_mono + o->duration * SEC, next = start, frame = 0;
 	uint64_t cpu0 = 0, cpu1 = 0;
 	struct nresult r = {0};
