@@ -19,6 +19,8 @@
  * ends. Running the same shape in both modes shows what bypassing the kernel saves, read from
  * the worker thread's own CPU time and packet counters.
  */
+#include "fanout.h"
+
 #include "control/client.h"
 #include "control/config.h"
 #include "control/ctl.h"
@@ -70,6 +72,8 @@ struct sub {
 	struct sl_track_consumer tc;
 	struct sl_group_reader r;
 	bool subscribed, ended;
+	uint64_t retry_at; /* when to subscribe again (monotonic ns), 0 when not waiting */
+	uint64_t retries;  /* subscribes answered "not found" or refused for the stream limit */
 	uint64_t frames, groups, incomplete, out_of_order, measured_frames;
 	uint64_t last_number; /* frame number of the previous frame in the current group */
 	uint64_t in_group;
@@ -77,30 +81,20 @@ struct sub {
 	int pub;
 };
 
-enum inproc_mode { INPROC_OFF = 0, INPROC_SOCKET, INPROC_DPDK };
-
 static const char *const mode_names[] = {"daemon", "socket", "dpdk"};
 
-struct opts {
-	const char *url, *plot, *admin, *prog;
-	uint64_t subscribers, publishers, fps, size, group_frames, duration, ports, warmup;
-	uint64_t poll_idle_us;
-	enum inproc_mode inproc;
-	int json;
-};
+volatile sig_atomic_t sl_fanout_interrupted;
 
-static volatile sig_atomic_t interrupted;
-
-static void on_sigint(int sig)
+void sl_fanout_on_sigint(int sig)
 {
 	(void)sig;
-	interrupted = 1;
+	sl_fanout_interrupted = 1;
 }
 
 static uint32_t *lat;
 static uint64_t nlat, lat_cap;
 
-static void record(uint64_t ns)
+void sl_fanout_record(uint64_t ns)
 {
 	if (nlat == lat_cap) {
 		lat_cap = lat_cap ? lat_cap * 2 : 1 << 16;
@@ -120,7 +114,17 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static uint32_t pct(double p)
+void sl_fanout_sort(void)
+{
+	qsort(lat, nlat, sizeof(*lat), cmp_u32);
+}
+
+uint64_t sl_fanout_samples(void)
+{
+	return nlat;
+}
+
+uint32_t sl_fanout_pct(double p)
 {
 	if (nlat == 0)
 		return 0;
@@ -128,8 +132,19 @@ static uint32_t pct(double p)
 	return lat[i];
 }
 
-/* CPU time (user + system) in microseconds of a process or thread, from its stat file. */
-static int stat_cpu_us(const char *path, uint64_t *us)
+uint32_t sl_fanout_max(void)
+{
+	return nlat ? lat[nlat - 1] : 0;
+}
+
+void sl_fanout_samples_free(void)
+{
+	free(lat);
+	lat = NULL;
+	nlat = lat_cap = 0;
+}
+
+int sl_fanout_stat_cpu_us(const char *path, uint64_t *us)
 {
 	char buf[2048];
 	FILE *f = fopen(path, "r");
@@ -156,7 +171,7 @@ static int relay_cpu_us(long pid, uint64_t *us)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	return stat_cpu_us(path, us);
+	return sl_fanout_stat_cpu_us(path, us);
 }
 
 static long relay_pid(const char *admin)
@@ -177,6 +192,32 @@ static long relay_pid(const char *admin)
 	return pid;
 }
 
+/* How long a subscriber waits before it subscribes again (see subscribe). */
+#define SUBSCRIBE_RETRY_NS (SEC / 20)
+
+/*
+ * Subscribes s to the track "video" of broadcast path. The relay answers a SUBSCRIBE to a
+ * broadcast it has not seen announced with "not found" at once: it keeps no interest to serve
+ * later. That happens whenever the publisher's announcement is still on its way when the
+ * subscriber asks (the relay busy, a loaded machine, another worker), so a subscriber that
+ * hears "not found" before any group arrived, or whose SUBSCRIBE could not open a stream yet
+ * (SL_EBUSY), waits SUBSCRIBE_RETRY_NS and asks again, for as long as the run lasts. Any other
+ * error ends the subscriber.
+ */
+static void subscribe(struct sub *s, const char *path, uint64_t now)
+{
+	int rc = sl_moq_session_subscribe(s->conn->s, path, "video", NULL, NULL, &s->tc);
+	s->retry_at = 0;
+	if (rc == 0) {
+		s->subscribed = true;
+	} else if (rc == SL_EBUSY) {
+		s->retry_at = now + SUBSCRIBE_RETRY_NS;
+		s->retries++;
+	} else {
+		s->ended = true;
+	}
+}
+
 static void drain(struct sub *s, uint64_t measure_from)
 {
 	for (;;) {
@@ -184,6 +225,14 @@ static void drain(struct sub *s, uint64_t measure_from)
 			int rc = sl_track_consumer_next_group(&s->tc, NULL, &s->r);
 			if (rc == SL_EAGAIN)
 				return;
+			if (rc == SL_ENOTFOUND && s->groups == 0) {
+				/* Not announced at the relay yet: ask again soon (subscribe). */
+				sl_track_consumer_release(&s->tc, NULL);
+				s->subscribed = false;
+				s->retries++;
+				s->retry_at = sl_clock_now_ns() + SUBSCRIBE_RETRY_NS;
+				return;
+			}
 			if (rc != 0) {
 				s->ended = true;
 				return;
@@ -211,7 +260,7 @@ static void drain(struct sub *s, uint64_t measure_from)
 		s->frames++;
 		if (sent >= measure_from) {
 			s->measured_frames++;
-			record(now > sent ? now - sent : 0);
+			sl_fanout_record(now > sent ? now - sent : 0);
 		}
 	}
 }
@@ -232,7 +281,7 @@ static void drain(struct sub *s, uint64_t measure_from)
 #define INPROC_CLIENT_PORT 40000
 
 struct inproc {
-	enum inproc_mode mode;
+	enum sl_fanout_inproc mode;
 	bool eal, launched;
 	unsigned int lcore;
 	int tid; /* the worker thread's kernel id, written by the worker's lcore */
@@ -278,7 +327,7 @@ static int thread_cpu_ns(int tid, uint64_t *ns)
 	}
 	uint64_t us;
 	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
-	if (stat_cpu_us(path, &us) != 0)
+	if (sl_fanout_stat_cpu_us(path, &us) != 0)
 		return -1;
 	*ns = us * 1000u;
 	return 0;
@@ -445,14 +494,14 @@ static int inproc_socket(struct inproc *ip, unsigned nports, struct sl_pktio **r
  * defaults) and the client over the matching ports. On failure the caller still calls
  * inproc_stop, which undoes whatever was done.
  */
-static int inproc_start(struct inproc *ip, const struct opts *o, unsigned nports,
+static int inproc_start(struct inproc *ip, const struct sl_fanout_opts *o, unsigned nports,
 			struct sl_client **cl)
 {
 	struct sl_pktio *relay = NULL;
 	*cl = NULL;
 	if (inproc_eal(ip, o->prog) != 0)
 		return -1;
-	if (o->inproc == INPROC_DPDK) {
+	if (o->inproc == SL_FANOUT_INPROC_DPDK) {
 #ifdef SL_HAVE_NET_RING
 		if (inproc_dpdk(ip, &relay, cl) != 0)
 			return -1;
@@ -585,11 +634,15 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: shardline-bench fanout URL [--subscribers N] [--publishers M] [--fps F]\n"
-		"         [--size BYTES] [--group-frames G] [--duration S] [--warmup S] [--ports "
-		"P]\n"
-		"         [--admin PATH] [--json] [--plot FILE]\n"
-		"       shardline-bench fanout --inproc socket|dpdk [--poll-idle-us US] [the "
-		"options above]\n\n"
+		"         [--size BYTES] [--group-frames G] [--duration S] [--warmup S]\n"
+		"         [--ports P] [--admin PATH] [--announce-wait-ms MS] [--json] [--plot "
+		"FILE]\n"
+		"       shardline-bench fanout --inproc socket|dpdk [--poll-idle-us US] [options "
+		"above]\n"
+		"       shardline-bench fanout --peer nats://HOST:PORT [--tls-ca FILE | "
+		"--tls-insecure\n"
+		"         | --no-tls] [--nats-pid PID] [--subscribers ... --plot, as above]\n"
+		"\n"
 		"Measures publish-to-deliver latency through a moq-lite relay at URL\n"
 		"(moq://HOST:PORT). Defaults: 100 subscribers, 1 publisher, 60 fps, 4096-byte "
 		"frames,\n"
@@ -599,7 +652,11 @@ static void usage(FILE *f)
 		"CPU\n"
 		"time per delivered frame. --plot writes a latency CDF (FILE.dat and, when gnuplot "
 		"is\n"
-		"installed, FILE as PNG).\n\n"
+		"installed, FILE as PNG). The subscribers subscribe --announce-wait-ms after the\n"
+		"publishers announced (default 200); one that the relay answers \"not found\" "
+		"because\n"
+		"the announcement has not reached it yet subscribes again every 50 ms.\n"
+		"\n"
 		"--inproc runs the relay in this process instead (no URL needed): one relay worker "
 		"on\n"
 		"EAL lcore 1, the clients on lcore 0, one CPU each. 'socket' puts both sides on "
@@ -612,11 +669,86 @@ static void usage(FILE *f)
 		"CPU per frame, its packets, packets/s and CPU cycles per packet over the "
 		"measured\n"
 		"window. --poll-idle-us is the worker's idle back-off (default 100; 0 "
-		"busy-polls).\n",
-		INPROC_RELAY_IP, INPROC_RELAY_PORT, INPROC_CLIENT_IP);
+		"busy-polls).\n"
+		"\n"
+		"--peer measures the same shape against a NATS server (nats-server) with the NATS "
+		"C\n"
+		"client (libnats%s): M publisher connections publish the stamped frames to\n"
+		"subject bench.p<i>; N subscriber connections (one NATS connection each) subscribe "
+		"to\n"
+		"the subject of publisher i %% M, and the server confirms every subscription (a "
+		"flush)\n"
+		"before the first frame. The same report, and every JSON key of the moq-lite path\n"
+		"(subscribe_retries is always 0) plus mode, peer, tls, client_threads,\n"
+		"publish_errors, client_dropped and async_errors; relay_cpu_us_per_frame is\n"
+		"nats-server's CPU from /proc/PID/stat of --nats-pid, or of the process listening\n"
+		"on the URL's port. TLS is on: --tls-ca FILE verifies the server's certificate\n"
+		"against FILE (without it: against the system's CA store), and the client checks\n"
+		"that the certificate names HOST; --tls-insecure encrypts without verifying;\n"
+		"--no-tls speaks plain TCP. It exits 2 when it cannot start (a bad URL, no server\n"
+		"there, TLS refused) and 1 when a publisher's connection closes during the run.\n"
+		"What differs from the moq-lite path: TCP + TLS instead of QUIC, one ordered "
+		"stream\n"
+		"per connection (no groups to drop: a slow subscriber queues at the server until\n"
+		"the server cuts it off), and the NATS client runs its own threads (a reader and "
+		"a\n"
+		"flusher per connection, a delivery thread per subscription; publishers write "
+		"each\n"
+		"frame at once) where the moq-lite client runs every connection in this one\n"
+		"thread. The report counts the threads. bench/fanout_compare.sh runs both side by\n"
+		"side.\n",
+		INPROC_RELAY_IP, INPROC_RELAY_PORT, INPROC_CLIENT_IP,
+#ifdef SL_HAVE_NATS
+		""
+#else
+		"; NOT BUILT IN: install libnats-dev and run meson setup again"
+#endif
+	);
 }
 
-static int parse(int argc, char **argv, struct opts *o)
+/* The checks of the NATS path's options; moq_only names a moq-lite client setting given. */
+static int parse_peer(int argc, const struct sl_fanout_opts *o, const char *moq_only)
+{
+#ifndef SL_HAVE_NATS
+	(void)argc;
+	(void)moq_only;
+	fprintf(stderr,
+		"shardline-bench: --peer %s: not built in (this shardline-bench was built "
+		"without the NATS C client: install libnats-dev and run meson setup "
+		"again)\n",
+		o->peer);
+	return -1;
+#else
+	const char *clash = NULL;
+	if (o->inproc != SL_FANOUT_INPROC_OFF)
+		clash = "--inproc runs a shardline relay of its own";
+	else if (argc - optind != 0)
+		clash = "a moq-lite URL names a shardline relay";
+	else if (o->admin)
+		clash = "--admin names a shardlined; nats-server's CPU is read from --nats-pid, or "
+			"from the process listening on the URL's port";
+	else if (moq_only)
+		clash = moq_only;
+	if (clash) {
+		fprintf(stderr, "shardline-bench: --peer measures a NATS server: %s%s\n", clash,
+			clash == moq_only ? " is a moq-lite client setting" : "");
+		return -1;
+	}
+	if (o->tls_ca && o->tls_insecure) {
+		fprintf(stderr, "shardline-bench: --tls-ca verifies the server, --tls-insecure "
+				"skips it: choose one\n");
+		return -1;
+	}
+	if (o->no_tls && (o->tls_ca || o->tls_insecure)) {
+		fprintf(stderr, "shardline-bench: --no-tls with a TLS setting (--tls-ca or "
+				"--tls-insecure)\n");
+		return -1;
+	}
+	return 0;
+#endif
+}
+
+static int parse(int argc, char **argv, struct sl_fanout_opts *o)
 {
 	static const struct option lo[] = {
 		{"subscribers", required_argument, NULL, 'n'},
@@ -632,19 +764,28 @@ static int parse(int argc, char **argv, struct opts *o)
 		{"plot", required_argument, NULL, 'o'},
 		{"inproc", required_argument, NULL, 'i'},
 		{"poll-idle-us", required_argument, NULL, 'P'},
+		{"announce-wait-ms", required_argument, NULL, 'A'},
+		{"peer", required_argument, NULL, 'N'},
+		{"tls-ca", required_argument, NULL, 'C'},
+		{"tls-insecure", no_argument, NULL, 'I'},
+		{"no-tls", no_argument, NULL, 'T'},
+		{"nats-pid", required_argument, NULL, 'D'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	*o = (struct opts){.subscribers = 100,
-			   .publishers = 1,
-			   .fps = 60,
-			   .size = 4096,
-			   .group_frames = 60,
-			   .duration = 10,
-			   .ports = 32,
-			   .warmup = 2,
-			   .poll_idle_us = 100,
-			   .prog = argv[0]};
+	*o = (struct sl_fanout_opts){.subscribers = 100,
+				     .publishers = 1,
+				     .fps = 60,
+				     .size = 4096,
+				     .group_frames = 60,
+				     .duration = 10,
+				     .ports = 32,
+				     .warmup = 2,
+				     .poll_idle_us = 100,
+				     .announce_wait_ms = 200,
+				     .prog = argv[0]};
+	/* moq-lite client settings given explicitly, refused with --peer. */
+	const char *moq_only = NULL;
 	int c;
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		uint64_t *dst = NULL, max = 1000000;
@@ -679,6 +820,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'p':
 			dst = &o->ports;
 			max = 64;
+			moq_only = "--ports";
 			break;
 		case 'a':
 			o->admin = optarg;
@@ -691,9 +833,9 @@ static int parse(int argc, char **argv, struct opts *o)
 			continue;
 		case 'i':
 			if (strcmp(optarg, "socket") == 0) {
-				o->inproc = INPROC_SOCKET;
+				o->inproc = SL_FANOUT_INPROC_SOCKET;
 			} else if (strcmp(optarg, "dpdk") == 0) {
-				o->inproc = INPROC_DPDK;
+				o->inproc = SL_FANOUT_INPROC_DPDK;
 			} else {
 				fprintf(stderr,
 					"shardline-bench: --inproc: '%s' is neither socket nor "
@@ -704,6 +846,28 @@ static int parse(int argc, char **argv, struct opts *o)
 			continue;
 		case 'P':
 			dst = &o->poll_idle_us;
+			moq_only = "--poll-idle-us";
+			break;
+		case 'A':
+			dst = &o->announce_wait_ms;
+			max = 60000;
+			moq_only = "--announce-wait-ms";
+			break;
+		case 'N':
+			o->peer = optarg;
+			continue;
+		case 'C':
+			o->tls_ca = optarg;
+			continue;
+		case 'I':
+			o->tls_insecure = true;
+			continue;
+		case 'T':
+			o->no_tls = true;
+			continue;
+		case 'D':
+			dst = &o->nats_pid;
+			max = 4194304; /* PID_MAX_LIMIT */
 			break;
 		case 'h':
 			usage(stdout);
@@ -714,7 +878,8 @@ static int parse(int argc, char **argv, struct opts *o)
 		char *end;
 		errno = 0;
 		unsigned long long v = strtoull(optarg, &end, 10);
-		bool zero_ok = dst == &o->warmup || dst == &o->poll_idle_us;
+		bool zero_ok =
+			dst == &o->warmup || dst == &o->poll_idle_us || dst == &o->announce_wait_ms;
 		if (errno || *end || end == optarg || v > max || (v == 0 && !zero_ok)) {
 			const char *name = "?";
 			for (const struct option *x = lo; x->name; x++)
@@ -731,7 +896,15 @@ static int parse(int argc, char **argv, struct opts *o)
 			SL_FRAME_STAMP_LEN);
 		return -1;
 	}
-	if (o->inproc != INPROC_OFF) {
+	if (o->peer == NULL && (o->tls_ca || o->tls_insecure || o->no_tls || o->nats_pid)) {
+		fprintf(stderr,
+			"shardline-bench: --tls-ca, --tls-insecure, --no-tls and --nats-pid "
+			"go with --peer nats://HOST:PORT\n");
+		return -1;
+	}
+	if (o->peer)
+		return parse_peer(argc, o, moq_only);
+	if (o->inproc != SL_FANOUT_INPROC_OFF) {
 		/* The relay is ours: a URL (such as "inproc") is accepted and ignored. */
 		if (argc - optind > 1) {
 			usage(stderr);
@@ -752,7 +925,7 @@ static int parse(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-static void write_plot(const struct opts *o)
+void sl_fanout_write_plot(const struct sl_fanout_opts *o, const char *server)
 {
 	char dat[1024];
 	snprintf(dat, sizeof(dat), "%s.dat", o->plot);
@@ -771,9 +944,9 @@ static void write_plot(const struct opts *o)
 	snprintf(cmd, sizeof(cmd),
 		 "gnuplot -e \"set terminal png size 900,600; set output '%s'; set logscale x; "
 		 "set xlabel 'publish-to-deliver latency (us)'; set ylabel 'fraction of frames'; "
-		 "set grid; set title 'shardline fan-out: %llu subscribers, %llu fps, %llu B'; "
+		 "set grid; set title '%s fan-out: %llu subscribers, %llu fps, %llu B'; "
 		 "plot '%s' using 1:2 with lines title 'CDF'\" 2>&1",
-		 o->plot, (unsigned long long)o->subscribers, (unsigned long long)o->fps,
+		 o->plot, server, (unsigned long long)o->subscribers, (unsigned long long)o->fps,
 		 (unsigned long long)o->size, dat);
 	if (system(cmd) != 0)
 		fprintf(stderr, "shardline-bench: gnuplot failed or is not installed; data in %s\n",
@@ -781,10 +954,10 @@ static void write_plot(const struct opts *o)
 }
 
 /* The benchmark proper over a client already set up for the relay at o->url; ip is the
- * in-process relay (mode INPROC_OFF for a daemon). Frees the client. */
-static int run(const struct opts *op, struct sl_client *cl, struct inproc *ip)
+ * in-process relay (mode SL_FANOUT_INPROC_OFF for a daemon). Frees the client. */
+static int run(const struct sl_fanout_opts *op, struct sl_client *cl, struct inproc *ip)
 {
-	const struct opts o = *op;
+	const struct sl_fanout_opts o = *op;
 	int rc;
 	struct sl_origin *origin = sl_origin_new(NULL);
 	struct pub *pubs = calloc(o.publishers, sizeof(*pubs));
@@ -818,16 +991,14 @@ static int run(const struct opts *op, struct sl_client *cl, struct inproc *ip)
 	}
 	for (uint64_t i = 0; i < o.publishers; i++)
 		sl_moq_session_publish(pubs[i].conn->s, pubs[i].path, pubs[i].b);
-	/* Let the announcements reach the relay before anyone subscribes. */
-	for (uint64_t end = sl_clock_now_ns() + SEC / 5; sl_clock_now_ns() < end;)
+	/* Let the announcements reach the relay before anyone subscribes, so that usually no
+	 * subscriber has to retry; subscribe() retries those that came too early anyway. */
+	for (uint64_t end = sl_clock_now_ns() + o.announce_wait_ms * 1000000u;
+	     sl_clock_now_ns() < end;)
 		sl_client_run(cl, 1000000);
-	for (uint64_t i = 0; i < o.subscribers; i++) {
-		struct sub *s = &subs[i];
-		if (sl_moq_session_subscribe(s->conn->s, pubs[s->pub].path, "video", NULL, NULL,
-					     &s->tc) == 0)
-			s->subscribed = true;
-	}
-	signal(SIGINT, on_sigint);
+	for (uint64_t i = 0; i < o.subscribers; i++)
+		subscribe(&subs[i], pubs[subs[i].pub].path, sl_clock_now_ns());
+	signal(SIGINT, sl_fanout_on_sigint);
 	uint64_t interval = SEC / o.fps, start = sl_clock_now_ns();
 	uint64_t measure_from_mono = start + o.warmup * SEC;
 	uint64_t measure_from_wall = sl_clock_wall_ns() + o.warmup * SEC;
@@ -835,13 +1006,13 @@ static int run(const struct opts *op, struct sl_client *cl, struct inproc *ip)
 	uint64_t cpu0 = 0, cpu1 = 0;
 	bool cpu_ok = false, measuring = false;
 	struct wsample ws0 = {0}, ws1 = {0};
-	while (!interrupted) {
+	while (!sl_fanout_interrupted) {
 		uint64_t now = sl_clock_now_ns();
 		if (now >= end)
 			break;
 		if (!measuring && now >= measure_from_mono) {
 			measuring = true;
-			if (ip->mode != INPROC_OFF)
+			if (ip->mode != SL_FANOUT_INPROC_OFF)
 				cpu_ok = inproc_sample(ip, cl, &ws0) == 0;
 			else
 				cpu_ok = pid > 0 && relay_cpu_us(pid, &cpu0) == 0;
@@ -870,11 +1041,16 @@ static int run(const struct opts *op, struct sl_client *cl, struct inproc *ip)
 			next += interval;
 		}
 		sl_client_run(cl, next > now ? next - now : 0);
-		for (uint64_t i = 0; i < o.subscribers; i++)
-			if (subs[i].subscribed && !subs[i].ended)
-				drain(&subs[i], measure_from_wall);
+		now = sl_clock_now_ns();
+		for (uint64_t i = 0; i < o.subscribers; i++) {
+			struct sub *s = &subs[i];
+			if (s->subscribed && !s->ended)
+				drain(s, measure_from_wall);
+			else if (s->retry_at && now >= s->retry_at)
+				subscribe(s, pubs[s->pub].path, now);
+		}
 	}
-	if (cpu_ok && ip->mode != INPROC_OFF) {
+	if (cpu_ok && ip->mode != SL_FANOUT_INPROC_OFF) {
 		cpu_ok = inproc_sample(ip, cl, &ws1) == 0;
 		cpu0 = ws0.cpu_ns / 1000;
 		cpu1 = ws1.cpu_ns / 1000;
@@ -889,20 +1065,22 @@ static int run(const struct opts *op, struct sl_client *cl, struct inproc *ip)
 						  (double)rte_get_tsc_hz() / (double)wpkts
 					: -1;
 	/* Results. */
-	uint64_t delivered = 0, expected = 0, incomplete = 0, ooo = 0, ended = 0;
+	uint64_t delivered = 0, expected = 0, incomplete = 0, ooo = 0, ended = 0, retries = 0;
 	for (uint64_t i = 0; i < o.subscribers; i++) {
 		delivered += subs[i].measured_frames;
 		incomplete += subs[i].incomplete;
 		ooo += subs[i].out_of_order;
-		ended += subs[i].ended;
+		/* A subscriber still waiting to subscribe again never got its track: it ended. */
+		ended += subs[i].ended || !subs[i].subscribed;
+		retries += subs[i].retries;
 	}
 	uint64_t measured_frames_per_pub = o.duration * o.fps;
 	expected = measured_frames_per_pub * o.subscribers;
-	qsort(lat, nlat, sizeof(*lat), cmp_u32);
+	sl_fanout_sort();
 	double cpu_per_frame = cpu_ok && delivered ? (double)(cpu1 - cpu0) / (double)delivered : -1;
 	if (o.json) {
 		putchar('{');
-		if (ip->mode != INPROC_OFF)
+		if (ip->mode != SL_FANOUT_INPROC_OFF)
 			printf("\"mode\":\"%s\",\"worker_rx_packets\":%llu,\"worker_tx_packets\":%"
 			       "llu,"
 			       "\"worker_pps\":%.1f,\"cycles_per_packet\":%.1f,",
@@ -911,7 +1089,8 @@ static int run(const struct opts *op, struct sl_client *cl, struct inproc *ip)
 		printf("\"subscribers\":%llu,\"publishers\":%llu,\"fps\":%llu,\"size\":%llu,"
 		       "\"group_frames\":%llu,\"duration_s\":%llu,\"delivered\":%llu,"
 		       "\"expected\":%llu,\"lost_frames\":%lld,\"incomplete_groups\":%llu,"
-		       "\"out_of_order\":%llu,\"ended_early\":%llu,\"latency_us\":{\"p50\":%u,"
+		       "\"out_of_order\":%llu,\"ended_early\":%llu,\"subscribe_retries\":%llu,"
+		       "\"latency_us\":{\"p50\":%u,"
 		       "\"p90\":%u,\"p99\":%u,\"p999\":%u,\"max\":%u},\"relay_cpu_us_per_frame\":%."
 		       "3f}\n",
 		       (unsigned long long)o.subscribers, (unsigned long long)o.publishers,
@@ -919,15 +1098,16 @@ static int run(const struct opts *op, struct sl_client *cl, struct inproc *ip)
 		       (unsigned long long)o.group_frames, (unsigned long long)o.duration,
 		       (unsigned long long)delivered, (unsigned long long)expected,
 		       (long long)expected - (long long)delivered, (unsigned long long)incomplete,
-		       (unsigned long long)ooo, (unsigned long long)ended, pct(0.5), pct(0.9),
-		       pct(0.99), pct(0.999), nlat ? lat[nlat - 1] : 0, cpu_per_frame);
+		       (unsigned long long)ooo, (unsigned long long)ended,
+		       (unsigned long long)retries, sl_fanout_pct(0.5), sl_fanout_pct(0.9),
+		       sl_fanout_pct(0.99), sl_fanout_pct(0.999), sl_fanout_max(), cpu_per_frame);
 	} else {
 		char where[160];
-		if (ip->mode == INPROC_DPDK)
+		if (ip->mode == SL_FANOUT_INPROC_DPDK)
 			snprintf(where, sizeof(where),
 				 "an in-process relay, DPDK on both sides over net_ring (%s)",
 				 o.url);
-		else if (ip->mode == INPROC_SOCKET)
+		else if (ip->mode == SL_FANOUT_INPROC_SOCKET)
 			snprintf(where, sizeof(where),
 				 "an in-process relay, kernel sockets on both sides (%s)", o.url);
 		else
@@ -942,28 +1122,33 @@ static int run(const struct opts *op, struct sl_client *cl, struct inproc *ip)
 		printf("  delivered frames:   %llu of %llu expected (%lld lost)\n",
 		       (unsigned long long)delivered, (unsigned long long)expected,
 		       (long long)expected - (long long)delivered);
-		printf("  latency (us):       p50 %u  p90 %u  p99 %u  p99.9 %u  max %u\n", pct(0.5),
-		       pct(0.9), pct(0.99), pct(0.999), nlat ? lat[nlat - 1] : 0);
+		printf("  latency (us):       p50 %u  p90 %u  p99 %u  p99.9 %u  max %u\n",
+		       sl_fanout_pct(0.5), sl_fanout_pct(0.9), sl_fanout_pct(0.99),
+		       sl_fanout_pct(0.999), sl_fanout_max());
 		printf("  groups:             %llu incomplete or reset, %llu frames out of order\n",
 		       (unsigned long long)incomplete, (unsigned long long)ooo);
+		if (retries || ended)
+			printf("  subscribers:        %llu ended early; %llu subscribes repeated "
+			       "(broadcast not announced at the relay yet)\n",
+			       (unsigned long long)ended, (unsigned long long)retries);
 		if (cpu_ok)
 			printf("  relay CPU:          %.2f us per delivered frame (%.3f s in %llu "
 			       "s)\n",
 			       cpu_per_frame, (double)(cpu1 - cpu0) / 1e6,
 			       (unsigned long long)o.duration);
-		else if (ip->mode != INPROC_OFF)
+		else if (ip->mode != SL_FANOUT_INPROC_OFF)
 			printf("  relay CPU:          not measured (the worker did not answer)\n");
 		else
 			printf("  relay CPU:          not measured (give --admin PATH of the "
 			       "relay)\n");
-		if (cpu_ok && ip->mode != INPROC_OFF)
+		if (cpu_ok && ip->mode != SL_FANOUT_INPROC_OFF)
 			printf("  relay worker:       %llu packets in, %llu out (%.0f packets/s), "
 			       "%.0f CPU cycles per packet\n",
 			       (unsigned long long)(ws1.rx - ws0.rx),
 			       (unsigned long long)(ws1.tx - ws0.tx), wpps, cycles);
 	}
 	if (o.plot)
-		write_plot(&o);
+		sl_fanout_write_plot(&o, "shardline");
 	for (uint64_t i = 0; i < o.subscribers; i++) {
 		sl_group_reader_release(&subs[i].r);
 		if (subs[i].subscribed)
@@ -985,7 +1170,7 @@ static int run(const struct opts *op, struct sl_client *cl, struct inproc *ip)
 	sl_origin_free(origin);
 	free(pubs);
 	free(subs);
-	free(lat);
+	sl_fanout_samples_free();
 	/* A run that delivered nothing is a failure: the relay or the setup is broken. */
 	return delivered > 0 && ooo == 0 ? 0 : 1;
 fail:
@@ -995,15 +1180,19 @@ fail:
 
 static int fanout(int argc, char **argv)
 {
-	struct opts o;
+	struct sl_fanout_opts o;
 	if (parse(argc, argv, &o) != 0)
 		return 2;
 	unsigned nports =
 		(unsigned)(o.subscribers + o.publishers < o.ports ? o.subscribers + o.publishers
 								  : o.ports);
+#ifdef SL_HAVE_NATS
+	if (o.peer)
+		return sl_fanout_nats(&o);
+#endif
 	struct inproc ip = {.mode = o.inproc};
 	struct sl_client *cl = NULL;
-	if (o.inproc != INPROC_OFF) {
+	if (o.inproc != SL_FANOUT_INPROC_OFF) {
 		if (inproc_start(&ip, &o, nports, &cl) != 0) {
 			sl_client_free(cl);
 			inproc_stop(&ip);
@@ -1018,7 +1207,7 @@ static int fanout(int argc, char **argv)
 		}
 	}
 	int ret = run(&o, cl, &ip);
-	if (o.inproc != INPROC_OFF)
+	if (o.inproc != SL_FANOUT_INPROC_OFF)
 		inproc_stop(&ip);
 	return ret;
 }
