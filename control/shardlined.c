@@ -183,6 +183,7 @@ static json_t *worker_json(const struct sl_worker_stats *s)
 	json_object_set_new(w, "idle_sleeps", json_integer((json_int_t)s->idle_sleeps));
 	json_object_set_new(w, "bells_rung", json_integer((json_int_t)s->bells_rung));
 	json_object_set_new(w, "bell_wakeups", json_integer((json_int_t)s->bell_wakeups));
+	json_object_set_new(w, "sessions_polled", json_integer((json_int_t)s->sessions_polled));
 	json_object_set_new(w, "port", pktio_json(&s->port));
 	json_object_set_new(w, "quic",
 			    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "conns_accepted",

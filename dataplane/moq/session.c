@@ -224,6 +224,14 @@ struct sl_moq_session {
 	struct pub *pubs;
 	struct stream *ann_ins; /* client: the peer's interests, for later publishes */
 	struct tlist ready, blocked;
+	/* The owner's ready callback and clock (sl_moq_session_set_ready); signalled while the
+	 * owner knows there is work and has not polled yet. */
+	void (*on_ready)(void *arg);
+	void *ready_arg;
+	const uint64_t *now_src;
+	bool signalled;
+	/* Other sessions' FETCHes waiting for this (upstream) session's stream limit. */
+	struct sl_waitq credit_waiters;
 	struct sl_buf *arena;
 	struct annev *aq;
 	uint32_t aqhead, aqlen, aqcap;
@@ -296,6 +304,16 @@ static void task_init(struct task *t, struct sl_moq_session *s, void (*run)(stru
 	t->pprev = NULL;
 	t->run = run;
 	t->s = s;
+}
+
+/* Queues t to run at the next poll, telling the owner the first time since its last poll. */
+static void ready_push(struct sl_moq_session *s, struct task *t)
+{
+	task_push(&s->ready, t);
+	if (s->on_ready && !s->signalled) {
+		s->signalled = true;
+		s->on_ready(s->ready_arg);
+	}
 }
 
 static bool local_stream(const struct sl_moq_session *s, int64_t id)
@@ -570,6 +588,10 @@ static void dead_flush(struct sl_moq_session *s)
 
 static void enter(struct sl_moq_session *s)
 {
+	/* An owner that polls only on work lends its clock: stream events between polls see
+	 * the current time, not that of the last poll. */
+	if (s->now_src)
+		s->now = *s->now_src;
 	s->depth++;
 }
 
@@ -859,14 +881,14 @@ static void dsub_run(struct task *t);
 static void dsub_wake(struct sl_waiter *w)
 {
 	struct dsub *d = container_of(w, struct dsub, w);
-	task_push(&d->s->ready, &d->task);
+	ready_push(d->s, &d->task);
 }
 
 static void group_wake(struct sl_waiter *w)
 {
 	struct stream *st = container_of(w, struct stream, u.go.w);
 	if (st->u.go.d)
-		task_push(&st->u.go.d->s->ready, &st->u.go.d->task);
+		ready_push(st->u.go.d->s, &st->u.go.d->task);
 }
 
 /*
@@ -1428,7 +1450,7 @@ static int on_subscribe(struct sl_moq_session *s, struct stream *st,
 	s->st.subscribes_active++;
 	st->u.d = d;
 	send_subscribe_ok(s, d, m->max_latency_ms);
-	task_push(&s->ready, &d->task);
+	ready_push(s, &d->task);
 	return 0;
 }
 
@@ -1495,7 +1517,7 @@ static void on_subscribe_update(struct sl_moq_session *s, struct stream *st,
 		}
 		dsub_check_range(d);
 	}
-	task_push(&s->ready, &d->task);
+	ready_push(s, &d->task);
 }
 
 /* ---- announce streams the peer opened (this side answers) ---- */
@@ -1532,7 +1554,7 @@ static void announce_run(struct task *t)
 static void announce_wake(struct sl_waiter *w)
 {
 	struct stream *st = container_of(w, struct stream, u.ai.w);
-	task_push(&st->u.ai.task.s->ready, &st->u.ai.task);
+	ready_push(st->u.ai.task.s, &st->u.ai.task);
 }
 
 static int on_interest(struct sl_moq_session *s, struct stream *st,
@@ -1554,7 +1576,7 @@ static int on_interest(struct sl_moq_session *s, struct stream *st,
 			st->err_code = SL_MOQ_ERR_BOUNDS;
 			return SL_ENOMEM;
 		}
-		task_push(&s->ready, &st->u.ai.task);
+		ready_push(s, &st->u.ai.task);
 		return 0;
 	}
 	st->u.ai.prefix = prefix;
@@ -1684,7 +1706,7 @@ static void fetch_run(struct task *t)
 static void fetch_wake(struct sl_waiter *w)
 {
 	struct stream *st = container_of(w, struct stream, u.fi.w);
-	task_push(&st->u.fi.task.s->ready, &st->u.fi.task);
+	ready_push(st->u.fi.task.s, &st->u.fi.task);
 }
 
 static int fetch_open(struct sl_moq_session *s, const char *broadcast, const char *track,
@@ -1728,6 +1750,10 @@ static int fetch_find(struct sl_moq_session *s, struct stream *st)
 		s->relay->st.upstream_fetches++;
 		return 0;
 	}
+	/* The upstream's limit, not ours: its owner tells it when the limit grows
+	 * (sl_moq_session_writable), and it wakes this FETCH then. */
+	if (rc == SL_EBUSY)
+		sl_waitq_add(&up->credit_waiters, &st->u.fi.w);
 	return rc == SL_EBUSY ? SL_EBUSY : SL_ENOTFOUND;
 }
 
@@ -1773,7 +1799,7 @@ static int on_fetch(struct sl_moq_session *s, struct stream *st, const struct sl
 	if (rc != 0)
 		return rc;
 	st->u.fi.task.run = fetch_run;
-	task_push(&s->ready, &st->u.fi.task);
+	ready_push(s, &st->u.fi.task);
 	return 0;
 }
 
@@ -2235,6 +2261,7 @@ struct sl_moq_session *sl_moq_session_new(const struct sl_moq_session_config *cf
 	if (relay)
 		relay->sessions++;
 	sl_waitq_init(&s->awaiters);
+	sl_waitq_init(&s->credit_waiters);
 	return s;
 }
 
@@ -2266,6 +2293,7 @@ static void session_shutdown(struct sl_moq_session *s)
 	while (s->blocked.head)
 		task_unlink(s->blocked.head);
 	sl_waitq_wake_all(&s->awaiters);
+	sl_waitq_wake_all(&s->credit_waiters); /* they find the broadcast gone */
 	leave(s);
 }
 
@@ -2298,6 +2326,7 @@ void sl_moq_session_free(struct sl_moq_session *s)
 	free(s->aq);
 	free(s->acur);
 	sl_waitq_detach_all(&s->awaiters);
+	sl_waitq_detach_all(&s->credit_waiters);
 	sl_buf_unref(s->arena);
 	sl_u64map_fini(&s->streams);
 	sl_u64map_fini(&s->dsubs);
@@ -2390,7 +2419,7 @@ void sl_moq_session_stream_reset(struct sl_moq_session *s, int64_t id, uint64_t 
 			if (st->kind == K_GROUP_OUT && st->u.go.d) {
 				/* The subscriber stopped the group: it is accounted for. */
 				dsub_resolved(st->u.go.d, st->u.go.seq);
-				task_push(&s->ready, &st->u.go.d->task);
+				ready_push(s, &st->u.go.d->task);
 			}
 			if (st->kind == K_GROUP_OUT)
 				group_out_unlink(st);
@@ -2439,9 +2468,11 @@ int sl_moq_session_poll(struct sl_moq_session *s, uint64_t now_ns)
 		int rc;
 		open_interest(s, s->publish_prefix, &s->interest_open, &rc);
 	}
-	/* Work that waited for the peer's stream limit is retried once per poll. */
-	while (s->blocked.head)
-		task_push(&s->ready, s->blocked.head);
+	/* Work that waited for the peer's stream limit is retried once per poll, unless the
+	 * owner tells us when the limit grows (sl_moq_session_writable). */
+	if (s->on_ready == NULL)
+		while (s->blocked.head)
+			task_push(&s->ready, s->blocked.head);
 	/* A task blocked by the stream limit again goes back to the blocked list, so this
 	 * loop ends. */
 	while (s->ready.head && !s->closed) {
@@ -2449,9 +2480,36 @@ int sl_moq_session_poll(struct sl_moq_session *s, uint64_t now_ns)
 		task_unlink(t);
 		t->run(t);
 	}
+	/* Drained: the next work tells the owner again. */
+	s->signalled = false;
 	int ret = s->closed ? SL_ECLOSED : 0;
 	leave(s);
 	return ret;
+}
+
+void sl_moq_session_set_ready(struct sl_moq_session *s, void (*ready)(void *arg), void *arg,
+			      const uint64_t *now)
+{
+	s->on_ready = ready;
+	s->ready_arg = arg;
+	s->now_src = now;
+	s->signalled = ready != NULL;
+	if (ready)
+		ready(arg);
+}
+
+void sl_moq_session_writable(struct sl_moq_session *s)
+{
+	if (s->closed)
+		return;
+	bool work = s->blocked.head != NULL || (s->relay && s->publish_prefix && !s->interest_open);
+	while (s->blocked.head)
+		task_push(&s->ready, s->blocked.head);
+	sl_waitq_wake_all(&s->credit_waiters);
+	if (work && s->on_ready && !s->signalled) {
+		s->signalled = true;
+		s->on_ready(s->ready_arg);
+	}
 }
 
 /* ---- public: client role ---- */

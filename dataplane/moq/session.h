@@ -213,6 +213,20 @@ void sl_moq_session_close(struct sl_moq_session *s, uint64_t code, const char *r
  */
 int sl_moq_session_poll(struct sl_moq_session *s, uint64_t now_ns);
 
+/*
+ * Lets the owner poll the session only when it has work, instead of on every loop pass.
+ * Once set, the session calls ready(arg) when it gets work while none was pending (a frame
+ * for a subscriber, a stream to open, a message to write; at most once until the next poll),
+ * and reads the owner's clock from *now at every entry, so the groups it creates between polls
+ * are timed right. Work that waits for the peer's stream limit is retried only after
+ * sl_moq_session_writable. The call itself counts as work: the owner polls once after it.
+ */
+void sl_moq_session_set_ready(struct sl_moq_session *s, void (*ready)(void *arg), void *arg,
+			      const uint64_t *now);
+
+/* The peer raised its stream limit: work that waited for it is made ready again. */
+void sl_moq_session_writable(struct sl_moq_session *s);
+
 /* True once closed; *code (if not NULL) receives the close code. */
 bool sl_moq_session_is_closed(const struct sl_moq_session *s, uint64_t *code);
 

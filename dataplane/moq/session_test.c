@@ -51,6 +51,11 @@ struct end {
 	struct sl_u64map stopped; /* ids this end reset: later data from the peer is dropped */
 	struct reset_rec resets[256];
 	int nresets;
+	/* Ready mode (sl_moq_session_set_ready): the session said it has work; how often the
+	 * owner polled it; the stream limits last told to it (sl_moq_session_writable). */
+	bool use_ready, ready;
+	uint64_t polls;
+	int64_t told_bidi, told_uni;
 	/* Capture of the bytes written on one stream (golden-bytes test). */
 	int64_t capture_id;
 	uint8_t capture[256];
@@ -289,7 +294,37 @@ struct world {
 	int nlinks;
 	uint64_t now;
 	struct sl_moq_session_config relay_cfg;
+	/* Relay sessions are polled only when they report work, as the worker does. */
+	bool ready_mode;
 };
+
+/* Set by the ready-mode variants of tests: world_new makes ready-mode worlds. */
+static bool ready_mode;
+
+static void end_ready(void *arg)
+{
+	struct end *e = arg;
+	assert_false(e->ready); /* told once until the next poll */
+	e->ready = true;
+}
+
+/* Polls an end as its owner would: always, or in ready mode when it reported work and after
+ * the transport raised a stream limit. */
+static void poll_end(struct world *w, struct end *e)
+{
+	if (e->use_ready) {
+		if (e->max_bidi != e->told_bidi || e->max_uni != e->told_uni) {
+			e->told_bidi = e->max_bidi;
+			e->told_uni = e->max_uni;
+			sl_moq_session_writable(e->s);
+		}
+		if (!e->ready)
+			return;
+		e->ready = false;
+	}
+	e->polls++;
+	sl_moq_session_poll(e->s, w->now);
+}
 
 static struct world *world_new(void)
 {
@@ -302,6 +337,7 @@ static struct world *world_new(void)
 	sl_moq_session_config_default(&w->relay_cfg);
 	w->relay_cfg.server = true;
 	w->now = 1000 * MS;
+	w->ready_mode = ready_mode;
 	return w;
 }
 
@@ -315,6 +351,11 @@ static struct link *link_new(struct world *w)
 	l->r.s = sl_moq_session_new(&w->relay_cfg, &ops, &l->r, w->relay);
 	assert_non_null(l->c.s);
 	assert_non_null(l->r.s);
+	if (w->ready_mode) {
+		l->r.use_ready = true;
+		sl_moq_session_set_ready(l->r.s, end_ready, &l->r, &w->now);
+		assert_true(l->r.ready);
+	}
 	w->links[w->nlinks++] = l;
 	return l;
 }
@@ -327,8 +368,8 @@ static void pump(struct world *w)
 			struct link *l = w->links[i];
 			if (l == NULL)
 				continue;
-			sl_moq_session_poll(l->c.s, w->now);
-			sl_moq_session_poll(l->r.s, w->now);
+			poll_end(w, &l->c);
+			poll_end(w, &l->r);
 			moved += deliver(&l->c);
 			moved += deliver(&l->r);
 		}
@@ -1658,6 +1699,78 @@ static void fetch_uncached_group_from_upstream(void **state)
 	publisher_free(&p);
 }
 
+/* ---- ready mode: the owner polls only sessions that reported work ---- */
+
+#define READY_VARIANT(name)                                                                        \
+	static void name##_ready(void **state)                                                     \
+	{                                                                                          \
+		ready_mode = true;                                                                 \
+		name(state);                                                                       \
+		ready_mode = false;                                                                \
+	}
+READY_VARIANT(fanout_to_50_subscribers_shares_one_upstream)
+READY_VARIANT(late_joiner_starts_at_latest_cached_group)
+READY_VARIANT(publisher_disconnect_ends_tracks_cleanly)
+READY_VARIANT(max_latency_resets_old_groups)
+READY_VARIANT(slow_subscriber_loses_old_groups_others_unaffected)
+READY_VARIANT(stream_limit_defers_upstream_subscribe)
+READY_VARIANT(subscribe_update_end_below_sent_waits_for_in_flight)
+READY_VARIANT(fetch_uncached_group_from_upstream)
+
+/* Sessions without work are never polled: groups flow to subscribers while idle peers' relay
+ * sessions stay untouched, and a session blocked by the stream limit waits for the transport
+ * to raise it instead of retrying on every poll. */
+static void ready_mode_polls_only_sessions_with_work(void **state)
+{
+	(void)state;
+	ready_mode = true;
+	struct world *w = world_new();
+	ready_mode = false;
+	struct publisher p;
+	publisher_new(w, &p, "demo");
+	struct link *idle[4], *subs[4];
+	struct sl_track_consumer cons[4];
+	for (int i = 0; i < 4; i++) {
+		idle[i] = link_new(w);
+		subs[i] = link_new(w);
+		subscribe(w, subs[i], "demo", "clock", NULL, NULL, &cons[i]);
+	}
+	pump(w);
+	uint64_t idle_polls[4], sub_polls[4];
+	for (int i = 0; i < 4; i++) {
+		idle_polls[i] = idle[i]->r.polls;
+		sub_polls[i] = subs[i]->r.polls;
+	}
+	for (int g = 0; g < 3; g++) {
+		write_group(p.t, w->now, 2);
+		pump(w);
+	}
+	for (int i = 0; i < 4; i++) {
+		for (uint64_t g = 0; g < 3; g++)
+			expect_group(&cons[i], g, 2);
+		assert_int_equal(idle[i]->r.polls, idle_polls[i]);
+		assert_true(subs[i]->r.polls > sub_polls[i]);
+		sl_track_consumer_release(&cons[i], NULL);
+	}
+	/* A new subscriber whose upstream SUBSCRIBE cannot open: no retries until the limit
+	 * grows, then it goes at once. */
+	p.l->r.max_bidi = p.l->r.nbidi;
+	struct link *late = link_new(w);
+	struct sl_track_consumer c;
+	subscribe(w, late, "demo", "other", NULL, NULL, &c);
+	uint64_t before = p.l->r.polls;
+	for (int i = 0; i < 3; i++)
+		pump(w);
+	assert_int_equal(p.l->r.polls, before);
+	assert_int_equal(stats(p.l->c.s).msgs_in[SL_MOQ_MSG_SUBSCRIBE], 1);
+	p.l->r.max_bidi = 0;
+	pump(w);
+	assert_int_equal(stats(p.l->c.s).msgs_in[SL_MOQ_MSG_SUBSCRIBE], 2);
+	sl_track_consumer_release(&c, NULL);
+	world_free(w);
+	publisher_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1687,6 +1800,15 @@ int main(void)
 		cmocka_unit_test(drop_gap_after_later_group_and_stragglers),
 		cmocka_unit_test(bounded_range_with_missing_end_group),
 		cmocka_unit_test(fetch_uncached_group_from_upstream),
+		cmocka_unit_test(fanout_to_50_subscribers_shares_one_upstream_ready),
+		cmocka_unit_test(late_joiner_starts_at_latest_cached_group_ready),
+		cmocka_unit_test(publisher_disconnect_ends_tracks_cleanly_ready),
+		cmocka_unit_test(max_latency_resets_old_groups_ready),
+		cmocka_unit_test(slow_subscriber_loses_old_groups_others_unaffected_ready),
+		cmocka_unit_test(stream_limit_defers_upstream_subscribe_ready),
+		cmocka_unit_test(subscribe_update_end_below_sent_waits_for_in_flight_ready),
+		cmocka_unit_test(fetch_uncached_group_from_upstream_ready),
+		cmocka_unit_test(ready_mode_polls_only_sessions_with_work),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

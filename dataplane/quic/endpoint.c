@@ -448,6 +448,16 @@ static int cb_extend_stream_data(ngtcp2_conn *q, int64_t id, uint64_t max, void 
 	return 0;
 }
 
+static int cb_extend_streams(ngtcp2_conn *q, uint64_t max_streams, void *ud)
+{
+	(void)q;
+	(void)max_streams;
+	struct sl_quic_conn *c = ud;
+	if (c->ep->cb.on_writable)
+		c->ep->cb.on_writable(c->ep->arg, c);
+	return 0;
+}
+
 static void fill_callbacks(ngtcp2_callbacks *cb, bool server)
 {
 	memset(cb, 0, sizeof(*cb));
@@ -477,6 +487,8 @@ static void fill_callbacks(ngtcp2_callbacks *cb, bool server)
 	cb->stream_reset = cb_stream_reset;
 	cb->stream_stop_sending = cb_stop_sending;
 	cb->extend_max_stream_data = cb_extend_stream_data;
+	cb->extend_max_local_streams_bidi = cb_extend_streams;
+	cb->extend_max_local_streams_uni = cb_extend_streams;
 }
 
 /* ---- TLS ---- */

@@ -87,6 +87,9 @@ struct sl_quic_callbacks {
 	/* The peer reset the stream (reset) or asked us to stop sending on it (!reset). */
 	void (*on_stream_reset)(void *arg, struct sl_quic_conn *c, int64_t stream_id,
 				uint64_t app_error, bool reset);
+	/* The peer raised its limit on streams this side may open: opens that failed with
+	 * SL_EBUSY may succeed now. Optional. */
+	void (*on_writable)(void *arg, struct sl_quic_conn *c);
 	/* Both directions of a stream are done; its id may not be used again. */
 	void (*on_stream_close)(void *arg, struct sl_quic_conn *c, int64_t stream_id);
 	/* The connection is gone (closed by either side, idle timeout, or a fatal error); c is

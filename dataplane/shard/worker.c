@@ -24,6 +24,9 @@ struct wconn {
 	struct sl_moq_session *s;
 	struct sl_logsrv *ls;
 	struct wconn *next, **pprev;
+	/* On the worker's ready list: the moq session reported work (sl_moq_session_set_ready). */
+	bool ready;
+	struct wconn *rnext;
 };
 
 struct sl_worker {
@@ -35,7 +38,9 @@ struct sl_worker {
 	struct sl_handoff ho;
 	bool have_links;
 	struct wconn *conns;
-	uint64_t nconns, sessions_total;
+	/* Sessions with work, in the order they got it: a pass polls these, not every session. */
+	struct wconn *rhead, **rtail;
+	uint64_t nconns, sessions_total, sessions_polled;
 	/* Counters of sessions already closed, so the totals survive their connections. */
 	uint64_t closed_groups_sent, closed_groups_reset, closed_frames_out, closed_payload_out,
 		closed_payload_in, closed_decode_errors;
@@ -228,6 +233,32 @@ static struct sl_worker *worker_of(void *port)
 	return ((struct sl_pktio *)port)->user;
 }
 
+static void session_ready(void *arg)
+{
+	struct wconn *c = arg;
+	struct sl_worker *w = c->w;
+	if (c->ready)
+		return;
+	c->ready = true;
+	c->rnext = NULL;
+	*w->rtail = c;
+	w->rtail = &c->rnext;
+}
+
+/* Takes a closing connection off the ready list (rare: a scan is fine). */
+static void ready_unlink(struct sl_worker *w, struct wconn *c)
+{
+	if (!c->ready)
+		return;
+	struct wconn **pp = &w->rhead;
+	while (*pp != c)
+		pp = &(*pp)->rnext;
+	*pp = c->rnext;
+	if (w->rtail == &c->rnext)
+		w->rtail = pp;
+	c->ready = false;
+}
+
 static void on_connected(void *arg, struct sl_quic_conn *qc)
 {
 	struct sl_worker *w = worker_of(arg);
@@ -258,6 +289,8 @@ static void on_connected(void *arg, struct sl_quic_conn *qc)
 		return;
 	}
 	sl_quic_conn_set_user(qc, c);
+	if (c->s)
+		sl_moq_session_set_ready(c->s, session_ready, c, &w->now);
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->pprev = &c->next;
@@ -298,6 +331,14 @@ static void on_stream_reset(void *arg, struct sl_quic_conn *qc, int64_t id, uint
 		sl_logsrv_stream_reset(c->ls, id, code);
 	else if (c)
 		sl_moq_session_stream_reset(c->s, id, code);
+}
+
+static void on_writable(void *arg, struct sl_quic_conn *qc)
+{
+	(void)arg;
+	struct wconn *c = sl_quic_conn_user(qc);
+	if (c && c->s)
+		sl_moq_session_writable(c->s);
 }
 
 static void log_stats_add(struct sl_logsrv_stats *to, const struct sl_logsrv_stats *a)
@@ -350,6 +391,7 @@ static void on_closed(void *arg, struct sl_quic_conn *qc, uint64_t error)
 	w->closed_payload_out += st.payload_out;
 	w->closed_payload_in += st.payload_in;
 	w->closed_decode_errors += st.decode_errors;
+	ready_unlink(w, c);
 	sl_moq_session_free(c->s); /* treated as closed: its broadcasts end cleanly */
 	*c->pprev = c->next;
 	if (c->next)
@@ -369,6 +411,7 @@ int sl_worker_new(const struct sl_worker_config *cfg, uint64_t now_ns, struct sl
 	struct sl_worker *w = calloc(1, sizeof(*w));
 	if (w == NULL)
 		return SL_ENOMEM;
+	w->rtail = &w->rhead;
 	w->cfg = *cfg;
 	w->cfg.quic.server = true;
 	w->cfg.quic.worker_id = cfg->id;
@@ -382,6 +425,7 @@ int sl_worker_new(const struct sl_worker_config *cfg, uint64_t now_ns, struct sl
 		.on_stream_open = on_stream_open,
 		.on_stream_data = on_stream_data,
 		.on_stream_reset = on_stream_reset,
+		.on_writable = on_writable,
 		.on_closed = on_closed,
 	};
 	int rc = sl_quic_endpoint_new(&w->cfg.quic, &cbs, cfg->port, now_ns, &w->ep);
@@ -476,6 +520,7 @@ void sl_worker_stats(const struct sl_worker *w, struct sl_worker_stats *out)
 	out->lcore = w->lcore;
 	out->connections = w->nconns;
 	out->sessions_total = w->sessions_total;
+	out->sessions_polled = w->sessions_polled;
 	out->broadcasts = sl_origin_broadcasts(w->origin);
 	out->loops = w->loops;
 	out->idle_sleeps = w->idle_sleeps;
@@ -769,14 +814,21 @@ int sl_worker_main(void *arg)
 			work += durable_rings(w);
 			dnext = sl_dshard_poll(w->ds, now);
 		}
-		for (struct wconn *c = w->conns; c; c = c->next) {
-			if (c->ls) {
-				if (sl_logsrv_busy(c->ls)) {
-					sl_logsrv_poll(c->ls, now);
-					work++;
-				}
-				continue;
+		for (struct wconn *c = w->conns; c && w->nlog; c = c->next) {
+			if (c->ls && sl_logsrv_busy(c->ls)) {
+				sl_logsrv_poll(c->ls, now);
+				work++;
 			}
+		}
+		/* Only sessions that reported work are polled; one that makes another ready
+		 * (a frame it received fans out) appends it, and it is polled in this pass. */
+		while (w->rhead) {
+			struct wconn *c = w->rhead;
+			w->rhead = c->rnext;
+			if (w->rhead == NULL)
+				w->rtail = &w->rhead;
+			c->ready = false;
+			w->sessions_polled++;
 			sl_moq_session_poll(c->s, now);
 		}
 

@@ -84,6 +84,7 @@ struct sl_worker_stats {
 	uint64_t broadcasts;  /* broadcasts in this worker's origin (local and proxies) */
 	uint64_t subscribers; /* downstream subscriptions of this worker's sessions */
 	uint64_t loops, idle_sleeps, bells_rung, bell_wakeups;
+	uint64_t sessions_polled; /* session polls: only sessions with work are polled */
 	struct sl_pktio_stats port;
 	struct sl_quic_stats quic;
 	struct sl_moq_relay_stats relay;
