@@ -1363,7 +1363,7 @@ static void dsub_move_start(struct sl_moq_session *s, struct dsub *d, uint64_t s
 {
 	if (sl_seqset_start_at(&d->acct, start))
 		sl_track_consumer_start_at(&d->cons, start);
-	/* Groups collected but not sent yet may lie below a start that lo already passed. */
+	/* Groups collected but not sent yet may lie below a start the accounting already passed. */
 	uint32_t kept = 0;
 	for (uint32_t i = 0; i < d->npend; i++) {
 		if (d->pend[i].seq < start)
