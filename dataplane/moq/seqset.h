@@ -40,7 +40,7 @@ struct sl_seqrange {
 	uint64_t start, end;
 };
 
-/* max_ahead: 1 ..  SL_SEQSET_AHEAD_MAX for a session; tests use small bounds. 0 means the
+/* max_ahead: 1 .. SL_SEQSET_AHEAD_MAX; a session uses the maximum, tests small bounds. 0 means the
  * default. Nothing is allocated until a group arrives out of order. */
 void sl_seqset_init(struct sl_seqset *s, uint32_t max_ahead);
 void sl_seqset_fini(struct sl_seqset *s);
