@@ -2,6 +2,7 @@
 #include "moq/session.h"
 #include "core/err.h"
 #include "core/u64map.h"
+#include "moq/seqset.h"
 #include "track/path.h"
 
 #include <stdlib.h>
@@ -104,21 +105,11 @@ struct pending {
 	uint64_t arrival_ns;
 };
 
-/* A SUBSCRIBE_DROP range being extended before it is written. */
-struct droprange {
-	bool on;
-	uint64_t start, end, code;
-};
-
 /*
  * A downstream subscription: the peer subscribed, this side sends groups.
  *
- * Accounting (for SUBSCRIBE_DROP and the end of a bounded range): every sequence below lo is
- * accounted for, that is, collected (then sent or reset), dropped, or before the start. The
- * groups collected above lo (out of order, or past a gap) are kept sorted in ahead[]; a
- * sequence missing below one of them is a gap. A gap is declared dropped once a group above
- * it is resolved (sent in full or reset), which gives a straggler that group's duration to
- * arrive; a group arriving below lo afterwards is not sent.
+ * Accounting for SUBSCRIBE_DROP and the end of a bounded range (which groups were collected,
+ * resolved, or lost in a gap) is the sequence set acct; see moq/seqset.h.
  */
 struct dsub {
 	struct task task;
@@ -132,8 +123,6 @@ struct dsub {
 	bool ordered;
 	bool has_end;
 	bool has_newest;
-	bool has_lo;	 /* lo is known (a start, the latest group, or the first one collected) */
-	bool has_rmax;	 /* some group was resolved */
 	bool range_done; /* the bounded range is complete: no more groups are collected */
 	bool past_end;	 /* a group past the end was seen: what is missing up to it is dropped */
 	bool has_seen;
@@ -142,12 +131,9 @@ struct dsub {
 	uint64_t end;
 	uint64_t max_latency_ns;
 	uint64_t newest_seq, newest_ns;
-	uint64_t lo;	   /* the lowest sequence not accounted for */
-	uint64_t rmax;	   /* the largest sequence resolved */
 	uint64_t seen_max; /* the largest sequence the consumer returned, sent or not */
-	uint64_t *ahead;
-	uint32_t nahead, acap;
-	struct droprange drop;
+	struct sl_seqset acct;
+	struct sl_seqdrops drops;
 	struct pending *pend;
 	uint32_t npend, pcap;
 	struct stream *groups;
@@ -926,7 +912,7 @@ static void dsub_free(struct dsub *d, bool reset_unfinished)
 		d->next->pprev = d->pprev;
 	s->ndsubs--;
 	s->st.subscribes_active--;
-	free(d->ahead);
+	sl_seqset_fini(&d->acct);
 	free(d);
 }
 
@@ -946,23 +932,16 @@ static int pend_push(struct dsub *d, struct sl_group_reader *r, uint64_t seq, ui
 
 /* ---- range accounting and SUBSCRIBE_DROP ---- */
 
-/* Groups collected past a gap that no resolved group has settled yet; beyond it the lowest
- * gap is given up, so the array stays bounded whatever the peer's track looks like. */
-#define AHEAD_MAX 1024
-
-/* Writes the DROP being built, if any. Nothing is written once the Subscribe stream is
- * finished or reset: the subscription is over. */
-static void drop_flush(struct sl_moq_session *s, struct dsub *d)
+/* Writes a DROP range. Nothing is written once the Subscribe stream is finished or reset: the
+ * subscription is over. */
+static void drop_write(struct sl_moq_session *s, struct dsub *d, const struct sl_seqdrop *r)
 {
-	if (!d->drop.on)
-		return;
-	d->drop.on = false;
 	if (s->closed || d->finished || d->st == NULL || d->st->tx_done)
 		return;
 	struct sl_moq_response m = {.type = SL_MOQ_RESPONSE_DROP};
-	m.u.drop.start = d->drop.start;
-	m.u.drop.end = d->drop.end;
-	m.u.drop.error = d->drop.code;
+	m.u.drop.start = r->start;
+	m.u.drop.end = r->end;
+	m.u.drop.error = r->code;
 	uint8_t buf[48];
 	struct sl_writer w;
 	sl_writer_init(&w, buf, sizeof(buf));
@@ -970,8 +949,16 @@ static void drop_flush(struct sl_moq_session *s, struct dsub *d)
 		return;
 	if (tx(s, d->st, buf, sl_writer_len(&w), false) == 0) {
 		s->st.msgs_out[SL_MOQ_MSG_SUBSCRIBE_DROP]++;
-		s->st.drops_sent += d->drop.end - d->drop.start + 1;
+		s->st.drops_sent += r->end - r->start + 1;
 	}
+}
+
+/* Writes the DROP being built, if any. */
+static void drop_flush(struct sl_moq_session *s, struct dsub *d)
+{
+	struct sl_seqdrop r;
+	if (sl_seqdrops_take(&d->drops, &r))
+		drop_write(s, d, &r);
 }
 
 /*
@@ -985,103 +972,37 @@ static void drop_add(struct sl_moq_session *s, struct dsub *d, uint64_t a, uint6
 {
 	if (!s->cfg.send_drops || d->finished)
 		return;
-	struct droprange *r = &d->drop;
-	if (r->on && r->code == code) {
-		if (a == r->end + 1) {
-			r->end = b;
-			return;
-		}
-		if (b + 1 == r->start) {
-			r->start = a;
-			return;
-		}
-	}
-	drop_flush(s, d);
-	*r = (struct droprange){true, a, b, code};
+	struct sl_seqdrop prev;
+	if (sl_seqdrops_add(&d->drops, a, b, code, &prev))
+		drop_write(s, d, &prev);
 }
 
 /* A collected group is resolved: sent in full, or reset. */
 static void dsub_resolved(struct dsub *d, uint64_t seq)
 {
-	if (!d->has_rmax || seq > d->rmax) {
-		d->has_rmax = true;
-		d->rmax = seq;
-	}
-}
-
-/* After lo moved: forgets collected groups below it and advances over those that continue it. */
-static void ahead_settle(struct dsub *d)
-{
-	uint32_t i = 0;
-	while (i < d->nahead && d->ahead[i] <= d->lo) {
-		if (d->ahead[i] == d->lo)
-			d->lo++;
-		i++;
-	}
-	if (i == 0) /* the in-order case: ahead[] is empty, maybe not even allocated */
-		return;
-	memmove(d->ahead, d->ahead + i, (d->nahead - i) * sizeof(d->ahead[0]));
-	d->nahead -= i;
+	sl_seqset_resolve(&d->acct, seq);
 }
 
 /* Declares dropped every gap below the largest resolved group: a straggler had that group's
  * whole duration to arrive. */
 static void dsub_declare_gaps(struct sl_moq_session *s, struct dsub *d)
 {
-	if (!d->has_lo || !d->has_rmax)
-		return;
-	while (d->nahead > 0 && d->ahead[0] <= d->rmax) {
-		if (d->ahead[0] > d->lo)
-			drop_add(s, d, d->lo, d->ahead[0] - 1, SL_MOQ_ERR_DROPPED);
-		d->lo = d->ahead[0];
-		ahead_settle(d);
-	}
+	struct sl_seqrange gap;
+	while (sl_seqset_next_gap(&d->acct, &gap))
+		drop_add(s, d, gap.start, gap.end, SL_MOQ_ERR_DROPPED);
 }
 
 /*
- * Accounts for a group the consumer returned. Returns false when it must not be sent: below
- * lo (before the start, already sent, or in a gap declared dropped) or a duplicate.
+ * Accounts for a group the consumer returned. Returns false when it must not be sent: already
+ * accounted for or collected. Past a bounded number of gaps the lowest ones are given up, so
+ * the bookkeeping stays small whatever the peer's track looks like.
  */
 static bool dsub_collect(struct sl_moq_session *s, struct dsub *d, uint64_t seq)
 {
-	if (!d->has_lo) { /* the first group fixes the start */
-		d->has_lo = true;
-		d->lo = seq;
-	}
-	if (seq < d->lo)
-		return false;
-	if (seq == d->lo) { /* the common case: in order, nothing to remember */
-		d->lo++;
-		ahead_settle(d);
-		return true;
-	}
-	uint32_t a = 0, b = d->nahead;
-	while (a < b) {
-		uint32_t mid = a + (b - a) / 2;
-		if (d->ahead[mid] < seq)
-			a = mid + 1;
-		else
-			b = mid;
-	}
-	if (a < d->nahead && d->ahead[a] == seq)
-		return false;
-	if (d->nahead == d->acap) {
-		if (d->acap >= AHEAD_MAX) {
-			dsub_resolved(d, d->ahead[0]);
-			dsub_declare_gaps(s, d);
-			return dsub_collect(s, d, seq);
-		}
-		uint32_t cap = d->acap ? d->acap * 2 : 8;
-		uint64_t *n = realloc(d->ahead, cap * sizeof(*n));
-		if (n == NULL)
-			return false; /* not sent; its gap is declared with the next one */
-		d->ahead = n;
-		d->acap = cap;
-	}
-	memmove(d->ahead + a + 1, d->ahead + a, (d->nahead - a) * sizeof(d->ahead[0]));
-	d->ahead[a] = seq;
-	d->nahead++;
-	return true;
+	int rc;
+	while ((rc = sl_seqset_collect(&d->acct, seq)) == SL_EBOUNDS)
+		dsub_declare_gaps(s, d);
+	return rc == 0;
 }
 
 /* A bounded range is complete once everything up to its end is accounted for, or its end
@@ -1089,7 +1010,7 @@ static bool dsub_collect(struct sl_moq_session *s, struct dsub *d, uint64_t seq)
  * come: the range then ends once the groups in flight are done. */
 static void dsub_check_range(struct dsub *d)
 {
-	d->range_done = d->has_end && ((d->has_lo && d->lo > d->end) ||
+	d->range_done = d->has_end && (sl_seqset_done_through(&d->acct, d->end) ||
 				       (d->has_newest && d->newest_seq >= d->end));
 	d->past_end = d->has_end && d->has_seen && d->seen_max > d->end;
 }
@@ -1306,12 +1227,13 @@ static void dsub_run(struct task *t)
 		for (struct stream *g = d->groups; g; g = g->u.go.next)
 			if (!g->u.go.fin)
 				return;
-		if (d->past_end && !d->range_done && d->has_lo) {
+		if (d->past_end && !d->range_done && sl_seqset_has_lo(&d->acct)) {
 			/* The range is closed: what is still missing up to its end is dropped. */
+			struct sl_seqrange rest;
 			dsub_resolved(d, d->end);
 			dsub_declare_gaps(s, d);
-			if (d->lo <= d->end)
-				drop_add(s, d, d->lo, d->end, SL_MOQ_ERR_DROPPED);
+			if (sl_seqset_missing_through(&d->acct, d->end, &rest))
+				drop_add(s, d, rest.start, rest.end, SL_MOQ_ERR_DROPPED);
 			drop_flush(s, d);
 		}
 		d->finished = true;
@@ -1420,6 +1342,7 @@ static int on_subscribe(struct sl_moq_session *s, struct stream *st,
 	d->s = s;
 	d->st = st;
 	d->id = m->id;
+	sl_seqset_init(&d->acct, SL_SEQSET_AHEAD_MAX);
 	d->priority = m->priority;
 	d->ordered = m->ordered;
 	d->max_latency_ns = m->max_latency_ms * UINT64_C(1000000);
@@ -1432,12 +1355,10 @@ static int on_subscribe(struct sl_moq_session *s, struct stream *st,
 	uint64_t latest;
 	if (m->has_start) {
 		sl_track_consumer_start_at(&d->cons, m->start);
-		d->has_lo = true;
-		d->lo = m->start;
+		sl_seqset_start_at(&d->acct, m->start);
 	} else if (sl_track_latest(t, &latest) == 0) {
 		sl_track_consumer_start_at(&d->cons, latest);
-		d->has_lo = true;
-		d->lo = latest;
+		sl_seqset_start_at(&d->acct, latest);
 	}
 	dsub_check_range(d); /* start > end: an empty range, finished at once */
 	d->next = s->dsub_list;
@@ -1462,13 +1383,9 @@ static int on_subscribe(struct sl_moq_session *s, struct stream *st,
  */
 static void dsub_move_start(struct sl_moq_session *s, struct dsub *d, uint64_t start)
 {
-	if (!d->has_lo || start > d->lo) {
-		d->has_lo = true;
-		d->lo = start;
-		ahead_settle(d);
+	if (sl_seqset_start_at(&d->acct, start))
 		sl_track_consumer_start_at(&d->cons, start);
-	}
-	/* Groups collected but not sent yet may lie below a start that lo already passed. */
+	/* Groups collected but not sent yet may lie below a start the accounting already passed. */
 	uint32_t kept = 0;
 	for (uint32_t i = 0; i < d->npend; i++) {
 		if (d->pend[i].seq < start)
