@@ -1075,6 +1075,23 @@ static int cmp_desc(const void *a, const void *b)
 }
 
 /* Opens a group stream for each pending group, in the subscriber's order. */
+uint64_t sl_moq_group_order(uint8_t sub_priority, uint8_t pub_priority, bool ordered,
+			    uint64_t sequence)
+{
+	const uint64_t top = (UINT64_C(1) << 48) - 1; /* sequences past 2^48 share the end */
+	uint64_t seq = sequence < top ? sequence : top;
+	return (uint64_t)(255 - sub_priority) << 56 | (uint64_t)(255 - pub_priority) << 48 |
+	       (ordered ? seq : top - seq);
+}
+
+static void group_set_order(struct sl_moq_session *s, struct dsub *d, struct stream *g)
+{
+	if (s->ops.set_order)
+		s->ops.set_order(s->t, g->id,
+				 sl_moq_group_order(d->priority, sl_track_priority(d->cons.track),
+						    d->ordered, g->u.go.seq));
+}
+
 static void dsub_start_groups(struct sl_moq_session *s, struct dsub *d)
 {
 	if (d->npend > 1)
@@ -1099,6 +1116,7 @@ static void dsub_start_groups(struct sl_moq_session *s, struct dsub *d)
 		g->u.go.r = p->r;
 		g->u.go.seq = p->seq;
 		g->u.go.arrival_ns = p->arrival_ns;
+		group_set_order(s, d, g);
 		sl_waiter_init(&g->u.go.w, group_wake);
 		g->u.go.next = d->groups;
 		if (d->groups)
@@ -1414,9 +1432,12 @@ static void on_subscribe_update(struct sl_moq_session *s, struct stream *st,
 	struct dsub *d = st->u.d;
 	if (d == NULL)
 		return;
+	bool reorder = d->priority != m->priority || d->ordered != (m->ordered != 0);
 	d->priority = m->priority;
 	d->ordered = m->ordered;
 	d->max_latency_ns = m->max_latency_ms * UINT64_C(1000000);
+	for (struct stream *g = d->groups; reorder && g; g = g->u.go.next)
+		group_set_order(s, d, g);
 	if (!d->finished) {
 		if (m->has_start)
 			dsub_move_start(s, d, m->start);

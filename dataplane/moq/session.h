@@ -48,7 +48,19 @@ struct sl_moq_transport_ops {
 	void (*close)(void *t, uint64_t code, const char *reason);
 	/* Bytes queued on a stream and not yet acknowledged by the peer. */
 	uint64_t (*unacked)(void *t, int64_t id);
+	/* Optional: where a stream stands when the connection cannot send everything queued;
+	 * lower is sent first. Group streams get one from subscriber priority, publisher
+	 * priority and the group's place in the subscription's order (sl_moq_group_order). */
+	void (*set_order)(void *t, int64_t id, uint64_t order);
 };
+
+/*
+ * The send order of a group stream (lower first), as moq-lite intends: the subscriber's priority
+ * first (higher is sent first), the publisher's track priority breaking ties, then the group:
+ * oldest first when the subscription is ordered, newest first otherwise.
+ */
+uint64_t sl_moq_group_order(uint8_t sub_priority, uint8_t pub_priority, bool ordered,
+			    uint64_t sequence);
 
 struct sl_moq_session_config {
 	/* The session's end of the connection: true for the accepting (relay) side. */

@@ -48,6 +48,7 @@ struct end {
 	bool peer_told;
 	uint64_t close_code;
 	struct sl_u64map unacked;
+	struct sl_u64map orders;  /* stream id -> send order + 1 (set_order) */
 	struct sl_u64map stopped; /* ids this end reset: later data from the peer is dropped */
 	struct reset_rec resets[256];
 	int nresets;
@@ -182,7 +183,13 @@ static uint64_t t_unacked(void *t, int64_t id)
 	return map_get(&((struct end *)t)->unacked, (uint64_t)id);
 }
 
-static const struct sl_moq_transport_ops ops = {t_open, t_write, t_reset, t_close, t_unacked};
+static void t_set_order(void *t, int64_t id, uint64_t order)
+{
+	map_set(&((struct end *)t)->orders, (uint64_t)id, order + 1);
+}
+
+static const struct sl_moq_transport_ops ops = {t_open,	 t_write,   t_reset,
+						t_close, t_unacked, t_set_order};
 
 static uint64_t total_unacked(struct end *e)
 {
@@ -264,6 +271,7 @@ static void end_init(struct end *e, struct end *peer, bool server)
 	e->server = server;
 	e->capture_id = -1;
 	assert_int_equal(sl_u64map_init(&e->unacked, 64), 0);
+	assert_int_equal(sl_u64map_init(&e->orders, 64), 0);
 	assert_int_equal(sl_u64map_init(&e->stopped, 64), 0);
 }
 
@@ -276,6 +284,7 @@ static void end_fini(struct end *e)
 		free(p);
 	}
 	sl_u64map_fini(&e->unacked);
+	sl_u64map_fini(&e->orders);
 	sl_u64map_fini(&e->stopped);
 }
 
@@ -842,6 +851,76 @@ static void unordered_subscriber_gets_newest_first(void **state)
 	expect_group(&cb, 1, 2);
 	expect_group(&cb, 2, 2);
 	expect_group(&cb, 3, 2);
+	sl_track_consumer_release(&ca, NULL);
+	sl_track_consumer_release(&cb, NULL);
+	world_free(w);
+	publisher_free(&p);
+}
+
+/* Group streams carry the send order moq-lite intends: subscriber priority first, then the
+ * publisher's, then oldest (ordered) or newest (unordered) first. */
+static void group_streams_get_their_send_order(void **state)
+{
+	(void)state;
+	/* Higher subscriber priority first, whatever the rest. */
+	assert_true(sl_moq_group_order(200, 0, false, 0) < sl_moq_group_order(10, 255, true, 0));
+	/* Publisher priority breaks ties. */
+	assert_true(sl_moq_group_order(5, 9, true, 100) < sl_moq_group_order(5, 8, true, 1));
+	/* Ordered: oldest first; unordered: newest first; huge sequences do not wrap. */
+	assert_true(sl_moq_group_order(5, 5, true, 3) < sl_moq_group_order(5, 5, true, 4));
+	assert_true(sl_moq_group_order(5, 5, false, 4) < sl_moq_group_order(5, 5, false, 3));
+	assert_true(sl_moq_group_order(5, 5, false, UINT64_MAX) <=
+		    sl_moq_group_order(5, 5, false, UINT64_C(1) << 50));
+	assert_true(sl_moq_group_order(5, 0, true, UINT64_MAX) <
+		    sl_moq_group_order(4, 255, true, 0));
+
+	struct world *w = world_new();
+	struct publisher p;
+	publisher_new(w, &p, "demo");
+	struct link *a = link_new(w), *b = link_new(w);
+	struct sl_moq_subscribe_options o;
+	sl_moq_subscribe_options_default(&o);
+	o.priority = 10;
+	o.ordered = false;
+	struct sl_track_consumer ca, cb;
+	subscribe(w, a, "demo", "clock", &o, NULL, &ca);
+	o.priority = 200;
+	o.ordered = true;
+	subscribe(w, b, "demo", "clock", &o, NULL, &cb);
+	for (int i = 0; i < 3; i++)
+		write_group(p.t, w->now, 1);
+	pump(w);
+	struct link *ls[2] = {a, b};
+	uint8_t prio[2] = {10, 200};
+	bool ordered[2] = {false, true};
+	for (int k = 0; k < 2; k++) {
+		struct end *e = &ls[k]->r;
+		assert_int_equal(e->nuni, 3);
+		uint64_t seen = 0, prev = 0;
+		for (int64_t n = 0; n < e->nuni; n++) {
+			uint64_t v = map_get(&e->orders, (uint64_t)((n << 2) | 2 | 1));
+			assert_true(v != 0);
+			v--;
+			/* The relay's track carries the first requester's priority. */
+			uint8_t pub = (uint8_t)(255 - ((v >> 48) & 0xff));
+			uint64_t g = 0;
+			while (g < 3 && sl_moq_group_order(prio[k], pub, ordered[k], g) != v)
+				g++;
+			assert_true(g < 3);
+			seen |= UINT64_C(1) << g;
+			/* Streams were opened in send order: oldest first when ordered, newest
+			 * first when not. */
+			assert_true(n == 0 || v > prev);
+			assert_int_equal(g, ordered[k] ? (uint64_t)n : (uint64_t)(2 - n));
+			prev = v;
+		}
+		assert_int_equal(seen, 7);
+	}
+	/* Control streams keep the default (first): no order was set on them. */
+	assert_int_equal(map_get(&a->r.orders, 1), 0);
+	for (uint64_t g = 0; g < 3; g++) {
+		expect_group(&cb, g, 1);
+	}
 	sl_track_consumer_release(&ca, NULL);
 	sl_track_consumer_release(&cb, NULL);
 	world_free(w);
@@ -1782,6 +1861,7 @@ int main(void)
 		cmocka_unit_test(publisher_disconnect_ends_tracks_cleanly),
 		cmocka_unit_test(unordered_subscriber_gets_newest_first),
 		cmocka_unit_test(max_latency_resets_old_groups),
+		cmocka_unit_test(group_streams_get_their_send_order),
 		cmocka_unit_test(slow_subscriber_loses_old_groups_others_unaffected),
 		cmocka_unit_test(malformed_messages_reset_with_the_right_code),
 		cmocka_unit_test(frame_over_limit_and_truncated_group),

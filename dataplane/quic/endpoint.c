@@ -44,6 +44,7 @@ struct sl_quic_stream {
 	uint64_t queued;   /* bytes ever queued */
 	uint64_t acked;
 	bool fin_queued, fin_sent, reset, pending;
+	uint64_t order; /* lower is written first (sl_quic_stream_set_order) */
 	struct sl_quic_stream *next_pending;
 };
 
@@ -220,21 +221,13 @@ static void stream_drop_queue(struct sl_quic_conn *c, struct sl_quic_stream *s)
 	s->unsent_off = 0;
 }
 
+static void stream_unpend(struct sl_quic_conn *c, struct sl_quic_stream *s);
+
 static void stream_free(struct sl_quic_conn *c, struct sl_quic_stream *s)
 {
 	stream_drop_queue(c, s);
 	sl_u64map_remove(&c->streams, (uint64_t)s->id);
-	/* Unlink from the pending queue if it is there. */
-	struct sl_quic_stream **pp = &c->pend_head, *prev = NULL;
-	while (*pp && *pp != s) {
-		prev = *pp;
-		pp = &(*pp)->next_pending;
-	}
-	if (*pp == s) {
-		*pp = s->next_pending;
-		if (c->pend_tail == s)
-			c->pend_tail = prev;
-	}
+	stream_unpend(c, s);
 	free(s);
 }
 
@@ -271,12 +264,38 @@ static void stream_mark_pending(struct sl_quic_conn *c, struct sl_quic_stream *s
 	if (s->unsent == NULL && !(s->fin_queued && !s->fin_sent))
 		return;
 	s->pending = true;
-	s->next_pending = NULL;
-	if (c->pend_tail)
-		c->pend_tail->next_pending = s;
-	else
-		c->pend_head = s;
-	c->pend_tail = s;
+	/* Kept sorted by order, FIFO among equals. The common case (an order no lower than the
+	 * last one's) appends; otherwise a walk over the few streams a connection has pending. */
+	if (c->pend_tail == NULL || c->pend_tail->order <= s->order) {
+		s->next_pending = NULL;
+		if (c->pend_tail)
+			c->pend_tail->next_pending = s;
+		else
+			c->pend_head = s;
+		c->pend_tail = s;
+		return;
+	}
+	struct sl_quic_stream **pp = &c->pend_head;
+	while ((*pp)->order <= s->order)
+		pp = &(*pp)->next_pending;
+	s->next_pending = *pp;
+	*pp = s;
+}
+
+/* Takes s off the pending queue, if it is there. */
+static void stream_unpend(struct sl_quic_conn *c, struct sl_quic_stream *s)
+{
+	struct sl_quic_stream **pp = &c->pend_head, *prev = NULL;
+	while (*pp && *pp != s) {
+		prev = *pp;
+		pp = &(*pp)->next_pending;
+	}
+	if (*pp == s) {
+		*pp = s->next_pending;
+		if (c->pend_tail == s)
+			c->pend_tail = prev;
+		s->pending = false;
+	}
 }
 
 static struct sl_quic_stream *stream_pop_pending(struct sl_quic_conn *c)
@@ -1302,6 +1321,22 @@ int sl_quic_stream_write(struct sl_quic_conn *c, int64_t stream_id, struct sl_sl
 	if (fin)
 		s->fin_queued = true;
 	stream_mark_pending(c, s);
+	return 0;
+}
+
+int sl_quic_stream_set_order(struct sl_quic_conn *c, int64_t stream_id, uint64_t order)
+{
+	struct sl_quic_stream *s = stream_find(c, stream_id);
+	if (s == NULL)
+		return SL_ENOTFOUND;
+	if (s->order == order)
+		return 0;
+	bool was = s->pending;
+	if (was)
+		stream_unpend(c, s);
+	s->order = order;
+	if (was)
+		stream_mark_pending(c, s);
 	return 0;
 }
 

@@ -195,6 +195,13 @@ int sl_quic_stream_open(struct sl_quic_conn *c, bool bidi, int64_t *stream_id);
  */
 int sl_quic_stream_write(struct sl_quic_conn *c, int64_t stream_id, struct sl_slice data, bool fin);
 
+/*
+ * Where the stream stands when the connection cannot send everything queued (congestion or
+ * flow control, or the per-flush burst): streams with a lower order are written first, equal
+ * orders in the order they got data. Default 0 (first). Returns 0 or SL_ENOTFOUND.
+ */
+int sl_quic_stream_set_order(struct sl_quic_conn *c, int64_t stream_id, uint64_t order);
+
 /* Bytes queued on the stream and not yet acknowledged (for per-subscriber budgets). */
 uint64_t sl_quic_stream_unacked(const struct sl_quic_conn *c, int64_t stream_id);
 

@@ -46,6 +46,9 @@ struct side {
 	uint8_t rx[1 << 20];
 	size_t rx_len;
 	int fins, resets, opens;
+	/* Streams in the order their fin arrived, and their first bytes' arrival order. */
+	int64_t fin_ids[16], first_ids[16];
+	int nfin_ids, nfirst_ids;
 };
 
 static uint8_t *tx_alloc(void *arg, size_t max, void **token)
@@ -94,12 +97,18 @@ static void on_stream_data(void *arg, struct sl_quic_conn *c, int64_t id, const 
 			   size_t len, bool fin)
 {
 	(void)c;
-	(void)id;
 	struct side *s = arg;
 	assert_true(s->rx_len + len <= sizeof(s->rx));
 	memcpy(s->rx + s->rx_len, data, len);
 	s->rx_len += len;
 	s->fins += fin;
+	bool seen = false;
+	for (int i = 0; i < s->nfirst_ids; i++)
+		seen |= s->first_ids[i] == id;
+	if (!seen && len && s->nfirst_ids < 16)
+		s->first_ids[s->nfirst_ids++] = id;
+	if (fin && s->nfin_ids < 16)
+		s->fin_ids[s->nfin_ids++] = id;
 }
 
 static void on_stream_reset(void *arg, struct sl_quic_conn *c, int64_t id, uint64_t err, bool reset)
@@ -376,6 +385,41 @@ static void stream_data_arrives_in_order_and_buffers_are_released(void **state)
 	check_rx(&client, 5000, 1);
 }
 
+/* Three streams queued at once on a connection that cannot send them all at once (the
+ * congestion window of a fresh connection): they finish in the order set, not the order they
+ * were queued, and a stream moved up while pending overtakes. */
+static void streams_are_written_in_their_order_when_constrained(void **state)
+{
+	(void)state;
+	struct sl_quic_conn *c = connect_client();
+	int64_t ids[4];
+	uint64_t order[4] = {30, 10, 20, 40};
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(sl_quic_stream_open(c, false, &ids[i]), 0);
+		assert_int_equal(sl_quic_stream_set_order(c, ids[i], order[i]), 0);
+		for (size_t off = 0; off < 60000; off += 1000) {
+			struct sl_buf *b = sl_buf_alloc(1000);
+			memset(b->data, 'a' + i, 1000);
+			b->len = 1000;
+			assert_int_equal(sl_quic_stream_write(c, ids[i], sl_slice_of(b),
+							      off + 1000 >= 60000),
+					 0);
+		}
+	}
+	/* The last one queued becomes the most urgent while everything is still pending. */
+	assert_int_equal(sl_quic_stream_set_order(c, ids[3], 5), 0);
+	assert_int_equal(sl_quic_stream_set_order(c, 12345, 5), SL_ENOTFOUND);
+	run(4000);
+	assert_int_equal(server.rx_len, 4 * 60000);
+	assert_int_equal(server.nfin_ids, 4);
+	int64_t want[4] = {ids[3], ids[1], ids[2], ids[0]};
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(server.fin_ids[i], want[i]);
+	/* Strict: the least urgent stream's first byte arrives after the most urgent finished. */
+	assert_int_equal(server.first_ids[0], ids[3]);
+	assert_int_equal(server.first_ids[3], ids[0]);
+}
+
 /* The client's NAT mapping changes mid-transfer: the server must follow the new address (after
  * validating it), or everything it sends is lost in the old mapping. */
 static void nat_rebinding_is_followed(void **state)
@@ -558,6 +602,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(loss_and_reordering_are_recovered, setup, teardown),
 		cmocka_unit_test_setup_teardown(nat_rebinding_is_followed, setup, teardown),
+		cmocka_unit_test_setup_teardown(streams_are_written_in_their_order_when_constrained,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(handshake_survives_loss, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			garbage_is_dropped_and_unknown_short_headers_get_a_reset, setup, teardown),

@@ -26,10 +26,16 @@ static uint64_t mq_unacked(void *t, int64_t id)
 	return sl_quic_stream_unacked(t, id);
 }
 
+static void mq_set_order(void *t, int64_t id, uint64_t order)
+{
+	sl_quic_stream_set_order(t, id, order);
+}
+
 const struct sl_moq_transport_ops sl_moq_quic_transport = {
 	.open_stream = mq_open,
 	.write = mq_write,
 	.reset = mq_reset,
 	.close = mq_close,
 	.unacked = mq_unacked,
+	.set_order = mq_set_order,
 };

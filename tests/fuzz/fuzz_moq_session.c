@@ -60,7 +60,9 @@ static uint64_t f_unacked(void *t, int64_t id)
 	return (uint64_t)id & 0xfff; /* some streams look slow, to exercise the budget */
 }
 
-static const struct sl_moq_transport_ops fops = {f_open, f_write, f_reset, f_close, f_unacked};
+/* No send order: the session must work with a transport that has none. */
+static const struct sl_moq_transport_ops fops = {f_open,  f_write,   f_reset,
+						 f_close, f_unacked, NULL};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
