@@ -153,7 +153,8 @@ static const char dpdk_status[] =
 	"\"workers\":["
 	"{\"worker\":0,\"error\":\"no answer within 1 s\"},"
 	"{\"worker\":1,\"lcore\":\"two\",\"connections\":-1,\"rx_bytes\":2048,"
-	"\"port\":{\"rx_bad_csum\":4,\"neigh_drops\":1},\"moq\":null},"
+	"\"port\":{\"rx_bad_csum\":4,\"neigh_drops\":1,\"tx_errors\":2},"
+	"\"handoff\":{\"dropped_full\":3},\"moq\":null},"
 	"[1,2,3]],"
 	"\"io\":[],"
 	"\"data_dir\":{\"path\":\"/var/lib/shardline\",\"in_use\":false},"
@@ -197,7 +198,8 @@ static void test_status_dpdk_without_optional_parts(void **state)
 		    "warnings:\n"
 		    "  admin: clients rejected 2\n"
 		    "  worker 0: no answer within 1 s\n"
-		    "  worker 1: bad checksums 4, neighbour drops 1\n"
+		    "  worker 1: bad checksums 4, neighbour drops 1, tx errors 2, "
+		    "hand-offs dropped (ring full) 3\n"
 		    "  device 0 (0000:3b:00.0): rx errors 1, tx errors 2\n"
 		    "  device 1 (net_tap0): link down\n");
 }

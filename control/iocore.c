@@ -389,3 +389,27 @@ void sl_iocore_free(struct sl_iocore *io)
 	sl_bell_fini(&io->bell);
 	free(io);
 }
+
+/* How `shardctl status` shows an io core; "metalog" exists only on the io core that owns the
+ * metadata event log (the renderer's caller drops it otherwise). */
+#define T struct sl_iocore_stats
+const struct sl_stat_field sl_iocore_stats_fields[] = {
+	SL_STAT_AS(T, id, "io", NULL),
+	SL_STAT_AS(T, lcore, "lcore", NULL),
+	SL_STAT_G(T, clients, NULL),
+	SL_STAT_U(T, loops, NULL),
+	SL_STAT_U(T, idle_sleeps, NULL),
+	SL_STAT_U(T, wakeups, NULL),
+	SL_STAT_U(T, served, NULL),
+	SL_STAT_G(T, inflight, NULL),
+	SL_STAT_SUB(T, store, "", NULL, sl_localdir_stats_fields),
+	SL_STAT_HIDE(T, metalog, "says whether the \"metalog\" object is shown"),
+	SL_STAT_U(T, segments_in, "metalog"),
+	SL_STAT_U(T, segments_out, "metalog"),
+	SL_STAT_U(T, segment_errors, "metalog"),
+	/* The log's own counters carry its name: the local store's sit beside them. */
+	SL_STAT_SUB(T, mlog, "log_", "metalog", sl_metalog_stats_fields),
+	SL_STAT_SUB(T, mlocal, "", "metalog", sl_metalog_local_stats_fields),
+	SL_STAT_TABLE_END,
+};
+#undef T

@@ -12,6 +12,7 @@
 #include "drivers/metalog/local.h"
 #include "drivers/objstore/localdir.h"
 #include "log/metalog.h"
+#include "core/stats.h"
 
 /*
  * An io lcore (DESIGN.md, process model): it owns one object store (normally a localdir store
@@ -83,6 +84,8 @@ struct sl_iocore_stats {
 	struct sl_metalog_stats mlog;
 	struct sl_metalog_local_stats mlocal;
 };
+/* Its members, for status and the counter sums (core/stats.h). */
+extern const struct sl_stat_field sl_iocore_stats_fields[];
 
 /* Creates an io core (on the control core, before launch). On failure the store is still the
  * caller's. Returns 0, SL_EINVAL (no store, no control rings, too many clients, a NULL client

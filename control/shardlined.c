@@ -13,6 +13,8 @@
 #include "control/config.h"
 #include "control/durable.h"
 #include "control/iocore.h"
+#include "control/stats_json.h"
+#include "control/status_json.h"
 #include "control/streams.h"
 #include "drivers/net/dpdk.h"
 #include "drivers/net/socket.h"
@@ -104,30 +106,6 @@ static unsigned int send_ctl(struct daemon *d, unsigned int i, const struct sl_m
 
 /* ---- status ---- */
 
-static json_t *pktio_json(const struct sl_pktio_stats *p)
-{
-	json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:b}", "rx_packets",
-			      (json_int_t)p->rx_packets, "rx_bytes", (json_int_t)p->rx_bytes,
-			      "rx_drops", (json_int_t)p->rx_drops, "rx_overflows",
-			      (json_int_t)p->rx_overflows, "tx_packets", (json_int_t)p->tx_packets,
-			      "tx_bytes", (json_int_t)p->tx_bytes, "tx_drops",
-			      (json_int_t)p->tx_drops, "tx_gso_sends", (json_int_t)p->tx_gso_sends,
-			      "rx_gro_segments", (json_int_t)p->rx_gro_segments, "tx_nobufs",
-			      (json_int_t)p->tx_nobufs, "gso", (p->features & SL_PKTIO_F_GSO) != 0,
-			      "gro", (p->features & SL_PKTIO_F_GRO) != 0);
-	json_object_update_missing_new(
-		j, json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "tx_blocked",
-			     (json_int_t)p->tx_blocked, "rx_not_ours", (json_int_t)p->rx_not_ours,
-			     "rx_malformed", (json_int_t)p->rx_malformed, "rx_bad_csum",
-			     (json_int_t)p->rx_bad_csum, "rx_unsupported",
-			     (json_int_t)p->rx_unsupported, "arp_in", (json_int_t)p->arp_in,
-			     "arp_out", (json_int_t)p->arp_out, "nd_in", (json_int_t)p->nd_in,
-			     "nd_out", (json_int_t)p->nd_out, "neigh_held",
-			     (json_int_t)p->neigh_held, "neigh_drops", (json_int_t)p->neigh_drops,
-			     "rx_batches", (json_int_t)p->rx_batches));
-	return j;
-}
-
 static void xstat_json(void *arg, const char *name, uint64_t value)
 {
 	json_object_set_new(arg, name, json_integer((json_int_t)value));
@@ -166,137 +144,6 @@ static json_t *devices_json(const struct sl_net_dpdk *set)
 	return arr;
 }
 
-static json_t *durable_json(const struct sl_worker_stats *w);
-
-static json_t *worker_json(const struct sl_worker_stats *s)
-{
-	json_t *w =
-		json_pack("{s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "worker",
-			  s->id, "lcore", (int)s->lcore, "connections", (json_int_t)s->connections,
-			  "tracks", (json_int_t)s->tracks, "broadcasts", (json_int_t)s->broadcasts,
-			  "subscribers", (json_int_t)s->subscribers, "rx_packets",
-			  (json_int_t)s->port.rx_packets, "rx_bytes", (json_int_t)s->port.rx_bytes,
-			  "tx_packets", (json_int_t)s->port.tx_packets, "tx_bytes",
-			  (json_int_t)s->port.tx_bytes, "groups_sent", (json_int_t)s->groups_sent,
-			  "groups_reset", (json_int_t)s->groups_reset, "frames_out",
-			  (json_int_t)s->frames_out, "loops", (json_int_t)s->loops);
-	json_object_set_new(w, "idle_sleeps", json_integer((json_int_t)s->idle_sleeps));
-	json_object_set_new(w, "bells_rung", json_integer((json_int_t)s->bells_rung));
-	json_object_set_new(w, "bell_wakeups", json_integer((json_int_t)s->bell_wakeups));
-	json_object_set_new(w, "sessions_polled", json_integer((json_int_t)s->sessions_polled));
-	json_object_set_new(w, "port", pktio_json(&s->port));
-	json_object_set_new(w, "quic",
-			    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "conns_accepted",
-				      (json_int_t)s->quic.conns_accepted, "conns_closed",
-				      (json_int_t)s->quic.conns_closed, "conns_refused",
-				      (json_int_t)s->quic.conns_refused, "rx_dropped",
-				      (json_int_t)s->quic.rx_dropped, "stateless_resets",
-				      (json_int_t)s->quic.stateless_resets, "stream_bytes_queued",
-				      (json_int_t)s->quic.stream_bytes_queued, "stream_bytes_acked",
-				      (json_int_t)s->quic.stream_bytes_acked));
-	json_object_set_new(json_object_get(w, "quic"), "migrations",
-			    json_integer((json_int_t)s->quic.migrations));
-	if (s->durable)
-		json_object_set_new(w, "durable", durable_json(s));
-	json_object_set_new(w, "moq",
-			    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "sessions_total",
-				      (json_int_t)s->sessions_total, "payload_in",
-				      (json_int_t)s->payload_in, "payload_out",
-				      (json_int_t)s->payload_out, "decode_errors",
-				      (json_int_t)s->decode_errors, "upstream_subscribes",
-				      (json_int_t)s->relay.upstream_subscribes, "upstreams_active",
-				      (json_int_t)s->relay.upstreams_active, "broadcasts_announced",
-				      (json_int_t)s->relay.broadcasts_announced, "upstream_fetches",
-				      (json_int_t)s->relay.upstream_fetches));
-	json_object_set_new(w, "xshard",
-			    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "proxies",
-				      (json_int_t)s->xshard.proxies, "mirrors",
-				      (json_int_t)s->xshard.mirrors, "forwarders",
-				      (json_int_t)s->xshard.forwarders, "frames_forwarded",
-				      (json_int_t)s->xshard.frames_forwarded, "frames_mirrored",
-				      (json_int_t)s->xshard.frames_mirrored, "ring_full",
-				      (json_int_t)s->xshard.ring_full, "handed_off",
-				      (json_int_t)s->handoff.handed_off));
-	return w;
-}
-
-/* A worker's durable counters: its shard (partitions, produce, fetch, flushes, the partition
- * store, the coordinator) and its log protocol sessions. */
-static json_t *durable_json(const struct sl_worker_stats *w)
-{
-	const struct sl_dshard_stats *s = &w->dshard;
-	const struct sl_logsrv_stats *l = &w->logsrv;
-	json_t *j = json_object();
-#define PUT(obj, name, v) json_object_set_new(obj, name, json_integer((json_int_t)(v)))
-	PUT(j, "partitions", s->partitions);
-	PUT(j, "log_connections", w->log_connections);
-	PUT(j, "produce_requests", s->produce_requests);
-	PUT(j, "produce_records", s->produce_records);
-	PUT(j, "produce_bytes", s->produce_bytes);
-	PUT(j, "produce_errors", s->produce_errors);
-	PUT(j, "produce_overloaded", s->produce_overloaded);
-	PUT(j, "fetches", s->fetches);
-	PUT(j, "fetch_records", s->fetch_records);
-	PUT(j, "fetch_bytes", s->fetch_bytes);
-	PUT(j, "fetches_parked", s->fetches_parked);
-	PUT(j, "fetches_from_objects", s->fetches_from_objects);
-	PUT(j, "fetch_errors", s->fetch_errors);
-	PUT(j, "flushes", s->flushes);
-	PUT(j, "flush_bytes", s->flush_bytes);
-	PUT(j, "flush_errors", s->flush_errors);
-	PUT(j, "flushes_in_flight", s->flushes_in_flight);
-	PUT(j, "objects_written", s->objects_written);
-	PUT(j, "objects_deleted", s->objects_deleted);
-	PUT(j, "object_read_errors", s->object_read_errors);
-	PUT(j, "events_published", s->events_published);
-	PUT(j, "events_failed", s->events_failed);
-	PUT(j, "rebuilds", s->rebuilds);
-	PUT(j, "records_in_memory", s->pstore.records_in_memory);
-	PUT(j, "bytes_in_memory", s->pstore.bytes_in_memory);
-	PUT(j, "bytes_unflushed", s->pstore.bytes_unflushed);
-	PUT(j, "records_evicted", s->pstore.records_evicted);
-	PUT(j, "coordinator_queued", s->coord.queued);
-	PUT(j, "coordinator_backpressured", s->coord.backpressured);
-	PUT(j, "coordinator_flush_stalls", s->coord.flush_stalls);
-	PUT(j, "requests_to_other_workers", w->dreqs_out);
-	PUT(j, "requests_from_other_workers", w->dreqs_in);
-	PUT(j, "request_ring_full", w->dreq_ring_full);
-	json_t *lj = json_object();
-	PUT(lj, "streams", l->streams_in);
-	PUT(lj, "produce", l->produce);
-	PUT(lj, "produce_ok", l->produce_ok);
-	PUT(lj, "produce_errors", l->produce_errors);
-	PUT(lj, "produce_records", l->produce_records);
-	PUT(lj, "produce_bytes", l->produce_bytes);
-	PUT(lj, "hwm", l->hwm);
-	PUT(lj, "subscribes", l->subscribes);
-	PUT(lj, "assigns", l->assigns);
-	PUT(lj, "fetches", l->fetches);
-	PUT(lj, "records_out", l->records_out);
-	PUT(lj, "bytes_out", l->bytes_out);
-	PUT(lj, "errors_out", l->errors_out);
-	PUT(lj, "decode_errors", l->decode_errors);
-	PUT(lj, "overloaded", l->overloaded);
-	PUT(lj, "inflight", l->inflight);
-	PUT(lj, "subscriptions", l->subscriptions);
-	json_object_set_new(j, "log", lj);
-#undef PUT
-	return j;
-}
-
-static json_t *iocore_json(const struct sl_iocore_stats *s)
-{
-	return json_pack(
-		"{s:i,s:i,s:i,s:I,s:I,s:I,s:I,s:i,s:I,s:I,s:I,s:I,s:I,s:I}", "io", (int)s->id,
-		"lcore", (int)s->lcore, "clients", (int)s->clients, "loops", (json_int_t)s->loops,
-		"idle_sleeps", (json_int_t)s->idle_sleeps, "wakeups", (json_int_t)s->wakeups,
-		"served", (json_int_t)s->served, "inflight", (int)s->inflight, "submitted",
-		(json_int_t)s->store.submitted, "completed", (json_int_t)s->store.completed,
-		"bytes_written", (json_int_t)s->store.bytes_written, "bytes_read",
-		(json_int_t)s->store.bytes_read, "lock_busy", (json_int_t)s->store.lock_busy,
-		"temp_cleaned", (json_int_t)s->store.temp_cleaned);
-}
-
 /* Asks every io core for its counters (up to a second each) and reports them with the data
  * directory's free space. */
 static void io_status(struct daemon *d, json_t *resp)
@@ -323,23 +170,8 @@ static void io_status(struct daemon *d, json_t *resp)
 				free(r.obj); /* an answer to an earlier, timed-out request */
 		}
 		json_t *ij =
-			st ? iocore_json(st)
+			st ? sl_status_iocore_json(st)
 			   : json_pack("{s:i,s:s}", "io", (int)k, "error", "no answer within 1 s");
-		if (st && st->metalog)
-			json_object_set_new(
-				ij, "metalog",
-				json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "segments_in",
-					  (json_int_t)st->segments_in, "segments_out",
-					  (json_int_t)st->segments_out, "segment_errors",
-					  (json_int_t)st->segment_errors, "records_durable",
-					  (json_int_t)st->mlocal.records_durable, "fdatasyncs",
-					  (json_int_t)st->mlocal.fdatasyncs, "bytes_durable",
-					  (json_int_t)st->mlocal.bytes_durable, "write_errors",
-					  (json_int_t)st->mlocal.write_errors, "records_in_memory",
-					  (json_int_t)(st->mlog.published + st->mlog.recovered -
-						       st->mlog.trimmed),
-					  "appends_refused",
-					  (json_int_t)st->mlocal.appends_refused));
 		json_array_append_new(arr, ij);
 		free(st);
 	}
@@ -630,7 +462,7 @@ static int cmd_status(void *arg, const json_t *req, json_t *resp, char *err, siz
 	for (unsigned i = 0; i < d->nworkers; i++) {
 		struct sl_worker_stats *st = replies[i];
 		if (st) {
-			json_array_append_new(workers, worker_json(st));
+			json_array_append_new(workers, sl_status_worker_json(st));
 			free(st);
 		} else {
 			json_array_append_new(workers, json_pack("{s:i,s:s}", "worker", (int)i,
@@ -647,18 +479,14 @@ static int cmd_status(void *arg, const json_t *req, json_t *resp, char *err, siz
 	json_object_set_new(resp, "shard_map_slots", slots);
 	io_status(d, resp);
 	if (d->durable) {
-		const struct sl_drecovery_stats *r = &d->dctl.rec_stats;
-		json_object_set_new(
-			resp, "durable",
-			json_pack("{s:I,s:i,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f}}", "boot",
-				  (json_int_t)d->dctl.boot, "streams",
-				  (int)sl_catalog_count(d->dctl.catalog), "recovery", "events",
-				  (json_int_t)d->dctl.events, "segments", (json_int_t)r->applied,
-				  "void", (json_int_t)r->void_missing, "gaps", (json_int_t)r->gaps,
-				  "truncations", (json_int_t)r->truncations, "objects",
-				  (json_int_t)r->objects, "orphans_deleted",
-				  (json_int_t)d->dctl.orphans_deleted, "ms",
-				  (double)d->dctl.recover_ns / 1e6));
+		json_t *rec = sl_stats_to_json(&d->dctl.rec_stats, sl_drecovery_stats_fields);
+		json_object_set_new(rec, "orphans_deleted",
+				    json_integer((json_int_t)d->dctl.orphans_deleted));
+		json_object_set_new(rec, "ms", json_real((double)d->dctl.recover_ns / 1e6));
+		json_object_set_new(resp, "durable",
+				    json_pack("{s:I,s:i,s:o}", "boot", (json_int_t)d->dctl.boot,
+					      "streams", (int)sl_catalog_count(d->dctl.catalog),
+					      "recovery", rec));
 	}
 	if (d->dpdk) {
 		json_object_set_new(resp, "devices", devices_json(d->dpdk));

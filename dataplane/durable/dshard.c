@@ -1614,3 +1614,35 @@ void sl_dshard_stats(const struct sl_dshard *ds, struct sl_dshard_stats *out)
 	else
 		memset(&out->coord, 0, sizeof(out->coord));
 }
+
+#define T struct sl_dshard_stats
+const struct sl_stat_field sl_dshard_stats_fields[] = {
+	SL_STAT_G(T, partitions, NULL),
+	SL_STAT_U(T, produce_requests, NULL),
+	SL_STAT_U(T, produce_records, NULL),
+	SL_STAT_U(T, produce_bytes, NULL),
+	SL_STAT_U(T, produce_errors, NULL),
+	SL_STAT_U(T, produce_overloaded, NULL),
+	SL_STAT_U(T, fetches, NULL),
+	SL_STAT_U(T, fetch_records, NULL),
+	SL_STAT_U(T, fetch_bytes, NULL),
+	SL_STAT_U(T, fetches_parked, NULL),
+	SL_STAT_U(T, fetches_from_objects, NULL),
+	SL_STAT_U(T, fetch_errors, NULL),
+	SL_STAT_U(T, flushes, NULL),
+	SL_STAT_U(T, flush_bytes, NULL),
+	SL_STAT_U(T, flush_errors, NULL),
+	SL_STAT_U(T, objects_written, NULL),
+	SL_STAT_U(T, objects_deleted, NULL),
+	SL_STAT_U(T, events_published, NULL),
+	SL_STAT_U(T, events_failed, NULL),
+	SL_STAT_U(T, rebuilds, NULL),
+	SL_STAT_U(T, object_read_errors, NULL),
+	SL_STAT_G(T, flushes_in_flight, NULL),
+	/* The partition store's keys go beside the shard's (as they always have); the
+	 * coordinator's carry its name. */
+	SL_STAT_SUB(T, pstore, "", NULL, sl_pstore_stats_fields),
+	SL_STAT_SUB(T, coord, "coordinator_", NULL, sl_coord_stats_fields),
+	SL_STAT_TABLE_END,
+};
+#undef T

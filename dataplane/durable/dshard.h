@@ -17,6 +17,7 @@
 #include "log/partition.h"
 #include "log/proto.h"
 #include "log/streamset.h"
+#include "core/stats.h"
 
 /*
  * The durable shard: what one worker runs for the partitions it owns (DESIGN.md, "How the
@@ -286,6 +287,8 @@ struct sl_dshard_stats {
 	struct sl_pstore_stats pstore;
 	struct sl_coord_stats coord;
 };
+/* Its members, for status and the counter sums (core/stats.h). */
+extern const struct sl_stat_field sl_dshard_stats_fields[];
 
 void sl_dshard_stats(const struct sl_dshard *ds, struct sl_dshard_stats *out);
 

@@ -1200,3 +1200,26 @@ void sl_logsrv_stats(const struct sl_logsrv *s, struct sl_logsrv_stats *out)
 {
 	*out = s->st;
 }
+
+#define T struct sl_logsrv_stats
+const struct sl_stat_field sl_logsrv_stats_fields[] = {
+	SL_STAT_AS(T, streams_in, "streams", NULL),
+	SL_STAT_U(T, produce, NULL),
+	SL_STAT_U(T, produce_ok, NULL),
+	SL_STAT_U(T, produce_errors, NULL),
+	SL_STAT_U(T, produce_records, NULL),
+	SL_STAT_U(T, produce_bytes, NULL),
+	SL_STAT_U(T, hwm, NULL),
+	SL_STAT_U(T, subscribes, NULL),
+	SL_STAT_U(T, assigns, NULL),
+	SL_STAT_U(T, fetches, NULL),
+	SL_STAT_U(T, records_out, NULL),
+	SL_STAT_U(T, bytes_out, NULL),
+	SL_STAT_U(T, errors_out, NULL),
+	SL_STAT_U(T, decode_errors, NULL),
+	SL_STAT_U(T, overloaded, NULL),
+	SL_STAT_G(T, inflight, NULL),
+	SL_STAT_G(T, subscriptions, NULL),
+	SL_STAT_TABLE_END,
+};
+#undef T

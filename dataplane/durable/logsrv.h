@@ -10,6 +10,7 @@
 #include "durable/dshard.h"
 #include "log/proto.h"
 #include "log/streamset.h"
+#include "core/stats.h"
 
 /*
  * The server side of the shardline log protocol (docs/log-protocol.md) for one connection,
@@ -97,6 +98,8 @@ struct sl_logsrv_stats {
 	uint32_t inflight;	/* produce requests out now */
 	uint32_t subscriptions; /* open now */
 };
+/* Its members, for status and the counter sums (core/stats.h). */
+extern const struct sl_stat_field sl_logsrv_stats_fields[];
 
 void sl_logsrv_stats(const struct sl_logsrv *s, struct sl_logsrv_stats *out);
 

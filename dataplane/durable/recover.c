@@ -300,3 +300,21 @@ void sl_drecovery_free(struct sl_drecovery *r)
 	sl_stream_set_unref(r->streams);
 	free(r);
 }
+
+/* The keys are what `shardctl status` has always called them: a range that became a segment is
+ * a segment, one whose object is missing is void. */
+#define T struct sl_drecovery_stats
+const struct sl_stat_field sl_drecovery_stats_fields[] = {
+	SL_STAT_U(T, events, NULL),
+	SL_STAT_U(T, ranges, NULL),
+	SL_STAT_AS(T, applied, "segments", NULL),
+	SL_STAT_U(T, unknown, NULL),
+	SL_STAT_U(T, gaps, NULL),
+	SL_STAT_AS(T, void_missing, "void", NULL),
+	SL_STAT_U(T, truncations, NULL),
+	SL_STAT_U(T, objects, NULL),
+	SL_STAT_U(T, orphans, NULL),
+	SL_STAT_U(T, partitions, NULL),
+	SL_STAT_TABLE_END,
+};
+#undef T

@@ -8,6 +8,7 @@
 
 #include "durable/segment.h"
 #include "log/streamset.h"
+#include "core/stats.h"
 
 /*
  * Start-up recovery of the durable partitions' index, sans-IO: the daemon feeds it every
@@ -46,6 +47,8 @@ struct sl_drecovery_stats {
 	uint64_t orphans;      /* listed objects no segment references */
 	uint64_t partitions;   /* partitions with at least one segment */
 };
+/* Its members, for status and the counter sums (core/stats.h). */
+extern const struct sl_stat_field sl_drecovery_stats_fields[];
 
 /* Creates an empty recovery over the catalogue's streams (a reference is taken). Returns 0,
  * SL_EINVAL, SL_ENOMEM. */

@@ -1168,3 +1168,21 @@ void sl_coord_stats(const struct sl_coord *c, struct sl_coord_stats *out)
 	out->frozen_in_flight = c->ndelta;
 	out->queued = c->queued;
 }
+
+#define T struct sl_coord_stats
+const struct sl_stat_field sl_coord_stats_fields[] = {
+	SL_STAT_U(T, writes_applied, NULL),
+	SL_STAT_U(T, apply_errors, NULL),
+	SL_STAT_U(T, backpressured, NULL),
+	SL_STAT_U(T, timeouts, NULL),
+	SL_STAT_U(T, flushes, NULL),
+	SL_STAT_U(T, storage_flushes, NULL),
+	SL_STAT_U(T, flush_errors, NULL),
+	SL_STAT_U(T, flush_stalls, NULL),
+	SL_STAT_U(T, views_published, NULL),
+	SL_STAT_U(T, subscribers_lost, NULL),
+	SL_STAT_G(T, frozen_in_flight, NULL),
+	SL_STAT_G(T, queued, NULL),
+	SL_STAT_TABLE_END,
+};
+#undef T

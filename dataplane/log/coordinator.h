@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "core/wait.h"
+#include "core/stats.h"
 
 /*
  * The write coordinator: the ordering and durability point of one shard's durable path. Writes
@@ -378,6 +379,8 @@ struct sl_coord_stats {
 	uint32_t frozen_in_flight;
 	uint32_t queued; /* entries in all channel queues now */
 };
+/* Its members, for status and the counter sums (core/stats.h). */
+extern const struct sl_stat_field sl_coord_stats_fields[];
 
 void sl_coord_stats(const struct sl_coord *c, struct sl_coord_stats *out);
 

@@ -725,3 +725,13 @@ int sl_metalog_sub_position(const struct sl_metalog_sub *s, int32_t partition, i
 	*next = c->next;
 	return 0;
 }
+
+#define T struct sl_metalog_stats
+const struct sl_stat_field sl_metalog_stats_fields[] = {
+	SL_STAT_U(T, published, NULL),	   SL_STAT_U(T, recovered, NULL),
+	SL_STAT_G(T, pending, NULL),	   SL_STAT_U(T, failed, NULL),
+	SL_STAT_G(T, bytes, NULL),	   SL_STAT_U(T, delivered, NULL),
+	SL_STAT_U(T, trimmed, NULL),	   SL_STAT_G(T, chunks, NULL),
+	SL_STAT_G(T, subscriptions, NULL), SL_STAT_TABLE_END,
+};
+#undef T

@@ -8,6 +8,7 @@
 
 #include "core/buf.h"
 #include "core/wait.h"
+#include "core/stats.h"
 
 /*
  * The metadata event log: a fixed number of partitions, each an append-only sequence of records
@@ -118,6 +119,8 @@ struct sl_metalog_stats {
 	uint64_t chunks;	/* record chunks allocated now (chunk_records slots of 16 bytes) */
 	uint32_t subscriptions; /* live subscriptions now */
 };
+/* Its members, for status and the counter sums (core/stats.h). */
+extern const struct sl_stat_field sl_metalog_stats_fields[];
 
 /*
  * A publish in flight, owned by the publisher (intrusive: the log allocates nothing for it).

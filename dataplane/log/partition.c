@@ -421,3 +421,17 @@ void sl_pstore_stats(const struct sl_pstore *ps, struct sl_pstore_stats *out)
 {
 	*out = ps->stats;
 }
+
+#define T struct sl_pstore_stats
+const struct sl_stat_field sl_pstore_stats_fields[] = {
+	SL_STAT_U(T, records_appended, NULL),
+	SL_STAT_U(T, bytes_appended, NULL),
+	SL_STAT_G(T, records_in_memory, NULL),
+	SL_STAT_G(T, bytes_in_memory, NULL),
+	SL_STAT_G(T, bytes_unflushed, NULL),
+	SL_STAT_U(T, records_evicted, NULL),
+	SL_STAT_U(T, bytes_evicted, NULL),
+	SL_STAT_U(T, apply_errors, NULL),
+	SL_STAT_TABLE_END,
+};
+#undef T

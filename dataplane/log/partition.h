@@ -7,6 +7,7 @@
 #include "core/buf.h"
 #include "core/wait.h"
 #include "log/coordinator.h"
+#include "core/stats.h"
 
 /*
  * The partition store of one shard: each partition is an ordered log of records with offsets
@@ -172,6 +173,8 @@ struct sl_pstore_stats {
 	uint64_t bytes_evicted;
 	uint64_t apply_errors;
 };
+/* Its members, for status and the counter sums (core/stats.h). */
+extern const struct sl_stat_field sl_pstore_stats_fields[];
 
 void sl_pstore_stats(const struct sl_pstore *ps, struct sl_pstore_stats *out);
 

@@ -2736,3 +2736,46 @@ const char *sl_moq_session_goaway_uri(const struct sl_moq_session *s)
 {
 	return s->goaway_uri;
 }
+
+#define T struct sl_moq_session_stats
+const struct sl_stat_field sl_moq_session_stats_fields[] = {
+	SL_STAT_ARR(T, msgs_in, "msgs_in", NULL, msg_names),
+	SL_STAT_ARR(T, msgs_out, "msgs_out", NULL, msg_names),
+	SL_STAT_U(T, bytes_in, NULL),
+	SL_STAT_U(T, bytes_out, NULL),
+	SL_STAT_U(T, payload_in, NULL),
+	SL_STAT_U(T, payload_out, NULL),
+	SL_STAT_U(T, decode_errors, NULL),
+	SL_STAT_U(T, protocol_errors, NULL),
+	SL_STAT_U(T, unknown_streams, NULL),
+	SL_STAT_U(T, streams_in, NULL),
+	SL_STAT_U(T, streams_out, NULL),
+	SL_STAT_U(T, resets_in, NULL),
+	SL_STAT_U(T, resets_out, NULL),
+	SL_STAT_U(T, groups_in, NULL),
+	SL_STAT_U(T, groups_in_dropped, NULL),
+	SL_STAT_U(T, groups_sent, NULL),
+	SL_STAT_U(T, groups_reset, NULL),
+	SL_STAT_U(T, groups_late, NULL),
+	SL_STAT_U(T, groups_lagged, NULL),
+	SL_STAT_U(T, drops_sent, NULL),
+	SL_STAT_U(T, subscribes_in, NULL),
+	SL_STAT_G(T, subscribes_active, NULL),
+	/* Named apart from the relay's upstreams_active, which a worker shows beside it. */
+	SL_STAT_GAS(T, upstreams_active, "session_upstreams_active", NULL),
+	SL_STAT_U(T, fetches_served, NULL),
+	SL_STAT_HIDE(T, close_code, "one session's ending, meaningless in a worker's sum"),
+	SL_STAT_HIDE(T, closed, "one session's state, meaningless in a worker's sum"),
+	SL_STAT_HIDE(T, closed_locally, "one session's state, meaningless in a worker's sum"),
+	SL_STAT_TABLE_END,
+};
+#undef T
+
+#define T struct sl_moq_relay_stats
+const struct sl_stat_field sl_moq_relay_stats_fields[] = {
+	SL_STAT_U(T, upstream_subscribes, NULL), SL_STAT_U(T, upstream_cancels, NULL),
+	SL_STAT_U(T, shared_subscribes, NULL),	 SL_STAT_U(T, broadcasts_announced, NULL),
+	SL_STAT_U(T, broadcasts_refused, NULL),	 SL_STAT_G(T, upstreams_active, NULL),
+	SL_STAT_U(T, upstream_fetches, NULL),	 SL_STAT_TABLE_END,
+};
+#undef T

@@ -11,6 +11,7 @@
 #include "moq/codec.h"
 #include "track/origin.h"
 #include "track/track.h"
+#include "core/stats.h"
 
 /*
  * A moq-lite-04 session over one connection, sans-IO. The caller owns the transport (a QUIC
@@ -139,6 +140,8 @@ struct sl_moq_session_stats {
 	bool closed;
 	bool closed_locally; /* this side closed it (a protocol error, or sl_moq_session_close) */
 };
+/* Its members, for status and the counter sums (core/stats.h). */
+extern const struct sl_stat_field sl_moq_session_stats_fields[];
 
 /* Subscription options; sl_moq_subscribe_options_default gives what @moq/lite sends: priority
  * 0, ordered 0, max latency 0 (none), start at the latest group, no end. */
@@ -165,6 +168,8 @@ struct sl_moq_relay_stats {
 	uint64_t upstreams_active;
 	uint64_t upstream_fetches; /* FETCHes sent to publishers for groups not cached here */
 };
+/* Its members, for status and the counter sums (core/stats.h). */
+extern const struct sl_stat_field sl_moq_relay_stats_fields[];
 
 /* Creates routing state over origin (borrowed: it must outlive the relay). NULL on ENOMEM. */
 struct sl_moq_relay *sl_moq_relay_new(struct sl_origin *origin);

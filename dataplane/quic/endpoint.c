@@ -1369,3 +1369,23 @@ void sl_quic_conn_close(struct sl_quic_conn *c, uint64_t app_error, const char *
 	c->want_close = true;
 	mark_dirty(c);
 }
+
+#define T struct sl_quic_stats
+const struct sl_stat_field sl_quic_stats_fields[] = {
+	SL_STAT_U(T, rx_datagrams, NULL),
+	SL_STAT_U(T, rx_bytes, NULL),
+	SL_STAT_U(T, tx_datagrams, NULL),
+	SL_STAT_U(T, tx_bytes, NULL),
+	SL_STAT_U(T, rx_dropped, NULL),
+	SL_STAT_U(T, stateless_resets, NULL),
+	SL_STAT_U(T, conns_accepted, NULL),
+	SL_STAT_U(T, conns_closed, NULL),
+	SL_STAT_U(T, conns_refused, NULL),
+	SL_STAT_G(T, conns, NULL),
+	SL_STAT_U(T, stream_bytes_queued, NULL),
+	SL_STAT_U(T, stream_bytes_acked, NULL),
+	SL_STAT_U(T, migrations, NULL),
+	SL_STAT_U(T, conns_flushed, NULL),
+	SL_STAT_TABLE_END,
+};
+#undef T

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "core/buf.h"
+#include "core/stats.h"
 
 /*
  * A sans-IO QUIC endpoint on ngtcp2 (0.12) and GnuTLS: datagrams in with their addresses and
@@ -108,6 +109,8 @@ struct sl_quic_stats {
 	uint64_t migrations;	/* connections that moved to a new peer address (NAT rebinding) */
 	uint64_t conns_flushed; /* connection writes by flushes: only those with work count */
 };
+/* Its members, for status and the counter sums (core/stats.h). */
+extern const struct sl_stat_field sl_quic_stats_fields[];
 
 /* Creates an endpoint. Returns 0, or SL_EINVAL (bad config), SL_EIO (certificate or key could
  * not be loaded or generated; the log says why), SL_ENOMEM. */

@@ -167,3 +167,15 @@ unsigned int sl_handoff_drain(struct sl_handoff *h, struct sl_quic_endpoint *ep,
 	struct drain_ctx d = {ep, now_ns};
 	return sl_handoff_poll(h, deliver_to_endpoint, &d, max);
 }
+
+#define T struct sl_handoff_stats
+const struct sl_stat_field sl_handoff_stats_fields[] = {
+	SL_STAT_U(T, handed_off, NULL),
+	SL_STAT_U(T, handed_bytes, NULL),
+	SL_STAT_U(T, received, NULL),
+	SL_STAT_U(T, dropped_full, NULL),
+	SL_STAT_U(T, dropped_nomem, NULL),
+	SL_STAT_U(T, foreign, NULL),
+	SL_STAT_TABLE_END,
+};
+#undef T

@@ -7,6 +7,7 @@
 
 #include "core/ring.h"
 #include "quic/endpoint.h"
+#include "core/stats.h"
 
 /*
  * Cross-worker hand-off of datagrams. The kernel (SO_REUSEPORT hash) or the NIC (RSS) picks the
@@ -40,6 +41,8 @@ struct sl_handoff_stats {
 	uint64_t dropped_nomem; /* hand-offs dropped because no buffer could be allocated */
 	uint64_t foreign;	/* messages on a hand-off ring that were not datagrams (released) */
 };
+/* Its members, for status and the counter sums (core/stats.h). */
+extern const struct sl_stat_field sl_handoff_stats_fields[];
 
 /*
  * One worker's view of the mesh. to[w] is the ring this worker produces into for worker w and

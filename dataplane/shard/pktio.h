@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "quic/endpoint.h"
+#include "core/stats.h"
 
 /*
  * Packet I/O: the interface every packet driver implements (kernel UDP sockets in
@@ -84,6 +85,8 @@ struct sl_pktio_stats {
 	uint64_t neigh_drops;	  /* held datagrams dropped: no answer in time or hold full */
 	uint32_t features;	  /* enum sl_pktio_feature bits in effect */
 };
+/* Its members, for status and the counter sums (core/stats.h). */
+extern const struct sl_stat_field sl_pktio_stats_fields[];
 
 /* What a driver implements. Every function runs on the owning core only. */
 struct sl_pktio_ops {

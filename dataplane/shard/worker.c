@@ -41,9 +41,8 @@ struct sl_worker {
 	/* Sessions with work, in the order they got it: a pass polls these, not every session. */
 	struct wconn *rhead, **rtail;
 	uint64_t nconns, sessions_total, sessions_polled;
-	/* Counters of sessions already closed, so the totals survive their connections. */
-	uint64_t closed_groups_sent, closed_groups_reset, closed_frames_out, closed_payload_out,
-		closed_payload_in, closed_decode_errors;
+	/* Running totals of sessions already closed, so they survive their connections. */
+	struct sl_moq_session_stats closed_moq;
 	uint64_t loops, idle_sleeps, bells_rung, bell_wakeups;
 	uint64_t now;
 	unsigned int lcore;
@@ -341,27 +340,6 @@ static void on_writable(void *arg, struct sl_quic_conn *qc)
 		sl_moq_session_writable(c->s);
 }
 
-static void log_stats_add(struct sl_logsrv_stats *to, const struct sl_logsrv_stats *a)
-{
-	to->streams_in += a->streams_in;
-	to->produce += a->produce;
-	to->produce_ok += a->produce_ok;
-	to->produce_errors += a->produce_errors;
-	to->produce_records += a->produce_records;
-	to->produce_bytes += a->produce_bytes;
-	to->hwm += a->hwm;
-	to->subscribes += a->subscribes;
-	to->assigns += a->assigns;
-	to->fetches += a->fetches;
-	to->records_out += a->records_out;
-	to->bytes_out += a->bytes_out;
-	to->errors_out += a->errors_out;
-	to->decode_errors += a->decode_errors;
-	to->overloaded += a->overloaded;
-	to->inflight += a->inflight;
-	to->subscriptions += a->subscriptions;
-}
-
 static void on_closed(void *arg, struct sl_quic_conn *qc, uint64_t error)
 {
 	(void)error;
@@ -372,8 +350,7 @@ static void on_closed(void *arg, struct sl_quic_conn *qc, uint64_t error)
 	if (c->ls) {
 		struct sl_logsrv_stats ls;
 		sl_logsrv_stats(c->ls, &ls);
-		ls.inflight = ls.subscriptions = 0;
-		log_stats_add(&w->closed_log, &ls);
+		sl_stats_add(&w->closed_log, &ls, sl_logsrv_stats_fields, false);
 		sl_logsrv_free(c->ls);
 		w->nlog--;
 		*c->pprev = c->next;
@@ -385,12 +362,7 @@ static void on_closed(void *arg, struct sl_quic_conn *qc, uint64_t error)
 	}
 	struct sl_moq_session_stats st;
 	sl_moq_session_stats(c->s, &st);
-	w->closed_groups_sent += st.groups_sent;
-	w->closed_groups_reset += st.groups_reset;
-	w->closed_frames_out += st.msgs_out[SL_MOQ_MSG_FRAME];
-	w->closed_payload_out += st.payload_out;
-	w->closed_payload_in += st.payload_in;
-	w->closed_decode_errors += st.decode_errors;
+	sl_stats_add(&w->closed_moq, &st, sl_moq_session_stats_fields, false);
 	ready_unlink(w, c);
 	sl_moq_session_free(c->s); /* treated as closed: its broadcasts end cleanly */
 	*c->pprev = c->next;
@@ -535,12 +507,7 @@ void sl_worker_stats(const struct sl_worker *w, struct sl_worker_stats *out)
 		out->tracks += out->xshard.mirrors;
 	}
 	out->handoff = w->ho.stats;
-	out->groups_sent = w->closed_groups_sent;
-	out->groups_reset = w->closed_groups_reset;
-	out->frames_out = w->closed_frames_out;
-	out->payload_out = w->closed_payload_out;
-	out->payload_in = w->closed_payload_in;
-	out->decode_errors = w->closed_decode_errors;
+	out->moq = w->closed_moq;
 	if (w->ds) {
 		out->durable = true;
 		out->log_connections = w->nlog;
@@ -554,18 +521,12 @@ void sl_worker_stats(const struct sl_worker *w, struct sl_worker_stats *out)
 		if (c->ls) {
 			struct sl_logsrv_stats ls;
 			sl_logsrv_stats(c->ls, &ls);
-			log_stats_add(&out->logsrv, &ls);
+			sl_stats_add(&out->logsrv, &ls, sl_logsrv_stats_fields, true);
 			continue;
 		}
 		struct sl_moq_session_stats st;
 		sl_moq_session_stats(c->s, &st);
-		out->subscribers += st.subscribes_active;
-		out->groups_sent += st.groups_sent;
-		out->groups_reset += st.groups_reset;
-		out->frames_out += st.msgs_out[SL_MOQ_MSG_FRAME];
-		out->payload_out += st.payload_out;
-		out->payload_in += st.payload_in;
-		out->decode_errors += st.decode_errors;
+		sl_stats_add(&out->moq, &st, sl_moq_session_stats_fields, true);
 	}
 }
 
@@ -868,3 +829,48 @@ int sl_worker_main(void *arg)
 	SL_LOG(SHARD, INFO, "worker %u stopped", w->cfg.id);
 	return 0;
 }
+
+/*
+ * How `shardctl status` shows a worker. The top level keeps the totals people look at first
+ * (some repeated from the sub-objects for readers that predate them); "port", "quic", "moq",
+ * "xshard" and "handoff" hold the layers' own counters; "durable" exists only with durable
+ * partitions (the renderer's caller drops it otherwise).
+ */
+#define T struct sl_worker_stats
+const struct sl_stat_field sl_worker_stats_fields[] = {
+	SL_STAT_AS(T, id, "worker", NULL),
+	SL_STAT_AS(T, lcore, "lcore", NULL),
+	SL_STAT_G(T, connections, NULL),
+	SL_STAT_AS(T, sessions_total, "sessions_total", "moq"),
+	SL_STAT_G(T, tracks, NULL),
+	SL_STAT_G(T, broadcasts, NULL),
+	SL_STAT_U(T, loops, NULL),
+	SL_STAT_U(T, idle_sleeps, NULL),
+	SL_STAT_U(T, bells_rung, NULL),
+	SL_STAT_U(T, bell_wakeups, NULL),
+	SL_STAT_U(T, sessions_polled, NULL),
+	SL_STAT_ALIAS(T, port.rx_packets, "rx_packets", NULL),
+	SL_STAT_ALIAS(T, port.rx_bytes, "rx_bytes", NULL),
+	SL_STAT_ALIAS(T, port.tx_packets, "tx_packets", NULL),
+	SL_STAT_ALIAS(T, port.tx_bytes, "tx_bytes", NULL),
+	SL_STAT_SUB(T, port, "", "port", sl_pktio_stats_fields),
+	SL_STAT_SUB(T, quic, "", "quic", sl_quic_stats_fields),
+	SL_STAT_SUB(T, relay, "", "moq", sl_moq_relay_stats_fields),
+	SL_STAT_SUB(T, xshard, "", "xshard", sl_xshard_stats_fields),
+	SL_STAT_ALIAS(T, handoff.handed_off, "handed_off", "xshard"),
+	SL_STAT_SUB(T, handoff, "", "handoff", sl_handoff_stats_fields),
+	SL_STAT_ROW(T, moq.subscribes_active, "subscribers", NULL, SL_STAT_F_ALIAS),
+	SL_STAT_ALIAS(T, moq.groups_sent, "groups_sent", NULL),
+	SL_STAT_ALIAS(T, moq.groups_reset, "groups_reset", NULL),
+	SL_STAT_ALIAS(T, moq.msgs_out[SL_MOQ_MSG_FRAME], "frames_out", NULL),
+	SL_STAT_SUB(T, moq, "", "moq", sl_moq_session_stats_fields),
+	SL_STAT_HIDE(T, durable, "says whether the \"durable\" object is shown"),
+	SL_STAT_G(T, log_connections, "durable"),
+	SL_STAT_SUB(T, dshard, "", "durable", sl_dshard_stats_fields),
+	SL_STAT_SUB(T, logsrv, "", "durable.log", sl_logsrv_stats_fields),
+	SL_STAT_AS(T, dreqs_out, "requests_to_other_workers", "durable"),
+	SL_STAT_AS(T, dreqs_in, "requests_from_other_workers", "durable"),
+	SL_STAT_AS(T, dreq_ring_full, "request_ring_full", "durable"),
+	SL_STAT_TABLE_END,
+};
+#undef T

@@ -15,6 +15,7 @@
 #include "shard/handoff.h"
 #include "shard/pktio.h"
 #include "shard/xshard.h"
+#include "core/stats.h"
 
 /*
  * One relay worker: the per-core loop of DESIGN.md. It owns a packet port (any pktio driver),
@@ -80,9 +81,8 @@ struct sl_worker_stats {
 	unsigned int lcore;
 	uint64_t connections;
 	uint64_t sessions_total;
-	uint64_t tracks;      /* tracks cached in this worker's origin (local and mirrored) */
-	uint64_t broadcasts;  /* broadcasts in this worker's origin (local and proxies) */
-	uint64_t subscribers; /* downstream subscriptions of this worker's sessions */
+	uint64_t tracks;     /* tracks cached in this worker's origin (local and mirrored) */
+	uint64_t broadcasts; /* broadcasts in this worker's origin (local and proxies) */
 	uint64_t loops, idle_sleeps, bells_rung, bell_wakeups;
 	uint64_t sessions_polled; /* session polls: only sessions with work are polled */
 	struct sl_pktio_stats port;
@@ -90,7 +90,9 @@ struct sl_worker_stats {
 	struct sl_moq_relay_stats relay;
 	struct sl_xshard_stats xshard;
 	struct sl_handoff_stats handoff;
-	uint64_t groups_sent, groups_reset, frames_out, payload_out, payload_in, decode_errors;
+	/* Every moq session's counters summed: those still open and those that closed (their
+	 * running totals are kept when they go; gauges count open sessions only). */
+	struct sl_moq_session_stats moq;
 	/* The durable side (all zero without it). */
 	bool durable;
 	uint64_t log_connections;
@@ -98,6 +100,8 @@ struct sl_worker_stats {
 	struct sl_logsrv_stats logsrv; /* summed over open and closed log connections */
 	uint64_t dreqs_out, dreqs_in, dreq_ring_full;
 };
+/* Its members, for status and the counter sums (core/stats.h). */
+extern const struct sl_stat_field sl_worker_stats_fields[];
 
 /* Control messages (struct sl_msg.type SL_MSG_CONTROL, .u32 = one of these). */
 enum sl_worker_ctl {

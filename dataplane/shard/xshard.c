@@ -700,3 +700,19 @@ void sl_xshard_stats(const struct sl_xshard *x, struct sl_xshard_stats *out)
 {
 	*out = x->stats;
 }
+
+#define T struct sl_xshard_stats
+const struct sl_stat_field sl_xshard_stats_fields[] = {
+	SL_STAT_U(T, msgs_in, NULL),
+	SL_STAT_U(T, msgs_out, NULL),
+	SL_STAT_U(T, ring_full, NULL),
+	SL_STAT_U(T, announces_out, NULL),
+	SL_STAT_G(T, proxies, NULL),
+	SL_STAT_G(T, mirrors, NULL),
+	SL_STAT_G(T, forwarders, NULL),
+	SL_STAT_U(T, frames_forwarded, NULL),
+	SL_STAT_U(T, frames_mirrored, NULL),
+	SL_STAT_U(T, upstream_errors, NULL),
+	SL_STAT_TABLE_END,
+};
+#undef T

@@ -7,6 +7,7 @@
 #include <rte_ring.h>
 
 #include "track/origin.h"
+#include "core/stats.h"
 
 /*
  * The cross-worker link of the live path (DESIGN.md, "How the engines compose"). Every worker
@@ -78,6 +79,8 @@ struct sl_xshard_stats {
 	uint64_t frames_mirrored;  /* frames written into mirrors */
 	uint64_t upstream_errors;  /* subscriptions refused upstream (no such broadcast/track) */
 };
+/* Its members, for status and the counter sums (core/stats.h). */
+extern const struct sl_stat_field sl_xshard_stats_fields[];
 
 /*
  * Creates the link for one worker over origin (which it watches for local broadcasts and in

@@ -842,3 +842,22 @@ void sl_metalog_local_close(struct sl_metalog_local *m)
 	free(m->dir);
 	free(m);
 }
+
+#define T struct sl_metalog_local_stats
+const struct sl_stat_field sl_metalog_local_stats_fields[] = {
+	SL_STAT_U(T, writes, NULL),
+	SL_STAT_U(T, fdatasyncs, NULL),
+	SL_STAT_U(T, records_durable, NULL),
+	SL_STAT_U(T, bytes_durable, NULL),
+	SL_STAT_U(T, records_failed, NULL),
+	SL_STAT_U(T, write_errors, NULL),
+	SL_STAT_U(T, rolls, NULL),
+	SL_STAT_U(T, torn_truncations, NULL),
+	SL_STAT_U(T, records_recovered, NULL),
+	SL_STAT_U(T, appends_refused, NULL),
+	SL_STAT_G(T, queued_bytes, NULL),
+	SL_STAT_G(T, queued_records, NULL),
+	SL_STAT_G(T, inflight, NULL),
+	SL_STAT_TABLE_END,
+};
+#undef T

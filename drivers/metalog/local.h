@@ -8,6 +8,7 @@
 
 #include "core/buf.h"
 #include "log/metalog.h"
+#include "core/stats.h"
 
 /*
  * The embedded durable store behind the metadata event log (struct sl_metalog_store_ops): one
@@ -64,6 +65,8 @@ struct sl_metalog_local_stats {
 	uint32_t queued_records;    /* records accepted and not yet durable, now */
 	uint32_t inflight;	    /* batches in flight now */
 };
+/* Its members, for status and the counter sums (core/stats.h). */
+extern const struct sl_stat_field sl_metalog_local_stats_fields[];
 
 /* Framing constants, also used by tests and tools that write records by hand. */
 #define SL_METALOG_LOCAL_MAGIC	 UINT32_C(0x4C4D4C53) /* "SLML" as little-endian bytes */

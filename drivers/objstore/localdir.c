@@ -1419,3 +1419,17 @@ void sl_localdir_server_free(struct sl_localdir_server *srv)
 {
 	free(srv);
 }
+
+#define T struct sl_localdir_stats
+const struct sl_stat_field sl_localdir_stats_fields[] = {
+	SL_STAT_U(T, submitted, NULL),
+	SL_STAT_U(T, completed, NULL),
+	SL_STAT_U(T, bytes_written, NULL),
+	SL_STAT_U(T, bytes_read, NULL),
+	SL_STAT_U(T, lock_busy, NULL),
+	SL_STAT_U(T, precond_failed, NULL),
+	SL_STAT_U(T, temp_cleaned, NULL),
+	SL_STAT_U(T, sqe_submitted, NULL),
+	SL_STAT_TABLE_END,
+};
+#undef T

@@ -8,6 +8,7 @@
 #include <rte_ring.h>
 
 #include "buffer/objstore.h"
+#include "core/stats.h"
 
 /*
  * localdir: the embedded default object store. Objects are files under a root directory (key
@@ -81,6 +82,8 @@ struct sl_localdir_stats {
 	uint64_t temp_cleaned;	 /* stale temporary files deleted at open */
 	uint64_t sqe_submitted;
 };
+/* Its members, for status and the counter sums (core/stats.h). */
+extern const struct sl_stat_field sl_localdir_stats_fields[];
 
 /* Fills out from a store made by sl_localdir_open. Returns 0, or SL_EINVAL for another store. */
 int sl_localdir_stats(struct sl_objstore *s, struct sl_localdir_stats *out);

@@ -169,6 +169,9 @@ for g, fr in per.items():
     assert fr == list(range(len(fr))), (g, fr)
 reset = lambda p: sum(w["groups_reset"] for w in json.load(open(p))["workers"])
 assert reset(sys.argv[4]) > reset(sys.argv[3]), (reset(sys.argv[3]), reset(sys.argv[4]))
+# ... and status says why: over the stopped subscriber's in-flight budget.
+lagged = lambda p: sum(w["moq"]["groups_lagged"] for w in json.load(open(p))["workers"])
+assert lagged(sys.argv[4]) > lagged(sys.argv[3]), (lagged(sys.argv[3]), lagged(sys.argv[4]))
 PY
 	fail "slow subscriber: fast $(tail -1 "$work/fast.json") slow $(tail -1 "$work/slow.json")"
 ok "a subscriber that stops reading loses old groups; the others get every group in order"
