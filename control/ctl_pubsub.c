@@ -213,25 +213,25 @@ int sl_ctl_pub_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 		sl_client_run(cl, 0);
 	}
 	/*
-	 * Ran out of frames or input: the track is over, and subscribers are told so (a clean
-	 * end, while the broadcast is still announced). Interrupted: the publisher goes away
-	 * without a word about the track; the relay ends it and withdraws the broadcast at once,
-	 * which `shardctl sub` takes as a publisher that may come back.
+	 * Ran out of frames or input: the track is over, and subscribers are told so with a
+	 * clean end. Interrupted: the publisher goes away and the track is dropped, which
+	 * `shardctl sub` takes as a publisher that may come back (control/sub_follow.h). A relay
+	 * would end the track of a vanished publisher cleanly on some paths, so the drop is
+	 * said here, before the connection closes.
 	 */
 	if (g) {
 		if (!interrupted)
 			sl_group_finish(g);
 		sl_group_unref(g);
 	}
-	if (!interrupted) {
+	if (interrupted)
+		sl_track_abort(t, SL_EDROPPED);
+	else
 		sl_track_finish(t);
-		/* Give the relay a moment to take the last frames before closing; subscribers
-		 * also rely on the broadcast outliving its track by more than
-		 * SL_SUB_FOLLOW_SETTLE_NS (control/sub_follow.h). */
-		for (uint64_t end = sl_clock_now_ns() + SEC / 2;
-		     sl_clock_now_ns() < end && !conn->closed;)
-			sl_client_run(cl, 10 * 1000000);
-	}
+	/* Give the relay a moment to take the last frames (or the drop) before closing. */
+	for (uint64_t end = sl_clock_now_ns() + (interrupted ? SEC / 10 : SEC / 2);
+	     sl_clock_now_ns() < end && !conn->closed;)
+		sl_client_run(cl, 10 * 1000000);
 	fprintf(stderr, "%s: published %llu frames to %s %s/%s\n", cli->prog,
 		(unsigned long long)sent, url, path, name);
 	rc = conn->closed && conn->close_error ? SL_EIO : 0;

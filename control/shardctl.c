@@ -81,8 +81,9 @@ static const struct sl_ctl_command commands[] = {
 		 "(group, frame, size, latency_us) and a final summary object. Groups come\n"
 		 "oldest first; --unordered asks for newest-first delivery (moq-lite ordered=0).\n"
 		 "Started before its publisher, it waits for BROADCAST to be announced, then\n"
-		 "subscribes; when the publisher goes away (interrupted, crashed, disconnected)\n"
-		 "it waits for the broadcast to come back and subscribes again. Stops after\n"
+		 "subscribes; when the publisher goes away (its track is dropped, as by an\n"
+		 "interrupted `shardctl pub`) it waits for the broadcast to come back and\n"
+		 "subscribes again. Stops after\n"
 		 "--frames frames, when the publisher finishes the track, on Ctrl-C, or when a\n"
 		 "wait for the broadcast lasts --timeout seconds (default 0: wait indefinitely;\n"
 		 "a timeout exits with status 1 and names the broadcast).",

@@ -42,14 +42,8 @@ void sl_sub_follow_init(struct sl_sub_follow *f, uint64_t timeout_ns, uint64_t n
 
 void sl_sub_follow_announce(struct sl_sub_follow *f, bool active, uint64_t now_ns)
 {
+	(void)now_ns;
 	f->announced = active;
-	/* A publisher that leaves and is replaced before the old track's end is read must
-	 * still be followed, so the withdrawal is remembered. */
-	if (!active && f->state == SL_SUB_FOLLOW_SUBSCRIBED)
-		f->withdrawn = true;
-	/* Withdrawn right after a clean end: the publisher left rather than finished. */
-	if (!active && f->state == SL_SUB_FOLLOW_SETTLING)
-		wait_again(f, now_ns);
 }
 
 void sl_sub_follow_subscribed(struct sl_sub_follow *f, int err, uint64_t now_ns)
@@ -59,7 +53,6 @@ void sl_sub_follow_subscribed(struct sl_sub_follow *f, int err, uint64_t now_ns)
 	if (err == 0) {
 		f->state = SL_SUB_FOLLOW_SUBSCRIBED;
 		f->delivered = false;
-		f->withdrawn = false;
 		f->subscriptions++;
 	} else if (err == SL_EBUSY || err == SL_ENOTFOUND) {
 		f->not_before = after(now_ns, SL_SUB_FOLLOW_RETRY_NS);
@@ -78,11 +71,8 @@ void sl_sub_follow_track_end(struct sl_sub_follow *f, int err, uint64_t now_ns)
 {
 	if (f->state != SL_SUB_FOLLOW_SUBSCRIBED)
 		return;
-	if (err == SL_EEOF && f->announced && !f->withdrawn) {
-		f->state = SL_SUB_FOLLOW_SETTLING;
-		f->settle_until = after(now_ns, SL_SUB_FOLLOW_SETTLE_NS);
-	} else if (err == SL_EEOF) {
-		wait_again(f, now_ns); /* withdrawn already: the publisher left */
+	if (err == SL_EEOF) {
+		end(f, 0); /* the publisher finished the track: the stream is over */
 	} else if (err == SL_ENOTFOUND || err == SL_EDROPPED) {
 		/* Not found: the relay lost the broadcast between its announcement and our
 		 * subscription, or the track does not exist (yet). Dropped: the publisher went
@@ -107,9 +97,6 @@ void sl_sub_follow_closed(struct sl_sub_follow *f, int err, uint64_t now_ns)
 	case SL_SUB_FOLLOW_SUBSCRIBED:
 		end(f, err);
 		break;
-	case SL_SUB_FOLLOW_SETTLING:
-		end(f, 0); /* the track had ended cleanly; nothing says its publisher left */
-		break;
 	case SL_SUB_FOLLOW_ENDED:
 		break;
 	}
@@ -120,11 +107,6 @@ enum sl_sub_follow_action sl_sub_follow_next(struct sl_sub_follow *f, uint64_t n
 	switch (f->state) {
 	case SL_SUB_FOLLOW_SUBSCRIBED:
 		return SL_SUB_FOLLOW_NOTHING;
-	case SL_SUB_FOLLOW_SETTLING:
-		if (now_ns < f->settle_until)
-			return SL_SUB_FOLLOW_NOTHING;
-		end(f, 0);
-		return SL_SUB_FOLLOW_DONE;
 	case SL_SUB_FOLLOW_ENDED:
 		return SL_SUB_FOLLOW_DONE;
 	case SL_SUB_FOLLOW_WAITING:

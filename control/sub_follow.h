@@ -13,28 +13,22 @@
  *
  * A subscriber may start before its publisher, and publishers come and go: the machine waits
  * for the broadcast to be announced active, then subscribes; when the publisher goes away it
- * waits again and subscribes anew. A relay ends a vanished publisher's tracks cleanly, exactly
- * as if the publisher had finished them, so the two are told apart by the announcement: a
- * publisher that goes away is withdrawn at the same moment (the relay sends both from one
- * poll), while one that finishes its track stays announced for a while (`shardctl pub`
- * lingers half a second before closing). A clean end is therefore final only when the
- * broadcast is still announced SL_SUB_FOLLOW_SETTLE_NS later.
+ * waits again and subscribes anew. The track's end says which: a clean end (SL_EEOF) is the
+ * publisher finishing the track, and ends the machine; a dropped track (SL_EDROPPED: the
+ * publisher, or the relay on its behalf, aborted it) or "not found" means the publisher is
+ * gone, for now. Announcements alone cannot decide it, since every publisher's broadcast is
+ * withdrawn when it disconnects, finished or not, and a subscriber that reads late sees the
+ * end and the withdrawal together.
  */
 
-/* How long a cleanly ended track waits for its broadcast to be withdrawn before the end is
- * taken as the publisher's last word. Well under shardctl pub's 500 ms linger, well over the
- * gap between a track end and a withdrawal sent together. */
-#define SL_SUB_FOLLOW_SETTLE_NS (200 * UINT64_C(1000000))
-
-/* The pause before subscribing again after the relay answered "not found" or "busy" while the
- * broadcast looked announced: a withdrawal is probably on its way, and a relay must not be
- * asked in a tight loop. */
+/* The pause before subscribing again after the relay answered "not found" or "busy", or the
+ * track was dropped, while the broadcast looked announced: a withdrawal is probably on its
+ * way, and a relay must not be asked in a tight loop. */
 #define SL_SUB_FOLLOW_RETRY_NS (200 * UINT64_C(1000000))
 
 enum sl_sub_follow_state {
 	SL_SUB_FOLLOW_WAITING,	  /* for the broadcast to be announced */
 	SL_SUB_FOLLOW_SUBSCRIBED, /* a subscription is live */
-	SL_SUB_FOLLOW_SETTLING,	  /* the track ended cleanly: finished, or its publisher left? */
 	SL_SUB_FOLLOW_ENDED,	  /* done: see end */
 };
 
@@ -49,12 +43,10 @@ struct sl_sub_follow {
 	enum sl_sub_follow_state state;
 	bool announced;		/* the broadcast is announced active, as last heard */
 	bool delivered;		/* the live or last subscription delivered a group */
-	bool withdrawn;		/* SUBSCRIBED: the broadcast was withdrawn since (maybe back now) */
 	bool reconnect;		/* WAITING: the connection closed; a new one is needed */
 	uint64_t timeout_ns;	/* bound of each wait; 0 waits indefinitely */
 	uint64_t deadline;	/* WAITING: give up at this time (UINT64_MAX: never) */
 	uint64_t not_before;	/* WAITING: no subscription before this time */
-	uint64_t settle_until;	/* SETTLING: the clean end is final at this time */
 	int end;		/* ENDED: 0 (finished), SL_ETIMEDOUT, or the error that ended it */
 	uint64_t subscriptions; /* subscriptions made, for the summary */
 	uint64_t waits;		/* times the broadcast was waited for (the first included) */
@@ -83,7 +75,7 @@ void sl_sub_follow_track_end(struct sl_sub_follow *f, int err, uint64_t now_ns);
  * reason to stop (a relay closes idle connections): the next action is a reconnect. */
 void sl_sub_follow_closed(struct sl_sub_follow *f, int err, uint64_t now_ns);
 
-/* What to do at now_ns. May move to ENDED (a wait timed out, a clean end settled). */
+/* What to do at now_ns. May move to ENDED (a wait timed out). */
 enum sl_sub_follow_action sl_sub_follow_next(struct sl_sub_follow *f, uint64_t now_ns);
 
 #endif
