@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "control/ctl_pubsub.h"
 #include "control/client.h"
+#include "control/sub_follow.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "track/origin.h"
+#include "track/path.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -210,13 +212,25 @@ int sl_ctl_pub_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 			sent++;
 		sl_client_run(cl, 0);
 	}
+	/*
+	 * Ran out of frames or input: the track is over, and subscribers are told so with a
+	 * clean end. Interrupted: the publisher goes away and the track is dropped, which
+	 * `shardctl sub` takes as a publisher that may come back (control/sub_follow.h). A relay
+	 * would end the track of a vanished publisher cleanly on some paths, so the drop is
+	 * said here, before the connection closes.
+	 */
 	if (g) {
-		sl_group_finish(g);
+		if (!interrupted)
+			sl_group_finish(g);
 		sl_group_unref(g);
 	}
-	sl_track_finish(t);
-	/* Give the relay a moment to take the last frames before closing. */
-	for (uint64_t end = sl_clock_now_ns() + SEC / 2; sl_clock_now_ns() < end && !conn->closed;)
+	if (interrupted)
+		sl_track_abort(t, SL_EDROPPED);
+	else
+		sl_track_finish(t);
+	/* Give the relay a moment to take the last frames (or the drop) before closing. */
+	for (uint64_t end = sl_clock_now_ns() + (interrupted ? SEC / 10 : SEC / 2);
+	     sl_clock_now_ns() < end && !conn->closed;)
 		sl_client_run(cl, 10 * 1000000);
 	fprintf(stderr, "%s: published %llu frames to %s %s/%s\n", cli->prog,
 		(unsigned long long)sent, url, path, name);
@@ -240,6 +254,30 @@ static int cmp_u64(const void *a, const void *b)
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 	return x < y ? -1 : x > y;
 }
+
+/* Connects to url and asks to hear the announcements of the broadcast at path (normalised),
+ * so the subscriber learns when its publisher is there. Returns 0 or an exit code (printed). */
+static int sub_connect(const char *prog, const char *url, const char *path, struct sl_client **cl,
+		       struct sl_client_conn **conn)
+{
+	int rc = connect_one(prog, url, cl, conn);
+	if (rc != 0)
+		return rc;
+	/* The interest's prefix is the path itself: path segments match whole, so this hears
+	 * the broadcast (and any below it, which are skipped). */
+	rc = sl_moq_session_announce_interest((*conn)->s, path);
+	if (rc != 0) {
+		fprintf(stderr, "%s: cannot ask %s for announcements of %s: %s\n", prog, url, path,
+			sl_strerror(rc));
+		sl_client_free(*cl);
+		return SL_CTL_EXIT_FAIL;
+	}
+	return 0;
+}
+
+/* After this long without the broadcast, say that we are waiting for it (most starts find it
+ * announced within a round trip, and should stay quiet). */
+#define WAIT_NOTICE_NS (500 * UINT64_C(1000000))
 
 int sl_ctl_sub_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 {
@@ -271,55 +309,70 @@ int sl_ctl_sub_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 	if (argc - optind != 3) {
 		fprintf(stderr,
 			"usage: %s sub URL BROADCAST TRACK [--frames N] [--json] "
-			"[--timeout S]\n",
+			"[--timeout S] [--unordered]\n",
 			cli->prog);
 		return SL_CTL_EXIT_USAGE;
 	}
 	const char *url = argv[optind], *path = argv[optind + 1], *name = argv[optind + 2];
+	/* Announcements carry the normalised path ("a//b/" arrives as "a/b"). */
+	char norm[SL_PATH_MAX_LEN + 1];
+	size_t norm_len;
+	if (strlen(path) > SL_PATH_MAX_LEN ||
+	    sl_path_normalize(path, strlen(path), norm, &norm_len) != 0 || norm_len == 0) {
+		fprintf(stderr, "%s: '%s' is not a broadcast path\n", cli->prog, path);
+		return SL_CTL_EXIT_USAGE;
+	}
 	struct sl_client *cl;
 	struct sl_client_conn *conn;
-	int rc = connect_one(cli->prog, url, &cl, &conn);
+	int rc = sub_connect(cli->prog, url, norm, &cl, &conn);
 	if (rc != 0)
 		return rc;
-	struct sl_track_consumer tc;
-	uint64_t id;
+	signal(SIGINT, on_sigint);
+	signal(SIGTERM, on_sigint);
 	/* A terminal reads a stream: oldest group first, unless newest-first is asked for. */
 	struct sl_moq_subscribe_options so;
 	sl_moq_subscribe_options_default(&so);
 	so.ordered = !unordered;
-	rc = sl_moq_session_subscribe(conn->s, path, name, &so, &id, &tc);
-	if (rc != 0) {
-		fprintf(stderr, "%s: cannot subscribe: %s\n", cli->prog, sl_strerror(rc));
-		sl_client_free(cl);
-		return SL_CTL_EXIT_FAIL;
-	}
-	signal(SIGINT, on_sigint);
-	signal(SIGTERM, on_sigint);
+	struct sl_sub_follow f;
+	sl_sub_follow_init(&f, timeout_s * SEC, sl_clock_now_ns());
+	struct sl_track_consumer tc;
+	bool have_tc = false, said_wait = false;
+	uint64_t wait_since = sl_clock_now_ns();
 	struct sl_group_reader r = {0};
 	uint64_t got = 0, groups = 0, frame_in_group = 0, nlat = 0, cap = 1024;
 	uint64_t *lat = malloc(cap * sizeof(*lat));
-	uint64_t deadline = timeout_s ? sl_clock_now_ns() + timeout_s * SEC : UINT64_MAX;
 	int end = 0;
 	while (!interrupted && !end && (frames == 0 || got < frames)) {
-		if (sl_clock_now_ns() > deadline) {
-			end = SL_ETIMEDOUT;
-			break;
-		}
+		enum sl_sub_follow_state before = f.state;
 		sl_client_run(cl, 5 * 1000000);
-		for (;;) {
+		uint64_t now = sl_clock_now_ns();
+		/* Announcements first: a withdrawal that came with the end of the track must be
+		 * known when that end is read. */
+		struct sl_moq_announcement ev;
+		while (sl_moq_session_next_announce(conn->s, NULL, &ev) == 0)
+			if (strcmp(ev.path, norm) == 0)
+				sl_sub_follow_announce(&f, ev.active, now);
+		while (have_tc) {
 			if (r.group == NULL) {
 				int e = sl_track_consumer_next_group(&tc, NULL, &r);
 				if (e == SL_EAGAIN)
 					break;
 				if (e != 0) {
-					end = e;
+					sl_track_consumer_release(&tc, NULL);
+					have_tc = false;
+					/* Our own connection closing drops the track too, and
+					 * that is not the publisher leaving. */
+					if (conn->closed)
+						sl_sub_follow_closed(&f, SL_ECLOSED, now);
+					sl_sub_follow_track_end(&f, e, now);
 					break;
 				}
+				sl_sub_follow_delivered(&f);
 				groups++;
 				frame_in_group = 0;
 			}
-			struct sl_slice f;
-			int e = sl_group_read_frame(&r, NULL, &f);
+			struct sl_slice fr;
+			int e = sl_group_read_frame(&r, NULL, &fr);
 			if (e == SL_EAGAIN)
 				break;
 			if (e != 0) {
@@ -328,9 +381,9 @@ int sl_ctl_sub_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 			}
 			uint64_t sent_ns, number;
 			int64_t lat_us = -1;
-			if (sl_frame_read_stamp(sl_slice_data(&f), f.len, &sent_ns, &number)) {
-				uint64_t now = sl_clock_wall_ns();
-				uint64_t l = now > sent_ns ? now - sent_ns : 0;
+			if (sl_frame_read_stamp(sl_slice_data(&fr), fr.len, &sent_ns, &number)) {
+				uint64_t wall = sl_clock_wall_ns();
+				uint64_t l = wall > sent_ns ? wall - sent_ns : 0;
 				lat_us = (int64_t)(l / 1000);
 				if (nlat == cap &&
 				    (lat = realloc(lat, (cap *= 2) * sizeof(*lat))) == NULL)
@@ -341,14 +394,14 @@ int sl_ctl_sub_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 				printf("{\"group\":%llu,\"frame\":%llu,\"size\":%u,\"latency_us\":%"
 				       "lld}\n",
 				       (unsigned long long)sl_group_sequence(r.group),
-				       (unsigned long long)frame_in_group, f.len,
+				       (unsigned long long)frame_in_group, fr.len,
 				       (long long)lat_us);
 			else if (lat_us < 0)
-				printf("%.*s\n", (int)f.len, (const char *)sl_slice_data(&f));
+				printf("%.*s\n", (int)fr.len, (const char *)sl_slice_data(&fr));
 			else
 				printf("group %llu frame %llu: %u bytes, %lld us\n",
 				       (unsigned long long)sl_group_sequence(r.group),
-				       (unsigned long long)frame_in_group, f.len,
+				       (unsigned long long)frame_in_group, fr.len,
 				       (long long)lat_us);
 			frame_in_group++;
 			got++;
@@ -356,21 +409,71 @@ int sl_ctl_sub_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 				break;
 		}
 		fflush(stdout);
-		if (conn->closed && !end)
-			end = SL_ECLOSED;
+		if (frames && got >= frames)
+			break;
+		if (conn->closed)
+			sl_sub_follow_closed(&f, SL_ECLOSED, now);
+		switch (sl_sub_follow_next(&f, now)) {
+		case SL_SUB_FOLLOW_NOTHING:
+			break;
+		case SL_SUB_FOLLOW_SUBSCRIBE:
+			rc = sl_moq_session_subscribe(conn->s, norm, name, &so, NULL, &tc);
+			have_tc = rc == 0;
+			sl_sub_follow_subscribed(&f, rc, now);
+			if (rc == 0 && f.subscriptions > 1)
+				fprintf(stderr, "%s: %s is back: subscribed to %s again\n",
+					cli->prog, norm, name);
+			break;
+		case SL_SUB_FOLLOW_RECONNECT:
+			/* The relay closed an idle connection while we waited: a new one, with
+			 * its own interest, takes over. */
+			sl_group_reader_release(&r);
+			sl_client_free(cl);
+			if ((rc = sub_connect(cli->prog, url, norm, &cl, &conn)) != 0) {
+				free(lat);
+				return rc;
+			}
+			break;
+		case SL_SUB_FOLLOW_DONE:
+			end = f.end ? f.end : SL_EEOF;
+			break;
+		}
+		if (f.state == SL_SUB_FOLLOW_WAITING && before != SL_SUB_FOLLOW_WAITING) {
+			fprintf(stderr,
+				"%s: the publisher of %s went away; waiting for it to come back\n",
+				cli->prog, norm);
+			wait_since = now;
+			said_wait = true;
+		} else if (f.state == SL_SUB_FOLLOW_WAITING && !said_wait &&
+			   now - wait_since >= WAIT_NOTICE_NS) {
+			fprintf(stderr, "%s: waiting for %s to be announced on %s\n", cli->prog,
+				norm, url);
+			said_wait = true;
+		} else if (f.state != SL_SUB_FOLLOW_WAITING) {
+			said_wait = false;
+		}
 	}
 	sl_group_reader_release(&r);
-	sl_track_consumer_release(&tc, NULL);
+	if (have_tc)
+		sl_track_consumer_release(&tc, NULL);
+	if (end == SL_ETIMEDOUT) {
+		if (f.subscriptions == 0)
+			fprintf(stderr, "%s: %s was not announced on %s within %llu s\n", cli->prog,
+				norm, url, (unsigned long long)timeout_s);
+		else
+			fprintf(stderr, "%s: %s did not come back on %s within %llu s\n", cli->prog,
+				norm, url, (unsigned long long)timeout_s);
+	}
 	qsort(lat, nlat, sizeof(*lat), cmp_u64);
 	uint64_t p50 = nlat ? lat[nlat / 2] : 0, p99 = nlat ? lat[(nlat * 99) / 100] : 0;
 	uint64_t mx = nlat ? lat[nlat - 1] : 0;
 	const char *why = end == 0 || end == SL_EEOF ? "ok" : sl_strerror(end);
 	if (json)
-		printf("{\"summary\":true,\"frames\":%llu,\"groups\":%llu,\"end\":\"%s\","
-		       "\"latency_us\":{\"p50\":%llu,\"p99\":%llu,\"max\":%llu}}\n",
-		       (unsigned long long)got, (unsigned long long)groups, why,
-		       (unsigned long long)(p50 / 1000), (unsigned long long)(p99 / 1000),
-		       (unsigned long long)(mx / 1000));
+		printf("{\"summary\":true,\"frames\":%llu,\"groups\":%llu,\"subscriptions\":%llu,"
+		       "\"end\":\"%s\",\"latency_us\":{\"p50\":%llu,\"p99\":%llu,\"max\":%llu}}\n",
+		       (unsigned long long)got, (unsigned long long)groups,
+		       (unsigned long long)f.subscriptions, why, (unsigned long long)(p50 / 1000),
+		       (unsigned long long)(p99 / 1000), (unsigned long long)(mx / 1000));
 	else
 		fprintf(stderr,
 			"%s: %llu frames in %llu groups (%s); latency p50 %llu us, p99 %llu us\n",

@@ -67,8 +67,10 @@ static const struct sl_ctl_command commands[] = {
 		 "serves TRACK: --fps frames per second (default 30) of --size bytes (default\n"
 		 "1200) that carry their send time, a new group every --group-frames frames\n"
 		 "(default 30), --frames in total (default 0: until interrupted). With --stdin,\n"
-		 "each line of standard input is one frame instead. The track is finished at the\n"
-		 "end so subscribers see a clean end.",
+		 "each line of standard input is one frame instead. After the last frame (or\n"
+		 "input line) the track is finished so subscribers see a clean end; interrupted\n"
+		 "(Ctrl-C, SIGTERM), pub leaves without finishing it, and `shardctl sub` waits\n"
+		 "for the next publisher of the broadcast.",
 	 .fn = sl_ctl_pub_main},
 	{.name = "sub",
 	 .summary = "subscribe to a track on a relay and print its frames",
@@ -76,9 +78,15 @@ static const struct sl_ctl_command commands[] = {
 	 .help = "Subscribes to TRACK of BROADCAST from the latest group on and prints every\n"
 		 "frame: text frames as lines, timed frames (from `shardctl pub`) with their\n"
 		 "size and publish-to-deliver latency. --json prints one object per frame\n"
-		 "(group, frame, size, latency_us) and a final summary object. Stops after\n"
-		 "--frames frames, when the track ends, or after --timeout seconds. Groups come\n"
-		 "oldest first; --unordered asks for newest-first delivery (moq-lite ordered=0).",
+		 "(group, frame, size, latency_us) and a final summary object. Groups come\n"
+		 "oldest first; --unordered asks for newest-first delivery (moq-lite ordered=0).\n"
+		 "Started before its publisher, it waits for BROADCAST to be announced, then\n"
+		 "subscribes; when the publisher goes away (its track is dropped, as by an\n"
+		 "interrupted `shardctl pub`) it waits for the broadcast to come back and\n"
+		 "subscribes again. Stops after\n"
+		 "--frames frames, when the publisher finishes the track, on Ctrl-C, or when a\n"
+		 "wait for the broadcast lasts --timeout seconds (default 0: wait indefinitely;\n"
+		 "a timeout exits with status 1 and names the broadcast).",
 	 .fn = sl_ctl_sub_main},
 	{.name = "produce",
 	 .summary = "append records to a durable stream (lines of stdin, or synthetic timed ones)",
