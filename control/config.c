@@ -314,10 +314,13 @@ static const struct sl_config_setting settings[] = {
 	 .type = SL_CONFIG_U64,
 	 .def = "100",
 	 .metavar = "US",
-	 .help = "First back-off of an idle poll loop, in microseconds: the loop sleeps this "
-		 "long, doubling while it stays idle (up to 50 ms where a packet or a doorbell "
-		 "wakes it at once, else up to 8 times this); an io lcore with I/O in flight "
-		 "reaps at this interval. 0 spins (lowest latency, one full core per lcore).",
+	 .help = "Idle back-off of a poll loop that nothing wakes, in microseconds: a DPDK "
+		 "worker sleeps this long, doubling while it stays idle up to 8 times this; a "
+		 "worker woken by its socket and doorbell sleeps until its next deadline instead, "
+		 "and only work nothing wakes it for (datagrams the kernel refused, messages "
+		 "waiting for a full ring) brings it back after this long; an io lcore with I/O in "
+		 "flight reaps at this interval when its io_uring cannot ring it. 0 spins (lowest "
+		 "latency, one full core per lcore).",
 	 FIELD(poll_idle_us),
 	 .min = 0,
 	 .max = 1000000,

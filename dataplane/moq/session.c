@@ -1256,6 +1256,11 @@ static void dsub_run(struct task *t)
 		}
 		d->finished = true;
 		sl_track_consumer_release(&d->cons, &d->w);
+		/* The end of the Subscribe stream must not overtake the last group's bytes still
+		 * queued behind more urgent streams (a peer that sees the end first drops the
+		 * track): it goes last. */
+		if (s->ops.set_order && d->st && !d->st->dead)
+			s->ops.set_order(s->t, d->st->id, UINT64_MAX);
 		if (d->range_done || d->past_end || d->track_state == 1)
 			tx_fin(s, d->st);
 		else

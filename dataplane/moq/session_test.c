@@ -48,7 +48,7 @@ struct end {
 	bool peer_told;
 	uint64_t close_code;
 	struct sl_u64map unacked;
-	struct sl_u64map orders;  /* stream id -> send order + 1 (set_order) */
+	struct sl_u64map orders;  /* stream id -> send order (set_order) */
 	struct sl_u64map stopped; /* ids this end reset: later data from the peer is dropped */
 	struct reset_rec resets[256];
 	int nresets;
@@ -185,7 +185,9 @@ static uint64_t t_unacked(void *t, int64_t id)
 
 static void t_set_order(void *t, int64_t id, uint64_t order)
 {
-	map_set(&((struct end *)t)->orders, (uint64_t)id, order + 1);
+	struct end *e = t;
+	sl_u64map_remove(&e->orders, (uint64_t)id);
+	assert_int_equal(sl_u64map_insert(&e->orders, (uint64_t)id, order), 0);
 }
 
 static const struct sl_moq_transport_ops ops = {t_open,	 t_write,   t_reset,
@@ -898,9 +900,8 @@ static void group_streams_get_their_send_order(void **state)
 		assert_int_equal(e->nuni, 3);
 		uint64_t seen = 0, prev = 0;
 		for (int64_t n = 0; n < e->nuni; n++) {
-			uint64_t v = map_get(&e->orders, (uint64_t)((n << 2) | 2 | 1));
-			assert_true(v != 0);
-			v--;
+			uint64_t v = 0;
+			assert_true(sl_u64map_get(&e->orders, (uint64_t)((n << 2) | 2 | 1), &v));
 			/* The relay's track carries the first requester's priority. */
 			uint8_t pub = (uint8_t)(255 - ((v >> 48) & 0xff));
 			uint64_t g = 0;
@@ -917,10 +918,22 @@ static void group_streams_get_their_send_order(void **state)
 		assert_int_equal(seen, 7);
 	}
 	/* Control streams keep the default (first): no order was set on them. */
-	assert_int_equal(map_get(&a->r.orders, 1), 0);
-	for (uint64_t g = 0; g < 3; g++) {
-		expect_group(&cb, g, 1);
+	for (int64_t n = 0; n < 4; n++)
+		assert_false(sl_u64map_get(&a->r.orders, (uint64_t)(n << 2), NULL));
+	/* The track ends: each Subscribe stream's end goes after every group still queued. */
+	assert_int_equal(sl_track_finish(p.t), 0);
+	pump(w);
+	for (int k = 0; k < 2; k++) {
+		bool last = false;
+		for (int64_t n = 0; n < 4; n++) {
+			uint64_t v = 0;
+			if (sl_u64map_get(&ls[k]->r.orders, (uint64_t)(n << 2), &v))
+				last |= v == UINT64_MAX;
+		}
+		assert_true(last);
 	}
+	for (uint64_t g = 0; g < 3; g++)
+		expect_group(&cb, g, 1);
 	sl_track_consumer_release(&ca, NULL);
 	sl_track_consumer_release(&cb, NULL);
 	world_free(w);
