@@ -25,6 +25,7 @@
 #include "control/config.h"
 #include "control/ctl.h"
 #include "control/ctl_pubsub.h"
+#include "control/workercfg.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/ring.h"
@@ -521,26 +522,30 @@ static int inproc_start(struct inproc *ip, const struct sl_fanout_opts *o, unsig
 		sl_pktio_close(relay);
 		return -1;
 	}
-	/* The daemon's defaults, so the in-process relay is the relay the daemon mode measures. */
+	/* The daemon's defaults, mapped as shardlined maps them, so the in-process relay is the
+	 * relay the daemon mode measures. Only what this relay is differs: its driver, its idle
+	 * back-off (--poll-idle-us) and no durable side (no io core, so moq-lite alone). */
 	struct sl_config dcfg;
 	struct sl_worker_config wc;
+	char err[256];
 	sl_config_default(&dcfg);
-	sl_worker_config_default(&wc);
+	int rc = sl_config_set(&dcfg, "driver",
+			       o->inproc == SL_FANOUT_INPROC_DPDK ? "dpdk" : "socket", false, err,
+			       sizeof(err));
+	dcfg.poll_idle_us = o->poll_idle_us;
+	dcfg.io_cores = 0;
+	/* One worker: no cross-worker rings (the worker needs none). */
+	if (rc == 0)
+		rc = sl_workercfg_fill(&dcfg, 0, 1, &wc, err, sizeof(err));
+	if (rc != 0) {
+		fprintf(stderr, "shardline-bench: the relay worker's settings: %s\n", err);
+		sl_pktio_close(relay);
+		return -1;
+	}
 	wc.port = relay;
-	wc.id = 0;
-	wc.nworkers = 1; /* one worker: no cross-worker rings (the worker needs none) */
-	wc.quic.idle_timeout_ns = dcfg.idle_timeout_ns;
-	wc.quic.max_data = dcfg.quic_max_data;
-	wc.quic.max_stream_data = dcfg.quic_max_stream_data;
-	wc.quic.max_streams_bidi = (uint64_t)dcfg.quic_max_streams_bidi;
-	wc.quic.max_streams_uni = (uint64_t)dcfg.quic_max_streams_uni;
-	wc.quic.max_conns = (uint32_t)dcfg.max_conns + 1;
-	wc.track.max_age_ns = dcfg.cache_age_ns;
-	wc.track.max_bytes = dcfg.cache_bytes;
-	wc.poll_idle_ns = o->poll_idle_us * 1000;
 	wc.ctl_in = ip->ctl_in;
 	wc.ctl_out = ip->ctl_out;
-	int rc = sl_worker_new(&wc, sl_clock_now_ns(), &ip->w);
+	rc = sl_worker_new(&wc, sl_clock_now_ns(), &ip->w);
 	if (rc != 0) {
 		fprintf(stderr, "shardline-bench: cannot create the relay worker: %s\n",
 			sl_strerror(rc));

@@ -16,6 +16,7 @@
 #include "control/stats_json.h"
 #include "control/status_json.h"
 #include "control/streams.h"
+#include "control/workercfg.h"
 #include "drivers/net/dpdk.h"
 #include "drivers/net/socket.h"
 #include "shard/worker.h"
@@ -507,6 +508,13 @@ static int apply_setting(void *arg, const struct sl_config_setting *s, const str
 		sl_log_set_level("shardline.*", sl_config_log_level(next));
 		return 0;
 	}
+	/* The same mapping as at start, so that a setting changed at runtime means what it
+	 * would after a restart; computed before anything is sent, so a failure changes
+	 * nothing. */
+	struct sl_worker_runtime wrt;
+	int rc = sl_workercfg_runtime(next, (uint16_t)d->nworkers, &wrt, err, errlen);
+	if (rc != 0)
+		return rc;
 	for (unsigned k = 0; k < d->nio; k++) {
 		struct sl_msg m = {.type = SL_MSG_CONTROL,
 				   .u32 = SL_IOCORE_CTL_CONFIG,
@@ -524,12 +532,7 @@ static int apply_setting(void *arg, const struct sl_config_setting *s, const str
 			snprintf(err, errlen, "out of memory");
 			return SL_ENOMEM;
 		}
-		rt->poll_idle_ns = next->poll_idle_us * 1000;
-		sl_track_config_default(&rt->track);
-		rt->track.max_age_ns = next->cache_age_ns;
-		rt->track.max_bytes = next->cache_bytes;
-		rt->idle_timeout_ns = next->idle_timeout_ns;
-		rt->max_conns = (uint32_t)(next->max_conns / (int)d->nworkers + 1);
+		*rt = wrt;
 		struct sl_msg m = {.type = SL_MSG_CONTROL, .u32 = SL_WORKER_CTL_CONFIG, .obj = rt};
 		if (send_ctl(d, i, &m) != 1) {
 			free(rt);
@@ -1026,10 +1029,18 @@ static int start_workers(struct daemon *d, int eal_argc, char **eal_argv)
 				return -1;
 			}
 		}
+		/* The settings' part first (it resets wc); the port, rings and durable state
+		 * are this process's and are added below. */
 		struct sl_worker_config wc;
-		sl_worker_config_default(&wc);
-		int rc = dpdk ? sl_net_dpdk_open(d->dpdk, (uint16_t)i, &wc.port)
-			      : sl_net_socket_open(&nc, &wc.port);
+		char err[256];
+		int rc = sl_workercfg_fill(&d->cfg, (uint16_t)i, (uint16_t)d->nworkers, &wc, err,
+					   sizeof(err));
+		if (rc != 0) {
+			fprintf(stderr, "shardlined: worker %u: %s\n", i, err);
+			return -1;
+		}
+		rc = dpdk ? sl_net_dpdk_open(d->dpdk, (uint16_t)i, &wc.port)
+			  : sl_net_socket_open(&nc, &wc.port);
 		if (rc != 0 && dpdk) {
 			fprintf(stderr, "shardlined: cannot open the DPDK port of worker %u: %s\n",
 				i, sl_strerror(rc));
@@ -1040,22 +1051,6 @@ static int start_workers(struct daemon *d, int eal_argc, char **eal_argv)
 				d->cfg.listen.item[0], strerror(errno));
 			return -1;
 		}
-		wc.id = (uint16_t)i;
-		wc.nworkers = (uint16_t)d->nworkers;
-		wc.quic.cert_file = d->cfg.cert[0] ? d->cfg.cert : NULL;
-		wc.quic.key_file = d->cfg.key[0] ? d->cfg.key : NULL;
-		wc.quic.idle_timeout_ns = d->cfg.idle_timeout_ns;
-		wc.quic.max_data = d->cfg.quic_max_data;
-		wc.quic.max_stream_data = d->cfg.quic_max_stream_data;
-		wc.quic.max_streams_bidi = (uint64_t)d->cfg.quic_max_streams_bidi;
-		wc.quic.max_streams_uni = (uint64_t)d->cfg.quic_max_streams_uni;
-		wc.quic.max_conns = (uint32_t)(d->cfg.max_conns / (int)d->nworkers + 1);
-		/* A datagram must fit the device MTU with IPv6 and UDP headers (48 bytes). */
-		if (dpdk && d->cfg.dpdk_mtu - 48 < (int)wc.quic.max_udp_payload)
-			wc.quic.max_udp_payload = (size_t)(d->cfg.dpdk_mtu - 48);
-		wc.track.max_age_ns = d->cfg.cache_age_ns;
-		wc.track.max_bytes = d->cfg.cache_bytes;
-		wc.poll_idle_ns = d->cfg.poll_idle_us * 1000;
 		for (unsigned o = 0; o < d->nworkers; o++) {
 			wc.xs_to[o] = xs[i][o];
 			wc.xs_from[o] = xs[o][i];
@@ -1064,12 +1059,9 @@ static int start_workers(struct daemon *d, int eal_argc, char **eal_argv)
 		}
 		wc.map = &d->map;
 		wc.bells = d->bells;
-		wc.session.send_drops = d->cfg.moq_send_drops;
 		wc.ctl_in = d->ctl_in[i];
 		wc.ctl_out = d->ctl_out[i];
 		if (d->durable) {
-			/* Both protocols on every listener; the handshake picks one. */
-			snprintf(wc.quic.alpn, sizeof(wc.quic.alpn), "moq-lite-04,%s", SL_LP_ALPN);
 			wc.dstore = d->wio_proxy[i];
 			wc.io_from = d->wio_a[i];
 			wc.ml_to = d->ml_q[i];
@@ -1081,15 +1073,7 @@ static int start_workers(struct daemon *d, int eal_argc, char **eal_argv)
 			}
 			wc.dshard.boot = d->dctl.boot;
 			wc.dshard.wall_offset_ns = wall_offset;
-			wc.dshard.flush_interval_ns = d->cfg.log_flush_interval_ns;
-			wc.dshard.flush_bytes = d->cfg.log_flush_bytes;
-			wc.dshard.max_flushes = (uint32_t)d->cfg.log_max_flushes;
-			wc.dshard.mem_budget = d->cfg.log_memory;
-			wc.dshard.max_partitions = (uint32_t)d->cfg.log_max_partitions;
-			wc.dshard.queue_capacity = (uint32_t)d->cfg.log_queue;
 			wc.dshard.meta_partitions = SL_DCTL_META_PARTITIONS;
-			wc.logsrv.max_inflight = (uint32_t)d->cfg.log_max_inflight;
-			wc.logsrv.sub_window = d->cfg.log_sub_window;
 			wc.streams = d->dctl.streams;
 			wc.recovery = d->dctl.rec;
 		}
