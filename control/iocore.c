@@ -263,7 +263,7 @@ int sl_iocore_main(void *arg)
 			int k = sl_localdir_serve(io->srv[i], now);
 			/* A client sleeping on its doorbell learns of its completions at once. */
 			if (k > 0 && io->cfg.client_bell[i] &&
-			    sl_bell_sleeping(io->cfg.client_bell[i]))
+			    sl_bell_wants_ring(io->cfg.client_bell[i]))
 				sl_bell_ring(io->cfg.client_bell[i]);
 			done += k;
 		}

@@ -9,7 +9,8 @@
  * a flag saying it is about to sleep or sleeping. Messages on rings are not descriptors, so
  * without it a message from another core waits out the receiver's back-off; with it, whoever
  * queues a message for a sleeping loop rings (sl_bell_ring) and the loop wakes at once. A loop
- * that is busy is never rung: the flag is read first, so the common case costs one load.
+ * that is busy is never rung: the sender reads the flag first (sl_bell_wants_ring), so the
+ * common case costs a fence and one load.
  *
  * The sleeper: sl_bell_arm, then look at its rings once more (a sender that queued before the
  * flag was visible is seen there; one that queues after sees the flag and rings); if nothing is
@@ -29,9 +30,23 @@ void sl_bell_fini(struct sl_bell *b);
 /* Wakes the loop if it sleeps (any thread; after the message is on the ring). */
 void sl_bell_ring(struct sl_bell *b);
 
-/* Whether the loop is about to sleep or sleeping (a hint for senders deciding to ring). */
+/* Whether the loop is about to sleep or sleeping, as last seen by this core (no ordering: for
+ * counters and tests; a sender deciding to ring uses sl_bell_wants_ring). */
 static inline bool sl_bell_sleeping(const struct sl_bell *b)
 {
+	return __atomic_load_n(&b->sleeping, __ATOMIC_RELAXED) != 0;
+}
+
+/*
+ * For a sender that just queued a message: whether the loop must be rung. The full fence orders
+ * the message's store before the flag's load; without it the load may pass the store (x86
+ * lets loads overtake earlier stores), read a stale "awake" while the sleeper, whose flag store
+ * is fenced too, reads the ring before the message landed, and both go on: a lost wake-up,
+ * which costs the sleeper its whole sleep (up to a second).
+ */
+static inline bool sl_bell_wants_ring(const struct sl_bell *b)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return __atomic_load_n(&b->sleeping, __ATOMIC_RELAXED) != 0;
 }
 

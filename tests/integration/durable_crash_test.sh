@@ -49,8 +49,15 @@ for i in range(1000000):
 ' "$c" "$j" 2>/dev/null | ctl produce "$url" crash --stdin --in-flight 16 --json --timeout 5 2>/dev/null \
 			>"$work/acks-$c-$j" &
 	done
-	# The kill comes 0.5 to 2 s in: producers need about 0.2 s to connect and start.
-	sleep "$((RANDOM % 2)).$((5 + RANDOM % 5))"
+	# The kill comes 0.2 to 1.6 s after the first acknowledgement, so it lands among writes in
+	# flight. Counting from the producers' start instead would count python's start-up too,
+	# which takes from 0.1 s to over 2 s on a loaded machine (then no cycle had anything
+	# acknowledged before its kill).
+	for _ in $(seq 200); do
+		[ -s "$work/acks-$c-1" ] || [ -s "$work/acks-$c-2" ] && break
+		sleep 0.05
+	done
+	sleep "$((RANDOM % 2)).$((2 + RANDOM % 7))"
 	kill -9 "$pid"
 	wait "$pid" 2>/dev/null
 	# The producers (both sides of each pipe are this shell's children). In one group with
