@@ -193,6 +193,84 @@ static long relay_pid(const char *admin)
 	return pid;
 }
 
+/* ---- --breakdown: the relay's trace histograms, summed over its workers ---- */
+
+struct trace_snap {
+	bool ok;
+	uint64_t h[SL_TRACE_STAGES][SL_TRACE_BUCKETS];
+};
+
+/* Sets (value non-NULL) or reads a setting of the relay; a read's value goes to *got. */
+static int relay_config(const char *admin, const char *name, const char *value, uint64_t *got)
+{
+	json_t *req = value ? json_pack("{ss ss ss ss}", "cmd", "config", "op", "set", "name", name,
+					"value", value)
+			    : json_pack("{ss ss ss}", "cmd", "config", "op", "get", "name", name);
+	json_t *resp = NULL;
+	char err[256];
+	int rc = sl_ctl_call(admin, req, &resp, 5000, err, sizeof(err));
+	if (rc != 0) {
+		fprintf(stderr, "shardline-bench: cannot %s %s on the relay at %s: %s\n",
+			value ? "set" : "read", name, admin, err);
+	} else if (got) {
+		json_t *v = resp ? json_object_get(resp, "value") : NULL;
+		*got = json_is_integer(v) ? (uint64_t)json_integer_value(v) : 0;
+	}
+	json_decref(req);
+	json_decref(resp);
+	return rc;
+}
+
+/* Every worker's trace histograms from the relay's status, summed. */
+static void trace_read(const char *admin, struct trace_snap *t)
+{
+	memset(t, 0, sizeof(*t));
+	json_t *req = json_pack("{s:s}", "cmd", "status"), *resp = NULL;
+	char err[256];
+	if (sl_ctl_call(admin, req, &resp, 5000, err, sizeof(err)) != 0 || resp == NULL) {
+		fprintf(stderr, "shardline-bench: cannot read the relay's trace from %s: %s\n",
+			admin, err);
+		json_decref(req);
+		return;
+	}
+	size_t i;
+	json_t *w;
+	json_array_foreach(json_object_get(resp, "workers"), i, w)
+	{
+		json_t *stages = json_object_get(json_object_get(w, "trace"), "stages");
+		for (int s = 0; s < SL_TRACE_STAGES && stages; s++) {
+			json_t *st = json_object_get(stages,
+						     sl_trace_stage_name((enum sl_trace_stage)s));
+			size_t k;
+			json_t *b;
+			json_array_foreach(json_object_get(st, "buckets"), k, b)
+			{
+				json_int_t idx = json_integer_value(json_array_get(b, 0));
+				json_int_t n = json_integer_value(json_array_get(b, 1));
+				if (idx >= 0 && idx < SL_TRACE_BUCKETS && n > 0)
+					t->h[s][idx] += (uint64_t)n;
+			}
+		}
+	}
+	t->ok = true;
+	json_decref(req);
+	json_decref(resp);
+}
+
+/* The observations between two snapshots, of one stage: count and p50/p99 in µs. */
+static uint64_t trace_diff(const struct trace_snap *a, const struct trace_snap *b, int s,
+			   double *p50, double *p99)
+{
+	uint64_t h[SL_TRACE_BUCKETS], n = 0;
+	for (size_t i = 0; i < SL_TRACE_BUCKETS; i++) {
+		h[i] = b->h[s][i] >= a->h[s][i] ? b->h[s][i] - a->h[s][i] : 0;
+		n += h[i];
+	}
+	*p50 = (double)sl_trace_quantile(h, n, 0.5) / 1e3;
+	*p99 = (double)sl_trace_quantile(h, n, 0.99) / 1e3;
+	return n;
+}
+
 /* How long a subscriber waits before it subscribes again (see subscribe). */
 #define SUBSCRIBE_RETRY_NS (SEC / 20)
 
@@ -640,8 +718,9 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: shardline-bench fanout URL [--subscribers N] [--publishers M] [--fps F]\n"
 		"         [--size BYTES] [--group-frames G] [--duration S] [--warmup S]\n"
-		"         [--ports P] [--admin PATH] [--announce-wait-ms MS] [--json] [--plot "
-		"FILE]\n"
+		"         [--ports P] [--admin PATH [--breakdown]] [--announce-wait-ms MS] "
+		"[--json]\n"
+		"         [--plot FILE]\n"
 		"       shardline-bench fanout --inproc socket|dpdk [--poll-idle-us US] [options "
 		"above]\n"
 		"       shardline-bench fanout --peer nats://HOST:PORT [--tls-ca FILE | "
@@ -661,6 +740,15 @@ static void usage(FILE *f)
 		"publishers announced (default 200); one that the relay answers \"not found\" "
 		"because\n"
 		"the announcement has not reached it yet subscribes again every 50 ms.\n"
+		"--breakdown (with --admin) also says where the time goes inside the relay: it "
+		"sets\n"
+		"the relay's trace_sample to 1 for the run (and back after), and reports for each\n"
+		"stage the time since publish, p50 and p99 over the measured window: relay_rx "
+		"(the\n"
+		"publisher's worker took the frame in), mirrored (another worker took it off the\n"
+		"cross-worker ring), queued (the subscriber's worker queued it on its stream), "
+		"sent\n"
+		"(that worker's flush returned) and delivered (the subscriber read it).\n"
 		"\n"
 		"--inproc runs the relay in this process instead (no URL needed): one relay worker "
 		"on\n"
@@ -770,6 +858,7 @@ static int parse(int argc, char **argv, struct sl_fanout_opts *o)
 		{"inproc", required_argument, NULL, 'i'},
 		{"poll-idle-us", required_argument, NULL, 'P'},
 		{"announce-wait-ms", required_argument, NULL, 'A'},
+		{"breakdown", no_argument, NULL, 'B'},
 		{"peer", required_argument, NULL, 'N'},
 		{"tls-ca", required_argument, NULL, 'C'},
 		{"tls-insecure", no_argument, NULL, 'I'},
@@ -832,6 +921,10 @@ static int parse(int argc, char **argv, struct sl_fanout_opts *o)
 			continue;
 		case 'j':
 			o->json = 1;
+			continue;
+		case 'B':
+			o->breakdown = true;
+			moq_only = "--breakdown";
 			continue;
 		case 'o':
 			o->plot = optarg;
@@ -915,9 +1008,11 @@ static int parse(int argc, char **argv, struct sl_fanout_opts *o)
 			usage(stderr);
 			return -1;
 		}
-		if (o->admin) {
-			fprintf(stderr, "shardline-bench: --admin names a daemon; --inproc runs "
-					"its own relay\n");
+		if (o->admin || o->breakdown) {
+			fprintf(stderr,
+				"shardline-bench: %s names a daemon; --inproc runs "
+				"its own relay\n",
+				o->admin ? "--admin" : "--breakdown");
 			return -1;
 		}
 		return 0;
@@ -927,6 +1022,11 @@ static int parse(int argc, char **argv, struct sl_fanout_opts *o)
 		return -1;
 	}
 	o->url = argv[optind];
+	if (o->breakdown && o->admin == NULL) {
+		fprintf(stderr, "shardline-bench: --breakdown reads the relay's trace from its "
+				"admin socket: give --admin PATH\n");
+		return -1;
+	}
 	return 0;
 }
 
@@ -968,6 +1068,13 @@ static int run(const struct sl_fanout_opts *op, struct sl_client *cl, struct inp
 	struct pub *pubs = calloc(o.publishers, sizeof(*pubs));
 	struct sub *subs = calloc(o.subscribers, sizeof(*subs));
 	long pid = o.admin ? relay_pid(o.admin) : -1;
+	/* --breakdown: every stamped frame is traced during the run; the setting is put back. */
+	uint64_t trace_was = 0;
+	bool tracing = o.breakdown &&
+		       relay_config(o.admin, "trace_sample", NULL, &trace_was) == 0 &&
+		       relay_config(o.admin, "trace_sample", "1", NULL) == 0;
+	static struct trace_snap tr0, tr1;
+	tr0.ok = tr1.ok = false;
 	for (uint64_t i = 0; i < o.publishers; i++) {
 		struct pub *p = &pubs[i];
 		snprintf(p->path, sizeof(p->path), "bench/p%llu", (unsigned long long)i);
@@ -1021,6 +1128,8 @@ static int run(const struct sl_fanout_opts *op, struct sl_client *cl, struct inp
 				cpu_ok = inproc_sample(ip, cl, &ws0) == 0;
 			else
 				cpu_ok = pid > 0 && relay_cpu_us(pid, &cpu0) == 0;
+			if (tracing)
+				trace_read(o.admin, &tr0);
 		}
 		if (now >= next) {
 			for (uint64_t i = 0; i < o.publishers; i++) {
@@ -1062,6 +1171,21 @@ static int run(const struct sl_fanout_opts *op, struct sl_client *cl, struct inp
 	} else if (cpu_ok && relay_cpu_us(pid, &cpu1) != 0) {
 		cpu_ok = false;
 	}
+	if (tracing) {
+		/* The frames of the window's last moments are still on their way: let them land
+		 * before the relay's histograms are read. */
+		for (uint64_t until = sl_clock_now_ns() + SEC / 5; sl_clock_now_ns() < until;)
+			sl_client_run(cl, SEC / 100);
+		trace_read(o.admin, &tr1);
+		char was[24];
+		snprintf(was, sizeof(was), "%llu", (unsigned long long)trace_was);
+		relay_config(o.admin, "trace_sample", was, NULL);
+	}
+	bool breakdown = tracing && tr0.ok && tr1.ok;
+	double bp50[SL_TRACE_STAGES], bp99[SL_TRACE_STAGES];
+	uint64_t bn[SL_TRACE_STAGES];
+	for (int s = 0; s < SL_TRACE_STAGES && breakdown; s++)
+		bn[s] = trace_diff(&tr0, &tr1, s, &bp50[s], &bp99[s]);
 	/* The worker's packets over the measured window, and what each one cost it. */
 	uint64_t wpkts = ws1.rx + ws1.tx - ws0.rx - ws0.tx;
 	double wsecs = (double)(ws1.at_ns - ws0.at_ns) / 1e9;
@@ -1097,7 +1221,7 @@ static int run(const struct sl_fanout_opts *op, struct sl_client *cl, struct inp
 		       "\"out_of_order\":%llu,\"ended_early\":%llu,\"subscribe_retries\":%llu,"
 		       "\"latency_us\":{\"p50\":%u,"
 		       "\"p90\":%u,\"p99\":%u,\"p999\":%u,\"max\":%u},\"relay_cpu_us_per_frame\":%."
-		       "3f}\n",
+		       "3f",
 		       (unsigned long long)o.subscribers, (unsigned long long)o.publishers,
 		       (unsigned long long)o.fps, (unsigned long long)o.size,
 		       (unsigned long long)o.group_frames, (unsigned long long)o.duration,
@@ -1106,6 +1230,17 @@ static int run(const struct sl_fanout_opts *op, struct sl_client *cl, struct inp
 		       (unsigned long long)ooo, (unsigned long long)ended,
 		       (unsigned long long)retries, sl_fanout_pct(0.5), sl_fanout_pct(0.9),
 		       sl_fanout_pct(0.99), sl_fanout_pct(0.999), sl_fanout_max(), cpu_per_frame);
+		if (breakdown) {
+			printf(",\"breakdown\":{");
+			for (int st = 0; st < SL_TRACE_STAGES; st++)
+				printf("\"%s\":{\"count\":%llu,\"p50_us\":%.1f,\"p99_us\":%.1f},",
+				       sl_trace_stage_name((enum sl_trace_stage)st),
+				       (unsigned long long)bn[st], bp50[st], bp99[st]);
+			printf("\"delivered\":{\"count\":%llu,\"p50_us\":%u,\"p99_us\":%u}}",
+			       (unsigned long long)sl_fanout_samples(), sl_fanout_pct(0.5),
+			       sl_fanout_pct(0.99));
+		}
+		printf("}\n");
 	} else {
 		char where[160];
 		if (ip->mode == SL_FANOUT_INPROC_DPDK)
@@ -1146,6 +1281,18 @@ static int run(const struct sl_fanout_opts *op, struct sl_client *cl, struct inp
 		else
 			printf("  relay CPU:          not measured (give --admin PATH of the "
 			       "relay)\n");
+		if (breakdown) {
+			printf("  breakdown (us since publish, p50 / p99; frames traced):\n");
+			for (int st = 0; st < SL_TRACE_STAGES; st++)
+				printf("    %-10s %9.1f / %-9.1f (%llu)\n",
+				       sl_trace_stage_name((enum sl_trace_stage)st), bp50[st],
+				       bp99[st], (unsigned long long)bn[st]);
+			printf("    %-10s %9u / %-9u (%llu)\n", "delivered", sl_fanout_pct(0.5),
+			       sl_fanout_pct(0.99), (unsigned long long)sl_fanout_samples());
+		} else if (o.breakdown) {
+			printf("  breakdown:          not measured (the relay's trace could not be "
+			       "read)\n");
+		}
 		if (cpu_ok && ip->mode != SL_FANOUT_INPROC_OFF)
 			printf("  relay worker:       %llu packets in, %llu out (%.0f packets/s), "
 			       "%.0f CPU cycles per packet\n",

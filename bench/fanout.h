@@ -24,6 +24,8 @@ struct sl_fanout_opts {
 	uint64_t announce_wait_ms;
 	enum sl_fanout_inproc inproc;
 	int json;
+	/* --breakdown: where a frame's time goes inside the relay (--admin's trace_sample). */
+	bool breakdown;
 	/* The NATS path (--peer): the server's URL, how TLS is set up, and the server's process
 	 * (0: found from the socket listening on the URL's port). */
 	const char *peer, *tls_ca;

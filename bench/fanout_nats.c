@@ -3,7 +3,7 @@
  * shardline-bench fanout --peer nats://HOST:PORT: the fan-out shape of the moq-lite path
  * (fanout.c) measured against a nats-server, so the two can be compared in one run on one
  * machine. M publisher connections publish frames stamped with their send time (the same
- * stamp, control/ctl_pubsub.h) to the subject bench.p<i>; N subscriber connections, each its
+ * stamp, core/trace.h) to the subject bench.p<i>; N subscriber connections, each its
  * own NATS connection, subscribe to the subject of publisher i % M. Every delivered message is
  * measured like a moq-lite frame: publish-to-deliver latency, losses against the frames
  * published in the measured window, frames that went backwards, and "groups" (runs of

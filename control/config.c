@@ -325,6 +325,20 @@ static const struct sl_config_setting settings[] = {
 	 .min = 0,
 	 .max = 1000000,
 	 .flags = SL_CONFIG_RUNTIME},
+	{.name = "trace_sample",
+	 .type = SL_CONFIG_U64,
+	 .def = "0",
+	 .metavar = "N",
+	 .help = "Latency breakdown: each worker traces one benchmark frame in N (frames "
+		 "stamped by shardline-bench or shardctl pub, by frame number) and counts in "
+		 "shardctl status where its time went inside the relay (relay_rx, mirrored, "
+		 "queued, sent). 0 turns it off; shardline-bench fanout --breakdown sets it for "
+		 "its "
+		 "run.",
+	 FIELD(trace_sample),
+	 .min = 0,
+	 .max = 1000000,
+	 .flags = SL_CONFIG_RUNTIME},
 	{.name = "log_level",
 	 .type = SL_CONFIG_STRING,
 	 .def = "notice",

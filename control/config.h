@@ -46,6 +46,7 @@ struct sl_config {
 	uint64_t idle_timeout_ns;	       /* QUIC idle timeout */
 	int max_conns;			       /* connections per daemon */
 	uint64_t poll_idle_us;		       /* back-off of an idle poll loop */
+	uint64_t trace_sample;		       /* fan-out breakdown: 1 stamped frame in N */
 	uint64_t quic_max_data;		       /* QUIC connection flow-control window */
 	uint64_t quic_max_stream_data;	       /* QUIC per-stream flow-control window */
 	int quic_max_streams_bidi;	       /* bidirectional streams a peer may open */

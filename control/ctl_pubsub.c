@@ -26,31 +26,6 @@ static void on_sigint(int sig)
 	interrupted = 1;
 }
 
-void sl_frame_stamp(uint8_t *p, size_t len, uint64_t wall_ns, uint64_t number)
-{
-	if (len < SL_FRAME_STAMP_LEN)
-		return;
-	memcpy(p, "SLFRAME1", 8);
-	for (int i = 0; i < 8; i++) {
-		p[8 + i] = (uint8_t)(wall_ns >> (56 - 8 * i));
-		p[16 + i] = (uint8_t)(number >> (56 - 8 * i));
-	}
-}
-
-int sl_frame_read_stamp(const uint8_t *p, size_t len, uint64_t *wall_ns, uint64_t *number)
-{
-	if (len < SL_FRAME_STAMP_LEN || memcmp(p, "SLFRAME1", 8) != 0)
-		return 0;
-	uint64_t w = 0, n = 0;
-	for (int i = 0; i < 8; i++) {
-		w = (w << 8) | p[8 + i];
-		n = (n << 8) | p[16 + i];
-	}
-	*wall_ns = w;
-	*number = n;
-	return 1;
-}
-
 static int parse_u64(const char *prog, const char *name, const char *v, uint64_t min, uint64_t max,
 		     uint64_t *out)
 {

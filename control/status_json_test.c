@@ -265,10 +265,32 @@ static void test_worker_status_shows_every_counter(void **state)
 			 s->relay.upstreams_active);
 	assert_int_equal(json_integer_value(at(j, "worker")), s->id);
 	json_decref(j);
-	/* Without durable partitions there is no durable object. */
+	/* Without durable partitions there is no durable object; without tracing no trace. */
 	s->durable = false;
+	memset(&s->trace, 0, sizeof(s->trace));
 	j = sl_status_worker_json(s);
 	assert_null(json_object_get(j, "durable"));
+	assert_null(json_object_get(j, "trace"));
+	json_decref(j);
+	/* A traced worker shows every stage with its non-empty buckets. */
+	sl_trace_init(&s->trace, 4);
+	sl_trace_record(&s->trace, SL_TRACE_QUEUED, 300000);
+	sl_trace_record(&s->trace, SL_TRACE_QUEUED, 300000);
+	sl_trace_record(&s->trace, SL_TRACE_SENT, 5000000);
+	j = sl_status_worker_json(s);
+	assert_int_equal(json_integer_value(at(j, "trace.sample")), 4);
+	for (int st = 0; st < SL_TRACE_STAGES; st++) {
+		char key[64];
+		snprintf(key, sizeof(key), "trace.stages.%s.count",
+			 sl_trace_stage_name((enum sl_trace_stage)st));
+		assert_non_null(at(j, key));
+	}
+	json_t *b = at(j, "trace.stages.queued.buckets");
+	assert_int_equal(json_array_size(b), 1);
+	assert_int_equal(json_integer_value(json_array_get(json_array_get(b, 0), 0)),
+			 sl_trace_bucket(300000));
+	assert_int_equal(json_integer_value(json_array_get(json_array_get(b, 0), 1)), 2);
+	assert_true(json_real_value(at(j, "trace.stages.sent.p50_us")) > 4000);
 	json_decref(j);
 	free(m);
 	free(s);

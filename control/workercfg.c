@@ -54,6 +54,7 @@ int sl_workercfg_fill(const struct sl_config *cfg, uint16_t id, uint16_t nworker
 	out->track.max_bytes = cfg->cache_bytes;
 	out->session.send_drops = cfg->moq_send_drops;
 	out->poll_idle_ns = cfg->poll_idle_us * 1000;
+	out->trace_sample = cfg->trace_sample;
 
 	/* shardlined runs its durable side exactly when it has io cores (they do its I/O). The
 	 * limits are filled either way (a worker without a store ignores them); the log
@@ -85,6 +86,7 @@ int sl_workercfg_runtime(const struct sl_config *cfg, uint16_t nworkers,
 		return rc;
 	memset(out, 0, sizeof(*out));
 	out->poll_idle_ns = wc.poll_idle_ns;
+	out->trace_sample = wc.trace_sample;
 	out->track = wc.track;
 	out->idle_timeout_ns = wc.quic.idle_timeout_ns;
 	out->max_conns = wc.quic.max_conns;

@@ -63,6 +63,7 @@ static const struct field worker_fields[] = {
 	WF(session.max_streams, false),
 	WF(session.max_subscriptions, false),
 	WF(session.send_drops, true),
+	WF(session.trace, false), /* the worker's own histograms */
 	WF(xs_to, false),
 	WF(xs_from, false),
 	WF(ho_to, false),
@@ -72,6 +73,7 @@ static const struct field worker_fields[] = {
 	WF(ctl_out, false),
 	WF(bells, false),
 	WF(poll_idle_ns, true),
+	WF(trace_sample, true),
 	WF(dstore, false),
 	WF(io_from, false),
 	WF(ml_to, false),
@@ -110,8 +112,8 @@ static const struct field worker_fields[] = {
 };
 
 static const struct field runtime_fields[] = {
-	RF(poll_idle_ns, true),	   RF(track.max_age_ns, true), RF(track.max_bytes, true),
-	RF(idle_timeout_ns, true), RF(max_conns, true),
+	RF(poll_idle_ns, true),	   RF(trace_sample, true),    RF(track.max_age_ns, true),
+	RF(track.max_bytes, true), RF(idle_timeout_ns, true), RF(max_conns, true),
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -188,6 +190,7 @@ static const struct wsetting worker_settings[] = {
 	{"log_max_inflight", "33", NULL, NULL},
 	{"log_sub_window", "2MiB", NULL, NULL},
 	{"poll_idle_us", "7", NULL, NULL},
+	{"trace_sample", "16", NULL, NULL},
 	{"io_cores", "0", NULL, NULL}, /* no durable side: moq-lite alone */
 	/* A DPDK device's MTU bounds the datagrams; kernel sockets ignore dpdk_mtu. */
 	{"driver", "dpdk", "dpdk_mtu", "1280"},
@@ -341,6 +344,7 @@ static void test_all_settings(void **state)
 	assert_int_equal(wc.track.max_bytes, 3 << 20);
 	assert_true(wc.session.send_drops);
 	assert_int_equal(wc.poll_idle_ns, 7000);
+	assert_int_equal(wc.trace_sample, 16);
 	assert_int_equal(wc.dshard.flush_interval_ns, 250000000);
 	assert_int_equal(wc.dshard.flush_bytes, 3 << 20);
 	assert_int_equal(wc.dshard.max_flushes, 5);
@@ -418,6 +422,7 @@ static void test_runtime(void **state)
 	assert_int_equal(sl_workercfg_runtime(&c, 2, &rt, err, sizeof(err)), 0);
 	assert_int_equal(sl_workercfg_fill(&c, 1, 2, &wc, err, sizeof(err)), 0);
 	assert_int_equal(rt.poll_idle_ns, wc.poll_idle_ns);
+	assert_int_equal(rt.trace_sample, wc.trace_sample);
 	assert_memory_equal(&rt.track, &wc.track, sizeof(rt.track));
 	assert_int_equal(rt.idle_timeout_ns, wc.quic.idle_timeout_ns);
 	assert_int_equal(rt.max_conns, wc.quic.max_conns);

@@ -1055,6 +1055,8 @@ static void group_pump(struct sl_moq_session *s, struct stream *g)
 			group_reset(s, g, sl_moq_error_code(rc));
 			return;
 		}
+		if (s->cfg.trace)
+			sl_trace_frame(s->cfg.trace, SL_TRACE_QUEUED, sl_slice_data(&f), f.len);
 		rc = tx_frame(s, g, f);
 		if (rc != 0) {
 			group_reset(s, g, SL_MOQ_ERR_CANCEL);
@@ -1074,7 +1076,6 @@ static int cmp_desc(const void *a, const void *b)
 	return cmp_asc(b, a);
 }
 
-/* Opens a group stream for each pending group, in the subscriber's order. */
 uint64_t sl_moq_group_order(uint8_t sub_priority, uint8_t pub_priority, bool ordered,
 			    uint64_t sequence)
 {
@@ -1092,6 +1093,7 @@ static void group_set_order(struct sl_moq_session *s, struct dsub *d, struct str
 						    d->ordered, g->u.go.seq));
 }
 
+/* Opens a group stream for each pending group, in the subscriber's order. */
 static void dsub_start_groups(struct sl_moq_session *s, struct dsub *d)
 {
 	if (d->npend > 1)
@@ -1753,6 +1755,8 @@ static int commit_frame(struct sl_moq_session *s, struct stream *st)
 	struct sl_slice f = {st->fbuf, 0, st->fbuf ? st->fbuf->len : 0};
 	st->fbuf = NULL;
 	s->st.msgs_in[SL_MOQ_MSG_FRAME]++;
+	if (s->cfg.trace && f.buf)
+		sl_trace_frame(s->cfg.trace, SL_TRACE_RELAY_RX, f.buf->data, f.len);
 	int rc = sl_group_write_frame(st->g, f);
 	if (rc != 0) {
 		/* The group or its track was closed (unsubscribed, aborted): stop the stream. */

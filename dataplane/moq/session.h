@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "core/trace.h"
 #include "core/wait.h"
 #include "moq/codec.h"
 #include "track/origin.h"
@@ -86,6 +87,9 @@ struct sl_moq_session_config {
 	 * Default false: moq-lite 0.15.x Rust subscribers fail a subscription on any message after
 	 * SUBSCRIBE_OK, and @moq/lite 0.2.2 leaves it unread (see docs/moq.md). */
 	bool send_drops;
+	/* The owner's latency breakdown (core/trace.h): frames received from a publisher and
+	 * frames queued to a subscriber pass its stages. NULL: none. */
+	struct sl_trace *trace;
 };
 
 /* Fills c with the defaults documented above. */

@@ -44,11 +44,14 @@ struct sl_worker {
 	/* Running totals of sessions already closed, so they survive their connections. */
 	struct sl_moq_session_stats closed_moq;
 	uint64_t loops, idle_sleeps, bells_rung, bell_wakeups;
+	struct sl_trace trace; /* the latency breakdown's histograms */
 	uint64_t now;
 	unsigned int lcore;
 	bool stop;
-	/* Cross-worker sends seen at the last doorbell check (see ring_peers). */
+	/* Cross-worker sends seen at the last doorbell check, and whether some waited for a full
+	 * ring then (see ring_peers). */
 	uint64_t last_xs_out, last_ho_out;
+	bool xs_waited;
 	/* The durable side: this worker's shard, the stream set sessions resolve names in, the
 	 * shard map's owners, answers to other workers that their ring could not take yet, and
 	 * counters of log connections already closed. */
@@ -109,7 +112,7 @@ static uint16_t lr_owner(void *arg, const struct sl_stream_def *d, uint32_t p)
 
 static void wake_worker(struct sl_worker *w, uint16_t o)
 {
-	if (w->cfg.bells && sl_bell_sleeping(&w->cfg.bells[o])) {
+	if (w->cfg.bells && sl_bell_wants_ring(&w->cfg.bells[o])) {
 		sl_bell_ring(&w->cfg.bells[o]);
 		w->bells_rung++;
 	}
@@ -385,6 +388,8 @@ int sl_worker_new(const struct sl_worker_config *cfg, uint64_t now_ns, struct sl
 		return SL_ENOMEM;
 	w->rtail = &w->rhead;
 	w->cfg = *cfg;
+	sl_trace_init(&w->trace, cfg->trace_sample);
+	w->cfg.session.trace = &w->trace;
 	w->cfg.quic.server = true;
 	w->cfg.quic.worker_id = cfg->id;
 	w->cfg.session.server = true;
@@ -406,8 +411,10 @@ int sl_worker_new(const struct sl_worker_config *cfg, uint64_t now_ns, struct sl
 	if (rc == 0 && (w->relay = sl_moq_relay_new(w->origin)) == NULL)
 		rc = SL_ENOMEM;
 	if (rc == 0 && cfg->nworkers > 1) {
-		struct sl_xshard_config xc = {
-			.self = cfg->id, .nworkers = cfg->nworkers, .map = cfg->map};
+		struct sl_xshard_config xc = {.self = cfg->id,
+					      .nworkers = cfg->nworkers,
+					      .map = cfg->map,
+					      .trace = &w->trace};
 		memcpy(xc.to, cfg->xs_to, sizeof(xc.to));
 		memcpy(xc.from, cfg->xs_from, sizeof(xc.from));
 		rc = sl_xshard_new(&xc, w->origin, &w->xs);
@@ -508,6 +515,7 @@ void sl_worker_stats(const struct sl_worker *w, struct sl_worker_stats *out)
 	}
 	out->handoff = w->ho.stats;
 	out->moq = w->closed_moq;
+	out->trace = w->trace;
 	if (w->ds) {
 		out->durable = true;
 		out->log_connections = w->nlog;
@@ -551,6 +559,7 @@ static unsigned int control(struct sl_worker *w)
 		} else if (m[i].u32 == SL_WORKER_CTL_CONFIG && m[i].obj) {
 			struct sl_worker_runtime *rt = m[i].obj;
 			w->cfg.poll_idle_ns = rt->poll_idle_ns;
+			w->trace.sample = rt->trace_sample;
 			sl_origin_set_track_config(w->origin, &rt->track);
 			sl_quic_endpoint_set_limits(w->ep, rt->idle_timeout_ns, rt->max_conns);
 			free(rt);
@@ -650,17 +659,21 @@ static bool rings_pending(const struct sl_worker *w)
 	return false;
 }
 
-/* After an iteration that sent to other workers, rings the doorbells of those that sleep. */
+/* After an iteration that sent to other workers, rings the doorbells of those that sleep.
+ * Messages that waited for a full ring reach it during a later xshard poll without counting as
+ * new sends: while any wait, every pass looks. */
 static void ring_peers(struct sl_worker *w)
 {
 	struct sl_xshard_stats xs;
 	sl_xshard_stats(w->xs, &xs);
-	if (xs.msgs_out == w->last_xs_out && w->ho.stats.handed_off == w->last_ho_out)
+	if (xs.msgs_out == w->last_xs_out && w->ho.stats.handed_off == w->last_ho_out &&
+	    !w->xs_waited)
 		return;
+	w->xs_waited = sl_xshard_stalled(w->xs);
 	w->last_xs_out = xs.msgs_out;
 	w->last_ho_out = w->ho.stats.handed_off;
 	for (uint16_t o = 0; o < w->cfg.nworkers; o++) {
-		if (o == w->cfg.id || !sl_bell_sleeping(&w->cfg.bells[o]))
+		if (o == w->cfg.id || !sl_bell_wants_ring(&w->cfg.bells[o]))
 			continue;
 		if (rte_ring_count(w->cfg.xs_to[o]) || rte_ring_count(w->cfg.ho_to[o])) {
 			sl_bell_ring(&w->cfg.bells[o]);
@@ -679,8 +692,8 @@ static void ring_peers(struct sl_worker *w)
  * which cost more CPU on a virtual machine than the work they look for. Without either (the
  * DPDK driver has no descriptor), the sleep backs off from poll_idle_ns, doubling while the
  * worker stays idle up to 8 times poll_idle_ns, which bounds how late a packet or a ring
- * message is seen. Work nothing will wake us for (datagrams the kernel refused, messages
- * waiting for a full ring) keeps the sleep at poll_idle_ns.
+ * message is seen. Work nothing will wake us for (datagrams the kernel refused, messages and
+ * durable answers waiting for a full ring) keeps the sleep at poll_idle_ns.
  */
 static void idle_wait(struct sl_worker *w, uint64_t now, uint64_t exp, uint64_t *backoff)
 {
@@ -694,7 +707,8 @@ static void idle_wait(struct sl_worker *w, uint64_t now, uint64_t exp, uint64_t 
 	if (exp - now < wait)
 		wait = exp - now;
 	if (wait > w->cfg.poll_idle_ns &&
-	    (sl_pktio_tx_pending(w->cfg.port) || (w->xs && sl_xshard_stalled(w->xs))))
+	    (sl_pktio_tx_pending(w->cfg.port) || (w->xs && sl_xshard_stalled(w->xs)) ||
+	     w->replies_head != NULL))
 		wait = w->cfg.poll_idle_ns;
 	struct sl_bell *bell = w->cfg.bells ? &w->cfg.bells[w->cfg.id] : NULL;
 	if (bell) {
@@ -800,6 +814,7 @@ int sl_worker_main(void *arg)
 		uint64_t exp = sl_quic_endpoint_expiry(w->ep);
 		if (sl_pktio_tx_pending(w->cfg.port))
 			sl_pktio_tx_flush(w->cfg.port);
+		sl_trace_sent(&w->trace);
 		work += control(w);
 		if (w->have_links && w->cfg.bells)
 			ring_peers(w);
@@ -871,6 +886,7 @@ const struct sl_stat_field sl_worker_stats_fields[] = {
 	SL_STAT_AS(T, dreqs_out, "requests_to_other_workers", "durable"),
 	SL_STAT_AS(T, dreqs_in, "requests_from_other_workers", "durable"),
 	SL_STAT_AS(T, dreq_ring_full, "request_ring_full", "durable"),
+	SL_STAT_HIDE(T, trace, "histograms, rendered as \"trace\" by sl_status_trace_json"),
 	SL_STAT_TABLE_END,
 };
 #undef T

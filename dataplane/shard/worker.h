@@ -55,6 +55,8 @@ struct sl_worker_config {
 	 * back-off only). */
 	struct sl_bell *bells;
 	uint64_t poll_idle_ns;
+	/* Latency breakdown: one stamped frame in trace_sample is traced (core/trace.h); 0 off. */
+	uint64_t trace_sample;
 
 	/* The durable side. dstore NULL: this worker serves no durable partitions (connections
 	 * that ask for the log protocol are refused). Otherwise dstore is a ring proxy to an io
@@ -99,6 +101,7 @@ struct sl_worker_stats {
 	struct sl_dshard_stats dshard;
 	struct sl_logsrv_stats logsrv; /* summed over open and closed log connections */
 	uint64_t dreqs_out, dreqs_in, dreq_ring_full;
+	struct sl_trace trace; /* the latency breakdown (trace_sample), histograms by stage */
 };
 /* Its members, for status and the counter sums (core/stats.h). */
 extern const struct sl_stat_field sl_worker_stats_fields[];
@@ -142,6 +145,7 @@ struct sl_worker_conns {
  * QUIC settings apply to tracks and connections created afterwards. */
 struct sl_worker_runtime {
 	uint64_t poll_idle_ns;
+	uint64_t trace_sample;
 	struct sl_track_config track;
 	uint64_t idle_timeout_ns;
 	uint32_t max_conns;

@@ -6,6 +6,7 @@
 
 #include <rte_ring.h>
 
+#include "core/trace.h"
 #include "track/origin.h"
 #include "core/stats.h"
 
@@ -66,6 +67,8 @@ struct sl_xshard_config {
 	/* The shard map (read only, must outlive the link and name workers < nworkers); NULL
 	 * spreads slots evenly. */
 	const struct sl_shard_map *map;
+	/* The worker's latency breakdown: frames written into mirrors pass "mirrored". */
+	struct sl_trace *trace;
 };
 
 struct sl_xshard_stats {

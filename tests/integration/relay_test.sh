@@ -240,6 +240,28 @@ assert r["subscribe_retries"] >= 0, r
 PY
 ok "subscribers that subscribe before the announcement arrives retry and get every frame"
 
+# --breakdown: the relay traces the stamped frames for the run and says where their time went;
+# the setting is put back after. Stages and counts, never timings.
+"$BENCH" fanout "$url" --subscribers 4 --fps 30 --size 1200 --duration 2 --warmup 1 \
+	--admin "$admin" --breakdown --json >"$work/bd.json" 2>"$work/bd.err" ||
+	fail "fan-out --breakdown: $(cat "$work/bd.err") $(cat "$work/bd.json")"
+python3 - "$work/bd.json" <<'PY' || fail "breakdown: $(cat "$work/bd.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+b = r["breakdown"]
+for k in ("relay_rx", "queued", "sent", "delivered"):
+    assert b[k]["count"] > 0, (k, b)
+# Every delivered frame was queued and sent at the relay first (the window's edges aside).
+assert b["queued"]["count"] >= 0.9 * b["delivered"]["count"], b
+assert b["sent"]["count"] >= 0.9 * b["queued"]["count"], b
+assert b["relay_rx"]["p50_us"] <= b["queued"]["p50_us"] <= b["sent"]["p50_us"] * 1.2 + 50, b
+PY
+[ "$("$CTL" --admin "$admin" config get trace_sample)" = "0" ] || fail "trace_sample left on"
+"$BENCH" fanout "$url" --subscribers 1 --duration 1 --breakdown >/dev/null 2>"$work/bd2.err" &&
+	fail "--breakdown without --admin accepted"
+grep -q "give --admin" "$work/bd2.err" || fail "unclear refusal: $(cat "$work/bd2.err")"
+ok "fan-out --breakdown reports the relay's stages from its trace, and puts trace_sample back"
+
 # Garbage and truncated datagrams are dropped and counted; the relay keeps serving.
 python3 - "$port" <<'PY'
 import os, socket, sys
