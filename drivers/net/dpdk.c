@@ -20,10 +20,9 @@
 #include "core/err.h"
 #include "core/log.h"
 
-#define RX_BURST   32
-#define MBUF_CACHE 256
-/* Transmit mbufs a port takes from the pool at a time (see struct port's txc). */
-#define TX_BULK	      32
+#define RX_BURST      32
+#define MBUF_CACHE    256
+#define TX_BULK	      32 /* transmit mbufs taken from the pool at a time (port.txc) */
 #define NEIGH_ENTRIES 4096
 /* Neighbour data: MAC in bits 16..63, device index in 8..15, flags below. */
 #define NEIGH_STATIC 0x1u
@@ -990,8 +989,7 @@ static uint8_t *dpdk_tx_alloc(struct sl_pktio *io, size_t max_len, void **token)
 		if (rte_pktmbuf_alloc_bulk(d->pool, p->txc, TX_BULK) == 0) {
 			p->ntxc = TX_BULK;
 		} else {
-			/* Fewer than TX_BULK left (the bulk call takes all or none): one will do.
-			 */
+			/* Fewer than TX_BULK left (the bulk call takes all or none): take one. */
 			p->txc[0] = rte_pktmbuf_alloc(d->pool);
 			if (p->txc[0] == NULL) {
 				io->stats.tx_nobufs++;
