@@ -22,6 +22,7 @@
 
 #define RX_BURST      32
 #define MBUF_CACHE    256
+#define TX_BULK	      32 /* transmit mbufs taken from the pool at a time (port.txc) */
 #define NEIGH_ENTRIES 4096
 /* Neighbour data: MAC in bits 16..63, device index in 8..15, flags below. */
 #define NEIGH_STATIC 0x1u
@@ -88,6 +89,12 @@ struct port {
 	uint64_t ms_cycles;
 	bool announced; /* gratuitous ARP / unsolicited NA sent (worker 0, first receive) */
 	struct rte_mbuf *rx[RX_BURST];
+	/* Transmit mbufs taken from device 0's pool TX_BULK at a time and handed out one per
+	 * tx_alloc from the top: one pool access per TX_BULK datagrams instead of one each (about
+	 * 5 % of the relay at 1 -> 300 in a profile). Unused ones go back here, the rest to the
+	 * pool on close. */
+	struct rte_mbuf *txc[TX_BULK];
+	unsigned int ntxc;
 };
 
 static unsigned int set_ids;
@@ -356,15 +363,15 @@ static int setup_dev(struct sl_net_dpdk *set, struct dev *d, char *err, size_t e
 	uint16_t nrx = cfg->rx_desc, ntx = cfg->tx_desc;
 	rte_eth_dev_adjust_nb_rx_tx_desc(d->port_id, &nrx, &ntx);
 	int sock = rte_eth_dev_socket_id(d->port_id);
-	uint32_t need =
-		(uint32_t)set->ndev * cfg->nworkers *
-			(nrx + ntx + cfg->tx_queue + SL_NET_DPDK_HOLD + RX_BURST + MBUF_CACHE) +
-		1024;
+	uint32_t need = (uint32_t)set->ndev * cfg->nworkers *
+				(nrx + ntx + cfg->tx_queue + SL_NET_DPDK_HOLD + RX_BURST +
+				 MBUF_CACHE + TX_BULK) +
+			1024;
 	uint32_t n = cfg->mbufs ? cfg->mbufs : need;
 	/* The pool of a socket is shared by every device on it and cached by every worker lcore:
 	 * what the devices set up so far need, plus this one, must fit. */
 	int slot = sock < 0 || sock >= RTE_MAX_NUMA_NODES ? 0 : sock;
-	uint32_t least = set->reserved[slot] + (uint32_t)d->nq * (nrx + ntx + RX_BURST) +
+	uint32_t least = set->reserved[slot] + (uint32_t)d->nq * (nrx + ntx + RX_BURST + TX_BULK) +
 			 (uint32_t)cfg->nworkers * MBUF_CACHE;
 	if (n < least) {
 		errf(err, errlen,
@@ -978,16 +985,27 @@ static uint8_t *dpdk_tx_alloc(struct sl_pktio *io, size_t max_len, void **token)
 		io->stats.tx_nobufs++;
 		return NULL;
 	}
-	struct rte_mbuf *m = rte_pktmbuf_alloc(d->pool);
-	if (m == NULL) {
-		io->stats.tx_nobufs++;
-		return NULL;
+	if (p->ntxc == 0) {
+		if (rte_pktmbuf_alloc_bulk(d->pool, p->txc, TX_BULK) == 0) {
+			p->ntxc = TX_BULK;
+		} else {
+			/* Fewer than TX_BULK left (the bulk call takes all or none): take one. */
+			p->txc[0] = rte_pktmbuf_alloc(d->pool);
+			if (p->txc[0] == NULL) {
+				io->stats.tx_nobufs++;
+				return NULL;
+			}
+			p->ntxc = 1;
+		}
 	}
+	struct rte_mbuf *m = p->txc[p->ntxc - 1];
 	if (rte_pktmbuf_headroom(m) < SL_L2L3_MAX_HDR || rte_pktmbuf_tailroom(m) < max_len) {
-		rte_pktmbuf_free(m);
+		/* Every mbuf of the pool has the same room: it stays in the cache for a smaller
+		 * datagram. */
 		io->stats.tx_nobufs++;
 		return NULL;
 	}
+	p->ntxc--;
 	p->allocated++;
 	*token = m;
 	return rte_pktmbuf_mtod(m, uint8_t *);
@@ -1002,7 +1020,12 @@ static void dpdk_tx_commit(struct sl_pktio *io, void *token, const struct sl_qui
 	if (len == 0 || (path->remote.ss_family != AF_INET && path->remote.ss_family != AF_INET6)) {
 		if (len)
 			io->stats.tx_drops++;
-		rte_pktmbuf_free(m);
+		/* Untouched since tx_alloc (only its data bytes were written): the next tx_alloc
+		 * can have it without a trip through the pool. */
+		if (p->ntxc < TX_BULK)
+			p->txc[p->ntxc++] = m;
+		else
+			rte_pktmbuf_free(m);
 		return;
 	}
 	m->data_len = (uint16_t)len;
@@ -1104,6 +1127,8 @@ static void dpdk_close(struct sl_pktio *io)
 	}
 	for (unsigned int i = 0; i < p->nhold; i++)
 		rte_pktmbuf_free(p->hold[i].m);
+	rte_pktmbuf_free_bulk(p->txc, p->ntxc);
+	p->ntxc = 0;
 	p->set->open[p->worker] = false;
 	free(p);
 }

@@ -205,6 +205,145 @@ static void csum_rfc1071_and_odd_lengths(void **state)
 	free(ff);
 }
 
+/* A small deterministic generator (xorshift), so a failing case reproduces from its index. */
+static uint32_t rnd(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return (uint32_t)(*x >> 32);
+}
+
+/* The word-at-a-time sum against the plain one over random bytes: every alignment, even split
+ * points (a running sum across pieces), lengths up to a jumbo frame, odd ones included. */
+static void csum_random_runs(void **state)
+{
+	(void)state;
+	uint64_t x = 0x9e3779b97f4a7c15u;
+	uint8_t buf[9000 + 16];
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)rnd(&x);
+	for (int i = 0; i < 4000; i++) {
+		size_t off = rnd(&x) % 16;
+		size_t len = i < 2000 ? rnd(&x) % 1600 : rnd(&x) % 9001;
+		size_t cut = len ? (rnd(&x) % (len + 1)) & ~(size_t)1 : 0;
+		uint32_t start = rnd(&x);
+		uint32_t s = sl_l2l3_csum_add(start, buf + off, cut);
+		s = sl_l2l3_csum_add(s, buf + off + cut, len - cut);
+		/* The plain sum of the same words, with start folded in as a 16-bit value. */
+		uint16_t want = slow_csum(buf + off, len);
+		uint32_t t = (uint32_t)(uint16_t)~want + (start & 0xffff) + (start >> 16);
+		while (t >> 16)
+			t = (t & 0xffff) + (t >> 16);
+		if (sl_l2l3_csum_fold(s) != (uint16_t)~t)
+			fail_msg("case %d: off %zu len %zu cut %zu", i, off, len, cut);
+	}
+	/* Runs of 0xff make every 64-bit add carry: the counted carries must all come back. */
+	memset(buf, 0xff, sizeof(buf));
+	for (size_t len = 0; len <= 9000; len += 997)
+		assert_int_equal(sl_l2l3_csum_fold(sl_l2l3_csum_add(0, buf + 3, len)),
+				 slow_csum(buf + 3, len));
+}
+
+/* The UDP and IPv4 header checksums of built frames against a reference that lays the pseudo-
+ * header out byte by byte (RFC 768, RFC 8200 section 8.1) and sums big-endian words, over random
+ * addresses, ports and payloads of every parity, with and without transmit offloads. */
+static void build_udp_random_against_reference(void **state)
+{
+	(void)state;
+	uint64_t x = 0x2545f4914f6cdd1du;
+	uint8_t f[SL_L2L3_MAX_HDR + 1600], ref[40 + 8 + 1600];
+	for (int i = 0; i < 3000; i++) {
+		bool v6 = i & 1;
+		unsigned int offload = (unsigned int)(i % 12 < 8 ? 0 : rnd(&x) % 4);
+		size_t plen = rnd(&x) % 1501; /* 0 .. 1500, odd and even */
+		struct sl_quic_path p;
+		memset(&p, 0, sizeof(p));
+		if (v6) {
+			struct sockaddr_in6 *l = (struct sockaddr_in6 *)&p.local;
+			struct sockaddr_in6 *r = (struct sockaddr_in6 *)&p.remote;
+			l->sin6_family = r->sin6_family = AF_INET6;
+			for (int k = 0; k < 16; k++) {
+				l->sin6_addr.s6_addr[k] = (uint8_t)rnd(&x);
+				r->sin6_addr.s6_addr[k] = (uint8_t)rnd(&x);
+			}
+			l->sin6_port = (uint16_t)rnd(&x);
+			r->sin6_port = (uint16_t)rnd(&x);
+		} else {
+			struct sockaddr_in *l = (struct sockaddr_in *)&p.local;
+			struct sockaddr_in *r = (struct sockaddr_in *)&p.remote;
+			l->sin_family = r->sin_family = AF_INET;
+			l->sin_addr.s_addr = rnd(&x);
+			r->sin_addr.s_addr = rnd(&x);
+			l->sin_port = (uint16_t)rnd(&x);
+			r->sin_port = (uint16_t)rnd(&x);
+		}
+		p.local_len = sa_len(&p.local);
+		p.remote_len = sa_len(&p.remote);
+		size_t hl = sl_l2l3_udp_hdr_len(p.local.ss_family);
+		for (size_t k = 0; k < plen; k++)
+			f[hl + k] = (uint8_t)rnd(&x);
+		size_t n = sl_l2l3_build_udp(f, US_MAC, PEER_MAC, &p, plen, offload);
+		assert_int_equal(n, hl + plen);
+		const uint8_t *ip = f + 14, *u = f + hl - 8;
+		size_t ulen = 8 + plen, ph;
+		if (v6) {
+			memcpy(ref, ip + 8, 32);
+			ref[32] = ref[33] = 0;
+			ref[34] = (uint8_t)(ulen >> 8);
+			ref[35] = (uint8_t)ulen;
+			ref[36] = ref[37] = ref[38] = 0;
+			ref[39] = IPPROTO_UDP;
+			ph = 40;
+		} else {
+			uint16_t ipc = rd16(ip + 10);
+			if (offload & SL_L2L3_TX_IPV4_CSUM) {
+				assert_int_equal(ipc, 0);
+			} else {
+				uint8_t h[20];
+				memcpy(h, ip, 20);
+				h[10] = h[11] = 0;
+				if (ipc != slow_csum(h, 20))
+					fail_msg("case %d: IPv4 header checksum %04x", i, ipc);
+			}
+			memcpy(ref, ip + 12, 8);
+			ref[8] = 0;
+			ref[9] = IPPROTO_UDP;
+			ref[10] = (uint8_t)(ulen >> 8);
+			ref[11] = (uint8_t)ulen;
+			ph = 12;
+		}
+		uint16_t got = rd16(u + 6), want;
+		if (offload & SL_L2L3_TX_UDP_CSUM) {
+			/* What the device expects: the pseudo-header sum, folded, not inverted. */
+			want = (uint16_t)~slow_csum(ref, ph);
+		} else {
+			memcpy(ref + ph, u, ulen);
+			ref[ph + 6] = ref[ph + 7] = 0;
+			want = slow_csum(ref, ph + ulen);
+			if (want == 0)
+				want = 0xffff;
+		}
+		if (got != want)
+			fail_msg("case %d: %s, %zu payload bytes, offload %u: UDP checksum %04x, "
+				 "want %04x",
+				 i, v6 ? "IPv6" : "IPv4", plen, offload, got, want);
+		if (offload == 0) {
+			/* And the receiver's check agrees. */
+			struct sl_l2l3_local l;
+			memset(&l, 0, sizeof(l));
+			memcpy(l.mac, PEER_MAC, 6);
+			l.udp[0] = p.remote;
+			l.n = 1;
+			struct sl_l2l3_rx rx;
+			enum sl_l2l3_kind k = sl_l2l3_parse(f, n, &l, SL_L2L3_CSUM_UNKNOWN,
+							    SL_L2L3_CSUM_UNKNOWN, &rx);
+			if (k != SL_L2L3_UDP)
+				fail_msg("case %d: parsed as %d (drop %d)", i, k, rx.drop);
+		}
+	}
+}
+
 /* ---- golden frames ---- */
 
 /*
@@ -1107,6 +1246,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(csum_rfc1071_and_odd_lengths),
+		cmocka_unit_test(csum_random_runs),
+		cmocka_unit_test(build_udp_random_against_reference),
 		cmocka_unit_test(golden_ipv4_udp),
 		cmocka_unit_test(golden_ipv6_udp),
 		cmocka_unit_test(golden_arp_and_nd_solicit),
