@@ -13,7 +13,7 @@ cd "$(dirname "$(readlink -f "$0")")"
 PACKAGES=(
 	meson ninja-build pkg-config gcc g++ clang libclang-rt-14-dev clang-format python3 git
 	libdpdk-dev liburing-dev libjemalloc-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev
-	libgnutls28-dev libzstd-dev libxxhash-dev libjansson-dev libconfig-dev
+	libgnutls28-dev nettle-dev libzstd-dev libxxhash-dev libjansson-dev libconfig-dev
 	libcmocka-dev libbenchmark-dev iproute2 ethtool util-linux gnuplot-nox
 	libnats-dev nats-server openssl
 )
