@@ -29,7 +29,9 @@ void sl_bell_fini(struct sl_bell *b);
 /* Wakes the loop if it sleeps (any thread; after the message is on the ring). */
 void sl_bell_ring(struct sl_bell *b);
 
-/* Whether the loop is about to sleep or sleeping (a hint for senders deciding to ring). */
+/* Whether the loop is about to sleep or sleeping. A sender that reads it to decide whether to
+ * ring needs a full fence between queueing its message and this load (sl_bell_ring has one):
+ * otherwise the load may pass the queueing store and a wake-up is lost. */
 static inline bool sl_bell_sleeping(const struct sl_bell *b)
 {
 	return __atomic_load_n(&b->sleeping, __ATOMIC_RELAXED) != 0;

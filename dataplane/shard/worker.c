@@ -110,9 +110,16 @@ static uint16_t lr_owner(void *arg, const struct sl_stream_def *d, uint32_t p)
 	return w->owners[sl_stream_partition_slot(d->name, p, SL_SHARD_MAP_SLOTS)];
 }
 
+/* Rings worker o's doorbell if it sleeps, after a message for it went on a ring. */
 static void wake_worker(struct sl_worker *w, uint16_t o)
 {
-	if (w->cfg.bells && sl_bell_sleeping(&w->cfg.bells[o])) {
+	if (w->cfg.bells == NULL)
+		return;
+	/* The fence orders the ring's store before the flag's load, as sl_bell_ring does:
+	 * without it the load may pass the store (x86 allows that much), and o, which sets its
+	 * flag and then looks at its rings, can miss the message while we miss the flag. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (sl_bell_sleeping(&w->cfg.bells[o])) {
 		sl_bell_ring(&w->cfg.bells[o]);
 		w->bells_rung++;
 	}
@@ -668,6 +675,8 @@ static void ring_peers(struct sl_worker *w)
 		return;
 	w->last_xs_out = xs.msgs_out;
 	w->last_ho_out = w->ho.stats.handed_off;
+	/* The messages were queued before the flags are read (see wake_worker). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	for (uint16_t o = 0; o < w->cfg.nworkers; o++) {
 		if (o == w->cfg.id || !sl_bell_sleeping(&w->cfg.bells[o]))
 			continue;
