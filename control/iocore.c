@@ -261,9 +261,10 @@ int sl_iocore_main(void *arg)
 		int done = 0;
 		for (unsigned i = 0; i < io->cfg.nclients; i++) {
 			int k = sl_localdir_serve(io->srv[i], now);
-			/* A client sleeping on its doorbell learns of its completions at once. */
-			if (k > 0 && io->cfg.client_bell[i] &&
-			    sl_bell_sleeping(io->cfg.client_bell[i]))
+			/* A client sleeping on its doorbell learns of its completions at once
+			 * (sl_bell_ring reads the flag after its fence; a read before it could
+			 * miss a client going to sleep, see bell.h). */
+			if (k > 0 && io->cfg.client_bell[i])
 				sl_bell_ring(io->cfg.client_bell[i]);
 			done += k;
 		}
