@@ -63,6 +63,9 @@ struct sl_worker {
 	struct sl_logsrv_stats closed_log;
 	bool stopping;
 	uint64_t stop_deadline;
+	/* sl_worker_set_idle_hook (tests only). */
+	void (*idle_hook)(void *arg);
+	void *idle_hook_arg;
 };
 
 void sl_worker_config_default(struct sl_worker_config *cfg)
@@ -110,6 +113,7 @@ static uint16_t lr_owner(void *arg, const struct sl_stream_def *d, uint32_t p)
 	return w->owners[sl_stream_partition_slot(d->name, p, SL_SHARD_MAP_SLOTS)];
 }
 
+/* Rings worker o's doorbell if it sleeps, after a message for it went on a ring. */
 static void wake_worker(struct sl_worker *w, uint16_t o)
 {
 	if (w->cfg.bells && sl_bell_wants_ring(&w->cfg.bells[o])) {
@@ -487,6 +491,12 @@ void sl_worker_free(struct sl_worker *w)
 	free(w);
 }
 
+void sl_worker_set_idle_hook(struct sl_worker *w, void (*fn)(void *arg), void *arg)
+{
+	w->idle_hook = fn;
+	w->idle_hook_arg = arg;
+}
+
 int sl_worker_cert_sha256(const struct sl_worker *w, char out[65])
 {
 	return sl_quic_endpoint_cert_sha256(w->ep, out);
@@ -710,6 +720,8 @@ static void idle_wait(struct sl_worker *w, uint64_t now, uint64_t exp, uint64_t 
 	    (sl_pktio_tx_pending(w->cfg.port) || (w->xs && sl_xshard_stalled(w->xs)) ||
 	     w->replies_head != NULL))
 		wait = w->cfg.poll_idle_ns;
+	if (w->idle_hook)
+		w->idle_hook(w->idle_hook_arg);
 	struct sl_bell *bell = w->cfg.bells ? &w->cfg.bells[w->cfg.id] : NULL;
 	if (bell) {
 		/* Flag first, then look at the rings: a sender that queued before the flag was

@@ -167,6 +167,14 @@ void sl_worker_free(struct sl_worker *w);
 /* Fills a counters snapshot (the loop answers SL_WORKER_CTL_STATS with this). */
 void sl_worker_stats(const struct sl_worker *w, struct sl_worker_stats *out);
 
+/*
+ * For tests: fn(arg) runs on the worker's core each time the loop is about to sleep, before it
+ * announces that on its doorbell. That is the last moment a message can arrive unseen by the
+ * pass and without the sender ringing, so a test that sends from inside fn checks the re-check
+ * that must catch it (see idle_wait). Set before the loop starts; fn NULL removes it.
+ */
+void sl_worker_set_idle_hook(struct sl_worker *w, void (*fn)(void *arg), void *arg);
+
 /* The server certificate's SHA-256 (hex) for WebTransport pinning. */
 int sl_worker_cert_sha256(const struct sl_worker *w, char out[65]);
 
