@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SL_MOQ_SESSION_INT_H
+#define SL_MOQ_SESSION_INT_H
+
+/*
+ * Private to dataplane/moq: the state of a moq-lite session and the functions its parts share.
+ * One session is split by stream kind into session.c (core), session_sub.c, session_relay.c,
+ * session_announce.c and session_fetch.c; nothing outside those files includes this header, and
+ * the public interface stays moq/session.h. Shared functions carry the sm_ prefix.
+ */
+
+#include "moq/session.h"
+#include "core/err.h"
+#include "core/u64map.h"
+#include "moq/seqset.h"
+#include "track/path.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define container_of(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
+
+/* A partial control message is at most the codec's message limit plus its length prefix; a
+ * group stream only ever buffers a partial header. */
+#define RX_CAP	  4096
+#define ARENA_CAP 4096
+/* Room to encode any control message (strings are bounded by SL_MOQ_MAX_STRING). */
+#define MSG_MAX (2 * SL_MOQ_MAX_STRING + SL_MOQ_MAX_HOPS * 8 + 160)
+
+enum kind {
+	K_NEW_IN,	/* a peer stream whose type has not arrived yet */
+	K_ANNOUNCE_IN,	/* the peer's ANNOUNCE_INTEREST: this side answers */
+	K_SUBSCRIBE_IN, /* the peer subscribes: this side publishes */
+	K_FETCH_IN,
+	K_PROBE_IN, /* never reset */
+	K_GOAWAY_IN,
+	K_GROUP_IN,
+	K_IGNORE_IN, /* reset by this side; later bytes are swallowed */
+	K_ANNOUNCE_OUT,
+	K_SUBSCRIBE_OUT,
+	K_FETCH_OUT,
+	K_GOAWAY_OUT,
+	K_GROUP_OUT,
+};
+
+struct sl_moq_session;
+
+/* A unit of ready work: woken by a waiter, run by poll. */
+struct task {
+	struct task *next;
+	struct task **pprev; /* NULL when on no list */
+	void (*run)(struct task *t);
+	struct sl_moq_session *s;
+};
+
+struct dsub;
+struct usub;
+struct remote;
+
+struct stream {
+	int64_t id;
+	uint8_t kind;
+	bool rx_done;	   /* the peer finished (or reset) its side */
+	bool tx_done;	   /* this side finished (or reset) its side */
+	bool dead;	   /* released: waiting on the dead list for the end of the API call */
+	bool first;	   /* the stream's first message was handled */
+	uint64_t err_code; /* moq-lite code to reset with after a failure */
+	struct stream *next, **pprev; /* every live stream of the session */
+	struct stream *dnext;	      /* dead list */
+	uint8_t *rx;		      /* bytes of a partial message */
+	uint32_t rxlen, rxcap;
+	/* Frame reception (group and fetch streams this side receives). */
+	struct sl_group *g;   /* producer reference */
+	struct sl_buf *fbuf;  /* frame being assembled */
+	uint64_t fleft;	      /* payload bytes still expected for fbuf */
+	struct sl_track *trk; /* fetch: the private track holding g */
+	union {
+		struct dsub *d;			/* K_SUBSCRIBE_IN */
+		struct usub *u;			/* K_SUBSCRIBE_OUT */
+		struct {			/* K_ANNOUNCE_IN */
+			struct sl_announced *a; /* relay sessions */
+			struct sl_waiter w;
+			struct task task;
+			char *prefix; /* client sessions: normalised */
+			struct stream *next, **pprev;
+		} ai;
+		struct { /* K_ANNOUNCE_OUT */
+			char *prefix;
+		} ao;
+		struct { /* K_FETCH_IN */
+			struct sl_group_reader r;
+			struct sl_waiter w;
+			struct task task; /* fetch_retry until a group is found, then fetch_run */
+			char *bpath;	  /* the request, kept to retry an upstream FETCH */
+			char *name;
+			uint64_t group;
+			uint8_t priority;
+		} fi;
+		struct { /* K_GROUP_OUT */
+			struct dsub *d;
+			struct sl_group_reader r;
+			struct sl_waiter w;
+			uint64_t seq;
+			uint64_t arrival_ns;
+			bool fin;		      /* every frame and the fin are queued */
+			struct stream *next, **pprev; /* the subscription's group streams */
+		} go;
+	} u;
+};
+
+/* A group the subscription saw but has not opened a stream for yet. */
+struct pending {
+	struct sl_group_reader r;
+	uint64_t seq;
+	uint64_t arrival_ns;
+};
+
+/*
+ * A downstream subscription: the peer subscribed, this side sends groups.
+ *
+ * Accounting for SUBSCRIBE_DROP and the end of a bounded range (which groups were collected,
+ * resolved, or lost in a gap) is the sequence set acct; see moq/seqset.h.
+ */
+struct dsub {
+	struct task task;
+	struct sl_moq_session *s;
+	struct stream *st; /* the Subscribe stream */
+	struct dsub *next, **pprev;
+	uint64_t id;
+	struct sl_track_consumer cons;
+	struct sl_waiter w;
+	uint8_t priority;
+	bool ordered;
+	bool has_end;
+	bool has_newest;
+	bool range_done; /* the bounded range is complete: no more groups are collected */
+	bool past_end;	 /* a group past the end was seen: what is missing up to it is dropped */
+	bool has_seen;
+	bool finished;	 /* the Subscribe stream was finished or reset by this side */
+	int track_state; /* 0 live, 1 ended cleanly, < 0 abort code */
+	uint64_t end;
+	uint64_t max_latency_ns;
+	uint64_t newest_seq, newest_ns;
+	uint64_t seen_max; /* the largest sequence the consumer returned, sent or not */
+	struct sl_seqset acct;
+	struct sl_seqdrops drops;
+	struct pending *pend;
+	uint32_t npend, pcap;
+	struct stream *groups;
+};
+
+/* An upstream subscription: this side subscribed, the peer sends groups. */
+struct usub {
+	struct task task; /* retries the stream open when the peer's limit was reached */
+	struct sl_moq_session *s;
+	struct stream *st; /* NULL until opened */
+	struct usub *next, **pprev;
+	uint64_t id;
+	struct sl_track *track;
+	struct remote *rb; /* relay: the remote broadcast it feeds; NULL for a client */
+	bool ok;
+	struct sl_moq_subscribe_options o;
+	char *broadcast;
+	char *name;
+};
+
+/* Relay: a broadcast the peer announced, published into the origin on its behalf. */
+struct remote {
+	struct sl_moq_session *s;
+	struct sl_broadcast *b;
+	int64_t ann_id;
+	struct remote *next, **pprev;
+	char path[];
+};
+
+/* Client: a broadcast this side offers. */
+struct pub {
+	struct sl_broadcast *b;
+	struct pub *next;
+	char path[];
+};
+
+struct annev {
+	char *path;
+	bool active;
+};
+
+struct tlist {
+	struct task *head;
+};
+
+struct sl_moq_relay {
+	struct sl_origin *origin;
+	uint32_t sessions;
+	struct sl_u64map remotes; /* broadcast pointer -> struct remote, for upstream FETCH */
+	struct sl_moq_relay_stats st;
+};
+
+struct sl_moq_session {
+	struct sl_moq_session_config cfg;
+	struct sl_moq_transport_ops ops;
+	void *t;
+	struct sl_moq_relay *relay;
+	char *publish_prefix;
+	uint64_t now;
+	bool closed;
+	bool interest_open;
+	uint32_t depth;
+	uint32_t nstreams;
+	uint32_t ndsubs;
+	uint64_t next_sub_id;
+	struct sl_u64map streams; /* id -> stream */
+	struct sl_u64map dsubs;	  /* peer's subscribe id -> dsub */
+	struct sl_u64map usubs;	  /* own subscribe id -> usub */
+	struct stream *all;
+	struct stream *dead;
+	struct dsub *dsub_list;
+	struct usub *usub_list;
+	struct remote *remotes;
+	struct pub *pubs;
+	struct stream *ann_ins; /* client: the peer's interests, for later publishes */
+	struct tlist ready, blocked;
+	/* The owner's ready callback and clock (sl_moq_session_set_ready); signalled while the
+	 * owner knows there is work and has not polled yet. */
+	void (*on_ready)(void *arg);
+	void *ready_arg;
+	const uint64_t *now_src;
+	bool signalled;
+	/* Other sessions' FETCHes waiting for this (upstream) session's stream limit. */
+	struct sl_waitq credit_waiters;
+	struct sl_buf *arena;
+	struct annev *aq;
+	uint32_t aqhead, aqlen, aqcap;
+	char *acur;
+	struct sl_waitq awaiters;
+	char *goaway_uri;
+	struct sl_moq_session_stats st;
+};
+
+#endif
