@@ -237,4 +237,70 @@ struct sl_moq_session {
 	struct sl_moq_session_stats st;
 };
 
+/* ---- ready work (small: inlined in every part) ---- */
+
+static inline void sm_task_unlink(struct task *t)
+{
+	if (t->pprev == NULL)
+		return;
+	*t->pprev = t->next;
+	if (t->next)
+		t->next->pprev = t->pprev;
+	t->next = NULL;
+	t->pprev = NULL;
+}
+
+static inline void sm_task_push(struct tlist *l, struct task *t)
+{
+	sm_task_unlink(t);
+	t->next = l->head;
+	if (l->head)
+		l->head->pprev = &t->next;
+	t->pprev = &l->head;
+	l->head = t;
+}
+
+static inline void sm_task_init(struct task *t, struct sl_moq_session *s,
+				void (*run)(struct task *))
+{
+	t->next = NULL;
+	t->pprev = NULL;
+	t->run = run;
+	t->s = s;
+}
+
+/* Queues t to run at the next poll, telling the owner the first time since its last poll. */
+static inline void sm_ready_push(struct sl_moq_session *s, struct task *t)
+{
+	sm_task_push(&s->ready, t);
+	if (s->on_ready && !s->signalled) {
+		s->signalled = true;
+		s->on_ready(s->ready_arg);
+	}
+}
+
+/* ---- session.c: lifecycle, stream table, transport writes, the parser and dispatch, poll ---- */
+
+char *sm_str_dup(struct sl_moq_str m);
+bool sm_str_has_nul(struct sl_moq_str m);
+char *sm_path_norm(const char *in, size_t n);
+int sm_tx(struct sl_moq_session *s, struct stream *st, const void *p, size_t n, bool fin);
+int sm_tx_frame(struct sl_moq_session *s, struct stream *st, struct sl_slice f);
+int sm_stream_open(struct sl_moq_session *s, bool bidi, uint8_t kind, struct stream **out);
+void sm_stream_release(struct sl_moq_session *s, struct stream *st);
+void sm_tx_fin(struct sl_moq_session *s, struct stream *st);
+void sm_reset_stream(struct sl_moq_session *s, struct stream *st, uint64_t code);
+void sm_session_close(struct sl_moq_session *s, uint64_t code, const char *reason);
+
+/* ---- session_sub.c: downstream subscriptions ---- */
+
+void sm_group_out_unlink(struct stream *st);
+void sm_dsub_free(struct dsub *d, bool reset_unfinished);
+void sm_dsub_resolved(struct dsub *d, uint64_t seq);
+int sm_lookup_track(struct sl_moq_session *s, const char *bpath, const char *name, uint8_t priority,
+		    bool create, struct sl_track **out);
+int sm_on_subscribe(struct sl_moq_session *s, struct stream *st, const struct sl_moq_subscribe *m);
+void sm_on_subscribe_update(struct sl_moq_session *s, struct stream *st,
+			    const struct sl_moq_subscribe_terms *m);
+
 #endif
