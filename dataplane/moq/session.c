@@ -298,7 +298,7 @@ static void dead_flush(struct sl_moq_session *s)
 	}
 }
 
-static void enter(struct sl_moq_session *s)
+void sm_enter(struct sl_moq_session *s)
 {
 	/* An owner that polls only on work lends its clock: stream events between polls see
 	 * the current time, not that of the last poll. */
@@ -307,7 +307,7 @@ static void enter(struct sl_moq_session *s)
 	s->depth++;
 }
 
-static void leave(struct sl_moq_session *s)
+void sm_leave(struct sl_moq_session *s)
 {
 	if (--s->depth == 0)
 		dead_flush(s);
@@ -375,215 +375,6 @@ static void annq_push(struct sl_moq_session *s, char *path, bool active)
 	}
 	s->aq[(s->aqhead + s->aqlen++) % s->aqcap] = (struct annev){path, active};
 	sl_waitq_wake_all(&s->awaiters);
-}
-
-/* ---- relay: remote broadcasts and upstream subscriptions ---- */
-
-static void usub_free(struct usub *u)
-{
-	struct sl_moq_session *s = u->s;
-	sm_task_unlink(&u->task);
-	if (u->st)
-		u->st->u.u = NULL;
-	sl_u64map_remove(&s->usubs, u->id);
-	sl_track_set_unused(u->track, NULL, NULL);
-	if (u->rb) {
-		s->relay->st.upstreams_active--;
-		/* Forget the track, so the next request subscribes afresh; readers keep theirs. */
-		sl_broadcast_remove_track(u->rb->b, u->track);
-	}
-	*u->pprev = u->next;
-	if (u->next)
-		u->next->pprev = u->pprev;
-	s->st.upstreams_active--;
-	sl_track_unref(u->track);
-	free(u->broadcast);
-	free(u->name);
-	free(u);
-}
-
-/*
- * The upstream subscription is over. err 0: the publisher ended it (or, in a relay, went away:
- * subscribers then see a clean end), so the track finishes and groups in flight may still
- * complete. Otherwise (a reset, e.g. not-found) the track is aborted with err.
- */
-static void usub_end(struct usub *u, int err)
-{
-	if (err == 0)
-		sl_track_finish(u->track); /* SL_ECLOSED when already finished: fine */
-	else
-		sl_track_abort(u->track, err);
-	usub_free(u);
-}
-
-/*
- * Relay: the track's last reader left (a subscriber on any session, or the cross-worker link).
- * FIN the Subscribe stream; the publisher FINs back and resets its groups in flight, and the
- * track is aborted so that groups still arriving are refused at once.
- */
-static void usub_unused(void *arg, struct sl_track *t)
-{
-	(void)t;
-	struct usub *u = arg;
-	struct sl_moq_session *s = u->s;
-	s->relay->st.upstream_cancels++;
-	struct stream *st = u->st;
-	sl_track_abort(u->track, SL_ECANCEL);
-	usub_free(u);
-	if (st)
-		sm_tx_fin(s, st);
-}
-
-static void remote_end(struct sl_moq_session *s, struct remote *rb)
-{
-	for (struct usub *u = s->usub_list, *n; u; u = n) {
-		n = u->next;
-		if (u->rb != rb)
-			continue;
-		struct stream *st = u->st;
-		usub_end(u, 0);
-		if (st && !s->closed)
-			sm_tx_fin(s, st);
-	}
-	sl_u64map_remove(&s->relay->remotes, (uint64_t)(uintptr_t)rb->b);
-	sl_broadcast_set_provider(rb->b, NULL, NULL);
-	sl_broadcast_set_user(rb->b, NULL);
-	sl_origin_unpublish(s->relay->origin, rb->b);
-	sl_broadcast_unref(rb->b);
-	*rb->pprev = rb->next;
-	if (rb->next)
-		rb->next->pprev = rb->pprev;
-	free(rb);
-}
-
-static void remotes_end_stream(struct sl_moq_session *s, int64_t ann_id)
-{
-	for (struct remote *rb = s->remotes, *n; rb; rb = n) {
-		n = rb->next;
-		if (rb->ann_id == ann_id)
-			remote_end(s, rb);
-	}
-}
-
-static int usub_send(struct usub *u);
-
-static void usub_retry(struct task *t)
-{
-	struct usub *u = container_of(t, struct usub, task);
-	int rc = usub_send(u);
-	if (rc == SL_EBUSY)
-		sm_task_push(&u->s->blocked, &u->task);
-	else if (rc != 0)
-		usub_end(u, rc);
-}
-
-static struct usub *usub_new(struct sl_moq_session *s, const char *broadcast, const char *name,
-			     struct sl_track *track, const struct sl_moq_subscribe_options *o)
-{
-	struct usub *u = calloc(1, sizeof(*u));
-	if (u == NULL)
-		return NULL;
-	u->broadcast = strdup(broadcast);
-	u->name = strdup(name);
-	u->id = s->next_sub_id;
-	if (u->broadcast == NULL || u->name == NULL ||
-	    sl_u64map_insert(&s->usubs, u->id, (uint64_t)(uintptr_t)u) != 0) {
-		free(u->broadcast);
-		free(u->name);
-		free(u);
-		return NULL;
-	}
-	s->next_sub_id++; /* ids are never reused */
-	u->s = s;
-	u->o = *o;
-	u->track = sl_track_ref(track);
-	sm_task_init(&u->task, s, usub_retry);
-	u->next = s->usub_list;
-	if (s->usub_list)
-		s->usub_list->pprev = &u->next;
-	u->pprev = &s->usub_list;
-	s->usub_list = u;
-	s->st.upstreams_active++;
-	return u;
-}
-
-/* Opens the Subscribe stream and sends SUBSCRIBE. Returns 0, SL_EBUSY, or an error. */
-static int usub_send(struct usub *u)
-{
-	struct sl_moq_session *s = u->s;
-	struct sl_moq_subscribe m = {
-		.id = u->id,
-		.broadcast = {(const uint8_t *)u->broadcast, strlen(u->broadcast)},
-		.track = {(const uint8_t *)u->name, strlen(u->name)},
-		.priority = u->o.priority,
-		.ordered = u->o.ordered,
-		.max_latency_ms = u->o.max_latency_ms,
-		.has_start = u->o.has_start,
-		.start = u->o.start,
-		.has_end = u->o.has_end,
-		.end = u->o.end,
-	};
-	uint8_t buf[MSG_MAX];
-	struct sl_writer w;
-	sl_writer_init(&w, buf, sizeof(buf));
-	int rc = sl_moq_encode_stream_type(&w, SL_MOQ_STREAM_SUBSCRIBE);
-	if (rc == 0)
-		rc = sl_moq_encode_subscribe(&w, &m);
-	if (rc != 0)
-		return rc;
-	struct stream *st;
-	rc = sm_stream_open(s, true, K_SUBSCRIBE_OUT, &st);
-	if (rc != 0)
-		return rc;
-	st->u.u = u;
-	u->st = st;
-	s->st.msgs_out[SL_MOQ_MSG_SUBSCRIBE]++;
-	if (s->relay && u->rb)
-		s->relay->st.upstream_subscribes++;
-	sm_tx(s, st, buf, sl_writer_len(&w), false);
-	return 0;
-}
-
-/*
- * The provider of broadcasts a relay session's peer announced: a track requested by any reader
- * (a subscriber on any session, the cross-worker link) is created and fed by one upstream
- * SUBSCRIBE on this session, shared by every reader: start at the latest group, in order, with
- * the first requester's priority.
- */
-static int remote_provide(void *arg, struct sl_broadcast *b, const char *name, uint8_t priority,
-			  struct sl_track **out)
-{
-	struct remote *rb = arg;
-	struct sl_moq_session *s = rb->s;
-	if (s->closed)
-		return SL_ECLOSED;
-	struct sl_track *t;
-	int rc = sl_broadcast_create_track(b, name, priority, &t);
-	if (rc != 0)
-		return rc;
-	struct sl_moq_subscribe_options o;
-	sl_moq_subscribe_options_default(&o);
-	o.priority = priority;
-	o.ordered = true;
-	struct usub *u = usub_new(s, rb->path, name, t, &o);
-	if (u == NULL) {
-		sl_broadcast_remove_track(b, t);
-		sl_track_unref(t);
-		return SL_ENOMEM;
-	}
-	u->rb = rb;
-	s->relay->st.upstreams_active++;
-	rc = usub_send(u);
-	if (rc == SL_EBUSY) {
-		sm_task_push(&s->blocked, &u->task);
-	} else if (rc != 0) {
-		usub_free(u);
-		sl_track_unref(t);
-		return rc;
-	}
-	sl_track_set_unused(t, usub_unused, u);
-	*out = t;
-	return 0;
 }
 
 /* ---- announce streams the peer opened (this side answers) ---- */
@@ -691,7 +482,7 @@ static int on_announce(struct sl_moq_session *s, struct stream *st, const struct
 		rb = rb->next;
 	if (!m->active) {
 		if (rb)
-			remote_end(s, rb);
+			sm_remote_end(s, rb);
 		free(path);
 		return 0;
 	}
@@ -729,7 +520,7 @@ static int on_announce(struct sl_moq_session *s, struct stream *st, const struct
 	rb->s = s;
 	rb->ann_id = st->id;
 	sl_broadcast_set_user(rb->b, rb);
-	sl_broadcast_set_provider(rb->b, remote_provide, rb);
+	sl_broadcast_set_provider(rb->b, sm_remote_provide, rb);
 	rb->next = s->remotes;
 	if (s->remotes)
 		s->remotes->pprev = &rb->next;
@@ -809,10 +600,10 @@ static int fetch_find(struct sl_moq_session *s, struct stream *st)
 	struct sl_moq_session *up = rb->s;
 	if (up->closed)
 		return SL_ENOTFOUND;
-	enter(up);
+	sm_enter(up);
 	rc = fetch_open(up, rb->path, st->u.fi.name, st->u.fi.priority, st->u.fi.group,
 			&st->u.fi.r);
-	leave(up);
+	sm_leave(up);
 	if (rc == 0) {
 		s->relay->st.upstream_fetches++;
 		return 0;
@@ -920,28 +711,6 @@ static int rx_frames(struct sl_moq_session *s, struct stream *st, struct sl_read
 	}
 	st->fleft = size;
 	return 1;
-}
-
-static int on_group_header(struct sl_moq_session *s, struct stream *st,
-			   const struct sl_moq_group *m)
-{
-	s->st.msgs_in[SL_MOQ_MSG_GROUP]++;
-	uint64_t v;
-	if (!sl_u64map_get(&s->usubs, m->subscribe_id, &v)) {
-		/* Usually a group still in flight after an unsubscribe. */
-		s->st.groups_in_dropped++;
-		st->err_code = SL_MOQ_ERR_CANCEL;
-		return SL_ENOTFOUND;
-	}
-	struct usub *u = (struct usub *)(uintptr_t)v;
-	int rc = sl_track_create_group(u->track, m->sequence, s->now, &st->g);
-	if (rc != 0) {
-		s->st.groups_in_dropped++;
-		st->err_code = sl_moq_error_code(rc);
-		return rc;
-	}
-	s->st.groups_in++;
-	return 0;
 }
 
 /* ---- the stream parser ---- */
@@ -1053,7 +822,7 @@ static int step(struct sl_moq_session *s, struct stream *st, struct sl_reader *r
 			struct sl_moq_group m;
 			DECODE(sl_moq_decode_group(r, &m, &why));
 			st->first = true;
-			rc = on_group_header(s, st, &m);
+			rc = sm_on_group_header(s, st, &m);
 			return rc < 0 ? rc : 1;
 		}
 		return rx_frames(s, st, r);
@@ -1186,11 +955,11 @@ static void stream_teardown(struct sl_moq_session *s, struct stream *st, int err
 		break;
 	case K_SUBSCRIBE_OUT:
 		if (st->u.u)
-			usub_end(st->u.u, err);
+			sm_usub_end(st->u.u, err);
 		break;
 	case K_ANNOUNCE_OUT:
 		if (s->relay)
-			remotes_end_stream(s, st->id);
+			sm_remotes_end_stream(s, st->id);
 		break;
 	case K_GROUP_IN:
 	case K_FETCH_OUT:
@@ -1224,12 +993,12 @@ static void on_fin(struct sl_moq_session *s, struct stream *st)
 		return;
 	case K_SUBSCRIBE_OUT:
 		if (st->u.u)
-			usub_end(st->u.u, 0);
+			sm_usub_end(st->u.u, 0);
 		sm_tx_fin(s, st);
 		return;
 	case K_ANNOUNCE_OUT:
 		if (s->relay)
-			remotes_end_stream(s, st->id);
+			sm_remotes_end_stream(s, st->id);
 		sm_tx_fin(s, st);
 		return;
 	case K_FETCH_IN:
@@ -1260,37 +1029,6 @@ static void on_fin(struct sl_moq_session *s, struct stream *st)
 }
 
 /* ---- public: lifecycle ---- */
-
-struct sl_moq_relay *sl_moq_relay_new(struct sl_origin *origin)
-{
-	struct sl_moq_relay *r = calloc(1, sizeof(*r));
-	if (r == NULL)
-		return NULL;
-	if (sl_u64map_init(&r->remotes, 16) != 0) {
-		free(r);
-		return NULL;
-	}
-	r->origin = origin;
-	return r;
-}
-
-void sl_moq_relay_free(struct sl_moq_relay *r)
-{
-	if (r == NULL)
-		return;
-	sl_u64map_fini(&r->remotes);
-	free(r);
-}
-
-struct sl_origin *sl_moq_relay_origin(struct sl_moq_relay *r)
-{
-	return r->origin;
-}
-
-void sl_moq_relay_stats(const struct sl_moq_relay *r, struct sl_moq_relay_stats *out)
-{
-	*out = r->st;
-}
 
 struct sl_moq_session *sl_moq_session_new(const struct sl_moq_session_config *cfg,
 					  const struct sl_moq_transport_ops *ops, void *t,
@@ -1344,16 +1082,16 @@ static void session_shutdown(struct sl_moq_session *s)
 		return;
 	s->closed = true;
 	s->st.closed = true;
-	enter(s);
+	sm_enter(s);
 	while (s->all) {
 		struct stream *st = s->all;
 		stream_teardown(s, st, s->relay ? 0 : SL_EDROPPED);
 		sm_stream_release(s, st);
 	}
 	while (s->remotes)
-		remote_end(s, s->remotes);
+		sm_remote_end(s, s->remotes);
 	while (s->usub_list)
-		usub_end(s->usub_list, s->relay ? 0 : SL_EDROPPED);
+		sm_usub_end(s->usub_list, s->relay ? 0 : SL_EDROPPED);
 	while (s->dsub_list)
 		sm_dsub_free(s->dsub_list, false);
 	while (s->ready.head)
@@ -1362,7 +1100,7 @@ static void session_shutdown(struct sl_moq_session *s)
 		sm_task_unlink(s->blocked.head);
 	sl_waitq_wake_all(&s->awaiters);
 	sl_waitq_wake_all(&s->credit_waiters); /* they find the broadcast gone */
-	leave(s);
+	sm_leave(s);
 }
 
 void sl_moq_session_closed(struct sl_moq_session *s)
@@ -1372,9 +1110,9 @@ void sl_moq_session_closed(struct sl_moq_session *s)
 
 void sl_moq_session_close(struct sl_moq_session *s, uint64_t code, const char *reason)
 {
-	enter(s);
+	sm_enter(s);
 	sm_session_close(s, code, reason);
-	leave(s);
+	sm_leave(s);
 }
 
 void sl_moq_session_free(struct sl_moq_session *s)
@@ -1439,9 +1177,9 @@ void sl_moq_session_stream_open(struct sl_moq_session *s, int64_t id)
 {
 	if (s->closed)
 		return;
-	enter(s);
+	sm_enter(s);
 	peer_stream(s, id);
-	leave(s);
+	sm_leave(s);
 }
 
 int sl_moq_session_stream_data(struct sl_moq_session *s, int64_t id, const uint8_t *data,
@@ -1449,7 +1187,7 @@ int sl_moq_session_stream_data(struct sl_moq_session *s, int64_t id, const uint8
 {
 	if (s->closed)
 		return SL_ECLOSED;
-	enter(s);
+	sm_enter(s);
 	s->st.bytes_in += len;
 	struct stream *st = peer_stream(s, id);
 	if (st && st->kind == K_GROUP_OUT) {
@@ -1467,7 +1205,7 @@ int sl_moq_session_stream_data(struct sl_moq_session *s, int64_t id, const uint8
 			on_fin(s, st);
 	}
 	int ret = s->closed ? SL_ECLOSED : 0;
-	leave(s);
+	sm_leave(s);
 	return ret;
 }
 
@@ -1475,7 +1213,7 @@ void sl_moq_session_stream_reset(struct sl_moq_session *s, int64_t id, uint64_t 
 {
 	if (s->closed)
 		return;
-	enter(s);
+	sm_enter(s);
 	struct stream *st = stream_find(s, id);
 	if (st) {
 		s->st.resets_in++;
@@ -1494,7 +1232,7 @@ void sl_moq_session_stream_reset(struct sl_moq_session *s, int64_t id, uint64_t 
 			sm_reset_stream(s, st, SL_MOQ_ERR_CANCEL);
 		}
 	}
-	leave(s);
+	sm_leave(s);
 }
 
 /* ---- public: poll ---- */
@@ -1530,7 +1268,7 @@ int sl_moq_session_poll(struct sl_moq_session *s, uint64_t now_ns)
 {
 	if (s->closed)
 		return SL_ECLOSED;
-	enter(s);
+	sm_enter(s);
 	s->now = now_ns;
 	if (s->relay && s->publish_prefix && !s->interest_open) {
 		int rc;
@@ -1551,7 +1289,7 @@ int sl_moq_session_poll(struct sl_moq_session *s, uint64_t now_ns)
 	/* Drained: the next work tells the owner again. */
 	s->signalled = false;
 	int ret = s->closed ? SL_ECLOSED : 0;
-	leave(s);
+	sm_leave(s);
 	return ret;
 }
 
@@ -1600,12 +1338,12 @@ int sl_moq_session_publish(struct sl_moq_session *s, const char *path, struct sl
 		free(p);
 		return rc;
 	}
-	enter(s);
+	sm_enter(s);
 	p->b = sl_broadcast_ref(b);
 	p->next = s->pubs;
 	s->pubs = p;
 	client_announce_all(s, p->path, true);
-	leave(s);
+	sm_leave(s);
 	return 0;
 }
 
@@ -1624,128 +1362,31 @@ int sl_moq_session_unpublish(struct sl_moq_session *s, const char *path)
 		return SL_ENOTFOUND;
 	struct pub *p = *pp;
 	*pp = p->next;
-	enter(s);
+	sm_enter(s);
 	client_announce_all(s, p->path, false);
-	leave(s);
+	sm_leave(s);
 	sl_broadcast_unref(p->b);
 	free(p);
 	return 0;
 }
 
-static int check_name(const char *s)
+int sm_check_name(const char *s)
 {
 	if (s == NULL)
 		return SL_EINVAL;
 	return strlen(s) > SL_MOQ_MAX_STRING ? SL_ERANGE : 0;
 }
 
-int sl_moq_session_subscribe(struct sl_moq_session *s, const char *broadcast, const char *track,
-			     const struct sl_moq_subscribe_options *opts, uint64_t *id,
-			     struct sl_track_consumer *consumer)
-{
-	if (s->closed)
-		return SL_ECLOSED;
-	int rc = check_name(broadcast);
-	if (rc == 0)
-		rc = check_name(track);
-	if (rc == 0 && track[0] == '\0')
-		rc = SL_EINVAL;
-	if (rc != 0)
-		return rc;
-	struct sl_moq_subscribe_options o;
-	if (opts)
-		o = *opts;
-	else
-		sl_moq_subscribe_options_default(&o);
-	struct sl_track *t = sl_track_new(track, o.priority, NULL);
-	if (t == NULL)
-		return SL_ENOMEM;
-	enter(s);
-	struct usub *u = usub_new(s, broadcast, track, t, &o);
-	rc = u ? usub_send(u) : SL_ENOMEM;
-	if (rc != 0 && u)
-		usub_free(u);
-	if (rc == 0) {
-		sl_track_consume(t, consumer);
-		if (id)
-			*id = u->id;
-	}
-	sl_track_unref(t);
-	leave(s);
-	return rc;
-}
-
-int sl_moq_session_subscribe_update(struct sl_moq_session *s, uint64_t id,
-				    const struct sl_moq_subscribe_options *opts)
-{
-	if (s->closed)
-		return SL_ECLOSED;
-	uint64_t v;
-	if (!sl_u64map_get(&s->usubs, id, &v))
-		return SL_ENOTFOUND;
-	struct usub *u = (struct usub *)(uintptr_t)v;
-	struct sl_moq_subscribe_options defaults;
-	if (opts == NULL) {
-		sl_moq_subscribe_options_default(&defaults);
-		opts = &defaults;
-	}
-	struct sl_moq_subscribe_terms m = {
-		.priority = opts->priority,
-		.ordered = opts->ordered,
-		.max_latency_ms = opts->max_latency_ms,
-		.has_start = opts->has_start,
-		.start = opts->start,
-		.has_end = opts->has_end,
-		.end = opts->end,
-	};
-	uint8_t buf[64];
-	struct sl_writer w;
-	sl_writer_init(&w, buf, sizeof(buf));
-	int rc = sl_moq_encode_subscribe_update(&w, &m);
-	if (rc != 0)
-		return rc;
-	if (u->st == NULL) { /* the SUBSCRIBE waits for the stream limit: it carries the terms */
-		u->o = *opts;
-		return 0;
-	}
-	if (u->st->tx_done)
-		return SL_ECLOSED;
-	u->o = *opts;
-	enter(s);
-	s->st.msgs_out[SL_MOQ_MSG_SUBSCRIBE_UPDATE]++;
-	rc = sm_tx(s, u->st, buf, sl_writer_len(&w), false);
-	leave(s);
-	return rc;
-}
-
-int sl_moq_session_unsubscribe(struct sl_moq_session *s, uint64_t id)
-{
-	if (s->closed)
-		return SL_ECLOSED;
-	uint64_t v;
-	if (!sl_u64map_get(&s->usubs, id, &v))
-		return SL_ENOTFOUND;
-	struct usub *u = (struct usub *)(uintptr_t)v;
-	enter(s);
-	struct stream *st = u->st;
-	sl_track_abort(u->track, SL_ECANCEL);
-	usub_free(u);
-	if (st)
-		sm_tx_fin(s, st);
-	leave(s);
-	return 0;
-}
-
 /* Opens a Fetch stream and sends FETCH + FIN; *out reads the group the reply fills. The caller
- * holds enter(s). Errors: as sl_moq_session_fetch. */
+ * holds sm_enter(s). Errors: as sl_moq_session_fetch. */
 static int fetch_open(struct sl_moq_session *s, const char *broadcast, const char *track,
 		      uint8_t priority, uint64_t group, struct sl_group_reader *out)
 {
 	if (s->closed)
 		return SL_ECLOSED;
-	int rc = check_name(broadcast);
+	int rc = sm_check_name(broadcast);
 	if (rc == 0)
-		rc = check_name(track);
+		rc = sm_check_name(track);
 	if (rc == 0 && track[0] == '\0')
 		rc = SL_EINVAL;
 	if (rc != 0)
@@ -1793,9 +1434,9 @@ static int fetch_open(struct sl_moq_session *s, const char *broadcast, const cha
 int sl_moq_session_fetch(struct sl_moq_session *s, const char *broadcast, const char *track,
 			 uint8_t priority, uint64_t group, struct sl_group_reader *out)
 {
-	enter(s);
+	sm_enter(s);
 	int rc = fetch_open(s, broadcast, track, priority, group, out);
-	leave(s);
+	sm_leave(s);
 	return rc;
 }
 
@@ -1808,9 +1449,9 @@ int sl_moq_session_announce_interest(struct sl_moq_session *s, const char *prefi
 		return SL_ERANGE;
 	bool done = false;
 	int rc;
-	enter(s);
+	sm_enter(s);
 	open_interest(s, norm, &done, &rc);
-	leave(s);
+	sm_leave(s);
 	free(norm);
 	return rc;
 }
@@ -1839,7 +1480,7 @@ int sl_moq_session_goaway(struct sl_moq_session *s, const char *uri)
 {
 	if (s->closed)
 		return SL_ECLOSED;
-	int rc = check_name(uri);
+	int rc = sm_check_name(uri);
 	if (rc != 0)
 		return rc;
 	struct sl_moq_goaway m = {{(const uint8_t *)uri, strlen(uri)}};
@@ -1851,14 +1492,14 @@ int sl_moq_session_goaway(struct sl_moq_session *s, const char *uri)
 		rc = sl_moq_encode_goaway(&w, &m);
 	if (rc != 0)
 		return rc;
-	enter(s);
+	sm_enter(s);
 	struct stream *st;
 	rc = sm_stream_open(s, true, K_GOAWAY_OUT, &st);
 	if (rc == 0) {
 		s->st.msgs_out[SL_MOQ_MSG_GOAWAY]++;
 		sm_tx(s, st, buf, sl_writer_len(&w), true);
 	}
-	leave(s);
+	sm_leave(s);
 	return rc;
 }
 
@@ -1898,14 +1539,5 @@ const struct sl_stat_field sl_moq_session_stats_fields[] = {
 	SL_STAT_HIDE(T, closed, "one session's state, meaningless in a worker's sum"),
 	SL_STAT_HIDE(T, closed_locally, "one session's state, meaningless in a worker's sum"),
 	SL_STAT_TABLE_END,
-};
-#undef T
-
-#define T struct sl_moq_relay_stats
-const struct sl_stat_field sl_moq_relay_stats_fields[] = {
-	SL_STAT_U(T, upstream_subscribes, NULL), SL_STAT_U(T, upstream_cancels, NULL),
-	SL_STAT_U(T, shared_subscribes, NULL),	 SL_STAT_U(T, broadcasts_announced, NULL),
-	SL_STAT_U(T, broadcasts_refused, NULL),	 SL_STAT_G(T, upstreams_active, NULL),
-	SL_STAT_U(T, upstream_fetches, NULL),	 SL_STAT_TABLE_END,
 };
 #undef T

@@ -288,9 +288,12 @@ int sm_tx(struct sl_moq_session *s, struct stream *st, const void *p, size_t n, 
 int sm_tx_frame(struct sl_moq_session *s, struct stream *st, struct sl_slice f);
 int sm_stream_open(struct sl_moq_session *s, bool bidi, uint8_t kind, struct stream **out);
 void sm_stream_release(struct sl_moq_session *s, struct stream *st);
+void sm_enter(struct sl_moq_session *s);
+void sm_leave(struct sl_moq_session *s);
 void sm_tx_fin(struct sl_moq_session *s, struct stream *st);
 void sm_reset_stream(struct sl_moq_session *s, struct stream *st, uint64_t code);
 void sm_session_close(struct sl_moq_session *s, uint64_t code, const char *reason);
+int sm_check_name(const char *s);
 
 /* ---- session_sub.c: downstream subscriptions ---- */
 
@@ -302,5 +305,14 @@ int sm_lookup_track(struct sl_moq_session *s, const char *bpath, const char *nam
 int sm_on_subscribe(struct sl_moq_session *s, struct stream *st, const struct sl_moq_subscribe *m);
 void sm_on_subscribe_update(struct sl_moq_session *s, struct stream *st,
 			    const struct sl_moq_subscribe_terms *m);
+
+/* ---- session_relay.c: remote broadcasts and upstream subscriptions ---- */
+
+void sm_usub_end(struct usub *u, int err);
+void sm_remote_end(struct sl_moq_session *s, struct remote *rb);
+void sm_remotes_end_stream(struct sl_moq_session *s, int64_t ann_id);
+int sm_remote_provide(void *arg, struct sl_broadcast *b, const char *name, uint8_t priority,
+		      struct sl_track **out);
+int sm_on_group_header(struct sl_moq_session *s, struct stream *st, const struct sl_moq_group *m);
 
 #endif
