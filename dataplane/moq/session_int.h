@@ -284,6 +284,7 @@ static inline void sm_ready_push(struct sl_moq_session *s, struct task *t)
 char *sm_str_dup(struct sl_moq_str m);
 bool sm_str_has_nul(struct sl_moq_str m);
 char *sm_path_norm(const char *in, size_t n);
+char *sm_path_join(const char *prefix, const char *suffix, size_t slen);
 int sm_tx(struct sl_moq_session *s, struct stream *st, const void *p, size_t n, bool fin);
 int sm_tx_frame(struct sl_moq_session *s, struct stream *st, struct sl_slice f);
 int sm_stream_open(struct sl_moq_session *s, bool bidi, uint8_t kind, struct stream **out);
@@ -314,5 +315,12 @@ void sm_remotes_end_stream(struct sl_moq_session *s, int64_t ann_id);
 int sm_remote_provide(void *arg, struct sl_broadcast *b, const char *name, uint8_t priority,
 		      struct sl_track **out);
 int sm_on_group_header(struct sl_moq_session *s, struct stream *st, const struct sl_moq_group *m);
+
+/* ---- session_announce.c: announcements ---- */
+
+int sm_on_interest(struct sl_moq_session *s, struct stream *st,
+		   const struct sl_moq_announce_interest *m);
+int sm_on_announce(struct sl_moq_session *s, struct stream *st, const struct sl_moq_announce *m);
+void sm_open_interest(struct sl_moq_session *s, const char *prefix, bool *done, int *ret);
 
 #endif
