@@ -323,4 +323,8 @@ int sm_on_interest(struct sl_moq_session *s, struct stream *st,
 int sm_on_announce(struct sl_moq_session *s, struct stream *st, const struct sl_moq_announce *m);
 void sm_open_interest(struct sl_moq_session *s, const char *prefix, bool *done, int *ret);
 
+/* ---- session_fetch.c: FETCH ---- */
+
+int sm_on_fetch(struct sl_moq_session *s, struct stream *st, const struct sl_moq_fetch *m);
+
 #endif
