@@ -651,9 +651,8 @@ static void stream_teardown(struct sl_moq_session *s, struct stream *st, int err
 		if (st->u.u)
 			sm_usub_end(st->u.u, err);
 		break;
-	case K_ANNOUNCE_OUT:
-		if (s->relay)
-			sm_remotes_end_stream(s, st->id);
+	case K_ANNOUNCE_OUT: /* a client has no remote broadcasts: nothing to end */
+		sm_remotes_end_stream(s, st->id);
 		break;
 	case K_GROUP_IN:
 	case K_FETCH_OUT:
@@ -691,8 +690,7 @@ static void on_fin(struct sl_moq_session *s, struct stream *st)
 		sm_tx_fin(s, st);
 		return;
 	case K_ANNOUNCE_OUT:
-		if (s->relay)
-			sm_remotes_end_stream(s, st->id);
+		sm_remotes_end_stream(s, st->id);
 		sm_tx_fin(s, st);
 		return;
 	case K_FETCH_IN:
@@ -758,8 +756,12 @@ struct sl_moq_session *sl_moq_session_new(const struct sl_moq_session_config *cf
 	s->ops = *ops;
 	s->t = t;
 	s->relay = relay;
-	if (relay)
+	/* Only a relay asks for the prefix its peer may publish under, at its first poll. */
+	s->interest_open = true;
+	if (relay) {
 		relay->sessions++;
+		s->interest_open = s->publish_prefix == NULL;
+	}
 	sl_waitq_init(&s->awaiters);
 	sl_waitq_init(&s->credit_waiters);
 	return s;
@@ -776,16 +778,19 @@ static void session_shutdown(struct sl_moq_session *s)
 		return;
 	s->closed = true;
 	s->st.closed = true;
+	/* A relay's peer that goes away ends its tracks cleanly for other sessions' subscribers
+	 * (sm_usub_end); a client's own readers see the loss. */
+	int err = s->relay ? 0 : SL_EDROPPED;
 	sm_enter(s);
 	while (s->all) {
 		struct stream *st = s->all;
-		stream_teardown(s, st, s->relay ? 0 : SL_EDROPPED);
+		stream_teardown(s, st, err);
 		sm_stream_release(s, st);
 	}
 	while (s->remotes)
 		sm_remote_end(s, s->remotes);
 	while (s->usub_list)
-		sm_usub_end(s->usub_list, s->relay ? 0 : SL_EDROPPED);
+		sm_usub_end(s->usub_list, err);
 	while (s->dsub_list)
 		sm_dsub_free(s->dsub_list, false);
 	while (s->ready.head)
@@ -937,7 +942,7 @@ int sl_moq_session_poll(struct sl_moq_session *s, uint64_t now_ns)
 		return SL_ECLOSED;
 	sm_enter(s);
 	s->now = now_ns;
-	if (s->relay && s->publish_prefix && !s->interest_open) {
+	if (!s->interest_open) {
 		int rc;
 		sm_open_interest(s, s->publish_prefix, &s->interest_open, &rc);
 	}
@@ -975,7 +980,7 @@ void sl_moq_session_writable(struct sl_moq_session *s)
 {
 	if (s->closed)
 		return;
-	bool work = s->blocked.head != NULL || (s->relay && s->publish_prefix && !s->interest_open);
+	bool work = s->blocked.head != NULL || !s->interest_open;
 	while (s->blocked.head)
 		sm_task_push(&s->ready, s->blocked.head);
 	sl_waitq_wake_all(&s->credit_waiters);

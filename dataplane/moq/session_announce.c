@@ -129,57 +129,7 @@ int sm_on_announce(struct sl_moq_session *s, struct stream *st, const struct sl_
 		annq_push(s, path, m->active);
 		return 0;
 	}
-	struct sl_moq_relay *r = s->relay;
-	struct remote *rb = s->remotes;
-	while (rb && strcmp(rb->path, path) != 0)
-		rb = rb->next;
-	if (!m->active) {
-		if (rb)
-			sm_remote_end(s, rb);
-		free(path);
-		return 0;
-	}
-	if (rb) { /* active twice: status must alternate */
-		free(path);
-		st->err_code = SL_MOQ_ERR_DUPLICATE;
-		s->st.protocol_errors++;
-		return SL_EDUP;
-	}
-	size_t n = strlen(path);
-	rb = calloc(1, sizeof(*rb) + n + 1);
-	if (rb == NULL) {
-		free(path);
-		st->err_code = SL_MOQ_ERR_CANCEL;
-		return SL_ENOMEM;
-	}
-	memcpy(rb->path, path, n + 1);
-	free(path);
-	int rc = sl_origin_publish(r->origin, rb->path, &rb->b);
-	if (rc != 0) {
-		/* Another publisher has the path: the first one wins, this one is ignored. */
-		r->st.broadcasts_refused++;
-		free(rb);
-		return 0;
-	}
-	if (sl_u64map_insert(&r->remotes, (uint64_t)(uintptr_t)rb->b, (uint64_t)(uintptr_t)rb) !=
-	    0) {
-		sl_origin_unpublish(r->origin, rb->b);
-		sl_broadcast_unref(rb->b);
-		free(rb);
-		st->err_code = SL_MOQ_ERR_CANCEL;
-		return SL_ENOMEM;
-	}
-	r->st.broadcasts_announced++;
-	rb->s = s;
-	rb->ann_id = st->id;
-	sl_broadcast_set_user(rb->b, rb);
-	sl_broadcast_set_provider(rb->b, sm_remote_provide, rb);
-	rb->next = s->remotes;
-	if (s->remotes)
-		s->remotes->pprev = &rb->next;
-	rb->pprev = &s->remotes;
-	s->remotes = rb;
-	return 0;
+	return sm_relay_on_announce(s, st, path, m->active);
 }
 
 void sm_open_interest(struct sl_moq_session *s, const char *prefix, bool *done, int *ret)

@@ -44,15 +44,10 @@ static void fetch_wake(struct sl_waiter *w)
 	sm_ready_push(st->u.fi.task.s, &st->u.fi.task);
 }
 
-static int fetch_open(struct sl_moq_session *s, const char *broadcast, const char *track,
-		      uint8_t priority, uint64_t group, struct sl_group_reader *out);
-
 /*
  * Finds the group a FETCH asks for and starts st->u.fi.r on it: the cached group, or, in a
- * relay, a group fetched from the session whose peer announced the broadcast (its frames are
- * forwarded as they arrive, and its reset, e.g. not-found, becomes ours). Broadcasts another
- * provider feeds (the cross-worker link) are served from the cache only. Returns 0,
- * SL_EBUSY (the upstream's stream limit: retry), or SL_ENOTFOUND.
+ * relay, a group fetched upstream (sm_relay_fetch_upstream). Returns 0, SL_EBUSY (the
+ * upstream's stream limit: retry), or SL_ENOTFOUND.
  */
 static int fetch_find(struct sl_moq_session *s, struct stream *st)
 {
@@ -69,27 +64,7 @@ static int fetch_find(struct sl_moq_session *s, struct stream *st)
 	}
 	if (s->relay == NULL)
 		return SL_ENOTFOUND;
-	struct sl_broadcast *b = sl_origin_find(s->relay->origin, st->u.fi.bpath);
-	uint64_t v;
-	if (b == NULL || !sl_u64map_get(&s->relay->remotes, (uint64_t)(uintptr_t)b, &v))
-		return SL_ENOTFOUND;
-	struct remote *rb = (struct remote *)(uintptr_t)v;
-	struct sl_moq_session *up = rb->s;
-	if (up->closed)
-		return SL_ENOTFOUND;
-	sm_enter(up);
-	rc = fetch_open(up, rb->path, st->u.fi.name, st->u.fi.priority, st->u.fi.group,
-			&st->u.fi.r);
-	sm_leave(up);
-	if (rc == 0) {
-		s->relay->st.upstream_fetches++;
-		return 0;
-	}
-	/* The upstream's limit, not ours: its owner tells it when the limit grows
-	 * (sl_moq_session_writable), and it wakes this FETCH then. */
-	if (rc == SL_EBUSY)
-		sl_waitq_add(&up->credit_waiters, &st->u.fi.w);
-	return rc == SL_EBUSY ? SL_EBUSY : SL_ENOTFOUND;
+	return sm_relay_fetch_upstream(s, st);
 }
 
 /* A FETCH waiting for the upstream's stream limit: retried once per poll. */
@@ -140,8 +115,8 @@ int sm_on_fetch(struct sl_moq_session *s, struct stream *st, const struct sl_moq
 
 /* Opens a Fetch stream and sends FETCH + FIN; *out reads the group the reply fills. The caller
  * holds sm_enter(s). Errors: as sl_moq_session_fetch. */
-static int fetch_open(struct sl_moq_session *s, const char *broadcast, const char *track,
-		      uint8_t priority, uint64_t group, struct sl_group_reader *out)
+int sm_fetch_open(struct sl_moq_session *s, const char *broadcast, const char *track,
+		  uint8_t priority, uint64_t group, struct sl_group_reader *out)
 {
 	if (s->closed)
 		return SL_ECLOSED;
@@ -196,7 +171,7 @@ int sl_moq_session_fetch(struct sl_moq_session *s, const char *broadcast, const 
 			 uint8_t priority, uint64_t group, struct sl_group_reader *out)
 {
 	sm_enter(s);
-	int rc = fetch_open(s, broadcast, track, priority, group, out);
+	int rc = sm_fetch_open(s, broadcast, track, priority, group, out);
 	sm_leave(s);
 	return rc;
 }

@@ -204,7 +204,7 @@ struct sl_moq_session {
 	char *publish_prefix;
 	uint64_t now;
 	bool closed;
-	bool interest_open;
+	bool interest_open; /* the relay's publish-prefix interest is open, or none is wanted */
 	uint32_t depth;
 	uint32_t nstreams;
 	uint32_t ndsubs;
@@ -304,6 +304,8 @@ void sm_dsub_resolved(struct dsub *d, uint64_t seq);
 int sm_lookup_track(struct sl_moq_session *s, const char *bpath, const char *name, uint8_t priority,
 		    bool create, struct sl_track **out);
 int sm_on_subscribe(struct sl_moq_session *s, struct stream *st, const struct sl_moq_subscribe *m);
+int sm_broadcast_track(struct sl_broadcast *b, const char *name, uint8_t priority, bool create,
+		       struct sl_track **out);
 void sm_on_subscribe_update(struct sl_moq_session *s, struct stream *st,
 			    const struct sl_moq_subscribe_terms *m);
 
@@ -312,8 +314,10 @@ void sm_on_subscribe_update(struct sl_moq_session *s, struct stream *st,
 void sm_usub_end(struct usub *u, int err);
 void sm_remote_end(struct sl_moq_session *s, struct remote *rb);
 void sm_remotes_end_stream(struct sl_moq_session *s, int64_t ann_id);
-int sm_remote_provide(void *arg, struct sl_broadcast *b, const char *name, uint8_t priority,
-		      struct sl_track **out);
+int sm_relay_on_announce(struct sl_moq_session *s, struct stream *st, char *path, bool active);
+int sm_relay_lookup_track(struct sl_moq_session *s, const char *bpath, const char *name,
+			  uint8_t priority, bool create, struct sl_track **out);
+int sm_relay_fetch_upstream(struct sl_moq_session *s, struct stream *st);
 int sm_on_group_header(struct sl_moq_session *s, struct stream *st, const struct sl_moq_group *m);
 
 /* ---- session_announce.c: announcements ---- */
@@ -326,5 +330,7 @@ void sm_open_interest(struct sl_moq_session *s, const char *prefix, bool *done, 
 /* ---- session_fetch.c: FETCH ---- */
 
 int sm_on_fetch(struct sl_moq_session *s, struct stream *st, const struct sl_moq_fetch *m);
+int sm_fetch_open(struct sl_moq_session *s, const char *broadcast, const char *track,
+		  uint8_t priority, uint64_t group, struct sl_group_reader *out);
 
 #endif

@@ -3,7 +3,9 @@
  * The upstream side: the relay's shared state (struct sl_moq_relay), broadcasts a relay
  * session's peer announced (remote broadcasts, published into the origin), and upstream
  * subscriptions (this side subscribed, the peer sends groups): those a remote broadcast's
- * provider opens on a relay, and those a client asks for with sl_moq_session_subscribe.
+ * provider opens on a relay, and those a client asks for with sl_moq_session_subscribe. The
+ * relay-only halves of the other parts live here too (ANNOUNCE into the origin, track lookup in
+ * the origin, FETCH forwarded upstream), so those parts test the role once and call in.
  */
 #include "moq/session_int.h"
 
@@ -168,7 +170,7 @@ static int usub_send(struct usub *u)
 	st->u.u = u;
 	u->st = st;
 	s->st.msgs_out[SL_MOQ_MSG_SUBSCRIBE]++;
-	if (s->relay && u->rb)
+	if (u->rb) /* only a relay's provider sets it */
 		s->relay->st.upstream_subscribes++;
 	sm_tx(s, st, buf, sl_writer_len(&w), false);
 	return 0;
@@ -180,8 +182,8 @@ static int usub_send(struct usub *u)
  * SUBSCRIBE on this session, shared by every reader: start at the latest group, in order, with
  * the first requester's priority.
  */
-int sm_remote_provide(void *arg, struct sl_broadcast *b, const char *name, uint8_t priority,
-		      struct sl_track **out)
+static int remote_provide(void *arg, struct sl_broadcast *b, const char *name, uint8_t priority,
+			  struct sl_track **out)
 {
 	struct remote *rb = arg;
 	struct sl_moq_session *s = rb->s;
@@ -214,6 +216,111 @@ int sm_remote_provide(void *arg, struct sl_broadcast *b, const char *name, uint8
 	sl_track_set_unused(t, usub_unused, u);
 	*out = t;
 	return 0;
+}
+
+/*
+ * Relay: the peer announced path (taken over) on its interest stream st: active publishes a
+ * remote broadcast in the origin with this session as its provider, inactive ends it.
+ */
+int sm_relay_on_announce(struct sl_moq_session *s, struct stream *st, char *path, bool active)
+{
+	struct sl_moq_relay *r = s->relay;
+	struct remote *rb = s->remotes;
+	while (rb && strcmp(rb->path, path) != 0)
+		rb = rb->next;
+	if (!active) {
+		if (rb)
+			sm_remote_end(s, rb);
+		free(path);
+		return 0;
+	}
+	if (rb) { /* active twice: status must alternate */
+		free(path);
+		st->err_code = SL_MOQ_ERR_DUPLICATE;
+		s->st.protocol_errors++;
+		return SL_EDUP;
+	}
+	size_t n = strlen(path);
+	rb = calloc(1, sizeof(*rb) + n + 1);
+	if (rb == NULL) {
+		free(path);
+		st->err_code = SL_MOQ_ERR_CANCEL;
+		return SL_ENOMEM;
+	}
+	memcpy(rb->path, path, n + 1);
+	free(path);
+	int rc = sl_origin_publish(r->origin, rb->path, &rb->b);
+	if (rc != 0) {
+		/* Another publisher has the path: the first one wins, this one is ignored. */
+		r->st.broadcasts_refused++;
+		free(rb);
+		return 0;
+	}
+	if (sl_u64map_insert(&r->remotes, (uint64_t)(uintptr_t)rb->b, (uint64_t)(uintptr_t)rb) !=
+	    0) {
+		sl_origin_unpublish(r->origin, rb->b);
+		sl_broadcast_unref(rb->b);
+		free(rb);
+		st->err_code = SL_MOQ_ERR_CANCEL;
+		return SL_ENOMEM;
+	}
+	r->st.broadcasts_announced++;
+	rb->s = s;
+	rb->ann_id = st->id;
+	sl_broadcast_set_user(rb->b, rb);
+	sl_broadcast_set_provider(rb->b, remote_provide, rb);
+	rb->next = s->remotes;
+	if (s->remotes)
+		s->remotes->pprev = &rb->next;
+	rb->pprev = &s->remotes;
+	s->remotes = rb;
+	return 0;
+}
+
+/*
+ * Relay: finds a track in the origin, where a broadcast's provider (a publishing session, the
+ * cross-worker link) creates a missing track and feeds it (sm_broadcast_track).
+ */
+int sm_relay_lookup_track(struct sl_moq_session *s, const char *bpath, const char *name,
+			  uint8_t priority, bool create, struct sl_track **out)
+{
+	struct sl_broadcast *b = sl_origin_find(s->relay->origin, bpath);
+	if (b == NULL)
+		return SL_ENOTFOUND;
+	if (create && sl_broadcast_track(b, name) != NULL)
+		s->relay->st.shared_subscribes++;
+	return sm_broadcast_track(b, name, priority, create, out);
+}
+
+/*
+ * Relay: a FETCH for a group the origin does not hold goes to the session whose peer announced
+ * the broadcast (its frames are forwarded to st as they arrive, and its reset, e.g. not-found,
+ * becomes ours). Broadcasts another provider feeds (the cross-worker link) are served from the
+ * cache only. Returns 0, SL_EBUSY (the upstream's stream limit: retry), or SL_ENOTFOUND.
+ */
+int sm_relay_fetch_upstream(struct sl_moq_session *s, struct stream *st)
+{
+	struct sl_broadcast *b = sl_origin_find(s->relay->origin, st->u.fi.bpath);
+	uint64_t v;
+	if (b == NULL || !sl_u64map_get(&s->relay->remotes, (uint64_t)(uintptr_t)b, &v))
+		return SL_ENOTFOUND;
+	struct remote *rb = (struct remote *)(uintptr_t)v;
+	struct sl_moq_session *up = rb->s;
+	if (up->closed)
+		return SL_ENOTFOUND;
+	sm_enter(up);
+	int rc = sm_fetch_open(up, rb->path, st->u.fi.name, st->u.fi.priority, st->u.fi.group,
+			       &st->u.fi.r);
+	sm_leave(up);
+	if (rc == 0) {
+		s->relay->st.upstream_fetches++;
+		return 0;
+	}
+	/* The upstream's limit, not ours: its owner tells it when the limit grows
+	 * (sl_moq_session_writable), and it wakes this FETCH then. */
+	if (rc == SL_EBUSY)
+		sl_waitq_add(&up->credit_waiters, &st->u.fi.w);
+	return rc == SL_EBUSY ? SL_EBUSY : SL_ENOTFOUND;
 }
 
 int sm_on_group_header(struct sl_moq_session *s, struct stream *st, const struct sl_moq_group *m)

@@ -431,28 +431,34 @@ static void dsub_run(struct task *t)
 }
 
 /*
- * Finds the track a peer asks for and returns a new reference. Relay: in the origin, where a
- * broadcast's provider (a publishing session, the cross-worker link) creates a missing track
- * and feeds it; a FETCH only looks at tracks that exist. Client: in published broadcasts.
+ * Finds the track a peer asks for and returns a new reference. Relay: in the origin
+ * (sm_relay_lookup_track). Client: in published broadcasts.
  */
 int sm_lookup_track(struct sl_moq_session *s, const char *bpath, const char *name, uint8_t priority,
 		    bool create, struct sl_track **out)
 {
-	struct sl_broadcast *b = NULL;
-	if (s->relay) {
-		b = sl_origin_find(s->relay->origin, bpath);
-	} else {
-		char *norm = sm_path_norm(bpath, strlen(bpath));
-		if (norm == NULL)
-			return SL_ENOTFOUND;
-		struct pub *p = s->pubs;
-		while (p && strcmp(p->path, norm) != 0)
-			p = p->next;
-		free(norm);
-		b = p ? p->b : NULL;
-	}
-	if (b == NULL)
+	if (s->relay)
+		return sm_relay_lookup_track(s, bpath, name, priority, create, out);
+	char *norm = sm_path_norm(bpath, strlen(bpath));
+	if (norm == NULL)
 		return SL_ENOTFOUND;
+	struct pub *p = s->pubs;
+	while (p && strcmp(p->path, norm) != 0)
+		p = p->next;
+	free(norm);
+	if (p == NULL)
+		return SL_ENOTFOUND;
+	return sm_broadcast_track(p->b, name, priority, create, out);
+}
+
+/*
+ * A new reference to a track of b. create: the broadcast's provider (a publishing session, the
+ * cross-worker link) creates a missing track and feeds it; otherwise (a FETCH) only a track
+ * that exists is found.
+ */
+int sm_broadcast_track(struct sl_broadcast *b, const char *name, uint8_t priority, bool create,
+		       struct sl_track **out)
+{
 	if (!create) {
 		struct sl_track *t = sl_broadcast_track(b, name);
 		if (t == NULL)
@@ -460,8 +466,6 @@ int sm_lookup_track(struct sl_moq_session *s, const char *bpath, const char *nam
 		*out = sl_track_ref(t);
 		return 0;
 	}
-	if (s->relay && sl_broadcast_track(b, name) != NULL)
-		s->relay->st.shared_subscribes++;
 	return sl_broadcast_request_track(b, name, priority, out);
 }
 
