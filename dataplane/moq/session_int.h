@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SL_MOQ_SESSION_INT_H
+#define SL_MOQ_SESSION_INT_H
+
+/*
+ * Private to dataplane/moq: the state of a moq-lite session and the functions its parts share.
+ * One session is split by stream kind into session.c (core), session_sub.c, session_relay.c,
+ * session_announce.c and session_fetch.c; nothing outside those files includes this header, and
+ * the public interface stays moq/session.h. Shared functions carry the sm_ prefix.
+ */
+
+#include "moq/session.h"
+#include "core/err.h"
+#include "core/u64map.h"
+#include "moq/seqset.h"
+#include "track/path.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define container_of(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
+
+/* A partial control message is at most the codec's message limit plus its length prefix; a
+ * group stream only ever buffers a partial header. */
+#define RX_CAP	  4096
+#define ARENA_CAP 4096
+/* Room to encode any control message (strings are bounded by SL_MOQ_MAX_STRING). */
+#define MSG_MAX (2 * SL_MOQ_MAX_STRING + SL_MOQ_MAX_HOPS * 8 + 160)
+
+enum kind {
+	K_NEW_IN,	/* a peer stream whose type has not arrived yet */
+	K_ANNOUNCE_IN,	/* the peer's ANNOUNCE_INTEREST: this side answers */
+	K_SUBSCRIBE_IN, /* the peer subscribes: this side publishes */
+	K_FETCH_IN,
+	K_PROBE_IN, /* never reset */
+	K_GOAWAY_IN,
+	K_GROUP_IN,
+	K_IGNORE_IN, /* reset by this side; later bytes are swallowed */
+	K_ANNOUNCE_OUT,
+	K_SUBSCRIBE_OUT,
+	K_FETCH_OUT,
+	K_GOAWAY_OUT,
+	K_GROUP_OUT,
+};
+
+struct sl_moq_session;
+
+/* A unit of ready work: woken by a waiter, run by poll. */
+struct task {
+	struct task *next;
+	struct task **pprev; /* NULL when on no list */
+	void (*run)(struct task *t);
+	struct sl_moq_session *s;
+};
+
+struct dsub;
+struct usub;
+struct remote;
+
+struct stream {
+	int64_t id;
+	uint8_t kind;
+	bool rx_done;	   /* the peer finished (or reset) its side */
+	bool tx_done;	   /* this side finished (or reset) its side */
+	bool dead;	   /* released: waiting on the dead list for the end of the API call */
+	bool first;	   /* the stream's first message was handled */
+	uint64_t err_code; /* moq-lite code to reset with after a failure */
+	struct stream *next, **pprev; /* every live stream of the session */
+	struct stream *dnext;	      /* dead list */
+	uint8_t *rx;		      /* bytes of a partial message */
+	uint32_t rxlen, rxcap;
+	/* Frame reception (group and fetch streams this side receives). */
+	struct sl_group *g;   /* producer reference */
+	struct sl_buf *fbuf;  /* frame being assembled */
+	uint64_t fleft;	      /* payload bytes still expected for fbuf */
+	struct sl_track *trk; /* fetch: the private track holding g */
+	union {
+		struct dsub *d;			/* K_SUBSCRIBE_IN */
+		struct usub *u;			/* K_SUBSCRIBE_OUT */
+		struct {			/* K_ANNOUNCE_IN */
+			struct sl_announced *a; /* relay sessions */
+			struct sl_waiter w;
+			struct task task;
+			char *prefix; /* client sessions: normalised */
+			struct stream *next, **pprev;
+		} ai;
+		struct { /* K_ANNOUNCE_OUT */
+			char *prefix;
+		} ao;
+		struct { /* K_FETCH_IN */
+			struct sl_group_reader r;
+			struct sl_waiter w;
+			struct task task; /* fetch_retry until a group is found, then fetch_run */
+			char *bpath;	  /* the request, kept to retry an upstream FETCH */
+			char *name;
+			uint64_t group;
+			uint8_t priority;
+		} fi;
+		struct { /* K_GROUP_OUT */
+			struct dsub *d;
+			struct sl_group_reader r;
+			struct sl_waiter w;
+			uint64_t seq;
+			uint64_t arrival_ns;
+			bool fin;		      /* every frame and the fin are queued */
+			struct stream *next, **pprev; /* the subscription's group streams */
+		} go;
+	} u;
+};
+
+/* A group the subscription saw but has not opened a stream for yet. */
+struct pending {
+	struct sl_group_reader r;
+	uint64_t seq;
+	uint64_t arrival_ns;
+};
+
+/*
+ * A downstream subscription: the peer subscribed, this side sends groups.
+ *
+ * Accounting for SUBSCRIBE_DROP and the end of a bounded range (which groups were collected,
+ * resolved, or lost in a gap) is the sequence set acct; see moq/seqset.h.
+ */
+struct dsub {
+	struct task task;
+	struct sl_moq_session *s;
+	struct stream *st; /* the Subscribe stream */
+	struct dsub *next, **pprev;
+	uint64_t id;
+	struct sl_track_consumer cons;
+	struct sl_waiter w;
+	uint8_t priority;
+	bool ordered;
+	bool has_end;
+	bool has_newest;
+	bool range_done; /* the bounded range is complete: no more groups are collected */
+	bool past_end;	 /* a group past the end was seen: what is missing up to it is dropped */
+	bool has_seen;
+	bool finished;	 /* the Subscribe stream was finished or reset by this side */
+	int track_state; /* 0 live, 1 ended cleanly, < 0 abort code */
+	uint64_t end;
+	uint64_t max_latency_ns;
+	uint64_t newest_seq, newest_ns;
+	uint64_t seen_max; /* the largest sequence the consumer returned, sent or not */
+	struct sl_seqset acct;
+	struct sl_seqdrops drops;
+	struct pending *pend;
+	uint32_t npend, pcap;
+	struct stream *groups;
+};
+
+/* An upstream subscription: this side subscribed, the peer sends groups. */
+struct usub {
+	struct task task; /* retries the stream open when the peer's limit was reached */
+	struct sl_moq_session *s;
+	struct stream *st; /* NULL until opened */
+	struct usub *next, **pprev;
+	uint64_t id;
+	struct sl_track *track;
+	struct remote *rb; /* relay: the remote broadcast it feeds; NULL for a client */
+	bool ok;
+	struct sl_moq_subscribe_options o;
+	char *broadcast;
+	char *name;
+};
+
+/* Relay: a broadcast the peer announced, published into the origin on its behalf. */
+struct remote {
+	struct sl_moq_session *s;
+	struct sl_broadcast *b;
+	int64_t ann_id;
+	struct remote *next, **pprev;
+	char path[];
+};
+
+/* Client: a broadcast this side offers. */
+struct pub {
+	struct sl_broadcast *b;
+	struct pub *next;
+	char path[];
+};
+
+struct annev {
+	char *path;
+	bool active;
+};
+
+struct tlist {
+	struct task *head;
+};
+
+struct sl_moq_relay {
+	struct sl_origin *origin;
+	uint32_t sessions;
+	struct sl_u64map remotes; /* broadcast pointer -> struct remote, for upstream FETCH */
+	struct sl_moq_relay_stats st;
+};
+
+struct sl_moq_session {
+	struct sl_moq_session_config cfg;
+	struct sl_moq_transport_ops ops;
+	void *t;
+	struct sl_moq_relay *relay;
+	char *publish_prefix;
+	uint64_t now;
+	bool closed;
+	bool interest_open; /* the relay's publish-prefix interest is open, or none is wanted */
+	uint32_t depth;
+	uint32_t nstreams;
+	uint32_t ndsubs;
+	uint64_t next_sub_id;
+	struct sl_u64map streams; /* id -> stream */
+	struct sl_u64map dsubs;	  /* peer's subscribe id -> dsub */
+	struct sl_u64map usubs;	  /* own subscribe id -> usub */
+	struct stream *all;
+	struct stream *dead;
+	struct dsub *dsub_list;
+	struct usub *usub_list;
+	struct remote *remotes;
+	struct pub *pubs;
+	struct stream *ann_ins; /* client: the peer's interests, for later publishes */
+	struct tlist ready, blocked;
+	/* The owner's ready callback and clock (sl_moq_session_set_ready); signalled while the
+	 * owner knows there is work and has not polled yet. */
+	void (*on_ready)(void *arg);
+	void *ready_arg;
+	const uint64_t *now_src;
+	bool signalled;
+	/* Other sessions' FETCHes waiting for this (upstream) session's stream limit. */
+	struct sl_waitq credit_waiters;
+	struct sl_buf *arena;
+	struct annev *aq;
+	uint32_t aqhead, aqlen, aqcap;
+	char *acur;
+	struct sl_waitq awaiters;
+	char *goaway_uri;
+	struct sl_moq_session_stats st;
+};
+
+/* ---- ready work (small: inlined in every part) ---- */
+
+static inline void sm_task_unlink(struct task *t)
+{
+	if (t->pprev == NULL)
+		return;
+	*t->pprev = t->next;
+	if (t->next)
+		t->next->pprev = t->pprev;
+	t->next = NULL;
+	t->pprev = NULL;
+}
+
+static inline void sm_task_push(struct tlist *l, struct task *t)
+{
+	sm_task_unlink(t);
+	t->next = l->head;
+	if (l->head)
+		l->head->pprev = &t->next;
+	t->pprev = &l->head;
+	l->head = t;
+}
+
+static inline void sm_task_init(struct task *t, struct sl_moq_session *s,
+				void (*run)(struct task *))
+{
+	t->next = NULL;
+	t->pprev = NULL;
+	t->run = run;
+	t->s = s;
+}
+
+/* Queues t to run at the next poll, telling the owner the first time since its last poll. */
+static inline void sm_ready_push(struct sl_moq_session *s, struct task *t)
+{
+	sm_task_push(&s->ready, t);
+	if (s->on_ready && !s->signalled) {
+		s->signalled = true;
+		s->on_ready(s->ready_arg);
+	}
+}
+
+/* ---- session.c: lifecycle, stream table, transport writes, the parser and dispatch, poll ---- */
+
+char *sm_str_dup(struct sl_moq_str m);
+bool sm_str_has_nul(struct sl_moq_str m);
+char *sm_path_norm(const char *in, size_t n);
+char *sm_path_join(const char *prefix, const char *suffix, size_t slen);
+int sm_tx(struct sl_moq_session *s, struct stream *st, const void *p, size_t n, bool fin);
+int sm_tx_frame(struct sl_moq_session *s, struct stream *st, struct sl_slice f);
+int sm_stream_open(struct sl_moq_session *s, bool bidi, uint8_t kind, struct stream **out);
+void sm_stream_release(struct sl_moq_session *s, struct stream *st);
+void sm_enter(struct sl_moq_session *s);
+void sm_leave(struct sl_moq_session *s);
+void sm_tx_fin(struct sl_moq_session *s, struct stream *st);
+void sm_reset_stream(struct sl_moq_session *s, struct stream *st, uint64_t code);
+void sm_session_close(struct sl_moq_session *s, uint64_t code, const char *reason);
+int sm_check_name(const char *s);
+
+/* ---- session_sub.c: downstream subscriptions ---- */
+
+void sm_group_out_unlink(struct stream *st);
+void sm_dsub_free(struct dsub *d, bool reset_unfinished);
+void sm_dsub_resolved(struct dsub *d, uint64_t seq);
+int sm_lookup_track(struct sl_moq_session *s, const char *bpath, const char *name, uint8_t priority,
+		    bool create, struct sl_track **out);
+int sm_on_subscribe(struct sl_moq_session *s, struct stream *st, const struct sl_moq_subscribe *m);
+int sm_broadcast_track(struct sl_broadcast *b, const char *name, uint8_t priority, bool create,
+		       struct sl_track **out);
+void sm_on_subscribe_update(struct sl_moq_session *s, struct stream *st,
+			    const struct sl_moq_subscribe_terms *m);
+
+/* ---- session_relay.c: remote broadcasts and upstream subscriptions ---- */
+
+void sm_usub_end(struct usub *u, int err);
+void sm_remote_end(struct sl_moq_session *s, struct remote *rb);
+void sm_remotes_end_stream(struct sl_moq_session *s, int64_t ann_id);
+int sm_relay_on_announce(struct sl_moq_session *s, struct stream *st, char *path, bool active);
+int sm_relay_lookup_track(struct sl_moq_session *s, const char *bpath, const char *name,
+			  uint8_t priority, bool create, struct sl_track **out);
+int sm_relay_fetch_upstream(struct sl_moq_session *s, struct stream *st);
+int sm_on_group_header(struct sl_moq_session *s, struct stream *st, const struct sl_moq_group *m);
+
+/* ---- session_announce.c: announcements ---- */
+
+int sm_on_interest(struct sl_moq_session *s, struct stream *st,
+		   const struct sl_moq_announce_interest *m);
+int sm_on_announce(struct sl_moq_session *s, struct stream *st, const struct sl_moq_announce *m);
+void sm_open_interest(struct sl_moq_session *s, const char *prefix, bool *done, int *ret);
+
+/* ---- session_fetch.c: FETCH ---- */
+
+int sm_on_fetch(struct sl_moq_session *s, struct stream *st, const struct sl_moq_fetch *m);
+int sm_fetch_open(struct sl_moq_session *s, const char *broadcast, const char *track,
+		  uint8_t priority, uint64_t group, struct sl_group_reader *out);
+
+#endif
