@@ -174,17 +174,36 @@ int sm_tx_frame(struct sl_moq_session *s, struct stream *st, struct sl_slice f)
 
 /* ---- stream table ---- */
 
+/*
+ * A relay session opens a stream per group per subscriber: those come from the relay's
+ * per-core pool. A client session (no relay) opens few and uses the heap.
+ */
+static struct stream *stream_alloc(struct sl_moq_session *s)
+{
+	if (s->relay)
+		return sl_pool_zget(&s->relay->streams);
+	return calloc(1, sizeof(struct stream));
+}
+
+static void stream_dealloc(struct sl_moq_session *s, struct stream *st)
+{
+	if (s->relay)
+		sl_pool_put(&s->relay->streams, st);
+	else
+		free(st);
+}
+
 static struct stream *stream_new(struct sl_moq_session *s, int64_t id, uint8_t kind)
 {
 	if (s->nstreams >= s->cfg.max_streams)
 		return NULL;
-	struct stream *st = calloc(1, sizeof(*st));
+	struct stream *st = stream_alloc(s);
 	if (st == NULL)
 		return NULL;
 	st->id = id;
 	st->kind = kind;
 	if (sl_u64map_insert(&s->streams, (uint64_t)id, (uint64_t)(uintptr_t)st) != 0) {
-		free(st);
+		stream_dealloc(s, st);
 		return NULL;
 	}
 	st->next = s->all;
@@ -294,12 +313,14 @@ static void dead_flush(struct sl_moq_session *s)
 		struct stream *st = s->dead;
 		s->dead = st->dnext;
 		free(st->rx);
-		free(st);
+		stream_dealloc(s, st);
 	}
 }
 
 void sm_enter(struct sl_moq_session *s)
 {
+	/* Every call that changes a session enters here: the owner check covers them all. */
+	SL_ASSERT_OWNER(s);
 	/* An owner that polls only on work lends its clock: stream events between polls see
 	 * the current time, not that of the last poll. */
 	if (s->now_src)
@@ -843,6 +864,16 @@ void sl_moq_session_free(struct sl_moq_session *s)
 	free(s->goaway_uri);
 	free(s->publish_prefix);
 	free(s);
+}
+
+void sl_moq_session_adopt(struct sl_moq_session *s)
+{
+	sl_owner_adopt(&s->owner);
+}
+
+void sl_moq_session_disown(struct sl_moq_session *s)
+{
+	sl_owner_release(&s->owner);
 }
 
 bool sl_moq_session_is_closed(const struct sl_moq_session *s, uint64_t *code)

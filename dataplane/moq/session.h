@@ -181,6 +181,19 @@ struct sl_moq_relay *sl_moq_relay_new(struct sl_origin *origin);
 /* Frees the relay. Every session created with it must have been freed first. */
 void sl_moq_relay_free(struct sl_moq_relay *r);
 
+/*
+ * A relay, its stream pool and its sessions belong to one core (core/owner.h): the core that
+ * runs them calls sl_moq_relay_adopt (and sl_moq_session_adopt for sessions another thread
+ * created) before its first call, and the *_disown calls when it stops, so that the thread
+ * that frees them may.
+ */
+void sl_moq_relay_adopt(struct sl_moq_relay *r);
+void sl_moq_relay_disown(struct sl_moq_relay *r);
+
+/* Copies the counters of the pool the relay's sessions take their streams from. */
+struct sl_pool_stats;
+void sl_moq_relay_pool_stats(const struct sl_moq_relay *r, struct sl_pool_stats *out);
+
 struct sl_origin *sl_moq_relay_origin(struct sl_moq_relay *r);
 void sl_moq_relay_stats(const struct sl_moq_relay *r, struct sl_moq_relay_stats *out);
 
@@ -249,6 +262,10 @@ void sl_moq_session_set_ready(struct sl_moq_session *s, void (*ready)(void *arg)
 void sl_moq_session_writable(struct sl_moq_session *s);
 
 /* True once closed; *code (if not NULL) receives the close code. */
+/* See sl_moq_relay_adopt. */
+void sl_moq_session_adopt(struct sl_moq_session *s);
+void sl_moq_session_disown(struct sl_moq_session *s);
+
 bool sl_moq_session_is_closed(const struct sl_moq_session *s, uint64_t *code);
 
 void sl_moq_session_stats(const struct sl_moq_session *s, struct sl_moq_session_stats *out);

@@ -11,6 +11,8 @@
 
 #include "moq/session.h"
 #include "core/err.h"
+#include "core/owner.h"
+#include "core/pool.h"
 #include "core/u64map.h"
 #include "moq/seqset.h"
 #include "track/path.h"
@@ -190,13 +192,18 @@ struct tlist {
 };
 
 struct sl_moq_relay {
+	struct sl_owner owner;
 	struct sl_origin *origin;
+	/* The streams of every session of this relay: they are opened and closed per group per
+	 * subscriber, and the relay is per core, so they come from its pool, not the heap. */
+	struct sl_pool streams;
 	uint32_t sessions;
 	struct sl_u64map remotes; /* broadcast pointer -> struct remote, for upstream FETCH */
 	struct sl_moq_relay_stats st;
 };
 
 struct sl_moq_session {
+	struct sl_owner owner;
 	struct sl_moq_session_config cfg;
 	struct sl_moq_transport_ops ops;
 	void *t;

@@ -353,6 +353,12 @@ struct sl_moq_relay *sl_moq_relay_new(struct sl_origin *origin)
 		free(r);
 		return NULL;
 	}
+	/* Cache-line aligned: a stream's hot fields then span the fewest lines. */
+	if (sl_pool_init(&r->streams, "moq stream pool", sizeof(struct stream), 64, 0, 0) != 0) {
+		sl_u64map_fini(&r->remotes);
+		free(r);
+		return NULL;
+	}
 	r->origin = origin;
 	return r;
 }
@@ -362,7 +368,25 @@ void sl_moq_relay_free(struct sl_moq_relay *r)
 	if (r == NULL)
 		return;
 	sl_u64map_fini(&r->remotes);
+	sl_pool_fini(&r->streams);
 	free(r);
+}
+
+void sl_moq_relay_adopt(struct sl_moq_relay *r)
+{
+	sl_owner_adopt(&r->owner);
+	sl_owner_adopt(&r->streams.owner);
+}
+
+void sl_moq_relay_disown(struct sl_moq_relay *r)
+{
+	sl_owner_release(&r->owner);
+	sl_owner_release(&r->streams.owner);
+}
+
+void sl_moq_relay_pool_stats(const struct sl_moq_relay *r, struct sl_pool_stats *out)
+{
+	sl_pool_stats(&r->streams, out);
 }
 
 struct sl_origin *sl_moq_relay_origin(struct sl_moq_relay *r)

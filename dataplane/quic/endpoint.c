@@ -3,6 +3,8 @@
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/log.h"
+#include "core/owner.h"
+#include "core/pool.h"
 #include "core/timerheap.h"
 #include "core/u64map.h"
 
@@ -79,6 +81,7 @@ struct sl_quic_conn {
 };
 
 struct sl_quic_endpoint {
+	struct sl_owner owner;
 	struct sl_quic_config cfg;
 	struct sl_quic_callbacks cb;
 	void *arg;
@@ -93,6 +96,8 @@ struct sl_quic_endpoint {
 	struct sl_quic_conn *dirty; /* connections to flush */
 	struct sl_theap timers;	    /* every live connection's next ngtcp2 deadline */
 	struct sl_quic_chunk *free_chunks;
+	/* Streams come and go per group per subscriber: from a pool, not the heap. */
+	struct sl_pool streams;
 	uint32_t ndead; /* connections marked dead and not yet reaped */
 	struct sl_quic_stats stats;
 };
@@ -199,12 +204,12 @@ static struct sl_quic_stream *stream_find(const struct sl_quic_conn *c, int64_t 
 
 static struct sl_quic_stream *stream_new(struct sl_quic_conn *c, int64_t id)
 {
-	struct sl_quic_stream *s = calloc(1, sizeof(*s));
+	struct sl_quic_stream *s = sl_pool_zget(&c->ep->streams);
 	if (s == NULL)
 		return NULL;
 	s->id = id;
 	if (sl_u64map_insert(&c->streams, (uint64_t)id, (uint64_t)(uintptr_t)s) != 0) {
-		free(s);
+		sl_pool_put(&c->ep->streams, s);
 		return NULL;
 	}
 	return s;
@@ -228,7 +233,7 @@ static void stream_free(struct sl_quic_conn *c, struct sl_quic_stream *s)
 	stream_drop_queue(c, s);
 	sl_u64map_remove(&c->streams, (uint64_t)s->id);
 	stream_unpend(c, s);
-	free(s);
+	sl_pool_put(&c->ep->streams, s);
 }
 
 static void mark_dirty(struct sl_quic_conn *c)
@@ -676,7 +681,7 @@ static void conn_destroy(struct sl_quic_conn *c)
 			struct sl_quic_stream *s =
 				(struct sl_quic_stream *)(uintptr_t)c->streams.slots[i].val;
 			stream_drop_queue(c, s);
-			free(s);
+			sl_pool_put(&ep->streams, s);
 		}
 	sl_u64map_fini(&c->streams);
 	if (c->q)
@@ -771,7 +776,10 @@ int sl_quic_endpoint_new(const struct sl_quic_config *cfg, const struct sl_quic_
 		ep->alpn[ep->nalpn++].size = (unsigned int)strlen(p);
 	}
 	gnutls_rnd(GNUTLS_RND_KEY, ep->reset_secret, sizeof(ep->reset_secret));
-	int rc = sl_u64map_init(&ep->cids, 64);
+	int rc = sl_pool_init(&ep->streams, "quic stream pool", sizeof(struct sl_quic_stream), 0, 0,
+			      0);
+	if (rc == 0)
+		rc = sl_u64map_init(&ep->cids, 64);
 	if (rc == 0)
 		rc = load_or_make_cert(ep, now_ns);
 	if (rc != 0) {
@@ -798,8 +806,21 @@ void sl_quic_endpoint_free(struct sl_quic_endpoint *ep)
 	}
 	sl_u64map_fini(&ep->cids);
 	sl_theap_fini(&ep->timers);
+	sl_pool_fini(&ep->streams);
 	gnutls_certificate_free_credentials(ep->cred);
 	free(ep);
+}
+
+void sl_quic_endpoint_adopt(struct sl_quic_endpoint *ep)
+{
+	sl_owner_adopt(&ep->owner);
+	sl_owner_adopt(&ep->streams.owner);
+}
+
+void sl_quic_endpoint_disown(struct sl_quic_endpoint *ep)
+{
+	sl_owner_release(&ep->owner);
+	sl_owner_release(&ep->streams.owner);
 }
 
 static void to_ngtcp2_path(const struct sl_quic_path *p, ngtcp2_path *np)
@@ -915,6 +936,7 @@ static void send_stateless_reset(struct sl_quic_endpoint *ep, const struct sl_qu
 int sl_quic_endpoint_recv(struct sl_quic_endpoint *ep, const struct sl_quic_path *path,
 			  const uint8_t *data, size_t len, uint64_t now_ns)
 {
+	SL_ASSERT_OWNER(ep);
 	ngtcp2_version_cid vc;
 	ep->stats.rx_datagrams++;
 	ep->stats.rx_bytes += len;
@@ -1102,6 +1124,7 @@ static int conn_flush(struct sl_quic_conn *c, uint64_t now_ns)
 
 int sl_quic_endpoint_flush(struct sl_quic_endpoint *ep, uint64_t now_ns)
 {
+	SL_ASSERT_OWNER(ep);
 	int sent = 0;
 	/* The list is taken whole: a connection that must come back at once (tx_more) joins
 	 * the new list, and one marked while this runs stays marked for the next flush. */
@@ -1138,6 +1161,7 @@ uint64_t sl_quic_endpoint_expiry(const struct sl_quic_endpoint *ep)
 
 void sl_quic_endpoint_handle_expiry(struct sl_quic_endpoint *ep, uint64_t now_ns)
 {
+	SL_ASSERT_OWNER(ep);
 	struct sl_theap_node *t;
 	while ((t = sl_theap_pop_due(&ep->timers, now_ns)) != NULL) {
 		struct sl_quic_conn *c =
@@ -1184,6 +1208,7 @@ int sl_quic_endpoint_cert_sha256(const struct sl_quic_endpoint *ep, char out[65]
 int sl_quic_connect(struct sl_quic_endpoint *ep, const struct sl_quic_path *path, const char *sni,
 		    uint64_t now_ns, struct sl_quic_conn **out)
 {
+	SL_ASSERT_OWNER(ep);
 	if (ep->cfg.server)
 		return SL_EINVAL;
 	struct sl_quic_conn *c = conn_alloc(ep, path);
@@ -1271,6 +1296,7 @@ bool sl_quic_conn_established(const struct sl_quic_conn *c)
 
 int sl_quic_stream_open(struct sl_quic_conn *c, bool bidi, int64_t *stream_id)
 {
+	SL_ASSERT_OWNER(c->ep);
 	if (c->want_close || c->dead)
 		return SL_ECLOSED;
 	int64_t id;
@@ -1290,6 +1316,7 @@ int sl_quic_stream_open(struct sl_quic_conn *c, bool bidi, int64_t *stream_id)
 
 int sl_quic_stream_write(struct sl_quic_conn *c, int64_t stream_id, struct sl_slice data, bool fin)
 {
+	SL_ASSERT_OWNER(c->ep);
 	struct sl_quic_stream *s = stream_find(c, stream_id);
 	int rc = 0;
 	if (s == NULL)

@@ -121,6 +121,15 @@ int sl_quic_endpoint_new(const struct sl_quic_config *cfg, const struct sl_quic_
 void sl_quic_endpoint_free(struct sl_quic_endpoint *ep);
 
 /*
+ * An endpoint, its connections and streams belong to one core (core/owner.h; asserted in debug
+ * builds): the core that runs it calls sl_quic_endpoint_adopt before its first call when another
+ * thread created or used it, and sl_quic_endpoint_disown when it stops, so that another thread
+ * may free it.
+ */
+void sl_quic_endpoint_adopt(struct sl_quic_endpoint *ep);
+void sl_quic_endpoint_disown(struct sl_quic_endpoint *ep);
+
+/*
  * Feeds one received datagram. Unknown or malformed packets are dropped and counted; a
  * short-header packet for an unknown connection is answered with a stateless reset.
  * Returns 0 (also when the datagram was dropped), or SL_ENOMEM.
