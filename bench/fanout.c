@@ -623,6 +623,7 @@ static int inproc_start(struct inproc *ip, const struct sl_fanout_opts *o, unsig
 	wc.port = relay;
 	wc.ctl_in = ip->ctl_in;
 	wc.ctl_out = ip->ctl_out;
+	wc.socket = (int)rte_lcore_to_socket_id(ip->lcore);
 	rc = sl_worker_new(&wc, sl_clock_now_ns(), &ip->w);
 	if (rc != 0) {
 		fprintf(stderr, "shardline-bench: cannot create the relay worker: %s\n",

@@ -1077,6 +1077,12 @@ static int start_workers(struct daemon *d, int eal_argc, char **eal_argv)
 			wc.streams = d->dctl.streams;
 			wc.recovery = d->dctl.rec;
 		}
+		/* Worker i runs on the i-th lcore after the main one (start_workers): its state
+		 * goes on that lcore's NUMA node. */
+		unsigned wl = rte_get_next_lcore(-1, 1, 0);
+		for (unsigned k = 0; k < i; k++)
+			wl = rte_get_next_lcore(wl, 1, 0);
+		wc.socket = wl < RTE_MAX_LCORE ? (int)rte_lcore_to_socket_id(wl) : -1;
 		rc = sl_worker_new(&wc, now, &d->workers[i]);
 		if (rc == 0) {
 			/* The worker owns its proxy now (and took a reference on the streams). */

@@ -40,6 +40,7 @@ struct field {
 static const struct field worker_fields[] = {
 	WF(id, true),
 	WF(nworkers, true),
+	WF(socket, false), /* the process knows its lcores: shardlined sets it */
 	WF(port, false),
 	WF(quic.server, false),
 	WF(quic.alpn, true), /* the log protocol with the durable side */

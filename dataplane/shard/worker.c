@@ -3,6 +3,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/owner.h"
 #include "core/ring.h"
 #include "shard/moq_quic.h"
 
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include <rte_lcore.h>
+#include <rte_malloc.h>
 
 #define RX_BURST 64
 
@@ -29,7 +31,14 @@ struct wconn {
 	struct wconn *rnext;
 };
 
+/*
+ * One per core, read and written by its lcore on every pass: cache-line aligned so that no
+ * other core's data shares its first and last lines, and allocated on the core's NUMA node
+ * when the control plane says which (cfg.socket).
+ */
 struct sl_worker {
+	struct sl_owner owner;
+	bool numa; /* from rte_zmalloc_socket, not the heap */
 	struct sl_worker_config cfg;
 	struct sl_quic_endpoint *ep;
 	struct sl_origin *origin;
@@ -66,7 +75,7 @@ struct sl_worker {
 	/* sl_worker_set_idle_hook (tests only). */
 	void (*idle_hook)(void *arg);
 	void *idle_hook_arg;
-};
+} __rte_cache_aligned;
 
 void sl_worker_config_default(struct sl_worker_config *cfg)
 {
@@ -78,6 +87,7 @@ void sl_worker_config_default(struct sl_worker_config *cfg)
 	sl_moq_session_config_default(&cfg->session);
 	cfg->session.server = true;
 	cfg->poll_idle_ns = 100 * 1000;
+	cfg->socket = -1;
 	sl_dshard_config_default(&cfg->dshard);
 	sl_logsrv_config_default(&cfg->logsrv);
 	cfg->stop_flush_ns = UINT64_C(10000000000);
@@ -381,15 +391,60 @@ static void on_closed(void *arg, struct sl_quic_conn *qc, uint64_t error)
 
 /* ---- lifecycle ---- */
 
+static void worker_dealloc(struct sl_worker *w)
+{
+	if (w->numa)
+		rte_free(w);
+	else
+		free(w);
+}
+
+/*
+ * The worker's objects were built on the control core; from here on this lcore owns them
+ * (core/owner.h) and the debug build checks that nobody else calls them. own false gives them
+ * back when the loop ends, so that the control core may free them.
+ */
+static void worker_own(struct sl_worker *w, bool own)
+{
+	void (*fn)(struct sl_owner *) = own ? sl_owner_adopt : sl_owner_release;
+	fn(&w->owner);
+	if (own) {
+		sl_quic_endpoint_adopt(w->ep);
+		sl_moq_relay_adopt(w->relay);
+	} else {
+		sl_quic_endpoint_disown(w->ep);
+		sl_moq_relay_disown(w->relay);
+	}
+	for (struct wconn *c = w->conns; c; c = c->next)
+		if (c->s) {
+			if (own)
+				sl_moq_session_adopt(c->s);
+			else
+				sl_moq_session_disown(c->s);
+		}
+}
+
 int sl_worker_new(const struct sl_worker_config *cfg, uint64_t now_ns, struct sl_worker **out)
 {
 	if (cfg == NULL || cfg->port == NULL || cfg->nworkers == 0 ||
 	    cfg->nworkers > SL_XSHARD_MAX_WORKERS || cfg->id >= cfg->nworkers ||
 	    cfg->ctl_in == NULL || cfg->ctl_out == NULL)
 		return SL_EINVAL;
-	struct sl_worker *w = calloc(1, sizeof(*w));
+	struct sl_worker *w = NULL;
+	bool numa = cfg->socket >= 0;
+	if (numa)
+		w = rte_zmalloc_socket("sl_worker", sizeof(*w), RTE_CACHE_LINE_SIZE, cfg->socket);
+	if (w == NULL) {
+		/* Without the EAL (unit tests), with no node given, or with the node's memory
+		 * exhausted: the heap, still aligned. */
+		numa = false;
+		w = aligned_alloc(RTE_CACHE_LINE_SIZE, sizeof(*w));
+		if (w)
+			memset(w, 0, sizeof(*w));
+	}
 	if (w == NULL)
 		return SL_ENOMEM;
+	w->numa = numa;
 	w->rtail = &w->rhead;
 	w->cfg = *cfg;
 	sl_trace_init(&w->trace, cfg->trace_sample);
@@ -454,7 +509,7 @@ int sl_worker_new(const struct sl_worker_config *cfg, uint64_t now_ns, struct sl
 			sl_moq_relay_free(w->relay);
 		sl_origin_free(w->origin);
 		sl_quic_endpoint_free(w->ep);
-		free(w);
+		worker_dealloc(w);
 		return rc;
 	}
 	*out = w;
@@ -488,7 +543,7 @@ void sl_worker_free(struct sl_worker *w)
 	sl_origin_free(w->origin);
 	sl_quic_endpoint_free(w->ep);
 	sl_pktio_close(w->cfg.port);
-	free(w);
+	worker_dealloc(w);
 }
 
 void sl_worker_set_idle_hook(struct sl_worker *w, void (*fn)(void *arg), void *arg)
@@ -754,8 +809,10 @@ int sl_worker_main(void *arg)
 	struct sl_pkt pkts[RX_BURST];
 	uint64_t backoff = w->cfg.poll_idle_ns;
 	w->lcore = rte_lcore_id();
+	worker_own(w, true);
 	SL_LOG(SHARD, INFO, "worker %u running on lcore %u", w->cfg.id, w->lcore);
 	for (;;) {
+		SL_ASSERT_OWNER(w);
 		uint64_t now = w->now = sl_clock_now_ns();
 		unsigned int work = 0;
 		w->loops++;
@@ -853,6 +910,7 @@ int sl_worker_main(void *arg)
 		sl_quic_conn_close(c->qc, 0, "shutdown");
 	sl_quic_endpoint_flush(w->ep, now);
 	sl_pktio_tx_flush(w->cfg.port);
+	worker_own(w, false);
 	SL_LOG(SHARD, INFO, "worker %u stopped", w->cfg.id);
 	return 0;
 }

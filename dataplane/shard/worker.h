@@ -39,6 +39,9 @@ struct sl_worker;
 struct sl_worker_config {
 	uint16_t id;
 	uint16_t nworkers;
+	/* The NUMA node of the worker's lcore: its state is allocated there (rte_zmalloc_socket,
+	 * so the EAL must be up). -1 (the default) allocates from the heap. */
+	int socket;
 	struct sl_pktio *port; /* opened by the control plane; the worker closes it */
 	struct sl_quic_config quic;
 	struct sl_track_config track;
