@@ -817,6 +817,11 @@ void sl_quic_endpoint_adopt(struct sl_quic_endpoint *ep)
 	sl_owner_adopt(&ep->streams.owner);
 }
 
+void sl_quic_endpoint_pool_stats(const struct sl_quic_endpoint *ep, struct sl_pool_stats *out)
+{
+	sl_pool_stats(&ep->streams, out);
+}
+
 void sl_quic_endpoint_disown(struct sl_quic_endpoint *ep)
 {
 	sl_owner_release(&ep->owner);

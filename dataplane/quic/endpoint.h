@@ -129,6 +129,10 @@ void sl_quic_endpoint_free(struct sl_quic_endpoint *ep);
 void sl_quic_endpoint_adopt(struct sl_quic_endpoint *ep);
 void sl_quic_endpoint_disown(struct sl_quic_endpoint *ep);
 
+/* Copies the counters of the pool the endpoint's streams come from. */
+struct sl_pool_stats;
+void sl_quic_endpoint_pool_stats(const struct sl_quic_endpoint *ep, struct sl_pool_stats *out);
+
 /*
  * Feeds one received datagram. Unknown or malformed packets are dropped and counted; a
  * short-header packet for an unknown connection is answered with a stateless reset.

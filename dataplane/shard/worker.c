@@ -4,9 +4,11 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/owner.h"
+#include "core/pool.h"
 #include "core/ring.h"
 #include "shard/moq_quic.h"
 
+#include <inttypes.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -911,7 +913,15 @@ int sl_worker_main(void *arg)
 	sl_quic_endpoint_flush(w->ep, now);
 	sl_pktio_tx_flush(w->cfg.port);
 	worker_own(w, false);
-	SL_LOG(SHARD, INFO, "worker %u stopped", w->cfg.id);
+	/* What the stream pools saved: every get past a slab's worth would have been a malloc. */
+	struct sl_pool_stats mp, qp;
+	sl_moq_relay_pool_stats(w->relay, &mp);
+	sl_quic_endpoint_pool_stats(w->ep, &qp);
+	SL_LOG(SHARD, INFO,
+	       "worker %u stopped; stream pools: moq %" PRIu64 " gets from %" PRIu64
+	       " slabs (%" PRIu64 " objects), quic %" PRIu64 " gets from %" PRIu64
+	       " slabs (%" PRIu64 " objects)",
+	       w->cfg.id, mp.gets, mp.slabs, mp.capacity, qp.gets, qp.slabs, qp.capacity);
 	return 0;
 }
 
