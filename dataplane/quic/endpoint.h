@@ -36,13 +36,13 @@ struct sl_quic_path {
 	socklen_t local_len;
 	struct sockaddr_storage remote;
 	socklen_t remote_len;
-	/* The link-layer next hop, for drivers that see whole frames (DPDK): the source MAC and
-	 * device of the last datagram from remote. The endpoint keeps it with the connection and
-	 * hands it back on transmit, so replies need no neighbour lookup, and a peer behind a
-	 * router is answered through that router. l2_valid 0 when unknown (sockets). */
-	uint8_t l2_addr[6];
-	uint8_t l2_valid;
-	uint8_t l2_dev;
+	/* The driver's own state of the path, opaque to QUIC: kept with the connection's path
+	 * and handed back on transmit. The driver that filled it on receive is the only one that
+	 * reads it (the DPDK driver packs the frame's source MAC and device into it, so a reply
+	 * needs no neighbour lookup and a peer behind a router is answered through that router;
+	 * the socket driver leaves it 0). 0 means none: the endpoint takes the cookie of every
+	 * decrypted datagram from the connection's remote address, except a 0 one. */
+	uint64_t cookie;
 };
 
 struct sl_quic_config {
