@@ -99,8 +99,9 @@ struct sl_quic_endpoint {
 
 void sl_quic_config_default(struct sl_quic_config *cfg)
 {
+	/* No alpn: QUIC carries whatever application its caller runs (moq-lite, the log
+	 * protocol), so the caller names it, and an endpoint made without one is refused. */
 	memset(cfg, 0, sizeof(*cfg));
-	snprintf(cfg->alpn, sizeof(cfg->alpn), "moq-lite-04");
 	cfg->cert_days = 13;
 	cfg->idle_timeout_ns = UINT64_C(30) * NGTCP2_SECONDS;
 	cfg->max_data = 16u << 20;
@@ -748,9 +749,17 @@ int sl_quic_endpoint_new(const struct sl_quic_config *cfg, const struct sl_quic_
 			 void *arg, uint64_t now_ns, struct sl_quic_endpoint **out)
 {
 	if (cfg == NULL || cb == NULL || cb->tx_alloc == NULL || cb->tx_commit == NULL ||
-	    cfg->alpn[0] == '\0' || cfg->max_udp_payload < 1200 || cfg->max_udp_payload > 65527 ||
-	    cfg->cert_days == 0 || cfg->cert_days > 14 || cfg->max_conns == 0)
+	    cfg->max_udp_payload < 1200 || cfg->max_udp_payload > 65527 || cfg->cert_days == 0 ||
+	    cfg->cert_days > 14 || cfg->max_conns == 0)
 		return SL_EINVAL;
+	if (cfg->alpn[0] == '\0') {
+		/* QUIC requires ALPN (RFC 9001 8.1), and this layer has no protocol of its own to
+		 * fall back on: a server would refuse every handshake, so say why at start. */
+		SL_LOG(QUIC, ERR,
+		       "%s endpoint without application protocols (config alpn is empty)",
+		       cfg->server ? "server" : "client");
+		return SL_EINVAL;
+	}
 	struct sl_quic_endpoint *ep = calloc(1, sizeof(*ep));
 	if (ep == NULL)
 		return SL_ENOMEM;

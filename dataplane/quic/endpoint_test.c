@@ -15,6 +15,8 @@
 #include <string.h>
 
 #define MS UINT64_C(1000000)
+/* The test's application protocol: QUIC runs whatever its caller names (none of its own). */
+#define ALPN "sl-test"
 
 struct dgram {
 	uint8_t data[1500];
@@ -246,9 +248,11 @@ static int setup(void **state)
 	sl_quic_config_default(&cfg);
 	cfg.server = true;
 	cfg.worker_id = 3;
+	snprintf(cfg.alpn, sizeof(cfg.alpn), ALPN);
 	server.out = &s2c;
 	assert_int_equal(sl_quic_endpoint_new(&cfg, &cbs, &server, now, &server.ep), 0);
 	sl_quic_config_default(&cfg);
+	snprintf(cfg.alpn, sizeof(cfg.alpn), ALPN);
 	client.out = &c2s;
 	assert_int_equal(sl_quic_endpoint_new(&cfg, &cbs, &client, now, &client.ep), 0);
 	return 0;
@@ -292,8 +296,8 @@ static void handshake_completes_with_alpn_and_worker_cids(void **state)
 	assert_int_equal(sl_quic_cid_worker(cid, sizeof(cid)), 3);
 	assert_int_equal(sl_quic_cid_worker(cid, 8), -1);
 	char alpn[16];
-	assert_string_equal(sl_quic_conn_alpn(c, alpn, sizeof(alpn)), "moq-lite-04");
-	assert_string_equal(sl_quic_conn_alpn(server.conn, alpn, sizeof(alpn)), "moq-lite-04");
+	assert_string_equal(sl_quic_conn_alpn(c, alpn, sizeof(alpn)), ALPN);
+	assert_string_equal(sl_quic_conn_alpn(server.conn, alpn, sizeof(alpn)), ALPN);
 }
 
 /* Replaces both endpoints with ones whose ALPN lists are server_alpn and client_alpn. */
@@ -322,27 +326,33 @@ static void server_with_several_protocols_picks_the_offered_one(void **state)
 {
 	(void)state;
 	char alpn[32];
-	/* The daemon's list: a log client gets the log protocol... */
-	remake("moq-lite-04,shardline-log-1", "shardline-log-1");
+	/* A server with two protocols (as the daemon has moq-lite and the log protocol): a
+	 * client offering the second gets it... */
+	remake("first-app,second-app", "second-app");
 	struct sl_quic_conn *c = connect_client();
 	assert_int_equal(server.connected, 1);
-	assert_string_equal(sl_quic_conn_alpn(server.conn, alpn, sizeof(alpn)), "shardline-log-1");
-	assert_string_equal(sl_quic_conn_alpn(c, alpn, sizeof(alpn)), "shardline-log-1");
+	assert_string_equal(sl_quic_conn_alpn(server.conn, alpn, sizeof(alpn)), "second-app");
+	assert_string_equal(sl_quic_conn_alpn(c, alpn, sizeof(alpn)), "second-app");
 	/* ... a client offering both gets the server's first choice, cut to the buffer... */
-	remake("moq-lite-04,shardline-log-1", "shardline-log-1,moq-lite-04");
+	remake("first-app,second-app", "second-app,first-app");
 	connect_client();
 	assert_int_equal(server.connected, 1);
-	assert_string_equal(sl_quic_conn_alpn(server.conn, alpn, sizeof(alpn)), "moq-lite-04");
-	assert_string_equal(sl_quic_conn_alpn(server.conn, alpn, 4), "moq");
+	assert_string_equal(sl_quic_conn_alpn(server.conn, alpn, sizeof(alpn)), "first-app");
+	assert_string_equal(sl_quic_conn_alpn(server.conn, alpn, 4), "fir");
 	/* ... and one offering nothing in common never connects. */
-	remake("moq-lite-04,shardline-log-1", "h3");
+	remake("first-app,second-app", "h3");
 	connect_client();
 	assert_int_equal(server.connected, 0);
 	assert_int_equal(client.connected, 0);
-	/* Empty names and too many names are configuration errors. */
+	/* No protocol (the default: QUIC has none of its own), empty names and too many names
+	 * are configuration errors, for a server and for a client. */
 	struct sl_quic_config cfg;
 	struct sl_quic_endpoint *ep;
 	sl_quic_config_default(&cfg);
+	assert_string_equal(cfg.alpn, "");
+	assert_int_equal(sl_quic_endpoint_new(&cfg, &cbs, NULL, now, &ep), SL_EINVAL);
+	cfg.server = true;
+	assert_int_equal(sl_quic_endpoint_new(&cfg, &cbs, NULL, now, &ep), SL_EINVAL);
 	snprintf(cfg.alpn, sizeof(cfg.alpn), "a,,b");
 	assert_int_equal(sl_quic_endpoint_new(&cfg, &cbs, NULL, now, &ep), SL_EINVAL);
 	snprintf(cfg.alpn, sizeof(cfg.alpn), "a,b,c,d,e");
@@ -627,13 +637,16 @@ static void bad_configs_are_refused(void **state)
 	struct sl_quic_config cfg;
 	struct sl_quic_endpoint *ep;
 	sl_quic_config_default(&cfg);
+	snprintf(cfg.alpn, sizeof(cfg.alpn), ALPN); /* each case wrong in one thing only */
 	cfg.cert_days = 30;
 	cfg.server = true;
 	assert_int_equal(sl_quic_endpoint_new(&cfg, &cbs, NULL, now, &ep), SL_EINVAL);
 	sl_quic_config_default(&cfg);
+	snprintf(cfg.alpn, sizeof(cfg.alpn), ALPN);
 	cfg.max_udp_payload = 500;
 	assert_int_equal(sl_quic_endpoint_new(&cfg, &cbs, NULL, now, &ep), SL_EINVAL);
 	sl_quic_config_default(&cfg);
+	snprintf(cfg.alpn, sizeof(cfg.alpn), ALPN);
 	cfg.server = true;
 	cfg.cert_file = "/nonexistent/cert.pem";
 	cfg.key_file = "/nonexistent/key.pem";

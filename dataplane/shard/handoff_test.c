@@ -293,6 +293,7 @@ static void drain_feeds_the_endpoint(void **state)
 	mesh_init(&m, 8);
 	struct sl_quic_config cfg;
 	sl_quic_config_default(&cfg);
+	snprintf(cfg.alpn, sizeof(cfg.alpn), "sl-test");
 	cfg.server = true;
 	cfg.worker_id = 1;
 	struct sl_quic_callbacks cb = {.tx_alloc = ep_tx_alloc, .tx_commit = ep_tx_commit};
