@@ -17,9 +17,9 @@
 #define MAX_PORTS 64
 #define RX_BURST  64
 
-/* The moq-lite protocol of sl_client_connect: always the client's first slot, so a client that
- * speaks nothing else behaves exactly as before slots existed (one endpoint, worker id 0). */
-#define MOQ_ALPN "moq-lite-04"
+/* The moq-lite protocol of sl_client_connect (SL_MOQ_ALPN) is always the client's first slot,
+ * so a client that speaks nothing else behaves exactly as before slots existed (one endpoint,
+ * worker id 0). */
 
 struct cport {
 	struct sl_client *cl;
@@ -194,7 +194,7 @@ int sl_client_new_ports(struct sl_pktio *const *ports, const struct sockaddr_sto
 	cl->nports = nports;
 	cl->wait_fd = -1;
 	cl->now = sl_clock_now_ns();
-	snprintf(cl->alpn[0], sizeof(cl->alpn[0]), "%s", MOQ_ALPN);
+	snprintf(cl->alpn[0], sizeof(cl->alpn[0]), "%s", SL_MOQ_ALPN);
 	cl->nalpn = 1;
 	for (unsigned i = 0; i < nports; i++) {
 		int rc = endpoint_make(cl, &cl->ports[i], 0);

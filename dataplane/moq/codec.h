@@ -25,6 +25,10 @@
  * list over the limits).
  */
 
+/* The QUIC application protocol (ALPN) of this wire format: what an endpoint that carries
+ * moq-lite sessions offers (client) or accepts (server). The QUIC layer names no protocol. */
+#define SL_MOQ_ALPN "moq-lite-04"
+
 /* Longest string (path, name, uri) and longest hop list accepted or produced. */
 #define SL_MOQ_MAX_STRING 1024
 #define SL_MOQ_MAX_HOPS	  32

@@ -71,7 +71,7 @@ struct sl_quic_conn {
 	/* ngtcp2_conn_get_expiry as of the last flush, in the endpoint's timer heap. */
 	struct sl_theap_node timer;
 	/* The path of the last datagram that decrypted and came from somewhere else than path
-	 * (a NAT rebinding or a migration in progress), with its next hop: what packets ngtcp2
+	 * (a NAT rebinding or a migration in progress), with its driver cookie: what packets ngtcp2
 	 * sends on that path (a PATH_CHALLENGE, then everything once it is validated) go out on. */
 	struct sl_quic_path rx_path;
 	uint64_t rx_datagrams, rx_bytes, tx_datagrams, tx_bytes;
@@ -104,8 +104,9 @@ struct sl_quic_endpoint {
 
 void sl_quic_config_default(struct sl_quic_config *cfg)
 {
+	/* No alpn: QUIC carries whatever application its caller runs (moq-lite, the log
+	 * protocol), so the caller names it, and an endpoint made without one is refused. */
 	memset(cfg, 0, sizeof(*cfg));
-	snprintf(cfg->alpn, sizeof(cfg->alpn), "moq-lite-04");
 	cfg->cert_days = 13;
 	cfg->idle_timeout_ns = UINT64_C(30) * NGTCP2_SECONDS;
 	cfg->max_data = 16u << 20;
@@ -753,9 +754,17 @@ int sl_quic_endpoint_new(const struct sl_quic_config *cfg, const struct sl_quic_
 			 void *arg, uint64_t now_ns, struct sl_quic_endpoint **out)
 {
 	if (cfg == NULL || cb == NULL || cb->tx_alloc == NULL || cb->tx_commit == NULL ||
-	    cfg->alpn[0] == '\0' || cfg->max_udp_payload < 1200 || cfg->max_udp_payload > 65527 ||
-	    cfg->cert_days == 0 || cfg->cert_days > 14 || cfg->max_conns == 0)
+	    cfg->max_udp_payload < 1200 || cfg->max_udp_payload > 65527 || cfg->cert_days == 0 ||
+	    cfg->cert_days > 14 || cfg->max_conns == 0)
 		return SL_EINVAL;
+	if (cfg->alpn[0] == '\0') {
+		/* QUIC requires ALPN (RFC 9001 8.1), and this layer has no protocol of its own to
+		 * fall back on: a server would refuse every handshake, so say why at start. */
+		SL_LOG(QUIC, ERR,
+		       "%s endpoint without application protocols (config alpn is empty)",
+		       cfg->server ? "server" : "client");
+		return SL_EINVAL;
+	}
 	struct sl_quic_endpoint *ep = calloc(1, sizeof(*ep));
 	if (ep == NULL)
 		return SL_ENOMEM;
@@ -854,7 +863,7 @@ static void path_from_ngtcp2(const ngtcp2_path *np, struct sl_quic_path *p)
 /*
  * The path a packet ngtcp2 just wrote must leave on: the connection's path almost always
  * (compared, not copied), otherwise the one ngtcp2 chose (path validation after a NAT
- * rebinding or a migration), with the next hop of the datagram that came from there.
+ * rebinding or a migration), with the driver cookie of the datagram that came from there.
  */
 static const struct sl_quic_path *tx_path(const struct sl_quic_conn *c, const ngtcp2_path *np,
 					  struct sl_quic_path *tmp)
@@ -863,12 +872,9 @@ static const struct sl_quic_path *tx_path(const struct sl_quic_conn *c, const ng
 					addr_is(&np->local, &c->path.local, c->path.local_len)))
 		return &c->path;
 	path_from_ngtcp2(np, tmp);
-	if (c->rx_path.l2_valid &&
-	    addr_is(&np->remote, &c->rx_path.remote, c->rx_path.remote_len)) {
-		memcpy(tmp->l2_addr, c->rx_path.l2_addr, sizeof(tmp->l2_addr));
-		tmp->l2_valid = 1;
-		tmp->l2_dev = c->rx_path.l2_dev;
-	}
+	if (c->rx_path.cookie != 0 &&
+	    addr_is(&np->remote, &c->rx_path.remote, c->rx_path.remote_len))
+		tmp->cookie = c->rx_path.cookie;
 	return tmp;
 }
 
@@ -982,14 +988,11 @@ int sl_quic_endpoint_recv(struct sl_quic_endpoint *ep, const struct sl_quic_path
 		conn_fail(c, rv);
 	} else if (path->remote_len == c->path.remote_len &&
 		   memcmp(&path->remote, &c->path.remote, path->remote_len) == 0) {
-		/* The next hop may change (a router fail-over): follow the newest datagram of the
-		 * path, and only one that decrypted, so a spoofed datagram cannot redirect the
-		 * connection's replies to another MAC. */
-		if (path->l2_valid) {
-			memcpy(c->path.l2_addr, path->l2_addr, sizeof(c->path.l2_addr));
-			c->path.l2_valid = 1;
-			c->path.l2_dev = path->l2_dev;
-		}
+		/* The driver's cookie may change on the same addresses (DPDK: a router fail-over
+		 * moves the next hop): follow the newest datagram of the path, and only one that
+		 * decrypted, so a spoofed datagram cannot redirect the connection's replies. */
+		if (path->cookie != 0)
+			c->path.cookie = path->cookie;
 	} else {
 		/* From another address (NAT rebinding, migration): ngtcp2 validates the new path
 		 * and switches to it; the connection follows once it has. */

@@ -36,20 +36,22 @@ struct sl_quic_path {
 	socklen_t local_len;
 	struct sockaddr_storage remote;
 	socklen_t remote_len;
-	/* The link-layer next hop, for drivers that see whole frames (DPDK): the source MAC and
-	 * device of the last datagram from remote. The endpoint keeps it with the connection and
-	 * hands it back on transmit, so replies need no neighbour lookup, and a peer behind a
-	 * router is answered through that router. l2_valid 0 when unknown (sockets). */
-	uint8_t l2_addr[6];
-	uint8_t l2_valid;
-	uint8_t l2_dev;
+	/* The driver's own state of the path, opaque to QUIC: kept with the connection's path
+	 * and handed back on transmit. The driver that filled it on receive is the only one that
+	 * reads it (the DPDK driver packs the frame's source MAC and device into it, so a reply
+	 * needs no neighbour lookup and a peer behind a router is answered through that router;
+	 * the socket driver leaves it 0). 0 means none: the endpoint takes the cookie of every
+	 * decrypted datagram from the connection's remote address, except a 0 one. */
+	uint64_t cookie;
 };
 
 struct sl_quic_config {
 	bool server;
 	/* Application protocols, comma-separated, at most SL_QUIC_MAX_ALPNS: a client offers them
 	 * all, a server accepts the first of its list that the client offers (server order wins),
-	 * and a handshake with none in common fails. Default "moq-lite-04". */
+	 * and a handshake with none in common fails. No default: the caller names its
+	 * application (moq-lite's SL_MOQ_ALPN, the log protocol's SL_LP_ALPN; this layer knows
+	 * neither), and sl_quic_endpoint_new refuses an empty list. */
 	char alpn[SL_QUIC_MAX_ALPN];
 	/* Server certificate and key (PEM). Both NULL: a self-signed ECDSA P-256 certificate valid
 	 * for cert_days (<= 14, so browsers can pin its hash) is generated at start. */
@@ -66,7 +68,7 @@ struct sl_quic_config {
 	size_t max_udp_payload;	   /* default 1452 */
 };
 
-/* Fills cfg with the defaults above (server = false, worker 0). */
+/* Fills cfg with the defaults above (server = false, worker 0, alpn empty). */
 void sl_quic_config_default(struct sl_quic_config *cfg);
 
 /*
@@ -112,8 +114,8 @@ struct sl_quic_stats {
 /* Its members, for status and the counter sums (core/stats.h). */
 extern const struct sl_stat_field sl_quic_stats_fields[];
 
-/* Creates an endpoint. Returns 0, or SL_EINVAL (bad config), SL_EIO (certificate or key could
- * not be loaded or generated; the log says why), SL_ENOMEM. */
+/* Creates an endpoint. Returns 0, or SL_EINVAL (bad config; an empty alpn is logged), SL_EIO
+ * (certificate or key could not be loaded or generated; the log says why), SL_ENOMEM. */
 int sl_quic_endpoint_new(const struct sl_quic_config *cfg, const struct sl_quic_callbacks *cb,
 			 void *arg, uint64_t now_ns, struct sl_quic_endpoint **out);
 

@@ -15,6 +15,8 @@
 #include <string.h>
 
 #define MS UINT64_C(1000000)
+/* The test's application protocol: QUIC runs whatever its caller names (none of its own). */
+#define ALPN "sl-test"
 
 struct dgram {
 	uint8_t data[1500];
@@ -32,6 +34,11 @@ struct wire {
 	 * nat_to (0: no NAT): the server sees nat_to; what it sends to nat_to reaches the client,
 	 * what it still sends to nat_from is lost (the old mapping is gone). */
 	uint16_t nat_from, nat_to;
+	/* The driver cookie the receiving side's "driver" stamps on every datagram it hands in;
+	 * the one of the last datagram sent in this direction, and of the first sent to port
+	 * nat_to (a path challenge goes out before the connection moves). */
+	uint64_t cookie, last_cookie, nat_first_cookie;
+	bool nat_sent;
 	uint64_t seen, dropped;
 };
 
@@ -67,6 +74,12 @@ static void tx_commit(void *arg, void *token, const struct sl_quic_path *path, s
 		return;
 	struct wire *w = s->out;
 	w->seen++;
+	w->last_cookie = path->cookie;
+	if (w->nat_to && !w->nat_sent &&
+	    ntohs(((const struct sockaddr_in *)&path->remote)->sin_port) == w->nat_to) {
+		w->nat_sent = true;
+		w->nat_first_cookie = path->cookie;
+	}
 	if (w->drop_every && w->seen % w->drop_every == 0) {
 		w->dropped++;
 		return;
@@ -172,8 +185,7 @@ static size_t deliver(struct wire *w, struct side *to)
 		p.local_len = tmp[k].path.remote_len;
 		p.remote = tmp[k].path.local;
 		p.remote_len = tmp[k].path.local_len;
-		memset(p.l2_addr, 0, sizeof(p.l2_addr));
-		p.l2_valid = p.l2_dev = 0;
+		p.cookie = w->cookie;
 		if (w->nat_to) {
 			/* c2s: the client's port as the server sees it (remote); s2c: the port the
 			 * server sent to, as the client receives it (local). */
@@ -236,9 +248,11 @@ static int setup(void **state)
 	sl_quic_config_default(&cfg);
 	cfg.server = true;
 	cfg.worker_id = 3;
+	snprintf(cfg.alpn, sizeof(cfg.alpn), ALPN);
 	server.out = &s2c;
 	assert_int_equal(sl_quic_endpoint_new(&cfg, &cbs, &server, now, &server.ep), 0);
 	sl_quic_config_default(&cfg);
+	snprintf(cfg.alpn, sizeof(cfg.alpn), ALPN);
 	client.out = &c2s;
 	assert_int_equal(sl_quic_endpoint_new(&cfg, &cbs, &client, now, &client.ep), 0);
 	return 0;
@@ -282,8 +296,8 @@ static void handshake_completes_with_alpn_and_worker_cids(void **state)
 	assert_int_equal(sl_quic_cid_worker(cid, sizeof(cid)), 3);
 	assert_int_equal(sl_quic_cid_worker(cid, 8), -1);
 	char alpn[16];
-	assert_string_equal(sl_quic_conn_alpn(c, alpn, sizeof(alpn)), "moq-lite-04");
-	assert_string_equal(sl_quic_conn_alpn(server.conn, alpn, sizeof(alpn)), "moq-lite-04");
+	assert_string_equal(sl_quic_conn_alpn(c, alpn, sizeof(alpn)), ALPN);
+	assert_string_equal(sl_quic_conn_alpn(server.conn, alpn, sizeof(alpn)), ALPN);
 }
 
 /* Replaces both endpoints with ones whose ALPN lists are server_alpn and client_alpn. */
@@ -312,27 +326,33 @@ static void server_with_several_protocols_picks_the_offered_one(void **state)
 {
 	(void)state;
 	char alpn[32];
-	/* The daemon's list: a log client gets the log protocol... */
-	remake("moq-lite-04,shardline-log-1", "shardline-log-1");
+	/* A server with two protocols (as the daemon has moq-lite and the log protocol): a
+	 * client offering the second gets it... */
+	remake("first-app,second-app", "second-app");
 	struct sl_quic_conn *c = connect_client();
 	assert_int_equal(server.connected, 1);
-	assert_string_equal(sl_quic_conn_alpn(server.conn, alpn, sizeof(alpn)), "shardline-log-1");
-	assert_string_equal(sl_quic_conn_alpn(c, alpn, sizeof(alpn)), "shardline-log-1");
+	assert_string_equal(sl_quic_conn_alpn(server.conn, alpn, sizeof(alpn)), "second-app");
+	assert_string_equal(sl_quic_conn_alpn(c, alpn, sizeof(alpn)), "second-app");
 	/* ... a client offering both gets the server's first choice, cut to the buffer... */
-	remake("moq-lite-04,shardline-log-1", "shardline-log-1,moq-lite-04");
+	remake("first-app,second-app", "second-app,first-app");
 	connect_client();
 	assert_int_equal(server.connected, 1);
-	assert_string_equal(sl_quic_conn_alpn(server.conn, alpn, sizeof(alpn)), "moq-lite-04");
-	assert_string_equal(sl_quic_conn_alpn(server.conn, alpn, 4), "moq");
+	assert_string_equal(sl_quic_conn_alpn(server.conn, alpn, sizeof(alpn)), "first-app");
+	assert_string_equal(sl_quic_conn_alpn(server.conn, alpn, 4), "fir");
 	/* ... and one offering nothing in common never connects. */
-	remake("moq-lite-04,shardline-log-1", "h3");
+	remake("first-app,second-app", "h3");
 	connect_client();
 	assert_int_equal(server.connected, 0);
 	assert_int_equal(client.connected, 0);
-	/* Empty names and too many names are configuration errors. */
+	/* No protocol (the default: QUIC has none of its own), empty names and too many names
+	 * are configuration errors, for a server and for a client. */
 	struct sl_quic_config cfg;
 	struct sl_quic_endpoint *ep;
 	sl_quic_config_default(&cfg);
+	assert_string_equal(cfg.alpn, "");
+	assert_int_equal(sl_quic_endpoint_new(&cfg, &cbs, NULL, now, &ep), SL_EINVAL);
+	cfg.server = true;
+	assert_int_equal(sl_quic_endpoint_new(&cfg, &cbs, NULL, now, &ep), SL_EINVAL);
 	snprintf(cfg.alpn, sizeof(cfg.alpn), "a,,b");
 	assert_int_equal(sl_quic_endpoint_new(&cfg, &cbs, NULL, now, &ep), SL_EINVAL);
 	snprintf(cfg.alpn, sizeof(cfg.alpn), "a,b,c,d,e");
@@ -442,6 +462,50 @@ static void nat_rebinding_is_followed(void **state)
 	struct sl_quic_conn_stats cs;
 	sl_quic_conn_stats(server.conn, &cs);
 	assert_int_equal(ntohs(((struct sockaddr_in *)&cs.remote)->sin_port), 51234);
+	struct sl_quic_stats st;
+	sl_quic_endpoint_stats(server.ep, &st);
+	assert_int_equal(st.migrations, 1);
+}
+
+/* The driver's cookie (DPDK: the next hop) is kept with the connection and handed back on
+ * transmit: the newest decrypted datagram's wins, a 0 one leaves it, and a connection that
+ * moves to a new address takes the cookie of the datagrams from there. */
+static void driver_cookie_follows_the_peer(void **state)
+{
+	(void)state;
+	c2s.cookie = 0xa1;
+	struct sl_quic_conn *c = connect_client();
+	assert_int_equal(server.connected, 1);
+	assert_int_equal(s2c.last_cookie, 0xa1);
+	assert_int_equal(c2s.last_cookie, 0); /* the client's "driver" stamped none */
+	/* The same addresses through another router (a fail-over): replies follow. */
+	c2s.cookie = 0xa2;
+	send_stream(c, 5000, 1000, 1);
+	run(300);
+	check_rx(&server, 5000, 1);
+	send_stream(server.conn, 100, 100, 2);
+	run(300);
+	assert_int_equal(s2c.last_cookie, 0xa2);
+	/* A driver with nothing to say keeps what the connection has. */
+	c2s.cookie = 0;
+	send_stream(c, 100, 100, 3);
+	send_stream(server.conn, 100, 100, 4);
+	run(300);
+	assert_int_equal(s2c.last_cookie, 0xa2);
+	/* NAT rebinding: the path challenge and everything after go out with the new cookie. */
+	c2s.nat_from = s2c.nat_from = 40000;
+	c2s.nat_to = s2c.nat_to = 51234;
+	c2s.cookie = 0xb7;
+	client.rx_len = 0;
+	client.fins = 0;
+	send_stream(c, 100, 100, 5); /* one datagram: the server answers before a second one */
+	run(3000);
+	send_stream(server.conn, 3000, 1000, 6);
+	run(3000);
+	check_rx(&client, 3000, 6);
+	assert_true(s2c.nat_sent);
+	assert_int_equal(s2c.nat_first_cookie, 0xb7);
+	assert_int_equal(s2c.last_cookie, 0xb7);
 	struct sl_quic_stats st;
 	sl_quic_endpoint_stats(server.ep, &st);
 	assert_int_equal(st.migrations, 1);
@@ -573,13 +637,16 @@ static void bad_configs_are_refused(void **state)
 	struct sl_quic_config cfg;
 	struct sl_quic_endpoint *ep;
 	sl_quic_config_default(&cfg);
+	snprintf(cfg.alpn, sizeof(cfg.alpn), ALPN); /* each case wrong in one thing only */
 	cfg.cert_days = 30;
 	cfg.server = true;
 	assert_int_equal(sl_quic_endpoint_new(&cfg, &cbs, NULL, now, &ep), SL_EINVAL);
 	sl_quic_config_default(&cfg);
+	snprintf(cfg.alpn, sizeof(cfg.alpn), ALPN);
 	cfg.max_udp_payload = 500;
 	assert_int_equal(sl_quic_endpoint_new(&cfg, &cbs, NULL, now, &ep), SL_EINVAL);
 	sl_quic_config_default(&cfg);
+	snprintf(cfg.alpn, sizeof(cfg.alpn), ALPN);
 	cfg.server = true;
 	cfg.cert_file = "/nonexistent/cert.pem";
 	cfg.key_file = "/nonexistent/key.pem";
@@ -602,6 +669,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(loss_and_reordering_are_recovered, setup, teardown),
 		cmocka_unit_test_setup_teardown(nat_rebinding_is_followed, setup, teardown),
+		cmocka_unit_test_setup_teardown(driver_cookie_follows_the_peer, setup, teardown),
 		cmocka_unit_test_setup_teardown(streams_are_written_in_their_order_when_constrained,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(handshake_survives_loss, setup, teardown),

@@ -177,6 +177,8 @@ static void remote_datagrams_cross_with_path_and_bytes(void **state)
 	uint64_t allocs = sl_buf_stats()->allocs, frees = sl_buf_stats()->frees;
 	struct sl_quic_path path;
 	path_of(&path, 5555);
+	/* The driver's cookie crosses too: the owner answers through the same next hop. */
+	path.cookie = UINT64_C(0x0123456789abcdef);
 	uint8_t p[1200];
 	short_pkt(p, sizeof(p), 0, 0);
 	/* Local: nothing moves. */
@@ -291,6 +293,7 @@ static void drain_feeds_the_endpoint(void **state)
 	mesh_init(&m, 8);
 	struct sl_quic_config cfg;
 	sl_quic_config_default(&cfg);
+	snprintf(cfg.alpn, sizeof(cfg.alpn), "sl-test");
 	cfg.server = true;
 	cfg.worker_id = 1;
 	struct sl_quic_callbacks cb = {.tx_alloc = ep_tx_alloc, .tx_commit = ep_tx_commit};

@@ -85,6 +85,9 @@ void sl_worker_config_default(struct sl_worker_config *cfg)
 	cfg->nworkers = 1;
 	sl_quic_config_default(&cfg->quic);
 	cfg->quic.server = true;
+	/* The worker is a moq-lite relay: QUIC names no protocol, so it is given here
+	 * (sl_workercfg_fill appends the log protocol when the durable side runs). */
+	snprintf(cfg->quic.alpn, sizeof(cfg->quic.alpn), "%s", SL_MOQ_ALPN);
 	sl_track_config_default(&cfg->track);
 	sl_moq_session_config_default(&cfg->session);
 	cfg->session.server = true;

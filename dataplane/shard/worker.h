@@ -154,6 +154,7 @@ struct sl_worker_runtime {
 	uint32_t max_conns;
 };
 
+/* Fills cfg with the defaults: one worker, a server endpoint that accepts SL_MOQ_ALPN only. */
 void sl_worker_config_default(struct sl_worker_config *cfg);
 
 /* Creates a worker (on the control core, before launch). Returns 0, SL_EINVAL, SL_EIO (TLS

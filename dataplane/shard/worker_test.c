@@ -531,6 +531,7 @@ static int setup(void **state)
 
 	struct sl_quic_config qc;
 	sl_quic_config_default(&qc);
+	snprintf(qc.alpn, sizeof(qc.alpn), "%s", SL_MOQ_ALPN);
 	assert_int_equal(
 		sl_quic_endpoint_new(&qc, &client_cbs, &T.cport->base, sl_clock_now_ns(), &T.ep),
 		0);

@@ -24,8 +24,11 @@
 #define MBUF_CACHE    256
 #define TX_BULK	      32 /* transmit mbufs taken from the pool at a time (port.txc) */
 #define NEIGH_ENTRIES 4096
-/* Neighbour data: MAC in bits 16..63, device index in 8..15, flags below. */
+/* Neighbour data: MAC in bits 16..63, device index in 8..15, flags below. A path's cookie
+ * (struct sl_quic_path) is its next hop packed the same way with NEIGH_HOP set, so that no next
+ * hop (MAC 00:00:00:00:00:00 on device 0 is a valid one) reads as none (0). */
 #define NEIGH_STATIC 0x1u
+#define NEIGH_HOP    0x2u
 /* How often a held datagram's neighbour is asked for again, and how long it is kept. */
 #define ASK_EVERY_MS 500
 #define HOLD_MAX_MS  3000
@@ -188,6 +191,11 @@ static void neigh_learn(struct sl_net_dpdk *set, const struct sockaddr *ip,
 			return;
 	}
 	rte_hash_add_key_data(set->neigh, key, (void *)(uintptr_t)want);
+}
+
+uint64_t sl_net_dpdk_path_cookie(const uint8_t mac[SL_L2L3_MAC_LEN], uint16_t dev)
+{
+	return neigh_pack(mac, dev, NEIGH_HOP);
 }
 
 int sl_net_dpdk_neigh_lookup(const struct sl_net_dpdk *set, const struct sockaddr *ip,
@@ -716,16 +724,15 @@ static void ask(struct port *p, const struct sockaddr_storage *ip, uint64_t now)
 
 /*
  * Writes the headers of a datagram whose payload fills m and queues it. The next hop is the one
- * the peer's datagrams came through (kept in the path by the QUIC endpoint), else the
+ * the peer's datagrams came through (the path's cookie, kept by the QUIC endpoint), else the
  * neighbour table's entry. Returns false when neither knows it (the caller holds it).
  */
 static bool finish(struct port *p, struct rte_mbuf *m, const struct sl_quic_path *path)
 {
 	uint8_t mac[SL_L2L3_MAC_LEN];
 	uint16_t dev;
-	if (path->l2_valid) {
-		memcpy(mac, path->l2_addr, SL_L2L3_MAC_LEN);
-		dev = path->l2_dev;
+	if (path->cookie & NEIGH_HOP) {
+		neigh_unpack(path->cookie, mac, &dev);
 	} else {
 		uint64_t v;
 		if (neigh_get(p->set, (const struct sockaddr *)&path->remote, &v) != 0)
@@ -910,9 +917,7 @@ static unsigned int dpdk_rx_burst(struct sl_pktio *io, struct sl_pkt *pkts, unsi
 				pk->flags = 0;
 				pk->handle = m;
 				pk->path = rx.path;
-				memcpy(pk->path.l2_addr, rx.src_mac, SL_L2L3_MAC_LEN);
-				pk->path.l2_valid = 1;
-				pk->path.l2_dev = (uint8_t)dv;
+				pk->path.cookie = sl_net_dpdk_path_cookie(rx.src_mac, (uint16_t)dv);
 				io->stats.rx_packets++;
 				io->stats.rx_bytes += rx.payload_len;
 				break;

@@ -24,14 +24,15 @@
  *
  * Receive: rte_eth_rx_burst, then drivers/net/l2l3.h on the frame: UDP datagrams for our
  * addresses are handed out in place (the pkt's data points into the mbuf, which goes back to
- * the pool on rx_release), with the frame's source MAC and device as the path's next hop;
+ * the pool on rx_release), with the frame's source MAC and device as the path's next hop (packed
+ * into the path's cookie, sl_net_dpdk_path_cookie);
  * ARP requests and IPv6 neighbour solicitations for our addresses are answered from the same
  * mbuf; ARP and ND feed the neighbour table; everything else is dropped and counted by reason.
  *
  * Transmit: tx_alloc hands out an mbuf with SL_L2L3_MAX_HDR bytes of headroom, the QUIC endpoint
  * encrypts into it, tx_commit writes the Ethernet/IP/UDP headers in front (checksums offloaded
- * when the device can) and queues it on the device of the path's next hop (kept with the
- * connection by the QUIC endpoint), or of the neighbour table's entry when the path has none;
+ * when the device can) and queues it on the device of the path's next hop (its cookie, kept with
+ * the connection by the QUIC endpoint), or of the neighbour table's entry when the cookie is 0;
  * tx_flush is one rte_eth_tx_burst per device. A datagram to an address known to neither is
  * held (up to SL_NET_DPDK_HOLD per worker, for at most 3 s) while the worker asks with ARP or a
  * neighbour solicitation, every 500 ms; it leaves as soon as any worker learns the answer.
@@ -125,6 +126,11 @@ int sl_net_dpdk_dev_info(const struct sl_net_dpdk *set, unsigned int i,
  * bytes, drops, driver-specific errors). Returns the number reported, or SL_ENOTFOUND. */
 int sl_net_dpdk_dev_xstats(const struct sl_net_dpdk *set, unsigned int i,
 			   void (*fn)(void *arg, const char *name, uint64_t value), void *arg);
+
+/* The cookie of a path (struct sl_quic_path) whose next hop is mac on device dev: what receive
+ * stores for the sender of a datagram, and what transmit sends to. Never 0. For tests and
+ * tools that build a path by hand; nothing else reads a cookie's bits. */
+uint64_t sl_net_dpdk_path_cookie(const uint8_t mac[SL_L2L3_MAC_LEN], uint16_t dev);
 
 /* Looks up the neighbour table (any thread). Returns 0 and the MAC, or SL_ENOTFOUND. */
 int sl_net_dpdk_neigh_lookup(const struct sl_net_dpdk *set, const struct sockaddr *ip,

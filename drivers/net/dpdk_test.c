@@ -617,8 +617,7 @@ static void test_tx_bulk_cache(void **state)
 	unsigned int avail = rte_mempool_avail_count(pool);
 	struct sl_quic_path path;
 	memset(&path, 0, sizeof(path));
-	path.l2_valid = 1;
-	memcpy(path.l2_addr, peer_mac, 6);
+	path.cookie = sl_net_dpdk_path_cookie(peer_mac, 0);
 	uint8_t f[2048];
 	unsigned int want = 0;
 	for (int i = 0; i < 200; i++) {

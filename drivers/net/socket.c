@@ -578,6 +578,7 @@ static unsigned int deliver_pending(struct net_port *p, struct sl_pkt *pkts, uns
 		k->path.local_len = s->local_len;
 		memcpy(&k->path.remote, &s->remote, s->remote_len);
 		k->path.remote_len = s->remote_len;
+		k->path.cookie = 0; /* nothing of ours to keep with the path */
 		s->off += len;
 		s->refs++;
 		p->pio.stats.rx_packets++;

@@ -813,10 +813,12 @@ static void quic_handshake_and_1mb_stream_over_sockets(void **state)
 	uint64_t now = sl_clock_now_ns();
 	struct sl_quic_config cfg;
 	sl_quic_config_default(&cfg);
+	snprintf(cfg.alpn, sizeof(cfg.alpn), "sl-test");
 	cfg.server = true;
 	cfg.worker_id = 0;
 	assert_int_equal(sl_quic_endpoint_new(&cfg, &qcbs, srv.port, now, &srv.ep), 0);
 	sl_quic_config_default(&cfg);
+	snprintf(cfg.alpn, sizeof(cfg.alpn), "sl-test");
 	assert_int_equal(sl_quic_endpoint_new(&cfg, &qcbs, cli.port, now, &cli.ep), 0);
 
 	/* The client's path: its real local address as the driver will report it on receive. */
@@ -947,10 +949,12 @@ static void misrouted_datagrams_are_handed_to_the_owner(void **state)
 	uint64_t now = sl_clock_now_ns();
 	struct sl_quic_config cfg;
 	sl_quic_config_default(&cfg);
+	snprintf(cfg.alpn, sizeof(cfg.alpn), "sl-test");
 	cfg.server = true;
 	cfg.worker_id = 0;
 	assert_int_equal(sl_quic_endpoint_new(&cfg, &qcbs, w0.port, now, &w0.ep), 0);
 	sl_quic_config_default(&cfg);
+	snprintf(cfg.alpn, sizeof(cfg.alpn), "sl-test");
 	assert_int_equal(sl_quic_endpoint_new(&cfg, &qcbs, cli.port, now, &cli.ep), 0);
 	struct sockaddr_storage sa, ca;
 	socklen_t sal, cal;

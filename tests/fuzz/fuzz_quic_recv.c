@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +41,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ep == NULL) {
 		struct sl_quic_config cfg;
 		sl_quic_config_default(&cfg);
+		/* The daemon's protocol, so that an input carrying a real ClientHello gets as
+		 * far into the handshake as it would there. */
+		snprintf(cfg.alpn, sizeof(cfg.alpn), "moq-lite-04");
 		cfg.server = true;
 		cfg.max_conns = 64;
 		if (sl_quic_endpoint_new(&cfg, &cbs, NULL, now, &ep) != 0)
