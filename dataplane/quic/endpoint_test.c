@@ -269,6 +269,7 @@ static int teardown(void **state)
 static struct sl_quic_conn *connect_client(void)
 {
 	struct sl_quic_path p;
+	memset(&p, 0, sizeof(p)); /* cookie 0: the client's "driver" stamps none */
 	struct sl_quic_conn *c;
 	addr(&p.local, &p.local_len, 40000);
 	addr(&p.remote, &p.remote_len, 4443);
@@ -566,6 +567,7 @@ static void garbage_is_dropped_and_unknown_short_headers_get_a_reset(void **stat
 {
 	(void)state;
 	struct sl_quic_path p;
+	memset(&p, 0, sizeof(p));
 	addr(&p.local, &p.local_len, 4443);
 	addr(&p.remote, &p.remote_len, 50000);
 	uint8_t junk[100];
