@@ -856,6 +856,12 @@ int sl_worker_main(void *arg)
 		if (w->have_links) {
 			work += sl_handoff_poll(&w->ho, deliver_handoff, w, RX_BURST);
 			work += sl_xshard_poll(w->xs, now);
+			/* Frames this pass received are on their way to the other workers now: wake
+			 * the sleeping ones before this pass spends its time encrypting and
+			 * sending, not after (the end of the pass rings again for what the
+			 * sessions queued since). */
+			if (w->cfg.bells)
+				ring_peers(w);
 		}
 
 		uint64_t dnext = UINT64_MAX;
