@@ -50,44 +50,25 @@ for n in $subscribers; do
 done
 
 python3 - "$results" "$subscribers" "$fps" "$size" "$group_frames" "$duration" "$poll_idle" \
-	"$repeat" <<'EOF'
-import json, os, statistics, sys
+	"$repeat" "$here" <<'EOF'
+import sys
 
-res, subs, fps, size, gf, dur, idle, repeat = sys.argv[1:9]
-
-
-def load_one(path):
-    try:
-        with open(path) as f:
-            lines = [l for l in f.read().splitlines() if l.startswith("{")]
-        return json.loads(lines[-1]) if lines else None
-    except (OSError, ValueError):
-        return None
+res, subs, fps, size, gf, dur, idle, repeat, here = sys.argv[1:10]
+sys.path.insert(0, here)
+from compare_lib import fmt, load_runs, median, ratio  # noqa: E402
 
 
 def load(n, mode):
     """The runs of one shape and mode, folded into one result of per-figure medians."""
-    runs = [load_one(os.path.join(res, f"{n}-{mode}-{r}.json"))
-            for r in range(1, int(repeat) + 1)]
-    runs = [r for r in runs if r is not None]
+    runs = load_runs(res, n, mode, repeat)
     if not runs:
         return None
-    med = lambda get: statistics.median(get(r) for r in runs)
+    med = lambda get: median(runs, get)
     out = dict(runs[0])
     for k in ("relay_cpu_us_per_frame", "cycles_per_packet", "worker_pps", "delivered"):
         out[k] = med(lambda r: r.get(k, -1))
     out["latency_us"] = {p: med(lambda r: r["latency_us"][p]) for p in ("p50", "p99")}
     return out
-
-
-def fmt(v, nd=1):
-    return "n/a" if v is None or v < 0 else f"{v:,.{nd}f}"
-
-
-def ratio(a, b):
-    if a is None or b is None or a <= 0 or b <= 0:
-        return "n/a"
-    return f"{a / b:.2f}x"
 
 
 def metrics(r):

@@ -122,29 +122,20 @@ for n in $subscribers; do
 done
 
 python3 - "$work" "$subscribers" "$fps" "$size" "$group_frames" "$duration" "$workers" \
-	"$repeat" <<'EOF'
-import json, os, statistics, sys
+	"$repeat" "$here" <<'EOF'
+import sys
 
-res, subs, fps, size, gf, dur, workers, repeat = sys.argv[1:9]
-
-
-def load_one(path):
-    try:
-        with open(path) as f:
-            lines = [l for l in f.read().splitlines() if l.startswith("{")]
-        return json.loads(lines[-1]) if lines else None
-    except (OSError, ValueError):
-        return None
+res, subs, fps, size, gf, dur, workers, repeat, here = sys.argv[1:10]
+sys.path.insert(0, here)
+from compare_lib import fmt, load_runs, median, ratio  # noqa: E402
 
 
 def load(n, server):
     """The runs of one shape and server, folded into one result of per-figure medians."""
-    runs = [load_one(os.path.join(res, f"{n}-{server}-{r}.json"))
-            for r in range(1, int(repeat) + 1)]
-    runs = [r for r in runs if r is not None]
+    runs = load_runs(res, n, server, repeat)
     if not runs:
         return None
-    med = lambda get: statistics.median(get(r) for r in runs)
+    med = lambda get: median(runs, get)
     return {
         "cpu": med(lambda r: r.get("relay_cpu_us_per_frame", -1)),
         "p50": med(lambda r: r["latency_us"]["p50"]),
@@ -152,16 +143,6 @@ def load(n, server):
         "del": f'{med(lambda r: r["delivered"]):.0f}/{runs[0]["expected"]}',
         "ended": med(lambda r: r.get("ended_early", 0)),
     }
-
-
-def fmt(v, nd=1):
-    return "n/a" if v is None or v < 0 else f"{v:,.{nd}f}"
-
-
-def ratio(a, b):
-    if a is None or b is None or a <= 0 or b <= 0:
-        return "n/a"
-    return f"{a / b:.2f}x"
 
 
 print(f"\nfan-out 1 -> N on loopback, {fps} fps, {size}-byte frames, {gf}-frame groups, "

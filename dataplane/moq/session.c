@@ -1032,6 +1032,16 @@ int sm_check_name(const char *s)
 	return strlen(s) > SL_MOQ_MAX_STRING ? SL_ERANGE : 0;
 }
 
+int sm_check_track_names(const char *broadcast, const char *track)
+{
+	int rc = sm_check_name(broadcast);
+	if (rc == 0)
+		rc = sm_check_name(track);
+	if (rc == 0 && track[0] == '\0')
+		rc = SL_EINVAL; /* a track always has a name; a broadcast path may be empty */
+	return rc;
+}
+
 int sl_moq_session_goaway(struct sl_moq_session *s, const char *uri)
 {
 	if (s->closed)

@@ -302,6 +302,8 @@ void sm_tx_fin(struct sl_moq_session *s, struct stream *st);
 void sm_reset_stream(struct sl_moq_session *s, struct stream *st, uint64_t code);
 void sm_session_close(struct sl_moq_session *s, uint64_t code, const char *reason);
 int sm_check_name(const char *s);
+/* Both names of a track request: sm_check_name each, and a track name is not empty. */
+int sm_check_track_names(const char *broadcast, const char *track);
 
 /* ---- session_sub.c: downstream subscriptions ---- */
 

@@ -405,11 +405,7 @@ int sl_moq_session_subscribe(struct sl_moq_session *s, const char *broadcast, co
 {
 	if (s->closed)
 		return SL_ECLOSED;
-	int rc = sm_check_name(broadcast);
-	if (rc == 0)
-		rc = sm_check_name(track);
-	if (rc == 0 && track[0] == '\0')
-		rc = SL_EINVAL;
+	int rc = sm_check_track_names(broadcast, track);
 	if (rc != 0)
 		return rc;
 	struct sl_moq_subscribe_options o;
