@@ -254,7 +254,10 @@ for k in ("relay_rx", "queued", "sent", "delivered"):
 # Every delivered frame was queued and sent at the relay first (the window's edges aside).
 assert b["queued"]["count"] >= 0.9 * b["delivered"]["count"], b
 assert b["sent"]["count"] >= 0.9 * b["queued"]["count"], b
-assert b["relay_rx"]["p50_us"] <= b["queued"]["p50_us"] <= b["sent"]["p50_us"] * 1.2 + 50, b
+# Each frame is queued after it was taken in, and sent after it was queued; the slack covers
+# frames at the window's edges and the histograms' 12.5 % buckets.
+assert b["relay_rx"]["p50_us"] <= b["queued"]["p50_us"] * 1.2 + 50, b
+assert b["queued"]["p50_us"] <= b["sent"]["p50_us"] * 1.2 + 50, b
 PY
 [ "$("$CTL" --admin "$admin" config get trace_sample)" = "0" ] || fail "trace_sample left on"
 "$BENCH" fanout "$url" --subscribers 1 --duration 1 --breakdown >/dev/null 2>"$work/bd2.err" &&
