@@ -585,6 +585,21 @@ static void step_direct(struct ld_op *op, unsigned tag, int res)
 	finish(op, 0);
 }
 
+/* An open that failed for a missing directory makes the key's parents and opens again, once.
+ * Returns whether it took the failure (the op went on or failed). */
+static bool open_retried(struct ld_op *op, int res, void (*reopen)(struct ld_op *))
+{
+	if (res != -ENOENT || op->mkdir_tried)
+		return false;
+	op->mkdir_tried = true;
+	int rc = make_parents(op->ld, op->req->key);
+	if (rc != 0)
+		fail(op, rc);
+	else
+		reopen(op);
+	return true;
+}
+
 static void step(struct ld_op *op, int res)
 {
 	struct sl_obj_req *req = op->req;
@@ -596,15 +611,8 @@ static void step(struct ld_op *op, int res)
 		cleanup(op);
 		return;
 	case ST_DIRECT_OPEN:
-		if (res == -ENOENT && !op->mkdir_tried) {
-			op->mkdir_tried = true;
-			int rc = make_parents(ld, req->key);
-			if (rc != 0)
-				fail(op, rc);
-			else
-				direct_open(op);
+		if (open_retried(op, res, direct_open))
 			return;
-		}
 		if (res == -EEXIST) {
 			ld->st.precond_failed++;
 			fail(op, SL_EPRECOND);
@@ -627,15 +635,8 @@ static void step(struct ld_op *op, int res)
 	case ST_DIRECT_SYNC:
 		abort(); /* their CQEs carry tags */
 	case ST_PUT_OPEN:
-		if (res == -ENOENT && !op->mkdir_tried) {
-			op->mkdir_tried = true;
-			int rc = make_parents(ld, req->key);
-			if (rc != 0)
-				fail(op, rc);
-			else
-				put_open(op);
+		if (open_retried(op, res, put_open))
 			return;
-		}
 		if (res < 0) {
 			fail(op, res == -ENOENT ? SL_EIO : map_errno(-res));
 			return;
