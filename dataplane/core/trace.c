@@ -67,11 +67,10 @@ void sl_trace_record(struct sl_trace *t, enum sl_trace_stage s, uint64_t ns)
 	t->hist[s][sl_trace_bucket(ns)]++;
 }
 
-void sl_trace_frame(struct sl_trace *t, enum sl_trace_stage s, const uint8_t *p, size_t len)
+void sl_trace_frame_on(struct sl_trace *t, enum sl_trace_stage s, const uint8_t *p, size_t len)
 {
 	uint64_t sent, number;
-	if (t == NULL || t->sample == 0 || !sl_frame_read_stamp(p, len, &sent, &number) ||
-	    number % t->sample != 0)
+	if (!sl_frame_read_stamp(p, len, &sent, &number) || number % t->sample != 0)
 		return;
 	uint64_t now = sl_clock_wall_ns();
 	sl_trace_record(t, s, now > sent ? now - sent : 0);
@@ -79,10 +78,8 @@ void sl_trace_frame(struct sl_trace *t, enum sl_trace_stage s, const uint8_t *p,
 		t->pending[t->npending++] = sent;
 }
 
-void sl_trace_sent(struct sl_trace *t)
+void sl_trace_sent_now(struct sl_trace *t)
 {
-	if (t->npending == 0)
-		return;
 	uint64_t now = sl_clock_wall_ns();
 	for (uint32_t i = 0; i < t->npending; i++)
 		sl_trace_record(t, SL_TRACE_SENT, now > t->pending[i] ? now - t->pending[i] : 0);

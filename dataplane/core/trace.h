@@ -68,15 +68,28 @@ uint64_t sl_trace_bucket_low(size_t i);
 /* Adds one observation (ns since the send) to a stage. */
 void sl_trace_record(struct sl_trace *t, enum sl_trace_stage s, uint64_t ns);
 
+/* sl_trace_frame's work once tracing is on; see there. */
+void sl_trace_frame_on(struct sl_trace *t, enum sl_trace_stage s, const uint8_t *p, size_t len);
+void sl_trace_sent_now(struct sl_trace *t);
+
 /*
  * A frame passes a stage: if tracing is on and the frame carries a sampled stamp, records the
  * time since its send at that stage. A queued frame is also remembered until sl_trace_sent.
- * t may be NULL (no tracing).
+ * t may be NULL (no tracing). Inline, so that with tracing off a frame costs one load.
  */
-void sl_trace_frame(struct sl_trace *t, enum sl_trace_stage s, const uint8_t *p, size_t len);
+static inline void sl_trace_frame(struct sl_trace *t, enum sl_trace_stage s, const uint8_t *p,
+				  size_t len)
+{
+	if (t != NULL && t->sample != 0)
+		sl_trace_frame_on(t, s, p, len);
+}
 
 /* The loop's flush returned: the frames queued since the last call count as sent now. */
-void sl_trace_sent(struct sl_trace *t);
+static inline void sl_trace_sent(struct sl_trace *t)
+{
+	if (t->npending != 0)
+		sl_trace_sent_now(t);
+}
 
 /* The q-quantile (0..1) of a histogram of n observations: the low end of its bucket; 0 if
  * empty. */

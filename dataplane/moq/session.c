@@ -383,7 +383,7 @@ static int commit_frame(struct sl_moq_session *s, struct stream *st)
 	struct sl_slice f = {st->fbuf, 0, st->fbuf ? st->fbuf->len : 0};
 	st->fbuf = NULL;
 	s->st.msgs_in[SL_MOQ_MSG_FRAME]++;
-	if (s->cfg.trace && f.buf)
+	if (f.buf)
 		sl_trace_frame(s->cfg.trace, SL_TRACE_RELAY_RX, f.buf->data, f.len);
 	int rc = sl_group_write_frame(st->g, f);
 	if (rc != 0) {

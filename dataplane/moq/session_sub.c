@@ -214,8 +214,7 @@ static void group_pump(struct sl_moq_session *s, struct stream *g)
 			group_reset(s, g, sl_moq_error_code(rc));
 			return;
 		}
-		if (s->cfg.trace)
-			sl_trace_frame(s->cfg.trace, SL_TRACE_QUEUED, sl_slice_data(&f), f.len);
+		sl_trace_frame(s->cfg.trace, SL_TRACE_QUEUED, sl_slice_data(&f), f.len);
 		rc = sm_tx_frame(s, g, f);
 		if (rc != 0) {
 			group_reset(s, g, SL_MOQ_ERR_CANCEL);
