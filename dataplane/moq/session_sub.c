@@ -214,7 +214,10 @@ static void group_pump(struct sl_moq_session *s, struct stream *g)
 			group_reset(s, g, sl_moq_error_code(rc));
 			return;
 		}
-		sl_trace_frame(s->cfg.trace, SL_TRACE_QUEUED, sl_slice_data(&f), f.len);
+		/* Only a frame long enough for a stamp has bytes to look at (an empty one has
+		 * no buffer). */
+		if (f.len >= SL_FRAME_STAMP_LEN)
+			sl_trace_frame(s->cfg.trace, SL_TRACE_QUEUED, sl_slice_data(&f), f.len);
 		rc = sm_tx_frame(s, g, f);
 		if (rc != 0) {
 			group_reset(s, g, SL_MOQ_ERR_CANCEL);

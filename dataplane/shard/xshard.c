@@ -309,7 +309,8 @@ static void mirror_msg(struct sl_xshard *x, const struct sl_msg *msg, uint64_t n
 			break;
 		}
 		struct sl_slice s = {b, 0, msg->u32};
-		sl_trace_frame(x->cfg.trace, SL_TRACE_MIRRORED, b->data, msg->u32);
+		if (b != NULL) /* an empty frame has no buffer */
+			sl_trace_frame(x->cfg.trace, SL_TRACE_MIRRORED, b->data, msg->u32);
 		if (sl_group_write_frame(m->cur, s) == 0)
 			x->stats.frames_mirrored++;
 		break;
