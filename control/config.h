@@ -43,6 +43,7 @@ struct sl_config {
 	char key[SL_CONFIG_STR_MAX];
 	uint64_t cache_age_ns;		       /* live group cache age */
 	uint64_t cache_bytes;		       /* live cache byte budget per track */
+	uint64_t prefault_bytes;	       /* heap each worker faults in at start */
 	uint64_t idle_timeout_ns;	       /* QUIC idle timeout */
 	int max_conns;			       /* connections per daemon */
 	uint64_t poll_idle_us;		       /* back-off of an idle poll loop */

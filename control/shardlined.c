@@ -5,6 +5,7 @@
  * own packet port, and the last ones the io cores (control/iocore.h), each with an io_uring on
  * the data directory. Cores talk to each other only through SPSC rings.
  */
+#include "core/alloc.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -1148,6 +1149,9 @@ static void eal_cleanup(void)
 	rte_eal_cleanup();
 	rmdir(rundir);
 }
+
+/* jemalloc reads its options from this symbol at start-up (core/alloc.h says which and why). */
+const char *malloc_conf = SL_ALLOC_CONF;
 
 int main(int argc, char **argv)
 {

@@ -55,6 +55,7 @@ int sl_workercfg_fill(const struct sl_config *cfg, uint16_t id, uint16_t nworker
 	out->session.send_drops = cfg->moq_send_drops;
 	out->poll_idle_ns = cfg->poll_idle_us * 1000;
 	out->trace_sample = cfg->trace_sample;
+	out->prefault_bytes = cfg->prefault_bytes;
 
 	/* shardlined runs its durable side exactly when it has io cores (they do its I/O). The
 	 * limits are filled either way (a worker without a store ignores them); the log

@@ -75,6 +75,7 @@ static const struct field worker_fields[] = {
 	WF(bells, false),
 	WF(poll_idle_ns, true),
 	WF(trace_sample, true),
+	WF(prefault_bytes, true),
 	WF(dstore, false),
 	WF(io_from, false),
 	WF(ml_to, false),
@@ -192,6 +193,7 @@ static const struct wsetting worker_settings[] = {
 	{"log_sub_window", "2MiB", NULL, NULL},
 	{"poll_idle_us", "7", NULL, NULL},
 	{"trace_sample", "16", NULL, NULL},
+	{"prefault", "5MiB", NULL, NULL},
 	{"io_cores", "0", NULL, NULL}, /* no durable side: moq-lite alone */
 	/* A DPDK device's MTU bounds the datagrams; kernel sockets ignore dpdk_mtu. */
 	{"driver", "dpdk", "dpdk_mtu", "1280"},
@@ -346,6 +348,7 @@ static void test_all_settings(void **state)
 	assert_true(wc.session.send_drops);
 	assert_int_equal(wc.poll_idle_ns, 7000);
 	assert_int_equal(wc.trace_sample, 16);
+	assert_int_equal(wc.prefault_bytes, 5 * 1024 * 1024);
 	assert_int_equal(wc.dshard.flush_interval_ns, 250000000);
 	assert_int_equal(wc.dshard.flush_bytes, 3 << 20);
 	assert_int_equal(wc.dshard.max_flushes, 5);

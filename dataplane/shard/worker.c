@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "shard/worker.h"
+#include "core/alloc.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -815,6 +816,8 @@ int sl_worker_main(void *arg)
 	uint64_t backoff = w->cfg.poll_idle_ns;
 	w->lcore = rte_lcore_id();
 	worker_own(w, true);
+	if (w->cfg.prefault_bytes)
+		sl_alloc_prefault(w->cfg.prefault_bytes);
 	SL_LOG(SHARD, INFO, "worker %u running on lcore %u", w->cfg.id, w->lcore);
 	for (;;) {
 		SL_ASSERT_OWNER(w);

@@ -60,6 +60,10 @@ struct sl_worker_config {
 	uint64_t poll_idle_ns;
 	/* Latency breakdown: one stamped frame in trace_sample is traced (core/trace.h); 0 off. */
 	uint64_t trace_sample;
+	/* Heap the worker faults in on its own thread before it serves anything
+	 * (sl_alloc_prefault), so that the frames young tracks store do not each pay a page
+	 * fault. 0: none. */
+	uint64_t prefault_bytes;
 
 	/* The durable side. dstore NULL: this worker serves no durable partitions (connections
 	 * that ask for the log protocol are refused). Otherwise dstore is a ring proxy to an io
