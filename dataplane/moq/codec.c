@@ -484,3 +484,250 @@ int sl_moq_encode_frame_header(struct sl_writer *w, uint64_t size)
 		return SL_ERANGE;
 	return sl_writer_varint(w, size);
 }
+
+/* ---- moq-lite-05 ---- */
+
+/* A numeric SETUP parameter: one varint that fills the parameter's bytes exactly. */
+static int rd_param_varint(const uint8_t *p, size_t len, uint64_t *v, const char **why,
+			   const char *field)
+{
+	struct sl_reader pr;
+	sl_reader_init(&pr, p, len);
+	if (sl_reader_varint(&pr, v) != 0 || sl_reader_left(&pr) != 0) {
+		WHY(field);
+		return SL_ECORRUPT;
+	}
+	return 0;
+}
+
+static int rd_setup(struct sl_reader *b, struct sl_moq_setup *m, const char **why)
+{
+	uint64_t n;
+	memset(m, 0, sizeof(*m));
+	int rc_ = rd_varint(b, &n, why, "setup.count");
+	for (uint64_t i = 0; rc_ == 0 && i < n; i++) {
+		uint64_t id;
+		struct sl_moq_str v;
+		TRY(rd_varint(b, &id, why, "setup.parameter id"));
+		TRY(rd_str(b, &v, why, "setup.parameter value"));
+		if (rc_ != 0)
+			break;
+		bool *seen = id == SL_MOQ_SETUP_PROBE	 ? &m->has_probe
+			     : id == SL_MOQ_SETUP_PATH	 ? &m->has_path
+			     : id == SL_MOQ_SETUP_ROLE	 ? &m->has_role
+			     : id == SL_MOQ_SETUP_ORIGIN ? &m->has_origin
+							 : NULL;
+		if (seen == NULL)
+			continue; /* unknown parameters are skipped */
+		if (*seen) {
+			WHY("setup.parameter repeated");
+			return SL_ECORRUPT;
+		}
+		*seen = true;
+		if (id == SL_MOQ_SETUP_PATH) {
+			m->path = v;
+			continue;
+		}
+		uint64_t *dst = id == SL_MOQ_SETUP_PROBE  ? &m->probe
+				: id == SL_MOQ_SETUP_ROLE ? &m->role
+							  : &m->origin;
+		rc_ = rd_param_varint(v.p, v.len, dst, why, "setup.numeric parameter");
+	}
+	return rc_;
+}
+
+int sl_moq_decode_setup(struct sl_reader *r, struct sl_moq_setup *m, const char **why)
+{
+	DECODE_MSG(r, why, { TRY(rd_setup(b, m, why)); });
+}
+
+static void enc_param_varint(struct enc *e, uint64_t id, uint64_t v)
+{
+	enc_varint(e, id);
+	if (e->rc == 0 && v > SL_MOQ_MAX_VALUE)
+		e->rc = SL_ERANGE;
+	enc_varint(e, sl_varint_len(v));
+	enc_varint(e, v);
+}
+
+int sl_moq_encode_setup(struct sl_writer *w, const struct sl_moq_setup *m)
+{
+	struct enc e;
+	enc_init(&e);
+	enc_varint(&e, (uint64_t)m->has_probe + m->has_path + m->has_role + m->has_origin);
+	if (m->has_probe)
+		enc_param_varint(&e, SL_MOQ_SETUP_PROBE, m->probe);
+	if (m->has_path) {
+		enc_varint(&e, SL_MOQ_SETUP_PATH);
+		enc_str(&e, &m->path);
+	}
+	if (m->has_role)
+		enc_param_varint(&e, SL_MOQ_SETUP_ROLE, m->role);
+	if (m->has_origin)
+		enc_param_varint(&e, SL_MOQ_SETUP_ORIGIN, m->origin);
+	return enc_finish(&e, w, -1);
+}
+
+int sl_moq_decode_announce_ok(struct sl_reader *r, struct sl_moq_announce_ok *m, const char **why)
+{
+	DECODE_MSG(r, why, {
+		TRY(rd_varint(b, &m->hop_id, why, "announce_ok.hop_id"));
+		TRY(rd_varint(b, &m->active_count, why, "announce_ok.active_count"));
+	});
+}
+
+int sl_moq_encode_announce_ok(struct sl_writer *w, const struct sl_moq_announce_ok *m)
+{
+	struct enc e;
+	enc_init(&e);
+	enc_varint(&e, m->hop_id);
+	enc_varint(&e, m->active_count);
+	return enc_finish(&e, w, -1);
+}
+
+int sl_moq_decode_announce05(struct sl_reader *r, struct sl_moq_announce *m, const char **why)
+{
+	DECODE_MSG(r, why, {
+		uint64_t n = 0;
+		uint8_t status = 0;
+		TRY(rd_u8(b, &status, why, "announce.status"));
+		if (rc_ == 0 && status > 2) {
+			WHY("announce.status not 0, 1 or 2");
+			rc_ = SL_ECORRUPT;
+		}
+		m->active = status != 0;
+		TRY(rd_str(b, &m->suffix, why, "announce.suffix"));
+		TRY(rd_varint(b, &n, why, "announce.hop_count"));
+		if (rc_ == 0 && n > SL_MOQ_MAX_HOPS) {
+			WHY("announce.hop_count over the limit");
+			rc_ = SL_ERANGE;
+		}
+		m->hop_count = (uint32_t)n;
+		for (uint64_t i = 0; rc_ == 0 && i < n; i++)
+			TRY(rd_varint(b, &m->hops[i], why, "announce.hop_id"));
+	});
+}
+
+int sl_moq_decode_track(struct sl_reader *r, struct sl_moq_track *m, const char **why)
+{
+	DECODE_MSG(r, why, {
+		TRY(rd_str(b, &m->broadcast, why, "track.broadcast"));
+		TRY(rd_str(b, &m->track, why, "track.track"));
+	});
+}
+
+int sl_moq_encode_track(struct sl_writer *w, const struct sl_moq_track *m)
+{
+	struct enc e;
+	enc_init(&e);
+	enc_str(&e, &m->broadcast);
+	enc_str(&e, &m->track);
+	return enc_finish(&e, w, -1);
+}
+
+int sl_moq_decode_track_info(struct sl_reader *r, struct sl_moq_track_info *m, const char **why)
+{
+	DECODE_MSG(r, why, {
+		TRY(rd_u8(b, &m->priority, why, "track_info.priority"));
+		TRY(rd_flag(b, &m->ordered, why, "track_info.ordered"));
+		TRY(rd_varint(b, &m->max_latency_ms, why, "track_info.max_latency"));
+		TRY(rd_varint(b, &m->timescale, why, "track_info.timescale"));
+		if (rc_ == 0 && m->timescale == 0) {
+			WHY("track_info.timescale is 0");
+			rc_ = SL_ECORRUPT;
+		}
+	});
+}
+
+int sl_moq_encode_track_info(struct sl_writer *w, const struct sl_moq_track_info *m)
+{
+	if (m->timescale == 0)
+		return SL_ERANGE;
+	struct enc e;
+	enc_init(&e);
+	enc_u8(&e, m->priority);
+	enc_u8(&e, m->ordered ? 1 : 0);
+	enc_varint(&e, m->max_latency_ms);
+	enc_varint(&e, m->timescale);
+	return enc_finish(&e, w, -1);
+}
+
+int sl_moq_decode_response05(struct sl_reader *r, struct sl_moq_response05 *m, const char **why)
+{
+	struct sl_reader save = *r, body;
+	uint64_t type;
+	if (sl_reader_varint(r, &type) != 0) {
+		WHY("response.type");
+		return SL_ETRUNC;
+	}
+	if (type > SL_MOQ_RESPONSE05_DROP) {
+		*r = save;
+		WHY("response.type unknown");
+		return SL_ECORRUPT;
+	}
+	int rc = msg_open(r, &body, why);
+	if (rc == 0) {
+		m->type = (enum sl_moq_response05_type)type;
+		rc = type == SL_MOQ_RESPONSE05_DROP
+			     ? rd_drop(&body, &m->u.drop, why)
+			     : rd_varint(&body, &m->u.group, why,
+					 type == SL_MOQ_RESPONSE05_OK ? "subscribe_ok.group"
+								      : "subscribe_end.group");
+		if (rc == 0)
+			rc = msg_close(&body, why);
+	}
+	if (rc != 0)
+		*r = save;
+	return rc;
+}
+
+int sl_moq_encode_response05(struct sl_writer *w, const struct sl_moq_response05 *m)
+{
+	struct enc e;
+	enc_init(&e);
+	if (m->type == SL_MOQ_RESPONSE05_OK || m->type == SL_MOQ_RESPONSE05_END) {
+		enc_varint(&e, m->u.group);
+	} else if (m->type == SL_MOQ_RESPONSE05_DROP) {
+		enc_varint(&e, m->u.drop.start);
+		enc_varint(&e, m->u.drop.end);
+		enc_varint(&e, m->u.drop.error);
+	} else {
+		return SL_EINVAL;
+	}
+	return enc_finish(&e, w, (int64_t)m->type);
+}
+
+int sl_moq_decode_frame_header05(struct sl_reader *r, uint64_t max, int64_t *delta, uint64_t *size,
+				 const char **why)
+{
+	struct sl_reader save = *r;
+	uint64_t z;
+	if (sl_reader_varint(r, &z) != 0) {
+		WHY("frame.timestamp");
+		return SL_ETRUNC;
+	}
+	if (sl_reader_varint(r, size) != 0) {
+		*r = save;
+		WHY("frame.size");
+		return SL_ETRUNC;
+	}
+	if (*size > max) {
+		*r = save;
+		WHY("frame.size over the limit");
+		return SL_ERANGE;
+	}
+	*delta = sl_moq_unzigzag(z);
+	return 0;
+}
+
+int sl_moq_encode_frame_header05(struct sl_writer *w, int64_t delta, uint64_t size)
+{
+	uint64_t z = sl_moq_zigzag(delta);
+	if (size > SL_MOQ_MAX_VALUE || z > SL_MOQ_MAX_VALUE)
+		return SL_ERANGE;
+	if ((size_t)(w->end - w->p) < sl_varint_len(z) + sl_varint_len(size))
+		return SL_ENOSPC;
+	sl_writer_varint(w, z);
+	sl_writer_varint(w, size);
+	return 0;
+}

@@ -243,6 +243,216 @@ static void errors_map_to_moq_codes(void **state)
 	assert_int_equal(sl_moq_error_code(SL_ECANCEL), SL_MOQ_ERR_CANCEL);
 }
 
+/* ---- moq-lite-05: golden bytes from the reference client's captures
+ * (../shared/docs/moq-lite-05-qmux.md section (f), interop-traces/lite05-qmux01-*.txt) ---- */
+
+/* Decodes one message with fn into m, checking every byte was used. */
+#define DECODE_ALL(fn, bytes, m)                                                                   \
+	do {                                                                                       \
+		struct sl_reader r_;                                                               \
+		const char *why_ = NULL;                                                           \
+		sl_reader_init(&r_, (bytes), sizeof(bytes));                                       \
+		assert_int_equal(fn(&r_, (m), &why_), 0);                                          \
+		assert_int_equal(sl_reader_left(&r_), 0);                                          \
+	} while (0)
+
+/* Encodes m with fn and compares with bytes. */
+#define ENCODE_EQ(fn, m, bytes)                                                                    \
+	do {                                                                                       \
+		uint8_t out_[128];                                                                 \
+		struct sl_writer w_;                                                               \
+		sl_writer_init(&w_, out_, sizeof(out_));                                           \
+		assert_int_equal(fn(&w_, (m)), 0);                                                 \
+		assert_int_equal(sl_writer_len(&w_), sizeof(bytes));                               \
+		assert_memory_equal(out_, (bytes), sizeof(bytes));                                 \
+	} while (0)
+
+/* The relay's SETUP: one parameter, origin 0x102e66a1fcac1f as an 8-byte varint. */
+static void lite05_setup(void **state)
+{
+	(void)state;
+	static const uint8_t g[] = {0x0b, 0x01, 0x05, 0x08, 0xc0, 0x10,
+				    0x2e, 0x66, 0xa1, 0xfc, 0xac, 0x1f};
+	struct sl_moq_setup m;
+	DECODE_ALL(sl_moq_decode_setup, g, &m);
+	assert_true(m.has_origin);
+	assert_false(m.has_probe || m.has_path || m.has_role);
+	assert_int_equal(m.origin, UINT64_C(0x102e66a1fcac1f));
+	/* Our encoder writes the shortest varint: 0x102e66a1fcac1f needs 8 bytes anyway. */
+	ENCODE_EQ(sl_moq_encode_setup, &m, g);
+
+	/* Unknown ids are skipped; a repeated known one is an error; a numeric value must fill
+	 * its length. */
+	static const uint8_t unknown[] = {0x07, 0x02, 0x09, 0x01, 0xaa, 0x01, 0x01, 0x02};
+	DECODE_ALL(sl_moq_decode_setup, unknown, &m);
+	assert_true(m.has_probe);
+	assert_int_equal(m.probe, 2);
+	static const uint8_t twice[] = {0x07, 0x02, 0x01, 0x01, 0x00, 0x01, 0x01, 0x01};
+	static const uint8_t loose[] = {0x05, 0x01, 0x01, 0x02, 0x01, 0x00};
+	struct sl_reader r;
+	const char *why = NULL;
+	sl_reader_init(&r, twice, sizeof(twice));
+	assert_int_equal(sl_moq_decode_setup(&r, &m, &why), SL_ECORRUPT);
+	assert_string_equal(why, "setup.parameter repeated");
+	assert_int_equal(sl_reader_left(&r), sizeof(twice));
+	sl_reader_init(&r, loose, sizeof(loose));
+	assert_int_equal(sl_moq_decode_setup(&r, &m, &why), SL_ECORRUPT);
+}
+
+/* G2: the client's ANNOUNCE_REQUEST, the relay's ANNOUNCE_OK and ANNOUNCE. */
+static void lite05_announce(void **state)
+{
+	(void)state;
+	static const uint8_t req[] = {0x09, 0x00, 0xc0, 0x1c, 0x43, 0x69, 0x8e, 0xfb, 0xa2, 0x87};
+	static const uint8_t ok[] = {0x09, 0xc0, 0x10, 0x2e, 0x66, 0xa1, 0xfc, 0xac, 0x1f, 0x00};
+	static const uint8_t ann[] = {0x0d, 0x01, 0x0a, 'd', 'e', 'm', 'o',
+				      '/',  'b',  'c',	'a', 's', 't', 0x00};
+	static const uint8_t accepted[] = {0x0d, 0x02, 0x0a, 'd', 'e', 'm', 'o',
+					   '/',	 'b',  'c',  'a', 's', 't', 0x00};
+	static const uint8_t bad[] = {0x03, 0x03, 0x00, 0x00};
+	struct sl_moq_announce_interest ai;
+	DECODE_ALL(sl_moq_decode_announce_interest, req, &ai);
+	assert_int_equal(ai.prefix.len, 0);
+	assert_int_equal(ai.exclude_hop, UINT64_C(0x1c43698efba287));
+	struct sl_moq_announce_ok aok = {.hop_id = UINT64_C(0x102e66a1fcac1f)};
+	ENCODE_EQ(sl_moq_encode_announce_ok, &aok, ok);
+	memset(&aok, 0xff, sizeof(aok));
+	DECODE_ALL(sl_moq_decode_announce_ok, ok, &aok);
+	assert_int_equal(aok.active_count, 0);
+	struct sl_moq_announce a;
+	DECODE_ALL(sl_moq_decode_announce05, ann, &a);
+	assert_true(a.active);
+	assert_true(str_eq(a.suffix, "demo/bcast"));
+	assert_int_equal(a.hop_count, 0);
+	ENCODE_EQ(sl_moq_encode_announce, &a, ann);
+	DECODE_ALL(sl_moq_decode_announce05, accepted, &a);
+	assert_true(a.active);
+	struct sl_reader r;
+	const char *why = NULL;
+	sl_reader_init(&r, bad, sizeof(bad));
+	assert_int_equal(sl_moq_decode_announce05(&r, &a, &why), SL_ECORRUPT);
+	/* lite-04 knows no status 2. */
+	sl_reader_init(&r, accepted, sizeof(accepted));
+	assert_int_equal(sl_moq_decode_announce(&r, &a, &why), SL_ECORRUPT);
+}
+
+/* G3: TRACK and TRACK_INFO (max latency 30000 as the client's 4-byte varint, timescale 1000). */
+static void lite05_track(void **state)
+{
+	(void)state;
+	static const uint8_t track[] = {0x11, 0x0a, 'd', 'e',  'm', 'o', '/', 'b', 'c',
+					'a',  's',  't', 0x05, 'v', 'i', 'd', 'e', 'o'};
+	static const uint8_t info[] = {0x08, 0x00, 0x00, 0x80, 0x00, 0x75, 0x30, 0x43, 0xe8};
+	static const uint8_t info_short[] = {0x06, 0x00, 0x00, 0x80, 0x00, 0x75, 0x30, 0x00};
+	struct sl_moq_track t;
+	DECODE_ALL(sl_moq_decode_track, track, &t);
+	assert_true(str_eq(t.broadcast, "demo/bcast"));
+	assert_true(str_eq(t.track, "video"));
+	ENCODE_EQ(sl_moq_encode_track, &t, track);
+	struct sl_moq_track_info ti;
+	DECODE_ALL(sl_moq_decode_track_info, info, &ti);
+	assert_int_equal(ti.priority, 0);
+	assert_false(ti.ordered);
+	assert_int_equal(ti.max_latency_ms, 30000);
+	assert_int_equal(ti.timescale, 1000);
+	/* We write 30000 in the shortest form (4 bytes either way here). */
+	ENCODE_EQ(sl_moq_encode_track_info, &ti, info);
+	struct sl_reader r;
+	const char *why = NULL;
+	sl_reader_init(&r, info_short, sizeof(info_short));
+	assert_int_equal(sl_moq_decode_track_info(&r, &ti, &why), SL_ECORRUPT);
+	ti.timescale = 0;
+	uint8_t out[32];
+	struct sl_writer w;
+	sl_writer_init(&w, out, sizeof(out));
+	assert_int_equal(sl_moq_encode_track_info(&w, &ti), SL_ERANGE);
+}
+
+/* G3/G4: SUBSCRIBE from group 0, ordered; SUBSCRIBE_OK group 0; SUBSCRIBE_END group 2; DROP. */
+static void lite05_subscribe(void **state)
+{
+	(void)state;
+	static const uint8_t sub[] = {0x1a, 0x00, 0x0a, 'd',  'e',  'm',  'o',	'/',  'b',
+				      'c',  'a',  's',	't',  0x05, 'v',  'i',	'd',  'e',
+				      'o',  0x00, 0x01, 0x80, 0x00, 0x75, 0x30, 0x01, 0x00};
+	static const uint8_t ok[] = {0x00, 0x01, 0x00};
+	static const uint8_t end[] = {0x01, 0x01, 0x02};
+	static const uint8_t drop[] = {0x02, 0x03, 0x04, 0x05, 0x18};
+	struct sl_moq_subscribe m;
+	DECODE_ALL(sl_moq_decode_subscribe, sub, &m);
+	assert_int_equal(m.id, 0);
+	assert_true(m.ordered);
+	assert_int_equal(m.max_latency_ms, 30000);
+	assert_true(m.has_start);
+	assert_int_equal(m.start, 0);
+	assert_false(m.has_end);
+	struct sl_moq_response05 resp = {.type = SL_MOQ_RESPONSE05_OK, .u.group = 0};
+	ENCODE_EQ(sl_moq_encode_response05, &resp, ok);
+	resp = (struct sl_moq_response05){.type = SL_MOQ_RESPONSE05_END, .u.group = 2};
+	ENCODE_EQ(sl_moq_encode_response05, &resp, end);
+	DECODE_ALL(sl_moq_decode_response05, end, &resp);
+	assert_int_equal(resp.type, SL_MOQ_RESPONSE05_END);
+	assert_int_equal(resp.u.group, 2);
+	DECODE_ALL(sl_moq_decode_response05, drop, &resp);
+	assert_int_equal(resp.type, SL_MOQ_RESPONSE05_DROP);
+	assert_int_equal(resp.u.drop.start, 4);
+	assert_int_equal(resp.u.drop.end, 5);
+	assert_int_equal(resp.u.drop.error, SL_MOQ_ERR_DROPPED);
+	ENCODE_EQ(sl_moq_encode_response05, &resp, drop);
+	static const uint8_t unknown[] = {0x03, 0x01, 0x00};
+	struct sl_reader r;
+	const char *why = NULL;
+	sl_reader_init(&r, unknown, sizeof(unknown));
+	assert_int_equal(sl_moq_decode_response05(&r, &resp, &why), SL_ECORRUPT);
+	assert_int_equal(sl_reader_left(&r), sizeof(unknown));
+}
+
+/* G4: a group stream's frames, timestamps as zigzag deltas: 0, +20, and group 1's first frame at
+ * 40 as a 2-byte varint. */
+static void lite05_frames(void **state)
+{
+	(void)state;
+	static const uint8_t g0[] = {0x00, 0x04, 'g', '0', 'f', '0',
+				     0x28, 0x04, 'g', '0', 'f', '1'};
+	static const uint8_t g1[] = {0x40, 0x50, 0x04, 'g', '1', 'f', '0'};
+	struct sl_reader r;
+	const char *why = NULL;
+	int64_t d;
+	uint64_t n;
+	sl_reader_init(&r, g0, sizeof(g0));
+	assert_int_equal(sl_moq_decode_frame_header05(&r, 16, &d, &n, &why), 0);
+	assert_int_equal(d, 0);
+	assert_int_equal(n, 4);
+	const uint8_t *payload;
+	assert_int_equal(sl_reader_bytes(&r, 4, &payload), 0);
+	assert_memory_equal(payload, "g0f0", 4);
+	assert_int_equal(sl_moq_decode_frame_header05(&r, 16, &d, &n, &why), 0);
+	assert_int_equal(d, 20);
+	sl_reader_init(&r, g1, sizeof(g1));
+	assert_int_equal(sl_moq_decode_frame_header05(&r, 16, &d, &n, &why), 0);
+	assert_int_equal(d, 40);
+	/* Too big: reader untouched; truncated between the fields: reader untouched. */
+	sl_reader_init(&r, g1, sizeof(g1));
+	assert_int_equal(sl_moq_decode_frame_header05(&r, 3, &d, &n, &why), SL_ERANGE);
+	assert_int_equal(sl_reader_left(&r), sizeof(g1));
+	sl_reader_init(&r, g1, 2);
+	assert_int_equal(sl_moq_decode_frame_header05(&r, 16, &d, &n, &why), SL_ETRUNC);
+	assert_int_equal(sl_reader_left(&r), 2);
+	uint8_t out[16];
+	struct sl_writer w;
+	sl_writer_init(&w, out, sizeof(out));
+	assert_int_equal(sl_moq_encode_frame_header05(&w, 40, 4), 0);
+	assert_memory_equal(out, g1, 3);
+	/* Zigzag both ways, negatives included. */
+	static const int64_t v[] = {0, -1, 1, -2, 2, 20, -20, INT64_MAX / 4, INT64_MIN / 4};
+	static const uint64_t z[] = {0, 1, 2, 3, 4, 40, 39};
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		assert_true(sl_moq_unzigzag(sl_moq_zigzag(v[i])) == v[i]);
+		if (i < sizeof(z) / sizeof(z[0]))
+			assert_true(sl_moq_zigzag(v[i]) == z[i]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -253,6 +463,11 @@ int main(void)
 		cmocka_unit_test(malformed_messages_name_the_field),
 		cmocka_unit_test(encoders_refuse_what_peers_cannot_read),
 		cmocka_unit_test(errors_map_to_moq_codes),
+		cmocka_unit_test(lite05_setup),
+		cmocka_unit_test(lite05_announce),
+		cmocka_unit_test(lite05_track),
+		cmocka_unit_test(lite05_subscribe),
+		cmocka_unit_test(lite05_frames),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
