@@ -36,7 +36,7 @@ struct sl_lcore_config {
 	 * Whether the descriptors given to sl_lcore_idle_wait and the doorbell together signal
 	 * every source of work the loop has (a socket port and a bell: yes; a DPDK port, which
 	 * has no descriptor, or rings without a bell: no). A loop that is signalled sleeps until
-	 * its deadline, capped by max_sleep_ns; one that is not backs off (see idle_wait).
+	 * its deadline, capped by max_sleep_ns; one that is not backs off (see sl_lcore_idle_wait).
 	 */
 	bool signalled;
 	/* The first back-off sleep, and the sleep a busy loop gets (sl_lcore_soon). Loops that

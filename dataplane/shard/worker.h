@@ -175,7 +175,7 @@ void sl_worker_stats(const struct sl_worker *w, struct sl_worker_stats *out);
  * For tests: fn(arg) runs on the worker's core each time the loop is about to sleep, before it
  * announces that on its doorbell. That is the last moment a message can arrive unseen by the
  * pass and without the sender ringing, so a test that sends from inside fn checks the re-check
- * that must catch it (see idle_wait). Set before the loop starts; fn NULL removes it.
+ * that must catch it (see sl_lcore_idle_wait). Set before the loop starts; fn NULL removes it.
  */
 void sl_worker_set_idle_hook(struct sl_worker *w, void (*fn)(void *arg), void *arg);
 
