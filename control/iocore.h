@@ -18,7 +18,8 @@
  * An io lcore (DESIGN.md, process model): it owns one object store (normally a localdir store
  * with its own io_uring under the daemon's data directory) and serves the requests other cores
  * send it through ring proxies (sl_localdir_proxy_new on their side, one SPSC ring pair per
- * client core). It never parses protocol. Its loop has the one shape every lcore has:
+ * client core). It never parses protocol. Its loop has the one shape every lcore has, on the
+ * skeleton they share (core/lcore.h):
  *
  *   receive requests -> submit and reap I/O -> send completions back -> control -> back off
  *
