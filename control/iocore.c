@@ -214,9 +214,13 @@ static void control(void *arg, struct sl_lcore *lc, const struct sl_msg *m)
 	case SL_IOCORE_CTL_STOP:
 		io->stopping = true;
 		break;
-	case SL_IOCORE_CTL_CONFIG:
-		sl_lcore_set_poll_idle(lc, m->u64);
+	case SL_IOCORE_CTL_CONFIG: {
+		const struct sl_iocore_runtime *rt = m->obj;
+		if (rt != NULL)
+			sl_lcore_set_poll_idle(lc, rt->poll_idle_ns);
+		sl_lcore_reply(lc, m, m->obj, free);
 		break;
+	}
 	case SL_IOCORE_CTL_STATS: {
 		struct sl_iocore_stats *s = malloc(sizeof(*s));
 		if (s != NULL)

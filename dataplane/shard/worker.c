@@ -665,7 +665,8 @@ static struct sl_worker_conns *conns_list(const struct sl_worker *w)
 	return l;
 }
 
-/* One request from the control core (worker.h, enum sl_worker_ctl). */
+/* One request from the control core (worker.h, enum sl_worker_ctl). Every kind but STOP is
+ * answered. */
 static void control(void *arg, struct sl_lcore *lc, const struct sl_msg *m)
 {
 	struct sl_worker *w = arg;
@@ -681,7 +682,8 @@ static void control(void *arg, struct sl_lcore *lc, const struct sl_msg *m)
 			sl_origin_set_track_config(w->origin, &rt->track);
 			sl_quic_endpoint_set_limits(w->ep, rt->idle_timeout_ns, rt->max_conns);
 		}
-		free(rt);
+		/* Answered, so that `config set` knows every worker took the change. */
+		sl_lcore_reply(lc, m, rt, free);
 		break;
 	}
 	case SL_WORKER_CTL_CONNS:

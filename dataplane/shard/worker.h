@@ -109,12 +109,15 @@ struct sl_worker_stats {
 /* Its members, for status and the counter sums (core/stats.h). */
 extern const struct sl_stat_field sl_worker_stats_fields[];
 
-/* Control messages (struct sl_msg.type SL_MSG_CONTROL, .u32 = one of these). */
+/* Control messages (struct sl_msg.type SL_MSG_CONTROL, .u32 = one of these, .u64 a request id
+ * the reply carries back). Every kind but STOP is answered on ctl_out. */
 enum sl_worker_ctl {
-	SL_WORKER_CTL_STATS = 1,  /* reply: obj = malloc'd struct sl_worker_stats (caller frees) */
-	SL_WORKER_CTL_STOP = 2,	  /* the worker closes its connections and returns */
-	SL_WORKER_CTL_CONFIG = 3, /* obj = malloc'd struct sl_worker_runtime (worker frees) */
-	SL_WORKER_CTL_CONNS = 4,  /* reply: obj = malloc'd struct sl_worker_conns (caller frees) */
+	SL_WORKER_CTL_STATS = 1, /* reply: obj = malloc'd struct sl_worker_stats (caller frees) */
+	SL_WORKER_CTL_STOP = 2,	 /* the worker closes its connections and returns */
+	/* obj = malloc'd struct sl_worker_runtime; reply: the same obj once applied (caller
+	 * frees) */
+	SL_WORKER_CTL_CONFIG = 3,
+	SL_WORKER_CTL_CONNS = 4, /* reply: obj = malloc'd struct sl_worker_conns (caller frees) */
 	/* obj = a stream set reference the worker takes over; reply: obj = malloc'd int, the
 	 * result of sl_dshard_set_streams (caller frees) */
 	SL_WORKER_CTL_STREAMS = 5,
