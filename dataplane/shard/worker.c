@@ -602,6 +602,8 @@ void sl_worker_stats(const struct sl_worker *w, struct sl_worker_stats *out)
 		out->tracks += out->xshard.mirrors;
 	}
 	out->handoff = w->ho.stats;
+	sl_moq_relay_pool_stats(w->relay, &out->pool_moq_streams);
+	sl_quic_endpoint_pool_stats(w->ep, &out->pool_quic_streams);
 	out->moq = w->closed_moq;
 	out->trace = w->trace;
 	if (w->ds) {
@@ -911,8 +913,9 @@ int sl_worker_main(void *arg)
 /*
  * How `shardctl status` shows a worker. The top level keeps the totals people look at first
  * (some repeated from the sub-objects for readers that predate them); "port", "quic", "moq",
- * "xshard" and "handoff" hold the layers' own counters; "durable" exists only with durable
- * partitions (the renderer's caller drops it otherwise).
+ * "xshard" and "handoff" hold the layers' own counters, "pools" those of the per-core object
+ * pools; "durable" exists only with durable partitions (the renderer's caller drops it
+ * otherwise).
  */
 #define T struct sl_worker_stats
 const struct sl_stat_field sl_worker_stats_fields[] = {
@@ -949,6 +952,8 @@ const struct sl_stat_field sl_worker_stats_fields[] = {
 	SL_STAT_AS(T, dreqs_out, "requests_to_other_workers", "durable"),
 	SL_STAT_AS(T, dreqs_in, "requests_from_other_workers", "durable"),
 	SL_STAT_AS(T, dreq_ring_full, "request_ring_full", "durable"),
+	SL_STAT_SUB(T, pool_moq_streams, "", "pools.moq_streams", sl_pool_stats_fields),
+	SL_STAT_SUB(T, pool_quic_streams, "", "pools.quic_streams", sl_pool_stats_fields),
 	SL_STAT_HIDE(T, trace, "histograms, rendered as \"trace\" by sl_status_trace_json"),
 	SL_STAT_TABLE_END,
 };

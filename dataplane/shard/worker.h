@@ -8,6 +8,7 @@
 #include <rte_ring.h>
 
 #include "core/bell.h"
+#include "core/pool.h"
 #include "durable/dshard.h"
 #include "durable/logsrv.h"
 #include "moq/session.h"
@@ -104,6 +105,8 @@ struct sl_worker_stats {
 	struct sl_dshard_stats dshard;
 	struct sl_logsrv_stats logsrv; /* summed over open and closed log connections */
 	uint64_t dreqs_out, dreqs_in, dreq_ring_full;
+	/* The per-core pools of the hot path: moq-lite and QUIC stream state. */
+	struct sl_pool_stats pool_moq_streams, pool_quic_streams;
 	struct sl_trace trace; /* the latency breakdown (trace_sample), histograms by stage */
 };
 /* Its members, for status and the counter sums (core/stats.h). */

@@ -903,6 +903,12 @@ static void closed_sessions_keep_their_counters(void **state)
 	assert_int_equal(before->connections, 2);
 	assert_int_equal(before->moq.groups_sent, GROUPS);
 	assert_int_equal(before->moq.subscribes_active, 1);
+	/* Every group went out on a stream from the per-core pools, and status sees them. */
+	assert_true(before->pool_moq_streams.gets >= GROUPS);
+	assert_true(before->pool_quic_streams.gets >= GROUPS);
+	assert_true(before->pool_quic_streams.slabs >= 1);
+	assert_true(before->pool_quic_streams.capacity >= before->pool_quic_streams.in_use);
+	assert_int_equal(before->pool_quic_streams.fails, 0);
 
 	/* The subscriber closes its connection; the worker drops its session. */
 	sl_quic_conn_close(s.c->qc, 0, "bye");
