@@ -13,10 +13,14 @@
 #include "core/err.h"
 #include "core/lcore.h"
 #include "core/log.h"
+#include "core/owner.h"
 #include "core/ring.h"
 #include "durable/dshard.h"
 
+/* Built on the control core, then touched only by the io lcore until its loop returns (asserted
+ * in debug builds, core/owner.h): the store, the servers and the metadata log are its alone. */
 struct sl_iocore {
+	struct sl_owner owner;
 	struct sl_iocore_config cfg;
 	/* The loop skeleton: doorbell (bell), control rings, loop counters (its poll_idle_ns, not
 	 * cfg's, is the one in force). */
@@ -118,6 +122,7 @@ static void seg_wake(struct sl_waiter *w)
 	struct sl_dseg_pub *p =
 		(struct sl_dseg_pub *)((char *)w - offsetof(struct sl_dseg_pub, waiter));
 	struct sl_iocore *io = p->server;
+	SL_ASSERT_OWNER(io);
 	io->seg_at_store--;
 	p->status = p->mpub.status;
 	p->meta_offset = p->mpub.offset;
@@ -185,6 +190,7 @@ static int segments(struct sl_iocore *io)
 
 void sl_iocore_stats(const struct sl_iocore *io, struct sl_iocore_stats *out)
 {
+	SL_ASSERT_OWNER_RO(io);
 	memset(out, 0, sizeof(*out));
 	out->id = io->cfg.id;
 	out->lcore = io->lcore;
@@ -268,8 +274,12 @@ int sl_iocore_main(void *arg)
 {
 	struct sl_iocore *io = arg;
 	io->lcore = rte_lcore_id();
+	/* From here on this lcore owns the io core; given back when the loop returns, so that
+	 * the control core may free it. */
+	sl_owner_adopt(&io->owner);
 	sl_lcore_adopt(&io->lc);
 	for (;;) {
+		SL_ASSERT_OWNER(io);
 		sl_lcore_pass(&io->lc);
 		uint64_t now = sl_clock_now_ns();
 		int done = 0;
@@ -290,6 +300,7 @@ int sl_iocore_main(void *arg)
 		unsigned int ctl = sl_lcore_control(&io->lc, control, io);
 		if (io->stopping && inflight(io) == 0) {
 			sl_lcore_disown(&io->lc);
+			sl_owner_release(&io->owner);
 			return 0;
 		}
 		if (done == 0 && ctl == 0 && io->lc.cfg.poll_idle_ns)
@@ -395,6 +406,7 @@ void sl_iocore_free(struct sl_iocore *io)
 {
 	if (io == NULL)
 		return;
+	SL_ASSERT_OWNER(io);
 	for (unsigned i = 0; i < io->cfg.nclients; i++)
 		sl_localdir_server_free(io->srv[i]);
 	sl_objstore_destroy(io->cfg.store);

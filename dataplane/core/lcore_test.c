@@ -13,8 +13,10 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -322,6 +324,59 @@ static void control_dispatches_requests(void **state)
 	fixture_fini(&f);
 }
 
+#ifdef SL_OWNER_CHECKS
+static void *pass_elsewhere(void *arg)
+{
+	sl_lcore_pass(arg);
+	return NULL;
+}
+
+static void *read_elsewhere(void *arg)
+{
+	struct sl_lcore *lc = arg;
+	SL_ASSERT_OWNER_RO(lc);
+	return NULL;
+}
+
+/* Runs fn(lc) on another thread in a child process; returns whether the child was aborted. */
+static bool aborts_elsewhere(struct sl_lcore *lc, void *(*fn)(void *))
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		pthread_t t;
+		pthread_create(&t, NULL, fn, lc);
+		pthread_join(t, NULL);
+		_exit(0);
+	}
+	int ws = 0;
+	assert_int_equal(waitpid(pid, &ws, 0), pid);
+	return WIFSIGNALED(ws) && WTERMSIG(ws) == SIGABRT;
+}
+#endif
+
+/* The loop's thread owns its lcore: a pass or a read from another thread stops the process
+ * (debug builds); a read claims nothing, and a disowned lcore is free for its next thread. */
+static void asserts_its_owner(void **state)
+{
+	(void)state;
+#ifdef SL_OWNER_CHECKS
+	struct sl_lcore lc;
+	struct sl_lcore_config c = {.poll_idle_ns = 1000};
+	sl_lcore_init(&lc, &c);
+	SL_ASSERT_OWNER_RO(&lc);
+	assert_int_equal(lc.owner.tid, 0);
+	assert_false(aborts_elsewhere(&lc, read_elsewhere)); /* unowned: anyone may read */
+	sl_lcore_adopt(&lc);
+	assert_true(aborts_elsewhere(&lc, pass_elsewhere));
+	assert_true(aborts_elsewhere(&lc, read_elsewhere));
+	sl_lcore_disown(&lc);
+	assert_false(aborts_elsewhere(&lc, pass_elsewhere));
+#else
+	skip();
+#endif
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -332,6 +387,7 @@ int main(void)
 		cmocka_unit_test(reply_that_does_not_fit_is_freed),
 		cmocka_unit_test(backoff_doubles_and_resets),
 		cmocka_unit_test(control_dispatches_requests),
+		cmocka_unit_test(asserts_its_owner),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

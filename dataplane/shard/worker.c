@@ -416,10 +416,18 @@ static void worker_own(struct sl_worker *w, bool own)
 		sl_lcore_adopt(&w->lc);
 		sl_quic_endpoint_adopt(w->ep);
 		sl_moq_relay_adopt(w->relay);
+		if (w->xs)
+			sl_xshard_adopt(w->xs);
+		if (w->ds)
+			sl_dshard_adopt(w->ds);
 	} else {
 		sl_lcore_disown(&w->lc);
 		sl_quic_endpoint_disown(w->ep);
 		sl_moq_relay_disown(w->relay);
+		if (w->xs)
+			sl_xshard_disown(w->xs);
+		if (w->ds)
+			sl_dshard_disown(w->ds);
 	}
 	for (struct wconn *c = w->conns; c; c = c->next)
 		if (c->s) {
@@ -582,6 +590,7 @@ int sl_worker_cert_sha256(const struct sl_worker *w, char out[65])
 
 void sl_worker_stats(const struct sl_worker *w, struct sl_worker_stats *out)
 {
+	SL_ASSERT_OWNER_RO(w);
 	memset(out, 0, sizeof(*out));
 	out->id = w->cfg.id;
 	out->lcore = w->lcore;
