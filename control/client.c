@@ -2,16 +2,15 @@
 #include "control/client.h"
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/lcore.h"
 #include "drivers/net/socket.h"
 #include "shard/moq_quic.h"
 #include "shard/pktio.h"
 
 #include <arpa/inet.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define MAX_PORTS 64
@@ -36,6 +35,8 @@ struct sl_client {
 	unsigned nports, next_port;
 	bool poll_mode; /* a port has no descriptor: idle loops sleep briefly instead of poll */
 	int wait_fd;	/* an extra descriptor that ends an idle wait, or -1 */
+	/* The loop skeleton's idle wait (no doorbell, no control ring: a tool's thread). */
+	struct sl_lcore lc;
 	char alpn[SL_CLIENT_MAX_ALPNS][SL_QUIC_MAX_ALPN];
 	unsigned nalpn;
 	struct sl_client_conn *conns;
@@ -193,6 +194,15 @@ int sl_client_new_ports(struct sl_pktio *const *ports, const struct sockaddr_sto
 	}
 	cl->nports = nports;
 	cl->wait_fd = -1;
+	/* With descriptors on every port the client sleeps in poll until its deadline. A port
+	 * in poll mode has nothing to poll on: a sleep of SL_CLIENT_POLL_SLEEP_NS, never longer
+	 * (no back-off), bounds both the added latency and the CPU a waiting client burns. */
+	struct sl_lcore_config lc = {
+		.signalled = !cl->poll_mode,
+		.poll_idle_ns = SL_CLIENT_POLL_SLEEP_NS,
+		.backoff_max = 1,
+	};
+	sl_lcore_init(&cl->lc, &lc);
 	cl->now = sl_clock_now_ns();
 	snprintf(cl->alpn[0], sizeof(cl->alpn[0]), "%s", SL_MOQ_ALPN);
 	cl->nalpn = 1;
@@ -415,6 +425,7 @@ void sl_client_set_wait_fd(struct sl_client *cl, int fd)
 int sl_client_run(struct sl_client *cl, uint64_t max_wait_ns)
 {
 	struct sl_pkt pkts[RX_BURST];
+	sl_lcore_pass(&cl->lc);
 	uint64_t now = cl->now = sl_clock_now_ns();
 	int received = 0;
 	for (unsigned i = 0; i < cl->nports; i++) {
@@ -453,37 +464,18 @@ int sl_client_run(struct sl_client *cl, uint64_t max_wait_ns)
 		sl_pktio_tx_flush(cp->port);
 	}
 	if (received == 0 && max_wait_ns > 0) {
-		uint64_t wait = max_wait_ns;
-		if (expiry > now && expiry - now < wait)
-			wait = expiry - now;
-		else if (expiry <= now)
-			wait = 0;
-		if (cl->poll_mode) {
-			/* Nothing to poll on: a short sleep bounds both the added latency and
-			 * the CPU a waiting client burns. */
-			if (wait > SL_CLIENT_POLL_SLEEP_NS)
-				wait = SL_CLIENT_POLL_SLEEP_NS;
-			struct timespec ts = {0, (long)wait};
-			if (wait > 0)
-				nanosleep(&ts, NULL);
-		} else if (wait > 0) {
-			/* Always on the descriptors, with a nanosecond timeout: a blind sleep
-			 * before a timer due in under a millisecond (or poll's millisecond
-			 * rounding) would hold a datagram that arrives meanwhile. */
-			struct pollfd pf[MAX_PORTS + 1];
-			unsigned npf = 0;
-			for (unsigned i = 0; i < cl->nports; i++) {
-				pf[npf].fd = sl_pktio_wait_fd(cl->ports[i].port);
-				pf[npf++].events = POLLIN;
-			}
-			if (cl->wait_fd >= 0) {
-				pf[npf].fd = cl->wait_fd;
-				pf[npf++].events = POLLIN;
-			}
-			struct timespec ts = {(time_t)(wait / 1000000000u),
-					      (long)(wait % 1000000000u)};
-			ppoll(pf, npf, &ts, NULL);
-		}
+		uint64_t deadline = now;
+		if (expiry > now)
+			deadline = expiry - now < max_wait_ns ? expiry : now + max_wait_ns;
+		/* Poll mode waits on nothing (the lcore then sleeps); otherwise every port and
+		 * the wait fd end the sleep. */
+		int fds[MAX_PORTS + 1];
+		unsigned nfds = 0;
+		for (unsigned i = 0; !cl->poll_mode && i < cl->nports; i++)
+			fds[nfds++] = sl_pktio_wait_fd(cl->ports[i].port);
+		if (!cl->poll_mode && cl->wait_fd >= 0)
+			fds[nfds++] = cl->wait_fd;
+		sl_lcore_idle_wait(&cl->lc, now, deadline, fds, nfds);
 	}
 	return received;
 }

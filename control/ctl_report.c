@@ -130,6 +130,8 @@ static const struct alarm worker_alarms[] = {
 	{"durable.events_failed", "metadata events failed"},
 	{"durable.request_ring_full", "request ring full"},
 	{"durable.log.decode_errors", "log decode errors"},
+	{"pools.moq_streams.fails", "moq stream pool refusals (no memory)"},
+	{"pools.quic_streams.fails", "quic stream pool refusals (no memory)"},
 };
 
 /* The figures a worker's ERRORS column adds up: failed requests and undecodable input. Drops

@@ -154,7 +154,8 @@ static const char dpdk_status[] =
 	"{\"worker\":0,\"error\":\"no answer within 1 s\"},"
 	"{\"worker\":1,\"lcore\":\"two\",\"connections\":-1,\"rx_bytes\":2048,"
 	"\"port\":{\"rx_bad_csum\":4,\"neigh_drops\":1,\"tx_errors\":2},"
-	"\"handoff\":{\"dropped_full\":3},\"moq\":null},"
+	"\"handoff\":{\"dropped_full\":3},\"moq\":null,"
+	"\"pools\":{\"quic_streams\":{\"gets\":9,\"fails\":1}}},"
 	"[1,2,3]],"
 	"\"io\":[],"
 	"\"data_dir\":{\"path\":\"/var/lib/shardline\",\"in_use\":false},"
@@ -199,7 +200,7 @@ static void test_status_dpdk_without_optional_parts(void **state)
 		    "  admin: clients rejected 2\n"
 		    "  worker 0: no answer within 1 s\n"
 		    "  worker 1: bad checksums 4, neighbour drops 1, tx errors 2, "
-		    "hand-offs dropped (ring full) 3\n"
+		    "hand-offs dropped (ring full) 3, quic stream pool refusals (no memory) 1\n"
 		    "  device 0 (0000:3b:00.0): rx errors 1, tx errors 2\n"
 		    "  device 1 (net_tap0): link down\n");
 }

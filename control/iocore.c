@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "control/iocore.h"
 
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,17 +11,25 @@
 #include "core/bell.h"
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/lcore.h"
 #include "core/log.h"
+#include "core/owner.h"
 #include "core/ring.h"
 #include "durable/dshard.h"
 
+/* Built on the control core, then touched only by the io lcore until its loop returns (asserted
+ * in debug builds, core/owner.h): the store, the servers and the metadata log are its alone. */
 struct sl_iocore {
+	struct sl_owner owner;
 	struct sl_iocore_config cfg;
+	/* The loop skeleton: doorbell (bell), control rings, loop counters (its poll_idle_ns, not
+	 * cfg's, is the one in force). */
+	struct sl_lcore lc;
 	struct sl_localdir_server *srv[SL_IOCORE_MAX_CLIENTS];
 	struct sl_bell bell;
 	unsigned int lcore;
 	bool stopping;
-	uint64_t loops, idle_sleeps, wakeups, served;
+	uint64_t served;
 	/* Segment events published and waiting to go back to their worker (the ring was full),
 	 * and the number still at the metadata log's store. */
 	struct sl_dseg_pub *seg_done_head, *seg_done_tail;
@@ -32,6 +39,8 @@ struct sl_iocore {
 	 * flight the loop can sleep until one arrives instead of coming back to look. */
 	bool store_rings, log_rings;
 };
+
+static bool rings_pending(void *arg);
 
 int sl_iocore_new(const struct sl_iocore_config *cfg, struct sl_iocore **out)
 {
@@ -54,6 +63,21 @@ int sl_iocore_new(const struct sl_iocore_config *cfg, struct sl_iocore **out)
 		free(io);
 		return SL_EIO;
 	}
+	/* Every client and the control core ring the doorbell, so the io core is signalled: with
+	 * nothing in flight it sleeps until rung, capped at SL_IOCORE_IDLE_MAX_NS. It never backs
+	 * off: in-flight I/O brings it back after poll_idle_ns (see idle_wait). */
+	struct sl_lcore_config lc = {
+		.bell = &io->bell,
+		.ctl_in = cfg->ctl_in,
+		.ctl_out = cfg->ctl_out,
+		.signalled = true,
+		.poll_idle_ns = cfg->poll_idle_ns,
+		.backoff_max = 1,
+		.max_sleep_ns = SL_IOCORE_IDLE_MAX_NS,
+		.pending = rings_pending,
+		.arg = io,
+	};
+	sl_lcore_init(&io->lc, &lc);
 	io->store_rings = sl_localdir_set_eventfd(cfg->store, io->bell.fd) == 0;
 	io->log_rings =
 		cfg->mlocal == NULL || sl_metalog_local_set_eventfd(cfg->mlocal, io->bell.fd) == 0;
@@ -98,6 +122,7 @@ static void seg_wake(struct sl_waiter *w)
 	struct sl_dseg_pub *p =
 		(struct sl_dseg_pub *)((char *)w - offsetof(struct sl_dseg_pub, waiter));
 	struct sl_iocore *io = p->server;
+	SL_ASSERT_OWNER(io);
 	io->seg_at_store--;
 	p->status = p->mpub.status;
 	p->meta_offset = p->mpub.offset;
@@ -165,13 +190,14 @@ static int segments(struct sl_iocore *io)
 
 void sl_iocore_stats(const struct sl_iocore *io, struct sl_iocore_stats *out)
 {
+	SL_ASSERT_OWNER_RO(io);
 	memset(out, 0, sizeof(*out));
 	out->id = io->cfg.id;
 	out->lcore = io->lcore;
 	out->clients = io->cfg.nclients;
-	out->loops = io->loops;
-	out->idle_sleeps = io->idle_sleeps;
-	out->wakeups = io->wakeups;
+	out->loops = io->lc.loops;
+	out->idle_sleeps = io->lc.idle_sleeps;
+	out->wakeups = io->lc.wakeups;
 	out->served = io->served;
 	out->inflight = inflight(io);
 	if (io->cfg.store != NULL && sl_localdir_stats(io->cfg.store, &out->store) != 0)
@@ -187,37 +213,36 @@ void sl_iocore_stats(const struct sl_iocore *io, struct sl_iocore_stats *out)
 }
 
 /* Control requests: answered in the loop, so the control core never touches the store. */
-static bool control(struct sl_iocore *io)
+static void control(void *arg, struct sl_lcore *lc, const struct sl_msg *m)
 {
-	struct sl_msg m;
-	bool any = false;
-	while (sl_ring_recv(io->cfg.ctl_in, &m, 1) == 1) {
-		any = true;
-		if (m.type != SL_MSG_CONTROL)
-			continue;
-		if (m.u32 == SL_IOCORE_CTL_STOP) {
-			io->stopping = true;
-		} else if (m.u32 == SL_IOCORE_CTL_CONFIG) {
-			io->cfg.poll_idle_ns = m.u64;
-		} else if (m.u32 == SL_IOCORE_CTL_STATS) {
-			struct sl_iocore_stats *s = malloc(sizeof(*s));
-			if (s != NULL)
-				sl_iocore_stats(io, s);
-			struct sl_msg r = {
-				.type = SL_MSG_CONTROL, .u32 = m.u32, .u64 = m.u64, .obj = s};
-			/* The control core waits for one reply at a time, so its ring has room;
-			 * if not, the snapshot is dropped and the control core times out. */
-			if (s != NULL && sl_ring_send(io->cfg.ctl_out, &r, 1) != 1)
-				free(s);
-		}
+	struct sl_iocore *io = arg;
+	switch (m->u32) {
+	case SL_IOCORE_CTL_STOP:
+		io->stopping = true;
+		break;
+	case SL_IOCORE_CTL_CONFIG: {
+		const struct sl_iocore_runtime *rt = m->obj;
+		if (rt != NULL)
+			sl_lcore_set_poll_idle(lc, rt->poll_idle_ns);
+		sl_lcore_reply(lc, m, m->obj, free);
+		break;
 	}
-	return any;
+	case SL_IOCORE_CTL_STATS: {
+		struct sl_iocore_stats *s = malloc(sizeof(*s));
+		if (s != NULL)
+			sl_iocore_stats(io, s);
+		sl_lcore_reply(lc, m, s, free);
+		break;
+	}
+	default:
+		break;
+	}
 }
 
-static bool rings_pending(const struct sl_iocore *io)
+/* Whether a client's request or a segment event waits (the control ring is the lcore's). */
+static bool rings_pending(void *arg)
 {
-	if (rte_ring_count(io->cfg.ctl_in))
-		return true;
+	const struct sl_iocore *io = arg;
 	for (unsigned i = 0; i < io->cfg.nclients; i++)
 		if (rte_ring_count(io->cfg.req_in[i]))
 			return true;
@@ -228,35 +253,34 @@ static bool rings_pending(const struct sl_iocore *io)
 }
 
 /*
- * Sleeps while there is nothing to do. With I/O in flight the store is reaped again after at
- * most poll_idle_ns (completions do not wake the loop); otherwise the loop waits on its
- * doorbell, which every client rings, for at most SL_IOCORE_IDLE_MAX_NS.
+ * Sleeps while there is nothing to do, on the doorbell, which every client rings. With I/O in
+ * flight the store is reaped again after at most poll_idle_ns, since completions do not ring,
+ * unless the store's io_uring (and the metadata log's) signal the doorbell on every completion:
+ * then SL_IOCORE_INFLIGHT_MAX_NS is only a safety net.
  */
-static void idle_wait(struct sl_iocore *io)
+static void idle_wait(struct sl_iocore *io, uint64_t now)
 {
-	uint64_t wait = inflight(io) ? io->cfg.poll_idle_ns : SL_IOCORE_IDLE_MAX_NS;
-	sl_bell_arm(&io->bell);
-	if (rings_pending(io)) {
-		sl_bell_disarm(&io->bell, false);
-		return;
+	uint64_t deadline = UINT64_MAX;
+	if (inflight(io)) {
+		if (io->store_rings && io->log_rings && !sl_localdir_needs_poll(io->cfg.store))
+			deadline = now + SL_IOCORE_INFLIGHT_MAX_NS;
+		else
+			deadline = sl_lcore_soon(&io->lc, now, deadline);
 	}
-	io->idle_sleeps++;
-	if (inflight(io) && io->store_rings && io->log_rings &&
-	    !sl_localdir_needs_poll(io->cfg.store))
-		wait = SL_IOCORE_INFLIGHT_MAX_NS;
-	struct timespec ts = {(time_t)(wait / 1000000000u), (long)(wait % 1000000000u)};
-	struct pollfd p = {.fd = io->bell.fd, .events = POLLIN};
-	ppoll(&p, 1, &ts, NULL);
-	if (sl_bell_disarm(&io->bell, (p.revents & POLLIN) != 0))
-		io->wakeups++;
+	sl_lcore_idle_wait(&io->lc, now, deadline, NULL, 0);
 }
 
 int sl_iocore_main(void *arg)
 {
 	struct sl_iocore *io = arg;
 	io->lcore = rte_lcore_id();
+	/* From here on this lcore owns the io core; given back when the loop returns, so that
+	 * the control core may free it. */
+	sl_owner_adopt(&io->owner);
+	sl_lcore_adopt(&io->lc);
 	for (;;) {
-		io->loops++;
+		SL_ASSERT_OWNER(io);
+		sl_lcore_pass(&io->lc);
 		uint64_t now = sl_clock_now_ns();
 		int done = 0;
 		for (unsigned i = 0; i < io->cfg.nclients; i++) {
@@ -273,11 +297,14 @@ int sl_iocore_main(void *arg)
 		io->served += (uint64_t)done;
 		if (io->cfg.mlog)
 			done += segments(io);
-		bool ctl = control(io);
-		if (io->stopping && inflight(io) == 0)
+		unsigned int ctl = sl_lcore_control(&io->lc, control, io);
+		if (io->stopping && inflight(io) == 0) {
+			sl_lcore_disown(&io->lc);
+			sl_owner_release(&io->owner);
 			return 0;
-		if (done == 0 && !ctl && io->cfg.poll_idle_ns)
-			idle_wait(io);
+		}
+		if (done == 0 && ctl == 0 && io->lc.cfg.poll_idle_ns)
+			idle_wait(io, now);
 	}
 }
 
@@ -379,6 +406,7 @@ void sl_iocore_free(struct sl_iocore *io)
 {
 	if (io == NULL)
 		return;
+	SL_ASSERT_OWNER(io);
 	for (unsigned i = 0; i < io->cfg.nclients; i++)
 		sl_localdir_server_free(io->srv[i]);
 	sl_objstore_destroy(io->cfg.store);

@@ -18,7 +18,8 @@
  * An io lcore (DESIGN.md, process model): it owns one object store (normally a localdir store
  * with its own io_uring under the daemon's data directory) and serves the requests other cores
  * send it through ring proxies (sl_localdir_proxy_new on their side, one SPSC ring pair per
- * client core). It never parses protocol. Its loop has the one shape every lcore has:
+ * client core). It never parses protocol. Its loop has the one shape every lcore has, on the
+ * skeleton they share (core/lcore.h):
  *
  *   receive requests -> submit and reap I/O -> send completions back -> control -> back off
  *
@@ -62,12 +63,19 @@ struct sl_iocore_config {
 	uint64_t poll_idle_ns;
 };
 
-/* Control messages (struct sl_msg.type SL_MSG_CONTROL, .u32 = one of these). */
+/* Control messages (struct sl_msg.type SL_MSG_CONTROL, .u32 = one of these, .u64 a request id
+ * the reply carries back). Every kind but STOP is answered on ctl_out. */
 enum sl_iocore_ctl {
-	SL_IOCORE_CTL_STATS = 1, /* reply: obj = malloc'd struct sl_iocore_stats (caller frees),
-				    u64 = the request's u64 */
+	SL_IOCORE_CTL_STATS = 1, /* reply: obj = malloc'd struct sl_iocore_stats (caller frees) */
 	SL_IOCORE_CTL_STOP = 2,	 /* serve what is in flight, then return */
-	SL_IOCORE_CTL_CONFIG = 3 /* u64 = the new poll_idle_ns */
+	/* obj = malloc'd struct sl_iocore_runtime; reply: the same obj once applied (caller
+	 * frees) */
+	SL_IOCORE_CTL_CONFIG = 3
+};
+
+/* Settings a running io core takes over (sent by the control core on `config set`). */
+struct sl_iocore_runtime {
+	uint64_t poll_idle_ns;
 };
 
 struct sl_iocore_stats {

@@ -57,26 +57,36 @@ static void start(struct fixture *f, unsigned nclients, uint64_t poll_idle_ns)
 	assert_int_equal(pthread_create(&f->tid, NULL, io_thread, f->io), 0);
 }
 
-static void ctl(struct fixture *f, uint32_t what, uint64_t arg)
+static void ctl(struct fixture *f, uint32_t what, uint64_t id, void *obj)
 {
-	struct sl_msg m = {.type = SL_MSG_CONTROL, .u32 = what, .u64 = arg};
+	struct sl_msg m = {.type = SL_MSG_CONTROL, .u32 = what, .u64 = id, .obj = obj};
 	assert_int_equal(sl_ring_send(f->ctl_in, &m, 1), 1);
 	sl_iocore_wake(f->io);
 }
 
-static struct sl_iocore_stats stats(struct fixture *f)
+/* Sends a request and waits for its reply (the next one on the ring); returns its obj. */
+static void *request(struct fixture *f, uint32_t what, void *obj)
 {
-	ctl(f, SL_IOCORE_CTL_STATS, 0);
+	static uint64_t id;
+	ctl(f, what, ++id, obj);
 	struct sl_msg r;
 	uint64_t deadline = sl_clock_now_ns() + 10ull * 1000 * 1000 * 1000;
 	while (sl_ring_recv(f->ctl_out, &r, 1) != 1) {
 		assert_true(sl_clock_now_ns() < deadline);
 		sched_yield();
 	}
-	assert_int_equal(r.u32, SL_IOCORE_CTL_STATS);
-	assert_non_null(r.obj);
-	struct sl_iocore_stats s = *(struct sl_iocore_stats *)r.obj;
-	free(r.obj);
+	assert_int_equal(r.type, SL_MSG_CONTROL);
+	assert_int_equal(r.u32, what);
+	assert_int_equal(r.u64, id);
+	return r.obj;
+}
+
+static struct sl_iocore_stats stats(struct fixture *f)
+{
+	struct sl_iocore_stats *r = request(f, SL_IOCORE_CTL_STATS, NULL);
+	assert_non_null(r);
+	struct sl_iocore_stats s = *r;
+	free(r);
 	return s;
 }
 
@@ -84,7 +94,7 @@ static void stop(struct fixture *f, unsigned nclients)
 {
 	for (unsigned i = 0; i < nclients; i++)
 		sl_objstore_destroy(f->client[i]); /* waits until its requests came back */
-	ctl(f, SL_IOCORE_CTL_STOP, 0);
+	ctl(f, SL_IOCORE_CTL_STOP, 0, NULL);
 	pthread_join(f->tid, NULL);
 	sl_iocore_free(f->io);
 	free(f->ctl_in);
@@ -264,7 +274,12 @@ static void probe_and_config(void **state)
 	struct stat st;
 	snprintf(path, sizeof(path), "%s/shardline/probe/io-3", f.root);
 	assert_int_not_equal(stat(path, &st), 0); /* deleted again */
-	ctl(&f, SL_IOCORE_CTL_CONFIG, 30 * 1000);
+	/* CONFIG is answered with its own object once it applied. */
+	struct sl_iocore_runtime *rt = malloc(sizeof(*rt));
+	assert_non_null(rt);
+	rt->poll_idle_ns = 30 * 1000;
+	assert_ptr_equal(request(&f, SL_IOCORE_CTL_CONFIG, rt), rt);
+	free(rt);
 	struct sl_iocore_stats s = stats(&f);
 	assert_int_equal(s.served, 3);
 	assert_int_equal(s.store.completed, 3);

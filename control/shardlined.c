@@ -146,31 +146,67 @@ static json_t *devices_json(const struct sl_net_dpdk *set)
 	return arr;
 }
 
-/* Asks every io core for its counters (up to a second each) and reports them with the data
+/* The most cores of one kind (workers or io cores) a request goes to. */
+#define MAX_PEERS (MAX_WORKERS > MAX_IO ? MAX_WORKERS : MAX_IO)
+
+/* Sends one control message to io core k and wakes it. Returns what sl_ring_send returned. */
+static unsigned int send_io_ctl(struct daemon *d, unsigned int k, const struct sl_msg *m)
+{
+	unsigned int n = sl_ring_send(d->io_ctl_in[k], m, 1);
+	if (n == 1)
+		sl_iocore_wake(d->io[k]);
+	return n;
+}
+
+/*
+ * Sends a request of kind to every worker (io false) or every io core (io true) through its
+ * control ring, with objs[i] (when objs is not NULL) as core i's message object, and waits (up
+ * to a second in all) for the answers: replies[i] is core i's malloc'd answer, or NULL if it did
+ * not answer. objs[i] becomes NULL when the ring was full (the object is still the caller's)
+ * and non-NULL when it was sent (the core's: it comes back as the answer or is freed with a
+ * late one).
+ */
+static void ask_all(struct daemon *d, bool io, uint32_t kind, void **objs, void **replies)
+{
+	unsigned int n = io ? d->nio : d->nworkers;
+	uint64_t seq = ++d->stats_seq;
+	for (unsigned i = 0; i < n; i++) {
+		struct sl_msg m = {.type = SL_MSG_CONTROL,
+				   .u32 = kind,
+				   .u64 = seq,
+				   .obj = objs ? objs[i] : NULL};
+		replies[i] = NULL;
+		unsigned int sent = io ? send_io_ctl(d, i, &m) : send_ctl(d, i, &m);
+		if (objs)
+			objs[i] = sent == 1 ? (void *)1 : NULL;
+	}
+	uint64_t deadline = sl_clock_now_ns() + UINT64_C(1000000000);
+	for (unsigned i = 0; i < n; i++) {
+		struct rte_ring *out = io ? d->io_ctl_out[i] : d->ctl_out[i];
+		while (replies[i] == NULL && sl_clock_now_ns() < deadline) {
+			struct sl_msg r;
+			if (sl_ring_recv(out, &r, 1) == 1) {
+				if (r.u64 == seq && r.u32 == kind)
+					replies[i] = r.obj;
+				else
+					free(r.obj); /* an answer to an earlier, timed-out request
+						      */
+				continue;
+			}
+			usleep(200);
+		}
+	}
+}
+
+/* Asks every io core for its counters (up to a second) and reports them with the data
  * directory's free space. */
 static void io_status(struct daemon *d, json_t *resp)
 {
 	json_t *arr = json_array();
-	uint64_t seq = ++d->stats_seq;
+	void *replies[MAX_IO];
+	ask_all(d, true, SL_IOCORE_CTL_STATS, NULL, replies);
 	for (unsigned k = 0; k < d->nio; k++) {
-		struct sl_msg m = {.type = SL_MSG_CONTROL, .u32 = SL_IOCORE_CTL_STATS, .u64 = seq};
-		if (sl_ring_send(d->io_ctl_in[k], &m, 1) == 1)
-			sl_iocore_wake(d->io[k]);
-	}
-	uint64_t deadline = sl_clock_now_ns() + UINT64_C(1000000000);
-	for (unsigned k = 0; k < d->nio; k++) {
-		struct sl_iocore_stats *st = NULL;
-		while (st == NULL && sl_clock_now_ns() < deadline) {
-			struct sl_msg r;
-			if (sl_ring_recv(d->io_ctl_out[k], &r, 1) != 1) {
-				usleep(200);
-				continue;
-			}
-			if (r.u64 == seq)
-				st = r.obj;
-			else
-				free(r.obj); /* an answer to an earlier, timed-out request */
-		}
+		struct sl_iocore_stats *st = replies[k];
 		json_t *ij =
 			st ? sl_status_iocore_json(st)
 			   : json_pack("{s:i,s:s}", "io", (int)k, "error", "no answer within 1 s");
@@ -192,38 +228,9 @@ static void io_status(struct daemon *d, json_t *resp)
 	json_object_set_new(resp, "data_dir", dd);
 }
 
-/* Sends a request of kind to every worker through its control ring (with objs[i], when objs is
- * not NULL, as worker i's message object) and waits (up to a second) for the answers:
- * replies[i] is worker i's malloc'd answer, or NULL if it did not answer. */
 static void ask_workers_with(struct daemon *d, uint32_t kind, void **objs, void **replies)
 {
-	uint64_t seq = ++d->stats_seq;
-	for (unsigned i = 0; i < d->nworkers; i++) {
-		struct sl_msg m = {.type = SL_MSG_CONTROL,
-				   .u32 = kind,
-				   .u64 = seq,
-				   .obj = objs ? objs[i] : NULL};
-		replies[i] = NULL;
-		if (send_ctl(d, i, &m) != 1 && objs)
-			objs[i] = NULL; /* not sent: still the caller's */
-		else if (objs)
-			objs[i] = (void *)1; /* sent: the worker's */
-	}
-	uint64_t deadline = sl_clock_now_ns() + UINT64_C(1000000000);
-	for (unsigned i = 0; i < d->nworkers; i++) {
-		while (replies[i] == NULL && sl_clock_now_ns() < deadline) {
-			struct sl_msg r;
-			if (sl_ring_recv(d->ctl_out[i], &r, 1) == 1) {
-				if (r.u64 == seq && r.u32 == kind)
-					replies[i] = r.obj;
-				else
-					free(r.obj); /* an answer to an earlier, timed-out request
-						      */
-				continue;
-			}
-			usleep(200);
-		}
-	}
+	ask_all(d, false, kind, objs, replies);
 }
 
 static void ask_workers(struct daemon *d, uint32_t kind, void **replies)
@@ -498,9 +505,56 @@ static int cmd_status(void *arg, const json_t *req, json_t *resp, char *err, siz
 	return 0;
 }
 
+/*
+ * Sends a copy of the size bytes at value to every worker (io false) or io core (io true) as its
+ * CONFIG request and waits for each to answer that it applied them. Returns 0, SL_ENOMEM,
+ * SL_EBUSY (a control ring was full) or SL_ETIMEDOUT (a core did not answer within a second),
+ * with err naming the first core that failed. The cores that answered run with the change
+ * then, but the setting is not recorded: setting it again is harmless and makes them agree.
+ */
+static int send_config(struct daemon *d, bool io, const void *value, size_t size, char *err,
+		       size_t errlen)
+{
+	unsigned int n = io ? d->nio : d->nworkers;
+	const char *who = io ? "io core" : "worker";
+	void *objs[MAX_PEERS], *mine[MAX_PEERS], *replies[MAX_PEERS];
+	for (unsigned i = 0; i < n; i++) {
+		objs[i] = mine[i] = malloc(size);
+		if (objs[i] == NULL) {
+			for (unsigned k = 0; k < i; k++)
+				free(objs[k]);
+			snprintf(err, errlen, "out of memory");
+			return SL_ENOMEM;
+		}
+		memcpy(objs[i], value, size);
+	}
+	ask_all(d, io, io ? SL_IOCORE_CTL_CONFIG : SL_WORKER_CTL_CONFIG, objs, replies);
+	int rc = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (objs[i] == NULL) {
+			free(mine[i]); /* never sent */
+			if (rc == 0)
+				snprintf(err, errlen,
+					 "%s %u did not take the change (control ring full): set "
+					 "it again",
+					 who, i);
+			rc = rc ? rc : SL_EBUSY;
+		} else if (replies[i] == NULL) {
+			if (rc == 0)
+				snprintf(err, errlen,
+					 "%s %u did not confirm the change within 1 s (it may "
+					 "still apply it): set it again",
+					 who, i);
+			rc = rc ? rc : SL_ETIMEDOUT;
+		}
+		free(replies[i]);
+	}
+	return rc;
+}
+
 /* Runtime settings: the log level applies at once in this process; the others are sent to
- * every worker, which applies them to what it creates from then on (new tracks, new
- * connections) and to its idle back-off. */
+ * every io core and worker, which apply them to what they create from then on (new tracks, new
+ * connections) and to their idle back-off, and answer once they did. */
 static int apply_setting(void *arg, const struct sl_config_setting *s, const struct sl_config *next,
 			 char *err, size_t errlen)
 {
@@ -516,33 +570,11 @@ static int apply_setting(void *arg, const struct sl_config_setting *s, const str
 	int rc = sl_workercfg_runtime(next, (uint16_t)d->nworkers, &wrt, err, errlen);
 	if (rc != 0)
 		return rc;
-	for (unsigned k = 0; k < d->nio; k++) {
-		struct sl_msg m = {.type = SL_MSG_CONTROL,
-				   .u32 = SL_IOCORE_CTL_CONFIG,
-				   .u64 = next->poll_idle_us * 1000};
-		if (sl_ring_send(d->io_ctl_in[k], &m, 1) != 1) {
-			snprintf(err, errlen,
-				 "io core %u did not take the change (control ring full)", k);
-			return SL_EBUSY;
-		}
-		sl_iocore_wake(d->io[k]);
-	}
-	for (unsigned i = 0; i < d->nworkers; i++) {
-		struct sl_worker_runtime *rt = malloc(sizeof(*rt));
-		if (rt == NULL) {
-			snprintf(err, errlen, "out of memory");
-			return SL_ENOMEM;
-		}
-		*rt = wrt;
-		struct sl_msg m = {.type = SL_MSG_CONTROL, .u32 = SL_WORKER_CTL_CONFIG, .obj = rt};
-		if (send_ctl(d, i, &m) != 1) {
-			free(rt);
-			snprintf(err, errlen,
-				 "worker %u did not take the change (control ring full)", i);
-			return SL_EBUSY;
-		}
-	}
-	return 0;
+	struct sl_iocore_runtime iort = {.poll_idle_ns = next->poll_idle_us * 1000};
+	rc = send_config(d, true, &iort, sizeof(iort), err, errlen);
+	if (rc == 0)
+		rc = send_config(d, false, &wrt, sizeof(wrt), err, errlen);
+	return rc;
 }
 
 /* ---- start-up ---- */

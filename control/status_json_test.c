@@ -51,6 +51,7 @@ static const struct covered all_tables[] = {
 	COVERED(sl_localdir_stats, sl_localdir_stats_fields),
 	COVERED(sl_metalog_stats, sl_metalog_stats_fields),
 	COVERED(sl_metalog_local_stats, sl_metalog_local_stats_fields),
+	COVERED(sl_pool_stats, sl_pool_stats_fields),
 };
 
 static void test_tables_cover_structs(void **state)
@@ -236,7 +237,12 @@ static const char *const worker_keys[] = {
 	/* counted and, until issue 14, never shown */
 	"handoff.dropped_full", "handoff.dropped_nomem", "moq.upstream_cancels",
 	"moq.broadcasts_refused", "moq.groups_late", "moq.groups_lagged", "port.tx_errors",
-	"port.rx_errors", NULL};
+	"port.rx_errors",
+	/* the stream pools, logged only when a worker stopped until issue 14 */
+	"pools.moq_streams.capacity", "pools.moq_streams.in_use", "pools.moq_streams.slabs",
+	"pools.moq_streams.gets", "pools.moq_streams.fails", "pools.quic_streams.capacity",
+	"pools.quic_streams.in_use", "pools.quic_streams.slabs", "pools.quic_streams.gets",
+	"pools.quic_streams.fails", NULL};
 
 static void test_worker_status_shows_every_counter(void **state)
 {

@@ -67,11 +67,25 @@ static inline void sl_owner_check(struct sl_owner *o, const char *what, const ch
 	abort();
 }
 
+/* Stops the process if another thread owns o; claims nothing (o may stay unowned). */
+static inline void sl_owner_check_ro(const struct sl_owner *o, const char *what, const char *file,
+				     int line)
+{
+	if (o->tid == 0 || o->tid == sl_owner_self())
+		return;
+	fprintf(stderr, "%s:%d: %s read off its owner thread\n", file, line, what);
+	abort();
+}
+
 #ifdef SL_OWNER_CHECKS
 /* Asserts that the calling thread owns obj (a pointer to a struct with a struct sl_owner owner). */
 #define SL_ASSERT_OWNER(obj) sl_owner_check(&(obj)->owner, #obj, __FILE__, __LINE__)
+/* The same for a const accessor (counters, lookups): an unowned obj stays unowned, since reading
+ * it before its loop started (on the thread that built it) is fine. */
+#define SL_ASSERT_OWNER_RO(obj) sl_owner_check_ro(&(obj)->owner, #obj, __FILE__, __LINE__)
 #else
-#define SL_ASSERT_OWNER(obj) ((void)0)
+#define SL_ASSERT_OWNER(obj)	((void)0)
+#define SL_ASSERT_OWNER_RO(obj) ((void)0)
 #endif
 
 #endif

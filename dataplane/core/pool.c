@@ -145,3 +145,12 @@ void sl_pool_stats(const struct sl_pool *p, struct sl_pool_stats *out)
 {
 	*out = p->st;
 }
+
+/* How `shardctl status` shows a pool: gets against slabs says how many mallocs it saved, fails
+ * that it ran dry (its cap, or the heap). */
+#define T struct sl_pool_stats
+const struct sl_stat_field sl_pool_stats_fields[] = {
+	SL_STAT_G(T, capacity, NULL), SL_STAT_G(T, in_use, NULL), SL_STAT_G(T, slabs, NULL),
+	SL_STAT_U(T, gets, NULL),     SL_STAT_U(T, fails, NULL),  SL_STAT_TABLE_END,
+};
+#undef T

@@ -3,6 +3,7 @@
 #define SL_CORE_POOL_H
 
 #include "core/owner.h"
+#include "core/stats.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +31,8 @@ struct sl_pool_stats {
 	uint64_t gets;	/* successful sl_pool_get calls */
 	uint64_t fails; /* gets refused: cap reached or no memory */
 };
+/* Its members, for status (core/stats.h): capacity, in_use and slabs are gauges. */
+extern const struct sl_stat_field sl_pool_stats_fields[];
 
 struct sl_pool {
 	struct sl_owner owner;

@@ -149,11 +149,13 @@ static void poisons_free_objects(void **state)
 #endif
 }
 
+#ifdef SL_OWNER_CHECKS
 static void *use_pool(void *arg)
 {
 	sl_pool_put(arg, sl_pool_get(arg));
 	return NULL;
 }
+#endif
 
 /* A pool used by a thread other than its owner stops the process (debug builds). */
 static void asserts_its_owner(void **state)

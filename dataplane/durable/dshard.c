@@ -9,6 +9,7 @@
 
 #include "buffer/batch.h"
 #include "core/err.h"
+#include "core/owner.h"
 #include "core/u64map.h"
 
 #define MS UINT64_C(1000000)
@@ -85,6 +86,7 @@ struct ddelete {
 };
 
 struct sl_dshard {
+	struct sl_owner owner; /* the worker's lcore (core/owner.h) */
 	struct sl_dshard_config cfg;
 	struct sl_stream_set *streams;
 	struct sl_pstore *ps;
@@ -375,6 +377,7 @@ static int part_create(struct sl_dshard *ds, const struct sl_stream_def *d, uint
 
 bool sl_dshard_owns(const struct sl_dshard *ds, const char *stream, uint32_t partition)
 {
+	SL_ASSERT_OWNER_RO(ds);
 	if (ds->cfg.owners == NULL)
 		return true;
 	uint32_t s = sl_stream_partition_slot(stream, partition, ds->cfg.nslots);
@@ -1303,6 +1306,7 @@ static void marks(struct sl_dshard *ds, struct sl_dmarks *m)
 
 void sl_dshard_submit(struct sl_dshard *ds, struct sl_dreq *r, uint64_t now_ns)
 {
+	SL_ASSERT_OWNER(ds);
 	if (now_ns > ds->now)
 		ds->now = now_ns;
 	switch (r->kind) {
@@ -1324,6 +1328,7 @@ void sl_dshard_submit(struct sl_dshard *ds, struct sl_dreq *r, uint64_t now_ns)
 
 void sl_dshard_index_done(struct sl_dshard *ds, struct sl_dseg_pub *pub, uint64_t now_ns)
 {
+	SL_ASSERT_OWNER(ds);
 	if (now_ns > ds->now)
 		ds->now = now_ns;
 	struct dflush *f = pub->shard_ctx;
@@ -1414,6 +1419,7 @@ int sl_dshard_new(const struct sl_dshard_config *cfg, struct sl_stream_set *stre
 
 int sl_dshard_set_streams(struct sl_dshard *ds, struct sl_stream_set *streams, uint64_t now_ns)
 {
+	SL_ASSERT_OWNER(ds);
 	if (now_ns > ds->now)
 		ds->now = now_ns;
 	/* Partitions of streams that left the set go first, so their slots can serve new
@@ -1467,6 +1473,7 @@ static void rebuild(struct sl_dshard *ds)
 
 uint64_t sl_dshard_poll(struct sl_dshard *ds, uint64_t now_ns)
 {
+	SL_ASSERT_OWNER(ds);
 	if (now_ns > ds->now)
 		ds->now = now_ns;
 	sl_objstore_poll(ds->cfg.store, now_ns);
@@ -1498,6 +1505,7 @@ uint64_t sl_dshard_poll(struct sl_dshard *ds, uint64_t now_ns)
 
 int sl_dshard_stop(struct sl_dshard *ds, uint64_t now_ns)
 {
+	SL_ASSERT_OWNER(ds);
 	if (now_ns > ds->now)
 		ds->now = now_ns;
 	if (!ds->stopping) {
@@ -1518,6 +1526,7 @@ void sl_dshard_free(struct sl_dshard *ds)
 {
 	if (ds == NULL)
 		return;
+	SL_ASSERT_OWNER(ds);
 	ds->stopping = true;
 	expire_parked(ds, true);
 	/* Waiters and queued writes are answered by the coordinator's free. */
@@ -1578,6 +1587,7 @@ void sl_dshard_free(struct sl_dshard *ds)
 uint32_t sl_dshard_describe(const struct sl_dshard *ds, uint64_t stream_id,
 			    struct sl_dpart_info *out, uint32_t cap)
 {
+	SL_ASSERT_OWNER_RO(ds);
 	uint32_t n = 0;
 	const struct sl_stream_def *d = sl_stream_set_find_id(ds->streams, stream_id);
 	if (d == NULL)
@@ -1606,6 +1616,7 @@ uint32_t sl_dshard_describe(const struct sl_dshard *ds, uint64_t stream_id,
 
 void sl_dshard_stats(const struct sl_dshard *ds, struct sl_dshard_stats *out)
 {
+	SL_ASSERT_OWNER_RO(ds);
 	*out = ds->st;
 	out->flushes_in_flight = ds->unwritten;
 	sl_pstore_stats(ds->ps, &out->pstore);
@@ -1613,6 +1624,16 @@ void sl_dshard_stats(const struct sl_dshard *ds, struct sl_dshard_stats *out)
 		sl_coord_stats(ds->co, &out->coord);
 	else
 		memset(&out->coord, 0, sizeof(out->coord));
+}
+
+void sl_dshard_adopt(struct sl_dshard *ds)
+{
+	sl_owner_adopt(&ds->owner);
+}
+
+void sl_dshard_disown(struct sl_dshard *ds)
+{
+	sl_owner_release(&ds->owner);
 }
 
 #define T struct sl_dshard_stats

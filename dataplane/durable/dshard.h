@@ -292,4 +292,12 @@ extern const struct sl_stat_field sl_dshard_stats_fields[];
 
 void sl_dshard_stats(const struct sl_dshard *ds, struct sl_dshard_stats *out);
 
+/*
+ * The shard is its worker's (core/owner.h): debug builds check that every call comes from the
+ * thread that owns it. The worker's loop adopts it when it starts, since the control core built
+ * it, and disowns it when it stops, so that the control core may free it.
+ */
+void sl_dshard_adopt(struct sl_dshard *ds);
+void sl_dshard_disown(struct sl_dshard *ds);
+
 #endif

@@ -3,6 +3,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/lcore.h"
 #include "core/log.h"
 #include "core/owner.h"
 #include "core/pool.h"
@@ -10,10 +11,8 @@
 #include "shard/moq_quic.h"
 
 #include <inttypes.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <rte_lcore.h>
@@ -43,6 +42,9 @@ struct sl_worker {
 	struct sl_owner owner;
 	bool numa; /* from rte_zmalloc_socket, not the heap */
 	struct sl_worker_config cfg;
+	/* The loop skeleton: doorbell, control rings, idle back-off and the loop counters (its
+	 * poll_idle_ns, not cfg's, is the one in force). */
+	struct sl_lcore lc;
 	struct sl_quic_endpoint *ep;
 	struct sl_origin *origin;
 	struct sl_moq_relay *relay;
@@ -55,7 +57,7 @@ struct sl_worker {
 	uint64_t nconns, sessions_total, sessions_polled;
 	/* Running totals of sessions already closed, so they survive their connections. */
 	struct sl_moq_session_stats closed_moq;
-	uint64_t loops, idle_sleeps, bells_rung, bell_wakeups;
+	uint64_t bells_rung;
 	struct sl_trace trace; /* the latency breakdown's histograms */
 	uint64_t now;
 	unsigned int lcore;
@@ -75,9 +77,6 @@ struct sl_worker {
 	struct sl_logsrv_stats closed_log;
 	bool stopping;
 	uint64_t stop_deadline;
-	/* sl_worker_set_idle_hook (tests only). */
-	void (*idle_hook)(void *arg);
-	void *idle_hook_arg;
 } __rte_cache_aligned;
 
 void sl_worker_config_default(struct sl_worker_config *cfg)
@@ -415,11 +414,21 @@ static void worker_own(struct sl_worker *w, bool own)
 	void (*fn)(struct sl_owner *) = own ? sl_owner_adopt : sl_owner_release;
 	fn(&w->owner);
 	if (own) {
+		sl_lcore_adopt(&w->lc);
 		sl_quic_endpoint_adopt(w->ep);
 		sl_moq_relay_adopt(w->relay);
+		if (w->xs)
+			sl_xshard_adopt(w->xs);
+		if (w->ds)
+			sl_dshard_adopt(w->ds);
 	} else {
+		sl_lcore_disown(&w->lc);
 		sl_quic_endpoint_disown(w->ep);
 		sl_moq_relay_disown(w->relay);
+		if (w->xs)
+			sl_xshard_disown(w->xs);
+		if (w->ds)
+			sl_dshard_disown(w->ds);
 	}
 	for (struct wconn *c = w->conns; c; c = c->next)
 		if (c->s) {
@@ -429,6 +438,8 @@ static void worker_own(struct sl_worker *w, bool own)
 				sl_moq_session_disown(c->s);
 		}
 }
+
+static bool rings_pending(void *arg);
 
 int sl_worker_new(const struct sl_worker_config *cfg, uint64_t now_ns, struct sl_worker **out)
 {
@@ -453,6 +464,22 @@ int sl_worker_new(const struct sl_worker_config *cfg, uint64_t now_ns, struct sl
 	w->numa = numa;
 	w->rtail = &w->rhead;
 	w->cfg = *cfg;
+	/* With a doorbell and a port descriptor, everything that gives the worker work wakes it
+	 * (datagrams, other cores' messages, control requests, io completions); without either
+	 * (the DPDK driver has no descriptor) it backs off up to 8 times poll_idle_ns, which
+	 * bounds how late a packet or a ring message is seen. */
+	struct sl_lcore_config lc = {
+		.bell = cfg->bells ? &cfg->bells[cfg->id] : NULL,
+		.ctl_in = cfg->ctl_in,
+		.ctl_out = cfg->ctl_out,
+		.signalled = cfg->bells != NULL && sl_pktio_wait_fd(cfg->port) >= 0,
+		.poll_idle_ns = cfg->poll_idle_ns,
+		.backoff_max = 8,
+		.max_sleep_ns = SL_WORKER_IDLE_MAX_NS,
+		.pending = rings_pending,
+		.arg = w,
+	};
+	sl_lcore_init(&w->lc, &lc);
 	sl_trace_init(&w->trace, cfg->trace_sample);
 	w->cfg.session.trace = &w->trace;
 	w->cfg.quic.server = true;
@@ -554,8 +581,7 @@ void sl_worker_free(struct sl_worker *w)
 
 void sl_worker_set_idle_hook(struct sl_worker *w, void (*fn)(void *arg), void *arg)
 {
-	w->idle_hook = fn;
-	w->idle_hook_arg = arg;
+	sl_lcore_set_idle_hook(&w->lc, fn, arg);
 }
 
 int sl_worker_cert_sha256(const struct sl_worker *w, char out[65])
@@ -565,6 +591,7 @@ int sl_worker_cert_sha256(const struct sl_worker *w, char out[65])
 
 void sl_worker_stats(const struct sl_worker *w, struct sl_worker_stats *out)
 {
+	SL_ASSERT_OWNER_RO(w);
 	memset(out, 0, sizeof(*out));
 	out->id = w->cfg.id;
 	out->lcore = w->lcore;
@@ -572,10 +599,10 @@ void sl_worker_stats(const struct sl_worker *w, struct sl_worker_stats *out)
 	out->sessions_total = w->sessions_total;
 	out->sessions_polled = w->sessions_polled;
 	out->broadcasts = sl_origin_broadcasts(w->origin);
-	out->loops = w->loops;
-	out->idle_sleeps = w->idle_sleeps;
+	out->loops = w->lc.loops;
+	out->idle_sleeps = w->lc.idle_sleeps;
 	out->bells_rung = w->bells_rung;
-	out->bell_wakeups = w->bell_wakeups;
+	out->bell_wakeups = w->lc.wakeups;
 	sl_pktio_stats(w->cfg.port, &out->port);
 	sl_quic_endpoint_stats(w->ep, &out->quic);
 	sl_moq_relay_stats(w->relay, &out->relay);
@@ -585,6 +612,8 @@ void sl_worker_stats(const struct sl_worker *w, struct sl_worker_stats *out)
 		out->tracks += out->xshard.mirrors;
 	}
 	out->handoff = w->ho.stats;
+	sl_moq_relay_pool_stats(w->relay, &out->pool_moq_streams);
+	sl_quic_endpoint_pool_stats(w->ep, &out->pool_quic_streams);
 	out->moq = w->closed_moq;
 	out->trace = w->trace;
 	if (w->ds) {
@@ -618,103 +647,100 @@ static void deliver_handoff(void *arg, const struct sl_quic_path *path, const ui
 	sl_quic_endpoint_recv(w->ep, path, data, len, w->now);
 }
 
-static unsigned int control(struct sl_worker *w)
+/* The connections' counters for `shardctl connections` (NULL: no memory; the control core
+ * then reports no connections for this worker). */
+static struct sl_worker_conns *conns_list(const struct sl_worker *w)
 {
-	struct sl_msg m[8];
-	unsigned int n = sl_ring_recv(w->cfg.ctl_in, m, 8);
-	for (unsigned int i = 0; i < n; i++) {
-		if (m[i].type != SL_MSG_CONTROL)
+	struct sl_worker_conns *l = malloc(sizeof(*l) + w->nconns * sizeof(l->conn[0]));
+	if (l == NULL)
+		return NULL;
+	l->worker = w->cfg.id;
+	l->n = 0;
+	for (struct wconn *c = w->conns; c; c = c->next) {
+		struct sl_worker_conn_info *ci = &l->conn[l->n++];
+		struct sl_moq_session_stats st;
+		memset(ci, 0, sizeof(*ci));
+		sl_quic_conn_stats(c->qc, &ci->quic);
+		if (sl_quic_conn_alpn(c->qc, ci->alpn, sizeof(ci->alpn)) == NULL)
+			ci->alpn[0] = '\0';
+		if (c->ls)
 			continue;
-		if (m[i].u32 == SL_WORKER_CTL_STOP) {
-			w->stop = true;
-		} else if (m[i].u32 == SL_WORKER_CTL_CONFIG && m[i].obj) {
-			struct sl_worker_runtime *rt = m[i].obj;
-			w->cfg.poll_idle_ns = rt->poll_idle_ns;
+		sl_moq_session_stats(c->s, &st);
+		ci->subscriptions = st.subscribes_active;
+		ci->upstreams = st.upstreams_active;
+		ci->groups_sent = st.groups_sent;
+		ci->groups_reset = st.groups_reset;
+		ci->payload_in = st.payload_in;
+		ci->payload_out = st.payload_out;
+		ci->decode_errors = st.decode_errors;
+	}
+	return l;
+}
+
+/* One request from the control core (worker.h, enum sl_worker_ctl). Every kind but STOP is
+ * answered. */
+static void control(void *arg, struct sl_lcore *lc, const struct sl_msg *m)
+{
+	struct sl_worker *w = arg;
+	switch (m->u32) {
+	case SL_WORKER_CTL_STOP:
+		w->stop = true;
+		break;
+	case SL_WORKER_CTL_CONFIG: {
+		struct sl_worker_runtime *rt = m->obj;
+		if (rt) {
+			sl_lcore_set_poll_idle(lc, rt->poll_idle_ns);
 			w->trace.sample = rt->trace_sample;
 			sl_origin_set_track_config(w->origin, &rt->track);
 			sl_quic_endpoint_set_limits(w->ep, rt->idle_timeout_ns, rt->max_conns);
-			free(rt);
-		} else if (m[i].u32 == SL_WORKER_CTL_CONNS) {
-			struct sl_worker_conns *l =
-				malloc(sizeof(*l) + w->nconns * sizeof(l->conn[0]));
-			if (l) {
-				l->worker = w->cfg.id;
-				l->n = 0;
-				for (struct wconn *c = w->conns; c; c = c->next) {
-					struct sl_worker_conn_info *ci = &l->conn[l->n++];
-					struct sl_moq_session_stats st;
-					memset(ci, 0, sizeof(*ci));
-					sl_quic_conn_stats(c->qc, &ci->quic);
-					if (sl_quic_conn_alpn(c->qc, ci->alpn, sizeof(ci->alpn)) ==
-					    NULL)
-						ci->alpn[0] = '\0';
-					if (c->ls)
-						continue;
-					sl_moq_session_stats(c->s, &st);
-					ci->subscriptions = st.subscribes_active;
-					ci->upstreams = st.upstreams_active;
-					ci->groups_sent = st.groups_sent;
-					ci->groups_reset = st.groups_reset;
-					ci->payload_in = st.payload_in;
-					ci->payload_out = st.payload_out;
-					ci->decode_errors = st.decode_errors;
-				}
-			}
-			struct sl_msg r = {.type = SL_MSG_CONTROL,
-					   .u32 = SL_WORKER_CTL_CONNS,
-					   .u64 = m[i].u64,
-					   .obj = l};
-			if (sl_ring_send(w->cfg.ctl_out, &r, 1) != 1)
-				free(l);
-		} else if (m[i].u32 == SL_WORKER_CTL_STREAMS) {
-			struct sl_stream_set *set = m[i].obj;
-			int *res = malloc(sizeof(*res));
-			int rc = 0;
-			if (w->ds && set) {
-				rc = sl_dshard_set_streams(w->ds, set, w->now);
-				sl_stream_set_unref(w->streams);
-				w->streams = sl_stream_set_ref(set);
-			}
-			sl_stream_set_unref(set);
-			if (res)
-				*res = rc;
-			struct sl_msg r = {.type = SL_MSG_CONTROL,
-					   .u32 = SL_WORKER_CTL_STREAMS,
-					   .u64 = m[i].u64,
-					   .obj = res};
-			if (sl_ring_send(w->cfg.ctl_out, &r, 1) != 1)
-				free(res);
-		} else if (m[i].u32 == SL_WORKER_CTL_DESCRIBE && m[i].obj) {
-			struct sl_worker_describe *dsc = m[i].obj;
-			dsc->n = w->ds ? sl_dshard_describe(w->ds, dsc->stream_id, dsc->info,
-							    dsc->cap)
-				       : 0;
-			struct sl_msg r = {.type = SL_MSG_CONTROL,
-					   .u32 = SL_WORKER_CTL_DESCRIBE,
-					   .u64 = m[i].u64,
-					   .obj = dsc};
-			if (sl_ring_send(w->cfg.ctl_out, &r, 1) != 1)
-				free(dsc);
-		} else if (m[i].u32 == SL_WORKER_CTL_STATS) {
-			struct sl_worker_stats *st = malloc(sizeof(*st));
-			if (st)
-				sl_worker_stats(w, st);
-			struct sl_msg r = {.type = SL_MSG_CONTROL,
-					   .u32 = SL_WORKER_CTL_STATS,
-					   .u64 = m[i].u64,
-					   .obj = st};
-			if (sl_ring_send(w->cfg.ctl_out, &r, 1) != 1)
-				free(st);
 		}
+		/* Answered, so that `config set` knows every worker took the change. */
+		sl_lcore_reply(lc, m, rt, free);
+		break;
 	}
-	return n;
+	case SL_WORKER_CTL_CONNS:
+		sl_lcore_reply(lc, m, conns_list(w), free);
+		break;
+	case SL_WORKER_CTL_STREAMS: {
+		struct sl_stream_set *set = m->obj;
+		int *res = malloc(sizeof(*res));
+		int rc = 0;
+		if (w->ds && set) {
+			rc = sl_dshard_set_streams(w->ds, set, w->now);
+			sl_stream_set_unref(w->streams);
+			w->streams = sl_stream_set_ref(set);
+		}
+		sl_stream_set_unref(set);
+		if (res)
+			*res = rc;
+		sl_lcore_reply(lc, m, res, free);
+		break;
+	}
+	case SL_WORKER_CTL_DESCRIBE: {
+		struct sl_worker_describe *dsc = m->obj;
+		if (dsc == NULL)
+			break;
+		dsc->n = w->ds ? sl_dshard_describe(w->ds, dsc->stream_id, dsc->info, dsc->cap) : 0;
+		sl_lcore_reply(lc, m, dsc, free);
+		break;
+	}
+	case SL_WORKER_CTL_STATS: {
+		struct sl_worker_stats *st = malloc(sizeof(*st));
+		if (st)
+			sl_worker_stats(w, st);
+		sl_lcore_reply(lc, m, st, free);
+		break;
+	}
+	default:
+		break;
+	}
 }
 
-/* Whether a message from another core waits on one of this worker's inbound rings. */
-static bool rings_pending(const struct sl_worker *w)
+/* Whether a message from another core waits on one of this worker's inbound rings (the control
+ * ring is the lcore's to look at). */
+static bool rings_pending(void *arg)
 {
-	if (rte_ring_count(w->cfg.ctl_in))
-		return true;
+	const struct sl_worker *w = arg;
 	for (uint16_t o = 0; o < w->cfg.nworkers && w->have_links; o++)
 		if (o != w->cfg.id &&
 		    (rte_ring_count(w->cfg.xs_from[o]) || rte_ring_count(w->cfg.ho_from[o])))
@@ -756,64 +782,23 @@ static void ring_peers(struct sl_worker *w)
 /*
  * Sleeps while there is nothing to do: on the port's descriptor (so a datagram ends the sleep at
  * once) and on the doorbell (so does a message from another core), never past the next
- * deadline (QUIC timers, the durable shard's flushes). With both a descriptor and a doorbell
- * everything that gives a worker work wakes it (datagrams, other cores' messages, control
- * requests, io completions), so the worker sleeps until that deadline at once, capped only by
- * the SL_WORKER_IDLE_MAX_NS safety net: no wake-ups at 100, 200, 400 µs... after each burst,
- * which cost more CPU on a virtual machine than the work they look for. Without either (the
- * DPDK driver has no descriptor), the sleep backs off from poll_idle_ns, doubling while the
- * worker stays idle up to 8 times poll_idle_ns, which bounds how late a packet or a ring
- * message is seen. Work nothing will wake us for (datagrams the kernel refused, messages and
- * durable answers waiting for a full ring) keeps the sleep at poll_idle_ns.
+ * deadline (QUIC timers, the durable shard's flushes); the lcore says how long (core/lcore.h).
+ * Work nothing will wake us for (datagrams the kernel refused, messages and durable answers
+ * waiting for a full ring) keeps the sleep at poll_idle_ns.
  */
-static void idle_wait(struct sl_worker *w, uint64_t now, uint64_t exp, uint64_t *backoff)
+static void idle_wait(struct sl_worker *w, uint64_t now, uint64_t exp)
 {
 	int fd = sl_pktio_wait_fd(w->cfg.port);
-	bool woken = w->cfg.bells && fd >= 0;
-	uint64_t wait = woken ? SL_WORKER_IDLE_MAX_NS : *backoff;
-	if (!woken && *backoff < 8 * w->cfg.poll_idle_ns)
-		*backoff *= 2;
-	if (exp <= now)
-		return;
-	if (exp - now < wait)
-		wait = exp - now;
-	if (wait > w->cfg.poll_idle_ns &&
-	    (sl_pktio_tx_pending(w->cfg.port) || (w->xs && sl_xshard_stalled(w->xs)) ||
-	     w->replies_head != NULL))
-		wait = w->cfg.poll_idle_ns;
-	if (w->idle_hook)
-		w->idle_hook(w->idle_hook_arg);
-	struct sl_bell *bell = w->cfg.bells ? &w->cfg.bells[w->cfg.id] : NULL;
-	if (bell) {
-		/* Flag first, then look at the rings: a sender that queued before the flag was
-		 * visible is seen here; one that queues after sees the flag and rings. */
-		sl_bell_arm(bell);
-		if (rings_pending(w)) {
-			sl_bell_disarm(bell, false);
-			return;
-		}
-	}
-	w->idle_sleeps++;
-	struct timespec ts = {(time_t)(wait / 1000000000u), (long)(wait % 1000000000u)};
-	struct pollfd p[2];
-	nfds_t n = 0;
-	if (fd >= 0)
-		p[n++] = (struct pollfd){.fd = fd, .events = POLLIN};
-	if (bell)
-		p[n++] = (struct pollfd){.fd = bell->fd, .events = POLLIN};
-	if (n)
-		ppoll(p, n, &ts, NULL);
-	else
-		nanosleep(&ts, NULL);
-	if (bell && sl_bell_disarm(bell, (p[n - 1].revents & POLLIN) != 0))
-		w->bell_wakeups++;
+	if (sl_pktio_tx_pending(w->cfg.port) || (w->xs && sl_xshard_stalled(w->xs)) ||
+	    w->replies_head != NULL)
+		exp = sl_lcore_soon(&w->lc, now, exp);
+	sl_lcore_idle_wait(&w->lc, now, exp, &fd, fd >= 0 ? 1 : 0);
 }
 
 int sl_worker_main(void *arg)
 {
 	struct sl_worker *w = arg;
 	struct sl_pkt pkts[RX_BURST];
-	uint64_t backoff = w->cfg.poll_idle_ns;
 	w->lcore = rte_lcore_id();
 	worker_own(w, true);
 	if (w->cfg.prefault_bytes)
@@ -821,9 +806,9 @@ int sl_worker_main(void *arg)
 	SL_LOG(SHARD, INFO, "worker %u running on lcore %u", w->cfg.id, w->lcore);
 	for (;;) {
 		SL_ASSERT_OWNER(w);
+		sl_lcore_pass(&w->lc);
 		uint64_t now = w->now = sl_clock_now_ns();
 		unsigned int work = 0;
-		w->loops++;
 		if (w->stop && !w->stopping) {
 			/* Stop taking writes, and give what was applied the chance to become
 			 * durable before the connections go. */
@@ -898,16 +883,16 @@ int sl_worker_main(void *arg)
 		if (sl_pktio_tx_pending(w->cfg.port))
 			sl_pktio_tx_flush(w->cfg.port);
 		sl_trace_sent(&w->trace);
-		work += control(w);
+		work += sl_lcore_control(&w->lc, control, w);
 		if (w->have_links && w->cfg.bells)
 			ring_peers(w);
 
 		if (dnext < exp)
 			exp = dnext;
 		if (work > 0)
-			backoff = w->cfg.poll_idle_ns;
-		else if (w->cfg.poll_idle_ns)
-			idle_wait(w, now, exp, &backoff);
+			sl_lcore_worked(&w->lc);
+		else if (w->lc.cfg.poll_idle_ns)
+			idle_wait(w, now, exp);
 	}
 	/* Tell every peer we are going away: a moq-lite GOAWAY (empty uri: no other relay to go
 	 * to) sent on its own, then the QUIC close, each given a chance to leave. */
@@ -940,8 +925,9 @@ int sl_worker_main(void *arg)
 /*
  * How `shardctl status` shows a worker. The top level keeps the totals people look at first
  * (some repeated from the sub-objects for readers that predate them); "port", "quic", "moq",
- * "xshard" and "handoff" hold the layers' own counters; "durable" exists only with durable
- * partitions (the renderer's caller drops it otherwise).
+ * "xshard" and "handoff" hold the layers' own counters, "pools" those of the per-core object
+ * pools; "durable" exists only with durable partitions (the renderer's caller drops it
+ * otherwise).
  */
 #define T struct sl_worker_stats
 const struct sl_stat_field sl_worker_stats_fields[] = {
@@ -978,6 +964,8 @@ const struct sl_stat_field sl_worker_stats_fields[] = {
 	SL_STAT_AS(T, dreqs_out, "requests_to_other_workers", "durable"),
 	SL_STAT_AS(T, dreqs_in, "requests_from_other_workers", "durable"),
 	SL_STAT_AS(T, dreq_ring_full, "request_ring_full", "durable"),
+	SL_STAT_SUB(T, pool_moq_streams, "", "pools.moq_streams", sl_pool_stats_fields),
+	SL_STAT_SUB(T, pool_quic_streams, "", "pools.quic_streams", sl_pool_stats_fields),
 	SL_STAT_HIDE(T, trace, "histograms, rendered as \"trace\" by sl_status_trace_json"),
 	SL_STAT_TABLE_END,
 };

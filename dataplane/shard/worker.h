@@ -8,6 +8,7 @@
 #include <rte_ring.h>
 
 #include "core/bell.h"
+#include "core/pool.h"
 #include "durable/dshard.h"
 #include "durable/logsrv.h"
 #include "moq/session.h"
@@ -108,17 +109,22 @@ struct sl_worker_stats {
 	struct sl_dshard_stats dshard;
 	struct sl_logsrv_stats logsrv; /* summed over open and closed log connections */
 	uint64_t dreqs_out, dreqs_in, dreq_ring_full;
+	/* The per-core pools of the hot path: moq-lite and QUIC stream state. */
+	struct sl_pool_stats pool_moq_streams, pool_quic_streams;
 	struct sl_trace trace; /* the latency breakdown (trace_sample), histograms by stage */
 };
 /* Its members, for status and the counter sums (core/stats.h). */
 extern const struct sl_stat_field sl_worker_stats_fields[];
 
-/* Control messages (struct sl_msg.type SL_MSG_CONTROL, .u32 = one of these). */
+/* Control messages (struct sl_msg.type SL_MSG_CONTROL, .u32 = one of these, .u64 a request id
+ * the reply carries back). Every kind but STOP is answered on ctl_out. */
 enum sl_worker_ctl {
-	SL_WORKER_CTL_STATS = 1,  /* reply: obj = malloc'd struct sl_worker_stats (caller frees) */
-	SL_WORKER_CTL_STOP = 2,	  /* the worker closes its connections and returns */
-	SL_WORKER_CTL_CONFIG = 3, /* obj = malloc'd struct sl_worker_runtime (worker frees) */
-	SL_WORKER_CTL_CONNS = 4,  /* reply: obj = malloc'd struct sl_worker_conns (caller frees) */
+	SL_WORKER_CTL_STATS = 1, /* reply: obj = malloc'd struct sl_worker_stats (caller frees) */
+	SL_WORKER_CTL_STOP = 2,	 /* the worker closes its connections and returns */
+	/* obj = malloc'd struct sl_worker_runtime; reply: the same obj once applied (caller
+	 * frees) */
+	SL_WORKER_CTL_CONFIG = 3,
+	SL_WORKER_CTL_CONNS = 4, /* reply: obj = malloc'd struct sl_worker_conns (caller frees) */
 	/* obj = a stream set reference the worker takes over; reply: obj = malloc'd int, the
 	 * result of sl_dshard_set_streams (caller frees) */
 	SL_WORKER_CTL_STREAMS = 5,
@@ -179,7 +185,7 @@ void sl_worker_stats(const struct sl_worker *w, struct sl_worker_stats *out);
  * For tests: fn(arg) runs on the worker's core each time the loop is about to sleep, before it
  * announces that on its doorbell. That is the last moment a message can arrive unseen by the
  * pass and without the sender ringing, so a test that sends from inside fn checks the re-check
- * that must catch it (see idle_wait). Set before the loop starts; fn NULL removes it.
+ * that must catch it (see sl_lcore_idle_wait). Set before the loop starts; fn NULL removes it.
  */
 void sl_worker_set_idle_hook(struct sl_worker *w, void (*fn)(void *arg), void *arg);
 

@@ -455,7 +455,7 @@ static struct sl_worker_stats *ctl_stats(void)
 		ok_;                                                                               \
 	})
 
-/* For messages without a reply (CONFIG, STOP). */
+/* For messages without a reply (STOP). */
 static void ctl_send_only(uint32_t type, void *obj)
 {
 	ctl_post(type, obj);
@@ -850,9 +850,9 @@ static void control_messages(void **state)
 	sl_track_config_default(&rt->track);
 	rt->idle_timeout_ns = 30000 * MS;
 	rt->max_conns = 2;
-	/* CONFIG has no reply; requests are handled in order, so the answer to the next one says
-	 * it applied. */
-	ctl_send_only(SL_WORKER_CTL_CONFIG, rt);
+	/* CONFIG is answered with its own object once it applied. */
+	assert_ptr_equal(ctl_request(SL_WORKER_CTL_CONFIG, rt, NULL), rt);
+	free(rt);
 	st = ctl_stats();
 	assert_int_equal(st->quic.conns_refused, 0);
 	free(st);
@@ -873,8 +873,8 @@ static void control_messages(void **state)
 	sl_track_config_default(&rt->track);
 	rt->idle_timeout_ns = 30000 * MS;
 	rt->max_conns = 100;
-	ctl_send_only(SL_WORKER_CTL_CONFIG, rt);
-	free(ctl_stats());
+	assert_ptr_equal(ctl_request(SL_WORKER_CTL_CONFIG, rt, NULL), rt);
+	free(rt);
 	struct cconn *c4 = client_connect();
 	assert_true(PUMP_UNTIL(c4->connected, PROMPT_NS));
 	st = NULL;
@@ -903,6 +903,12 @@ static void closed_sessions_keep_their_counters(void **state)
 	assert_int_equal(before->connections, 2);
 	assert_int_equal(before->moq.groups_sent, GROUPS);
 	assert_int_equal(before->moq.subscribes_active, 1);
+	/* Every group went out on a stream from the per-core pools, and status sees them. */
+	assert_true(before->pool_moq_streams.gets >= GROUPS);
+	assert_true(before->pool_quic_streams.gets >= GROUPS);
+	assert_true(before->pool_quic_streams.slabs >= 1);
+	assert_true(before->pool_quic_streams.capacity >= before->pool_quic_streams.in_use);
+	assert_int_equal(before->pool_quic_streams.fails, 0);
 
 	/* The subscriber closes its connection; the worker drops its session. */
 	sl_quic_conn_close(s.c->qc, 0, "bye");

@@ -2,6 +2,7 @@
 #include "shard/xshard.h"
 #include "core/err.h"
 #include "core/hash.h"
+#include "core/owner.h"
 #include "core/ring.h"
 #include "core/u64map.h"
 
@@ -66,6 +67,7 @@ struct xs_outq {
 };
 
 struct sl_xshard {
+	struct sl_owner owner; /* the worker's lcore (core/owner.h) */
 	struct sl_xshard_config cfg;
 	struct sl_shard_map map;
 	struct sl_origin *origin;
@@ -249,6 +251,7 @@ static int xs_provide(void *arg, struct sl_broadcast *b, const char *name, uint8
 		      struct sl_track **out)
 {
 	struct sl_xshard *x = arg;
+	SL_ASSERT_OWNER(x);
 	struct xs_path *p = sl_broadcast_user(b);
 	uint16_t owner = sl_xshard_owner(x, p->path, name);
 	uint16_t src = owner == x->cfg.self ? p->ingest : owner;
@@ -587,6 +590,7 @@ void sl_xshard_free(struct sl_xshard *x)
 {
 	if (x == NULL)
 		return;
+	SL_ASSERT_OWNER(x);
 	struct xs_fwd *f;
 	while ((f = first_value(&x->fwds)) != NULL)
 		fwd_free(x, f);
@@ -652,6 +656,7 @@ static void handle(struct sl_xshard *x, uint16_t from, struct sl_msg *m, uint64_
 
 unsigned int sl_xshard_poll(struct sl_xshard *x, uint64_t now_ns)
 {
+	SL_ASSERT_OWNER(x);
 	unsigned int work = 0;
 	for (uint16_t w = 0; w < x->cfg.nworkers; w++)
 		if (w != x->cfg.self)
@@ -690,6 +695,7 @@ unsigned int sl_xshard_poll(struct sl_xshard *x, uint64_t now_ns)
 
 bool sl_xshard_stalled(const struct sl_xshard *x)
 {
+	SL_ASSERT_OWNER_RO(x);
 	if (x->ready || x->ann_ready)
 		return true;
 	for (uint16_t w = 0; w < x->cfg.nworkers; w++)
@@ -700,7 +706,18 @@ bool sl_xshard_stalled(const struct sl_xshard *x)
 
 void sl_xshard_stats(const struct sl_xshard *x, struct sl_xshard_stats *out)
 {
+	SL_ASSERT_OWNER_RO(x);
 	*out = x->stats;
+}
+
+void sl_xshard_adopt(struct sl_xshard *x)
+{
+	sl_owner_adopt(&x->owner);
+}
+
+void sl_xshard_disown(struct sl_xshard *x)
+{
+	sl_owner_release(&x->owner);
 }
 
 #define T struct sl_xshard_stats

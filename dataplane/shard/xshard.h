@@ -27,7 +27,7 @@
  *    track receives nothing for it: the last consumer leaving a mirror unsubscribes upstream.
  *
  * Rings carry struct sl_msg (core/ring.h). Everything runs on the owning worker's core in
- * sl_xshard_poll; nothing is shared but the rings.
+ * sl_xshard_poll (asserted in debug builds); nothing is shared but the rings.
  */
 struct sl_xshard;
 
@@ -114,5 +114,13 @@ bool sl_xshard_stalled(const struct sl_xshard *x);
 uint16_t sl_xshard_owner(const struct sl_xshard *x, const char *path, const char *track);
 
 void sl_xshard_stats(const struct sl_xshard *x, struct sl_xshard_stats *out);
+
+/*
+ * The link is its worker's (core/owner.h): debug builds check that every call comes from the
+ * thread that owns it. The worker's loop adopts it when it starts, since the control core built
+ * it, and disowns it when it stops, so that the control core may free it.
+ */
+void sl_xshard_adopt(struct sl_xshard *x);
+void sl_xshard_disown(struct sl_xshard *x);
 
 #endif

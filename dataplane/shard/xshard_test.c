@@ -6,12 +6,17 @@
  */
 #include "core/test_common.h"
 #include "core/err.h"
+#include "core/owner.h"
 #include "core/ring.h"
 #include "shard/xshard.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define NW 3
 
@@ -394,6 +399,52 @@ static void owner_follows_the_map(void **state)
 	free(m10);
 }
 
+#ifdef SL_OWNER_CHECKS
+static void *poll_elsewhere(void *arg)
+{
+	sl_xshard_poll(arg, 0);
+	return NULL;
+}
+
+/* Polls x on another thread of a child process; returns whether that stopped the child. */
+static bool poll_aborts_elsewhere(struct sl_xshard *x)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		pthread_t t;
+		pthread_create(&t, NULL, poll_elsewhere, x);
+		pthread_join(t, NULL);
+		_exit(0);
+	}
+	int ws = 0;
+	assert_int_equal(waitpid(pid, &ws, 0), pid);
+	return WIFSIGNALED(ws) && WTERMSIG(ws) == SIGABRT;
+}
+#endif
+
+/* The link is its worker's: a poll from another thread stops the process (debug builds) until
+ * the owner disowns it, as the worker does when its loop ends. */
+static void link_asserts_its_owner(void **state)
+{
+	(void)state;
+#ifdef SL_OWNER_CHECKS
+	struct sl_xshard *x;
+	struct sl_origin *o = sl_origin_new(NULL);
+	struct sl_xshard_config cfg = {.self = 0, .nworkers = 1};
+	assert_int_equal(sl_xshard_new(&cfg, o, &x), 0);
+	sl_xshard_adopt(x);
+	sl_xshard_poll(x, 0);
+	assert_true(poll_aborts_elsewhere(x));
+	sl_xshard_disown(x);
+	assert_false(poll_aborts_elsewhere(x));
+	sl_xshard_free(x);
+	sl_origin_free(o);
+#else
+	skip();
+#endif
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -404,6 +455,7 @@ int main(void)
 		cmocka_unit_test_teardown(unknown_tracks_fail_remotely, teardown),
 		cmocka_unit_test_teardown(full_rings_defer_without_loss, teardown),
 		cmocka_unit_test(bad_configs_are_refused),
+		cmocka_unit_test(link_asserts_its_owner),
 		cmocka_unit_test(shard_map_spreads_by_weight),
 		cmocka_unit_test(owner_follows_the_map),
 	};
