@@ -1442,7 +1442,7 @@ static void b_data(void *arg, struct sl_qmux_stream *st, void *user, const uint8
 	if (s->is_client) {
 		/* The server's echo on a bidi stream. */
 		assert_true(b->rx[1] + len <= 2);
-		assert_memory_equal(data, "ok" + b->rx[1], len);
+		assert_memory_equal(data, &"ok"[b->rx[1]], len);
 	} else {
 		for (size_t i = 0; i < len; i++)
 			assert_int_equal(data[i], pattern(id, b->rx[0] + i));

@@ -523,9 +523,9 @@ static void violations_close_with_codes(void **state)
 	cfg.max_message = 100;
 	struct sl_ws_conn *c;
 	assert_int_equal(sl_ws_conn_new(&cfg, &sink_cb, &s, &c), 0);
-	static uint8_t big[300];
-	size_t n = client_frame(big, true, 2, true, big + 200, 60);
-	n += client_frame(big + n, true, 2, true, big + 200, 101);
+	static uint8_t big[400], src[200];
+	size_t n = client_frame(big, true, 2, true, src, 60);
+	n += client_frame(big + n, true, 2, true, src, 101);
 	assert_int_equal(sl_ws_recv(c, big, n), SL_ECORRUPT);
 	assert_int_equal(sl_ws_error(c, NULL), SL_WS_CLOSE_TOO_BIG);
 	assert_int_equal(s.n, 1);
