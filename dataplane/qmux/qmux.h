@@ -93,7 +93,10 @@ struct sl_qmux_close_info {
 
 /*
  * Every callback runs inside a call on the connection; stream callbacks carry the stream's
- * user pointer. A stream handle stays valid until on_stream_close has returned.
+ * user pointer. A stream handle stays valid until on_stream_close has returned. Stream and
+ * close calls may be made from inside callbacks (a reply written from on_stream_data, a reset,
+ * sl_qmux_close); tx_alloc/tx_commit must not call into the connection, and no callback may
+ * free it (sl_qmux_conn_free comes after on_closed, from the owner's loop).
  */
 struct sl_qmux_callbacks {
 	/* Output: a buffer for one message of up to max bytes (NULL: no room now, the flush
