@@ -24,7 +24,14 @@ void sl_ws_http_init(struct sl_ws_http *h)
 	h->len = 0;
 	h->scanned = 0;
 	h->done = false;
+	h->response = false;
 	memset(&h->req, 0, sizeof(h->req));
+}
+
+void sl_ws_http_init_response(struct sl_ws_http *h)
+{
+	sl_ws_http_init(h);
+	h->response = true;
 }
 
 static bool is_tchar(char ch)
@@ -119,6 +126,20 @@ static int parse_request_line(struct sl_ws_request *r, const char *p, size_t n, 
 	return 0;
 }
 
+static int parse_status_line(struct sl_ws_request *r, const char *p, size_t n, const char **why)
+{
+	/* HTTP/1.1 SP 3DIGIT SP reason */
+	if (n < 12 || memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '1' && p[7] != '0') || p[8] != ' ' ||
+	    p[9] < '1' || p[9] > '5' || p[10] < '0' || p[10] > '9' || p[11] < '0' || p[11] > '9' ||
+	    (n > 12 && p[12] != ' ')) {
+		*why = "bad status line";
+		return SL_ECORRUPT;
+	}
+	r->http11 = p[7] == '1';
+	r->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
+	return 0;
+}
+
 static int set_once(struct sl_ws_str *dst, struct sl_ws_str v, const char *dup_why,
 		    const char **why)
 {
@@ -164,6 +185,8 @@ static int parse_header(struct sl_ws_request *r, const char *p, size_t n, const 
 		return set_once(&r->key, val, "duplicate Sec-WebSocket-Key", why);
 	if (str_ieq(name, "Sec-WebSocket-Version"))
 		return set_once(&r->version, val, "duplicate Sec-WebSocket-Version", why);
+	if (str_ieq(name, "Sec-WebSocket-Accept"))
+		return set_once(&r->accept, val, "duplicate Sec-WebSocket-Accept", why);
 	if (str_ieq(name, "Origin"))
 		return set_once(&r->origin, val, "duplicate Origin", why);
 	if (str_ieq(name, "Connection")) {
@@ -208,7 +231,9 @@ static int parse_head(struct sl_ws_http *h, size_t head_len, const char **why)
 			*why = "header too long";
 			return SL_ENOSPC;
 		}
-		int rc = first ? parse_request_line(r, p, n, why) : parse_header(r, p, n, why);
+		int rc = !first	       ? parse_header(r, p, n, why)
+			 : h->response ? parse_status_line(r, p, n, why)
+				       : parse_request_line(r, p, n, why);
 		if (rc != 0)
 			return rc;
 		first = false;
@@ -551,6 +576,58 @@ int sl_ws_request_write(const char *path, const char *host, const char *offers, 
 			 path, host, key, offers[0] ? "Sec-WebSocket-Protocol: " : "", offers,
 			 offers[0] ? "\r\n" : "");
 	return finish(n, cap, len);
+}
+
+int sl_ws_check_response(const struct sl_ws_request *resp, const char *key, const char *offers,
+			 enum sl_ws_framing *framing, char protocol[SL_WS_MAX_PROTO],
+			 const char **why)
+{
+	protocol[0] = '\0';
+	if (resp->status != 101) {
+		*why = "not 101 Switching Protocols";
+		return SL_ECORRUPT;
+	}
+	if (!sl_ws_is_upgrade(resp) || !resp->connection_upgrade) {
+		*why = "missing Upgrade: websocket or Connection: upgrade";
+		return SL_ECORRUPT;
+	}
+	char want[29];
+	if (sl_ws_accept_key(key, strlen(key), want) != 0 || resp->accept.len != 28 ||
+	    memcmp(resp->accept.p, want, 28) != 0) {
+		*why = "wrong Sec-WebSocket-Accept";
+		return SL_ECORRUPT;
+	}
+	if (resp->extensions.len > 0) {
+		*why = "an extension nobody offered";
+		return SL_ECORRUPT;
+	}
+	if (resp->n_protocol > 1) {
+		*why = "more than one Sec-WebSocket-Protocol";
+		return SL_ECORRUPT;
+	}
+	struct sl_ws_str got = resp->n_protocol ? resp->protocol[0] : (struct sl_ws_str){NULL, 0};
+	struct sl_ws_str off = {offers, strlen(offers)};
+	if (got.len == 0) {
+		if (off.len > 0) {
+			*why = "no Sec-WebSocket-Protocol in the answer";
+			return SL_ECORRUPT;
+		}
+		*framing = SL_WS_LEGACY;
+		return 0;
+	}
+	char name[SL_WS_MAX_PROTO];
+	if (got.len >= sizeof(name)) {
+		*why = "Sec-WebSocket-Protocol not offered";
+		return SL_ECORRUPT;
+	}
+	memcpy(name, got.p, got.len);
+	name[got.len] = '\0';
+	if (!list_has(off, name) || sl_ws_framing_of(got.p, got.len, framing) != 0) {
+		*why = "Sec-WebSocket-Protocol not offered";
+		return SL_ECORRUPT;
+	}
+	memcpy(protocol, name, got.len + 1);
+	return 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */

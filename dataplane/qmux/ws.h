@@ -53,6 +53,8 @@ struct sl_ws_request {
 	struct sl_ws_str host, upgrade, connection, key, version, origin, extensions;
 	struct sl_ws_str protocol[SL_WS_MAX_PROTO_HDR]; /* each Sec-WebSocket-Protocol line */
 	unsigned n_protocol;
+	struct sl_ws_str accept; /* responses: Sec-WebSocket-Accept */
+	int status;		 /* responses: the status code */
 	bool connection_upgrade; /* a Connection line lists the "upgrade" token */
 	bool http11;		 /* HTTP/1.1 (else 1.0) */
 };
@@ -62,10 +64,14 @@ struct sl_ws_http {
 	size_t len;
 	size_t scanned; /* bytes already searched for the end of the head */
 	bool done;
+	bool response; /* parses a status line instead of a request line */
 	struct sl_ws_request req;
 };
 
 void sl_ws_http_init(struct sl_ws_http *h);
+/* For a client: the same parser reading the server's answer ("HTTP/1.1 101 ..."); the status
+ * goes to req.status, the headers to the same fields. */
+void sl_ws_http_init_response(struct sl_ws_http *h);
 
 /*
  * Feeds request bytes, split anywhere. Consumes bytes only up to the end of the head (*used
@@ -90,6 +96,8 @@ bool sl_ws_is_upgrade(const struct sl_ws_request *req);
 int sl_ws_check_upgrade(const struct sl_ws_request *req, int *status, const char **why);
 
 /* ---- subprotocol choice ---- */
+
+enum sl_ws_framing;
 
 enum sl_ws_framing {
 	SL_WS_QMUX00 = 0, /* one QUIC-style frame per message, no record layer */
@@ -151,6 +159,17 @@ int sl_ws_response_error(int status, const char *why, char *buf, size_t cap, siz
  * key is the 24-character base64 key the caller drew. Returns 0 or SL_ENOSPC. */
 int sl_ws_request_write(const char *path, const char *host, const char *offers, const char *key,
 			char *buf, size_t cap, size_t *len);
+
+/*
+ * A client's check of the server's answer (RFC 6455 4.1): 101, Upgrade: websocket, Connection:
+ * upgrade, the accept value of key, no extension, and a Sec-WebSocket-Protocol that is one of
+ * offers (comma-separated; required when offers is not empty, as the JS client requires).
+ * Fills *framing and protocol (the chosen value, "" when none). Returns 0 or SL_ECORRUPT with
+ * *why.
+ */
+int sl_ws_check_response(const struct sl_ws_request *resp, const char *key, const char *offers,
+			 enum sl_ws_framing *framing, char protocol[SL_WS_MAX_PROTO],
+			 const char **why);
 
 /* ---- frames after the upgrade ---- */
 

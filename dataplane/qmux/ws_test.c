@@ -680,6 +680,71 @@ static void client_request_and_framing_of(void **state)
 	assert_int_equal(sl_ws_framing_of("qmux-011", 8, &fr), SL_ENOTFOUND);
 }
 
+/* A client's request through the server side, the answer through the client side. */
+static void client_checks_answer(void **state)
+{
+	(void)state;
+	const char *key = "dGhlIHNhbXBsZSBub25jZQ==";
+	const char *offers = "qmux-01.moq-lite-05, qmux-00.moq-lite-05, qmux-01";
+	char buf[1024];
+	size_t len;
+	assert_int_equal(sl_ws_request_write("/", "h", offers, key, buf, sizeof(buf), &len), 0);
+	buf[len] = '\0';
+	struct sl_ws_http h;
+	const char *why;
+	assert_int_equal(parse(&h, buf, 0, &why), 0);
+	struct sl_ws_choice ch;
+	assert_int_equal(sl_ws_select(&h.req, &sel, &ch, &why), 0);
+	assert_int_equal(sl_ws_response_101(&h.req, &ch, buf, sizeof(buf), &len), 0);
+	buf[len] = '\0';
+	struct sl_ws_http r;
+	sl_ws_http_init_response(&r);
+	size_t used;
+	assert_int_equal(sl_ws_http_feed(&r, (const uint8_t *)buf, len, &used, &why), 0);
+	assert_int_equal(r.req.status, 101);
+	enum sl_ws_framing fr;
+	char proto[SL_WS_MAX_PROTO];
+	assert_int_equal(sl_ws_check_response(&r.req, key, offers, &fr, proto, &why), 0);
+	assert_string_equal(proto, "qmux-01.moq-lite-05");
+	assert_int_equal(fr, SL_WS_QMUX01);
+	/* What a client must refuse. */
+	struct {
+		const char *resp, *why;
+	} bad[] = {
+		{"HTTP/1.1 400 Bad Request\r\n\r\n", "not 101 Switching Protocols"},
+		{"HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+		 "Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n"
+		 "Sec-WebSocket-Protocol: qmux-01\r\n\r\n",
+		 "wrong Sec-WebSocket-Accept"},
+		{"HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+		 "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+		 "no Sec-WebSocket-Protocol in the answer"},
+		{"HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+		 "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+		 "Sec-WebSocket-Protocol: qmux-02\r\n\r\n",
+		 "Sec-WebSocket-Protocol not offered"},
+		{"HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+		 "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+		 "Sec-WebSocket-Extensions: permessage-deflate\r\n"
+		 "Sec-WebSocket-Protocol: qmux-01\r\n\r\n",
+		 "an extension nobody offered"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		sl_ws_http_init_response(&r);
+		assert_int_equal(sl_ws_http_feed(&r, (const uint8_t *)bad[i].resp,
+						 strlen(bad[i].resp), &used, &why),
+				 0);
+		assert_int_equal(sl_ws_check_response(&r.req, key, offers, &fr, proto, &why),
+				 SL_ECORRUPT);
+		assert_string_equal(why, bad[i].why);
+	}
+	sl_ws_http_init_response(&r);
+	assert_int_equal(
+		sl_ws_http_feed(&r, (const uint8_t *)"HTTP/1.1 1x1 No\r\n\r\n", 20, &used, &why),
+		SL_ECORRUPT);
+	assert_string_equal(why, "bad status line");
+}
+
 static void stats_table_covers(void **state)
 {
 	(void)state;
@@ -706,6 +771,7 @@ int main(void)
 		cmocka_unit_test(outgoing_headers_in_place),
 		cmocka_unit_test(client_to_server_and_back),
 		cmocka_unit_test(client_request_and_framing_of),
+		cmocka_unit_test(client_checks_answer),
 		cmocka_unit_test(stats_table_covers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

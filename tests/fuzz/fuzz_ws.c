@@ -2,9 +2,10 @@
 /*
  * Fuzz target for the WebSocket side of the qmux fallback. The first byte picks what is fed
  * and how it is split: the HTTP/1.1 request-head parser (then the upgrade checks, the
- * subprotocol choice and the answers), or the frame decoder of a server or a client
- * connection. Nothing may crash or leak; a head that parses must answer within its buffer; a
- * connection that failed must have queued a close with a code and stop taking bytes.
+ * subprotocol choice and the answers), a client's parser and check of the 101 answer, or the
+ * frame decoder of a server or a client connection. Nothing may crash or leak; a head that parses
+ * must answer within its buffer; a connection that failed must have queued a close with a code and
+ * stop taking bytes.
  */
 #include "core/err.h"
 #include "qmux/ws.h"
@@ -69,6 +70,25 @@ static void fuzz_http(const uint8_t *data, size_t size, size_t step)
 	}
 }
 
+/* A client reading the server's answer. */
+static void fuzz_response(const uint8_t *data, size_t size)
+{
+	static struct sl_ws_http h;
+	sl_ws_http_init_response(&h);
+	size_t used;
+	const char *why = NULL;
+	if (sl_ws_http_feed(&h, data, size, &used, &why) != 0)
+		return;
+	enum sl_ws_framing fr;
+	char proto[SL_WS_MAX_PROTO];
+	int rc = sl_ws_check_response(
+		&h.req, "dGhlIHNhbXBsZSBub25jZQ==", "qmux-01.moq-lite-05, qmux-00, webtransport",
+		&fr, proto, &why);
+	CHECK(rc == 0 || (rc == SL_ECORRUPT && why != NULL));
+	if (rc == 0)
+		CHECK(fr <= SL_WS_LEGACY && strlen(proto) < SL_WS_MAX_PROTO);
+}
+
 static void fuzz_frames(const uint8_t *data, size_t size, size_t step, bool server)
 {
 	struct sl_ws_config cfg;
@@ -115,8 +135,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_http(data, size, step);
 		break;
 	case 1:
-	case 3:
 		fuzz_frames(data, size, step, true);
+		break;
+	case 3:
+		fuzz_response(data, size);
 		break;
 	default:
 		fuzz_frames(data, size, step, false);
