@@ -15,7 +15,7 @@ PACKAGES=(
 	libdpdk-dev liburing-dev libjemalloc-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev
 	libgnutls28-dev nettle-dev libzstd-dev libxxhash-dev libjansson-dev libconfig-dev
 	libcmocka-dev libbenchmark-dev iproute2 ethtool util-linux gnuplot-nox
-	libnats-dev nats-server openssl
+	libnats-dev nats-server openssl libwslay-dev
 )
 
 usage() {
