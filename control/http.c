@@ -328,12 +328,11 @@ static bool split_target(const struct sl_http_request *req, struct target *t)
 		end = (size_t)(h - p);
 	t->path = p;
 	t->npath = end;
-	if (q) {
-		size_t qe = n;
-		if (h && h > q)
-			qe = (size_t)(h - p);
+	/* A '?' after a '#' belongs to the fragment (which clients should not send at all). */
+	if (q && (h == NULL || h > q)) {
+		size_t qs = (size_t)(q - p) + 1, qe = h ? (size_t)(h - p) : n;
 		t->query = q + 1;
-		t->nquery = qe - end - 1;
+		t->nquery = qe - qs;
 	}
 	return true;
 }
@@ -879,10 +878,11 @@ int sl_http_respond(const struct sl_http_handlers *h, const struct sl_http_reque
 
 	struct query q;
 	int rc = query_parse(t.query, t.nquery, &q);
-	if (rc == SL_ENOMEM)
-		return rc;
-	if (rc != 0)
-		return text(resp, 400, "bad query\n", NULL, head);
+	if (rc != 0) {
+		/* The parameters decoded before the bad one. */
+		query_free(&q);
+		return rc == SL_ENOMEM ? rc : text(resp, 400, "bad query\n", NULL, head);
+	}
 
 	switch (route) {
 	case SL_HTTP_ROUTE_CERT:

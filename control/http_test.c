@@ -394,6 +394,8 @@ static void test_cors_preflight(void **state)
 	answer_free(&a);
 }
 
+#define DEEP "/announced/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u/v/w/x/y/z/0/1/2/3/4/5/6"
+
 static void test_announced(void **state)
 {
 	(void)state;
@@ -446,10 +448,10 @@ static void test_announced(void **state)
 			     "/announced/%ff",
 			     "/announced/%C3%28",
 			     "/announced/%ED%A0%80",
-			     "/announced/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u/v/w/x/y/z/0/1/2/"
-			     "3/4/5/6",
+			     DEEP,
 			     "/announced/x?format=xml",
-			     "/announced/x?jwt=%zz"};
+			     "/announced/x?jwt=%zz",
+			     "/announced/x?format=text&jwt=%zz"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		a = get(bad[i]);
 		if (a.status != 400)
@@ -483,6 +485,13 @@ static void test_fetch(void **state)
 	a = get("/fetch/demo/room/video");
 	assert_int_equal(world.last_group, SL_HTTP_GROUP_LATEST);
 	assert_string_equal(a.body, "l");
+	assert_string_equal(header(&a, "Moq-Group"), "7");
+	answer_free(&a);
+	/* A fragment ends the query; a '?' inside one starts none. */
+	a = get("/fetch/demo/room/video?group=5#group=6");
+	assert_string_equal(header(&a, "Moq-Group"), "5");
+	answer_free(&a);
+	a = get("/fetch/demo/room/video#x?group=5");
 	assert_string_equal(header(&a, "Moq-Group"), "7");
 	answer_free(&a);
 	a = get("/fetch/demo/room/video?group=latest&x=1");
