@@ -27,7 +27,7 @@ struct rxbuf {
 	size_t len, cap;
 };
 
-struct lstream {
+struct sl_logclient_stream {
 	int64_t id; /* -1 until opened */
 	struct outq out;
 	struct rxbuf rx;
@@ -48,7 +48,7 @@ struct slot {
 struct sl_logclient_sub {
 	struct sl_logclient *lc;
 	struct sl_logclient_sub *next;
-	struct lstream st;
+	struct sl_logclient_stream st;
 	struct sl_logclient_sub_callbacks cb;
 	void *user;
 	bool ended;	   /* on_end was called (or is due): the stream carries nothing more */
@@ -62,7 +62,7 @@ struct sl_logclient {
 	struct sl_logclient_callbacks cb;
 	void *user;
 	bool connected, closed;
-	struct lstream req;
+	struct sl_logclient_stream req;
 	struct slot *slots;
 	uint32_t nslots, in_flight;
 	uint64_t next_id;
@@ -103,13 +103,13 @@ void sl_logclient_config_default(struct sl_logclient_config *cfg)
 	sl_lp_limits_default(&cfg->limits);
 }
 
-static void stream_init(struct lstream *st)
+static void stream_init(struct sl_logclient_stream *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->id = -1;
 }
 
-static void stream_release(struct lstream *st)
+static void stream_release(struct sl_logclient_stream *st)
 {
 	sl_buf_unref(st->out.buf);
 	free(st->rx.p);
@@ -229,7 +229,7 @@ static void outq_drop(struct outq *q)
 }
 
 /* Hands the unsent bytes of st to the transport. Returns 0 or the transport's error. */
-static int outq_flush(struct sl_logclient *lc, struct lstream *st)
+static int outq_flush(struct sl_logclient *lc, struct sl_logclient_stream *st)
 {
 	struct outq *q = &st->out;
 	struct sl_buf *b = q->buf;
@@ -293,7 +293,7 @@ static void slot_complete(struct sl_logclient *lc, struct slot *s, struct sl_log
 static void req_fail(struct sl_logclient *lc, uint64_t code, uint64_t detail, const char *reason,
 		     int64_t reset_code)
 {
-	struct lstream *st = &lc->req;
+	struct sl_logclient_stream *st = &lc->req;
 	if (st->id >= 0 && reset_code >= 0 && !lc->closed)
 		lc->tr->reset(lc->t, st->id, (uint64_t)reset_code);
 	st->id = -1;
@@ -609,8 +609,8 @@ static int rx_reserve(struct rxbuf *rx, size_t need)
  * bounds. Returns false when the stream was dropped on the way (by a protocol error or by the
  * application), so the caller stops.
  */
-static bool feed(struct sl_logclient *lc, struct lstream *st, struct sl_logclient_sub *sub,
-		 const uint8_t *d, size_t n)
+static bool feed(struct sl_logclient *lc, struct sl_logclient_stream *st,
+		 struct sl_logclient_sub *sub, const uint8_t *d, size_t n)
 {
 	uint32_t gen = st->gen;
 	struct sl_lp_header h;
@@ -762,7 +762,7 @@ void sl_logclient_closed(struct sl_logclient *lc, uint64_t error)
 
 /* Opens st when due and hands it its bytes. Returns false when the stream failed (the caller
  * drops it). */
-static int stream_flush(struct sl_logclient *lc, struct lstream *st)
+static int stream_flush(struct sl_logclient *lc, struct sl_logclient_stream *st)
 {
 	if (st->out.buf == NULL || st->out.buf->len == st->out.sent)
 		return 0;

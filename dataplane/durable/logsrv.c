@@ -14,7 +14,7 @@ enum { K_UNKNOWN = 0, K_REQUEST = 1, K_SUB = 2 };
 
 struct lsub;
 
-struct lstream {
+struct sl_logsrv_stream {
 	int64_t id;
 	uint8_t kind;
 	bool closed;  /* reset, malformed or ended: input is ignored, answers dropped */
@@ -79,7 +79,7 @@ struct lspart {
 };
 
 struct lsub {
-	struct lstream *st;
+	struct sl_logsrv_stream *st;
 	struct sl_stream_def def;
 	uint8_t isolation;
 	struct lspart *parts;
@@ -94,7 +94,7 @@ struct sl_logsrv {
 	void *t;
 	struct sl_logsrv_router router;
 	void *rarg;
-	struct sl_u64map streams; /* id -> struct lstream */
+	struct sl_u64map streams; /* id -> struct sl_logsrv_stream */
 	struct lsout *outs;	  /* requests out */
 	struct lsub *active;	  /* subscriptions poll must look at */
 	bool shutting_down;
@@ -136,17 +136,17 @@ static void out_unlink(struct lsout *o)
 	o->next = NULL;
 }
 
-static struct lstream *stream_get(struct sl_logsrv *s, int64_t id)
+static struct sl_logsrv_stream *stream_get(struct sl_logsrv *s, int64_t id)
 {
 	uint64_t v;
 	if (!sl_u64map_get(&s->streams, (uint64_t)id, &v))
 		return NULL;
-	return (struct lstream *)(uintptr_t)v;
+	return (struct sl_logsrv_stream *)(uintptr_t)v;
 }
 
 static void sub_end(struct sl_logsrv *s, struct lsub *sub);
 
-static void stream_free(struct sl_logsrv *s, struct lstream *st)
+static void stream_free(struct sl_logsrv *s, struct sl_logsrv_stream *st)
 {
 	if (st->sub)
 		sub_end(s, st->sub);
@@ -156,7 +156,7 @@ static void stream_free(struct sl_logsrv *s, struct lstream *st)
 }
 
 /* A stream is forgotten once nothing more can happen on it. */
-static void stream_maybe_free(struct sl_logsrv *s, struct lstream *st)
+static void stream_maybe_free(struct sl_logsrv *s, struct sl_logsrv_stream *st)
 {
 	if (st->inflight == 0 && st->sub == NULL && (st->closed || (st->fin_in && st->fin_out)))
 		stream_free(s, st);
@@ -164,7 +164,7 @@ static void stream_maybe_free(struct sl_logsrv *s, struct lstream *st)
 
 /* ---- writing ---- */
 
-static void send_buf(struct sl_logsrv *s, struct lstream *st, struct sl_buf *b, bool fin)
+static void send_buf(struct sl_logsrv *s, struct sl_logsrv_stream *st, struct sl_buf *b, bool fin)
 {
 	if (st->closed || st->fin_out) {
 		sl_buf_unref(b);
@@ -174,7 +174,7 @@ static void send_buf(struct sl_logsrv *s, struct lstream *st, struct sl_buf *b, 
 	s->tops.write(s->t, st->id, sl_slice_of(b), fin);
 }
 
-static void send_fin(struct sl_logsrv *s, struct lstream *st)
+static void send_fin(struct sl_logsrv *s, struct sl_logsrv_stream *st)
 {
 	if (st->closed || st->fin_out)
 		return;
@@ -183,8 +183,8 @@ static void send_fin(struct sl_logsrv *s, struct lstream *st)
 	s->tops.write(s->t, st->id, none, true);
 }
 
-static void send_error(struct sl_logsrv *s, struct lstream *st, uint64_t request_id, int code,
-		       uint32_t partition, uint64_t detail, const char *reason)
+static void send_error(struct sl_logsrv *s, struct sl_logsrv_stream *st, uint64_t request_id,
+		       int code, uint32_t partition, uint64_t detail, const char *reason)
 {
 	struct sl_buf *b = sl_buf_alloc(64 + 1024);
 	if (b == NULL)
@@ -256,7 +256,7 @@ static const struct sl_stream_def *stream_lookup(struct sl_logsrv *s, struct sl_
 }
 
 /* Answers a malformed message: ERROR, then the stream is reset and forgotten. */
-static void malformed(struct sl_logsrv *s, struct lstream *st, const char *why)
+static void malformed(struct sl_logsrv *s, struct sl_logsrv_stream *st, const char *why)
 {
 	char reason[320];
 	snprintf(reason, sizeof(reason), "malformed message: %s", why ? why : "?");
@@ -289,7 +289,7 @@ static void prod_done(struct sl_dreq *r)
 		return;
 	}
 	s->st.inflight--;
-	struct lstream *st = stream_get(s, x->stream);
+	struct sl_logsrv_stream *st = stream_get(s, x->stream);
 	if (st != NULL)
 		st->inflight--;
 	if (st != NULL && !st->closed) {
@@ -325,7 +325,8 @@ static void prod_done(struct sl_dreq *r)
 	prod_free(x);
 }
 
-static void on_produce(struct sl_logsrv *s, struct lstream *st, const uint8_t *body, size_t n)
+static void on_produce(struct sl_logsrv *s, struct sl_logsrv_stream *st, const uint8_t *body,
+		       size_t n)
 {
 	struct sl_lp_produce m;
 	const char *why = NULL;
@@ -430,7 +431,7 @@ static void hwm_group_done(struct sl_dreq *r)
 		return;
 	struct sl_logsrv *s = h->out.s;
 	out_unlink(&h->out);
-	struct lstream *st = s ? stream_get(s, h->stream) : NULL;
+	struct sl_logsrv_stream *st = s ? stream_get(s, h->stream) : NULL;
 	if (st != NULL) {
 		st->inflight--;
 		if (!st->closed && h->code != 0) {
@@ -468,7 +469,7 @@ static void hwm_group_done(struct sl_dreq *r)
 	hwm_free(h);
 }
 
-static void on_hwm(struct sl_logsrv *s, struct lstream *st, const uint8_t *body, size_t n)
+static void on_hwm(struct sl_logsrv *s, struct sl_logsrv_stream *st, const uint8_t *body, size_t n)
 {
 	struct sl_lp_hwm m;
 	const char *why = NULL;
@@ -636,7 +637,7 @@ static void sub_end(struct sl_logsrv *s, struct lsub *sub)
 /* Ends a subscription with an error for the whole stream, then FIN. */
 static void sub_fail(struct sl_logsrv *s, struct lsub *sub, int code, int err)
 {
-	struct lstream *st = sub->st;
+	struct sl_logsrv_stream *st = sub->st;
 	char reason[320];
 	reason_of(reason, sizeof(reason), code, err, 0, &sub->def, sub->def.name, 0);
 	send_error(s, st, 0, code, SL_LP_NO_PARTITION, 0, reason);
@@ -743,8 +744,8 @@ static int assign_check(const struct lsub *sub, const struct sl_stream_def *d,
 }
 
 /* The ERROR for a refused SUBSCRIBE or ASSIGN. */
-static void assign_refused(struct sl_logsrv *s, struct lstream *st, const struct sl_stream_def *d,
-			   int code, uint32_t bad, const char *what)
+static void assign_refused(struct sl_logsrv *s, struct sl_logsrv_stream *st,
+			   const struct sl_stream_def *d, int code, uint32_t bad, const char *what)
 {
 	char reason[320];
 	if (code == SL_LP_ERR_INVALID)
@@ -755,7 +756,8 @@ static void assign_refused(struct sl_logsrv *s, struct lstream *st, const struct
 		   reason);
 }
 
-static void on_subscribe(struct sl_logsrv *s, struct lstream *st, const uint8_t *body, size_t n)
+static void on_subscribe(struct sl_logsrv *s, struct sl_logsrv_stream *st, const uint8_t *body,
+			 size_t n)
 {
 	struct sl_lp_subscribe m;
 	const char *why = NULL;
@@ -813,7 +815,8 @@ static void on_subscribe(struct sl_logsrv *s, struct lstream *st, const uint8_t 
 		assign_add(s, sub, &a);
 }
 
-static void on_assign(struct sl_logsrv *s, struct lstream *st, const uint8_t *body, size_t n)
+static void on_assign(struct sl_logsrv *s, struct sl_logsrv_stream *st, const uint8_t *body,
+		      size_t n)
 {
 	struct sl_lp_assign m;
 	const char *why = NULL;
@@ -975,7 +978,7 @@ void sl_logsrv_poll(struct sl_logsrv *s, uint64_t now_ns)
 		struct lsub *sub = list;
 		list = sub->next_active;
 		sub->active = false;
-		struct lstream *st = sub->st;
+		struct sl_logsrv_stream *st = sub->st;
 		if (sub_poll(s, sub))
 			sub_activate(s, sub);
 		if (st->sub == NULL)
@@ -990,8 +993,8 @@ bool sl_logsrv_busy(const struct sl_logsrv *s)
 
 /* ---- input ---- */
 
-static void handle(struct sl_logsrv *s, struct lstream *st, uint64_t type, const uint8_t *body,
-		   size_t n)
+static void handle(struct sl_logsrv *s, struct sl_logsrv_stream *st, uint64_t type,
+		   const uint8_t *body, size_t n)
 {
 	if (st->kind == K_UNKNOWN)
 		st->kind = type == SL_LP_SUBSCRIBE ? K_SUB : K_REQUEST;
@@ -1026,7 +1029,7 @@ void sl_logsrv_stream_open(struct sl_logsrv *s, int64_t id)
 {
 	if (stream_get(s, id) != NULL)
 		return;
-	struct lstream *st = calloc(1, sizeof(*st));
+	struct sl_logsrv_stream *st = calloc(1, sizeof(*st));
 	if (st == NULL)
 		return;
 	st->id = id;
@@ -1039,7 +1042,7 @@ void sl_logsrv_stream_open(struct sl_logsrv *s, int64_t id)
 	s->st.streams_in++;
 }
 
-static int rx_append(struct lstream *st, const uint8_t *p, size_t n, size_t max)
+static int rx_append(struct sl_logsrv_stream *st, const uint8_t *p, size_t n, size_t max)
 {
 	if (st->rx_len + n > max)
 		return SL_ERANGE;
@@ -1061,7 +1064,7 @@ static int rx_append(struct lstream *st, const uint8_t *p, size_t n, size_t max)
 void sl_logsrv_stream_data(struct sl_logsrv *s, int64_t id, const uint8_t *data, size_t len,
 			   bool fin)
 {
-	struct lstream *st = stream_get(s, id);
+	struct sl_logsrv_stream *st = stream_get(s, id);
 	if (st == NULL) {
 		sl_logsrv_stream_open(s, id);
 		st = stream_get(s, id);
@@ -1129,7 +1132,7 @@ void sl_logsrv_stream_data(struct sl_logsrv *s, int64_t id, const uint8_t *data,
 void sl_logsrv_stream_reset(struct sl_logsrv *s, int64_t id, uint64_t code)
 {
 	(void)code;
-	struct lstream *st = stream_get(s, id);
+	struct sl_logsrv_stream *st = stream_get(s, id);
 	if (st == NULL)
 		return;
 	if (st->sub)
@@ -1175,7 +1178,8 @@ void sl_logsrv_free(struct sl_logsrv *s)
 	for (size_t i = 0; i <= s->streams.mask; i++) {
 		if (!s->streams.slots[i].used)
 			continue;
-		struct lstream *st = (struct lstream *)(uintptr_t)s->streams.slots[i].val;
+		struct sl_logsrv_stream *st =
+			(struct sl_logsrv_stream *)(uintptr_t)s->streams.slots[i].val;
 		if (st->sub)
 			sub_end(s, st->sub);
 		free(st->rx);

@@ -124,7 +124,7 @@ char *sm_path_join(const char *prefix, const char *suffix, size_t slen)
  * own reference on the arena, which is replaced once full. Bytes already handed out are never
  * written again.
  */
-int sm_tx(struct sl_moq_session *s, struct stream *st, const void *p, size_t n, bool fin)
+int sm_tx(struct sl_moq_session *s, struct sl_moq_stream *st, const void *p, size_t n, bool fin)
 {
 	struct sl_slice sl = {NULL, 0, 0};
 	if (s->closed || st->tx_done)
@@ -148,7 +148,7 @@ int sm_tx(struct sl_moq_session *s, struct stream *st, const void *p, size_t n, 
 	return s->ops.write(s->t, st->id, sl, fin);
 }
 
-static int tx_payload(struct sl_moq_session *s, struct stream *st, struct sl_slice f)
+static int tx_payload(struct sl_moq_session *s, struct sl_moq_stream *st, struct sl_slice f)
 {
 	if (s->closed || st->tx_done)
 		return SL_ECLOSED;
@@ -159,7 +159,7 @@ static int tx_payload(struct sl_moq_session *s, struct stream *st, struct sl_sli
 }
 
 /* Writes one frame (size header, then the payload by reference) on a group or fetch stream. */
-int sm_tx_frame(struct sl_moq_session *s, struct stream *st, struct sl_slice f)
+int sm_tx_frame(struct sl_moq_session *s, struct sl_moq_stream *st, struct sl_slice f)
 {
 	uint8_t hdr[8];
 	struct sl_writer w;
@@ -178,14 +178,14 @@ int sm_tx_frame(struct sl_moq_session *s, struct stream *st, struct sl_slice f)
  * A relay session opens a stream per group per subscriber: those come from the relay's
  * per-core pool. A client session (no relay) opens few and uses the heap.
  */
-static struct stream *stream_alloc(struct sl_moq_session *s)
+static struct sl_moq_stream *stream_alloc(struct sl_moq_session *s)
 {
 	if (s->relay)
 		return sl_pool_zget(&s->relay->streams);
-	return calloc(1, sizeof(struct stream));
+	return calloc(1, sizeof(struct sl_moq_stream));
 }
 
-static void stream_dealloc(struct sl_moq_session *s, struct stream *st)
+static void stream_dealloc(struct sl_moq_session *s, struct sl_moq_stream *st)
 {
 	if (s->relay)
 		sl_pool_put(&s->relay->streams, st);
@@ -193,11 +193,11 @@ static void stream_dealloc(struct sl_moq_session *s, struct stream *st)
 		free(st);
 }
 
-static struct stream *stream_new(struct sl_moq_session *s, int64_t id, uint8_t kind)
+static struct sl_moq_stream *stream_new(struct sl_moq_session *s, int64_t id, uint8_t kind)
 {
 	if (s->nstreams >= s->cfg.max_streams)
 		return NULL;
-	struct stream *st = stream_alloc(s);
+	struct sl_moq_stream *st = stream_alloc(s);
 	if (st == NULL)
 		return NULL;
 	st->id = id;
@@ -215,22 +215,22 @@ static struct stream *stream_new(struct sl_moq_session *s, int64_t id, uint8_t k
 	return st;
 }
 
-static struct stream *stream_find(struct sl_moq_session *s, int64_t id)
+static struct sl_moq_stream *stream_find(struct sl_moq_session *s, int64_t id)
 {
 	uint64_t v;
 	if (id < 0 || !sl_u64map_get(&s->streams, (uint64_t)id, &v))
 		return NULL;
-	return (struct stream *)(uintptr_t)v;
+	return (struct sl_moq_stream *)(uintptr_t)v;
 }
 
 /* Opens a local stream of kind. Returns 0, SL_EBUSY, SL_ENOMEM or a transport error. */
-int sm_stream_open(struct sl_moq_session *s, bool bidi, uint8_t kind, struct stream **out)
+int sm_stream_open(struct sl_moq_session *s, bool bidi, uint8_t kind, struct sl_moq_stream **out)
 {
 	int64_t id;
 	int rc = s->ops.open_stream(s->t, bidi, &id);
 	if (rc != 0)
 		return rc;
-	struct stream *st = stream_new(s, id, kind);
+	struct sl_moq_stream *st = stream_new(s, id, kind);
 	if (st == NULL) {
 		s->ops.reset(s->t, id, SL_MOQ_ERR_CANCEL);
 		return SL_ENOMEM;
@@ -245,7 +245,7 @@ int sm_stream_open(struct sl_moq_session *s, bool bidi, uint8_t kind, struct str
  * Removes a stream from the table and drops what it holds. The memory itself is freed at the
  * end of the outermost API call, because the caller may still be walking the stream's bytes.
  */
-void sm_stream_release(struct sl_moq_session *s, struct stream *st)
+void sm_stream_release(struct sl_moq_session *s, struct sl_moq_stream *st)
 {
 	if (st->dead)
 		return;
@@ -310,7 +310,7 @@ void sm_stream_release(struct sl_moq_session *s, struct stream *st)
 static void dead_flush(struct sl_moq_session *s)
 {
 	while (s->dead) {
-		struct stream *st = s->dead;
+		struct sl_moq_stream *st = s->dead;
 		s->dead = st->dnext;
 		free(st->rx);
 		stream_dealloc(s, st);
@@ -335,13 +335,13 @@ void sm_leave(struct sl_moq_session *s)
 }
 
 /* Releases the stream once both directions are done. */
-static void maybe_release(struct sl_moq_session *s, struct stream *st)
+static void maybe_release(struct sl_moq_session *s, struct sl_moq_stream *st)
 {
 	if (st->rx_done && st->tx_done)
 		sm_stream_release(s, st);
 }
 
-void sm_tx_fin(struct sl_moq_session *s, struct stream *st)
+void sm_tx_fin(struct sl_moq_session *s, struct sl_moq_stream *st)
 {
 	if (!st->tx_done)
 		sm_tx(s, st, NULL, 0, true);
@@ -350,7 +350,7 @@ void sm_tx_fin(struct sl_moq_session *s, struct stream *st)
 }
 
 /* Resets both directions of a stream (never used on a probe stream) and releases it. */
-void sm_reset_stream(struct sl_moq_session *s, struct stream *st, uint64_t code)
+void sm_reset_stream(struct sl_moq_session *s, struct sl_moq_stream *st, uint64_t code)
 {
 	/* A finished group stream may still hold unacknowledged bytes: resetting it is what
 	 * releases them. */
@@ -378,7 +378,7 @@ void sm_session_close(struct sl_moq_session *s, uint64_t code, const char *reaso
 
 /* ---- receiving frames (group and fetch streams) ---- */
 
-static int commit_frame(struct sl_moq_session *s, struct stream *st)
+static int commit_frame(struct sl_moq_session *s, struct sl_moq_stream *st)
 {
 	struct sl_slice f = {st->fbuf, 0, st->fbuf ? st->fbuf->len : 0};
 	st->fbuf = NULL;
@@ -394,7 +394,7 @@ static int commit_frame(struct sl_moq_session *s, struct stream *st)
 	return 0;
 }
 
-static int rx_frames(struct sl_moq_session *s, struct stream *st, struct sl_reader *r)
+static int rx_frames(struct sl_moq_session *s, struct sl_moq_stream *st, struct sl_reader *r)
 {
 	if (st->fleft > 0) {
 		size_t n = sl_reader_left(r);
@@ -445,7 +445,7 @@ static int rx_frames(struct sl_moq_session *s, struct stream *st, struct sl_read
 		}                                                                                  \
 	} while (0)
 
-static int proto_err(struct sl_moq_session *s, struct stream *st, uint64_t code)
+static int proto_err(struct sl_moq_session *s, struct sl_moq_stream *st, uint64_t code)
 {
 	s->st.protocol_errors++;
 	st->err_code = code;
@@ -454,7 +454,7 @@ static int proto_err(struct sl_moq_session *s, struct stream *st, uint64_t code)
 
 /* Consumes one message (or some payload) from r. Returns 1 on progress, 0 when more bytes are
  * needed, or a negative code with st->err_code set (the caller resets the stream). */
-static int step(struct sl_moq_session *s, struct stream *st, struct sl_reader *r)
+static int step(struct sl_moq_session *s, struct sl_moq_stream *st, struct sl_reader *r)
 {
 	const char *why = NULL;
 	int rc;
@@ -577,7 +577,7 @@ static int step(struct sl_moq_session *s, struct stream *st, struct sl_reader *r
 	}
 }
 
-static int step_all(struct sl_moq_session *s, struct stream *st, struct sl_reader *r)
+static int step_all(struct sl_moq_session *s, struct sl_moq_stream *st, struct sl_reader *r)
 {
 	while (sl_reader_left(r) > 0 && !st->dead && !s->closed) {
 		int rc = step(s, st, r);
@@ -587,7 +587,7 @@ static int step_all(struct sl_moq_session *s, struct stream *st, struct sl_reade
 	return 0;
 }
 
-static int rx_append(struct stream *st, const uint8_t *p, size_t n)
+static int rx_append(struct sl_moq_stream *st, const uint8_t *p, size_t n)
 {
 	if (st->rxlen + n > RX_CAP) {
 		st->err_code = SL_MOQ_ERR_BOUNDS;
@@ -615,7 +615,7 @@ static int rx_append(struct stream *st, const uint8_t *p, size_t n)
  * across calls is copied aside, and frame payloads never are (they go straight into the frame
  * buffer).
  */
-static int feed(struct sl_moq_session *s, struct stream *st, const uint8_t *p, size_t n)
+static int feed(struct sl_moq_session *s, struct sl_moq_stream *st, const uint8_t *p, size_t n)
 {
 	for (;;) {
 		struct sl_reader r;
@@ -650,9 +650,9 @@ static int feed(struct sl_moq_session *s, struct stream *st, const uint8_t *p, s
 }
 
 /* The stream failed: undo what it fed, then reset it with its error code. */
-static void stream_teardown(struct sl_moq_session *s, struct stream *st, int err);
+static void stream_teardown(struct sl_moq_session *s, struct sl_moq_stream *st, int err);
 
-static void stream_fail(struct sl_moq_session *s, struct stream *st, int err)
+static void stream_fail(struct sl_moq_session *s, struct sl_moq_stream *st, int err)
 {
 	if (st->kind == K_PROBE_IN) /* never reset a probe stream: JS drops the session */
 		return;
@@ -663,7 +663,7 @@ static void stream_fail(struct sl_moq_session *s, struct stream *st, int err)
 }
 
 /* Ends what a stream fed or served; err is what local readers see. */
-static void stream_teardown(struct sl_moq_session *s, struct stream *st, int err)
+static void stream_teardown(struct sl_moq_session *s, struct sl_moq_stream *st, int err)
 {
 	switch (st->kind) {
 	case K_SUBSCRIBE_IN:
@@ -692,7 +692,7 @@ static void stream_teardown(struct sl_moq_session *s, struct stream *st, int err
 }
 
 /* The peer finished its side of the stream. */
-static void on_fin(struct sl_moq_session *s, struct stream *st)
+static void on_fin(struct sl_moq_session *s, struct sl_moq_stream *st)
 {
 	st->rx_done = true;
 	switch (st->kind) {
@@ -806,7 +806,7 @@ static void session_shutdown(struct sl_moq_session *s)
 	int err = s->relay ? 0 : SL_EDROPPED;
 	sm_enter(s);
 	while (s->all) {
-		struct stream *st = s->all;
+		struct sl_moq_stream *st = s->all;
 		stream_teardown(s, st, err);
 		sm_stream_release(s, st);
 	}
@@ -890,9 +890,9 @@ void sl_moq_session_stats(const struct sl_moq_session *s, struct sl_moq_session_
 
 /* ---- public: transport events ---- */
 
-static struct stream *peer_stream(struct sl_moq_session *s, int64_t id)
+static struct sl_moq_stream *peer_stream(struct sl_moq_session *s, int64_t id)
 {
-	struct stream *st = stream_find(s, id);
+	struct sl_moq_stream *st = stream_find(s, id);
 	if (st || local_stream(s, id) || id < 0)
 		return st;
 	st = stream_new(s, id, K_NEW_IN);
@@ -921,7 +921,7 @@ int sl_moq_session_stream_data(struct sl_moq_session *s, int64_t id, const uint8
 		return SL_ECLOSED;
 	sm_enter(s);
 	s->st.bytes_in += len;
-	struct stream *st = peer_stream(s, id);
+	struct sl_moq_stream *st = peer_stream(s, id);
 	if (st && st->kind == K_GROUP_OUT) {
 		/* Bytes on a stream only this side may write: the peer is broken. */
 		s->st.protocol_errors++;
@@ -946,7 +946,7 @@ void sl_moq_session_stream_reset(struct sl_moq_session *s, int64_t id, uint64_t 
 	if (s->closed)
 		return;
 	sm_enter(s);
-	struct stream *st = stream_find(s, id);
+	struct sl_moq_stream *st = stream_find(s, id);
 	if (st) {
 		s->st.resets_in++;
 		if (st->kind == K_PROBE_IN) {
@@ -1059,7 +1059,7 @@ int sl_moq_session_goaway(struct sl_moq_session *s, const char *uri)
 	if (rc != 0)
 		return rc;
 	sm_enter(s);
-	struct stream *st;
+	struct sl_moq_stream *st;
 	rc = sm_stream_open(s, true, K_GOAWAY_OUT, &st);
 	if (rc == 0) {
 		s->st.msgs_out[SL_MOQ_MSG_GOAWAY]++;
