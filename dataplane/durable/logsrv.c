@@ -7,15 +7,17 @@
 #include <string.h>
 
 #include "core/err.h"
-#include "core/u64map.h"
 #include "core/varint.h"
 
 enum { K_UNKNOWN = 0, K_REQUEST = 1, K_SUB = 2 };
 
 struct lsub;
 
+/* One stream of the connection: the transport hands it back with every event of the stream
+ * (its user pointer), and it holds the transport's handle until either side lets go. */
 struct sl_logsrv_stream {
-	int64_t id;
+	void *h; /* the transport's handle; NULL once closed by the transport */
+	struct sl_logsrv_stream *next, **pprev; /* every stream of the session */
 	uint8_t kind;
 	bool closed;  /* reset, malformed or ended: input is ignored, answers dropped */
 	bool fin_in;  /* the client finished its side */
@@ -36,7 +38,8 @@ struct lsout {
 struct lsprod {
 	struct sl_dproduce p;
 	struct lsout out;
-	int64_t stream;
+	/* The stream to answer on: it stays while requests are out on it (inflight). */
+	struct sl_logsrv_stream *stream;
 	uint64_t request_id;
 	struct sl_buf *body;
 	struct sl_slice recs[];
@@ -50,7 +53,7 @@ struct lsgroup {
 
 struct lshwm {
 	struct lsout out;
-	int64_t stream;
+	struct sl_logsrv_stream *stream; /* as in struct lsprod */
 	uint64_t request_id;
 	uint64_t stream_id;
 	uint32_t nparts, pending, ngroups;
@@ -94,9 +97,10 @@ struct sl_logsrv {
 	void *t;
 	struct sl_logsrv_router router;
 	void *rarg;
-	struct sl_u64map streams; /* id -> struct sl_logsrv_stream */
-	struct lsout *outs;	  /* requests out */
-	struct lsub *active;	  /* subscriptions poll must look at */
+	struct sl_logsrv_stream *streams; /* every stream, for free */
+	uint32_t nstreams;
+	struct lsout *outs;  /* requests out */
+	struct lsub *active; /* subscriptions poll must look at */
 	bool shutting_down;
 	struct sl_lp_limits lim;
 	struct sl_logsrv_stats st;
@@ -136,21 +140,19 @@ static void out_unlink(struct lsout *o)
 	o->next = NULL;
 }
 
-static struct sl_logsrv_stream *stream_get(struct sl_logsrv *s, int64_t id)
-{
-	uint64_t v;
-	if (!sl_u64map_get(&s->streams, (uint64_t)id, &v))
-		return NULL;
-	return (struct sl_logsrv_stream *)(uintptr_t)v;
-}
-
 static void sub_end(struct sl_logsrv *s, struct lsub *sub);
 
 static void stream_free(struct sl_logsrv *s, struct sl_logsrv_stream *st)
 {
 	if (st->sub)
 		sub_end(s, st->sub);
-	sl_u64map_remove(&s->streams, (uint64_t)st->id);
+	/* The transport keeps the stream as long as it needs; its events stop naming this one. */
+	if (st->h)
+		s->tops.release(s->t, st->h);
+	*st->pprev = st->next;
+	if (st->next)
+		st->next->pprev = st->pprev;
+	s->nstreams--;
 	free(st->rx);
 	free(st);
 }
@@ -164,6 +166,16 @@ static void stream_maybe_free(struct sl_logsrv *s, struct sl_logsrv_stream *st)
 
 /* ---- writing ---- */
 
+/* Hands data to the transport; nothing once the transport closed the stream. */
+static void tx(struct sl_logsrv *s, struct sl_logsrv_stream *st, struct sl_slice data, bool fin)
+{
+	if (st->h == NULL) {
+		sl_buf_unref(data.buf);
+		return;
+	}
+	s->tops.write(s->t, st->h, data, fin);
+}
+
 static void send_buf(struct sl_logsrv *s, struct sl_logsrv_stream *st, struct sl_buf *b, bool fin)
 {
 	if (st->closed || st->fin_out) {
@@ -171,7 +183,7 @@ static void send_buf(struct sl_logsrv *s, struct sl_logsrv_stream *st, struct sl
 		return;
 	}
 	st->fin_out |= fin;
-	s->tops.write(s->t, st->id, sl_slice_of(b), fin);
+	tx(s, st, sl_slice_of(b), fin);
 }
 
 static void send_fin(struct sl_logsrv *s, struct sl_logsrv_stream *st)
@@ -180,7 +192,7 @@ static void send_fin(struct sl_logsrv *s, struct sl_logsrv_stream *st)
 		return;
 	st->fin_out = true;
 	struct sl_slice none = {NULL, 0, 0};
-	s->tops.write(s->t, st->id, none, true);
+	tx(s, st, none, true);
 }
 
 static void send_error(struct sl_logsrv *s, struct sl_logsrv_stream *st, uint64_t request_id,
@@ -264,7 +276,8 @@ static void malformed(struct sl_logsrv *s, struct sl_logsrv_stream *st, const ch
 	send_error(s, st, 0, SL_LP_ERR_MALFORMED, SL_LP_NO_PARTITION, 0, reason);
 	if (st->sub)
 		sub_end(s, st->sub);
-	s->tops.reset(s->t, st->id, SL_LP_RESET_MALFORMED);
+	if (st->h)
+		s->tops.reset(s->t, st->h, SL_LP_RESET_MALFORMED);
 	st->closed = true;
 }
 
@@ -289,9 +302,8 @@ static void prod_done(struct sl_dreq *r)
 		return;
 	}
 	s->st.inflight--;
-	struct sl_logsrv_stream *st = stream_get(s, x->stream);
-	if (st != NULL)
-		st->inflight--;
+	struct sl_logsrv_stream *st = x->stream;
+	st->inflight--;
 	if (st != NULL && !st->closed) {
 		if (r->code == 0) {
 			s->st.produce_ok++;
@@ -397,7 +409,7 @@ static void on_produce(struct sl_logsrv *s, struct sl_logsrv_stream *st, const u
 	}
 	s->st.produce_records += m.count;
 	s->st.produce_bytes += m.payload_bytes;
-	x->stream = st->id;
+	x->stream = st;
 	x->request_id = m.request_id;
 	x->p.h.kind = SL_DREQ_PRODUCE;
 	x->p.h.stream_id = d->id;
@@ -431,7 +443,7 @@ static void hwm_group_done(struct sl_dreq *r)
 		return;
 	struct sl_logsrv *s = h->out.s;
 	out_unlink(&h->out);
-	struct sl_logsrv_stream *st = s ? stream_get(s, h->stream) : NULL;
+	struct sl_logsrv_stream *st = s ? h->stream : NULL;
 	if (st != NULL) {
 		st->inflight--;
 		if (!st->closed && h->code != 0) {
@@ -502,7 +514,7 @@ static void on_hwm(struct sl_logsrv *s, struct sl_logsrv_stream *st, const uint8
 			   "internal error: out of memory");
 		return;
 	}
-	h->stream = st->id;
+	h->stream = st;
 	h->request_id = m.request_id;
 	h->stream_id = d->id;
 	h->nparts = d->partitions;
@@ -869,16 +881,16 @@ static void write_records(struct sl_logsrv *s, struct lsub *sub, struct sl_dfetc
 	for (uint32_t i = 0; i < f->count; i++)
 		sl_lp_write_record_len(&w, f->recs[i].len);
 	b->len = (uint32_t)sl_writer_len(&w);
-	int64_t id = sub->st->id;
+	struct sl_logsrv_stream *st = sub->st;
 	struct sl_slice first = {sl_buf_ref(b), 0, (uint32_t)head};
-	s->tops.write(s->t, id, first, false);
+	tx(s, st, first, false);
 	for (uint32_t i = 0; i < f->count; i++) {
 		uint32_t pl = (uint32_t)sl_varint_len(f->recs[i].len);
 		struct sl_slice pre = {sl_buf_ref(b), (uint32_t)at, pl};
 		at += pl;
-		s->tops.write(s->t, id, pre, false);
+		tx(s, st, pre, false);
 		if (f->recs[i].len > 0)
-			s->tops.write(s->t, id, f->recs[i], false);
+			tx(s, st, f->recs[i], false);
 		else
 			sl_buf_unref(f->recs[i].buf);
 		f->recs[i].buf = NULL; /* the reference went to the transport */
@@ -956,7 +968,7 @@ static bool sub_poll(struct sl_logsrv *s, struct lsub *sub)
 		struct lspart *lp = &sub->parts[p];
 		if (!lp->assigned || lp->fetch != NULL)
 			continue;
-		if (s->tops.unacked(s->t, sub->st->id) >= s->cfg.sub_window) {
+		if (sub->st->h && s->tops.unacked(s->t, sub->st->h) >= s->cfg.sub_window) {
 			waiting = true;
 			break;
 		}
@@ -1025,21 +1037,23 @@ static void handle(struct sl_logsrv *s, struct sl_logsrv_stream *st, uint64_t ty
 	}
 }
 
-void sl_logsrv_stream_open(struct sl_logsrv *s, int64_t id)
+struct sl_logsrv_stream *sl_logsrv_stream_open(struct sl_logsrv *s, void *handle)
 {
-	if (stream_get(s, id) != NULL)
-		return;
-	struct sl_logsrv_stream *st = calloc(1, sizeof(*st));
-	if (st == NULL)
-		return;
-	st->id = id;
-	if (sl_u64map_count(&s->streams) >= s->cfg.max_streams ||
-	    sl_u64map_insert(&s->streams, (uint64_t)id, (uint64_t)(uintptr_t)st) != 0) {
-		free(st);
-		s->tops.reset(s->t, id, SL_LP_RESET_MALFORMED);
-		return;
+	struct sl_logsrv_stream *st =
+		s->nstreams < s->cfg.max_streams ? calloc(1, sizeof(*st)) : NULL;
+	if (st == NULL) {
+		s->tops.reset(s->t, handle, SL_LP_RESET_MALFORMED);
+		return NULL;
 	}
+	st->h = handle;
+	st->next = s->streams;
+	if (s->streams)
+		s->streams->pprev = &st->next;
+	st->pprev = &s->streams;
+	s->streams = st;
+	s->nstreams++;
 	s->st.streams_in++;
+	return st;
 }
 
 static int rx_append(struct sl_logsrv_stream *st, const uint8_t *p, size_t n, size_t max)
@@ -1061,17 +1075,10 @@ static int rx_append(struct sl_logsrv_stream *st, const uint8_t *p, size_t n, si
 	return 0;
 }
 
-void sl_logsrv_stream_data(struct sl_logsrv *s, int64_t id, const uint8_t *data, size_t len,
-			   bool fin)
+void sl_logsrv_stream_data(struct sl_logsrv *s, struct sl_logsrv_stream *st, const uint8_t *data,
+			   size_t len, bool fin)
 {
-	struct sl_logsrv_stream *st = stream_get(s, id);
-	if (st == NULL) {
-		sl_logsrv_stream_open(s, id);
-		st = stream_get(s, id);
-		if (st == NULL)
-			return;
-	}
-	if (st->closed || st->fin_in)
+	if (st == NULL || st->closed || st->fin_in)
 		return;
 	/* Whole messages are handled straight from the caller's bytes; only a partial one at
 	 * the end is copied, to be completed by the next call. */
@@ -1129,12 +1136,24 @@ void sl_logsrv_stream_data(struct sl_logsrv *s, int64_t id, const uint8_t *data,
 	stream_maybe_free(s, st);
 }
 
-void sl_logsrv_stream_reset(struct sl_logsrv *s, int64_t id, uint64_t code)
+void sl_logsrv_stream_reset(struct sl_logsrv *s, struct sl_logsrv_stream *st, uint64_t code)
 {
 	(void)code;
-	struct sl_logsrv_stream *st = stream_get(s, id);
 	if (st == NULL)
 		return;
+	if (st->sub)
+		sub_end(s, st->sub);
+	st->closed = true;
+	stream_maybe_free(s, st);
+}
+
+void sl_logsrv_stream_closed(struct sl_logsrv *s, struct sl_logsrv_stream *st)
+{
+	if (st == NULL)
+		return;
+	/* Nothing more goes out or comes in on it: as after a reset, answers still due are
+	 * dropped, and the stream is forgotten once none is out. */
+	st->h = NULL;
 	if (st->sub)
 		sub_end(s, st->sub);
 	st->closed = true;
@@ -1148,8 +1167,8 @@ struct sl_logsrv *sl_logsrv_new(const struct sl_logsrv_config *cfg,
 				const struct sl_logsrv_router *router, void *rarg)
 {
 	if (tops == NULL || router == NULL || tops->write == NULL || tops->reset == NULL ||
-	    tops->unacked == NULL || router->streams == NULL || router->submit == NULL ||
-	    router->owner == NULL)
+	    tops->release == NULL || tops->unacked == NULL || router->streams == NULL ||
+	    router->submit == NULL || router->owner == NULL)
 		return NULL;
 	struct sl_logsrv *s = calloc(1, sizeof(*s));
 	if (s == NULL)
@@ -1164,10 +1183,6 @@ struct sl_logsrv *sl_logsrv_new(const struct sl_logsrv_config *cfg,
 	s->rarg = rarg;
 	sl_lp_limits_default(&s->lim);
 	s->lim.max_record_bytes = SL_STREAM_MAX_RECORD_BYTES;
-	if (sl_u64map_init(&s->streams, 16) != 0) {
-		free(s);
-		return NULL;
-	}
 	return s;
 }
 
@@ -1175,13 +1190,13 @@ void sl_logsrv_free(struct sl_logsrv *s)
 {
 	if (s == NULL)
 		return;
-	for (size_t i = 0; i <= s->streams.mask; i++) {
-		if (!s->streams.slots[i].used)
-			continue;
-		struct sl_logsrv_stream *st =
-			(struct sl_logsrv_stream *)(uintptr_t)s->streams.slots[i].val;
+	while (s->streams) {
+		struct sl_logsrv_stream *st = s->streams;
+		s->streams = st->next;
 		if (st->sub)
 			sub_end(s, st->sub);
+		if (st->h)
+			s->tops.release(s->t, st->h);
 		free(st->rx);
 		free(st);
 	}
@@ -1191,7 +1206,6 @@ void sl_logsrv_free(struct sl_logsrv *s)
 		out_unlink(o);
 		o->s = NULL;
 	}
-	sl_u64map_fini(&s->streams);
 	free(s);
 }
 

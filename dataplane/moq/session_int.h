@@ -59,9 +59,16 @@ struct dsub;
 struct usub;
 struct remote;
 
+/*
+ * The session's side of one stream: what the transport hands back with every event of the
+ * stream (its user pointer), and the transport's handle for writing on it. The two point at
+ * each other until either side lets go: this side releases the handle (ops.release) when it
+ * frees the stream, the transport says when the handle is gone (sl_moq_session_stream_closed).
+ */
 struct sl_moq_stream {
-	int64_t id;
+	void *h; /* the transport's handle; NULL once released or closed by the transport */
 	uint8_t kind;
+	bool uni;
 	bool rx_done;	   /* the peer finished (or reset) its side */
 	bool tx_done;	   /* this side finished (or reset) its side */
 	bool dead;	   /* released: waiting on the dead list for the end of the API call */
@@ -170,7 +177,7 @@ struct usub {
 struct remote {
 	struct sl_moq_session *s;
 	struct sl_broadcast *b;
-	int64_t ann_id;
+	struct sl_moq_stream *ann; /* the interest stream it was announced on */
 	struct remote *next, **pprev;
 	char path[];
 };
@@ -211,14 +218,16 @@ struct sl_moq_session {
 	char *publish_prefix;
 	uint64_t now;
 	bool closed;
+	/* The transport said the connection is gone (sl_moq_session_closed): its handles are
+	 * dead, so nothing is released through it any more. */
+	bool transport_gone;
 	bool interest_open; /* the relay's publish-prefix interest is open, or none is wanted */
 	uint32_t depth;
-	uint32_t nstreams;
+	uint32_t nstreams; /* live streams (max_streams) */
 	uint32_t ndsubs;
 	uint64_t next_sub_id;
-	struct sl_u64map streams; /* id -> stream */
-	struct sl_u64map dsubs;	  /* peer's subscribe id -> dsub */
-	struct sl_u64map usubs;	  /* own subscribe id -> usub */
+	struct sl_u64map dsubs; /* peer's subscribe id -> dsub */
+	struct sl_u64map usubs; /* own subscribe id -> usub */
 	struct sl_moq_stream *all;
 	struct sl_moq_stream *dead;
 	struct dsub *dsub_list;
@@ -286,7 +295,7 @@ static inline void sm_ready_push(struct sl_moq_session *s, struct task *t)
 	}
 }
 
-/* ---- session.c: lifecycle, stream table, transport writes, the parser and dispatch, poll ---- */
+/* ---- session.c: lifecycle, streams, transport writes, the parser and dispatch, poll ---- */
 
 char *sm_str_dup(struct sl_moq_str m);
 bool sm_str_has_nul(struct sl_moq_str m);
@@ -323,7 +332,7 @@ void sm_on_subscribe_update(struct sl_moq_session *s, struct sl_moq_stream *st,
 
 void sm_usub_end(struct usub *u, int err);
 void sm_remote_end(struct sl_moq_session *s, struct remote *rb);
-void sm_remotes_end_stream(struct sl_moq_session *s, int64_t ann_id);
+void sm_remotes_end_stream(struct sl_moq_session *s, struct sl_moq_stream *ann);
 int sm_relay_on_announce(struct sl_moq_session *s, struct sl_moq_stream *st, char *path,
 			 bool active);
 int sm_relay_lookup_track(struct sl_moq_session *s, const char *bpath, const char *name,

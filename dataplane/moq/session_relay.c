@@ -88,11 +88,11 @@ void sm_remote_end(struct sl_moq_session *s, struct remote *rb)
 	free(rb);
 }
 
-void sm_remotes_end_stream(struct sl_moq_session *s, int64_t ann_id)
+void sm_remotes_end_stream(struct sl_moq_session *s, struct sl_moq_stream *ann)
 {
 	for (struct remote *rb = s->remotes, *n; rb; rb = n) {
 		n = rb->next;
-		if (rb->ann_id == ann_id)
+		if (rb->ann == ann)
 			sm_remote_end(s, rb);
 	}
 }
@@ -267,7 +267,7 @@ int sm_relay_on_announce(struct sl_moq_session *s, struct sl_moq_stream *st, cha
 	}
 	r->st.broadcasts_announced++;
 	rb->s = s;
-	rb->ann_id = st->id;
+	rb->ann = st;
 	sl_broadcast_set_user(rb->b, rb);
 	sl_broadcast_set_provider(rb->b, remote_provide, rb);
 	rb->next = s->remotes;

@@ -248,8 +248,8 @@ uint64_t sl_moq_group_order(uint8_t sub_priority, uint8_t pub_priority, bool ord
 
 static void group_set_order(struct sl_moq_session *s, struct dsub *d, struct sl_moq_stream *g)
 {
-	if (s->ops.set_order)
-		s->ops.set_order(s->t, g->id,
+	if (s->ops.set_order && g->h)
+		s->ops.set_order(s->t, g->h,
 				 sl_moq_group_order(d->priority, sl_track_priority(d->cons.track),
 						    d->ordered, g->u.go.seq));
 }
@@ -304,6 +304,12 @@ static void dsub_start_groups(struct sl_moq_session *s, struct dsub *d)
 	d->npend -= i;
 }
 
+/* Bytes of a group stream the peer has not acknowledged (none once its QUIC stream closed). */
+static uint64_t group_unacked(struct sl_moq_session *s, struct sl_moq_stream *g)
+{
+	return g->h ? s->ops.unacked(s->t, g->h) : 0;
+}
+
 static bool older_than_latency(const struct dsub *d, uint64_t seq, uint64_t arrival_ns)
 {
 	return d->max_latency_ns != 0 && d->has_newest && seq < d->newest_seq &&
@@ -354,7 +360,7 @@ static void dsub_run(struct task *t)
 	/* 2. Retire fully acknowledged streams; expire groups older than the max latency. */
 	for (struct sl_moq_stream *g = d->groups, *n; g; g = n) {
 		n = g->u.go.next;
-		if (g->u.go.fin && s->ops.unacked(s->t, g->id) == 0) {
+		if (g->u.go.fin && group_unacked(s, g) == 0) {
 			sm_group_out_unlink(g);
 			sm_stream_release(s, g);
 		} else if (older_than_latency(d, g->u.go.seq, g->u.go.arrival_ns)) {
@@ -386,7 +392,7 @@ static void dsub_run(struct task *t)
 	 * so its in-flight bytes (references into the cache) stay within the budget. */
 	uint64_t inflight = 0;
 	for (struct sl_moq_stream *g = d->groups; g; g = g->u.go.next)
-		inflight += s->ops.unacked(s->t, g->id);
+		inflight += group_unacked(s, g);
 	while (inflight > s->cfg.max_inflight_bytes) {
 		struct sl_moq_stream *old = NULL;
 		for (struct sl_moq_stream *g = d->groups; g; g = g->u.go.next)
@@ -395,7 +401,7 @@ static void dsub_run(struct task *t)
 				old = g;
 		if (old == NULL)
 			break;
-		inflight -= s->ops.unacked(s->t, old->id);
+		inflight -= group_unacked(s, old);
 		s->st.groups_lagged++;
 		group_reset(s, old, SL_MOQ_ERR_CACHE_FULL);
 	}
@@ -422,8 +428,8 @@ static void dsub_run(struct task *t)
 		/* The end of the Subscribe stream must not overtake the last group's bytes still
 		 * queued behind more urgent streams (a peer that sees the end first drops the
 		 * track): it goes last. */
-		if (s->ops.set_order && d->st && !d->st->dead)
-			s->ops.set_order(s->t, d->st->id, UINT64_MAX);
+		if (s->ops.set_order && d->st && !d->st->dead && d->st->h)
+			s->ops.set_order(s->t, d->st->h, UINT64_MAX);
 		if (d->range_done || d->past_end || d->track_state == 1)
 			sm_tx_fin(s, d->st);
 		else
