@@ -98,6 +98,16 @@ static void on_stream_reset(void *arg, struct sl_quic_conn *qc, struct sl_quic_s
 		c->app_ops->on_stream_reset(c->app, user, code);
 }
 
+static void on_stream_acked(void *arg, struct sl_quic_conn *qc, struct sl_quic_stream *qs,
+			    void *user, uint64_t bytes)
+{
+	(void)arg;
+	(void)qs;
+	struct sl_client_conn *c = sl_quic_conn_user(qc);
+	if (c != NULL && user != NULL && c->s)
+		sl_moq_session_stream_acked(c->s, user, bytes);
+}
+
 static void on_stream_close(void *arg, struct sl_quic_conn *qc, struct sl_quic_stream *qs,
 			    void *user)
 {
@@ -134,6 +144,7 @@ static const struct sl_quic_callbacks client_cbs = {
 	.on_stream_open = on_stream_open,
 	.on_stream_data = on_stream_data,
 	.on_stream_reset = on_stream_reset,
+	.on_stream_acked = on_stream_acked,
 	.on_stream_close = on_stream_close,
 	.on_closed = on_closed,
 };

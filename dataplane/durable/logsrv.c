@@ -18,6 +18,7 @@ struct lsub;
 struct sl_logsrv_stream {
 	void *h; /* the transport's handle; NULL once closed by the transport */
 	struct sl_logsrv_stream *next, **pprev; /* every stream of the session */
+	uint64_t unacked; /* written, not yet acknowledged (sl_logsrv_stream_acked) */
 	uint8_t kind;
 	bool closed;  /* reset, malformed or ended: input is ignored, answers dropped */
 	bool fin_in;  /* the client finished its side */
@@ -166,13 +167,15 @@ static void stream_maybe_free(struct sl_logsrv *s, struct sl_logsrv_stream *st)
 
 /* ---- writing ---- */
 
-/* Hands data to the transport; nothing once the transport closed the stream. */
+/* Hands data to the transport, counting it until acknowledged; nothing once the transport
+ * closed the stream. */
 static void tx(struct sl_logsrv *s, struct sl_logsrv_stream *st, struct sl_slice data, bool fin)
 {
 	if (st->h == NULL) {
 		sl_buf_unref(data.buf);
 		return;
 	}
+	st->unacked += data.len;
 	s->tops.write(s->t, st->h, data, fin);
 }
 
@@ -968,7 +971,7 @@ static bool sub_poll(struct sl_logsrv *s, struct lsub *sub)
 		struct lspart *lp = &sub->parts[p];
 		if (!lp->assigned || lp->fetch != NULL)
 			continue;
-		if (sub->st->h && s->tops.unacked(s->t, sub->st->h) >= s->cfg.sub_window) {
+		if (sub->st->unacked >= s->cfg.sub_window) {
 			waiting = true;
 			break;
 		}
@@ -1147,6 +1150,13 @@ void sl_logsrv_stream_reset(struct sl_logsrv *s, struct sl_logsrv_stream *st, ui
 	stream_maybe_free(s, st);
 }
 
+void sl_logsrv_stream_acked(struct sl_logsrv *s, struct sl_logsrv_stream *st, uint64_t bytes)
+{
+	(void)s;
+	if (st != NULL)
+		st->unacked -= bytes < st->unacked ? bytes : st->unacked;
+}
+
 void sl_logsrv_stream_closed(struct sl_logsrv *s, struct sl_logsrv_stream *st)
 {
 	if (st == NULL)
@@ -1154,6 +1164,7 @@ void sl_logsrv_stream_closed(struct sl_logsrv *s, struct sl_logsrv_stream *st)
 	/* Nothing more goes out or comes in on it: as after a reset, answers still due are
 	 * dropped, and the stream is forgotten once none is out. */
 	st->h = NULL;
+	st->unacked = 0;
 	if (st->sub)
 		sub_end(s, st->sub);
 	st->closed = true;
@@ -1167,8 +1178,8 @@ struct sl_logsrv *sl_logsrv_new(const struct sl_logsrv_config *cfg,
 				const struct sl_logsrv_router *router, void *rarg)
 {
 	if (tops == NULL || router == NULL || tops->write == NULL || tops->reset == NULL ||
-	    tops->release == NULL || tops->unacked == NULL || router->streams == NULL ||
-	    router->submit == NULL || router->owner == NULL)
+	    tops->release == NULL || router->streams == NULL || router->submit == NULL ||
+	    router->owner == NULL)
 		return NULL;
 	struct sl_logsrv *s = calloc(1, sizeof(*s));
 	if (s == NULL)

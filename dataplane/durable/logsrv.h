@@ -23,9 +23,10 @@
  *                        a time -> STARTED, RECORDS (payloads by reference), REMOVED, ERROR
  *
  * A subscription asks for more only while its stream has fewer than sub_window bytes not yet
- * acknowledged, so a consumer that stops reading holds at most that plus one fetch answer per
- * partition, and stalls nobody else. A malformed message answers ERROR(MALFORMED), resets that
- * stream and is counted; other streams and connections go on.
+ * acknowledged (counted from the transport's acknowledgements, sl_logsrv_stream_acked), so a
+ * consumer that stops reading holds at most that plus one fetch answer per partition, and stalls
+ * nobody else. A malformed message answers ERROR(MALFORMED), resets that stream and is counted;
+ * other streams and connections go on.
  *
  * Requests complete on this core through their done callbacks; a session freed while requests
  * are out leaves them orphaned, and they free themselves when they come back.
@@ -40,15 +41,14 @@ struct sl_logsrv;
 struct sl_logsrv_stream;
 
 struct sl_logsrv_transport {
-	/* Queues data (and fin) on a stream; takes over data.buf's reference, also on error. */
+	/* Queues data (and fin) on a stream; takes over data.buf's reference, also on error. The
+	 * transport reports the bytes back through sl_logsrv_stream_acked. */
 	int (*write)(void *t, void *handle, struct sl_slice data, bool fin);
 	/* Resets the sending side and stops the receiving side. */
 	int (*reset)(void *t, void *handle, uint64_t code);
 	/* The session forgets the stream: its later events must not carry the session's pointer.
 	 * Never called for a stream the transport closed (sl_logsrv_stream_closed). */
 	void (*release)(void *t, void *handle);
-	/* Bytes queued on the stream and not yet acknowledged. */
-	uint64_t (*unacked)(void *t, void *handle);
 };
 
 struct sl_logsrv_router {
@@ -92,6 +92,8 @@ void sl_logsrv_stream_data(struct sl_logsrv *s, struct sl_logsrv_stream *st, con
 			   size_t len, bool fin);
 /* The client reset the stream, or asked this side to stop sending on it. */
 void sl_logsrv_stream_reset(struct sl_logsrv *s, struct sl_logsrv_stream *st, uint64_t code);
+/* The client acknowledged bytes more of what was written on st. */
+void sl_logsrv_stream_acked(struct sl_logsrv *s, struct sl_logsrv_stream *st, uint64_t bytes);
 /* The transport's stream is gone: its handle is never used again, answers still due on it are
  * dropped. Every stream must get this before the transport frees its handle, unless the
  * session is freed first. */

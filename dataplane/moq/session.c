@@ -108,6 +108,18 @@ char *sm_path_join(const char *prefix, const char *suffix, size_t slen)
 
 /* ---- transport writes ---- */
 
+/* Bytes handed to the transport on a group stream are in flight until acknowledged
+ * (sl_moq_session_stream_acked). Counted before the write: a write that fails has its stream
+ * reset, which takes them off again. */
+static void tx_count(struct sl_moq_stream *st, uint64_t n)
+{
+	if (st->kind != K_GROUP_OUT)
+		return;
+	st->u.go.unacked += n;
+	if (st->u.go.d)
+		st->u.go.d->inflight += n;
+}
+
 /*
  * Copies small bytes (stream types, control messages, frame headers) into a shared arena
  * buffer and writes a slice of it, so a frame header costs no allocation: each slice holds its
@@ -135,6 +147,7 @@ int sm_tx(struct sl_moq_session *s, struct sl_moq_stream *st, const void *p, siz
 	s->st.bytes_out += n;
 	if (fin)
 		st->tx_done = true;
+	tx_count(st, n);
 	return s->ops.write(s->t, st->h, sl, fin);
 }
 
@@ -145,6 +158,7 @@ static int tx_payload(struct sl_moq_session *s, struct sl_moq_stream *st, struct
 	s->st.bytes_out += f.len;
 	s->st.payload_out += f.len;
 	f.buf = sl_buf_ref(f.buf);
+	tx_count(st, f.len);
 	return s->ops.write(s->t, st->h, f, false);
 }
 
@@ -744,7 +758,7 @@ struct sl_moq_session *sl_moq_session_new(const struct sl_moq_session_config *cf
 					  struct sl_moq_relay *relay)
 {
 	if (ops == NULL || !ops->open_stream || !ops->write || !ops->reset || !ops->release ||
-	    !ops->close || !ops->unacked)
+	    !ops->close)
 		return NULL;
 	struct sl_moq_session *s = calloc(1, sizeof(*s));
 	if (s == NULL)
@@ -949,14 +963,43 @@ void sl_moq_session_stream_reset(struct sl_moq_session *s, struct sl_moq_stream 
 	sm_leave(s);
 }
 
+/* Takes n acknowledged bytes off a group stream and its subscription. */
+static void group_acked(struct sl_moq_session *s, struct sl_moq_stream *st, uint64_t n)
+{
+	if (n > st->u.go.unacked)
+		n = st->u.go.unacked; /* a transport that reports more than was written */
+	st->u.go.unacked -= n;
+	struct dsub *d = st->u.go.d;
+	if (d == NULL)
+		return;
+	d->inflight -= n;
+	/* Finished and wholly acknowledged: the subscription's next run retires it. */
+	if (st->u.go.fin && st->u.go.unacked == 0)
+		sm_ready_push(s, &d->task);
+}
+
+void sl_moq_session_stream_acked(struct sl_moq_session *s, struct sl_moq_stream *st, uint64_t bytes)
+{
+	if (s->closed || st == NULL || st->dead || st->kind != K_GROUP_OUT)
+		return;
+	sm_enter(s);
+	group_acked(s, st, bytes);
+	sm_leave(s);
+}
+
 void sl_moq_session_stream_closed(struct sl_moq_session *s, struct sl_moq_stream *st)
 {
-	(void)s;
 	if (st == NULL || st->dead)
 		return;
-	/* A finished group stream whose QUIC stream is gone was wholly acknowledged: the
-	 * subscription retires it on its next run (it asks ops->unacked of live handles only). */
+	/* Nothing the stream still counts can be acknowledged any more; a finished group stream
+	 * then retires as if it had been. */
 	st->h = NULL;
+	if (s->closed)
+		return;
+	sm_enter(s);
+	if (st->kind == K_GROUP_OUT)
+		group_acked(s, st, st->u.go.unacked);
+	sm_leave(s);
 }
 
 /* ---- public: poll ---- */

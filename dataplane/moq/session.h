@@ -24,11 +24,12 @@
  * Streams are handles both ways, never ids to look up: the transport gives the session an
  * opaque handle per stream (open_stream, sl_moq_session_stream_accept), and the session gives
  * the transport its struct sl_moq_stream, which the transport keeps with its stream (QUIC's
- * stream user data) and hands to every event of that stream. The pair is undone from either
- * side: the session calls ops->release when it is done with a stream (the transport then hands
- * no more events of it with the session's pointer), and the transport calls
- * sl_moq_session_stream_closed when its stream ends first (the session then never uses the
- * handle again).
+ * stream user data) and hands to every event of that stream. Acknowledgements arrive the same
+ * way (sl_moq_session_stream_acked), so the in-flight budget is counted, not polled. The pair
+ * is undone from either side: the session calls ops->release when it is done with a stream
+ * (the transport then hands no more events of it with the session's pointer), and the
+ * transport calls sl_moq_session_stream_closed when its stream ends first (the session then
+ * never uses the handle again).
  *
  * Two roles share the code:
  *  - relay sessions (created with a struct sl_moq_relay): the peer's ANNOUNCEs become broadcasts
@@ -56,7 +57,9 @@ struct sl_moq_transport_ops {
 	 * negative code. */
 	int (*open_stream)(void *t, bool bidi, void *user, void **handle);
 	/* Queues data (and fin) on a stream. Takes over data.buf's reference, also on error;
-	 * data.buf is NULL when data.len is 0 (a bare fin). Returns 0 or a negative code. */
+	 * data.buf is NULL when data.len is 0 (a bare fin). Returns 0 or a negative code. The
+	 * transport reports the bytes back through sl_moq_session_stream_acked once the peer
+	 * has them. */
 	int (*write)(void *t, void *handle, struct sl_slice data, bool fin);
 	/* Resets the sending side and stops the receiving side of a stream. */
 	int (*reset)(void *t, void *handle, uint64_t code);
@@ -67,8 +70,6 @@ struct sl_moq_transport_ops {
 	void (*release)(void *t, void *handle);
 	/* Closes the connection with a moq-lite error code (0 = clean). */
 	void (*close)(void *t, uint64_t code, const char *reason);
-	/* Bytes queued on a stream and not yet acknowledged by the peer. */
-	uint64_t (*unacked)(void *t, void *handle);
 	/* Optional: where a stream stands when the connection cannot send everything queued;
 	 * lower is sent first. Group streams get one from subscriber priority, publisher
 	 * priority and the group's place in the subscription's order (sl_moq_group_order). */
@@ -258,8 +259,16 @@ int sl_moq_session_stream_data(struct sl_moq_session *s, struct sl_moq_stream *s
 void sl_moq_session_stream_reset(struct sl_moq_session *s, struct sl_moq_stream *st, uint64_t code);
 
 /*
+ * The peer acknowledged bytes more of what the session wrote on st (in order). A subscription's
+ * in-flight bytes go down by as much, and a group stream that is finished and wholly
+ * acknowledged is retired at the next poll. st NULL is ignored.
+ */
+void sl_moq_session_stream_acked(struct sl_moq_session *s, struct sl_moq_stream *st,
+				 uint64_t bytes);
+
+/*
  * The transport's stream is gone (both directions done, or the connection ends): the session
- * never uses its handle again (a group stream then counts nothing in flight). Every
+ * never uses its handle again. What the stream had in flight is no longer counted. Every
  * stream the session still holds must get this (or the session sl_moq_session_closed) before
  * the transport frees the handle. st NULL is ignored.
  */

@@ -111,6 +111,9 @@ struct sl_moq_stream {
 			struct sl_waiter w;
 			uint64_t seq;
 			uint64_t arrival_ns;
+			/* Bytes written and not yet acknowledged (sl_moq_session_stream_acked):
+			 * counted into the subscription's in-flight bytes while linked to it. */
+			uint64_t unacked;
 			bool fin; /* every frame and the fin are queued */
 			struct sl_moq_stream *next, **pprev; /* the subscription's group streams */
 		} go;
@@ -156,6 +159,9 @@ struct dsub {
 	struct pending *pend;
 	uint32_t npend, pcap;
 	struct sl_moq_stream *groups;
+	/* The unacknowledged bytes of its group streams, kept as they are written, acknowledged
+	 * or dropped (never summed over the streams): what max_inflight_bytes bounds. */
+	uint64_t inflight;
 };
 
 /* An upstream subscription: this side subscribed, the peer sends groups. */

@@ -7,8 +7,13 @@
  */
 #include "moq/session_int.h"
 
+/* Takes a group stream off its subscription, and its unacknowledged bytes off the
+ * subscription's in-flight count: what is still in flight on it is no longer the
+ * subscription's to budget (the stream is being reset or released). */
 void sm_group_out_unlink(struct sl_moq_stream *st)
 {
+	if (st->u.go.d)
+		st->u.go.d->inflight -= st->u.go.unacked;
 	if (st->u.go.pprev) {
 		*st->u.go.pprev = st->u.go.next;
 		if (st->u.go.next)
@@ -304,12 +309,6 @@ static void dsub_start_groups(struct sl_moq_session *s, struct dsub *d)
 	d->npend -= i;
 }
 
-/* Bytes of a group stream the peer has not acknowledged (none once its QUIC stream closed). */
-static uint64_t group_unacked(struct sl_moq_session *s, struct sl_moq_stream *g)
-{
-	return g->h ? s->ops.unacked(s->t, g->h) : 0;
-}
-
 static bool older_than_latency(const struct dsub *d, uint64_t seq, uint64_t arrival_ns)
 {
 	return d->max_latency_ns != 0 && d->has_newest && seq < d->newest_seq &&
@@ -360,7 +359,7 @@ static void dsub_run(struct task *t)
 	/* 2. Retire fully acknowledged streams; expire groups older than the max latency. */
 	for (struct sl_moq_stream *g = d->groups, *n; g; g = n) {
 		n = g->u.go.next;
-		if (g->u.go.fin && group_unacked(s, g) == 0) {
+		if (g->u.go.fin && g->u.go.unacked == 0) {
 			sm_group_out_unlink(g);
 			sm_stream_release(s, g);
 		} else if (older_than_latency(d, g->u.go.seq, g->u.go.arrival_ns)) {
@@ -389,11 +388,9 @@ static void dsub_run(struct task *t)
 			group_pump(s, g);
 	}
 	/* 4. A subscriber that does not acknowledge loses its oldest groups, never the newest,
-	 * so its in-flight bytes (references into the cache) stay within the budget. */
-	uint64_t inflight = 0;
-	for (struct sl_moq_stream *g = d->groups; g; g = g->u.go.next)
-		inflight += group_unacked(s, g);
-	while (inflight > s->cfg.max_inflight_bytes) {
+	 * so its in-flight bytes (references into the cache) stay within the budget. The count
+	 * is kept as bytes are written and acknowledged; resetting a group takes its bytes off. */
+	while (d->inflight > s->cfg.max_inflight_bytes) {
 		struct sl_moq_stream *old = NULL;
 		for (struct sl_moq_stream *g = d->groups; g; g = g->u.go.next)
 			if (g->u.go.seq != d->newest_seq &&
@@ -401,7 +398,6 @@ static void dsub_run(struct task *t)
 				old = g;
 		if (old == NULL)
 			break;
-		inflight -= group_unacked(s, old);
 		s->st.groups_lagged++;
 		group_reset(s, old, SL_MOQ_ERR_CACHE_FULL);
 	}

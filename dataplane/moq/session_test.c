@@ -3,9 +3,9 @@
  * moq-lite-04 sessions and relay routing. Sessions are connected through an in-memory
  * transport that queues stream bytes and delivers them to the other session in random chunks
  * (so every message is also parsed from partial input), hands streams to the sessions as
- * handles, counts unacknowledged bytes per stream, and can stall one direction (a subscriber
- * that stops reading). The topology is the relay's: publisher client -> relay sessions sharing
- * one origin -> subscriber clients.
+ * handles and their acknowledgements as callbacks (once delivered), and can stall one direction
+ * (a subscriber that stops reading) or lose its acknowledgements. The topology is the relay's:
+ * publisher client -> relay sessions sharing one origin -> subscriber clients.
  */
 #include "core/test_common.h"
 #include "core/err.h"
@@ -57,6 +57,9 @@ struct end {
 	int64_t max_uni;  /* likewise for uni streams (0: no limit) */
 	struct pkt *head, *tail;
 	bool stalled;
+	/* Bytes this end writes are delivered but their acknowledgements never reach its session
+	 * (a transport that does not report acks). */
+	bool acks_lost;
 	bool closed; /* this end closed the connection */
 	bool peer_told;
 	uint64_t close_code;
@@ -245,14 +248,6 @@ static void t_close(void *t, uint64_t code, const char *reason)
 	e->close_code = code;
 }
 
-static uint64_t t_unacked(void *t, void *h)
-{
-	(void)t;
-	struct tstream *ts = h;
-	assert_false(ts->released || ts->closed);
-	return ts->unacked;
-}
-
 static void t_set_order(void *t, void *h, uint64_t order)
 {
 	struct end *e = t;
@@ -268,7 +263,6 @@ static const struct sl_moq_transport_ops ops = {
 	.reset = t_reset,
 	.release = t_release,
 	.close = t_close,
-	.unacked = t_unacked,
 	.set_order = t_set_order,
 };
 
@@ -293,8 +287,8 @@ static bool was_reset(const struct end *e, int64_t id, uint64_t *code)
 	return false;
 }
 
-/* Delivers e's queued packets to the peer's session in random chunks; what arrives counts as
- * acknowledged at once. Returns packets moved. */
+/* Delivers e's queued packets to the peer's session in random chunks; what arrives is
+ * acknowledged to e's session at once. Returns packets moved. */
 static int deliver(struct end *e)
 {
 	struct end *to = e->peer;
@@ -344,6 +338,8 @@ static int deliver(struct end *e)
 			struct tstream *mine = ts_find(e, p->id);
 			assert_non_null(mine);
 			mine->unacked -= p->data.len;
+			if (p->data.len && !e->acks_lost)
+				sl_moq_session_stream_acked(e->s, mine->user, p->data.len);
 		}
 		sl_buf_unref(p->data.buf);
 		free(p);
@@ -1144,6 +1140,63 @@ static void slow_subscriber_loses_old_groups_others_unaffected(void **state)
 	publisher_free(&p);
 }
 
+/* The in-flight budget is counted down by the transport's acknowledgements, not polled: a
+ * subscriber that receives everything but whose transport never reports an ack is treated as
+ * one that does not acknowledge (it loses old groups), one whose acks arrive loses nothing, and
+ * a group stream the transport closed no longer counts. */
+static void acks_from_the_transport_free_the_in_flight_budget(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	const uint64_t budget = 64 * 1024;
+	const size_t fsize = 16 * 1024;
+	w->relay_cfg.max_inflight_bytes = budget;
+	struct publisher p;
+	publisher_new(w, &p, "demo");
+	struct link *acked = link_new(w), *lost = link_new(w), *closed = link_new(w);
+	struct sl_track_consumer ca, cl, cc;
+	subscribe(w, acked, "demo", "clock", NULL, NULL, &ca);
+	subscribe(w, lost, "demo", "clock", NULL, NULL, &cl);
+	subscribe(w, closed, "demo", "clock", NULL, NULL, &cc);
+	lost->r.acks_lost = true;
+	closed->r.acks_lost = true;
+	for (int g = 0; g < 20; g++) {
+		struct sl_group *gr = write_group_ex(p.t, w->now, 1, fsize, false);
+		sl_group_unref(gr);
+		pump(w);
+		/* closed: its transport reports no acks, but closes each group stream once the
+		 * group is through (as QUIC does when the peer acknowledged the fin). */
+		for (size_t i = 0; i <= closed->r.streams.mask; i++) {
+			if (!closed->r.streams.slots[i].used)
+				continue;
+			struct tstream *ts =
+				(struct tstream *)(uintptr_t)closed->r.streams.slots[i].val;
+			if ((ts->id & 2) && ts->user && ts->unacked == 0) {
+				struct sl_moq_stream *u = ts->user;
+				ts->user = NULL;
+				ts->closed = true;
+				sl_moq_session_stream_closed(closed->r.s, u);
+			}
+		}
+	}
+	/* Everything was delivered to all three... */
+	assert_int_equal(total_unacked(&acked->r), 0);
+	assert_int_equal(total_unacked(&lost->r), 0);
+	/* ...but only the subscriber whose acks never came went over the budget. */
+	assert_int_equal(stats(acked->r.s).groups_lagged, 0);
+	assert_int_equal(stats(closed->r.s).groups_lagged, 0);
+	assert_true(stats(lost->r.s).groups_lagged >= 14);
+	for (uint64_t g = 0; g < 20; g++) {
+		expect_group(&ca, g, 1);
+		expect_group(&cc, g, 1);
+	}
+	sl_track_consumer_release(&ca, NULL);
+	sl_track_consumer_release(&cl, NULL);
+	sl_track_consumer_release(&cc, NULL);
+	world_free(w);
+	publisher_free(&p);
+}
+
 /* ---- raw peers: bytes injected straight into a relay session ---- */
 
 struct raw {
@@ -1899,6 +1952,7 @@ READY_VARIANT(late_joiner_starts_at_latest_cached_group)
 READY_VARIANT(publisher_disconnect_ends_tracks_cleanly)
 READY_VARIANT(max_latency_resets_old_groups)
 READY_VARIANT(slow_subscriber_loses_old_groups_others_unaffected)
+READY_VARIANT(acks_from_the_transport_free_the_in_flight_budget)
 READY_VARIANT(stream_limit_defers_upstream_subscribe)
 READY_VARIANT(subscribe_update_end_below_sent_waits_for_in_flight)
 READY_VARIANT(fetch_uncached_group_from_upstream)
@@ -1970,6 +2024,7 @@ int main(void)
 		cmocka_unit_test(max_latency_resets_old_groups),
 		cmocka_unit_test(group_streams_get_their_send_order),
 		cmocka_unit_test(slow_subscriber_loses_old_groups_others_unaffected),
+		cmocka_unit_test(acks_from_the_transport_free_the_in_flight_budget),
 		cmocka_unit_test(malformed_messages_reset_with_the_right_code),
 		cmocka_unit_test(frame_over_limit_and_truncated_group),
 		cmocka_unit_test(unknown_stream_types_reset_only_that_stream),
@@ -1992,6 +2047,7 @@ int main(void)
 		cmocka_unit_test(publisher_disconnect_ends_tracks_cleanly_ready),
 		cmocka_unit_test(max_latency_resets_old_groups_ready),
 		cmocka_unit_test(slow_subscriber_loses_old_groups_others_unaffected_ready),
+		cmocka_unit_test(acks_from_the_transport_free_the_in_flight_budget_ready),
 		cmocka_unit_test(stream_limit_defers_upstream_subscribe_ready),
 		cmocka_unit_test(subscribe_update_end_below_sent_waits_for_in_flight_ready),
 		cmocka_unit_test(fetch_uncached_group_from_upstream_ready),

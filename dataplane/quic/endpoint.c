@@ -443,6 +443,8 @@ static int cb_acked(ngtcp2_conn *q, int64_t id, uint64_t offset, uint64_t len, v
 			s->tail = NULL;
 		chunk_put(c->ep, k);
 	}
+	if (c->ep->cb.on_stream_acked)
+		c->ep->cb.on_stream_acked(c->ep->arg, c, s, s->user, n);
 	return 0;
 }
 

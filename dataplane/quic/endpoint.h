@@ -104,6 +104,11 @@ struct sl_quic_callbacks {
 	 * RESET_STREAM itself, what is queued on the stream is dropped, and the stream closes. */
 	void (*on_stream_reset)(void *arg, struct sl_quic_conn *c, struct sl_quic_stream *s,
 				void *user, uint64_t app_error);
+	/* The peer acknowledged `bytes` more of what was written on s, in stream order (their
+	 * buffers are released): what a sender that budgets its unacknowledged bytes counts down.
+	 * Optional. */
+	void (*on_stream_acked)(void *arg, struct sl_quic_conn *c, struct sl_quic_stream *s,
+				void *user, uint64_t bytes);
 	/* The peer raised its limit on streams this side may open: opens that failed with
 	 * SL_EBUSY may succeed now. Optional. */
 	void (*on_writable)(void *arg, struct sl_quic_conn *c);
@@ -246,7 +251,8 @@ int sl_quic_stream_write(struct sl_quic_conn *c, struct sl_quic_stream *s, struc
  */
 void sl_quic_stream_set_order(struct sl_quic_conn *c, struct sl_quic_stream *s, uint64_t order);
 
-/* Bytes queued on the stream and not yet acknowledged (for per-subscriber budgets). */
+/* Bytes queued on the stream and not yet acknowledged. For reporting and tests: a sender that
+ * budgets them counts on_stream_acked instead of asking. */
 uint64_t sl_quic_stream_unacked(const struct sl_quic_stream *s);
 
 /* Resets the sending side and stops the receiving side with app_error; queued data is

@@ -47,7 +47,8 @@ struct wire {
 struct tag {
 	struct sl_quic_stream *h; /* NULL once closed */
 	int64_t id;
-	int data, resets, closes;
+	uint64_t acked;
+	int data, resets, acks, closes;
 };
 
 struct side {
@@ -190,6 +191,21 @@ static void on_stream_reset(void *arg, struct sl_quic_conn *c, struct sl_quic_st
 	s->resets++;
 }
 
+static void on_stream_acked(void *arg, struct sl_quic_conn *c, struct sl_quic_stream *h, void *user,
+			    uint64_t bytes)
+{
+	(void)c;
+	struct side *s = arg;
+	struct tag *t = tag_of(s, h, user);
+	assert_true(bytes > 0);
+	if (t) {
+		t->acks++;
+		t->acked += bytes;
+		/* Acknowledged bytes are no longer counted as unacknowledged. */
+		assert_true(sl_quic_stream_unacked(h) <= UINT64_C(1) << 30);
+	}
+}
+
 static void on_stream_close(void *arg, struct sl_quic_conn *c, struct sl_quic_stream *h, void *user)
 {
 	(void)c;
@@ -223,6 +239,7 @@ static const struct sl_quic_callbacks cbs = {
 	.on_stream_open = on_stream_open,
 	.on_stream_data = on_stream_data,
 	.on_stream_reset = on_stream_reset,
+	.on_stream_acked = on_stream_acked,
 	.on_stream_close = on_stream_close,
 	.on_closed = on_closed,
 };
@@ -478,7 +495,10 @@ static void stream_data_arrives_in_order_and_buffers_are_released(void **state)
 	/* Every queued buffer was released once acknowledged. */
 	assert_int_equal(sl_buf_stats()->frees - frees, sl_buf_stats()->allocs - allocs);
 	assert_int_equal(server.opens, 1);
-	/* The sender's stream closed once everything was through. */
+	/* The acknowledgements came as callbacks carrying the stream's user, and both ends
+	 * closed the stream once everything was through. */
+	assert_int_equal(t->acked, 200000);
+	assert_true(t->acks > 1);
 	assert_int_equal(t->closes, 1);
 	assert_true(server.tags[0].data > 1);
 	/* And the server can answer on its own stream. */
@@ -710,6 +730,7 @@ static void reset_stream_releases_queued_data(void **state)
 			run(50);
 	}
 	assert_int_equal(sl_quic_stream_unacked(t->h), 49000);
+	assert_int_equal(t->acked, 1000);
 	sl_quic_stream_reset(c, t->h, 7);
 	/* The handle stays valid until the stream closes; a write on it is refused. */
 	struct sl_buf *b = sl_buf_alloc(1);
@@ -741,6 +762,7 @@ static void streams_close_once_when_the_connection_closes(void **state)
 	}
 	run(200);
 	assert_int_equal(server.opens, 3);
+	assert_int_equal(bidi->acked + uni->acked + gone->acked, 300);
 	/* The application forgets one stream early: it detaches itself. */
 	sl_quic_stream_set_user(gone->h, NULL);
 	gone->h = NULL;

@@ -34,12 +34,6 @@ static void mq_close(void *t, uint64_t code, const char *reason)
 	sl_quic_conn_close(t, code, reason);
 }
 
-static uint64_t mq_unacked(void *t, void *h)
-{
-	(void)t;
-	return sl_quic_stream_unacked(h);
-}
-
 static void mq_set_order(void *t, void *h, uint64_t order)
 {
 	sl_quic_stream_set_order(t, h, order);
@@ -51,7 +45,6 @@ const struct sl_moq_transport_ops sl_moq_quic_transport = {
 	.reset = mq_reset,
 	.release = mq_release,
 	.close = mq_close,
-	.unacked = mq_unacked,
 	.set_order = mq_set_order,
 };
 

@@ -12,7 +12,7 @@
  * struct sl_moq_stream rides in each one's user pointer. Used by the relay's workers and by the
  * client tools alike, whose endpoint callbacks forward a connection's stream events to its
  * session: on_stream_open returns sl_moq_quic_accept, and the others pass their user pointer
- * on (sl_moq_session_stream_data, _reset, _closed).
+ * on (sl_moq_session_stream_data, _reset, _acked, _closed).
  */
 extern const struct sl_moq_transport_ops sl_moq_quic_transport;
 

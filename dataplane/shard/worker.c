@@ -118,14 +118,7 @@ static void lt_release(void *t, void *h)
 	sl_quic_stream_set_user(h, NULL);
 }
 
-static uint64_t lt_unacked(void *t, void *h)
-{
-	(void)t;
-	return sl_quic_stream_unacked(h);
-}
-
-static const struct sl_logsrv_transport log_transport = {lt_write, lt_reset, lt_release,
-							 lt_unacked};
+static const struct sl_logsrv_transport log_transport = {lt_write, lt_reset, lt_release};
 
 static const struct sl_stream_set *lr_streams(void *arg)
 {
@@ -372,6 +365,20 @@ static void on_stream_reset(void *arg, struct sl_quic_conn *qc, struct sl_quic_s
 		sl_moq_session_stream_reset(c->s, user, code);
 }
 
+static void on_stream_acked(void *arg, struct sl_quic_conn *qc, struct sl_quic_stream *qs,
+			    void *user, uint64_t bytes)
+{
+	(void)arg;
+	(void)qs;
+	struct wconn *c = sl_quic_conn_user(qc);
+	if (c == NULL || user == NULL)
+		return;
+	if (c->ls)
+		sl_logsrv_stream_acked(c->ls, user, bytes);
+	else
+		sl_moq_session_stream_acked(c->s, user, bytes);
+}
+
 static void on_stream_close(void *arg, struct sl_quic_conn *qc, struct sl_quic_stream *qs,
 			    void *user)
 {
@@ -498,6 +505,7 @@ int sl_worker_new(const struct sl_worker_config *cfg, uint64_t now_ns, struct sl
 		.on_stream_open = on_stream_open,
 		.on_stream_data = on_stream_data,
 		.on_stream_reset = on_stream_reset,
+		.on_stream_acked = on_stream_acked,
 		.on_writable = on_writable,
 		.on_stream_close = on_stream_close,
 		.on_closed = on_closed,

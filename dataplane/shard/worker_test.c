@@ -278,6 +278,16 @@ static void c_on_stream_reset(void *arg, struct sl_quic_conn *qc, struct sl_quic
 		sl_moq_session_stream_reset(c->s, user, code);
 }
 
+static void c_on_stream_acked(void *arg, struct sl_quic_conn *qc, struct sl_quic_stream *qs,
+			      void *user, uint64_t bytes)
+{
+	(void)arg;
+	(void)qs;
+	struct cconn *c = sl_quic_conn_user(qc);
+	if (c && user)
+		sl_moq_session_stream_acked(c->s, user, bytes);
+}
+
 static void c_on_stream_close(void *arg, struct sl_quic_conn *qc, struct sl_quic_stream *qs,
 			      void *user)
 {
@@ -307,6 +317,7 @@ static const struct sl_quic_callbacks client_cbs = {
 	.on_stream_open = c_on_stream_open,
 	.on_stream_data = c_on_stream_data,
 	.on_stream_reset = c_on_stream_reset,
+	.on_stream_acked = c_on_stream_acked,
 	.on_stream_close = c_on_stream_close,
 	.on_closed = c_on_closed,
 };
