@@ -52,10 +52,12 @@ struct sl_quic_stream {
 	uint64_t queued;   /* bytes ever queued */
 	uint64_t acked;
 	bool fin_queued, fin_sent, reset, pending;
+	bool detached;	/* no longer ngtcp2's user data: closed by this layer (remote uni) */
 	uint64_t order; /* lower is written first (sl_quic_stream_set_order) */
 	struct sl_quic_stream *next_pending;
 	/* Every open stream of the connection, so that the connection's end can close them. */
 	struct sl_quic_stream *next, **pprev;
+	struct sl_quic_stream *next_closing;
 };
 
 struct sl_quic_conn {
@@ -68,6 +70,9 @@ struct sl_quic_conn {
 	 * has not acknowledged: kept as they change, so reporting walks nothing. */
 	struct sl_quic_stream *streams;
 	uint64_t nstreams, unacked;
+	/* Streams the application stopped that this layer closes itself, at the next flush (not
+	 * inside the application's call). */
+	struct sl_quic_stream *closing;
 	struct sl_quic_stream *pend_head, *pend_tail;
 	ngtcp2_cid cids[8]; /* connection ids registered in the endpoint's map */
 	uint32_t ncids;
@@ -255,6 +260,54 @@ static void stream_close(struct sl_quic_conn *c, struct sl_quic_stream *s)
 	stream_free(c, s);
 }
 
+static bool stream_is_local(const struct sl_quic_conn *c, int64_t id)
+{
+	return ((id & 1) != 0) == c->ep->cfg.server;
+}
+
+/*
+ * A stream the peer opened is over: the peer may open another in its place. ngtcp2 leaves
+ * that credit (MAX_STREAMS) to the application; without it a peer could open only
+ * max_streams_* streams in the connection's whole life, not at once.
+ */
+static void stream_give_credit(struct sl_quic_conn *c, int64_t id)
+{
+	if (stream_is_local(c, id))
+		return;
+	if (id & 2)
+		ngtcp2_conn_extend_max_streams_uni(c->q, 1);
+	else
+		ngtcp2_conn_extend_max_streams_bidi(c->q, 1);
+}
+
+static bool stream_is_remote_uni(const struct sl_quic_conn *c, const struct sl_quic_stream *s)
+{
+	return (s->id & 2) && !stream_is_local(c, s->id);
+}
+
+/*
+ * ngtcp2 0.12 never closes a stream the peer opened unidirectionally (fixed in 0.14): this
+ * layer does, once its receiving side is over. ngtcp2's object, which lingers until the
+ * connection ends, stops pointing at it (with a later ngtcp2, its stream_close then finds no
+ * stream), and the peer gets its credit back.
+ */
+static void stream_detach(struct sl_quic_conn *c, struct sl_quic_stream *s)
+{
+	s->detached = true;
+	ngtcp2_conn_set_stream_user_data(c->q, s->id, NULL);
+	stream_give_credit(c, s->id);
+}
+
+/* The receiving side of a peer's unidirectional stream is complete (its fin was delivered, or
+ * it was reset): that is the whole stream. */
+static void stream_remote_uni_done(struct sl_quic_conn *c, struct sl_quic_stream *s)
+{
+	if (!stream_is_remote_uni(c, s) || s->detached)
+		return;
+	stream_detach(c, s);
+	stream_close(c, s);
+}
+
 static void mark_dirty(struct sl_quic_conn *c)
 {
 	if (c->on_dirty || c->dead)
@@ -419,6 +472,8 @@ static int cb_recv_stream_data(ngtcp2_conn *q, uint32_t flags, int64_t id, uint6
 	 * straight back to the peer. */
 	ngtcp2_conn_extend_max_stream_offset(q, id, len);
 	ngtcp2_conn_extend_max_offset(q, len);
+	if (s && fin)
+		stream_remote_uni_done(c, s);
 	return 0;
 }
 
@@ -454,9 +509,10 @@ static int cb_stream_close(ngtcp2_conn *q, uint32_t flags, int64_t id, uint64_t 
 	(void)q;
 	(void)flags;
 	(void)app_error;
-	(void)id;
-	if (sud)
+	if (sud) {
+		stream_give_credit(ud, id);
 		stream_close(ud, sud);
+	}
 	return 0;
 }
 
@@ -470,6 +526,8 @@ static int cb_stream_reset(ngtcp2_conn *q, int64_t id, uint64_t final_size, uint
 	struct sl_quic_stream *s = sud;
 	if (s && c->ep->cb.on_stream_reset)
 		c->ep->cb.on_stream_reset(c->ep->arg, c, s, s->user, app_error);
+	if (s)
+		stream_remote_uni_done(c, s);
 	return 0;
 }
 
@@ -706,7 +764,9 @@ static void conn_finish(struct sl_quic_conn *c)
 	struct sl_quic_endpoint *ep = c->ep;
 	ep->stats.conns--;
 	ep->stats.conns_closed++;
-	/* ngtcp2 closes no stream when it deletes a connection: the handles end here. */
+	/* ngtcp2 closes no stream when it deletes a connection: the handles end here (those on
+	 * the closing list too). */
+	c->closing = NULL;
 	while (c->streams)
 		stream_close(c, c->streams);
 	if (ep->cb.on_closed)
@@ -1024,6 +1084,11 @@ static int conn_flush(struct sl_quic_conn *c, uint64_t now_ns)
 	int sent = 0;
 	ngtcp2_path_storage_zero(&ps);
 
+	while (c->closing && !c->want_close) {
+		struct sl_quic_stream *s = c->closing;
+		c->closing = s->next_closing;
+		stream_close(c, s);
+	}
 	if (c->want_close) {
 		buf = ep->cb.tx_alloc(ep->arg, ep->cfg.max_udp_payload, &tok);
 		if (buf) {
@@ -1400,6 +1465,15 @@ void sl_quic_stream_reset(struct sl_quic_conn *c, struct sl_quic_stream *s, uint
 	ngtcp2_conn_shutdown_stream(c->q, s->id, app_error);
 	/* Queued chunks stay until the stream closes: ngtcp2 may still hold pointers into them for
 	 * frames already in flight. */
+	if (stream_is_remote_uni(c, s) && !s->detached) {
+		/* Stopped by us, a peer's stream may never show an end here: its data is dropped
+		 * from now on, and a peer that had sent everything owes no RESET_STREAM. It is
+		 * over for this side, so it closes now (at the next flush), and its credit goes
+		 * back. Nothing was ever queued on it. */
+		stream_detach(c, s);
+		s->next_closing = c->closing;
+		c->closing = s;
+	}
 }
 
 void sl_quic_conn_close(struct sl_quic_conn *c, uint64_t app_error, const char *reason)

@@ -70,9 +70,10 @@ struct sl_quic_config {
 	const char *key_file;
 	uint32_t cert_days;
 	uint16_t worker_id;
-	uint64_t idle_timeout_ns;  /* default 30 s */
-	uint64_t max_data;	   /* connection flow-control window, default 16 MiB */
-	uint64_t max_stream_data;  /* per stream, default 1 MiB */
+	uint64_t idle_timeout_ns; /* default 30 s */
+	uint64_t max_data;	  /* connection flow-control window, default 16 MiB */
+	uint64_t max_stream_data; /* per stream, default 1 MiB */
+	/* Streams a peer may have open at once (a finished one gives its credit back). */
 	uint64_t max_streams_bidi; /* default 100 */
 	uint64_t max_streams_uni;  /* default 1000 (a moq-lite group is one uni stream) */
 	uint32_t max_conns;	   /* default 10000 */
@@ -93,8 +94,9 @@ struct sl_quic_callbacks {
 	void (*tx_commit)(void *arg, void *token, const struct sl_quic_path *path, size_t len);
 	/* A connection finished its handshake (server: accepted; client: connected). */
 	void (*on_connected)(void *arg, struct sl_quic_conn *c);
-	/* The peer opened stream s (before its first data). Returns the application's pointer
-	 * for it (NULL: none), which every later callback of s hands back as user. Optional. */
+	/* The peer opened stream s (before its first data; a stream the peer reset before any of
+	 * its data arrived is never reported). Returns the application's pointer for it (NULL:
+	 * none), which every later callback of s hands back as user. Optional. */
 	void *(*on_stream_open)(void *arg, struct sl_quic_conn *c, struct sl_quic_stream *s);
 	/* Stream bytes in order; fin marks the end. Flow-control credit is returned at once. */
 	void (*on_stream_data)(void *arg, struct sl_quic_conn *c, struct sl_quic_stream *s,
@@ -112,8 +114,10 @@ struct sl_quic_callbacks {
 	/* The peer raised its limit on streams this side may open: opens that failed with
 	 * SL_EBUSY may succeed now. Optional. */
 	void (*on_writable)(void *arg, struct sl_quic_conn *c);
-	/* The end of s: both directions are done, or the connection ends with s still open (then
-	 * for every such stream, before on_closed). Exactly once per stream; s is freed when this
+	/* The end of s: both directions are done (a peer's unidirectional stream: its fin or reset
+	 * arrived, or this side reset it), or the connection ends with s still open (then for
+	 * every such stream, before on_closed). Exactly once per stream, from the endpoint's
+	 * receive, flush or timer calls (never inside sl_quic_stream_*); s is freed when this
 	 * returns, so the application forgets the handle here. Optional. */
 	void (*on_stream_close)(void *arg, struct sl_quic_conn *c, struct sl_quic_stream *s,
 				void *user);

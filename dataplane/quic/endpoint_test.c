@@ -55,6 +55,7 @@ struct side {
 	struct sl_quic_endpoint *ep;
 	struct tag tags[256];
 	int ntags;
+	bool fin_back;	      /* finish our side of a peer's bidi stream when its fin arrives */
 	int closes;	      /* on_stream_close calls, any user */
 	int null_events;      /* stream callbacks that carried no user (detached streams) */
 	int open_at_closed;   /* tags still open when on_closed ran */
@@ -160,14 +161,14 @@ static void *on_stream_open(void *arg, struct sl_quic_conn *c, struct sl_quic_st
 static void on_stream_data(void *arg, struct sl_quic_conn *c, struct sl_quic_stream *h, void *user,
 			   const uint8_t *data, size_t len, bool fin)
 {
-	(void)c;
 	struct side *s = arg;
 	struct tag *t = tag_of(s, h, user);
 	if (t)
 		t->data++;
 	int64_t id = sl_quic_stream_id(h);
 	assert_true(s->rx_len + len <= sizeof(s->rx));
-	memcpy(s->rx + s->rx_len, data, len);
+	if (len) /* a bare fin has no bytes, and may have no pointer */
+		memcpy(s->rx + s->rx_len, data, len);
 	s->rx_len += len;
 	s->fins += fin;
 	bool seen = false;
@@ -177,6 +178,8 @@ static void on_stream_data(void *arg, struct sl_quic_conn *c, struct sl_quic_str
 		s->first_ids[s->nfirst_ids++] = id;
 	if (fin && s->nfin_ids < 16)
 		s->fin_ids[s->nfin_ids++] = id;
+	if (fin && s->fin_back && !(id & 2))
+		assert_int_equal(sl_quic_stream_write(c, h, (struct sl_slice){0}, true), 0);
 }
 
 static void on_stream_reset(void *arg, struct sl_quic_conn *c, struct sl_quic_stream *h, void *user,
@@ -500,7 +503,9 @@ static void stream_data_arrives_in_order_and_buffers_are_released(void **state)
 	assert_int_equal(t->acked, 200000);
 	assert_true(t->acks > 1);
 	assert_int_equal(t->closes, 1);
+	assert_int_equal(server.tags[0].closes, 1);
 	assert_true(server.tags[0].data > 1);
+	assert_int_equal(cs.streams_open, 0);
 	/* And the server can answer on its own stream. */
 	send_stream(&server, server.conn, 5000, 1200, 1);
 	run(500);
@@ -742,6 +747,7 @@ static void reset_stream_releases_queued_data(void **state)
 	assert_int_equal(sl_buf_stats()->frees - frees, sl_buf_stats()->allocs - allocs);
 	/* The reset was acknowledged and the peer stopped its side: the stream closed once. */
 	assert_int_equal(t->closes, 1);
+	assert_int_equal(server.tags[0].closes, 1);
 }
 
 /* A connection that ends with streams open closes each of them once, with its user, before
@@ -788,6 +794,74 @@ static void streams_close_once_when_the_connection_closes(void **state)
 	assert_int_equal(server.open_at_closed, 0);
 	for (int i = 0; i < server.ntags; i++)
 		assert_int_equal(server.tags[i].closes, 1);
+}
+
+/* Streams the peer finished give their credit back: over a connection's life a peer opens many
+ * times max_streams_uni / max_streams_bidi streams, only so many at once. The rx buffer of the
+ * test is not looked at; the tags are (each peer stream closes once). */
+static void finished_peer_streams_give_their_credit_back(void **state)
+{
+	(void)state;
+	struct sl_quic_conn *c = connect_client();
+	server.fin_back = true;
+	int uni = 0, bidi = 0;
+	for (int round = 0; round < 25; round++) {
+		for (int i = 0; i < 100; i++) {
+			struct sl_quic_stream *h;
+			bool b = i < 10;
+			assert_int_equal(sl_quic_stream_open(c, b, NULL, &h), 0);
+			struct sl_buf *buf = sl_buf_alloc(1);
+			buf->data[0] = 1;
+			buf->len = 1;
+			assert_int_equal(sl_quic_stream_write(c, h, sl_slice_of(buf), true), 0);
+			uni += !b;
+			bidi += b;
+		}
+		run(300);
+		server.rx_len = 0;
+		server.ntags = 0; /* every one of them closed: the tags are reused */
+		assert_int_equal(server.closes, uni + bidi);
+		assert_int_equal(client.closes, uni + bidi);
+	}
+	/* 2250 uni streams against a limit of 1000, 250 bidi against 100. */
+	assert_int_equal(uni, 2250);
+	assert_int_equal(bidi, 250);
+	struct sl_quic_conn_stats cs;
+	sl_quic_conn_stats(c, &cs);
+	assert_int_equal(cs.streams_open, 0);
+}
+
+/* The application stops a peer's unidirectional stream mid-way: the stream is over for it, so
+ * it closes once (at the next flush, not inside the reset call), and nothing more of it is
+ * reported even as the peer's bytes and its RESET_STREAM still arrive. */
+static void a_stopped_peer_stream_closes_once(void **state)
+{
+	(void)state;
+	struct sl_quic_conn *c = connect_client();
+	struct tag *t = open_tagged(&client, c, false);
+	for (int i = 0; i < 3; i++) {
+		struct sl_buf *b = sl_buf_alloc(1000);
+		b->len = 1000;
+		memset(b->data, 'y', 1000);
+		assert_int_equal(sl_quic_stream_write(c, t->h, sl_slice_of(b), false), 0);
+		if (i == 0)
+			run(50);
+	}
+	assert_int_equal(server.ntags, 1);
+	struct tag *st = &server.tags[0];
+	sl_quic_stream_reset(server.conn, st->h, 9);
+	assert_int_equal(st->closes, 0);
+	run(300);
+	assert_int_equal(st->closes, 1);
+	assert_int_equal(server.closes, 1);
+	assert_int_equal(server.null_events, 0);
+	/* The peer was asked to stop: ngtcp2 reset its stream (nothing to report to it) and the
+	 * stream ended. */
+	assert_int_equal(t->resets, 0);
+	assert_int_equal(t->closes, 1);
+	struct sl_quic_conn_stats cs;
+	sl_quic_conn_stats(server.conn, &cs);
+	assert_int_equal(cs.streams_open, 0);
 }
 
 static void bad_configs_are_refused(void **state)
@@ -840,6 +914,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(reset_stream_releases_queued_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(streams_close_once_when_the_connection_closes,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(finished_peer_streams_give_their_credit_back, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(a_stopped_peer_stream_closes_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_configs_are_refused, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
