@@ -56,43 +56,71 @@ static void on_connected(void *arg, struct sl_quic_conn *qc)
 		c->app_ops->on_connected(c->app, c);
 }
 
-static void on_stream_open(void *arg, struct sl_quic_conn *qc, int64_t id)
+/* A stream's events carry the pointer its session or application attached at open: the moq
+ * session's stream, or the application's; NULL once either let go of it. */
+static void *on_stream_open(void *arg, struct sl_quic_conn *qc, struct sl_quic_stream *qs)
 {
 	(void)arg;
 	struct sl_client_conn *c = sl_quic_conn_user(qc);
 	if (c == NULL)
-		return;
+		return NULL;
 	if (c->s)
-		sl_moq_session_stream_open(c->s, id);
-	else if (c->app_ops && c->app_ops->on_stream_open)
-		c->app_ops->on_stream_open(c->app, id);
+		return sl_moq_quic_accept(c->s, qs);
+	if (c->app_ops && c->app_ops->on_stream_open)
+		return c->app_ops->on_stream_open(c->app, qs);
+	return NULL;
 }
 
-static void on_stream_data(void *arg, struct sl_quic_conn *qc, int64_t id, const uint8_t *data,
-			   size_t len, bool fin)
+static void on_stream_data(void *arg, struct sl_quic_conn *qc, struct sl_quic_stream *qs,
+			   void *user, const uint8_t *data, size_t len, bool fin)
 {
 	(void)arg;
+	(void)qs;
 	struct sl_client_conn *c = sl_quic_conn_user(qc);
-	if (c == NULL)
+	if (c == NULL || user == NULL)
 		return;
 	if (c->s)
-		sl_moq_session_stream_data(c->s, id, data, len, fin);
+		sl_moq_session_stream_data(c->s, user, data, len, fin);
 	else if (c->app_ops && c->app_ops->on_stream_data)
-		c->app_ops->on_stream_data(c->app, id, data, len, fin);
+		c->app_ops->on_stream_data(c->app, user, data, len, fin);
 }
 
-static void on_stream_reset(void *arg, struct sl_quic_conn *qc, int64_t id, uint64_t code,
-			    bool reset)
+static void on_stream_reset(void *arg, struct sl_quic_conn *qc, struct sl_quic_stream *qs,
+			    void *user, uint64_t code)
 {
 	(void)arg;
-	(void)reset;
+	(void)qs;
 	struct sl_client_conn *c = sl_quic_conn_user(qc);
-	if (c == NULL)
+	if (c == NULL || user == NULL)
 		return;
 	if (c->s)
-		sl_moq_session_stream_reset(c->s, id, code);
+		sl_moq_session_stream_reset(c->s, user, code);
 	else if (c->app_ops && c->app_ops->on_stream_reset)
-		c->app_ops->on_stream_reset(c->app, id, code);
+		c->app_ops->on_stream_reset(c->app, user, code);
+}
+
+static void on_stream_acked(void *arg, struct sl_quic_conn *qc, struct sl_quic_stream *qs,
+			    void *user, uint64_t bytes)
+{
+	(void)arg;
+	(void)qs;
+	struct sl_client_conn *c = sl_quic_conn_user(qc);
+	if (c != NULL && user != NULL && c->s)
+		sl_moq_session_stream_acked(c->s, user, bytes);
+}
+
+static void on_stream_close(void *arg, struct sl_quic_conn *qc, struct sl_quic_stream *qs,
+			    void *user)
+{
+	(void)arg;
+	(void)qs;
+	struct sl_client_conn *c = sl_quic_conn_user(qc);
+	if (c == NULL || user == NULL)
+		return;
+	if (c->s)
+		sl_moq_session_stream_closed(c->s, user);
+	else if (c->app_ops && c->app_ops->on_stream_close)
+		c->app_ops->on_stream_close(c->app, user);
 }
 
 static void on_closed(void *arg, struct sl_quic_conn *qc, uint64_t error)
@@ -117,6 +145,8 @@ static const struct sl_quic_callbacks client_cbs = {
 	.on_stream_open = on_stream_open,
 	.on_stream_data = on_stream_data,
 	.on_stream_reset = on_stream_reset,
+	.on_stream_acked = on_stream_acked,
+	.on_stream_close = on_stream_close,
 	.on_closed = on_closed,
 };
 
@@ -388,27 +418,36 @@ int sl_client_connect_app(struct sl_client *cl, const char *url, const char *alp
 	return 0;
 }
 
-int sl_client_stream_open(struct sl_client_conn *c, bool bidi, int64_t *id)
+int sl_client_stream_open(struct sl_client_conn *c, bool bidi, void *user,
+			  struct sl_quic_stream **out)
 {
 	if (c->qc == NULL)
 		return SL_ECLOSED;
-	return sl_quic_stream_open(c->qc, bidi, id);
+	return sl_quic_stream_open(c->qc, bidi, user, out);
 }
 
-int sl_client_stream_write(struct sl_client_conn *c, int64_t id, struct sl_slice data, bool fin)
+int sl_client_stream_write(struct sl_client_conn *c, struct sl_quic_stream *s, struct sl_slice data,
+			   bool fin)
 {
 	if (c->qc == NULL) {
 		sl_buf_unref(data.buf);
 		return SL_ECLOSED;
 	}
-	return sl_quic_stream_write(c->qc, id, data, fin);
+	return sl_quic_stream_write(c->qc, s, data, fin);
 }
 
-int sl_client_stream_reset(struct sl_client_conn *c, int64_t id, uint64_t code)
+int sl_client_stream_reset(struct sl_client_conn *c, struct sl_quic_stream *s, uint64_t code)
 {
 	if (c->qc == NULL)
 		return SL_ECLOSED;
-	return sl_quic_stream_reset(c->qc, id, code);
+	sl_quic_stream_reset(c->qc, s, code);
+	return 0;
+}
+
+void sl_client_stream_release(struct sl_client_conn *c, struct sl_quic_stream *s)
+{
+	if (c->qc != NULL)
+		sl_quic_stream_set_user(s, NULL);
 }
 
 void sl_client_conn_close(struct sl_client_conn *c, uint64_t code, const char *reason)

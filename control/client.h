@@ -37,16 +37,26 @@ struct sl_client_conn;
 /*
  * What a connection that carries no moq-lite session reports to its application. Every
  * callback runs inside sl_client_run on the client's thread; any of them may be NULL.
+ *
+ * Streams are the endpoint's handles (quic/endpoint.h): the application names its own pointer
+ * for each stream (sl_client_stream_open's user, on_stream_open's return value), and the
+ * stream's events hand that pointer back. Events of a stream whose pointer is NULL (never set,
+ * or detached with sl_client_stream_release) are not reported. The handle is valid until
+ * on_stream_close.
  */
 struct sl_client_app_ops {
 	/* The handshake completed: streams may be opened from now on. */
 	void (*on_connected)(void *app, struct sl_client_conn *c);
-	/* The server opened stream id (before its first data). */
-	void (*on_stream_open)(void *app, int64_t id);
+	/* The server opened stream s (before its first data). Returns the application's pointer
+	 * for it (NULL: its events are ignored). */
+	void *(*on_stream_open)(void *app, struct sl_quic_stream *s);
 	/* Stream bytes in order, any split; fin marks the end of the server's side. */
-	void (*on_stream_data)(void *app, int64_t id, const uint8_t *d, size_t n, bool fin);
-	/* The server reset stream id, or asked us to stop sending on it, with code. */
-	void (*on_stream_reset)(void *app, int64_t id, uint64_t code);
+	void (*on_stream_data)(void *app, void *user, const uint8_t *d, size_t n, bool fin);
+	/* The server reset the stream, or asked us to stop sending on it, with code. */
+	void (*on_stream_reset)(void *app, void *user, uint64_t code);
+	/* The stream is over (both sides done, or the connection ends): its handle dies when
+	 * this returns. */
+	void (*on_stream_close)(void *app, void *user);
 	/* The connection is gone (error 0 for a clean close). No callback follows. */
 	void (*on_closed)(void *app, uint64_t error);
 	/* Once per loop iteration while the connection is open, before datagrams are written:
@@ -120,12 +130,17 @@ int sl_client_connect_app(struct sl_client *cl, const char *url, const char *alp
  * Stream access for an application connection (the moq-lite session has its own). They fail
  * with SL_ECLOSED once the connection is closed (c->qc NULL), and otherwise as the endpoint's
  * functions of the same name do (quic/endpoint.h): open SL_EBUSY (the server's stream limit:
- * retry later); write SL_ENOTFOUND, SL_ECLOSED, SL_ENOMEM, and it takes over data.buf's
- * reference in every case (data.buf may be NULL when data.len is 0); reset SL_ENOTFOUND.
+ * retry later), SL_ENOMEM; write SL_ECLOSED, SL_ENOMEM, and it takes over data.buf's
+ * reference in every case (data.buf may be NULL when data.len is 0). A handle must not be used
+ * after its on_stream_close, nor after the connection's on_closed.
  */
-int sl_client_stream_open(struct sl_client_conn *c, bool bidi, int64_t *id);
-int sl_client_stream_write(struct sl_client_conn *c, int64_t id, struct sl_slice data, bool fin);
-int sl_client_stream_reset(struct sl_client_conn *c, int64_t id, uint64_t code);
+int sl_client_stream_open(struct sl_client_conn *c, bool bidi, void *user,
+			  struct sl_quic_stream **out);
+int sl_client_stream_write(struct sl_client_conn *c, struct sl_quic_stream *s, struct sl_slice data,
+			   bool fin);
+int sl_client_stream_reset(struct sl_client_conn *c, struct sl_quic_stream *s, uint64_t code);
+/* The application forgets stream s: its later events are not reported. */
+void sl_client_stream_release(struct sl_client_conn *c, struct sl_quic_stream *s);
 
 /* Closes the connection with an application error code (0 = clean); on_closed follows from
  * the loop. A closed connection is left alone. */

@@ -5,6 +5,7 @@
 #include "log/streamset.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +28,11 @@ struct rxbuf {
 	size_t len, cap;
 };
 
-struct lstream {
-	int64_t id; /* -1 until opened */
+/* A stream: the transport hands it back with every event of its stream (the stream's user
+ * pointer). One struct serves successive streams (the request stream is reopened after a
+ * failure): the handle of the previous one is released first, so its late events carry none. */
+struct sl_logclient_stream {
+	void *h; /* the transport's handle; NULL until opened, and once released or closed */
 	struct outq out;
 	struct rxbuf rx;
 	/* Bumped whenever the stream is dropped or its subscription cancelled, so that a parse
@@ -48,7 +52,7 @@ struct slot {
 struct sl_logclient_sub {
 	struct sl_logclient *lc;
 	struct sl_logclient_sub *next;
-	struct lstream st;
+	struct sl_logclient_stream st;
 	struct sl_logclient_sub_callbacks cb;
 	void *user;
 	bool ended;	   /* on_end was called (or is due): the stream carries nothing more */
@@ -62,7 +66,7 @@ struct sl_logclient {
 	struct sl_logclient_callbacks cb;
 	void *user;
 	bool connected, closed;
-	struct lstream req;
+	struct sl_logclient_stream req;
 	struct slot *slots;
 	uint32_t nslots, in_flight;
 	uint64_t next_id;
@@ -103,13 +107,20 @@ void sl_logclient_config_default(struct sl_logclient_config *cfg)
 	sl_lp_limits_default(&cfg->limits);
 }
 
-static void stream_init(struct lstream *st)
+static void stream_init(struct sl_logclient_stream *st)
 {
 	memset(st, 0, sizeof(*st));
-	st->id = -1;
 }
 
-static void stream_release(struct lstream *st)
+/* Forgets st's transport stream (the bytes already handed over still go out). */
+static void stream_forget(struct sl_logclient *lc, struct sl_logclient_stream *st)
+{
+	if (st->h && !lc->closed)
+		lc->tr->release(lc->t, st->h);
+	st->h = NULL;
+}
+
+static void stream_release(struct sl_logclient_stream *st)
 {
 	sl_buf_unref(st->out.buf);
 	free(st->rx.p);
@@ -127,7 +138,7 @@ int sl_logclient_new(const struct sl_logclient_config *cfg, const struct sl_logc
 		cfg = &def;
 	}
 	if (tr == NULL || tr->open_bidi == NULL || tr->write == NULL || tr->reset == NULL ||
-	    cfg->max_in_flight == 0 || cfg->max_in_flight > (1u << 20) ||
+	    tr->release == NULL || cfg->max_in_flight == 0 || cfg->max_in_flight > (1u << 20) ||
 	    cfg->max_message_bytes == 0 || cfg->out_chunk_bytes < 1024 ||
 	    cfg->out_chunk_bytes > (64u << 20))
 		return SL_EINVAL;
@@ -229,7 +240,7 @@ static void outq_drop(struct outq *q)
 }
 
 /* Hands the unsent bytes of st to the transport. Returns 0 or the transport's error. */
-static int outq_flush(struct sl_logclient *lc, struct lstream *st)
+static int outq_flush(struct sl_logclient *lc, struct sl_logclient_stream *st)
 {
 	struct outq *q = &st->out;
 	struct sl_buf *b = q->buf;
@@ -239,7 +250,7 @@ static int outq_flush(struct sl_logclient *lc, struct lstream *st)
 	 * ever reads [off, off + len), and nothing rewrites bytes once they were handed over. */
 	struct sl_slice s = {sl_buf_ref(b), q->sent, b->len - q->sent};
 	q->sent = b->len;
-	int rc = lc->tr->write(lc->t, st->id, s, false);
+	int rc = lc->tr->write(lc->t, st->h, s, false);
 	if (rc == 0)
 		lc->stats.bytes_out += s.len;
 	return rc;
@@ -293,10 +304,10 @@ static void slot_complete(struct sl_logclient *lc, struct slot *s, struct sl_log
 static void req_fail(struct sl_logclient *lc, uint64_t code, uint64_t detail, const char *reason,
 		     int64_t reset_code)
 {
-	struct lstream *st = &lc->req;
-	if (st->id >= 0 && reset_code >= 0 && !lc->closed)
-		lc->tr->reset(lc->t, st->id, (uint64_t)reset_code);
-	st->id = -1;
+	struct sl_logclient_stream *st = &lc->req;
+	if (st->h && reset_code >= 0 && !lc->closed)
+		lc->tr->reset(lc->t, st->h, (uint64_t)reset_code);
+	stream_forget(lc, st);
 	outq_drop(&st->out);
 	st->rx.len = 0;
 	uint32_t gen = st->gen++;
@@ -365,8 +376,8 @@ static void sub_protocol_error(struct sl_logclient_sub *sub, const char *fmt, ..
 	vsnprintf(lc->why, sizeof(lc->why), fmt, ap);
 	va_end(ap);
 	lc->stats.protocol_errors++;
-	if (sub->st.id >= 0 && !lc->closed)
-		lc->tr->reset(lc->t, sub->st.id, SL_LP_RESET_MALFORMED);
+	if (sub->st.h && !lc->closed)
+		lc->tr->reset(lc->t, sub->st.h, SL_LP_RESET_MALFORMED);
 	sub_end(sub, SL_LOGCLIENT_ERR_PROTOCOL, 0, lc->why);
 }
 
@@ -380,6 +391,7 @@ static void reap(struct sl_logclient *lc)
 		struct sl_logclient_sub *sub = *pp;
 		if (sub->unsubscribed) {
 			*pp = sub->next;
+			stream_forget(lc, &sub->st);
 			sub_free(sub);
 		} else {
 			pp = &sub->next;
@@ -609,8 +621,8 @@ static int rx_reserve(struct rxbuf *rx, size_t need)
  * bounds. Returns false when the stream was dropped on the way (by a protocol error or by the
  * application), so the caller stops.
  */
-static bool feed(struct sl_logclient *lc, struct lstream *st, struct sl_logclient_sub *sub,
-		 const uint8_t *d, size_t n)
+static bool feed(struct sl_logclient *lc, struct sl_logclient_stream *st,
+		 struct sl_logclient_sub *sub, const uint8_t *d, size_t n)
 {
 	uint32_t gen = st->gen;
 	struct sl_lp_header h;
@@ -672,22 +684,26 @@ static bool feed(struct sl_logclient *lc, struct lstream *st, struct sl_logclien
 	return true;
 }
 
-static struct sl_logclient_sub *sub_by_id(struct sl_logclient *lc, int64_t id)
+/* The live subscription whose stream st is, or NULL (st is the request stream, or its
+ * subscription is over). */
+static struct sl_logclient_sub *sub_of(struct sl_logclient *lc, struct sl_logclient_stream *st)
 {
-	for (struct sl_logclient_sub *sub = lc->subs; sub; sub = sub->next)
-		if (sub->st.id == id && !sub->ended && !sub->unsubscribed)
-			return sub;
-	return NULL;
+	if (st == &lc->req)
+		return NULL;
+	struct sl_logclient_sub *sub =
+		(struct sl_logclient_sub *)(void *)((char *)st -
+						    offsetof(struct sl_logclient_sub, st));
+	return sub->ended || sub->unsubscribed ? NULL : sub;
 }
 
-void sl_logclient_stream_data(struct sl_logclient *lc, int64_t id, const uint8_t *d, size_t n,
-			      bool fin)
+void sl_logclient_stream_data(struct sl_logclient *lc, struct sl_logclient_stream *st,
+			      const uint8_t *d, size_t n, bool fin)
 {
-	if (lc->closed || id < 0)
+	if (lc->closed || st == NULL)
 		return;
 	lc->stats.bytes_in += n;
 	lc->busy++;
-	if (id == lc->req.id) {
+	if (st == &lc->req) {
 		if (feed(lc, &lc->req, NULL, d, n) && fin) {
 			if (lc->req.rx.len > 0) {
 				req_protocol_error(lc, "the request stream ended inside a message");
@@ -699,20 +715,20 @@ void sl_logclient_stream_data(struct sl_logclient *lc, int64_t id, const uint8_t
 			} else {
 				/* A clean end with nothing owed: close our side too, and let the
 				 * next request open a new stream. */
-				lc->tr->write(lc->t, lc->req.id, (struct sl_slice){0}, true);
-				lc->req.id = -1;
+				lc->tr->write(lc->t, lc->req.h, (struct sl_slice){0}, true);
+				stream_forget(lc, &lc->req);
 				lc->req.gen++;
 				outq_drop(&lc->req.out);
 			}
 		}
 	} else {
-		struct sl_logclient_sub *sub = sub_by_id(lc, id);
+		struct sl_logclient_sub *sub = sub_of(lc, st);
 		if (sub && feed(lc, &sub->st, sub, d, n) && fin) {
 			if (sub->st.rx.len > 0) {
 				sub_protocol_error(sub, "the subscription stream ended inside a "
 							"message");
 			} else {
-				lc->tr->write(lc->t, sub->st.id, (struct sl_slice){0}, true);
+				lc->tr->write(lc->t, sub->st.h, (struct sl_slice){0}, true);
 				sub_end(sub, 0, 0, NULL);
 			}
 		}
@@ -720,25 +736,33 @@ void sl_logclient_stream_data(struct sl_logclient *lc, int64_t id, const uint8_t
 	leave(lc);
 }
 
-void sl_logclient_stream_reset(struct sl_logclient *lc, int64_t id, uint64_t code)
+void sl_logclient_stream_reset(struct sl_logclient *lc, struct sl_logclient_stream *st,
+			       uint64_t code)
 {
-	if (lc->closed || id < 0)
+	if (lc->closed || st == NULL)
 		return;
 	lc->busy++;
-	if (id == lc->req.id) {
+	if (st == &lc->req) {
 		snprintf(lc->why, sizeof(lc->why),
 			 "the server reset the request stream (code %llu)",
 			 (unsigned long long)code);
 		/* Our side is reset too, so the stream ends in both directions. */
 		req_fail(lc, SL_LOGCLIENT_ERR_RESET, code, lc->why, 0);
 	} else {
-		struct sl_logclient_sub *sub = sub_by_id(lc, id);
+		struct sl_logclient_sub *sub = sub_of(lc, st);
 		if (sub) {
-			lc->tr->reset(lc->t, id, 0);
+			lc->tr->reset(lc->t, st->h, 0);
 			sub_end(sub, SL_LOGCLIENT_ERR_RESET, code, NULL);
 		}
 	}
 	leave(lc);
+}
+
+void sl_logclient_stream_closed(struct sl_logclient *lc, struct sl_logclient_stream *st)
+{
+	(void)lc;
+	if (st != NULL)
+		st->h = NULL;
 }
 
 void sl_logclient_connected(struct sl_logclient *lc)
@@ -762,14 +786,14 @@ void sl_logclient_closed(struct sl_logclient *lc, uint64_t error)
 
 /* Opens st when due and hands it its bytes. Returns false when the stream failed (the caller
  * drops it). */
-static int stream_flush(struct sl_logclient *lc, struct lstream *st)
+static int stream_flush(struct sl_logclient *lc, struct sl_logclient_stream *st)
 {
 	if (st->out.buf == NULL || st->out.buf->len == st->out.sent)
 		return 0;
-	if (st->id < 0) {
-		int rc = lc->tr->open_bidi(lc->t, &st->id);
+	if (st->h == NULL) {
+		int rc = lc->tr->open_bidi(lc->t, st, &st->h);
 		if (rc != 0) {
-			st->id = -1;
+			st->h = NULL;
 			/* The peer's stream limit: try again on a later poll. */
 			return rc == SL_EBUSY ? 0 : rc;
 		}
@@ -793,8 +817,8 @@ void sl_logclient_poll(struct sl_logclient *lc, uint64_t now_ns)
 		if (sub->ended || sub->unsubscribed)
 			continue;
 		if ((rc = stream_flush(lc, &sub->st)) != 0) {
-			if (sub->st.id >= 0)
-				lc->tr->reset(lc->t, sub->st.id, 0);
+			if (sub->st.h)
+				lc->tr->reset(lc->t, sub->st.h, 0);
 			sub_end(sub, SL_LOGCLIENT_ERR_RESET, 0, NULL);
 		}
 	}
@@ -965,8 +989,8 @@ void sl_logclient_unsubscribe(struct sl_logclient_sub *sub)
 	if (sub == NULL || sub->unsubscribed)
 		return;
 	struct sl_logclient *lc = sub->lc;
-	if (sub->st.id >= 0 && !sub->ended && !lc->closed)
-		lc->tr->reset(lc->t, sub->st.id, 0);
+	if (sub->st.h && !sub->ended && !lc->closed)
+		lc->tr->reset(lc->t, sub->st.h, 0);
 	sub->unsubscribed = true;
 	sub->st.gen++;
 	lc->reap = true;
@@ -980,25 +1004,35 @@ void sl_logclient_stats(const struct sl_logclient *lc, struct sl_logclient_stats
 
 /* ---- over the QUIC client runtime ---- */
 
-static int ct_open(void *t, int64_t *id)
+static int ct_open(void *t, void *user, void **handle)
 {
-	return sl_client_stream_open(t, true, id);
+	struct sl_quic_stream *qs;
+	int rc = sl_client_stream_open(t, true, user, &qs);
+	if (rc == 0)
+		*handle = qs;
+	return rc;
 }
 
-static int ct_write(void *t, int64_t id, struct sl_slice data, bool fin)
+static int ct_write(void *t, void *h, struct sl_slice data, bool fin)
 {
-	return sl_client_stream_write(t, id, data, fin);
+	return sl_client_stream_write(t, h, data, fin);
 }
 
-static int ct_reset(void *t, int64_t id, uint64_t code)
+static int ct_reset(void *t, void *h, uint64_t code)
 {
-	return sl_client_stream_reset(t, id, code);
+	return sl_client_stream_reset(t, h, code);
+}
+
+static void ct_release(void *t, void *h)
+{
+	sl_client_stream_release(t, h);
 }
 
 static const struct sl_logclient_transport client_transport = {
 	.open_bidi = ct_open,
 	.write = ct_write,
 	.reset = ct_reset,
+	.release = ct_release,
 };
 
 static void app_connected(void *app, struct sl_client_conn *c)
@@ -1007,14 +1041,19 @@ static void app_connected(void *app, struct sl_client_conn *c)
 	sl_logclient_connected(app);
 }
 
-static void app_data(void *app, int64_t id, const uint8_t *d, size_t n, bool fin)
+static void app_data(void *app, void *user, const uint8_t *d, size_t n, bool fin)
 {
-	sl_logclient_stream_data(app, id, d, n, fin);
+	sl_logclient_stream_data(app, user, d, n, fin);
 }
 
-static void app_reset(void *app, int64_t id, uint64_t code)
+static void app_reset(void *app, void *user, uint64_t code)
 {
-	sl_logclient_stream_reset(app, id, code);
+	sl_logclient_stream_reset(app, user, code);
+}
+
+static void app_stream_close(void *app, void *user)
+{
+	sl_logclient_stream_closed(app, user);
 }
 
 static void app_closed(void *app, uint64_t error)
@@ -1027,12 +1066,13 @@ static void app_poll(void *app, uint64_t now_ns)
 	sl_logclient_poll(app, now_ns);
 }
 
-/* The server opens no streams in this protocol; a stream it opens anyway gets its data
- * ignored (sl_logclient_stream_data knows no such id). */
+/* The server opens no streams in this protocol; one it opens anyway has no pointer of ours
+ * (no on_stream_open), so its events are not reported. */
 static const struct sl_client_app_ops app_ops = {
 	.on_connected = app_connected,
 	.on_stream_data = app_data,
 	.on_stream_reset = app_reset,
+	.on_stream_close = app_stream_close,
 	.on_closed = app_closed,
 	.poll = app_poll,
 };

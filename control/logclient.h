@@ -64,16 +64,29 @@ enum sl_logclient_code {
  * ("protocol_error", "stream_reset", "connection_closed"); "ok" for 0; "?" if unknown. */
 const char *sl_logclient_code_name(uint64_t code);
 
-/* Where the session's stream operations go. t is the transport's own argument. */
+/* The session's side of one stream: the transport's user pointer for it (see below). */
+struct sl_logclient_stream;
+
+/*
+ * Where the session's stream operations go. t is the transport's own argument. Streams are
+ * handles both ways (as in moq/session.h): the transport returns its handle from open_bidi and
+ * keeps the session's stream (user) with it, handing it to every event of the stream; the
+ * session calls release when it forgets a stream, and the transport calls
+ * sl_logclient_stream_closed when its stream ends first.
+ */
 struct sl_logclient_transport {
-	/* Opens a bidirectional stream. Returns 0, SL_EBUSY (the peer's stream limit: the session
-	 * tries again on a later poll) or another negative code (the connection is gone). */
-	int (*open_bidi)(void *t, int64_t *id);
+	/* Opens a bidirectional stream whose events carry user. Returns 0 with *handle set,
+	 * SL_EBUSY (the peer's stream limit: the session tries again on a later poll) or another
+	 * negative code (the connection is gone). */
+	int (*open_bidi)(void *t, void *user, void **handle);
 	/* Queues data (and fin) on a stream; takes over data.buf's reference also on error
 	 * (data.buf is NULL when data.len is 0). Returns 0 or a negative code. */
-	int (*write)(void *t, int64_t id, struct sl_slice data, bool fin);
+	int (*write)(void *t, void *handle, struct sl_slice data, bool fin);
 	/* Resets the sending side and stops the receiving side of a stream with code. */
-	int (*reset)(void *t, int64_t id, uint64_t code);
+	int (*reset)(void *t, void *handle, uint64_t code);
+	/* The session forgets the stream: its later events must not carry the session's
+	 * pointer. Never called for a stream the transport closed, nor from sl_logclient_free. */
+	void (*release)(void *t, void *handle);
 };
 
 struct sl_logclient_config {
@@ -176,13 +189,19 @@ void sl_logclient_free(struct sl_logclient *lc);
  * subscriptions made before wait for it. */
 void sl_logclient_connected(struct sl_logclient *lc);
 
-/* Bytes of stream id from the server, in order, any split; fin ends the server's side. Data on
- * streams the session does not know (or no longer knows) is ignored. */
-void sl_logclient_stream_data(struct sl_logclient *lc, int64_t id, const uint8_t *d, size_t n,
-			      bool fin);
+/* Bytes of stream st from the server, in order, any split; fin ends the server's side. st NULL
+ * (a stream the session released, or one the server opened) is ignored, as in the calls below;
+ * so is a stream whose request stream or subscription is over. */
+void sl_logclient_stream_data(struct sl_logclient *lc, struct sl_logclient_stream *st,
+			      const uint8_t *d, size_t n, bool fin);
 
-/* The server reset stream id or asked us to stop sending on it. */
-void sl_logclient_stream_reset(struct sl_logclient *lc, int64_t id, uint64_t code);
+/* The server reset stream st or asked us to stop sending on it. */
+void sl_logclient_stream_reset(struct sl_logclient *lc, struct sl_logclient_stream *st,
+			       uint64_t code);
+
+/* The transport's stream is gone (both sides done, or the connection ends): its handle is
+ * never used again. */
+void sl_logclient_stream_closed(struct sl_logclient *lc, struct sl_logclient_stream *st);
 
 /* The connection is gone: every outstanding request completes and every subscription ends with
  * SL_LOGCLIENT_ERR_CLOSED (detail error); later calls fail with SL_ECLOSED. */

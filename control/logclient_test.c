@@ -23,6 +23,8 @@
 
 struct fstream {
 	int64_t id;
+	struct sl_logclient_stream *user; /* the session's pointer; NULL once released */
+	bool released;
 	uint8_t *data;
 	size_t len, cap;
 	size_t parsed; /* the server's read cursor */
@@ -39,15 +41,7 @@ struct fake {
 	int writes;
 };
 
-static struct fstream *fs_find(struct fake *f, int64_t id)
-{
-	for (int i = 0; i < f->n; i++)
-		if (f->s[i].id == id)
-			return &f->s[i];
-	return NULL;
-}
-
-static int f_open(void *t, int64_t *id)
+static int f_open(void *t, void *user, void **handle)
 {
 	struct fake *f = t;
 	if (f->busy_opens > 0) {
@@ -59,15 +53,15 @@ static int f_open(void *t, int64_t *id)
 	memset(s, 0, sizeof(*s));
 	s->id = f->next_id;
 	f->next_id += 4; /* client-initiated bidirectional stream ids */
-	*id = s->id;
+	s->user = user;
+	*handle = s;
 	return 0;
 }
 
-static int f_write(void *t, int64_t id, struct sl_slice data, bool fin)
+static int f_write(void *t, void *h, struct sl_slice data, bool fin)
 {
 	struct fake *f = t;
-	struct fstream *s = fs_find(f, id);
-	assert_non_null(s);
+	struct fstream *s = h;
 	assert_false(s->fin);
 	f->writes++;
 	if (data.len > 0) {
@@ -84,20 +78,42 @@ static int f_write(void *t, int64_t id, struct sl_slice data, bool fin)
 	return 0;
 }
 
-static int f_reset(void *t, int64_t id, uint64_t code)
+static int f_reset(void *t, void *h, uint64_t code)
 {
-	struct fstream *s = fs_find(t, id);
-	assert_non_null(s);
+	(void)t;
+	struct fstream *s = h;
 	s->reset = true;
 	s->reset_code = code;
 	return 0;
+}
+
+static void f_release(void *t, void *h)
+{
+	(void)t;
+	struct fstream *s = h;
+	assert_false(s->released);
+	s->released = true;
+	s->user = NULL;
 }
 
 static const struct sl_logclient_transport ftr = {
 	.open_bidi = f_open,
 	.write = f_write,
 	.reset = f_reset,
+	.release = f_release,
 };
+
+/* The server's bytes (and reset) on stream s, delivered with the session's pointer of the
+ * moment, as a transport does: nothing reaches the session once it released the stream. */
+static void f_data(struct sl_logclient *lc, struct fstream *s, const uint8_t *d, size_t n, bool fin)
+{
+	sl_logclient_stream_data(lc, s->user, d, n, fin);
+}
+
+static void f_rst(struct sl_logclient *lc, struct fstream *s, uint64_t code)
+{
+	sl_logclient_stream_reset(lc, s->user, code);
+}
 
 static void fake_free(struct fake *f)
 {
@@ -299,7 +315,7 @@ static void test_produce_pipelined_out_of_order(void **state)
 	mb_ok(&m, id[2], 2, 500, 1);
 	mb_err(&m, id[1], SL_LP_ERR_OVERLOADED, 1, 25, "queue full");
 	mb_ok(&m, id[0], 0, 40, 3);
-	sl_logclient_stream_data(e.lc, s->id, m.b, mb_len(&m), false);
+	f_data(e.lc, s, m.b, mb_len(&m), false);
 	assert_int_equal(e.r->n, 3);
 	struct done *d = e.r->d;
 	assert_ptr_equal(d[0].cookie, (void *)3);
@@ -426,7 +442,7 @@ static void test_in_flight_limit_and_ids(void **state)
 	struct msgbuf m;
 	mb_init(&m);
 	mb_ok(&m, b, 0, 7, 1);
-	sl_logclient_stream_data(e.lc, e.f->s[0].id, m.b, mb_len(&m), false);
+	f_data(e.lc, &e.f->s[0], m.b, mb_len(&m), false);
 	assert_int_equal(e.r->n, 1);
 	assert_int_equal(produce(e.lc, 0, 1, (void *)3, 0, &c), 0);
 	assert_true(c > b);
@@ -434,7 +450,7 @@ static void test_in_flight_limit_and_ids(void **state)
 	mb_init(&m);
 	mb_ok(&m, c, 1, 8, 1);
 	mb_ok(&m, a, 0, 6, 1);
-	sl_logclient_stream_data(e.lc, e.f->s[0].id, m.b, mb_len(&m), false);
+	f_data(e.lc, &e.f->s[0], m.b, mb_len(&m), false);
 	assert_int_equal(e.r->n, 3);
 	assert_ptr_equal(e.r->d[1].cookie, (void *)3);
 	assert_int_equal(e.r->d[1].first_offset, 8);
@@ -510,7 +526,7 @@ static void test_hwm(void **state)
 	struct sl_lp_marks marks[3] = {{0, 10, 12}, {5, 5, 5}, {0, 0, 0}};
 	assert_int_equal(sl_lp_write_hwm_ok(&m.w, h2, marks, 3), 0);
 	mb_err(&m, h1, SL_LP_ERR_UNKNOWN_STREAM, SL_LP_NO_PARTITION, 0, "no stream clicks");
-	sl_logclient_stream_data(e.lc, e.f->s[0].id, m.b, mb_len(&m), false);
+	f_data(e.lc, &e.f->s[0], m.b, mb_len(&m), false);
 	assert_int_equal(e.r->n, 2);
 	assert_int_equal(e.r->d[0].kind, 2);
 	assert_ptr_equal(e.r->d[0].cookie, (void *)6);
@@ -562,17 +578,17 @@ static void test_responses_split_everywhere(void **state)
 		assert_int_equal(sl_lp_write_hwm_ok(&m.w, hid, marks, 2), 0);
 		mb_ok(&m, id[2], 1, (UINT64_C(1) << 40), 3);
 		size_t total = mb_len(&m);
-		int64_t sid = e.f->s[0].id;
+		struct fstream *sid = &e.f->s[0];
 		if (cut == 0) {
-			sl_logclient_stream_data(e.lc, sid, m.b, total, false);
+			f_data(e.lc, sid, m.b, total, false);
 			assert_int_equal(e.r->n, 4);
 			memcpy(want, e.r->d, sizeof(want));
 		} else if (cut < total) {
-			sl_logclient_stream_data(e.lc, sid, m.b, cut, false);
-			sl_logclient_stream_data(e.lc, sid, m.b + cut, total - cut, false);
+			f_data(e.lc, sid, m.b, cut, false);
+			f_data(e.lc, sid, m.b + cut, total - cut, false);
 		} else {
 			for (size_t i = 0; i < total; i++)
-				sl_logclient_stream_data(e.lc, sid, m.b + i, 1, false);
+				f_data(e.lc, sid, m.b + i, 1, false);
 		}
 		assert_int_equal(e.r->n, 4);
 		for (int i = 0; i < 4; i++) {
@@ -641,8 +657,8 @@ static void test_request_stream_garbage(void **state)
 		}
 		/* A valid answer after the garbage must not be seen: the stream is gone. */
 		mb_ok(&m, a, 0, 0, 1);
-		int64_t sid = e.f->s[0].id;
-		sl_logclient_stream_data(e.lc, sid, m.b, mb_len(&m), false);
+		struct fstream *sid = &e.f->s[0];
+		f_data(e.lc, sid, m.b, mb_len(&m), false);
 		assert_int_equal(e.r->n, 2);
 		for (int i = 0; i < 2; i++) {
 			assert_int_equal(e.r->d[i].code, SL_LOGCLIENT_ERR_PROTOCOL);
@@ -657,7 +673,7 @@ static void test_request_stream_garbage(void **state)
 		assert_int_equal(st.protocol_errors, 1);
 		assert_int_equal(st.local_failures, 2);
 		/* Late bytes on the dead stream are ignored. */
-		sl_logclient_stream_data(e.lc, sid, m.b, mb_len(&m), true);
+		f_data(e.lc, sid, m.b, mb_len(&m), true);
 		assert_int_equal(e.r->n, 2);
 		/* A new request gets a new stream. */
 		uint64_t c;
@@ -666,7 +682,7 @@ static void test_request_stream_garbage(void **state)
 		assert_int_equal(e.f->n, 2);
 		mb_init(&m);
 		mb_ok(&m, c, 0, 1, 1);
-		sl_logclient_stream_data(e.lc, e.f->s[1].id, m.b, mb_len(&m), false);
+		f_data(e.lc, &e.f->s[1], m.b, mb_len(&m), false);
 		assert_int_equal(e.r->n, 3);
 		assert_int_equal(e.r->d[2].code, 0);
 		env_free(&e);
@@ -685,7 +701,7 @@ static void test_request_stream_error_for_nobody(void **state)
 	struct msgbuf m;
 	mb_init(&m);
 	mb_err(&m, 0, SL_LP_ERR_MALFORMED, SL_LP_NO_PARTITION, 0, "bad produce.count");
-	sl_logclient_stream_data(e.lc, e.f->s[0].id, m.b, mb_len(&m), false);
+	f_data(e.lc, &e.f->s[0], m.b, mb_len(&m), false);
 	assert_int_equal(e.r->n, 1);
 	assert_int_equal(e.r->d[0].code, SL_LP_ERR_MALFORMED);
 	assert_string_equal(e.r->d[0].reason, "bad produce.count");
@@ -702,7 +718,7 @@ static void test_request_stream_reset_fin_close(void **state)
 	env_new(&e, NULL);
 	assert_int_equal(produce(e.lc, 0, 1, (void *)1, 0, NULL), 0);
 	sl_logclient_poll(e.lc, 0);
-	sl_logclient_stream_reset(e.lc, e.f->s[0].id, 77);
+	f_rst(e.lc, &e.f->s[0], 77);
 	assert_int_equal(e.r->n, 1);
 	assert_int_equal(e.r->d[0].code, SL_LOGCLIENT_ERR_RESET);
 	assert_int_equal(e.r->d[0].detail, 77);
@@ -711,7 +727,7 @@ static void test_request_stream_reset_fin_close(void **state)
 	assert_int_equal(produce(e.lc, 0, 1, (void *)2, 0, NULL), 0);
 	sl_logclient_poll(e.lc, 0);
 	assert_int_equal(e.f->n, 2);
-	sl_logclient_stream_data(e.lc, e.f->s[1].id, NULL, 0, true);
+	f_data(e.lc, &e.f->s[1], NULL, 0, true);
 	assert_int_equal(e.r->n, 2);
 	assert_int_equal(e.r->d[1].code, SL_LOGCLIENT_ERR_RESET);
 
@@ -722,7 +738,7 @@ static void test_request_stream_reset_fin_close(void **state)
 	struct msgbuf m;
 	mb_init(&m);
 	mb_ok(&m, id, 0, 0, 1);
-	sl_logclient_stream_data(e.lc, e.f->s[2].id, m.b, mb_len(&m), true);
+	f_data(e.lc, &e.f->s[2], m.b, mb_len(&m), true);
 	assert_int_equal(e.r->n, 3);
 	assert_int_equal(e.r->d[2].code, 0);
 	assert_true(e.f->s[2].fin);
@@ -733,7 +749,7 @@ static void test_request_stream_reset_fin_close(void **state)
 	sl_logclient_poll(e.lc, 0);
 	mb_init(&m);
 	mb_ok(&m, id, 0, 0, 1);
-	sl_logclient_stream_data(e.lc, e.f->s[3].id, m.b, mb_len(&m) - 1, true);
+	f_data(e.lc, &e.f->s[3], m.b, mb_len(&m) - 1, true);
 	assert_int_equal(e.r->n, 4);
 	assert_int_equal(e.r->d[3].code, SL_LOGCLIENT_ERR_PROTOCOL);
 
@@ -769,10 +785,10 @@ static void test_produce_from_callback(void **state)
 	struct msgbuf m;
 	mb_init(&m);
 	mb_ok(&m, id[1], 0, 0, 1);
-	sl_logclient_stream_data(e.lc, e.f->s[0].id, m.b, mb_len(&m), false);
+	f_data(e.lc, &e.f->s[0], m.b, mb_len(&m), false);
 	assert_int_equal(e.r->n, 1);
 	e.r->produce_in_callback = 3;
-	sl_logclient_stream_reset(e.lc, e.f->s[0].id, 1);
+	f_rst(e.lc, &e.f->s[0], 1);
 	assert_int_equal(e.r->n, 3); /* the two old requests, and none of the new ones */
 	assert_ptr_equal(e.r->d[1].cookie, (void *)1);
 	assert_ptr_equal(e.r->d[2].cookie, (void *)3);
@@ -936,7 +952,7 @@ static void test_subscription(void **state)
 
 	struct msgbuf m;
 	build_sub_messages(&m);
-	sl_logclient_stream_data(e.lc, ss->id, m.b, mb_len(&m), false);
+	f_data(e.lc, ss, m.b, mb_len(&m), false);
 	assert_string_equal(sr.log, sub_log);
 	struct sl_logclient_stats stats;
 	sl_logclient_stats(e.lc, &stats);
@@ -967,7 +983,7 @@ static void test_subscription(void **state)
 
 	/* The server finishing the stream ends the subscription; our side is finished too. */
 	size_t before = sr.len;
-	sl_logclient_stream_data(e.lc, ss->id, NULL, 0, true);
+	f_data(e.lc, ss, NULL, 0, true);
 	assert_string_equal(sr.log + before, "end ok 0;");
 	assert_true(ss->fin);
 	assert_int_equal(sl_logclient_assign(sub, &add, 1, NULL, 0), SL_ECLOSED);
@@ -989,13 +1005,13 @@ static void test_subscription_split_everywhere(void **state)
 		struct subrec sr = {0};
 		subscribe(&e, &sr);
 		sl_logclient_poll(e.lc, 0);
-		int64_t sid = e.f->s[0].id;
+		struct fstream *sid = &e.f->s[0];
 		if (cut < total) {
-			sl_logclient_stream_data(e.lc, sid, m.b, cut, false);
-			sl_logclient_stream_data(e.lc, sid, m.b + cut, total - cut, false);
+			f_data(e.lc, sid, m.b, cut, false);
+			f_data(e.lc, sid, m.b + cut, total - cut, false);
 		} else {
 			for (size_t i = 0; i < total; i++)
-				sl_logclient_stream_data(e.lc, sid, m.b + i, 1, false);
+				f_data(e.lc, sid, m.b + i, 1, false);
 		}
 		assert_string_equal(sr.log, sub_log);
 		env_free(&e);
@@ -1051,7 +1067,7 @@ static void test_subscription_garbage(void **state)
 		}
 		if (kind != 5)
 			mb_records(&m, 0, 100, 1); /* must not be delivered */
-		sl_logclient_stream_data(e.lc, ss->id, m.b, mb_len(&m), kind == 5);
+		f_data(e.lc, ss, m.b, mb_len(&m), kind == 5);
 		assert_non_null(strstr(sr.log, "error protocol_error"));
 		assert_null(strstr(sr.log, "records 0 100"));
 		assert_non_null(strstr(sr.log, "end protocol_error 0;"));
@@ -1059,8 +1075,8 @@ static void test_subscription_garbage(void **state)
 		assert_int_equal(ss->reset_code, SL_LP_RESET_MALFORMED);
 		/* Late bytes and resets on the dead stream are ignored. */
 		size_t len = sr.len;
-		sl_logclient_stream_data(e.lc, ss->id, m.b, mb_len(&m), false);
-		sl_logclient_stream_reset(e.lc, ss->id, 3);
+		f_data(e.lc, ss, m.b, mb_len(&m), false);
+		f_rst(e.lc, ss, 3);
 		assert_int_equal(sr.len, len);
 		assert_int_equal(sl_logclient_assign(sub, &(struct sl_lp_start){0}, 1, NULL, 0),
 				 SL_ECLOSED);
@@ -1084,11 +1100,11 @@ static void test_unsubscribe_from_callback(void **state)
 	sl_logclient_poll(e.lc, 0);
 	struct msgbuf m;
 	build_sub_messages(&m);
-	sl_logclient_stream_data(e.lc, e.f->s[0].id, m.b, mb_len(&m), false);
+	f_data(e.lc, &e.f->s[0], m.b, mb_len(&m), false);
 	assert_string_equal(sr.log, "started 0 5;records 0 5 one two three;");
 	assert_true(e.f->s[0].reset);
 	assert_int_equal(e.f->s[0].reset_code, 0);
-	sl_logclient_stream_data(e.lc, e.f->s[0].id, m.b, mb_len(&m), true);
+	f_data(e.lc, &e.f->s[0], m.b, mb_len(&m), true);
 	assert_string_equal(sr.log, "started 0 5;records 0 5 one two three;");
 	env_free(&e);
 }
@@ -1111,10 +1127,10 @@ static void test_subscription_reset_and_close(void **state)
 	mb_init(&m);
 	struct sl_lp_started s0 = {4, 4};
 	assert_int_equal(sl_lp_write_started(&m.w, &s0), 0);
-	sl_logclient_stream_data(e.lc, e.f->s[0].id, m.b, mb_len(&m), false);
+	f_data(e.lc, &e.f->s[0], m.b, mb_len(&m), false);
 	assert_true((a.len == 0) != (b.len == 0));
 	struct subrec *first = a.len ? &a : &b, *second = a.len ? &b : &a;
-	sl_logclient_stream_reset(e.lc, e.f->s[0].id, 9);
+	f_rst(e.lc, &e.f->s[0], 9);
 	assert_string_equal(first->log, "started 4 4;end stream_reset 9;");
 	assert_true(e.f->s[0].reset); /* our side too, so the stream is over both ways */
 	assert_string_equal(second->log, "");
@@ -1162,10 +1178,10 @@ static void test_random_garbage(void **state)
 			if (i == 0)
 				junk[i] = (uint8_t)(x % 0x16);
 		}
-		int64_t sid = e.f->s[round % 2].id;
+		struct fstream *sid = &e.f->s[round % 2];
 		size_t cut = (size_t)(x % n);
-		sl_logclient_stream_data(e.lc, sid, junk, cut, false);
-		sl_logclient_stream_data(e.lc, sid, junk + cut, n - cut, round % 3 == 0);
+		f_data(e.lc, sid, junk, cut, false);
+		f_data(e.lc, sid, junk + cut, n - cut, round % 3 == 0);
 		env_free(&e);
 	}
 }
@@ -1328,9 +1344,10 @@ static void srv_connected(void *arg, struct sl_quic_conn *c)
 	sl_quic_conn_set_user(c, (void *)(intptr_t)(strcmp(a, SL_LP_ALPN) == 0));
 }
 
-static void srv_data(void *arg, struct sl_quic_conn *c, int64_t id, const uint8_t *d, size_t n,
-		     bool fin)
+static void srv_data(void *arg, struct sl_quic_conn *c, struct sl_quic_stream *qs, void *user,
+		     const uint8_t *d, size_t n, bool fin)
 {
+	(void)user;
 	(void)fin;
 	struct srv *s = arg;
 	if (sl_quic_conn_user(c) == NULL)
@@ -1350,7 +1367,7 @@ static void srv_data(void *arg, struct sl_quic_conn *c, int64_t id, const uint8_
 		struct sl_lp_produce_ok ok = {p.request_id, p.partition, s->next_offset, p.count};
 		assert_int_equal(sl_lp_write_produce_ok(&w, &ok), 0);
 		b->len = (uint32_t)sl_writer_len(&w);
-		assert_int_equal(sl_quic_stream_write(c, id, sl_slice_of(b), false), 0);
+		assert_int_equal(sl_quic_stream_write(c, qs, sl_slice_of(b), false), 0);
 		s->next_offset += p.count;
 		s->produces++;
 		size_t used = h.hdr_len + (size_t)h.len;

@@ -7,15 +7,18 @@
 #include <string.h>
 
 #include "core/err.h"
-#include "core/u64map.h"
 #include "core/varint.h"
 
 enum { K_UNKNOWN = 0, K_REQUEST = 1, K_SUB = 2 };
 
 struct lsub;
 
-struct lstream {
-	int64_t id;
+/* One stream of the connection: the transport hands it back with every event of the stream
+ * (its user pointer), and it holds the transport's handle until either side lets go. */
+struct sl_logsrv_stream {
+	void *h; /* the transport's handle; NULL once closed by the transport */
+	struct sl_logsrv_stream *next, **pprev; /* every stream of the session */
+	uint64_t unacked; /* written, not yet acknowledged (sl_logsrv_stream_acked) */
 	uint8_t kind;
 	bool closed;  /* reset, malformed or ended: input is ignored, answers dropped */
 	bool fin_in;  /* the client finished its side */
@@ -36,7 +39,8 @@ struct lsout {
 struct lsprod {
 	struct sl_dproduce p;
 	struct lsout out;
-	int64_t stream;
+	/* The stream to answer on: it stays while requests are out on it (inflight). */
+	struct sl_logsrv_stream *stream;
 	uint64_t request_id;
 	struct sl_buf *body;
 	struct sl_slice recs[];
@@ -50,7 +54,7 @@ struct lsgroup {
 
 struct lshwm {
 	struct lsout out;
-	int64_t stream;
+	struct sl_logsrv_stream *stream; /* as in struct lsprod */
 	uint64_t request_id;
 	uint64_t stream_id;
 	uint32_t nparts, pending, ngroups;
@@ -79,7 +83,7 @@ struct lspart {
 };
 
 struct lsub {
-	struct lstream *st;
+	struct sl_logsrv_stream *st;
 	struct sl_stream_def def;
 	uint8_t isolation;
 	struct lspart *parts;
@@ -94,9 +98,10 @@ struct sl_logsrv {
 	void *t;
 	struct sl_logsrv_router router;
 	void *rarg;
-	struct sl_u64map streams; /* id -> struct lstream */
-	struct lsout *outs;	  /* requests out */
-	struct lsub *active;	  /* subscriptions poll must look at */
+	struct sl_logsrv_stream *streams; /* every stream, for free */
+	uint32_t nstreams;
+	struct lsout *outs;  /* requests out */
+	struct lsub *active; /* subscriptions poll must look at */
 	bool shutting_down;
 	struct sl_lp_limits lim;
 	struct sl_logsrv_stats st;
@@ -136,27 +141,25 @@ static void out_unlink(struct lsout *o)
 	o->next = NULL;
 }
 
-static struct lstream *stream_get(struct sl_logsrv *s, int64_t id)
-{
-	uint64_t v;
-	if (!sl_u64map_get(&s->streams, (uint64_t)id, &v))
-		return NULL;
-	return (struct lstream *)(uintptr_t)v;
-}
-
 static void sub_end(struct sl_logsrv *s, struct lsub *sub);
 
-static void stream_free(struct sl_logsrv *s, struct lstream *st)
+static void stream_free(struct sl_logsrv *s, struct sl_logsrv_stream *st)
 {
 	if (st->sub)
 		sub_end(s, st->sub);
-	sl_u64map_remove(&s->streams, (uint64_t)st->id);
+	/* The transport keeps the stream as long as it needs; its events stop naming this one. */
+	if (st->h)
+		s->tops.release(s->t, st->h);
+	*st->pprev = st->next;
+	if (st->next)
+		st->next->pprev = st->pprev;
+	s->nstreams--;
 	free(st->rx);
 	free(st);
 }
 
 /* A stream is forgotten once nothing more can happen on it. */
-static void stream_maybe_free(struct sl_logsrv *s, struct lstream *st)
+static void stream_maybe_free(struct sl_logsrv *s, struct sl_logsrv_stream *st)
 {
 	if (st->inflight == 0 && st->sub == NULL && (st->closed || (st->fin_in && st->fin_out)))
 		stream_free(s, st);
@@ -164,27 +167,39 @@ static void stream_maybe_free(struct sl_logsrv *s, struct lstream *st)
 
 /* ---- writing ---- */
 
-static void send_buf(struct sl_logsrv *s, struct lstream *st, struct sl_buf *b, bool fin)
+/* Hands data to the transport, counting it until acknowledged; nothing once the transport
+ * closed the stream. */
+static void tx(struct sl_logsrv *s, struct sl_logsrv_stream *st, struct sl_slice data, bool fin)
+{
+	if (st->h == NULL) {
+		sl_buf_unref(data.buf);
+		return;
+	}
+	st->unacked += data.len;
+	s->tops.write(s->t, st->h, data, fin);
+}
+
+static void send_buf(struct sl_logsrv *s, struct sl_logsrv_stream *st, struct sl_buf *b, bool fin)
 {
 	if (st->closed || st->fin_out) {
 		sl_buf_unref(b);
 		return;
 	}
 	st->fin_out |= fin;
-	s->tops.write(s->t, st->id, sl_slice_of(b), fin);
+	tx(s, st, sl_slice_of(b), fin);
 }
 
-static void send_fin(struct sl_logsrv *s, struct lstream *st)
+static void send_fin(struct sl_logsrv *s, struct sl_logsrv_stream *st)
 {
 	if (st->closed || st->fin_out)
 		return;
 	st->fin_out = true;
 	struct sl_slice none = {NULL, 0, 0};
-	s->tops.write(s->t, st->id, none, true);
+	tx(s, st, none, true);
 }
 
-static void send_error(struct sl_logsrv *s, struct lstream *st, uint64_t request_id, int code,
-		       uint32_t partition, uint64_t detail, const char *reason)
+static void send_error(struct sl_logsrv *s, struct sl_logsrv_stream *st, uint64_t request_id,
+		       int code, uint32_t partition, uint64_t detail, const char *reason)
 {
 	struct sl_buf *b = sl_buf_alloc(64 + 1024);
 	if (b == NULL)
@@ -256,7 +271,7 @@ static const struct sl_stream_def *stream_lookup(struct sl_logsrv *s, struct sl_
 }
 
 /* Answers a malformed message: ERROR, then the stream is reset and forgotten. */
-static void malformed(struct sl_logsrv *s, struct lstream *st, const char *why)
+static void malformed(struct sl_logsrv *s, struct sl_logsrv_stream *st, const char *why)
 {
 	char reason[320];
 	snprintf(reason, sizeof(reason), "malformed message: %s", why ? why : "?");
@@ -264,7 +279,8 @@ static void malformed(struct sl_logsrv *s, struct lstream *st, const char *why)
 	send_error(s, st, 0, SL_LP_ERR_MALFORMED, SL_LP_NO_PARTITION, 0, reason);
 	if (st->sub)
 		sub_end(s, st->sub);
-	s->tops.reset(s->t, st->id, SL_LP_RESET_MALFORMED);
+	if (st->h)
+		s->tops.reset(s->t, st->h, SL_LP_RESET_MALFORMED);
 	st->closed = true;
 }
 
@@ -289,9 +305,8 @@ static void prod_done(struct sl_dreq *r)
 		return;
 	}
 	s->st.inflight--;
-	struct lstream *st = stream_get(s, x->stream);
-	if (st != NULL)
-		st->inflight--;
+	struct sl_logsrv_stream *st = x->stream;
+	st->inflight--;
 	if (st != NULL && !st->closed) {
 		if (r->code == 0) {
 			s->st.produce_ok++;
@@ -325,7 +340,8 @@ static void prod_done(struct sl_dreq *r)
 	prod_free(x);
 }
 
-static void on_produce(struct sl_logsrv *s, struct lstream *st, const uint8_t *body, size_t n)
+static void on_produce(struct sl_logsrv *s, struct sl_logsrv_stream *st, const uint8_t *body,
+		       size_t n)
 {
 	struct sl_lp_produce m;
 	const char *why = NULL;
@@ -396,7 +412,7 @@ static void on_produce(struct sl_logsrv *s, struct lstream *st, const uint8_t *b
 	}
 	s->st.produce_records += m.count;
 	s->st.produce_bytes += m.payload_bytes;
-	x->stream = st->id;
+	x->stream = st;
 	x->request_id = m.request_id;
 	x->p.h.kind = SL_DREQ_PRODUCE;
 	x->p.h.stream_id = d->id;
@@ -430,7 +446,7 @@ static void hwm_group_done(struct sl_dreq *r)
 		return;
 	struct sl_logsrv *s = h->out.s;
 	out_unlink(&h->out);
-	struct lstream *st = s ? stream_get(s, h->stream) : NULL;
+	struct sl_logsrv_stream *st = s ? h->stream : NULL;
 	if (st != NULL) {
 		st->inflight--;
 		if (!st->closed && h->code != 0) {
@@ -468,7 +484,7 @@ static void hwm_group_done(struct sl_dreq *r)
 	hwm_free(h);
 }
 
-static void on_hwm(struct sl_logsrv *s, struct lstream *st, const uint8_t *body, size_t n)
+static void on_hwm(struct sl_logsrv *s, struct sl_logsrv_stream *st, const uint8_t *body, size_t n)
 {
 	struct sl_lp_hwm m;
 	const char *why = NULL;
@@ -501,7 +517,7 @@ static void on_hwm(struct sl_logsrv *s, struct lstream *st, const uint8_t *body,
 			   "internal error: out of memory");
 		return;
 	}
-	h->stream = st->id;
+	h->stream = st;
 	h->request_id = m.request_id;
 	h->stream_id = d->id;
 	h->nparts = d->partitions;
@@ -636,7 +652,7 @@ static void sub_end(struct sl_logsrv *s, struct lsub *sub)
 /* Ends a subscription with an error for the whole stream, then FIN. */
 static void sub_fail(struct sl_logsrv *s, struct lsub *sub, int code, int err)
 {
-	struct lstream *st = sub->st;
+	struct sl_logsrv_stream *st = sub->st;
 	char reason[320];
 	reason_of(reason, sizeof(reason), code, err, 0, &sub->def, sub->def.name, 0);
 	send_error(s, st, 0, code, SL_LP_NO_PARTITION, 0, reason);
@@ -743,8 +759,8 @@ static int assign_check(const struct lsub *sub, const struct sl_stream_def *d,
 }
 
 /* The ERROR for a refused SUBSCRIBE or ASSIGN. */
-static void assign_refused(struct sl_logsrv *s, struct lstream *st, const struct sl_stream_def *d,
-			   int code, uint32_t bad, const char *what)
+static void assign_refused(struct sl_logsrv *s, struct sl_logsrv_stream *st,
+			   const struct sl_stream_def *d, int code, uint32_t bad, const char *what)
 {
 	char reason[320];
 	if (code == SL_LP_ERR_INVALID)
@@ -755,7 +771,8 @@ static void assign_refused(struct sl_logsrv *s, struct lstream *st, const struct
 		   reason);
 }
 
-static void on_subscribe(struct sl_logsrv *s, struct lstream *st, const uint8_t *body, size_t n)
+static void on_subscribe(struct sl_logsrv *s, struct sl_logsrv_stream *st, const uint8_t *body,
+			 size_t n)
 {
 	struct sl_lp_subscribe m;
 	const char *why = NULL;
@@ -813,7 +830,8 @@ static void on_subscribe(struct sl_logsrv *s, struct lstream *st, const uint8_t 
 		assign_add(s, sub, &a);
 }
 
-static void on_assign(struct sl_logsrv *s, struct lstream *st, const uint8_t *body, size_t n)
+static void on_assign(struct sl_logsrv *s, struct sl_logsrv_stream *st, const uint8_t *body,
+		      size_t n)
 {
 	struct sl_lp_assign m;
 	const char *why = NULL;
@@ -866,16 +884,16 @@ static void write_records(struct sl_logsrv *s, struct lsub *sub, struct sl_dfetc
 	for (uint32_t i = 0; i < f->count; i++)
 		sl_lp_write_record_len(&w, f->recs[i].len);
 	b->len = (uint32_t)sl_writer_len(&w);
-	int64_t id = sub->st->id;
+	struct sl_logsrv_stream *st = sub->st;
 	struct sl_slice first = {sl_buf_ref(b), 0, (uint32_t)head};
-	s->tops.write(s->t, id, first, false);
+	tx(s, st, first, false);
 	for (uint32_t i = 0; i < f->count; i++) {
 		uint32_t pl = (uint32_t)sl_varint_len(f->recs[i].len);
 		struct sl_slice pre = {sl_buf_ref(b), (uint32_t)at, pl};
 		at += pl;
-		s->tops.write(s->t, id, pre, false);
+		tx(s, st, pre, false);
 		if (f->recs[i].len > 0)
-			s->tops.write(s->t, id, f->recs[i], false);
+			tx(s, st, f->recs[i], false);
 		else
 			sl_buf_unref(f->recs[i].buf);
 		f->recs[i].buf = NULL; /* the reference went to the transport */
@@ -953,7 +971,7 @@ static bool sub_poll(struct sl_logsrv *s, struct lsub *sub)
 		struct lspart *lp = &sub->parts[p];
 		if (!lp->assigned || lp->fetch != NULL)
 			continue;
-		if (s->tops.unacked(s->t, sub->st->id) >= s->cfg.sub_window) {
+		if (sub->st->unacked >= s->cfg.sub_window) {
 			waiting = true;
 			break;
 		}
@@ -975,7 +993,7 @@ void sl_logsrv_poll(struct sl_logsrv *s, uint64_t now_ns)
 		struct lsub *sub = list;
 		list = sub->next_active;
 		sub->active = false;
-		struct lstream *st = sub->st;
+		struct sl_logsrv_stream *st = sub->st;
 		if (sub_poll(s, sub))
 			sub_activate(s, sub);
 		if (st->sub == NULL)
@@ -990,8 +1008,8 @@ bool sl_logsrv_busy(const struct sl_logsrv *s)
 
 /* ---- input ---- */
 
-static void handle(struct sl_logsrv *s, struct lstream *st, uint64_t type, const uint8_t *body,
-		   size_t n)
+static void handle(struct sl_logsrv *s, struct sl_logsrv_stream *st, uint64_t type,
+		   const uint8_t *body, size_t n)
 {
 	if (st->kind == K_UNKNOWN)
 		st->kind = type == SL_LP_SUBSCRIBE ? K_SUB : K_REQUEST;
@@ -1022,24 +1040,26 @@ static void handle(struct sl_logsrv *s, struct lstream *st, uint64_t type, const
 	}
 }
 
-void sl_logsrv_stream_open(struct sl_logsrv *s, int64_t id)
+struct sl_logsrv_stream *sl_logsrv_stream_open(struct sl_logsrv *s, void *handle)
 {
-	if (stream_get(s, id) != NULL)
-		return;
-	struct lstream *st = calloc(1, sizeof(*st));
-	if (st == NULL)
-		return;
-	st->id = id;
-	if (sl_u64map_count(&s->streams) >= s->cfg.max_streams ||
-	    sl_u64map_insert(&s->streams, (uint64_t)id, (uint64_t)(uintptr_t)st) != 0) {
-		free(st);
-		s->tops.reset(s->t, id, SL_LP_RESET_MALFORMED);
-		return;
+	struct sl_logsrv_stream *st =
+		s->nstreams < s->cfg.max_streams ? calloc(1, sizeof(*st)) : NULL;
+	if (st == NULL) {
+		s->tops.reset(s->t, handle, SL_LP_RESET_MALFORMED);
+		return NULL;
 	}
+	st->h = handle;
+	st->next = s->streams;
+	if (s->streams)
+		s->streams->pprev = &st->next;
+	st->pprev = &s->streams;
+	s->streams = st;
+	s->nstreams++;
 	s->st.streams_in++;
+	return st;
 }
 
-static int rx_append(struct lstream *st, const uint8_t *p, size_t n, size_t max)
+static int rx_append(struct sl_logsrv_stream *st, const uint8_t *p, size_t n, size_t max)
 {
 	if (st->rx_len + n > max)
 		return SL_ERANGE;
@@ -1058,17 +1078,10 @@ static int rx_append(struct lstream *st, const uint8_t *p, size_t n, size_t max)
 	return 0;
 }
 
-void sl_logsrv_stream_data(struct sl_logsrv *s, int64_t id, const uint8_t *data, size_t len,
-			   bool fin)
+void sl_logsrv_stream_data(struct sl_logsrv *s, struct sl_logsrv_stream *st, const uint8_t *data,
+			   size_t len, bool fin)
 {
-	struct lstream *st = stream_get(s, id);
-	if (st == NULL) {
-		sl_logsrv_stream_open(s, id);
-		st = stream_get(s, id);
-		if (st == NULL)
-			return;
-	}
-	if (st->closed || st->fin_in)
+	if (st == NULL || st->closed || st->fin_in)
 		return;
 	/* Whole messages are handled straight from the caller's bytes; only a partial one at
 	 * the end is copied, to be completed by the next call. */
@@ -1126,12 +1139,32 @@ void sl_logsrv_stream_data(struct sl_logsrv *s, int64_t id, const uint8_t *data,
 	stream_maybe_free(s, st);
 }
 
-void sl_logsrv_stream_reset(struct sl_logsrv *s, int64_t id, uint64_t code)
+void sl_logsrv_stream_reset(struct sl_logsrv *s, struct sl_logsrv_stream *st, uint64_t code)
 {
 	(void)code;
-	struct lstream *st = stream_get(s, id);
 	if (st == NULL)
 		return;
+	if (st->sub)
+		sub_end(s, st->sub);
+	st->closed = true;
+	stream_maybe_free(s, st);
+}
+
+void sl_logsrv_stream_acked(struct sl_logsrv *s, struct sl_logsrv_stream *st, uint64_t bytes)
+{
+	(void)s;
+	if (st != NULL)
+		st->unacked -= bytes < st->unacked ? bytes : st->unacked;
+}
+
+void sl_logsrv_stream_closed(struct sl_logsrv *s, struct sl_logsrv_stream *st)
+{
+	if (st == NULL)
+		return;
+	/* Nothing more goes out or comes in on it: as after a reset, answers still due are
+	 * dropped, and the stream is forgotten once none is out. */
+	st->h = NULL;
+	st->unacked = 0;
 	if (st->sub)
 		sub_end(s, st->sub);
 	st->closed = true;
@@ -1145,7 +1178,7 @@ struct sl_logsrv *sl_logsrv_new(const struct sl_logsrv_config *cfg,
 				const struct sl_logsrv_router *router, void *rarg)
 {
 	if (tops == NULL || router == NULL || tops->write == NULL || tops->reset == NULL ||
-	    tops->unacked == NULL || router->streams == NULL || router->submit == NULL ||
+	    tops->release == NULL || router->streams == NULL || router->submit == NULL ||
 	    router->owner == NULL)
 		return NULL;
 	struct sl_logsrv *s = calloc(1, sizeof(*s));
@@ -1161,10 +1194,6 @@ struct sl_logsrv *sl_logsrv_new(const struct sl_logsrv_config *cfg,
 	s->rarg = rarg;
 	sl_lp_limits_default(&s->lim);
 	s->lim.max_record_bytes = SL_STREAM_MAX_RECORD_BYTES;
-	if (sl_u64map_init(&s->streams, 16) != 0) {
-		free(s);
-		return NULL;
-	}
 	return s;
 }
 
@@ -1172,12 +1201,13 @@ void sl_logsrv_free(struct sl_logsrv *s)
 {
 	if (s == NULL)
 		return;
-	for (size_t i = 0; i <= s->streams.mask; i++) {
-		if (!s->streams.slots[i].used)
-			continue;
-		struct lstream *st = (struct lstream *)(uintptr_t)s->streams.slots[i].val;
+	while (s->streams) {
+		struct sl_logsrv_stream *st = s->streams;
+		s->streams = st->next;
 		if (st->sub)
 			sub_end(s, st->sub);
+		if (st->h)
+			s->tops.release(s->t, st->h);
 		free(st->rx);
 		free(st);
 	}
@@ -1187,7 +1217,6 @@ void sl_logsrv_free(struct sl_logsrv *s)
 		out_unlink(o);
 		o->s = NULL;
 	}
-	sl_u64map_fini(&s->streams);
 	free(s);
 }
 

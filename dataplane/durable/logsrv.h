@@ -23,22 +23,32 @@
  *                        a time -> STARTED, RECORDS (payloads by reference), REMOVED, ERROR
  *
  * A subscription asks for more only while its stream has fewer than sub_window bytes not yet
- * acknowledged, so a consumer that stops reading holds at most that plus one fetch answer per
- * partition, and stalls nobody else. A malformed message answers ERROR(MALFORMED), resets that
- * stream and is counted; other streams and connections go on.
+ * acknowledged (counted from the transport's acknowledgements, sl_logsrv_stream_acked), so a
+ * consumer that stops reading holds at most that plus one fetch answer per partition, and stalls
+ * nobody else. A malformed message answers ERROR(MALFORMED), resets that stream and is counted;
+ * other streams and connections go on.
  *
  * Requests complete on this core through their done callbacks; a session freed while requests
  * are out leaves them orphaned, and they free themselves when they come back.
+ *
+ * Streams are handles both ways, as in moq/session.h: the transport gives each stream's handle
+ * to sl_logsrv_stream_open and keeps the struct sl_logsrv_stream it returns (QUIC's stream user
+ * data), handing it to every later event of the stream; the session calls release when it is
+ * done with a stream, and the transport calls sl_logsrv_stream_closed when its stream ends
+ * first.
  */
 struct sl_logsrv;
+struct sl_logsrv_stream;
 
 struct sl_logsrv_transport {
-	/* Queues data (and fin) on a stream; takes over data.buf's reference, also on error. */
-	int (*write)(void *t, int64_t id, struct sl_slice data, bool fin);
+	/* Queues data (and fin) on a stream; takes over data.buf's reference, also on error. The
+	 * transport reports the bytes back through sl_logsrv_stream_acked. */
+	int (*write)(void *t, void *handle, struct sl_slice data, bool fin);
 	/* Resets the sending side and stops the receiving side. */
-	int (*reset)(void *t, int64_t id, uint64_t code);
-	/* Bytes queued on the stream and not yet acknowledged. */
-	uint64_t (*unacked)(void *t, int64_t id);
+	int (*reset)(void *t, void *handle, uint64_t code);
+	/* The session forgets the stream: its later events must not carry the session's pointer.
+	 * Never called for a stream the transport closed (sl_logsrv_stream_closed). */
+	void (*release)(void *t, void *handle);
 };
 
 struct sl_logsrv_router {
@@ -68,13 +78,26 @@ struct sl_logsrv *sl_logsrv_new(const struct sl_logsrv_config *cfg,
 				const struct sl_logsrv_transport *tops, void *t,
 				const struct sl_logsrv_router *router, void *rarg);
 
-/* Frees the session; requests in flight are orphaned (they free themselves on completion). */
+/* Frees the session; requests in flight are orphaned (they free themselves on completion).
+ * Streams still open are released (the transport must still be there). */
 void sl_logsrv_free(struct sl_logsrv *s);
 
-void sl_logsrv_stream_open(struct sl_logsrv *s, int64_t id);
-void sl_logsrv_stream_data(struct sl_logsrv *s, int64_t id, const uint8_t *data, size_t len,
-			   bool fin);
-void sl_logsrv_stream_reset(struct sl_logsrv *s, int64_t id, uint64_t code);
+/* The client opened a stream (handle: the transport's). Returns the session's stream, which the
+ * transport hands to every later event of it, or NULL when the session already has max_streams
+ * (the stream is then reset with the malformed code). */
+struct sl_logsrv_stream *sl_logsrv_stream_open(struct sl_logsrv *s, void *handle);
+/* Stream bytes in order, any split; fin marks the end of the client's side. st NULL (a stream
+ * the session released or refused) is ignored, as in the calls below. */
+void sl_logsrv_stream_data(struct sl_logsrv *s, struct sl_logsrv_stream *st, const uint8_t *data,
+			   size_t len, bool fin);
+/* The client reset the stream, or asked this side to stop sending on it. */
+void sl_logsrv_stream_reset(struct sl_logsrv *s, struct sl_logsrv_stream *st, uint64_t code);
+/* The client acknowledged bytes more of what was written on st. */
+void sl_logsrv_stream_acked(struct sl_logsrv *s, struct sl_logsrv_stream *st, uint64_t bytes);
+/* The transport's stream is gone: its handle is never used again, answers still due on it are
+ * dropped. Every stream must get this before the transport frees its handle, unless the
+ * session is freed first. */
+void sl_logsrv_stream_closed(struct sl_logsrv *s, struct sl_logsrv_stream *st);
 
 /* Moves subscriptions on: writes fetch answers and asks for more where windows allow. Cheap
  * when nothing is waiting. */

@@ -38,8 +38,13 @@ static const struct sl_dindex_ops index_ops = {.publish = ix_publish};
 
 /* ---- the transport: what the server writes, per stream ---- */
 
+/* One stream (its handle is the struct out): what the server wrote on it, and the server's
+ * pointer for it. */
 struct out {
 	int64_t id;
+	struct sl_logsrv_stream *user; /* NULL until opened, and once released */
+	bool opened, released;
+	uint64_t unacked; /* written, not yet acknowledged to the server */
 	uint8_t *b;
 	size_t n, cap, read;
 	bool fin, reset;
@@ -48,7 +53,8 @@ struct out {
 
 static struct out outs[16];
 static int nouts;
-static uint64_t unacked_value;
+/* The client acknowledges nothing while set; otherwise every turn acknowledges all. */
+static bool acks_held;
 
 static struct out *out_of(int64_t id)
 {
@@ -61,10 +67,22 @@ static struct out *out_of(int64_t id)
 	return &outs[nouts++];
 }
 
-static int t_write(void *t, int64_t id, struct sl_slice data, bool fin)
+/* The server's pointer for the client's stream id, handed over when the stream opens. */
+static struct sl_logsrv_stream *stream_of(int64_t id)
+{
+	struct out *o = out_of(id);
+	if (!o->opened) {
+		o->opened = true;
+		o->user = sl_logsrv_stream_open(srv, o);
+	}
+	return o->user;
+}
+
+static int t_write(void *t, void *h, struct sl_slice data, bool fin)
 {
 	(void)t;
-	struct out *o = out_of(id);
+	struct out *o = h;
+	assert_false(o->released);
 	if (o->n + data.len > o->cap) {
 		o->cap = (o->n + data.len) * 2 + 64;
 		o->b = realloc(o->b, o->cap);
@@ -72,28 +90,42 @@ static int t_write(void *t, int64_t id, struct sl_slice data, bool fin)
 	if (data.len)
 		memcpy(o->b + o->n, data.buf->data + data.off, data.len);
 	o->n += data.len;
+	o->unacked += data.len;
 	o->fin |= fin;
 	sl_buf_unref(data.buf);
 	return 0;
 }
 
-static int t_reset(void *t, int64_t id, uint64_t code)
+static int t_reset(void *t, void *h, uint64_t code)
 {
 	(void)t;
-	struct out *o = out_of(id);
+	struct out *o = h;
+	assert_false(o->released);
 	o->reset = true;
 	o->reset_code = code;
 	return 0;
 }
 
-static uint64_t t_unacked(void *t, int64_t id)
+static void t_release(void *t, void *h)
 {
 	(void)t;
-	(void)id;
-	return unacked_value;
+	struct out *o = h;
+	assert_false(o->released);
+	o->released = true;
+	o->user = NULL;
 }
 
-static const struct sl_logsrv_transport tops = {t_write, t_reset, t_unacked};
+static const struct sl_logsrv_transport tops = {t_write, t_reset, t_release};
+
+/* The client acknowledges everything it received (unless acks_held). */
+static void ack_all(void)
+{
+	for (int i = 0; i < nouts && !acks_held; i++) {
+		if (outs[i].user && outs[i].unacked)
+			sl_logsrv_stream_acked(srv, outs[i].user, outs[i].unacked);
+		outs[i].unacked = 0;
+	}
+}
 
 /* ---- the router: every partition is this shard's ---- */
 
@@ -132,8 +164,10 @@ static void turn(void)
 		sl_dshard_index_done(ds, p, now);
 	}
 	sl_dshard_poll(ds, now);
-	if (srv)
+	if (srv) {
+		ack_all();
 		sl_logsrv_poll(srv, now);
+	}
 }
 
 static void turns(int n)
@@ -148,7 +182,7 @@ static int setup(void **state)
 	now = 1000 * MS;
 	npending = 0;
 	nouts = 0;
-	unacked_value = 0;
+	acks_held = false;
 	struct sl_stream_def d[1];
 	memset(d, 0, sizeof(d));
 	d[0].id = 5;
@@ -200,10 +234,10 @@ static void feed(int64_t id, const uint8_t *p, size_t n, size_t piece, bool fin)
 		piece = n ? n : 1;
 	for (size_t off = 0; off < n; off += piece) {
 		size_t k = n - off < piece ? n - off : piece;
-		sl_logsrv_stream_data(srv, id, p + off, k, fin && off + k == n);
+		sl_logsrv_stream_data(srv, stream_of(id), p + off, k, fin && off + k == n);
 	}
 	if (n == 0)
-		sl_logsrv_stream_data(srv, id, p, 0, fin);
+		sl_logsrv_stream_data(srv, stream_of(id), p, 0, fin);
 }
 
 static size_t enc_produce(uint8_t *at, size_t cap, uint64_t rid, const char *stream, int partition,
@@ -545,15 +579,22 @@ static void subscriptions_deliver_backlog_then_live(void **state)
 	assert_int_equal(st.subscriptions, 0);
 }
 
+/* The window is counted from the client's acknowledgements: a consumer whose acks do not come
+ * back gets nothing past sub_window bytes, and gets the rest once they do. */
 static void a_full_window_stops_fetching(void **state)
 {
 	(void)state;
 	memset(started_seen, 0, sizeof(started_seen));
-	unacked_value = 5000; /* over the 1000-byte window */
-	const char *v[] = {"w"};
-	size_t n = enc_produce(cbuf, sizeof(cbuf), 1, "orders", 0, NULL, SL_LP_DURABLE, v, 1);
+	acks_held = true;
+	char big[91];
+	memset(big, 'b', 90);
+	big[90] = '\0';
+	const char *v[12];
+	for (int i = 0; i < 12; i++)
+		v[i] = big;
+	size_t n = enc_produce(cbuf, sizeof(cbuf), 1, "orders", 0, NULL, SL_LP_DURABLE, v, 12);
 	feed(0, cbuf, n, 0, false);
-	expect_ok(0, 1, 0, 0, 1);
+	expect_ok(0, 1, 0, 0, 12);
 	struct sl_lp_start st0 = {0, SL_LP_START_EARLIEST, 0};
 	struct sl_writer w;
 	sl_writer_init(&w, cbuf, sizeof(cbuf));
@@ -563,9 +604,17 @@ static void a_full_window_stops_fetching(void **state)
 			 0);
 	feed(4, cbuf, sl_writer_len(&w), 0, false);
 	turns(10);
+	/* The backlog in one answer: more than the 1000-byte window, not acknowledged. */
+	assert_int_equal(drain_sub(4), 12);
+	assert_true(out_of(4)->unacked > 1000);
+	const char *w1[] = {"w"};
+	n = enc_produce(cbuf, sizeof(cbuf), 2, "orders", 0, NULL, SL_LP_DURABLE, w1, 1);
+	feed(0, cbuf, n, 0, false);
+	expect_ok(0, 2, 0, 12, 1);
+	turns(10);
 	assert_int_equal(drain_sub(4), 0);
 	assert_true(sl_logsrv_busy(srv)); /* waiting for its window */
-	unacked_value = 0;
+	acks_held = false;
 	turns(3);
 	assert_int_equal(drain_sub(4), 1);
 }

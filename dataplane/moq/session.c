@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The session core: lifecycle, the stream table, transport writes, the stream parser that
+ * The session core: lifecycle, streams, transport writes, the stream parser that
  * dispatches each message to the part that owns its stream kind, and poll. The parts share the
  * state in moq/session_int.h.
  */
@@ -41,16 +41,6 @@ void sl_moq_subscribe_options_default(struct sl_moq_subscribe_options *o)
 }
 
 /* ---- small helpers ---- */
-
-static bool local_stream(const struct sl_moq_session *s, int64_t id)
-{
-	return ((id & 1) != 0) == s->cfg.server;
-}
-
-static bool uni_stream(int64_t id)
-{
-	return (id & 2) != 0;
-}
 
 /* Maps a reset code from the peer to the error a local reader sees. */
 static int err_from_code(uint64_t code)
@@ -118,16 +108,28 @@ char *sm_path_join(const char *prefix, const char *suffix, size_t slen)
 
 /* ---- transport writes ---- */
 
+/* Bytes handed to the transport on a group stream are in flight until acknowledged
+ * (sl_moq_session_stream_acked). Counted before the write: a write that fails has its stream
+ * reset, which takes them off again. */
+static void tx_count(struct sl_moq_stream *st, uint64_t n)
+{
+	if (st->kind != K_GROUP_OUT)
+		return;
+	st->u.go.unacked += n;
+	if (st->u.go.d)
+		st->u.go.d->inflight += n;
+}
+
 /*
  * Copies small bytes (stream types, control messages, frame headers) into a shared arena
  * buffer and writes a slice of it, so a frame header costs no allocation: each slice holds its
  * own reference on the arena, which is replaced once full. Bytes already handed out are never
  * written again.
  */
-int sm_tx(struct sl_moq_session *s, struct stream *st, const void *p, size_t n, bool fin)
+int sm_tx(struct sl_moq_session *s, struct sl_moq_stream *st, const void *p, size_t n, bool fin)
 {
 	struct sl_slice sl = {NULL, 0, 0};
-	if (s->closed || st->tx_done)
+	if (s->closed || st->tx_done || st->h == NULL)
 		return SL_ECLOSED;
 	if (n > 0) {
 		struct sl_buf *a = s->arena;
@@ -145,21 +147,23 @@ int sm_tx(struct sl_moq_session *s, struct stream *st, const void *p, size_t n, 
 	s->st.bytes_out += n;
 	if (fin)
 		st->tx_done = true;
-	return s->ops.write(s->t, st->id, sl, fin);
+	tx_count(st, n);
+	return s->ops.write(s->t, st->h, sl, fin);
 }
 
-static int tx_payload(struct sl_moq_session *s, struct stream *st, struct sl_slice f)
+static int tx_payload(struct sl_moq_session *s, struct sl_moq_stream *st, struct sl_slice f)
 {
-	if (s->closed || st->tx_done)
+	if (s->closed || st->tx_done || st->h == NULL)
 		return SL_ECLOSED;
 	s->st.bytes_out += f.len;
 	s->st.payload_out += f.len;
 	f.buf = sl_buf_ref(f.buf);
-	return s->ops.write(s->t, st->id, f, false);
+	tx_count(st, f.len);
+	return s->ops.write(s->t, st->h, f, false);
 }
 
 /* Writes one frame (size header, then the payload by reference) on a group or fetch stream. */
-int sm_tx_frame(struct sl_moq_session *s, struct stream *st, struct sl_slice f)
+int sm_tx_frame(struct sl_moq_session *s, struct sl_moq_stream *st, struct sl_slice f)
 {
 	uint8_t hdr[8];
 	struct sl_writer w;
@@ -172,20 +176,20 @@ int sm_tx_frame(struct sl_moq_session *s, struct stream *st, struct sl_slice f)
 	return rc;
 }
 
-/* ---- stream table ---- */
+/* ---- streams ---- */
 
 /*
  * A relay session opens a stream per group per subscriber: those come from the relay's
  * per-core pool. A client session (no relay) opens few and uses the heap.
  */
-static struct stream *stream_alloc(struct sl_moq_session *s)
+static struct sl_moq_stream *stream_alloc(struct sl_moq_session *s)
 {
 	if (s->relay)
 		return sl_pool_zget(&s->relay->streams);
-	return calloc(1, sizeof(struct stream));
+	return calloc(1, sizeof(struct sl_moq_stream));
 }
 
-static void stream_dealloc(struct sl_moq_session *s, struct stream *st)
+static void stream_dealloc(struct sl_moq_session *s, struct sl_moq_stream *st)
 {
 	if (s->relay)
 		sl_pool_put(&s->relay->streams, st);
@@ -193,19 +197,16 @@ static void stream_dealloc(struct sl_moq_session *s, struct stream *st)
 		free(st);
 }
 
-static struct stream *stream_new(struct sl_moq_session *s, int64_t id, uint8_t kind)
+/* A new live stream of kind, on the session's list; NULL past max_streams or without memory. */
+static struct sl_moq_stream *stream_new(struct sl_moq_session *s, bool uni, uint8_t kind)
 {
 	if (s->nstreams >= s->cfg.max_streams)
 		return NULL;
-	struct stream *st = stream_alloc(s);
+	struct sl_moq_stream *st = stream_alloc(s);
 	if (st == NULL)
 		return NULL;
-	st->id = id;
+	st->uni = uni;
 	st->kind = kind;
-	if (sl_u64map_insert(&s->streams, (uint64_t)id, (uint64_t)(uintptr_t)st) != 0) {
-		stream_dealloc(s, st);
-		return NULL;
-	}
 	st->next = s->all;
 	if (s->all)
 		s->all->pprev = &st->next;
@@ -215,25 +216,26 @@ static struct stream *stream_new(struct sl_moq_session *s, int64_t id, uint8_t k
 	return st;
 }
 
-static struct stream *stream_find(struct sl_moq_session *s, int64_t id)
+/* Undoes stream_new for a stream nothing has seen yet. */
+static void stream_unnew(struct sl_moq_session *s, struct sl_moq_stream *st)
 {
-	uint64_t v;
-	if (id < 0 || !sl_u64map_get(&s->streams, (uint64_t)id, &v))
-		return NULL;
-	return (struct stream *)(uintptr_t)v;
+	*st->pprev = st->next;
+	if (st->next)
+		st->next->pprev = st->pprev;
+	s->nstreams--;
+	stream_dealloc(s, st);
 }
 
 /* Opens a local stream of kind. Returns 0, SL_EBUSY, SL_ENOMEM or a transport error. */
-int sm_stream_open(struct sl_moq_session *s, bool bidi, uint8_t kind, struct stream **out)
+int sm_stream_open(struct sl_moq_session *s, bool bidi, uint8_t kind, struct sl_moq_stream **out)
 {
-	int64_t id;
-	int rc = s->ops.open_stream(s->t, bidi, &id);
-	if (rc != 0)
-		return rc;
-	struct stream *st = stream_new(s, id, kind);
-	if (st == NULL) {
-		s->ops.reset(s->t, id, SL_MOQ_ERR_CANCEL);
+	struct sl_moq_stream *st = stream_new(s, !bidi, kind);
+	if (st == NULL)
 		return SL_ENOMEM;
+	int rc = s->ops.open_stream(s->t, bidi, st, &st->h);
+	if (rc != 0) {
+		stream_unnew(s, st);
+		return rc;
 	}
 	st->rx_done = !bidi; /* nothing ever arrives on a local uni stream */
 	s->st.streams_out++;
@@ -242,15 +244,18 @@ int sm_stream_open(struct sl_moq_session *s, bool bidi, uint8_t kind, struct str
 }
 
 /*
- * Removes a stream from the table and drops what it holds. The memory itself is freed at the
- * end of the outermost API call, because the caller may still be walking the stream's bytes.
+ * Takes a stream off the session, gives its handle back to the transport and drops what it
+ * holds. The memory itself is freed at the end of the outermost API call, because the caller
+ * may still be walking the stream's bytes.
  */
-void sm_stream_release(struct sl_moq_session *s, struct stream *st)
+void sm_stream_release(struct sl_moq_session *s, struct sl_moq_stream *st)
 {
 	if (st->dead)
 		return;
 	st->dead = true;
-	sl_u64map_remove(&s->streams, (uint64_t)st->id);
+	if (st->h && !s->transport_gone)
+		s->ops.release(s->t, st->h);
+	st->h = NULL;
 	*st->pprev = st->next;
 	if (st->next)
 		st->next->pprev = st->pprev;
@@ -284,6 +289,9 @@ void sm_stream_release(struct sl_moq_session *s, struct stream *st)
 		}
 		break;
 	case K_ANNOUNCE_OUT:
+		/* Normally ended where the stream ended; here so that no remote broadcast ever
+		 * points at a freed stream. */
+		sm_remotes_end_stream(s, st);
 		free(st->u.ao.prefix);
 		st->u.ao.prefix = NULL;
 		break;
@@ -310,7 +318,7 @@ void sm_stream_release(struct sl_moq_session *s, struct stream *st)
 static void dead_flush(struct sl_moq_session *s)
 {
 	while (s->dead) {
-		struct stream *st = s->dead;
+		struct sl_moq_stream *st = s->dead;
 		s->dead = st->dnext;
 		free(st->rx);
 		stream_dealloc(s, st);
@@ -335,13 +343,13 @@ void sm_leave(struct sl_moq_session *s)
 }
 
 /* Releases the stream once both directions are done. */
-static void maybe_release(struct sl_moq_session *s, struct stream *st)
+static void maybe_release(struct sl_moq_session *s, struct sl_moq_stream *st)
 {
 	if (st->rx_done && st->tx_done)
 		sm_stream_release(s, st);
 }
 
-void sm_tx_fin(struct sl_moq_session *s, struct stream *st)
+void sm_tx_fin(struct sl_moq_session *s, struct sl_moq_stream *st)
 {
 	if (!st->tx_done)
 		sm_tx(s, st, NULL, 0, true);
@@ -350,12 +358,12 @@ void sm_tx_fin(struct sl_moq_session *s, struct stream *st)
 }
 
 /* Resets both directions of a stream (never used on a probe stream) and releases it. */
-void sm_reset_stream(struct sl_moq_session *s, struct stream *st, uint64_t code)
+void sm_reset_stream(struct sl_moq_session *s, struct sl_moq_stream *st, uint64_t code)
 {
 	/* A finished group stream may still hold unacknowledged bytes: resetting it is what
 	 * releases them. */
-	if (!s->closed && (!st->tx_done || !st->rx_done || st->kind == K_GROUP_OUT)) {
-		s->ops.reset(s->t, st->id, code);
+	if (!s->closed && st->h && (!st->tx_done || !st->rx_done || st->kind == K_GROUP_OUT)) {
+		s->ops.reset(s->t, st->h, code);
 		s->st.resets_out++;
 	}
 	st->tx_done = st->rx_done = true;
@@ -378,7 +386,7 @@ void sm_session_close(struct sl_moq_session *s, uint64_t code, const char *reaso
 
 /* ---- receiving frames (group and fetch streams) ---- */
 
-static int commit_frame(struct sl_moq_session *s, struct stream *st)
+static int commit_frame(struct sl_moq_session *s, struct sl_moq_stream *st)
 {
 	struct sl_slice f = {st->fbuf, 0, st->fbuf ? st->fbuf->len : 0};
 	st->fbuf = NULL;
@@ -394,7 +402,7 @@ static int commit_frame(struct sl_moq_session *s, struct stream *st)
 	return 0;
 }
 
-static int rx_frames(struct sl_moq_session *s, struct stream *st, struct sl_reader *r)
+static int rx_frames(struct sl_moq_session *s, struct sl_moq_stream *st, struct sl_reader *r)
 {
 	if (st->fleft > 0) {
 		size_t n = sl_reader_left(r);
@@ -445,7 +453,7 @@ static int rx_frames(struct sl_moq_session *s, struct stream *st, struct sl_read
 		}                                                                                  \
 	} while (0)
 
-static int proto_err(struct sl_moq_session *s, struct stream *st, uint64_t code)
+static int proto_err(struct sl_moq_session *s, struct sl_moq_stream *st, uint64_t code)
 {
 	s->st.protocol_errors++;
 	st->err_code = code;
@@ -454,7 +462,7 @@ static int proto_err(struct sl_moq_session *s, struct stream *st, uint64_t code)
 
 /* Consumes one message (or some payload) from r. Returns 1 on progress, 0 when more bytes are
  * needed, or a negative code with st->err_code set (the caller resets the stream). */
-static int step(struct sl_moq_session *s, struct stream *st, struct sl_reader *r)
+static int step(struct sl_moq_session *s, struct sl_moq_stream *st, struct sl_reader *r)
 {
 	const char *why = NULL;
 	int rc;
@@ -462,7 +470,7 @@ static int step(struct sl_moq_session *s, struct stream *st, struct sl_reader *r
 	case K_NEW_IN: {
 		uint64_t type;
 		DECODE(sl_moq_decode_stream_type(r, &type, &why));
-		if (uni_stream(st->id)) {
+		if (st->uni) {
 			if (type == SL_MOQ_STREAM_GROUP) {
 				st->kind = K_GROUP_IN;
 				return 1;
@@ -577,7 +585,7 @@ static int step(struct sl_moq_session *s, struct stream *st, struct sl_reader *r
 	}
 }
 
-static int step_all(struct sl_moq_session *s, struct stream *st, struct sl_reader *r)
+static int step_all(struct sl_moq_session *s, struct sl_moq_stream *st, struct sl_reader *r)
 {
 	while (sl_reader_left(r) > 0 && !st->dead && !s->closed) {
 		int rc = step(s, st, r);
@@ -587,7 +595,7 @@ static int step_all(struct sl_moq_session *s, struct stream *st, struct sl_reade
 	return 0;
 }
 
-static int rx_append(struct stream *st, const uint8_t *p, size_t n)
+static int rx_append(struct sl_moq_stream *st, const uint8_t *p, size_t n)
 {
 	if (st->rxlen + n > RX_CAP) {
 		st->err_code = SL_MOQ_ERR_BOUNDS;
@@ -615,7 +623,7 @@ static int rx_append(struct stream *st, const uint8_t *p, size_t n)
  * across calls is copied aside, and frame payloads never are (they go straight into the frame
  * buffer).
  */
-static int feed(struct sl_moq_session *s, struct stream *st, const uint8_t *p, size_t n)
+static int feed(struct sl_moq_session *s, struct sl_moq_stream *st, const uint8_t *p, size_t n)
 {
 	for (;;) {
 		struct sl_reader r;
@@ -650,9 +658,9 @@ static int feed(struct sl_moq_session *s, struct stream *st, const uint8_t *p, s
 }
 
 /* The stream failed: undo what it fed, then reset it with its error code. */
-static void stream_teardown(struct sl_moq_session *s, struct stream *st, int err);
+static void stream_teardown(struct sl_moq_session *s, struct sl_moq_stream *st, int err);
 
-static void stream_fail(struct sl_moq_session *s, struct stream *st, int err)
+static void stream_fail(struct sl_moq_session *s, struct sl_moq_stream *st, int err)
 {
 	if (st->kind == K_PROBE_IN) /* never reset a probe stream: JS drops the session */
 		return;
@@ -663,7 +671,7 @@ static void stream_fail(struct sl_moq_session *s, struct stream *st, int err)
 }
 
 /* Ends what a stream fed or served; err is what local readers see. */
-static void stream_teardown(struct sl_moq_session *s, struct stream *st, int err)
+static void stream_teardown(struct sl_moq_session *s, struct sl_moq_stream *st, int err)
 {
 	switch (st->kind) {
 	case K_SUBSCRIBE_IN:
@@ -675,7 +683,7 @@ static void stream_teardown(struct sl_moq_session *s, struct stream *st, int err
 			sm_usub_end(st->u.u, err);
 		break;
 	case K_ANNOUNCE_OUT: /* a client has no remote broadcasts: nothing to end */
-		sm_remotes_end_stream(s, st->id);
+		sm_remotes_end_stream(s, st);
 		break;
 	case K_GROUP_IN:
 	case K_FETCH_OUT:
@@ -692,7 +700,7 @@ static void stream_teardown(struct sl_moq_session *s, struct stream *st, int err
 }
 
 /* The peer finished its side of the stream. */
-static void on_fin(struct sl_moq_session *s, struct stream *st)
+static void on_fin(struct sl_moq_session *s, struct sl_moq_stream *st)
 {
 	st->rx_done = true;
 	switch (st->kind) {
@@ -713,7 +721,7 @@ static void on_fin(struct sl_moq_session *s, struct stream *st)
 		sm_tx_fin(s, st);
 		return;
 	case K_ANNOUNCE_OUT:
-		sm_remotes_end_stream(s, st->id);
+		sm_remotes_end_stream(s, st);
 		sm_tx_fin(s, st);
 		return;
 	case K_FETCH_IN:
@@ -749,8 +757,8 @@ struct sl_moq_session *sl_moq_session_new(const struct sl_moq_session_config *cf
 					  const struct sl_moq_transport_ops *ops, void *t,
 					  struct sl_moq_relay *relay)
 {
-	if (ops == NULL || !ops->open_stream || !ops->write || !ops->reset || !ops->close ||
-	    !ops->unacked)
+	if (ops == NULL || !ops->open_stream || !ops->write || !ops->reset || !ops->release ||
+	    !ops->close)
 		return NULL;
 	struct sl_moq_session *s = calloc(1, sizeof(*s));
 	if (s == NULL)
@@ -768,9 +776,7 @@ struct sl_moq_session *sl_moq_session_new(const struct sl_moq_session_config *cf
 		}
 	}
 	s->cfg.publish_prefix = NULL; /* the copy above is the one used */
-	if (sl_u64map_init(&s->streams, 64) != 0 || sl_u64map_init(&s->dsubs, 16) != 0 ||
-	    sl_u64map_init(&s->usubs, 16) != 0) {
-		sl_u64map_fini(&s->streams);
+	if (sl_u64map_init(&s->dsubs, 16) != 0 || sl_u64map_init(&s->usubs, 16) != 0) {
 		sl_u64map_fini(&s->dsubs);
 		free(s->publish_prefix);
 		free(s);
@@ -806,7 +812,7 @@ static void session_shutdown(struct sl_moq_session *s)
 	int err = s->relay ? 0 : SL_EDROPPED;
 	sm_enter(s);
 	while (s->all) {
-		struct stream *st = s->all;
+		struct sl_moq_stream *st = s->all;
 		stream_teardown(s, st, err);
 		sm_stream_release(s, st);
 	}
@@ -827,6 +833,7 @@ static void session_shutdown(struct sl_moq_session *s)
 
 void sl_moq_session_closed(struct sl_moq_session *s)
 {
+	s->transport_gone = true;
 	session_shutdown(s);
 }
 
@@ -856,7 +863,6 @@ void sl_moq_session_free(struct sl_moq_session *s)
 	sl_waitq_detach_all(&s->awaiters);
 	sl_waitq_detach_all(&s->credit_waiters);
 	sl_buf_unref(s->arena);
-	sl_u64map_fini(&s->streams);
 	sl_u64map_fini(&s->dsubs);
 	sl_u64map_fini(&s->usubs);
 	if (s->relay)
@@ -890,46 +896,39 @@ void sl_moq_session_stats(const struct sl_moq_session *s, struct sl_moq_session_
 
 /* ---- public: transport events ---- */
 
-static struct stream *peer_stream(struct sl_moq_session *s, int64_t id)
+struct sl_moq_stream *sl_moq_session_stream_accept(struct sl_moq_session *s, void *handle,
+						   bool bidi)
 {
-	struct stream *st = stream_find(s, id);
-	if (st || local_stream(s, id) || id < 0)
-		return st;
-	st = stream_new(s, id, K_NEW_IN);
+	if (s->closed)
+		return NULL;
+	sm_enter(s);
+	struct sl_moq_stream *st = stream_new(s, !bidi, K_NEW_IN);
 	if (st == NULL) {
 		s->st.protocol_errors++;
 		sm_session_close(s, SL_MOQ_ERR_BOUNDS, "too many streams");
-		return NULL;
+	} else {
+		st->h = handle;
+		s->st.streams_in++;
 	}
-	s->st.streams_in++;
+	sm_leave(s);
 	return st;
 }
 
-void sl_moq_session_stream_open(struct sl_moq_session *s, int64_t id)
-{
-	if (s->closed)
-		return;
-	sm_enter(s);
-	peer_stream(s, id);
-	sm_leave(s);
-}
-
-int sl_moq_session_stream_data(struct sl_moq_session *s, int64_t id, const uint8_t *data,
-			       size_t len, bool fin)
+int sl_moq_session_stream_data(struct sl_moq_session *s, struct sl_moq_stream *st,
+			       const uint8_t *data, size_t len, bool fin)
 {
 	if (s->closed)
 		return SL_ECLOSED;
 	sm_enter(s);
 	s->st.bytes_in += len;
-	struct stream *st = peer_stream(s, id);
 	if (st && st->kind == K_GROUP_OUT) {
-		/* Bytes on a stream only this side may write: the peer is broken. */
+		/* Bytes on a stream only this side may write: the transport is broken. */
 		s->st.protocol_errors++;
 		sm_session_close(s, SL_MOQ_ERR_PROTOCOL_VIOLATION, "data on a local uni stream");
 		st = NULL;
 	}
-	/* No stream: one this side finished with (late bytes are dropped). */
-	if (st && !st->rx_done) {
+	/* A stream this side is finished with: late bytes are dropped. */
+	if (st && !st->dead && !st->rx_done) {
 		int rc = len ? feed(s, st, data, len) : 0;
 		if (rc < 0 && !st->dead && !s->closed)
 			stream_fail(s, st, rc);
@@ -941,29 +940,65 @@ int sl_moq_session_stream_data(struct sl_moq_session *s, int64_t id, const uint8
 	return ret;
 }
 
-void sl_moq_session_stream_reset(struct sl_moq_session *s, int64_t id, uint64_t code)
+void sl_moq_session_stream_reset(struct sl_moq_session *s, struct sl_moq_stream *st, uint64_t code)
 {
+	if (s->closed || st == NULL || st->dead)
+		return;
+	sm_enter(s);
+	s->st.resets_in++;
+	if (st->kind == K_PROBE_IN) {
+		st->rx_done = true;
+		sm_tx_fin(s, st);
+	} else {
+		stream_teardown(s, st, err_from_code(code));
+		if (st->kind == K_GROUP_OUT && st->u.go.d) {
+			/* The subscriber stopped the group: it is accounted for. */
+			sm_dsub_resolved(st->u.go.d, st->u.go.seq);
+			sm_ready_push(s, &st->u.go.d->task);
+		}
+		if (st->kind == K_GROUP_OUT)
+			sm_group_out_unlink(st);
+		sm_reset_stream(s, st, SL_MOQ_ERR_CANCEL);
+	}
+	sm_leave(s);
+}
+
+/* Takes n acknowledged bytes off a group stream and its subscription. */
+static void group_acked(struct sl_moq_session *s, struct sl_moq_stream *st, uint64_t n)
+{
+	if (n > st->u.go.unacked)
+		n = st->u.go.unacked; /* a transport that reports more than was written */
+	st->u.go.unacked -= n;
+	struct dsub *d = st->u.go.d;
+	if (d == NULL)
+		return;
+	d->inflight -= n;
+	/* Finished and wholly acknowledged: the subscription's next run retires it. */
+	if (st->u.go.fin && st->u.go.unacked == 0)
+		sm_ready_push(s, &d->task);
+}
+
+void sl_moq_session_stream_acked(struct sl_moq_session *s, struct sl_moq_stream *st, uint64_t bytes)
+{
+	if (s->closed || st == NULL || st->dead || st->kind != K_GROUP_OUT)
+		return;
+	sm_enter(s);
+	group_acked(s, st, bytes);
+	sm_leave(s);
+}
+
+void sl_moq_session_stream_closed(struct sl_moq_session *s, struct sl_moq_stream *st)
+{
+	if (st == NULL || st->dead)
+		return;
+	/* Nothing the stream still counts can be acknowledged any more; a finished group stream
+	 * then retires as if it had been. */
+	st->h = NULL;
 	if (s->closed)
 		return;
 	sm_enter(s);
-	struct stream *st = stream_find(s, id);
-	if (st) {
-		s->st.resets_in++;
-		if (st->kind == K_PROBE_IN) {
-			st->rx_done = true;
-			sm_tx_fin(s, st);
-		} else {
-			stream_teardown(s, st, err_from_code(code));
-			if (st->kind == K_GROUP_OUT && st->u.go.d) {
-				/* The subscriber stopped the group: it is accounted for. */
-				sm_dsub_resolved(st->u.go.d, st->u.go.seq);
-				sm_ready_push(s, &st->u.go.d->task);
-			}
-			if (st->kind == K_GROUP_OUT)
-				sm_group_out_unlink(st);
-			sm_reset_stream(s, st, SL_MOQ_ERR_CANCEL);
-		}
-	}
+	if (st->kind == K_GROUP_OUT)
+		group_acked(s, st, st->u.go.unacked);
 	sm_leave(s);
 }
 
@@ -1059,7 +1094,7 @@ int sl_moq_session_goaway(struct sl_moq_session *s, const char *uri)
 	if (rc != 0)
 		return rc;
 	sm_enter(s);
-	struct stream *st;
+	struct sl_moq_stream *st;
 	rc = sm_stream_open(s, true, K_GOAWAY_OUT, &st);
 	if (rc == 0) {
 		s->st.msgs_out[SL_MOQ_MSG_GOAWAY]++;

@@ -21,6 +21,16 @@
  * write and reset streams. sl_moq_session_poll moves ready track data onto group streams; it
  * visits only subscriptions whose waiters fired, never every subscription.
  *
+ * Streams are handles both ways, never ids to look up: the transport gives the session an
+ * opaque handle per stream (open_stream, sl_moq_session_stream_accept), and the session gives
+ * the transport its struct sl_moq_stream, which the transport keeps with its stream (QUIC's
+ * stream user data) and hands to every event of that stream. Acknowledgements arrive the same
+ * way (sl_moq_session_stream_acked), so the in-flight budget is counted, not polled. The pair
+ * is undone from either side: the session calls ops->release when it is done with a stream
+ * (the transport then hands no more events of it with the session's pointer), and the
+ * transport calls sl_moq_session_stream_closed when its stream ends first (the session then
+ * never uses the handle again).
+ *
  * Two roles share the code:
  *  - relay sessions (created with a struct sl_moq_relay): the peer's ANNOUNCEs become broadcasts
  *    in the shard's origin, SUBSCRIBEs are served from that origin, and a track of a broadcast
@@ -29,31 +39,41 @@
  *  - client sessions (relay NULL): publish local broadcasts (sl_moq_session_publish) and
  *    subscribe to remote tracks (sl_moq_session_subscribe) into local tracks.
  *
- * Stream ids follow QUIC numbering: bit 0 set = server-initiated, bit 1 set = unidirectional.
  * Everything runs on the core that owns the connection; sessions of one relay share its origin
  * and therefore must run on the same core. See docs/moq.md.
  */
 struct sl_moq_session;
 struct sl_moq_relay;
+/* The session's side of one stream, handed to the transport as its user pointer. */
+struct sl_moq_stream;
 
-/* Implemented by the caller over a QUIC connection (or anything with QUIC stream semantics). */
+/* Implemented by the caller over a QUIC connection (or anything with QUIC stream semantics).
+ * A handle is the transport's own (for QUIC, struct sl_quic_stream *); the session only passes
+ * it back. */
 struct sl_moq_transport_ops {
-	/* Opens a local stream and stores its id. Returns 0, SL_EBUSY when the peer's stream limit
-	 * is reached (the session retries on a later poll), or another negative code. */
-	int (*open_stream)(void *t, bool bidi, int64_t *id);
+	/* Opens a local stream whose events carry user (the session's stream) and stores its
+	 * handle in *handle. Returns 0, SL_EBUSY when the peer's stream limit is reached (the
+	 * session retries once sl_moq_session_writable says so, or on a later poll), or another
+	 * negative code. */
+	int (*open_stream)(void *t, bool bidi, void *user, void **handle);
 	/* Queues data (and fin) on a stream. Takes over data.buf's reference, also on error;
-	 * data.buf is NULL when data.len is 0 (a bare fin). Returns 0 or a negative code. */
-	int (*write)(void *t, int64_t id, struct sl_slice data, bool fin);
+	 * data.buf is NULL when data.len is 0 (a bare fin). Returns 0 or a negative code. The
+	 * transport reports the bytes back through sl_moq_session_stream_acked once the peer
+	 * has them. */
+	int (*write)(void *t, void *handle, struct sl_slice data, bool fin);
 	/* Resets the sending side and stops the receiving side of a stream. */
-	int (*reset)(void *t, int64_t id, uint64_t code);
+	int (*reset)(void *t, void *handle, uint64_t code);
+	/* The session is done with the stream and forgets the handle: later events of it must
+	 * not carry the session's pointer (the stream itself lives on in the transport as long as
+	 * it needs to, e.g. to deliver bytes already written). Never called after
+	 * sl_moq_session_stream_closed for that stream, nor after sl_moq_session_closed. */
+	void (*release)(void *t, void *handle);
 	/* Closes the connection with a moq-lite error code (0 = clean). */
 	void (*close)(void *t, uint64_t code, const char *reason);
-	/* Bytes queued on a stream and not yet acknowledged by the peer. */
-	uint64_t (*unacked)(void *t, int64_t id);
 	/* Optional: where a stream stands when the connection cannot send everything queued;
 	 * lower is sent first. Group streams get one from subscriber priority, publisher
 	 * priority and the group's place in the subscription's order (sl_moq_group_order). */
-	void (*set_order)(void *t, int64_t id, uint64_t order);
+	void (*set_order)(void *t, void *handle, uint64_t order);
 };
 
 /*
@@ -209,31 +229,57 @@ struct sl_moq_session *sl_moq_session_new(const struct sl_moq_session_config *cf
 					  struct sl_moq_relay *relay);
 
 /*
- * Frees the session. If it was not closed, it is treated as sl_moq_session_closed first
- * (nothing more is written to the transport); tracks it fed end as described there.
+ * Frees the session. If it was not closed, its streams are released (ops->release: the
+ * transport must still be there) and it is treated as closed (nothing more is written to the
+ * transport); tracks it fed end as described at sl_moq_session_closed.
  */
 void sl_moq_session_free(struct sl_moq_session *s);
 
-/* The peer opened stream id (optional: data on a new peer stream opens it implicitly). */
-void sl_moq_session_stream_open(struct sl_moq_session *s, int64_t id);
+/*
+ * The peer opened a stream (handle: the transport's; bidi or unidirectional). Returns the
+ * session's stream, which the transport hands to every later event of it (its user pointer),
+ * or NULL when the session takes no stream: it is closed, or the peer exceeded max_streams (the
+ * session is then closed with the bounds code). A stream the transport has no pointer for is
+ * simply not reported.
+ */
+struct sl_moq_stream *sl_moq_session_stream_accept(struct sl_moq_session *s, void *handle,
+						   bool bidi);
 
 /*
  * Feeds stream bytes in order; fin marks the end of the peer's side. Any split of the bytes
  * is accepted. Protocol errors are handled inside (the stream is reset or the session closed,
  * and counted). Track groups created here are timed with the now_ns of the latest poll.
- * Returns 0, or SL_ECLOSED once the session is closed.
+ * st NULL (a stream the session released) is ignored. Returns 0, or SL_ECLOSED once the
+ * session is closed.
  */
-int sl_moq_session_stream_data(struct sl_moq_session *s, int64_t id, const uint8_t *data,
-			       size_t len, bool fin);
+int sl_moq_session_stream_data(struct sl_moq_session *s, struct sl_moq_stream *st,
+			       const uint8_t *data, size_t len, bool fin);
 
-/* The peer reset stream id, or asked this side to stop sending on it, with code. */
-void sl_moq_session_stream_reset(struct sl_moq_session *s, int64_t id, uint64_t code);
+/* The peer reset stream st, or asked this side to stop sending on it, with code. */
+void sl_moq_session_stream_reset(struct sl_moq_session *s, struct sl_moq_stream *st, uint64_t code);
+
+/*
+ * The peer acknowledged bytes more of what the session wrote on st (in order). A subscription's
+ * in-flight bytes go down by as much, and a group stream that is finished and wholly
+ * acknowledged is retired at the next poll. st NULL is ignored.
+ */
+void sl_moq_session_stream_acked(struct sl_moq_session *s, struct sl_moq_stream *st,
+				 uint64_t bytes);
+
+/*
+ * The transport's stream is gone (both directions done, or the connection ends): the session
+ * never uses its handle again. What the stream had in flight is no longer counted. Every
+ * stream the session still holds must get this (or the session sl_moq_session_closed) before
+ * the transport frees the handle. st NULL is ignored.
+ */
+void sl_moq_session_stream_closed(struct sl_moq_session *s, struct sl_moq_stream *st);
 
 /*
  * The connection is gone. Downstream subscriptions end, upstream ones end their tracks: in a
  * relay, the broadcasts this peer announced are unpublished and their tracks finished cleanly
  * (groups in flight are aborted), so subscribers on other sessions see a clean end; in a client,
- * subscribed tracks are aborted with SL_EDROPPED. Idempotent.
+ * subscribed tracks are aborted with SL_EDROPPED. No transport operation is called from here
+ * on, not even release: the handles died with the connection. Idempotent.
  */
 void sl_moq_session_closed(struct sl_moq_session *s);
 

@@ -31,7 +31,7 @@ static void annq_push(struct sl_moq_session *s, char *path, bool active)
 
 /* ---- announce streams the peer opened (this side answers) ---- */
 
-static int send_announce(struct sl_moq_session *s, struct stream *st, const char *suffix,
+static int send_announce(struct sl_moq_session *s, struct sl_moq_stream *st, const char *suffix,
 			 bool active)
 {
 	struct sl_moq_announce m;
@@ -51,7 +51,7 @@ static int send_announce(struct sl_moq_session *s, struct stream *st, const char
 
 static void announce_run(struct task *t)
 {
-	struct stream *st = container_of(t, struct stream, u.ai.task);
+	struct sl_moq_stream *st = container_of(t, struct sl_moq_stream, u.ai.task);
 	struct sl_moq_session *s = t->s;
 	if (s->closed || st->dead || st->u.ai.a == NULL)
 		return;
@@ -62,11 +62,11 @@ static void announce_run(struct task *t)
 
 static void announce_wake(struct sl_waiter *w)
 {
-	struct stream *st = container_of(w, struct stream, u.ai.w);
+	struct sl_moq_stream *st = container_of(w, struct sl_moq_stream, u.ai.w);
 	sm_ready_push(st->u.ai.task.s, &st->u.ai.task);
 }
 
-int sm_on_interest(struct sl_moq_session *s, struct stream *st,
+int sm_on_interest(struct sl_moq_session *s, struct sl_moq_stream *st,
 		   const struct sl_moq_announce_interest *m)
 {
 	s->st.msgs_in[SL_MOQ_MSG_ANNOUNCE_INTEREST]++;
@@ -105,7 +105,7 @@ int sm_on_interest(struct sl_moq_session *s, struct stream *st,
 
 static void client_announce_all(struct sl_moq_session *s, const char *path, bool active)
 {
-	for (struct stream *st = s->ann_ins; st; st = st->u.ai.next) {
+	for (struct sl_moq_stream *st = s->ann_ins; st; st = st->u.ai.next) {
 		const char *suffix;
 		if (sl_path_strip_prefix(path, st->u.ai.prefix, &suffix))
 			send_announce(s, st, suffix, active);
@@ -114,7 +114,8 @@ static void client_announce_all(struct sl_moq_session *s, const char *path, bool
 
 /* ---- announcements the peer sends on this side's interest stream ---- */
 
-int sm_on_announce(struct sl_moq_session *s, struct stream *st, const struct sl_moq_announce *m)
+int sm_on_announce(struct sl_moq_session *s, struct sl_moq_stream *st,
+		   const struct sl_moq_announce *m)
 {
 	s->st.msgs_in[SL_MOQ_MSG_ANNOUNCE]++;
 	char *path =
@@ -144,7 +145,7 @@ void sm_open_interest(struct sl_moq_session *s, const char *prefix, bool *done, 
 	char *copy = rc == 0 ? strdup(prefix) : NULL;
 	if (rc == 0 && copy == NULL)
 		rc = SL_ENOMEM;
-	struct stream *st;
+	struct sl_moq_stream *st;
 	if (rc == 0)
 		rc = sm_stream_open(s, true, K_ANNOUNCE_OUT, &st);
 	if (rc != 0) {

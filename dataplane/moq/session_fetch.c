@@ -10,7 +10,7 @@
 
 static void fetch_run(struct task *t)
 {
-	struct stream *st = container_of(t, struct stream, u.fi.task);
+	struct sl_moq_stream *st = container_of(t, struct sl_moq_stream, u.fi.task);
 	struct sl_moq_session *s = t->s;
 	if (s->closed || st->dead)
 		return;
@@ -40,7 +40,7 @@ static void fetch_run(struct task *t)
 
 static void fetch_wake(struct sl_waiter *w)
 {
-	struct stream *st = container_of(w, struct stream, u.fi.w);
+	struct sl_moq_stream *st = container_of(w, struct sl_moq_stream, u.fi.w);
 	sm_ready_push(st->u.fi.task.s, &st->u.fi.task);
 }
 
@@ -49,7 +49,7 @@ static void fetch_wake(struct sl_waiter *w)
  * relay, a group fetched upstream (sm_relay_fetch_upstream). Returns 0, SL_EBUSY (the
  * upstream's stream limit: retry), or SL_ENOTFOUND.
  */
-static int fetch_find(struct sl_moq_session *s, struct stream *st)
+static int fetch_find(struct sl_moq_session *s, struct sl_moq_stream *st)
 {
 	struct sl_track *t = NULL;
 	int rc = sm_lookup_track(s, st->u.fi.bpath, st->u.fi.name, st->u.fi.priority, false, &t);
@@ -70,7 +70,7 @@ static int fetch_find(struct sl_moq_session *s, struct stream *st)
 /* A FETCH waiting for the upstream's stream limit: retried once per poll. */
 static void fetch_retry(struct task *t)
 {
-	struct stream *st = container_of(t, struct stream, u.fi.task);
+	struct sl_moq_stream *st = container_of(t, struct sl_moq_stream, u.fi.task);
 	struct sl_moq_session *s = t->s;
 	if (s->closed || st->dead)
 		return;
@@ -87,7 +87,7 @@ static void fetch_retry(struct task *t)
 	fetch_run(t);
 }
 
-int sm_on_fetch(struct sl_moq_session *s, struct stream *st, const struct sl_moq_fetch *m)
+int sm_on_fetch(struct sl_moq_session *s, struct sl_moq_stream *st, const struct sl_moq_fetch *m)
 {
 	s->st.msgs_in[SL_MOQ_MSG_FETCH]++;
 	st->err_code = SL_MOQ_ERR_NOT_FOUND;
@@ -148,7 +148,7 @@ int sm_fetch_open(struct sl_moq_session *s, const char *broadcast, const char *t
 		sl_track_unref(t);
 		return rc;
 	}
-	struct stream *st;
+	struct sl_moq_stream *st;
 	rc = sm_stream_open(s, true, K_FETCH_OUT, &st);
 	if (rc != 0) {
 		sl_group_unref(g);

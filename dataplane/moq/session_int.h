@@ -59,17 +59,24 @@ struct dsub;
 struct usub;
 struct remote;
 
-struct stream {
-	int64_t id;
+/*
+ * The session's side of one stream: what the transport hands back with every event of the
+ * stream (its user pointer), and the transport's handle for writing on it. The two point at
+ * each other until either side lets go: this side releases the handle (ops.release) when it
+ * frees the stream, the transport says when the handle is gone (sl_moq_session_stream_closed).
+ */
+struct sl_moq_stream {
+	void *h; /* the transport's handle; NULL once released or closed by the transport */
 	uint8_t kind;
+	bool uni;
 	bool rx_done;	   /* the peer finished (or reset) its side */
 	bool tx_done;	   /* this side finished (or reset) its side */
 	bool dead;	   /* released: waiting on the dead list for the end of the API call */
 	bool first;	   /* the stream's first message was handled */
 	uint64_t err_code; /* moq-lite code to reset with after a failure */
-	struct stream *next, **pprev; /* every live stream of the session */
-	struct stream *dnext;	      /* dead list */
-	uint8_t *rx;		      /* bytes of a partial message */
+	struct sl_moq_stream *next, **pprev; /* every live stream of the session */
+	struct sl_moq_stream *dnext;	     /* dead list */
+	uint8_t *rx;			     /* bytes of a partial message */
 	uint32_t rxlen, rxcap;
 	/* Frame reception (group and fetch streams this side receives). */
 	struct sl_group *g;   /* producer reference */
@@ -84,7 +91,7 @@ struct stream {
 			struct sl_waiter w;
 			struct task task;
 			char *prefix; /* client sessions: normalised */
-			struct stream *next, **pprev;
+			struct sl_moq_stream *next, **pprev;
 		} ai;
 		struct { /* K_ANNOUNCE_OUT */
 			char *prefix;
@@ -104,8 +111,11 @@ struct stream {
 			struct sl_waiter w;
 			uint64_t seq;
 			uint64_t arrival_ns;
-			bool fin;		      /* every frame and the fin are queued */
-			struct stream *next, **pprev; /* the subscription's group streams */
+			/* Bytes written and not yet acknowledged (sl_moq_session_stream_acked):
+			 * counted into the subscription's in-flight bytes while linked to it. */
+			uint64_t unacked;
+			bool fin; /* every frame and the fin are queued */
+			struct sl_moq_stream *next, **pprev; /* the subscription's group streams */
 		} go;
 	} u;
 };
@@ -126,7 +136,7 @@ struct pending {
 struct dsub {
 	struct task task;
 	struct sl_moq_session *s;
-	struct stream *st; /* the Subscribe stream */
+	struct sl_moq_stream *st; /* the Subscribe stream */
 	struct dsub *next, **pprev;
 	uint64_t id;
 	struct sl_track_consumer cons;
@@ -148,14 +158,17 @@ struct dsub {
 	struct sl_seqdrops drops;
 	struct pending *pend;
 	uint32_t npend, pcap;
-	struct stream *groups;
+	struct sl_moq_stream *groups;
+	/* The unacknowledged bytes of its group streams, kept as they are written, acknowledged
+	 * or dropped (never summed over the streams): what max_inflight_bytes bounds. */
+	uint64_t inflight;
 };
 
 /* An upstream subscription: this side subscribed, the peer sends groups. */
 struct usub {
 	struct task task; /* retries the stream open when the peer's limit was reached */
 	struct sl_moq_session *s;
-	struct stream *st; /* NULL until opened */
+	struct sl_moq_stream *st; /* NULL until opened */
 	struct usub *next, **pprev;
 	uint64_t id;
 	struct sl_track *track;
@@ -170,7 +183,7 @@ struct usub {
 struct remote {
 	struct sl_moq_session *s;
 	struct sl_broadcast *b;
-	int64_t ann_id;
+	struct sl_moq_stream *ann; /* the interest stream it was announced on */
 	struct remote *next, **pprev;
 	char path[];
 };
@@ -211,21 +224,23 @@ struct sl_moq_session {
 	char *publish_prefix;
 	uint64_t now;
 	bool closed;
+	/* The transport said the connection is gone (sl_moq_session_closed): its handles are
+	 * dead, so nothing is released through it any more. */
+	bool transport_gone;
 	bool interest_open; /* the relay's publish-prefix interest is open, or none is wanted */
 	uint32_t depth;
-	uint32_t nstreams;
+	uint32_t nstreams; /* live streams (max_streams) */
 	uint32_t ndsubs;
 	uint64_t next_sub_id;
-	struct sl_u64map streams; /* id -> stream */
-	struct sl_u64map dsubs;	  /* peer's subscribe id -> dsub */
-	struct sl_u64map usubs;	  /* own subscribe id -> usub */
-	struct stream *all;
-	struct stream *dead;
+	struct sl_u64map dsubs; /* peer's subscribe id -> dsub */
+	struct sl_u64map usubs; /* own subscribe id -> usub */
+	struct sl_moq_stream *all;
+	struct sl_moq_stream *dead;
 	struct dsub *dsub_list;
 	struct usub *usub_list;
 	struct remote *remotes;
 	struct pub *pubs;
-	struct stream *ann_ins; /* client: the peer's interests, for later publishes */
+	struct sl_moq_stream *ann_ins; /* client: the peer's interests, for later publishes */
 	struct tlist ready, blocked;
 	/* The owner's ready callback and clock (sl_moq_session_set_ready); signalled while the
 	 * owner knows there is work and has not polled yet. */
@@ -286,20 +301,20 @@ static inline void sm_ready_push(struct sl_moq_session *s, struct task *t)
 	}
 }
 
-/* ---- session.c: lifecycle, stream table, transport writes, the parser and dispatch, poll ---- */
+/* ---- session.c: lifecycle, streams, transport writes, the parser and dispatch, poll ---- */
 
 char *sm_str_dup(struct sl_moq_str m);
 bool sm_str_has_nul(struct sl_moq_str m);
 char *sm_path_norm(const char *in, size_t n);
 char *sm_path_join(const char *prefix, const char *suffix, size_t slen);
-int sm_tx(struct sl_moq_session *s, struct stream *st, const void *p, size_t n, bool fin);
-int sm_tx_frame(struct sl_moq_session *s, struct stream *st, struct sl_slice f);
-int sm_stream_open(struct sl_moq_session *s, bool bidi, uint8_t kind, struct stream **out);
-void sm_stream_release(struct sl_moq_session *s, struct stream *st);
+int sm_tx(struct sl_moq_session *s, struct sl_moq_stream *st, const void *p, size_t n, bool fin);
+int sm_tx_frame(struct sl_moq_session *s, struct sl_moq_stream *st, struct sl_slice f);
+int sm_stream_open(struct sl_moq_session *s, bool bidi, uint8_t kind, struct sl_moq_stream **out);
+void sm_stream_release(struct sl_moq_session *s, struct sl_moq_stream *st);
 void sm_enter(struct sl_moq_session *s);
 void sm_leave(struct sl_moq_session *s);
-void sm_tx_fin(struct sl_moq_session *s, struct stream *st);
-void sm_reset_stream(struct sl_moq_session *s, struct stream *st, uint64_t code);
+void sm_tx_fin(struct sl_moq_session *s, struct sl_moq_stream *st);
+void sm_reset_stream(struct sl_moq_session *s, struct sl_moq_stream *st, uint64_t code);
 void sm_session_close(struct sl_moq_session *s, uint64_t code, const char *reason);
 int sm_check_name(const char *s);
 /* Both names of a track request: sm_check_name each, and a track name is not empty. */
@@ -307,38 +322,42 @@ int sm_check_track_names(const char *broadcast, const char *track);
 
 /* ---- session_sub.c: downstream subscriptions ---- */
 
-void sm_group_out_unlink(struct stream *st);
+void sm_group_out_unlink(struct sl_moq_stream *st);
 void sm_dsub_free(struct dsub *d, bool reset_unfinished);
 void sm_dsub_resolved(struct dsub *d, uint64_t seq);
 int sm_lookup_track(struct sl_moq_session *s, const char *bpath, const char *name, uint8_t priority,
 		    bool create, struct sl_track **out);
-int sm_on_subscribe(struct sl_moq_session *s, struct stream *st, const struct sl_moq_subscribe *m);
+int sm_on_subscribe(struct sl_moq_session *s, struct sl_moq_stream *st,
+		    const struct sl_moq_subscribe *m);
 int sm_broadcast_track(struct sl_broadcast *b, const char *name, uint8_t priority, bool create,
 		       struct sl_track **out);
-void sm_on_subscribe_update(struct sl_moq_session *s, struct stream *st,
+void sm_on_subscribe_update(struct sl_moq_session *s, struct sl_moq_stream *st,
 			    const struct sl_moq_subscribe_terms *m);
 
 /* ---- session_relay.c: remote broadcasts and upstream subscriptions ---- */
 
 void sm_usub_end(struct usub *u, int err);
 void sm_remote_end(struct sl_moq_session *s, struct remote *rb);
-void sm_remotes_end_stream(struct sl_moq_session *s, int64_t ann_id);
-int sm_relay_on_announce(struct sl_moq_session *s, struct stream *st, char *path, bool active);
+void sm_remotes_end_stream(struct sl_moq_session *s, struct sl_moq_stream *ann);
+int sm_relay_on_announce(struct sl_moq_session *s, struct sl_moq_stream *st, char *path,
+			 bool active);
 int sm_relay_lookup_track(struct sl_moq_session *s, const char *bpath, const char *name,
 			  uint8_t priority, bool create, struct sl_track **out);
-int sm_relay_fetch_upstream(struct sl_moq_session *s, struct stream *st);
-int sm_on_group_header(struct sl_moq_session *s, struct stream *st, const struct sl_moq_group *m);
+int sm_relay_fetch_upstream(struct sl_moq_session *s, struct sl_moq_stream *st);
+int sm_on_group_header(struct sl_moq_session *s, struct sl_moq_stream *st,
+		       const struct sl_moq_group *m);
 
 /* ---- session_announce.c: announcements ---- */
 
-int sm_on_interest(struct sl_moq_session *s, struct stream *st,
+int sm_on_interest(struct sl_moq_session *s, struct sl_moq_stream *st,
 		   const struct sl_moq_announce_interest *m);
-int sm_on_announce(struct sl_moq_session *s, struct stream *st, const struct sl_moq_announce *m);
+int sm_on_announce(struct sl_moq_session *s, struct sl_moq_stream *st,
+		   const struct sl_moq_announce *m);
 void sm_open_interest(struct sl_moq_session *s, const char *prefix, bool *done, int *ret);
 
 /* ---- session_fetch.c: FETCH ---- */
 
-int sm_on_fetch(struct sl_moq_session *s, struct stream *st, const struct sl_moq_fetch *m);
+int sm_on_fetch(struct sl_moq_session *s, struct sl_moq_stream *st, const struct sl_moq_fetch *m);
 int sm_fetch_open(struct sl_moq_session *s, const char *broadcast, const char *track,
 		  uint8_t priority, uint64_t group, struct sl_group_reader *out);
 

@@ -59,7 +59,7 @@ static void usub_unused(void *arg, struct sl_track *t)
 	struct usub *u = arg;
 	struct sl_moq_session *s = u->s;
 	s->relay->st.upstream_cancels++;
-	struct stream *st = u->st;
+	struct sl_moq_stream *st = u->st;
 	sl_track_abort(u->track, SL_ECANCEL);
 	usub_free(u);
 	if (st)
@@ -72,7 +72,7 @@ void sm_remote_end(struct sl_moq_session *s, struct remote *rb)
 		n = u->next;
 		if (u->rb != rb)
 			continue;
-		struct stream *st = u->st;
+		struct sl_moq_stream *st = u->st;
 		sm_usub_end(u, 0);
 		if (st && !s->closed)
 			sm_tx_fin(s, st);
@@ -88,11 +88,11 @@ void sm_remote_end(struct sl_moq_session *s, struct remote *rb)
 	free(rb);
 }
 
-void sm_remotes_end_stream(struct sl_moq_session *s, int64_t ann_id)
+void sm_remotes_end_stream(struct sl_moq_session *s, struct sl_moq_stream *ann)
 {
 	for (struct remote *rb = s->remotes, *n; rb; rb = n) {
 		n = rb->next;
-		if (rb->ann_id == ann_id)
+		if (rb->ann == ann)
 			sm_remote_end(s, rb);
 	}
 }
@@ -163,7 +163,7 @@ static int usub_send(struct usub *u)
 		rc = sl_moq_encode_subscribe(&w, &m);
 	if (rc != 0)
 		return rc;
-	struct stream *st;
+	struct sl_moq_stream *st;
 	rc = sm_stream_open(s, true, K_SUBSCRIBE_OUT, &st);
 	if (rc != 0)
 		return rc;
@@ -222,7 +222,8 @@ static int remote_provide(void *arg, struct sl_broadcast *b, const char *name, u
  * Relay: the peer announced path (taken over) on its interest stream st: active publishes a
  * remote broadcast in the origin with this session as its provider, inactive ends it.
  */
-int sm_relay_on_announce(struct sl_moq_session *s, struct stream *st, char *path, bool active)
+int sm_relay_on_announce(struct sl_moq_session *s, struct sl_moq_stream *st, char *path,
+			 bool active)
 {
 	struct sl_moq_relay *r = s->relay;
 	struct remote *rb = s->remotes;
@@ -266,7 +267,7 @@ int sm_relay_on_announce(struct sl_moq_session *s, struct stream *st, char *path
 	}
 	r->st.broadcasts_announced++;
 	rb->s = s;
-	rb->ann_id = st->id;
+	rb->ann = st;
 	sl_broadcast_set_user(rb->b, rb);
 	sl_broadcast_set_provider(rb->b, remote_provide, rb);
 	rb->next = s->remotes;
@@ -298,7 +299,7 @@ int sm_relay_lookup_track(struct sl_moq_session *s, const char *bpath, const cha
  * becomes ours). Broadcasts another provider feeds (the cross-worker link) are served from the
  * cache only. Returns 0, SL_EBUSY (the upstream's stream limit: retry), or SL_ENOTFOUND.
  */
-int sm_relay_fetch_upstream(struct sl_moq_session *s, struct stream *st)
+int sm_relay_fetch_upstream(struct sl_moq_session *s, struct sl_moq_stream *st)
 {
 	struct sl_broadcast *b = sl_origin_find(s->relay->origin, st->u.fi.bpath);
 	uint64_t v;
@@ -323,7 +324,8 @@ int sm_relay_fetch_upstream(struct sl_moq_session *s, struct stream *st)
 	return rc == SL_EBUSY ? SL_EBUSY : SL_ENOTFOUND;
 }
 
-int sm_on_group_header(struct sl_moq_session *s, struct stream *st, const struct sl_moq_group *m)
+int sm_on_group_header(struct sl_moq_session *s, struct sl_moq_stream *st,
+		       const struct sl_moq_group *m)
 {
 	s->st.msgs_in[SL_MOQ_MSG_GROUP]++;
 	uint64_t v;
@@ -354,7 +356,8 @@ struct sl_moq_relay *sl_moq_relay_new(struct sl_origin *origin)
 		return NULL;
 	}
 	/* Cache-line aligned: a stream's hot fields then span the fewest lines. */
-	if (sl_pool_init(&r->streams, "moq stream pool", sizeof(struct stream), 64, 0, 0) != 0) {
+	if (sl_pool_init(&r->streams, "moq stream pool", sizeof(struct sl_moq_stream), 64, 0, 0) !=
+	    0) {
 		sl_u64map_fini(&r->remotes);
 		free(r);
 		return NULL;
@@ -483,7 +486,7 @@ int sl_moq_session_unsubscribe(struct sl_moq_session *s, uint64_t id)
 		return SL_ENOTFOUND;
 	struct usub *u = (struct usub *)(uintptr_t)v;
 	sm_enter(s);
-	struct stream *st = u->st;
+	struct sl_moq_stream *st = u->st;
 	sl_track_abort(u->track, SL_ECANCEL);
 	usub_free(u);
 	if (st)

@@ -7,8 +7,13 @@
  */
 #include "moq/session_int.h"
 
-void sm_group_out_unlink(struct stream *st)
+/* Takes a group stream off its subscription, and its unacknowledged bytes off the
+ * subscription's in-flight count: what is still in flight on it is no longer the
+ * subscription's to budget (the stream is being reset or released). */
+void sm_group_out_unlink(struct sl_moq_stream *st)
 {
+	if (st->u.go.d)
+		st->u.go.d->inflight -= st->u.go.unacked;
 	if (st->u.go.pprev) {
 		*st->u.go.pprev = st->u.go.next;
 		if (st->u.go.next)
@@ -31,7 +36,7 @@ static void dsub_wake(struct sl_waiter *w)
 
 static void group_wake(struct sl_waiter *w)
 {
-	struct stream *st = container_of(w, struct stream, u.go.w);
+	struct sl_moq_stream *st = container_of(w, struct sl_moq_stream, u.go.w);
 	if (st->u.go.d)
 		sm_ready_push(st->u.go.d->s, &st->u.go.d->task);
 }
@@ -49,7 +54,7 @@ void sm_dsub_free(struct dsub *d, bool reset_unfinished)
 	d->pend = NULL;
 	d->npend = 0;
 	while (d->groups) {
-		struct stream *g = d->groups;
+		struct sl_moq_stream *g = d->groups;
 		sm_group_out_unlink(g);
 		if (!g->u.go.fin && reset_unfinished && !s->closed) {
 			s->st.groups_reset++;
@@ -179,7 +184,7 @@ static void dsub_check_range(struct dsub *d)
  * start, or the stream is gone) is also reported with SUBSCRIBE_DROP, so a subscriber that
  * reads DROP knows the group is not coming; one that does not still sees the reset.
  */
-static void group_reset(struct sl_moq_session *s, struct stream *g, uint64_t code)
+static void group_reset(struct sl_moq_session *s, struct sl_moq_stream *g, uint64_t code)
 {
 	struct dsub *d = g->u.go.d;
 	if (d) {
@@ -193,7 +198,7 @@ static void group_reset(struct sl_moq_session *s, struct stream *g, uint64_t cod
 }
 
 /* Moves every ready frame of a group to its stream; finishes or resets it at the end. */
-static void group_pump(struct sl_moq_session *s, struct stream *g)
+static void group_pump(struct sl_moq_session *s, struct sl_moq_stream *g)
 {
 	for (;;) {
 		struct sl_slice f;
@@ -246,10 +251,10 @@ uint64_t sl_moq_group_order(uint8_t sub_priority, uint8_t pub_priority, bool ord
 	       (ordered ? seq : top - seq);
 }
 
-static void group_set_order(struct sl_moq_session *s, struct dsub *d, struct stream *g)
+static void group_set_order(struct sl_moq_session *s, struct dsub *d, struct sl_moq_stream *g)
 {
-	if (s->ops.set_order)
-		s->ops.set_order(s->t, g->id,
+	if (s->ops.set_order && g->h)
+		s->ops.set_order(s->t, g->h,
 				 sl_moq_group_order(d->priority, sl_track_priority(d->cons.track),
 						    d->ordered, g->u.go.seq));
 }
@@ -262,7 +267,7 @@ static void dsub_start_groups(struct sl_moq_session *s, struct dsub *d)
 	uint32_t i = 0;
 	for (; i < d->npend; i++) {
 		struct pending *p = &d->pend[i];
-		struct stream *g;
+		struct sl_moq_stream *g;
 		int rc = sm_stream_open(s, false, K_GROUP_OUT, &g);
 		if (rc == SL_EBUSY) {
 			sm_task_push(&s->blocked, &d->task);
@@ -352,9 +357,9 @@ static void dsub_run(struct task *t)
 		dsub_check_range(d);
 	}
 	/* 2. Retire fully acknowledged streams; expire groups older than the max latency. */
-	for (struct stream *g = d->groups, *n; g; g = n) {
+	for (struct sl_moq_stream *g = d->groups, *n; g; g = n) {
 		n = g->u.go.next;
-		if (g->u.go.fin && s->ops.unacked(s->t, g->id) == 0) {
+		if (g->u.go.fin && g->u.go.unacked == 0) {
 			sm_group_out_unlink(g);
 			sm_stream_release(s, g);
 		} else if (older_than_latency(d, g->u.go.seq, g->u.go.arrival_ns)) {
@@ -377,25 +382,22 @@ static void dsub_run(struct task *t)
 	/* 3. Open streams for new groups, then move frames on every open group. */
 	if (d->npend)
 		dsub_start_groups(s, d);
-	for (struct stream *g = d->groups, *n; g; g = n) {
+	for (struct sl_moq_stream *g = d->groups, *n; g; g = n) {
 		n = g->u.go.next;
 		if (!g->u.go.fin)
 			group_pump(s, g);
 	}
 	/* 4. A subscriber that does not acknowledge loses its oldest groups, never the newest,
-	 * so its in-flight bytes (references into the cache) stay within the budget. */
-	uint64_t inflight = 0;
-	for (struct stream *g = d->groups; g; g = g->u.go.next)
-		inflight += s->ops.unacked(s->t, g->id);
-	while (inflight > s->cfg.max_inflight_bytes) {
-		struct stream *old = NULL;
-		for (struct stream *g = d->groups; g; g = g->u.go.next)
+	 * so its in-flight bytes (references into the cache) stay within the budget. The count
+	 * is kept as bytes are written and acknowledged; resetting a group takes its bytes off. */
+	while (d->inflight > s->cfg.max_inflight_bytes) {
+		struct sl_moq_stream *old = NULL;
+		for (struct sl_moq_stream *g = d->groups; g; g = g->u.go.next)
 			if (g->u.go.seq != d->newest_seq &&
 			    (old == NULL || g->u.go.seq < old->u.go.seq))
 				old = g;
 		if (old == NULL)
 			break;
-		inflight -= s->ops.unacked(s->t, old->id);
 		s->st.groups_lagged++;
 		group_reset(s, old, SL_MOQ_ERR_CACHE_FULL);
 	}
@@ -405,7 +407,7 @@ static void dsub_run(struct task *t)
 	/* 6. The track ended or the range is complete: finish the Subscribe stream once every
 	 * group stream is finished (JS drops a track as soon as its Subscribe stream ends). */
 	if ((d->track_state != 0 || d->range_done || d->past_end) && d->npend == 0) {
-		for (struct stream *g = d->groups; g; g = g->u.go.next)
+		for (struct sl_moq_stream *g = d->groups; g; g = g->u.go.next)
 			if (!g->u.go.fin)
 				return;
 		if (d->past_end && !d->range_done && sl_seqset_has_lo(&d->acct)) {
@@ -422,8 +424,8 @@ static void dsub_run(struct task *t)
 		/* The end of the Subscribe stream must not overtake the last group's bytes still
 		 * queued behind more urgent streams (a peer that sees the end first drops the
 		 * track): it goes last. */
-		if (s->ops.set_order && d->st && !d->st->dead)
-			s->ops.set_order(s->t, d->st->id, UINT64_MAX);
+		if (s->ops.set_order && d->st && !d->st->dead && d->st->h)
+			s->ops.set_order(s->t, d->st->h, UINT64_MAX);
 		if (d->range_done || d->past_end || d->track_state == 1)
 			sm_tx_fin(s, d->st);
 		else
@@ -490,7 +492,8 @@ static int send_subscribe_ok(struct sl_moq_session *s, struct dsub *d, uint64_t 
 	return rc;
 }
 
-int sm_on_subscribe(struct sl_moq_session *s, struct stream *st, const struct sl_moq_subscribe *m)
+int sm_on_subscribe(struct sl_moq_session *s, struct sl_moq_stream *st,
+		    const struct sl_moq_subscribe *m)
 {
 	s->st.msgs_in[SL_MOQ_MSG_SUBSCRIBE]++;
 	if (sl_u64map_get(&s->dsubs, m->id, NULL)) {
@@ -583,7 +586,7 @@ static void dsub_move_start(struct sl_moq_session *s, struct dsub *d, uint64_t s
 			d->pend[kept++] = d->pend[i];
 	}
 	d->npend = kept;
-	for (struct stream *g = d->groups, *n; g; g = n) {
+	for (struct sl_moq_stream *g = d->groups, *n; g; g = n) {
 		n = g->u.go.next;
 		if (!g->u.go.fin && g->u.go.seq < start)
 			group_reset(s, g, SL_MOQ_ERR_CANCEL);
@@ -596,7 +599,7 @@ static void dsub_move_start(struct sl_moq_session *s, struct dsub *d, uint64_t s
  * the bound. A new end drops the groups past it that were not opened yet; those already on
  * their way finish, then the Subscribe stream is finished as for any completed range.
  */
-void sm_on_subscribe_update(struct sl_moq_session *s, struct stream *st,
+void sm_on_subscribe_update(struct sl_moq_session *s, struct sl_moq_stream *st,
 			    const struct sl_moq_subscribe_terms *m)
 {
 	s->st.msgs_in[SL_MOQ_MSG_SUBSCRIBE_UPDATE]++;
@@ -607,7 +610,7 @@ void sm_on_subscribe_update(struct sl_moq_session *s, struct stream *st,
 	d->priority = m->priority;
 	d->ordered = m->ordered;
 	d->max_latency_ns = m->max_latency_ms * UINT64_C(1000000);
-	for (struct stream *g = d->groups; reorder && g; g = g->u.go.next)
+	for (struct sl_moq_stream *g = d->groups; reorder && g; g = g->u.go.next)
 		group_set_order(s, d, g);
 	if (!d->finished) {
 		if (m->has_start)

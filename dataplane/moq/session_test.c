@@ -2,8 +2,9 @@
 /*
  * moq-lite-04 sessions and relay routing. Sessions are connected through an in-memory
  * transport that queues stream bytes and delivers them to the other session in random chunks
- * (so every message is also parsed from partial input), counts unacknowledged bytes per stream,
- * and can stall one direction (a subscriber that stops reading). The topology is the relay's:
+ * (so every message is also parsed from partial input), hands streams to the sessions as
+ * handles and their acknowledgements as callbacks (once delivered), and can stall one direction
+ * (a subscriber that stops reading) or lose its acknowledgements. The topology is the relay's:
  * publisher client -> relay sessions sharing one origin -> subscriber clients.
  */
 #include "core/test_common.h"
@@ -35,6 +36,18 @@ struct reset_rec {
 	uint64_t code;
 };
 
+struct end;
+
+/* One end's side of a stream: the handle its session holds, with the session's pointer. The
+ * pipe finds them by QUIC-style id (its own bookkeeping, as a QUIC stack has). */
+struct tstream {
+	int64_t id;
+	struct sl_moq_stream *user; /* NULL once the session released it or it was closed */
+	uint64_t unacked;	    /* written, not yet delivered to the peer */
+	bool released;
+	bool closed; /* sl_moq_session_stream_closed was called */
+};
+
 struct end {
 	struct end *peer;
 	struct sl_moq_session *s;
@@ -44,10 +57,13 @@ struct end {
 	int64_t max_uni;  /* likewise for uni streams (0: no limit) */
 	struct pkt *head, *tail;
 	bool stalled;
+	/* Bytes this end writes are delivered but their acknowledgements never reach its session
+	 * (a transport that does not report acks). */
+	bool acks_lost;
 	bool closed; /* this end closed the connection */
 	bool peer_told;
 	uint64_t close_code;
-	struct sl_u64map unacked;
+	struct sl_u64map streams; /* stream id -> struct tstream * */
 	struct sl_u64map orders;  /* stream id -> send order (set_order) */
 	struct sl_u64map stopped; /* ids this end reset: later data from the peer is dropped */
 	struct reset_rec resets[256];
@@ -75,18 +91,53 @@ static uint64_t rng(void)
 /* Deliver every stream one byte at a time (otherwise: random splits). */
 static bool one_byte;
 
-static uint64_t map_get(struct sl_u64map *m, uint64_t k)
+static struct tstream *ts_find(struct end *e, int64_t id)
 {
-	uint64_t v = 0;
-	sl_u64map_get(m, k, &v);
-	return v;
+	uint64_t v;
+	if (!sl_u64map_get(&e->streams, (uint64_t)id, &v))
+		return NULL;
+	return (struct tstream *)(uintptr_t)v;
 }
 
-static void map_set(struct sl_u64map *m, uint64_t k, uint64_t v)
+static struct tstream *ts_new(struct end *e, int64_t id)
 {
-	sl_u64map_remove(m, k);
-	if (v)
-		assert_int_equal(sl_u64map_insert(m, k, v), 0);
+	struct tstream *ts = calloc(1, sizeof(*ts));
+	assert_non_null(ts);
+	ts->id = id;
+	assert_int_equal(sl_u64map_insert(&e->streams, (uint64_t)id, (uint64_t)(uintptr_t)ts), 0);
+	return ts;
+}
+
+/* e's side of stream id, which the peer opened: made and handed to e's session the first
+ * time, as QUIC does before the stream's first data. */
+static struct tstream *ts_peer(struct end *e, int64_t id)
+{
+	struct tstream *ts = ts_find(e, id);
+	if (ts == NULL) {
+		ts = ts_new(e, id);
+		if (e->s)
+			ts->user = sl_moq_session_stream_accept(e->s, ts, (id & 2) == 0);
+	}
+	return ts;
+}
+
+/* The connection ends: every stream the session still holds is closed (as QUIC does before
+ * on_closed), then the session is told. */
+static void end_gone(struct end *e)
+{
+	for (size_t i = 0; i <= e->streams.mask; i++) {
+		if (!e->streams.slots[i].used)
+			continue;
+		struct tstream *ts = (struct tstream *)(uintptr_t)e->streams.slots[i].val;
+		if (ts->user && e->s) {
+			struct sl_moq_stream *u = ts->user;
+			ts->user = NULL;
+			ts->closed = true;
+			sl_moq_session_stream_closed(e->s, u);
+		}
+	}
+	if (e->s)
+		sl_moq_session_closed(e->s);
 }
 
 static void push(struct end *e, struct pkt *p)
@@ -115,10 +166,12 @@ static void purge(struct end *e, int64_t id)
 		e->tail = p;
 		pp = &p->next;
 	}
-	map_set(&e->unacked, (uint64_t)id, 0);
+	struct tstream *ts = ts_find(e, id);
+	if (ts)
+		ts->unacked = 0;
 }
 
-static int t_open(void *t, bool bidi, int64_t *id)
+static int t_open(void *t, bool bidi, void *user, void **handle)
 {
 	struct end *e = t;
 	if (bidi && e->max_bidi && e->nbidi >= e->max_bidi)
@@ -126,13 +179,18 @@ static int t_open(void *t, bool bidi, int64_t *id)
 	if (!bidi && e->max_uni && e->nuni >= e->max_uni)
 		return SL_EBUSY;
 	int64_t n = bidi ? e->nbidi++ : e->nuni++;
-	*id = (n << 2) | (bidi ? 0 : 2) | (e->server ? 1 : 0);
+	struct tstream *ts = ts_new(e, (n << 2) | (bidi ? 0 : 2) | (e->server ? 1 : 0));
+	ts->user = user;
+	*handle = ts;
 	return 0;
 }
 
-static int t_write(void *t, int64_t id, struct sl_slice data, bool fin)
+static int t_write(void *t, void *h, struct sl_slice data, bool fin)
 {
 	struct end *e = t;
+	struct tstream *ts = h;
+	assert_false(ts->released || ts->closed); /* a handle is never used after either */
+	int64_t id = ts->id;
 	if (e->closed || e->peer->closed || sl_u64map_get(&e->peer->stopped, (uint64_t)id, NULL)) {
 		sl_buf_unref(data.buf);
 		return SL_ECLOSED;
@@ -148,13 +206,16 @@ static int t_write(void *t, int64_t id, struct sl_slice data, bool fin)
 	p->data = data;
 	p->fin = fin;
 	push(e, p);
-	map_set(&e->unacked, (uint64_t)id, map_get(&e->unacked, (uint64_t)id) + data.len);
+	ts->unacked += data.len;
 	return 0;
 }
 
-static int t_reset(void *t, int64_t id, uint64_t code)
+static int t_reset(void *t, void *h, uint64_t code)
 {
 	struct end *e = t;
+	struct tstream *ts = h;
+	assert_false(ts->released || ts->closed);
+	int64_t id = ts->id;
 	if (e->nresets < 256)
 		e->resets[e->nresets++] = (struct reset_rec){id, code};
 	purge(e, id);
@@ -170,6 +231,15 @@ static int t_reset(void *t, int64_t id, uint64_t code)
 	return 0;
 }
 
+static void t_release(void *t, void *h)
+{
+	(void)t;
+	struct tstream *ts = h;
+	assert_false(ts->released || ts->closed);
+	ts->released = true;
+	ts->user = NULL;
+}
+
 static void t_close(void *t, uint64_t code, const char *reason)
 {
 	(void)reason;
@@ -178,27 +248,31 @@ static void t_close(void *t, uint64_t code, const char *reason)
 	e->close_code = code;
 }
 
-static uint64_t t_unacked(void *t, int64_t id)
-{
-	return map_get(&((struct end *)t)->unacked, (uint64_t)id);
-}
-
-static void t_set_order(void *t, int64_t id, uint64_t order)
+static void t_set_order(void *t, void *h, uint64_t order)
 {
 	struct end *e = t;
-	sl_u64map_remove(&e->orders, (uint64_t)id);
-	assert_int_equal(sl_u64map_insert(&e->orders, (uint64_t)id, order), 0);
+	struct tstream *ts = h;
+	assert_false(ts->released || ts->closed);
+	sl_u64map_remove(&e->orders, (uint64_t)ts->id);
+	assert_int_equal(sl_u64map_insert(&e->orders, (uint64_t)ts->id, order), 0);
 }
 
-static const struct sl_moq_transport_ops ops = {t_open,	 t_write,   t_reset,
-						t_close, t_unacked, t_set_order};
+static const struct sl_moq_transport_ops ops = {
+	.open_stream = t_open,
+	.write = t_write,
+	.reset = t_reset,
+	.release = t_release,
+	.close = t_close,
+	.set_order = t_set_order,
+};
 
+/* Bytes e wrote that the peer has not received yet, over every stream. */
 static uint64_t total_unacked(struct end *e)
 {
 	uint64_t n = 0;
-	for (size_t i = 0; i <= e->unacked.mask; i++)
-		if (e->unacked.slots[i].used)
-			n += e->unacked.slots[i].val;
+	for (size_t i = 0; i <= e->streams.mask; i++)
+		if (e->streams.slots[i].used)
+			n += ((struct tstream *)(uintptr_t)e->streams.slots[i].val)->unacked;
 	return n;
 }
 
@@ -213,13 +287,14 @@ static bool was_reset(const struct end *e, int64_t id, uint64_t *code)
 	return false;
 }
 
-/* Delivers e's queued packets to the peer's session in random chunks. Returns packets moved. */
+/* Delivers e's queued packets to the peer's session in random chunks; what arrives is
+ * acknowledged to e's session at once. Returns packets moved. */
 static int deliver(struct end *e)
 {
 	struct end *to = e->peer;
 	if (e->closed && !to->peer_told && to->s) {
 		to->peer_told = true;
-		sl_moq_session_closed(to->s);
+		end_gone(to);
 	}
 	if (e->closed || to->closed) {
 		while (e->head) {
@@ -240,10 +315,11 @@ static int deliver(struct end *e)
 		if (e->head == NULL)
 			e->tail = NULL;
 		n++;
+		struct tstream *ts = ts_peer(to, p->id);
 		if (sl_u64map_get(&to->stopped, (uint64_t)p->id, NULL) && p->type == P_DATA) {
 			/* The receiver reset this stream: STOP_SENDING drops the rest. */
 		} else if (p->type == P_RESET) {
-			sl_moq_session_stream_reset(to->s, p->id, p->code);
+			sl_moq_session_stream_reset(to->s, ts->user, p->code);
 		} else {
 			const uint8_t *d = p->data.len ? sl_slice_data(&p->data) : NULL;
 			size_t left = p->data.len;
@@ -253,12 +329,17 @@ static int deliver(struct end *e)
 					k = 1;
 				else if (left > 1 && rng() % 2)
 					k = 1 + rng() % left;
-				sl_moq_session_stream_data(to->s, p->id, d, k, p->fin && k == left);
+				/* The session may release the stream between two pieces. */
+				sl_moq_session_stream_data(to->s, ts->user, d, k,
+							   p->fin && k == left);
 				d = d ? d + k : d;
 				left -= k;
 			} while (left > 0);
-			map_set(&e->unacked, (uint64_t)p->id,
-				map_get(&e->unacked, (uint64_t)p->id) - p->data.len);
+			struct tstream *mine = ts_find(e, p->id);
+			assert_non_null(mine);
+			mine->unacked -= p->data.len;
+			if (p->data.len && !e->acks_lost)
+				sl_moq_session_stream_acked(e->s, mine->user, p->data.len);
 		}
 		sl_buf_unref(p->data.buf);
 		free(p);
@@ -272,7 +353,7 @@ static void end_init(struct end *e, struct end *peer, bool server)
 	e->peer = peer;
 	e->server = server;
 	e->capture_id = -1;
-	assert_int_equal(sl_u64map_init(&e->unacked, 64), 0);
+	assert_int_equal(sl_u64map_init(&e->streams, 64), 0);
 	assert_int_equal(sl_u64map_init(&e->orders, 64), 0);
 	assert_int_equal(sl_u64map_init(&e->stopped, 64), 0);
 }
@@ -285,7 +366,10 @@ static void end_fini(struct end *e)
 		sl_buf_unref(p->data.buf);
 		free(p);
 	}
-	sl_u64map_fini(&e->unacked);
+	for (size_t i = 0; i <= e->streams.mask; i++)
+		if (e->streams.slots[i].used)
+			free((void *)(uintptr_t)e->streams.slots[i].val);
+	sl_u64map_fini(&e->streams);
 	sl_u64map_fini(&e->orders);
 	sl_u64map_fini(&e->stopped);
 }
@@ -1056,6 +1140,63 @@ static void slow_subscriber_loses_old_groups_others_unaffected(void **state)
 	publisher_free(&p);
 }
 
+/* The in-flight budget is counted down by the transport's acknowledgements, not polled: a
+ * subscriber that receives everything but whose transport never reports an ack is treated as
+ * one that does not acknowledge (it loses old groups), one whose acks arrive loses nothing, and
+ * a group stream the transport closed no longer counts. */
+static void acks_from_the_transport_free_the_in_flight_budget(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	const uint64_t budget = 64 * 1024;
+	const size_t fsize = 16 * 1024;
+	w->relay_cfg.max_inflight_bytes = budget;
+	struct publisher p;
+	publisher_new(w, &p, "demo");
+	struct link *acked = link_new(w), *lost = link_new(w), *closed = link_new(w);
+	struct sl_track_consumer ca, cl, cc;
+	subscribe(w, acked, "demo", "clock", NULL, NULL, &ca);
+	subscribe(w, lost, "demo", "clock", NULL, NULL, &cl);
+	subscribe(w, closed, "demo", "clock", NULL, NULL, &cc);
+	lost->r.acks_lost = true;
+	closed->r.acks_lost = true;
+	for (int g = 0; g < 20; g++) {
+		struct sl_group *gr = write_group_ex(p.t, w->now, 1, fsize, false);
+		sl_group_unref(gr);
+		pump(w);
+		/* closed: its transport reports no acks, but closes each group stream once the
+		 * group is through (as QUIC does when the peer acknowledged the fin). */
+		for (size_t i = 0; i <= closed->r.streams.mask; i++) {
+			if (!closed->r.streams.slots[i].used)
+				continue;
+			struct tstream *ts =
+				(struct tstream *)(uintptr_t)closed->r.streams.slots[i].val;
+			if ((ts->id & 2) && ts->user && ts->unacked == 0) {
+				struct sl_moq_stream *u = ts->user;
+				ts->user = NULL;
+				ts->closed = true;
+				sl_moq_session_stream_closed(closed->r.s, u);
+			}
+		}
+	}
+	/* Everything was delivered to all three... */
+	assert_int_equal(total_unacked(&acked->r), 0);
+	assert_int_equal(total_unacked(&lost->r), 0);
+	/* ...but only the subscriber whose acks never came went over the budget. */
+	assert_int_equal(stats(acked->r.s).groups_lagged, 0);
+	assert_int_equal(stats(closed->r.s).groups_lagged, 0);
+	assert_true(stats(lost->r.s).groups_lagged >= 14);
+	for (uint64_t g = 0; g < 20; g++) {
+		expect_group(&ca, g, 1);
+		expect_group(&cc, g, 1);
+	}
+	sl_track_consumer_release(&ca, NULL);
+	sl_track_consumer_release(&cl, NULL);
+	sl_track_consumer_release(&cc, NULL);
+	world_free(w);
+	publisher_free(&p);
+}
+
 /* ---- raw peers: bytes injected straight into a relay session ---- */
 
 struct raw {
@@ -1091,9 +1232,15 @@ static void raw_free(struct raw *x)
 	world_free(x->w);
 }
 
+/* Bytes from the raw peer on its stream id (opened on first use, as QUIC would). */
+static int raw_data(struct raw *x, int64_t id, const uint8_t *p, size_t n, bool fin)
+{
+	return sl_moq_session_stream_data(x->s, ts_peer(&x->r, id)->user, p, n, fin);
+}
+
 static void raw_send(struct raw *x, int64_t id, const uint8_t *p, size_t n, bool fin)
 {
-	sl_moq_session_stream_data(x->s, id, p, n, fin);
+	raw_data(x, id, p, n, fin);
 	sl_moq_session_poll(x->s, x->w->now);
 }
 
@@ -1146,7 +1293,7 @@ static void malformed_messages_reset_with_the_right_code(void **state)
 	assert_int_equal(x.r.close_code, SL_MOQ_ERR_DUPLICATE);
 	assert_int_equal(stats(x.s).protocol_errors, 1);
 	assert_int_equal(stats(x.s).subscribes_active, 0);
-	assert_int_equal(sl_moq_session_stream_data(x.s, 20, sub_demo_clock, 3, false), SL_ECLOSED);
+	assert_int_equal(raw_data(&x, 20, sub_demo_clock, 3, false), SL_ECLOSED);
 	raw_free(&x);
 }
 
@@ -1238,7 +1385,7 @@ static void probe_stream_is_never_reset(void **state)
 	assert_true(x.r.tail->fin);
 	/* A peer's reset of a probe stream is not answered with a reset either. */
 	raw_send(&x, 4, probe, 1, false);
-	sl_moq_session_stream_reset(x.s, 4, 0);
+	sl_moq_session_stream_reset(x.s, ts_find(&x.r, 4)->user, 0);
 	assert_int_equal(x.r.nresets, 0);
 	raw_free(&x);
 }
@@ -1805,6 +1952,7 @@ READY_VARIANT(late_joiner_starts_at_latest_cached_group)
 READY_VARIANT(publisher_disconnect_ends_tracks_cleanly)
 READY_VARIANT(max_latency_resets_old_groups)
 READY_VARIANT(slow_subscriber_loses_old_groups_others_unaffected)
+READY_VARIANT(acks_from_the_transport_free_the_in_flight_budget)
 READY_VARIANT(stream_limit_defers_upstream_subscribe)
 READY_VARIANT(subscribe_update_end_below_sent_waits_for_in_flight)
 READY_VARIANT(fetch_uncached_group_from_upstream)
@@ -1876,6 +2024,7 @@ int main(void)
 		cmocka_unit_test(max_latency_resets_old_groups),
 		cmocka_unit_test(group_streams_get_their_send_order),
 		cmocka_unit_test(slow_subscriber_loses_old_groups_others_unaffected),
+		cmocka_unit_test(acks_from_the_transport_free_the_in_flight_budget),
 		cmocka_unit_test(malformed_messages_reset_with_the_right_code),
 		cmocka_unit_test(frame_over_limit_and_truncated_group),
 		cmocka_unit_test(unknown_stream_types_reset_only_that_stream),
@@ -1898,6 +2047,7 @@ int main(void)
 		cmocka_unit_test(publisher_disconnect_ends_tracks_cleanly_ready),
 		cmocka_unit_test(max_latency_resets_old_groups_ready),
 		cmocka_unit_test(slow_subscriber_loses_old_groups_others_unaffected_ready),
+		cmocka_unit_test(acks_from_the_transport_free_the_in_flight_budget_ready),
 		cmocka_unit_test(stream_limit_defers_upstream_subscribe_ready),
 		cmocka_unit_test(subscribe_update_end_below_sent_waits_for_in_flight_ready),
 		cmocka_unit_test(fetch_uncached_group_from_upstream_ready),

@@ -6,7 +6,7 @@
 #include "core/owner.h"
 #include "core/pool.h"
 #include "core/timerheap.h"
-#include "core/u64map.h"
+#include "core/u64map.h" /* the connection-id map */
 
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
@@ -37,8 +37,14 @@ struct sl_quic_chunk {
 	struct sl_quic_chunk *next;
 };
 
+/*
+ * One stream: the handle the application holds, and what ngtcp2 keeps as the stream's user data,
+ * so every ngtcp2 stream callback finds it without a lookup. It lives from its open until
+ * on_stream_close (see the lifetime rule in quic/endpoint.h).
+ */
 struct sl_quic_stream {
 	int64_t id;
+	void *user;			   /* the application's pointer (sl_quic_stream_set_user) */
 	struct sl_quic_chunk *head, *tail; /* queued, not yet acknowledged */
 	struct sl_quic_chunk *unsent;	   /* first chunk with bytes not yet given to ngtcp2 */
 	uint32_t unsent_off;
@@ -46,8 +52,12 @@ struct sl_quic_stream {
 	uint64_t queued;   /* bytes ever queued */
 	uint64_t acked;
 	bool fin_queued, fin_sent, reset, pending;
+	bool detached;	/* no longer ngtcp2's user data: closed by this layer (remote uni) */
 	uint64_t order; /* lower is written first (sl_quic_stream_set_order) */
 	struct sl_quic_stream *next_pending;
+	/* Every open stream of the connection, so that the connection's end can close them. */
+	struct sl_quic_stream *next, **pprev;
+	struct sl_quic_stream *next_closing;
 };
 
 struct sl_quic_conn {
@@ -56,7 +66,13 @@ struct sl_quic_conn {
 	gnutls_session_t tls;
 	ngtcp2_crypto_conn_ref ref;
 	struct sl_quic_path path;
-	struct sl_u64map streams; /* stream id -> struct sl_quic_stream * */
+	/* The open streams (not yet closed), how many, and the bytes queued on them that the peer
+	 * has not acknowledged: kept as they change, so reporting walks nothing. */
+	struct sl_quic_stream *streams;
+	uint64_t nstreams, unacked;
+	/* Streams the application stopped that this layer closes itself, at the next flush (not
+	 * inside the application's call). */
+	struct sl_quic_stream *closing;
 	struct sl_quic_stream *pend_head, *pend_tail;
 	ngtcp2_cid cids[8]; /* connection ids registered in the endpoint's map */
 	uint32_t ncids;
@@ -195,24 +211,18 @@ static void chunk_put(struct sl_quic_endpoint *ep, struct sl_quic_chunk *k)
 	ep->free_chunks = k;
 }
 
-static struct sl_quic_stream *stream_find(const struct sl_quic_conn *c, int64_t id)
-{
-	uint64_t v;
-	if (!sl_u64map_get(&c->streams, (uint64_t)id, &v))
-		return NULL;
-	return (struct sl_quic_stream *)(uintptr_t)v;
-}
-
-static struct sl_quic_stream *stream_new(struct sl_quic_conn *c, int64_t id)
+static struct sl_quic_stream *stream_new(struct sl_quic_conn *c, void *user)
 {
 	struct sl_quic_stream *s = sl_pool_zget(&c->ep->streams);
 	if (s == NULL)
 		return NULL;
-	s->id = id;
-	if (sl_u64map_insert(&c->streams, (uint64_t)id, (uint64_t)(uintptr_t)s) != 0) {
-		sl_pool_put(&c->ep->streams, s);
-		return NULL;
-	}
+	s->user = user;
+	s->next = c->streams;
+	if (c->streams)
+		c->streams->pprev = &s->next;
+	s->pprev = &c->streams;
+	c->streams = s;
+	c->nstreams++;
 	return s;
 }
 
@@ -229,12 +239,73 @@ static void stream_drop_queue(struct sl_quic_conn *c, struct sl_quic_stream *s)
 
 static void stream_unpend(struct sl_quic_conn *c, struct sl_quic_stream *s);
 
+/* Forgets a stream (no callback): off the connection's list and queues, back to the pool. */
 static void stream_free(struct sl_quic_conn *c, struct sl_quic_stream *s)
 {
+	c->unacked -= s->queued - s->acked;
 	stream_drop_queue(c, s);
-	sl_u64map_remove(&c->streams, (uint64_t)s->id);
+	*s->pprev = s->next;
+	if (s->next)
+		s->next->pprev = s->pprev;
+	c->nstreams--;
 	stream_unpend(c, s);
 	sl_pool_put(&c->ep->streams, s);
+}
+
+/* The end of a stream: the application hears of it once, then the handle is gone. */
+static void stream_close(struct sl_quic_conn *c, struct sl_quic_stream *s)
+{
+	if (c->ep->cb.on_stream_close)
+		c->ep->cb.on_stream_close(c->ep->arg, c, s, s->user);
+	stream_free(c, s);
+}
+
+static bool stream_is_local(const struct sl_quic_conn *c, int64_t id)
+{
+	return ((id & 1) != 0) == c->ep->cfg.server;
+}
+
+/*
+ * A stream the peer opened is over: the peer may open another in its place. ngtcp2 leaves
+ * that credit (MAX_STREAMS) to the application; without it a peer could open only
+ * max_streams_* streams in the connection's whole life, not at once.
+ */
+static void stream_give_credit(struct sl_quic_conn *c, int64_t id)
+{
+	if (stream_is_local(c, id))
+		return;
+	if (id & 2)
+		ngtcp2_conn_extend_max_streams_uni(c->q, 1);
+	else
+		ngtcp2_conn_extend_max_streams_bidi(c->q, 1);
+}
+
+static bool stream_is_remote_uni(const struct sl_quic_conn *c, const struct sl_quic_stream *s)
+{
+	return (s->id & 2) && !stream_is_local(c, s->id);
+}
+
+/*
+ * ngtcp2 0.12 never closes a stream the peer opened unidirectionally (fixed in 0.14): this
+ * layer does, once its receiving side is over. ngtcp2's object, which lingers until the
+ * connection ends, stops pointing at it (with a later ngtcp2, its stream_close then finds no
+ * stream), and the peer gets its credit back.
+ */
+static void stream_detach(struct sl_quic_conn *c, struct sl_quic_stream *s)
+{
+	s->detached = true;
+	ngtcp2_conn_set_stream_user_data(c->q, s->id, NULL);
+	stream_give_credit(c, s->id);
+}
+
+/* The receiving side of a peer's unidirectional stream is complete (its fin was delivered, or
+ * it was reset): that is the whole stream. */
+static void stream_remote_uni_done(struct sl_quic_conn *c, struct sl_quic_stream *s)
+{
+	if (!stream_is_remote_uni(c, s) || s->detached)
+		return;
+	stream_detach(c, s);
+	stream_close(c, s);
 }
 
 static void mark_dirty(struct sl_quic_conn *c)
@@ -374,12 +445,17 @@ static int cb_handshake_completed(ngtcp2_conn *q, void *ud)
 
 static int cb_stream_open(ngtcp2_conn *q, int64_t id, void *ud)
 {
-	(void)q;
 	struct sl_quic_conn *c = ud;
-	if (stream_new(c, id) == NULL)
+	struct sl_quic_stream *s = stream_new(c, NULL);
+	if (s == NULL)
 		return NGTCP2_ERR_CALLBACK_FAILURE;
+	s->id = id;
+	if (ngtcp2_conn_set_stream_user_data(q, id, s) != 0) {
+		stream_free(c, s);
+		return NGTCP2_ERR_CALLBACK_FAILURE;
+	}
 	if (c->ep->cb.on_stream_open)
-		c->ep->cb.on_stream_open(c->ep->arg, c, id);
+		s->user = c->ep->cb.on_stream_open(c->ep->arg, c, s);
 	return 0;
 }
 
@@ -387,30 +463,32 @@ static int cb_recv_stream_data(ngtcp2_conn *q, uint32_t flags, int64_t id, uint6
 			       const uint8_t *data, size_t len, void *ud, void *sud)
 {
 	(void)offset;
-	(void)sud;
 	struct sl_quic_conn *c = ud;
-	if (c->ep->cb.on_stream_data)
-		c->ep->cb.on_stream_data(c->ep->arg, c, id, data, len,
-					 (flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0);
+	struct sl_quic_stream *s = sud;
+	bool fin = (flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0;
+	if (s && c->ep->cb.on_stream_data)
+		c->ep->cb.on_stream_data(c->ep->arg, c, s, s->user, data, len, fin);
 	/* The application consumed the bytes (it copies or parses them now), so the credit goes
 	 * straight back to the peer. */
 	ngtcp2_conn_extend_max_stream_offset(q, id, len);
 	ngtcp2_conn_extend_max_offset(q, len);
+	if (s && fin)
+		stream_remote_uni_done(c, s);
 	return 0;
 }
 
 static int cb_acked(ngtcp2_conn *q, int64_t id, uint64_t offset, uint64_t len, void *ud, void *sud)
 {
 	(void)q;
-	(void)sud;
+	(void)id;
 	struct sl_quic_conn *c = ud;
-	struct sl_quic_stream *s = stream_find(c, id);
-	if (s == NULL)
+	struct sl_quic_stream *s = sud;
+	if (s == NULL || offset + len <= s->acked)
 		return 0;
-	if (offset + len > s->acked) {
-		c->ep->stats.stream_bytes_acked += offset + len - s->acked;
-		s->acked = offset + len;
-	}
+	uint64_t n = offset + len - s->acked;
+	c->ep->stats.stream_bytes_acked += n;
+	c->unacked -= n;
+	s->acked = offset + len;
 	/* Release every chunk the peer now holds in full; never one ngtcp2 has not seen yet. */
 	while (s->head && s->head != s->unsent && s->head_off + s->head->s.len <= s->acked) {
 		struct sl_quic_chunk *k = s->head;
@@ -420,6 +498,8 @@ static int cb_acked(ngtcp2_conn *q, int64_t id, uint64_t offset, uint64_t len, v
 			s->tail = NULL;
 		chunk_put(c->ep, k);
 	}
+	if (c->ep->cb.on_stream_acked)
+		c->ep->cb.on_stream_acked(c->ep->arg, c, s, s->user, n);
 	return 0;
 }
 
@@ -429,13 +509,10 @@ static int cb_stream_close(ngtcp2_conn *q, uint32_t flags, int64_t id, uint64_t 
 	(void)q;
 	(void)flags;
 	(void)app_error;
-	(void)sud;
-	struct sl_quic_conn *c = ud;
-	struct sl_quic_stream *s = stream_find(c, id);
-	if (c->ep->cb.on_stream_close)
-		c->ep->cb.on_stream_close(c->ep->arg, c, id);
-	if (s)
-		stream_free(c, s);
+	if (sud) {
+		stream_give_credit(ud, id);
+		stream_close(ud, sud);
+	}
 	return 0;
 }
 
@@ -443,33 +520,24 @@ static int cb_stream_reset(ngtcp2_conn *q, int64_t id, uint64_t final_size, uint
 			   void *ud, void *sud)
 {
 	(void)q;
+	(void)id;
 	(void)final_size;
-	(void)sud;
 	struct sl_quic_conn *c = ud;
-	if (c->ep->cb.on_stream_reset)
-		c->ep->cb.on_stream_reset(c->ep->arg, c, id, app_error, true);
-	return 0;
-}
-
-static int cb_stop_sending(ngtcp2_conn *q, int64_t id, uint64_t app_error, void *ud, void *sud)
-{
-	(void)q;
-	(void)sud;
-	struct sl_quic_conn *c = ud;
-	if (c->ep->cb.on_stream_reset)
-		c->ep->cb.on_stream_reset(c->ep->arg, c, id, app_error, false);
+	struct sl_quic_stream *s = sud;
+	if (s && c->ep->cb.on_stream_reset)
+		c->ep->cb.on_stream_reset(c->ep->arg, c, s, s->user, app_error);
+	if (s)
+		stream_remote_uni_done(c, s);
 	return 0;
 }
 
 static int cb_extend_stream_data(ngtcp2_conn *q, int64_t id, uint64_t max, void *ud, void *sud)
 {
 	(void)q;
+	(void)id;
 	(void)max;
-	(void)sud;
-	struct sl_quic_conn *c = ud;
-	struct sl_quic_stream *s = stream_find(c, id);
-	if (s)
-		stream_mark_pending(c, s);
+	if (sud)
+		stream_mark_pending(ud, sud);
 	return 0;
 }
 
@@ -510,7 +578,8 @@ static void fill_callbacks(ngtcp2_callbacks *cb, bool server)
 	cb->acked_stream_data_offset = cb_acked;
 	cb->stream_close = cb_stream_close;
 	cb->stream_reset = cb_stream_reset;
-	cb->stream_stop_sending = cb_stop_sending;
+	/* Not stream_stop_sending: ngtcp2 calls it when this side stops reading (our own
+	 * STOP_SENDING going out), which is no news to the application that asked for it. */
 	cb->extend_max_stream_data = cb_extend_stream_data;
 	cb->extend_max_local_streams_bidi = cb_extend_streams;
 	cb->extend_max_local_streams_uni = cb_extend_streams;
@@ -644,10 +713,6 @@ static struct sl_quic_conn *conn_alloc(struct sl_quic_endpoint *ep, const struct
 	struct sl_quic_conn *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return NULL;
-	if (sl_u64map_init(&c->streams, 16) != 0) {
-		free(c);
-		return NULL;
-	}
 	c->ep = ep;
 	sl_theap_node_init(&c->timer);
 	c->path = *path;
@@ -677,14 +742,8 @@ static void conn_destroy(struct sl_quic_conn *c)
 	dirty_unlink(c);
 	while (c->ncids)
 		cid_unregister(c, &c->cids[c->ncids - 1]);
-	for (size_t i = 0; i <= c->streams.mask; i++)
-		if (c->streams.slots && c->streams.slots[i].used) {
-			struct sl_quic_stream *s =
-				(struct sl_quic_stream *)(uintptr_t)c->streams.slots[i].val;
-			stream_drop_queue(c, s);
-			sl_pool_put(&ep->streams, s);
-		}
-	sl_u64map_fini(&c->streams);
+	while (c->streams)
+		stream_free(c, c->streams);
 	if (c->q)
 		ngtcp2_conn_del(c->q);
 	if (c->tls)
@@ -698,12 +757,18 @@ static void conn_destroy(struct sl_quic_conn *c)
 	free(c);
 }
 
-/* Ends a connection: tells the application, frees everything. */
+/* Ends a connection: tells the application (each stream still open, then the connection),
+ * frees everything. */
 static void conn_finish(struct sl_quic_conn *c)
 {
 	struct sl_quic_endpoint *ep = c->ep;
 	ep->stats.conns--;
 	ep->stats.conns_closed++;
+	/* ngtcp2 closes no stream when it deletes a connection: the handles end here (those on
+	 * the closing list too). */
+	c->closing = NULL;
+	while (c->streams)
+		stream_close(c, c->streams);
 	if (ep->cb.on_closed)
 		ep->cb.on_closed(ep->arg, c, c->close_error);
 	conn_destroy(c);
@@ -1019,6 +1084,11 @@ static int conn_flush(struct sl_quic_conn *c, uint64_t now_ns)
 	int sent = 0;
 	ngtcp2_path_storage_zero(&ps);
 
+	while (c->closing && !c->want_close) {
+		struct sl_quic_stream *s = c->closing;
+		c->closing = s->next_closing;
+		stream_close(c, s);
+	}
 	if (c->want_close) {
 		buf = ep->cb.tx_alloc(ep->arg, ep->cfg.max_udp_payload, &tok);
 		if (buf) {
@@ -1263,14 +1333,8 @@ void sl_quic_conn_stats(const struct sl_quic_conn *c, struct sl_quic_conn_stats 
 	out->min_rtt_ns = cs.min_rtt == UINT64_MAX ? 0 : cs.min_rtt;
 	out->cwnd = cs.cwnd;
 	out->bytes_in_flight = cs.bytes_in_flight;
-	out->streams_open = sl_u64map_count(&c->streams);
-	for (size_t i = 0; i <= c->streams.mask; i++) {
-		if (!c->streams.slots[i].used)
-			continue;
-		const struct sl_quic_stream *s =
-			(const struct sl_quic_stream *)(uintptr_t)c->streams.slots[i].val;
-		out->stream_bytes_unacked += s->queued - s->acked;
-	}
+	out->streams_open = c->nstreams;
+	out->stream_bytes_unacked = c->unacked;
 }
 
 void sl_quic_conn_set_user(struct sl_quic_conn *c, void *user)
@@ -1302,34 +1366,45 @@ bool sl_quic_conn_established(const struct sl_quic_conn *c)
 	return c->established;
 }
 
-int sl_quic_stream_open(struct sl_quic_conn *c, bool bidi, int64_t *stream_id)
+int sl_quic_stream_open(struct sl_quic_conn *c, bool bidi, void *user, struct sl_quic_stream **out)
 {
 	SL_ASSERT_OWNER(c->ep);
 	if (c->want_close || c->dead)
 		return SL_ECLOSED;
-	int64_t id;
-	int rv = bidi ? ngtcp2_conn_open_bidi_stream(c->q, &id, NULL)
-		      : ngtcp2_conn_open_uni_stream(c->q, &id, NULL);
-	if (rv == NGTCP2_ERR_STREAM_ID_BLOCKED)
-		return SL_EBUSY;
-	if (rv != 0)
-		return SL_ECLOSED;
-	if (stream_new(c, id) == NULL) {
-		ngtcp2_conn_shutdown_stream(c->q, id, 0);
+	struct sl_quic_stream *s = stream_new(c, user);
+	if (s == NULL)
 		return SL_ENOMEM;
+	int rv = bidi ? ngtcp2_conn_open_bidi_stream(c->q, &s->id, s)
+		      : ngtcp2_conn_open_uni_stream(c->q, &s->id, s);
+	if (rv != 0) {
+		stream_free(c, s);
+		return rv == NGTCP2_ERR_STREAM_ID_BLOCKED ? SL_EBUSY : SL_ECLOSED;
 	}
-	*stream_id = id;
+	*out = s;
 	return 0;
 }
 
-int sl_quic_stream_write(struct sl_quic_conn *c, int64_t stream_id, struct sl_slice data, bool fin)
+int64_t sl_quic_stream_id(const struct sl_quic_stream *s)
+{
+	return s->id;
+}
+
+void *sl_quic_stream_user(const struct sl_quic_stream *s)
+{
+	return s->user;
+}
+
+void sl_quic_stream_set_user(struct sl_quic_stream *s, void *user)
+{
+	s->user = user;
+}
+
+int sl_quic_stream_write(struct sl_quic_conn *c, struct sl_quic_stream *s, struct sl_slice data,
+			 bool fin)
 {
 	SL_ASSERT_OWNER(c->ep);
-	struct sl_quic_stream *s = stream_find(c, stream_id);
 	int rc = 0;
-	if (s == NULL)
-		rc = SL_ENOTFOUND;
-	else if (s->fin_queued || s->reset || c->want_close || c->dead)
+	if (s->fin_queued || s->reset || c->want_close || c->dead)
 		rc = SL_ECLOSED;
 	struct sl_quic_chunk *k = NULL;
 	if (rc == 0 && data.len > 0 && (k = chunk_get(c->ep)) == NULL)
@@ -1351,6 +1426,7 @@ int sl_quic_stream_write(struct sl_quic_conn *c, int64_t stream_id, struct sl_sl
 			s->unsent_off = 0;
 		}
 		s->queued += data.len;
+		c->unacked += data.len;
 		c->ep->stats.stream_bytes_queued += data.len;
 	}
 	if (fin)
@@ -1359,39 +1435,45 @@ int sl_quic_stream_write(struct sl_quic_conn *c, int64_t stream_id, struct sl_sl
 	return 0;
 }
 
-int sl_quic_stream_set_order(struct sl_quic_conn *c, int64_t stream_id, uint64_t order)
+void sl_quic_stream_set_order(struct sl_quic_conn *c, struct sl_quic_stream *s, uint64_t order)
 {
-	struct sl_quic_stream *s = stream_find(c, stream_id);
-	if (s == NULL)
-		return SL_ENOTFOUND;
 	if (s->order == order)
-		return 0;
+		return;
 	bool was = s->pending;
 	if (was)
 		stream_unpend(c, s);
 	s->order = order;
 	if (was)
 		stream_mark_pending(c, s);
-	return 0;
 }
 
-uint64_t sl_quic_stream_unacked(const struct sl_quic_conn *c, int64_t stream_id)
+uint64_t sl_quic_stream_unacked(const struct sl_quic_stream *s)
 {
-	struct sl_quic_stream *s = stream_find(c, stream_id);
-	return s ? s->queued - s->acked : 0;
+	return s->queued - s->acked;
 }
 
-int sl_quic_stream_reset(struct sl_quic_conn *c, int64_t stream_id, uint64_t app_error)
+void sl_quic_stream_reset(struct sl_quic_conn *c, struct sl_quic_stream *s, uint64_t app_error)
 {
-	struct sl_quic_stream *s = stream_find(c, stream_id);
-	if (s == NULL)
-		return SL_ENOTFOUND;
+	SL_ASSERT_OWNER(c->ep);
+	if (s->reset)
+		return;
 	s->reset = true;
+	/* A connection on its way out sends no more frames: the stream closes with it. */
+	if (c->want_close || c->dead)
+		return;
 	mark_dirty(c);
-	ngtcp2_conn_shutdown_stream(c->q, stream_id, app_error);
-	/* Queued chunks stay until stream_close: ngtcp2 may still hold pointers into them for
+	ngtcp2_conn_shutdown_stream(c->q, s->id, app_error);
+	/* Queued chunks stay until the stream closes: ngtcp2 may still hold pointers into them for
 	 * frames already in flight. */
-	return 0;
+	if (stream_is_remote_uni(c, s) && !s->detached) {
+		/* Stopped by us, a peer's stream may never show an end here: its data is dropped
+		 * from now on, and a peer that had sent everything owes no RESET_STREAM. It is
+		 * over for this side, so it closes now (at the next flush), and its credit goes
+		 * back. Nothing was ever queued on it. */
+		stream_detach(c, s);
+		s->next_closing = c->closing;
+		c->closing = s;
+	}
 }
 
 void sl_quic_conn_close(struct sl_quic_conn *c, uint64_t app_error, const char *reason)

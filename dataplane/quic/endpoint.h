@@ -23,9 +23,20 @@
  * Stream data is sent by reference: sl_quic_stream_write takes over a slice of a refcounted
  * buffer and keeps it until the peer acknowledged those bytes. Delivering one frame to N
  * subscribers therefore encrypts N times and copies nothing before encryption.
+ *
+ * Streams are handles (struct sl_quic_stream), never ids to look up: the application gets one
+ * from sl_quic_stream_open or on_stream_open and attaches its own pointer to it (the user
+ * argument of sl_quic_stream_open, on_stream_open's return value, sl_quic_stream_set_user);
+ * every stream callback hands back both. The lifetime rule: a handle is valid until
+ * on_stream_close for it returns, which happens exactly once per stream (when both directions
+ * are done, or when the connection ends, before on_closed); the application drops the handle
+ * there. An application that forgets a stream before that detaches its pointer with
+ * sl_quic_stream_set_user(s, NULL), so that the stream's later callbacks carry NULL instead of
+ * a pointer to freed memory. sl_quic_endpoint_free runs no callbacks: every handle dies with it.
  */
 struct sl_quic_endpoint;
 struct sl_quic_conn;
+struct sl_quic_stream;
 
 #define SL_QUIC_CID_LEN	  16
 #define SL_QUIC_MAX_ALPN  64 /* the whole comma-separated list, NUL included */
@@ -59,9 +70,10 @@ struct sl_quic_config {
 	const char *key_file;
 	uint32_t cert_days;
 	uint16_t worker_id;
-	uint64_t idle_timeout_ns;  /* default 30 s */
-	uint64_t max_data;	   /* connection flow-control window, default 16 MiB */
-	uint64_t max_stream_data;  /* per stream, default 1 MiB */
+	uint64_t idle_timeout_ns; /* default 30 s */
+	uint64_t max_data;	  /* connection flow-control window, default 16 MiB */
+	uint64_t max_stream_data; /* per stream, default 1 MiB */
+	/* Streams a peer may have open at once (a finished one gives its credit back). */
 	uint64_t max_streams_bidi; /* default 100 */
 	uint64_t max_streams_uni;  /* default 1000 (a moq-lite group is one uni stream) */
 	uint32_t max_conns;	   /* default 10000 */
@@ -82,19 +94,33 @@ struct sl_quic_callbacks {
 	void (*tx_commit)(void *arg, void *token, const struct sl_quic_path *path, size_t len);
 	/* A connection finished its handshake (server: accepted; client: connected). */
 	void (*on_connected)(void *arg, struct sl_quic_conn *c);
-	/* The peer opened a stream (before its first data). */
-	void (*on_stream_open)(void *arg, struct sl_quic_conn *c, int64_t stream_id);
+	/* The peer opened stream s (before its first data; a stream the peer reset before any of
+	 * its data arrived is never reported). Returns the application's pointer for it (NULL:
+	 * none), which every later callback of s hands back as user. Optional. */
+	void *(*on_stream_open)(void *arg, struct sl_quic_conn *c, struct sl_quic_stream *s);
 	/* Stream bytes in order; fin marks the end. Flow-control credit is returned at once. */
-	void (*on_stream_data)(void *arg, struct sl_quic_conn *c, int64_t stream_id,
-			       const uint8_t *data, size_t len, bool fin);
-	/* The peer reset the stream (reset) or asked us to stop sending on it (!reset). */
-	void (*on_stream_reset)(void *arg, struct sl_quic_conn *c, int64_t stream_id,
-				uint64_t app_error, bool reset);
+	void (*on_stream_data)(void *arg, struct sl_quic_conn *c, struct sl_quic_stream *s,
+			       void *user, const uint8_t *data, size_t len, bool fin);
+	/* The peer reset the stream (RESET_STREAM): no more of its bytes come. A peer's
+	 * STOP_SENDING is not reported (ngtcp2 reports none): ngtcp2 answers it with
+	 * RESET_STREAM itself, what is queued on the stream is dropped, and the stream closes. */
+	void (*on_stream_reset)(void *arg, struct sl_quic_conn *c, struct sl_quic_stream *s,
+				void *user, uint64_t app_error);
+	/* The peer acknowledged `bytes` more of what was written on s, in stream order (their
+	 * buffers are released): what a sender that budgets its unacknowledged bytes counts down.
+	 * Optional. */
+	void (*on_stream_acked)(void *arg, struct sl_quic_conn *c, struct sl_quic_stream *s,
+				void *user, uint64_t bytes);
 	/* The peer raised its limit on streams this side may open: opens that failed with
 	 * SL_EBUSY may succeed now. Optional. */
 	void (*on_writable)(void *arg, struct sl_quic_conn *c);
-	/* Both directions of a stream are done; its id may not be used again. */
-	void (*on_stream_close)(void *arg, struct sl_quic_conn *c, int64_t stream_id);
+	/* The end of s: both directions are done (a peer's unidirectional stream: its fin or reset
+	 * arrived, or this side reset it), or the connection ends with s still open (then for
+	 * every such stream, before on_closed). Exactly once per stream, from the endpoint's
+	 * receive, flush or timer calls (never inside sl_quic_stream_*); s is freed when this
+	 * returns, so the application forgets the handle here. Optional. */
+	void (*on_stream_close)(void *arg, struct sl_quic_conn *c, struct sl_quic_stream *s,
+				void *user);
 	/* The connection is gone (closed by either side, idle timeout, or a fatal error); c is
 	 * freed right after this returns. error is 0 for a clean close. */
 	void (*on_closed)(void *arg, struct sl_quic_conn *c, uint64_t error);
@@ -187,7 +213,7 @@ struct sl_quic_conn_stats {
 	uint64_t rx_datagrams, rx_bytes, tx_datagrams, tx_bytes;
 	uint64_t smoothed_rtt_ns, min_rtt_ns;
 	uint64_t cwnd, bytes_in_flight;
-	uint64_t streams_open;
+	uint64_t streams_open;	       /* streams not closed yet (on_stream_close still due) */
 	uint64_t stream_bytes_unacked; /* queued on streams and not yet acknowledged */
 };
 
@@ -201,31 +227,41 @@ bool sl_quic_conn_established(const struct sl_quic_conn *c);
  * or NULL before the handshake chose one. Known from on_connected on. */
 const char *sl_quic_conn_alpn(const struct sl_quic_conn *c, char *buf, size_t size);
 
-/* Opens a local stream. Errors: SL_EBUSY (the peer's stream limit is reached: retry later),
- * SL_ECLOSED. */
-int sl_quic_stream_open(struct sl_quic_conn *c, bool bidi, int64_t *stream_id);
+/* Opens a local stream carrying user (see the lifetime rule above) and stores its handle in
+ * *out. Errors: SL_EBUSY (the peer's stream limit is reached: retry after on_writable),
+ * SL_ECLOSED, SL_ENOMEM. */
+int sl_quic_stream_open(struct sl_quic_conn *c, bool bidi, void *user, struct sl_quic_stream **out);
+
+/* The stream's QUIC id (bit 0: server-initiated, bit 1: unidirectional). */
+int64_t sl_quic_stream_id(const struct sl_quic_stream *s);
+
+/* The application's pointer carried by s, and changing it (NULL detaches the application). */
+void *sl_quic_stream_user(const struct sl_quic_stream *s);
+void sl_quic_stream_set_user(struct sl_quic_stream *s, void *user);
 
 /*
- * Queues data on a stream (the connection takes over data.buf's reference; len 0 is allowed
- * with fin). Bytes go out on the next flush as flow and congestion control allow.
- * Errors (the reference is released): SL_ENOTFOUND (no such open stream), SL_ECLOSED (fin
- * already queued or the stream was reset), SL_ENOMEM.
+ * Queues data on a stream of c (the connection takes over data.buf's reference; len 0 is
+ * allowed with fin). Bytes go out on the next flush as flow and congestion control allow.
+ * Errors (the reference is released): SL_ECLOSED (fin already queued, the stream was reset, or
+ * the connection is closing), SL_ENOMEM.
  */
-int sl_quic_stream_write(struct sl_quic_conn *c, int64_t stream_id, struct sl_slice data, bool fin);
+int sl_quic_stream_write(struct sl_quic_conn *c, struct sl_quic_stream *s, struct sl_slice data,
+			 bool fin);
 
 /*
  * Where the stream stands when the connection cannot send everything queued (congestion or
  * flow control, or the per-flush burst): streams with a lower order are written first, equal
- * orders in the order they got data. Default 0 (first). Returns 0 or SL_ENOTFOUND.
+ * orders in the order they got data. Default 0 (first).
  */
-int sl_quic_stream_set_order(struct sl_quic_conn *c, int64_t stream_id, uint64_t order);
+void sl_quic_stream_set_order(struct sl_quic_conn *c, struct sl_quic_stream *s, uint64_t order);
 
-/* Bytes queued on the stream and not yet acknowledged (for per-subscriber budgets). */
-uint64_t sl_quic_stream_unacked(const struct sl_quic_conn *c, int64_t stream_id);
+/* Bytes queued on the stream and not yet acknowledged. For reporting and tests: a sender that
+ * budgets them counts on_stream_acked instead of asking. */
+uint64_t sl_quic_stream_unacked(const struct sl_quic_stream *s);
 
 /* Resets the sending side and stops the receiving side with app_error; queued data is
- * released. Errors: SL_ENOTFOUND. */
-int sl_quic_stream_reset(struct sl_quic_conn *c, int64_t stream_id, uint64_t app_error);
+ * released once the reset is done. The handle stays valid until on_stream_close. */
+void sl_quic_stream_reset(struct sl_quic_conn *c, struct sl_quic_stream *s, uint64_t app_error);
 
 /* Closes the connection with an application error (0 = no error); the CONNECTION_CLOSE goes
  * out on the next flush and on_closed follows. */

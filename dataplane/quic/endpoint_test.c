@@ -42,8 +42,24 @@ struct wire {
 	uint64_t seen, dropped;
 };
 
+/* The test's own state of one stream: the user pointer it attaches, so every callback can be
+ * checked to carry it and its handle. */
+struct tag {
+	struct sl_quic_stream *h; /* NULL once closed */
+	int64_t id;
+	uint64_t acked;
+	int data, resets, acks, closes;
+};
+
 struct side {
 	struct sl_quic_endpoint *ep;
+	struct tag tags[256];
+	int ntags;
+	bool fin_back;	      /* finish our side of a peer's bidi stream when its fin arrives */
+	int closes;	      /* on_stream_close calls, any user */
+	int null_events;      /* stream callbacks that carried no user (detached streams) */
+	int open_at_closed;   /* tags still open when on_closed ran */
+	int closes_at_closed; /* on_stream_close calls before on_closed */
 	struct wire *out;
 	struct dgram staging;
 	struct sl_quic_conn *conn;
@@ -98,21 +114,61 @@ static void on_connected(void *arg, struct sl_quic_conn *c)
 	s->conn = c;
 }
 
-static void on_stream_open(void *arg, struct sl_quic_conn *c, int64_t id)
+static struct tag *tag_new(struct side *s, struct sl_quic_stream *h)
+{
+	assert_true(s->ntags < 256);
+	struct tag *t = &s->tags[s->ntags++];
+	memset(t, 0, sizeof(*t));
+	t->h = h;
+	t->id = h ? sl_quic_stream_id(h) : -1;
+	return t;
+}
+
+/* A callback's user must be the tag of the very handle it names (or NULL: detached). */
+static struct tag *tag_of(struct side *s, struct sl_quic_stream *h, void *user)
+{
+	struct tag *t = user;
+	if (t == NULL) {
+		s->null_events++;
+		return NULL;
+	}
+	assert_true(t >= s->tags && t < s->tags + s->ntags);
+	assert_ptr_equal(t->h, h);
+	assert_int_equal(t->id, sl_quic_stream_id(h));
+	assert_ptr_equal(sl_quic_stream_user(h), t);
+	return t;
+}
+
+/* Opens a local stream whose user is a new tag. */
+static struct tag *open_tagged(struct side *s, struct sl_quic_conn *c, bool bidi)
+{
+	struct tag *t = tag_new(s, NULL);
+	assert_int_equal(sl_quic_stream_open(c, bidi, t, &t->h), 0);
+	t->id = sl_quic_stream_id(t->h);
+	return t;
+}
+
+static void *on_stream_open(void *arg, struct sl_quic_conn *c, struct sl_quic_stream *h)
 {
 	(void)c;
 	struct side *s = arg;
 	s->opens++;
-	s->last_stream = id;
+	s->last_stream = sl_quic_stream_id(h);
+	assert_null(sl_quic_stream_user(h));
+	return tag_new(s, h);
 }
 
-static void on_stream_data(void *arg, struct sl_quic_conn *c, int64_t id, const uint8_t *data,
-			   size_t len, bool fin)
+static void on_stream_data(void *arg, struct sl_quic_conn *c, struct sl_quic_stream *h, void *user,
+			   const uint8_t *data, size_t len, bool fin)
 {
-	(void)c;
 	struct side *s = arg;
+	struct tag *t = tag_of(s, h, user);
+	if (t)
+		t->data++;
+	int64_t id = sl_quic_stream_id(h);
 	assert_true(s->rx_len + len <= sizeof(s->rx));
-	memcpy(s->rx + s->rx_len, data, len);
+	if (len) /* a bare fin has no bytes, and may have no pointer */
+		memcpy(s->rx + s->rx_len, data, len);
 	s->rx_len += len;
 	s->fins += fin;
 	bool seen = false;
@@ -122,21 +178,58 @@ static void on_stream_data(void *arg, struct sl_quic_conn *c, int64_t id, const 
 		s->first_ids[s->nfirst_ids++] = id;
 	if (fin && s->nfin_ids < 16)
 		s->fin_ids[s->nfin_ids++] = id;
+	if (fin && s->fin_back && !(id & 2))
+		assert_int_equal(sl_quic_stream_write(c, h, (struct sl_slice){0}, true), 0);
 }
 
-static void on_stream_reset(void *arg, struct sl_quic_conn *c, int64_t id, uint64_t err, bool reset)
+static void on_stream_reset(void *arg, struct sl_quic_conn *c, struct sl_quic_stream *h, void *user,
+			    uint64_t err)
 {
 	(void)c;
-	(void)id;
 	(void)err;
 	struct side *s = arg;
-	s->resets += reset;
+	struct tag *t = tag_of(s, h, user);
+	if (t)
+		t->resets++;
+	s->resets++;
+}
+
+static void on_stream_acked(void *arg, struct sl_quic_conn *c, struct sl_quic_stream *h, void *user,
+			    uint64_t bytes)
+{
+	(void)c;
+	struct side *s = arg;
+	struct tag *t = tag_of(s, h, user);
+	assert_true(bytes > 0);
+	if (t) {
+		t->acks++;
+		t->acked += bytes;
+		/* Acknowledged bytes are no longer counted as unacknowledged. */
+		assert_true(sl_quic_stream_unacked(h) <= UINT64_C(1) << 30);
+	}
+}
+
+static void on_stream_close(void *arg, struct sl_quic_conn *c, struct sl_quic_stream *h, void *user)
+{
+	(void)c;
+	struct side *s = arg;
+	struct tag *t = tag_of(s, h, user);
+	s->closes++;
+	if (t) {
+		t->closes++;
+		assert_int_equal(t->closes, 1);
+		t->h = NULL; /* the handle dies when this returns */
+	}
 }
 
 static void on_closed(void *arg, struct sl_quic_conn *c, uint64_t error)
 {
 	struct side *s = arg;
 	s->closed++;
+	s->closes_at_closed = s->closes;
+	s->open_at_closed = 0;
+	for (int i = 0; i < s->ntags; i++)
+		s->open_at_closed += s->tags[i].h != NULL;
 	s->close_error = error;
 	if (s->conn == c)
 		s->conn = NULL;
@@ -149,6 +242,8 @@ static const struct sl_quic_callbacks cbs = {
 	.on_stream_open = on_stream_open,
 	.on_stream_data = on_stream_data,
 	.on_stream_reset = on_stream_reset,
+	.on_stream_acked = on_stream_acked,
+	.on_stream_close = on_stream_close,
 	.on_closed = on_closed,
 };
 
@@ -360,18 +455,21 @@ static void server_with_several_protocols_picks_the_offered_one(void **state)
 	assert_int_equal(sl_quic_endpoint_new(&cfg, &cbs, NULL, now, &ep), SL_EINVAL);
 }
 
-static void send_stream(struct sl_quic_conn *c, size_t total, size_t piece, uint8_t seed)
+/* Sends total bytes on a new uni stream of side s's connection c. Returns its tag. */
+static struct tag *send_stream(struct side *s, struct sl_quic_conn *c, size_t total, size_t piece,
+			       uint8_t seed)
 {
-	int64_t sid;
-	assert_int_equal(sl_quic_stream_open(c, false, &sid), 0);
+	struct tag *t = open_tagged(s, c, false);
 	for (size_t off = 0; off < total; off += piece) {
 		size_t n = total - off < piece ? total - off : piece;
 		struct sl_buf *b = sl_buf_alloc(n);
 		for (size_t i = 0; i < n; i++)
 			b->data[i] = (uint8_t)(seed + off + i);
 		b->len = (uint32_t)n;
-		assert_int_equal(sl_quic_stream_write(c, sid, sl_slice_of(b), off + n >= total), 0);
+		assert_int_equal(sl_quic_stream_write(c, t->h, sl_slice_of(b), off + n >= total),
+				 0);
 	}
+	return t;
 }
 
 static void check_rx(struct side *s, size_t total, uint8_t seed)
@@ -388,7 +486,7 @@ static void stream_data_arrives_in_order_and_buffers_are_released(void **state)
 	(void)state;
 	struct sl_quic_conn *c = connect_client();
 	uint64_t frees = sl_buf_stats()->frees, allocs = sl_buf_stats()->allocs;
-	send_stream(c, 200000, 4000, 7);
+	struct tag *t = send_stream(&client, c, 200000, 4000, 7);
 	run(2000);
 	check_rx(&server, 200000, 7);
 	struct sl_quic_conn_stats cs;
@@ -400,10 +498,19 @@ static void stream_data_arrives_in_order_and_buffers_are_released(void **state)
 	/* Every queued buffer was released once acknowledged. */
 	assert_int_equal(sl_buf_stats()->frees - frees, sl_buf_stats()->allocs - allocs);
 	assert_int_equal(server.opens, 1);
+	/* The acknowledgements came as callbacks carrying the stream's user, and both ends
+	 * closed the stream once everything was through. */
+	assert_int_equal(t->acked, 200000);
+	assert_true(t->acks > 1);
+	assert_int_equal(t->closes, 1);
+	assert_int_equal(server.tags[0].closes, 1);
+	assert_true(server.tags[0].data > 1);
+	assert_int_equal(cs.streams_open, 0);
 	/* And the server can answer on its own stream. */
-	send_stream(server.conn, 5000, 1200, 1);
+	send_stream(&server, server.conn, 5000, 1200, 1);
 	run(500);
 	check_rx(&client, 5000, 1);
+	assert_int_equal(client.null_events + server.null_events, 0);
 }
 
 /* Three streams queued at once on a connection that cannot send them all at once (the
@@ -413,23 +520,24 @@ static void streams_are_written_in_their_order_when_constrained(void **state)
 {
 	(void)state;
 	struct sl_quic_conn *c = connect_client();
+	struct tag *t[4];
 	int64_t ids[4];
 	uint64_t order[4] = {30, 10, 20, 40};
 	for (int i = 0; i < 4; i++) {
-		assert_int_equal(sl_quic_stream_open(c, false, &ids[i]), 0);
-		assert_int_equal(sl_quic_stream_set_order(c, ids[i], order[i]), 0);
+		t[i] = open_tagged(&client, c, false);
+		ids[i] = t[i]->id;
+		sl_quic_stream_set_order(c, t[i]->h, order[i]);
 		for (size_t off = 0; off < 60000; off += 1000) {
 			struct sl_buf *b = sl_buf_alloc(1000);
 			memset(b->data, 'a' + i, 1000);
 			b->len = 1000;
-			assert_int_equal(sl_quic_stream_write(c, ids[i], sl_slice_of(b),
+			assert_int_equal(sl_quic_stream_write(c, t[i]->h, sl_slice_of(b),
 							      off + 1000 >= 60000),
 					 0);
 		}
 	}
 	/* The last one queued becomes the most urgent while everything is still pending. */
-	assert_int_equal(sl_quic_stream_set_order(c, ids[3], 5), 0);
-	assert_int_equal(sl_quic_stream_set_order(c, 12345, 5), SL_ENOTFOUND);
+	sl_quic_stream_set_order(c, t[3]->h, 5);
 	run(4000);
 	assert_int_equal(server.rx_len, 4 * 60000);
 	assert_int_equal(server.nfin_ids, 4);
@@ -447,7 +555,7 @@ static void nat_rebinding_is_followed(void **state)
 {
 	(void)state;
 	struct sl_quic_conn *c = connect_client();
-	send_stream(c, 20000, 1000, 3);
+	send_stream(&client, c, 20000, 1000, 3);
 	run(300);
 	check_rx(&server, 20000, 3);
 	c2s.nat_from = s2c.nat_from = 40000;
@@ -455,8 +563,8 @@ static void nat_rebinding_is_followed(void **state)
 	/* Both directions after the move: the client keeps talking, the server answers. */
 	server.rx_len = 0;
 	server.fins = 0;
-	send_stream(c, 30000, 1000, 9);
-	send_stream(server.conn, 30000, 1000, 5);
+	send_stream(&client, c, 30000, 1000, 9);
+	send_stream(&server, server.conn, 30000, 1000, 5);
 	run(3000);
 	check_rx(&server, 30000, 9);
 	check_rx(&client, 30000, 5);
@@ -481,16 +589,16 @@ static void driver_cookie_follows_the_peer(void **state)
 	assert_int_equal(c2s.last_cookie, 0); /* the client's "driver" stamped none */
 	/* The same addresses through another router (a fail-over): replies follow. */
 	c2s.cookie = 0xa2;
-	send_stream(c, 5000, 1000, 1);
+	send_stream(&client, c, 5000, 1000, 1);
 	run(300);
 	check_rx(&server, 5000, 1);
-	send_stream(server.conn, 100, 100, 2);
+	send_stream(&server, server.conn, 100, 100, 2);
 	run(300);
 	assert_int_equal(s2c.last_cookie, 0xa2);
 	/* A driver with nothing to say keeps what the connection has. */
 	c2s.cookie = 0;
-	send_stream(c, 100, 100, 3);
-	send_stream(server.conn, 100, 100, 4);
+	send_stream(&client, c, 100, 100, 3);
+	send_stream(&server, server.conn, 100, 100, 4);
 	run(300);
 	assert_int_equal(s2c.last_cookie, 0xa2);
 	/* NAT rebinding: the path challenge and everything after go out with the new cookie. */
@@ -499,9 +607,10 @@ static void driver_cookie_follows_the_peer(void **state)
 	c2s.cookie = 0xb7;
 	client.rx_len = 0;
 	client.fins = 0;
-	send_stream(c, 100, 100, 5); /* one datagram: the server answers before a second one */
+	send_stream(&client, c, 100, 100,
+		    5); /* one datagram: the server answers before a second one */
 	run(3000);
-	send_stream(server.conn, 3000, 1000, 6);
+	send_stream(&server, server.conn, 3000, 1000, 6);
 	run(3000);
 	check_rx(&client, 3000, 6);
 	assert_true(s2c.nat_sent);
@@ -527,7 +636,7 @@ static void only_connections_with_work_are_flushed(void **state)
 	sl_quic_endpoint_flush(client.ep, now);
 	sl_quic_endpoint_stats(client.ep, &b);
 	assert_int_equal(b.conns_flushed, a.conns_flushed);
-	send_stream(cs[7], 1000, 1000, 1);
+	send_stream(&client, cs[7], 1000, 1000, 1);
 	sl_quic_endpoint_flush(client.ep, now);
 	sl_quic_endpoint_stats(client.ep, &b);
 	assert_int_equal(b.conns_flushed - a.conns_flushed, 1);
@@ -546,7 +655,7 @@ static void loss_and_reordering_are_recovered(void **state)
 	c2s.drop_every = 7;
 	s2c.drop_every = 5;
 	c2s.reorder = true;
-	send_stream(c, 300000, 1200, 3);
+	send_stream(&client, c, 300000, 1200, 3);
 	run(20000);
 	assert_true(c2s.dropped > 10);
 	check_rx(&server, 300000, 3);
@@ -614,23 +723,145 @@ static void reset_stream_releases_queued_data(void **state)
 {
 	(void)state;
 	struct sl_quic_conn *c = connect_client();
-	int64_t sid;
 	uint64_t frees = sl_buf_stats()->frees, allocs = sl_buf_stats()->allocs;
-	assert_int_equal(sl_quic_stream_open(c, false, &sid), 0);
+	struct tag *t = open_tagged(&client, c, false);
 	for (int i = 0; i < 50; i++) {
 		struct sl_buf *b = sl_buf_alloc(1000);
 		b->len = 1000;
 		memset(b->data, 9, 1000);
-		assert_int_equal(sl_quic_stream_write(c, sid, sl_slice_of(b), false), 0);
+		assert_int_equal(sl_quic_stream_write(c, t->h, sl_slice_of(b), false), 0);
+		if (i == 0) /* the peer learns of the stream (a stream reset before any of its
+			     * data arrived is never reported to the peer's application) */
+			run(50);
 	}
-	assert_int_equal(sl_quic_stream_unacked(c, sid), 50000);
-	assert_int_equal(sl_quic_stream_reset(c, sid, 7), 0);
-	run(500);
-	assert_int_equal(server.resets, 1);
-	assert_int_equal(sl_buf_stats()->frees - frees, sl_buf_stats()->allocs - allocs);
+	assert_int_equal(sl_quic_stream_unacked(t->h), 49000);
+	assert_int_equal(t->acked, 1000);
+	sl_quic_stream_reset(c, t->h, 7);
+	/* The handle stays valid until the stream closes; a write on it is refused. */
 	struct sl_buf *b = sl_buf_alloc(1);
 	b->len = 1;
-	assert_int_equal(sl_quic_stream_write(c, 999, sl_slice_of(b), false), SL_ENOTFOUND);
+	assert_int_equal(sl_quic_stream_write(c, t->h, sl_slice_of(b), false), SL_ECLOSED);
+	run(500);
+	assert_int_equal(server.resets, 1);
+	assert_int_equal(server.tags[0].resets, 1);
+	assert_int_equal(sl_buf_stats()->frees - frees, sl_buf_stats()->allocs - allocs);
+	/* The reset was acknowledged and the peer stopped its side: the stream closed once. */
+	assert_int_equal(t->closes, 1);
+	assert_int_equal(server.tags[0].closes, 1);
+}
+
+/* A connection that ends with streams open closes each of them once, with its user, before
+ * on_closed; a detached stream's callbacks carry NULL from then on. */
+static void streams_close_once_when_the_connection_closes(void **state)
+{
+	(void)state;
+	struct sl_quic_conn *c = connect_client();
+	struct tag *bidi = open_tagged(&client, c, true);
+	struct tag *uni = open_tagged(&client, c, false);
+	struct tag *gone = open_tagged(&client, c, false);
+	struct tag *ts[3] = {bidi, uni, gone};
+	for (int i = 0; i < 3; i++) {
+		struct sl_buf *b = sl_buf_alloc(100);
+		b->len = 100;
+		memset(b->data, 'x', 100);
+		assert_int_equal(sl_quic_stream_write(c, ts[i]->h, sl_slice_of(b), false), 0);
+	}
+	run(200);
+	assert_int_equal(server.opens, 3);
+	assert_int_equal(bidi->acked + uni->acked + gone->acked, 300);
+	/* The application forgets one stream early: it detaches itself. */
+	sl_quic_stream_set_user(gone->h, NULL);
+	gone->h = NULL;
+	struct sl_quic_conn_stats cs;
+	sl_quic_conn_stats(c, &cs);
+	assert_int_equal(cs.streams_open, 3);
+	assert_int_equal(cs.stream_bytes_unacked, 0);
+	sl_quic_conn_close(c, 0, "bye");
+	run(100);
+	assert_int_equal(client.closed, 1);
+	assert_int_equal(server.closed, 1);
+	/* Each side: every stream closed exactly once (tag_of checked the users), before
+	 * on_closed. */
+	assert_int_equal(bidi->closes, 1);
+	assert_int_equal(uni->closes, 1);
+	assert_int_equal(gone->closes, 0);
+	assert_int_equal(client.closes, 3);
+	assert_int_equal(client.closes_at_closed, 3);
+	assert_int_equal(client.open_at_closed, 0);
+	assert_int_equal(client.null_events, 1); /* the detached stream's close */
+	assert_int_equal(server.closes, 3);
+	assert_int_equal(server.closes_at_closed, 3);
+	assert_int_equal(server.open_at_closed, 0);
+	for (int i = 0; i < server.ntags; i++)
+		assert_int_equal(server.tags[i].closes, 1);
+}
+
+/* Streams the peer finished give their credit back: over a connection's life a peer opens many
+ * times max_streams_uni / max_streams_bidi streams, only so many at once. The rx buffer of the
+ * test is not looked at; the tags are (each peer stream closes once). */
+static void finished_peer_streams_give_their_credit_back(void **state)
+{
+	(void)state;
+	struct sl_quic_conn *c = connect_client();
+	server.fin_back = true;
+	int uni = 0, bidi = 0;
+	for (int round = 0; round < 25; round++) {
+		for (int i = 0; i < 100; i++) {
+			struct sl_quic_stream *h;
+			bool b = i < 10;
+			assert_int_equal(sl_quic_stream_open(c, b, NULL, &h), 0);
+			struct sl_buf *buf = sl_buf_alloc(1);
+			buf->data[0] = 1;
+			buf->len = 1;
+			assert_int_equal(sl_quic_stream_write(c, h, sl_slice_of(buf), true), 0);
+			uni += !b;
+			bidi += b;
+		}
+		run(300);
+		server.rx_len = 0;
+		server.ntags = 0; /* every one of them closed: the tags are reused */
+		assert_int_equal(server.closes, uni + bidi);
+		assert_int_equal(client.closes, uni + bidi);
+	}
+	/* 2250 uni streams against a limit of 1000, 250 bidi against 100. */
+	assert_int_equal(uni, 2250);
+	assert_int_equal(bidi, 250);
+	struct sl_quic_conn_stats cs;
+	sl_quic_conn_stats(c, &cs);
+	assert_int_equal(cs.streams_open, 0);
+}
+
+/* The application stops a peer's unidirectional stream mid-way: the stream is over for it, so
+ * it closes once (at the next flush, not inside the reset call), and nothing more of it is
+ * reported even as the peer's bytes and its RESET_STREAM still arrive. */
+static void a_stopped_peer_stream_closes_once(void **state)
+{
+	(void)state;
+	struct sl_quic_conn *c = connect_client();
+	struct tag *t = open_tagged(&client, c, false);
+	for (int i = 0; i < 3; i++) {
+		struct sl_buf *b = sl_buf_alloc(1000);
+		b->len = 1000;
+		memset(b->data, 'y', 1000);
+		assert_int_equal(sl_quic_stream_write(c, t->h, sl_slice_of(b), false), 0);
+		if (i == 0)
+			run(50);
+	}
+	assert_int_equal(server.ntags, 1);
+	struct tag *st = &server.tags[0];
+	sl_quic_stream_reset(server.conn, st->h, 9);
+	assert_int_equal(st->closes, 0);
+	run(300);
+	assert_int_equal(st->closes, 1);
+	assert_int_equal(server.closes, 1);
+	assert_int_equal(server.null_events, 0);
+	/* The peer was asked to stop: ngtcp2 reset its stream (nothing to report to it) and the
+	 * stream ended. */
+	assert_int_equal(t->resets, 0);
+	assert_int_equal(t->closes, 1);
+	struct sl_quic_conn_stats cs;
+	sl_quic_conn_stats(server.conn, &cs);
+	assert_int_equal(cs.streams_open, 0);
 }
 
 static void bad_configs_are_refused(void **state)
@@ -681,6 +912,11 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(idle_connections_time_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(reset_stream_releases_queued_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(streams_close_once_when_the_connection_closes,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(finished_peer_streams_give_their_credit_back, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(a_stopped_peer_stream_closes_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_configs_are_refused, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

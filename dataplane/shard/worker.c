@@ -100,22 +100,25 @@ void sl_worker_config_default(struct sl_worker_config *cfg)
 
 /* ---- the durable side: transport, routing, index ---- */
 
-static int lt_write(void *t, int64_t id, struct sl_slice data, bool fin)
+/* A log session's handles are the connection's streams, as a moq session's (shard/moq_quic.h). */
+static int lt_write(void *t, void *h, struct sl_slice data, bool fin)
 {
-	return sl_quic_stream_write(t, id, data, fin);
+	return sl_quic_stream_write(t, h, data, fin);
 }
 
-static int lt_reset(void *t, int64_t id, uint64_t code)
+static int lt_reset(void *t, void *h, uint64_t code)
 {
-	return sl_quic_stream_reset(t, id, code);
+	sl_quic_stream_reset(t, h, code);
+	return 0;
 }
 
-static uint64_t lt_unacked(void *t, int64_t id)
+static void lt_release(void *t, void *h)
 {
-	return sl_quic_stream_unacked(t, id);
+	(void)t;
+	sl_quic_stream_set_user(h, NULL);
 }
 
-static const struct sl_logsrv_transport log_transport = {lt_write, lt_reset, lt_unacked};
+static const struct sl_logsrv_transport log_transport = {lt_write, lt_reset, lt_release};
 
 static const struct sl_stream_set *lr_streams(void *arg)
 {
@@ -321,37 +324,73 @@ static void on_connected(void *arg, struct sl_quic_conn *qc)
 	w->sessions_total++;
 }
 
-static void on_stream_open(void *arg, struct sl_quic_conn *qc, int64_t id)
+/* Stream events go to the connection's session with the stream it attached at open (the
+ * stream's user pointer); a stream the session let go of carries NULL and is not reported. */
+static void *on_stream_open(void *arg, struct sl_quic_conn *qc, struct sl_quic_stream *qs)
 {
 	(void)arg;
 	struct wconn *c = sl_quic_conn_user(qc);
 	if (c && c->ls)
-		sl_logsrv_stream_open(c->ls, id);
-	else if (c)
-		sl_moq_session_stream_open(c->s, id);
+		return sl_logsrv_stream_open(c->ls, qs);
+	if (c)
+		return sl_moq_quic_accept(c->s, qs);
+	return NULL;
 }
 
-static void on_stream_data(void *arg, struct sl_quic_conn *qc, int64_t id, const uint8_t *data,
-			   size_t len, bool fin)
+static void on_stream_data(void *arg, struct sl_quic_conn *qc, struct sl_quic_stream *qs,
+			   void *user, const uint8_t *data, size_t len, bool fin)
 {
 	(void)arg;
+	(void)qs;
 	struct wconn *c = sl_quic_conn_user(qc);
-	if (c && c->ls)
-		sl_logsrv_stream_data(c->ls, id, data, len, fin);
-	else if (c)
-		sl_moq_session_stream_data(c->s, id, data, len, fin);
+	if (c == NULL || user == NULL)
+		return;
+	if (c->ls)
+		sl_logsrv_stream_data(c->ls, user, data, len, fin);
+	else
+		sl_moq_session_stream_data(c->s, user, data, len, fin);
 }
 
-static void on_stream_reset(void *arg, struct sl_quic_conn *qc, int64_t id, uint64_t code,
-			    bool reset)
+static void on_stream_reset(void *arg, struct sl_quic_conn *qc, struct sl_quic_stream *qs,
+			    void *user, uint64_t code)
 {
 	(void)arg;
-	(void)reset;
+	(void)qs;
 	struct wconn *c = sl_quic_conn_user(qc);
-	if (c && c->ls)
-		sl_logsrv_stream_reset(c->ls, id, code);
-	else if (c)
-		sl_moq_session_stream_reset(c->s, id, code);
+	if (c == NULL || user == NULL)
+		return;
+	if (c->ls)
+		sl_logsrv_stream_reset(c->ls, user, code);
+	else
+		sl_moq_session_stream_reset(c->s, user, code);
+}
+
+static void on_stream_acked(void *arg, struct sl_quic_conn *qc, struct sl_quic_stream *qs,
+			    void *user, uint64_t bytes)
+{
+	(void)arg;
+	(void)qs;
+	struct wconn *c = sl_quic_conn_user(qc);
+	if (c == NULL || user == NULL)
+		return;
+	if (c->ls)
+		sl_logsrv_stream_acked(c->ls, user, bytes);
+	else
+		sl_moq_session_stream_acked(c->s, user, bytes);
+}
+
+static void on_stream_close(void *arg, struct sl_quic_conn *qc, struct sl_quic_stream *qs,
+			    void *user)
+{
+	(void)arg;
+	(void)qs;
+	struct wconn *c = sl_quic_conn_user(qc);
+	if (c == NULL || user == NULL)
+		return;
+	if (c->ls)
+		sl_logsrv_stream_closed(c->ls, user);
+	else
+		sl_moq_session_stream_closed(c->s, user);
 }
 
 static void on_writable(void *arg, struct sl_quic_conn *qc)
@@ -494,7 +533,9 @@ int sl_worker_new(const struct sl_worker_config *cfg, uint64_t now_ns, struct sl
 		.on_stream_open = on_stream_open,
 		.on_stream_data = on_stream_data,
 		.on_stream_reset = on_stream_reset,
+		.on_stream_acked = on_stream_acked,
 		.on_writable = on_writable,
+		.on_stream_close = on_stream_close,
 		.on_closed = on_closed,
 	};
 	int rc = sl_quic_endpoint_new(&w->cfg.quic, &cbs, cfg->port, now_ns, &w->ep);

@@ -251,31 +251,51 @@ static void c_on_connected(void *arg, struct sl_quic_conn *qc)
 		c->connected = true;
 }
 
-static void c_on_stream_open(void *arg, struct sl_quic_conn *qc, int64_t id)
+static void *c_on_stream_open(void *arg, struct sl_quic_conn *qc, struct sl_quic_stream *qs)
 {
 	(void)arg;
 	struct cconn *c = sl_quic_conn_user(qc);
-	if (c)
-		sl_moq_session_stream_open(c->s, id);
+	return c ? sl_moq_quic_accept(c->s, qs) : NULL;
 }
 
-static void c_on_stream_data(void *arg, struct sl_quic_conn *qc, int64_t id, const uint8_t *data,
-			     size_t len, bool fin)
+static void c_on_stream_data(void *arg, struct sl_quic_conn *qc, struct sl_quic_stream *qs,
+			     void *user, const uint8_t *data, size_t len, bool fin)
 {
 	(void)arg;
+	(void)qs;
 	struct cconn *c = sl_quic_conn_user(qc);
-	if (c)
-		sl_moq_session_stream_data(c->s, id, data, len, fin);
+	if (c && user)
+		sl_moq_session_stream_data(c->s, user, data, len, fin);
 }
 
-static void c_on_stream_reset(void *arg, struct sl_quic_conn *qc, int64_t id, uint64_t code,
-			      bool reset)
+static void c_on_stream_reset(void *arg, struct sl_quic_conn *qc, struct sl_quic_stream *qs,
+			      void *user, uint64_t code)
 {
 	(void)arg;
-	(void)reset;
+	(void)qs;
 	struct cconn *c = sl_quic_conn_user(qc);
-	if (c)
-		sl_moq_session_stream_reset(c->s, id, code);
+	if (c && user)
+		sl_moq_session_stream_reset(c->s, user, code);
+}
+
+static void c_on_stream_acked(void *arg, struct sl_quic_conn *qc, struct sl_quic_stream *qs,
+			      void *user, uint64_t bytes)
+{
+	(void)arg;
+	(void)qs;
+	struct cconn *c = sl_quic_conn_user(qc);
+	if (c && user)
+		sl_moq_session_stream_acked(c->s, user, bytes);
+}
+
+static void c_on_stream_close(void *arg, struct sl_quic_conn *qc, struct sl_quic_stream *qs,
+			      void *user)
+{
+	(void)arg;
+	(void)qs;
+	struct cconn *c = sl_quic_conn_user(qc);
+	if (c && user)
+		sl_moq_session_stream_closed(c->s, user);
 }
 
 static void c_on_closed(void *arg, struct sl_quic_conn *qc, uint64_t error)
@@ -297,6 +317,8 @@ static const struct sl_quic_callbacks client_cbs = {
 	.on_stream_open = c_on_stream_open,
 	.on_stream_data = c_on_stream_data,
 	.on_stream_reset = c_on_stream_reset,
+	.on_stream_acked = c_on_stream_acked,
+	.on_stream_close = c_on_stream_close,
 	.on_closed = c_on_closed,
 };
 

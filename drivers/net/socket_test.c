@@ -711,11 +711,12 @@ static void q_connected(void *arg, struct sl_quic_conn *c)
 	s->conn = c;
 }
 
-static void q_data(void *arg, struct sl_quic_conn *c, int64_t id, const uint8_t *data, size_t len,
-		   bool fin)
+static void q_data(void *arg, struct sl_quic_conn *c, struct sl_quic_stream *qs, void *user,
+		   const uint8_t *data, size_t len, bool fin)
 {
 	(void)c;
-	(void)id;
+	(void)qs;
+	(void)user;
 	struct qside *s = qside_of(arg);
 	if (s->rx_len + len <= XFER)
 		memcpy(s->rx + s->rx_len, data, len);
@@ -840,8 +841,8 @@ static void quic_handshake_and_1mb_stream_over_sockets(void **state)
 	assert_int_equal(srv.connected, 1);
 
 	/* 1 MB on one stream, in 16 KiB buffers, fin on the last. */
-	int64_t sid;
-	assert_int_equal(sl_quic_stream_open(c, false, &sid), 0);
+	struct sl_quic_stream *sid;
+	assert_int_equal(sl_quic_stream_open(c, false, NULL, &sid), 0);
 	for (size_t off = 0; off < XFER; off += 16384) {
 		size_t n = XFER - off < 16384 ? XFER - off : 16384;
 		struct sl_buf *b = sl_buf_alloc(n);
@@ -984,8 +985,8 @@ static void misrouted_datagrams_are_handed_to_the_owner(void **state)
 				    SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)),
 			 0);
 
-	int64_t sid;
-	assert_int_equal(sl_quic_stream_open(c, false, &sid), 0);
+	struct sl_quic_stream *sid;
+	assert_int_equal(sl_quic_stream_open(c, false, NULL, &sid), 0);
 	struct sl_buf *b = sl_buf_alloc(TOTAL);
 	for (size_t i = 0; i < TOTAL; i++)
 		b->data[i] = (uint8_t)(i * 13 + 1);

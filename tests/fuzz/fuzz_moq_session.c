@@ -2,11 +2,14 @@
 /*
  * Fuzz target for the moq-lite-04 session engine on the relay side. The input is a list of
  * records `op(1) stream(1) len(1) bytes(len)`: stream data (with or without FIN), stream
- * resets, opens and polls (which advance time and write a group into a local track), all on
- * arbitrary stream ids of either direction and initiator. The relay's own ANNOUNCE_INTEREST is
- * stream 1, so inputs can announce a broadcast, subscribe to it (the session then subscribes
- * upstream to itself on stream 5) and feed group streams. Nothing may crash, leak or break an
- * invariant the sanitizers check.
+ * resets, polls (which advance time and write a group into a local track), and, on a stream
+ * the peer has not opened yet, its open, else an acknowledgement of len * 16 bytes the session
+ * wrote on it or (odd len, a local stream) the transport closing it; all on arbitrary stream ids
+ * of either direction and initiator. The relay's own ANNOUNCE_INTEREST is stream 1, so inputs
+ * can announce a broadcast, subscribe to it (the session then subscribes upstream to itself on
+ * stream 5) and feed group streams. Nothing may crash, leak or break an invariant the
+ * sanitizers check, and the session must never use a handle it released or the transport
+ * closed.
  */
 #include "core/err.h"
 #include "moq/session.h"
@@ -16,35 +19,63 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-struct fake {
-	int64_t nbidi, nuni;
+/* The transport's side of a stream (its handle), by QUIC-style id: ids stay below 256. */
+struct fstream {
+	bool exists, released, closed;
+	struct sl_moq_stream *user;
+	uint64_t unacked;
 };
 
-static int f_open(void *t, bool bidi, int64_t *id)
+struct fake {
+	int64_t nbidi, nuni;
+	struct fstream s[256];
+};
+
+static struct fstream *live(void *h)
+{
+	struct fstream *fs = h;
+	if (!fs->exists || fs->released || fs->closed)
+		abort(); /* a handle used after the session released it or it was closed */
+	return fs;
+}
+
+static int f_open(void *t, bool bidi, void *user, void **handle)
 {
 	struct fake *f = t;
 	if ((bidi ? f->nbidi : f->nuni) >= 64)
 		return SL_EBUSY;
 	int64_t n = bidi ? f->nbidi++ : f->nuni++;
-	*id = (n << 2) | (bidi ? 0 : 2) | 1;
+	struct fstream *fs = &f->s[(n << 2) | (bidi ? 0 : 2) | 1];
+	memset(fs, 0, sizeof(*fs));
+	fs->exists = true;
+	fs->user = user;
+	*handle = fs;
 	return 0;
 }
 
-static int f_write(void *t, int64_t id, struct sl_slice data, bool fin)
+static int f_write(void *t, void *h, struct sl_slice data, bool fin)
 {
 	(void)t;
-	(void)id;
 	(void)fin;
+	live(h)->unacked += data.len;
 	sl_buf_unref(data.buf);
 	return 0;
 }
 
-static int f_reset(void *t, int64_t id, uint64_t code)
+static int f_reset(void *t, void *h, uint64_t code)
 {
 	(void)t;
-	(void)id;
 	(void)code;
+	live(h)->unacked = 0;
 	return 0;
+}
+
+static void f_release(void *t, void *h)
+{
+	(void)t;
+	struct fstream *fs = live(h);
+	fs->released = true;
+	fs->user = NULL;
 }
 
 static void f_close(void *t, uint64_t code, const char *reason)
@@ -54,28 +85,39 @@ static void f_close(void *t, uint64_t code, const char *reason)
 	(void)reason;
 }
 
-static uint64_t f_unacked(void *t, int64_t id)
-{
-	(void)t;
-	return (uint64_t)id & 0xfff; /* some streams look slow, to exercise the budget */
-}
-
 /* No send order: the session must work with a transport that has none. */
-static const struct sl_moq_transport_ops fops = {f_open,  f_write,   f_reset,
-						 f_close, f_unacked, NULL};
+static const struct sl_moq_transport_ops fops = {
+	.open_stream = f_open,
+	.write = f_write,
+	.reset = f_reset,
+	.release = f_release,
+	.close = f_close,
+};
+
+/* The session's pointer for stream id as a transport would hand it over: a peer's stream
+ * (client-initiated: bit 0 clear) is opened on first sight. */
+static struct sl_moq_stream *user_of(struct sl_moq_session *s, struct fake *f, uint8_t id)
+{
+	struct fstream *fs = &f->s[id];
+	if (!fs->exists && (id & 1) == 0) {
+		fs->exists = true;
+		fs->user = sl_moq_session_stream_accept(s, fs, (id & 2) == 0);
+	}
+	return fs->user;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct sl_origin *o = sl_origin_new(NULL);
 	struct sl_moq_relay *r = sl_moq_relay_new(o);
-	struct fake f = {0, 0};
+	struct fake *f = calloc(1, sizeof(*f));
 	struct sl_moq_session_config cfg;
 	sl_moq_session_config_default(&cfg);
 	cfg.server = true;
 	cfg.max_inflight_bytes = 4096;
 	cfg.max_frame_bytes = 512;
 	cfg.max_streams = 256;
-	struct sl_moq_session *s = sl_moq_session_new(&cfg, &fops, &f, r);
+	struct sl_moq_session *s = f ? sl_moq_session_new(&cfg, &fops, f, r) : NULL;
 	struct sl_broadcast *b = NULL;
 	struct sl_track *t = NULL;
 	if (o == NULL || r == NULL || s == NULL)
@@ -95,11 +137,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		switch (op % 5) {
 		case 0:
 		case 1:
-			sl_moq_session_stream_data(s, id, data + i, n, op % 5 == 1);
+			sl_moq_session_stream_data(s, user_of(s, f, id), data + i, n, op % 5 == 1);
 			i += n;
 			break;
 		case 2:
-			sl_moq_session_stream_reset(s, id, len);
+			sl_moq_session_stream_reset(s, user_of(s, f, id), len);
 			break;
 		case 3: {
 			now += (uint64_t)len * 1000000;
@@ -115,9 +157,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			sl_moq_session_poll(s, now);
 			break;
 		}
-		default:
-			sl_moq_session_stream_open(s, id);
+		default: {
+			struct fstream *fs = &f->s[id];
+			if (!fs->exists || fs->user == NULL) {
+				user_of(s, f, id);
+			} else if ((id & 1) && (len & 1)) {
+				struct sl_moq_stream *u = fs->user;
+				fs->user = NULL;
+				fs->closed = true;
+				sl_moq_session_stream_closed(s, u);
+			} else {
+				uint64_t k = (uint64_t)len * 16;
+				if (k > fs->unacked)
+					k = fs->unacked;
+				fs->unacked -= k;
+				sl_moq_session_stream_acked(s, fs->user, k);
+			}
 			break;
+		}
 		}
 	}
 	sl_moq_session_poll(s, now);
@@ -126,6 +183,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (st.subscribes_active > cfg.max_subscriptions)
 		abort();
 	sl_moq_session_free(s);
+	free(f);
 	sl_moq_relay_free(r);
 	sl_track_unref(t);
 	sl_broadcast_unref(b);
