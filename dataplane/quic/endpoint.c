@@ -587,11 +587,85 @@ static void fill_callbacks(ngtcp2_callbacks *cb, bool server)
 
 /* ---- TLS ---- */
 
-static int load_or_make_cert(struct sl_quic_endpoint *ep, uint64_t now_ns)
+int sl_quic_self_signed(uint32_t days, char **cert_pem, char **key_pem)
 {
 	gnutls_x509_crt_t crt = NULL;
 	gnutls_x509_privkey_t key = NULL;
-	int rc = SL_EIO, grc;
+	gnutls_datum_t c = {NULL, 0}, k = {NULL, 0};
+	int rc = SL_EIO;
+	*cert_pem = *key_pem = NULL;
+	if (days == 0 || days > 14)
+		return SL_EINVAL;
+	/* Short-lived (<= 14 days) so a browser accepts it by hash through WebTransport's
+	 * serverCertificateHashes. Validity is wall-clock time by definition; this runs once at
+	 * start-up. */
+	time_t now = time(NULL);
+	uint8_t serial[16];
+	gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof(serial));
+	serial[0] &= 0x7f;
+	if (gnutls_x509_privkey_init(&key) != 0 || gnutls_x509_crt_init(&crt) != 0)
+		goto out;
+	if (gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
+					 GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0) != 0)
+		goto out;
+	if (gnutls_x509_crt_set_version(crt, 3) != 0 ||
+	    gnutls_x509_crt_set_serial(crt, serial, sizeof(serial)) != 0 ||
+	    gnutls_x509_crt_set_activation_time(crt, now - 3600) != 0 ||
+	    gnutls_x509_crt_set_expiration_time(crt, now + (time_t)days * 86400) != 0 ||
+	    gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, "shardline", 9) !=
+		    0 ||
+	    gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, "localhost", 9,
+						 GNUTLS_FSAN_SET) != 0 ||
+	    gnutls_x509_crt_set_key(crt, key) != 0 ||
+	    gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0) != 0)
+		goto out;
+	if (gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &c) != 0 ||
+	    gnutls_x509_privkey_export2(key, GNUTLS_X509_FMT_PEM, &k) != 0)
+		goto out;
+	rc = SL_ENOMEM;
+	if ((*cert_pem = strndup((const char *)c.data, c.size)) == NULL ||
+	    (*key_pem = strndup((const char *)k.data, k.size)) == NULL) {
+		free(*cert_pem);
+		*cert_pem = NULL;
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc == SL_EIO)
+		SL_LOG(QUIC, ERR, "cannot generate a self-signed certificate");
+	gnutls_free(c.data);
+	gnutls_free(k.data);
+	if (crt)
+		gnutls_x509_crt_deinit(crt);
+	if (key)
+		gnutls_x509_privkey_deinit(key);
+	return rc;
+}
+
+int sl_quic_cert_hash(void *credp, uint8_t out[32])
+{
+	gnutls_certificate_credentials_t cred = credp;
+	gnutls_x509_crt_t *list = NULL;
+	unsigned int n = 0;
+	gnutls_datum_t der;
+	int rc = SL_EIO;
+	if (gnutls_certificate_get_x509_crt(cred, 0, &list, &n) != 0 || n == 0)
+		return SL_EIO;
+	if (gnutls_x509_crt_export2(list[0], GNUTLS_X509_FMT_DER, &der) == 0) {
+		gnutls_hash_fast(GNUTLS_DIG_SHA256, der.data, der.size, out);
+		gnutls_free(der.data);
+		rc = 0;
+	}
+	for (unsigned int i = 0; i < n; i++)
+		gnutls_x509_crt_deinit(list[i]);
+	gnutls_free(list);
+	return rc;
+}
+
+static int load_or_make_cert(struct sl_quic_endpoint *ep, uint64_t now_ns)
+{
+	(void)now_ns;
+	int grc;
 	if (gnutls_certificate_allocate_credentials(&ep->cred) != 0)
 		return SL_ENOMEM;
 	if (!ep->cfg.server)
@@ -606,62 +680,31 @@ static int load_or_make_cert(struct sl_quic_endpoint *ep, uint64_t now_ns)
 			       gnutls_strerror(grc));
 			return SL_EIO;
 		}
-		gnutls_x509_crt_t *list = NULL;
-		unsigned int n = 0;
-		gnutls_datum_t der;
-		if (gnutls_certificate_get_x509_crt(ep->cred, 0, &list, &n) == 0 && n > 0) {
-			if (gnutls_x509_crt_export2(list[0], GNUTLS_X509_FMT_DER, &der) == 0) {
-				gnutls_hash_fast(GNUTLS_DIG_SHA256, der.data, der.size,
-						 ep->cert_sha256);
-				gnutls_free(der.data);
-			}
-			for (unsigned int i = 0; i < n; i++)
-				gnutls_x509_crt_deinit(list[i]);
-			gnutls_free(list);
-		}
+		(void)sl_quic_cert_hash(ep->cred, ep->cert_sha256);
 		return 0;
 	}
-	/* A self-signed ECDSA P-256 certificate: short-lived (<= 14 days) so a browser accepts
-	 * it by hash through WebTransport's serverCertificateHashes. */
-	/* Certificate validity is wall-clock time by definition; this runs once at start-up. */
-	(void)now_ns;
-	time_t now = time(NULL);
-	uint8_t serial[16];
-	gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof(serial));
-	serial[0] &= 0x7f;
-	gnutls_datum_t der = {NULL, 0};
-	if (gnutls_x509_privkey_init(&key) != 0 || gnutls_x509_crt_init(&crt) != 0)
-		goto out;
-	if (gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
-					 GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0) != 0)
-		goto out;
-	if (gnutls_x509_crt_set_version(crt, 3) != 0 ||
-	    gnutls_x509_crt_set_serial(crt, serial, sizeof(serial)) != 0 ||
-	    gnutls_x509_crt_set_activation_time(crt, now - 3600) != 0 ||
-	    gnutls_x509_crt_set_expiration_time(crt, now + (time_t)ep->cfg.cert_days * 86400) !=
-		    0 ||
-	    gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, "shardline", 9) !=
-		    0 ||
-	    gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, "localhost", 9,
-						 GNUTLS_FSAN_SET) != 0 ||
-	    gnutls_x509_crt_set_key(crt, key) != 0 ||
-	    gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0) != 0)
-		goto out;
-	if (gnutls_certificate_set_x509_key(ep->cred, &crt, 1, key) != 0)
-		goto out;
-	if (gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der) != 0)
-		goto out;
-	gnutls_hash_fast(GNUTLS_DIG_SHA256, der.data, der.size, ep->cert_sha256);
-	gnutls_free(der.data);
-	rc = 0;
-out:
-	if (rc != 0)
-		SL_LOG(QUIC, ERR, "cannot generate a self-signed certificate");
-	if (crt)
-		gnutls_x509_crt_deinit(crt);
-	if (key)
-		gnutls_x509_privkey_deinit(key);
-	return rc;
+	/* Without a certificate from the caller, one of our own. A daemon generates it once and
+	 * hands the same PEM to every worker (cert_pem), so that every worker and the TCP listener
+	 * present one certificate and its hash pins them all. */
+	char *cpem = NULL, *kpem = NULL;
+	const char *cp = ep->cfg.cert_pem, *kp = ep->cfg.key_pem;
+	if (cp == NULL || kp == NULL) {
+		int rc = sl_quic_self_signed(ep->cfg.cert_days, &cpem, &kpem);
+		if (rc != 0)
+			return rc;
+		cp = cpem;
+		kp = kpem;
+	}
+	gnutls_datum_t c = {(unsigned char *)(uintptr_t)cp, (unsigned int)strlen(cp)};
+	gnutls_datum_t k = {(unsigned char *)(uintptr_t)kp, (unsigned int)strlen(kp)};
+	grc = gnutls_certificate_set_x509_key_mem(ep->cred, &c, &k, GNUTLS_X509_FMT_PEM);
+	free(cpem);
+	free(kpem);
+	if (grc < 0) {
+		SL_LOG(QUIC, ERR, "cannot load the certificate: %s", gnutls_strerror(grc));
+		return SL_EIO;
+	}
+	return sl_quic_cert_hash(ep->cred, ep->cert_sha256);
 }
 
 static int tls_session(struct sl_quic_conn *c, const char *sni)

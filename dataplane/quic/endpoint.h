@@ -68,6 +68,12 @@ struct sl_quic_config {
 	 * for cert_days (<= 14, so browsers can pin its hash) is generated at start. */
 	const char *cert_file;
 	const char *key_file;
+	/* Certificate and key as PEM text (NUL-terminated), used when both files are NULL: a
+	 * daemon generates one self-signed pair (sl_quic_self_signed) and gives it to every
+	 * worker and its TCP listener, so that they all present one certificate. NULL: each
+	 * endpoint generates its own. Read only by sl_quic_endpoint_new. */
+	const char *cert_pem;
+	const char *key_pem;
 	uint32_t cert_days;
 	uint16_t worker_id;
 	uint64_t idle_timeout_ns; /* default 30 s */
@@ -189,6 +195,17 @@ void sl_quic_endpoint_stats(const struct sl_quic_endpoint *ep, struct sl_quic_st
  * (open connections keep their negotiated idle timeout). Returns 0 or SL_EINVAL (0 values). */
 int sl_quic_endpoint_set_limits(struct sl_quic_endpoint *ep, uint64_t idle_timeout_ns,
 				uint32_t max_conns);
+
+/*
+ * Generates a self-signed ECDSA P-256 certificate for "localhost", valid for days (1..14, so
+ * browsers can pin its hash), and its key, as malloc'd PEM text (free both). Returns 0,
+ * SL_EINVAL (days), SL_EIO (GnuTLS failed; logged), SL_ENOMEM.
+ */
+int sl_quic_self_signed(uint32_t days, char **cert_pem, char **key_pem);
+
+/* The SHA-256 of the DER of the first certificate in cred (a gnutls_certificate_credentials_t).
+ * Returns 0 or SL_EIO (none). */
+int sl_quic_cert_hash(void *cred, uint8_t out[32]);
 
 /* Hex SHA-256 of the server certificate (DER), for WebTransport pinning; 65 bytes with NUL. */
 int sl_quic_endpoint_cert_sha256(const struct sl_quic_endpoint *ep, char out[65]);

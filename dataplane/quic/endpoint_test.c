@@ -889,6 +889,49 @@ static void bad_configs_are_refused(void **state)
 	assert_int_equal(sl_quic_connect(server.ep, &p, NULL, now, &c), SL_EINVAL);
 }
 
+/* One PEM given to several endpoints (a daemon's workers) makes them present one certificate:
+ * the same hash, which is the hash of that PEM's certificate, and differs from a generated one. */
+static void endpoints_share_a_given_certificate(void **state)
+{
+	(void)state;
+	char *cert, *key;
+	assert_int_equal(sl_quic_self_signed(0, &cert, &key), SL_EINVAL);
+	assert_int_equal(sl_quic_self_signed(15, &cert, &key), SL_EINVAL);
+	assert_int_equal(sl_quic_self_signed(13, &cert, &key), 0);
+	assert_non_null(strstr(cert, "BEGIN CERTIFICATE"));
+	assert_non_null(strstr(key, "PRIVATE KEY"));
+	struct sl_quic_config cfg;
+	struct sl_quic_endpoint *a, *b, *own;
+	sl_quic_config_default(&cfg);
+	snprintf(cfg.alpn, sizeof(cfg.alpn), ALPN);
+	cfg.server = true;
+	assert_int_equal(sl_quic_endpoint_new(&cfg, &cbs, NULL, now, &own), 0);
+	cfg.cert_pem = cert;
+	cfg.key_pem = key;
+	assert_int_equal(sl_quic_endpoint_new(&cfg, &cbs, NULL, now, &a), 0);
+	cfg.worker_id = 1;
+	assert_int_equal(sl_quic_endpoint_new(&cfg, &cbs, NULL, now, &b), 0);
+	char ha[65], hb[65], hown[65];
+	assert_int_equal(sl_quic_endpoint_cert_sha256(a, ha), 0);
+	assert_int_equal(sl_quic_endpoint_cert_sha256(b, hb), 0);
+	assert_int_equal(sl_quic_endpoint_cert_sha256(own, hown), 0);
+	assert_string_equal(ha, hb);
+	assert_string_not_equal(ha, hown);
+	/* A key that does not match the certificate is refused. */
+	char *cert2, *key2;
+	assert_int_equal(sl_quic_self_signed(1, &cert2, &key2), 0);
+	cfg.key_pem = key2;
+	struct sl_quic_endpoint *bad;
+	assert_int_equal(sl_quic_endpoint_new(&cfg, &cbs, NULL, now, &bad), SL_EIO);
+	sl_quic_endpoint_free(a);
+	sl_quic_endpoint_free(b);
+	sl_quic_endpoint_free(own);
+	free(cert);
+	free(key);
+	free(cert2);
+	free(key2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -918,6 +961,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(a_stopped_peer_stream_closes_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_configs_are_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(endpoints_share_a_given_certificate, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
