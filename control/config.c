@@ -35,6 +35,14 @@ static int check_listen(const char *value, char *err, size_t errlen)
 	return sl_config_parse_addr(value, &ss, &len, err, errlen);
 }
 
+/* Empty turns the TCP listener off; anything else is one IP:PORT. */
+static int check_listen_tcp(const char *value, char *err, size_t errlen)
+{
+	if (value[0] == '\0')
+		return 0;
+	return check_listen(value, err, errlen);
+}
+
 /* A Unix socket path must fit sun_path, and the admin server binds a temporary name beside it,
  * so the limit is checked here where the operator typed it rather than at bind time. */
 static int check_admin(const char *value, char *err, size_t errlen)
@@ -84,6 +92,23 @@ static const struct sl_config_setting settings[] = {
 		 "separate with commas) to listen on several addresses.",
 	 FIELD(listen),
 	 .check = check_listen},
+	{.name = "listen_tcp",
+	 .type = SL_CONFIG_STRING,
+	 .def = "",
+	 .def_doc = "empty (off)",
+	 .metavar = "ADDR",
+	 .help = "TCP address of the HTTP listener, IP:PORT or [IPv6]:PORT: /certificate.sha256, "
+		 "/health, /announced, /fetch and /metrics (see the operator guide). Empty: no TCP "
+		 "listener.",
+	 FIELD(listen_tcp),
+	 .check = check_listen_tcp},
+	{.name = "tcp_tls",
+	 .type = SL_CONFIG_BOOL,
+	 .def = "true",
+	 .metavar = "BOOL",
+	 .help = "Serve the TCP listener over TLS with the QUIC endpoints' certificate (https). "
+		 "Off: plain HTTP, for local use.",
+	 FIELD(tcp_tls)},
 	{.name = "driver",
 	 .type = SL_CONFIG_STRING,
 	 .def = "socket",

@@ -33,9 +33,11 @@ struct sl_config_list {
 };
 
 struct sl_config {
-	struct sl_config_list listen; /* IP:PORT or [IPv6]:PORT, one QUIC endpoint each */
-	char driver[16];	      /* "socket" or "dpdk" */
-	int workers;		      /* 0 = every lcore but control and io (sl_config_workers) */
+	struct sl_config_list listen;	     /* IP:PORT or [IPv6]:PORT, one QUIC endpoint each */
+	char listen_tcp[SL_CONFIG_ADDR_MAX]; /* IP:PORT of the TCP (HTTP) listener; "" = off */
+	bool tcp_tls;			     /* TLS on the TCP listener */
+	char driver[16];		     /* "socket" or "dpdk" */
+	int workers; /* 0 = every lcore but control and io (sl_config_workers) */
 	int io_cores;
 	char admin[SL_CONFIG_STR_MAX]; /* Unix socket path of the admin server */
 	char data_dir[SL_CONFIG_STR_MAX];

@@ -15,11 +15,14 @@
 #include "control/durable.h"
 #include "control/iocore.h"
 #include "control/stats_json.h"
+#include "control/prom.h"
 #include "control/status_json.h"
+#include "control/tcplisten.h"
 #include "control/streams.h"
 #include "control/workercfg.h"
 #include "drivers/net/dpdk.h"
 #include "drivers/net/socket.h"
+#include "quic/endpoint.h"
 #include "shard/worker.h"
 
 #include <errno.h>
@@ -32,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -70,7 +74,15 @@ struct daemon {
 	bool running[MAX_WORKERS]; /* launched on its lcore */
 	struct rte_ring *ctl_in[MAX_WORKERS], *ctl_out[MAX_WORKERS];
 	char cert_sha256[65];
+	/* The certificate every worker and the TCP listener present (PEM): read from cert and
+	 * key, or generated once at start, so that one hash pins them all. */
+	char *cert_pem, *key_pem;
+	/* The TCP listener (listen_tcp) and what its routes answer from; NULL when off. */
+	struct sl_tcpl *tcpl;
+	struct sl_http_handlers http;
+	struct sl_prom_buf metrics; /* the last /metrics text, kept until the next one */
 	uint64_t stats_seq;
+	uint64_t started_ns;		   /* for /metrics' uptime */
 	struct sl_net_dpdk *dpdk;	   /* the DPDK device set (driver dpdk) */
 	struct sl_shard_map map;	   /* track ownership, filled before the workers start */
 	struct sl_bell bells[MAX_WORKERS]; /* fd -1 until created */
@@ -451,6 +463,156 @@ static int cmd_stream(void *arg, const json_t *req, json_t *resp, char *err, siz
 	return SL_EINVAL;
 }
 
+/*
+ * GET /metrics on the TCP listener: the same collection as cmd_status (every worker and io lcore
+ * asked through its control ring, up to a second), rendered as Prometheus text. It runs on the
+ * control thread, the only one that may use the control rings.
+ */
+static int http_metrics(void *arg, const char **text, size_t *len)
+{
+	struct daemon *d = arg;
+	void *wr[MAX_WORKERS], *ir[MAX_IO];
+	const struct sl_worker_stats *ws[MAX_WORKERS];
+	const struct sl_iocore_stats *is[MAX_IO];
+	unsigned nw = 0, ni = 0;
+	ask_workers(d, SL_WORKER_CTL_STATS, wr);
+	for (unsigned i = 0; i < d->nworkers; i++)
+		if (wr[i])
+			ws[nw++] = wr[i];
+	ask_all(d, true, SL_IOCORE_CTL_STATS, NULL, ir);
+	for (unsigned k = 0; k < d->nio; k++)
+		if (ir[k])
+			is[ni++] = ir[k];
+	unsigned slots[MAX_WORKERS] = {0};
+	for (unsigned s = 0; s < SL_SHARD_MAP_SLOTS; s++)
+		slots[d->map.slot[s]]++;
+	struct sl_admin_stats as;
+	sl_admin_stats(d->admin, &as);
+	struct sl_prom_status st = {.workers = ws,
+				    .nworkers = nw,
+				    .io = is,
+				    .nio = ni,
+				    .workers_unanswered = d->nworkers - nw,
+				    .io_unanswered = d->nio - ni,
+				    .shard_map_slots = slots,
+				    .nslots = d->nworkers,
+				    .uptime_s = (sl_clock_now_ns() - d->started_ns) / 1000000000u,
+				    .admin = &as,
+				    .recovery = d->durable ? &d->dctl.rec_stats : NULL};
+	struct statvfs vfs;
+	if (d->nio && statvfs(d->cfg.data_dir, &vfs) == 0) {
+		st.has_data_dir = true;
+		st.data_dir_free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+		st.data_dir_total_bytes = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+	}
+	sl_prom_buf_free(&d->metrics);
+	sl_prom_buf_init(&d->metrics);
+	int rc = sl_prom_render_status(&d->metrics, &st);
+	if (rc == 0 && d->tcpl) {
+		struct sl_tcpl_stats ts;
+		sl_tcpl_stats(d->tcpl, &ts);
+		const void *obj = &ts;
+		struct sl_prom_set set = {.prefix = "shardline_tcp_",
+					  .help_path = "tcp",
+					  .table = sl_tcpl_stats_fields,
+					  .objs = &obj,
+					  .n = 1};
+		rc = sl_prom_render_set(&d->metrics, &set);
+	}
+	for (unsigned i = 0; i < d->nworkers; i++)
+		free(wr[i]);
+	for (unsigned k = 0; k < d->nio; k++)
+		free(ir[k]);
+	if (rc == 0)
+		rc = d->metrics.err;
+	if (rc != 0)
+		return rc;
+	*text = d->metrics.data;
+	*len = d->metrics.len;
+	return 0;
+}
+
+/* Reads a whole (small) file as a NUL-terminated string; NULL on failure (errno set). */
+static char *read_text(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return NULL;
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n;
+	do {
+		if (cap - len < 4096) {
+			char *nb = realloc(buf, cap += 65536);
+			if (nb == NULL) {
+				free(buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = nb;
+		}
+		n = fread(buf + len, 1, cap - len - 1, f);
+		len += n;
+	} while (n > 0);
+	fclose(f);
+	buf[len] = '\0';
+	return buf;
+}
+
+/*
+ * The daemon's one certificate: the operator's cert and key, or a self-signed pair made here
+ * once. Every worker's QUIC endpoint would otherwise make its own, so that a hash pinned from
+ * /certificate.sha256 (or status) would match one worker in N.
+ */
+static int load_cert(struct daemon *d)
+{
+	if (d->cfg.cert[0] || d->cfg.key[0]) {
+		/* The workers load the files themselves (and say what is wrong with them);
+		 * the TCP listener needs the text. */
+		if (d->cfg.listen_tcp[0] && d->cfg.tcp_tls &&
+		    ((d->cert_pem = read_text(d->cfg.cert)) == NULL ||
+		     (d->key_pem = read_text(d->cfg.key)) == NULL)) {
+			fprintf(stderr, "shardlined: cannot read %s: %s\n",
+				d->cert_pem ? d->cfg.key : d->cfg.cert, strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	struct sl_quic_config qc;
+	sl_quic_config_default(&qc);
+	int rc = sl_quic_self_signed(qc.cert_days, &d->cert_pem, &d->key_pem);
+	if (rc != 0) {
+		fprintf(stderr, "shardlined: cannot make a self-signed certificate: %s\n",
+			sl_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* Opens the TCP listener (listen_tcp) once the workers run and the certificate hash is known. */
+static int start_tcp(struct daemon *d)
+{
+	if (d->cfg.listen_tcp[0] == '\0')
+		return 0;
+	/* The certificate's hash is served with TLS or without: the reference client, given an
+	 * http:// URL, fetches it over plain HTTP and then pins it for WebTransport. */
+	d->http = (struct sl_http_handlers){
+		.arg = d, .cert_sha256 = d->cert_sha256, .metrics = http_metrics};
+	struct sl_tcpl_config tc;
+	sl_tcpl_config_default(&tc);
+	tc.addr = d->cfg.listen_tcp;
+	if (d->cfg.tcp_tls) {
+		tc.cert_pem = d->cert_pem;
+		tc.key_pem = d->key_pem;
+	}
+	char err[256];
+	if (sl_tcpl_open(&tc, &d->http, &d->tcpl, err, sizeof(err)) != 0) {
+		fprintf(stderr, "shardlined: TCP listener: %s%s%s\n", err, errno ? ": " : "",
+			errno ? strerror(errno) : "");
+		return -1;
+	}
+	return 0;
+}
+
 /* Asks every worker for its counters and reports them with the daemon's own. */
 static int cmd_status(void *arg, const json_t *req, json_t *resp, char *err, size_t errlen)
 {
@@ -465,6 +627,14 @@ static int cmd_status(void *arg, const json_t *req, json_t *resp, char *err, siz
 	for (unsigned i = 0; i < d->cfg.listen.count; i++)
 		json_array_append_new(listen, json_string(d->cfg.listen.item[i]));
 	json_object_set_new(resp, "listen", listen);
+	if (d->tcpl) {
+		struct sl_tcpl_stats ts;
+		sl_tcpl_stats(d->tcpl, &ts);
+		json_t *tj = sl_stats_to_json(&ts, sl_tcpl_stats_fields);
+		json_object_set_new(tj, "listen", json_string(d->cfg.listen_tcp));
+		json_object_set_new(tj, "tls", json_boolean(d->cfg.tcp_tls));
+		json_object_set_new(resp, "tcp", tj);
+	}
 	void *replies[MAX_WORKERS];
 	ask_workers(d, SL_WORKER_CTL_STATS, replies);
 	json_t *workers = json_array();
@@ -1072,6 +1242,10 @@ static int start_workers(struct daemon *d, int eal_argc, char **eal_argv)
 			fprintf(stderr, "shardlined: worker %u: %s\n", i, err);
 			return -1;
 		}
+		if (wc.quic.cert_file == NULL && wc.quic.key_file == NULL) {
+			wc.quic.cert_pem = d->cert_pem;
+			wc.quic.key_pem = d->key_pem;
+		}
 		rc = dpdk ? sl_net_dpdk_open(d->dpdk, (uint16_t)i, &wc.port)
 			  : sl_net_socket_open(&nc, &wc.port);
 		if (rc != 0 && dpdk) {
@@ -1281,8 +1455,10 @@ int main(int argc, char **argv)
 	sigdelset(&wait_mask, SIGTERM);
 	sigdelset(&wait_mask, SIGINT);
 	sl_admin_set_wait_sigmask(d.admin, &wait_mask);
-	if (make_bells(&d) != 0 || start_io(&d) != 0 ||
-	    start_workers(&d, argc - dd - (dd < argc), argv + dd + (dd < argc)) != 0) {
+	d.started_ns = sl_clock_now_ns();
+	if (load_cert(&d) != 0 || make_bells(&d) != 0 || start_io(&d) != 0 ||
+	    start_workers(&d, argc - dd - (dd < argc), argv + dd + (dd < argc)) != 0 ||
+	    start_tcp(&d) != 0) {
 		stop_workers(&d);
 		stop_io(&d);
 		sl_admin_close(d.admin);
@@ -1298,6 +1474,8 @@ int main(int argc, char **argv)
 		printf(" moq://%s", d.cfg.listen.item[i]);
 	for (unsigned i = 0; d.durable && i < d.cfg.listen.count; i++)
 		printf(" shardline://%s", d.cfg.listen.item[i]);
+	if (d.tcpl)
+		printf(" %s://%s", d.cfg.tcp_tls ? "https" : "http", d.cfg.listen_tcp);
 	printf(" (ALPN moq-lite-04%s), admin %s, certificate sha256 %s\n",
 	       d.durable ? ", " SL_LP_ALPN : "", sl_admin_path(d.admin), d.cert_sha256);
 	if (d.durable)
@@ -1309,15 +1487,38 @@ int main(int argc, char **argv)
 		       d.dctl.orphans_deleted, (double)d.dctl.recover_ns / 1e6);
 	fflush(stdout);
 
-	/* The timeout only paces the admin socket's idle-client sweep. */
-	while (!stop_requested)
-		sl_admin_poll(d.admin, 1000);
+	/* The timeout only paces the idle sweeps of the admin socket and the TCP listener. With
+	 * a TCP listener, both epoll descriptors sit in one more epoll set, waited on under the
+	 * stop signals' mask as the admin server's own wait is. */
+	int loop = d.tcpl ? epoll_create1(EPOLL_CLOEXEC) : -1;
+	if (loop >= 0) {
+		struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 0};
+		epoll_ctl(loop, EPOLL_CTL_ADD, sl_admin_fd(d.admin), &ev);
+		ev.data.u32 = 1;
+		epoll_ctl(loop, EPOLL_CTL_ADD, sl_tcpl_fd(d.tcpl), &ev);
+	}
+	while (!stop_requested) {
+		if (loop < 0) {
+			sl_admin_poll(d.admin, 1000);
+			continue;
+		}
+		struct epoll_event evs[2];
+		(void)epoll_pwait(loop, evs, 2, 1000, &wait_mask);
+		sl_admin_poll(d.admin, 0);
+		sl_tcpl_poll(d.tcpl, 0);
+	}
+	if (loop >= 0)
+		close(loop);
 
 	printf("shardlined: stopping\n");
 	fflush(stdout);
+	sl_tcpl_close(d.tcpl);
+	sl_prom_buf_free(&d.metrics);
 	stop_workers(&d);
 	stop_io(&d);
 	sl_admin_close(d.admin);
+	free(d.cert_pem);
+	free(d.key_pem);
 	eal_cleanup();
 	return 0;
 }

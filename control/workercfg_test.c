@@ -46,6 +46,8 @@ static const struct field worker_fields[] = {
 	WF(quic.alpn, true), /* the log protocol with the durable side */
 	WF(quic.cert_file, true),
 	WF(quic.key_file, true),
+	WF(quic.cert_pem, false), /* shardlined's one certificate for every worker */
+	WF(quic.key_pem, false),
 	WF(quic.cert_days, false),
 	WF(quic.worker_id, false), /* the worker copies its id */
 	WF(quic.idle_timeout_ns, true),
@@ -205,6 +207,8 @@ static const struct wsetting worker_settings[] = {
 static const struct wsetting other_settings[] = {
 	{"listen", "127.0.0.1:5000", NULL, NULL},	 /* the caller opens the ports */
 	{"workers", "3", NULL, NULL},			 /* the caller counts them: nworkers */
+	{"listen_tcp", "127.0.0.1:5001", NULL, NULL},	 /* the control core's TCP listener */
+	{"tcp_tls", "false", NULL, NULL},		 /* the control core's TCP listener */
 	{"admin", "/tmp/sl-workercfg.sock", NULL, NULL}, /* the control core's socket */
 	{"data_dir", "/tmp/sl-workercfg", NULL, NULL},	 /* the io cores' directory */
 	{"log_level", "debug", NULL, NULL},		 /* the process's logger */
