@@ -532,6 +532,120 @@ static int http_metrics(void *arg, const char **text, size_t *len)
 	return 0;
 }
 
+/*
+ * GET /announced: every worker lists what its origin has active under the prefix (a broadcast
+ * published on one worker is announced to the others, but asking all of them costs one control
+ * round and misses nothing while an announcement is crossing); the union.
+ */
+static int http_announced(void *arg, const char *prefix, sl_http_path_fn emit, void *ctx)
+{
+	struct daemon *d = arg;
+	void *objs[MAX_WORKERS], *replies[MAX_WORKERS];
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		struct sl_worker_announced *a = calloc(1, sizeof(*a));
+		if (a)
+			snprintf(a->prefix, sizeof(a->prefix), "%s", prefix);
+		objs[i] = a;
+	}
+	for (unsigned i = 0; i < d->nworkers; i++)
+		if (objs[i] == NULL) {
+			for (unsigned k = 0; k < d->nworkers; k++)
+				free(objs[k]);
+			return SL_ENOMEM;
+		}
+	void *sent[MAX_WORKERS];
+	memcpy(sent, objs, sizeof(sent));
+	ask_workers_with(d, SL_WORKER_CTL_ANNOUNCED, objs, replies);
+	size_t n = 0, cap = 0;
+	int rc = 0;
+	const char **paths = NULL;
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		if (objs[i] == NULL)
+			free(sent[i]); /* the ring was full: still ours */
+		struct sl_worker_announced *a = replies[i];
+		if (a == NULL) {
+			rc = objs[i] ? SL_ETIMEDOUT : SL_EBUSY;
+			continue;
+		}
+		const char *p = a->path;
+		for (uint32_t k = 0; k < a->n; k++, p += strlen(p) + 1) {
+			if (n == cap) {
+				const char **np =
+					realloc(paths, (cap = cap ? cap * 2 : 64) * sizeof(*paths));
+				if (np == NULL) {
+					rc = SL_ENOMEM;
+					break;
+				}
+				paths = np;
+			}
+			paths[n++] = p;
+		}
+	}
+	/* http.c sorts them and drops the duplicates. */
+	for (size_t k = 0; k < n && rc == 0; k++)
+		rc = emit(ctx, paths[k], strlen(paths[k]));
+	free(paths);
+	for (unsigned i = 0; i < d->nworkers; i++)
+		free(replies[i]);
+	return rc;
+}
+
+/*
+ * GET /fetch: the group from the worker that has it cached. The owner shard of the track has it,
+ * and so does every worker with subscribers to it; any copy is the same group.
+ */
+static int http_fetch(void *arg, const char *broadcast, const char *track, uint64_t group,
+		      uint64_t *sequence, sl_http_frame_fn emit, void *ctx)
+{
+	struct daemon *d = arg;
+	void *objs[MAX_WORKERS], *sent[MAX_WORKERS], *replies[MAX_WORKERS];
+	int rc = 0;
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		struct sl_worker_fetch *f = calloc(1, sizeof(*f));
+		if (f) {
+			snprintf(f->broadcast, sizeof(f->broadcast), "%s", broadcast);
+			snprintf(f->track, sizeof(f->track), "%s", track);
+			f->group = group;
+			/* Any worker reaches every broadcast (through the cross-worker links):
+			 * one subscription is enough. */
+			f->subscribe = i == 0;
+		} else {
+			rc = SL_ENOMEM;
+		}
+		objs[i] = sent[i] = f;
+	}
+	if (rc != 0) {
+		for (unsigned i = 0; i < d->nworkers; i++)
+			free(objs[i]);
+		return rc;
+	}
+	ask_workers_with(d, SL_WORKER_CTL_FETCH, objs, replies);
+	rc = SL_ENOTFOUND;
+	bool done = false;
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		if (objs[i] == NULL)
+			free(sent[i]);
+		struct sl_worker_fetch *f = replies[i];
+		if (f && !done && f->rc == SL_EAGAIN)
+			rc = SL_EAGAIN; /* unless another worker has the group */
+		if (f == NULL || done || f->rc == SL_ENOTFOUND || f->rc == SL_EAGAIN)
+			continue;
+		done = true;
+		rc = f->rc;
+		*sequence = f->sequence;
+		size_t off = 0;
+		for (uint32_t k = 0; rc == 0 && k < f->frames; k++) {
+			uint32_t len;
+			memcpy(&len, f->data + off, 4);
+			rc = emit(ctx, f->data + off + 4, len);
+			off += 4 + len;
+		}
+	}
+	for (unsigned i = 0; i < d->nworkers; i++)
+		free(replies[i]);
+	return rc;
+}
+
 /* Reads a whole (small) file as a NUL-terminated string; NULL on failure (errno set). */
 static char *read_text(const char *path)
 {
@@ -595,8 +709,11 @@ static int start_tcp(struct daemon *d)
 		return 0;
 	/* The certificate's hash is served with TLS or without: the reference client, given an
 	 * http:// URL, fetches it over plain HTTP and then pins it for WebTransport. */
-	d->http = (struct sl_http_handlers){
-		.arg = d, .cert_sha256 = d->cert_sha256, .metrics = http_metrics};
+	d->http = (struct sl_http_handlers){.arg = d,
+					    .cert_sha256 = d->cert_sha256,
+					    .announced = http_announced,
+					    .fetch = http_fetch,
+					    .metrics = http_metrics};
 	struct sl_tcpl_config tc;
 	sl_tcpl_config_default(&tc);
 	tc.addr = d->cfg.listen_tcp;
@@ -1503,7 +1620,8 @@ int main(int argc, char **argv)
 			continue;
 		}
 		struct epoll_event evs[2];
-		(void)epoll_pwait(loop, evs, 2, 1000, &wait_mask);
+		int ms = sl_tcpl_wait_ms(d.tcpl);
+		(void)epoll_pwait(loop, evs, 2, ms >= 0 ? ms : 1000, &wait_mask);
 		sl_admin_poll(d.admin, 0);
 		sl_tcpl_poll(d.tcpl, 0);
 	}

@@ -20,11 +20,14 @@
 #include <unistd.h>
 
 #define MAX_EVENTS 64
+#define LINGER_NS  UINT64_C(1000000000)
 
 enum conn_state {
 	ST_HANDSHAKE, /* TLS handshake under way */
 	ST_READ,      /* reading the request head */
-	ST_WRITE,     /* writing the answer; closed when it is out */
+	ST_WAIT,      /* a handler is not ready (SL_EAGAIN): asked again on every poll */
+	ST_WRITE,     /* writing the answer */
+	ST_LINGER,    /* answer out, our side shut: reading to the peer's end (see conn_step) */
 };
 
 struct conn {
@@ -33,7 +36,7 @@ struct conn {
 	enum conn_state state;
 	uint32_t events; /* what epoll watches now */
 	uint64_t deadline_ns;
-	size_t in_len;
+	size_t in_len, head_len;
 	struct sl_http_response resp;
 	size_t out_off;
 	uint8_t in[SL_HTTP_HEAD_MAX];
@@ -47,6 +50,7 @@ struct sl_tcpl {
 	gnutls_certificate_credentials_t cred;
 	gnutls_priority_t prio;
 	struct conn **conns; /* max_conns slots */
+	unsigned waiting;    /* connections in ST_WAIT */
 	struct sl_tcpl_stats st;
 };
 
@@ -162,12 +166,11 @@ static void conn_close(struct sl_tcpl *t, unsigned slot)
 	struct conn *c = t->conns[slot];
 	if (c == NULL)
 		return;
+	if (c->state == ST_WAIT)
+		t->waiting--;
 	if (c->tls)
 		gnutls_deinit(c->tls);
-	/* Closing removes it from the epoll set; half-close first so that the answer already
-	 * written is not cut by a reset when the peer sent more than we read. */
-	shutdown(c->fd, SHUT_WR);
-	close(c->fd);
+	close(c->fd); /* which removes it from the epoll set */
 	sl_http_response_free(&c->resp);
 	free(c);
 	t->conns[slot] = NULL;
@@ -252,7 +255,8 @@ static bool conn_answer(struct sl_tcpl *t, struct conn *c, const struct sl_http_
 			int parse_rc)
 {
 	int rc, status = 0;
-	t->st.requests++;
+	if (c->state != ST_WAIT)
+		t->st.requests++;
 	if (parse_rc == SL_ENOSPC)
 		status = 431;
 	else if (parse_rc == SL_ENOTSUP)
@@ -266,13 +270,19 @@ static bool conn_answer(struct sl_tcpl *t, struct conn *c, const struct sl_http_
 	}
 	if (status == 0) {
 		rc = sl_http_respond(t->h, req, (int64_t)time(NULL), &c->resp);
-		/* The daemon's handlers answer at once (they run on this thread and wait for the
-		 * workers themselves), so a handler that is not ready is one that timed out. */
-		if (rc == SL_EAGAIN)
-			status = 504;
-		else if (rc != 0)
+		/* Not ready (a group being fetched): asked again on every poll until the
+		 * connection's deadline, which answers 504. */
+		if (rc == SL_EAGAIN) {
+			if (c->state != ST_WAIT)
+				t->waiting++;
+			c->state = ST_WAIT;
+			return true;
+		}
+		if (rc != 0)
 			status = 500;
 	}
+	if (c->state == ST_WAIT)
+		t->waiting--;
 	if (status != 0 && sl_http_error(status, &c->resp) != 0)
 		return false;
 	count_status(t, c->resp.status);
@@ -331,8 +341,38 @@ static bool conn_step(struct sl_tcpl *t, unsigned slot, int *answered)
 				break; /* read more */
 			if (prc == SL_EAGAIN)
 				prc = SL_ENOSPC;
+			c->head_len = head_len;
 			if (!conn_answer(t, c, &req, prc))
 				return false;
+			if (c->state == ST_WAIT)
+				return true;
+			(*answered)++;
+			break;
+		}
+		case ST_LINGER: {
+			/* Closing a socket with unread bytes (a body we never read, a request
+			 * pipelined after ours) sends a reset, which may destroy the answer
+			 * before the peer read it; so the rest is read and dropped until the
+			 * peer closes, or for LINGER_NS at most. */
+			uint8_t sink[4096];
+			ssize_t n = recv(c->fd, sink, sizeof(sink), 0);
+			if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+				conn_arm(t, slot, false);
+				return true;
+			}
+			if (n <= 0)
+				return false;
+			break;
+		}
+		case ST_WAIT: {
+			/* The head is still in c->in: parse it again for spans into it. */
+			struct sl_http_request req;
+			size_t head_len;
+			(void)sl_http_parse(c->in, c->head_len, &req, &head_len);
+			if (!conn_answer(t, c, &req, 0))
+				return false;
+			if (c->state == ST_WAIT)
+				return true;
 			(*answered)++;
 			break;
 		}
@@ -341,7 +381,10 @@ static bool conn_step(struct sl_tcpl *t, unsigned slot, int *answered)
 			if (left == 0) {
 				if (c->tls)
 					gnutls_bye(c->tls, GNUTLS_SHUT_WR); /* best effort */
-				return false;
+				shutdown(c->fd, SHUT_WR);
+				c->state = ST_LINGER;
+				c->deadline_ns = sl_clock_now_ns() + LINGER_NS;
+				break;
 			}
 			ssize_t n;
 			if (c->tls) {
@@ -388,12 +431,39 @@ int sl_tcpl_poll(struct sl_tcpl *t, int timeout_ms)
 			conn_close(t, slot);
 	}
 	for (unsigned s = 0; s < t->cfg.max_conns; s++) {
-		if (t->conns[s] && now >= t->conns[s]->deadline_ns) {
+		struct conn *c = t->conns[s];
+		if (c == NULL)
+			continue;
+		if (c->state == ST_WAIT && now >= c->deadline_ns) {
+			/* Still not ready: 504, with a short grace to write it. */
+			t->waiting--;
+			c->deadline_ns = now + UINT64_C(1000000000);
+			sl_http_response_free(&c->resp);
+			if (sl_http_error(504, &c->resp) != 0) {
+				conn_close(t, s);
+				continue;
+			}
+			count_status(t, c->resp.status);
+			c->state = ST_WRITE;
+			c->out_off = 0;
 			t->st.timed_out++;
+			if (!conn_step(t, s, &answered))
+				conn_close(t, s);
+		} else if (c->state == ST_WAIT) {
+			if (!conn_step(t, s, &answered))
+				conn_close(t, s);
+		} else if (now >= c->deadline_ns) {
+			if (c->state != ST_LINGER)
+				t->st.timed_out++;
 			conn_close(t, s);
 		}
 	}
 	return answered;
+}
+
+int sl_tcpl_wait_ms(const struct sl_tcpl *t)
+{
+	return t->waiting ? 20 : -1;
 }
 
 void sl_tcpl_close(struct sl_tcpl *t)

@@ -74,6 +74,11 @@ uint16_t sl_tcpl_port(const struct sl_tcpl *t);
  */
 int sl_tcpl_poll(struct sl_tcpl *t, int timeout_ms);
 
+/* How soon sl_tcpl_poll wants to run again even without activity, in ms: a request waiting for
+ * data (SL_EAGAIN from a handler, e.g. a group being fetched) is asked again every 20 ms; -1
+ * when none waits. */
+int sl_tcpl_wait_ms(const struct sl_tcpl *t);
+
 void sl_tcpl_stats(const struct sl_tcpl *t, struct sl_tcpl_stats *out);
 
 /* Closes every connection and the listening socket. NULL is a no-op. */

@@ -9,6 +9,9 @@
 #include "core/pool.h"
 #include "core/ring.h"
 #include "shard/moq_quic.h"
+#include "track/group.h"
+#include "track/origin.h"
+#include "track/track.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -38,6 +41,12 @@ struct wconn {
  * other core's data shares its first and last lines, and allocated on the core's NUMA node
  * when the control plane says which (cfg.socket).
  */
+#define FETCH_HOLDS   8
+#define FETCH_HOLD_NS (UINT64_C(10) * 1000000000u)
+
+struct sl_worker;
+static void hold_expire(struct sl_worker *w, uint64_t now);
+
 struct sl_worker {
 	struct sl_owner owner;
 	bool numa; /* from rte_zmalloc_socket, not the heap */
@@ -49,6 +58,15 @@ struct sl_worker {
 	struct sl_origin *origin;
 	struct sl_moq_relay *relay;
 	struct sl_xshard *xs;
+	/* Tracks an HTTP /fetch subscribed to, each held by a consumer for FETCH_HOLD_NS after
+	 * its last fetch so that the next one finds its groups cached (and the upstream is not
+	 * cancelled the moment it starts); hold_next is the earliest end, UINT64_MAX for none. */
+	struct {
+		struct sl_track_consumer c;
+		uint64_t until;
+		bool used;
+	} holds[FETCH_HOLDS];
+	uint64_t hold_next;
 	struct sl_handoff ho;
 	bool have_links;
 	struct wconn *conns;
@@ -502,6 +520,7 @@ int sl_worker_new(const struct sl_worker_config *cfg, uint64_t now_ns, struct sl
 		return SL_ENOMEM;
 	w->numa = numa;
 	w->rtail = &w->rhead;
+	w->hold_next = UINT64_MAX;
 	w->cfg = *cfg;
 	/* With a doorbell and a port descriptor, everything that gives the worker work wakes it
 	 * (datagrams, other cores' messages, control requests, io completions); without either
@@ -612,6 +631,7 @@ void sl_worker_free(struct sl_worker *w)
 	sl_dshard_free(w->ds);
 	sl_stream_set_unref(w->streams);
 	sl_stream_set_unref(w->cfg.streams);
+	hold_expire(w, UINT64_MAX);
 	sl_xshard_free(w->xs);
 	sl_moq_relay_free(w->relay);
 	sl_origin_free(w->origin);
@@ -718,6 +738,158 @@ static struct sl_worker_conns *conns_list(const struct sl_worker *w)
 	return l;
 }
 
+/* Appends n bytes to a reply that grows by doubling; false when out of memory. These run on a
+ * control request (an HTTP GET), never per frame, so malloc is fine here. */
+static bool grow(void **obj, size_t head, size_t *len, size_t *cap, size_t n)
+{
+	if (*len + n <= *cap)
+		return true;
+	size_t nc = *cap ? *cap : 4096;
+	while (nc < *len + n)
+		nc *= 2;
+	void *no = realloc(*obj, head + nc);
+	if (no == NULL)
+		return false;
+	*obj = no;
+	*cap = nc;
+	return true;
+}
+
+/* GET /announced: the broadcasts this worker's origin has active under the prefix. */
+static struct sl_worker_announced *announced_list(struct sl_worker *w,
+						  struct sl_worker_announced *a)
+{
+	void *obj = a;
+	size_t len = 0, cap = 0;
+	uint32_t n = 0;
+	struct sl_announced *an = sl_origin_announced(w->origin, a->prefix);
+	struct sl_announce ev;
+	while (an && sl_announced_next(an, NULL, &ev) == 0) {
+		if (!ev.active)
+			continue;
+		/* The whole path: the HTTP module makes it relative to the prefix itself. */
+		const char *pre = ((struct sl_worker_announced *)obj)->prefix;
+		size_t pl = strlen(pre), sl = strlen(ev.suffix);
+		bool sep = pl && sl;
+		if (!grow(&obj, sizeof(*a), &len, &cap, pl + sep + sl + 1))
+			break;
+		char *out = ((struct sl_worker_announced *)obj)->path + len;
+		pre = ((struct sl_worker_announced *)obj)->prefix;
+		memcpy(out, pre, pl);
+		if (sep)
+			out[pl] = '/';
+		memcpy(out + pl + sep, ev.suffix, sl + 1);
+		len += pl + sep + sl + 1;
+		n++;
+	}
+	if (an)
+		sl_announced_free(an);
+	a = obj;
+	a->n = n;
+	a->len = len;
+	a->cap = cap;
+	return a;
+}
+
+static void hold_expire(struct sl_worker *w, uint64_t now)
+{
+	w->hold_next = UINT64_MAX;
+	for (unsigned i = 0; i < FETCH_HOLDS; i++) {
+		if (!w->holds[i].used)
+			continue;
+		if (now >= w->holds[i].until) {
+			sl_track_consumer_release(&w->holds[i].c, NULL);
+			w->holds[i].used = false;
+		} else if (w->holds[i].until < w->hold_next) {
+			w->hold_next = w->holds[i].until;
+		}
+	}
+}
+
+/* Keeps t subscribed for a while (see holds). Returns false when every hold slot is taken by
+ * another track: the fetch then cannot wait for this one. */
+static bool hold_track(struct sl_worker *w, struct sl_track *t, uint64_t now)
+{
+	unsigned free_slot = FETCH_HOLDS;
+	for (unsigned i = 0; i < FETCH_HOLDS; i++) {
+		if (w->holds[i].used && w->holds[i].c.track == t) {
+			w->holds[i].until = now + FETCH_HOLD_NS;
+			return true;
+		}
+		if (!w->holds[i].used && free_slot == FETCH_HOLDS)
+			free_slot = i;
+	}
+	if (free_slot == FETCH_HOLDS)
+		return false;
+	sl_track_consume(t, &w->holds[free_slot].c);
+	w->holds[free_slot].used = true;
+	w->holds[free_slot].until = now + FETCH_HOLD_NS;
+	if (w->holds[free_slot].until < w->hold_next)
+		w->hold_next = w->holds[free_slot].until;
+	return true;
+}
+
+/* GET /fetch: the frames of one cached group, copied out (the control core builds the body). */
+static struct sl_worker_fetch *fetch_group(struct sl_worker *w, struct sl_worker_fetch *f)
+{
+	void *obj = f;
+	size_t len = 0, cap = 0;
+	uint32_t frames = 0;
+	int rc = SL_ENOTFOUND;
+	struct sl_broadcast *b = sl_origin_find(w->origin, f->broadcast);
+	struct sl_track *t = b ? sl_broadcast_track(b, f->track) : NULL;
+	uint64_t seq = f->group;
+	/* The track is cached only while someone subscribes to it: the worker asked to subscribe
+	 * does so and keeps it a while; the control core asks again until the group is here. */
+	if (b && f->subscribe) {
+		struct sl_track *rt = NULL;
+		if (sl_broadcast_request_track(b, f->track, 0, &rt) == 0) {
+			if (hold_track(w, rt, w->now))
+				rc = SL_EAGAIN;
+			sl_track_unref(rt);
+			t = sl_broadcast_track(b, f->track);
+		}
+	}
+	if (t && seq == UINT64_MAX && sl_track_latest(t, &seq) != 0)
+		t = NULL; /* no group yet: SL_EAGAIN when subscribed above */
+	if (t) {
+		struct sl_track_consumer c;
+		struct sl_group_reader r;
+		sl_track_consume(t, &c);
+		int grc = sl_track_consumer_get_group(&c, seq, NULL, &r);
+		uint64_t latest;
+		if (grc == SL_ENOTFOUND || (grc != 0 && grc != SL_EAGAIN))
+			rc = SL_ENOTFOUND; /* it can never exist, or it was aborted */
+		else if (grc == SL_EAGAIN && sl_track_latest(t, &latest) == 0 && seq <= latest)
+			rc = SL_ENOTFOUND; /* evicted, or skipped: only newer groups are awaited */
+		if (grc == 0) {
+			struct sl_slice fr;
+			rc = 0;
+			while (sl_group_read_frame(&r, NULL, &fr) == 0) {
+				uint32_t n = fr.len;
+				if (!grow(&obj, sizeof(*f), &len, &cap, 4 + (size_t)fr.len)) {
+					rc = SL_ENOMEM;
+					break;
+				}
+				uint8_t *p = ((struct sl_worker_fetch *)obj)->data + len;
+				memcpy(p, &n, 4);
+				memcpy(p + 4, sl_slice_data(&fr), fr.len);
+				len += 4 + (size_t)fr.len;
+				frames++;
+			}
+			sl_group_reader_release(&r);
+		}
+		sl_track_consumer_release(&c, NULL);
+	}
+	f = obj;
+	f->rc = rc;
+	f->sequence = seq;
+	f->frames = frames;
+	f->len = len;
+	f->cap = cap;
+	return f;
+}
+
 /* One request from the control core (worker.h, enum sl_worker_ctl). Every kind but STOP is
  * answered. */
 static void control(void *arg, struct sl_lcore *lc, const struct sl_msg *m)
@@ -741,6 +913,14 @@ static void control(void *arg, struct sl_lcore *lc, const struct sl_msg *m)
 	}
 	case SL_WORKER_CTL_CONNS:
 		sl_lcore_reply(lc, m, conns_list(w), free);
+		break;
+	case SL_WORKER_CTL_ANNOUNCED:
+		if (m->obj)
+			sl_lcore_reply(lc, m, announced_list(w, m->obj), free);
+		break;
+	case SL_WORKER_CTL_FETCH:
+		if (m->obj)
+			sl_lcore_reply(lc, m, fetch_group(w, m->obj), free);
 		break;
 	case SL_WORKER_CTL_STREAMS: {
 		struct sl_stream_set *set = m->obj;
@@ -928,13 +1108,19 @@ int sl_worker_main(void *arg)
 		if (w->have_links && w->cfg.bells)
 			ring_peers(w);
 
+		if (now >= w->hold_next)
+			hold_expire(w, now);
 		if (dnext < exp)
 			exp = dnext;
+		if (w->hold_next < exp)
+			exp = w->hold_next;
 		if (work > 0)
 			sl_lcore_worked(&w->lc);
 		else if (w->lc.cfg.poll_idle_ns)
 			idle_wait(w, now, exp);
 	}
+	/* The tracks /fetch held go first, while their feeders are all alive. */
+	hold_expire(w, UINT64_MAX);
 	/* Tell every peer we are going away: a moq-lite GOAWAY (empty uri: no other relay to go
 	 * to) sent on its own, then the QUIC close, each given a chance to leave. */
 	uint64_t now = sl_clock_now_ns();

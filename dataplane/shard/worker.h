@@ -16,6 +16,7 @@
 #include "shard/handoff.h"
 #include "shard/pktio.h"
 #include "shard/xshard.h"
+#include "track/path.h"
 #include "core/stats.h"
 
 /*
@@ -130,6 +131,38 @@ enum sl_worker_ctl {
 	SL_WORKER_CTL_STREAMS = 5,
 	/* obj = malloc'd struct sl_worker_describe (filled and sent back; caller frees) */
 	SL_WORKER_CTL_DESCRIBE = 6,
+	/* obj = malloc'd struct sl_worker_announced (the worker may realloc it to fill it; the
+	 * reply carries the result; caller frees) */
+	SL_WORKER_CTL_ANNOUNCED = 7,
+	/* obj = malloc'd struct sl_worker_fetch (likewise) */
+	SL_WORKER_CTL_FETCH = 8,
+};
+
+/* The broadcasts active under prefix on one worker, for GET /announced: n whole paths, each
+ * NUL-terminated, one after the other in path[] (len bytes in all). */
+struct sl_worker_announced {
+	char prefix[SL_PATH_MAX_LEN + 1];
+	uint32_t n;
+	size_t len, cap;
+	char path[];
+};
+
+/* One cached group of a track, for GET /fetch: the frames as (u32 length, bytes) pairs in
+ * data[] (len bytes in all). rc is 0, SL_ENOTFOUND (no such broadcast, track or cached group),
+ * SL_EAGAIN (subscribed, the group is not here yet) or SL_ENOMEM; the group asked is a sequence or
+ * UINT64_MAX for the newest. A group still arriving gives the frames it has so far. */
+struct sl_worker_fetch {
+	char broadcast[SL_PATH_MAX_LEN + 1];
+	char track[SL_PATH_MAX_LEN + 1];
+	uint64_t group, sequence;
+	/* Subscribe to the track when it is not cached (one worker is asked to, since any
+	 * reaches every broadcast), keep it a while, and answer SL_EAGAIN until the group is
+	 * here. */
+	bool subscribe;
+	int rc;
+	uint32_t frames;
+	size_t len, cap;
+	uint8_t data[];
 };
 
 /* The partitions of one stream this worker owns, for `shardctl stream describe`. */
