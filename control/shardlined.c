@@ -83,6 +83,7 @@ struct daemon {
 	struct sl_prom_buf metrics; /* the last /metrics text, kept until the next one */
 	uint64_t stats_seq;
 	uint64_t started_ns;		   /* for /metrics' uptime */
+	unsigned ws_next;		   /* the worker the next WebSocket goes to */
 	struct sl_net_dpdk *dpdk;	   /* the DPDK device set (driver dpdk) */
 	struct sl_shard_map map;	   /* track ownership, filled before the workers start */
 	struct sl_bell bells[MAX_WORKERS]; /* fd -1 until created */
@@ -702,6 +703,30 @@ static int load_cert(struct daemon *d)
 	return 0;
 }
 
+/*
+ * A WebSocket upgrade on the TCP listener: the connection goes to a worker, round robin, as it
+ * is (the worker answers the upgrade and runs the moq session, sharing its relay with its QUIC
+ * sessions). Returns 0 or SL_ENOMEM/SL_EBUSY (the listener answers 503).
+ */
+static int tcp_upgrade(void *arg, int fd, void *tls, const uint8_t *bytes, size_t len)
+{
+	struct daemon *d = arg;
+	struct sl_worker_ws *m = malloc(sizeof(*m) + len);
+	if (m == NULL)
+		return SL_ENOMEM;
+	m->fd = fd;
+	m->tls = tls;
+	m->len = len;
+	memcpy(m->data, bytes, len);
+	unsigned i = d->ws_next++ % d->nworkers;
+	struct sl_msg msg = {.type = SL_MSG_CONTROL, .u32 = SL_WORKER_CTL_WS, .obj = m};
+	if (send_ctl(d, i, &msg) != 1) {
+		free(m);
+		return SL_EBUSY;
+	}
+	return 0;
+}
+
 /* Opens the TCP listener (listen_tcp) once the workers run and the certificate hash is known. */
 static int start_tcp(struct daemon *d)
 {
@@ -717,6 +742,8 @@ static int start_tcp(struct daemon *d)
 	struct sl_tcpl_config tc;
 	sl_tcpl_config_default(&tc);
 	tc.addr = d->cfg.listen_tcp;
+	tc.upgrade = tcp_upgrade;
+	tc.upgrade_arg = d;
 	if (d->cfg.tcp_tls) {
 		tc.cert_pem = d->cert_pem;
 		tc.key_pem = d->key_pem;

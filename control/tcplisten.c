@@ -28,6 +28,7 @@ enum conn_state {
 	ST_WAIT,      /* a handler is not ready (SL_EAGAIN): asked again on every poll */
 	ST_WRITE,     /* writing the answer */
 	ST_LINGER,    /* answer out, our side shut: reading to the peer's end (see conn_step) */
+	ST_HANDED,    /* a WebSocket handed on: socket and TLS are someone else's */
 };
 
 struct conn {
@@ -168,9 +169,13 @@ static void conn_close(struct sl_tcpl *t, unsigned slot)
 		return;
 	if (c->state == ST_WAIT)
 		t->waiting--;
-	if (c->tls)
-		gnutls_deinit(c->tls);
-	close(c->fd); /* which removes it from the epoll set */
+	if (c->state == ST_HANDED) {
+		epoll_ctl(t->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	} else {
+		if (c->tls)
+			gnutls_deinit(c->tls);
+		close(c->fd); /* which removes it from the epoll set */
+	}
 	sl_http_response_free(&c->resp);
 	free(c);
 	t->conns[slot] = NULL;
@@ -264,9 +269,17 @@ static bool conn_answer(struct sl_tcpl *t, struct conn *c, const struct sl_http_
 	else if (parse_rc != 0)
 		status = 400;
 	else if (sl_http_route(req) == SL_HTTP_ROUTE_UPGRADE) {
-		/* moq-lite over a WebSocket needs the connection on a worker; not wired yet. */
-		t->st.upgrades++;
-		status = 501;
+		/* moq-lite over a WebSocket lives on a worker: the upgrade itself is done there. */
+		if (t->cfg.upgrade == NULL) {
+			status = 501;
+		} else if (t->cfg.upgrade(t->cfg.upgrade_arg, c->fd, c->tls, c->in, c->in_len) ==
+			   0) {
+			t->st.upgrades++;
+			c->state = ST_HANDED;
+			return true;
+		} else {
+			status = 503;
+		}
 	}
 	if (status == 0) {
 		rc = sl_http_respond(t->h, req, (int64_t)time(NULL), &c->resp);
@@ -342,7 +355,7 @@ static bool conn_step(struct sl_tcpl *t, unsigned slot, int *answered)
 			if (prc == SL_EAGAIN)
 				prc = SL_ENOSPC;
 			c->head_len = head_len;
-			if (!conn_answer(t, c, &req, prc))
+			if (!conn_answer(t, c, &req, prc) || c->state == ST_HANDED)
 				return false;
 			if (c->state == ST_WAIT)
 				return true;
@@ -364,6 +377,8 @@ static bool conn_step(struct sl_tcpl *t, unsigned slot, int *answered)
 				return false;
 			break;
 		}
+		case ST_HANDED:
+			return false;
 		case ST_WAIT: {
 			/* The head is still in c->in: parse it again for spans into it. */
 			struct sl_http_request req;

@@ -16,9 +16,8 @@
  * the control thread collects, and a request costs one short exchange, so nothing here is on
  * a worker's hot path.
  *
- * A WebSocket upgrade (moq-lite over qmux) is answered 501 for now: those connections must be
- * owned by a worker (their sessions share its relay), and the handoff of an accepted socket to
- * a worker is not built yet (docs/architecture.md, "TCP connections").
+ * A WebSocket upgrade (moq-lite over qmux) is handed on (cfg.upgrade): the daemon gives it to a
+ * worker, whose moq sessions share its relay (docs/architecture.md, "TCP connections").
  *
  * Every connection has one deadline (timeout_ns) for its TLS handshake, its request and its
  * answer together, so a client that opens a connection and stays silent holds a slot for at
@@ -31,7 +30,12 @@ struct sl_tcpl_config {
 	const char *addr; /* IP:PORT or [IPv6]:PORT; port 0 picks one (sl_tcpl_port) */
 	/* The certificate chain and key (PEM text) for TLS; both NULL: plain HTTP. */
 	const char *cert_pem, *key_pem;
-	unsigned max_conns;  /* open at once; default 256 */
+	unsigned max_conns; /* open at once; default 256 */
+	/* A WebSocket upgrade request: hands the connection on (the socket, the GnuTLS session
+	 * or NULL, and every byte read so far, the request head first). 0: the callee owns fd
+	 * and tls now; an error: the listener answers 503 and closes. NULL: upgrades get 501. */
+	int (*upgrade)(void *arg, int fd, void *tls, const uint8_t *bytes, size_t len);
+	void *upgrade_arg;
 	uint64_t timeout_ns; /* handshake + request + answer; default 10 s */
 };
 
@@ -44,7 +48,7 @@ struct sl_tcpl_stats {
 	uint64_t timed_out;
 	uint64_t requests; /* request heads parsed (or refused as malformed) */
 	uint64_t status_2xx, status_4xx, status_5xx;
-	uint64_t upgrades; /* WebSocket upgrade requests (answered 501 for now) */
+	uint64_t upgrades; /* WebSocket upgrade requests handed on */
 };
 
 /* Its rows, for the status JSON and /metrics (core/stats.h). */

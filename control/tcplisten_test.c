@@ -132,7 +132,66 @@ static void errors_and_upgrades_are_answered(void **state)
 	sl_tcpl_stats(t, &st);
 	assert_int_equal(st.status_4xx, 2);
 	assert_int_equal(st.status_5xx, 2);
+	assert_int_equal(st.upgrades, 0); /* no one to hand them to: 501 */
+	sl_tcpl_close(t);
+}
+
+static int handed_fd = -1;
+static size_t handed_len;
+
+static int take(void *arg, int fd, void *tls, const uint8_t *bytes, size_t len)
+{
+	(void)tls;
+	(void)bytes;
+	if (arg)
+		return SL_EBUSY;
+	handed_fd = fd;
+	handed_len = len;
+	return 0;
+}
+
+/* An upgrade goes to the hook with the bytes read, the socket left open; a hook that refuses
+ * makes a 503. */
+static void upgrades_are_handed_on(void **state)
+{
+	(void)state;
+	struct sl_tcpl_config cfg;
+	sl_tcpl_config_default(&cfg);
+	cfg.addr = "127.0.0.1:0";
+	cfg.upgrade = take;
+	struct sl_tcpl *t;
+	char err[128];
+	assert_int_equal(sl_tcpl_open(&cfg, &handlers, &t, err, sizeof(err)), 0);
+	const char *req =
+		"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+	int fd = dial(t);
+	send(fd, req, strlen(req), 0);
+	for (int i = 0; i < 20 && handed_fd < 0; i++)
+		sl_tcpl_poll(t, 10);
+	assert_true(handed_fd >= 0);
+	assert_int_equal(handed_len, strlen(req));
+	/* Still open: the new owner answers on it. */
+	assert_int_equal(send(handed_fd, "hi", 2, MSG_NOSIGNAL), 2);
+	char buf[8];
+	for (int i = 0; i < 20 && recv(fd, buf, 2, 0) != 2; i++)
+		usleep(10000);
+	assert_memory_equal(buf, "hi", 2);
+	close(handed_fd);
+	close(fd);
+	struct sl_tcpl_stats st;
+	sl_tcpl_stats(t, &st);
 	assert_int_equal(st.upgrades, 1);
+	assert_int_equal(st.open, 0);
+	sl_tcpl_close(t);
+
+	cfg.upgrade_arg = &cfg; /* take() refuses now */
+	assert_int_equal(sl_tcpl_open(&cfg, &handlers, &t, err, sizeof(err)), 0);
+	fd = dial(t);
+	send(fd, req, strlen(req), 0);
+	char ans[512];
+	read_answer(t, fd, ans, sizeof(ans), 100);
+	assert_memory_equal(ans, "HTTP/1.1 503", 12);
+	close(fd);
 	sl_tcpl_close(t);
 }
 
@@ -253,6 +312,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(answers_a_request_split_in_pieces),
 		cmocka_unit_test(errors_and_upgrades_are_answered),
+		cmocka_unit_test(upgrades_are_handed_on),
 		cmocka_unit_test(a_head_too_long_is_431),
 		cmocka_unit_test(a_handler_that_waits_is_asked_again),
 		cmocka_unit_test(silent_and_surplus_connections_are_closed),

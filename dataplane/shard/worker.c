@@ -9,11 +9,14 @@
 #include "core/pool.h"
 #include "core/ring.h"
 #include "shard/moq_quic.h"
+#include "shard/wsconn.h"
 #include "track/group.h"
 #include "track/origin.h"
 #include "track/track.h"
 
+#include <gnutls/gnutls.h>
 #include <inttypes.h>
+#include <sys/epoll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,6 +33,9 @@ struct wconn {
 	struct sl_quic_conn *qc;
 	struct sl_moq_session *s;
 	struct sl_logsrv *ls;
+	/* A WebSocket connection (moq-lite over qmux): on the worker's ws list, not conns; s is
+	 * NULL until its upgrade is done. */
+	struct sl_wsconn *wsc;
 	struct wconn *next, **pprev;
 	/* On the worker's ready list: the moq session reported work (sl_moq_session_set_ready). */
 	bool ready;
@@ -67,6 +73,14 @@ struct sl_worker {
 		bool used;
 	} holds[FETCH_HOLDS];
 	uint64_t hold_next;
+	/* WebSocket connections: their sockets in one epoll set (edge-triggered), which the idle
+	 * wait includes; counters of the closed ones. */
+	int ws_epfd;
+	struct wconn *ws;
+	uint64_t nws, ws_total;
+	struct sl_ws_stats closed_ws;
+	struct sl_qmux_stats closed_qmux;
+	struct sl_wsconn_host ws_host;
 	struct sl_handoff ho;
 	bool have_links;
 	struct wconn *conns;
@@ -451,6 +465,126 @@ static void on_closed(void *arg, struct sl_quic_conn *qc, uint64_t error)
 	free(c);
 }
 
+/* ---- WebSocket connections (moq-lite over qmux) ---- */
+
+static struct sl_moq_session *ws_attach(void *arg, struct sl_wsconn *wc,
+					const struct sl_moq_transport_ops *ops, void *t)
+{
+	(void)wc;
+	struct wconn *c = arg;
+	struct sl_worker *w = c->w;
+	c->s = sl_moq_session_new(&w->cfg.session, ops, t, w->relay);
+	if (c->s == NULL)
+		return NULL;
+	sl_moq_session_set_ready(c->s, session_ready, c, &w->now);
+	w->sessions_total++;
+	return c->s;
+}
+
+static void ws_detach(void *arg, struct sl_wsconn *wc, struct sl_moq_session *s)
+{
+	(void)wc;
+	struct wconn *c = arg;
+	struct sl_worker *w = c->w;
+	struct sl_moq_session_stats st;
+	sl_moq_session_stats(s, &st);
+	sl_stats_add(&w->closed_moq, &st, sl_moq_session_stats_fields, false);
+	ready_unlink(w, c);
+	sl_moq_session_free(s);
+	c->s = NULL;
+}
+
+static void ws_free(struct sl_worker *w, struct wconn *c)
+{
+	struct sl_ws_stats ws;
+	struct sl_qmux_stats qm;
+	sl_wsconn_stats(c->wsc, &ws, &qm);
+	sl_stats_add(&w->closed_ws, &ws, sl_ws_stats_fields, false);
+	sl_stats_add(&w->closed_qmux, &qm, sl_qmux_stats_fields, false);
+	/* Frees the session through ws_detach if it is still attached; closing the socket takes
+	 * it out of the epoll set. */
+	sl_wsconn_free(c->wsc);
+	ready_unlink(w, c);
+	*c->pprev = c->next;
+	if (c->next)
+		c->next->pprev = c->pprev;
+	w->nws--;
+	free(c);
+}
+
+/* A socket the control core accepted and upgraded-to-be (SL_WORKER_CTL_WS): this worker owns
+ * it from here on. */
+static void ws_adopt(struct sl_worker *w, struct sl_worker_ws *m)
+{
+	struct wconn *c = calloc(1, sizeof(*c));
+	struct sl_wsconn_host host = w->ws_host;
+	if (c) {
+		c->w = w;
+		host.arg = c;
+	}
+	if (c == NULL || w->ws_epfd < 0 ||
+	    sl_wsconn_new(&host, m->fd, m->tls, m->data, m->len, w->now, &c->wsc) != 0) {
+		free(c);
+		if (m->tls)
+			gnutls_deinit(m->tls);
+		close(m->fd);
+		return;
+	}
+	c->next = w->ws;
+	if (w->ws)
+		w->ws->pprev = &c->next;
+	c->pprev = &w->ws;
+	w->ws = c;
+	w->nws++;
+	w->ws_total++;
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+				 .data.ptr = c};
+	if (epoll_ctl(w->ws_epfd, EPOLL_CTL_ADD, m->fd, &ev) != 0) {
+		ws_free(w, c);
+		return;
+	}
+	/* Bytes may have come between the control core's last read and the registration. */
+	sl_wsconn_read(c->wsc, w->now);
+	sl_wsconn_flush(c->wsc, w->now);
+}
+
+/* Reads the sockets with something to read. Returns the connections served. */
+static unsigned int ws_poll(struct sl_worker *w, uint64_t now)
+{
+	struct epoll_event evs[64];
+	int n = epoll_wait(w->ws_epfd, evs, 64, 0);
+	for (int i = 0; i < n; i++) {
+		struct wconn *c = evs[i].data.ptr;
+		if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			sl_wsconn_read(c->wsc, now);
+	}
+	return n > 0 ? (unsigned int)n : 0;
+}
+
+/* After the sessions ran: timers, output, and the end of finished connections. Every
+ * connection is visited: a session that wrote leaves no other trace here, and there are few
+ * WebSocket connections per worker next to its QUIC ones. Returns the earliest timer. */
+static uint64_t ws_flush(struct sl_worker *w, uint64_t now, unsigned int *work)
+{
+	uint64_t exp = UINT64_MAX;
+	struct wconn *next;
+	for (struct wconn *c = w->ws; c; c = next) {
+		next = c->next;
+		if (now >= sl_wsconn_expiry(c->wsc))
+			sl_wsconn_handle_expiry(c->wsc, now);
+		if (sl_wsconn_flush(c->wsc, now))
+			(*work)++;
+		if (sl_wsconn_done(c->wsc)) {
+			ws_free(w, c);
+			continue;
+		}
+		uint64_t e = sl_wsconn_expiry(c->wsc);
+		if (e < exp)
+			exp = e;
+	}
+	return exp;
+}
+
 /* ---- lifecycle ---- */
 
 static void worker_dealloc(struct sl_worker *w)
@@ -521,6 +655,11 @@ int sl_worker_new(const struct sl_worker_config *cfg, uint64_t now_ns, struct sl
 	w->numa = numa;
 	w->rtail = &w->rhead;
 	w->hold_next = UINT64_MAX;
+	w->ws_epfd = epoll_create1(EPOLL_CLOEXEC);
+	w->ws_host.attach = ws_attach;
+	w->ws_host.detach = ws_detach;
+	sl_qmux_config_default(&w->ws_host.qmux);
+	sl_ws_config_default(&w->ws_host.ws);
 	w->cfg = *cfg;
 	/* With a doorbell and a port descriptor, everything that gives the worker work wakes it
 	 * (datagrams, other cores' messages, control requests, io completions); without either
@@ -632,6 +771,10 @@ void sl_worker_free(struct sl_worker *w)
 	sl_stream_set_unref(w->streams);
 	sl_stream_set_unref(w->cfg.streams);
 	hold_expire(w, UINT64_MAX);
+	while (w->ws)
+		ws_free(w, w->ws);
+	if (w->ws_epfd >= 0)
+		close(w->ws_epfd);
 	sl_xshard_free(w->xs);
 	sl_moq_relay_free(w->relay);
 	sl_origin_free(w->origin);
@@ -676,6 +819,22 @@ void sl_worker_stats(const struct sl_worker *w, struct sl_worker_stats *out)
 	sl_moq_relay_pool_stats(w->relay, &out->pool_moq_streams);
 	sl_quic_endpoint_pool_stats(w->ep, &out->pool_quic_streams);
 	out->moq = w->closed_moq;
+	out->ws_connections = w->nws;
+	out->ws_total = w->ws_total;
+	out->ws = w->closed_ws;
+	out->qmux = w->closed_qmux;
+	for (struct wconn *c = w->ws; c; c = c->next) {
+		struct sl_ws_stats ws;
+		struct sl_qmux_stats qm;
+		sl_wsconn_stats(c->wsc, &ws, &qm);
+		sl_stats_add(&out->ws, &ws, sl_ws_stats_fields, true);
+		sl_stats_add(&out->qmux, &qm, sl_qmux_stats_fields, true);
+		if (c->s) {
+			struct sl_moq_session_stats st;
+			sl_moq_session_stats(c->s, &st);
+			sl_stats_add(&out->moq, &st, sl_moq_session_stats_fields, true);
+		}
+	}
 	out->trace = w->trace;
 	if (w->ds) {
 		out->durable = true;
@@ -914,6 +1073,12 @@ static void control(void *arg, struct sl_lcore *lc, const struct sl_msg *m)
 	case SL_WORKER_CTL_CONNS:
 		sl_lcore_reply(lc, m, conns_list(w), free);
 		break;
+	case SL_WORKER_CTL_WS:
+		/* Not answered: the connection is this worker's now, or closed. */
+		if (m->obj)
+			ws_adopt(w, m->obj);
+		free(m->obj);
+		break;
 	case SL_WORKER_CTL_ANNOUNCED:
 		if (m->obj)
 			sl_lcore_reply(lc, m, announced_list(w, m->obj), free);
@@ -1009,11 +1174,11 @@ static void ring_peers(struct sl_worker *w)
  */
 static void idle_wait(struct sl_worker *w, uint64_t now, uint64_t exp)
 {
-	int fd = sl_pktio_wait_fd(w->cfg.port);
+	int fds[2] = {sl_pktio_wait_fd(w->cfg.port), w->nws ? w->ws_epfd : -1};
 	if (sl_pktio_tx_pending(w->cfg.port) || (w->xs && sl_xshard_stalled(w->xs)) ||
 	    w->replies_head != NULL)
 		exp = sl_lcore_soon(&w->lc, now, exp);
-	sl_lcore_idle_wait(&w->lc, now, exp, &fd, fd >= 0 ? 1 : 0);
+	sl_lcore_idle_wait(&w->lc, now, exp, fds, 2);
 }
 
 int sl_worker_main(void *arg)
@@ -1061,6 +1226,8 @@ int sl_worker_main(void *arg)
 		if (n)
 			sl_pktio_rx_release(w->cfg.port, pkts, n);
 		work += n;
+		if (w->nws)
+			work += ws_poll(w, now);
 
 		if (w->have_links) {
 			work += sl_handoff_poll(&w->ho, deliver_handoff, w, RX_BURST);
@@ -1108,6 +1275,11 @@ int sl_worker_main(void *arg)
 		if (w->have_links && w->cfg.bells)
 			ring_peers(w);
 
+		if (w->nws) {
+			uint64_t wexp = ws_flush(w, now, &work);
+			if (wexp < exp)
+				exp = wexp;
+		}
 		if (now >= w->hold_next)
 			hold_expire(w, now);
 		if (dnext < exp)
@@ -1184,6 +1356,10 @@ const struct sl_stat_field sl_worker_stats_fields[] = {
 	SL_STAT_ALIAS(T, moq.groups_reset, "groups_reset", NULL),
 	SL_STAT_ALIAS(T, moq.msgs_out[SL_MOQ_MSG_FRAME], "frames_out", NULL),
 	SL_STAT_SUB(T, moq, "", "moq", sl_moq_session_stats_fields),
+	SL_STAT_GAS(T, ws_connections, "connections", "ws"),
+	SL_STAT_AS(T, ws_total, "connections_total", "ws"),
+	SL_STAT_SUB(T, ws, "", "ws", sl_ws_stats_fields),
+	SL_STAT_SUB(T, qmux, "", "qmux", sl_qmux_stats_fields),
 	SL_STAT_HIDE(T, durable, "says whether the \"durable\" object is shown"),
 	SL_STAT_G(T, log_connections, "durable"),
 	SL_STAT_SUB(T, dshard, "", "durable", sl_dshard_stats_fields),

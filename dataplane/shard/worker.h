@@ -16,6 +16,7 @@
 #include "shard/handoff.h"
 #include "shard/pktio.h"
 #include "shard/xshard.h"
+#include "qmux/qmux.h"
 #include "track/path.h"
 #include "core/stats.h"
 
@@ -104,6 +105,11 @@ struct sl_worker_stats {
 	/* Every moq session's counters summed: those still open and those that closed (their
 	 * running totals are kept when they go; gauges count open sessions only). */
 	struct sl_moq_session_stats moq;
+	/* WebSocket connections (moq-lite over qmux): open now and in all, and their engines'
+	 * counters summed over open and closed ones. */
+	uint64_t ws_connections, ws_total;
+	struct sl_ws_stats ws;
+	struct sl_qmux_stats qmux;
 	/* The durable side (all zero without it). */
 	bool durable;
 	uint64_t log_connections;
@@ -136,6 +142,19 @@ enum sl_worker_ctl {
 	SL_WORKER_CTL_ANNOUNCED = 7,
 	/* obj = malloc'd struct sl_worker_fetch (likewise) */
 	SL_WORKER_CTL_FETCH = 8,
+	/* obj = malloc'd struct sl_worker_ws: a TCP connection asking for a WebSocket, handed
+	 * over; not answered (the worker frees obj) */
+	SL_WORKER_CTL_WS = 9,
+};
+
+/* A connection the control core accepted (TLS handshake done) and read a WebSocket upgrade
+ * request from: the worker takes the socket, the GnuTLS session (NULL: plain) and the bytes
+ * read so far, and does the upgrade itself (shard/wsconn.h). */
+struct sl_worker_ws {
+	int fd;
+	void *tls; /* gnutls_session_t */
+	size_t len;
+	uint8_t data[];
 };
 
 /* The broadcasts active under prefix on one worker, for GET /announced: n whole paths, each
