@@ -1304,6 +1304,17 @@ int sl_worker_main(void *arg)
 	}
 	sl_quic_endpoint_flush(w->ep, now);
 	sl_pktio_tx_flush(w->cfg.port);
+	/* WebSocket sessions get the same GOAWAY and a normal close, written as far as their
+	 * sockets take it at once, and end here, on their owner's thread. */
+	for (struct wconn *c = w->ws; c; c = c->next) {
+		if (c->s) {
+			sl_moq_session_goaway(c->s, "");
+			sl_moq_session_poll(c->s, now);
+		}
+		sl_wsconn_flush(c->wsc, now);
+	}
+	while (w->ws)
+		ws_free(w, w->ws);
 	for (struct wconn *c = w->conns; c; c = c->next)
 		sl_quic_conn_close(c->qc, 0, "shutdown");
 	sl_quic_endpoint_flush(w->ep, now);

@@ -1,0 +1,28 @@
+// What the reference client needs on Node 20: a WebSocket (Node 22 has one built in) and
+// Promise.withResolvers (Node 22 too). Both are polyfilled before @moq/net loads.
+import WebSocket from "ws";
+
+globalThis.WebSocket = WebSocket;
+if (!Promise.withResolvers) {
+	Promise.withResolvers = function () {
+		let resolve, reject;
+		const promise = new Promise((a, b) => {
+			resolve = a;
+			reject = b;
+		});
+		return { promise, resolve, reject };
+	};
+}
+
+export const Moq = await import("@moq/net");
+
+// Connects over the WebSocket at once (Node has no WebTransport, so there is no race to wait
+// for) and checks that the relay chose moq-lite-04, the version shardline sessions speak.
+export async function connect(url) {
+	const conn = await Moq.Connection.connect(new URL(url), {
+		websocket: { delay: 0 },
+		signal: AbortSignal.timeout(10000),
+	});
+	if (conn.version !== "moq-lite-04") throw new Error(`negotiated ${conn.version}`);
+	return conn;
+}

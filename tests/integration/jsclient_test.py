@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""The reference JavaScript client (@moq/net 0.3.4 from npm, on Node) against shardlined's TCP
+listener, over the WebSocket (moq-lite-04 over qmux), with TLS off and on: issue 12's
+acceptance test.
+
+1. A broadcast published with `shardctl pub` (raw QUIC) is subscribed to by the JS client
+   (sub.mjs): every frame arrives, in order, with its group and frame numbers.
+2. A broadcast the JS client publishes (pub.mjs) is received by `shardctl sub` (raw QUIC):
+   every frame, in order.
+The client offers moq-lite-05 first; the relay chooses qmux-0x.moq-lite-04 and the scripts check
+that the connection says moq-lite-04.
+
+npm installs the pinned packages (tests/integration/jsclient/package.json) into BUILD_DIR once;
+later runs use that copy and need no network. Exits 77 (meson: skipped) when node or npm is
+missing or npm cannot reach the registry for the first install.
+Usage: jsclient_test.py SHARDLINED SHARDCTL BUILD_DIR
+"""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+SKIP = 77
+HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "jsclient")
+
+
+def fail(msg):
+    print("FAIL: " + msg)
+    sys.exit(1)
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def install(build_dir):
+    """Returns the folder with node_modules and the scripts, or exits 77."""
+    if not shutil.which("node") or not shutil.which("npm"):
+        print("SKIP: node or npm is not installed")
+        sys.exit(SKIP)
+    folder = os.path.join(build_dir, "jsclient")
+    os.makedirs(folder, exist_ok=True)
+    want = json.load(open(os.path.join(HERE, "package.json")))["dependencies"]
+    have = True
+    for name, version in want.items():
+        try:
+            pj = json.load(open(os.path.join(folder, "node_modules", name, "package.json")))
+            have = have and pj["version"] == version
+        except OSError:
+            have = False
+    shutil.copy(os.path.join(HERE, "package.json"), folder)
+    if not have:
+        r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--no-save",
+                            "--prefer-offline"], cwd=folder, capture_output=True, text=True,
+                           timeout=300)
+        if r.returncode != 0:
+            print("SKIP: npm could not install %s (no registry?):\n%s" %
+                  (", ".join("%s@%s" % kv for kv in want.items()), r.stderr[-2000:]))
+            sys.exit(SKIP)
+    for f in os.listdir(HERE):
+        if f.endswith(".mjs"):
+            shutil.copy(os.path.join(HERE, f), folder)
+    return folder
+
+
+class Daemon:
+    def __init__(self, shardlined, shardctl, work, tls):
+        self.shardctl = shardctl
+        self.admin = os.path.join(work, "admin-%s.sock" % tls)
+        for _ in range(3):
+            self.udp, self.tcp = free_port(socket.SOCK_DGRAM), free_port()
+            self.log = open(os.path.join(work, "daemon-%s.log" % tls), "w")
+            self.proc = subprocess.Popen(
+                [shardlined, "--listen", "127.0.0.1:%d" % self.udp, "--listen-tcp",
+                 "127.0.0.1:%d" % self.tcp, "--tcp-tls=%s" % ("true" if tls else "false"),
+                 "--workers", "2", "--io-cores", "0", "--admin", self.admin,
+                 "--poll-idle-us", "200"], stdout=self.log, stderr=subprocess.STDOUT)
+            for _ in range(100):
+                if self.proc.poll() is not None:
+                    break
+                if os.path.exists(self.admin) and subprocess.run(
+                        [shardctl, "--admin", self.admin, "status"],
+                        capture_output=True).returncode == 0:
+                    self.url = "%s://127.0.0.1:%d/" % ("https" if tls else "http", self.tcp)
+                    self.moq = "moq://127.0.0.1:%d" % self.udp
+                    return
+                time.sleep(0.1)
+            self.stop()
+        fail("shardlined did not start")
+
+    def status(self):
+        return json.loads(subprocess.run(
+            [self.shardctl, "--admin", self.admin, "status", "--json"], check=True,
+            capture_output=True, text=True).stdout)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                rc = self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                rc = self.proc.wait()
+            if rc != 0:
+                fail("shardlined exited with %d at stop" % rc)
+
+
+def js_subscribes(d, folder, env):
+    """shardctl pub (QUIC) -> the JS client (WebSocket)."""
+    n, per_group = 30, 5
+    pub = subprocess.Popen([d.shardctl, "pub", d.moq, "quic/cam", "video", "--stdin",
+                            "--group-frames", str(per_group)], stdin=subprocess.PIPE,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        sub = subprocess.Popen(["node", "sub.mjs", d.url, "quic/cam", "video", str(n)],
+                               cwd=folder, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+        # The JS subscriber starts from the latest group: give it time to subscribe
+        # before the first frame, then publish at 50 frames per second.
+        time.sleep(2)
+        for i in range(n):
+            pub.stdin.write(b"frame%d\n" % i)
+            pub.stdin.flush()
+            time.sleep(0.02)
+        out, err = sub.communicate(timeout=30)
+        if sub.returncode != 0:
+            fail("sub.mjs exited %d:\n%s" % (sub.returncode, err[-3000:]))
+        got = [line.split(" ")[1:] for line in out.splitlines() if line.startswith("FRAME ")]
+        want = [[str(i // per_group), str(i % per_group), "frame%d" % i] for i in range(n)]
+        if got != want:
+            fail("the JS subscriber got %r, want %r" % (got, want))
+    finally:
+        pub.kill()
+        pub.wait()
+
+
+def js_publishes(d, folder, env):
+    """The JS client (WebSocket) -> shardctl sub (QUIC)."""
+    n, per_group = 24, 4
+    pub = subprocess.Popen(["node", "pub.mjs", d.url, "js/chat", "text", str(n),
+                            str(per_group)], cwd=folder, env=env, stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # The library logs to stdout as well: wait for the script's own line.
+        while True:
+            line = pub.stdout.readline()
+            if not line or line.strip() == "published":
+                break
+        if not line:
+            fail("pub.mjs did not publish: %s" % pub.stderr.read()[-3000:])
+        sub = subprocess.run([d.shardctl, "sub", d.moq, "js/chat", "text", "--frames", str(n),
+                              "--json", "--timeout", "10"], capture_output=True, text=True,
+                             timeout=30)
+        if sub.returncode != 0:
+            fail("shardctl sub exited %d: %s" % (sub.returncode, sub.stderr))
+        frames = [json.loads(x) for x in sub.stdout.splitlines() if x.strip()]
+        frames = [f for f in frames if "group" in f]
+        got = [(f["group"], f["frame"], f["size"]) for f in frames]
+        want = [(i // per_group, i % per_group, len("msg%d" % i)) for i in range(n)]
+        if got != want:
+            fail("shardctl sub got %r, want %r" % (got, want))
+    finally:
+        try:
+            pub.stdin.close()
+            pub.wait(10)
+        except subprocess.TimeoutExpired:
+            pub.kill()
+            pub.wait()
+
+
+def main():
+    shardlined, shardctl, build_dir = sys.argv[1:4]
+    folder = install(build_dir)
+    with tempfile.TemporaryDirectory(prefix="sl-js-") as work:
+        for tls in (False, True):
+            env = dict(os.environ)
+            if tls:
+                # The daemon's certificate is self-signed: Node's WebSocket would refuse it
+                # (a browser pins it by /certificate.sha256 for WebTransport instead).
+                env["NODE_TLS_REJECT_UNAUTHORIZED"] = "0"
+                env["NODE_NO_WARNINGS"] = "1"
+            d = Daemon(shardlined, shardctl, work, tls)
+            try:
+                js_subscribes(d, folder, env)
+                js_publishes(d, folder, env)
+                ws = [w.get("ws", {}) for w in d.status()["workers"]]
+                if sum(w.get("connections_total", 0) for w in ws) < 2:
+                    fail("status counts %r WebSocket connections" % ws)
+            finally:
+                d.stop()
+            print("ok: the JS client subscribes and publishes over %s" %
+                  ("wss (TLS)" if tls else "ws (plain)"))
+    print("PASS")
+
+
+if __name__ == "__main__":
+    main()
