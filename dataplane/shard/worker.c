@@ -17,6 +17,7 @@
 #include <gnutls/gnutls.h>
 #include <inttypes.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -871,7 +872,7 @@ static void deliver_handoff(void *arg, const struct sl_quic_path *path, const ui
  * then reports no connections for this worker). */
 static struct sl_worker_conns *conns_list(const struct sl_worker *w)
 {
-	struct sl_worker_conns *l = malloc(sizeof(*l) + w->nconns * sizeof(l->conn[0]));
+	struct sl_worker_conns *l = malloc(sizeof(*l) + (w->nconns + w->nws) * sizeof(l->conn[0]));
 	if (l == NULL)
 		return NULL;
 	l->worker = w->cfg.id;
@@ -885,6 +886,36 @@ static struct sl_worker_conns *conns_list(const struct sl_worker *w)
 			ci->alpn[0] = '\0';
 		if (c->ls)
 			continue;
+		sl_moq_session_stats(c->s, &st);
+		ci->subscriptions = st.subscribes_active;
+		ci->upstreams = st.upstreams_active;
+		ci->groups_sent = st.groups_sent;
+		ci->groups_reset = st.groups_reset;
+		ci->payload_in = st.payload_in;
+		ci->payload_out = st.payload_out;
+		ci->decode_errors = st.decode_errors;
+	}
+	/* WebSocket connections: no QUIC counters; the subprotocol stands for the ALPN. */
+	for (struct wconn *c = w->ws; c; c = c->next) {
+		struct sl_worker_conn_info *ci = &l->conn[l->n++];
+		memset(ci, 0, sizeof(*ci));
+		snprintf(ci->alpn, sizeof(ci->alpn), "%s", sl_wsconn_protocol(c->wsc));
+		ci->quic.remote_len = sizeof(ci->quic.remote);
+		if (getpeername(sl_wsconn_fd(c->wsc), (struct sockaddr *)&ci->quic.remote,
+				&ci->quic.remote_len) != 0)
+			ci->quic.remote_len = 0;
+		struct sl_ws_stats ws;
+		struct sl_qmux_stats qm;
+		sl_wsconn_stats(c->wsc, &ws, &qm);
+		ci->quic.rx_bytes = ws.rx_bytes;
+		ci->quic.tx_bytes = ws.tx_bytes;
+		ci->quic.rx_datagrams = ws.rx_messages; /* WebSocket messages stand for packets */
+		ci->quic.tx_datagrams = ws.tx_messages;
+		ci->quic.streams_open = qm.streams_open;
+		ci->quic.established = c->s != NULL;
+		if (c->s == NULL)
+			continue;
+		struct sl_moq_session_stats st;
 		sl_moq_session_stats(c->s, &st);
 		ci->subscriptions = st.subscribes_active;
 		ci->upstreams = st.upstreams_active;
