@@ -75,10 +75,13 @@ class Daemon:
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(10)
+                rc = self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.wait()
+                rc = self.proc.wait()
+            # A clean stop exits 0 (and a sanitizer build reports errors through the status).
+            if rc != 0:
+                fail("shardlined exited with %d at stop" % rc)
 
     def connect(self):
         s = socket.create_connection(("127.0.0.1", self.tcp), timeout=20)
