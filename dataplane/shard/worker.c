@@ -468,10 +468,11 @@ static void on_closed(void *arg, struct sl_quic_conn *qc, uint64_t error)
 
 /* ---- WebSocket connections (moq-lite over qmux) ---- */
 
-static struct sl_moq_session *ws_attach(void *arg, struct sl_wsconn *wc,
+static struct sl_moq_session *ws_attach(void *arg, struct sl_wsconn *wc, const char *alpn,
 					const struct sl_moq_transport_ops *ops, void *t)
 {
 	(void)wc;
+	(void)alpn; /* moq-lite-04, the only version sessions speak (SL_WSCONN_ALPNS) */
 	struct wconn *c = arg;
 	struct sl_worker *w = c->w;
 	c->s = sl_moq_session_new(&w->cfg.session, ops, t, w->relay);

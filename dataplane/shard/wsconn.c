@@ -278,7 +278,9 @@ static void upgrade(struct sl_wsconn *c, const uint8_t *rest, size_t rest_len, u
 		refuse(c, 503, "out of memory", now);
 		return;
 	}
-	c->s = c->host.attach(c->host.arg, c, &sl_moq_qmux_transport, c->qm);
+	/* Bare names (in-band version, ch.alpn -1) were refused by sl_ws_select above. */
+	c->s = c->host.attach(c->host.arg, c, ch.alpn >= 0 ? alpns[ch.alpn] : "",
+			      &sl_moq_qmux_transport, c->qm);
 	if (c->s == NULL) {
 		refuse(c, 503, "no session", now);
 		return;

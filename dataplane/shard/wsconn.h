@@ -23,11 +23,12 @@
 
 struct sl_wsconn;
 
-/* The moq-lite version a WebSocket connection speaks, offered as qmux-01.<it> and
- * qmux-00.<it>. THE one place to change: sessions speak moq-lite-04 today; once sessions take
- * a version (sl_moq_session_config.version), add "moq-lite-05" first here and pass the chosen
- * index (sl_ws_choice.alpn) on to the session in sl_wsconn_read. Clients that offer only the
- * bare qmux names (version in-band) are refused with 400 until then. */
+/* The moq-lite versions WebSocket connections speak, in preference order, each accepted as
+ * qmux-01.<it> or qmux-00.<it>. THE one place to change: sessions speak moq-lite-04 today;
+ * once they take a version (sl_moq_session_config.version), put "moq-lite-05" first here and
+ * have the host's attach (worker.c, ws_attach) set the session's version from the alpn it is
+ * given. Clients that offer only the bare qmux names (version in-band) are refused with 400:
+ * the version would have to be settled in-band, which sessions do not do. */
 #define SL_WSCONN_ALPNS                                                                            \
 	{                                                                                          \
 		"moq-lite-04"                                                                      \
@@ -36,8 +37,9 @@ struct sl_wsconn;
 /* What the worker gives every connection. */
 struct sl_wsconn_host {
 	/* Creates the connection's moq session over the qmux transport (ops, t) once the
-	 * upgrade is done; NULL refuses it (the connection closes). */
-	struct sl_moq_session *(*attach)(void *arg, struct sl_wsconn *c,
+	 * upgrade is done, for the moq-lite version alpn (one of SL_WSCONN_ALPNS); NULL refuses
+	 * it (the connection closes). */
+	struct sl_moq_session *(*attach)(void *arg, struct sl_wsconn *c, const char *alpn,
 					 const struct sl_moq_transport_ops *ops, void *t);
 	/* The connection ended (the session was told and is the host's to free). */
 	void (*detach)(void *arg, struct sl_wsconn *c, struct sl_moq_session *s);

@@ -26,11 +26,12 @@ static struct sl_moq_session_config scfg;
 static int attached, detached;
 static uint64_t now = 1000000000;
 
-static struct sl_moq_session *attach(void *arg, struct sl_wsconn *c,
+static struct sl_moq_session *attach(void *arg, struct sl_wsconn *c, const char *alpn,
 				     const struct sl_moq_transport_ops *ops, void *t)
 {
 	(void)arg;
 	(void)c;
+	assert_string_equal(alpn, "moq-lite-04");
 	attached++;
 	return sl_moq_session_new(&scfg, ops, t, relay);
 }
