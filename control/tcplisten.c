@@ -225,6 +225,10 @@ static void accept_conns(struct sl_tcpl *t, uint64_t now)
 				t->st.tls_failed++;
 				continue;
 			}
+			/* ALPN is optional here (HTTP/1.1 is all this port speaks), but a client
+			 * that offers h2 first must learn that it gets HTTP/1.1. */
+			static const gnutls_datum_t http11 = {(unsigned char *)"http/1.1", 8};
+			(void)gnutls_alpn_set_protocols(c->tls, &http11, 1, 0);
 			gnutls_transport_set_int(c->tls, fd);
 			gnutls_handshake_set_timeout(c->tls, 0);
 			c->state = ST_HANDSHAKE;

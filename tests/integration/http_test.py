@@ -90,7 +90,10 @@ class Daemon:
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
+        ctx.set_alpn_protocols(["h2", "http/1.1"])
         t = ctx.wrap_socket(s, server_hostname="localhost")
+        if t.selected_alpn_protocol() != "http/1.1":
+            fail("ALPN chose %r" % t.selected_alpn_protocol())
         return t, t.getpeercert(binary_form=True)
 
     def raw(self, data):
