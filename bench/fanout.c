@@ -59,9 +59,6 @@
 #endif
 
 #define SEC UINT64_C(1000000000)
-/* What the benchmark faults in before it starts: a 4 KiB-frame, 60 fps run to a few
- * subscribers stores under 64 MiB in the clients. */
-#define BENCH_PREFAULT_BYTES (UINT64_C(64) << 20)
 
 struct pub {
 	struct sl_client_conn *conn;
@@ -725,7 +722,7 @@ static void usage(FILE *f)
 		"         [--size BYTES] [--group-frames G] [--duration S] [--warmup S]\n"
 		"         [--ports P] [--admin PATH [--breakdown]] [--announce-wait-ms MS] "
 		"[--json]\n"
-		"         [--plot FILE]\n"
+		"         [--plot FILE] [--prefault-mib N]\n"
 		"       shardline-bench fanout --inproc socket|dpdk [--poll-idle-us US] [options "
 		"above]\n"
 		"       shardline-bench fanout --peer nats://HOST:PORT [--tls-ca FILE | "
@@ -754,6 +751,9 @@ static void usage(FILE *f)
 		"cross-worker ring), queued (the subscriber's worker queued it on its stream), "
 		"sent\n"
 		"(that worker's flush returned) and delivered (the subscriber read it).\n"
+		"--prefault-mib N faults in N MiB of this process's heap before the run (default "
+		"0;\n"
+		"shardlined's `prefault` setting is the relay's side of the same thing).\n"
 		"\n"
 		"--inproc runs the relay in this process instead (no URL needed): one relay worker "
 		"on\n"
@@ -864,6 +864,7 @@ static int parse(int argc, char **argv, struct sl_fanout_opts *o)
 		{"poll-idle-us", required_argument, NULL, 'P'},
 		{"announce-wait-ms", required_argument, NULL, 'A'},
 		{"breakdown", no_argument, NULL, 'B'},
+		{"prefault-mib", required_argument, NULL, 'F'},
 		{"peer", required_argument, NULL, 'N'},
 		{"tls-ca", required_argument, NULL, 'C'},
 		{"tls-insecure", no_argument, NULL, 'I'},
@@ -915,6 +916,10 @@ static int parse(int argc, char **argv, struct sl_fanout_opts *o)
 		case 'w':
 			dst = &o->warmup;
 			max = 3600;
+			break;
+		case 'F':
+			dst = &o->prefault_mib;
+			max = 4096;
 			break;
 		case 'p':
 			dst = &o->ports;
@@ -1343,10 +1348,13 @@ static int fanout(int argc, char **argv)
 	unsigned nports =
 		(unsigned)(o.subscribers + o.publishers < o.ports ? o.subscribers + o.publishers
 								  : o.ports);
-	/* The clients store every frame they publish or receive, so like the relay's workers
-	 * (shardlined's `prefault` setting) they would fault in a fresh page for most frames
-	 * of the run; this thread's heap is faulted in first, for every peer alike. */
-	sl_alloc_prefault(BENCH_PREFAULT_BYTES);
+	/* The clients store every frame they publish or receive, so (like the relay's workers,
+	 * shardlined's `prefault` setting) they fault in a fresh page for most frames of the
+	 * run; --prefault-mib faults this thread's heap in first, for every peer alike. Off by
+	 * default: on the VMs measured, resident memory makes every wake-up dearer (see
+	 * docs/benchmarks.md, "Page faults and prefault"). */
+	if (o.prefault_mib)
+		sl_alloc_prefault(o.prefault_mib << 20);
 #ifdef SL_HAVE_NATS
 	if (o.peer)
 		return sl_fanout_nats(&o);

@@ -19,6 +19,7 @@ struct sl_fanout_opts {
 	const char *url, *plot, *admin, *prog;
 	uint64_t subscribers, publishers, fps, size, group_frames, duration, ports, warmup;
 	uint64_t poll_idle_us;
+	uint64_t prefault_mib; /* heap the benchmark faults in first (sl_alloc_prefault) */
 	/* How long the publishers' announcements may settle before the subscribers subscribe
 	 * (those that come too early anyway are retried). */
 	uint64_t announce_wait_ms;
