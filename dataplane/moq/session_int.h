@@ -43,6 +43,9 @@ enum kind {
 	K_FETCH_OUT,
 	K_GOAWAY_OUT,
 	K_GROUP_OUT,
+	K_SETUP_IN,  /* lite-05: the peer's uni Setup stream */
+	K_TRACK_IN,  /* lite-05: the peer's TRACK, answered with TRACK_INFO */
+	K_SETUP_OUT, /* lite-05: ours, released once SETUP and FIN are queued */
 };
 
 struct sl_moq_session;
@@ -83,6 +86,10 @@ struct sl_moq_stream {
 	struct sl_buf *fbuf;  /* frame being assembled */
 	uint64_t fleft;	      /* payload bytes still expected for fbuf */
 	struct sl_track *trk; /* fetch: the private track holding g */
+	/* lite-05 frame timestamps: rx_ts the running sum of the deltas received (the frame
+	 * being assembled has it), tx_ts the last one written; both start at 0 on every group or
+	 * fetch stream, so the first delta is the absolute timestamp. */
+	uint64_t rx_ts, tx_ts;
 	union {
 		struct dsub *d;			/* K_SUBSCRIBE_IN */
 		struct usub *u;			/* K_SUBSCRIBE_OUT */
@@ -149,6 +156,7 @@ struct dsub {
 	bool past_end;	 /* a group past the end was seen: what is missing up to it is dropped */
 	bool has_seen;
 	bool finished;	 /* the Subscribe stream was finished or reset by this side */
+	bool ok_sent;	 /* lite-05: SUBSCRIBE_OK (the first group) went out */
 	int track_state; /* 0 live, 1 ended cleanly, < 0 abort code */
 	uint64_t end;
 	uint64_t max_latency_ns;
@@ -224,6 +232,10 @@ struct sl_moq_session {
 	char *publish_prefix;
 	uint64_t now;
 	bool closed;
+	bool v05;	 /* speaks moq-lite-05 (cfg.version) */
+	bool setup_open; /* lite-05: our SETUP is queued (or lite-04: none is sent) */
+	uint64_t peer_origin;
+	char *peer_path;
 	/* The transport said the connection is gone (sl_moq_session_closed): its handles are
 	 * dead, so nothing is released through it any more. */
 	bool transport_gone;
@@ -309,6 +321,10 @@ char *sm_path_norm(const char *in, size_t n);
 char *sm_path_join(const char *prefix, const char *suffix, size_t slen);
 int sm_tx(struct sl_moq_session *s, struct sl_moq_stream *st, const void *p, size_t n, bool fin);
 int sm_tx_frame(struct sl_moq_session *s, struct sl_moq_stream *st, struct sl_slice f);
+/* Writes a frame in the session's version: lite-05 adds the timestamp delta (ts
+ * SL_GROUP_NO_TS: the session's clock in ms, never below the previous frame's). */
+int sm_tx_frame_v(struct sl_moq_session *s, struct sl_moq_stream *st, struct sl_slice f,
+		  uint64_t ts);
 int sm_stream_open(struct sl_moq_session *s, bool bidi, uint8_t kind, struct sl_moq_stream **out);
 void sm_stream_release(struct sl_moq_session *s, struct sl_moq_stream *st);
 void sm_enter(struct sl_moq_session *s);
