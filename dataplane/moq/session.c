@@ -348,6 +348,16 @@ void sm_stream_release(struct sl_moq_session *s, struct sl_moq_stream *st)
 		sl_group_reader_release(&st->u.go.r);
 		sm_group_out_unlink(st);
 		break;
+	case K_TRACK_IN:
+		if (s->relay) {
+			sl_waiter_cancel(&st->u.ti.w);
+			sm_task_unlink(&st->u.ti.task);
+			st->u.ti.q = NULL;
+		}
+		break;
+	case K_TRACK_OUT:
+		sm_tinfo_done(s, st, NULL); /* the waiting answer with what they have */
+		break;
 	default:
 		break;
 	}
@@ -526,13 +536,56 @@ static struct sl_broadcast *find_broadcast(struct sl_moq_session *s, const char 
 	return p ? p->b : NULL;
 }
 
+int sm_send_track_info(struct sl_moq_session *s, struct sl_moq_stream *st,
+		       const struct sl_moq_track_info *info)
+{
+	uint8_t buf[32];
+	struct sl_writer w;
+	sl_writer_init(&w, buf, sizeof(buf));
+	int rc = sl_moq_encode_track_info(&w, info);
+	if (rc == 0) {
+		s->st.msgs_out[SL_MOQ_MSG_TRACK_INFO]++;
+		rc = sm_tx(s, st, buf, sl_writer_len(&w), true);
+	}
+	return rc;
+}
+
+/* The publisher's TRACK_INFO came (or will not): answer the downstream Track stream at the next
+ * poll with it (or with the synthesized one already in place). Runs in the upstream session's
+ * call, so the query is read now: it may be gone by then. */
+static void track_wait_wake(struct sl_waiter *w)
+{
+	struct sl_moq_stream *st = container_of(w, struct sl_moq_stream, u.ti.w);
+	struct tinfo *q = st->u.ti.q;
+	st->u.ti.q = NULL;
+	if (q && q->known)
+		st->u.ti.info = q->info;
+	sm_ready_push(st->u.ti.task.s, &st->u.ti.task);
+}
+
+static void track_answer_run(struct task *t)
+{
+	struct sl_moq_stream *st = container_of(t, struct sl_moq_stream, u.ti.task);
+	struct sl_moq_session *s = t->s;
+	if (s->closed || st->dead || st->tx_done)
+		return;
+	if (sm_send_track_info(s, st, &st->u.ti.info) != 0)
+		sm_reset_stream(s, st, SL_MOQ_ERR_CANCEL);
+	else
+		maybe_release(s, st);
+}
+
 /*
- * lite-05 TRACK: answered at once with TRACK_INFO, then FIN, without waiting for a SUBSCRIBE
- * (the reference subscriber sends none before it has the answer). shardline's track model keeps
- * a priority per track and timestamps per frame, not a publisher's ordering, latency or
- * timescale, so the answer is the track's priority (0 for one nobody asked for yet), unordered,
- * no latency bound, and the timescale 1000 (milliseconds), which is the reference publisher's
- * and the one the relay stamps lite-04 frames in. An unknown broadcast is reset with not-found.
+ * lite-05 TRACK: answered with TRACK_INFO, then FIN, without waiting for a SUBSCRIBE (the
+ * reference subscriber sends none before it has the answer). For a track of a broadcast a
+ * lite-05 publisher announced on this relay, the answer is the publisher's own: the relay asks
+ * it once with its own TRACK and keeps the answer (sm_relay_track_info). Otherwise (a lite-04
+ * publisher, another worker's broadcast, a client's own track) it is synthesized: shardline's
+ * track model keeps a priority per track and timestamps per frame, not a publisher's ordering,
+ * latency or timescale, so the answer is the track's priority (0 for one nobody asked for yet),
+ * unordered, no latency bound, and the timescale 1000 (milliseconds), which is the reference
+ * publisher's and the one the relay stamps lite-04 frames in. An unknown broadcast is reset with
+ * not-found.
  */
 static int on_track(struct sl_moq_session *s, struct sl_moq_stream *st,
 		    const struct sl_moq_track *m)
@@ -545,9 +598,9 @@ static int on_track(struct sl_moq_session *s, struct sl_moq_stream *st,
 	char *bpath = sm_str_dup(m->broadcast), *name = sm_str_dup(m->track);
 	struct sl_broadcast *b = bpath && name ? find_broadcast(s, bpath) : NULL;
 	struct sl_track *t = b ? sl_broadcast_track(b, name) : NULL;
-	free(bpath);
-	free(name);
 	if (b == NULL) {
+		free(bpath);
+		free(name);
 		st->err_code = SL_MOQ_ERR_NOT_FOUND;
 		return SL_ENOTFOUND;
 	}
@@ -557,14 +610,18 @@ static int on_track(struct sl_moq_session *s, struct sl_moq_stream *st,
 		.max_latency_ms = 0,
 		.timescale = 1000,
 	};
-	uint8_t buf[32];
-	struct sl_writer w;
-	sl_writer_init(&w, buf, sizeof(buf));
-	int rc = sl_moq_encode_track_info(&w, &info);
-	if (rc == 0) {
-		s->st.msgs_out[SL_MOQ_MSG_TRACK_INFO]++;
-		rc = sm_tx(s, st, buf, sl_writer_len(&w), true);
+	int known = -1;
+	if (s->relay) {
+		st->u.ti.info = info;
+		sm_task_init(&st->u.ti.task, s, track_answer_run);
+		sl_waiter_init(&st->u.ti.w, track_wait_wake);
+		known = sm_relay_track_info(s, st, b, name, &info);
 	}
+	free(bpath);
+	free(name);
+	if (known == 0)
+		return 0; /* answered when the publisher's TRACK_INFO comes */
+	int rc = sm_send_track_info(s, st, &info);
 	if (rc != 0) {
 		st->err_code = SL_MOQ_ERR_CANCEL;
 		return rc;
@@ -696,6 +753,17 @@ static int step(struct sl_moq_session *s, struct sl_moq_stream *st, struct sl_re
 		st->first = true;
 		rc = on_track(s, st, &m);
 		return rc < 0 ? rc : 1;
+	}
+	case K_TRACK_OUT: {
+		if (st->first) /* one TRACK_INFO, then FIN */
+			return proto_err(s, st, SL_MOQ_ERR_UNEXPECTED_MESSAGE);
+		struct sl_moq_track_info m;
+		DECODE(sl_moq_decode_track_info(r, &m, &why));
+		st->first = true;
+		s->st.msgs_in[SL_MOQ_MSG_TRACK_INFO]++;
+		sm_tinfo_done(s, st, &m);
+		sm_tx_fin(s, st);
+		return 1;
 	}
 	case K_ANNOUNCE_OUT: {
 		struct sl_moq_announce m;
@@ -868,6 +936,9 @@ static void stream_teardown(struct sl_moq_session *s, struct sl_moq_stream *st, 
 		if (!st->u.go.fin && st->u.go.d && !s->closed)
 			s->st.groups_reset++;
 		break;
+	case K_TRACK_OUT:
+		sm_tinfo_done(s, st, NULL);
+		break;
 	default:
 		break;
 	}
@@ -908,6 +979,12 @@ static void on_fin(struct sl_moq_session *s, struct sl_moq_stream *st)
 	case K_SETUP_IN:
 		st->tx_done = true;
 		sm_stream_release(s, st);
+		return;
+	case K_TRACK_IN:
+		/* The answer still waits for the publisher's: it finishes our side then. */
+		if (s->relay && (st->u.ti.q || st->u.ti.task.pprev))
+			return;
+		sm_tx_fin(s, st);
 		return;
 	case K_GROUP_IN:
 	case K_FETCH_OUT:

@@ -16,10 +16,10 @@
 
 /*
  * A moq-lite session over one connection, sans-IO, in the version the connection negotiated
- * (cfg.version: lite-04 or lite-05; docs/moq.md says what lite-05 changes). The caller owns the transport (a QUIC
- * connection in the shard, an in-memory pipe in tests): it feeds stream events in with the
- * sl_moq_session_stream_* calls and gives the session a table of transport operations to open,
- * write and reset streams. sl_moq_session_poll moves ready track data onto group streams; it
+ * (cfg.version: lite-04 or lite-05; docs/moq.md says what lite-05 changes). The caller owns the
+ * transport (a QUIC connection in the shard, an in-memory pipe in tests): it feeds stream events in
+ * with the sl_moq_session_stream_* calls and gives the session a table of transport operations to
+ * open, write and reset streams. sl_moq_session_poll moves ready track data onto group streams; it
  * visits only subscriptions whose waiters fired, never every subscription.
  *
  * Streams are handles both ways, never ids to look up: the transport gives the session an

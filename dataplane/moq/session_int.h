@@ -46,6 +46,7 @@ enum kind {
 	K_SETUP_IN,  /* lite-05: the peer's uni Setup stream */
 	K_TRACK_IN,  /* lite-05: the peer's TRACK, answered with TRACK_INFO */
 	K_SETUP_OUT, /* lite-05: ours, released once SETUP and FIN are queued */
+	K_TRACK_OUT, /* lite-05 relay: our TRACK to a publisher, for its TRACK_INFO */
 };
 
 struct sl_moq_session;
@@ -61,6 +62,7 @@ struct task {
 struct dsub;
 struct usub;
 struct remote;
+struct tinfo;
 
 /*
  * The session's side of one stream: what the transport hands back with every event of the
@@ -103,7 +105,14 @@ struct sl_moq_stream {
 		struct { /* K_ANNOUNCE_OUT */
 			char *prefix;
 		} ao;
-		struct { /* K_FETCH_IN */
+		struct {		 /* K_TRACK_IN waiting for the publisher's TRACK_INFO */
+			struct tinfo *q; /* NULL once answered or given up */
+			struct sl_waiter w;
+			struct task task;
+			struct sl_moq_track_info info;
+		} ti;
+		struct tinfo *to; /* K_TRACK_OUT: the query it answers */
+		struct {	  /* K_FETCH_IN */
 			struct sl_group_reader r;
 			struct sl_waiter w;
 			struct task task; /* fetch_retry until a group is found, then fetch_run */
@@ -187,12 +196,27 @@ struct usub {
 	char *name;
 };
 
+/*
+ * Relay, lite-05: what a remote broadcast's publisher said about one of its tracks (TRACK_INFO),
+ * asked once with our own TRACK and kept for every later downstream TRACK; downstream Track
+ * streams wait on it meanwhile.
+ */
+struct tinfo {
+	struct tinfo *next;
+	struct sl_moq_stream *st; /* our Track stream while the answer is pending */
+	bool known;
+	struct sl_moq_track_info info;
+	struct sl_waitq waiters;
+	char name[];
+};
+
 /* Relay: a broadcast the peer announced, published into the origin on its behalf. */
 struct remote {
 	struct sl_moq_session *s;
 	struct sl_broadcast *b;
 	struct sl_moq_stream *ann; /* the interest stream it was announced on */
 	struct remote *next, **pprev;
+	struct tinfo *tinfos;
 	char path[];
 };
 
@@ -362,6 +386,17 @@ int sm_relay_lookup_track(struct sl_moq_session *s, const char *bpath, const cha
 int sm_relay_fetch_upstream(struct sl_moq_session *s, struct sl_moq_stream *st);
 int sm_on_group_header(struct sl_moq_session *s, struct sl_moq_stream *st,
 		       const struct sl_moq_group *m);
+/* lite-05 relay: the TRACK_INFO of a track of b, or a query to its publisher. Returns 1 with
+ * *out filled when known, 0 when st waits (its task answers), or -1 when b's publisher cannot be
+ * asked (not a lite-05 session's broadcast here, or no stream): the caller synthesizes. */
+int sm_relay_track_info(struct sl_moq_session *s, struct sl_moq_stream *st, struct sl_broadcast *b,
+			const char *name, struct sl_moq_track_info *out);
+/* Our Track stream's answer arrived (info) or the stream ended without one (NULL). */
+void sm_tinfo_done(struct sl_moq_session *s, struct sl_moq_stream *st,
+		   const struct sl_moq_track_info *info);
+/* Sends TRACK_INFO then FIN on a downstream Track stream. */
+int sm_send_track_info(struct sl_moq_session *s, struct sl_moq_stream *st,
+		       const struct sl_moq_track_info *info);
 
 /* ---- session_announce.c: announcements ---- */
 

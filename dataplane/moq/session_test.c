@@ -2452,6 +2452,88 @@ static void golden_lite05_publisher(void **state)
 	sl_origin_free(o);
 }
 
+/* Feeds only the capture's client frames on stream id, [from, to). */
+static void cap_feed_only(struct sl_moq_session *s, struct gconn *g, const struct cap_frame *fr,
+			  int from, int to, int64_t id)
+{
+	for (int i = from; i < to; i++)
+		if (fr[i].c2s && fr[i].id == id)
+			cap_feed(s, g, fr, i, i + 1, -1, -1);
+}
+
+/*
+ * TRACK for a track of a lite-05 publisher's broadcast: the relay asks the publisher with its own
+ * TRACK (the reference publisher's bytes answer it), answers the subscriber with the publisher's
+ * TRACK_INFO (max latency 30000 included: byte for byte what the reference relay sent), and
+ * answers the next TRACK for that track from what it learned, without asking again.
+ */
+static void golden_lite05_track_info_from_publisher(void **state)
+{
+	(void)state;
+	static struct cap_frame pf[256], sf[256];
+	int pn = load_capture("lite05-qmux01-publisher.txt", pf, 256);
+	int sn = load_capture("lite05-qmux01-subscriber.txt", sf, 256);
+	struct sl_origin *o = sl_origin_new(NULL);
+	struct sl_moq_relay *relay = sl_moq_relay_new(o);
+	struct sl_moq_session_config cfg;
+	sl_moq_session_config_default(&cfg);
+	cfg.server = true;
+	cfg.version = SL_MOQ_LITE_05;
+	static struct gconn gu, gd;
+	memset(&gu, 0, sizeof(gu));
+	memset(&gd, 0, sizeof(gd));
+	cfg.origin_id = 0x09eaa9a5cf21d1;
+	struct sl_moq_session *up = sl_moq_session_new(&cfg, &gops, &gu, relay);
+	cfg.origin_id = 0x102e66a1fcac1f;
+	struct sl_moq_session *down = sl_moq_session_new(&cfg, &gops, &gd, relay);
+	uint64_t now = 1000 * MS;
+	sl_moq_session_poll(up, now);
+	sl_moq_session_poll(down, now);
+	/* The publisher announces demo/bcast. */
+	int answer = cap_index(pf, pn, 0, true, 5);
+	cap_feed(up, &gu, pf, 0, answer, -1, -1);
+	assert_non_null(sl_origin_find(o, "demo/bcast"));
+	/* The subscriber's TRACK waits for the publisher's answer to ours. */
+	int sub = cap_index(sf, sn, 0, true, 8);
+	cap_feed(down, &gd, sf, 0, sub, -1, -1);
+	sl_moq_session_poll(down, now);
+	sl_moq_session_poll(up, now);
+	struct gstream *q = g_find(&gu, 5);
+	assert_non_null(q);
+	assert_int_equal(g_find(&gd, 4)->nout, 0);
+	cap_feed_only(up, &gu, pf, answer, pn, 5);
+	sl_moq_session_poll(up, now);
+	sl_moq_session_poll(down, now);
+	expect_stream_as_captured(&gu, pf, pn, 5); /* TRACK, FIN once answered */
+	expect_stream_as_captured(&gd, sf, sn, 4); /* the publisher's TRACK_INFO, FIN */
+	/* The fetch's fresh TRACK: from what the relay learned. */
+	int64_t asked = gu.nbidi;
+	int fetch_track = cap_index(sf, sn, sub, true, 12);
+	cap_feed_only(down, &gd, sf, fetch_track, sn, 12);
+	sl_moq_session_poll(down, now);
+	assert_int_equal(gu.nbidi, asked);
+	expect_stream_as_captured(&gd, sf, sn, 12);
+	assert_int_equal(stats(up).msgs_out[SL_MOQ_MSG_TRACK], 1);
+	assert_int_equal(stats(up).msgs_in[SL_MOQ_MSG_TRACK_INFO], 1);
+	assert_int_equal(stats(down).msgs_out[SL_MOQ_MSG_TRACK_INFO], 2);
+	/* A TRACK still waiting when the publisher leaves is answered with the synthesized one. */
+	struct gstream *x = g_new(&gd, 40);
+	x->user = sl_moq_session_stream_accept(down, x, true);
+	static const uint8_t other[] = {0x06, 0x11, 0x0a, 'd',	'e', 'm', 'o', '/', 'b', 'c',
+					'a',  's',  't',  0x05, 'o', 't', 'h', 'e', 'r'};
+	sl_moq_session_stream_data(down, x->user, other, sizeof(other), false);
+	sl_moq_session_poll(down, now);
+	assert_int_equal(x->nout, 0);
+	assert_int_equal(gu.nbidi, asked + 1);
+	sl_moq_session_closed(up);
+	sl_moq_session_poll(down, now);
+	assert_true(x->nout > 0 && x->fin);
+	sl_moq_session_free(down);
+	sl_moq_session_free(up);
+	sl_moq_relay_free(relay);
+	sl_origin_free(o);
+}
+
 /* ---- lite-05 beside lite-04: one relay, both versions ---- */
 
 /* Writes a group of n frames stamped base, base + 10, ... (lite-05 publisher's timestamps). */
@@ -2690,6 +2772,7 @@ int main(void)
 		cmocka_unit_test(ready_mode_polls_only_sessions_with_work),
 		cmocka_unit_test(golden_lite05_subscriber),
 		cmocka_unit_test(golden_lite05_publisher),
+		cmocka_unit_test(golden_lite05_track_info_from_publisher),
 		cmocka_unit_test(cross_version_routing_keeps_or_stamps_timestamps),
 		cmocka_unit_test(lite05_subscribe_end_and_fetch),
 		cmocka_unit_test(announce_propagation_05),
