@@ -217,8 +217,14 @@ struct remote {
 	struct sl_moq_stream *ann; /* the interest stream it was announced on */
 	struct remote *next, **pprev;
 	struct tinfo *tinfos;
+	uint32_t ntinfos;
 	char path[];
 };
+
+/* Track names whose TRACK_INFO a relay keeps per remote broadcast: a subscriber asking for
+ * endless names gets synthesized answers past it instead of growing the list and opening
+ * streams to the publisher. */
+#define SM_MAX_TINFOS 64
 
 /* Client: a broadcast this side offers. */
 struct pub {

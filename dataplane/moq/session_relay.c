@@ -123,6 +123,8 @@ int sm_relay_track_info(struct sl_moq_session *s, struct sl_moq_stream *st, stru
 		return 1;
 	}
 	if (q == NULL) {
+		if (rb->ntinfos >= SM_MAX_TINFOS)
+			return -1;
 		size_t n = strlen(name);
 		struct sl_moq_track m = {{(const uint8_t *)rb->path, strlen(rb->path)},
 					 {(const uint8_t *)name, n}};
@@ -155,6 +157,7 @@ int sm_relay_track_info(struct sl_moq_session *s, struct sl_moq_stream *st, stru
 		}
 		q->next = rb->tinfos;
 		rb->tinfos = q;
+		rb->ntinfos++;
 	} else if (q->st == NULL) {
 		return -1; /* asked before, and the publisher did not answer */
 	}
