@@ -722,7 +722,7 @@ static void usage(FILE *f)
 		"         [--size BYTES] [--group-frames G] [--duration S] [--warmup S]\n"
 		"         [--ports P] [--admin PATH [--breakdown]] [--announce-wait-ms MS] "
 		"[--json]\n"
-		"         [--plot FILE] [--prefault-mib N]\n"
+		"         [--plot FILE] [--version 04|05] [--prefault-mib N]\n"
 		"       shardline-bench fanout --inproc socket|dpdk [--poll-idle-us US] [options "
 		"above]\n"
 		"       shardline-bench fanout --peer nats://HOST:PORT [--tls-ca FILE | "
@@ -742,6 +742,8 @@ static void usage(FILE *f)
 		"publishers announced (default 200); one that the relay answers \"not found\" "
 		"because\n"
 		"the announcement has not reached it yet subscribes again every 50 ms.\n"
+		"--version 04|05 is the moq-lite version every connection offers as its only ALPN\n"
+		"(moq-lite-04 by default; shardlined accepts both).\n"
 		"--breakdown (with --admin) also says where the time goes inside the relay: it "
 		"sets\n"
 		"the relay's trace_sample to 1 for the run (and back after), and reports for each\n"
@@ -870,6 +872,7 @@ static int parse(int argc, char **argv, struct sl_fanout_opts *o)
 		{"tls-insecure", no_argument, NULL, 'I'},
 		{"no-tls", no_argument, NULL, 'T'},
 		{"nats-pid", required_argument, NULL, 'D'},
+		{"version", required_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -883,6 +886,7 @@ static int parse(int argc, char **argv, struct sl_fanout_opts *o)
 				     .warmup = 2,
 				     .poll_idle_us = 100,
 				     .announce_wait_ms = 200,
+				     .version = SL_MOQ_LITE_04,
 				     .prog = argv[0]};
 	/* moq-lite client settings given explicitly, refused with --peer. */
 	const char *moq_only = NULL;
@@ -963,6 +967,19 @@ static int parse(int argc, char **argv, struct sl_fanout_opts *o)
 			break;
 		case 'N':
 			o->peer = optarg;
+			continue;
+		case 'V':
+			if (strcmp(optarg, "04") == 0 || strcmp(optarg, "4") == 0) {
+				o->version = SL_MOQ_LITE_04;
+			} else if (strcmp(optarg, "05") == 0 || strcmp(optarg, "5") == 0) {
+				o->version = SL_MOQ_LITE_05;
+			} else {
+				fprintf(stderr,
+					"shardline-bench: --version: '%s' is not 04 or 05\n",
+					optarg);
+				return -1;
+			}
+			moq_only = "--version";
 			continue;
 		case 'C':
 			o->tls_ca = optarg;
@@ -1090,7 +1107,7 @@ static int run(const struct sl_fanout_opts *op, struct sl_client *cl, struct inp
 		snprintf(p->path, sizeof(p->path), "bench/p%llu", (unsigned long long)i);
 		if (sl_origin_publish(origin, p->path, &p->b) != 0 ||
 		    sl_broadcast_create_track(p->b, "video", 0, &p->t) != 0 ||
-		    sl_client_connect(cl, o.url, &p->conn) != 0) {
+		    sl_client_connect_moq(cl, o.url, o.version, &p->conn) != 0) {
 			fprintf(stderr, "shardline-bench: cannot set up publisher %llu\n",
 				(unsigned long long)i);
 			goto fail;
@@ -1099,7 +1116,7 @@ static int run(const struct sl_fanout_opts *op, struct sl_client *cl, struct inp
 	for (uint64_t i = 0; i < o.subscribers; i++) {
 		subs[i].pub = (int)(i % o.publishers);
 		subs[i].group_frames_expected = o.group_frames;
-		if (sl_client_connect(cl, o.url, &subs[i].conn) != 0) {
+		if (sl_client_connect_moq(cl, o.url, o.version, &subs[i].conn) != 0) {
 			fprintf(stderr, "shardline-bench: cannot connect subscriber %llu\n",
 				(unsigned long long)i);
 			goto fail;

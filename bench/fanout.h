@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "moq/codec.h"
+
 enum sl_fanout_inproc { SL_FANOUT_INPROC_OFF = 0, SL_FANOUT_INPROC_SOCKET, SL_FANOUT_INPROC_DPDK };
 
 struct sl_fanout_opts {
@@ -24,6 +26,8 @@ struct sl_fanout_opts {
 	 * (those that come too early anyway are retried). */
 	uint64_t announce_wait_ms;
 	enum sl_fanout_inproc inproc;
+	/* --version: the moq-lite version every publisher and subscriber connection speaks. */
+	enum sl_moq_version version;
 	int json;
 	/* --breakdown: where a frame's time goes inside the relay (--admin's trace_sample). */
 	bool breakdown;

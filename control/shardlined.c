@@ -1204,7 +1204,8 @@ int main(int argc, char **argv)
 	if (args.help) {
 		printf("Usage: shardlined [SETTINGS...] [-- EAL-ARGS...]\n\n"
 		       "The shardline data-plane daemon: a moq-lite relay over QUIC (ALPN "
-		       "moq-lite-04,\nURLs moq://HOST:PORT). Settings come from the defaults, then "
+		       "moq-lite-05 or\nmoq-lite-04, URLs moq://HOST:PORT). Settings come from the "
+		       "defaults, then "
 		       "--config FILE,\nthen flags; every setting is also readable and, where "
 		       "marked, settable through\nthe admin socket (shardctl config).\n\n");
 		sl_config_help(stdout, "shardlined");
@@ -1298,7 +1299,7 @@ int main(int argc, char **argv)
 		printf(" moq://%s", d.cfg.listen.item[i]);
 	for (unsigned i = 0; d.durable && i < d.cfg.listen.count; i++)
 		printf(" shardline://%s", d.cfg.listen.item[i]);
-	printf(" (ALPN moq-lite-04%s), admin %s, certificate sha256 %s\n",
+	printf(" (ALPN moq-lite-05, moq-lite-04%s), admin %s, certificate sha256 %s\n",
 	       d.durable ? ", " SL_LP_ALPN : "", sl_admin_path(d.admin), d.cert_sha256);
 	if (d.durable)
 		printf("shardlined: durable partitions: %u stream(s), start %" PRIu64 ", %" PRIu64
