@@ -59,9 +59,6 @@
 #endif
 
 #define SEC UINT64_C(1000000000)
-/* What the benchmark faults in before it starts: a 4 KiB-frame, 60 fps run to a few
- * subscribers stores under 64 MiB in the clients. */
-#define BENCH_PREFAULT_BYTES (UINT64_C(64) << 20)
 
 struct pub {
 	struct sl_client_conn *conn;
@@ -725,7 +722,7 @@ static void usage(FILE *f)
 		"         [--size BYTES] [--group-frames G] [--duration S] [--warmup S]\n"
 		"         [--ports P] [--admin PATH [--breakdown]] [--announce-wait-ms MS] "
 		"[--json]\n"
-		"         [--plot FILE]\n"
+		"         [--plot FILE] [--version 04|05] [--prefault-mib N]\n"
 		"       shardline-bench fanout --inproc socket|dpdk [--poll-idle-us US] [options "
 		"above]\n"
 		"       shardline-bench fanout --peer nats://HOST:PORT [--tls-ca FILE | "
@@ -745,6 +742,8 @@ static void usage(FILE *f)
 		"publishers announced (default 200); one that the relay answers \"not found\" "
 		"because\n"
 		"the announcement has not reached it yet subscribes again every 50 ms.\n"
+		"--version 04|05 is the moq-lite version every connection offers as its only ALPN\n"
+		"(moq-lite-04 by default; shardlined accepts both).\n"
 		"--breakdown (with --admin) also says where the time goes inside the relay: it "
 		"sets\n"
 		"the relay's trace_sample to 1 for the run (and back after), and reports for each\n"
@@ -754,6 +753,9 @@ static void usage(FILE *f)
 		"cross-worker ring), queued (the subscriber's worker queued it on its stream), "
 		"sent\n"
 		"(that worker's flush returned) and delivered (the subscriber read it).\n"
+		"--prefault-mib N faults in N MiB of this process's heap before the run (default "
+		"0;\n"
+		"shardlined's `prefault` setting is the relay's side of the same thing).\n"
 		"\n"
 		"--inproc runs the relay in this process instead (no URL needed): one relay worker "
 		"on\n"
@@ -864,11 +866,13 @@ static int parse(int argc, char **argv, struct sl_fanout_opts *o)
 		{"poll-idle-us", required_argument, NULL, 'P'},
 		{"announce-wait-ms", required_argument, NULL, 'A'},
 		{"breakdown", no_argument, NULL, 'B'},
+		{"prefault-mib", required_argument, NULL, 'F'},
 		{"peer", required_argument, NULL, 'N'},
 		{"tls-ca", required_argument, NULL, 'C'},
 		{"tls-insecure", no_argument, NULL, 'I'},
 		{"no-tls", no_argument, NULL, 'T'},
 		{"nats-pid", required_argument, NULL, 'D'},
+		{"version", required_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -882,6 +886,7 @@ static int parse(int argc, char **argv, struct sl_fanout_opts *o)
 				     .warmup = 2,
 				     .poll_idle_us = 100,
 				     .announce_wait_ms = 200,
+				     .version = SL_MOQ_LITE_04,
 				     .prog = argv[0]};
 	/* moq-lite client settings given explicitly, refused with --peer. */
 	const char *moq_only = NULL;
@@ -915,6 +920,10 @@ static int parse(int argc, char **argv, struct sl_fanout_opts *o)
 		case 'w':
 			dst = &o->warmup;
 			max = 3600;
+			break;
+		case 'F':
+			dst = &o->prefault_mib;
+			max = 4096;
 			break;
 		case 'p':
 			dst = &o->ports;
@@ -958,6 +967,19 @@ static int parse(int argc, char **argv, struct sl_fanout_opts *o)
 			break;
 		case 'N':
 			o->peer = optarg;
+			continue;
+		case 'V':
+			if (strcmp(optarg, "04") == 0 || strcmp(optarg, "4") == 0) {
+				o->version = SL_MOQ_LITE_04;
+			} else if (strcmp(optarg, "05") == 0 || strcmp(optarg, "5") == 0) {
+				o->version = SL_MOQ_LITE_05;
+			} else {
+				fprintf(stderr,
+					"shardline-bench: --version: '%s' is not 04 or 05\n",
+					optarg);
+				return -1;
+			}
+			moq_only = "--version";
 			continue;
 		case 'C':
 			o->tls_ca = optarg;
@@ -1085,7 +1107,7 @@ static int run(const struct sl_fanout_opts *op, struct sl_client *cl, struct inp
 		snprintf(p->path, sizeof(p->path), "bench/p%llu", (unsigned long long)i);
 		if (sl_origin_publish(origin, p->path, &p->b) != 0 ||
 		    sl_broadcast_create_track(p->b, "video", 0, &p->t) != 0 ||
-		    sl_client_connect(cl, o.url, &p->conn) != 0) {
+		    sl_client_connect_moq(cl, o.url, o.version, &p->conn) != 0) {
 			fprintf(stderr, "shardline-bench: cannot set up publisher %llu\n",
 				(unsigned long long)i);
 			goto fail;
@@ -1094,7 +1116,7 @@ static int run(const struct sl_fanout_opts *op, struct sl_client *cl, struct inp
 	for (uint64_t i = 0; i < o.subscribers; i++) {
 		subs[i].pub = (int)(i % o.publishers);
 		subs[i].group_frames_expected = o.group_frames;
-		if (sl_client_connect(cl, o.url, &subs[i].conn) != 0) {
+		if (sl_client_connect_moq(cl, o.url, o.version, &subs[i].conn) != 0) {
 			fprintf(stderr, "shardline-bench: cannot connect subscriber %llu\n",
 				(unsigned long long)i);
 			goto fail;
@@ -1343,10 +1365,13 @@ static int fanout(int argc, char **argv)
 	unsigned nports =
 		(unsigned)(o.subscribers + o.publishers < o.ports ? o.subscribers + o.publishers
 								  : o.ports);
-	/* The clients store every frame they publish or receive, so like the relay's workers
-	 * (shardlined's `prefault` setting) they would fault in a fresh page for most frames
-	 * of the run; this thread's heap is faulted in first, for every peer alike. */
-	sl_alloc_prefault(BENCH_PREFAULT_BYTES);
+	/* The clients store every frame they publish or receive, so (like the relay's workers,
+	 * shardlined's `prefault` setting) they fault in a fresh page for most frames of the
+	 * run; --prefault-mib faults this thread's heap in first, for every peer alike. Off by
+	 * default: on the VMs measured, resident memory makes every wake-up dearer (see
+	 * docs/benchmarks.md, "Page faults and prefault"). */
+	if (o.prefault_mib)
+		sl_alloc_prefault(o.prefault_mib << 20);
 #ifdef SL_HAVE_NATS
 	if (o.peer)
 		return sl_fanout_nats(&o);

@@ -13,16 +13,21 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "moq/codec.h"
+
 enum sl_fanout_inproc { SL_FANOUT_INPROC_OFF = 0, SL_FANOUT_INPROC_SOCKET, SL_FANOUT_INPROC_DPDK };
 
 struct sl_fanout_opts {
 	const char *url, *plot, *admin, *prog;
 	uint64_t subscribers, publishers, fps, size, group_frames, duration, ports, warmup;
 	uint64_t poll_idle_us;
+	uint64_t prefault_mib; /* heap the benchmark faults in first (sl_alloc_prefault) */
 	/* How long the publishers' announcements may settle before the subscribers subscribe
 	 * (those that come too early anyway are retried). */
 	uint64_t announce_wait_ms;
 	enum sl_fanout_inproc inproc;
+	/* --version: the moq-lite version every publisher and subscriber connection speaks. */
+	enum sl_moq_version version;
 	int json;
 	/* --breakdown: where a frame's time goes inside the relay (--admin's trace_sample). */
 	bool breakdown;

@@ -377,15 +377,24 @@ static void link_conn(struct sl_client *cl, struct sl_client_conn *c)
 	cl->conns = c;
 }
 
-int sl_client_connect(struct sl_client *cl, const char *url, struct sl_client_conn **out)
+int sl_client_connect_moq(struct sl_client *cl, const char *url, enum sl_moq_version version,
+			  struct sl_client_conn **out)
 {
+	if (version != SL_MOQ_LITE_04 && version != SL_MOQ_LITE_05)
+		return SL_EINVAL;
+	/* lite-04 keeps slot 0; lite-05 gets a slot (an endpoint) of its own, so each
+	 * connection offers exactly its version and the session speaks what was negotiated. */
+	int k = version == SL_MOQ_LITE_04 ? 0 : alpn_slot(cl, SL_MOQ_ALPN_05);
+	if (k < 0)
+		return k;
 	struct sl_client_conn *c;
-	int rc = start_conn(cl, url, 0, &c);
+	int rc = start_conn(cl, url, (unsigned)k, &c);
 	if (rc != 0)
 		return rc;
 	struct sl_moq_session_config sc;
 	sl_moq_session_config_default(&sc);
 	sc.server = false;
+	sc.version = version;
 	/* Nothing reaches the session before the handshake, so it can follow the connection. */
 	c->s = sl_moq_session_new(&sc, &sl_moq_quic_transport, c->qc, NULL);
 	if (c->s == NULL) {
@@ -396,6 +405,11 @@ int sl_client_connect(struct sl_client *cl, const char *url, struct sl_client_co
 	link_conn(cl, c);
 	*out = c;
 	return 0;
+}
+
+int sl_client_connect(struct sl_client *cl, const char *url, struct sl_client_conn **out)
+{
+	return sl_client_connect_moq(cl, url, SL_MOQ_LITE_04, out);
 }
 
 int sl_client_connect_app(struct sl_client *cl, const char *url, const char *alpn,

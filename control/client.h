@@ -114,6 +114,12 @@ int sl_client_parse_url(const char *url, struct sockaddr_storage *ss, socklen_t 
  * the connection (owned by the client), SL_EINVAL (bad URL), SL_EIO, SL_ENOMEM. */
 int sl_client_connect(struct sl_client *cl, const char *url, struct sl_client_conn **out);
 
+/* As sl_client_connect, in moq-lite version (SL_MOQ_LITE_04: ALPN moq-lite-04; SL_MOQ_LITE_05:
+ * moq-lite-05; the connection offers only that one and its session speaks it). Also
+ * SL_EINVAL for another version, SL_ENOSPC when the client has no protocol slot left. */
+int sl_client_connect_moq(struct sl_client *cl, const char *url, enum sl_moq_version version,
+			  struct sl_client_conn **out);
+
 /*
  * Starts a connection to url that offers exactly the protocol alpn and carries no moq-lite
  * session: its events go to ops with app (see struct sl_client_app_ops; nothing is called

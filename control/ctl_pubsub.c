@@ -41,8 +41,23 @@ static int parse_u64(const char *prog, const char *name, const char *v, uint64_t
 	return 0;
 }
 
-static int connect_one(const char *prog, const char *url, struct sl_client **cl,
-		       struct sl_client_conn **conn)
+/* --version 04|05: the moq-lite version, offered as the connection's only ALPN. */
+static int parse_version(const char *prog, const char *v, enum sl_moq_version *out)
+{
+	if (strcmp(v, "04") == 0 || strcmp(v, "4") == 0) {
+		*out = SL_MOQ_LITE_04;
+		return 0;
+	}
+	if (strcmp(v, "05") == 0 || strcmp(v, "5") == 0) {
+		*out = SL_MOQ_LITE_05;
+		return 0;
+	}
+	fprintf(stderr, "%s: --version: '%s' is not 04 or 05\n", prog, v);
+	return -1;
+}
+
+static int connect_one(const char *prog, const char *url, enum sl_moq_version version,
+		       struct sl_client **cl, struct sl_client_conn **conn)
 {
 	int rc = sl_client_new(url, 1, cl);
 	if (rc != 0) {
@@ -50,7 +65,7 @@ static int connect_one(const char *prog, const char *url, struct sl_client **cl,
 			rc == SL_EINVAL ? "not a moq://HOST:PORT URL" : sl_strerror(rc));
 		return SL_CTL_EXIT_USAGE;
 	}
-	rc = sl_client_connect(*cl, url, conn);
+	rc = sl_client_connect_moq(*cl, url, version, conn);
 	if (rc == 0)
 		rc = sl_client_wait_connected(*cl, 5 * SEC);
 	if (rc != 0) {
@@ -73,8 +88,10 @@ int sl_ctl_pub_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 		{"group-frames", required_argument, NULL, 'g'},
 		{"frames", required_argument, NULL, 'n'},
 		{"stdin", no_argument, NULL, 'i'},
+		{"version", required_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
+	enum sl_moq_version version = SL_MOQ_LITE_04;
 	uint64_t fps = 30, size = 1200, group_frames = 30, frames = 0;
 	int use_stdin = 0, c;
 	optind = 1;
@@ -97,6 +114,9 @@ int sl_ctl_pub_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 		case 'i':
 			use_stdin = 1;
 			break;
+		case 'V':
+			bad = parse_version(cli->prog, optarg, &version);
+			break;
 		default:
 			return SL_CTL_EXIT_USAGE;
 		}
@@ -106,7 +126,7 @@ int sl_ctl_pub_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 	if (argc - optind != 3) {
 		fprintf(stderr,
 			"usage: %s pub URL BROADCAST TRACK [--fps F] [--size BYTES] "
-			"[--group-frames N] [--frames N] [--stdin]\n",
+			"[--group-frames N] [--frames N] [--stdin] [--version 04|05]\n",
 			cli->prog);
 		return SL_CTL_EXIT_USAGE;
 	}
@@ -126,7 +146,7 @@ int sl_ctl_pub_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 	}
 	struct sl_client *cl;
 	struct sl_client_conn *conn;
-	if ((rc = connect_one(cli->prog, url, &cl, &conn)) != 0) {
+	if ((rc = connect_one(cli->prog, url, version, &cl, &conn)) != 0) {
 		sl_track_unref(t);
 		sl_broadcast_unref(b);
 		sl_origin_free(origin);
@@ -139,7 +159,7 @@ int sl_ctl_pub_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 	}
 	signal(SIGINT, on_sigint);
 	signal(SIGTERM, on_sigint);
-	uint64_t interval = SEC / fps, next = sl_clock_now_ns(), sent = 0;
+	uint64_t interval = SEC / fps, next = sl_clock_now_ns(), sent = 0, t0_ns = next;
 	struct sl_group *g = NULL;
 	char line[65536];
 	size_t line_len = 0;
@@ -183,7 +203,12 @@ int sl_ctl_pub_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 				break;
 			}
 		}
-		if (sl_group_write_frame(g, sl_slice_of(buf)) == 0)
+		/* lite-05 frames carry a timestamp: milliseconds since the publisher started (the
+		 * timescale 1000 its TRACK_INFO announces). lite-04 has none. */
+		if ((version == SL_MOQ_LITE_05
+			     ? sl_group_write_frame_ts(g, sl_slice_of(buf),
+						       (sl_clock_now_ns() - t0_ns) / 1000000)
+			     : sl_group_write_frame(g, sl_slice_of(buf))) == 0)
 			sent++;
 		sl_client_run(cl, 0);
 	}
@@ -232,10 +257,10 @@ static int cmp_u64(const void *a, const void *b)
 
 /* Connects to url and asks to hear the announcements of the broadcast at path (normalised),
  * so the subscriber learns when its publisher is there. Returns 0 or an exit code (printed). */
-static int sub_connect(const char *prog, const char *url, const char *path, struct sl_client **cl,
-		       struct sl_client_conn **conn)
+static int sub_connect(const char *prog, const char *url, enum sl_moq_version version,
+		       const char *path, struct sl_client **cl, struct sl_client_conn **conn)
 {
-	int rc = connect_one(prog, url, cl, conn);
+	int rc = connect_one(prog, url, version, cl, conn);
 	if (rc != 0)
 		return rc;
 	/* The interest's prefix is the path itself: path segments match whole, so this hears
@@ -257,12 +282,11 @@ static int sub_connect(const char *prog, const char *url, const char *path, stru
 int sl_ctl_sub_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"frames", required_argument, NULL, 'n'},
-		{"json", no_argument, NULL, 'j'},
-		{"timeout", required_argument, NULL, 't'},
-		{"unordered", no_argument, NULL, 'u'},
-		{NULL, 0, NULL, 0},
+		{"frames", required_argument, NULL, 'n'},  {"json", no_argument, NULL, 'j'},
+		{"timeout", required_argument, NULL, 't'}, {"unordered", no_argument, NULL, 'u'},
+		{"version", required_argument, NULL, 'V'}, {NULL, 0, NULL, 0},
 	};
+	enum sl_moq_version version = SL_MOQ_LITE_04;
 	uint64_t frames = 0, timeout_s = 0;
 	int json = 0, unordered = 0, c;
 	optind = 1;
@@ -276,6 +300,8 @@ int sl_ctl_sub_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 			json = 1;
 		else if (c == 'u')
 			unordered = 1;
+		else if (c == 'V')
+			bad = parse_version(cli->prog, optarg, &version);
 		else
 			return SL_CTL_EXIT_USAGE;
 		if (bad)
@@ -284,7 +310,7 @@ int sl_ctl_sub_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 	if (argc - optind != 3) {
 		fprintf(stderr,
 			"usage: %s sub URL BROADCAST TRACK [--frames N] [--json] "
-			"[--timeout S] [--unordered]\n",
+			"[--timeout S] [--unordered] [--version 04|05]\n",
 			cli->prog);
 		return SL_CTL_EXIT_USAGE;
 	}
@@ -299,7 +325,7 @@ int sl_ctl_sub_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 	}
 	struct sl_client *cl;
 	struct sl_client_conn *conn;
-	int rc = sub_connect(cli->prog, url, norm, &cl, &conn);
+	int rc = sub_connect(cli->prog, url, version, norm, &cl, &conn);
 	if (rc != 0)
 		return rc;
 	signal(SIGINT, on_sigint);
@@ -347,7 +373,8 @@ int sl_ctl_sub_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 				frame_in_group = 0;
 			}
 			struct sl_slice fr;
-			int e = sl_group_read_frame(&r, NULL, &fr);
+			uint64_t ts;
+			int e = sl_group_read_frame_ts(&r, NULL, &fr, &ts);
 			if (e == SL_EAGAIN)
 				break;
 			if (e != 0) {
@@ -365,7 +392,14 @@ int sl_ctl_sub_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 					return SL_CTL_EXIT_FAIL;
 				lat[nlat++] = l;
 			}
-			if (json)
+			/* lite-05 frames carry the publisher's timestamp: shown as "ts". */
+			if (json && ts != SL_GROUP_NO_TS)
+				printf("{\"group\":%llu,\"frame\":%llu,\"size\":%u,\"latency_us\":%"
+				       "lld,\"ts\":%llu}\n",
+				       (unsigned long long)sl_group_sequence(r.group),
+				       (unsigned long long)frame_in_group, fr.len,
+				       (long long)lat_us, (unsigned long long)ts);
+			else if (json)
 				printf("{\"group\":%llu,\"frame\":%llu,\"size\":%u,\"latency_us\":%"
 				       "lld}\n",
 				       (unsigned long long)sl_group_sequence(r.group),
@@ -404,7 +438,7 @@ int sl_ctl_sub_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 			 * its own interest, takes over. */
 			sl_group_reader_release(&r);
 			sl_client_free(cl);
-			if ((rc = sub_connect(cli->prog, url, norm, &cl, &conn)) != 0) {
+			if ((rc = sub_connect(cli->prog, url, version, norm, &cl, &conn)) != 0) {
 				free(lat);
 				return rc;
 			}

@@ -62,23 +62,28 @@ static const struct sl_ctl_command commands[] = {
 	{.name = "pub",
 	 .summary = "publish a track to a relay (synthetic timed frames, or lines of stdin)",
 	 .usage = "URL BROADCAST TRACK [--fps F] [--size BYTES] [--group-frames N] [--frames N] "
-		  "[--stdin]",
-	 .help = "Connects to URL (moq://HOST:PORT, ALPN moq-lite-04), announces BROADCAST and\n"
+		  "[--stdin] [--version 04|05]",
+	 .help = "Connects to URL (moq://HOST:PORT, ALPN moq-lite-04, or moq-lite-05 with\n"
+		 "--version 05; default 04), announces BROADCAST and\n"
 		 "serves TRACK: --fps frames per second (default 30) of --size bytes (default\n"
 		 "1200) that carry their send time, a new group every --group-frames frames\n"
 		 "(default 30), --frames in total (default 0: until interrupted). With --stdin,\n"
 		 "each line of standard input is one frame instead. After the last frame (or\n"
 		 "input line) the track is finished so subscribers see a clean end; interrupted\n"
 		 "(Ctrl-C, SIGTERM), pub leaves without finishing it, and `shardctl sub` waits\n"
-		 "for the next publisher of the broadcast.",
+		 "for the next publisher of the broadcast. In moq-lite-05 every frame carries\n"
+		 "a timestamp: milliseconds since pub started.",
 	 .fn = sl_ctl_pub_main},
 	{.name = "sub",
 	 .summary = "subscribe to a track on a relay and print its frames",
-	 .usage = "URL BROADCAST TRACK [--frames N] [--json] [--timeout S] [--unordered]",
+	 .usage = "URL BROADCAST TRACK [--frames N] [--json] [--timeout S] [--unordered] "
+		  "[--version 04|05]",
 	 .help = "Subscribes to TRACK of BROADCAST from the latest group on and prints every\n"
 		 "frame: text frames as lines, timed frames (from `shardctl pub`) with their\n"
 		 "size and publish-to-deliver latency. --json prints one object per frame\n"
-		 "(group, frame, size, latency_us) and a final summary object. Groups come\n"
+		 "(group, frame, size, latency_us, and ts: the frame's timestamp, with\n"
+		 "--version 05) and a final summary object. --version picks the moq-lite\n"
+		 "version (ALPN moq-lite-04, the default, or moq-lite-05). Groups come\n"
 		 "oldest first; --unordered asks for newest-first delivery (moq-lite ordered=0).\n"
 		 "Started before its publisher, it waits for BROADCAST to be announced, then\n"
 		 "subscribes; when the publisher goes away (its track is dropped, as by an\n"
@@ -109,6 +114,15 @@ static bool takes_timeout(const char *name)
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		if (strcmp(commands[i].name, name) == 0)
 			return strstr(commands[i].usage, "--timeout") != NULL;
+	return false;
+}
+
+/* pub and sub take --version 04|05 (the moq-lite version); elsewhere it prints ours. */
+static bool takes_version(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return strstr(commands[i].usage, "--version") != NULL;
 	return false;
 }
 
@@ -354,6 +368,12 @@ int main(int argc, char **argv)
 			json_first = true;
 		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			help = true;
+		} else if ((strcmp(a, "--version") == 0 || strncmp(a, "--version=", 10) == 0) &&
+			   nrest > 0 && takes_version(rest[0])) {
+			/* After the name of pub or sub, --version is the moq-lite version. */
+			rest[nrest++] = argv[i];
+			if (strcmp(a, "--version") == 0 && i + 1 < argc)
+				rest[nrest++] = argv[++i];
 		} else if (strcmp(a, "--version") == 0) {
 			printf("shardctl %s\n", SL_VERSION);
 			free(rest);

@@ -1522,7 +1522,8 @@ int main(int argc, char **argv)
 	if (args.help) {
 		printf("Usage: shardlined [SETTINGS...] [-- EAL-ARGS...]\n\n"
 		       "The shardline data-plane daemon: a moq-lite relay over QUIC (ALPN "
-		       "moq-lite-04,\nURLs moq://HOST:PORT). Settings come from the defaults, then "
+		       "moq-lite-05 or\nmoq-lite-04, URLs moq://HOST:PORT). Settings come from the "
+		       "defaults, then "
 		       "--config FILE,\nthen flags; every setting is also readable and, where "
 		       "marked, settable through\nthe admin socket (shardctl config).\n\n");
 		sl_config_help(stdout, "shardlined");
@@ -1620,7 +1621,7 @@ int main(int argc, char **argv)
 		printf(" shardline://%s", d.cfg.listen.item[i]);
 	if (d.tcpl)
 		printf(" %s://%s", d.cfg.tcp_tls ? "https" : "http", d.cfg.listen_tcp);
-	printf(" (ALPN moq-lite-04%s), admin %s, certificate sha256 %s\n",
+	printf(" (ALPN moq-lite-05, moq-lite-04%s), admin %s, certificate sha256 %s\n",
 	       d.durable ? ", " SL_LP_ALPN : "", sl_admin_path(d.admin), d.cert_sha256);
 	if (d.durable)
 		printf("shardlined: durable partitions: %u stream(s), start %" PRIu64 ", %" PRIu64

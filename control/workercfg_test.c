@@ -60,6 +60,8 @@ static const struct field worker_fields[] = {
 	WF(track.max_age_ns, true),
 	WF(track.max_bytes, true),
 	WF(session.server, false),
+	WF(session.version, false), /* per connection, from the ALPN the handshake chose */
+	WF(session.origin_id, false),
 	WF(session.publish_prefix, false),
 	WF(session.max_inflight_bytes, false),
 	WF(session.max_frame_bytes, false),
@@ -337,7 +339,7 @@ static void test_all_settings(void **state)
 	}
 	assert_int_equal(wc.id, 3);
 	assert_int_equal(wc.nworkers, 4);
-	assert_string_equal(wc.quic.alpn, "moq-lite-04," SL_LP_ALPN);
+	assert_string_equal(wc.quic.alpn, "moq-lite-05,moq-lite-04," SL_LP_ALPN);
 	assert_string_equal(wc.quic.cert_file, "/etc/shardline/cert.pem");
 	assert_string_equal(wc.quic.key_file, "/etc/shardline/key.pem");
 	assert_int_equal(wc.quic.idle_timeout_ns, UINT64_C(9000000000));
@@ -374,7 +376,7 @@ static void test_defaults(void **state)
 	char err[256] = "";
 	sl_config_default(&c);
 	assert_int_equal(sl_workercfg_fill(&c, 0, 1, &wc, err, sizeof(err)), 0);
-	assert_string_equal(wc.quic.alpn, "moq-lite-04," SL_LP_ALPN);
+	assert_string_equal(wc.quic.alpn, "moq-lite-05,moq-lite-04," SL_LP_ALPN);
 	assert_null(wc.quic.cert_file);
 	assert_null(wc.quic.key_file);
 	assert_int_equal(wc.quic.max_conns, 10001);
@@ -388,7 +390,7 @@ static void test_defaults(void **state)
 	assert_int_equal(wc.quic.max_udp_payload, 1452);
 	set(&c, "io_cores", "0");
 	assert_int_equal(sl_workercfg_fill(&c, 0, 1, &wc, err, sizeof(err)), 0);
-	assert_string_equal(wc.quic.alpn, "moq-lite-04");
+	assert_string_equal(wc.quic.alpn, "moq-lite-05,moq-lite-04");
 }
 
 /* Every setting that may change while the daemon runs reaches a running worker (log_level

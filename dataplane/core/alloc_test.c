@@ -10,12 +10,14 @@
 /* The options shardlined and the benchmark run with. */
 const char *malloc_conf = SL_ALLOC_CONF;
 
+#ifdef SL_HAVE_JEMALLOC
 static long minor_faults(void)
 {
 	struct rusage r;
 	getrusage(RUSAGE_THREAD, &r);
 	return r.ru_minflt;
 }
+#endif
 
 /* In a production build malloc must be jemalloc's: a 1 MiB allocation shows in its statistics. */
 static void heap_is_jemalloc_in_production_builds(void **state)

@@ -18,6 +18,11 @@ static const char *const msg_names[SL_MOQ_MSG_COUNT] = {
 	"fetch",
 	"probe",
 	"goaway",
+	"setup",
+	"announce_ok",
+	"track",
+	"track_info",
+	"subscribe_end",
 };
 
 const char *sl_moq_msg_name(enum sl_moq_msg m)
@@ -28,6 +33,7 @@ const char *sl_moq_msg_name(enum sl_moq_msg m)
 void sl_moq_session_config_default(struct sl_moq_session_config *c)
 {
 	memset(c, 0, sizeof(*c));
+	c->version = SL_MOQ_LITE_04;
 	c->publish_prefix = "";
 	c->max_inflight_bytes = UINT64_C(4) << 20;
 	c->max_frame_bytes = UINT64_C(16) << 20;
@@ -176,6 +182,40 @@ int sm_tx_frame(struct sl_moq_session *s, struct sl_moq_stream *st, struct sl_sl
 	return rc;
 }
 
+/* The timestamp a frame goes out with in lite-05. A frame that came without one (from a lite-04
+ * publisher) is stamped with this side's clock in the 1000-per-second timescale the session
+ * announces for such tracks: for a live frame that is its arrival within the fan-out delay.
+ * Deltas may be negative, but a synthesized stamp never goes below the previous one, so the
+ * timestamps the relay invents are monotonic within a group. */
+static uint64_t frame_ts(struct sl_moq_session *s, struct sl_moq_stream *st, uint64_t ts)
+{
+	if (ts != SL_GROUP_NO_TS)
+		return ts;
+	ts = s->now / UINT64_C(1000000);
+	return ts < st->tx_ts ? st->tx_ts : ts;
+}
+
+int sm_tx_frame_v(struct sl_moq_session *s, struct sl_moq_stream *st, struct sl_slice f,
+		  uint64_t ts)
+{
+	if (!s->v05)
+		return sm_tx_frame(s, st, f);
+	ts = frame_ts(s, st, ts);
+	uint8_t hdr[24];
+	struct sl_writer w;
+	sl_writer_init(&w, hdr, sizeof(hdr));
+	/* Re-encoded against this stream's previous frame: a relay forwards the timestamps, not
+	 * the publisher's deltas (a subscriber may join a group's stream at its first frame
+	 * only, but fetches and mirrors rebuild groups too). */
+	sl_moq_encode_frame_header05(&w, (int64_t)(ts - st->tx_ts), f.len);
+	st->tx_ts = ts;
+	s->st.msgs_out[SL_MOQ_MSG_FRAME]++;
+	int rc = sm_tx(s, st, hdr, sl_writer_len(&w), false);
+	if (rc == 0 && f.len > 0)
+		rc = tx_payload(s, st, f);
+	return rc;
+}
+
 /* ---- streams ---- */
 
 /*
@@ -308,6 +348,16 @@ void sm_stream_release(struct sl_moq_session *s, struct sl_moq_stream *st)
 		sl_group_reader_release(&st->u.go.r);
 		sm_group_out_unlink(st);
 		break;
+	case K_TRACK_IN:
+		if (s->relay) {
+			sl_waiter_cancel(&st->u.ti.w);
+			sm_task_unlink(&st->u.ti.task);
+			st->u.ti.q = NULL;
+		}
+		break;
+	case K_TRACK_OUT:
+		sm_tinfo_done(s, st, NULL); /* the waiting answer with what they have */
+		break;
 	default:
 		break;
 	}
@@ -393,7 +443,10 @@ static int commit_frame(struct sl_moq_session *s, struct sl_moq_stream *st)
 	s->st.msgs_in[SL_MOQ_MSG_FRAME]++;
 	if (f.buf)
 		sl_trace_frame(s->cfg.trace, SL_TRACE_RELAY_RX, f.buf->data, f.len);
-	int rc = sl_group_write_frame(st->g, f);
+	/* A lite-05 frame keeps its timestamp (a negative sum of deltas is a broken publisher's:
+	 * it is clamped to 0 rather than taken for "no timestamp"). */
+	int rc = s->v05 ? sl_group_write_frame_ts(st->g, f, (int64_t)st->rx_ts < 0 ? 0 : st->rx_ts)
+			: sl_group_write_frame(st->g, f);
 	if (rc != 0) {
 		/* The group or its track was closed (unsubscribed, aborted): stop the stream. */
 		st->err_code = sl_moq_error_code(rc);
@@ -419,7 +472,15 @@ static int rx_frames(struct sl_moq_session *s, struct sl_moq_stream *st, struct 
 	}
 	uint64_t size;
 	const char *why;
-	int rc = sl_moq_decode_frame_header(r, s->cfg.max_frame_bytes, &size, &why);
+	int rc;
+	if (s->v05) {
+		int64_t delta;
+		rc = sl_moq_decode_frame_header05(r, s->cfg.max_frame_bytes, &delta, &size, &why);
+		if (rc == 0)
+			st->rx_ts += (uint64_t)delta;
+	} else {
+		rc = sl_moq_decode_frame_header(r, s->cfg.max_frame_bytes, &size, &why);
+	}
 	if (rc == SL_ETRUNC)
 		return 0;
 	if (rc != 0) {
@@ -460,6 +521,114 @@ static int proto_err(struct sl_moq_session *s, struct sl_moq_stream *st, uint64_
 	return SL_EINVAL;
 }
 
+/* The broadcast at path this side serves: the origin's (relay) or a published one (client). */
+static struct sl_broadcast *find_broadcast(struct sl_moq_session *s, const char *path)
+{
+	if (s->relay)
+		return sl_origin_find(s->relay->origin, path);
+	char *norm = sm_path_norm(path, strlen(path));
+	if (norm == NULL)
+		return NULL;
+	struct pub *p = s->pubs;
+	while (p && strcmp(p->path, norm) != 0)
+		p = p->next;
+	free(norm);
+	return p ? p->b : NULL;
+}
+
+int sm_send_track_info(struct sl_moq_session *s, struct sl_moq_stream *st,
+		       const struct sl_moq_track_info *info)
+{
+	uint8_t buf[32];
+	struct sl_writer w;
+	sl_writer_init(&w, buf, sizeof(buf));
+	int rc = sl_moq_encode_track_info(&w, info);
+	if (rc == 0) {
+		s->st.msgs_out[SL_MOQ_MSG_TRACK_INFO]++;
+		rc = sm_tx(s, st, buf, sl_writer_len(&w), true);
+	}
+	return rc;
+}
+
+/* The publisher's TRACK_INFO came (or will not): answer the downstream Track stream at the next
+ * poll with it (or with the synthesized one already in place). Runs in the upstream session's
+ * call, so the query is read now: it may be gone by then. */
+static void track_wait_wake(struct sl_waiter *w)
+{
+	struct sl_moq_stream *st = container_of(w, struct sl_moq_stream, u.ti.w);
+	struct tinfo *q = st->u.ti.q;
+	st->u.ti.q = NULL;
+	if (q && q->known)
+		st->u.ti.info = q->info;
+	sm_ready_push(st->u.ti.task.s, &st->u.ti.task);
+}
+
+static void track_answer_run(struct task *t)
+{
+	struct sl_moq_stream *st = container_of(t, struct sl_moq_stream, u.ti.task);
+	struct sl_moq_session *s = t->s;
+	if (s->closed || st->dead || st->tx_done)
+		return;
+	if (sm_send_track_info(s, st, &st->u.ti.info) != 0)
+		sm_reset_stream(s, st, SL_MOQ_ERR_CANCEL);
+	else
+		maybe_release(s, st);
+}
+
+/*
+ * lite-05 TRACK: answered with TRACK_INFO, then FIN, without waiting for a SUBSCRIBE (the
+ * reference subscriber sends none before it has the answer). For a track of a broadcast a
+ * lite-05 publisher announced on this relay, the answer is the publisher's own: the relay asks
+ * it once with its own TRACK and keeps the answer (sm_relay_track_info). Otherwise (a lite-04
+ * publisher, another worker's broadcast, a client's own track) it is synthesized: shardline's
+ * track model keeps a priority per track and timestamps per frame, not a publisher's ordering,
+ * latency or timescale, so the answer is the track's priority (0 for one nobody asked for yet),
+ * unordered, no latency bound, and the timescale 1000 (milliseconds), which is the reference
+ * publisher's and the one the relay stamps lite-04 frames in. An unknown broadcast is reset with
+ * not-found.
+ */
+static int on_track(struct sl_moq_session *s, struct sl_moq_stream *st,
+		    const struct sl_moq_track *m)
+{
+	s->st.msgs_in[SL_MOQ_MSG_TRACK]++;
+	if (sm_str_has_nul(m->broadcast) || sm_str_has_nul(m->track) || m->track.len == 0) {
+		st->err_code = SL_MOQ_ERR_NOT_FOUND;
+		return SL_ENOTFOUND;
+	}
+	char *bpath = sm_str_dup(m->broadcast), *name = sm_str_dup(m->track);
+	struct sl_broadcast *b = bpath && name ? find_broadcast(s, bpath) : NULL;
+	struct sl_track *t = b ? sl_broadcast_track(b, name) : NULL;
+	if (b == NULL) {
+		free(bpath);
+		free(name);
+		st->err_code = SL_MOQ_ERR_NOT_FOUND;
+		return SL_ENOTFOUND;
+	}
+	struct sl_moq_track_info info = {
+		.priority = t ? sl_track_priority(t) : 0,
+		.ordered = false,
+		.max_latency_ms = 0,
+		.timescale = 1000,
+	};
+	int known = -1;
+	if (s->relay) {
+		st->u.ti.info = info;
+		sm_task_init(&st->u.ti.task, s, track_answer_run);
+		sl_waiter_init(&st->u.ti.w, track_wait_wake);
+		known = sm_relay_track_info(s, st, b, name, &info);
+	}
+	free(bpath);
+	free(name);
+	if (known == 0)
+		return 0; /* answered when the publisher's TRACK_INFO comes */
+	int rc = sm_send_track_info(s, st, &info);
+	if (rc != 0) {
+		st->err_code = SL_MOQ_ERR_CANCEL;
+		return rc;
+	}
+	return 0;
+}
+
 /* Consumes one message (or some payload) from r. Returns 1 on progress, 0 when more bytes are
  * needed, or a negative code with st->err_code set (the caller resets the stream). */
 static int step(struct sl_moq_session *s, struct sl_moq_stream *st, struct sl_reader *r)
@@ -471,11 +640,19 @@ static int step(struct sl_moq_session *s, struct sl_moq_stream *st, struct sl_re
 		uint64_t type;
 		DECODE(sl_moq_decode_stream_type(r, &type, &why));
 		if (st->uni) {
-			if (type == SL_MOQ_STREAM_GROUP) {
+			if (type == SL_MOQ_UNI_GROUP) {
 				st->kind = K_GROUP_IN;
 				return 1;
 			}
+			if (type == SL_MOQ_UNI_SETUP && s->v05) {
+				st->kind = K_SETUP_IN;
+				return 1;
+			}
 		} else {
+			if (type == SL_MOQ_STREAM_TRACK && s->v05) {
+				st->kind = K_TRACK_IN;
+				return 1;
+			}
 			switch (type) {
 			case SL_MOQ_STREAM_ANNOUNCE:
 				st->kind = K_ANNOUNCE_IN;
@@ -553,13 +730,78 @@ static int step(struct sl_moq_session *s, struct sl_moq_stream *st, struct sl_re
 		return rx_frames(s, st, r);
 	case K_FETCH_OUT:
 		return rx_frames(s, st, r);
+	case K_SETUP_IN: {
+		if (st->first)
+			return proto_err(s, st, SL_MOQ_ERR_UNEXPECTED_MESSAGE);
+		struct sl_moq_setup m;
+		DECODE(sl_moq_decode_setup(r, &m, &why));
+		st->first = true;
+		s->st.msgs_in[SL_MOQ_MSG_SETUP]++;
+		if (m.has_origin)
+			s->peer_origin = m.origin;
+		/* Only a client over raw QUIC names a root here (never over WebSocket, where the
+		 * URL does); it is recorded for the owner, the relay serves one namespace. */
+		if (m.has_path && s->peer_path == NULL && !sm_str_has_nul(m.path))
+			s->peer_path = sm_str_dup(m.path);
+		return 1;
+	}
+	case K_TRACK_IN: {
+		if (st->first)
+			return proto_err(s, st, SL_MOQ_ERR_UNEXPECTED_MESSAGE);
+		struct sl_moq_track m;
+		DECODE(sl_moq_decode_track(r, &m, &why));
+		st->first = true;
+		rc = on_track(s, st, &m);
+		return rc < 0 ? rc : 1;
+	}
+	case K_TRACK_OUT: {
+		if (st->first) /* one TRACK_INFO, then FIN */
+			return proto_err(s, st, SL_MOQ_ERR_UNEXPECTED_MESSAGE);
+		struct sl_moq_track_info m;
+		DECODE(sl_moq_decode_track_info(r, &m, &why));
+		st->first = true;
+		s->st.msgs_in[SL_MOQ_MSG_TRACK_INFO]++;
+		sm_tinfo_done(s, st, &m);
+		sm_tx_fin(s, st);
+		return 1;
+	}
 	case K_ANNOUNCE_OUT: {
 		struct sl_moq_announce m;
-		DECODE(sl_moq_decode_announce(r, &m, &why));
+		if (s->v05 && !st->first) {
+			/* lite-05: the responder's ANNOUNCE_OK comes first (its hop id, a count).
+			 */
+			struct sl_moq_announce_ok ok;
+			DECODE(sl_moq_decode_announce_ok(r, &ok, &why));
+			st->first = true;
+			s->st.msgs_in[SL_MOQ_MSG_ANNOUNCE_OK]++;
+			return 1;
+		}
+		if (s->v05)
+			DECODE(sl_moq_decode_announce05(r, &m, &why));
+		else
+			DECODE(sl_moq_decode_announce(r, &m, &why));
 		rc = sm_on_announce(s, st, &m);
 		return rc < 0 ? rc : 1;
 	}
 	case K_SUBSCRIBE_OUT: {
+		if (s->v05) {
+			struct sl_moq_response05 m;
+			DECODE(sl_moq_decode_response05(r, &m, &why));
+			struct usub *u = st->u.u;
+			if (m.type == SL_MOQ_RESPONSE05_OK) {
+				s->st.msgs_in[SL_MOQ_MSG_SUBSCRIBE_OK]++;
+				if (u)
+					u->ok = true;
+			} else if (m.type == SL_MOQ_RESPONSE05_END) {
+				/* The FIN that follows ends the track; groups below the end may
+				 * still be arriving on their own streams. */
+				s->st.msgs_in[SL_MOQ_MSG_SUBSCRIBE_END]++;
+			} else {
+				/* lite-05 publishers may send DROP before (or without) an OK. */
+				s->st.msgs_in[SL_MOQ_MSG_SUBSCRIBE_DROP]++;
+			}
+			return 1;
+		}
 		struct sl_moq_response m;
 		DECODE(sl_moq_decode_response(r, &m, &why));
 		struct usub *u = st->u.u;
@@ -694,6 +936,9 @@ static void stream_teardown(struct sl_moq_session *s, struct sl_moq_stream *st, 
 		if (!st->u.go.fin && st->u.go.d && !s->closed)
 			s->st.groups_reset++;
 		break;
+	case K_TRACK_OUT:
+		sm_tinfo_done(s, st, NULL);
+		break;
 	default:
 		break;
 	}
@@ -730,6 +975,16 @@ static void on_fin(struct sl_moq_session *s, struct sl_moq_stream *st)
 			sm_reset_stream(s, st, SL_MOQ_ERR_DECODE);
 		}
 		maybe_release(s, st);
+		return;
+	case K_SETUP_IN:
+		st->tx_done = true;
+		sm_stream_release(s, st);
+		return;
+	case K_TRACK_IN:
+		/* The answer still waits for the publisher's: it finishes our side then. */
+		if (s->relay && (st->u.ti.q || st->u.ti.task.pprev))
+			return;
+		sm_tx_fin(s, st);
 		return;
 	case K_GROUP_IN:
 	case K_FETCH_OUT:
@@ -785,6 +1040,16 @@ struct sl_moq_session *sl_moq_session_new(const struct sl_moq_session_config *cf
 	s->ops = *ops;
 	s->t = t;
 	s->relay = relay;
+	s->v05 = s->cfg.version == SL_MOQ_LITE_05;
+	s->setup_open = !s->v05;
+	if (s->v05 && s->cfg.origin_id == 0) {
+		/* Distinct per session and never 0 ("unknown"); a hop id only has to tell relays
+		 * apart in an announcement's hop list. */
+		uint64_t z = (uint64_t)(uintptr_t)s + UINT64_C(0x9e3779b97f4a7c15);
+		z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+		z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+		s->cfg.origin_id = ((z ^ (z >> 31)) & SL_MOQ_MAX_VALUE) | 1;
+	}
 	/* Only a relay asks for the prefix its peer may publish under, at its first poll. */
 	s->interest_open = true;
 	if (relay) {
@@ -868,6 +1133,7 @@ void sl_moq_session_free(struct sl_moq_session *s)
 	if (s->relay)
 		s->relay->sessions--;
 	free(s->goaway_uri);
+	free(s->peer_path);
 	free(s->publish_prefix);
 	free(s);
 }
@@ -1002,6 +1268,48 @@ void sl_moq_session_stream_closed(struct sl_moq_session *s, struct sl_moq_stream
 	sm_leave(s);
 }
 
+/* ---- lite-05 Setup stream ---- */
+
+/* Each side opens one uni Setup stream: SETUP with our origin id, then FIN. Neither waits for
+ * the other's. A server never sends the Path parameter. Retried at the next poll when the
+ * peer's stream limit is reached. */
+static void open_setup(struct sl_moq_session *s)
+{
+	struct sl_moq_setup m = {.has_origin = true, .origin = s->cfg.origin_id};
+	uint8_t buf[48];
+	struct sl_writer w;
+	sl_writer_init(&w, buf, sizeof(buf));
+	int rc = sl_moq_encode_stream_type(&w, (enum sl_moq_stream_type)SL_MOQ_UNI_SETUP);
+	if (rc == 0)
+		rc = sl_moq_encode_setup(&w, &m);
+	struct sl_moq_stream *st;
+	if (rc == 0)
+		rc = sm_stream_open(s, false, K_SETUP_OUT, &st);
+	if (rc == SL_EBUSY)
+		return;
+	s->setup_open = true;
+	if (rc != 0)
+		return;
+	s->st.msgs_out[SL_MOQ_MSG_SETUP]++;
+	sm_tx(s, st, buf, sl_writer_len(&w), true);
+	sm_stream_release(s, st);
+}
+
+enum sl_moq_version sl_moq_session_version(const struct sl_moq_session *s)
+{
+	return s->v05 ? SL_MOQ_LITE_05 : SL_MOQ_LITE_04;
+}
+
+uint64_t sl_moq_session_peer_origin(const struct sl_moq_session *s)
+{
+	return s->peer_origin;
+}
+
+const char *sl_moq_session_peer_path(const struct sl_moq_session *s)
+{
+	return s->peer_path;
+}
+
 /* ---- public: poll ---- */
 
 int sl_moq_session_poll(struct sl_moq_session *s, uint64_t now_ns)
@@ -1010,6 +1318,8 @@ int sl_moq_session_poll(struct sl_moq_session *s, uint64_t now_ns)
 		return SL_ECLOSED;
 	sm_enter(s);
 	s->now = now_ns;
+	if (!s->setup_open)
+		open_setup(s);
 	if (!s->interest_open) {
 		int rc;
 		sm_open_interest(s, s->publish_prefix, &s->interest_open, &rc);
@@ -1048,7 +1358,7 @@ void sl_moq_session_writable(struct sl_moq_session *s)
 {
 	if (s->closed)
 		return;
-	bool work = s->blocked.head != NULL || !s->interest_open;
+	bool work = s->blocked.head != NULL || !s->interest_open || !s->setup_open;
 	while (s->blocked.head)
 		sm_task_push(&s->ready, s->blocked.head);
 	sl_waitq_wake_all(&s->credit_waiters);

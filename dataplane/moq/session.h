@@ -15,10 +15,11 @@
 #include "core/stats.h"
 
 /*
- * A moq-lite-04 session over one connection, sans-IO. The caller owns the transport (a QUIC
- * connection in the shard, an in-memory pipe in tests): it feeds stream events in with the
- * sl_moq_session_stream_* calls and gives the session a table of transport operations to open,
- * write and reset streams. sl_moq_session_poll moves ready track data onto group streams; it
+ * A moq-lite session over one connection, sans-IO, in the version the connection negotiated
+ * (cfg.version: lite-04 or lite-05; docs/moq.md says what lite-05 changes). The caller owns the
+ * transport (a QUIC connection in the shard, an in-memory pipe in tests): it feeds stream events in
+ * with the sl_moq_session_stream_* calls and gives the session a table of transport operations to
+ * open, write and reset streams. sl_moq_session_poll moves ready track data onto group streams; it
  * visits only subscriptions whose waiters fired, never every subscription.
  *
  * Streams are handles both ways, never ids to look up: the transport gives the session an
@@ -87,6 +88,13 @@ uint64_t sl_moq_group_order(uint8_t sub_priority, uint8_t pub_priority, bool ord
 struct sl_moq_session_config {
 	/* The session's end of the connection: true for the accepting (relay) side. */
 	bool server;
+	/* The moq-lite version spoken: SL_MOQ_LITE_04 (default) or SL_MOQ_LITE_05, fixed by the
+	 * connection (the ALPN on raw QUIC, the subprotocol on a WebSocket); see docs/moq.md. */
+	enum sl_moq_version version;
+	/* lite-05: this side's origin (hop) id, sent in SETUP and ANNOUNCE_OK and put in
+	 * ANNOUNCE_INTEREST's exclude_hop. 0 (default): a non-zero 53-bit value derived from the
+	 * session's address, distinct per session. */
+	uint64_t origin_id;
 	/* Relay sessions only: the prefix the peer may publish under, asked for with one
 	 * ANNOUNCE_INTEREST when the session starts. Default "" (everything); NULL opens none. */
 	const char *publish_prefix;
@@ -128,6 +136,12 @@ enum sl_moq_msg {
 	SL_MOQ_MSG_FETCH,
 	SL_MOQ_MSG_PROBE,
 	SL_MOQ_MSG_GOAWAY,
+	/* lite-05 only */
+	SL_MOQ_MSG_SETUP,
+	SL_MOQ_MSG_ANNOUNCE_OK,
+	SL_MOQ_MSG_TRACK,
+	SL_MOQ_MSG_TRACK_INFO,
+	SL_MOQ_MSG_SUBSCRIBE_END,
 	SL_MOQ_MSG_COUNT,
 };
 
@@ -394,6 +408,18 @@ int sl_moq_session_next_announce(struct sl_moq_session *s, struct sl_waiter *w,
  * before closing). Errors: SL_EBUSY, SL_ERANGE (uri too long), SL_ECLOSED, SL_ENOMEM.
  */
 int sl_moq_session_goaway(struct sl_moq_session *s, const char *uri);
+
+/* ---- lite-05 ---- */
+
+/* The version the session speaks (its config's). */
+enum sl_moq_version sl_moq_session_version(const struct sl_moq_session *s);
+
+/* lite-05: the peer's origin id from its SETUP (0 until one arrived or if it sent none). */
+uint64_t sl_moq_session_peer_origin(const struct sl_moq_session *s);
+
+/* lite-05: the Path parameter of the peer's SETUP (a client over raw QUIC may name the root it
+ * wants there), or NULL when none came. Recorded only: the relay serves one namespace. */
+const char *sl_moq_session_peer_path(const struct sl_moq_session *s);
 
 /* The uri of a GOAWAY received from the peer ("" = just close), or NULL if none came. */
 const char *sl_moq_session_goaway_uri(const struct sl_moq_session *s);

@@ -49,6 +49,22 @@ static int send_announce(struct sl_moq_session *s, struct sl_moq_stream *st, con
 	return rc;
 }
 
+/* lite-05: the responder's first message on an Announce stream, before any ANNOUNCE (the
+ * reference client decodes the first message as ANNOUNCE_OK whatever it is). */
+static int send_announce_ok(struct sl_moq_session *s, struct sl_moq_stream *st, uint64_t active)
+{
+	struct sl_moq_announce_ok m = {.hop_id = s->cfg.origin_id, .active_count = active};
+	uint8_t buf[32];
+	struct sl_writer w;
+	sl_writer_init(&w, buf, sizeof(buf));
+	int rc = sl_moq_encode_announce_ok(&w, &m);
+	if (rc == 0) {
+		s->st.msgs_out[SL_MOQ_MSG_ANNOUNCE_OK]++;
+		rc = sm_tx(s, st, buf, sl_writer_len(&w), false);
+	}
+	return rc;
+}
+
 static void announce_run(struct task *t)
 {
 	struct sl_moq_stream *st = container_of(t, struct sl_moq_stream, u.ai.task);
@@ -86,6 +102,11 @@ int sm_on_interest(struct sl_moq_session *s, struct sl_moq_stream *st,
 			st->err_code = SL_MOQ_ERR_BOUNDS;
 			return SL_ENOMEM;
 		}
+		/* The broadcasts active now are the consumer's first announcements. */
+		if (s->v05 && send_announce_ok(s, st, sl_announced_pending(st->u.ai.a)) != 0) {
+			st->err_code = SL_MOQ_ERR_CANCEL;
+			return SL_ECLOSED;
+		}
 		sm_ready_push(s, &st->u.ai.task);
 		return 0;
 	}
@@ -95,6 +116,14 @@ int sm_on_interest(struct sl_moq_session *s, struct sl_moq_stream *st,
 		s->ann_ins->u.ai.pprev = &st->u.ai.next;
 	st->u.ai.pprev = &s->ann_ins;
 	s->ann_ins = st;
+	if (s->v05) {
+		uint64_t n = 0;
+		for (struct pub *p = s->pubs; p; p = p->next) {
+			const char *suffix;
+			n += sl_path_strip_prefix(p->path, prefix, &suffix);
+		}
+		send_announce_ok(s, st, n);
+	}
 	for (struct pub *p = s->pubs; p; p = p->next) {
 		const char *suffix;
 		if (sl_path_strip_prefix(p->path, prefix, &suffix))
@@ -135,7 +164,10 @@ int sm_on_announce(struct sl_moq_session *s, struct sl_moq_stream *st,
 
 void sm_open_interest(struct sl_moq_session *s, const char *prefix, bool *done, int *ret)
 {
-	struct sl_moq_announce_interest m = {{(const uint8_t *)prefix, strlen(prefix)}, 0};
+	/* lite-05 peers exclude broadcasts that came through this side (our id in their hop
+	 * lists); lite-04 sessions have no id and exclude nothing. */
+	struct sl_moq_announce_interest m = {{(const uint8_t *)prefix, strlen(prefix)},
+					     s->v05 ? s->cfg.origin_id : 0};
 	uint8_t buf[MSG_MAX];
 	struct sl_writer w;
 	sl_writer_init(&w, buf, sizeof(buf));

@@ -16,7 +16,8 @@ static void fetch_run(struct task *t)
 		return;
 	for (;;) {
 		struct sl_slice f;
-		int rc = sl_group_read_frame(&st->u.fi.r, &st->u.fi.w, &f);
+		uint64_t ts;
+		int rc = sl_group_read_frame_ts(&st->u.fi.r, &st->u.fi.w, &f, &ts);
 		if (rc == SL_EAGAIN)
 			return;
 		if (rc == SL_EEOF) {
@@ -30,7 +31,7 @@ static void fetch_run(struct task *t)
 			sm_reset_stream(s, st, sl_moq_error_code(rc));
 			return;
 		}
-		rc = sm_tx_frame(s, st, f);
+		rc = sm_tx_frame_v(s, st, f, ts);
 		if (rc != 0) {
 			sm_reset_stream(s, st, SL_MOQ_ERR_CANCEL);
 			return;

@@ -43,6 +43,10 @@ enum kind {
 	K_FETCH_OUT,
 	K_GOAWAY_OUT,
 	K_GROUP_OUT,
+	K_SETUP_IN,  /* lite-05: the peer's uni Setup stream */
+	K_TRACK_IN,  /* lite-05: the peer's TRACK, answered with TRACK_INFO */
+	K_SETUP_OUT, /* lite-05: ours, released once SETUP and FIN are queued */
+	K_TRACK_OUT, /* lite-05 relay: our TRACK to a publisher, for its TRACK_INFO */
 };
 
 struct sl_moq_session;
@@ -58,6 +62,7 @@ struct task {
 struct dsub;
 struct usub;
 struct remote;
+struct tinfo;
 
 /*
  * The session's side of one stream: what the transport hands back with every event of the
@@ -83,6 +88,10 @@ struct sl_moq_stream {
 	struct sl_buf *fbuf;  /* frame being assembled */
 	uint64_t fleft;	      /* payload bytes still expected for fbuf */
 	struct sl_track *trk; /* fetch: the private track holding g */
+	/* lite-05 frame timestamps: rx_ts the running sum of the deltas received (the frame
+	 * being assembled has it), tx_ts the last one written; both start at 0 on every group or
+	 * fetch stream, so the first delta is the absolute timestamp. */
+	uint64_t rx_ts, tx_ts;
 	union {
 		struct dsub *d;			/* K_SUBSCRIBE_IN */
 		struct usub *u;			/* K_SUBSCRIBE_OUT */
@@ -96,7 +105,14 @@ struct sl_moq_stream {
 		struct { /* K_ANNOUNCE_OUT */
 			char *prefix;
 		} ao;
-		struct { /* K_FETCH_IN */
+		struct {		 /* K_TRACK_IN waiting for the publisher's TRACK_INFO */
+			struct tinfo *q; /* NULL once answered or given up */
+			struct sl_waiter w;
+			struct task task;
+			struct sl_moq_track_info info;
+		} ti;
+		struct tinfo *to; /* K_TRACK_OUT: the query it answers */
+		struct {	  /* K_FETCH_IN */
 			struct sl_group_reader r;
 			struct sl_waiter w;
 			struct task task; /* fetch_retry until a group is found, then fetch_run */
@@ -149,6 +165,7 @@ struct dsub {
 	bool past_end;	 /* a group past the end was seen: what is missing up to it is dropped */
 	bool has_seen;
 	bool finished;	 /* the Subscribe stream was finished or reset by this side */
+	bool ok_sent;	 /* lite-05: SUBSCRIBE_OK (the first group) went out */
 	int track_state; /* 0 live, 1 ended cleanly, < 0 abort code */
 	uint64_t end;
 	uint64_t max_latency_ns;
@@ -179,14 +196,35 @@ struct usub {
 	char *name;
 };
 
+/*
+ * Relay, lite-05: what a remote broadcast's publisher said about one of its tracks (TRACK_INFO),
+ * asked once with our own TRACK and kept for every later downstream TRACK; downstream Track
+ * streams wait on it meanwhile.
+ */
+struct tinfo {
+	struct tinfo *next;
+	struct sl_moq_stream *st; /* our Track stream while the answer is pending */
+	bool known;
+	struct sl_moq_track_info info;
+	struct sl_waitq waiters;
+	char name[];
+};
+
 /* Relay: a broadcast the peer announced, published into the origin on its behalf. */
 struct remote {
 	struct sl_moq_session *s;
 	struct sl_broadcast *b;
 	struct sl_moq_stream *ann; /* the interest stream it was announced on */
 	struct remote *next, **pprev;
+	struct tinfo *tinfos;
+	uint32_t ntinfos;
 	char path[];
 };
+
+/* Track names whose TRACK_INFO a relay keeps per remote broadcast: a subscriber asking for
+ * endless names gets synthesized answers past it instead of growing the list and opening
+ * streams to the publisher. */
+#define SM_MAX_TINFOS 64
 
 /* Client: a broadcast this side offers. */
 struct pub {
@@ -224,6 +262,10 @@ struct sl_moq_session {
 	char *publish_prefix;
 	uint64_t now;
 	bool closed;
+	bool v05;	 /* speaks moq-lite-05 (cfg.version) */
+	bool setup_open; /* lite-05: our SETUP is queued (or lite-04: none is sent) */
+	uint64_t peer_origin;
+	char *peer_path;
 	/* The transport said the connection is gone (sl_moq_session_closed): its handles are
 	 * dead, so nothing is released through it any more. */
 	bool transport_gone;
@@ -309,6 +351,10 @@ char *sm_path_norm(const char *in, size_t n);
 char *sm_path_join(const char *prefix, const char *suffix, size_t slen);
 int sm_tx(struct sl_moq_session *s, struct sl_moq_stream *st, const void *p, size_t n, bool fin);
 int sm_tx_frame(struct sl_moq_session *s, struct sl_moq_stream *st, struct sl_slice f);
+/* Writes a frame in the session's version: lite-05 adds the timestamp delta (ts
+ * SL_GROUP_NO_TS: the session's clock in ms, never below the previous frame's). */
+int sm_tx_frame_v(struct sl_moq_session *s, struct sl_moq_stream *st, struct sl_slice f,
+		  uint64_t ts);
 int sm_stream_open(struct sl_moq_session *s, bool bidi, uint8_t kind, struct sl_moq_stream **out);
 void sm_stream_release(struct sl_moq_session *s, struct sl_moq_stream *st);
 void sm_enter(struct sl_moq_session *s);
@@ -346,6 +392,17 @@ int sm_relay_lookup_track(struct sl_moq_session *s, const char *bpath, const cha
 int sm_relay_fetch_upstream(struct sl_moq_session *s, struct sl_moq_stream *st);
 int sm_on_group_header(struct sl_moq_session *s, struct sl_moq_stream *st,
 		       const struct sl_moq_group *m);
+/* lite-05 relay: the TRACK_INFO of a track of b, or a query to its publisher. Returns 1 with
+ * *out filled when known, 0 when st waits (its task answers), or -1 when b's publisher cannot be
+ * asked (not a lite-05 session's broadcast here, or no stream): the caller synthesizes. */
+int sm_relay_track_info(struct sl_moq_session *s, struct sl_moq_stream *st, struct sl_broadcast *b,
+			const char *name, struct sl_moq_track_info *out);
+/* Our Track stream's answer arrived (info) or the stream ended without one (NULL). */
+void sm_tinfo_done(struct sl_moq_session *s, struct sl_moq_stream *st,
+		   const struct sl_moq_track_info *info);
+/* Sends TRACK_INFO then FIN on a downstream Track stream. */
+int sm_send_track_info(struct sl_moq_session *s, struct sl_moq_stream *st,
+		       const struct sl_moq_track_info *info);
 
 /* ---- session_announce.c: announcements ---- */
 

@@ -66,8 +66,113 @@ static void usub_unused(void *arg, struct sl_track *t)
 		sm_tx_fin(s, st);
 }
 
+/* ---- lite-05: TRACK_INFO from a remote broadcast's publisher ---- */
+
+/* The query is answered (or given up): every waiting downstream Track stream takes the result
+ * now, because the query may be freed before their tasks run. */
+static void tinfo_wake(struct tinfo *q)
+{
+	sl_waitq_wake_all(&q->waiters);
+}
+
+static void tinfo_free(struct sl_moq_session *s, struct tinfo *q)
+{
+	if (q->st) {
+		struct sl_moq_stream *st = q->st;
+		q->st = NULL;
+		st->u.to = NULL;
+		if (!s->closed)
+			sm_reset_stream(s, st, SL_MOQ_ERR_CANCEL);
+	}
+	tinfo_wake(q);
+	sl_waitq_detach_all(&q->waiters);
+	free(q);
+}
+
+void sm_tinfo_done(struct sl_moq_session *s, struct sl_moq_stream *st,
+		   const struct sl_moq_track_info *info)
+{
+	(void)s;
+	struct tinfo *q = st->u.to;
+	if (q == NULL)
+		return;
+	st->u.to = NULL;
+	q->st = NULL;
+	if (info) {
+		q->known = true;
+		q->info = *info;
+	}
+	tinfo_wake(q);
+}
+
+int sm_relay_track_info(struct sl_moq_session *s, struct sl_moq_stream *st, struct sl_broadcast *b,
+			const char *name, struct sl_moq_track_info *out)
+{
+	uint64_t v;
+	if (!sl_u64map_get(&s->relay->remotes, (uint64_t)(uintptr_t)b, &v))
+		return -1;
+	struct remote *rb = (struct remote *)(uintptr_t)v;
+	struct sl_moq_session *up = rb->s;
+	if (!up->v05 || up->closed)
+		return -1;
+	struct tinfo *q = rb->tinfos;
+	while (q && strcmp(q->name, name) != 0)
+		q = q->next;
+	if (q && q->known) {
+		*out = q->info;
+		return 1;
+	}
+	if (q == NULL) {
+		if (rb->ntinfos >= SM_MAX_TINFOS)
+			return -1;
+		size_t n = strlen(name);
+		struct sl_moq_track m = {{(const uint8_t *)rb->path, strlen(rb->path)},
+					 {(const uint8_t *)name, n}};
+		uint8_t buf[MSG_MAX];
+		struct sl_writer w;
+		sl_writer_init(&w, buf, sizeof(buf));
+		if (sl_moq_encode_stream_type(&w, SL_MOQ_STREAM_TRACK) != 0 ||
+		    sl_moq_encode_track(&w, &m) != 0)
+			return -1;
+		q = calloc(1, sizeof(*q) + n + 1);
+		if (q == NULL)
+			return -1;
+		memcpy(q->name, name, n + 1);
+		sl_waitq_init(&q->waiters);
+		sm_enter(up);
+		struct sl_moq_stream *ts;
+		int rc = sm_stream_open(up, true, K_TRACK_OUT, &ts);
+		if (rc == 0) {
+			ts->u.to = q;
+			q->st = ts;
+			up->st.msgs_out[SL_MOQ_MSG_TRACK]++;
+			/* Finished once answered, as the reference relay does: a publisher
+			 * may take an early FIN for a withdrawn request. */
+			sm_tx(up, ts, buf, sl_writer_len(&w), false);
+		}
+		sm_leave(up);
+		if (rc != 0) { /* no stream now: this request is answered without asking */
+			free(q);
+			return -1;
+		}
+		q->next = rb->tinfos;
+		rb->tinfos = q;
+		rb->ntinfos++;
+	} else if (q->st == NULL) {
+		return -1; /* asked before, and the publisher did not answer */
+	}
+	st->u.ti.q = q;
+	sl_waitq_add(&q->waiters, &st->u.ti.w);
+	return 0;
+}
+
 void sm_remote_end(struct sl_moq_session *s, struct remote *rb)
 {
+	while (rb->tinfos) {
+		struct tinfo *q = rb->tinfos;
+		rb->tinfos = q->next;
+		tinfo_free(s, q);
+	}
 	for (struct usub *u = s->usub_list, *n; u; u = n) {
 		n = u->next;
 		if (u->rb != rb)

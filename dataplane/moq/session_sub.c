@@ -106,10 +106,14 @@ static void drop_write(struct sl_moq_session *s, struct dsub *d, const struct sl
 	m.u.drop.start = r->start;
 	m.u.drop.end = r->end;
 	m.u.drop.error = r->code;
+	/* lite-05 numbers DROP 2 (1 is END); the body is the same. */
+	struct sl_moq_response05 m5 = {.type = SL_MOQ_RESPONSE05_DROP};
+	m5.u.drop = m.u.drop;
 	uint8_t buf[48];
 	struct sl_writer w;
 	sl_writer_init(&w, buf, sizeof(buf));
-	if (sl_moq_encode_response(&w, &m) != 0) /* a sequence >= 2^53: JS could not read it */
+	int erc = s->v05 ? sl_moq_encode_response05(&w, &m5) : sl_moq_encode_response(&w, &m);
+	if (erc != 0) /* a sequence >= 2^53: JS could not read it */
 		return;
 	if (sm_tx(s, d->st, buf, sl_writer_len(&w), false) == 0) {
 		s->st.msgs_out[SL_MOQ_MSG_SUBSCRIBE_DROP]++;
@@ -202,7 +206,8 @@ static void group_pump(struct sl_moq_session *s, struct sl_moq_stream *g)
 {
 	for (;;) {
 		struct sl_slice f;
-		int rc = sl_group_read_frame(&g->u.go.r, &g->u.go.w, &f);
+		uint64_t ts;
+		int rc = sl_group_read_frame_ts(&g->u.go.r, &g->u.go.w, &f, &ts);
 		if (rc == SL_EAGAIN)
 			return;
 		if (rc == SL_EEOF) {
@@ -223,12 +228,55 @@ static void group_pump(struct sl_moq_session *s, struct sl_moq_stream *g)
 		 * no buffer). */
 		if (f.len >= SL_FRAME_STAMP_LEN)
 			sl_trace_frame(s->cfg.trace, SL_TRACE_QUEUED, sl_slice_data(&f), f.len);
-		rc = sm_tx_frame(s, g, f);
+		rc = sm_tx_frame_v(s, g, f, ts);
 		if (rc != 0) {
 			group_reset(s, g, SL_MOQ_ERR_CANCEL);
 			return;
 		}
 	}
+}
+
+/* lite-05's reduced SUBSCRIBE_OK: the first group that will be delivered. Sent when that is
+ * known (a start was asked for, the track has a latest group, or the first group arrives), as
+ * the reference publisher does; subscribers accept groups before it anyway. */
+static void send_ok05(struct sl_moq_session *s, struct dsub *d, uint64_t group)
+{
+	if (d->ok_sent || d->finished || d->st == NULL || d->st->tx_done)
+		return;
+	struct sl_moq_response05 m = {.type = SL_MOQ_RESPONSE05_OK, .u.group = group};
+	uint8_t buf[16];
+	struct sl_writer w;
+	sl_writer_init(&w, buf, sizeof(buf));
+	if (sl_moq_encode_response05(&w, &m) == 0 &&
+	    sm_tx(s, d->st, buf, sl_writer_len(&w), false) == 0) {
+		s->st.msgs_out[SL_MOQ_MSG_SUBSCRIBE_OK]++;
+		d->ok_sent = true;
+	}
+}
+
+/*
+ * lite-05's SUBSCRIBE_END before the FIN of a subscription that completed: the first group that
+ * will never come (exclusive, as the reference client reads it): past the bounded range's end,
+ * or past the newest group delivered; 0 when none was.
+ */
+static void send_end05(struct sl_moq_session *s, struct dsub *d)
+{
+	if (d->st == NULL || d->st->tx_done)
+		return;
+	uint64_t end = 0;
+	if (d->has_newest)
+		end = d->newest_seq + 1;
+	if (d->has_end && (d->range_done || d->past_end) && d->end + 1 > end)
+		end = d->end + 1;
+	if (!d->ok_sent)
+		send_ok05(s, d, end);
+	struct sl_moq_response05 m = {.type = SL_MOQ_RESPONSE05_END, .u.group = end};
+	uint8_t buf[16];
+	struct sl_writer w;
+	sl_writer_init(&w, buf, sizeof(buf));
+	if (sl_moq_encode_response05(&w, &m) == 0 &&
+	    sm_tx(s, d->st, buf, sl_writer_len(&w), false) == 0)
+		s->st.msgs_out[SL_MOQ_MSG_SUBSCRIBE_END]++;
 }
 
 static int cmp_asc(const void *a, const void *b)
@@ -343,6 +391,8 @@ static void dsub_run(struct task *t)
 			dsub_check_range(d);
 			continue;
 		}
+		if (s->v05 && !d->ok_sent)
+			send_ok05(s, d, seq);
 		if (!d->has_newest || seq > d->newest_seq) {
 			d->has_newest = true;
 			d->newest_seq = seq;
@@ -426,9 +476,11 @@ static void dsub_run(struct task *t)
 		 * track): it goes last. */
 		if (s->ops.set_order && d->st && !d->st->dead && d->st->h)
 			s->ops.set_order(s->t, d->st->h, UINT64_MAX);
-		if (d->range_done || d->past_end || d->track_state == 1)
+		if (d->range_done || d->past_end || d->track_state == 1) {
+			if (s->v05)
+				send_end05(s, d);
 			sm_tx_fin(s, d->st);
-		else
+		} else
 			sm_reset_stream(s, d->st, sl_moq_error_code(d->track_state));
 		/* The subscription lives on until the peer's side of the stream ends. */
 		if (d->st == NULL || d->st->dead)
@@ -562,7 +614,12 @@ int sm_on_subscribe(struct sl_moq_session *s, struct sl_moq_stream *st,
 	s->st.subscribes_in++;
 	s->st.subscribes_active++;
 	st->u.d = d;
-	send_subscribe_ok(s, d, m->max_latency_ms);
+	if (!s->v05)
+		send_subscribe_ok(s, d, m->max_latency_ms);
+	else if (m->has_start)
+		send_ok05(s, d, m->start);
+	else if (sl_track_latest(d->cons.track, &latest) == 0)
+		send_ok05(s, d, latest);
 	sm_ready_push(s, &d->task);
 	return 0;
 }

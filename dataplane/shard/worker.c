@@ -119,8 +119,10 @@ void sl_worker_config_default(struct sl_worker_config *cfg)
 	sl_quic_config_default(&cfg->quic);
 	cfg->quic.server = true;
 	/* The worker is a moq-lite relay: QUIC names no protocol, so it is given here
-	 * (sl_workercfg_fill appends the log protocol when the durable side runs). */
-	snprintf(cfg->quic.alpn, sizeof(cfg->quic.alpn), "%s", SL_MOQ_ALPN);
+	 * (sl_workercfg_fill appends the log protocol when the durable side runs). Both
+	 * versions, ours the preferred order as moq-relay does (the server's list decides, the
+	 * client's offer order does not): a client offering both gets lite-05. */
+	snprintf(cfg->quic.alpn, sizeof(cfg->quic.alpn), "%s,%s", SL_MOQ_ALPN_05, SL_MOQ_ALPN);
 	sl_track_config_default(&cfg->track);
 	sl_moq_session_config_default(&cfg->session);
 	cfg->session.server = true;
@@ -326,7 +328,7 @@ static void on_connected(void *arg, struct sl_quic_conn *qc)
 	}
 	c->w = w;
 	c->qc = qc;
-	char alpn[32];
+	char alpn[32] = "";
 	if (sl_quic_conn_alpn(qc, alpn, sizeof(alpn)) != NULL && strcmp(alpn, SL_LP_ALPN) == 0) {
 		c->ls = w->ds ? sl_logsrv_new(&w->cfg.logsrv, &log_transport, qc, &log_router, w)
 			      : NULL;
@@ -338,7 +340,10 @@ static void on_connected(void *arg, struct sl_quic_conn *qc)
 		}
 		w->nlog++;
 	} else {
-		c->s = sl_moq_session_new(&w->cfg.session, &sl_moq_quic_transport, qc, w->relay);
+		/* The version is the connection's: the ALPN the handshake chose. */
+		struct sl_moq_session_config sc = w->cfg.session;
+		sc.version = strcmp(alpn, SL_MOQ_ALPN_05) == 0 ? SL_MOQ_LITE_05 : SL_MOQ_LITE_04;
+		c->s = sl_moq_session_new(&sc, &sl_moq_quic_transport, qc, w->relay);
 	}
 	if (c->s == NULL && c->ls == NULL) {
 		free(c);

@@ -20,6 +20,9 @@ enum {
 	XS_GROUP_END,	  /* u64 mirror id, obj = sequence */
 	XS_GROUP_ABORT,	  /* u64 mirror id, obj = sequence, u32 = -error */
 	XS_TRACK_END,	  /* u64 mirror id, u32 = -error (0: finished cleanly) */
+	/* u64 mirror id, obj = the timestamp of the XS_FRAME that follows. Sent only for frames
+	 * that carry one (moq-lite-05 publishers), so lite-04 tracks cost no extra message. */
+	XS_FRAME_TS,
 };
 
 #define XS_RX_BUDGET  512 /* messages drained per ring per poll */
@@ -46,6 +49,7 @@ struct xs_mirror {
 	struct sl_track *t;
 	struct sl_group *cur;
 	uint64_t cur_seq;
+	uint64_t next_ts; /* from XS_FRAME_TS, for the next frame; SL_GROUP_NO_TS if none */
 };
 
 struct xs_fwd {
@@ -256,6 +260,8 @@ static int xs_provide(void *arg, struct sl_broadcast *b, const char *name, uint8
 	uint16_t owner = sl_xshard_owner(x, p->path, name);
 	uint16_t src = owner == x->cfg.self ? p->ingest : owner;
 	struct xs_mirror *m = calloc(1, sizeof(*m));
+	if (m)
+		m->next_ts = SL_GROUP_NO_TS;
 	if (m == NULL)
 		return SL_ENOMEM;
 	int rc = sl_broadcast_create_track(b, name, prio, &m->t);
@@ -304,6 +310,7 @@ static void mirror_msg(struct sl_xshard *x, const struct sl_msg *msg, uint64_t n
 		if (sl_track_create_group(m->t, seq, now_ns, &m->cur) != 0)
 			m->cur = NULL;
 		m->cur_seq = seq;
+		m->next_ts = SL_GROUP_NO_TS;
 		break;
 	case XS_FRAME: {
 		struct sl_buf *b = msg->obj;
@@ -314,10 +321,15 @@ static void mirror_msg(struct sl_xshard *x, const struct sl_msg *msg, uint64_t n
 		struct sl_slice s = {b, 0, msg->u32};
 		if (b != NULL) /* an empty frame has no buffer */
 			sl_trace_frame(x->cfg.trace, SL_TRACE_MIRRORED, b->data, msg->u32);
-		if (sl_group_write_frame(m->cur, s) == 0)
+		uint64_t ts = m->next_ts;
+		m->next_ts = SL_GROUP_NO_TS;
+		if (sl_group_write_frame_ts(m->cur, s, ts) == 0)
 			x->stats.frames_mirrored++;
 		break;
 	}
+	case XS_FRAME_TS:
+		m->next_ts = seq; /* obj carries the timestamp, as it carries sequences */
+		break;
 	case XS_GROUP_END:
 	case XS_GROUP_ABORT:
 		if (m->cur && m->cur_seq == seq) {
@@ -391,9 +403,15 @@ static bool fwd_pump(struct sl_xshard *x, struct xs_fwd *f)
 			continue;
 		}
 		struct sl_slice s;
-		int rc = sl_group_read_frame(&f->r, &f->w, &s);
+		uint64_t ts;
+		int rc = sl_group_read_frame_ts(&f->r, &f->w, &s, &ts);
 		if (rc == SL_EAGAIN)
 			return false;
+		if (rc == 0 && ts != SL_GROUP_NO_TS)
+			xs_send(x, f->dest,
+				(struct sl_msg){.type = XS_FRAME_TS,
+						.u64 = f->mirror_id,
+						.obj = (void *)(uintptr_t)ts});
 		m.obj = (void *)(uintptr_t)sl_group_sequence(f->r.group);
 		if (rc == 0) {
 			struct sl_buf *b;
@@ -647,6 +665,7 @@ static void handle(struct sl_xshard *x, uint16_t from, struct sl_msg *m, uint64_
 	case XS_GROUP_END:
 	case XS_GROUP_ABORT:
 	case XS_TRACK_END:
+	case XS_FRAME_TS:
 		mirror_msg(x, m, now_ns);
 		break;
 	default:

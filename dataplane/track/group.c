@@ -37,7 +37,20 @@ int sl_group_state(const struct sl_group *g)
 	return g->state;
 }
 
-int sl_group_write_frame(struct sl_group *g, struct sl_slice frame)
+/* Gives the group its timestamp array (cap entries), frames so far without one. */
+static int ts_alloc(struct sl_group *g, uint32_t cap)
+{
+	uint64_t *ts = realloc(g->ts, (size_t)cap * sizeof(*ts));
+	if (ts == NULL)
+		return SL_ENOMEM;
+	if (g->ts == NULL)
+		for (uint32_t i = 0; i < g->nframes; i++)
+			ts[i] = SL_GROUP_NO_TS;
+	g->ts = ts;
+	return 0;
+}
+
+static int write_frame(struct sl_group *g, struct sl_slice frame, uint64_t ts)
 {
 	int rc = g->state < 0 ? g->state : g->state > 0 ? SL_ECLOSED : 0;
 	if (rc == 0 && g->nframes == UINT32_MAX)
@@ -50,19 +63,37 @@ int sl_group_write_frame(struct sl_group *g, struct sl_slice frame)
 			rc = SL_ENOMEM;
 		} else {
 			g->frames = f;
-			g->cap = cap;
+			/* The timestamps grow with the frames, so an index is valid in both. */
+			if (g->ts && ts_alloc(g, cap) != 0)
+				rc = SL_ENOMEM;
+			else
+				g->cap = cap;
 		}
 	}
+	if (rc == 0 && ts != SL_GROUP_NO_TS && g->ts == NULL)
+		rc = ts_alloc(g, g->cap);
 	if (rc != 0) {
 		sl_buf_unref(frame.buf);
 		return rc;
 	}
+	if (g->ts)
+		g->ts[g->nframes] = ts;
 	g->frames[g->nframes++] = frame;
 	g->bytes += frame.len;
 	if (g->track)
 		sl_track_on_frame_(g->track, frame.len);
 	sl_waitq_wake_all(&g->waiters);
 	return 0;
+}
+
+int sl_group_write_frame(struct sl_group *g, struct sl_slice frame)
+{
+	return write_frame(g, frame, SL_GROUP_NO_TS);
+}
+
+int sl_group_write_frame_ts(struct sl_group *g, struct sl_slice frame, uint64_t ts)
+{
+	return write_frame(g, frame, ts);
 }
 
 int sl_group_finish(struct sl_group *g)
@@ -99,6 +130,7 @@ void sl_group_unref(struct sl_group *g)
 	for (uint32_t i = 0; i < g->nframes; i++)
 		sl_buf_unref(g->frames[i].buf);
 	free(g->frames);
+	free(g->ts);
 	free(g);
 }
 
@@ -121,6 +153,17 @@ int sl_group_read_frame(struct sl_group_reader *r, struct sl_waiter *w, struct s
 		return SL_EEOF;
 	sl_waitq_add(&g->waiters, w);
 	return SL_EAGAIN;
+}
+
+int sl_group_read_frame_ts(struct sl_group_reader *r, struct sl_waiter *w, struct sl_slice *out,
+			   uint64_t *ts)
+{
+	struct sl_group *g = r->group;
+	uint32_t i = r->next;
+	int rc = sl_group_read_frame(r, w, out);
+	if (rc == 0)
+		*ts = g->ts ? g->ts[i] : SL_GROUP_NO_TS;
+	return rc;
 }
 
 void sl_group_reader_release(struct sl_group_reader *r)

@@ -37,6 +37,16 @@ uint64_t sl_group_bytes(const struct sl_group *g);
  */
 int sl_group_write_frame(struct sl_group *g, struct sl_slice frame);
 
+/* The timestamp of a frame written without one (sl_group_write_frame). */
+#define SL_GROUP_NO_TS UINT64_MAX
+
+/*
+ * As sl_group_write_frame, with the frame's timestamp (moq-lite-05: units of the track's
+ * timescale, carried unchanged by relays). The first timestamped frame gives the group its
+ * timestamp array; frames written before it read as SL_GROUP_NO_TS. Same errors.
+ */
+int sl_group_write_frame_ts(struct sl_group *g, struct sl_slice frame, uint64_t ts);
+
 /* Marks the group complete; readers get SL_EEOF after the last frame.
  * Errors: SL_ECLOSED (already finished), or the abort code if aborted. */
 int sl_group_finish(struct sl_group *g);
@@ -75,6 +85,11 @@ void sl_group_reader_init(struct sl_group_reader *r, struct sl_group *g);
  * frame, finish or abort), SL_EEOF (finished and fully read), or the group's abort code.
  */
 int sl_group_read_frame(struct sl_group_reader *r, struct sl_waiter *w, struct sl_slice *out);
+
+/* As sl_group_read_frame, and *ts receives the frame's timestamp, or SL_GROUP_NO_TS when it
+ * was written without one (only set when 0 is returned). */
+int sl_group_read_frame_ts(struct sl_group_reader *r, struct sl_waiter *w, struct sl_slice *out,
+			   uint64_t *ts);
 
 /* Drops the reader's reference (idempotent). */
 void sl_group_reader_release(struct sl_group_reader *r);

@@ -344,6 +344,11 @@ struct sl_announced *sl_origin_announced(struct sl_origin *o, const char *prefix
 	return a;
 }
 
+uint32_t sl_announced_pending(const struct sl_announced *a)
+{
+	return a->qlen;
+}
+
 int sl_announced_next(struct sl_announced *a, struct sl_waiter *w, struct sl_announce *ev)
 {
 	free(a->current);

@@ -102,6 +102,10 @@ struct sl_announce {
  */
 struct sl_announced *sl_origin_announced(struct sl_origin *o, const char *prefix);
 
+/* The announcements queued and not yet taken: right after sl_origin_announced, the number of
+ * broadcasts active under the prefix (what moq-lite-05's ANNOUNCE_OK counts). */
+uint32_t sl_announced_pending(const struct sl_announced *a);
+
 /* Returns 0 with the next announcement in *ev, or SL_EAGAIN (w armed; fires on the next one). */
 int sl_announced_next(struct sl_announced *a, struct sl_waiter *w, struct sl_announce *ev);
 

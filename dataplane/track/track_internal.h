@@ -19,6 +19,9 @@ struct sl_group {
 	uint64_t bytes;
 	struct sl_track *track; /* set while cached, for byte accounting; NULL once evicted */
 	struct sl_slice *frames;
+	/* Per-frame timestamps, parallel to frames, allocated by the first timestamped write
+	 * only: groups of lite-04 publishers never pay for them. */
+	uint64_t *ts;
 	struct sl_waitq waiters;
 };
 

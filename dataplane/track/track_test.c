@@ -666,9 +666,61 @@ static void single_frame_groups_and_bad_arguments(void **state)
 	sl_track_unref(t);
 }
 
+/*
+ * Frame timestamps: a group without any has no array and reads SL_GROUP_NO_TS; the first
+ * timestamped frame creates it (earlier frames read as none), it grows with the frames past the
+ * first capacity, and an error releases the frame as sl_group_write_frame does.
+ */
+static void frame_timestamps_stored_only_when_used(void **state)
+{
+	(void)state;
+	struct sl_track *t = sl_track_new("ts", 0, NULL);
+	struct sl_group *g;
+	assert_int_equal(sl_track_append_group(t, 1, &g), 0);
+	assert_int_equal(sl_group_write_frame(g, sl_slice_of(sl_buf_from("a", 1))), 0);
+	assert_int_equal(sl_group_write_frame_ts(g, sl_slice_of(sl_buf_from("b", 1)), 0), 0);
+	for (uint64_t i = 0; i < 20; i++) /* past the first capacity of 8 */
+		assert_int_equal(
+			sl_group_write_frame_ts(g, sl_slice_of(sl_buf_from("c", 1)), 100 - i), 0);
+	assert_int_equal(sl_group_write_frame(g, sl_slice_of(sl_buf_from("d", 1))), 0);
+	struct sl_group_reader r;
+	sl_group_reader_init(&r, g);
+	struct sl_slice f;
+	uint64_t ts;
+	assert_int_equal(sl_group_read_frame_ts(&r, NULL, &f, &ts), 0);
+	assert_int_equal(ts, SL_GROUP_NO_TS);
+	assert_int_equal(sl_group_read_frame_ts(&r, NULL, &f, &ts), 0);
+	assert_int_equal(ts, 0);
+	for (uint64_t i = 0; i < 20; i++) {
+		assert_int_equal(sl_group_read_frame_ts(&r, NULL, &f, &ts), 0);
+		assert_int_equal(ts, 100 - i);
+	}
+	assert_int_equal(sl_group_read_frame_ts(&r, NULL, &f, &ts), 0);
+	assert_int_equal(ts, SL_GROUP_NO_TS);
+	assert_int_equal(sl_group_read_frame_ts(&r, NULL, &f, &ts), SL_EAGAIN);
+	sl_group_finish(g);
+	assert_int_equal(sl_group_write_frame_ts(g, sl_slice_of(sl_buf_from("e", 1)), 1),
+			 SL_ECLOSED);
+	assert_int_equal(sl_group_read_frame_ts(&r, NULL, &f, &ts), SL_EEOF);
+	sl_group_reader_release(&r);
+	/* A group written without timestamps reads none. */
+	struct sl_group *h;
+	assert_int_equal(sl_track_append_group(t, 2, &h), 0);
+	assert_int_equal(sl_group_write_frame(h, sl_slice_of(sl_buf_from("x", 1))), 0);
+	sl_group_reader_init(&r, h);
+	ts = 7;
+	assert_int_equal(sl_group_read_frame_ts(&r, NULL, &f, &ts), 0);
+	assert_int_equal(ts, SL_GROUP_NO_TS);
+	sl_group_reader_release(&r);
+	sl_group_unref(g);
+	sl_group_unref(h);
+	sl_track_unref(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(frame_timestamps_stored_only_when_used),
 		cmocka_unit_test(evict_expired_groups),
 		cmocka_unit_test(evict_keeps_max_sequence),
 		cmocka_unit_test(no_eviction_when_fresh),

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Fuzz target for the moq-lite-04 session engine on the relay side. The input is a list of
+ * Fuzz target for the moq-lite session engine on the relay side, run on every input twice:
+ * once in moq-lite-04 and once in moq-lite-05 (where the peer may also open a Setup stream, uni
+ * type 1, and Track streams, bidi type 6, and the relay's Setup stream is its uni stream 3, so
+ * the same inputs reach both versions' parsers). The input is a list of
  * records `op(1) stream(1) len(1) bytes(len)`: stream data (with or without FIN), stream
  * resets, polls (which advance time and write a group into a local track), and, on a stream
  * the peer has not opened yet, its open, else an acknowledgement of len * 16 bytes the session
@@ -106,7 +109,7 @@ static struct sl_moq_stream *user_of(struct sl_moq_session *s, struct fake *f, u
 	return fs->user;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void run(const uint8_t *data, size_t size, enum sl_moq_version version)
 {
 	struct sl_origin *o = sl_origin_new(NULL);
 	struct sl_moq_relay *r = sl_moq_relay_new(o);
@@ -117,6 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.max_inflight_bytes = 4096;
 	cfg.max_frame_bytes = 512;
 	cfg.max_streams = 256;
+	cfg.version = version;
 	struct sl_moq_session *s = f ? sl_moq_session_new(&cfg, &fops, f, r) : NULL;
 	struct sl_broadcast *b = NULL;
 	struct sl_track *t = NULL;
@@ -148,7 +152,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			struct sl_group *g;
 			if (sl_track_append_group(t, now, &g) == 0) {
 				struct sl_buf *fb = sl_buf_from("frame", 5);
-				if (fb)
+				/* Timestamped frames (as from a lite-05 publisher) or not. */
+				if (fb && (op & 0x40))
+					sl_group_write_frame_ts(g, sl_slice_of(fb),
+								(uint64_t)len << 4);
+				else if (fb)
 					sl_group_write_frame(g, sl_slice_of(fb));
 				if (op & 0x80)
 					sl_group_finish(g);
@@ -188,5 +196,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sl_track_unref(t);
 	sl_broadcast_unref(b);
 	sl_origin_free(o);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	run(data, size, SL_MOQ_LITE_04);
+	run(data, size, SL_MOQ_LITE_05);
 	return 0;
 }
