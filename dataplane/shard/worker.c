@@ -477,10 +477,12 @@ static struct sl_moq_session *ws_attach(void *arg, struct sl_wsconn *wc, const c
 					const struct sl_moq_transport_ops *ops, void *t)
 {
 	(void)wc;
-	(void)alpn; /* moq-lite-04, the only version sessions speak (SL_WSCONN_ALPNS) */
 	struct wconn *c = arg;
 	struct sl_worker *w = c->w;
-	c->s = sl_moq_session_new(&w->cfg.session, ops, t, w->relay);
+	/* The version is the connection's: the subprotocol the upgrade chose. */
+	struct sl_moq_session_config sc = w->cfg.session;
+	sc.version = strcmp(alpn, SL_MOQ_ALPN_05) == 0 ? SL_MOQ_LITE_05 : SL_MOQ_LITE_04;
+	c->s = sl_moq_session_new(&sc, ops, t, w->relay);
 	if (c->s == NULL)
 		return NULL;
 	sl_moq_session_set_ready(c->s, session_ready, c, &w->now);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "moq/codec.h"
 #include "moq/session.h"
 #include "qmux/qmux.h"
 #include "qmux/ws.h"
@@ -23,15 +24,14 @@
 
 struct sl_wsconn;
 
-/* The moq-lite versions WebSocket connections speak, in preference order, each accepted as
- * qmux-01.<it> or qmux-00.<it>. THE one place to change: sessions speak moq-lite-04 today;
- * once they take a version (sl_moq_session_config.version), put "moq-lite-05" first here and
- * have the host's attach (worker.c, ws_attach) set the session's version from the alpn it is
- * given. Clients that offer only the bare qmux names (version in-band) are refused with 400:
- * the version would have to be settled in-band, which sessions do not do. */
+/* The moq-lite versions WebSocket connections speak, in preference order (moq-relay's: the
+ * newest first), each accepted as qmux-01.<it> or qmux-00.<it>; the host's attach (worker.c,
+ * ws_attach) sets the session's version from the one chosen. Clients that offer only the bare
+ * qmux names (version in-band) are refused with 400: the version would have to be settled
+ * in-band, which sessions do not do. */
 #define SL_WSCONN_ALPNS                                                                            \
 	{                                                                                          \
-		"moq-lite-04"                                                                      \
+		SL_MOQ_ALPN_05, SL_MOQ_ALPN                                                        \
 	}
 
 /* What the worker gives every connection. */

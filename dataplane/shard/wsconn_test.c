@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* A worker's WebSocket connection over a socketpair, driven by the client side of the same
- * engines (ws.c, qmux.c): the upgrade and its subprotocol choice, the session attached and
- * detached, refusals, bytes that came with the head, and the peer going away. */
+ * engines (ws.c, qmux.c): the upgrade and its subprotocol choice (moq-lite-05 first), the session
+ * attached and detached, refusals, bytes that came with the head, and the peer going away. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@ static struct sl_origin *origin;
 static struct sl_moq_relay *relay;
 static struct sl_moq_session_config scfg;
 static int attached, detached;
+static char chosen[32]; /* the version attach was given */
 static uint64_t now = 1000000000;
 
 static struct sl_moq_session *attach(void *arg, struct sl_wsconn *c, const char *alpn,
@@ -31,7 +33,7 @@ static struct sl_moq_session *attach(void *arg, struct sl_wsconn *c, const char 
 {
 	(void)arg;
 	(void)c;
-	assert_string_equal(alpn, "moq-lite-04");
+	snprintf(chosen, sizeof(chosen), "%s", alpn);
 	attached++;
 	return sl_moq_session_new(&scfg, ops, t, relay);
 }
@@ -93,7 +95,7 @@ static size_t server_output(struct sl_wsconn *c, int fd, uint8_t *buf, size_t ca
 	return n > 0 ? (size_t)n : 0;
 }
 
-static void upgrade_chooses_moq_lite_04_and_attaches_a_session(void **state)
+static void upgrade_chooses_moq_lite_05_and_attaches_a_session(void **state)
 {
 	(void)state;
 	int sv[2];
@@ -111,7 +113,8 @@ static void upgrade_chooses_moq_lite_04_and_attaches_a_session(void **state)
 	assert_int_equal(send(sv[1], req + len / 2, len - len / 2, 0), (ssize_t)(len - len / 2));
 	sl_wsconn_read(c, now);
 	assert_int_equal(attached, 1);
-	assert_string_equal(sl_wsconn_protocol(c), "qmux-01.moq-lite-04");
+	assert_string_equal(sl_wsconn_protocol(c), "qmux-01.moq-lite-05");
+	assert_string_equal(chosen, "moq-lite-05");
 
 	uint8_t out[8192];
 	size_t n = server_output(c, sv[1], out, sizeof(out));
@@ -144,10 +147,28 @@ static void upgrade_chooses_moq_lite_04_and_attaches_a_session(void **state)
 	assert_int_equal(detached, 1);
 }
 
-static void offers_without_moq_lite_04_are_refused(void **state)
+/* A client offering lite-04 only (as the older clients do) gets it. */
+static void an_offer_of_moq_lite_04_alone_gets_it(void **state)
 {
 	(void)state;
-	static const char *const offers[] = {"qmux-01", "qmux-01.moq-lite-05", "webtransport"};
+	int sv[2];
+	pair(sv);
+	char req[1024];
+	size_t len = upgrade_request("qmux-00.moq-lite-04", req, sizeof(req));
+	struct sl_wsconn *c;
+	assert_int_equal(sl_wsconn_new(&host, sv[0], NULL, (const uint8_t *)req, len, now, &c), 0);
+	assert_int_equal(attached, 1);
+	assert_string_equal(chosen, "moq-lite-04");
+	assert_string_equal(sl_wsconn_protocol(c), "qmux-00.moq-lite-04");
+	sl_wsconn_free(c);
+	assert_int_equal(detached, 1);
+	close(sv[1]);
+}
+
+static void offers_without_a_version_we_speak_are_refused(void **state)
+{
+	(void)state;
+	static const char *const offers[] = {"qmux-01", "qmux-01.moq-lite-03", "webtransport"};
 	for (size_t i = 0; i < sizeof(offers) / sizeof(offers[0]); i++) {
 		int sv[2];
 		pair(sv);
@@ -196,10 +217,12 @@ static void a_plain_request_or_a_silent_peer_is_dropped(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(upgrade_chooses_moq_lite_04_and_attaches_a_session,
+		cmocka_unit_test_setup_teardown(upgrade_chooses_moq_lite_05_and_attaches_a_session,
 						setup, teardown),
-		cmocka_unit_test_setup_teardown(offers_without_moq_lite_04_are_refused, setup,
+		cmocka_unit_test_setup_teardown(an_offer_of_moq_lite_04_alone_gets_it, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(offers_without_a_version_we_speak_are_refused,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(a_plain_request_or_a_silent_peer_is_dropped, setup,
 						teardown),
 	};

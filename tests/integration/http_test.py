@@ -7,7 +7,7 @@ with TLS, the SHA-256 of the certificate the listener presents; /metrics is Prom
 parses and carries shardline_ worker series and the listener's own counters; /announced and
 /fetch answer; an unknown path is 404, POST 405, garbage 400, an OPTIONS preflight 204 with the
 CORS headers; every answer carries Access-Control-Allow-Origin: *; a WebSocket upgrade with no
-moq-lite-04 offer is refused; a connection closed before its request does not disturb the
+moq-lite version is refused and one offering lite-05 and lite-04 gets lite-05; a connection closed before its request does not disturb the
 next; the status JSON counts the requests. With a broadcast published by `shardctl pub`,
 /announced lists it and /fetch serves its group (latest, by number, and 504 after the
 listener's deadline for a group that never comes).
@@ -239,9 +239,9 @@ def run(shardlined, shardctl, work, tls):
         expect("preflight headers", hdrs.get("access-control-allow-headers"), "x-foo")
         resp = d.raw(b"GARBAGE\r\n\r\n")
         expect(mode + " garbage", resp.split(b" ")[1], b"400")
-        # Upgrades go to a worker, which refuses an offer without moq-lite-04 (the version
-        # would be settled in-band, which sessions do not do yet). No CORS there: browsers
-        # do not apply it to WebSockets.
+        # Upgrades go to a worker, which refuses an offer naming no moq-lite version (it
+        # would be settled in-band, which sessions do not do) and prefers moq-lite-05. No
+        # CORS there: browsers do not apply it to WebSockets.
         resp = d.raw(b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
                      b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                      b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: qmux-01\r\n\r\n")
@@ -250,10 +250,10 @@ def run(shardlined, shardctl, work, tls):
                      b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                      b"Sec-WebSocket-Version: 13\r\n"
                      b"Sec-WebSocket-Protocol: qmux-01.moq-lite-05, qmux-00.moq-lite-04\r\n\r\n")
-        expect(mode + " upgrade offering moq-lite-04", resp.split(b"\r\n")[0],
+        expect(mode + " upgrade offering moq-lite-05 and -04", resp.split(b"\r\n")[0],
                b"HTTP/1.1 101 Switching Protocols")
-        if b"Sec-WebSocket-Protocol: qmux-00.moq-lite-04" not in resp:
-            fail("%s: the 101 does not choose qmux-00.moq-lite-04: %r" % (mode, resp[:300]))
+        if b"Sec-WebSocket-Protocol: qmux-01.moq-lite-05" not in resp:
+            fail("%s: the 101 does not choose qmux-01.moq-lite-05: %r" % (mode, resp[:300]))
         # A client that connects and leaves without a word must not disturb the next one.
         s, _ = d.connect()
         s.close()

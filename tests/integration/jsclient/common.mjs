@@ -17,12 +17,12 @@ if (!Promise.withResolvers) {
 export const Moq = await import("@moq/net");
 
 // Connects over the WebSocket at once (Node has no WebTransport, so there is no race to wait
-// for) and checks that the relay chose moq-lite-04, the version shardline sessions speak.
-export async function connect(url) {
+// for) and checks the moq-lite version the relay chose (its preference: the newest).
+export async function connect(url, want = "moq-lite-05") {
 	const conn = await Moq.Connection.connect(new URL(url), {
 		websocket: { delay: 0 },
 		signal: AbortSignal.timeout(10000),
 	});
-	if (conn.version !== "moq-lite-04") throw new Error(`negotiated ${conn.version}`);
+	if (conn.version !== want) throw new Error(`negotiated ${conn.version}, want ${want}`);
 	return conn;
 }
