@@ -249,21 +249,35 @@ int sl_moq_encode_announce_interest(struct sl_writer *w, const struct sl_moq_ann
 	return enc_finish(&e, w, -1);
 }
 
+/* ANNOUNCE's body: status(8) suffix(s) hop_count(i) hop_id(i)*. lite-04 knows statuses 0 and 1,
+ * lite-05 also 2 ("accepted", active). */
+static int rd_announce(struct sl_reader *b, struct sl_moq_announce *m, uint8_t max_status,
+		       const char **why)
+{
+	int rc_ = 0;
+	uint64_t n = 0;
+	uint8_t status = 0;
+	TRY(rd_u8(b, &status, why, "announce.status"));
+	if (rc_ == 0 && status > max_status) {
+		WHY(max_status == 1 ? "announce.status" : "announce.status not 0, 1 or 2");
+		rc_ = SL_ECORRUPT;
+	}
+	m->active = status != 0;
+	TRY(rd_str(b, &m->suffix, why, "announce.suffix"));
+	TRY(rd_varint(b, &n, why, "announce.hop_count"));
+	if (rc_ == 0 && n > SL_MOQ_MAX_HOPS) {
+		WHY("announce.hop_count over the limit");
+		rc_ = SL_ERANGE;
+	}
+	m->hop_count = (uint32_t)n;
+	for (uint64_t i = 0; rc_ == 0 && i < n; i++)
+		TRY(rd_varint(b, &m->hops[i], why, "announce.hop_id"));
+	return rc_;
+}
+
 int sl_moq_decode_announce(struct sl_reader *r, struct sl_moq_announce *m, const char **why)
 {
-	DECODE_MSG(r, why, {
-		uint64_t n = 0;
-		TRY(rd_flag(b, &m->active, why, "announce.status"));
-		TRY(rd_str(b, &m->suffix, why, "announce.suffix"));
-		TRY(rd_varint(b, &n, why, "announce.hop_count"));
-		if (rc_ == 0 && n > SL_MOQ_MAX_HOPS) {
-			WHY("announce.hop_count over the limit");
-			rc_ = SL_ERANGE;
-		}
-		m->hop_count = (uint32_t)n;
-		for (uint64_t i = 0; rc_ == 0 && i < n; i++)
-			TRY(rd_varint(b, &m->hops[i], why, "announce.hop_id"));
-	});
+	DECODE_MSG(r, why, { TRY(rd_announce(b, m, 1, why)); });
 }
 
 int sl_moq_encode_announce(struct sl_writer *w, const struct sl_moq_announce *m)
@@ -587,25 +601,7 @@ int sl_moq_encode_announce_ok(struct sl_writer *w, const struct sl_moq_announce_
 
 int sl_moq_decode_announce05(struct sl_reader *r, struct sl_moq_announce *m, const char **why)
 {
-	DECODE_MSG(r, why, {
-		uint64_t n = 0;
-		uint8_t status = 0;
-		TRY(rd_u8(b, &status, why, "announce.status"));
-		if (rc_ == 0 && status > 2) {
-			WHY("announce.status not 0, 1 or 2");
-			rc_ = SL_ECORRUPT;
-		}
-		m->active = status != 0;
-		TRY(rd_str(b, &m->suffix, why, "announce.suffix"));
-		TRY(rd_varint(b, &n, why, "announce.hop_count"));
-		if (rc_ == 0 && n > SL_MOQ_MAX_HOPS) {
-			WHY("announce.hop_count over the limit");
-			rc_ = SL_ERANGE;
-		}
-		m->hop_count = (uint32_t)n;
-		for (uint64_t i = 0; rc_ == 0 && i < n; i++)
-			TRY(rd_varint(b, &m->hops[i], why, "announce.hop_id"));
-	});
+	DECODE_MSG(r, why, { TRY(rd_announce(b, m, 2, why)); });
 }
 
 int sl_moq_decode_track(struct sl_reader *r, struct sl_moq_track *m, const char **why)
