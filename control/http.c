@@ -721,7 +721,8 @@ static int announced(const struct sl_http_handlers *h, const struct target *t,
 	if (rc == 0 && a.err)
 		rc = a.err;
 	if (rc == 0) {
-		qsort(a.v, a.n, sizeof(*a.v), cmp_str);
+		if (a.n > 1) /* a.v is NULL when nothing was announced */
+			qsort(a.v, a.n, sizeof(*a.v), cmp_str);
 		struct out o = {0};
 		if (!as_text)
 			out_str(&o, "[");

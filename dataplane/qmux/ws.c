@@ -63,6 +63,8 @@ static bool str_ieq(struct sl_ws_str s, const char *c)
 static bool list_has(struct sl_ws_str s, const char *token)
 {
 	size_t i = 0;
+	if (s.p == NULL) /* an absent header: no token (and no arithmetic on NULL) */
+		return false;
 	while (i <= s.len) {
 		size_t j = i;
 		while (j < s.len && s.p[j] != ',')
