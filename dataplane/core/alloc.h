@@ -25,9 +25,10 @@ int sl_alloc_allocated(size_t *bytes);
  * for their whole retention (30 s by default) before memory is reused, so without this every
  * frame a young track stores lands on fresh pages, and a page fault costs 10.7 us on the
  * virtual machines this was measured on (docs/benchmarks.md): about 14 us per frame in the
- * relay and 29 us in a client. jemalloc serves a thread from its own arena, so each loop calls
- * this on its own thread at start. With jemalloc configured as sl_alloc_conf says, freed pages
- * are handed back to the kernel lazily (MADV_FREE) and never forcibly, so a page stays mapped
+ * relay and 29 us in a client. jemalloc serves a thread from its own arena, so a loop that
+ * wants it calls this on its own thread at start (shardlined's workers when `prefault` is set;
+ * off by default, see docs/operator.md). With jemalloc configured as SL_ALLOC_CONF says, freed
+ * pages are handed back to the kernel lazily (MADV_FREE) and never forcibly, so a page stays mapped
  * until the kernel needs it. Returns the bytes faulted in (0 without jemalloc, or when memory
  * ran out first).
  */
