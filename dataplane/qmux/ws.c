@@ -425,6 +425,19 @@ int sl_ws_select(const struct sl_ws_request *req, const struct sl_ws_select_conf
 			}
 		}
 	}
+	/* The legacy framing paired with a version ("webtransport.moq-lite-04"): moq-relay does
+	 * not list it, but the old @moq/lite 0.2.x client offers it beside the qmux-00 pair, and
+	 * it is its only way to a version settled by the subprotocol on its legacy framing. Last
+	 * of the pairs, so no client that offers a qmux pair ever gets it. */
+	for (unsigned a = 0; a < cfg->n_alpn && a < SL_WS_MAX_ALPNS; a++) {
+		int n = snprintf(name, sizeof(name), "webtransport.%s", cfg->alpn[a]);
+		if (n > 0 && (size_t)n < sizeof(name) && offered(req, name)) {
+			out->framing = SL_WS_LEGACY;
+			out->alpn = (int)a;
+			memcpy(out->protocol, name, (size_t)n + 1);
+			return 0;
+		}
+	}
 	if (cfg->bare) {
 		for (size_t i = 0; i < sizeof(bare_names) / sizeof(bare_names[0]); i++) {
 			if (offered(req, bare_names[i].name)) {
@@ -435,7 +448,17 @@ int sl_ws_select(const struct sl_ws_request *req, const struct sl_ws_select_conf
 			}
 		}
 	}
+	/* A client that offered bare names wants to settle the version in-band (the old
+	 * @moq/lite 0.2.x does by default, and then asks for moq-lite-02): say so, since its
+	 * fix is on the client's side (offer a version, e.g. protocols: ["moq-lite-04"]). */
 	*why = "no acceptable Sec-WebSocket-Protocol offered";
+	for (size_t i = 0; i < sizeof(bare_names) / sizeof(bare_names[0]); i++) {
+		if (offered(req, bare_names[i].name))
+			*why = "no acceptable Sec-WebSocket-Protocol offered: in-band version "
+			       "negotiation (a bare qmux or webtransport offer) is not served; "
+			       "offer "
+			       "a version pair such as qmux-00.moq-lite-04";
+	}
 	return SL_ENOTFOUND;
 }
 

@@ -111,7 +111,8 @@ enum sl_ws_framing {
 
 struct sl_ws_select_config {
 	/* The application protocols served, in server preference order ("moq-lite-05",
-	 * "moq-lite-04"); each is offered as qmux-01.<alpn> then qmux-00.<alpn>. */
+	 * "moq-lite-04"); each is offered as qmux-01.<alpn> then qmux-00.<alpn>, and after all
+	 * of those as webtransport.<alpn> (the legacy framing, which @moq/lite 0.2.x offers). */
 	const char *alpn[SL_WS_MAX_ALPNS];
 	unsigned n_alpn;
 	/* Accept the bare names qmux-02, qmux-01, qmux-00, webtransport (in that order, after

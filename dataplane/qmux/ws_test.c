@@ -169,6 +169,14 @@ static void browser_list_and_variants(void **state)
 		{"qmux-00, webtransport", "qmux-00", -1, SL_WS_QMUX00},
 		{"qmux-00, webtransport, qmux-00.moq-lite-04, webtransport.moq-lite-04",
 		 "qmux-00.moq-lite-04", 1, SL_WS_QMUX00},
+		/* Its legacy framing with a version: the last of the pairs, before bare names. */
+		{"webtransport.moq-lite-04", "webtransport.moq-lite-04", 1, SL_WS_LEGACY},
+		{"webtransport, webtransport.moq-lite-04", "webtransport.moq-lite-04", 1,
+		 SL_WS_LEGACY},
+		{"webtransport.moq-lite-05, qmux-00.moq-lite-04", "qmux-00.moq-lite-04", 1,
+		 SL_WS_QMUX00},
+		{"webtransport.moq-lite-04, webtransport.moq-lite-05", "webtransport.moq-lite-05",
+		 0, SL_WS_LEGACY},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const char *got = select_for(cases[i].offers, &alpn, &fr, &rc, NULL);
@@ -185,6 +193,23 @@ static void browser_list_and_variants(void **state)
 	strict.bare = false;
 	select_for("qmux-00, webtransport", &alpn, &fr, &rc, &strict);
 	assert_int_equal(rc, SL_ENOTFOUND);
+	{
+		/* The refusal names the cause: an in-band-only offer. */
+		struct sl_ws_http h2;
+		struct sl_ws_choice ch2;
+		const char *why2;
+		make_node_request("qmux-00, webtransport");
+		assert_int_equal(parse(&h2, node_request, 0, &why2), 0);
+		assert_int_equal(sl_ws_select(&h2.req, &strict, &ch2, &why2), SL_ENOTFOUND);
+		assert_non_null(strstr(why2, "in-band version negotiation"));
+		make_node_request("qmux-01.moqt-18");
+		assert_int_equal(parse(&h2, node_request, 0, &why2), 0);
+		assert_int_equal(sl_ws_select(&h2.req, &strict, &ch2, &why2), SL_ENOTFOUND);
+		assert_null(strstr(why2, "in-band"));
+	}
+	assert_string_equal(select_for("webtransport.moq-lite-04", &alpn, &fr, &rc, &strict),
+			    "webtransport.moq-lite-04");
+	assert_int_equal(fr, SL_WS_LEGACY);
 	assert_string_equal(select_for(node_offers, &alpn, &fr, &rc, &strict),
 			    "qmux-01.moq-lite-05");
 }
