@@ -206,7 +206,8 @@ static const struct sl_config_setting settings[] = {
 	 .type = SL_CONFIG_DURATION,
 	 .def = "30s",
 	 .metavar = "DURATION",
-	 .help = "A QUIC connection with no traffic for this long is closed.",
+	 .help = "A QUIC or WebSocket (qmux) connection with no traffic for this long is closed; "
+		 "a change applies to connections opened after it.",
 	 FIELD(idle_timeout_ns),
 	 .min = 100 * NS_PER_MS,
 	 .max = 3600 * NS_PER_SEC,

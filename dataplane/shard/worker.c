@@ -670,6 +670,9 @@ int sl_worker_new(const struct sl_worker_config *cfg, uint64_t now_ns, struct sl
 	sl_qmux_config_default(&w->ws_host.qmux);
 	sl_ws_config_default(&w->ws_host.ws);
 	w->cfg = *cfg;
+	/* One idle timeout for every connection an operator sees, QUIC or WebSocket: qmux
+	 * advertises it and closes a connection that has been silent that long. */
+	w->ws_host.qmux.idle_timeout_ms = cfg->quic.idle_timeout_ns / 1000000u;
 	/* With a doorbell and a port descriptor, everything that gives the worker work wakes it
 	 * (datagrams, other cores' messages, control requests, io completions); without either
 	 * (the DPDK driver has no descriptor) it backs off up to 8 times poll_idle_ns, which
@@ -1104,6 +1107,9 @@ static void control(void *arg, struct sl_lcore *lc, const struct sl_msg *m)
 			w->trace.sample = rt->trace_sample;
 			sl_origin_set_track_config(w->origin, &rt->track);
 			sl_quic_endpoint_set_limits(w->ep, rt->idle_timeout_ns, rt->max_conns);
+			/* WebSocket connections opened from now on (the others keep what they
+			 * advertised to their peer). */
+			w->ws_host.qmux.idle_timeout_ms = rt->idle_timeout_ns / 1000000u;
 		}
 		/* Answered, so that `config set` knows every worker took the change. */
 		sl_lcore_reply(lc, m, rt, free);
