@@ -64,6 +64,8 @@ int sl_h3_decode_settings(const uint8_t *p, size_t len, struct sl_h3_settings *o
 			  enum sl_h3_error *err)
 {
 	memset(out, 0, sizeof(*out));
+	if (len == 0)
+		return 0; /* every default (p may be NULL then) */
 	struct sl_reader r;
 	sl_reader_init(&r, p, len);
 	/* Repeats are found by remembering the identifiers this side understands (the others are

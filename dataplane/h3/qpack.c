@@ -131,6 +131,12 @@ int sl_h3_qpack_decode(struct sl_h3_qpack *q, int64_t stream_id, const uint8_t *
 		       struct sl_h3_fields *out, enum sl_h3_error *err, const char **why)
 {
 	sl_h3_fields_init(out);
+	if (len == 0) {
+		/* Not even the section prefix (p may be NULL then). */
+		*err = (enum sl_h3_error)SL_H3_QPACK_DECOMPRESSION_FAILED;
+		*why = "an empty field section";
+		return SL_ECORRUPT;
+	}
 	nghttp3_qpack_stream_context *sctx;
 	if (nghttp3_qpack_stream_context_new(&sctx, stream_id, nghttp3_mem_default()) != 0) {
 		*err = SL_H3_INTERNAL_ERROR;
