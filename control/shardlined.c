@@ -1621,8 +1621,9 @@ int main(int argc, char **argv)
 		printf(" shardline://%s", d.cfg.listen.item[i]);
 	if (d.tcpl)
 		printf(" %s://%s", d.cfg.tcp_tls ? "https" : "http", d.cfg.listen_tcp);
-	printf(" (ALPN moq-lite-05, moq-lite-04%s), admin %s, certificate sha256 %s\n",
-	       d.durable ? ", " SL_LP_ALPN : "", sl_admin_path(d.admin), d.cert_sha256);
+	printf(" (ALPN moq-lite-05, moq-lite-04%s%s), admin %s, certificate sha256 %s\n",
+	       SL_WORKER_WT_ALPN[0] ? ", " SL_WT_ALPN : "", d.durable ? ", " SL_LP_ALPN : "",
+	       sl_admin_path(d.admin), d.cert_sha256);
 	if (d.durable)
 		printf("shardlined: durable partitions: %u stream(s), start %" PRIu64 ", %" PRIu64
 		       " segment event(s) recovered (%" PRIu64 " void, %" PRIu64

@@ -56,7 +56,8 @@ static const struct field worker_fields[] = {
 	WF(quic.max_streams_bidi, true),
 	WF(quic.max_streams_uni, true),
 	WF(quic.max_conns, true),
-	WF(quic.max_udp_payload, true), /* lowered by a small DPDK MTU */
+	WF(quic.max_udp_payload, true),		 /* lowered by a small DPDK MTU */
+	WF(quic.max_datagram_frame_size, false), /* WebTransport's, set by the worker */
 	WF(track.max_age_ns, true),
 	WF(track.max_bytes, true),
 	WF(session.server, false),
@@ -339,7 +340,7 @@ static void test_all_settings(void **state)
 	}
 	assert_int_equal(wc.id, 3);
 	assert_int_equal(wc.nworkers, 4);
-	assert_string_equal(wc.quic.alpn, "moq-lite-05,moq-lite-04," SL_LP_ALPN);
+	assert_string_equal(wc.quic.alpn, "moq-lite-05,moq-lite-04," SL_WORKER_WT_ALPN SL_LP_ALPN);
 	assert_string_equal(wc.quic.cert_file, "/etc/shardline/cert.pem");
 	assert_string_equal(wc.quic.key_file, "/etc/shardline/key.pem");
 	assert_int_equal(wc.quic.idle_timeout_ns, UINT64_C(9000000000));
@@ -376,7 +377,7 @@ static void test_defaults(void **state)
 	char err[256] = "";
 	sl_config_default(&c);
 	assert_int_equal(sl_workercfg_fill(&c, 0, 1, &wc, err, sizeof(err)), 0);
-	assert_string_equal(wc.quic.alpn, "moq-lite-05,moq-lite-04," SL_LP_ALPN);
+	assert_string_equal(wc.quic.alpn, "moq-lite-05,moq-lite-04," SL_WORKER_WT_ALPN SL_LP_ALPN);
 	assert_null(wc.quic.cert_file);
 	assert_null(wc.quic.key_file);
 	assert_int_equal(wc.quic.max_conns, 10001);
@@ -390,7 +391,7 @@ static void test_defaults(void **state)
 	assert_int_equal(wc.quic.max_udp_payload, 1452);
 	set(&c, "io_cores", "0");
 	assert_int_equal(sl_workercfg_fill(&c, 0, 1, &wc, err, sizeof(err)), 0);
-	assert_string_equal(wc.quic.alpn, "moq-lite-05,moq-lite-04");
+	assert_string_equal(wc.quic.alpn, "moq-lite-05,moq-lite-04" SL_WORKER_WT_ALPN_TAIL);
 }
 
 /* Every setting that may change while the daemon runs reaches a running worker (log_level

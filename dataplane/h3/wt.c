@@ -73,8 +73,6 @@ struct sl_wt_conn {
 	struct sl_wt_stats st;
 };
 
-extern const struct sl_moq_transport_ops sl_wt_moq_transport;
-
 /* ---- helpers ---- */
 
 /* A session is attached and has not closed itself. */
@@ -89,7 +87,6 @@ static void fail_conn(struct sl_wt_conn *c, uint64_t code, const char *why)
 		return;
 	c->failed = true;
 	c->st.h3_errors++;
-	c->st.last_error = code;
 	c->lower->close(c->lower_t, code, why);
 }
 
@@ -179,6 +176,17 @@ static void connect_fin(struct sl_wt_conn *c)
 		return;
 	c->connect_fin_sent = true;
 	write_copy(c, c->connect, NULL, 0, true);
+}
+
+/* The peer ended the session: nothing more will come over this connection (one session per
+ * connection), and Chromium drops it without a word, so it is closed now rather than at the
+ * idle timeout. */
+static void close_after_peer(struct sl_wt_conn *c)
+{
+	if (c->failed || c->closed)
+		return;
+	c->failed = true;
+	c->lower->close(c->lower_t, SL_H3_NO_ERROR, "session closed by the peer");
 }
 
 /* ---- sf-list of strings ---- */
@@ -427,6 +435,7 @@ static void capsule_bytes(struct sl_wt_conn *c, const uint8_t *p, size_t n)
 			c->st.closes_in++;
 			end_session(c);
 			connect_fin(c);
+			close_after_peer(c);
 			return;
 		}
 		/* DRAIN and unknown capsules ask nothing of a server that has one session. */
@@ -590,6 +599,7 @@ static void connect_frames(struct sl_wt_conn *c, struct wt_stream *ws, const uin
 		/* The client ended the CONNECT stream: the session is over. */
 		end_session(c);
 		connect_fin(c);
+		close_after_peer(c);
 	}
 }
 
@@ -933,6 +943,22 @@ static void up_set_order(void *t, void *h, uint64_t order)
 	if (c->lower->set_order)
 		c->lower->set_order(c->lower_t, ws->handle, order);
 }
+
+#define T struct sl_wt_stats
+const struct sl_stat_field sl_wt_stats_fields[] = {
+	SL_STAT_U(T, requests, NULL),
+	SL_STAT_U(T, sessions, NULL),
+	SL_STAT_U(T, refused, NULL),
+	SL_STAT_U(T, malformed, NULL),
+	SL_STAT_U(T, streams_in, NULL),
+	SL_STAT_U(T, streams_out, NULL),
+	SL_STAT_U(T, streams_rejected, NULL),
+	SL_STAT_U(T, closes_in, NULL),
+	SL_STAT_U(T, closes_out, NULL),
+	SL_STAT_U(T, h3_errors, NULL),
+	SL_STAT_TABLE_END,
+};
+#undef T
 
 const struct sl_moq_transport_ops sl_wt_moq_transport = {
 	.open_stream = up_open,

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/stats.h"
 #include "h3/frame.h"
 #include "h3/qpack.h"
 #include "moq/session.h"
@@ -44,6 +45,9 @@
 
 struct sl_wt_conn;
 
+/* The ALPN of HTTP/3, which WebTransport rides on. */
+#define SL_WT_ALPN "h3"
+
 struct sl_wt_host {
 	/*
 	 * A WebTransport CONNECT arrived and alpn (one of the served ones) was picked for it.
@@ -74,8 +78,12 @@ struct sl_wt_stats {
 	uint64_t closes_in;	   /* CLOSE_WEBTRANSPORT_SESSION capsules received */
 	uint64_t closes_out;	   /* ... sent */
 	uint64_t h3_errors;	   /* connection errors this side raised */
-	uint64_t last_error;	   /* the HTTP/3 code of the latest one */
 };
+/* Its members, for status (core/stats.h). */
+extern const struct sl_stat_field sl_wt_stats_fields[];
+
+/* The moq session's transport over a connection (t: the struct sl_wt_conn). */
+extern const struct sl_moq_transport_ops sl_wt_moq_transport;
 
 /*
  * A connection over the QUIC connection lower_t, driven through lower (the session-level

@@ -541,6 +541,9 @@ static void peer_closes_session(void **state)
 	struct sl_wt_stats st;
 	sl_wt_stats(fx->c, &st);
 	assert_int_equal(st.closes_in, 1);
+	/* Nothing more can come over the connection: it is closed at once, cleanly. */
+	assert_true(fx->closed);
+	assert_int_equal(fx->close_code, SL_H3_NO_ERROR);
 	/* The session's streams are no longer taken. */
 	struct qstream *late = client_open(fx, false);
 	client_send(fx, late, "\x40\x54\x00\x01", 4, false);
@@ -556,6 +559,8 @@ static void peer_closes_session(void **state)
 	client_send(fx, cq, NULL, 0, true);
 	assert_int_equal(fx->detaches, 1);
 	assert_true(cq->fin);
+	assert_true(fx->closed);
+	assert_int_equal(fx->close_code, SL_H3_NO_ERROR);
 	/* And a connection that dies with the session open. */
 	fx_free(fx);
 	fx = fx_new();

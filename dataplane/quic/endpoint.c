@@ -749,6 +749,7 @@ static void fill_settings(struct sl_quic_endpoint *ep, ngtcp2_settings *s,
 	p->initial_max_streams_uni = ep->cfg.max_streams_uni;
 	p->max_idle_timeout = ep->cfg.idle_timeout_ns;
 	p->active_connection_id_limit = 4;
+	p->max_datagram_frame_size = ep->cfg.max_datagram_frame_size;
 }
 
 static struct sl_quic_conn *conn_alloc(struct sl_quic_endpoint *ep, const struct sl_quic_path *path)

@@ -84,6 +84,10 @@ struct sl_quic_config {
 	uint64_t max_streams_uni;  /* default 1000 (a moq-lite group is one uni stream) */
 	uint32_t max_conns;	   /* default 10000 */
 	size_t max_udp_payload;	   /* default 1452 */
+	/* The max_datagram_frame_size transport parameter (RFC 9221): 0 (the default) does not
+	 * advertise datagrams. WebTransport needs it advertised (HTTP/3 datagrams, RFC 9297), so a
+	 * server offering "h3" sets it; datagrams that arrive are dropped (no receiver here). */
+	uint64_t max_datagram_frame_size;
 };
 
 /* Fills cfg with the defaults above (server = false, worker 0, alpn empty). */

@@ -37,6 +37,9 @@ struct wconn {
 	/* A WebSocket connection (moq-lite over qmux): on the worker's ws list, not conns; s is
 	 * NULL until its upgrade is done. */
 	struct sl_wsconn *wsc;
+	/* A WebTransport connection (ALPN h3): the HTTP/3 layer between the QUIC connection and
+	 * the moq session, which is NULL until a CONNECT is accepted. */
+	struct sl_wt_conn *wt;
 	struct wconn *next, **pprev;
 	/* On the worker's ready list: the moq session reported work (sl_moq_session_set_ready). */
 	bool ready;
@@ -81,6 +84,8 @@ struct sl_worker {
 	uint64_t nws, ws_total;
 	struct sl_ws_stats closed_ws;
 	struct sl_qmux_stats closed_qmux;
+	uint64_t nwt, wt_total;
+	struct sl_wt_stats closed_wt;
 	struct sl_wsconn_host ws_host;
 	struct sl_handoff ho;
 	bool have_links;
@@ -123,6 +128,14 @@ void sl_worker_config_default(struct sl_worker_config *cfg)
 	 * versions, ours the preferred order as moq-relay does (the server's list decides, the
 	 * client's offer order does not): a client offering both gets lite-05. */
 	snprintf(cfg->quic.alpn, sizeof(cfg->quic.alpn), "%s,%s", SL_MOQ_ALPN_05, SL_MOQ_ALPN);
+#ifdef SL_HAVE_WT
+	/* WebTransport for browsers (docs/h3.md): HTTP/3 on the same port, and the datagram
+	 * parameter Chromium expects beside SETTINGS_H3_DATAGRAM (datagrams that come are
+	 * dropped: moq-lite sends them only beside its streams). */
+	size_t len = strlen(cfg->quic.alpn);
+	snprintf(cfg->quic.alpn + len, sizeof(cfg->quic.alpn) - len, ",%s", SL_WT_ALPN);
+	cfg->quic.max_datagram_frame_size = 65535;
+#endif
 	sl_track_config_default(&cfg->track);
 	sl_moq_session_config_default(&cfg->session);
 	cfg->session.server = true;
@@ -318,6 +331,45 @@ static void ready_unlink(struct sl_worker *w, struct wconn *c)
 	c->ready = false;
 }
 
+#ifdef SL_HAVE_WT
+/* A WebTransport CONNECT was accepted by the HTTP/3 layer: the connection's moq session, in the
+ * version picked from the request's wt-available-protocols. */
+static struct sl_moq_session *wt_attach(void *arg, struct sl_wt_conn *wt,
+					const struct sl_h3_connect *req, const char *alpn,
+					const struct sl_moq_transport_ops *ops, void *t,
+					int *status, const char **why)
+{
+	(void)wt;
+	(void)req;
+	struct wconn *c = arg;
+	struct sl_worker *w = c->w;
+	struct sl_moq_session_config sc = w->cfg.session;
+	sc.version = strcmp(alpn, SL_MOQ_ALPN_05) == 0 ? SL_MOQ_LITE_05 : SL_MOQ_LITE_04;
+	c->s = sl_moq_session_new(&sc, ops, t, w->relay);
+	if (c->s == NULL) {
+		*status = 500;
+		*why = "out of memory";
+		return NULL;
+	}
+	sl_moq_session_set_ready(c->s, session_ready, c, &w->now);
+	w->sessions_total++;
+	return c->s;
+}
+
+static void wt_detach(void *arg, struct sl_wt_conn *wt, struct sl_moq_session *s)
+{
+	(void)wt;
+	struct wconn *c = arg;
+	struct sl_worker *w = c->w;
+	struct sl_moq_session_stats st;
+	sl_moq_session_stats(s, &st);
+	sl_stats_add(&w->closed_moq, &st, sl_moq_session_stats_fields, false);
+	ready_unlink(w, c);
+	sl_moq_session_free(s);
+	c->s = NULL;
+}
+#endif
+
 static void on_connected(void *arg, struct sl_quic_conn *qc)
 {
 	struct sl_worker *w = worker_of(arg);
@@ -339,13 +391,28 @@ static void on_connected(void *arg, struct sl_quic_conn *qc)
 			return;
 		}
 		w->nlog++;
+#ifdef SL_HAVE_WT
+	} else if (strcmp(alpn, SL_WT_ALPN) == 0) {
+		struct sl_wt_host host = {.attach = wt_attach,
+					  .detach = wt_detach,
+					  .arg = c,
+					  .alpns = {SL_MOQ_ALPN_05, SL_MOQ_ALPN},
+					  .n_alpns = 2};
+		if (sl_wt_conn_new(&host, &sl_moq_quic_transport, qc, &c->wt) != 0) {
+			free(c);
+			sl_quic_conn_close(qc, SL_H3_INTERNAL_ERROR, "out of memory");
+			return;
+		}
+		w->nwt++;
+		w->wt_total++;
+#endif
 	} else {
 		/* The version is the connection's: the ALPN the handshake chose. */
 		struct sl_moq_session_config sc = w->cfg.session;
 		sc.version = strcmp(alpn, SL_MOQ_ALPN_05) == 0 ? SL_MOQ_LITE_05 : SL_MOQ_LITE_04;
 		c->s = sl_moq_session_new(&sc, &sl_moq_quic_transport, qc, w->relay);
 	}
-	if (c->s == NULL && c->ls == NULL) {
+	if (c->s == NULL && c->ls == NULL && c->wt == NULL) {
 		free(c);
 		sl_quic_conn_close(qc, SL_MOQ_ERR_CANCEL, "out of memory");
 		return;
@@ -359,7 +426,10 @@ static void on_connected(void *arg, struct sl_quic_conn *qc)
 	c->pprev = &w->conns;
 	w->conns = c;
 	w->nconns++;
-	w->sessions_total++;
+	if (c->wt == NULL)
+		w->sessions_total++; /* a WebTransport session counts when its CONNECT does */
+	else
+		sl_wt_start(c->wt); /* SETTINGS: Chromium sends nothing before it has them */
 }
 
 /* Stream events go to the connection's session with the stream it attached at open (the
@@ -370,6 +440,8 @@ static void *on_stream_open(void *arg, struct sl_quic_conn *qc, struct sl_quic_s
 	struct wconn *c = sl_quic_conn_user(qc);
 	if (c && c->ls)
 		return sl_logsrv_stream_open(c->ls, qs);
+	if (c && c->wt)
+		return sl_wt_stream_accept(c->wt, qs, (sl_quic_stream_id(qs) & 2) == 0);
 	if (c)
 		return sl_moq_quic_accept(c->s, qs);
 	return NULL;
@@ -385,6 +457,8 @@ static void on_stream_data(void *arg, struct sl_quic_conn *qc, struct sl_quic_st
 		return;
 	if (c->ls)
 		sl_logsrv_stream_data(c->ls, user, data, len, fin);
+	else if (c->wt)
+		sl_wt_stream_data(c->wt, user, data, len, fin);
 	else
 		sl_moq_session_stream_data(c->s, user, data, len, fin);
 }
@@ -399,6 +473,8 @@ static void on_stream_reset(void *arg, struct sl_quic_conn *qc, struct sl_quic_s
 		return;
 	if (c->ls)
 		sl_logsrv_stream_reset(c->ls, user, code);
+	else if (c->wt)
+		sl_wt_stream_reset(c->wt, user, code);
 	else
 		sl_moq_session_stream_reset(c->s, user, code);
 }
@@ -413,6 +489,8 @@ static void on_stream_acked(void *arg, struct sl_quic_conn *qc, struct sl_quic_s
 		return;
 	if (c->ls)
 		sl_logsrv_stream_acked(c->ls, user, bytes);
+	else if (c->wt)
+		sl_wt_stream_acked(c->wt, user, bytes);
 	else
 		sl_moq_session_stream_acked(c->s, user, bytes);
 }
@@ -427,6 +505,8 @@ static void on_stream_close(void *arg, struct sl_quic_conn *qc, struct sl_quic_s
 		return;
 	if (c->ls)
 		sl_logsrv_stream_closed(c->ls, user);
+	else if (c->wt)
+		sl_wt_stream_closed(c->wt, user);
 	else
 		sl_moq_session_stream_closed(c->s, user);
 }
@@ -435,7 +515,9 @@ static void on_writable(void *arg, struct sl_quic_conn *qc)
 {
 	(void)arg;
 	struct wconn *c = sl_quic_conn_user(qc);
-	if (c && c->s)
+	if (c && c->wt)
+		sl_wt_writable(c->wt);
+	else if (c && c->s)
 		sl_moq_session_writable(c->s);
 }
 
@@ -452,6 +534,22 @@ static void on_closed(void *arg, struct sl_quic_conn *qc, uint64_t error)
 		sl_stats_add(&w->closed_log, &ls, sl_logsrv_stats_fields, false);
 		sl_logsrv_free(c->ls);
 		w->nlog--;
+		*c->pprev = c->next;
+		if (c->next)
+			c->next->pprev = c->pprev;
+		w->nconns--;
+		free(c);
+		return;
+	}
+	if (c->wt) {
+		/* Hands the session (if any) back through wt_detach. */
+		sl_wt_closed(c->wt);
+		struct sl_wt_stats ws;
+		sl_wt_stats(c->wt, &ws);
+		sl_stats_add(&w->closed_wt, &ws, sl_wt_stats_fields, false);
+		sl_wt_conn_free(c->wt);
+		w->nwt--;
+		ready_unlink(w, c);
 		*c->pprev = c->next;
 		if (c->next)
 			c->next->pprev = c->pprev;
@@ -771,6 +869,8 @@ void sl_worker_free(struct sl_worker *w)
 		sl_quic_conn_set_user(c->qc, NULL);
 		if (c->ls)
 			sl_logsrv_free(c->ls);
+		else if (c->wt)
+			sl_wt_conn_free(c->wt); /* hands its session back through wt_detach */
 		else
 			sl_moq_session_free(c->s);
 		free(c);
@@ -835,6 +935,9 @@ void sl_worker_stats(const struct sl_worker *w, struct sl_worker_stats *out)
 	out->ws_total = w->ws_total;
 	out->ws = w->closed_ws;
 	out->qmux = w->closed_qmux;
+	out->wt_connections = w->nwt;
+	out->wt_total = w->wt_total;
+	out->wt = w->closed_wt;
 	for (struct wconn *c = w->ws; c; c = c->next) {
 		struct sl_ws_stats ws;
 		struct sl_qmux_stats qm;
@@ -864,6 +967,13 @@ void sl_worker_stats(const struct sl_worker *w, struct sl_worker_stats *out)
 			sl_stats_add(&out->logsrv, &ls, sl_logsrv_stats_fields, true);
 			continue;
 		}
+		if (c->wt) {
+			struct sl_wt_stats ws;
+			sl_wt_stats(c->wt, &ws);
+			sl_stats_add(&out->wt, &ws, sl_wt_stats_fields, true);
+		}
+		if (c->s == NULL)
+			continue; /* a WebTransport connection before its CONNECT */
 		struct sl_moq_session_stats st;
 		sl_moq_session_stats(c->s, &st);
 		sl_stats_add(&out->moq, &st, sl_moq_session_stats_fields, true);
@@ -895,7 +1005,7 @@ static struct sl_worker_conns *conns_list(const struct sl_worker *w)
 		sl_quic_conn_stats(c->qc, &ci->quic);
 		if (sl_quic_conn_alpn(c->qc, ci->alpn, sizeof(ci->alpn)) == NULL)
 			ci->alpn[0] = '\0';
-		if (c->ls)
+		if (c->ls || c->s == NULL)
 			continue;
 		sl_moq_session_stats(c->s, &st);
 		ci->subscriptions = st.subscribes_active;
@@ -1342,7 +1452,7 @@ int sl_worker_main(void *arg)
 	 * to) sent on its own, then the QUIC close, each given a chance to leave. */
 	uint64_t now = sl_clock_now_ns();
 	for (struct wconn *c = w->conns; c; c = c->next) {
-		if (c->ls)
+		if (c->ls || c->s == NULL)
 			continue;
 		sl_moq_session_goaway(c->s, "");
 		sl_moq_session_poll(c->s, now);
@@ -1416,6 +1526,11 @@ const struct sl_stat_field sl_worker_stats_fields[] = {
 	SL_STAT_AS(T, ws_total, "connections_total", "ws"),
 	SL_STAT_SUB(T, ws, "", "ws", sl_ws_stats_fields),
 	SL_STAT_SUB(T, qmux, "", "qmux", sl_qmux_stats_fields),
+#ifdef SL_HAVE_WT
+	SL_STAT_GAS(T, wt_connections, "connections", "wt"),
+	SL_STAT_AS(T, wt_total, "connections_total", "wt"),
+	SL_STAT_SUB(T, wt, "", "wt", sl_wt_stats_fields),
+#endif
 	SL_STAT_HIDE(T, durable, "says whether the \"durable\" object is shown"),
 	SL_STAT_G(T, log_connections, "durable"),
 	SL_STAT_SUB(T, dshard, "", "durable", sl_dshard_stats_fields),

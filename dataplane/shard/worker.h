@@ -16,6 +16,7 @@
 #include "shard/handoff.h"
 #include "shard/pktio.h"
 #include "shard/xshard.h"
+#include "h3/wt.h"
 #include "qmux/qmux.h"
 #include "track/path.h"
 #include "core/stats.h"
@@ -110,6 +111,10 @@ struct sl_worker_stats {
 	uint64_t ws_connections, ws_total;
 	struct sl_ws_stats ws;
 	struct sl_qmux_stats qmux;
+	/* WebTransport connections (moq-lite over HTTP/3, ALPN h3): open now and in all, and
+	 * their HTTP/3 layer's counters summed over open and closed ones. */
+	uint64_t wt_connections, wt_total;
+	struct sl_wt_stats wt;
 	/* The durable side (all zero without it). */
 	bool durable;
 	uint64_t log_connections;
@@ -216,7 +221,18 @@ struct sl_worker_runtime {
 	uint32_t max_conns;
 };
 
-/* Fills cfg with the defaults: one worker, a server endpoint that accepts SL_MOQ_ALPN only. */
+/* What the default ALPN list has after the moq-lite versions: "h3," in a build with
+ * WebTransport (nghttp3), nothing otherwise. */
+#ifdef SL_HAVE_WT
+#define SL_WORKER_WT_ALPN      SL_WT_ALPN ","
+#define SL_WORKER_WT_ALPN_TAIL "," SL_WT_ALPN /* the same at the end of the list */
+#else
+#define SL_WORKER_WT_ALPN      ""
+#define SL_WORKER_WT_ALPN_TAIL ""
+#endif
+
+/* Fills cfg with the defaults: one worker, a server endpoint that accepts moq-lite-05 and -04
+ * (and h3 for WebTransport, where built in) in that order. */
 void sl_worker_config_default(struct sl_worker_config *cfg);
 
 /* Creates a worker (on the control core, before launch). Returns 0, SL_EINVAL, SL_EIO (TLS
