@@ -97,6 +97,14 @@ char *sm_path_norm(const char *in, size_t n)
 	return out;
 }
 
+bool sm_allowed(struct sl_moq_session *s, enum sl_moq_auth_op op, const char *path)
+{
+	if (s->cfg.authorize == NULL || s->cfg.authorize(s->cfg.auth_arg, op, path))
+		return true;
+	s->st.auth_refused++;
+	return false;
+}
+
 /* prefix + "/" + suffix, normalised. */
 char *sm_path_join(const char *prefix, const char *suffix, size_t slen)
 {
@@ -1446,6 +1454,7 @@ const struct sl_stat_field sl_moq_session_stats_fields[] = {
 	/* Named apart from the relay's upstreams_active, which a worker shows beside it. */
 	SL_STAT_GAS(T, upstreams_active, "session_upstreams_active", NULL),
 	SL_STAT_U(T, fetches_served, NULL),
+	SL_STAT_U(T, auth_refused, NULL),
 	SL_STAT_HIDE(T, close_code, "one session's ending, meaningless in a worker's sum"),
 	SL_STAT_HIDE(T, closed, "one session's state, meaningless in a worker's sum"),
 	SL_STAT_HIDE(T, closed_locally, "one session's state, meaningless in a worker's sum"),

@@ -72,8 +72,19 @@ static void announce_run(struct task *t)
 	if (s->closed || st->dead || st->u.ai.a == NULL)
 		return;
 	struct sl_announce ev;
-	while (sl_announced_next(st->u.ai.a, &st->u.ai.w, &ev) == 0)
+	while (sl_announced_next(st->u.ai.a, &st->u.ai.w, &ev) == 0) {
+		/* A broadcast the peer may not subscribe to is not its business: it is left out
+		 * of the announcements (moq-relay's subscribe-scoped origin does the same), its
+		 * end as well as its start, so the peer never sees a path it was not shown. */
+		if (s->cfg.authorize && st->u.ai.prefix) {
+			char *full = sm_path_join(st->u.ai.prefix, ev.suffix, strlen(ev.suffix));
+			bool ok = full && sm_allowed(s, SL_MOQ_AUTH_SUBSCRIBE, full);
+			free(full);
+			if (!ok)
+				continue;
+		}
 		send_announce(s, st, ev.suffix, ev.active);
+	}
 }
 
 static void announce_wake(struct sl_waiter *w)
@@ -95,9 +106,21 @@ int sm_on_interest(struct sl_moq_session *s, struct sl_moq_stream *st,
 	}
 	sm_task_init(&st->u.ai.task, s, announce_run);
 	sl_waiter_init(&st->u.ai.w, announce_wake);
+	if (s->relay && !sm_allowed(s, SL_MOQ_AUTH_ANNOUNCE, prefix)) {
+		/* Nothing under the prefix could be shown to this peer: refused as a whole, as
+		 * moq-relay answers an interest outside the token's subscribe grant. */
+		free(prefix);
+		st->err_code = SL_MOQ_ERR_UNAUTHORIZED;
+		return SL_EINVAL;
+	}
 	if (s->relay) {
 		st->u.ai.a = sl_origin_announced(s->relay->origin, prefix);
-		free(prefix);
+		/* Kept only when each announcement is to be authorised (announce_run); freed
+		 * with the stream. */
+		if (s->cfg.authorize)
+			st->u.ai.prefix = prefix;
+		else
+			free(prefix);
 		if (st->u.ai.a == NULL) {
 			st->err_code = SL_MOQ_ERR_BOUNDS;
 			return SL_ENOMEM;

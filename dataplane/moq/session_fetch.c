@@ -98,6 +98,15 @@ int sm_on_fetch(struct sl_moq_session *s, struct sl_moq_stream *st, const struct
 	st->u.fi.name = sm_str_dup(m->track);
 	if (st->u.fi.bpath == NULL || st->u.fi.name == NULL)
 		return SL_ENOMEM;
+	if (s->cfg.authorize) {
+		char *norm = sm_path_norm(st->u.fi.bpath, strlen(st->u.fi.bpath));
+		bool ok = norm && sm_allowed(s, SL_MOQ_AUTH_SUBSCRIBE, norm);
+		free(norm);
+		if (!ok) {
+			st->err_code = SL_MOQ_ERR_UNAUTHORIZED;
+			return SL_EINVAL;
+		}
+	}
 	st->u.fi.group = m->group;
 	st->u.fi.priority = m->priority;
 	sm_task_init(&st->u.fi.task, s, fetch_retry);

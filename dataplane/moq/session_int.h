@@ -348,6 +348,9 @@ static inline void sm_ready_push(struct sl_moq_session *s, struct task *t)
 char *sm_str_dup(struct sl_moq_str m);
 bool sm_str_has_nul(struct sl_moq_str m);
 char *sm_path_norm(const char *in, size_t n);
+/* Does the owner's authorisation hook allow op on path (true without a hook)? A refusal is
+ * counted in auth_refused. */
+bool sm_allowed(struct sl_moq_session *s, enum sl_moq_auth_op op, const char *path);
 char *sm_path_join(const char *prefix, const char *suffix, size_t slen);
 int sm_tx(struct sl_moq_session *s, struct sl_moq_stream *st, const void *p, size_t n, bool fin);
 int sm_tx_frame(struct sl_moq_session *s, struct sl_moq_stream *st, struct sl_slice f);

@@ -340,6 +340,14 @@ int sm_relay_on_announce(struct sl_moq_session *s, struct sl_moq_stream *st, cha
 		free(path);
 		return 0;
 	}
+	if (!sm_allowed(s, SL_MOQ_AUTH_PUBLISH, path)) {
+		/* Outside the connection's publish grant: the broadcast is not published and the
+		 * announce stream stays open, since the peer's other broadcasts on it may be
+		 * allowed; moq-relay ignores such an announcement the same way. Its end, if it
+		 * comes, finds no remote above and is ignored too. */
+		free(path);
+		return 0;
+	}
 	if (rb) { /* active twice: status must alternate */
 		free(path);
 		st->err_code = SL_MOQ_ERR_DUPLICATE;
