@@ -37,6 +37,12 @@ struct wconn {
 	/* A WebSocket connection (moq-lite over qmux): on the worker's ws list, not conns; s is
 	 * NULL until its upgrade is done. */
 	struct sl_wsconn *wsc;
+	/* Tokens (cfg.auth): what the session may do, owned when it came with a WebSocket (the
+	 * QUIC one is shared), and when the session must end because its token expires
+	 * (UINT64_MAX: never). */
+	void *grant;
+	bool grant_owned;
+	uint64_t auth_deadline;
 	struct wconn *next, **pprev;
 	/* On the worker's ready list: the moq session reported work (sl_moq_session_set_ready). */
 	bool ready;
@@ -91,6 +97,7 @@ struct sl_worker {
 	/* Running totals of sessions already closed, so they survive their connections. */
 	struct sl_moq_session_stats closed_moq;
 	uint64_t bells_rung;
+	uint64_t auth_expired, auth_quic_refused;
 	struct sl_trace trace; /* the latency breakdown's histograms */
 	uint64_t now;
 	unsigned int lcore;
@@ -318,6 +325,37 @@ static void ready_unlink(struct sl_worker *w, struct wconn *c)
 	c->ready = false;
 }
 
+/* The session's authorisation hook (sl_moq_session_config.authorize): the connection's
+ * grant, asked through the daemon's functions. */
+static bool conn_authorize(void *arg, enum sl_moq_auth_op op, const char *path)
+{
+	struct wconn *c = arg;
+	return c->w->cfg.auth->allow(c->grant, op, path);
+}
+
+/* The session configuration of connection c in version alpn, with its grant applied. */
+static void conn_session_config(struct sl_worker *w, struct wconn *c, const char *alpn,
+				struct sl_moq_session_config *sc)
+{
+	*sc = w->cfg.session;
+	/* The version is the connection's: the ALPN the handshake or the upgrade chose. */
+	sc->version = strcmp(alpn, SL_MOQ_ALPN_05) == 0 ? SL_MOQ_LITE_05 : SL_MOQ_LITE_04;
+	if (w->cfg.auth) {
+		sc->authorize = conn_authorize;
+		sc->auth_arg = c;
+	}
+}
+
+/* Logs, once per connection, that its session refused something outside its grant (the
+ * count is in moq.auth_refused); the listener logs refused connections the same way. */
+static void log_refusals(const struct sl_moq_session_stats *st, const char *kind)
+{
+	if (st->auth_refused)
+		SL_LOG(SHARD, NOTICE,
+		       "a %s session refused %llu requests outside its token's grant", kind,
+		       (unsigned long long)st->auth_refused);
+}
+
 static void on_connected(void *arg, struct sl_quic_conn *qc)
 {
 	struct sl_worker *w = worker_of(arg);
@@ -340,9 +378,17 @@ static void on_connected(void *arg, struct sl_quic_conn *qc)
 		}
 		w->nlog++;
 	} else {
-		/* The version is the connection's: the ALPN the handshake chose. */
-		struct sl_moq_session_config sc = w->cfg.session;
-		sc.version = strcmp(alpn, SL_MOQ_ALPN_05) == 0 ? SL_MOQ_LITE_05 : SL_MOQ_LITE_04;
+		if (w->cfg.auth && w->cfg.auth->quic_grant == NULL) {
+			/* Raw QUIC carries no token, and anonymous access is off. */
+			w->auth_quic_refused++;
+			free(c);
+			sl_quic_conn_close(qc, SL_MOQ_ERR_UNAUTHORIZED, "token required");
+			return;
+		}
+		c->grant = w->cfg.auth ? (void *)(uintptr_t)w->cfg.auth->quic_grant : NULL;
+		c->auth_deadline = UINT64_MAX;
+		struct sl_moq_session_config sc;
+		conn_session_config(w, c, alpn, &sc);
 		c->s = sl_moq_session_new(&sc, &sl_moq_quic_transport, qc, w->relay);
 	}
 	if (c->s == NULL && c->ls == NULL) {
@@ -462,6 +508,7 @@ static void on_closed(void *arg, struct sl_quic_conn *qc, uint64_t error)
 	struct sl_moq_session_stats st;
 	sl_moq_session_stats(c->s, &st);
 	sl_stats_add(&w->closed_moq, &st, sl_moq_session_stats_fields, false);
+	log_refusals(&st, "QUIC");
 	ready_unlink(w, c);
 	sl_moq_session_free(c->s); /* treated as closed: its broadcasts end cleanly */
 	*c->pprev = c->next;
@@ -479,9 +526,8 @@ static struct sl_moq_session *ws_attach(void *arg, struct sl_wsconn *wc, const c
 	(void)wc;
 	struct wconn *c = arg;
 	struct sl_worker *w = c->w;
-	/* The version is the connection's: the subprotocol the upgrade chose. */
-	struct sl_moq_session_config sc = w->cfg.session;
-	sc.version = strcmp(alpn, SL_MOQ_ALPN_05) == 0 ? SL_MOQ_LITE_05 : SL_MOQ_LITE_04;
+	struct sl_moq_session_config sc;
+	conn_session_config(w, c, alpn, &sc);
 	c->s = sl_moq_session_new(&sc, ops, t, w->relay);
 	if (c->s == NULL)
 		return NULL;
@@ -498,6 +544,7 @@ static void ws_detach(void *arg, struct sl_wsconn *wc, struct sl_moq_session *s)
 	struct sl_moq_session_stats st;
 	sl_moq_session_stats(s, &st);
 	sl_stats_add(&w->closed_moq, &st, sl_moq_session_stats_fields, false);
+	log_refusals(&st, "WebSocket");
 	ready_unlink(w, c);
 	sl_moq_session_free(s);
 	c->s = NULL;
@@ -513,6 +560,8 @@ static void ws_free(struct sl_worker *w, struct wconn *c)
 	/* Frees the session through ws_detach if it is still attached; closing the socket takes
 	 * it out of the epoll set. */
 	sl_wsconn_free(c->wsc);
+	if (c->grant_owned)
+		w->cfg.auth->free(c->grant);
 	ready_unlink(w, c);
 	*c->pprev = c->next;
 	if (c->next)
@@ -530,10 +579,18 @@ static void ws_adopt(struct sl_worker *w, struct sl_worker_ws *m)
 	if (c) {
 		c->w = w;
 		host.arg = c;
+		/* Before sl_wsconn_new: it may finish the upgrade and attach the session. */
+		c->grant = m->grant;
+		c->grant_owned = m->grant != NULL;
+		c->auth_deadline = m->grant && w->cfg.auth
+					   ? w->cfg.auth->deadline_ns(m->grant, w->now)
+					   : UINT64_MAX;
 	}
 	if (c == NULL || w->ws_epfd < 0 ||
 	    sl_wsconn_new(&host, m->fd, m->tls, m->data, m->len, w->now, &c->wsc) != 0) {
 		free(c);
+		if (m->grant && w->cfg.auth)
+			w->cfg.auth->free(m->grant);
 		if (m->tls)
 			gnutls_deinit(m->tls);
 		close(m->fd);
@@ -579,6 +636,13 @@ static uint64_t ws_flush(struct sl_worker *w, uint64_t now, unsigned int *work)
 	struct wconn *next;
 	for (struct wconn *c = w->ws; c; c = next) {
 		next = c->next;
+		if (now >= c->auth_deadline && c->s && !sl_moq_session_is_closed(c->s, NULL)) {
+			/* The token expired: the session ends with an application close, as
+			 * moq-relay ends it; the connection goes once the close is out. */
+			c->auth_deadline = UINT64_MAX;
+			w->auth_expired++;
+			sl_moq_session_close(c->s, SL_MOQ_ERR_UNAUTHORIZED, "token expired");
+		}
 		if (now >= sl_wsconn_expiry(c->wsc))
 			sl_wsconn_handle_expiry(c->wsc, now);
 		if (sl_wsconn_flush(c->wsc, now))
@@ -588,6 +652,8 @@ static uint64_t ws_flush(struct sl_worker *w, uint64_t now, unsigned int *work)
 			continue;
 		}
 		uint64_t e = sl_wsconn_expiry(c->wsc);
+		if (c->s && c->auth_deadline < e)
+			e = c->auth_deadline;
 		if (e < exp)
 			exp = e;
 	}
@@ -830,6 +896,8 @@ void sl_worker_stats(const struct sl_worker *w, struct sl_worker_stats *out)
 	out->moq = w->closed_moq;
 	out->ws_connections = w->nws;
 	out->ws_total = w->ws_total;
+	out->auth_expired = w->auth_expired;
+	out->auth_quic_refused = w->auth_quic_refused;
 	out->ws = w->closed_ws;
 	out->qmux = w->closed_qmux;
 	for (struct wconn *c = w->ws; c; c = c->next) {
@@ -1410,6 +1478,8 @@ const struct sl_stat_field sl_worker_stats_fields[] = {
 	SL_STAT_AS(T, ws_total, "connections_total", "ws"),
 	SL_STAT_SUB(T, ws, "", "ws", sl_ws_stats_fields),
 	SL_STAT_SUB(T, qmux, "", "qmux", sl_qmux_stats_fields),
+	SL_STAT_AS(T, auth_expired, "expired", "auth"),
+	SL_STAT_AS(T, auth_quic_refused, "quic_refused", "auth"),
 	SL_STAT_HIDE(T, durable, "says whether the \"durable\" object is shown"),
 	SL_STAT_G(T, log_connections, "durable"),
 	SL_STAT_SUB(T, dshard, "", "durable", sl_dshard_stats_fields),

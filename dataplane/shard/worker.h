@@ -39,6 +39,26 @@ struct sl_worker;
  * core costs tens of microseconds on a virtual machine, so this is long. */
 #define SL_WORKER_IDLE_MAX_NS (1000ull * 1000 * 1000)
 
+/*
+ * Connection authorisation (tokens, control/jwt.h), supplied by the daemon: the shard knows a
+ * connection's grant only as an opaque pointer and asks these functions about it, so that the
+ * data plane does not depend on the control plane's JWT module.
+ */
+struct sl_worker_auth {
+	/* May a session holding grant do op on the broadcast path or prefix (moq/session.h)? */
+	bool (*allow)(const void *grant, enum sl_moq_auth_op op, const char *path);
+	/* The monotonic time (ns) at which a session holding grant must be closed, given the
+	 * worker's now_ns; UINT64_MAX for never. */
+	uint64_t (*deadline_ns)(const void *grant, uint64_t now_ns);
+	/* Frees a grant handed over with a WebSocket (struct sl_worker_ws). */
+	void (*free)(void *grant);
+	/* The grant of raw QUIC connections, which carry no token (moq-lite has no URL there):
+	 * the anonymous one. NULL: they are refused, closed at once with
+	 * SL_MOQ_ERR_UNAUTHORIZED. Shared by every worker and never changed; the daemon frees
+	 * it after the workers stop. */
+	const void *quic_grant;
+};
+
 struct sl_worker_config {
 	uint16_t id;
 	uint16_t nworkers;
@@ -67,6 +87,9 @@ struct sl_worker_config {
 	 * (sl_alloc_prefault), so that the frames young tracks store do not each pay a page
 	 * fault. 0: none. */
 	uint64_t prefault_bytes;
+	/* Tokens: NULL (default) allows every session everything. Borrowed: it must outlive
+	 * the worker. */
+	const struct sl_worker_auth *auth;
 
 	/* The durable side. dstore NULL: this worker serves no durable partitions (connections
 	 * that ask for the log protocol are refused). Otherwise dstore is a ring proxy to an io
@@ -110,6 +133,9 @@ struct sl_worker_stats {
 	uint64_t ws_connections, ws_total;
 	struct sl_ws_stats ws;
 	struct sl_qmux_stats qmux;
+	/* Tokens: sessions closed because their token expired, raw QUIC connections refused
+	 * (no anonymous access configured). Refusals inside sessions are moq.auth_refused. */
+	uint64_t auth_expired, auth_quic_refused;
 	/* The durable side (all zero without it). */
 	bool durable;
 	uint64_t log_connections;
@@ -152,7 +178,8 @@ enum sl_worker_ctl {
  * read so far, and does the upgrade itself (shard/wsconn.h). */
 struct sl_worker_ws {
 	int fd;
-	void *tls; /* gnutls_session_t */
+	void *tls;   /* gnutls_session_t */
+	void *grant; /* the connection's (cfg.auth); the worker frees it; NULL without auth */
 	size_t len;
 	uint8_t data[];
 };

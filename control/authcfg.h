@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SL_CONTROL_AUTHCFG_H
+#define SL_CONTROL_AUTHCFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "control/config.h"
+#include "control/jwt.h"
+#include "shard/worker.h"
+
+/*
+ * The daemon's tokens, from its settings (auth_key, auth_key_dir, auth_public*, auth_leeway):
+ * the authoriser the TCP listener checks WebSocket upgrades, /announced and /fetch with, and
+ * what the workers' sessions ask (struct sl_worker_auth). Authorisation is off, as it always
+ * was, when no key and no public prefix is set; with any of them, a connection may do only
+ * what its token or the public prefixes grant.
+ *
+ * Broadcast paths in a session are full paths: shardline serves one namespace and does not
+ * re-root a session under its URL path. The URL path scopes the token instead: a session may
+ * only name broadcasts under it, and those are checked against the grant relative to it (a
+ * token for root "demo" used at /demo allows "demo/x" when it grants "x" or "").
+ */
+struct sl_authcfg {
+	struct sl_jwt_auth *auth;
+	/* The grant of raw QUIC sessions (moq-lite carries no token there): the anonymous one
+	 * at the root; NULL when anonymous access is refused (no public prefix). */
+	struct sl_jwt_grant *quic_grant;
+	/* For the workers' configuration (quic_grant filled in). */
+	struct sl_worker_auth worker;
+};
+
+/*
+ * Builds the daemon's tokens from cfg, loading the key file or directory now. *out is NULL
+ * when authorisation is off. Returns 0, SL_EINVAL (both auth_key and auth_key_dir, a public
+ * prefix that is not a path, a key that cannot be used: err names the setting, the file and
+ * why), the loaders' SL_EIO, SL_ENOTSUP, SL_EDUP, SL_ERANGE, SL_ENOTFOUND, or SL_ENOMEM.
+ */
+int sl_authcfg_open(const struct sl_config *cfg, struct sl_authcfg **out, char *err, size_t errlen);
+
+void sl_authcfg_free(struct sl_authcfg *a);
+
+/* May a session holding grant (a struct sl_jwt_grant) do op on the full broadcast path or
+ * prefix? The struct sl_worker_auth allow function. */
+bool sl_authcfg_allow(const void *grant, enum sl_moq_auth_op op, const char *path);
+
+#endif
