@@ -77,8 +77,7 @@ int sl_authcfg_open(const struct sl_config *cfg, struct sl_authcfg **out, char *
 		rc = sl_jwt_keys_load_dir(cfg->auth_key_dir, &ks, why, sizeof(why));
 	if (rc != 0) {
 		/* The loaders' messages name the file; the setting says where it came from. */
-		snprintf(err, errlen, "%s %s: %s", key ? "auth_key" : "auth_key_dir",
-			 key ? cfg->auth_key : cfg->auth_key_dir, why);
+		snprintf(err, errlen, "%s: %s", key ? "auth_key" : "auth_key_dir", why);
 		return rc;
 	}
 	struct sl_authcfg *a = calloc(1, sizeof(*a));
