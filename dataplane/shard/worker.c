@@ -581,7 +581,7 @@ static void ws_adopt(struct sl_worker *w, struct sl_worker_ws *m)
 		host.arg = c;
 		/* Before sl_wsconn_new: it may finish the upgrade and attach the session. */
 		c->grant = m->grant;
-		c->grant_owned = m->grant != NULL;
+		c->grant_owned = m->grant != NULL && w->cfg.auth != NULL;
 		c->auth_deadline = m->grant && w->cfg.auth
 					   ? w->cfg.auth->deadline_ns(m->grant, w->now)
 					   : UINT64_MAX;
