@@ -63,6 +63,7 @@ static const struct field worker_fields[] = {
 	WF(session.version, false), /* per connection, from the ALPN the handshake chose */
 	WF(session.origin_id, false),
 	WF(session.publish_prefix, false),
+	WF(session.root, false), /* per connection, from a WebSocket's URL path */
 	WF(session.max_inflight_bytes, false),
 	WF(session.max_frame_bytes, false),
 	WF(session.max_streams, false),

@@ -105,6 +105,21 @@ bool sm_allowed(struct sl_moq_session *s, enum sl_moq_auth_op op, const char *pa
 	return false;
 }
 
+char *sm_path_in(const struct sl_moq_session *s, struct sl_moq_str m)
+{
+	if (s->root == NULL)
+		return sm_str_dup(m);
+	return sm_path_join(s->root, (const char *)m.p, m.len);
+}
+
+const char *sm_path_out(const struct sl_moq_session *s, const char *full)
+{
+	const char *rel;
+	if (s->root && sl_path_strip_prefix(full, s->root, &rel))
+		return rel;
+	return full;
+}
+
 /* prefix + "/" + suffix, normalised. */
 char *sm_path_join(const char *prefix, const char *suffix, size_t slen)
 {
@@ -603,7 +618,7 @@ static int on_track(struct sl_moq_session *s, struct sl_moq_stream *st,
 		st->err_code = SL_MOQ_ERR_NOT_FOUND;
 		return SL_ENOTFOUND;
 	}
-	char *bpath = sm_str_dup(m->broadcast), *name = sm_str_dup(m->track);
+	char *bpath = sm_path_in(s, m->broadcast), *name = sm_str_dup(m->track);
 	struct sl_broadcast *b = bpath && name ? find_broadcast(s, bpath) : NULL;
 	struct sl_track *t = b ? sl_broadcast_track(b, name) : NULL;
 	if (b == NULL) {
@@ -748,7 +763,7 @@ static int step(struct sl_moq_session *s, struct sl_moq_stream *st, struct sl_re
 		if (m.has_origin)
 			s->peer_origin = m.origin;
 		/* Only a client over raw QUIC names a root here (never over WebSocket, where the
-		 * URL does); it is recorded for the owner, the relay serves one namespace. */
+		 * URL does); it comes after the session started, so it is only recorded. */
 		if (m.has_path && s->peer_path == NULL && !sm_str_has_nul(m.path))
 			s->peer_path = sm_str_dup(m.path);
 		return 1;
@@ -1039,9 +1054,24 @@ struct sl_moq_session *sl_moq_session_new(const struct sl_moq_session_config *cf
 		}
 	}
 	s->cfg.publish_prefix = NULL; /* the copy above is the one used */
+	if (s->cfg.root && s->cfg.root[0] && relay) {
+		s->root = sm_path_norm(s->cfg.root, strlen(s->cfg.root));
+		if (s->root == NULL) {
+			free(s->publish_prefix);
+			free(s->root);
+			free(s);
+			return NULL;
+		}
+		if (s->root[0] == '\0') { /* "/" is the origin's root too */
+			free(s->root);
+			s->root = NULL;
+		}
+	}
+	s->cfg.root = NULL; /* s->root is the one used */
 	if (sl_u64map_init(&s->dsubs, 16) != 0 || sl_u64map_init(&s->usubs, 16) != 0) {
 		sl_u64map_fini(&s->dsubs);
 		free(s->publish_prefix);
+		free(s->root);
 		free(s);
 		return NULL;
 	}

@@ -107,6 +107,13 @@ struct sl_moq_session_config {
 	/* Relay sessions only: the prefix the peer may publish under, asked for with one
 	 * ANNOUNCE_INTEREST when the session starts. Default "" (everything); NULL opens none. */
 	const char *publish_prefix;
+	/*
+	 * Relay sessions only: the connection's path (a WebSocket URL's, as moq-relay roots a
+	 * session there). Every broadcast path and prefix the peer names is relative to it: the
+	 * peer's "cam" at root "demo" is "demo/cam" in the origin, and the peer is told paths
+	 * without the root. Default NULL or "": the origin's root, paths as the peer names them.
+	 */
+	const char *root;
 	/* Per downstream subscription: bytes written to group streams and not yet acknowledged.
 	 * Above it the oldest groups except the newest are reset. Default 4 MiB. */
 	uint64_t max_inflight_bytes;
@@ -439,7 +446,8 @@ enum sl_moq_version sl_moq_session_version(const struct sl_moq_session *s);
 uint64_t sl_moq_session_peer_origin(const struct sl_moq_session *s);
 
 /* lite-05: the Path parameter of the peer's SETUP (a client over raw QUIC may name the root it
- * wants there), or NULL when none came. Recorded only: the relay serves one namespace. */
+ * wants there), or NULL when none came. Recorded only: it comes after the session started, so
+ * it does not become cfg.root (WebSocket sessions get theirs from the URL). */
 const char *sl_moq_session_peer_path(const struct sl_moq_session *s);
 
 /* The uri of a GOAWAY received from the peer ("" = just close), or NULL if none came. */

@@ -97,9 +97,11 @@ int sm_on_interest(struct sl_moq_session *s, struct sl_moq_stream *st,
 		   const struct sl_moq_announce_interest *m)
 {
 	s->st.msgs_in[SL_MOQ_MSG_ANNOUNCE_INTEREST]++;
-	char *prefix = sm_str_has_nul(m->prefix)
-			       ? NULL
-			       : sm_path_norm((const char *)m->prefix.p, m->prefix.len);
+	char *prefix = NULL;
+	if (!sm_str_has_nul(m->prefix))
+		prefix = s->relay && s->root
+				 ? sm_path_join(s->root, (const char *)m->prefix.p, m->prefix.len)
+				 : sm_path_norm((const char *)m->prefix.p, m->prefix.len);
 	if (prefix == NULL) {
 		st->err_code = SL_MOQ_ERR_BOUNDS;
 		return SL_ERANGE;
@@ -181,6 +183,15 @@ int sm_on_announce(struct sl_moq_session *s, struct sl_moq_stream *st,
 	if (s->relay == NULL) {
 		annq_push(s, path, m->active);
 		return 0;
+	}
+	if (s->root) { /* the peer's path, below its connection's root */
+		char *full = sm_path_join(s->root, path, strlen(path));
+		free(path);
+		if (full == NULL) {
+			st->err_code = SL_MOQ_ERR_BOUNDS;
+			return SL_ERANGE;
+		}
+		path = full;
 	}
 	return sm_relay_on_announce(s, st, path, m->active);
 }

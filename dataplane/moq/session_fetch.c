@@ -94,7 +94,7 @@ int sm_on_fetch(struct sl_moq_session *s, struct sl_moq_stream *st, const struct
 	st->err_code = SL_MOQ_ERR_NOT_FOUND;
 	if (sm_str_has_nul(m->broadcast) || sm_str_has_nul(m->track) || m->track.len == 0)
 		return SL_ENOTFOUND;
-	st->u.fi.bpath = sm_str_dup(m->broadcast);
+	st->u.fi.bpath = sm_path_in(s, m->broadcast);
 	st->u.fi.name = sm_str_dup(m->track);
 	if (st->u.fi.bpath == NULL || st->u.fi.name == NULL)
 		return SL_ENOMEM;
