@@ -17,10 +17,10 @@
  * was, when no key and no public prefix is set; with any of them, a connection may do only
  * what its token or the public prefixes grant.
  *
- * Broadcast paths in a session are full paths: shardline serves one namespace and does not
- * re-root a session under its URL path. The URL path scopes the token instead: a session may
- * only name broadcasts under it, and those are checked against the grant relative to it (a
- * token for root "demo" used at /demo allows "demo/x" when it grants "x" or "").
+ * A WebSocket session is rooted at its URL path, as in moq-relay (sl_moq_session_config.root):
+ * connected at /demo it names "x" for the origin's "demo/x". The session asks about the
+ * origin's full paths; sl_authcfg_allow takes the grant's path (the same URL path) off them
+ * and asks the grant about the rest.
  */
 struct sl_authcfg {
 	struct sl_jwt_auth *auth;

@@ -640,6 +640,14 @@ static int authorise(const struct sl_http_handlers *h, const char *path, const s
 	return authorise_for(h, path, q, now_s, true, g, r, head_only, rc);
 }
 
+int sl_http_upgrade_path(const struct sl_http_request *req, char **path)
+{
+	struct target t;
+	int rc = SL_EINVAL;
+	*path = split_target(req, &t) ? route_path(t.path, t.npath, &rc) : NULL;
+	return *path ? 0 : rc;
+}
+
 /* 1 (an answer was built) when building it worked, its error otherwise. */
 static int answered(int rc)
 {

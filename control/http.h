@@ -153,6 +153,14 @@ int sl_http_respond(const struct sl_http_handlers *h, const struct sl_http_reque
 		    int64_t now_s, struct sl_http_response *resp);
 
 /*
+ * The connection path of a WebSocket upgrade: the request path, percent-decoded and
+ * normalised as a broadcast path ("" for "/"), which roots the connection's moq session as
+ * moq-relay does. On success *path is malloc'd. Returns 0, SL_EINVAL (not a path a session
+ * could have: answer 400), SL_ENOMEM.
+ */
+int sl_http_upgrade_path(const struct sl_http_request *req, char **path);
+
+/*
  * Authorises a WebSocket upgrade (SL_HTTP_ROUTE_UPGRADE) as moq-relay does: the request path,
  * percent-decoded and normalised, is the connection's root, ?jwt= its token, and the grant
  * decides what the connection's moq session may publish and subscribe to (control/jwt.h). At

@@ -766,6 +766,21 @@ static void test_authorised(void **state)
 	assert_int_equal(sl_http_upgrade_authorize(&h, &req, 1800000000, &g, &r), 1);
 	assert_int_equal(r.status, 400);
 	sl_http_response_free(&r);
+	/* The connection path that roots the session. */
+	char *path;
+	up = "GET /a//b/?jwt=x HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n";
+	assert_int_equal(parse(up, &req, &hl), 0);
+	assert_int_equal(sl_http_upgrade_path(&req, &path), 0);
+	assert_string_equal(path, "a/b");
+	free(path);
+	up = "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n";
+	assert_int_equal(parse(up, &req, &hl), 0);
+	assert_int_equal(sl_http_upgrade_path(&req, &path), 0);
+	assert_string_equal(path, "");
+	free(path);
+	up = "GET /a%zz HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n";
+	assert_int_equal(parse(up, &req, &hl), 0);
+	assert_int_equal(sl_http_upgrade_path(&req, &path), SL_EINVAL);
 	/* Without an authoriser everything is allowed and there is no grant. */
 	assert_int_equal(sl_http_upgrade_authorize(&handlers, &req, 0, &g, &r), 0);
 	assert_null(g);

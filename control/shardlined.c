@@ -713,7 +713,7 @@ static int load_cert(struct daemon *d)
  * sessions). Returns 0 or SL_ENOMEM/SL_EBUSY (the listener answers 503).
  */
 static int tcp_upgrade(void *arg, int fd, void *tls, const uint8_t *bytes, size_t len,
-		       struct sl_jwt_grant *grant)
+		       struct sl_jwt_grant *grant, const char *path)
 {
 	struct daemon *d = arg;
 	struct sl_worker_ws *m = malloc(sizeof(*m) + len);
@@ -722,6 +722,7 @@ static int tcp_upgrade(void *arg, int fd, void *tls, const uint8_t *bytes, size_
 	m->fd = fd;
 	m->tls = tls;
 	m->grant = grant;
+	snprintf(m->root, sizeof(m->root), "%s", path);
 	m->len = len;
 	memcpy(m->data, bytes, len);
 	unsigned i = d->ws_next++ % d->nworkers;

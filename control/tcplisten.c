@@ -274,16 +274,23 @@ static bool conn_answer(struct sl_tcpl *t, struct conn *c, const struct sl_http_
 		 * but its token is checked here, so that a refused connection gets a 401 and
 		 * never costs a worker anything. */
 		struct sl_jwt_grant *g = NULL;
+		char *path = NULL;
 		int arc = 0;
 		if (t->cfg.upgrade == NULL) {
 			status = 501;
+		} else if ((arc = sl_http_upgrade_path(req, &path)) != 0) {
+			if (arc == SL_ENOMEM)
+				return false;
+			status = 400;
 		} else if ((arc = sl_http_upgrade_authorize(t->h, req, (int64_t)time(NULL), &g,
 							    &c->resp)) < 0) {
+			free(path);
 			return false;
 		} else if (arc == 1) {
 			built = true; /* a 401 or 400 */
-		} else if (t->cfg.upgrade(t->cfg.upgrade_arg, c->fd, c->tls, c->in, c->in_len, g) ==
-			   0) {
+		} else if (t->cfg.upgrade(t->cfg.upgrade_arg, c->fd, c->tls, c->in, c->in_len, g,
+					  path) == 0) {
+			free(path);
 			t->st.upgrades++;
 			c->state = ST_HANDED;
 			return true;
@@ -291,6 +298,7 @@ static bool conn_answer(struct sl_tcpl *t, struct conn *c, const struct sl_http_
 			sl_jwt_grant_free(g);
 			status = 503;
 		}
+		free(path);
 	}
 	if (status == 0 && !built) {
 		rc = sl_http_respond(t->h, req, (int64_t)time(NULL), &c->resp);

@@ -32,13 +32,14 @@ struct sl_tcpl_config {
 	const char *cert_pem, *key_pem;
 	unsigned max_conns; /* open at once; default 256 */
 	/* A WebSocket upgrade request, authorised (sl_http_upgrade_authorize: a refusal is
-	 * answered 401 here and never handed on): hands the connection on (the socket, the
-	 * GnuTLS session or NULL, every byte read so far, the request head first, and the
-	 * connection's grant, NULL without authorisation). 0: the callee owns fd, tls and grant
-	 * now; an error: the listener frees the grant, answers 503 and closes. NULL: upgrades
-	 * get 501. */
+	 * answered 401 here and never handed on; a path that is not a broadcast path is 400):
+	 * hands the connection on (the socket, the GnuTLS session or NULL, every byte read so
+	 * far, the request head first, the connection's grant, NULL without authorisation, and
+	 * its normalised path, sl_http_upgrade_path, the callee's to copy). 0: the callee owns
+	 * fd, tls and grant now; an error: the listener frees the grant, answers 503 and closes.
+	 * NULL: upgrades get 501. */
 	int (*upgrade)(void *arg, int fd, void *tls, const uint8_t *bytes, size_t len,
-		       struct sl_jwt_grant *grant);
+		       struct sl_jwt_grant *grant, const char *path);
 	void *upgrade_arg;
 	uint64_t timeout_ns; /* handshake + request + answer; default 10 s */
 };

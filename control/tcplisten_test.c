@@ -141,8 +141,10 @@ static size_t handed_len;
 
 static struct sl_jwt_grant *handed_grant;
 
+static char handed_path[64];
+
 static int take(void *arg, int fd, void *tls, const uint8_t *bytes, size_t len,
-		struct sl_jwt_grant *grant)
+		struct sl_jwt_grant *grant, const char *path)
 {
 	(void)tls;
 	(void)bytes;
@@ -151,6 +153,7 @@ static int take(void *arg, int fd, void *tls, const uint8_t *bytes, size_t len,
 	handed_fd = fd;
 	handed_len = len;
 	handed_grant = grant;
+	snprintf(handed_path, sizeof(handed_path), "%s", path);
 	return 0;
 }
 
@@ -247,6 +250,7 @@ static void upgrades_are_authorised(void **state)
 	assert_true(handed_fd >= 0);
 	assert_non_null(handed_grant);
 	assert_string_equal(sl_jwt_grant_root(handed_grant), "pub");
+	assert_string_equal(handed_path, "pub");
 	assert_true(sl_jwt_may_publish(handed_grant, "x"));
 	sl_jwt_grant_free(handed_grant);
 	handed_grant = NULL;

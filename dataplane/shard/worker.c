@@ -42,6 +42,8 @@ struct wconn {
 	 * (UINT64_MAX: never). */
 	void *grant;
 	bool grant_owned;
+	/* A WebSocket's request path, its session's root (NULL: the origin's root). */
+	char *root;
 	uint64_t auth_deadline;
 	struct wconn *next, **pprev;
 	/* On the worker's ready list: the moq session reported work (sl_moq_session_set_ready). */
@@ -344,6 +346,7 @@ static void conn_session_config(struct sl_worker *w, struct wconn *c, const char
 		sc->authorize = conn_authorize;
 		sc->auth_arg = c;
 	}
+	sc->root = c->root;
 }
 
 /* Logs, once per connection, that its session refused something outside its grant (the
@@ -562,6 +565,7 @@ static void ws_free(struct sl_worker *w, struct wconn *c)
 	sl_wsconn_free(c->wsc);
 	if (c->grant_owned)
 		w->cfg.auth->free(c->grant);
+	free(c->root);
 	ready_unlink(w, c);
 	*c->pprev = c->next;
 	if (c->next)
@@ -581,13 +585,16 @@ static void ws_adopt(struct sl_worker *w, struct sl_worker_ws *m)
 		host.arg = c;
 		/* Before sl_wsconn_new: it may finish the upgrade and attach the session. */
 		c->grant = m->grant;
+		c->root = m->root[0] ? strdup(m->root) : NULL;
 		c->grant_owned = m->grant != NULL && w->cfg.auth != NULL;
 		c->auth_deadline = m->grant && w->cfg.auth
 					   ? w->cfg.auth->deadline_ns(m->grant, w->now)
 					   : UINT64_MAX;
 	}
-	if (c == NULL || w->ws_epfd < 0 ||
+	if (c == NULL || w->ws_epfd < 0 || (m->root[0] && c->root == NULL) ||
 	    sl_wsconn_new(&host, m->fd, m->tls, m->data, m->len, w->now, &c->wsc) != 0) {
+		if (c)
+			free(c->root);
 		free(c);
 		if (m->grant && w->cfg.auth)
 			w->cfg.auth->free(m->grant);

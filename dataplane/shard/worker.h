@@ -180,6 +180,8 @@ struct sl_worker_ws {
 	int fd;
 	void *tls;   /* gnutls_session_t */
 	void *grant; /* the connection's (cfg.auth); the worker frees it; NULL without auth */
+	/* The request path, normalised: the session's root (sl_moq_session_config.root). */
+	char root[SL_PATH_MAX_LEN + 1];
 	size_t len;
 	uint8_t data[];
 };

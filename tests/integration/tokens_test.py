@@ -16,7 +16,8 @@ and the TCP listener in plain HTTP.
 5. With the reference JS client (@moq/net over the WebSocket, when npm could install it; see
    jsclient_test.py): subscribing and publishing within the token's grant works, a
    subscription outside it is refused (moq.auth_refused), a broadcast published outside it is
-   not announced.
+   not announced, and a client connected at /demo publishes under demo/ (the session is
+   rooted at its URL path, as in moq-relay).
 6. A token expiring in 2 s: the WebSocket session is closed after about 2 s and counted in
    auth.expired.
 Tokens are minted here (HMAC from hashlib, ECDSA from python3-cryptography).
@@ -386,7 +387,41 @@ def check_js(d, folder, shardctl):
             jp.kill()
             jp.wait()
 
-    # 4. Publishing outside the grant: the broadcast is not announced.
+    # 4. Rooted at the URL path, as moq-relay does: at /demo with a token for root demo
+    # granting put "alice", the client's "alice" is the relay's demo/alice.
+    tok = hs_token({"root": "demo", "put": ["alice"], "exp": exp_in(600)})
+    jp = subprocess.Popen(["node", "pub.mjs", d.url + "demo?jwt=" + tok, "alice", "text",
+                           str(n), str(per_group)], cwd=folder, env=env, stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while True:
+            line = jp.stdout.readline()
+            if not line or line.strip() == "published":
+                break
+        if not line:
+            fail("pub.mjs at /demo did not publish: %s" % jp.stderr.read()[-2000:])
+        full = hs_token({"get": [""], "exp": exp_in(600)})
+        for _ in range(50):
+            st, lst = announced(d, "/announced?jwt=" + full)
+            if st == 200 and "demo/alice" in lst:
+                break
+            time.sleep(0.1)
+        else:
+            fail("the rooted broadcast is not demo/alice: %r" % lst)
+        if "alice" in lst:
+            fail("the rooted broadcast was published at the origin's root too: %r" % lst)
+        st, _ = d.get("/fetch/demo/alice/text?jwt=" + full)
+        if st not in (200, 404):
+            fail("/fetch of the rooted broadcast: %d" % st)
+    finally:
+        try:
+            jp.stdin.close()
+            jp.wait(10)
+        except subprocess.TimeoutExpired:
+            jp.kill()
+            jp.wait()
+
+    # 5. Publishing outside the grant: the broadcast is not announced.
     jp = subprocess.Popen(["node", "pub.mjs", d.url + "?jwt=" + tok, "notjs/chat", "text", "1",
                            "1"], cwd=folder, env=env, stdin=subprocess.PIPE,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
