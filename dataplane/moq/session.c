@@ -1058,7 +1058,6 @@ struct sl_moq_session *sl_moq_session_new(const struct sl_moq_session_config *cf
 		s->root = sm_path_norm(s->cfg.root, strlen(s->cfg.root));
 		if (s->root == NULL) {
 			free(s->publish_prefix);
-			free(s->root);
 			free(s);
 			return NULL;
 		}
@@ -1173,6 +1172,7 @@ void sl_moq_session_free(struct sl_moq_session *s)
 	free(s->goaway_uri);
 	free(s->peer_path);
 	free(s->publish_prefix);
+	free(s->root);
 	free(s);
 }
 
