@@ -43,18 +43,25 @@ struct sl_config {
 	char data_dir[SL_CONFIG_STR_MAX];
 	char cert[SL_CONFIG_STR_MAX]; /* PEM; empty with key empty = self-signed */
 	char key[SL_CONFIG_STR_MAX];
-	uint64_t cache_age_ns;		       /* live group cache age */
-	uint64_t cache_bytes;		       /* live cache byte budget per track */
-	uint64_t prefault_bytes;	       /* heap each worker faults in at start */
-	uint64_t idle_timeout_ns;	       /* QUIC idle timeout */
-	int max_conns;			       /* connections per daemon */
-	uint64_t poll_idle_us;		       /* back-off of an idle poll loop */
-	uint64_t trace_sample;		       /* fan-out breakdown: 1 stamped frame in N */
-	uint64_t quic_max_data;		       /* QUIC connection flow-control window */
-	uint64_t quic_max_stream_data;	       /* QUIC per-stream flow-control window */
-	int quic_max_streams_bidi;	       /* bidirectional streams a peer may open */
-	int quic_max_streams_uni;	       /* unidirectional streams a peer may open */
-	char log_level[16];		       /* emerg .. debug */
+	/* Tokens (control/jwt.h): off when all of these are empty. */
+	char auth_key[SL_CONFIG_STR_MAX];	     /* JWK or JWK Set file */
+	char auth_key_dir[SL_CONFIG_STR_MAX];	     /* directory of KID.jwk files */
+	struct sl_config_list auth_public;	     /* anonymous publish and subscribe */
+	struct sl_config_list auth_public_publish;   /* anonymous publish */
+	struct sl_config_list auth_public_subscribe; /* anonymous subscribe */
+	uint64_t auth_leeway_ns;		     /* slack for a token's nbf */
+	uint64_t cache_age_ns;			     /* live group cache age */
+	uint64_t cache_bytes;			     /* live cache byte budget per track */
+	uint64_t prefault_bytes;		     /* heap each worker faults in at start */
+	uint64_t idle_timeout_ns;		     /* QUIC idle timeout */
+	int max_conns;				     /* connections per daemon */
+	uint64_t poll_idle_us;			     /* back-off of an idle poll loop */
+	uint64_t trace_sample;			     /* fan-out breakdown: 1 stamped frame in N */
+	uint64_t quic_max_data;			     /* QUIC connection flow-control window */
+	uint64_t quic_max_stream_data;		     /* QUIC per-stream flow-control window */
+	int quic_max_streams_bidi;		     /* bidirectional streams a peer may open */
+	int quic_max_streams_uni;		     /* unidirectional streams a peer may open */
+	char log_level[16];			     /* emerg .. debug */
 	bool hugepages;			       /* false: the EAL runs with --no-huge (CI, VMs) */
 	struct sl_config_list dpdk_devices;    /* ethdev names; empty = every probed port */
 	struct sl_config_list dpdk_neighbours; /* static "IP=MAC[@DEV]" entries */

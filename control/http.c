@@ -600,11 +600,12 @@ static char *route_path(const char *raw, size_t n, int *rc)
 
 /*
  * The grant for a connection at path, or a 401 built into r (returns 1). 0 with *g NULL when
- * there is no authoriser (everything is allowed).
+ * there is no authoriser (everything is allowed). need_subscribe: a grant that cannot
+ * subscribe is refused too (HTTP reads); otherwise one that can do neither is.
  */
-static int authorise(const struct sl_http_handlers *h, const char *path, const struct query *q,
-		     int64_t now_s, struct sl_jwt_grant **g, struct sl_http_response *r,
-		     bool head_only, int *rc)
+static int authorise_for(const struct sl_http_handlers *h, const char *path, const struct query *q,
+			 int64_t now_s, bool need_subscribe, struct sl_jwt_grant **g,
+			 struct sl_http_response *r, bool head_only, int *rc)
 {
 	*g = NULL;
 	*rc = 0;
@@ -616,7 +617,8 @@ static int authorise(const struct sl_http_handlers *h, const char *path, const s
 		*rc = arc;
 		return 1;
 	}
-	if (arc == 0 && !sl_jwt_grant_can_subscribe(*g)) {
+	if (arc == 0 && !sl_jwt_grant_can_subscribe(*g) &&
+	    (need_subscribe || !sl_jwt_grant_can_publish(*g))) {
 		sl_jwt_grant_free(*g);
 		*g = NULL;
 		why = SL_JWT_NO_ACCESS;
@@ -629,6 +631,59 @@ static int authorise(const struct sl_http_handlers *h, const char *path, const s
 	*rc = text(r, 401, body, "WWW-Authenticate: Bearer realm=\"shardline\"\r\n", head_only);
 	r->auth_reason = why;
 	return 1;
+}
+
+static int authorise(const struct sl_http_handlers *h, const char *path, const struct query *q,
+		     int64_t now_s, struct sl_jwt_grant **g, struct sl_http_response *r,
+		     bool head_only, int *rc)
+{
+	return authorise_for(h, path, q, now_s, true, g, r, head_only, rc);
+}
+
+int sl_http_upgrade_path(const struct sl_http_request *req, char **path)
+{
+	struct target t;
+	int rc = SL_EINVAL;
+	*path = split_target(req, &t) ? route_path(t.path, t.npath, &rc) : NULL;
+	return *path ? 0 : rc;
+}
+
+/* 1 (an answer was built) when building it worked, its error otherwise. */
+static int answered(int rc)
+{
+	return rc == 0 ? 1 : rc;
+}
+
+int sl_http_upgrade_authorize(const struct sl_http_handlers *h, const struct sl_http_request *req,
+			      int64_t now_s, struct sl_jwt_grant **grant,
+			      struct sl_http_response *resp)
+{
+	memset(resp, 0, sizeof(*resp));
+	*grant = NULL;
+	if (h->auth == NULL)
+		return 0;
+	struct target t;
+	if (!split_target(req, &t))
+		return answered(text(resp, 400, "bad request target\n", NULL, false));
+	struct query q;
+	int rc = query_parse(t.query, t.nquery, &q);
+	if (rc != 0) {
+		query_free(&q);
+		return rc == SL_ENOMEM ? rc : answered(text(resp, 400, "bad query\n", NULL, false));
+	}
+	char *path = route_path(t.path, t.npath, &rc);
+	if (path == NULL) {
+		query_free(&q);
+		return rc == SL_ENOMEM ? rc : answered(text(resp, 400, "bad path\n", NULL, false));
+	}
+	int refused = authorise_for(h, path, &q, now_s, false, grant, resp, false, &rc);
+	free(path);
+	query_free(&q);
+	if (rc != 0) {
+		sl_http_response_free(resp);
+		return rc;
+	}
+	return refused;
 }
 
 struct announce_ctx {

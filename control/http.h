@@ -152,6 +152,27 @@ struct sl_http_response {
 int sl_http_respond(const struct sl_http_handlers *h, const struct sl_http_request *req,
 		    int64_t now_s, struct sl_http_response *resp);
 
+/*
+ * The connection path of a WebSocket upgrade: the request path, percent-decoded and
+ * normalised as a broadcast path ("" for "/"), which roots the connection's moq session as
+ * moq-relay does. On success *path is malloc'd. Returns 0, SL_EINVAL (not a path a session
+ * could have: answer 400), SL_ENOMEM.
+ */
+int sl_http_upgrade_path(const struct sl_http_request *req, char **path);
+
+/*
+ * Authorises a WebSocket upgrade (SL_HTTP_ROUTE_UPGRADE) as moq-relay does: the request path,
+ * percent-decoded and normalised, is the connection's root, ?jwt= its token, and the grant
+ * decides what the connection's moq session may publish and subscribe to (control/jwt.h). At
+ * unix time now_s. Returns 0 with *grant the connection's grant (NULL when h->auth is NULL:
+ * no authorisation, everything allowed), 1 with a 401 (reason in resp->auth_reason and in
+ * the body, "unauthorized: REASON") or a 400 (a bad path or query) built into resp, or
+ * SL_ENOMEM. A grant that allows neither publishing nor subscribing is a 401 (no_access).
+ */
+int sl_http_upgrade_authorize(const struct sl_http_handlers *h, const struct sl_http_request *req,
+			      int64_t now_s, struct sl_jwt_grant **grant,
+			      struct sl_http_response *resp);
+
 /* A short text answer with the common headers, for the listener's own errors (400 and 431 from
  * sl_http_parse, 505, 504 after a handler's SL_EAGAIN lasted too long). Returns 0, SL_EINVAL (a
  * status this module does not know), SL_ENOMEM. */

@@ -732,6 +732,58 @@ static void test_authorised(void **state)
 	a = ask_with(&h, "GET /health HTTP/1.1\r\nHost: a\r\n\r\n");
 	assert_int_equal(a.status, 200);
 	answer_free(&a);
+
+	/* WebSocket upgrades: a publish-only token is enough (a publisher), the grant is the
+	 * connection's; refusals and bad paths are answered. */
+	struct sl_http_request req;
+	size_t hl;
+	struct sl_http_response r;
+	struct sl_jwt_grant *g;
+	snprintf(raw, sizeof(raw),
+		 "GET /room?jwt=%s HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n",
+		 token("{\"root\":\"room\",\"put\":\"cam\"}"));
+	assert_int_equal(parse(raw, &req, &hl), 0);
+	assert_int_equal(sl_http_upgrade_authorize(&h, &req, 1800000000, &g, &r), 0);
+	assert_non_null(g);
+	assert_true(sl_jwt_may_publish(g, "cam"));
+	assert_false(sl_jwt_may_subscribe(g, "cam"));
+	sl_jwt_grant_free(g);
+	const char *up = "GET /room HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n";
+	assert_int_equal(parse(up, &req, &hl), 0);
+	assert_int_equal(sl_http_upgrade_authorize(&h, &req, 1800000000, &g, &r), 1);
+	assert_null(g);
+	assert_int_equal(r.status, 401);
+	assert_int_equal(r.auth_reason, SL_JWT_TOKEN_REQUIRED);
+	sl_http_response_free(&r);
+	up = "GET /demo/x HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n";
+	assert_int_equal(parse(up, &req, &hl), 0);
+	assert_int_equal(sl_http_upgrade_authorize(&h, &req, 1800000000, &g, &r), 0);
+	assert_true(sl_jwt_may_subscribe(g, ""));
+	assert_false(sl_jwt_may_publish(g, ""));
+	sl_jwt_grant_free(g);
+	up = "GET /a%zz HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n";
+	assert_int_equal(parse(up, &req, &hl), 0);
+	assert_int_equal(sl_http_upgrade_authorize(&h, &req, 1800000000, &g, &r), 1);
+	assert_int_equal(r.status, 400);
+	sl_http_response_free(&r);
+	/* The connection path that roots the session. */
+	char *path;
+	up = "GET /a//b/?jwt=x HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n";
+	assert_int_equal(parse(up, &req, &hl), 0);
+	assert_int_equal(sl_http_upgrade_path(&req, &path), 0);
+	assert_string_equal(path, "a/b");
+	free(path);
+	up = "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n";
+	assert_int_equal(parse(up, &req, &hl), 0);
+	assert_int_equal(sl_http_upgrade_path(&req, &path), 0);
+	assert_string_equal(path, "");
+	free(path);
+	up = "GET /a%zz HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n";
+	assert_int_equal(parse(up, &req, &hl), 0);
+	assert_int_equal(sl_http_upgrade_path(&req, &path), SL_EINVAL);
+	/* Without an authoriser everything is allowed and there is no grant. */
+	assert_int_equal(sl_http_upgrade_authorize(&handlers, &req, 0, &g, &r), 0);
+	assert_null(g);
 	sl_jwt_auth_free(auth);
 }
 

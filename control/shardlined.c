@@ -18,6 +18,7 @@
 #include "control/prom.h"
 #include "control/status_json.h"
 #include "control/tcplisten.h"
+#include "control/authcfg.h"
 #include "control/streams.h"
 #include "control/workercfg.h"
 #include "drivers/net/dpdk.h"
@@ -80,6 +81,9 @@ struct daemon {
 	/* The TCP listener (listen_tcp) and what its routes answer from; NULL when off. */
 	struct sl_tcpl *tcpl;
 	struct sl_http_handlers http;
+	/* Tokens (auth_* settings); NULL when authorisation is off. Freed after the workers
+	 * stop: they share its raw-QUIC grant and call its functions. */
+	struct sl_authcfg *auth;
 	struct sl_prom_buf metrics; /* the last /metrics text, kept until the next one */
 	uint64_t stats_seq;
 	uint64_t started_ns;		   /* for /metrics' uptime */
@@ -708,7 +712,8 @@ static int load_cert(struct daemon *d)
  * is (the worker answers the upgrade and runs the moq session, sharing its relay with its QUIC
  * sessions). Returns 0 or SL_ENOMEM/SL_EBUSY (the listener answers 503).
  */
-static int tcp_upgrade(void *arg, int fd, void *tls, const uint8_t *bytes, size_t len)
+static int tcp_upgrade(void *arg, int fd, void *tls, const uint8_t *bytes, size_t len,
+		       struct sl_jwt_grant *grant, const char *path)
 {
 	struct daemon *d = arg;
 	struct sl_worker_ws *m = malloc(sizeof(*m) + len);
@@ -716,6 +721,8 @@ static int tcp_upgrade(void *arg, int fd, void *tls, const uint8_t *bytes, size_
 		return SL_ENOMEM;
 	m->fd = fd;
 	m->tls = tls;
+	m->grant = grant;
+	snprintf(m->root, sizeof(m->root), "%s", path);
 	m->len = len;
 	memcpy(m->data, bytes, len);
 	unsigned i = d->ws_next++ % d->nworkers;
@@ -738,7 +745,8 @@ static int start_tcp(struct daemon *d)
 					    .cert_sha256 = d->cert_sha256,
 					    .announced = http_announced,
 					    .fetch = http_fetch,
-					    .metrics = http_metrics};
+					    .metrics = http_metrics,
+					    .auth = d->auth ? d->auth->auth : NULL};
 	struct sl_tcpl_config tc;
 	sl_tcpl_config_default(&tc);
 	tc.addr = d->cfg.listen_tcp;
@@ -1386,6 +1394,10 @@ static int start_workers(struct daemon *d, int eal_argc, char **eal_argv)
 			fprintf(stderr, "shardlined: worker %u: %s\n", i, err);
 			return -1;
 		}
+		wc.auth = d->auth ? &d->auth->worker : NULL;
+		/* WebTransport sessions are rooted and authorised as WebSocket upgrades are. */
+		wc.web_session = sl_authcfg_web_session;
+		wc.web_session_ctx = d->auth;
 		if (wc.quic.cert_file == NULL && wc.quic.key_file == NULL) {
 			wc.quic.cert_pem = d->cert_pem;
 			wc.quic.key_pem = d->key_pem;
@@ -1539,6 +1551,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	sl_log_set_level("shardline.*", sl_config_log_level(&d.cfg));
+	/* Keys are read before anything starts: a key that cannot be used is a refusal to
+	 * start, not a relay that silently refuses every token. */
+	if (sl_authcfg_open(&d.cfg, &d.auth, err, sizeof(err)) != 0) {
+		fprintf(stderr, "shardlined: tokens: %s\n", err);
+		return 1;
+	}
 	cpu_set_t set;
 	unsigned ncpu =
 		sched_getaffinity(0, sizeof(set), &set) == 0 ? (unsigned)CPU_COUNT(&set) : 1;
@@ -1664,6 +1682,7 @@ int main(int argc, char **argv)
 	stop_workers(&d);
 	stop_io(&d);
 	sl_admin_close(d.admin);
+	sl_authcfg_free(d.auth);
 	free(d.cert_pem);
 	free(d.key_pem);
 	eal_cleanup();

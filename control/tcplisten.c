@@ -2,6 +2,7 @@
 #include "control/tcplisten.h"
 
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/err.h"
 #include "core/stats.h"
 #include "control/config.h"
@@ -57,17 +58,12 @@ struct sl_tcpl {
 
 #define T struct sl_tcpl_stats
 const struct sl_stat_field sl_tcpl_stats_fields[] = {
-	SL_STAT_U(T, accepted, NULL),
-	SL_STAT_U(T, refused_full, NULL),
-	SL_STAT_G(T, open, NULL),
-	SL_STAT_U(T, tls_failed, NULL),
-	SL_STAT_U(T, timed_out, NULL),
-	SL_STAT_U(T, requests, NULL),
-	SL_STAT_U(T, status_2xx, NULL),
-	SL_STAT_U(T, status_4xx, NULL),
-	SL_STAT_U(T, status_5xx, NULL),
-	SL_STAT_U(T, upgrades, NULL),
-	SL_STAT_TABLE_END,
+	SL_STAT_U(T, accepted, NULL),	  SL_STAT_U(T, refused_full, NULL),
+	SL_STAT_G(T, open, NULL),	  SL_STAT_U(T, tls_failed, NULL),
+	SL_STAT_U(T, timed_out, NULL),	  SL_STAT_U(T, requests, NULL),
+	SL_STAT_U(T, status_2xx, NULL),	  SL_STAT_U(T, status_4xx, NULL),
+	SL_STAT_U(T, status_5xx, NULL),	  SL_STAT_U(T, upgrades, NULL),
+	SL_STAT_U(T, auth_refused, NULL), SL_STAT_TABLE_END,
 };
 #undef T
 
@@ -264,6 +260,7 @@ static bool conn_answer(struct sl_tcpl *t, struct conn *c, const struct sl_http_
 			int parse_rc)
 {
 	int rc, status = 0;
+	bool built = false;
 	if (c->state != ST_WAIT)
 		t->st.requests++;
 	if (parse_rc == SL_ENOSPC)
@@ -273,19 +270,37 @@ static bool conn_answer(struct sl_tcpl *t, struct conn *c, const struct sl_http_
 	else if (parse_rc != 0)
 		status = 400;
 	else if (sl_http_route(req) == SL_HTTP_ROUTE_UPGRADE) {
-		/* moq-lite over a WebSocket lives on a worker: the upgrade itself is done there. */
+		/* moq-lite over a WebSocket lives on a worker: the upgrade itself is done there,
+		 * but its token is checked here, so that a refused connection gets a 401 and
+		 * never costs a worker anything. */
+		struct sl_jwt_grant *g = NULL;
+		char *path = NULL;
+		int arc = 0;
 		if (t->cfg.upgrade == NULL) {
 			status = 501;
-		} else if (t->cfg.upgrade(t->cfg.upgrade_arg, c->fd, c->tls, c->in, c->in_len) ==
-			   0) {
+		} else if ((arc = sl_http_upgrade_path(req, &path)) != 0) {
+			if (arc == SL_ENOMEM)
+				return false;
+			status = 400;
+		} else if ((arc = sl_http_upgrade_authorize(t->h, req, (int64_t)time(NULL), &g,
+							    &c->resp)) < 0) {
+			free(path);
+			return false;
+		} else if (arc == 1) {
+			built = true; /* a 401 or 400 */
+		} else if (t->cfg.upgrade(t->cfg.upgrade_arg, c->fd, c->tls, c->in, c->in_len, g,
+					  path) == 0) {
+			free(path);
 			t->st.upgrades++;
 			c->state = ST_HANDED;
 			return true;
 		} else {
+			sl_jwt_grant_free(g);
 			status = 503;
 		}
+		free(path);
 	}
-	if (status == 0) {
+	if (status == 0 && !built) {
 		rc = sl_http_respond(t->h, req, (int64_t)time(NULL), &c->resp);
 		/* Not ready (a group being fetched): asked again on every poll until the
 		 * connection's deadline, which answers 504. */
@@ -303,6 +318,18 @@ static bool conn_answer(struct sl_tcpl *t, struct conn *c, const struct sl_http_
 	if (status != 0 && sl_http_error(status, &c->resp) != 0)
 		return false;
 	count_status(t, c->resp.status);
+	if (c->resp.auth_reason != SL_JWT_OK) {
+		/* One line per refused connection (each carries one request). The query is left
+		 * out: it holds the token. */
+		size_t n = req && parse_rc == 0 ? req->target.n : 0;
+		const char *q = n ? memchr(req->target.p, '?', n) : NULL;
+		if (q)
+			n = (size_t)(q - req->target.p);
+		t->st.auth_refused++;
+		SL_LOG(CONTROL, NOTICE, "refused %s %.*s: %s",
+		       sl_http_route(req) == SL_HTTP_ROUTE_UPGRADE ? "WebSocket" : "GET", (int)n,
+		       n ? req->target.p : "", sl_jwt_reason_name(c->resp.auth_reason));
+	}
 	c->state = ST_WRITE;
 	c->out_off = 0;
 	return true;

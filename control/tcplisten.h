@@ -31,10 +31,15 @@ struct sl_tcpl_config {
 	/* The certificate chain and key (PEM text) for TLS; both NULL: plain HTTP. */
 	const char *cert_pem, *key_pem;
 	unsigned max_conns; /* open at once; default 256 */
-	/* A WebSocket upgrade request: hands the connection on (the socket, the GnuTLS session
-	 * or NULL, and every byte read so far, the request head first). 0: the callee owns fd
-	 * and tls now; an error: the listener answers 503 and closes. NULL: upgrades get 501. */
-	int (*upgrade)(void *arg, int fd, void *tls, const uint8_t *bytes, size_t len);
+	/* A WebSocket upgrade request, authorised (sl_http_upgrade_authorize: a refusal is
+	 * answered 401 here and never handed on; a path that is not a broadcast path is 400):
+	 * hands the connection on (the socket, the GnuTLS session or NULL, every byte read so
+	 * far, the request head first, the connection's grant, NULL without authorisation, and
+	 * its normalised path, sl_http_upgrade_path, the callee's to copy). 0: the callee owns
+	 * fd, tls and grant now; an error: the listener frees the grant, answers 503 and closes.
+	 * NULL: upgrades get 501. */
+	int (*upgrade)(void *arg, int fd, void *tls, const uint8_t *bytes, size_t len,
+		       struct sl_jwt_grant *grant, const char *path);
 	void *upgrade_arg;
 	uint64_t timeout_ns; /* handshake + request + answer; default 10 s */
 };
@@ -49,6 +54,9 @@ struct sl_tcpl_stats {
 	uint64_t requests; /* request heads parsed (or refused as malformed) */
 	uint64_t status_2xx, status_4xx, status_5xx;
 	uint64_t upgrades; /* WebSocket upgrade requests handed on */
+	/* Requests refused with 401 (a WebSocket upgrade, /announced, /fetch): each is logged
+	 * once with its reason (control/jwt.h's names). */
+	uint64_t auth_refused;
 };
 
 /* Its rows, for the status JSON and /metrics (core/stats.h). */

@@ -139,7 +139,12 @@ static void errors_and_upgrades_are_answered(void **state)
 static int handed_fd = -1;
 static size_t handed_len;
 
-static int take(void *arg, int fd, void *tls, const uint8_t *bytes, size_t len)
+static struct sl_jwt_grant *handed_grant;
+
+static char handed_path[64];
+
+static int take(void *arg, int fd, void *tls, const uint8_t *bytes, size_t len,
+		struct sl_jwt_grant *grant, const char *path)
 {
 	(void)tls;
 	(void)bytes;
@@ -147,6 +152,8 @@ static int take(void *arg, int fd, void *tls, const uint8_t *bytes, size_t len)
 		return SL_EBUSY;
 	handed_fd = fd;
 	handed_len = len;
+	handed_grant = grant;
+	snprintf(handed_path, sizeof(handed_path), "%s", path);
 	return 0;
 }
 
@@ -193,6 +200,69 @@ static void upgrades_are_handed_on(void **state)
 	assert_memory_equal(ans, "HTTP/1.1 503", 12);
 	close(fd);
 	sl_tcpl_close(t);
+}
+
+/* With an authoriser, an upgrade is authorised before it is handed on: a refusal is a 401
+ * with the reason, counted; an allowed one carries its grant to the hook. */
+static void upgrades_are_authorised(void **state)
+{
+	(void)state;
+	static const char *const pub[] = {"pub"};
+	struct sl_jwt_auth_config ac = {.public_publish = pub,
+					.npublic_publish = 1,
+					.public_subscribe = pub,
+					.npublic_subscribe = 1};
+	struct sl_jwt_auth *auth;
+	char err[128];
+	assert_int_equal(sl_jwt_auth_new(&ac, &auth, err, sizeof(err)), 0);
+	struct sl_http_handlers h = handlers;
+	h.auth = auth;
+	struct sl_tcpl_config cfg;
+	sl_tcpl_config_default(&cfg);
+	cfg.addr = "127.0.0.1:0";
+	cfg.upgrade = take;
+	struct sl_tcpl *t;
+	assert_int_equal(sl_tcpl_open(&cfg, &h, &t, err, sizeof(err)), 0);
+	handed_fd = -1;
+	const char *refused = "GET /secret?jwt=abc HTTP/1.1\r\nHost: x\r\nUpgrade: "
+			      "websocket\r\nConnection: Upgrade\r\n\r\n";
+	int fd = dial(t);
+	send(fd, refused, strlen(refused), 0);
+	char ans[1024];
+	read_answer(t, fd, ans, sizeof(ans), 100);
+	assert_memory_equal(ans, "HTTP/1.1 401", 12);
+	assert_non_null(strstr(ans, "unauthorized: tokens_disabled"));
+	close(fd);
+	assert_int_equal(handed_fd, -1);
+	fd = dial(t);
+	const char *anon = "GET /secret HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n";
+	send(fd, anon, strlen(anon), 0);
+	read_answer(t, fd, ans, sizeof(ans), 100);
+	assert_memory_equal(ans, "HTTP/1.1 401", 12);
+	assert_non_null(strstr(ans, "unauthorized: token_required"));
+	close(fd);
+
+	const char *ok = "GET /pub HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n";
+	fd = dial(t);
+	send(fd, ok, strlen(ok), 0);
+	for (int i = 0; i < 20 && handed_fd < 0; i++)
+		sl_tcpl_poll(t, 10);
+	assert_true(handed_fd >= 0);
+	assert_non_null(handed_grant);
+	assert_string_equal(sl_jwt_grant_root(handed_grant), "pub");
+	assert_string_equal(handed_path, "pub");
+	assert_true(sl_jwt_may_publish(handed_grant, "x"));
+	sl_jwt_grant_free(handed_grant);
+	handed_grant = NULL;
+	close(handed_fd);
+	close(fd);
+	struct sl_tcpl_stats st;
+	sl_tcpl_stats(t, &st);
+	assert_int_equal(st.auth_refused, 2);
+	assert_int_equal(st.upgrades, 1);
+	assert_int_equal(st.status_4xx, 2);
+	sl_tcpl_close(t);
+	sl_jwt_auth_free(auth);
 }
 
 static void a_head_too_long_is_431(void **state)
@@ -313,6 +383,7 @@ int main(void)
 		cmocka_unit_test(answers_a_request_split_in_pieces),
 		cmocka_unit_test(errors_and_upgrades_are_answered),
 		cmocka_unit_test(upgrades_are_handed_on),
+		cmocka_unit_test(upgrades_are_authorised),
 		cmocka_unit_test(a_head_too_long_is_431),
 		cmocka_unit_test(a_handler_that_waits_is_asked_again),
 		cmocka_unit_test(silent_and_surplus_connections_are_closed),

@@ -64,12 +64,15 @@ static const struct field worker_fields[] = {
 	WF(session.version, false), /* per connection, from the ALPN the handshake chose */
 	WF(session.origin_id, false),
 	WF(session.publish_prefix, false),
+	WF(session.root, false), /* per connection, from a WebSocket's URL path */
 	WF(session.max_inflight_bytes, false),
 	WF(session.max_frame_bytes, false),
 	WF(session.max_streams, false),
 	WF(session.max_subscriptions, false),
 	WF(session.send_drops, true),
-	WF(session.trace, false), /* the worker's own histograms */
+	WF(session.trace, false),     /* the worker's own histograms */
+	WF(session.authorize, false), /* per connection, from its grant (cfg.auth) */
+	WF(session.auth_arg, false),
 	WF(xs_to, false),
 	WF(xs_from, false),
 	WF(ho_to, false),
@@ -81,6 +84,9 @@ static const struct field worker_fields[] = {
 	WF(poll_idle_ns, true),
 	WF(trace_sample, true),
 	WF(prefault_bytes, true),
+	WF(auth, false), /* shardlined's tokens (control/authcfg.c), shared by every worker */
+	WF(web_session, false), /* shardlined: WebTransport sessions as WebSocket upgrades */
+	WF(web_session_ctx, false),
 	WF(dstore, false),
 	WF(io_from, false),
 	WF(ml_to, false),
@@ -208,10 +214,17 @@ static const struct wsetting worker_settings[] = {
 /* Settings that decide nothing in struct sl_worker_config, each with a value other than its
  * default (to show that it indeed changes nothing there) and why it is not one. */
 static const struct wsetting other_settings[] = {
-	{"listen", "127.0.0.1:5000", NULL, NULL},	 /* the caller opens the ports */
-	{"workers", "3", NULL, NULL},			 /* the caller counts them: nworkers */
-	{"listen_tcp", "127.0.0.1:5001", NULL, NULL},	 /* the control core's TCP listener */
-	{"tcp_tls", "false", NULL, NULL},		 /* the control core's TCP listener */
+	{"listen", "127.0.0.1:5000", NULL, NULL},     /* the caller opens the ports */
+	{"workers", "3", NULL, NULL},		      /* the caller counts them: nworkers */
+	{"listen_tcp", "127.0.0.1:5001", NULL, NULL}, /* the control core's TCP listener */
+	{"tcp_tls", "false", NULL, NULL},	      /* the control core's TCP listener */
+	/* Tokens: the control core loads the keys; workers get the result (cfg.auth). */
+	{"auth_key", "/etc/shardline/token.jwk", NULL, NULL},
+	{"auth_key_dir", "/etc/shardline/keys", NULL, NULL},
+	{"auth_public", "anon", NULL, NULL},
+	{"auth_public_publish", "anon", NULL, NULL},
+	{"auth_public_subscribe", "anon", NULL, NULL},
+	{"auth_leeway", "10s", NULL, NULL},
 	{"admin", "/tmp/sl-workercfg.sock", NULL, NULL}, /* the control core's socket */
 	{"data_dir", "/tmp/sl-workercfg", NULL, NULL},	 /* the io cores' directory */
 	{"log_level", "debug", NULL, NULL},		 /* the process's logger */

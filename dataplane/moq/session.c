@@ -97,6 +97,29 @@ char *sm_path_norm(const char *in, size_t n)
 	return out;
 }
 
+bool sm_allowed(struct sl_moq_session *s, enum sl_moq_auth_op op, const char *path)
+{
+	if (s->cfg.authorize == NULL || s->cfg.authorize(s->cfg.auth_arg, op, path))
+		return true;
+	s->st.auth_refused++;
+	return false;
+}
+
+char *sm_path_in(const struct sl_moq_session *s, struct sl_moq_str m)
+{
+	if (s->root == NULL)
+		return sm_str_dup(m);
+	return sm_path_join(s->root, (const char *)m.p, m.len);
+}
+
+const char *sm_path_out(const struct sl_moq_session *s, const char *full)
+{
+	const char *rel;
+	if (s->root && sl_path_strip_prefix(full, s->root, &rel))
+		return rel;
+	return full;
+}
+
 /* prefix + "/" + suffix, normalised. */
 char *sm_path_join(const char *prefix, const char *suffix, size_t slen)
 {
@@ -595,7 +618,7 @@ static int on_track(struct sl_moq_session *s, struct sl_moq_stream *st,
 		st->err_code = SL_MOQ_ERR_NOT_FOUND;
 		return SL_ENOTFOUND;
 	}
-	char *bpath = sm_str_dup(m->broadcast), *name = sm_str_dup(m->track);
+	char *bpath = sm_path_in(s, m->broadcast), *name = sm_str_dup(m->track);
 	struct sl_broadcast *b = bpath && name ? find_broadcast(s, bpath) : NULL;
 	struct sl_track *t = b ? sl_broadcast_track(b, name) : NULL;
 	if (b == NULL) {
@@ -740,7 +763,7 @@ static int step(struct sl_moq_session *s, struct sl_moq_stream *st, struct sl_re
 		if (m.has_origin)
 			s->peer_origin = m.origin;
 		/* Only a client over raw QUIC names a root here (never over WebSocket, where the
-		 * URL does); it is recorded for the owner, the relay serves one namespace. */
+		 * URL does); it comes after the session started, so it is only recorded. */
 		if (m.has_path && s->peer_path == NULL && !sm_str_has_nul(m.path))
 			s->peer_path = sm_str_dup(m.path);
 		return 1;
@@ -1031,9 +1054,23 @@ struct sl_moq_session *sl_moq_session_new(const struct sl_moq_session_config *cf
 		}
 	}
 	s->cfg.publish_prefix = NULL; /* the copy above is the one used */
+	if (s->cfg.root && s->cfg.root[0] && relay) {
+		s->root = sm_path_norm(s->cfg.root, strlen(s->cfg.root));
+		if (s->root == NULL) {
+			free(s->publish_prefix);
+			free(s);
+			return NULL;
+		}
+		if (s->root[0] == '\0') { /* "/" is the origin's root too */
+			free(s->root);
+			s->root = NULL;
+		}
+	}
+	s->cfg.root = NULL; /* s->root is the one used */
 	if (sl_u64map_init(&s->dsubs, 16) != 0 || sl_u64map_init(&s->usubs, 16) != 0) {
 		sl_u64map_fini(&s->dsubs);
 		free(s->publish_prefix);
+		free(s->root);
 		free(s);
 		return NULL;
 	}
@@ -1135,6 +1172,7 @@ void sl_moq_session_free(struct sl_moq_session *s)
 	free(s->goaway_uri);
 	free(s->peer_path);
 	free(s->publish_prefix);
+	free(s->root);
 	free(s);
 }
 
@@ -1446,6 +1484,7 @@ const struct sl_stat_field sl_moq_session_stats_fields[] = {
 	/* Named apart from the relay's upstreams_active, which a worker shows beside it. */
 	SL_STAT_GAS(T, upstreams_active, "session_upstreams_active", NULL),
 	SL_STAT_U(T, fetches_served, NULL),
+	SL_STAT_U(T, auth_refused, NULL),
 	SL_STAT_HIDE(T, close_code, "one session's ending, meaningless in a worker's sum"),
 	SL_STAT_HIDE(T, closed, "one session's state, meaningless in a worker's sum"),
 	SL_STAT_HIDE(T, closed_locally, "one session's state, meaningless in a worker's sum"),

@@ -85,6 +85,15 @@ struct sl_moq_transport_ops {
 uint64_t sl_moq_group_order(uint8_t sub_priority, uint8_t pub_priority, bool ordered,
 			    uint64_t sequence);
 
+/* What a relay session asks its owner's authorisation hook (sl_moq_session_config.authorize)
+ * before it acts for the peer. Paths are normalised broadcast paths as the peer named them. */
+enum sl_moq_auth_op {
+	SL_MOQ_AUTH_PUBLISH,   /* the peer announced the broadcast at path */
+	SL_MOQ_AUTH_SUBSCRIBE, /* the peer subscribes to or fetches from path, or would be told
+				* that it is announced */
+	SL_MOQ_AUTH_ANNOUNCE,  /* the peer asks for the announcements under the prefix path */
+};
+
 struct sl_moq_session_config {
 	/* The session's end of the connection: true for the accepting (relay) side. */
 	bool server;
@@ -98,6 +107,13 @@ struct sl_moq_session_config {
 	/* Relay sessions only: the prefix the peer may publish under, asked for with one
 	 * ANNOUNCE_INTEREST when the session starts. Default "" (everything); NULL opens none. */
 	const char *publish_prefix;
+	/*
+	 * Relay sessions only: the connection's path (a WebSocket URL's, as moq-relay roots a
+	 * session there). Every broadcast path and prefix the peer names is relative to it: the
+	 * peer's "cam" at root "demo" is "demo/cam" in the origin, and the peer is told paths
+	 * without the root. Default NULL or "": the origin's root, paths as the peer names them.
+	 */
+	const char *root;
 	/* Per downstream subscription: bytes written to group streams and not yet acknowledged.
 	 * Above it the oldest groups except the newest are reset. Default 4 MiB. */
 	uint64_t max_inflight_bytes;
@@ -118,6 +134,16 @@ struct sl_moq_session_config {
 	/* The owner's latency breakdown (core/trace.h): frames received from a publisher and
 	 * frames queued to a subscriber pass its stages. NULL: none. */
 	struct sl_trace *trace;
+	/*
+	 * Relay sessions: the connection's credentials (a token's grant, control/jwt.h), asked
+	 * with auth_arg before the peer's ANNOUNCE is published into the origin (a refusal
+	 * ignores that broadcast, as moq-relay does), before a SUBSCRIBE or FETCH is served (a
+	 * refusal resets its stream with SL_MOQ_ERR_UNAUTHORIZED), before an ANNOUNCE_INTEREST
+	 * is answered (likewise) and before each broadcast is announced on it (a refusal leaves
+	 * it out). Each refusal counts in auth_refused. NULL (default): everything is allowed.
+	 */
+	bool (*authorize)(void *auth_arg, enum sl_moq_auth_op op, const char *path);
+	void *auth_arg;
 };
 
 /* Fills c with the defaults documented above. */
@@ -174,7 +200,9 @@ struct sl_moq_session_stats {
 	uint64_t subscribes_active; /* downstream subscriptions now */
 	uint64_t upstreams_active;  /* subscriptions this session holds with the peer now */
 	uint64_t fetches_served;
-	uint64_t close_code; /* the code the session closed with (valid once closed) */
+	uint64_t
+		auth_refused; /* announces, subscribes, fetches and interests refused (authorize) */
+	uint64_t close_code;  /* the code the session closed with (valid once closed) */
 	bool closed;
 	bool closed_locally; /* this side closed it (a protocol error, or sl_moq_session_close) */
 };
@@ -418,7 +446,8 @@ enum sl_moq_version sl_moq_session_version(const struct sl_moq_session *s);
 uint64_t sl_moq_session_peer_origin(const struct sl_moq_session *s);
 
 /* lite-05: the Path parameter of the peer's SETUP (a client over raw QUIC may name the root it
- * wants there), or NULL when none came. Recorded only: the relay serves one namespace. */
+ * wants there), or NULL when none came. Recorded only: it comes after the session started, so
+ * it does not become cfg.root (WebSocket sessions get theirs from the URL). */
 const char *sl_moq_session_peer_path(const struct sl_moq_session *s);
 
 /* The uri of a GOAWAY received from the peer ("" = just close), or NULL if none came. */

@@ -72,8 +72,19 @@ static void announce_run(struct task *t)
 	if (s->closed || st->dead || st->u.ai.a == NULL)
 		return;
 	struct sl_announce ev;
-	while (sl_announced_next(st->u.ai.a, &st->u.ai.w, &ev) == 0)
+	while (sl_announced_next(st->u.ai.a, &st->u.ai.w, &ev) == 0) {
+		/* A broadcast the peer may not subscribe to is not its business: it is left out
+		 * of the announcements (moq-relay's subscribe-scoped origin does the same), its
+		 * end as well as its start, so the peer never sees a path it was not shown. */
+		if (s->cfg.authorize && st->u.ai.prefix) {
+			char *full = sm_path_join(st->u.ai.prefix, ev.suffix, strlen(ev.suffix));
+			bool ok = full && sm_allowed(s, SL_MOQ_AUTH_SUBSCRIBE, full);
+			free(full);
+			if (!ok)
+				continue;
+		}
 		send_announce(s, st, ev.suffix, ev.active);
+	}
 }
 
 static void announce_wake(struct sl_waiter *w)
@@ -86,18 +97,32 @@ int sm_on_interest(struct sl_moq_session *s, struct sl_moq_stream *st,
 		   const struct sl_moq_announce_interest *m)
 {
 	s->st.msgs_in[SL_MOQ_MSG_ANNOUNCE_INTEREST]++;
-	char *prefix = sm_str_has_nul(m->prefix)
-			       ? NULL
-			       : sm_path_norm((const char *)m->prefix.p, m->prefix.len);
+	char *prefix = NULL;
+	if (!sm_str_has_nul(m->prefix))
+		prefix = s->relay && s->root
+				 ? sm_path_join(s->root, (const char *)m->prefix.p, m->prefix.len)
+				 : sm_path_norm((const char *)m->prefix.p, m->prefix.len);
 	if (prefix == NULL) {
 		st->err_code = SL_MOQ_ERR_BOUNDS;
 		return SL_ERANGE;
 	}
 	sm_task_init(&st->u.ai.task, s, announce_run);
 	sl_waiter_init(&st->u.ai.w, announce_wake);
+	if (s->relay && !sm_allowed(s, SL_MOQ_AUTH_ANNOUNCE, prefix)) {
+		/* Nothing under the prefix could be shown to this peer: refused as a whole, as
+		 * moq-relay answers an interest outside the token's subscribe grant. */
+		free(prefix);
+		st->err_code = SL_MOQ_ERR_UNAUTHORIZED;
+		return SL_EINVAL;
+	}
 	if (s->relay) {
 		st->u.ai.a = sl_origin_announced(s->relay->origin, prefix);
-		free(prefix);
+		/* Kept only when each announcement is to be authorised (announce_run); freed
+		 * with the stream. */
+		if (s->cfg.authorize)
+			st->u.ai.prefix = prefix;
+		else
+			free(prefix);
 		if (st->u.ai.a == NULL) {
 			st->err_code = SL_MOQ_ERR_BOUNDS;
 			return SL_ENOMEM;
@@ -158,6 +183,15 @@ int sm_on_announce(struct sl_moq_session *s, struct sl_moq_stream *st,
 	if (s->relay == NULL) {
 		annq_push(s, path, m->active);
 		return 0;
+	}
+	if (s->root) { /* the peer's path, below its connection's root */
+		char *full = sm_path_join(s->root, path, strlen(path));
+		free(path);
+		if (full == NULL) {
+			st->err_code = SL_MOQ_ERR_BOUNDS;
+			return SL_ERANGE;
+		}
+		path = full;
 	}
 	return sm_relay_on_announce(s, st, path, m->active);
 }

@@ -94,10 +94,19 @@ int sm_on_fetch(struct sl_moq_session *s, struct sl_moq_stream *st, const struct
 	st->err_code = SL_MOQ_ERR_NOT_FOUND;
 	if (sm_str_has_nul(m->broadcast) || sm_str_has_nul(m->track) || m->track.len == 0)
 		return SL_ENOTFOUND;
-	st->u.fi.bpath = sm_str_dup(m->broadcast);
+	st->u.fi.bpath = sm_path_in(s, m->broadcast);
 	st->u.fi.name = sm_str_dup(m->track);
 	if (st->u.fi.bpath == NULL || st->u.fi.name == NULL)
 		return SL_ENOMEM;
+	if (s->cfg.authorize) {
+		char *norm = sm_path_norm(st->u.fi.bpath, strlen(st->u.fi.bpath));
+		bool ok = norm && sm_allowed(s, SL_MOQ_AUTH_SUBSCRIBE, norm);
+		free(norm);
+		if (!ok) {
+			st->err_code = SL_MOQ_ERR_UNAUTHORIZED;
+			return SL_EINVAL;
+		}
+	}
 	st->u.fi.group = m->group;
 	st->u.fi.priority = m->priority;
 	sm_task_init(&st->u.fi.task, s, fetch_retry);

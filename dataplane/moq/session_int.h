@@ -260,6 +260,7 @@ struct sl_moq_session {
 	void *t;
 	struct sl_moq_relay *relay;
 	char *publish_prefix;
+	char *root; /* cfg.root normalised; NULL when it is the origin's root */
 	uint64_t now;
 	bool closed;
 	bool v05;	 /* speaks moq-lite-05 (cfg.version) */
@@ -346,8 +347,16 @@ static inline void sm_ready_push(struct sl_moq_session *s, struct task *t)
 /* ---- session.c: lifecycle, streams, transport writes, the parser and dispatch, poll ---- */
 
 char *sm_str_dup(struct sl_moq_str m);
+/* A broadcast path or prefix the peer named, as the origin knows it: below the session's root
+ * (normalised then), or as it came without one. NULL on ENOMEM or a path that does not fit. */
+char *sm_path_in(const struct sl_moq_session *s, struct sl_moq_str m);
+/* A path of the origin as the peer knows it: without the session's root. */
+const char *sm_path_out(const struct sl_moq_session *s, const char *full);
 bool sm_str_has_nul(struct sl_moq_str m);
 char *sm_path_norm(const char *in, size_t n);
+/* Does the owner's authorisation hook allow op on path (true without a hook)? A refusal is
+ * counted in auth_refused. */
+bool sm_allowed(struct sl_moq_session *s, enum sl_moq_auth_op op, const char *path);
 char *sm_path_join(const char *prefix, const char *suffix, size_t slen);
 int sm_tx(struct sl_moq_session *s, struct sl_moq_stream *st, const void *p, size_t n, bool fin);
 int sm_tx_frame(struct sl_moq_session *s, struct sl_moq_stream *st, struct sl_slice f);

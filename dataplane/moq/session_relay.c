@@ -126,7 +126,8 @@ int sm_relay_track_info(struct sl_moq_session *s, struct sl_moq_stream *st, stru
 		if (rb->ntinfos >= SM_MAX_TINFOS)
 			return -1;
 		size_t n = strlen(name);
-		struct sl_moq_track m = {{(const uint8_t *)rb->path, strlen(rb->path)},
+		const char *bpath = sm_path_out(rb->s, rb->path);
+		struct sl_moq_track m = {{(const uint8_t *)bpath, strlen(bpath)},
 					 {(const uint8_t *)name, n}};
 		uint8_t buf[MSG_MAX];
 		struct sl_writer w;
@@ -302,7 +303,7 @@ static int remote_provide(void *arg, struct sl_broadcast *b, const char *name, u
 	sl_moq_subscribe_options_default(&o);
 	o.priority = priority;
 	o.ordered = true;
-	struct usub *u = usub_new(s, rb->path, name, t, &o);
+	struct usub *u = usub_new(s, sm_path_out(s, rb->path), name, t, &o);
 	if (u == NULL) {
 		sl_broadcast_remove_track(b, t);
 		sl_track_unref(t);
@@ -337,6 +338,14 @@ int sm_relay_on_announce(struct sl_moq_session *s, struct sl_moq_stream *st, cha
 	if (!active) {
 		if (rb)
 			sm_remote_end(s, rb);
+		free(path);
+		return 0;
+	}
+	if (!sm_allowed(s, SL_MOQ_AUTH_PUBLISH, path)) {
+		/* Outside the connection's publish grant: the broadcast is not published and the
+		 * announce stream stays open, since the peer's other broadcasts on it may be
+		 * allowed; moq-relay ignores such an announcement the same way. Its end, if it
+		 * comes, finds no remote above and is ignored too. */
 		free(path);
 		return 0;
 	}
@@ -415,8 +424,8 @@ int sm_relay_fetch_upstream(struct sl_moq_session *s, struct sl_moq_stream *st)
 	if (up->closed)
 		return SL_ENOTFOUND;
 	sm_enter(up);
-	int rc = sm_fetch_open(up, rb->path, st->u.fi.name, st->u.fi.priority, st->u.fi.group,
-			       &st->u.fi.r);
+	int rc = sm_fetch_open(up, sm_path_out(up, rb->path), st->u.fi.name, st->u.fi.priority,
+			       st->u.fi.group, &st->u.fi.r);
 	sm_leave(up);
 	if (rc == 0) {
 		s->relay->st.upstream_fetches++;

@@ -562,8 +562,21 @@ int sm_on_subscribe(struct sl_moq_session *s, struct sl_moq_stream *st,
 		st->err_code = SL_MOQ_ERR_NOT_FOUND;
 		return SL_ENOTFOUND;
 	}
-	char *bpath = sm_str_dup(m->broadcast), *name = sm_str_dup(m->track);
+	char *bpath = sm_path_in(s, m->broadcast), *name = sm_str_dup(m->track);
 	struct sl_track *t = NULL;
+	if (bpath && name && s->cfg.authorize) {
+		/* Authorised before the lookup, so that a refused subscription never makes the
+		 * relay subscribe upstream. */
+		char *norm = sm_path_norm(bpath, strlen(bpath));
+		bool ok = norm && sm_allowed(s, SL_MOQ_AUTH_SUBSCRIBE, norm);
+		free(norm);
+		if (!ok) {
+			free(bpath);
+			free(name);
+			st->err_code = SL_MOQ_ERR_UNAUTHORIZED;
+			return SL_EINVAL;
+		}
+	}
 	int rc = bpath && name ? sm_lookup_track(s, bpath, name, m->priority, true, &t) : SL_ENOMEM;
 	free(bpath);
 	free(name);

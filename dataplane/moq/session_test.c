@@ -1511,6 +1511,137 @@ static void subscribe_to_missing_track_fails_not_found(void **state)
 	publisher_free(&p);
 }
 
+/* ---- authorisation (the owner's hook: what a connection's token grants) ---- */
+
+static bool under_ok(const char *path)
+{
+	return strcmp(path, "ok") == 0 || strncmp(path, "ok/", 3) == 0;
+}
+
+/* A grant of publish and subscribe under "ok": the whole tree may be asked for announcements,
+ * since "ok" lies under it. */
+static bool ok_only(void *arg, enum sl_moq_auth_op op, const char *path)
+{
+	int *calls = arg;
+	(*calls)++;
+	if (op == SL_MOQ_AUTH_ANNOUNCE)
+		return path[0] == '\0' || under_ok(path);
+	return under_ok(path);
+}
+
+static void grant_limits_announce_subscribe_and_interest(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	/* A publisher without a hook puts "secret" into the origin. */
+	struct publisher sec;
+	publisher_new(w, &sec, "secret");
+	int calls = 0;
+	w->relay_cfg.authorize = ok_only;
+	w->relay_cfg.auth_arg = &calls;
+
+	/* Announcements outside the publish grant are not published; the others are. */
+	struct publisher p;
+	publisher_new(w, &p, "ok/cam");
+	struct sl_broadcast *bad;
+	assert_int_equal(sl_origin_publish(p.o, "bad/cam", &bad), 0);
+	assert_int_equal(sl_moq_session_publish(p.l->c.s, "bad/cam", bad), 0);
+	pump(w);
+	assert_non_null(sl_origin_find(w->origin, "ok/cam"));
+	assert_null(sl_origin_find(w->origin, "bad/cam"));
+	assert_int_equal(stats(p.l->r.s).auth_refused, 1);
+	assert_false(sl_moq_session_is_closed(p.l->r.s, NULL));
+
+	/* A subscriber sees only what it may subscribe to. */
+	struct link *a = link_new(w);
+	assert_int_equal(sl_moq_session_announce_interest(a->c.s, ""), 0);
+	pump(w);
+	struct sl_moq_announcement ev;
+	assert_int_equal(sl_moq_session_next_announce(a->c.s, NULL, &ev), 0);
+	assert_string_equal(ev.path, "ok/cam");
+	assert_int_equal(sl_moq_session_next_announce(a->c.s, NULL, &ev), SL_EAGAIN);
+	/* An interest with nothing it may see is refused as a whole. */
+	int64_t iid = next_bidi(&a->c);
+	assert_int_equal(sl_moq_session_announce_interest(a->c.s, "secret"), 0);
+	pump(w);
+	uint64_t code = 0;
+	assert_true(was_reset(&a->r, iid, &code));
+	assert_int_equal(code, SL_MOQ_ERR_UNAUTHORIZED);
+
+	/* Subscribing inside the grant works; outside it is reset, and never reaches the
+	 * publisher. */
+	struct sl_track_consumer c1, c2;
+	subscribe(w, a, "ok/cam", "clock", NULL, NULL, &c1);
+	int64_t sid = next_bidi(&a->c);
+	subscribe(w, a, "secret", "clock", NULL, NULL, &c2);
+	uint64_t seq = write_group(p.t, w->now, 3);
+	pump(w);
+	expect_group(&c1, seq, 3);
+	struct sl_group_reader r;
+	int rc = sl_track_consumer_next_group(&c2, NULL, &r);
+	assert_true(rc < 0 && rc != SL_EAGAIN);
+	assert_true(was_reset(&a->r, sid, &code));
+	assert_int_equal(code, SL_MOQ_ERR_UNAUTHORIZED);
+	assert_int_equal(stats(sec.l->c.s).msgs_in[SL_MOQ_MSG_SUBSCRIBE], 0);
+	assert_int_equal(stats(a->r.s).auth_refused, 3); /* secret, the interest, subscribe */
+	assert_true(calls > 0);
+
+	sl_track_consumer_release(&c1, NULL);
+	sl_track_consumer_release(&c2, NULL);
+	sl_broadcast_unref(bad);
+	world_free(w);
+	publisher_free(&p);
+	publisher_free(&sec);
+}
+
+/* A relay session rooted at the connection's path (a WebSocket URL's): the peer's names are
+ * below it, both ways, and other sessions see full paths. */
+static void rooted_sessions_name_paths_below_their_root(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	w->relay_cfg.root = "/demo/";
+	struct publisher p;
+	publisher_new(w, &p, "cam"); /* announced at the root: demo/cam */
+	assert_non_null(sl_origin_find(w->origin, "demo/cam"));
+	assert_null(sl_origin_find(w->origin, "cam"));
+	struct link *in = link_new(w); /* rooted too */
+	w->relay_cfg.root = NULL;
+	struct link *out = link_new(w); /* at the origin's root */
+
+	assert_int_equal(sl_moq_session_announce_interest(in->c.s, ""), 0);
+	assert_int_equal(sl_moq_session_announce_interest(out->c.s, ""), 0);
+	pump(w);
+	struct sl_moq_announcement ev;
+	assert_int_equal(sl_moq_session_next_announce(in->c.s, NULL, &ev), 0);
+	assert_string_equal(ev.path, "cam");
+	assert_int_equal(sl_moq_session_next_announce(out->c.s, NULL, &ev), 0);
+	assert_string_equal(ev.path, "demo/cam");
+
+	/* Both subscribe; the relay's one upstream SUBSCRIBE names the publisher's "cam". */
+	struct sl_track_consumer c1, c2;
+	subscribe(w, in, "cam", "clock", NULL, NULL, &c1);
+	subscribe(w, out, "demo/cam", "clock", NULL, NULL, &c2);
+	uint64_t seq = write_group(p.t, w->now, 2);
+	pump(w);
+	expect_group(&c1, seq, 2);
+	expect_group(&c2, seq, 2);
+	assert_int_equal(stats(p.l->c.s).msgs_in[SL_MOQ_MSG_SUBSCRIBE], 1);
+	/* A FETCH from the rooted side reaches the same cache. */
+	struct sl_group_reader r;
+	assert_int_equal(sl_moq_session_fetch(in->c.s, "cam", "clock", 0, seq, &r), 0);
+	pump(w);
+	struct sl_slice fr;
+	assert_int_equal(sl_group_read_frame(&r, NULL, &fr), 0);
+	assert_memory_equal(sl_slice_data(&fr), "g", 1);
+	sl_group_reader_release(&r);
+	assert_int_equal(stats(in->r.s).fetches_served, 1);
+	sl_track_consumer_release(&c1, NULL);
+	sl_track_consumer_release(&c2, NULL);
+	world_free(w);
+	publisher_free(&p);
+}
+
 /* The stream limit: opens that find it reached are retried on later polls. */
 static void stream_limit_defers_upstream_subscribe(void **state)
 {
@@ -2728,6 +2859,8 @@ V05_VARIANT(stream_limit_defers_upstream_subscribe_ready)
 V05_VARIANT(subscribe_update_end_below_sent_waits_for_in_flight_ready)
 V05_VARIANT(fetch_uncached_group_from_upstream_ready)
 V05_VARIANT(ready_mode_polls_only_sessions_with_work)
+V05_VARIANT(grant_limits_announce_subscribe_and_interest)
+V05_VARIANT(rooted_sessions_name_paths_below_their_root)
 
 int main(void)
 {
@@ -2750,6 +2883,8 @@ int main(void)
 		cmocka_unit_test(fetch_one_cached_group),
 		cmocka_unit_test(goaway_is_delivered_and_closed_cleanly),
 		cmocka_unit_test(subscribe_to_missing_track_fails_not_found),
+		cmocka_unit_test(grant_limits_announce_subscribe_and_interest),
+		cmocka_unit_test(rooted_sessions_name_paths_below_their_root),
 		cmocka_unit_test(stream_limit_defers_upstream_subscribe),
 		cmocka_unit_test(one_byte_chunks),
 		cmocka_unit_test(subscribe_update_start_moves_forward),
@@ -2792,6 +2927,8 @@ int main(void)
 		cmocka_unit_test(fetch_one_cached_group_05),
 		cmocka_unit_test(goaway_is_delivered_and_closed_cleanly_05),
 		cmocka_unit_test(subscribe_to_missing_track_fails_not_found_05),
+		cmocka_unit_test(grant_limits_announce_subscribe_and_interest_05),
+		cmocka_unit_test(rooted_sessions_name_paths_below_their_root_05),
 		cmocka_unit_test(stream_limit_defers_upstream_subscribe_05),
 		cmocka_unit_test(one_byte_chunks_05),
 		cmocka_unit_test(subscribe_update_start_moves_forward_05),

@@ -40,6 +40,14 @@ struct wconn {
 	/* A WebTransport connection (ALPN h3): the HTTP/3 layer between the QUIC connection and
 	 * the moq session, which is NULL until a CONNECT is accepted. */
 	struct sl_wt_conn *wt;
+	/* Tokens (cfg.auth): what the session may do, owned when it came with a WebSocket (the
+	 * QUIC one is shared), and when the session must end because its token expires
+	 * (UINT64_MAX: never). */
+	void *grant;
+	bool grant_owned;
+	/* A WebSocket's request path, its session's root (NULL: the origin's root). */
+	char *root;
+	uint64_t auth_deadline;
 	struct wconn *next, **pprev;
 	/* On the worker's ready list: the moq session reported work (sl_moq_session_set_ready). */
 	bool ready;
@@ -86,6 +94,9 @@ struct sl_worker {
 	struct sl_qmux_stats closed_qmux;
 	uint64_t nwt, wt_total;
 	struct sl_wt_stats closed_wt;
+	/* The earliest token expiry of a WebTransport session (UINT64_MAX: none), and the
+	 * sessions refused for their token. */
+	uint64_t wt_deadline, auth_wt_refused;
 	struct sl_wsconn_host ws_host;
 	struct sl_handoff ho;
 	bool have_links;
@@ -96,6 +107,7 @@ struct sl_worker {
 	/* Running totals of sessions already closed, so they survive their connections. */
 	struct sl_moq_session_stats closed_moq;
 	uint64_t bells_rung;
+	uint64_t auth_expired, auth_quic_refused;
 	struct sl_trace trace; /* the latency breakdown's histograms */
 	uint64_t now;
 	unsigned int lcore;
@@ -331,6 +343,37 @@ static void ready_unlink(struct sl_worker *w, struct wconn *c)
 	c->ready = false;
 }
 
+/* The session's authorisation hook (sl_moq_session_config.authorize): the connection's
+ * grant, asked through the daemon's functions. */
+static bool conn_authorize(void *arg, enum sl_moq_auth_op op, const char *path)
+{
+	struct wconn *c = arg;
+	return c->w->cfg.auth->allow(c->grant, op, path);
+}
+
+/* The session configuration of connection c in version alpn, with its grant applied. */
+static void conn_session_config(struct sl_worker *w, struct wconn *c, const char *alpn,
+				struct sl_moq_session_config *sc)
+{
+	*sc = w->cfg.session;
+	/* The version is the connection's: the ALPN the handshake or the upgrade chose. */
+	sc->version = strcmp(alpn, SL_MOQ_ALPN_05) == 0 ? SL_MOQ_LITE_05 : SL_MOQ_LITE_04;
+	if (w->cfg.auth) {
+		sc->authorize = conn_authorize;
+		sc->auth_arg = c;
+	}
+	sc->root = c->root;
+}
+
+/* Logs, once per connection, that its session refused something outside its grant (the
+ * count is in moq.auth_refused); the listener logs refused connections the same way. */
+static void log_refusals(const struct sl_moq_session_stats *st, const char *kind)
+{
+	if (st->auth_refused)
+		SL_LOG(SHARD, NOTICE,
+		       "a %s session refused %llu requests outside its token's grant", kind,
+		       (unsigned long long)st->auth_refused);
+}
 #ifdef SL_HAVE_WT
 /* A WebTransport CONNECT was accepted by the HTTP/3 layer: the connection's moq session, in the
  * version picked from the request's wt-available-protocols. */
@@ -343,8 +386,31 @@ static struct sl_moq_session *wt_attach(void *arg, struct sl_wt_conn *wt,
 	(void)req;
 	struct wconn *c = arg;
 	struct sl_worker *w = c->w;
-	struct sl_moq_session_config sc = w->cfg.session;
-	sc.version = strcmp(alpn, SL_MOQ_ALPN_05) == 0 ? SL_MOQ_LITE_05 : SL_MOQ_LITE_04;
+	/* The path roots the session and ?jwt= says what it may do, as for a WebSocket. */
+	if (w->cfg.web_session) {
+		void *grant = NULL;
+		char *root = NULL;
+		int st = w->cfg.web_session(w->cfg.web_session_ctx, req->path, strlen(req->path),
+					    &grant, &root, why);
+		if (st != 0) {
+			*status = st;
+			if (st == 401)
+				w->auth_wt_refused++;
+			SL_LOG(SHARD, NOTICE, "refused a WebTransport session: %d %s", st, *why);
+			return NULL;
+		}
+		c->grant = grant;
+		c->grant_owned = grant != NULL && w->cfg.auth != NULL;
+		c->root = root;
+		c->auth_deadline =
+			grant && w->cfg.auth ? w->cfg.auth->deadline_ns(grant, w->now) : UINT64_MAX;
+		if (c->auth_deadline < w->wt_deadline)
+			w->wt_deadline = c->auth_deadline;
+	} else {
+		c->auth_deadline = UINT64_MAX;
+	}
+	struct sl_moq_session_config sc;
+	conn_session_config(w, c, alpn, &sc);
 	c->s = sl_moq_session_new(&sc, ops, t, w->relay);
 	if (c->s == NULL) {
 		*status = 500;
@@ -364,9 +430,32 @@ static void wt_detach(void *arg, struct sl_wt_conn *wt, struct sl_moq_session *s
 	struct sl_moq_session_stats st;
 	sl_moq_session_stats(s, &st);
 	sl_stats_add(&w->closed_moq, &st, sl_moq_session_stats_fields, false);
+	log_refusals(&st, "WebTransport");
 	ready_unlink(w, c);
 	sl_moq_session_free(s);
 	c->s = NULL;
+}
+
+/* WebTransport sessions whose token expired end as WebSocket ones do (ws_flush). Returns the
+ * next deadline. Only run when the earliest one passed: most connections have none. */
+static uint64_t wt_expire(struct sl_worker *w, uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+	for (struct wconn *c = w->conns; c; c = c->next) {
+		if (c->wt == NULL || c->s == NULL || c->auth_deadline == UINT64_MAX)
+			continue;
+		if (now >= c->auth_deadline) {
+			c->auth_deadline = UINT64_MAX;
+			if (!sl_moq_session_is_closed(c->s, NULL)) {
+				w->auth_expired++;
+				sl_moq_session_close(c->s, SL_MOQ_ERR_UNAUTHORIZED,
+						     "token expired");
+			}
+		} else if (c->auth_deadline < next) {
+			next = c->auth_deadline;
+		}
+	}
+	return next;
 }
 #endif
 
@@ -407,9 +496,17 @@ static void on_connected(void *arg, struct sl_quic_conn *qc)
 		w->wt_total++;
 #endif
 	} else {
-		/* The version is the connection's: the ALPN the handshake chose. */
-		struct sl_moq_session_config sc = w->cfg.session;
-		sc.version = strcmp(alpn, SL_MOQ_ALPN_05) == 0 ? SL_MOQ_LITE_05 : SL_MOQ_LITE_04;
+		if (w->cfg.auth && w->cfg.auth->quic_grant == NULL) {
+			/* Raw QUIC carries no token, and anonymous access is off. */
+			w->auth_quic_refused++;
+			free(c);
+			sl_quic_conn_close(qc, SL_MOQ_ERR_UNAUTHORIZED, "token required");
+			return;
+		}
+		c->grant = w->cfg.auth ? (void *)(uintptr_t)w->cfg.auth->quic_grant : NULL;
+		c->auth_deadline = UINT64_MAX;
+		struct sl_moq_session_config sc;
+		conn_session_config(w, c, alpn, &sc);
 		c->s = sl_moq_session_new(&sc, &sl_moq_quic_transport, qc, w->relay);
 	}
 	if (c->s == NULL && c->ls == NULL && c->wt == NULL) {
@@ -548,6 +645,9 @@ static void on_closed(void *arg, struct sl_quic_conn *qc, uint64_t error)
 		sl_wt_stats(c->wt, &ws);
 		sl_stats_add(&w->closed_wt, &ws, sl_wt_stats_fields, false);
 		sl_wt_conn_free(c->wt);
+		if (c->grant_owned)
+			w->cfg.auth->free(c->grant);
+		free(c->root);
 		w->nwt--;
 		ready_unlink(w, c);
 		*c->pprev = c->next;
@@ -560,6 +660,7 @@ static void on_closed(void *arg, struct sl_quic_conn *qc, uint64_t error)
 	struct sl_moq_session_stats st;
 	sl_moq_session_stats(c->s, &st);
 	sl_stats_add(&w->closed_moq, &st, sl_moq_session_stats_fields, false);
+	log_refusals(&st, "QUIC");
 	ready_unlink(w, c);
 	sl_moq_session_free(c->s); /* treated as closed: its broadcasts end cleanly */
 	*c->pprev = c->next;
@@ -577,9 +678,8 @@ static struct sl_moq_session *ws_attach(void *arg, struct sl_wsconn *wc, const c
 	(void)wc;
 	struct wconn *c = arg;
 	struct sl_worker *w = c->w;
-	/* The version is the connection's: the subprotocol the upgrade chose. */
-	struct sl_moq_session_config sc = w->cfg.session;
-	sc.version = strcmp(alpn, SL_MOQ_ALPN_05) == 0 ? SL_MOQ_LITE_05 : SL_MOQ_LITE_04;
+	struct sl_moq_session_config sc;
+	conn_session_config(w, c, alpn, &sc);
 	c->s = sl_moq_session_new(&sc, ops, t, w->relay);
 	if (c->s == NULL)
 		return NULL;
@@ -596,6 +696,7 @@ static void ws_detach(void *arg, struct sl_wsconn *wc, struct sl_moq_session *s)
 	struct sl_moq_session_stats st;
 	sl_moq_session_stats(s, &st);
 	sl_stats_add(&w->closed_moq, &st, sl_moq_session_stats_fields, false);
+	log_refusals(&st, "WebSocket");
 	ready_unlink(w, c);
 	sl_moq_session_free(s);
 	c->s = NULL;
@@ -611,6 +712,9 @@ static void ws_free(struct sl_worker *w, struct wconn *c)
 	/* Frees the session through ws_detach if it is still attached; closing the socket takes
 	 * it out of the epoll set. */
 	sl_wsconn_free(c->wsc);
+	if (c->grant_owned)
+		w->cfg.auth->free(c->grant);
+	free(c->root);
 	ready_unlink(w, c);
 	*c->pprev = c->next;
 	if (c->next)
@@ -628,10 +732,21 @@ static void ws_adopt(struct sl_worker *w, struct sl_worker_ws *m)
 	if (c) {
 		c->w = w;
 		host.arg = c;
+		/* Before sl_wsconn_new: it may finish the upgrade and attach the session. */
+		c->grant = m->grant;
+		c->root = m->root[0] ? strdup(m->root) : NULL;
+		c->grant_owned = m->grant != NULL && w->cfg.auth != NULL;
+		c->auth_deadline = m->grant && w->cfg.auth
+					   ? w->cfg.auth->deadline_ns(m->grant, w->now)
+					   : UINT64_MAX;
 	}
-	if (c == NULL || w->ws_epfd < 0 ||
+	if (c == NULL || w->ws_epfd < 0 || (m->root[0] && c->root == NULL) ||
 	    sl_wsconn_new(&host, m->fd, m->tls, m->data, m->len, w->now, &c->wsc) != 0) {
+		if (c)
+			free(c->root);
 		free(c);
+		if (m->grant && w->cfg.auth)
+			w->cfg.auth->free(m->grant);
 		if (m->tls)
 			gnutls_deinit(m->tls);
 		close(m->fd);
@@ -677,6 +792,13 @@ static uint64_t ws_flush(struct sl_worker *w, uint64_t now, unsigned int *work)
 	struct wconn *next;
 	for (struct wconn *c = w->ws; c; c = next) {
 		next = c->next;
+		if (now >= c->auth_deadline && c->s && !sl_moq_session_is_closed(c->s, NULL)) {
+			/* The token expired: the session ends with an application close, as
+			 * moq-relay ends it; the connection goes once the close is out. */
+			c->auth_deadline = UINT64_MAX;
+			w->auth_expired++;
+			sl_moq_session_close(c->s, SL_MOQ_ERR_UNAUTHORIZED, "token expired");
+		}
 		if (now >= sl_wsconn_expiry(c->wsc))
 			sl_wsconn_handle_expiry(c->wsc, now);
 		if (sl_wsconn_flush(c->wsc, now))
@@ -686,6 +808,8 @@ static uint64_t ws_flush(struct sl_worker *w, uint64_t now, unsigned int *work)
 			continue;
 		}
 		uint64_t e = sl_wsconn_expiry(c->wsc);
+		if (c->s && c->auth_deadline < e)
+			e = c->auth_deadline;
 		if (e < exp)
 			exp = e;
 	}
@@ -762,6 +886,7 @@ int sl_worker_new(const struct sl_worker_config *cfg, uint64_t now_ns, struct sl
 	w->numa = numa;
 	w->rtail = &w->rhead;
 	w->hold_next = UINT64_MAX;
+	w->wt_deadline = UINT64_MAX;
 	w->ws_epfd = epoll_create1(EPOLL_CLOEXEC);
 	w->ws_host.attach = ws_attach;
 	w->ws_host.detach = ws_detach;
@@ -933,6 +1058,9 @@ void sl_worker_stats(const struct sl_worker *w, struct sl_worker_stats *out)
 	out->moq = w->closed_moq;
 	out->ws_connections = w->nws;
 	out->ws_total = w->ws_total;
+	out->auth_expired = w->auth_expired;
+	out->auth_quic_refused = w->auth_quic_refused;
+	out->auth_wt_refused = w->auth_wt_refused;
 	out->ws = w->closed_ws;
 	out->qmux = w->closed_qmux;
 	out->wt_connections = w->nwt;
@@ -1435,6 +1563,12 @@ int sl_worker_main(void *arg)
 			if (wexp < exp)
 				exp = wexp;
 		}
+#ifdef SL_HAVE_WT
+		if (now >= w->wt_deadline)
+			w->wt_deadline = wt_expire(w, now);
+		if (w->wt_deadline < exp)
+			exp = w->wt_deadline;
+#endif
 		if (now >= w->hold_next)
 			hold_expire(w, now);
 		if (dnext < exp)
@@ -1531,6 +1665,9 @@ const struct sl_stat_field sl_worker_stats_fields[] = {
 	SL_STAT_AS(T, wt_total, "connections_total", "wt"),
 	SL_STAT_SUB(T, wt, "", "wt", sl_wt_stats_fields),
 #endif
+	SL_STAT_AS(T, auth_expired, "expired", "auth"),
+	SL_STAT_AS(T, auth_quic_refused, "quic_refused", "auth"),
+	SL_STAT_AS(T, auth_wt_refused, "wt_refused", "auth"),
 	SL_STAT_HIDE(T, durable, "says whether the \"durable\" object is shown"),
 	SL_STAT_G(T, log_connections, "durable"),
 	SL_STAT_SUB(T, dshard, "", "durable", sl_dshard_stats_fields),

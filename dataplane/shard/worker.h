@@ -40,6 +40,26 @@ struct sl_worker;
  * core costs tens of microseconds on a virtual machine, so this is long. */
 #define SL_WORKER_IDLE_MAX_NS (1000ull * 1000 * 1000)
 
+/*
+ * Connection authorisation (tokens, control/jwt.h), supplied by the daemon: the shard knows a
+ * connection's grant only as an opaque pointer and asks these functions about it, so that the
+ * data plane does not depend on the control plane's JWT module.
+ */
+struct sl_worker_auth {
+	/* May a session holding grant do op on the broadcast path or prefix (moq/session.h)? */
+	bool (*allow)(const void *grant, enum sl_moq_auth_op op, const char *path);
+	/* The monotonic time (ns) at which a session holding grant must be closed, given the
+	 * worker's now_ns; UINT64_MAX for never. */
+	uint64_t (*deadline_ns)(const void *grant, uint64_t now_ns);
+	/* Frees a grant handed over with a WebSocket (struct sl_worker_ws). */
+	void (*free)(void *grant);
+	/* The grant of raw QUIC connections, which carry no token (moq-lite has no URL there):
+	 * the anonymous one. NULL: they are refused, closed at once with
+	 * SL_MOQ_ERR_UNAUTHORIZED. Shared by every worker and never changed; the daemon frees
+	 * it after the workers stop. */
+	const void *quic_grant;
+};
+
 struct sl_worker_config {
 	uint16_t id;
 	uint16_t nworkers;
@@ -68,6 +88,21 @@ struct sl_worker_config {
 	 * (sl_alloc_prefault), so that the frames young tracks store do not each pay a page
 	 * fault. 0: none. */
 	uint64_t prefault_bytes;
+	/* Tokens: NULL (default) allows every session everything. Borrowed: it must outlive
+	 * the worker. */
+	const struct sl_worker_auth *auth;
+	/*
+	 * WebTransport sessions: what the CONNECT's :path (len bytes: path and query, as sent)
+	 * may do, decided as the TCP listener decides for a WebSocket upgrade (the daemon's
+	 * function: the control plane owns URL decoding and tokens). Returns 0 with *grant (NULL:
+	 * everything is allowed; otherwise freed with auth->free) and *root (malloc'd; NULL:
+	 * the origin's root), or the HTTP status to refuse the session with (400 a path no
+	 * session could have, 401 a token refused) and *why for the log. NULL: sessions are
+	 * neither rooted nor authorised.
+	 */
+	int (*web_session)(const void *ctx, const char *target, size_t len, void **grant,
+			   char **root, const char **why);
+	const void *web_session_ctx;
 
 	/* The durable side. dstore NULL: this worker serves no durable partitions (connections
 	 * that ask for the log protocol are refused). Otherwise dstore is a ring proxy to an io
@@ -115,6 +150,10 @@ struct sl_worker_stats {
 	 * their HTTP/3 layer's counters summed over open and closed ones. */
 	uint64_t wt_connections, wt_total;
 	struct sl_wt_stats wt;
+	/* Tokens: sessions closed because their token expired, raw QUIC connections refused
+	 * (no anonymous access configured). Refusals inside sessions are moq.auth_refused. */
+	uint64_t auth_expired, auth_quic_refused;
+	uint64_t auth_wt_refused; /* WebTransport sessions refused for their token (401) */
 	/* The durable side (all zero without it). */
 	bool durable;
 	uint64_t log_connections;
@@ -157,7 +196,10 @@ enum sl_worker_ctl {
  * read so far, and does the upgrade itself (shard/wsconn.h). */
 struct sl_worker_ws {
 	int fd;
-	void *tls; /* gnutls_session_t */
+	void *tls;   /* gnutls_session_t */
+	void *grant; /* the connection's (cfg.auth); the worker frees it; NULL without auth */
+	/* The request path, normalised: the session's root (sl_moq_session_config.root). */
+	char root[SL_PATH_MAX_LEN + 1];
 	size_t len;
 	uint8_t data[];
 };
