@@ -442,7 +442,7 @@ def main():
     shardlined, shardctl, build_dir = sys.argv[1:4]
     t0 = time.time()
     try:
-        folder = jsclient_test.install(build_dir)
+        folder = jsclient_test.install(build_dir, "jsclient")
     except SystemExit:
         folder = None
         print("the JS client parts are skipped (no node, npm or registry)")
