@@ -18,6 +18,7 @@
 
 #define MAX_PORTS 64
 #define RX_BURST  64
+#define WS_BURST  256
 
 /* The moq-lite protocol of sl_client_connect (SL_MOQ_ALPN) is always the client's first slot,
  * so a client that speaks nothing else behaves exactly as before slots existed (one endpoint,
@@ -552,10 +553,14 @@ int sl_client_run(struct sl_client *cl, uint64_t max_wait_ns)
 			received += (int)n;
 		}
 	}
-	/* The WebSocket sockets with something to read (or room to write, when output waits). */
-	for (int n = RX_BURST; cl->epfd >= 0 && n == RX_BURST;) {
-		struct epoll_event ev[RX_BURST];
-		n = epoll_wait(cl->epfd, ev, RX_BURST, 0);
+	/* The WebSocket sockets with something to read (or room to write, when output waits).
+	 * One epoll_wait per iteration, never a loop until it comes back short: the set is
+	 * level-triggered, and a socket that is finished (EOF) stays ready until the end of the
+	 * iteration frees it, so a loop over many of those would never end. What does not fit
+	 * the batch is reported again on the next iteration. */
+	if (cl->epfd >= 0) {
+		struct epoll_event ev[WS_BURST];
+		int n = epoll_wait(cl->epfd, ev, WS_BURST, 0);
 		for (int k = 0; k < n; k++) {
 			struct sl_client_conn *c = ev[k].data.ptr;
 			if (c->ws)
