@@ -418,8 +418,6 @@ static void upgraded(struct sl_client_ws *w, const uint8_t *rest, size_t n)
 		return;
 	}
 	w->state = W_OPEN;
-	w->deadline_ns = UINT64_MAX;
-	w->c->connected = true;
 	if (n)
 		(void)sl_ws_recv(w->ws, rest, n);
 }
@@ -540,6 +538,13 @@ void sl_client_ws_io(struct sl_client_ws *w, uint64_t now_ns)
 		w->state = W_UPGRADE;
 	}
 	sock_read(w);
+	/* Connected as a QUIC connection is after its handshake: the peer's transport parameters
+	 * are in (they follow the 101 at once), so the session's first stream opens succeed
+	 * rather than fail with SL_EBUSY. Until then the connect deadline stands. */
+	if (w->state == W_OPEN && !w->c->connected && sl_qmux_peer_params_known(w->qm)) {
+		w->c->connected = true;
+		w->deadline_ns = UINT64_MAX;
+	}
 	sl_client_ws_flush(w, now_ns);
 }
 
@@ -562,7 +567,7 @@ void sl_client_ws_handle_expiry(struct sl_client_ws *w, uint64_t now_ns)
 	if (!sl_qmux_closed(w->qm) && now_ns >= sl_qmux_expiry(w->qm))
 		sl_qmux_handle_expiry(w->qm, now_ns);
 	if (now_ns >= w->deadline_ns && w->state != W_DONE) {
-		if (w->state < W_OPEN)
+		if (!w->c->connected)
 			fprintf(stderr, "shardline client: WebSocket connection timed out\n");
 		fail(w);
 	}
