@@ -19,6 +19,9 @@
 #define MAX_PORTS 64
 #define RX_BURST  64
 #define WS_BURST  256
+/* WebSocket connections in their connect, TLS handshake or upgrade at once: well below the
+ * relay listener's 256 (tcplisten.h, max_conns), which other clients share. */
+#define WS_MAX_CONNECTING 32
 
 /* The moq-lite protocol of sl_client_connect (SL_MOQ_ALPN) is always the client's first slot,
  * so a client that speaks nothing else behaves exactly as before slots existed (one endpoint,
@@ -591,9 +594,16 @@ int sl_client_run(struct sl_client *cl, uint64_t max_wait_ns)
 		}
 		sl_pktio_tx_flush(cp->port);
 	}
+	unsigned connecting = 0;
+	bool queued = false;
 	for (struct sl_client_conn *c = cl->conns; c; c = c->next) {
 		if (c->ws == NULL)
 			continue;
+		if (sl_client_ws_queued(c->ws)) {
+			queued = true;
+			continue;
+		}
+		connecting += sl_client_ws_connecting(c->ws);
 		sl_client_ws_handle_expiry(c->ws, now);
 		sl_client_ws_flush(c->ws, now);
 		if (sl_client_ws_done(c->ws)) {
@@ -606,6 +616,16 @@ int sl_client_run(struct sl_client *cl, uint64_t max_wait_ns)
 		uint64_t e = sl_client_ws_expiry(c->ws);
 		if (e < expiry)
 			expiry = e;
+	}
+	/* WebSocket connections start a few at a time (see sl_client_ws_new); one that finishes
+	 * its upgrade wakes the loop, which starts the next. */
+	for (struct sl_client_conn *c = cl->conns; queued && c; c = c->next) {
+		if (connecting >= WS_MAX_CONNECTING)
+			break;
+		if (c->ws && sl_client_ws_queued(c->ws)) {
+			connecting++;
+			(void)sl_client_ws_start(c->ws, now); /* a failure closes c */
+		}
 	}
 	if (received == 0 && max_wait_ns > 0) {
 		uint64_t deadline = now;

@@ -28,6 +28,7 @@
 #define TLS_RECORD 16384
 
 enum state {
+	W_QUEUED,  /* waiting for a connect slot (sl_client_ws_start) */
 	W_CONNECT, /* TCP connect under way */
 	W_TLS,	   /* TLS handshake under way */
 	W_UPGRADE, /* request written (or being written), reading the answer */
@@ -38,6 +39,7 @@ enum state {
 
 struct sl_client_ws {
 	struct sl_client_conn *c;
+	struct sl_client_ws_url url;
 	int fd, epfd;
 	uint32_t armed; /* the epoll events registered */
 	gnutls_session_t tls;
@@ -313,13 +315,53 @@ int sl_client_ws_new(struct sl_client_conn *c, const struct sl_client_ws_url *u,
 	if (w == NULL)
 		return SL_ENOMEM;
 	w->c = c;
+	w->fd = -1;
 	w->epfd = epfd;
 	w->now = now_ns;
-	w->state = W_CONNECT;
-	w->deadline_ns = now_ns + CONNECT_NS;
+	w->url = *u;
+	w->state = W_QUEUED;
+	w->deadline_ns = UINT64_MAX;
 	snprintf(w->offers, sizeof(w->offers), "qmux-01.%s",
 		 version == SL_MOQ_LITE_05 ? SL_MOQ_ALPN_05 : SL_MOQ_ALPN);
 	sl_ws_http_init_response(&w->http);
+	struct sl_ws_config wc;
+	sl_ws_config_default(&wc);
+	wc.server = false;
+	struct sl_qmux_config qc;
+	sl_qmux_config_default(&qc);
+	qc.server = false;
+	qc.framing = SL_WS_QMUX01;
+	int rc;
+	if ((rc = draw_key(w->key, &wc.mask_seed)) != 0 ||
+	    (rc = sl_ws_request_write(u->path, u->host, w->offers, w->key, w->pre, sizeof(w->pre),
+				      &w->pre_len)) != 0 ||
+	    (rc = sl_ws_conn_new(&wc, &ws_cbs, w, &w->ws)) != 0 ||
+	    (rc = sl_qmux_conn_new(&qc, &qmux_cbs, w, now_ns, &w->qm)) != 0) {
+		sl_client_ws_free(w);
+		return rc;
+	}
+	*out = w;
+	return 0;
+}
+
+bool sl_client_ws_queued(const struct sl_client_ws *w)
+{
+	return w->state == W_QUEUED;
+}
+
+bool sl_client_ws_connecting(const struct sl_client_ws *w)
+{
+	return w->state != W_QUEUED && w->state != W_DONE && !w->c->connected;
+}
+
+int sl_client_ws_start(struct sl_client_ws *w, uint64_t now_ns)
+{
+	const struct sl_client_ws_url *u = &w->url;
+	w->now = now_ns;
+	w->state = W_CONNECT;
+	w->deadline_ns = now_ns + CONNECT_NS;
+	/* The idle timer runs from the connect, not from the time spent in the queue. */
+	sl_qmux_note_rx(w->qm, now_ns);
 	int rc = SL_EIO;
 	w->fd = socket(u->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (w->fd < 0)
@@ -330,31 +372,20 @@ int sl_client_ws_new(struct sl_client_conn *c, const struct sl_client_ws_url *u,
 	if (connect(w->fd, (const struct sockaddr *)&u->addr, u->addr_len) != 0 &&
 	    errno != EINPROGRESS)
 		goto fail;
-	struct sl_ws_config wc;
-	sl_ws_config_default(&wc);
-	wc.server = false;
-	struct sl_qmux_config qc;
-	sl_qmux_config_default(&qc);
-	qc.server = false;
-	qc.framing = SL_WS_QMUX01;
-	if ((rc = draw_key(w->key, &wc.mask_seed)) != 0 ||
-	    (rc = sl_ws_request_write(u->path, u->host, w->offers, w->key, w->pre, sizeof(w->pre),
-				      &w->pre_len)) != 0 ||
-	    (u->tls && (rc = tls_setup(w, u)) != 0) ||
-	    (rc = sl_ws_conn_new(&wc, &ws_cbs, w, &w->ws)) != 0 ||
-	    (rc = sl_qmux_conn_new(&qc, &qmux_cbs, w, now_ns, &w->qm)) != 0)
+	if (u->tls && (rc = tls_setup(w, u)) != 0)
 		goto fail;
 	/* Writable means the connect finished (either way). */
-	struct epoll_event e = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
-	if (epoll_ctl(epfd, EPOLL_CTL_ADD, w->fd, &e) != 0) {
+	struct epoll_event e = {.events = EPOLLIN | EPOLLOUT, .data.ptr = w->c};
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->fd, &e) != 0) {
 		rc = SL_EIO;
 		goto fail;
 	}
 	w->armed = e.events;
-	*out = w;
 	return 0;
 fail:
-	sl_client_ws_free(w);
+	fprintf(stderr, "shardline client: WebSocket connect to %s: %s\n", u->host,
+		rc == SL_EIO ? strerror(errno) : sl_strerror(rc));
+	fail(w);
 	return rc;
 }
 

@@ -45,14 +45,25 @@ bool sl_client_ws_is_url(const char *url);
 int sl_client_ws_parse_url(const char *url, struct sl_client_ws_url *out);
 
 /*
- * Starts connection c (moq-lite version; its session is the caller's to create on
- * sl_client_ws_qmux afterwards, and c->s must be set before the next loop call) to u: a
- * non-blocking connect, registered in epfd with the connection as its event data. Returns 0,
- * SL_EINVAL (version), SL_EIO (socket, connect), SL_ENOMEM.
+ * Makes connection c's transport (moq-lite version; its session is the caller's to create on
+ * sl_client_ws_qmux afterwards) to u, queued: sl_client_ws_start connects it. The owner bounds
+ * how many connect at once, because a relay's listener holds a limited number of connections
+ * in their TLS handshake and upgrade (256 by default) and closes those beyond at accept: a
+ * client that opens 300 at once would see some refused. Returns 0, SL_EINVAL (version),
+ * SL_EIO, SL_ENOMEM.
  */
 int sl_client_ws_new(struct sl_client_conn *c, const struct sl_client_ws_url *u,
 		     enum sl_moq_version version, int epfd, uint64_t now_ns,
 		     struct sl_client_ws **out);
+
+/* Starts the queued connection: a non-blocking connect, registered in the epoll set with the
+ * connection c as its event data. On failure (SL_EIO, SL_ENOMEM) the connection is closed
+ * (c->closed) and done. */
+int sl_client_ws_start(struct sl_client_ws *w, uint64_t now_ns);
+
+/* Still queued (not started); between its start and the end of the upgrade (or its failure). */
+bool sl_client_ws_queued(const struct sl_client_ws *w);
+bool sl_client_ws_connecting(const struct sl_client_ws *w);
 
 /* The qmux connection: the transport pointer of the session (sl_moq_qmux_transport). */
 void *sl_client_ws_qmux(struct sl_client_ws *w);
