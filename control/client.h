@@ -17,7 +17,9 @@
  * single-threaded loop over packet ports (kernel UDP sockets, or any pktio driver the caller
  * opened), any number of connections. A connection carries either a moq-lite client session
  * (sl_client_connect) or an application protocol the caller drives through struct
- * sl_client_app_ops (sl_client_connect_app, e.g. the shardline log protocol). Connections are
+ * sl_client_app_ops (sl_client_connect_app, e.g. the shardline log protocol). moq-lite
+ * connections may also run over a WebSocket (ws://, wss:// URLs: TCP sockets in one epoll set
+ * the same loop waits on; see sl_client_connect_moq and client_ws.h). QUIC connections are
  * spread over several local ports so that a relay with SO_REUSEPORT workers sees them on
  * different workers, as real clients would be; on one port they share the local address and
  * QUIC connection IDs tell them apart.
