@@ -722,7 +722,7 @@ static void usage(FILE *f)
 		"         [--size BYTES] [--group-frames G] [--duration S] [--warmup S]\n"
 		"         [--ports P] [--admin PATH [--breakdown]] [--announce-wait-ms MS] "
 		"[--json]\n"
-		"         [--plot FILE] [--version 04|05] [--prefault-mib N]\n"
+		"         [--plot FILE] [--version 04|05] [--prefault-mib N] [--sub-url URL]\n"
 		"       shardline-bench fanout --inproc socket|dpdk [--poll-idle-us US] [options "
 		"above]\n"
 		"       shardline-bench fanout --peer nats://HOST:PORT [--tls-ca FILE | "
@@ -730,7 +730,11 @@ static void usage(FILE *f)
 		"         | --no-tls] [--nats-pid PID] [--subscribers ... --plot, as above]\n"
 		"\n"
 		"Measures publish-to-deliver latency through a moq-lite relay at URL\n"
-		"(moq://HOST:PORT). Defaults: 100 subscribers, 1 publisher, 60 fps, 4096-byte "
+		"(moq://HOST:PORT over raw QUIC; ws://HOST:PORT/ or wss://HOST:PORT/ over\n"
+		"WebSocket+qmux, the relay's listen_tcp listener, wss without verifying its\n"
+		"certificate). --sub-url URL connects the subscribers there instead (e.g. the\n"
+		"publisher on QUIC, the subscribers on WebSocket). Defaults: 100 subscribers, 1 "
+		"publisher, 60 fps, 4096-byte "
 		"frames,\n"
 		"60-frame groups, 10 s measured after a 2 s warm-up, connections spread over up to "
 		"32\n"
@@ -873,6 +877,7 @@ static int parse(int argc, char **argv, struct sl_fanout_opts *o)
 		{"no-tls", no_argument, NULL, 'T'},
 		{"nats-pid", required_argument, NULL, 'D'},
 		{"version", required_argument, NULL, 'V'},
+		{"sub-url", required_argument, NULL, 'U'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -968,6 +973,10 @@ static int parse(int argc, char **argv, struct sl_fanout_opts *o)
 		case 'N':
 			o->peer = optarg;
 			continue;
+		case 'U':
+			o->sub_url = optarg;
+			moq_only = "--sub-url";
+			continue;
 		case 'V':
 			if (strcmp(optarg, "04") == 0 || strcmp(optarg, "4") == 0) {
 				o->version = SL_MOQ_LITE_04;
@@ -1035,11 +1044,13 @@ static int parse(int argc, char **argv, struct sl_fanout_opts *o)
 			usage(stderr);
 			return -1;
 		}
-		if (o->admin || o->breakdown) {
+		if (o->admin || o->breakdown || o->sub_url) {
 			fprintf(stderr,
 				"shardline-bench: %s names a daemon; --inproc runs "
 				"its own relay\n",
-				o->admin ? "--admin" : "--breakdown");
+				o->admin       ? "--admin"
+				: o->breakdown ? "--breakdown"
+					       : "--sub-url");
 			return -1;
 		}
 		return 0;
@@ -1116,7 +1127,8 @@ static int run(const struct sl_fanout_opts *op, struct sl_client *cl, struct inp
 	for (uint64_t i = 0; i < o.subscribers; i++) {
 		subs[i].pub = (int)(i % o.publishers);
 		subs[i].group_frames_expected = o.group_frames;
-		if (sl_client_connect_moq(cl, o.url, o.version, &subs[i].conn) != 0) {
+		if (sl_client_connect_moq(cl, o.sub_url ? o.sub_url : o.url, o.version,
+					  &subs[i].conn) != 0) {
 			fprintf(stderr, "shardline-bench: cannot connect subscriber %llu\n",
 				(unsigned long long)i);
 			goto fail;
@@ -1277,6 +1289,8 @@ static int run(const struct sl_fanout_opts *op, struct sl_client *cl, struct inp
 		else if (ip->mode == SL_FANOUT_INPROC_SOCKET)
 			snprintf(where, sizeof(where),
 				 "an in-process relay, kernel sockets on both sides (%s)", o.url);
+		else if (o.sub_url)
+			snprintf(where, sizeof(where), "%s (subscribers: %s)", o.url, o.sub_url);
 		else
 			snprintf(where, sizeof(where), "%s", o.url);
 		printf("fan-out through %s: %llu publisher(s) -> %llu subscribers, %llu fps, "

@@ -19,6 +19,9 @@ enum sl_fanout_inproc { SL_FANOUT_INPROC_OFF = 0, SL_FANOUT_INPROC_SOCKET, SL_FA
 
 struct sl_fanout_opts {
 	const char *url, *plot, *admin, *prog;
+	/* --sub-url: where the subscribers connect (NULL: url), e.g. a ws:// URL beside a QUIC
+	 * publisher, to compare transports through one relay. */
+	const char *sub_url;
 	uint64_t subscribers, publishers, fps, size, group_frames, duration, ports, warmup;
 	uint64_t poll_idle_us;
 	uint64_t prefault_mib; /* heap the benchmark faults in first (sl_alloc_prefault) */

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "control/client.h"
+#include "control/client_ws.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/lcore.h"
 #include "drivers/net/socket.h"
+#include "shard/moq_qmux.h"
 #include "shard/moq_quic.h"
 #include "shard/pktio.h"
 
@@ -11,10 +13,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #define MAX_PORTS 64
 #define RX_BURST  64
+#define WS_BURST  256
+/* WebSocket connections in their connect, TLS handshake or upgrade at once: well below the
+ * relay listener's 256 (tcplisten.h, max_conns), which other clients share. */
+#define WS_MAX_CONNECTING 32
 
 /* The moq-lite protocol of sl_client_connect (SL_MOQ_ALPN) is always the client's first slot,
  * so a client that speaks nothing else behaves exactly as before slots existed (one endpoint,
@@ -41,6 +48,9 @@ struct sl_client {
 	unsigned nalpn;
 	struct sl_client_conn *conns;
 	uint64_t now;
+	/* The WebSocket connections' sockets, created with the first one (-1 before): one
+	 * descriptor in the idle wait however many there are. */
+	int epfd;
 };
 
 /* Each endpoint callback goes to the connection's moq-lite session when it has one, else to
@@ -224,6 +234,7 @@ int sl_client_new_ports(struct sl_pktio *const *ports, const struct sockaddr_sto
 	}
 	cl->nports = nports;
 	cl->wait_fd = -1;
+	cl->epfd = -1;
 	/* With descriptors on every port the client sleeps in poll until its deadline. A port
 	 * in poll mode has nothing to poll on: a sleep of SL_CLIENT_POLL_SLEEP_NS, never longer
 	 * (no back-off), bounds both the added latency and the CPU a waiting client burns. */
@@ -294,8 +305,11 @@ void sl_client_free(struct sl_client *cl)
 		cl->conns = c->next;
 		if (c->qc)
 			sl_quic_conn_set_user(c->qc, NULL);
+		/* The session first: while it is open it releases its streams through the
+		 * transport, which must still be there. */
 		if (c->s)
 			sl_moq_session_free(c->s);
+		sl_client_ws_free(c->ws);
 		free(c);
 	}
 	for (unsigned i = 0; i < cl->nports; i++) {
@@ -304,6 +318,8 @@ void sl_client_free(struct sl_client *cl)
 				sl_quic_endpoint_free(cl->ports[i].ep[k]);
 		sl_pktio_close(cl->ports[i].port);
 	}
+	if (cl->epfd >= 0)
+		close(cl->epfd);
 	free(cl);
 }
 
@@ -314,6 +330,10 @@ int sl_client_parse_url(const char *url, struct sockaddr_storage *ss, socklen_t 
 		p += 6;
 	else if (strncmp(p, "shardline://", 12) == 0)
 		p += 12;
+	else if (strncmp(p, "ws://", 5) == 0)
+		p += 5;
+	else if (strncmp(p, "wss://", 6) == 0)
+		p += 6;
 	char host[300];
 	snprintf(host, sizeof(host), "%s", p);
 	char *slash = strchr(host, '/');
@@ -377,11 +397,50 @@ static void link_conn(struct sl_client *cl, struct sl_client_conn *c)
 	cl->conns = c;
 }
 
+/* A moq-lite connection over a WebSocket (see sl_client_connect_moq). */
+static int connect_ws(struct sl_client *cl, const char *url, enum sl_moq_version version,
+		      struct sl_client_conn **out)
+{
+	struct sl_client_ws_url u;
+	if (sl_client_ws_parse_url(url, &u) != 0)
+		return SL_EINVAL;
+	if (cl->epfd < 0 && (cl->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+		cl->epfd = -1;
+		return SL_EIO;
+	}
+	struct sl_client_conn *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return SL_ENOMEM;
+	c->cl = cl;
+	int rc = sl_client_ws_new(c, &u, version, cl->epfd, sl_clock_now_ns(), &c->ws);
+	if (rc != 0) {
+		free(c);
+		return rc;
+	}
+	struct sl_moq_session_config sc;
+	sl_moq_session_config_default(&sc);
+	sc.server = false;
+	sc.version = version;
+	/* As on QUIC, nothing reaches the session before the upgrade is answered. */
+	c->s = sl_moq_session_new(&sc, &sl_moq_qmux_transport, sl_client_ws_qmux(c->ws), NULL);
+	if (c->s == NULL) {
+		sl_client_ws_free(c->ws);
+		free(c);
+		return SL_ENOMEM;
+	}
+	c->next = cl->conns;
+	cl->conns = c;
+	*out = c;
+	return 0;
+}
+
 int sl_client_connect_moq(struct sl_client *cl, const char *url, enum sl_moq_version version,
 			  struct sl_client_conn **out)
 {
 	if (version != SL_MOQ_LITE_04 && version != SL_MOQ_LITE_05)
 		return SL_EINVAL;
+	if (sl_client_ws_is_url(url))
+		return connect_ws(cl, url, version, out);
 	/* lite-04 keeps slot 0; lite-05 gets a slot (an endpoint) of its own, so each
 	 * connection offers exactly its version and the session speaks what was negotiated. */
 	int k = version == SL_MOQ_LITE_04 ? 0 : alpn_slot(cl, SL_MOQ_ALPN_05);
@@ -418,6 +477,8 @@ int sl_client_connect_app(struct sl_client *cl, const char *url, const char *alp
 {
 	if (ops == NULL)
 		return SL_EINVAL;
+	if (sl_client_ws_is_url(url))
+		return SL_ENOTSUP;
 	int k = alpn_slot(cl, alpn);
 	if (k < 0)
 		return k;
@@ -466,7 +527,9 @@ void sl_client_stream_release(struct sl_client_conn *c, struct sl_quic_stream *s
 
 void sl_client_conn_close(struct sl_client_conn *c, uint64_t code, const char *reason)
 {
-	if (c->qc != NULL && !c->closed)
+	if (c->ws != NULL && !c->closed)
+		sl_client_ws_close(c->ws, code, reason);
+	else if (c->qc != NULL && !c->closed)
 		sl_quic_conn_close(c->qc, code, reason);
 }
 
@@ -493,6 +556,21 @@ int sl_client_run(struct sl_client *cl, uint64_t max_wait_ns)
 			received += (int)n;
 		}
 	}
+	/* The WebSocket sockets with something to read (or room to write, when output waits).
+	 * One epoll_wait per iteration, never a loop until it comes back short: the set is
+	 * level-triggered, and a socket that is finished (EOF) stays ready until the end of the
+	 * iteration frees it, so a loop over many of those would never end. What does not fit
+	 * the batch is reported again on the next iteration. */
+	if (cl->epfd >= 0) {
+		struct epoll_event ev[WS_BURST];
+		int n = epoll_wait(cl->epfd, ev, WS_BURST, 0);
+		for (int k = 0; k < n; k++) {
+			struct sl_client_conn *c = ev[k].data.ptr;
+			if (c->ws)
+				sl_client_ws_io(c->ws, now);
+		}
+		received += n > 0 ? n : 0;
+	}
 	for (struct sl_client_conn *c = cl->conns; c; c = c->next) {
 		if (c->closed)
 			continue;
@@ -516,18 +594,53 @@ int sl_client_run(struct sl_client *cl, uint64_t max_wait_ns)
 		}
 		sl_pktio_tx_flush(cp->port);
 	}
+	unsigned connecting = 0;
+	bool queued = false;
+	for (struct sl_client_conn *c = cl->conns; c; c = c->next) {
+		if (c->ws == NULL)
+			continue;
+		if (sl_client_ws_queued(c->ws)) {
+			queued = true;
+			continue;
+		}
+		connecting += sl_client_ws_connecting(c->ws);
+		sl_client_ws_handle_expiry(c->ws, now);
+		sl_client_ws_flush(c->ws, now);
+		if (sl_client_ws_done(c->ws)) {
+			/* The session heard of the end already (c->closed); it keeps its stats
+			 * and never calls the transport again. */
+			sl_client_ws_free(c->ws);
+			c->ws = NULL;
+			continue;
+		}
+		uint64_t e = sl_client_ws_expiry(c->ws);
+		if (e < expiry)
+			expiry = e;
+	}
+	/* WebSocket connections start a few at a time (see sl_client_ws_new); one that finishes
+	 * its upgrade wakes the loop, which starts the next. */
+	for (struct sl_client_conn *c = cl->conns; queued && c; c = c->next) {
+		if (connecting >= WS_MAX_CONNECTING)
+			break;
+		if (c->ws && sl_client_ws_queued(c->ws)) {
+			connecting++;
+			(void)sl_client_ws_start(c->ws, now); /* a failure closes c */
+		}
+	}
 	if (received == 0 && max_wait_ns > 0) {
 		uint64_t deadline = now;
 		if (expiry > now)
 			deadline = expiry - now < max_wait_ns ? expiry : now + max_wait_ns;
 		/* Poll mode waits on nothing (the lcore then sleeps); otherwise every port and
 		 * the wait fd end the sleep. */
-		int fds[MAX_PORTS + 1];
+		int fds[MAX_PORTS + 2];
 		unsigned nfds = 0;
 		for (unsigned i = 0; !cl->poll_mode && i < cl->nports; i++)
 			fds[nfds++] = sl_pktio_wait_fd(cl->ports[i].port);
 		if (!cl->poll_mode && cl->wait_fd >= 0)
 			fds[nfds++] = cl->wait_fd;
+		if (!cl->poll_mode && cl->epfd >= 0)
+			fds[nfds++] = cl->epfd;
 		sl_lcore_idle_wait(&cl->lc, now, deadline, fds, nfds);
 	}
 	return received;
@@ -553,13 +666,12 @@ int sl_client_wait_connected(struct sl_client *cl, uint64_t timeout_ns)
 void sl_client_close_all(struct sl_client *cl, uint64_t timeout_ns)
 {
 	for (struct sl_client_conn *c = cl->conns; c; c = c->next)
-		if (!c->closed && c->qc)
-			sl_quic_conn_close(c->qc, 0, "bye");
+		sl_client_conn_close(c, 0, "bye");
 	uint64_t end = sl_clock_now_ns() + timeout_ns;
 	while (sl_clock_now_ns() < end) {
 		bool open = false;
 		for (struct sl_client_conn *c = cl->conns; c; c = c->next)
-			open |= !c->closed;
+			open |= !c->closed || c->ws != NULL;
 		if (!open)
 			break;
 		sl_client_run(cl, 1000000);

@@ -17,7 +17,9 @@
  * single-threaded loop over packet ports (kernel UDP sockets, or any pktio driver the caller
  * opened), any number of connections. A connection carries either a moq-lite client session
  * (sl_client_connect) or an application protocol the caller drives through struct
- * sl_client_app_ops (sl_client_connect_app, e.g. the shardline log protocol). Connections are
+ * sl_client_app_ops (sl_client_connect_app, e.g. the shardline log protocol). moq-lite
+ * connections may also run over a WebSocket (ws://, wss:// URLs: TCP sockets in one epoll set
+ * the same loop waits on; see sl_client_connect_moq and client_ws.h). QUIC connections are
  * spread over several local ports so that a relay with SO_REUSEPORT workers sees them on
  * different workers, as real clients would be; on one port they share the local address and
  * QUIC connection IDs tell them apart.
@@ -30,6 +32,7 @@
  */
 struct sl_client;
 struct sl_client_conn;
+struct sl_client_ws;
 
 /* Distinct application protocols one client can speak (moq-lite-04 is always one of them). */
 #define SL_CLIENT_MAX_ALPNS 4
@@ -77,6 +80,7 @@ struct sl_client_conn {
 	uint64_t close_error;
 	void *user;
 	/* private */
+	struct sl_client_ws *ws; /* the WebSocket transport (ws://, wss://); NULL on QUIC */
 	struct sl_client_conn *next;
 };
 
@@ -106,7 +110,9 @@ void sl_client_free(struct sl_client *cl);
 /*
  * Parses "moq://HOST:PORT" or "shardline://HOST:PORT" (HOST: an IPv4 address, [IPv6] or
  * localhost; the scheme may be left out; a path after the port is ignored) into an address.
- * The scheme does not choose the protocol: the connect call does. Returns 0 or SL_EINVAL.
+ * The scheme does not choose the protocol: the connect call does. "ws://" and "wss://" URLs
+ * parse the same way (their connections are WebSocket ones, see sl_client_connect_moq).
+ * Returns 0 or SL_EINVAL.
  */
 int sl_client_parse_url(const char *url, struct sockaddr_storage *ss, socklen_t *len);
 
@@ -114,9 +120,19 @@ int sl_client_parse_url(const char *url, struct sockaddr_storage *ss, socklen_t 
  * the connection (owned by the client), SL_EINVAL (bad URL), SL_EIO, SL_ENOMEM. */
 int sl_client_connect(struct sl_client *cl, const char *url, struct sl_client_conn **out);
 
-/* As sl_client_connect, in moq-lite version (SL_MOQ_LITE_04: ALPN moq-lite-04; SL_MOQ_LITE_05:
+/*
+ * As sl_client_connect, in moq-lite version (SL_MOQ_LITE_04: ALPN moq-lite-04; SL_MOQ_LITE_05:
  * moq-lite-05; the connection offers only that one and its session speaks it). Also
- * SL_EINVAL for another version, SL_ENOSPC when the client has no protocol slot left. */
+ * SL_EINVAL for another version, SL_ENOSPC when the client has no protocol slot left.
+ *
+ * A "ws://HOST:PORT/path" or "wss://HOST:PORT/path" URL makes a WebSocket connection instead:
+ * TCP (with TLS for wss, the relay's certificate not verified, as on QUIC), the upgrade
+ * offering exactly qmux-01.moq-lite-0N, then moq-lite over qmux (the relay's listen_tcp
+ * listener). It behaves as a QUIC connection does for the caller: connected once the upgrade
+ * is answered, closed (with the qmux close code) when the session is over, the same session
+ * calls. One client may mix both kinds, and any number of them: the sockets share one epoll
+ * descriptor in the idle wait.
+ */
 int sl_client_connect_moq(struct sl_client *cl, const char *url, enum sl_moq_version version,
 			  struct sl_client_conn **out);
 
@@ -126,7 +142,8 @@ int sl_client_connect_moq(struct sl_client *cl, const char *url, enum sl_moq_ver
  * before this returns). The connection is owned by the client; conn->s is NULL. Returns 0 and
  * the connection, SL_EINVAL (bad URL; ops NULL; alpn NULL, empty, longer than
  * SL_QUIC_MAX_ALPN - 1 or containing a comma), SL_ENOSPC (the client already speaks
- * SL_CLIENT_MAX_ALPNS other protocols), SL_EIO, SL_ENOMEM.
+ * SL_CLIENT_MAX_ALPNS other protocols), SL_ENOTSUP (a ws:// or wss:// URL: only moq-lite
+ * runs over the WebSocket), SL_EIO, SL_ENOMEM.
  */
 int sl_client_connect_app(struct sl_client *cl, const char *url, const char *alpn,
 			  const struct sl_client_app_ops *ops, void *app,
@@ -159,19 +176,20 @@ void sl_client_conn_close(struct sl_client_conn *c, uint64_t code, const char *r
  */
 void sl_client_set_wait_fd(struct sl_client *cl, int fd);
 
-/* One loop iteration: receive, sessions (and application polls), timers, transmit; if nothing
- * happened, waits up to max_wait_ns for a datagram, a timer or the wait fd: in poll on the
- * descriptors, or, when a port is
- * in poll mode (no descriptor), in a sleep of at most SL_CLIENT_POLL_SLEEP_NS so that a spinning
- * client leaves the CPU to others on a small machine. Returns the number of datagrams
- * received. */
+/* One loop iteration: receive (datagrams, and the WebSocket sockets epoll reports ready),
+ * sessions (and application polls), timers, transmit; if nothing happened, waits up to
+ * max_wait_ns for a datagram, a WebSocket socket, a timer or the wait fd: in poll on the
+ * descriptors, or, when a port is in poll mode (no descriptor), in a sleep of at most
+ * SL_CLIENT_POLL_SLEEP_NS so that a spinning client leaves the CPU to others on a small
+ * machine. Returns the number of datagrams received plus the WebSocket socket events. */
 int sl_client_run(struct sl_client *cl, uint64_t max_wait_ns);
 
 /* Runs the loop until every connection is connected or closed, or timeout_ns passes. Returns
  * 0 when all connected, SL_ETIMEDOUT, or SL_ECLOSED when one closed first. */
 int sl_client_wait_connected(struct sl_client *cl, uint64_t timeout_ns);
 
-/* Closes every connection cleanly and runs the loop until the closes went out (bounded). */
+/* Closes every connection cleanly and runs the loop until the closes went out (bounded; a
+ * WebSocket connection's until its close handshake is done). */
 void sl_client_close_all(struct sl_client *cl, uint64_t timeout_ns);
 
 #endif

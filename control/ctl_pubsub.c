@@ -62,7 +62,8 @@ static int connect_one(const char *prog, const char *url, enum sl_moq_version ve
 	int rc = sl_client_new(url, 1, cl);
 	if (rc != 0) {
 		fprintf(stderr, "%s: %s: %s\n", prog, url,
-			rc == SL_EINVAL ? "not a moq://HOST:PORT URL" : sl_strerror(rc));
+			rc == SL_EINVAL ? "not a moq://, ws:// or wss://HOST:PORT URL"
+					: sl_strerror(rc));
 		return SL_CTL_EXIT_USAGE;
 	}
 	rc = sl_client_connect_moq(*cl, url, version, conn);

@@ -40,52 +40,6 @@ struct sl_wsconn {
 	char protocol[SL_WS_MAX_PROTO];
 };
 
-/* ---- the moq session's transport: qmux streams ---- */
-
-static int mx_open(void *t, bool bidi, void *user, void **handle)
-{
-	struct sl_qmux_stream *s;
-	int rc = sl_qmux_stream_open(t, bidi, user, &s);
-	if (rc == 0)
-		*handle = s;
-	return rc;
-}
-
-static int mx_write(void *t, void *h, struct sl_slice data, bool fin)
-{
-	return sl_qmux_stream_write(t, h, data, fin);
-}
-
-static int mx_reset(void *t, void *h, uint64_t code)
-{
-	return sl_qmux_stream_reset(t, h, code);
-}
-
-static void mx_release(void *t, void *h)
-{
-	(void)t;
-	sl_qmux_stream_set_user(h, NULL);
-}
-
-static void mx_close(void *t, uint64_t code, const char *reason)
-{
-	sl_qmux_close(t, code, reason);
-}
-
-static void mx_set_order(void *t, void *h, uint64_t order)
-{
-	sl_qmux_stream_set_order(t, h, order);
-}
-
-const struct sl_moq_transport_ops sl_moq_qmux_transport = {
-	.open_stream = mx_open,
-	.write = mx_write,
-	.reset = mx_reset,
-	.release = mx_release,
-	.close = mx_close,
-	.set_order = mx_set_order,
-};
-
 /* ---- qmux callbacks: output into the WebSocket, stream events to the session ---- */
 
 static uint8_t *q_tx_alloc(void *arg, size_t max)
@@ -105,9 +59,7 @@ static void q_stream_open(void *arg, struct sl_qmux_stream *s)
 	struct sl_wsconn *c = arg;
 	if (c->s == NULL)
 		return;
-	/* Client-initiated bidirectional streams have bit 1 clear, as in QUIC. */
-	void *st = sl_moq_session_stream_accept(c->s, s, (sl_qmux_stream_id(s) & 2) == 0);
-	sl_qmux_stream_set_user(s, st);
+	sl_moq_qmux_accept(c->s, s);
 }
 
 static void q_stream_data(void *arg, struct sl_qmux_stream *s, void *user, const uint8_t *data,

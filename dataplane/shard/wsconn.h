@@ -10,6 +10,7 @@
 #include "moq/session.h"
 #include "qmux/qmux.h"
 #include "qmux/ws.h"
+#include "shard/moq_qmux.h"
 
 /*
  * One WebSocket connection carrying moq-lite over qmux, on the worker that owns it: its TCP
@@ -47,9 +48,6 @@ struct sl_wsconn_host {
 	struct sl_qmux_config qmux;
 	struct sl_ws_config ws;
 };
-
-/* The qmux transport for moq sessions (moq_quic.c's counterpart): t is the sl_qmux_conn. */
-extern const struct sl_moq_transport_ops sl_moq_qmux_transport;
 
 /*
  * Takes over fd (non-blocking) and tls (a gnutls_session_t after its handshake, or NULL) with

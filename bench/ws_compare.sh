@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# Issue 12's figure: relay CPU per delivered frame and latency for 1 -> N fan-out over the
+# WebSocket (moq-lite over qmux, the --listen-tcp listener) beside raw QUIC, through the same
+# daemon in the same run. Starts shardlined (socket driver) with a UDP and a TCP listener, TLS
+# on the TCP one, and runs `shardline-bench fanout` over raw QUIC, then with the subscribers over
+# wss://, alternating when REPEAT > 1; then (PLAIN=1, the default) a second daemon with
+# tcp_tls off for QUIC against ws://. Relay CPU comes from --admin (the daemon's
+# /proc/PID/stat over the measured window). Prints a markdown table with each transport's
+# ratio to QUIC on the same daemon. Every daemon this script starts is stopped when it ends,
+# however it ends.
+#
+# The publisher stays on raw QUIC in every run (MIXED=1, the default), so the rows differ only
+# in the subscribers' transport, which is where a 1 -> N fan-out spends its time; MIXED=0 puts
+# the publisher on the subscribers' transport too.
+#
+# Usage: bench/ws_compare.sh [DURATION_S [BUILD_DIR]]
+#   DURATION_S  seconds measured per run (default 8), after a WARMUP s warm-up
+#   BUILD_DIR   the meson build with shardlined and shardline-bench (default build/)
+# Environment: SUBSCRIBERS (100), FPS (60), SIZE (4096), GROUP_FRAMES (60), WARMUP (2),
+#   WORKERS (2), REPEAT (1; the table gives the median of each figure), VERSION (05),
+#   PLAIN (1: also the ws:// daemon), MIXED (1).
+set -u
+
+duration=${1:-8}
+here=$(cd "$(dirname "$0")" && pwd)
+build=${2:-$here/../build}
+daemon=$build/control/shardlined bench=$build/bench/shardline-bench
+subscribers=${SUBSCRIBERS:-100}
+fps=${FPS:-60} size=${SIZE:-4096} group_frames=${GROUP_FRAMES:-60} warmup=${WARMUP:-2}
+workers=${WORKERS:-2} repeat=${REPEAT:-1} version=${VERSION:-05}
+plain=${PLAIN:-1} mixed=${MIXED:-1}
+
+die() {
+	echo "ws_compare.sh: $*" >&2
+	exit 2
+}
+if [ ! -x "$daemon" ] || [ ! -x "$bench" ]; then
+	die "build first: no $daemon or $bench"
+fi
+
+work=$(mktemp -d /tmp/sl-ws-compare-XXXXXX)
+sl_pid='' bench_pid=''
+stop_daemon() {
+	# Only the processes this script started, by their pids.
+	for p in $bench_pid $sl_pid; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	for p in $bench_pid $sl_pid; do
+		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	sl_pid='' bench_pid=''
+}
+cleanup() {
+	stop_daemon
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+	python3 -c 'import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if sys.argv[1] == "udp" else socket.SOCK_STREAM)
+s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' "$1"
+}
+
+# start_daemon TLS: shardlined with a UDP listener and a TCP one (TLS on or off); sets
+# udp_port, tcp_port, sl_pid. It keeps no data (--io-cores 0): this is live fan-out only.
+start_daemon() {
+	udp_port=$(free_port udp) tcp_port=$(free_port tcp)
+	rm -f "$work/admin.sock"
+	"$daemon" --listen "127.0.0.1:$udp_port" --listen-tcp "127.0.0.1:$tcp_port" \
+		--tcp-tls="$1" --workers "$workers" --io-cores 0 --admin "$work/admin.sock" \
+		>"$work/shardlined-$1.log" 2>&1 &
+	sl_pid=$!
+	for _ in $(seq 100); do
+		[ -S "$work/admin.sock" ] && break
+		sleep 0.1
+	done
+	[ -S "$work/admin.sock" ] || { cat "$work/shardlined-$1.log" >&2; die "shardlined did not start"; }
+	echo "shardlined (pid $sl_pid, $workers workers) on udp 127.0.0.1:$udp_port and tcp" \
+		"127.0.0.1:$tcp_port (tcp_tls $1)" >&2
+}
+
+shape=(--fps "$fps" --size "$size" --group-frames "$group_frames" --duration "$duration"
+	--warmup "$warmup" --version "$version" --json --admin "$work/admin.sock")
+
+# run NAME SUB_URL: one fan-out run per subscriber count and repetition; NAME-N-R.json.
+run() {
+	local name=$1 sub_url=$2 n r pub_url
+	pub_url=$sub_url
+	[ "$mixed" = 1 ] && pub_url=moq://127.0.0.1:$udp_port
+	for n in $subscribers; do
+		kill -0 "$sl_pid" 2>/dev/null || die "shardlined exited: $(tail -5 "$work"/shardlined-*.log)"
+		echo "running 1 -> $n subscribers over $name ($sub_url), ${duration} s (run $r_now) ..." >&2
+		# The JSON line is the result; anything else a run prints goes to stderr. In the
+		# background, so that a Ctrl-C interrupts this wait and runs the trap at once.
+		"$bench" fanout "$pub_url" --sub-url "$sub_url" --subscribers "$n" "${shape[@]}" \
+			>"$work/$n-$name-$r_now.json" &
+		bench_pid=$!
+		wait "$bench_pid"
+		local rc=$?
+		bench_pid=''
+		[ $rc -eq 0 ] || echo "  (exit status $rc: see the delivered column)" >&2
+	done
+}
+
+start_daemon true
+for r_now in $(seq 1 "$repeat"); do
+	run quic "moq://127.0.0.1:$udp_port"
+	run wss "wss://127.0.0.1:$tcp_port/"
+done
+stop_daemon
+if [ "$plain" = 1 ]; then
+	start_daemon false
+	for r_now in $(seq 1 "$repeat"); do
+		run quic-plain "moq://127.0.0.1:$udp_port"
+		run ws "ws://127.0.0.1:$tcp_port/"
+	done
+	stop_daemon
+fi
+
+python3 - "$work" "$subscribers" "$fps" "$size" "$group_frames" "$duration" "$workers" \
+	"$repeat" "$here" "$version" "$plain" "$mixed" <<'EOF'
+import sys
+
+res, subs, fps, size, gf, dur, workers, repeat, here, version, plain, mixed = sys.argv[1:13]
+sys.path.insert(0, here)
+from compare_lib import fmt, load_runs, median, ratio  # noqa: E402
+
+
+def load(n, name):
+    runs = load_runs(res, n, name, repeat)
+    if not runs:
+        return None
+    med = lambda get: median(runs, get)
+    return {
+        "cpu": med(lambda r: r.get("relay_cpu_us_per_frame", -1)),
+        "p50": med(lambda r: r["latency_us"]["p50"]),
+        "p99": med(lambda r: r["latency_us"]["p99"]),
+        "del": f'{med(lambda r: r["delivered"]):.0f}/{runs[0]["expected"]}',
+    }
+
+
+print(f"\nfan-out 1 -> N on loopback, moq-lite-{version}, {fps} fps, {size}-byte frames, "
+      f"{gf}-frame groups, {dur} s measured; shardlined: socket driver, {workers} workers; "
+      f"publisher on {'raw QUIC' if mixed == '1' else 'the subscribers transport'}; "
+      f"relay CPU per delivered frame from /proc/PID/stat"
+      + (f"; median of {repeat} runs" if int(repeat) > 1 else "") + "\n")
+rows = [("quic", "raw QUIC (TLS 1.3)", "quic"), ("wss", "WebSocket+qmux, TLS", "quic")]
+if plain == "1":
+    rows += [("quic-plain", "raw QUIC (TLS 1.3), 2nd daemon", "quic-plain"),
+             ("ws", "WebSocket+qmux, plain TCP", "quic-plain")]
+print("| subscribers | transport | frames delivered | p50 us | p99 us | relay us/frame "
+      "| p99 / QUIC | relay CPU / QUIC |")
+print("|---:|---|---:|---:|---:|---:|---:|---:|")
+for n in subs.split():
+    for name, label, base in rows:
+        m, q = load(n, name), load(n, base)
+        if not m:
+            print(f"| {n} | {label} | failed | | | | | |")
+            continue
+        g = lambda x, k: x.get(k) if x else None
+        print(f"| {n} | {label} | {m['del']} | {m['p50']:,.0f} | {m['p99']:,.0f} "
+              f"| {fmt(m['cpu'], 2)} | {ratio(m['p99'], g(q, 'p99'))} "
+              f"| {ratio(m['cpu'], g(q, 'cpu'))} |")
+EOF
