@@ -20,6 +20,9 @@ PACKAGES=(
 	# installs it with npm; NodeSource's nodejs package carries npm (Debian's own splits it
 	# off into "npm", and its Node 18 is too old). Without node and npm that test skips.
 	nodejs
+	# The browser test (integration/browser) drives Debian's Chromium headless over
+	# WebTransport through playwright-core from npm; without it that test skips.
+	chromium
 )
 
 usage() {

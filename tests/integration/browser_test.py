@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""Headless Chromium against shardlined over WebTransport: issue 13's acceptance test.
+
+Debian's Chromium (driven through playwright-core) loads small pages that use the reference
+client, @moq/net 0.3.4, bundled for the browser with esbuild (tests/integration/browser). The
+relay URL is http://127.0.0.1:P/ with the UDP listener and the plain TCP listener on the same
+port P, as a browser user would give it: the client fetches /certificate.sha256 from the TCP
+listener and dials WebTransport (https://127.0.0.1:P/) with that hash, no browser flags. The
+WebSocket fallback is switched off in the test pages, so a WebTransport failure fails.
+
+1. A page subscribes to a track `shardctl pub` publishes (moq-lite-05, then -04 across versions)
+   and keeps 60 frames: each must be the next one `pub` sent (the frame numbers in its stamps,
+   group and frame positions alike), and the page reports each frame's publish-to-deliver
+   latency. The client's own connection object must say "webtransport" and moq-lite-05.
+2. A page publishes a broadcast that `shardctl sub` (raw QUIC, lite-05 and lite-04) receives,
+   every frame in order.
+3. The watch page (web/watch.html, bundled the same way) opened as a file subscribes and draws
+   frames per second and latency; a screenshot is saved in the build folder, the chart must be
+   drawn, and the page's numbers must be live.
+4. The relay's counters: wt sessions and no HTTP/3 errors.
+
+npm installs the pinned packages into BUILD_DIR once. Exits 77 (meson: skipped) when node, npm
+or Chromium is missing or npm cannot reach the registry for the first install.
+Usage: browser_test.py SHARDLINED SHARDCTL BUILD_DIR
+"""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import jsclient_test  # noqa: E402  (its npm install and free ports)
+
+SKIP = 77
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def fail(msg):
+    print("FAIL: " + msg)
+    sys.exit(1)
+
+
+def same_port():
+    """A port free for both UDP and TCP on 127.0.0.1."""
+    for _ in range(50):
+        p = jsclient_test.free_port(socket.SOCK_DGRAM)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", p))
+                return p
+            except OSError:
+                continue
+    fail("no port free for both UDP and TCP")
+
+
+def bundle(folder, src, out):
+    r = subprocess.run([os.path.join(folder, "node_modules", ".bin", "esbuild"), src,
+                        "--bundle", "--format=esm", "--log-level=warning", "--outfile=" + out],
+                       cwd=folder, capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        fail("esbuild %s: %s" % (src, r.stderr[-2000:]))
+
+
+def drive(folder, url, timeout=40, shot=None):
+    args = ["node", "drive.mjs", url, str(timeout)] + ([shot] if shot else [])
+    r = subprocess.run(args, cwd=folder, capture_output=True, text=True, timeout=timeout + 60)
+    lines = r.stdout.strip().splitlines()
+    try:
+        res = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        res = None
+    if r.returncode != 0 or res is None:
+        fail("the page %s did not finish (exit %d):\n%s\n%s" %
+             (url, r.returncode, r.stdout[-3000:], r.stderr[-2000:]))
+    return res
+
+
+class Daemon:
+    def __init__(self, shardlined, shardctl, work):
+        self.shardctl = shardctl
+        self.admin = os.path.join(work, "admin.sock")
+        self.port = same_port()
+        self.log = open(os.path.join(work, "daemon.log"), "w")
+        self.proc = subprocess.Popen(
+            [shardlined, "--listen", "127.0.0.1:%d" % self.port, "--listen-tcp",
+             "127.0.0.1:%d" % self.port, "--tcp-tls=false", "--workers", "2", "--io-cores",
+             "0", "--admin", self.admin, "--poll-idle-us", "200"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        for _ in range(100):
+            if self.proc.poll() is not None:
+                break
+            if os.path.exists(self.admin) and subprocess.run(
+                    [shardctl, "--admin", self.admin, "status"], capture_output=True).returncode == 0:
+                self.relay = "http://127.0.0.1:%d/" % self.port
+                self.moq = "moq://127.0.0.1:%d" % self.port
+                return
+            time.sleep(0.1)
+        self.stop()
+        fail("shardlined did not start")
+
+    def status(self):
+        return json.loads(subprocess.run([self.shardctl, "--admin", self.admin, "status",
+                                          "--json"], check=True, capture_output=True,
+                                         text=True).stdout)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                rc = self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                rc = self.proc.wait()
+            if rc != 0:
+                fail("shardlined exited with %d at stop" % rc)
+
+
+def page(base, name, **q):
+    return "%s/%s?%s" % (base, name, "&".join("%s=%s" % kv for kv in q.items()))
+
+
+def browser_subscribes(d, folder, base, version):
+    n = 60
+    pub = subprocess.Popen([d.shardctl, "pub", d.moq, "cam" + version, "video", "--fps", "30",
+                            "--size", "300", "--group-frames", "10", "--version", version],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        res = drive(folder, page(base, "pages.html", mode="sub", relay=d.relay,
+                                 broadcast="cam" + version, track="video", n=n))
+    finally:
+        pub.terminate()
+        pub.wait()
+    if res.get("transport") != "webtransport" or res.get("version") != "moq-lite-05":
+        fail("the page connected over %r, %r" % (res.get("transport"), res.get("version")))
+    frames = res["frames"]
+    if len(frames) != n:
+        fail("the page got %d frames, want %d" % (len(frames), n))
+    first = frames[0]["number"]
+    for i, f in enumerate(frames):
+        # pub numbers its frames from 0, ten to a group.
+        want = first + i
+        if f["number"] != want or f["group"] != want // 10 or f["frame"] != want % 10:
+            fail("frame %d is %r, want number %d (group %d, frame %d)" %
+                 (i, f, want, want // 10, want % 10))
+    lat = sorted(f["latencyUs"] for f in frames)
+    print("ok: Chromium subscribed over WebTransport (pub in moq-lite-%s): %d frames in order, "
+          "latency p50 %.0f us, p99 %.0f us" % (version, n, lat[len(lat) // 2],
+                                                lat[min(len(lat) - 1, int(len(lat) * 0.99))]))
+
+
+def browser_publishes(d, folder, base, version):
+    n, per = 24, 4
+    proc = subprocess.Popen(["node", "drive.mjs", page(base, "pages.html", mode="pub",
+                                                       relay=d.relay, broadcast="web" + version,
+                                                       track="text", n=n, per=per), "40"],
+                            cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        sub = subprocess.run([d.shardctl, "sub", d.moq, "web" + version, "text", "--frames",
+                              str(n), "--json", "--timeout", "20", "--version", version],
+                             capture_output=True, text=True, timeout=40)
+    finally:
+        proc.kill()
+        out, _ = proc.communicate()
+    if sub.returncode != 0:
+        fail("shardctl sub exited %d: %s\nbrowser: %s" % (sub.returncode, sub.stderr,
+                                                           out[-2000:]))
+    frames = [json.loads(x) for x in sub.stdout.splitlines() if x.strip()]
+    got = [(f["group"], f["frame"], f["size"]) for f in frames if "group" in f]
+    want = [(i // per, i % per, len("msg%d" % i)) for i in range(n)]
+    if got != want:
+        fail("shardctl sub got %r, want %r" % (got, want))
+    print("ok: Chromium published over WebTransport; shardctl sub (moq-lite-%s) got %d frames "
+          "in order" % (version, n))
+
+
+def watch_page(d, folder, build_dir):
+    pub = subprocess.Popen([d.shardctl, "pub", d.moq, "demo", "clock", "--fps", "30", "--size",
+                            "200", "--version", "05"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    shot = os.path.abspath(os.path.join(build_dir, "browser-watch.png"))
+    try:
+        time.sleep(0.5)
+        url = "file://%s/watch.html?relay=%s&broadcast=demo&track=clock&ws=0" % (folder, d.relay)
+        res = drive(folder, url, 40, shot)
+    finally:
+        pub.terminate()
+        pub.wait()
+    if res.get("transport") != "webtransport":
+        fail("the watch page connected over %r: %r" % (res.get("transport"), res))
+    if not 20 <= res["fps"] <= 40 or res["latencyMs"] is None or res["inked"] < 0.002:
+        fail("the watch page shows %r" % res)
+    print("ok: the watch page draws %.1f fps, %.1f ms (screenshot %s, %.1f %% of the chart "
+          "drawn)" % (res["fps"], res["latencyMs"], shot, 100 * res["inked"]))
+
+
+def main():
+    shardlined, shardctl, build_dir = sys.argv[1:4]
+    chromium = os.environ.get("CHROMIUM") or shutil.which("chromium")
+    if not chromium:
+        print("SKIP: Chromium is not installed (run.sh deps installs Debian's chromium)")
+        sys.exit(SKIP)
+    folder = os.path.abspath(jsclient_test.install(build_dir, "browser"))
+    bundle(folder, "pages.mjs", "pages.bundle.js")
+    with open(os.path.join(folder, "pages.html"), "w") as f:
+        f.write('<!doctype html><meta charset="utf-8"><title>shardline test page</title>'
+                '<script type="module" src="pages.bundle.js"></script>\n')
+    # The watch page as an operator builds it (one self-contained HTML file), with the
+    # packages installed here.
+    r = subprocess.run([os.path.join(ROOT, "web", "build.sh"), folder], capture_output=True,
+                       text=True, timeout=300)
+    if r.returncode != 0:
+        fail("web/build.sh: %s" % r.stderr[-2000:])
+    # The pages come from a plain HTTP server on loopback: http://127.0.0.1 is a secure
+    # context, so WebTransport is allowed there without flags.
+    web_port = jsclient_test.free_port()
+    web = subprocess.Popen([sys.executable, "-m", "http.server", str(web_port), "--bind",
+                            "127.0.0.1", "--directory", folder], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    base = "http://127.0.0.1:%d" % web_port
+    with tempfile.TemporaryDirectory(prefix="sl-browser-") as work:
+        d = Daemon(shardlined, shardctl, work)
+        try:
+            for _ in range(50):
+                try:
+                    socket.create_connection(("127.0.0.1", web_port), timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            browser_subscribes(d, folder, base, "05")
+            browser_subscribes(d, folder, base, "04")
+            browser_publishes(d, folder, base, "05")
+            browser_publishes(d, folder, base, "04")
+            watch_page(d, folder, build_dir)
+            wt = [w.get("wt", {}) for w in d.status()["workers"]]
+            sessions = sum(w.get("sessions", 0) for w in wt)
+            errors = sum(w.get("h3_errors", 0) for w in wt)
+            if sessions < 5 or errors:
+                fail("status says %r" % wt)
+            print("ok: %d WebTransport sessions, no HTTP/3 errors" % sessions)
+        finally:
+            d.stop()
+            web.terminate()
+            web.wait()
+    print("PASS")
+
+
+if __name__ == "__main__":
+    main()
