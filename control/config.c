@@ -109,6 +109,19 @@ static const struct sl_config_setting settings[] = {
 	 .help = "Serve the TCP listener over TLS with the QUIC endpoints' certificate (https). "
 		 "Off: plain HTTP, for local use.",
 	 FIELD(tcp_tls)},
+	{.name = "cert_renew_before",
+	 .type = SL_CONFIG_DURATION,
+	 .def = "4d",
+	 .metavar = "DURATION",
+	 .help = "Without cert and key, shardlined makes its own certificate (ECDSA P-256, valid "
+		 "14 days: the most browsers pin by hash) and makes a new one this long before it "
+		 "expires; connections opened from then on get the new one, connections up keep "
+		 "theirs, and /certificate.sha256 serves the new hash. `shardctl cert renew` does "
+		 "it "
+		 "at once.",
+	 FIELD(cert_renew_before_ns),
+	 .min = 3600 * NS_PER_SEC,
+	 .max = 13 * 86400 * NS_PER_SEC},
 	{.name = "driver",
 	 .type = SL_CONFIG_STRING,
 	 .def = "socket",

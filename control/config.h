@@ -36,6 +36,7 @@ struct sl_config {
 	struct sl_config_list listen;	     /* IP:PORT or [IPv6]:PORT, one QUIC endpoint each */
 	char listen_tcp[SL_CONFIG_ADDR_MAX]; /* IP:PORT of the TCP (HTTP) listener; "" = off */
 	bool tcp_tls;			     /* TLS on the TCP listener */
+	uint64_t cert_renew_before_ns;	     /* renew the self-signed certificate this early */
 	char driver[16];		     /* "socket" or "dpdk" */
 	int workers; /* 0 = every lcore but control and io (sl_config_workers) */
 	int io_cores;

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "control/ctl_table.h"
 #include "core/err.h"
@@ -262,9 +263,22 @@ static void status_header(FILE *f, const json_t *s, struct warnings *w)
 
 	str = str_at(s, "cert_sha256");
 	if (str && strlen(str) > 16)
-		fprintf(f, "%-11ssha256 %.16s...\n", "cert", str);
+		fprintf(f, "%-11ssha256 %.16s...", "cert", str);
 	else
-		fprintf(f, "%-11s%s\n", "cert", str && str[0] ? str : "-");
+		fprintf(f, "%-11s%s", "cert", str && str[0] ? str : "-");
+	/* The certificate shardlined made: when it is replaced (cert_renew_before). */
+	if (u64_at(s, "cert_renewal_due", &v)) {
+		time_t due = (time_t)v;
+		struct tm tm;
+		char when[32];
+		gmtime_r(&due, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm);
+		fprintf(f, " (own, renewed at %s", when);
+		if (u64_at(s, "cert_renewals", &v2) && v2)
+			fprintf(f, "; %" PRIu64 " renewal%s so far", v2, v2 == 1 ? "" : "s");
+		fputc(')', f);
+	}
+	fputc('\n', f);
 
 	const json_t *dd = at(s, "data_dir");
 	if (json_is_object(dd)) {

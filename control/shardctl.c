@@ -27,6 +27,7 @@
 static int cmd_status(const struct sl_ctl_cli *cli, int argc, char **argv);
 static int cmd_config(const struct sl_ctl_cli *cli, int argc, char **argv);
 static int cmd_connections(const struct sl_ctl_cli *cli, int argc, char **argv);
+static int cmd_cert(const struct sl_ctl_cli *cli, int argc, char **argv);
 
 static const struct sl_ctl_command commands[] = {
 	{.name = "status",
@@ -53,6 +54,15 @@ static const struct sl_ctl_command commands[] = {
 		 "help  prints the settings reference without contacting the daemon\n"
 		 "      (--markdown: as the table in docs/operator.md).",
 	 .fn = cmd_config},
+	{.name = "cert",
+	 .summary = "replace the daemon's own certificate now",
+	 .usage = "renew [--json]",
+	 .help = "renew  makes a new self-signed certificate (ECDSA P-256, 14 days) and gives\n"
+		 "       it to every worker and the TCP listener for the connections made from\n"
+		 "       then on; prints its SHA-256 (what /certificate.sha256 serves now).\n"
+		 "       shardlined does this by itself cert_renew_before ahead of expiry; a\n"
+		 "       daemon given cert and key refuses (replace the files and restart).",
+	 .fn = cmd_cert},
 	{.name = "stream",
 	 .summary = "create, list, describe or delete durable streams",
 	 .usage = SL_CTL_STREAM_USAGE,
@@ -210,6 +220,32 @@ static int report(const struct sl_ctl_cli *cli, int argc, char **argv,
 static int cmd_connections(const struct sl_ctl_cli *cli, int argc, char **argv)
 {
 	return report(cli, argc, argv, sl_ctl_connections_format);
+}
+
+static int cmd_cert(const struct sl_ctl_cli *cli, int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "renew") != 0) {
+		fprintf(stderr, "%s: cert: want 'renew'\nUsage: %s cert renew [--json]\n",
+			cli->prog, cli->prog);
+		return SL_CTL_EXIT_USAGE;
+	}
+	int json = only_json(cli, argc - 1, argv + 1);
+	if (json < 0)
+		return SL_CTL_EXIT_USAGE;
+	json_t *req = json_pack("{ss ss}", "cmd", "cert", "op", "renew");
+	json_t *resp;
+	int rc = sl_ctl_cli_call(cli, req, &resp);
+	json_decref(req);
+	if (rc != SL_CTL_EXIT_OK)
+		return rc;
+	json_object_del(resp, "ok");
+	if (json || cli->pretty)
+		rc = sl_ctl_cli_print(cli, resp);
+	else
+		printf("new certificate, sha256 %s\n",
+		       json_string_value(json_object_get(resp, "cert_sha256")));
+	json_decref(resp);
+	return rc;
 }
 
 static int cmd_status(const struct sl_ctl_cli *cli, int argc, char **argv)

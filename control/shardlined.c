@@ -41,6 +41,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rte_eal.h>
@@ -78,6 +79,11 @@ struct daemon {
 	/* The certificate every worker and the TCP listener present (PEM): read from cert and
 	 * key, or generated once at start, so that one hash pins them all. */
 	char *cert_pem, *key_pem;
+	/* A certificate made here (no cert/key set): when (wall clock, seconds) and how often it
+	 * was replaced before expiring (cert_renew_before, shardctl cert renew). */
+	bool cert_own;
+	int64_t cert_made_s;
+	uint64_t cert_renewals;
 	/* The TCP listener (listen_tcp) and what its routes answer from; NULL when off. */
 	struct sl_tcpl *tcpl;
 	struct sl_http_handlers http;
@@ -704,6 +710,129 @@ static int load_cert(struct daemon *d)
 			sl_strerror(rc));
 		return -1;
 	}
+	d->cert_own = true;
+	d->cert_made_s = (int64_t)time(NULL);
+	return 0;
+}
+
+/* How long the certificate shardlined makes is valid (sl_quic_self_signed's days). */
+static int64_t cert_lifetime_s(void)
+{
+	struct sl_quic_config qc;
+	sl_quic_config_default(&qc);
+	return (int64_t)qc.cert_days * 86400;
+}
+
+/*
+ * Replaces the certificate shardlined made with a new one, everywhere it is presented: each
+ * worker's QUIC endpoint (SL_WORKER_CTL_CERT, for connections made from then on) and the TCP
+ * listener; /certificate.sha256 and status then give the new hash. Browsers fetch the hash
+ * before each connection, so they follow. Returns 0, SL_EINVAL (the operator's own
+ * certificate is in use: replace the files and restart), or an error with err saying which
+ * part failed (the parts that took the new certificate keep it).
+ */
+static int renew_cert(struct daemon *d, char *err, size_t errlen)
+{
+	if (!d->cert_own) {
+		snprintf(err, errlen,
+			 "the certificate is the operator's (cert, key): replace its files and "
+			 "restart");
+		return SL_EINVAL;
+	}
+	char *cert = NULL, *key = NULL;
+	struct sl_quic_config qc;
+	sl_quic_config_default(&qc);
+	int rc = sl_quic_self_signed(qc.cert_days, &cert, &key);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot make a certificate: %s", sl_strerror(rc));
+		return rc;
+	}
+	void *objs[MAX_WORKERS], *replies[MAX_WORKERS];
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		struct sl_worker_cert *wc = malloc(sizeof(*wc));
+		if (wc)
+			*wc = (struct sl_worker_cert){.cert_pem = cert, .key_pem = key, .rc = -1};
+		objs[i] = wc;
+	}
+	void *mine[MAX_WORKERS];
+	memcpy(mine, objs, sizeof(objs[0]) * d->nworkers);
+	ask_all(d, false, SL_WORKER_CTL_CERT, objs, replies);
+	rc = 0;
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		struct sl_worker_cert *wc = replies[i];
+		if (objs[i] == NULL)
+			free(mine[i]); /* never sent */
+		if (rc == 0 && (wc == NULL || wc->rc != 0)) {
+			snprintf(err, errlen, "worker %u did not take the new certificate%s", i,
+				 wc ? "" : " within 1 s");
+			rc = SL_EIO;
+		}
+		free(wc);
+	}
+	if (rc == 0 && d->tcpl && d->cfg.tcp_tls)
+		rc = sl_tcpl_set_cert(d->tcpl, cert, key, err, errlen);
+	if (rc != 0) {
+		/* A worker that answers late still reads the text: it stays. */
+		return rc;
+	}
+	sl_worker_cert_sha256(d->workers[0], d->cert_sha256);
+	free(d->cert_pem);
+	free(d->key_pem);
+	d->cert_pem = cert;
+	d->key_pem = key;
+	d->cert_made_s = (int64_t)time(NULL);
+	d->cert_renewals++;
+	printf("shardlined: new certificate, sha256 %s\n", d->cert_sha256);
+	fflush(stdout);
+	return 0;
+}
+
+/* Renews the certificate shardlined made once it is within cert_renew_before of expiring
+ * (called from the control loop, which wakes at least once a second). */
+static void maybe_renew_cert(struct daemon *d)
+{
+	if (!d->cert_own)
+		return;
+	int64_t due = d->cert_made_s + cert_lifetime_s() -
+		      (int64_t)(d->cfg.cert_renew_before_ns / UINT64_C(1000000000));
+	if ((int64_t)time(NULL) < due)
+		return;
+	char err[256];
+	if (renew_cert(d, err, sizeof(err)) != 0) {
+		fprintf(stderr,
+			"shardlined: renewing the certificate: %s (tried again in a "
+			"minute)\n",
+			err);
+		d->cert_made_s += 60; /* not at every pass */
+	}
+}
+
+/* The certificate in status and in `cert renew`'s answer: its hash, and for one shardlined made,
+ * when it expires and is due to be replaced (unix seconds) and how often it was. */
+static void cert_json(const struct daemon *d, json_t *resp)
+{
+	json_object_set_new(resp, "cert_sha256", json_string(d->cert_sha256));
+	if (!d->cert_own)
+		return;
+	int64_t exp = d->cert_made_s + cert_lifetime_s();
+	int64_t before = (int64_t)(d->cfg.cert_renew_before_ns / UINT64_C(1000000000));
+	json_object_set_new(resp, "cert_expires", json_integer((json_int_t)exp));
+	json_object_set_new(resp, "cert_renewal_due", json_integer((json_int_t)(exp - before)));
+	json_object_set_new(resp, "cert_renewals", json_integer((json_int_t)d->cert_renewals));
+}
+
+static int cmd_cert(void *arg, const json_t *req, json_t *resp, char *err, size_t errlen)
+{
+	struct daemon *d = arg;
+	const char *op = json_string_value(json_object_get(req, "op"));
+	if (op == NULL || strcmp(op, "renew") != 0) {
+		snprintf(err, errlen, "cert: unknown op (want renew)");
+		return SL_EINVAL;
+	}
+	int rc = renew_cert(d, err, errlen);
+	if (rc != 0)
+		return rc;
+	cert_json(d, resp);
 	return 0;
 }
 
@@ -774,7 +903,7 @@ static int cmd_status(void *arg, const json_t *req, json_t *resp, char *err, siz
 	struct daemon *d = arg;
 	sl_admin_status_base(d->admin, resp);
 	json_object_set_new(resp, "driver", json_string(d->cfg.driver));
-	json_object_set_new(resp, "cert_sha256", json_string(d->cert_sha256));
+	cert_json(d, resp);
 	json_t *listen = json_array();
 	for (unsigned i = 0; i < d->cfg.listen.count; i++)
 		json_array_append_new(listen, json_string(d->cfg.listen.item[i]));
@@ -1596,6 +1725,8 @@ int main(int argc, char **argv)
 			  &d);
 	sl_admin_register(d.admin, "connections", "every open connection with its counters",
 			  cmd_connections, &d);
+	sl_admin_register(d.admin, "cert", "op renew: replace the daemon's own certificate now",
+			  cmd_cert, &d);
 	sl_admin_register(
 		d.admin, "stream",
 		"durable streams: op create, list, describe or delete (see shardctl stream)",
@@ -1664,6 +1795,7 @@ int main(int argc, char **argv)
 	while (!stop_requested) {
 		if (loop < 0) {
 			sl_admin_poll(d.admin, 1000);
+			maybe_renew_cert(&d);
 			continue;
 		}
 		struct epoll_event evs[2];
@@ -1671,6 +1803,7 @@ int main(int argc, char **argv)
 		(void)epoll_pwait(loop, evs, 2, ms >= 0 ? ms : 1000, &wait_mask);
 		sl_admin_poll(d.admin, 0);
 		sl_tcpl_poll(d.tcpl, 0);
+		maybe_renew_cert(&d);
 	}
 	if (loop >= 0)
 		close(loop);

@@ -50,6 +50,12 @@ struct sl_tcpl {
 	int lfd, epfd;
 	uint16_t port;
 	gnutls_certificate_credentials_t cred;
+	/* Credentials replaced by sl_tcpl_set_cert: TLS sessions made with them live on, here or
+	 * on a worker that took over an upgraded connection, so they go with the listener. */
+	struct retired_cred {
+		gnutls_certificate_credentials_t cred;
+		struct retired_cred *next;
+	} * retired;
 	gnutls_priority_t prio;
 	struct conn **conns; /* max_conns slots */
 	unsigned waiting;    /* connections in ST_WAIT */
@@ -527,5 +533,38 @@ void sl_tcpl_close(struct sl_tcpl *t)
 		gnutls_priority_deinit(t->prio);
 	if (t->cred)
 		gnutls_certificate_free_credentials(t->cred);
+	while (t->retired) {
+		struct retired_cred *r = t->retired;
+		t->retired = r->next;
+		gnutls_certificate_free_credentials(r->cred);
+		free(r);
+	}
 	free(t);
+}
+
+int sl_tcpl_set_cert(struct sl_tcpl *t, const char *cert_pem, const char *key_pem, char *err,
+		     size_t errlen)
+{
+	if (t->cred == NULL)
+		return 0; /* plain TCP: no certificate to present */
+	struct retired_cred *r = malloc(sizeof(*r));
+	gnutls_certificate_credentials_t cred;
+	if (r == NULL || gnutls_certificate_allocate_credentials(&cred) != 0) {
+		free(r);
+		return fail(err, errlen, SL_ENOMEM, "%s", "out of memory");
+	}
+	gnutls_datum_t c = {(unsigned char *)(uintptr_t)cert_pem, (unsigned)strlen(cert_pem)};
+	gnutls_datum_t k = {(unsigned char *)(uintptr_t)key_pem, (unsigned)strlen(key_pem)};
+	int grc = gnutls_certificate_set_x509_key_mem(cred, &c, &k, GNUTLS_X509_FMT_PEM);
+	if (grc < 0) {
+		gnutls_certificate_free_credentials(cred);
+		free(r);
+		return fail(err, errlen, SL_EINVAL, "TLS certificate or key: %s",
+			    gnutls_strerror(grc));
+	}
+	r->cred = t->cred;
+	r->next = t->retired;
+	t->retired = r;
+	t->cred = cred;
+	return 0;
 }

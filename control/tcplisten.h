@@ -96,4 +96,12 @@ void sl_tcpl_stats(const struct sl_tcpl *t, struct sl_tcpl_stats *out);
 /* Closes every connection and the listening socket. NULL is a no-op. */
 void sl_tcpl_close(struct sl_tcpl *t);
 
+/*
+ * Presents a new certificate and key (PEM text) to TLS connections accepted from now on;
+ * those already up keep theirs. Nothing to do on a plain listener. Returns 0, SL_EINVAL (the
+ * PEM does not load; err says why; nothing changes) or SL_ENOMEM.
+ */
+int sl_tcpl_set_cert(struct sl_tcpl *t, const char *cert_pem, const char *key_pem, char *err,
+		     size_t errlen);
+
 #endif

@@ -218,6 +218,7 @@ static const struct wsetting other_settings[] = {
 	{"workers", "3", NULL, NULL},		      /* the caller counts them: nworkers */
 	{"listen_tcp", "127.0.0.1:5001", NULL, NULL}, /* the control core's TCP listener */
 	{"tcp_tls", "false", NULL, NULL},	      /* the control core's TCP listener */
+	{"cert_renew_before", "2d", NULL, NULL},      /* the control core renews and hands it out */
 	/* Tokens: the control core loads the keys; workers get the result (cfg.auth). */
 	{"auth_key", "/etc/shardline/token.jwk", NULL, NULL},
 	{"auth_key_dir", "/etc/shardline/keys", NULL, NULL},

@@ -102,6 +102,13 @@ struct sl_quic_endpoint {
 	struct sl_quic_callbacks cb;
 	void *arg;
 	gnutls_certificate_credentials_t cred;
+	/* Credentials replaced by sl_quic_endpoint_set_cert: connections made before still use
+	 * them, and GnuTLS keeps no reference count, so they are freed with the endpoint (one
+	 * per renewal, a few days apart). */
+	struct retired_cred {
+		gnutls_certificate_credentials_t cred;
+		struct retired_cred *next;
+	} * retired;
 	/* The protocols offered (client) or accepted (server), split from cfg.alpn. */
 	gnutls_datum_t alpn[SL_QUIC_MAX_ALPNS];
 	unsigned int nalpn;
@@ -926,7 +933,44 @@ void sl_quic_endpoint_free(struct sl_quic_endpoint *ep)
 	sl_theap_fini(&ep->timers);
 	sl_pool_fini(&ep->streams);
 	gnutls_certificate_free_credentials(ep->cred);
+	while (ep->retired) {
+		struct retired_cred *r = ep->retired;
+		ep->retired = r->next;
+		gnutls_certificate_free_credentials(r->cred);
+		free(r);
+	}
 	free(ep);
+}
+
+int sl_quic_endpoint_set_cert(struct sl_quic_endpoint *ep, const char *cert_pem,
+			      const char *key_pem)
+{
+	SL_ASSERT_OWNER(ep);
+	if (!ep->cfg.server || cert_pem == NULL || key_pem == NULL)
+		return SL_EINVAL;
+	struct retired_cred *r = malloc(sizeof(*r));
+	gnutls_certificate_credentials_t cred;
+	if (r == NULL || gnutls_certificate_allocate_credentials(&cred) != 0) {
+		free(r);
+		return SL_ENOMEM;
+	}
+	gnutls_datum_t c = {(unsigned char *)(uintptr_t)cert_pem, (unsigned int)strlen(cert_pem)};
+	gnutls_datum_t k = {(unsigned char *)(uintptr_t)key_pem, (unsigned int)strlen(key_pem)};
+	uint8_t hash[32];
+	int grc = gnutls_certificate_set_x509_key_mem(cred, &c, &k, GNUTLS_X509_FMT_PEM);
+	if (grc < 0 || sl_quic_cert_hash(cred, hash) != 0) {
+		SL_LOG(QUIC, ERR, "cannot load the new certificate: %s",
+		       grc < 0 ? gnutls_strerror(grc) : "no certificate in it");
+		gnutls_certificate_free_credentials(cred);
+		free(r);
+		return SL_EIO;
+	}
+	r->cred = ep->cred;
+	r->next = ep->retired;
+	ep->retired = r;
+	ep->cred = cred;
+	memcpy(ep->cert_sha256, hash, sizeof(hash));
+	return 0;
 }
 
 void sl_quic_endpoint_adopt(struct sl_quic_endpoint *ep)

@@ -211,6 +211,16 @@ int sl_quic_self_signed(uint32_t days, char **cert_pem, char **key_pem);
  * Returns 0 or SL_EIO (none). */
 int sl_quic_cert_hash(void *cred, uint8_t out[32]);
 
+/*
+ * Replaces a server endpoint's certificate and key (PEM text) for connections made from now on;
+ * connections already up keep theirs (their TLS sessions hold the old credentials, which live
+ * until the endpoint is freed). What a long-running daemon does before its self-signed
+ * certificate expires. Returns 0, SL_EINVAL (not a server endpoint), SL_EIO (the PEM does not
+ * load: logged; nothing changes), SL_ENOMEM.
+ */
+int sl_quic_endpoint_set_cert(struct sl_quic_endpoint *ep, const char *cert_pem,
+			      const char *key_pem);
+
 /* Hex SHA-256 of the server certificate (DER), for WebTransport pinning; 65 bytes with NUL. */
 int sl_quic_endpoint_cert_sha256(const struct sl_quic_endpoint *ep, char out[65]);
 

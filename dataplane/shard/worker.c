@@ -1356,6 +1356,13 @@ static void control(void *arg, struct sl_lcore *lc, const struct sl_msg *m)
 	case SL_WORKER_CTL_CONNS:
 		sl_lcore_reply(lc, m, conns_list(w), free);
 		break;
+	case SL_WORKER_CTL_CERT: {
+		struct sl_worker_cert *wc = m->obj;
+		if (wc)
+			wc->rc = sl_quic_endpoint_set_cert(w->ep, wc->cert_pem, wc->key_pem);
+		sl_lcore_reply(lc, m, wc, free);
+		break;
+	}
 	case SL_WORKER_CTL_WS:
 		/* Not answered: the connection is this worker's now, or closed. */
 		if (m->obj)

@@ -189,6 +189,16 @@ enum sl_worker_ctl {
 	/* obj = malloc'd struct sl_worker_ws: a TCP connection asking for a WebSocket, handed
 	 * over; not answered (the worker frees obj) */
 	SL_WORKER_CTL_WS = 9,
+	/* obj = malloc'd struct sl_worker_cert: a new certificate for connections made from now
+	 * on; reply: the same obj with rc set (caller frees) */
+	SL_WORKER_CTL_CERT = 10,
+};
+
+/* A certificate and key (PEM, the sender's: alive until it has the answer) and the result of
+ * sl_quic_endpoint_set_cert. */
+struct sl_worker_cert {
+	const char *cert_pem, *key_pem;
+	int rc;
 };
 
 /* A connection the control core accepted (TLS handshake done) and read a WebSocket upgrade

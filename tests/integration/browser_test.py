@@ -16,7 +16,10 @@ WebSocket fallback is switched off in the test pages, so a WebTransport failure 
    every frame in order.
 3. The watch page (web/watch.html, bundled the same way) opened as a file subscribes and draws
    frames per second and latency; a screenshot is saved in the build folder, the chart must be
-   drawn, and the page's numbers must be live.
+   drawn, and the page's numbers must be live. Just before, `shardctl cert renew` replaces the
+   daemon's certificate while the publisher's connection is up: /certificate.sha256 must serve
+   the new hash, the publisher must go on, and the page's WebTransport connection, which pins
+   the hash it fetched, proves QUIC presents the new certificate.
 4. The relay's counters: wt sessions and no HTTP/3 errors.
 
 npm installs the pinned packages into BUILD_DIR once. Exits 77 (meson: skipped) when node, npm
@@ -178,6 +181,28 @@ def browser_publishes(d, folder, base, version):
           "in order" % (version, n))
 
 
+def renew_cert(d):
+    """shardctl cert renew: status and /certificate.sha256 must give the new hash at once."""
+    old = d.status()["cert_sha256"]
+    r = subprocess.run([d.shardctl, "--admin", d.admin, "cert", "renew", "--json"],
+                       capture_output=True, text=True, timeout=20)
+    if r.returncode != 0:
+        fail("shardctl cert renew exited %d: %s" % (r.returncode, r.stderr))
+    new = json.loads(r.stdout)["cert_sha256"]
+    with socket.create_connection(("127.0.0.1", d.port), timeout=5) as s:
+        s.sendall(b"GET /certificate.sha256 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        body = b""
+        while True:
+            b = s.recv(4096)
+            if not b:
+                break
+            body += b
+    served = body.split(b"\r\n\r\n", 1)[1].decode().strip()
+    if new == old or served != new or d.status()["cert_sha256"] != new:
+        fail("after cert renew: old %s, new %s, served %s" % (old, new, served))
+    return new
+
+
 def watch_page(d, folder, build_dir):
     pub = subprocess.Popen([d.shardctl, "pub", d.moq, "demo", "clock", "--fps", "30", "--size",
                             "200", "--version", "05"],
@@ -185,6 +210,9 @@ def watch_page(d, folder, build_dir):
     shot = os.path.abspath(os.path.join(build_dir, "browser-watch.png"))
     try:
         time.sleep(0.5)
+        # A new certificate while pub's connection is up: pub goes on with the old one, and
+        # the browser can pin the page's connection only if QUIC presents the new one.
+        renew_cert(d)
         url = "file://%s/watch.html?relay=%s&broadcast=demo&track=clock&ws=0" % (folder, d.relay)
         res = drive(folder, url, 40, shot)
     finally:

@@ -254,6 +254,16 @@ def run(shardlined, shardctl, work, tls):
                b"HTTP/1.1 101 Switching Protocols")
         if b"Sec-WebSocket-Protocol: qmux-01.moq-lite-05" not in resp:
             fail("%s: the 101 does not choose qmux-01.moq-lite-05: %r" % (mode, resp[:300]))
+        # shardctl cert renew: the listener presents the new certificate to new connections
+        # and serves its hash.
+        new = json.loads(d.ctl("cert", "renew", "--json"))["cert_sha256"]
+        if new == st["cert_sha256"]:
+            fail("%s: cert renew gave the same hash" % mode)
+        status, _, body = d.request("GET", "/certificate.sha256")
+        expect(mode + " /certificate.sha256 after renew", (status, body.decode()), (200, new))
+        if tls:
+            _, der = d.connect()
+            expect("presented certificate after renew", hashlib.sha256(der).hexdigest(), new)
         # A client that connects and leaves without a word must not disturb the next one.
         s, _ = d.connect()
         s.close()
