@@ -6,6 +6,7 @@
 #include "qmux/qmux.h"
 #include "qmux/ws.h"
 #include "shard/moq_qmux.h"
+#include "shard/wspipe.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,8 +25,6 @@
 #define CONNECT_NS UINT64_C(10000000000)
 /* How long a closing connection may take to drain its close frames before the socket goes. */
 #define CLOSE_GRACE_NS UINT64_C(2000000000)
-/* The largest TLS record payload: gnutls_record_send takes no more at once. */
-#define TLS_RECORD 16384
 
 enum state {
 	W_QUEUED,  /* waiting for a connect slot (sl_client_ws_start) */
@@ -40,17 +39,14 @@ enum state {
 struct sl_client_ws {
 	struct sl_client_conn *c;
 	struct sl_client_ws_url url;
-	int fd, epfd;
+	/* The socket (p.fd, p.tls once set up) and the WebSocket and qmux engines, shared with
+	 * the relay's side (shard/wspipe.h). */
+	struct sl_wspipe p;
+	int epfd;
 	uint32_t armed; /* the epoll events registered */
-	gnutls_session_t tls;
 	gnutls_certificate_credentials_t cred;
-	size_t tls_blocked; /* bytes of a gnutls_record_send that returned EAGAIN */
 	enum state state;
-	bool eof;
-	uint64_t now;	      /* the clock of the call in progress, for the engines' callbacks */
 	uint64_t deadline_ns; /* connect or close grace; UINT64_MAX when open */
-	struct sl_ws_conn *ws;
-	struct sl_qmux_conn *qm;
 	char key[25];
 	char offers[SL_WS_MAX_PROTO];
 	char pre[1024]; /* the upgrade request */
@@ -102,96 +98,34 @@ int sl_client_ws_parse_url(const char *url, struct sl_client_ws_url *out)
 static void arm(struct sl_client_ws *w, bool out)
 {
 	uint32_t ev = EPOLLIN | (out ? EPOLLOUT : 0);
-	if (w->fd < 0 || ev == w->armed)
+	if (w->p.fd < 0 || ev == w->armed)
 		return;
 	struct epoll_event e = {.events = ev, .data.ptr = w->c};
-	if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, w->fd, &e) == 0)
+	if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, w->p.fd, &e) == 0)
 		w->armed = ev;
 }
 
 /* ---- the failure path ---- */
 
-/* The transport is gone (or never came): the session hears of it through qmux's on_closed. */
+/* The transport is gone (or never came): the session hears of it through pipe_closed. */
 static void fail(struct sl_client_ws *w)
 {
-	w->eof = true;
+	w->p.eof = true;
 	w->state = W_DONE;
-	if (w->qm && !sl_qmux_closed(w->qm))
-		sl_qmux_abort(w->qm);
+	sl_wspipe_abort(&w->p);
 }
 
-/* ---- qmux callbacks: output into the WebSocket, stream events to the session ---- */
+/* ---- the pipe's callbacks ---- */
 
-static uint8_t *q_tx_alloc(void *arg, size_t max)
+static struct sl_moq_session *pipe_session(void *arg)
 {
 	struct sl_client_ws *w = arg;
-	return sl_ws_msg_alloc(w->ws, max);
-}
-
-static void q_tx_commit(void *arg, size_t len)
-{
-	struct sl_client_ws *w = arg;
-	sl_ws_msg_commit(w->ws, len);
-}
-
-static void q_stream_open(void *arg, struct sl_qmux_stream *s)
-{
-	struct sl_client_ws *w = arg;
-	if (w->c->s && !w->c->closed)
-		sl_moq_qmux_accept(w->c->s, s);
-}
-
-static void q_stream_data(void *arg, struct sl_qmux_stream *s, void *user, const uint8_t *data,
-			  size_t len, bool fin)
-{
-	(void)s;
-	struct sl_client_ws *w = arg;
-	if (w->c->s && user)
-		sl_moq_session_stream_data(w->c->s, user, data, len, fin);
-}
-
-static void q_stream_reset(void *arg, struct sl_qmux_stream *s, void *user, uint64_t code,
-			   bool stop)
-{
-	(void)s;
-	(void)stop;
-	struct sl_client_ws *w = arg;
-	if (w->c->s && user)
-		sl_moq_session_stream_reset(w->c->s, user, code);
-}
-
-static void q_stream_acked(void *arg, struct sl_qmux_stream *s, void *user, uint64_t bytes)
-{
-	(void)s;
-	struct sl_client_ws *w = arg;
-	if (w->c->s && user)
-		sl_moq_session_stream_acked(w->c->s, user, bytes);
-}
-
-static void q_stream_close(void *arg, struct sl_qmux_stream *s, void *user)
-{
-	(void)s;
-	struct sl_client_ws *w = arg;
-	if (w->c->s && user)
-		sl_moq_session_stream_closed(w->c->s, user);
-}
-
-static void q_writable(void *arg)
-{
-	struct sl_client_ws *w = arg;
-	if (w->c->s && !w->c->closed)
-		sl_moq_session_writable(w->c->s);
-}
-
-static void q_ping(void *arg)
-{
-	struct sl_client_ws *w = arg;
-	(void)sl_ws_ping(w->ws, NULL, 0);
+	return w->c->closed ? NULL : w->c->s;
 }
 
 /* The connection is over for the session (as the QUIC path's on_closed); the socket still
  * drains the close frames. */
-static void q_closed(void *arg, const struct sl_qmux_close_info *info)
+static void pipe_closed(void *arg, const struct sl_qmux_close_info *info)
 {
 	struct sl_client_ws *w = arg;
 	struct sl_client_conn *c = w->c;
@@ -199,8 +133,6 @@ static void q_closed(void *arg, const struct sl_qmux_close_info *info)
 	c->close_error = info->code;
 	if (c->s)
 		sl_moq_session_closed(c->s);
-	(void)sl_ws_close(w->ws, info->code && !info->app && !info->remote ? SL_WS_CLOSE_PROTOCOL
-									   : SL_WS_CLOSE_NORMAL);
 	if (w->state != W_DONE) {
 		/* Before the upgrade nothing was said on the socket, so there is nothing to drain.
 		 */
@@ -208,50 +140,10 @@ static void q_closed(void *arg, const struct sl_qmux_close_info *info)
 			w->state = W_DONE;
 		else {
 			w->state = W_CLOSING;
-			w->deadline_ns = w->now + CLOSE_GRACE_NS;
+			w->deadline_ns = w->p.now + CLOSE_GRACE_NS;
 		}
 	}
 }
-
-static const struct sl_qmux_callbacks qmux_cbs = {
-	.tx_alloc = q_tx_alloc,
-	.tx_commit = q_tx_commit,
-	.on_stream_open = q_stream_open,
-	.on_stream_data = q_stream_data,
-	.on_stream_reset = q_stream_reset,
-	.on_stream_acked = q_stream_acked,
-	.on_stream_close = q_stream_close,
-	.on_writable = q_writable,
-	.send_ws_ping = q_ping,
-	.on_closed = q_closed,
-};
-
-/* ---- WebSocket callbacks: whole messages to qmux ---- */
-
-static void w_message(void *arg, const uint8_t *data, size_t len)
-{
-	struct sl_client_ws *w = arg;
-	(void)sl_qmux_recv(w->qm, data, len, w->now);
-}
-
-static void w_control(void *arg)
-{
-	struct sl_client_ws *w = arg;
-	sl_qmux_note_rx(w->qm, w->now);
-}
-
-static void w_close(void *arg, uint16_t code)
-{
-	(void)code;
-	struct sl_client_ws *w = arg;
-	sl_qmux_abort(w->qm);
-}
-
-static const struct sl_ws_callbacks ws_cbs = {
-	.on_message = w_message,
-	.on_control = w_control,
-	.on_close = w_close,
-};
 
 /* ---- creation ---- */
 
@@ -284,24 +176,24 @@ static int tls_setup(struct sl_client_ws *w, const struct sl_client_ws_url *u)
 {
 	if (gnutls_certificate_allocate_credentials(&w->cred) != 0)
 		return SL_ENOMEM;
-	if (gnutls_init(&w->tls, GNUTLS_CLIENT | GNUTLS_NONBLOCK) != 0) {
-		w->tls = NULL;
+	gnutls_session_t tls;
+	if (gnutls_init(&tls, GNUTLS_CLIENT | GNUTLS_NONBLOCK) != 0)
 		return SL_ENOMEM;
-	}
+	w->p.tls = tls;
 	/* No trust store and no verification: see the header. The listener answers ALPN
 	 * http/1.1, which is what a WebSocket upgrade rides on. */
 	static const gnutls_datum_t http11 = {(unsigned char *)"http/1.1", 8};
-	if (gnutls_set_default_priority(w->tls) != 0 ||
-	    gnutls_credentials_set(w->tls, GNUTLS_CRD_CERTIFICATE, w->cred) != 0 ||
-	    gnutls_alpn_set_protocols(w->tls, &http11, 1, 0) != 0)
+	if (gnutls_set_default_priority(tls) != 0 ||
+	    gnutls_credentials_set(tls, GNUTLS_CRD_CERTIFICATE, w->cred) != 0 ||
+	    gnutls_alpn_set_protocols(tls, &http11, 1, 0) != 0)
 		return SL_EIO;
 	/* SNI carries names only (RFC 6066 3): an address literal is left out. */
 	struct in6_addr a;
 	if (u->name[0] && inet_pton(AF_INET, u->name, &a) != 1 &&
 	    inet_pton(AF_INET6, u->name, &a) != 1)
-		gnutls_server_name_set(w->tls, GNUTLS_NAME_DNS, u->name, strlen(u->name));
-	gnutls_transport_set_int(w->tls, w->fd);
-	gnutls_handshake_set_timeout(w->tls, 0);
+		gnutls_server_name_set(tls, GNUTLS_NAME_DNS, u->name, strlen(u->name));
+	gnutls_transport_set_int(tls, w->p.fd);
+	gnutls_handshake_set_timeout(tls, 0);
 	return 0;
 }
 
@@ -315,9 +207,8 @@ int sl_client_ws_new(struct sl_client_conn *c, const struct sl_client_ws_url *u,
 	if (w == NULL)
 		return SL_ENOMEM;
 	w->c = c;
-	w->fd = -1;
+	sl_wspipe_init(&w->p, -1, NULL);
 	w->epfd = epfd;
-	w->now = now_ns;
 	w->url = *u;
 	w->state = W_QUEUED;
 	w->deadline_ns = UINT64_MAX;
@@ -331,12 +222,14 @@ int sl_client_ws_new(struct sl_client_conn *c, const struct sl_client_ws_url *u,
 	sl_qmux_config_default(&qc);
 	qc.server = false;
 	qc.framing = SL_WS_QMUX01;
+	/* The engines exist from the start: the session is made over this qmux connection at
+	 * once, and they wait for the upgrade before anything of theirs goes out. */
+	struct sl_wspipe_host ph = {.session = pipe_session, .closed = pipe_closed, .arg = w};
 	int rc;
 	if ((rc = draw_key(w->key, &wc.mask_seed)) != 0 ||
 	    (rc = sl_ws_request_write(u->path, u->host, w->offers, w->key, w->pre, sizeof(w->pre),
 				      &w->pre_len)) != 0 ||
-	    (rc = sl_ws_conn_new(&wc, &ws_cbs, w, &w->ws)) != 0 ||
-	    (rc = sl_qmux_conn_new(&qc, &qmux_cbs, w, now_ns, &w->qm)) != 0) {
+	    (rc = sl_wspipe_start(&w->p, &wc, &qc, &ph, now_ns)) != 0) {
 		sl_client_ws_free(w);
 		return rc;
 	}
@@ -357,26 +250,26 @@ bool sl_client_ws_connecting(const struct sl_client_ws *w)
 int sl_client_ws_start(struct sl_client_ws *w, uint64_t now_ns)
 {
 	const struct sl_client_ws_url *u = &w->url;
-	w->now = now_ns;
+	w->p.now = now_ns;
 	w->state = W_CONNECT;
 	w->deadline_ns = now_ns + CONNECT_NS;
 	/* The idle timer runs from the connect, not from the time spent in the queue. */
-	sl_qmux_note_rx(w->qm, now_ns);
+	sl_qmux_note_rx(w->p.qm, now_ns);
 	int rc = SL_EIO;
-	w->fd = socket(u->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (w->fd < 0)
+	w->p.fd = socket(u->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (w->p.fd < 0)
 		goto fail;
 	/* Frames are small and latency is what is measured: no Nagle delay. */
 	int one = 1;
-	(void)setsockopt(w->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(w->fd, (const struct sockaddr *)&u->addr, u->addr_len) != 0 &&
+	(void)setsockopt(w->p.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(w->p.fd, (const struct sockaddr *)&u->addr, u->addr_len) != 0 &&
 	    errno != EINPROGRESS)
 		goto fail;
 	if (u->tls && (rc = tls_setup(w, u)) != 0)
 		goto fail;
 	/* Writable means the connect finished (either way). */
 	struct epoll_event e = {.events = EPOLLIN | EPOLLOUT, .data.ptr = w->c};
-	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->fd, &e) != 0) {
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->p.fd, &e) != 0) {
 		rc = SL_EIO;
 		goto fail;
 	}
@@ -391,49 +284,10 @@ fail:
 
 void *sl_client_ws_qmux(struct sl_client_ws *w)
 {
-	return w->qm;
+	return w->p.qm;
 }
 
 /* ---- socket I/O ---- */
-
-/* Writes n bytes; returns what the socket took (0: it is full, or failed: then done). */
-static size_t sock_write(struct sl_client_ws *w, const uint8_t *p, size_t n)
-{
-	ssize_t r;
-	if (w->tls) {
-		/* After EAGAIN, GnuTLS wants the same call again; NULL resumes the record it
-		 * already encrypted, which covers the first tls_blocked bytes. */
-		if (w->tls_blocked) {
-			r = gnutls_record_send(w->tls, NULL, 0);
-			if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
-				return 0;
-			if (r < 0)
-				goto fail;
-			r = (ssize_t)w->tls_blocked;
-			w->tls_blocked = 0;
-			return (size_t)r;
-		}
-		if (n > TLS_RECORD)
-			n = TLS_RECORD;
-		r = gnutls_record_send(w->tls, p, n);
-		if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) {
-			w->tls_blocked = n;
-			return 0;
-		}
-		if (r < 0)
-			goto fail;
-		return (size_t)r;
-	}
-	r = send(w->fd, p, n, MSG_NOSIGNAL);
-	if (r < 0 && (errno == EAGAIN || errno == EINTR))
-		return 0;
-	if (r < 0)
-		goto fail;
-	return (size_t)r;
-fail:
-	fail(w);
-	return 0;
-}
 
 /* The server's answer is complete: check it, then the rest is WebSocket. */
 static void upgraded(struct sl_client_ws *w, const uint8_t *rest, size_t n)
@@ -450,7 +304,7 @@ static void upgraded(struct sl_client_ws *w, const uint8_t *rest, size_t n)
 	}
 	w->state = W_OPEN;
 	if (n)
-		(void)sl_ws_recv(w->ws, rest, n);
+		sl_wspipe_recv(&w->p, rest, n, w->p.now);
 }
 
 static void feed(struct sl_client_ws *w, const uint8_t *p, size_t n)
@@ -471,26 +325,17 @@ static void feed(struct sl_client_ws *w, const uint8_t *p, size_t n)
 		return;
 	}
 	if (w->state == W_OPEN || w->state == W_CLOSING)
-		(void)sl_ws_recv(w->ws, p, n);
+		sl_wspipe_recv(&w->p, p, n, w->p.now);
 }
 
 static void sock_read(struct sl_client_ws *w)
 {
 	uint8_t buf[16384];
-	while (w->state >= W_UPGRADE && w->state != W_DONE && !w->eof) {
-		ssize_t n;
-		if (w->tls) {
-			n = gnutls_record_recv(w->tls, buf, sizeof(buf));
-			if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
-				return;
-			if (n < 0 && gnutls_error_is_fatal((int)n) == 0)
-				continue; /* a warning alert: ignored */
-		} else {
-			n = recv(w->fd, buf, sizeof(buf), 0);
-			if (n < 0 && (errno == EAGAIN || errno == EINTR))
-				return;
-		}
-		if (n <= 0) {
+	while (w->state >= W_UPGRADE && w->state != W_DONE) {
+		ssize_t n = sl_wspipe_read(&w->p, buf, sizeof(buf));
+		if (n == 0)
+			return;
+		if (n < 0) {
 			/* The relay closed the socket (after its close frame, or not). */
 			fail(w);
 			return;
@@ -501,63 +346,52 @@ static void sock_read(struct sl_client_ws *w)
 
 void sl_client_ws_flush(struct sl_client_ws *w, uint64_t now_ns)
 {
-	w->now = now_ns;
+	w->p.now = now_ns;
 	bool blocked = false;
-	while (w->state != W_DONE && w->state >= W_UPGRADE) {
-		if (w->pre_off < w->pre_len) {
-			size_t n = sock_write(w, (const uint8_t *)w->pre + w->pre_off,
-					      w->pre_len - w->pre_off);
-			w->pre_off += n;
-			if (w->pre_off < w->pre_len) {
-				blocked = true;
-				break;
-			}
-			continue;
-		}
-		/* Nothing but the request before the server agreed to the upgrade. */
-		if (w->state == W_UPGRADE)
+	while (w->state != W_DONE && w->state >= W_UPGRADE && w->pre_off < w->pre_len) {
+		size_t n = sl_wspipe_write(&w->p, (const uint8_t *)w->pre + w->pre_off,
+					   w->pre_len - w->pre_off);
+		w->pre_off += n;
+		if (w->p.eof)
+			fail(w);
+		else if (n == 0)
+			blocked = true;
+		if (n == 0)
 			break;
-		if (!sl_qmux_closed(w->qm))
-			sl_qmux_flush(w->qm, now_ns);
-		const uint8_t *p;
-		size_t n = sl_ws_pending(w->ws, &p);
-		if (n == 0) {
-			if (w->state == W_CLOSING && sl_ws_done(w->ws))
-				w->state = W_DONE;
-			break;
-		}
-		size_t k = sock_write(w, p, n);
-		if (k == 0) {
-			blocked = w->state != W_DONE;
-			break;
-		}
-		sl_ws_consume(w->ws, k);
+	}
+	/* Nothing but the request before the server agreed to the upgrade. */
+	if (!blocked && (w->state == W_OPEN || w->state == W_CLOSING)) {
+		sl_wspipe_flush(&w->p, now_ns, &blocked);
+		if (w->p.eof)
+			fail(w);
+		else if (!blocked && w->state == W_CLOSING && sl_wspipe_drained(&w->p))
+			w->state = W_DONE;
 	}
 	/* Writability is asked for only while output waits, or a level-triggered set would
 	 * wake the loop forever. */
 	if (w->state != W_DONE && w->state >= W_TLS)
-		arm(w, blocked || (w->tls && w->state == W_TLS &&
-				   gnutls_record_get_direction(w->tls) == 1));
+		arm(w, blocked || (w->p.tls && w->state == W_TLS &&
+				   gnutls_record_get_direction(w->p.tls) == 1));
 }
 
 void sl_client_ws_io(struct sl_client_ws *w, uint64_t now_ns)
 {
-	w->now = now_ns;
+	w->p.now = now_ns;
 	if (w->state == W_CONNECT) {
 		int err = 0;
 		socklen_t len = sizeof(err);
-		if (getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+		if (getsockopt(w->p.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
 			fprintf(stderr, "shardline client: WebSocket connect: %s\n",
 				strerror(err ? err : errno));
 			fail(w);
 			return;
 		}
-		w->state = w->tls ? W_TLS : W_UPGRADE;
+		w->state = w->p.tls ? W_TLS : W_UPGRADE;
 	}
 	if (w->state == W_TLS) {
-		int rc = gnutls_handshake(w->tls);
+		int rc = gnutls_handshake(w->p.tls);
 		if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) {
-			arm(w, gnutls_record_get_direction(w->tls) == 1);
+			arm(w, gnutls_record_get_direction(w->p.tls) == 1);
 			return;
 		}
 		if (rc < 0) {
@@ -572,7 +406,7 @@ void sl_client_ws_io(struct sl_client_ws *w, uint64_t now_ns)
 	/* Connected as a QUIC connection is after its handshake: the peer's transport parameters
 	 * are in (they follow the 101 at once), so the session's first stream opens succeed
 	 * rather than fail with SL_EBUSY. Until then the connect deadline stands. */
-	if (w->state == W_OPEN && !w->c->connected && sl_qmux_peer_params_known(w->qm)) {
+	if (w->state == W_OPEN && !w->c->connected && sl_qmux_peer_params_known(w->p.qm)) {
 		w->c->connected = true;
 		w->deadline_ns = UINT64_MAX;
 	}
@@ -582,8 +416,8 @@ void sl_client_ws_io(struct sl_client_ws *w, uint64_t now_ns)
 uint64_t sl_client_ws_expiry(const struct sl_client_ws *w)
 {
 	uint64_t e = w->deadline_ns;
-	if (w->state != W_DONE && w->qm && !sl_qmux_closed(w->qm)) {
-		uint64_t q = sl_qmux_expiry(w->qm);
+	if (w->state != W_DONE) {
+		uint64_t q = sl_wspipe_expiry(&w->p);
 		if (q < e)
 			e = q;
 	}
@@ -592,11 +426,10 @@ uint64_t sl_client_ws_expiry(const struct sl_client_ws *w)
 
 void sl_client_ws_handle_expiry(struct sl_client_ws *w, uint64_t now_ns)
 {
-	w->now = now_ns;
+	w->p.now = now_ns;
 	if (w->state == W_DONE)
 		return;
-	if (!sl_qmux_closed(w->qm) && now_ns >= sl_qmux_expiry(w->qm))
-		sl_qmux_handle_expiry(w->qm, now_ns);
+	sl_wspipe_handle_expiry(&w->p, now_ns);
 	if (now_ns >= w->deadline_ns && w->state != W_DONE) {
 		if (!w->c->connected)
 			fprintf(stderr, "shardline client: WebSocket connection timed out\n");
@@ -606,14 +439,14 @@ void sl_client_ws_handle_expiry(struct sl_client_ws *w, uint64_t now_ns)
 
 void sl_client_ws_close(struct sl_client_ws *w, uint64_t code, const char *reason)
 {
-	if (w->state == W_DONE || sl_qmux_closed(w->qm))
+	if (w->state == W_DONE || sl_qmux_closed(w->p.qm))
 		return;
 	if (w->state != W_OPEN) {
 		/* Nothing to tell a server that has not answered the upgrade. */
 		fail(w);
 		return;
 	}
-	sl_qmux_close(w->qm, code, reason);
+	sl_qmux_close(w->p.qm, code, reason);
 }
 
 bool sl_client_ws_done(const struct sl_client_ws *w)
@@ -625,18 +458,15 @@ void sl_client_ws_free(struct sl_client_ws *w)
 {
 	if (w == NULL)
 		return;
-	if (w->qm)
-		sl_qmux_conn_free(w->qm);
-	if (w->ws)
-		sl_ws_conn_free(w->ws);
-	if (w->tls)
-		gnutls_deinit(w->tls);
+	sl_wspipe_fini(&w->p);
+	if (w->p.tls)
+		gnutls_deinit(w->p.tls);
 	if (w->cred)
 		gnutls_certificate_free_credentials(w->cred);
-	if (w->fd >= 0) {
+	if (w->p.fd >= 0) {
 		if (w->armed)
-			(void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->fd, NULL);
-		close(w->fd);
+			(void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->p.fd, NULL);
+		close(w->p.fd);
 	}
 	free(w);
 }

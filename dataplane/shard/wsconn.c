@@ -2,12 +2,12 @@
 #include "shard/wsconn.h"
 
 #include "core/err.h"
+#include "shard/moq_qmux.h"
+#include "shard/wspipe.h"
 
-#include <errno.h>
 #include <gnutls/gnutls.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 /* How long a closing connection may take to drain its close frame before the socket goes. */
@@ -24,90 +24,21 @@ enum state {
 
 struct sl_wsconn {
 	struct sl_wsconn_host host;
-	int fd;
-	gnutls_session_t tls;
-	size_t tls_blocked; /* bytes of a gnutls_record_send that returned EAGAIN */
+	struct sl_wspipe p; /* the socket, and once upgraded the engines */
 	enum state state;
 	uint64_t deadline_ns; /* upgrade, or close grace */
 	struct sl_ws_http http;
-	struct sl_ws_conn *ws;
-	struct sl_qmux_conn *qm;
 	struct sl_moq_session *s;
-	bool eof;
 	/* The 101 (or an error answer) goes out before any WebSocket frame. */
 	char pre[1024];
 	size_t pre_len, pre_off;
 	char protocol[SL_WS_MAX_PROTO];
 };
 
-/* ---- qmux callbacks: output into the WebSocket, stream events to the session ---- */
-
-static uint8_t *q_tx_alloc(void *arg, size_t max)
+static struct sl_moq_session *pipe_session(void *arg)
 {
 	struct sl_wsconn *c = arg;
-	return sl_ws_msg_alloc(c->ws, max);
-}
-
-static void q_tx_commit(void *arg, size_t len)
-{
-	struct sl_wsconn *c = arg;
-	sl_ws_msg_commit(c->ws, len);
-}
-
-static void q_stream_open(void *arg, struct sl_qmux_stream *s)
-{
-	struct sl_wsconn *c = arg;
-	if (c->s == NULL)
-		return;
-	sl_moq_qmux_accept(c->s, s);
-}
-
-static void q_stream_data(void *arg, struct sl_qmux_stream *s, void *user, const uint8_t *data,
-			  size_t len, bool fin)
-{
-	(void)s;
-	struct sl_wsconn *c = arg;
-	if (c->s && user)
-		sl_moq_session_stream_data(c->s, user, data, len, fin);
-}
-
-static void q_stream_reset(void *arg, struct sl_qmux_stream *s, void *user, uint64_t code,
-			   bool stop)
-{
-	(void)s;
-	(void)stop;
-	struct sl_wsconn *c = arg;
-	if (c->s && user)
-		sl_moq_session_stream_reset(c->s, user, code);
-}
-
-static void q_stream_acked(void *arg, struct sl_qmux_stream *s, void *user, uint64_t bytes)
-{
-	(void)s;
-	struct sl_wsconn *c = arg;
-	if (c->s && user)
-		sl_moq_session_stream_acked(c->s, user, bytes);
-}
-
-static void q_stream_close(void *arg, struct sl_qmux_stream *s, void *user)
-{
-	(void)s;
-	struct sl_wsconn *c = arg;
-	if (c->s && user)
-		sl_moq_session_stream_closed(c->s, user);
-}
-
-static void q_writable(void *arg)
-{
-	struct sl_wsconn *c = arg;
-	if (c->s)
-		sl_moq_session_writable(c->s);
-}
-
-static void q_ping(void *arg)
-{
-	struct sl_wsconn *c = arg;
-	(void)sl_ws_ping(c->ws, NULL, 0);
+	return c->s;
 }
 
 static void detach(struct sl_wsconn *c)
@@ -119,66 +50,23 @@ static void detach(struct sl_wsconn *c)
 	c->host.detach(c->host.arg, c, s);
 }
 
-static void q_closed(void *arg, const struct sl_qmux_close_info *info)
+/* qmux is over: the session goes back to the host, the close frame drains. */
+static void pipe_closed(void *arg, const struct sl_qmux_close_info *info)
 {
+	(void)info;
 	struct sl_wsconn *c = arg;
 	detach(c);
-	(void)sl_ws_close(c->ws, info->code && !info->app && !info->remote ? SL_WS_CLOSE_PROTOCOL
-									   : SL_WS_CLOSE_NORMAL);
 	if (c->state == ST_OPEN) {
 		c->state = ST_CLOSING;
 		c->deadline_ns = 0; /* set by the caller's clock on the next expiry check */
 	}
 }
 
-static const struct sl_qmux_callbacks qmux_cbs = {
-	.tx_alloc = q_tx_alloc,
-	.tx_commit = q_tx_commit,
-	.on_stream_open = q_stream_open,
-	.on_stream_data = q_stream_data,
-	.on_stream_reset = q_stream_reset,
-	.on_stream_acked = q_stream_acked,
-	.on_stream_close = q_stream_close,
-	.on_writable = q_writable,
-	.send_ws_ping = q_ping,
-	.on_closed = q_closed,
-};
-
-/* ---- WebSocket callbacks: whole messages to qmux ---- */
-
-/* The time of the sl_ws_recv in progress, for the callbacks it makes (the WebSocket engine
- * passes no clock through; each worker runs on its own thread). */
-static __thread uint64_t tl_now;
-
-static void w_message(void *arg, const uint8_t *data, size_t len)
-{
-	struct sl_wsconn *c = arg;
-	(void)sl_qmux_recv(c->qm, data, len, tl_now);
-}
-
-static void w_control(void *arg)
-{
-	struct sl_wsconn *c = arg;
-	sl_qmux_note_rx(c->qm, tl_now);
-}
-
-static void w_close(void *arg, uint16_t code)
-{
-	(void)code;
-	struct sl_wsconn *c = arg;
-	sl_qmux_abort(c->qm);
-}
-
-static const struct sl_ws_callbacks ws_cbs = {
-	.on_message = w_message,
-	.on_control = w_control,
-	.on_close = w_close,
-};
-
 /* ---- the connection ---- */
 
 static void refuse(struct sl_wsconn *c, int status, const char *why, uint64_t now)
 {
+	sl_wspipe_fini(&c->p); /* nothing they queued may follow the error answer */
 	size_t len = 0;
 	if (sl_ws_response_error(status, why, c->pre, sizeof(c->pre), &len) != 0)
 		len = 0;
@@ -225,24 +113,22 @@ static void upgrade(struct sl_wsconn *c, const uint8_t *rest, size_t rest_len, u
 	qc.framing = ch.framing;
 	struct sl_ws_config wc = c->host.ws;
 	wc.server = true;
-	if (sl_ws_conn_new(&wc, &ws_cbs, c, &c->ws) != 0 ||
-	    sl_qmux_conn_new(&qc, &qmux_cbs, c, now, &c->qm) != 0) {
+	struct sl_wspipe_host ph = {.session = pipe_session, .closed = pipe_closed, .arg = c};
+	if (sl_wspipe_start(&c->p, &wc, &qc, &ph, now) != 0) {
 		refuse(c, 503, "out of memory", now);
 		return;
 	}
 	/* Bare names (in-band version, ch.alpn -1) were refused by sl_ws_select above. */
 	c->s = c->host.attach(c->host.arg, c, ch.alpn >= 0 ? alpns[ch.alpn] : "",
-			      &sl_moq_qmux_transport, c->qm);
+			      &sl_moq_qmux_transport, c->p.qm);
 	if (c->s == NULL) {
 		refuse(c, 503, "no session", now);
 		return;
 	}
 	c->state = ST_OPEN;
 	c->deadline_ns = UINT64_MAX;
-	if (rest_len) {
-		tl_now = now;
-		(void)sl_ws_recv(c->ws, rest, rest_len);
-	}
+	if (rest_len)
+		sl_wspipe_recv(&c->p, rest, rest_len, now);
 }
 
 static void feed(struct sl_wsconn *c, const uint8_t *p, size_t n, uint64_t now)
@@ -260,10 +146,8 @@ static void feed(struct sl_wsconn *c, const uint8_t *p, size_t n, uint64_t now)
 		upgrade(c, p + used, n - used, now);
 		return;
 	}
-	if (c->state == ST_OPEN || (c->state == ST_CLOSING && c->ws)) {
-		tl_now = now;
-		(void)sl_ws_recv(c->ws, p, n);
-	}
+	if (c->state == ST_OPEN || c->state == ST_CLOSING)
+		sl_wspipe_recv(&c->p, p, n, now);
 }
 
 int sl_wsconn_new(const struct sl_wsconn_host *host, int fd, void *tls, const uint8_t *bytes,
@@ -273,8 +157,7 @@ int sl_wsconn_new(const struct sl_wsconn_host *host, int fd, void *tls, const ui
 	if (c == NULL)
 		return SL_ENOMEM;
 	c->host = *host;
-	c->fd = fd;
-	c->tls = tls;
+	sl_wspipe_init(&c->p, fd, tls);
 	c->state = ST_HEAD;
 	c->deadline_ns = now_ns + UPGRADE_NS;
 	sl_ws_http_init(&c->http);
@@ -287,24 +170,13 @@ int sl_wsconn_new(const struct sl_wsconn_host *host, int fd, void *tls, const ui
 void sl_wsconn_read(struct sl_wsconn *c, uint64_t now_ns)
 {
 	uint8_t buf[16384];
-	while (c->state != ST_DONE && !c->eof) {
-		ssize_t n;
-		if (c->tls) {
-			n = gnutls_record_recv(c->tls, buf, sizeof(buf));
-			if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
-				return;
-			if (n < 0 && gnutls_error_is_fatal((int)n) == 0)
-				continue; /* a warning alert, a rehandshake request: ignored */
-		} else {
-			n = recv(c->fd, buf, sizeof(buf), 0);
-			if (n < 0 && (errno == EAGAIN || errno == EINTR))
-				return;
-		}
-		if (n <= 0) {
-			/* The peer closed or the socket failed: the session ends. */
-			c->eof = true;
-			if (c->qm && !sl_qmux_closed(c->qm))
-				sl_qmux_abort(c->qm);
+	while (c->state != ST_DONE) {
+		ssize_t n = sl_wspipe_read(&c->p, buf, sizeof(buf));
+		if (n == 0)
+			return;
+		if (n < 0) {
+			/* The peer closed or the socket failed: the session ended (pipe_closed); an
+			 * error answer still going out is given up. */
 			if (c->state != ST_CLOSING || c->pre_off == c->pre_len)
 				c->state = ST_DONE;
 			return;
@@ -313,106 +185,47 @@ void sl_wsconn_read(struct sl_wsconn *c, uint64_t now_ns)
 	}
 }
 
-/* Writes n bytes; returns what the socket took (0: it is full, or failed: eof set). */
-static size_t sock_write(struct sl_wsconn *c, const uint8_t *p, size_t n)
-{
-	ssize_t w;
-	if (c->tls) {
-		/* After EAGAIN, GnuTLS wants the same call again; NULL resumes the record it
-		 * already encrypted, which covers the first tls_blocked bytes. */
-		if (c->tls_blocked) {
-			w = gnutls_record_send(c->tls, NULL, 0);
-			if (w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED)
-				return 0;
-			if (w < 0)
-				goto fail;
-			w = (ssize_t)c->tls_blocked;
-			c->tls_blocked = 0;
-			return (size_t)w;
-		}
-		if (n > 16384)
-			n = 16384;
-		w = gnutls_record_send(c->tls, p, n);
-		if (w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED) {
-			c->tls_blocked = n;
-			return 0;
-		}
-		if (w < 0)
-			goto fail;
-		return (size_t)w;
-	}
-	w = send(c->fd, p, n, MSG_NOSIGNAL);
-	if (w < 0 && (errno == EAGAIN || errno == EINTR))
-		return 0;
-	if (w < 0)
-		goto fail;
-	return (size_t)w;
-fail:
-	c->eof = true;
-	if (c->qm && !sl_qmux_closed(c->qm))
-		sl_qmux_abort(c->qm);
-	c->state = ST_DONE;
-	return 0;
-}
-
 size_t sl_wsconn_flush(struct sl_wsconn *c, uint64_t now_ns)
 {
 	size_t total = 0;
-	while (c->state != ST_DONE) {
-		if (c->pre_off < c->pre_len) {
-			size_t w = sock_write(c, (const uint8_t *)c->pre + c->pre_off,
-					      c->pre_len - c->pre_off);
-			c->pre_off += w;
-			total += w;
-			if (c->pre_off < c->pre_len)
-				return total;
-			if (c->ws == NULL || c->state == ST_CLOSING) {
-				/* An error answer is out: done. */
-				if (c->ws == NULL)
-					c->state = ST_DONE;
-			}
-			continue;
-		}
-		if (c->ws == NULL)
-			return total;
-		if (c->qm && !sl_qmux_closed(c->qm))
-			sl_qmux_flush(c->qm, now_ns);
-		const uint8_t *p;
-		size_t n = sl_ws_pending(c->ws, &p);
-		if (n == 0) {
-			if (c->state == ST_CLOSING && (sl_ws_done(c->ws) || c->eof))
-				c->state = ST_DONE;
-			return total;
-		}
-		size_t w = sock_write(c, p, n);
+	while (c->state != ST_DONE && c->pre_off < c->pre_len) {
+		size_t w = sl_wspipe_write(&c->p, (const uint8_t *)c->pre + c->pre_off,
+					   c->pre_len - c->pre_off);
+		c->pre_off += w;
+		total += w;
+		if (c->p.eof)
+			c->state = ST_DONE;
 		if (w == 0)
 			return total;
-		sl_ws_consume(c->ws, w);
-		total += w;
 	}
+	if (c->state == ST_DONE)
+		return total;
+	if (c->p.ws == NULL) {
+		/* An error answer is out: done. */
+		if (c->state == ST_CLOSING)
+			c->state = ST_DONE;
+		return total;
+	}
+	bool blocked;
+	total += sl_wspipe_flush(&c->p, now_ns, &blocked);
+	if (c->p.eof || (!blocked && c->state == ST_CLOSING && sl_wspipe_drained(&c->p)))
+		c->state = ST_DONE;
 	return total;
 }
 
 uint64_t sl_wsconn_expiry(const struct sl_wsconn *c)
 {
-	uint64_t e = c->deadline_ns;
-	if (c->qm && !sl_qmux_closed(c->qm)) {
-		uint64_t q = sl_qmux_expiry(c->qm);
-		if (q < e)
-			e = q;
-	}
-	return e;
+	uint64_t e = c->deadline_ns, q = sl_wspipe_expiry(&c->p);
+	return q < e ? q : e;
 }
 
 void sl_wsconn_handle_expiry(struct sl_wsconn *c, uint64_t now_ns)
 {
 	if (c->state == ST_CLOSING && c->deadline_ns == 0)
 		c->deadline_ns = now_ns + CLOSE_GRACE_NS;
-	if (c->qm && !sl_qmux_closed(c->qm) && now_ns >= sl_qmux_expiry(c->qm))
-		sl_qmux_handle_expiry(c->qm, now_ns);
+	sl_wspipe_handle_expiry(&c->p, now_ns);
 	if (now_ns >= c->deadline_ns && c->state != ST_DONE) {
-		if (c->qm && !sl_qmux_closed(c->qm))
-			sl_qmux_abort(c->qm);
+		sl_wspipe_abort(&c->p);
 		c->state = ST_DONE;
 	}
 }
@@ -424,7 +237,7 @@ bool sl_wsconn_done(const struct sl_wsconn *c)
 
 int sl_wsconn_fd(const struct sl_wsconn *c)
 {
-	return c->fd;
+	return c->p.fd;
 }
 
 const char *sl_wsconn_protocol(const struct sl_wsconn *c)
@@ -436,25 +249,21 @@ void sl_wsconn_stats(const struct sl_wsconn *c, struct sl_ws_stats *ws, struct s
 {
 	memset(ws, 0, sizeof(*ws));
 	memset(qm, 0, sizeof(*qm));
-	if (c->ws)
-		sl_ws_stats(c->ws, ws);
-	if (c->qm)
-		sl_qmux_stats(c->qm, qm);
+	if (c->p.ws)
+		sl_ws_stats(c->p.ws, ws);
+	if (c->p.qm)
+		sl_qmux_stats(c->p.qm, qm);
 }
 
 void sl_wsconn_free(struct sl_wsconn *c)
 {
 	if (c == NULL)
 		return;
-	if (c->qm && !sl_qmux_closed(c->qm))
-		sl_qmux_abort(c->qm); /* the session hears of it through on_closed */
+	sl_wspipe_abort(&c->p); /* the session hears of it through pipe_closed */
 	detach(c);
-	if (c->qm)
-		sl_qmux_conn_free(c->qm);
-	if (c->ws)
-		sl_ws_conn_free(c->ws);
-	if (c->tls)
-		gnutls_deinit(c->tls);
-	close(c->fd);
+	sl_wspipe_fini(&c->p);
+	if (c->p.tls)
+		gnutls_deinit(c->p.tls);
+	close(c->p.fd);
 	free(c);
 }
