@@ -24,64 +24,15 @@ import sys
 import tempfile
 import time
 
-
-def free_port(kind=socket.SOCK_STREAM):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sltest  # noqa: E402
+from sltest import fail  # noqa: E402
 
 
-def fail(msg):
-    print("FAIL: " + msg)
-    sys.exit(1)
-
-
-class Daemon:
+class Daemon(sltest.Daemon):
     def __init__(self, shardlined, shardctl, work, tls):
-        self.shardctl = shardctl
-        self.admin = os.path.join(work, "admin-%s.sock" % ("tls" if tls else "plain"))
-        self.tls = tls
-        for _ in range(3):
-            self.udp = free_port(socket.SOCK_DGRAM)
-            self.tcp = free_port()
-            self.log = open(os.path.join(work, "daemon-%s.log" % tls), "w")
-            self.proc = subprocess.Popen(
-                [shardlined, "--listen", "127.0.0.1:%d" % self.udp, "--listen-tcp",
-                 "127.0.0.1:%d" % self.tcp, "--tcp-tls=%s" % ("true" if tls else "false"),
-                 "--workers", "2", "--io-cores", "0", "--admin", self.admin,
-                 "--poll-idle-us", "200"], stdout=self.log, stderr=subprocess.STDOUT)
-            for _ in range(100):
-                if self.proc.poll() is not None:
-                    break
-                if os.path.exists(self.admin):
-                    try:
-                        self.status()
-                        return
-                    except (subprocess.CalledProcessError, ValueError):
-                        pass
-                time.sleep(0.1)
-            self.stop()
-        fail("shardlined did not start")
-
-    def ctl(self, *args):
-        out = subprocess.run([self.shardctl, "--admin", self.admin] + list(args),
-                             check=True, capture_output=True, text=True, timeout=20).stdout
-        return out
-
-    def status(self):
-        return json.loads(self.ctl("status", "--json"))
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                rc = self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                rc = self.proc.wait()
-            # A clean stop exits 0 (and a sanitizer build reports errors through the status).
-            if rc != 0:
-                fail("shardlined exited with %d at stop" % rc)
+        super().__init__(shardlined, shardctl, work, tls,
+                         name="daemon-%s" % ("tls" if tls else "plain"))
 
     def connect(self):
         s = socket.create_connection(("127.0.0.1", self.tcp), timeout=20)

@@ -31,19 +31,10 @@ import sys
 import tempfile
 import time
 
-SKIP = 77
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def fail(msg):
-    print("FAIL: " + msg)
-    sys.exit(1)
-
-
-def free_port(kind=socket.SOCK_STREAM):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, HERE)
+import sltest  # noqa: E402
+from sltest import SKIP, fail  # noqa: E402
 
 
 def install(build_dir, name):
@@ -78,46 +69,10 @@ def install(build_dir, name):
     return folder
 
 
-class Daemon:
+class Daemon(sltest.Daemon):
     def __init__(self, shardlined, shardctl, work, tls):
-        self.shardctl = shardctl
-        self.admin = os.path.join(work, "admin-%s.sock" % tls)
-        for _ in range(3):
-            self.udp, self.tcp = free_port(socket.SOCK_DGRAM), free_port()
-            self.log = open(os.path.join(work, "daemon-%s.log" % tls), "w")
-            self.proc = subprocess.Popen(
-                [shardlined, "--listen", "127.0.0.1:%d" % self.udp, "--listen-tcp",
-                 "127.0.0.1:%d" % self.tcp, "--tcp-tls=%s" % ("true" if tls else "false"),
-                 "--workers", "2", "--io-cores", "0", "--admin", self.admin,
-                 "--poll-idle-us", "200"], stdout=self.log, stderr=subprocess.STDOUT)
-            for _ in range(100):
-                if self.proc.poll() is not None:
-                    break
-                if os.path.exists(self.admin) and subprocess.run(
-                        [shardctl, "--admin", self.admin, "status"],
-                        capture_output=True).returncode == 0:
-                    self.url = "%s://127.0.0.1:%d/" % ("https" if tls else "http", self.tcp)
-                    self.moq = "moq://127.0.0.1:%d" % self.udp
-                    return
-                time.sleep(0.1)
-            self.stop()
-        fail("shardlined did not start")
-
-    def status(self):
-        return json.loads(subprocess.run(
-            [self.shardctl, "--admin", self.admin, "status", "--json"], check=True,
-            capture_output=True, text=True).stdout)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                rc = self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                rc = self.proc.wait()
-            if rc != 0:
-                fail("shardlined exited with %d at stop" % rc)
+        super().__init__(shardlined, shardctl, work, tls, name="daemon-%s" % tls)
+        self.url = self.http
 
 
 def check_negotiated(out, negotiated, who):
@@ -138,12 +93,13 @@ def js_subscribes(d, folder, env, version, negotiated=None, tag=""):
                            stdin=subprocess.PIPE,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        subs0 = d.subscriptions()
         sub = subprocess.Popen(["node", "sub.mjs", d.url, "quic/cam" + version + tag, "video", str(n)],
                                cwd=folder, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-        # The JS subscriber starts from the latest group: give it time to subscribe
-        # before the first frame, then publish at 50 frames per second.
-        time.sleep(2)
+        # The JS subscriber starts from the latest group: it must have subscribed before the
+        # first frame; then 50 frames per second.
+        d.wait_subscriptions(subs0)
         for i in range(n):
             pub.stdin.write(b"frame%d\n" % i)
             pub.stdin.flush()

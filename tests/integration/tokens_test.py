@@ -36,23 +36,14 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import jsclient_test  # noqa: E402 (its npm install of the reference client)
+import sltest  # noqa: E402
+from sltest import fail  # noqa: E402
 
 from cryptography.hazmat.primitives import hashes  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature  # noqa: E402
 
 SECRET = b"shardline-tokens-test-secret-0123456789"
-
-
-def fail(msg):
-    print("FAIL: " + msg)
-    sys.exit(1)
-
-
-def free_port(kind=socket.SOCK_STREAM):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def b64u(b):
@@ -85,49 +76,10 @@ def exp_in(s):
     return int(time.time()) + s
 
 
-class Daemon:
+class Daemon(sltest.Daemon):
     def __init__(self, shardlined, shardctl, work, extra):
-        self.shardctl = shardctl
-        self.admin = os.path.join(work, "admin.sock")
-        for _ in range(3):
-            self.udp, self.tcp = free_port(socket.SOCK_DGRAM), free_port()
-            self.log = open(os.path.join(work, "daemon.log"), "w")
-            self.proc = subprocess.Popen(
-                [shardlined, "--listen", "127.0.0.1:%d" % self.udp, "--listen-tcp",
-                 "127.0.0.1:%d" % self.tcp, "--tcp-tls=false", "--workers", "2",
-                 "--io-cores", "0", "--admin", self.admin, "--poll-idle-us", "200"] + extra,
-                stdout=self.log, stderr=subprocess.STDOUT)
-            for _ in range(100):
-                if self.proc.poll() is not None:
-                    break
-                if os.path.exists(self.admin) and subprocess.run(
-                        [shardctl, "--admin", self.admin, "status"],
-                        capture_output=True).returncode == 0:
-                    self.url = "http://127.0.0.1:%d/" % self.tcp
-                    self.moq = "moq://127.0.0.1:%d" % self.udp
-                    return
-                time.sleep(0.1)
-            self.stop(check=False)
-        fail("shardlined did not start: %s" % open(self.log.name).read()[-2000:])
-
-    def status(self):
-        return json.loads(subprocess.run(
-            [self.shardctl, "--admin", self.admin, "status", "--json"], check=True,
-            capture_output=True, text=True).stdout)
-
-    def worker_sum(self, section, key):
-        return sum(w.get(section, {}).get(key, 0) for w in self.status()["workers"])
-
-    def stop(self, check=True):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                rc = self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                rc = self.proc.wait()
-            if check and rc != 0:
-                fail("shardlined exited with %d at stop" % rc)
+        super().__init__(shardlined, shardctl, work, extra=extra)
+        self.url = self.http
 
     def exchange(self, data, keep_open=False):
         """Sends a request; returns (status, head, body, socket-or-None). A 101 keeps the
@@ -320,10 +272,11 @@ def check_js(d, folder, shardctl):
     pub = start_pub(d, "anon/live")
     try:
         tok = hs_token({"get": ["anon"], "exp": exp_in(600)})
+        subs0 = d.subscriptions()
         sub = subprocess.Popen(["node", "sub.mjs", d.url + "?jwt=" + tok, "anon/live", "video",
                                 str(n)], cwd=folder, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-        time.sleep(2)
+        d.wait_subscriptions(subs0)
         for i in range(n):
             pub.stdin.write(b"frame%d\n" % i)
             pub.stdin.flush()

@@ -15,67 +15,22 @@ Usage: ws_client_test.py SHARDLINED SHARDCTL [SHARDLINE_BENCH]
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-
-def fail(msg):
-    print("FAIL: " + msg)
-    sys.exit(1)
-
-
-def free_port(kind=socket.SOCK_STREAM):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sltest import Daemon as _Daemon  # noqa: E402
+from sltest import fail  # noqa: E402
 
 
-class Daemon:
+class Daemon(_Daemon):
     def __init__(self, shardlined, shardctl, work, tls):
-        self.shardctl = shardctl
-        self.admin = os.path.join(work, "admin-%s.sock" % tls)
-        for _ in range(3):
-            self.udp, self.tcp = free_port(socket.SOCK_DGRAM), free_port()
-            self.log = open(os.path.join(work, "daemon-%s.log" % tls), "w")
-            self.proc = subprocess.Popen(
-                [shardlined, "--listen", "127.0.0.1:%d" % self.udp, "--listen-tcp",
-                 "127.0.0.1:%d" % self.tcp, "--tcp-tls=%s" % ("true" if tls else "false"),
-                 "--workers", "2", "--io-cores", "0", "--admin", self.admin,
-                 "--poll-idle-us", "200"], stdout=self.log, stderr=subprocess.STDOUT)
-            for _ in range(100):
-                if self.proc.poll() is not None:
-                    break
-                if os.path.exists(self.admin) and subprocess.run(
-                        [shardctl, "--admin", self.admin, "status"],
-                        capture_output=True).returncode == 0:
-                    self.ws = "%s://127.0.0.1:%d/" % ("wss" if tls else "ws", self.tcp)
-                    self.moq = "moq://127.0.0.1:%d" % self.udp
-                    return
-                time.sleep(0.1)
-            self.stop()
-        fail("shardlined did not start")
-
-    def status(self):
-        return json.loads(subprocess.run(
-            [self.shardctl, "--admin", self.admin, "status", "--json"], check=True,
-            capture_output=True, text=True).stdout)
+        super().__init__(shardlined, shardctl, work, tls, name="daemon-%s" % tls)
 
     def moq_sum(self, key):
-        return sum(w.get("moq", {}).get(key, 0) for w in self.status()["workers"])
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                rc = self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                rc = self.proc.wait()
-            if rc != 0:
-                fail("shardlined exited with %d at stop" % rc)
+        return self.worker_sum("moq", key)
 
 
 def stop_proc(p):

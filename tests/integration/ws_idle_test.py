@@ -6,24 +6,14 @@ nothing. With --idle-timeout 1s the relay must close the TCP connection after ab
 next client. `config set idle_timeout` changes it for connections opened afterwards.
 Usage: ws_idle_test.py SHARDLINED SHARDCTL
 """
-import json
 import os
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 
-
-def fail(msg):
-    print("FAIL: " + msg)
-    sys.exit(1)
-
-
-def free_port(kind=socket.SOCK_STREAM):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sltest import Daemon, fail  # noqa: E402
 
 
 UPGRADE = (b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -63,57 +53,26 @@ def silent_client(port):
 def main():
     shardlined, shardctl = sys.argv[1:3]
     with tempfile.TemporaryDirectory(prefix="sl-wsidle-") as work:
-        admin = os.path.join(work, "admin.sock")
-        tcp = free_port()
-        log = open(os.path.join(work, "daemon.log"), "w")
-        proc = subprocess.Popen([shardlined, "--listen", "127.0.0.1:%d" %
-                                 free_port(socket.SOCK_DGRAM), "--listen-tcp",
-                                 "127.0.0.1:%d" % tcp, "--tcp-tls=false", "--workers", "2",
-                                 "--io-cores", "0", "--admin", admin, "--poll-idle-us", "200",
-                                 "--idle-timeout", "1s"], stdout=log, stderr=subprocess.STDOUT)
-
-        def ctl(*args):
-            return subprocess.run([shardctl, "--admin", admin] + list(args), check=True,
-                                  capture_output=True, text=True, timeout=20).stdout
-
+        d = Daemon(shardlined, shardctl, work, extra=["--idle-timeout", "1s"])
         try:
-            for _ in range(100):
-                if os.path.exists(admin):
-                    try:
-                        ctl("status")
-                        break
-                    except subprocess.CalledProcessError:
-                        pass
-                time.sleep(0.1)
-            else:
-                fail("shardlined did not start")
-            took, sent = silent_client(tcp)
+            took, sent = silent_client(d.tcp)
             # The server's transport parameters come first (qmux-01), then at most pings
             # and a close: a binary WebSocket message (0x82) starts what it sent.
             if not sent.startswith(b"\x82"):
                 fail("after the 101 the relay sent %r" % sent[:40])
             if not 0.8 <= took <= 5:
                 fail("a silent connection was closed after %.2f s with idle_timeout 1s" % took)
-            idle = sum(w.get("qmux", {}).get("idle_timeouts", 0)
-                       for w in json.loads(ctl("status", "--json"))["workers"])
-            if idle < 1:
+            if d.worker_sum("qmux", "idle_timeouts") < 1:
                 fail("no worker counted the idle timeout")
             print("ok: a silent WebSocket connection closed after %.2f s (idle_timeout 1s)" %
                   took)
-            ctl("config", "set", "idle_timeout", "3s")
-            took, _ = silent_client(tcp)
+            d.ctl("config", "set", "idle_timeout", "3s")
+            took, _ = silent_client(d.tcp)
             if not 2.6 <= took <= 8:
                 fail("after config set idle_timeout 3s, closed after %.2f s" % took)
             print("ok: after config set idle_timeout 3s, closed after %.2f s" % took)
         finally:
-            proc.terminate()
-            try:
-                rc = proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                rc = proc.wait()
-            if rc != 0:
-                fail("shardlined exited with %d" % rc)
+            d.stop()
     print("PASS")
 
 
