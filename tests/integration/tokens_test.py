@@ -39,10 +39,6 @@ import jsclient_test  # noqa: E402 (its npm install of the reference client)
 import sltest  # noqa: E402
 from sltest import fail  # noqa: E402
 
-from cryptography.hazmat.primitives import hashes  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature  # noqa: E402
-
 SECRET = b"shardline-tokens-test-secret-0123456789"
 
 
@@ -60,16 +56,41 @@ def hs_token(claims, kid="hs", secret=SECRET):
 
 
 class EsKey:
-    def __init__(self):
-        self.priv = ec.generate_private_key(ec.SECP256R1())
-        n = self.priv.public_key().public_numbers()
+    """An ES256 key made and used through the openssl command (run.sh installs it), so the
+    test needs no Python package beyond the standard library."""
+
+    def __init__(self, work):
+        self.pem = os.path.join(work, "es.pem")
+        subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout",
+                        "-out", self.pem], check=True, capture_output=True)
+        der = subprocess.run(["openssl", "ec", "-in", self.pem, "-pubout", "-outform", "DER"],
+                             check=True, capture_output=True).stdout
+        # The SubjectPublicKeyInfo ends with the uncompressed point: 04, x, y.
+        point = der[-65:]
+        if point[0] != 4:
+            fail("openssl gave an unexpected public key: %s" % der.hex())
         self.jwk = {"kty": "EC", "alg": "ES256", "crv": "P-256", "kid": "es",
-                    "x": b64u(n.x.to_bytes(32, "big")), "y": b64u(n.y.to_bytes(32, "big"))}
+                    "x": b64u(point[1:33]), "y": b64u(point[33:])}
 
     def token(self, claims):
         si = signing_input({"alg": "ES256", "typ": "JWT", "kid": "es"}, claims)
-        r, s = decode_dss_signature(self.priv.sign(si.encode(), ec.ECDSA(hashes.SHA256())))
+        sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", self.pem],
+                             input=si.encode(), check=True, capture_output=True).stdout
+        r, s = der_ecdsa(sig)
         return si + "." + b64u(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+
+
+def der_ecdsa(sig):
+    """r and s of a DER ECDSA signature: SEQUENCE { INTEGER r, INTEGER s }."""
+    def integer(b, i):
+        if b[i] != 2:
+            fail("not a DER INTEGER in the signature %s" % sig.hex())
+        n = b[i + 1]
+        return int.from_bytes(b[i + 2:i + 2 + n], "big"), i + 2 + n
+    i = 2 if sig[1] < 0x80 else 2 + (sig[1] & 0x7f)
+    r, i = integer(sig, i)
+    s, _ = integer(sig, i)
+    return r, s
 
 
 def exp_in(s):
@@ -405,7 +426,7 @@ def main():
         os.mkdir(keys)
         with open(os.path.join(keys, "hs.jwk"), "w") as f:
             json.dump({"kty": "oct", "alg": "HS256", "k": b64u(SECRET)}, f)
-        es = EsKey()
+        es = EsKey(work)
         with open(os.path.join(keys, "es.jwk"), "w") as f:
             json.dump(es.jwk, f)
         d = Daemon(shardlined, shardctl, work,
