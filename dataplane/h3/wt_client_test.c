@@ -446,6 +446,19 @@ static void setup_exchanged(enum sl_moq_version v)
 	assert_ptr_equal(sl_wt_session(p->s[0].wt), p->cs);
 	assert_int_equal(stats(p->cs).msgs_in[SL_MOQ_MSG_SETUP], v == SL_MOQ_LITE_05 ? 1 : 0);
 	assert_int_equal(stats(p->ss).msgs_in[SL_MOQ_MSG_SETUP], v == SL_MOQ_LITE_05 ? 1 : 0);
+	/* The client's control stream: H3_DATAGRAM and draft-02's WebTransport setting. */
+	static const uint8_t ctl[] = {0x00, 0x04, 0x07, 0x33, 0x01, 0xab, 0x60, 0x37, 0x42, 0x01};
+	bool seen = false;
+	for (int i = 0; i < MAXS; i++) {
+		const struct pstream *ps = &p->st[i];
+		if (ps->used && !ps->bidi && ps->opener == 0 && ps->len[0] > 0 &&
+		    ps->out[0][0] == 0x00) {
+			assert_int_equal(ps->len[0], sizeof(ctl));
+			assert_memory_equal(ps->out[0], ctl, sizeof(ctl));
+			seen = true;
+		}
+	}
+	assert_true(seen);
 	struct sl_wt_stats cst, sst;
 	sl_wt_stats(p->s[0].wt, &cst);
 	sl_wt_stats(p->s[1].wt, &sst);
