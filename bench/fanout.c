@@ -730,10 +730,11 @@ static void usage(FILE *f)
 		"         | --no-tls] [--nats-pid PID] [--subscribers ... --plot, as above]\n"
 		"\n"
 		"Measures publish-to-deliver latency through a moq-lite relay at URL\n"
-		"(moq://HOST:PORT over raw QUIC; ws://HOST:PORT/ or wss://HOST:PORT/ over\n"
-		"WebSocket+qmux, the relay's listen_tcp listener, wss without verifying its\n"
-		"certificate). --sub-url URL connects the subscribers there instead (e.g. the\n"
-		"publisher on QUIC, the subscribers on WebSocket). Defaults: 100 subscribers, 1 "
+		"(moq://HOST:PORT over raw QUIC; https://HOST:PORT/ over WebTransport (HTTP/3,\n"
+		"ALPN h3, on the QUIC port); ws://HOST:PORT/ or wss://HOST:PORT/ over\n"
+		"WebSocket+qmux, the relay's listen_tcp listener; certificates not verified).\n"
+		"--sub-url URL connects the subscribers there instead (e.g. the publisher on\n"
+		"QUIC, the subscribers on WebTransport). Defaults: 100 subscribers, 1 "
 		"publisher, 60 fps, 4096-byte "
 		"frames,\n"
 		"60-frame groups, 10 s measured after a 2 s warm-up, connections spread over up to "
@@ -1135,9 +1136,18 @@ static int run(const struct sl_fanout_opts *op, struct sl_client *cl, struct inp
 		}
 	}
 	if ((rc = sl_client_wait_connected(cl, 20 * SEC)) != 0) {
+		/* A WebTransport refusal says more than "closed" (its HTTP status). */
+		const char *why = NULL;
+		for (uint64_t i = 0; i < o.subscribers && why == NULL; i++)
+			if (subs[i].conn->why[0])
+				why = subs[i].conn->why;
+		for (uint64_t i = 0; i < o.publishers && why == NULL; i++)
+			if (pubs[i].conn->why[0])
+				why = pubs[i].conn->why;
 		fprintf(stderr, "shardline-bench: cannot connect to %s: %s\n", o.url,
-			rc == SL_ETIMEDOUT ? "no answer within 20 s — is the relay running?"
-					   : sl_strerror(rc));
+			why		     ? why
+			: rc == SL_ETIMEDOUT ? "no answer within 20 s — is the relay running?"
+					     : sl_strerror(rc));
 		goto fail;
 	}
 	for (uint64_t i = 0; i < o.publishers; i++)

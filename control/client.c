@@ -8,6 +8,9 @@
 #include "shard/moq_qmux.h"
 #include "shard/moq_quic.h"
 #include "shard/pktio.h"
+#ifdef SL_HAVE_WT
+#include "h3/wt.h"
+#endif
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -61,6 +64,13 @@ static void on_connected(void *arg, struct sl_quic_conn *qc)
 	struct sl_client_conn *c = sl_quic_conn_user(qc);
 	if (c == NULL)
 		return;
+#ifdef SL_HAVE_WT
+	if (c->wt) {
+		/* Connected once the CONNECT is answered (wt_attach), not at the handshake. */
+		(void)sl_wt_start(c->wt); /* a failure closes the connection */
+		return;
+	}
+#endif
 	c->connected = true;
 	if (c->s == NULL && c->app_ops && c->app_ops->on_connected)
 		c->app_ops->on_connected(c->app, c);
@@ -74,6 +84,10 @@ static void *on_stream_open(void *arg, struct sl_quic_conn *qc, struct sl_quic_s
 	struct sl_client_conn *c = sl_quic_conn_user(qc);
 	if (c == NULL)
 		return NULL;
+#ifdef SL_HAVE_WT
+	if (c->wt)
+		return sl_wt_stream_accept(c->wt, qs, (sl_quic_stream_id(qs) & 2) == 0);
+#endif
 	if (c->s)
 		return sl_moq_quic_accept(c->s, qs);
 	if (c->app_ops && c->app_ops->on_stream_open)
@@ -89,6 +103,12 @@ static void on_stream_data(void *arg, struct sl_quic_conn *qc, struct sl_quic_st
 	struct sl_client_conn *c = sl_quic_conn_user(qc);
 	if (c == NULL || user == NULL)
 		return;
+#ifdef SL_HAVE_WT
+	if (c->wt) {
+		sl_wt_stream_data(c->wt, user, data, len, fin);
+		return;
+	}
+#endif
 	if (c->s)
 		sl_moq_session_stream_data(c->s, user, data, len, fin);
 	else if (c->app_ops && c->app_ops->on_stream_data)
@@ -103,6 +123,12 @@ static void on_stream_reset(void *arg, struct sl_quic_conn *qc, struct sl_quic_s
 	struct sl_client_conn *c = sl_quic_conn_user(qc);
 	if (c == NULL || user == NULL)
 		return;
+#ifdef SL_HAVE_WT
+	if (c->wt) {
+		sl_wt_stream_reset(c->wt, user, code);
+		return;
+	}
+#endif
 	if (c->s)
 		sl_moq_session_stream_reset(c->s, user, code);
 	else if (c->app_ops && c->app_ops->on_stream_reset)
@@ -115,6 +141,12 @@ static void on_stream_acked(void *arg, struct sl_quic_conn *qc, struct sl_quic_s
 	(void)arg;
 	(void)qs;
 	struct sl_client_conn *c = sl_quic_conn_user(qc);
+#ifdef SL_HAVE_WT
+	if (c != NULL && user != NULL && c->wt) {
+		sl_wt_stream_acked(c->wt, user, bytes);
+		return;
+	}
+#endif
 	if (c != NULL && user != NULL && c->s)
 		sl_moq_session_stream_acked(c->s, user, bytes);
 }
@@ -127,6 +159,12 @@ static void on_stream_close(void *arg, struct sl_quic_conn *qc, struct sl_quic_s
 	struct sl_client_conn *c = sl_quic_conn_user(qc);
 	if (c == NULL || user == NULL)
 		return;
+#ifdef SL_HAVE_WT
+	if (c->wt) {
+		sl_wt_stream_closed(c->wt, user);
+		return;
+	}
+#endif
 	if (c->s)
 		sl_moq_session_stream_closed(c->s, user);
 	else if (c->app_ops && c->app_ops->on_stream_close)
@@ -142,6 +180,17 @@ static void on_closed(void *arg, struct sl_quic_conn *qc, uint64_t error)
 	c->closed = true;
 	c->close_error = error;
 	c->qc = NULL;
+#ifdef SL_HAVE_WT
+	if (c->wt) {
+		/* HTTP/3's clean close is H3_NO_ERROR, not 0: the callers' "clean" is 0. */
+		if (error == SL_H3_NO_ERROR)
+			c->close_error = 0;
+		const char *why = sl_wt_error(c->wt);
+		if (why && c->why[0] == '\0')
+			snprintf(c->why, sizeof(c->why), "%s", why);
+		sl_wt_closed(c->wt); /* the session is told below (again: it is idempotent) */
+	}
+#endif
 	if (c->s)
 		sl_moq_session_closed(c->s);
 	else if (c->app_ops && c->app_ops->on_closed)
@@ -169,6 +218,10 @@ static int endpoint_make(struct sl_client *cl, struct cport *cp, unsigned k)
 	qc.max_conns = 100000;
 	qc.worker_id = (uint16_t)k;
 	snprintf(qc.alpn, sizeof(qc.alpn), "%s", cl->alpn[k]);
+	/* HTTP/3 with H3_DATAGRAM (the WebTransport client's SETTINGS) requires the transport
+	 * parameter (RFC 9297 2.1.1); datagrams that arrive anyway are dropped. */
+	if (strcmp(cl->alpn[k], "h3") == 0)
+		qc.max_datagram_frame_size = 65535;
 	return sl_quic_endpoint_new(&qc, &client_cbs, cp->port, cl->now, &cp->ep[k]);
 }
 
@@ -305,8 +358,13 @@ void sl_client_free(struct sl_client *cl)
 		cl->conns = c->next;
 		if (c->qc)
 			sl_quic_conn_set_user(c->qc, NULL);
-		/* The session first: while it is open it releases its streams through the
-		 * transport, which must still be there. */
+			/* The session first: while it is open it releases its streams through the
+			 * transport, which must still be there. */
+#ifdef SL_HAVE_WT
+		/* A WebTransport connection hands its session back closed, so freeing the session
+		 * after it touches no transport. */
+		sl_wt_conn_free(c->wt);
+#endif
 		if (c->s)
 			sl_moq_session_free(c->s);
 		sl_client_ws_free(c->ws);
@@ -334,11 +392,11 @@ int sl_client_parse_url(const char *url, struct sockaddr_storage *ss, socklen_t 
 		p += 5;
 	else if (strncmp(p, "wss://", 6) == 0)
 		p += 6;
+	else if (strncmp(p, "https://", 8) == 0)
+		p += 8;
 	char host[300];
 	snprintf(host, sizeof(host), "%s", p);
-	char *slash = strchr(host, '/');
-	if (slash)
-		*slash = '\0';
+	host[strcspn(host, "/?")] = '\0';
 	if (strncmp(host, "localhost:", 10) == 0) {
 		char tmp[300];
 		snprintf(tmp, sizeof(tmp), "127.0.0.1:%s", host + 10);
@@ -434,6 +492,78 @@ static int connect_ws(struct sl_client *cl, const char *url, enum sl_moq_version
 	return 0;
 }
 
+#ifdef SL_HAVE_WT
+/* The WebTransport layer's host: the session was made with the connection, and it is the
+ * connection's to free. */
+static struct sl_moq_session *wt_attach(void *arg, struct sl_wt_conn *wt,
+					const struct sl_h3_connect *req, const char *alpn,
+					const struct sl_moq_transport_ops *ops, void *t,
+					int *status, const char **why)
+{
+	(void)wt;
+	(void)req;
+	(void)alpn; /* the only one offered: the session's version */
+	(void)ops;
+	(void)t;
+	(void)status;
+	(void)why;
+	struct sl_client_conn *c = arg;
+	c->connected = true;
+	return c->s;
+}
+
+static void wt_detach(void *arg, struct sl_wt_conn *wt, struct sl_moq_session *s)
+{
+	(void)arg;
+	(void)wt;
+	(void)s;
+}
+
+/* A moq-lite connection over WebTransport (https://HOST:PORT/path?query). */
+static int connect_wt(struct sl_client *cl, const char *url, enum sl_moq_version version,
+		      struct sl_client_conn **out)
+{
+	const char *p = url + 8;
+	size_t hl = strcspn(p, "/?");
+	char authority[256], path[1024];
+	if (hl == 0 || hl >= sizeof(authority) || strlen(p + hl) + 2 > sizeof(path))
+		return SL_EINVAL;
+	memcpy(authority, p, hl);
+	authority[hl] = '\0';
+	snprintf(path, sizeof(path), "%s%s", p[hl] == '/' ? "" : "/", p + hl);
+	int k = alpn_slot(cl, SL_WT_ALPN);
+	if (k < 0)
+		return k;
+	struct sl_client_conn *c;
+	int rc = start_conn(cl, url, (unsigned)k, &c);
+	if (rc != 0)
+		return rc;
+	struct sl_wt_host host = {
+		.attach = wt_attach,
+		.detach = wt_detach,
+		.arg = c,
+		.alpns = {version == SL_MOQ_LITE_05 ? SL_MOQ_ALPN_05 : SL_MOQ_ALPN},
+		.n_alpns = 1};
+	rc = sl_wt_conn_new_client(&host, authority, path, &sl_moq_quic_transport, c->qc, &c->wt);
+	struct sl_moq_session_config sc;
+	sl_moq_session_config_default(&sc);
+	sc.server = false;
+	sc.version = version;
+	/* Its stream opens wait (SL_EBUSY) until the CONNECT is answered. */
+	if (rc == 0 && (c->s = sl_moq_session_new(&sc, &sl_wt_moq_transport, c->wt, NULL)) == NULL)
+		rc = SL_ENOMEM;
+	if (rc != 0) {
+		sl_wt_conn_free(c->wt);
+		sl_quic_conn_close(c->qc, 0, "cannot start");
+		free(c);
+		return rc;
+	}
+	link_conn(cl, c);
+	*out = c;
+	return 0;
+}
+#endif
+
 int sl_client_connect_moq(struct sl_client *cl, const char *url, enum sl_moq_version version,
 			  struct sl_client_conn **out)
 {
@@ -441,6 +571,13 @@ int sl_client_connect_moq(struct sl_client *cl, const char *url, enum sl_moq_ver
 		return SL_EINVAL;
 	if (sl_client_ws_is_url(url))
 		return connect_ws(cl, url, version, out);
+	if (strncmp(url, "https://", 8) == 0) {
+#ifdef SL_HAVE_WT
+		return connect_wt(cl, url, version, out);
+#else
+		return SL_ENOTSUP; /* built without nghttp3 */
+#endif
+	}
 	/* lite-04 keeps slot 0; lite-05 gets a slot (an endpoint) of its own, so each
 	 * connection offers exactly its version and the session speaks what was negotiated. */
 	int k = version == SL_MOQ_LITE_04 ? 0 : alpn_slot(cl, SL_MOQ_ALPN_05);
@@ -529,6 +666,10 @@ void sl_client_conn_close(struct sl_client_conn *c, uint64_t code, const char *r
 {
 	if (c->ws != NULL && !c->closed)
 		sl_client_ws_close(c->ws, code, reason);
+#ifdef SL_HAVE_WT
+	else if (c->wt != NULL && c->qc != NULL && !c->closed)
+		sl_quic_conn_close(c->qc, code == 0 ? SL_H3_NO_ERROR : code, reason);
+#endif
 	else if (c->qc != NULL && !c->closed)
 		sl_quic_conn_close(c->qc, code, reason);
 }

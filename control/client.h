@@ -33,6 +33,7 @@
 struct sl_client;
 struct sl_client_conn;
 struct sl_client_ws;
+struct sl_wt_conn;
 
 /* Distinct application protocols one client can speak (moq-lite-04 is always one of them). */
 #define SL_CLIENT_MAX_ALPNS 4
@@ -79,8 +80,12 @@ struct sl_client_conn {
 	bool closed;
 	uint64_t close_error;
 	void *user;
+	/* What ended the connection, when more is known than its error code: a WebTransport
+	 * refusal ("the server refused the WebTransport session: 401"); "" otherwise. */
+	char why[160];
 	/* private */
 	struct sl_client_ws *ws; /* the WebSocket transport (ws://, wss://); NULL on QUIC */
+	struct sl_wt_conn *wt;	 /* the WebTransport layer (https://); NULL otherwise */
 	struct sl_client_conn *next;
 };
 

@@ -62,17 +62,22 @@ static int connect_one(const char *prog, const char *url, enum sl_moq_version ve
 	int rc = sl_client_new(url, 1, cl);
 	if (rc != 0) {
 		fprintf(stderr, "%s: %s: %s\n", prog, url,
-			rc == SL_EINVAL ? "not a moq://, ws:// or wss://HOST:PORT URL"
+			rc == SL_EINVAL ? "not a moq://, https://, ws:// or wss://HOST:PORT URL"
 					: sl_strerror(rc));
 		return SL_CTL_EXIT_USAGE;
 	}
+	*conn = NULL;
 	rc = sl_client_connect_moq(*cl, url, version, conn);
 	if (rc == 0)
 		rc = sl_client_wait_connected(*cl, 5 * SEC);
 	if (rc != 0) {
+		/* A WebTransport refusal names its status ("... refused ...: 401"). */
+		const char *why = *conn && (*conn)->why[0] ? (*conn)->why : NULL;
 		fprintf(stderr, "%s: cannot connect to %s: %s\n", prog, url,
-			rc == SL_ETIMEDOUT ? "no answer within 5 s — is shardlined running?"
-					   : sl_strerror(rc));
+			why		     ? why
+			: rc == SL_ETIMEDOUT ? "no answer within 5 s — is shardlined running?"
+			: rc == SL_ENOTSUP   ? "https:// needs a build with nghttp3"
+					     : sl_strerror(rc));
 		sl_client_free(*cl);
 		return SL_CTL_EXIT_CONNECT;
 	}

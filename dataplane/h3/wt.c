@@ -5,6 +5,7 @@
 #include "core/err.h"
 #include "core/pool.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,8 @@ enum kind {
 	K_WT_IN,       /* a session stream the peer opened (prefix read) */
 	K_WT_OUT,      /* a session stream the moq session opened */
 	K_CONTROL_OUT, /* ours */
+	K_RESPONSE,    /* client: our CONNECT stream, waiting for the answer */
+	K_WT_PENDING,  /* client: a server's session stream that came before the answer */
 };
 
 struct wt_stream {
@@ -44,7 +47,9 @@ struct wt_stream {
 	} rd;
 	uint8_t *sec; /* a frame being collected (HEADERS, SETTINGS) */
 	size_t sec_len, sec_cap;
-	bool sec_skip; /* the current frame is not collected */
+	bool sec_skip;	  /* the current frame is not collected */
+	bool pending_fin; /* K_WT_PENDING: the stream ended (its bytes are in sec) */
+	bool gone;	  /* K_WT_PENDING: the lower stream is closed (handle NULL) */
 };
 
 struct sl_wt_conn {
@@ -71,6 +76,12 @@ struct sl_wt_conn {
 	uint8_t cap_val[4 + SL_H3_WT_MAX_REASON];
 	size_t cap_val_len;
 	struct sl_wt_stats st;
+	/* The client side (sl_wt_conn_new_client): what it asks for, how it was answered. */
+	bool client, connect_sent;
+	char authority[256];
+	char path[1024];
+	int status;    /* the answer's :status, 0 before it */
+	char why[160]; /* what went wrong first, for the user ("" while nothing did) */
 };
 
 /* ---- helpers ---- */
@@ -81,10 +92,18 @@ static bool live(const struct sl_wt_conn *c)
 	return c->session != NULL && !c->session_ended;
 }
 
+/* Keeps the first reason the connection failed: a client reports it to its user. */
+static void note(struct sl_wt_conn *c, const char *why)
+{
+	if (c->why[0] == '\0' && why)
+		snprintf(c->why, sizeof(c->why), "%s", why);
+}
+
 static void fail_conn(struct sl_wt_conn *c, uint64_t code, const char *why)
 {
 	if (c->failed || c->closed)
 		return;
+	note(c, why);
 	c->failed = true;
 	c->st.h3_errors++;
 	c->lower->close(c->lower_t, code, why);
@@ -132,13 +151,13 @@ static int write_copy(struct sl_wt_conn *c, struct wt_stream *ws, const uint8_t 
 	return c->lower->write(c->lower_t, ws->handle, s, fin);
 }
 
-/* Collects a frame's payload piece; false when it would exceed cap (nothing kept). */
-static bool collect(struct wt_stream *ws, const struct sl_h3_read *ev, size_t cap)
+/* Appends bytes to the stream's buffer; false when it would exceed cap (nothing kept). */
+static bool append(struct wt_stream *ws, const uint8_t *d, size_t n, size_t cap)
 {
-	if (ws->sec_len + ev->data_len > cap)
+	if (ws->sec_len + n > cap)
 		return false;
-	if (ws->sec_cap < ws->sec_len + ev->data_len) {
-		size_t want = ws->sec_len + ev->data_len;
+	if (ws->sec_cap < ws->sec_len + n) {
+		size_t want = ws->sec_len + n;
 		want = want < 256 ? 256 : want * 2 > cap ? cap : want * 2;
 		uint8_t *p = realloc(ws->sec, want);
 		if (p == NULL)
@@ -146,10 +165,16 @@ static bool collect(struct wt_stream *ws, const struct sl_h3_read *ev, size_t ca
 		ws->sec = p;
 		ws->sec_cap = want;
 	}
-	if (ev->data_len)
-		memcpy(ws->sec + ws->sec_len, ev->data, ev->data_len);
-	ws->sec_len += ev->data_len;
+	if (n)
+		memcpy(ws->sec + ws->sec_len, d, n);
+	ws->sec_len += n;
 	return true;
+}
+
+/* Collects a frame's payload piece; false when it would exceed cap (nothing kept). */
+static bool collect(struct wt_stream *ws, const struct sl_h3_read *ev, size_t cap)
+{
+	return append(ws, ev->data, ev->data_len, cap);
 }
 
 /* The session is over from the transport's side: tell it and hand it back to the host. */
@@ -267,6 +292,29 @@ static void answer(struct sl_wt_conn *c, struct wt_stream *ws, const struct sl_h
 	write_copy(c, ws, buf, sl_writer_len(&w), fin);
 }
 
+/* The prefixes of the session's own streams (session id), ready before the session may open
+ * one. Returns 0 or SL_ENOMEM (none kept). */
+static int make_prefixes(struct sl_wt_conn *c, uint64_t id)
+{
+	uint8_t pre[16];
+	struct sl_writer w;
+	sl_writer_init(&w, pre, sizeof(pre));
+	sl_h3_encode_wt_stream_header(&w, true, id);
+	c->prefix_bidi = sl_buf_from(pre, sl_writer_len(&w));
+	sl_writer_init(&w, pre, sizeof(pre));
+	sl_h3_encode_wt_stream_header(&w, false, id);
+	c->prefix_uni = sl_buf_from(pre, sl_writer_len(&w));
+	if (c->prefix_bidi == NULL || c->prefix_uni == NULL) {
+		if (c->prefix_bidi)
+			sl_buf_unref(c->prefix_bidi);
+		if (c->prefix_uni)
+			sl_buf_unref(c->prefix_uni);
+		c->prefix_bidi = c->prefix_uni = NULL;
+		return SL_ENOMEM;
+	}
+	return 0;
+}
+
 static void refuse(struct sl_wt_conn *c, struct wt_stream *ws, int status)
 {
 	char code[8];
@@ -306,21 +354,7 @@ static void on_fields(struct sl_wt_conn *c, struct wt_stream *ws, const struct s
 		return;
 	}
 	const char *alpn = c->host.alpns[pick];
-	/* The prefixes of the session's own streams, ready before the session may open one. */
-	uint8_t pre[16];
-	struct sl_writer w;
-	sl_writer_init(&w, pre, sizeof(pre));
-	sl_h3_encode_wt_stream_header(&w, true, ws->id);
-	c->prefix_bidi = sl_buf_from(pre, sl_writer_len(&w));
-	sl_writer_init(&w, pre, sizeof(pre));
-	sl_h3_encode_wt_stream_header(&w, false, ws->id);
-	c->prefix_uni = sl_buf_from(pre, sl_writer_len(&w));
-	if (c->prefix_bidi == NULL || c->prefix_uni == NULL) {
-		if (c->prefix_bidi)
-			sl_buf_unref(c->prefix_bidi);
-		if (c->prefix_uni)
-			sl_buf_unref(c->prefix_uni);
-		c->prefix_bidi = c->prefix_uni = NULL;
+	if (make_prefixes(c, ws->id) != 0) {
 		refuse(c, ws, 500);
 		return;
 	}
@@ -383,6 +417,225 @@ static void on_request(struct sl_wt_conn *c, struct wt_stream *ws)
 	}
 	free(fs);
 }
+/* ---- the client's CONNECT and its answer ---- */
+
+/* A session stream the server opened before its answer was read is kept up to this much:
+ * the answer and the session's first streams leave the server together, and QUIC may hand
+ * them over in any order. */
+#define MAX_PENDING 65536
+
+/* The client ends the connection after a refusal or an answer it cannot use: one session per
+ * connection, so nothing else would come over it. Not an HTTP/3 error of the server's. */
+static void client_give_up(struct sl_wt_conn *c, const char *why)
+{
+	if (c->failed || c->closed)
+		return;
+	note(c, why);
+	c->failed = true;
+	c->lower->close(c->lower_t, SL_H3_NO_ERROR, c->why);
+}
+
+/* The extended CONNECT (RFC 9220, draft-ietf-webtrans-http3), sent once the server's SETTINGS
+ * said it takes one: RFC 9220 3 forbids it before. */
+static void send_connect(struct sl_wt_conn *c)
+{
+	if (c->connect_sent || c->failed || c->closed)
+		return;
+	c->connect_sent = true;
+	struct wt_stream *ws = stream_new(c, K_RESPONSE, true);
+	if (ws == NULL) {
+		fail_conn(c, SL_H3_INTERNAL_ERROR, "out of memory");
+		return;
+	}
+	if (c->lower->open_stream(c->lower_t, true, ws, &ws->handle) != 0) {
+		stream_free(c, ws);
+		fail_conn(c, SL_H3_INTERNAL_ERROR, "cannot open the CONNECT stream");
+		return;
+	}
+	/* Our first bidirectional stream, so id 0, which names the session in every prefix: the
+	 * moq session opens none before the answer (up_open says SL_EBUSY until then). */
+	ws->id = 0;
+	sl_h3_frame_reader_init(&ws->rd.fr, false);
+	if (make_prefixes(c, ws->id) != 0) {
+		fail_conn(c, SL_H3_INTERNAL_ERROR, "out of memory");
+		return;
+	}
+	c->session_id = ws->id;
+	c->connect = ws;
+	/* wt-available-protocols: an sf-list of sf-strings, our versions in our order. */
+	char protos[4 * 40] = "";
+	size_t pl = 0;
+	for (unsigned i = 0; i < c->host.n_alpns && pl < sizeof(protos); i++)
+		pl += (size_t)snprintf(protos + pl, sizeof(protos) - pl, "%s\"%s\"", i ? ", " : "",
+				       c->host.alpns[i]);
+	struct sl_h3_field f[7];
+	size_t n = 0;
+	f[n++] = FIELD(":method", "CONNECT");
+	f[n++] = FIELD(":scheme", "https");
+	f[n++] = FIELD(":authority", c->authority);
+	f[n++] = FIELD(":path", c->path);
+	f[n++] = FIELD(":protocol", "webtransport");
+	/* Draft-02's marker, as Chromium sends it: the relay answers in the same terms. */
+	f[n++] = FIELD("sec-webtransport-http3-draft02", "1");
+	f[n++] = FIELD("wt-available-protocols", protos);
+	uint8_t buf[2048];
+	struct sl_writer w;
+	sl_writer_init(&w, buf, sizeof(buf));
+	if (sl_h3_qpack_encode(c->qpack, (int64_t)ws->id, f, n, &w) != 0) {
+		fail_conn(c, SL_H3_INTERNAL_ERROR, "cannot encode the CONNECT");
+		return;
+	}
+	if (write_copy(c, ws, buf, sl_writer_len(&w), false) != 0)
+		fail_conn(c, SL_H3_INTERNAL_ERROR, "cannot write the CONNECT");
+}
+
+static void wt_accept(struct sl_wt_conn *c, struct wt_stream *ws, const uint8_t *p, size_t n,
+		      bool fin)
+{
+	ws->kind = K_WT_IN;
+	ws->moq = sl_moq_session_stream_accept(c->session, ws, ws->bidi);
+	c->st.streams_in++;
+	if (ws->moq && (n > 0 || fin))
+		sl_moq_session_stream_data(c->session, ws->moq, p, n, fin);
+}
+
+/* The session is attached: the streams the server opened before the answer go to it. */
+static void adopt_pending(struct sl_wt_conn *c)
+{
+	struct wt_stream *next;
+	for (struct wt_stream *ws = c->streams; ws && live(c); ws = next) {
+		next = ws->next;
+		if (ws->kind != K_WT_PENDING)
+			continue;
+		uint8_t *b = ws->sec;
+		size_t n = ws->sec_len;
+		ws->sec = NULL;
+		ws->sec_len = ws->sec_cap = 0;
+		wt_accept(c, ws, b, n, ws->pending_fin);
+		free(b);
+		if (ws->gone) {
+			/* Its lower stream closed while it waited: the session hears it now. */
+			if (ws->moq && live(c))
+				sl_moq_session_stream_closed(c->session, ws->moq);
+			stream_free(c, ws);
+		}
+	}
+}
+
+/* The answer's whole HEADERS section. */
+static void on_response(struct sl_wt_conn *c, struct wt_stream *ws)
+{
+	enum sl_h3_error err;
+	const char *why = NULL;
+	struct sl_h3_fields *fs = malloc(sizeof(*fs)); /* once per connection */
+	if (fs == NULL) {
+		fail_conn(c, SL_H3_INTERNAL_ERROR, "out of memory");
+		return;
+	}
+	int rc =
+		sl_h3_qpack_decode(c->qpack, (int64_t)ws->id, ws->sec, ws->sec_len, fs, &err, &why);
+	ws->sec_len = 0;
+	const struct sl_h3_field *st = rc == 0 ? sl_h3_fields_get(fs, ":status") : NULL;
+	int status = 0;
+	if (st && st->value_len == 3 && st->value[0] >= '1' && st->value[0] <= '5' &&
+	    st->value[1] >= '0' && st->value[1] <= '9' && st->value[2] >= '0' &&
+	    st->value[2] <= '9')
+		status = atoi(st->value);
+	if (status == 0) {
+		free(fs);
+		c->st.malformed++;
+		fail_conn(c, rc == 0 || err == SL_H3_MESSAGE_ERROR ? SL_H3_MESSAGE_ERROR : err,
+			  "a malformed answer to the CONNECT");
+		return;
+	}
+	if (status < 200) {
+		free(fs); /* interim: the answer is still to come */
+		return;
+	}
+	c->status = status;
+	char msg[sizeof(c->why)];
+	if (status >= 300) {
+		free(fs);
+		c->st.refused++;
+		snprintf(msg, sizeof(msg), "the server refused the WebTransport session: %d",
+			 status);
+		client_give_up(c, msg);
+		return;
+	}
+	/* wt-protocol: the version the server picked, an sf-string among those offered. */
+	const struct sl_h3_field *wp = sl_h3_fields_get(fs, "wt-protocol");
+	int pick =
+		wp ? sl_wt_pick_protocol(wp->value, c->host.alpns, c->host.n_alpns) : SL_ENOTFOUND;
+	free(fs);
+	if (pick < 0) {
+		client_give_up(c, "the server's 200 named no moq-lite version offered "
+				  "(wt-protocol)");
+		return;
+	}
+	int hstatus = 0;
+	why = NULL;
+	struct sl_moq_session *s = c->host.attach(c->host.arg, c, NULL, c->host.alpns[pick],
+						  &sl_wt_moq_transport, c, &hstatus, &why);
+	if (s == NULL) {
+		client_give_up(c, why ? why : "no session for the connection");
+		return;
+	}
+	c->session = s;
+	ws->kind = K_CONNECT;
+	sl_h3_frame_reader_init(&ws->rd.fr, false);
+	free(ws->sec);
+	ws->sec = NULL;
+	ws->sec_cap = 0;
+	c->st.sessions++;
+	adopt_pending(c);
+}
+
+static void response_frames(struct sl_wt_conn *c, struct wt_stream *ws, const uint8_t *p, size_t n,
+			    bool fin)
+{
+	struct sl_h3_read ev;
+	while (ws->kind == K_RESPONSE && !c->failed) {
+		int e = sl_h3_frame_read(&ws->rd.fr, &p, &n, &ev);
+		if (e == SL_H3_READ_NONE)
+			break;
+		if (e == SL_H3_READ_FRAME) {
+			if (ev.type == SL_H3_FRAME_HEADERS) {
+				if (ev.len > MAX_SECTION) {
+					fail_conn(c, SL_H3_EXCESSIVE_LOAD, "an answer too large");
+					return;
+				}
+				ws->sec_skip = false;
+				ws->sec_len = 0;
+			} else if (ev.type == SL_H3_FRAME_DATA || ev.type == SL_H3_FRAME_SETTINGS ||
+				   ev.type == SL_H3_FRAME_GOAWAY ||
+				   ev.type == SL_H3_FRAME_MAX_PUSH_ID ||
+				   ev.type == SL_H3_FRAME_CANCEL_PUSH ||
+				   ev.type == SL_H3_FRAME_PUSH_PROMISE ||
+				   sl_h3_frame_is_h2_reserved(ev.type)) {
+				fail_conn(c, SL_H3_FRAME_UNEXPECTED,
+					  "a frame the answer may not begin with");
+				return;
+			} else {
+				ws->sec_skip = true;
+			}
+			continue;
+		}
+		if (ws->sec_skip)
+			continue;
+		if (!collect(ws, &ev, MAX_SECTION)) {
+			fail_conn(c, SL_H3_INTERNAL_ERROR, "out of memory");
+			return;
+		}
+		if (ev.end)
+			on_response(c, ws);
+	}
+	if (ws->kind == K_CONNECT && (n > 0 || fin))
+		sl_wt_stream_data(c, ws, p, n, fin);
+	else if (fin && ws->kind == K_RESPONSE && !c->failed)
+		fail_conn(c, SL_H3_REQUEST_INCOMPLETE,
+			  "the server ended the CONNECT stream without an answer");
+}
+
 /* ---- capsules on the CONNECT stream ---- */
 
 static void capsule_bytes(struct sl_wt_conn *c, const uint8_t *p, size_t n)
@@ -491,6 +744,17 @@ static void control_frames(struct sl_wt_conn *c, struct wt_stream *ws, const uin
 			free(ws->sec);
 			ws->sec = NULL;
 			ws->sec_len = ws->sec_cap = 0;
+			if (c->client) {
+				/* RFC 9220 3: no extended CONNECT unless the server enabled it;
+				 * and a server without WebTransport would refuse it anyway. */
+				if (s.enable_connect_protocol != 1 ||
+				    (s.enable_webtransport == 0 && s.wt_max_sessions == 0)) {
+					client_give_up(c, "the server's SETTINGS do not offer "
+							  "WebTransport");
+					return;
+				}
+				send_connect(c);
+			}
 		}
 	}
 }
@@ -499,17 +763,20 @@ static void control_frames(struct sl_wt_conn *c, struct wt_stream *ws, const uin
 static void wt_in(struct sl_wt_conn *c, struct wt_stream *ws, uint64_t id, const uint8_t *p,
 		  size_t n, bool fin)
 {
+	if (c->client && c->session == NULL && !c->session_ended && c->connect &&
+	    id == c->session_id && append(ws, p, n, MAX_PENDING)) {
+		/* Ahead of the answer: kept until it comes. */
+		ws->kind = K_WT_PENDING;
+		ws->pending_fin = fin;
+		return;
+	}
 	if (!live(c) || id != c->session_id) {
 		c->st.streams_rejected++;
 		c->lower->reset(c->lower_t, ws->handle, WT_BUFFERED_STREAM_REJECTED);
 		ws->kind = K_DRAIN;
 		return;
 	}
-	ws->kind = K_WT_IN;
-	ws->moq = sl_moq_session_stream_accept(c->session, ws, ws->bidi);
-	c->st.streams_in++;
-	if (ws->moq && (n > 0 || fin))
-		sl_moq_session_stream_data(c->session, ws->moq, p, n, fin);
+	wt_accept(c, ws, p, n, fin);
 }
 
 static void request_frames(struct sl_wt_conn *c, struct wt_stream *ws, const uint8_t *p, size_t n,
@@ -525,6 +792,12 @@ static void request_frames(struct sl_wt_conn *c, struct wt_stream *ws, const uin
 			return;
 		}
 		if (e == SL_H3_READ_FRAME) {
+			if (c->client) {
+				/* A server opens no request streams (RFC 9114 6.1). */
+				fail_conn(c, SL_H3_STREAM_CREATION_ERROR,
+					  "a request stream from the server");
+				return;
+			}
 			if (ev.type == SL_H3_FRAME_HEADERS) {
 				if (ev.len > MAX_SECTION) {
 					c->st.malformed++;
@@ -626,7 +899,12 @@ void sl_wt_stream_data(struct sl_wt_conn *c, void *user, const uint8_t *p, size_
 			ws->kind = K_CONTROL_IN;
 			sl_h3_frame_reader_init(&ws->rd.fr, false);
 		} else if (type == SL_H3_UNI_PUSH) {
-			fail_conn(c, SL_H3_STREAM_CREATION_ERROR, "a push stream from a client");
+			/* A client that never sent MAX_PUSH_ID allowed no push (RFC 9114 4.6). */
+			if (c->client)
+				fail_conn(c, SL_H3_ID_ERROR, "a push stream never allowed");
+			else
+				fail_conn(c, SL_H3_STREAM_CREATION_ERROR,
+					  "a push stream from a client");
 			return;
 		} else if (type == SL_H3_UNI_QPACK_ENCODER || type == SL_H3_UNI_QPACK_DECODER) {
 			bool *seen = type == SL_H3_UNI_QPACK_ENCODER ? &c->qpack_enc_seen
@@ -658,6 +936,17 @@ void sl_wt_stream_data(struct sl_wt_conn *c, void *user, const uint8_t *p, size_
 		return;
 	case K_CONNECT:
 		connect_frames(c, ws, p, n, fin);
+		return;
+	case K_RESPONSE:
+		response_frames(c, ws, p, n, fin);
+		return;
+	case K_WT_PENDING:
+		if (!append(ws, p, n, MAX_PENDING)) {
+			c->st.streams_rejected++;
+			c->lower->reset(c->lower_t, ws->handle, WT_BUFFERED_STREAM_REJECTED);
+			ws->kind = K_DRAIN;
+		}
+		ws->pending_fin = ws->pending_fin || fin;
 		return;
 	case K_WT_IN:
 	case K_WT_OUT:
@@ -705,6 +994,16 @@ void sl_wt_stream_reset(struct sl_wt_conn *c, void *user, uint64_t code)
 	case K_CONNECT:
 		end_session(c);
 		return;
+	case K_RESPONSE: {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "the server reset the CONNECT stream (%s)",
+			 sl_h3_error_name(code));
+		client_give_up(c, msg);
+		return;
+	}
+	case K_WT_PENDING:
+		ws->kind = K_DRAIN; /* never reached the session */
+		return;
 	case K_WT_IN:
 	case K_WT_OUT:
 		if (ws->moq && live(c)) {
@@ -738,6 +1037,12 @@ void sl_wt_stream_closed(struct sl_wt_conn *c, void *user)
 	struct wt_stream *ws = user;
 	if (ws == NULL)
 		return;
+	if (ws->kind == K_WT_PENDING && !c->closed) {
+		/* A finished stream ahead of the answer: its bytes wait for the session. */
+		ws->gone = true;
+		ws->handle = NULL;
+		return;
+	}
 	if ((ws->kind == K_WT_IN || ws->kind == K_WT_OUT) && ws->moq && live(c))
 		sl_moq_session_stream_closed(c->session, ws->moq);
 	bool was_connect = ws == c->connect;
@@ -831,15 +1136,58 @@ int sl_wt_start(struct sl_wt_conn *c)
 		{SL_H3_SETTING_WT_MAX_SESSIONS_DRAFT07, 1},
 		{SL_H3_SETTING_WT_MAX_SESSIONS, 1},
 	};
+	/* A client's: extended CONNECT is the server's to enable, so not that one; datagrams
+	 * and WebTransport as Chromium announces them (the client runtime advertises
+	 * max_datagram_frame_size, as H3_DATAGRAM requires, and drops what arrives). */
+	static const struct sl_h3_setting client_settings[] = {
+		{SL_H3_SETTING_H3_DATAGRAM, 1},
+		{SL_H3_SETTING_ENABLE_WEBTRANSPORT, 1},
+	};
 	uint8_t buf[64];
 	struct sl_writer w;
 	sl_writer_init(&w, buf, sizeof(buf));
 	sl_writer_varint(&w, SL_H3_UNI_CONTROL);
-	sl_h3_encode_settings(&w, settings, sizeof(settings) / sizeof(settings[0]));
+	if (c->client)
+		sl_h3_encode_settings(&w, client_settings,
+				      sizeof(client_settings) / sizeof(client_settings[0]));
+	else
+		sl_h3_encode_settings(&w, settings, sizeof(settings) / sizeof(settings[0]));
 	rc = write_copy(c, ws, buf, sl_writer_len(&w), false);
 	if (rc != 0)
 		fail_conn(c, SL_H3_INTERNAL_ERROR, "cannot write SETTINGS");
 	return rc;
+}
+
+int sl_wt_conn_new_client(const struct sl_wt_host *host, const char *authority, const char *path,
+			  const struct sl_moq_transport_ops *lower, void *lower_t,
+			  struct sl_wt_conn **out)
+{
+	if (authority == NULL || authority[0] == '\0' || path == NULL || path[0] != '/')
+		return SL_EINVAL;
+	struct sl_wt_conn *c;
+	if (strlen(authority) >= sizeof(c->authority) || strlen(path) >= sizeof(c->path))
+		return SL_EINVAL;
+	for (unsigned i = 0; host && i < host->n_alpns && i < 4; i++)
+		if (host->alpns[i] == NULL || strlen(host->alpns[i]) > 32)
+			return SL_EINVAL;
+	int rc = sl_wt_conn_new(host, lower, lower_t, &c);
+	if (rc != 0)
+		return rc;
+	c->client = true;
+	snprintf(c->authority, sizeof(c->authority), "%s", authority);
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	*out = c;
+	return 0;
+}
+
+int sl_wt_status(const struct sl_wt_conn *c)
+{
+	return c->status;
+}
+
+const char *sl_wt_error(const struct sl_wt_conn *c)
+{
+	return c->why[0] ? c->why : NULL;
 }
 
 struct sl_moq_session *sl_wt_session(const struct sl_wt_conn *c)
@@ -857,7 +1205,12 @@ void sl_wt_stats(const struct sl_wt_conn *c, struct sl_wt_stats *out)
 static int up_open(void *t, bool bidi, void *user, void **handle)
 {
 	struct sl_wt_conn *c = t;
-	if (c->closed || c->failed || c->session_ended || c->connect == NULL)
+	if (c->closed || c->failed || c->session_ended)
+		return SL_ECLOSED;
+	/* A client's session may poll before the answer: it retries once it is attached. */
+	if (c->client && c->session == NULL)
+		return SL_EBUSY;
+	if (c->connect == NULL)
 		return SL_ECLOSED;
 	struct wt_stream *ws = stream_new(c, K_WT_OUT, bidi);
 	if (ws == NULL)
@@ -887,6 +1240,12 @@ static int up_write(void *t, void *h, struct sl_slice data, bool fin)
 {
 	struct sl_wt_conn *c = t;
 	struct wt_stream *ws = h;
+	if (ws->handle == NULL) {
+		/* A stream that was over before the session had it (adopt_pending). */
+		if (data.buf)
+			sl_buf_unref(data.buf);
+		return SL_ECLOSED;
+	}
 	return c->lower->write(c->lower_t, ws->handle, data, fin);
 }
 
@@ -894,6 +1253,8 @@ static int up_reset(void *t, void *h, uint64_t code)
 {
 	struct sl_wt_conn *c = t;
 	struct wt_stream *ws = h;
+	if (ws->handle == NULL)
+		return SL_ECLOSED;
 	if (code > WT_CODE_MAX)
 		code = WT_CODE_MAX;
 	return c->lower->reset(c->lower_t, ws->handle, sl_h3_wt_code_to_h3((uint32_t)code));
@@ -940,7 +1301,7 @@ static void up_set_order(void *t, void *h, uint64_t order)
 {
 	struct sl_wt_conn *c = t;
 	struct wt_stream *ws = h;
-	if (c->lower->set_order)
+	if (c->lower->set_order && ws->handle)
 		c->lower->set_order(c->lower_t, ws->handle, order);
 }
 

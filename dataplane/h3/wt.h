@@ -50,7 +50,8 @@ struct sl_wt_conn;
 
 struct sl_wt_host {
 	/*
-	 * A WebTransport CONNECT arrived and alpn (one of the served ones) was picked for it.
+	 * A WebTransport CONNECT arrived and alpn (one of the served ones) was picked for it; on
+	 * a client (sl_wt_conn_new_client), the server answered 2xx with alpn (req NULL).
 	 * Returns the moq session to run over (ops, t), created with that version, or NULL to
 	 * refuse the request with *status (a 4xx or 5xx) and *why (for the log). req points into
 	 * the request's fields, valid during the call. Required.
@@ -92,6 +93,28 @@ extern const struct sl_moq_transport_ops sl_wt_moq_transport;
  */
 int sl_wt_conn_new(const struct sl_wt_host *host, const struct sl_moq_transport_ops *lower,
 		   void *lower_t, struct sl_wt_conn **out);
+
+/*
+ * The client side of a connection (docs/h3.md): after sl_wt_start it opens its control stream
+ * with SETTINGS, waits for the server's (which must enable extended CONNECT and WebTransport),
+ * sends the extended CONNECT on its first bidirectional stream (":authority" authority,
+ * ":path" path with its query, e.g. "/demo?jwt=...", wt-available-protocols listing
+ * host->alpns in order), and on a 2xx whose wt-protocol names one of them calls host->attach
+ * (req NULL) for the session to run over it. A refusal (any other status), an answer it cannot
+ * use or a server that offers no WebTransport ends the QUIC connection with H3_NO_ERROR, and
+ * sl_wt_status / sl_wt_error say why. Streams the server opens for the session before the
+ * answer is read are kept (up to 64 KiB each) and handed over with it. Returns 0, SL_EINVAL
+ * (an empty authority, a path not starting with '/', either too long) or SL_ENOMEM.
+ */
+int sl_wt_conn_new_client(const struct sl_wt_host *host, const char *authority, const char *path,
+			  const struct sl_moq_transport_ops *lower, void *lower_t,
+			  struct sl_wt_conn **out);
+
+/* The client's answer: its :status, 0 before one came. */
+int sl_wt_status(const struct sl_wt_conn *c);
+/* What ended the connection first (a refusal, a protocol error of the peer's), for the user;
+ * NULL while nothing did. */
+const char *sl_wt_error(const struct sl_wt_conn *c);
 
 /*
  * Frees the connection. A session still attached is told the connection is gone and detached

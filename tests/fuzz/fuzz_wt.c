@@ -5,7 +5,10 @@
  * stream, bytes on one, its end, a reset, its close, acknowledgements), and the bytes may be a
  * control stream, a CONNECT, capsules or session streams. The first script runs after a valid
  * control stream and CONNECT when the first byte is odd, so the fuzzer reaches the session
- * quickly. Nothing may crash or leak; the host gets back every session it attached.
+ * quickly. When the first byte has bit 1 set, the connection is a client
+ * (sl_wt_conn_new_client) and the script plays the server: the preamble is then the server's
+ * SETTINGS and a 200 naming moq-lite-05 on the client's CONNECT stream. Nothing may crash or
+ * leak; the host gets back every session it attached.
  */
 #include "core/buf.h"
 #include "core/err.h"
@@ -25,14 +28,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_STREAMS 32
 
 struct qs {
-	bool used, open, closed;
+	bool used, open, closed, bidi, ours;
 	void *user;
 	uint64_t written;
 };
 
 static struct qs streams[MAX_STREAMS];
 static int attached, detached;
-static bool conn_closed;
+static bool conn_closed, client_mode;
 
 static struct qs *qs_get(void)
 {
@@ -54,6 +57,8 @@ static int lo_open(void *t, bool bidi, void *user, void **handle)
 	struct qs *q = qs_get();
 	if (q == NULL)
 		return SL_EBUSY;
+	q->bidi = bidi;
+	q->ours = true;
 	q->user = user;
 	*handle = q;
 	return 0;
@@ -108,7 +113,7 @@ static struct sl_moq_session *h_attach(void *arg, struct sl_wt_conn *c,
 	(void)why;
 	struct sl_moq_session_config cfg;
 	sl_moq_session_config_default(&cfg);
-	cfg.server = true;
+	cfg.server = !client_mode;
 	cfg.version = strcmp(alpn, "moq-lite-05") == 0 ? SL_MOQ_LITE_05 : SL_MOQ_LITE_04;
 	attached++;
 	return sl_moq_session_new(&cfg, ops, t, NULL);
@@ -131,22 +136,59 @@ static const uint8_t preamble_connect[] = {
 	'b',  'l',  'e',  '-',	'p',  'r',  'o',  't',	'o', 'c',  'o',	 'l',  's', 0x0d, '"',
 	'm',  'o',  'q',  '-',	'l',  'i',  't',  'e',	'-', '0',  '5',	 '"'};
 
+/* The server's side of the preamble for a client: SETTINGS enabling extended CONNECT, datagrams
+ * and WebTransport, then (on the client's CONNECT stream) a 200 naming moq-lite-05. */
+static const uint8_t server_ctl[] = {0x00, 0x04, 0x09, 0x08, 0x01, 0x33,
+				     0x01, 0xab, 0x60, 0x37, 0x42, 0x01};
+
+static void client_preamble(struct sl_wt_conn *c, struct qs **peer, int *npeer)
+{
+	struct qs *q = qs_get();
+	q->user = sl_wt_stream_accept(c, q, false);
+	sl_wt_stream_data(c, q->user, server_ctl, sizeof(server_ctl), false);
+	peer[(*npeer)++] = q;
+	struct qs *connect = NULL;
+	for (int i = 0; i < MAX_STREAMS && connect == NULL; i++)
+		if (streams[i].used && streams[i].ours && streams[i].bidi)
+			connect = &streams[i];
+	if (connect == NULL)
+		return;
+	peer[(*npeer)++] = connect;
+	struct sl_h3_qpack *qp;
+	if (sl_h3_qpack_new(&qp) != 0)
+		return;
+	static const struct sl_h3_field f[] = {{":status", "200", 7, 3},
+					       {"wt-protocol", "\"moq-lite-05\"", 11, 13}};
+	uint8_t buf[128];
+	struct sl_writer w;
+	sl_writer_init(&w, buf, sizeof(buf));
+	if (sl_h3_qpack_encode(qp, 0, f, 2, &w) == 0)
+		sl_wt_stream_data(c, connect->user, buf, sl_writer_len(&w), false);
+	sl_h3_qpack_free(qp);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	memset(streams, 0, sizeof(streams));
 	attached = detached = 0;
 	conn_closed = false;
+	client_mode = size > 0 && (data[0] & 2);
 	struct sl_wt_host host = {.attach = h_attach,
 				  .detach = h_detach,
 				  .alpns = {"moq-lite-05", "moq-lite-04"},
 				  .n_alpns = 2};
 	struct sl_wt_conn *c;
-	if (sl_wt_conn_new(&host, &lower, NULL, &c) != 0)
+	if (client_mode
+		    ? sl_wt_conn_new_client(&host, "relay:443", "/?jwt=x", &lower, NULL, &c) != 0
+		    : sl_wt_conn_new(&host, &lower, NULL, &c) != 0)
 		return 0;
 	sl_wt_start(c);
 	struct qs *peer[MAX_STREAMS];
 	int npeer = 0;
-	if (size > 0 && (data[0] & 1)) {
+	if (client_mode && (data[0] & 1)) {
+		client_preamble(c, peer, &npeer);
+		CHECK(attached == 1); /* the answer attached the client's session */
+	} else if (size > 0 && (data[0] & 1)) {
 		struct qs *q = qs_get();
 		q->user = sl_wt_stream_accept(c, q, false);
 		sl_wt_stream_data(c, q->user, preamble_ctl, sizeof(preamble_ctl), false);

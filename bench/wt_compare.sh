@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# WebTransport's figure beside raw QUIC and the WebSocket: relay CPU per delivered frame and
+# latency for 1 -> N fan-out with the publisher on raw QUIC and the subscribers over raw QUIC
+# (moq://), WebTransport over HTTP/3 (https://, ALPN h3 on the same UDP port, as browsers
+# connect) and WebSocket+qmux with TLS (wss://, the --listen-tcp listener), all through one
+# daemon in one run (modelled on bench/ws_compare.sh). Transports alternate when REPEAT > 1.
+# Relay CPU comes from --admin (the daemon's /proc/PID/stat over the measured window). Prints
+# a markdown table with each transport's ratio to QUIC. The daemon this script starts is
+# stopped when it ends, however it ends.
+#
+# Usage: bench/wt_compare.sh [DURATION_S [BUILD_DIR]]
+#   DURATION_S  seconds measured per run (default 8), after a WARMUP s warm-up
+#   BUILD_DIR   the meson build with shardlined and shardline-bench (default build/)
+# Environment: SUBSCRIBERS (100), FPS (60), SIZE (4096), GROUP_FRAMES (60), WARMUP (2),
+#   WORKERS (2), REPEAT (1; the table gives the median of each figure), VERSION (05),
+#   TRANSPORTS ("quic wt wss": any of them, in that order of runs).
+set -u
+
+duration=${1:-8}
+here=$(cd "$(dirname "$0")" && pwd)
+build=${2:-$here/../build}
+daemon=$build/control/shardlined bench=$build/bench/shardline-bench
+subscribers=${SUBSCRIBERS:-100}
+fps=${FPS:-60} size=${SIZE:-4096} group_frames=${GROUP_FRAMES:-60} warmup=${WARMUP:-2}
+workers=${WORKERS:-2} repeat=${REPEAT:-1} version=${VERSION:-05}
+transports=${TRANSPORTS:-quic wt wss}
+
+die() {
+	echo "wt_compare.sh: $*" >&2
+	exit 2
+}
+if [ ! -x "$daemon" ] || [ ! -x "$bench" ]; then
+	die "build first: no $daemon or $bench"
+fi
+
+work=$(mktemp -d /tmp/sl-wt-compare-XXXXXX)
+sl_pid='' bench_pid=''
+stop_daemon() {
+	# Only the processes this script started, by their pids.
+	for p in $bench_pid $sl_pid; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	for p in $bench_pid $sl_pid; do
+		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	sl_pid='' bench_pid=''
+}
+cleanup() {
+	stop_daemon
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+	python3 -c 'import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if sys.argv[1] == "udp" else socket.SOCK_STREAM)
+s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' "$1"
+}
+
+# start_daemon TLS: shardlined with a UDP listener and a TCP one (TLS on or off); sets
+# udp_port, tcp_port, sl_pid. It keeps no data (--io-cores 0): this is live fan-out only.
+start_daemon() {
+	udp_port=$(free_port udp) tcp_port=$(free_port tcp)
+	rm -f "$work/admin.sock"
+	"$daemon" --listen "127.0.0.1:$udp_port" --listen-tcp "127.0.0.1:$tcp_port" \
+		--tcp-tls="$1" --workers "$workers" --io-cores 0 --admin "$work/admin.sock" \
+		>"$work/shardlined-$1.log" 2>&1 &
+	sl_pid=$!
+	for _ in $(seq 100); do
+		[ -S "$work/admin.sock" ] && break
+		sleep 0.1
+	done
+	[ -S "$work/admin.sock" ] || { cat "$work/shardlined-$1.log" >&2; die "shardlined did not start"; }
+	echo "shardlined (pid $sl_pid, $workers workers) on udp 127.0.0.1:$udp_port and tcp" \
+		"127.0.0.1:$tcp_port (tcp_tls $1)" >&2
+}
+
+shape=(--fps "$fps" --size "$size" --group-frames "$group_frames" --duration "$duration"
+	--warmup "$warmup" --version "$version" --json --admin "$work/admin.sock")
+
+# run NAME SUB_URL: one fan-out run per subscriber count; NAME-N-R.json. The publisher is
+# always on raw QUIC, so the rows differ only in the subscribers' transport.
+run() {
+	local name=$1 sub_url=$2 n
+	for n in $subscribers; do
+		kill -0 "$sl_pid" 2>/dev/null || die "shardlined exited: $(tail -5 "$work"/shardlined-*.log)"
+		echo "running 1 -> $n subscribers over $name ($sub_url), ${duration} s (run $r_now) ..." >&2
+		# The JSON line is the result; anything else a run prints goes to stderr. In the
+		# background, so that a Ctrl-C interrupts this wait and runs the trap at once.
+		"$bench" fanout "moq://127.0.0.1:$udp_port" --sub-url "$sub_url" --subscribers "$n" \
+			"${shape[@]}" >"$work/$n-$name-$r_now.json" &
+		bench_pid=$!
+		wait "$bench_pid"
+		local rc=$?
+		bench_pid=''
+		[ $rc -eq 0 ] || echo "  (exit status $rc: see the delivered column)" >&2
+	done
+}
+
+start_daemon true
+for r_now in $(seq 1 "$repeat"); do
+	for t in $transports; do
+		case $t in
+		quic) run quic "moq://127.0.0.1:$udp_port" ;;
+		wt) run wt "https://127.0.0.1:$udp_port/" ;;
+		wss) run wss "wss://127.0.0.1:$tcp_port/" ;;
+		*) die "TRANSPORTS: unknown '$t' (quic, wt, wss)" ;;
+		esac
+	done
+done
+stop_daemon
+
+python3 - "$work" "$subscribers" "$fps" "$size" "$group_frames" "$duration" "$workers" \
+	"$repeat" "$here" "$version" "$transports" <<'EOF'
+import sys
+
+res, subs, fps, size, gf, dur, workers, repeat, here, version, transports = sys.argv[1:12]
+sys.path.insert(0, here)
+from compare_lib import fmt, load_runs, median, ratio  # noqa: E402
+
+
+def load(n, name):
+    runs = load_runs(res, n, name, repeat)
+    if not runs:
+        return None
+    med = lambda get: median(runs, get)
+    return {
+        "cpu": med(lambda r: r.get("relay_cpu_us_per_frame", -1)),
+        "p50": med(lambda r: r["latency_us"]["p50"]),
+        "p99": med(lambda r: r["latency_us"]["p99"]),
+        "del": f'{med(lambda r: r["delivered"]):.0f}/{runs[0]["expected"]}',
+    }
+
+
+print(f"\nfan-out 1 -> N on loopback, moq-lite-{version}, {fps} fps, {size}-byte frames, "
+      f"{gf}-frame groups, {dur} s measured; shardlined: socket driver, {workers} workers; "
+      f"publisher on raw QUIC; relay CPU per delivered frame from /proc/PID/stat"
+      + (f"; median of {repeat} runs" if int(repeat) > 1 else "") + "\n")
+labels = {"quic": "raw QUIC (moq://)", "wt": "WebTransport, HTTP/3 (https://)",
+          "wss": "WebSocket+qmux, TLS (wss://)"}
+print("| subscribers | transport | frames delivered | p50 us | p99 us | relay us/frame "
+      "| p99 / QUIC | relay CPU / QUIC |")
+print("|---:|---|---:|---:|---:|---:|---:|---:|")
+for n in subs.split():
+    q = load(n, "quic")
+    for name in transports.split():
+        m = load(n, name)
+        if not m:
+            print(f"| {n} | {labels[name]} | failed | | | | | |")
+            continue
+        g = lambda x, k: x.get(k) if x else None
+        print(f"| {n} | {labels[name]} | {m['del']} | {m['p50']:,.0f} | {m['p99']:,.0f} "
+              f"| {fmt(m['cpu'], 2)} | {ratio(m['p99'], g(q, 'p99'))} "
+              f"| {ratio(m['cpu'], g(q, 'cpu'))} |")
+EOF
