@@ -832,8 +832,10 @@ static void request_frames(struct sl_wt_conn *c, struct wt_stream *ws, const uin
 		if (ev.end)
 			on_request(c, ws);
 	}
-	if (ws->kind == K_CONNECT && n > 0)
-		sl_wt_stream_data(c, ws, p, n, false);
+	/* The rest of the bytes (capsules) and the end of the stream belong to the session now:
+	 * a FIN that came with the HEADERS ends it at once. */
+	if (ws->kind == K_CONNECT && (n > 0 || fin))
+		sl_wt_stream_data(c, ws, p, n, fin);
 	else if (fin && ws->kind == K_REQUEST) {
 		/* The request ended without a whole HEADERS. */
 		c->st.malformed++;

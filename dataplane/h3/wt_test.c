@@ -561,6 +561,16 @@ static void peer_closes_session(void **state)
 	assert_true(cq->fin);
 	assert_true(fx->closed);
 	assert_int_equal(fx->close_code, SL_H3_NO_ERROR);
+	/* A CONNECT whose stream ends with its HEADERS: the session opens and ends at once. */
+	fx_free(fx);
+	fx = fx_new();
+	assert_int_equal(sl_wt_start(fx->c), 0);
+	client_control(fx);
+	cq = client_request(fx, connect_req, N(connect_req), true);
+	assert_int_equal(answer_status(cq, NULL, 0), 200);
+	assert_int_equal(fx->attaches, 1);
+	assert_int_equal(fx->detaches, 1);
+	assert_true(cq->fin);
 	/* And a connection that dies with the session open. */
 	fx_free(fx);
 	fx = fx_new();
