@@ -590,31 +590,50 @@ static void on_response(struct sl_wt_conn *c, struct wt_stream *ws)
 	adopt_pending(c);
 }
 
-static void response_frames(struct sl_wt_conn *c, struct wt_stream *ws, const uint8_t *p, size_t n,
-			    bool fin)
+/* What the HEADERS reader of a request or response stream stopped at. */
+enum msg_stop {
+	MSG_MORE,      /* the bytes are used up (or the stream is another kind now) */
+	MSG_WT,	       /* a WebTransport signal: *ev has the session and the stream's bytes */
+	MSG_TOO_LARGE, /* a HEADERS frame over MAX_SECTION: the caller refuses it its way */
+	MSG_FAILED,    /* the connection failed (a frame no message may begin with) */
+};
+
+/*
+ * Reads a request (server) or response (client) stream's frames while ws->kind stays kind:
+ * collects its HEADERS and calls done once they are whole, skips unknown frames, and treats
+ * DATA before the HEADERS and control frames as H3_FRAME_UNEXPECTED (RFC 9114 4.1, 7.2).
+ */
+static enum msg_stop message_frames(struct sl_wt_conn *c, struct wt_stream *ws, const uint8_t **p,
+				    size_t *n, enum kind kind,
+				    void (*done)(struct sl_wt_conn *, struct wt_stream *),
+				    struct sl_h3_read *ev)
 {
-	struct sl_h3_read ev;
-	while (ws->kind == K_RESPONSE && !c->failed) {
-		int e = sl_h3_frame_read(&ws->rd.fr, &p, &n, &ev);
+	while (ws->kind == kind && !c->failed) {
+		int e = sl_h3_frame_read(&ws->rd.fr, p, n, ev);
 		if (e == SL_H3_READ_NONE)
 			break;
+		if (e == SL_H3_READ_WT_STREAM)
+			return MSG_WT;
 		if (e == SL_H3_READ_FRAME) {
-			if (ev.type == SL_H3_FRAME_HEADERS) {
-				if (ev.len > MAX_SECTION) {
-					fail_conn(c, SL_H3_EXCESSIVE_LOAD, "an answer too large");
-					return;
-				}
+			uint64_t t = ev->type;
+			if (kind == K_REQUEST && c->client) {
+				/* A server opens no request streams (RFC 9114 6.1). */
+				fail_conn(c, SL_H3_STREAM_CREATION_ERROR,
+					  "a request stream from the server");
+				return MSG_FAILED;
+			}
+			if (t == SL_H3_FRAME_HEADERS) {
+				if (ev->len > MAX_SECTION)
+					return MSG_TOO_LARGE;
 				ws->sec_skip = false;
 				ws->sec_len = 0;
-			} else if (ev.type == SL_H3_FRAME_DATA || ev.type == SL_H3_FRAME_SETTINGS ||
-				   ev.type == SL_H3_FRAME_GOAWAY ||
-				   ev.type == SL_H3_FRAME_MAX_PUSH_ID ||
-				   ev.type == SL_H3_FRAME_CANCEL_PUSH ||
-				   ev.type == SL_H3_FRAME_PUSH_PROMISE ||
-				   sl_h3_frame_is_h2_reserved(ev.type)) {
+			} else if (t == SL_H3_FRAME_DATA || t == SL_H3_FRAME_SETTINGS ||
+				   t == SL_H3_FRAME_GOAWAY || t == SL_H3_FRAME_MAX_PUSH_ID ||
+				   t == SL_H3_FRAME_CANCEL_PUSH || t == SL_H3_FRAME_PUSH_PROMISE ||
+				   sl_h3_frame_is_h2_reserved(t)) {
 				fail_conn(c, SL_H3_FRAME_UNEXPECTED,
-					  "a frame the answer may not begin with");
-				return;
+					  "a frame a message may not begin with");
+				return MSG_FAILED;
 			} else {
 				ws->sec_skip = true;
 			}
@@ -622,12 +641,28 @@ static void response_frames(struct sl_wt_conn *c, struct wt_stream *ws, const ui
 		}
 		if (ws->sec_skip)
 			continue;
-		if (!collect(ws, &ev, MAX_SECTION)) {
+		if (!collect(ws, ev, MAX_SECTION)) {
 			fail_conn(c, SL_H3_INTERNAL_ERROR, "out of memory");
-			return;
+			return MSG_FAILED;
 		}
-		if (ev.end)
-			on_response(c, ws);
+		if (ev->end)
+			done(c, ws);
+	}
+	return MSG_MORE;
+}
+
+static void response_frames(struct sl_wt_conn *c, struct wt_stream *ws, const uint8_t *p, size_t n,
+			    bool fin)
+{
+	struct sl_h3_read ev;
+	switch (message_frames(c, ws, &p, &n, K_RESPONSE, on_response, &ev)) {
+	case MSG_TOO_LARGE:
+		fail_conn(c, SL_H3_EXCESSIVE_LOAD, "an answer too large");
+		return;
+	case MSG_FAILED:
+		return;
+	default:
+		break;
 	}
 	if (ws->kind == K_CONNECT && (n > 0 || fin))
 		sl_wt_stream_data(c, ws, p, n, fin);
@@ -783,54 +818,19 @@ static void request_frames(struct sl_wt_conn *c, struct wt_stream *ws, const uin
 			   bool fin)
 {
 	struct sl_h3_read ev;
-	while (ws->kind == K_REQUEST && !c->failed) {
-		int e = sl_h3_frame_read(&ws->rd.fr, &p, &n, &ev);
-		if (e == SL_H3_READ_NONE)
-			break;
-		if (e == SL_H3_READ_WT_STREAM) {
-			wt_in(c, ws, ev.session, ev.data, ev.data_len, fin);
-			return;
-		}
-		if (e == SL_H3_READ_FRAME) {
-			if (c->client) {
-				/* A server opens no request streams (RFC 9114 6.1). */
-				fail_conn(c, SL_H3_STREAM_CREATION_ERROR,
-					  "a request stream from the server");
-				return;
-			}
-			if (ev.type == SL_H3_FRAME_HEADERS) {
-				if (ev.len > MAX_SECTION) {
-					c->st.malformed++;
-					c->lower->reset(c->lower_t, ws->handle,
-							SL_H3_EXCESSIVE_LOAD);
-					ws->kind = K_DRAIN;
-					return;
-				}
-				ws->sec_skip = false;
-				ws->sec_len = 0;
-			} else if (ev.type == SL_H3_FRAME_DATA || ev.type == SL_H3_FRAME_SETTINGS ||
-				   ev.type == SL_H3_FRAME_GOAWAY ||
-				   ev.type == SL_H3_FRAME_MAX_PUSH_ID ||
-				   ev.type == SL_H3_FRAME_CANCEL_PUSH ||
-				   ev.type == SL_H3_FRAME_PUSH_PROMISE ||
-				   sl_h3_frame_is_h2_reserved(ev.type)) {
-				/* DATA before HEADERS, or a control frame on a request stream. */
-				fail_conn(c, SL_H3_FRAME_UNEXPECTED,
-					  "a frame a request stream may not begin with");
-				return;
-			} else {
-				ws->sec_skip = true;
-			}
-			continue;
-		}
-		if (ws->sec_skip)
-			continue;
-		if (!collect(ws, &ev, MAX_SECTION)) {
-			fail_conn(c, SL_H3_INTERNAL_ERROR, "out of memory");
-			return;
-		}
-		if (ev.end)
-			on_request(c, ws);
+	switch (message_frames(c, ws, &p, &n, K_REQUEST, on_request, &ev)) {
+	case MSG_WT:
+		wt_in(c, ws, ev.session, ev.data, ev.data_len, fin);
+		return;
+	case MSG_TOO_LARGE:
+		c->st.malformed++;
+		c->lower->reset(c->lower_t, ws->handle, SL_H3_EXCESSIVE_LOAD);
+		ws->kind = K_DRAIN;
+		return;
+	case MSG_FAILED:
+		return;
+	case MSG_MORE:
+		break;
 	}
 	/* The rest of the bytes (capsules) and the end of the stream belong to the session now:
 	 * a FIN that came with the HEADERS ends it at once. */
