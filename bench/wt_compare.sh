@@ -27,58 +27,9 @@ fps=${FPS:-60} size=${SIZE:-4096} group_frames=${GROUP_FRAMES:-60} warmup=${WARM
 workers=${WORKERS:-2} repeat=${REPEAT:-1} version=${VERSION:-05}
 transports=${TRANSPORTS:-quic wt wss}
 
-die() {
-	echo "wt_compare.sh: $*" >&2
-	exit 2
-}
-if [ ! -x "$daemon" ] || [ ! -x "$bench" ]; then
-	die "build first: no $daemon or $bench"
-fi
-
-work=$(mktemp -d /tmp/sl-wt-compare-XXXXXX)
-sl_pid='' bench_pid=''
-stop_daemon() {
-	# Only the processes this script started, by their pids.
-	for p in $bench_pid $sl_pid; do
-		kill -TERM "$p" 2>/dev/null
-	done
-	for p in $bench_pid $sl_pid; do
-		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
-	sl_pid='' bench_pid=''
-}
-cleanup() {
-	stop_daemon
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-	python3 -c 'import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if sys.argv[1] == "udp" else socket.SOCK_STREAM)
-s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' "$1"
-}
-
-# start_daemon TLS: shardlined with a UDP listener and a TCP one (TLS on or off); sets
-# udp_port, tcp_port, sl_pid. It keeps no data (--io-cores 0): this is live fan-out only.
-start_daemon() {
-	udp_port=$(free_port udp) tcp_port=$(free_port tcp)
-	rm -f "$work/admin.sock"
-	"$daemon" --listen "127.0.0.1:$udp_port" --listen-tcp "127.0.0.1:$tcp_port" \
-		--tcp-tls="$1" --workers "$workers" --io-cores 0 --admin "$work/admin.sock" \
-		>"$work/shardlined-$1.log" 2>&1 &
-	sl_pid=$!
-	for _ in $(seq 100); do
-		[ -S "$work/admin.sock" ] && break
-		sleep 0.1
-	done
-	[ -S "$work/admin.sock" ] || { cat "$work/shardlined-$1.log" >&2; die "shardlined did not start"; }
-	echo "shardlined (pid $sl_pid, $workers workers) on udp 127.0.0.1:$udp_port and tcp" \
-		"127.0.0.1:$tcp_port (tcp_tls $1)" >&2
-}
+prog=wt_compare.sh
+# die, the work folder and its cleanup, free_port, start_daemon and stop_daemon.
+. "$here/transport_lib.sh"
 
 shape=(--fps "$fps" --size "$size" --group-frames "$group_frames" --duration "$duration"
 	--warmup "$warmup" --version "$version" --json --admin "$work/admin.sock")
