@@ -197,10 +197,9 @@ def tokens(shardlined, shardctl, work, folder, base):
     session's CONNECT carries ?jwt= in its :path. A token that grants the broadcast: the page
     gets its frames over WebTransport; a token with a bad signature: the CONNECT is refused
     (401), the page fails and auth.wt_refused counts it."""
-    import tokens_test  # its HS256 minting
     key = os.path.join(work, "hs.jwk")
     with open(key, "w") as f:
-        json.dump({"kty": "oct", "alg": "HS256", "k": tokens_test.b64u(tokens_test.SECRET)}, f)
+        json.dump(sltest.hs_jwk(), f)
     # Raw QUIC carries no token: shardctl pub publishes under the public prefix.
     d = Daemon(shardlined, shardctl, work, ["--auth-key", key, "--auth-public", "anon"],
                name="auth")
@@ -209,7 +208,7 @@ def tokens(shardlined, shardctl, work, folder, base):
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(0.5)
-        good = tokens_test.hs_token({"get": ["anon"], "exp": int(time.time()) + 600})
+        good = sltest.hs_token({"get": ["anon"], "exp": int(time.time()) + 600})
         res = drive(folder, page(base, "pages.html", mode="sub",
                                  relay=quote(d.relay + "?jwt=" + good, safe=""),
                                  broadcast="anon/cam", track="video", n=20))

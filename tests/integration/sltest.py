@@ -9,6 +9,9 @@ taken meanwhile). Its URLs: moq (raw QUIC), http (http:// or https:// on the TCP
 JS clients take), ws (ws:// or wss://). stop() fails the test when shardlined exits non-zero
 (a sanitizer build reports through its status), unless check=False.
 """
+import base64
+import hashlib
+import hmac
 import json
 import os
 import socket
@@ -17,6 +20,8 @@ import sys
 import time
 
 SKIP = 77
+# The HS256 key of the token tests (its JWK: hs_jwk()).
+SECRET = b"shardline-tokens-test-secret-0123456789"
 
 
 def fail(msg):
@@ -111,3 +116,74 @@ class Daemon:
                 rc = self.proc.wait()
             if check and rc != 0:
                 fail("shardlined exited with %d at stop" % rc)
+
+
+def stop_proc(p):
+    if p.poll() is None:
+        p.kill()
+    p.wait()
+
+
+def relay_lines(d, pub_url, sub_url, version, broadcast):
+    """shardctl pub --stdin at pub_url -> shardctl sub at sub_url (any of the URL kinds the
+    tools take), moq-lite-VERSION: 30 lines, 5 to a group, must all arrive in order."""
+    n, per_group = 30, 5
+    subs0 = d.subscriptions()
+    sub = subprocess.Popen([d.shardctl, "sub", sub_url, broadcast, "text", "--frames", str(n),
+                            "--timeout", "10", "--version", version],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pub = subprocess.Popen([d.shardctl, "pub", pub_url, broadcast, "text", "--stdin",
+                            "--group-frames", str(per_group), "--version", version],
+                           stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE)
+    try:
+        # sub waits for the announcement and subscribes from the latest group: it must have
+        # subscribed before the first line.
+        d.wait_subscriptions(subs0)
+        for i in range(n):
+            pub.stdin.write(b"line%d\n" % i)
+            pub.stdin.flush()
+            time.sleep(0.01)
+        out, err = sub.communicate(timeout=30)
+        if sub.returncode != 0:
+            fail("%s -> %s (lite-%s): sub exited %d: %s" % (pub_url, sub_url, version,
+                                                           sub.returncode, err[-2000:]))
+        got = out.splitlines()
+        want = ["line%d" % i for i in range(n)]
+        if got != want:
+            fail("%s -> %s (lite-%s): sub got %r, want %r" % (pub_url, sub_url, version,
+                                                            got, want))
+        pub.stdin.close()
+        if pub.wait(10) != 0:
+            fail("%s: pub exited %d: %s" % (pub_url, pub.returncode,
+                                            pub.stderr.read().decode()[-2000:]))
+    finally:
+        stop_proc(sub)
+        stop_proc(pub)
+    print("ok: lite-%s %s -> %s, %d lines in order" % (version, pub_url, sub_url, n))
+
+
+def b64u(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def hs_jwk(kid=None):
+    """The JWK of SECRET, for --auth-key or a key directory."""
+    k = {"kty": "oct", "alg": "HS256", "k": b64u(SECRET)}
+    if kid:
+        k["kid"] = kid
+    return k
+
+
+def signing_input(header, claims):
+    return b64u(json.dumps(header).encode()) + "." + b64u(json.dumps(claims).encode())
+
+
+def hs_token(claims, kid=None, secret=SECRET):
+    """An HS256 token (moq-token's claims: root, put, get, exp); kid names its key when the
+    keys come from a directory."""
+    header = {"alg": "HS256", "typ": "JWT"}
+    if kid:
+        header["kid"] = kid
+    si = signing_input(header, claims)
+    return si + "." + b64u(hmac.new(secret, si.encode(), hashlib.sha256).digest())

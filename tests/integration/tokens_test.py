@@ -23,9 +23,6 @@ and the TCP listener in plain HTTP.
 Tokens are minted here (HMAC from hashlib, ECDSA from python3-cryptography).
 Usage: tokens_test.py SHARDLINED SHARDCTL BUILD_DIR
 """
-import base64
-import hashlib
-import hmac
 import json
 import os
 import socket
@@ -39,20 +36,14 @@ import jsclient_test  # noqa: E402 (its npm install of the reference client)
 import sltest  # noqa: E402
 from sltest import fail  # noqa: E402
 
-SECRET = b"shardline-tokens-test-secret-0123456789"
-
-
-def b64u(b):
-    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-
-
-def signing_input(header, claims):
-    return (b64u(json.dumps(header).encode()) + "." + b64u(json.dumps(claims).encode()))
+SECRET = sltest.SECRET
+b64u = sltest.b64u
+signing_input = sltest.signing_input
 
 
 def hs_token(claims, kid="hs", secret=SECRET):
-    si = signing_input({"alg": "HS256", "typ": "JWT", "kid": kid}, claims)
-    return si + "." + b64u(hmac.new(secret, si.encode(), hashlib.sha256).digest())
+    """Tokens for the key directory's hs.jwk name their kid."""
+    return sltest.hs_token(claims, kid=kid, secret=secret)
 
 
 class EsKey:

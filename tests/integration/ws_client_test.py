@@ -22,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sltest import Daemon as _Daemon  # noqa: E402
-from sltest import fail  # noqa: E402
+from sltest import fail, relay_lines, stop_proc  # noqa: E402
 
 
 class Daemon(_Daemon):
@@ -31,50 +31,6 @@ class Daemon(_Daemon):
 
     def moq_sum(self, key):
         return self.worker_sum("moq", key)
-
-
-def stop_proc(p):
-    if p.poll() is None:
-        p.kill()
-    p.wait()
-
-
-def relay_lines(d, pub_url, sub_url, version, name):
-    """shardctl pub --stdin at pub_url -> shardctl sub at sub_url: every line, in order."""
-    n, per_group = 30, 5
-    broadcast = "wst/%s%s" % (name, version)
-    sub = subprocess.Popen([d.shardctl, "sub", sub_url, broadcast, "text", "--frames", str(n),
-                            "--timeout", "10", "--version", version],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    pub = subprocess.Popen([d.shardctl, "pub", pub_url, broadcast, "text", "--stdin",
-                            "--group-frames", str(per_group), "--version", version],
-                           stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE)
-    try:
-        # sub waits for the announcement and subscribes from the latest group: let it
-        # subscribe before the first line.
-        time.sleep(1.5)
-        for i in range(n):
-            pub.stdin.write(b"line%d\n" % i)
-            pub.stdin.flush()
-            time.sleep(0.01)
-        out, err = sub.communicate(timeout=30)
-        if sub.returncode != 0:
-            fail("%s -> %s (lite-%s): sub exited %d: %s" % (pub_url, sub_url, version,
-                                                           sub.returncode, err[-2000:]))
-        got = out.splitlines()
-        want = ["line%d" % i for i in range(n)]
-        if got != want:
-            fail("%s -> %s (lite-%s): sub got %r, want %r" % (pub_url, sub_url, version,
-                                                            got, want))
-        pub.stdin.close()
-        if pub.wait(10) != 0:
-            fail("%s: pub exited %d: %s" % (pub_url, pub.returncode,
-                                            pub.stderr.read().decode()[-2000:]))
-    finally:
-        stop_proc(sub)
-        stop_proc(pub)
-    print("ok: lite-%s %s -> %s, %d lines in order" % (version, pub_url, sub_url, n))
 
 
 def slow_subscriber(d):
@@ -145,10 +101,10 @@ def main():
             d = Daemon(shardlined, shardctl, work, tls)
             try:
                 for version in ("05", "04"):
-                    relay_lines(d, d.moq, d.ws, version, "q2w")
-                    relay_lines(d, d.ws, d.moq, version, "w2q")
+                    relay_lines(d, d.moq, d.ws, version, "wst/q2w" + version)
+                    relay_lines(d, d.ws, d.moq, version, "wst/w2q" + version)
                 if tls:
-                    relay_lines(d, d.ws, d.ws, "05", "w2w")
+                    relay_lines(d, d.ws, d.ws, "05", "wst/w2w05")
                     slow_subscriber(d)
                 if shardline_bench:
                     bench(d, shardline_bench)
