@@ -40,7 +40,8 @@
 
 #define SL_CTL_CONNECTIONS_HELP                                                                    \
 	"Prints one row per open connection: WORKER, REMOTE (address), SESSION (the\n"             \
-	"ALPN: moq-lite-04, shardline-log-1; handshake until the handshake is done), RTT\n"        \
+	"ALPN: moq-lite-05, moq-lite-04, shardline-log-1, h3/moq-lite-05 for WebTransport,\n"      \
+	"the subprotocol for a WebSocket; handshake until the handshake is done), RTT\n"           \
 	"(smoothed), CWND (congestion window), IN_FLIGHT (bytes in flight), STREAMS\n"             \
 	"(open), UNACKED (stream bytes not yet acknowledged), SUBS (moq-lite\n"                    \
 	"subscriptions), UPSTREAMS, GROUPS and RESETS (groups sent and reset),\n"                  \

@@ -1133,6 +1133,11 @@ static struct sl_worker_conns *conns_list(const struct sl_worker *w)
 		sl_quic_conn_stats(c->qc, &ci->quic);
 		if (sl_quic_conn_alpn(c->qc, ci->alpn, sizeof(ci->alpn)) == NULL)
 			ci->alpn[0] = '\0';
+		/* A WebTransport session: HTTP/3 and the moq-lite version inside it. */
+		if (c->wt && c->s)
+			snprintf(ci->alpn, sizeof(ci->alpn), "%s/%s", SL_WT_ALPN,
+				 sl_moq_session_version(c->s) == SL_MOQ_LITE_05 ? SL_MOQ_ALPN_05
+										: SL_MOQ_ALPN);
 		if (c->ls || c->s == NULL)
 			continue;
 		sl_moq_session_stats(c->s, &st);

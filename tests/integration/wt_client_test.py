@@ -22,12 +22,31 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sltest  # noqa: E402
-from sltest import fail, hs_jwk, hs_token, relay_lines  # noqa: E402
+from sltest import fail, hs_jwk, hs_token, relay_lines, stop_proc  # noqa: E402
 
 class Daemon(sltest.Daemon):
     def __init__(self, shardlined, shardctl, work, name, extra=()):
         super().__init__(shardlined, shardctl, work, extra=extra, name=name)
         self.wt = "https://127.0.0.1:%d/" % self.udp
+
+
+def connections_row(d):
+    """A WebTransport subscriber shows in `shardctl connections` as h3/ and its version."""
+    subs0 = d.subscriptions()
+    pub = subprocess.Popen([d.shardctl, "pub", d.moq, "wtc/conns", "video", "--fps", "10",
+                            "--version", "05"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    sub = subprocess.Popen([d.shardctl, "sub", d.wt, "wtc/conns", "video", "--version", "04"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        d.wait_subscriptions(subs0)
+        alpns = [c["alpn"] for c in json.loads(d.ctl("connections", "--json"))["connections"]]
+    finally:
+        stop_proc(sub)
+        stop_proc(pub)
+    if "h3/moq-lite-04" not in alpns:
+        fail("shardctl connections shows %r, no h3/moq-lite-04" % alpns)
+    print("ok: shardctl connections shows the WebTransport session as h3/moq-lite-04")
 
 
 def bench(d, shardline_bench):
@@ -75,6 +94,7 @@ def main():
                 relay_lines(d, d.moq, d.wt, version, "wtc/q2t" + version)
                 relay_lines(d, d.wt, d.moq, version, "wtc/t2q" + version)
             relay_lines(d, d.wt, d.wt, "05", "wtc/t2t05")
+            connections_row(d)
             if shardline_bench:
                 bench(d, shardline_bench)
         finally:
