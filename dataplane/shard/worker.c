@@ -374,6 +374,35 @@ static void log_refusals(const struct sl_moq_session_stats *st, const char *kind
 		       "a %s session refused %llu requests outside its token's grant", kind,
 		       (unsigned long long)st->auth_refused);
 }
+/* The moq session of a WebSocket or WebTransport connection, over its transport (ops, t), in
+ * version alpn with the connection's grant and root; NULL when memory is short. */
+static struct sl_moq_session *conn_session_start(struct wconn *c, const char *alpn,
+						 const struct sl_moq_transport_ops *ops, void *t)
+{
+	struct sl_worker *w = c->w;
+	struct sl_moq_session_config sc;
+	conn_session_config(w, c, alpn, &sc);
+	c->s = sl_moq_session_new(&sc, ops, t, w->relay);
+	if (c->s == NULL)
+		return NULL;
+	sl_moq_session_set_ready(c->s, session_ready, c, &w->now);
+	w->sessions_total++;
+	return c->s;
+}
+
+/* Such a session is over: its counters join the worker's and it is freed. */
+static void conn_session_end(struct wconn *c, struct sl_moq_session *s, const char *kind)
+{
+	struct sl_worker *w = c->w;
+	struct sl_moq_session_stats st;
+	sl_moq_session_stats(s, &st);
+	sl_stats_add(&w->closed_moq, &st, sl_moq_session_stats_fields, false);
+	log_refusals(&st, kind);
+	ready_unlink(w, c);
+	sl_moq_session_free(s);
+	c->s = NULL;
+}
+
 #ifdef SL_HAVE_WT
 /* A WebTransport CONNECT was accepted by the HTTP/3 layer: the connection's moq session, in the
  * version picked from the request's wt-available-protocols. */
@@ -409,31 +438,18 @@ static struct sl_moq_session *wt_attach(void *arg, struct sl_wt_conn *wt,
 	} else {
 		c->auth_deadline = UINT64_MAX;
 	}
-	struct sl_moq_session_config sc;
-	conn_session_config(w, c, alpn, &sc);
-	c->s = sl_moq_session_new(&sc, ops, t, w->relay);
-	if (c->s == NULL) {
+	if (conn_session_start(c, alpn, ops, t) == NULL) {
 		*status = 500;
 		*why = "out of memory";
 		return NULL;
 	}
-	sl_moq_session_set_ready(c->s, session_ready, c, &w->now);
-	w->sessions_total++;
 	return c->s;
 }
 
 static void wt_detach(void *arg, struct sl_wt_conn *wt, struct sl_moq_session *s)
 {
 	(void)wt;
-	struct wconn *c = arg;
-	struct sl_worker *w = c->w;
-	struct sl_moq_session_stats st;
-	sl_moq_session_stats(s, &st);
-	sl_stats_add(&w->closed_moq, &st, sl_moq_session_stats_fields, false);
-	log_refusals(&st, "WebTransport");
-	ready_unlink(w, c);
-	sl_moq_session_free(s);
-	c->s = NULL;
+	conn_session_end(arg, s, "WebTransport");
 }
 
 /* WebTransport sessions whose token expired end as WebSocket ones do (ws_flush). Returns the
@@ -676,30 +692,13 @@ static struct sl_moq_session *ws_attach(void *arg, struct sl_wsconn *wc, const c
 					const struct sl_moq_transport_ops *ops, void *t)
 {
 	(void)wc;
-	struct wconn *c = arg;
-	struct sl_worker *w = c->w;
-	struct sl_moq_session_config sc;
-	conn_session_config(w, c, alpn, &sc);
-	c->s = sl_moq_session_new(&sc, ops, t, w->relay);
-	if (c->s == NULL)
-		return NULL;
-	sl_moq_session_set_ready(c->s, session_ready, c, &w->now);
-	w->sessions_total++;
-	return c->s;
+	return conn_session_start(arg, alpn, ops, t);
 }
 
 static void ws_detach(void *arg, struct sl_wsconn *wc, struct sl_moq_session *s)
 {
 	(void)wc;
-	struct wconn *c = arg;
-	struct sl_worker *w = c->w;
-	struct sl_moq_session_stats st;
-	sl_moq_session_stats(s, &st);
-	sl_stats_add(&w->closed_moq, &st, sl_moq_session_stats_fields, false);
-	log_refusals(&st, "WebSocket");
-	ready_unlink(w, c);
-	sl_moq_session_free(s);
-	c->s = NULL;
+	conn_session_end(arg, s, "WebSocket");
 }
 
 static void ws_free(struct sl_worker *w, struct wconn *c)
