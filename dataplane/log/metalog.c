@@ -275,8 +275,25 @@ int sl_metalog_recover(struct sl_metalog *log)
 {
 	if (log->store == NULL)
 		return SL_ENOTSUP;
-	if (log->stats.published != 0 || log->stats.pending != 0)
+	if (log->stats.published != 0 || log->stats.pending != 0 || log->stats.recovered != 0)
 		return SL_EBUSY;
+	/* A store that trimmed its files starts each partition where its data starts; the
+	 * engine's offsets carry on from there, so a publisher never reuses a trimmed offset. */
+	for (uint32_t i = 0; log->store->start != NULL && i < log->nparts; i++) {
+		int64_t start = 0;
+		int e = log->store->start(log->store_ctx, (int32_t)i, &start);
+		if (e < 0)
+			return e;
+		if (start < 0)
+			return SL_ERANGE;
+		struct part *p = &log->parts[i];
+		p->start = p->visible = p->assigned = start;
+		/* A subscription made before recovery asked for records that are gone: it
+		 * begins at the first one that is left. */
+		for (struct sl_metalog_sub *s = log->subs; s != NULL; s = s->next)
+			if (s->curs[i].slot != SLOT_NONE && s->curs[i].next < start)
+				s->curs[i].next = start;
+	}
 	int rc = log->store->recover(log->store_ctx, load_one, log);
 	/* Subscribers that attached before recovery must learn about the loaded records; with
 	 * retain_records, what they do not need of a long history is let go at once. */

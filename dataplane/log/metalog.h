@@ -63,7 +63,7 @@ struct sl_metalog_start {
  * Called by a store's recover() once per durable record, in offset order within a partition.
  * Takes over one reference to payload.buf (released on error too). Returns 0, SL_EINVAL
  * (partition out of range, or a NULL buffer) or SL_ERANGE (offset is not the partition's next
- * offset: recovered records must be dense from 0), SL_ENOMEM.
+ * offset: recovered records must be dense from the store's start offset), SL_ENOMEM.
  */
 typedef int (*sl_metalog_load_fn)(void *arg, int32_t partition, int64_t offset,
 				  struct sl_slice payload);
@@ -82,8 +82,11 @@ typedef int (*sl_metalog_load_fn)(void *arg, int32_t partition, int64_t offset,
  *   record counts as refused, not failed). Reporting the new record durable and then refusing
  *   it breaks this contract; the engine keeps it as published.
  * recover: at start-up, feed every durable record to load(arg, ...) in offset order per
- *   partition. Returns 0 or a negative SL_E* code (e.g. SL_ERANGE for corrupt data), which
- *   sl_metalog_recover passes on.
+ *   partition, from the partition's start offset. Returns 0 or a negative SL_E* code (e.g.
+ *   SL_ERANGE for corrupt data), which sl_metalog_recover passes on.
+ * start (optional, NULL means 0 everywhere): the first offset the store still holds for a
+ *   partition, once it trimmed its files (even with no record left, the next offset carries on
+ *   from there). sl_metalog_recover asks it for every partition before recover.
  *
  * Completion rules for sl_metalog_store_done: success is reported per partition in offset
  * order, as "every record below end is durable". When a write fails, the store fails every
@@ -93,6 +96,7 @@ typedef int (*sl_metalog_load_fn)(void *arg, int32_t partition, int64_t offset,
 struct sl_metalog_store_ops {
 	int (*append)(void *ctx, int32_t partition, int64_t offset, struct sl_slice payload);
 	int (*recover)(void *ctx, sl_metalog_load_fn load, void *arg);
+	int (*start)(void *ctx, int32_t partition, int64_t *start);
 };
 
 struct sl_metalog_config {
@@ -158,7 +162,10 @@ uint32_t sl_metalog_partition_count(const struct sl_metalog *log);
 
 /*
  * Loads every durable record from the store (cfg.store->recover). Call once, before the first
- * publish. Returns 0, SL_ENOTSUP (no store), SL_EBUSY (records were already published), or
+ * publish. Each partition first moves to the store's start offset (cfg.store->start): its
+ * start offset, high-water mark and next offset all begin there, and subscribing below it
+ * gives SL_ERANGE (a subscription made before recovery that is below it moves up to it).
+ * Returns 0, SL_ENOTSUP (no store), SL_EBUSY (records were already published), or
  * the store's or the load function's error; on error the log may hold a prefix of the records.
  */
 int sl_metalog_recover(struct sl_metalog *log);

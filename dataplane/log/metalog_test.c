@@ -306,7 +306,7 @@ static void bad_inputs_are_rejected(void **state)
 	assert_int_equal(sl_metalog_new(&cfg, &log), SL_EINVAL);
 	cfg.partitions = SL_METALOG_MAX_PARTITIONS + 1;
 	assert_int_equal(sl_metalog_new(&cfg, &log), SL_EINVAL);
-	struct sl_metalog_store_ops half = {NULL, NULL};
+	struct sl_metalog_store_ops half = {NULL, NULL, NULL};
 	cfg.partitions = 1;
 	cfg.store = &half;
 	assert_int_equal(sl_metalog_new(&cfg, &log), SL_EINVAL);
@@ -524,6 +524,8 @@ struct fake_store {
 	int32_t rec_part[8];
 	int64_t rec_off[8];
 	const char *rec_data[8];
+	int64_t start[4]; /* what the start op reports per partition */
+	int start_err;
 };
 
 static int fake_append(void *ctx, int32_t partition, int64_t offset, struct sl_slice payload)
@@ -565,7 +567,15 @@ static int fake_recover(void *ctx, sl_metalog_load_fn load, void *arg)
 	return 0;
 }
 
-static const struct sl_metalog_store_ops fake_ops = {fake_append, fake_recover};
+static int fake_start(void *ctx, int32_t partition, int64_t *start)
+{
+	struct fake_store *f = ctx;
+	*start = f->start[partition];
+	return f->start_err;
+}
+
+static const struct sl_metalog_store_ops fake_ops = {fake_append, fake_recover, NULL};
+static const struct sl_metalog_store_ops fake_ops_start = {fake_append, fake_recover, fake_start};
 
 static struct sl_metalog *new_stored_log(struct fake_store *f, uint32_t partitions)
 {
@@ -816,6 +826,89 @@ static void recover_loads_durable_records(void **state)
 	struct fake_store bad = {.nrec = 1, .rec_part = {3}, .rec_off = {0}, .rec_data = {"a"}};
 	log = new_stored_log(&bad, 1);
 	assert_int_equal(sl_metalog_recover(log), SL_EINVAL);
+	sl_metalog_free(log);
+}
+
+/* A store that trimmed its files: every partition starts at the store's start offset, records
+ * are dense from there, and publishing carries on after them. */
+static void recover_at_store_start_offset(void **state)
+{
+	(void)state;
+	/* Records 1022..1025 of partition 0 straddle a chunk boundary (default 1024 slots);
+	 * partition 1 kept nothing but its start, 50. */
+	struct fake_store f = {.nrec = 4,
+			       .rec_part = {0, 0, 0, 0},
+			       .rec_off = {1022, 1023, 1024, 1025},
+			       .rec_data = {"a", "b", "c", "d"},
+			       .start = {1022, 50}};
+	struct sl_metalog_config cfg;
+	sl_metalog_config_default(&cfg);
+	cfg.partitions = 3;
+	cfg.store = &fake_ops_start;
+	cfg.store_ctx = &f;
+	struct sl_metalog *log;
+	assert_int_equal(sl_metalog_new(&cfg, &log), 0);
+	f.log = log;
+	/* Subscribed before recovery from 0: moves up to the start, no read of a missing slot. */
+	struct sl_metalog_sub *early = subscribe1(log, 0, 0);
+	assert_int_equal(sl_metalog_recover(log), 0);
+	int64_t v;
+	assert_int_equal(sl_metalog_start_offset(log, 0, &v), 0);
+	assert_int_equal(v, 1022);
+	assert_int_equal(sl_metalog_high_water_mark(log, 0, &v), 0);
+	assert_int_equal(v, 1026);
+	assert_int_equal(sl_metalog_start_offset(log, 1, &v), 0);
+	assert_int_equal(v, 50);
+	assert_int_equal(sl_metalog_high_water_mark(log, 1, &v), 0);
+	assert_int_equal(v, 50);
+	assert_int_equal(sl_metalog_start_offset(log, 2, &v), 0);
+	assert_int_equal(v, 0);
+	const char *want[] = {"a", "b", "c", "d"};
+	for (int i = 0; i < 4; i++) {
+		struct sl_metalog_record r = next(early);
+		assert_int_equal(r.offset, 1022 + i);
+		assert_payload(&r, want[i]);
+	}
+	assert_empty(early);
+	sl_metalog_unsubscribe(early);
+	/* Below the start is gone; at the start the backlog replays. */
+	struct sl_metalog_start a = {0, 1021};
+	struct sl_metalog_sub *s;
+	assert_int_equal(sl_metalog_subscribe(log, &a, 1, &s), SL_ERANGE);
+	a.start_offset = 1024;
+	assert_int_equal(sl_metalog_subscribe(log, &a, 1, &s), 0);
+	struct sl_metalog_record r = next(s);
+	assert_payload(&r, "c");
+	/* Publishing continues after the recovered end, and on an empty partition at its start. */
+	int64_t off;
+	assert_int_equal(sl_metalog_publish(log, 0, str("e"), NULL, &off), SL_EAGAIN);
+	assert_int_equal(off, 1026);
+	assert_int_equal(sl_metalog_store_done(log, 0, 1027, 0), 0);
+	r = next(s);
+	assert_payload(&r, "d");
+	r = next(s);
+	assert_payload(&r, "e");
+	assert_int_equal(sl_metalog_publish(log, 1, str("x"), NULL, &off), SL_EAGAIN);
+	assert_int_equal(off, 50);
+	/* Trimming in memory works from the recovered start. */
+	assert_int_equal(sl_metalog_trim(log, 0, 1025), 0);
+	assert_int_equal(sl_metalog_start_offset(log, 0, &v), 0);
+	assert_int_equal(v, 1025);
+	sl_metalog_unsubscribe(s);
+	sl_metalog_free(log);
+
+	/* A record below the store's start, or a failing start op, stops recovery. */
+	struct fake_store low = {
+		.nrec = 1, .rec_part = {0}, .rec_off = {4}, .rec_data = {"a"}, .start = {5}};
+	cfg.partitions = 1;
+	cfg.store_ctx = &low;
+	assert_int_equal(sl_metalog_new(&cfg, &log), 0);
+	assert_int_equal(sl_metalog_recover(log), SL_ERANGE);
+	sl_metalog_free(log);
+	struct fake_store bad = {.start_err = SL_EIO};
+	cfg.store_ctx = &bad;
+	assert_int_equal(sl_metalog_new(&cfg, &log), 0);
+	assert_int_equal(sl_metalog_recover(log), SL_EIO);
 	sl_metalog_free(log);
 }
 
@@ -1079,6 +1172,7 @@ int main(void)
 		cmocka_unit_test(store_refusal_after_inline_completion_releases_once),
 		cmocka_unit_test(synchronous_store_completes_inside_publish),
 		cmocka_unit_test(recover_loads_durable_records),
+		cmocka_unit_test(recover_at_store_start_offset),
 		cmocka_unit_test(trim_frees_records_and_keeps_offsets),
 		cmocka_unit_test(trim_never_takes_unread_or_pending_records),
 		cmocka_unit_test(retain_records_trims_after_every_completion),

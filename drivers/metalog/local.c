@@ -22,9 +22,21 @@
 
 #define SEG_NAME_LEN 24 /* 20 digits + ".seg" */
 
+/* io_uring user data: batches carry (partition << 1) | is_fsync; a trim's SQEs carry UD_TRIM,
+ * UD_DIRSYNC for its directory fsyncs, and for an unlink the file's size in the low bits, so
+ * the completion alone says what was deleted. */
+#define UD_TRIM	   (UINT64_C(1) << 63)
+#define UD_DIRSYNC (UINT64_C(1) << 62)
+#define UD_SIZE	   (UD_DIRSYNC - 1)
+
 struct rec {
 	struct sl_slice payload; /* holds one reference */
 	int64_t offset;
+};
+
+struct seg {
+	int64_t base;
+	uint64_t size; /* durable bytes; for the last segment lpart.seg_size is the live value */
 };
 
 struct lpart {
@@ -32,9 +44,10 @@ struct lpart {
 	int fd; /* the last segment, opened for writing */
 	int64_t seg_base;
 	uint64_t seg_size; /* durable bytes in the last segment */
-	int64_t *seg_bases;
+	struct seg *segs;  /* every segment file, oldest first; the last is the one written */
 	uint32_t nsegs;
 	uint32_t segs_cap;
+	int64_t start;	 /* the first retained offset: the base of the oldest segment */
 	int64_t durable; /* one past the last durable offset */
 	int64_t next;	 /* the next offset append accepts */
 	int broken;	 /* sticky error after an fdatasync failure */
@@ -65,6 +78,8 @@ struct sl_metalog_local {
 	uint32_t nparts;
 	uint32_t queued_records; /* accepted and not yet durable or failed, all partitions */
 	uint64_t queued_bytes;	 /* their payload bytes */
+	uint32_t trim_sqes;	 /* unlink and directory fsync SQEs of trims still in flight */
+	bool uring_unlink;	 /* the kernel has IORING_OP_UNLINKAT */
 	struct sl_metalog_local_stats stats;
 };
 
@@ -170,13 +185,13 @@ static int push_seg(struct lpart *lp, int64_t base)
 {
 	if (lp->nsegs == lp->segs_cap) {
 		uint32_t cap = lp->segs_cap ? lp->segs_cap * 2 : 8;
-		int64_t *n = realloc(lp->seg_bases, cap * sizeof(*n));
+		struct seg *n = realloc(lp->segs, cap * sizeof(*n));
 		if (n == NULL)
 			return SL_ENOMEM;
-		lp->seg_bases = n;
+		lp->segs = n;
 		lp->segs_cap = cap;
 	}
-	lp->seg_bases[lp->nsegs++] = base;
+	lp->segs[lp->nsegs++] = (struct seg){base, 0};
 	return 0;
 }
 
@@ -297,9 +312,9 @@ static int scan_segment(struct sl_metalog_local *m, uint32_t pi, int64_t base, b
 	return rc;
 }
 
-static int cmp_i64(const void *a, const void *b)
+static int cmp_seg(const void *a, const void *b)
 {
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	int64_t x = ((const struct seg *)a)->base, y = ((const struct seg *)b)->base;
 	return x < y ? -1 : x > y;
 }
 
@@ -355,24 +370,28 @@ static int open_partition(struct sl_metalog_local *m, uint32_t pi, char *errmsg,
 	if (rc < 0)
 		return rc;
 	if (lp->nsegs > 1)
-		qsort(lp->seg_bases, lp->nsegs, sizeof(int64_t), cmp_i64);
+		qsort(lp->segs, lp->nsegs, sizeof(*lp->segs), cmp_seg);
 
-	int64_t expect = 0;
+	/* Trimming removes whole files from the front, oldest first and each removal durable
+	 * before the next (see sl_metalog_local_trim), so the oldest file left is where the
+	 * retained log starts: everything from there on must be contiguous. */
+	int64_t expect = lp->nsegs > 0 ? lp->segs[0].base : 0;
 	uint64_t last_size = 0;
 	for (uint32_t i = 0; i < lp->nsegs; i++) {
 		char name[SEG_NAME_LEN + 1];
-		seg_name(name, lp->seg_bases[i]);
-		if (lp->seg_bases[i] != expect)
+		seg_name(name, lp->segs[i].base);
+		if (lp->segs[i].base != expect)
 			return report(errmsg, errlen, SL_ECORRUPT,
 				      "metalog: %s/%s/%s: segment starts at offset %" PRId64
 				      " but the previous data ends at %" PRId64
 				      " (missing segment?)",
-				      m->dir, sub, name, lp->seg_bases[i], expect);
+				      m->dir, sub, name, lp->segs[i].base, expect);
 		int64_t count;
-		rc = scan_segment(m, pi, lp->seg_bases[i], i + 1 == lp->nsegs, NULL, NULL, &count,
+		rc = scan_segment(m, pi, lp->segs[i].base, i + 1 == lp->nsegs, NULL, NULL, &count,
 				  &last_size, errmsg, errlen);
 		if (rc < 0)
 			return rc;
+		lp->segs[i].size = last_size;
 		expect += count;
 		m->stats.records_recovered += (uint64_t)count;
 	}
@@ -383,7 +402,8 @@ static int open_partition(struct sl_metalog_local *m, uint32_t pi, char *errmsg,
 		last_size = 0;
 	}
 	char name[SEG_NAME_LEN + 1];
-	lp->seg_base = lp->seg_bases[lp->nsegs - 1];
+	lp->seg_base = lp->segs[lp->nsegs - 1].base;
+	lp->start = lp->segs[0].base;
 	seg_name(name, lp->seg_base);
 	lp->fd = openat(lp->dirfd, name, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (lp->fd < 0)
@@ -448,6 +468,10 @@ int sl_metalog_local_open(const struct sl_metalog_local_config *cfg, struct sl_m
 			    strerror(-e));
 		goto fail_noring;
 	}
+	struct io_uring_probe *probe = io_uring_get_probe_ring(&m->ring);
+	m->uring_unlink =
+		probe && io_uring_opcode_supported(probe, IORING_OP_UNLINKAT) && !cfg->sync_trim;
+	io_uring_free_probe(probe);
 	*out = m;
 	return 0;
 fail_noring:
@@ -458,7 +482,7 @@ fail_noring:
 			close(lp->fd);
 		if (lp->dirfd >= 0)
 			close(lp->dirfd);
-		free(lp->seg_bases);
+		free(lp->segs);
 	}
 	if (m->dirfd >= 0)
 		close(m->dirfd);
@@ -499,17 +523,22 @@ static int ops_recover(void *ctx, sl_metalog_load_fn load, void *arg)
 	return sl_metalog_local_recover(ctx, load, arg);
 }
 
-const struct sl_metalog_store_ops sl_metalog_local_store_ops = {ops_append, ops_recover};
+static int ops_start(void *ctx, int32_t partition, int64_t *start)
+{
+	return sl_metalog_local_start_offset(ctx, partition, start);
+}
+
+const struct sl_metalog_store_ops sl_metalog_local_store_ops = {ops_append, ops_recover, ops_start};
 
 int sl_metalog_local_recover(struct sl_metalog_local *m, sl_metalog_load_fn load, void *arg)
 {
 	for (uint32_t pi = 0; pi < m->nparts; pi++) {
 		struct lpart *lp = &m->parts[pi];
-		int64_t expect = 0;
+		int64_t expect = lp->start;
 		for (uint32_t i = 0; i < lp->nsegs && expect < lp->durable; i++) {
 			int64_t count;
 			uint64_t valid;
-			int rc = scan_segment(m, pi, lp->seg_bases[i], false, load, arg, &count,
+			int rc = scan_segment(m, pi, lp->segs[i].base, false, load, arg, &count,
 					      &valid, NULL, 0);
 			if (rc < 0)
 				return rc;
@@ -619,6 +648,7 @@ static int roll(struct sl_metalog_local *m, uint32_t pi, int64_t base)
 		close(fd);
 		return rc;
 	}
+	lp->segs[lp->nsegs - 2].size = lp->seg_size;
 	close(lp->fd);
 	lp->fd = fd;
 	lp->seg_base = base;
@@ -728,6 +758,130 @@ static void batch_finish(struct sl_metalog_local *m, uint32_t pi)
 	part_fail(m, pi, rc);
 }
 
+/* One finished SQE of a trim. A failure cancels the rest of its chain: those files stay on
+ * disk below the start offset this run believes in, and the next open simply starts at the
+ * oldest one left (they are still the front of the log, contiguous with the rest). */
+static void trim_cqe(struct sl_metalog_local *m, uint64_t ud, int res)
+{
+	m->trim_sqes--;
+	if (res < 0) {
+		if (res != -ECANCELED) {
+			m->stats.trim_errors++;
+			SL_LOG(METALOG, WARNING, "%s: trim %s failed: %s", m->dir,
+			       (ud & UD_DIRSYNC) ? "directory fsync" : "unlink", strerror(-res));
+		}
+		return;
+	}
+	if (!(ud & UD_DIRSYNC)) {
+		m->stats.segments_deleted++;
+		m->stats.bytes_deleted += ud & UD_SIZE;
+	}
+}
+
+int sl_metalog_local_trim(struct sl_metalog_local *m, int32_t partition, int64_t below)
+{
+	if (m == NULL || partition < 0 || (uint32_t)partition >= m->nparts || below < 0)
+		return SL_EINVAL;
+	uint32_t pi = (uint32_t)partition;
+	struct lpart *lp = &m->parts[pi];
+	/* Only durable records can be given up: what is queued or in flight is still owed to
+	 * its publisher, and a trim point past the end means "everything written so far". */
+	if (below > lp->durable)
+		below = lp->durable;
+	if (below <= lp->start)
+		return 0;
+	m->stats.trims++;
+	/* The file being appended to is never deleted. When every record in it is below the
+	 * trim point, roll to an empty file based at the durable end first (a blocking open +
+	 * directory fsync, as every roll): the partition then keeps its start offset across a
+	 * restart even with no record left. Not while a batch is in flight: that batch writes
+	 * into the current file; the next trim will catch up. */
+	if (below == lp->durable && lp->seg_size > 0 && !lp->inflight && !lp->broken) {
+		int rc = roll(m, pi, lp->durable);
+		if (rc < 0)
+			SL_LOG(METALOG, WARNING, "p%u: cannot roll before trimming: %s", pi,
+			       sl_strerror(rc));
+	}
+	uint32_t n = 0;
+	while (n + 1 < lp->nsegs && lp->segs[n + 1].base <= below)
+		n++;
+	if (m->uring_unlink) {
+		/* Two SQEs per file; what does not fit now is left for the next trim (the caller
+		 * repeats its trim point as it advances). */
+		uint32_t room = io_uring_sq_space_left(&m->ring) / 2;
+		if (n > room)
+			n = room;
+	}
+	if (n == 0)
+		return 0;
+	/* Oldest first, each unlink made durable before the next is issued (linked SQEs): a
+	 * crash at any point leaves a contiguous run of files, whose first base is the start
+	 * offset the next open finds. unlinkat copies its path when the SQE is prepared inside
+	 * io_uring_submit, so the names can live on the stack. */
+	char names[64][SEG_NAME_LEN + 1];
+	if (m->uring_unlink && n > 64)
+		n = 64;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct seg *sg = &lp->segs[i];
+		if (!m->uring_unlink) {
+			/* Without IORING_OP_UNLINKAT (kernels before 5.11) the io lcore blocks
+			 * here: acceptable because a trim deletes a file per segment_bytes of
+			 * metadata, i.e. rarely, and an unlink + directory fsync is one journal
+			 * commit. */
+			char name[SEG_NAME_LEN + 1];
+			seg_name(name, sg->base);
+			if (unlinkat(lp->dirfd, name, 0) != 0 && errno != ENOENT) {
+				m->stats.trim_errors++;
+				SL_LOG(METALOG, WARNING, "p%u: unlink %s: %s", pi, name,
+				       strerror(errno));
+				n = i;
+				break;
+			}
+			if (fsync(lp->dirfd) != 0) {
+				m->stats.trim_errors++;
+				SL_LOG(METALOG, WARNING, "p%u: fsync after unlink: %s", pi,
+				       strerror(errno));
+			}
+			m->stats.segments_deleted++;
+			m->stats.bytes_deleted += sg->size;
+			continue;
+		}
+		seg_name(names[i], sg->base);
+		struct io_uring_sqe *u = io_uring_get_sqe(&m->ring);
+		struct io_uring_sqe *f = io_uring_get_sqe(&m->ring);
+		io_uring_prep_unlinkat(u, lp->dirfd, names[i], 0);
+		u->flags |= IOSQE_IO_LINK;
+		io_uring_sqe_set_data64(u, UD_TRIM | (sg->size & UD_SIZE));
+		io_uring_prep_fsync(f, lp->dirfd, 0);
+		if (i + 1 < n)
+			f->flags |= IOSQE_IO_LINK;
+		io_uring_sqe_set_data64(f, UD_TRIM | UD_DIRSYNC);
+		m->trim_sqes += 2;
+	}
+	if (n == 0)
+		return 0;
+	memmove(lp->segs, lp->segs + n, (size_t)(lp->nsegs - n) * sizeof(*lp->segs));
+	lp->nsegs -= n;
+	lp->start = lp->segs[0].base;
+	if (m->uring_unlink) {
+		int e = io_uring_submit(&m->ring);
+		if (e < 0) {
+			SL_LOG(METALOG, ERR, "io_uring_submit: %s", strerror(-e));
+			return SL_EIO;
+		}
+	}
+	return (int)n;
+}
+
+int sl_metalog_local_start_offset(const struct sl_metalog_local *m, int32_t partition,
+				  int64_t *start)
+{
+	if (m == NULL || start == NULL || partition < 0 || (uint32_t)partition >= m->nparts)
+		return SL_EINVAL;
+	*start = m->parts[partition].start;
+	return 0;
+}
+
 int sl_metalog_local_poll(struct sl_metalog_local *m)
 {
 	int completed = 0;
@@ -736,6 +890,10 @@ int sl_metalog_local_poll(struct sl_metalog_local *m)
 		uint64_t ud = io_uring_cqe_get_data64(cqe);
 		int res = cqe->res;
 		io_uring_cqe_seen(&m->ring, cqe);
+		if (ud & UD_TRIM) {
+			trim_cqe(m, ud, res);
+			continue;
+		}
 		struct lpart *lp = &m->parts[ud >> 1];
 		if (ud & 1)
 			lp->fres = res;
@@ -774,6 +932,8 @@ int sl_metalog_local_set_eventfd(struct sl_metalog_local *m, int fd)
 
 bool sl_metalog_local_idle(const struct sl_metalog_local *m)
 {
+	if (m->trim_sqes)
+		return false;
 	for (uint32_t pi = 0; pi < m->nparts; pi++) {
 		if (m->parts[pi].inflight || m->parts[pi].qlen)
 			return false;
@@ -789,7 +949,7 @@ int sl_metalog_local_wait(struct sl_metalog_local *m)
 			return rc;
 		if (sl_metalog_local_idle(m))
 			return 0;
-		if (m->stats.inflight == 0)
+		if (m->stats.inflight == 0 && m->trim_sqes == 0)
 			continue; /* queued but the ring was full: poll submits it */
 		struct io_uring_cqe *cqe;
 		int e = io_uring_wait_cqe(&m->ring, &cqe);
@@ -813,6 +973,12 @@ void sl_metalog_local_stats(const struct sl_metalog_local *m, struct sl_metalog_
 	*out = m->stats;
 	out->queued_records = m->queued_records;
 	out->queued_bytes = m->queued_bytes;
+	out->segments = 0;
+	for (uint32_t i = 0; i < m->nparts; i++) {
+		out->segments += m->parts[i].nsegs;
+		if (i < SL_METALOG_LOCAL_STAT_PARTS)
+			out->start_offset[i] = (uint64_t)m->parts[i].start;
+	}
 }
 
 void sl_metalog_local_close(struct sl_metalog_local *m)
@@ -832,7 +998,7 @@ void sl_metalog_local_close(struct sl_metalog_local *m)
 			close(lp->fd);
 		if (lp->dirfd >= 0)
 			close(lp->dirfd);
-		free(lp->seg_bases);
+		free(lp->segs);
 		free(lp->q);
 		free(lp->stage);
 	}
@@ -842,6 +1008,11 @@ void sl_metalog_local_close(struct sl_metalog_local *m)
 	free(m->dir);
 	free(m);
 }
+
+static const char *const part_names[SL_METALOG_LOCAL_STAT_PARTS] = {
+	"p0", "p1", "p2",  "p3",  "p4",	 "p5",	"p6",  "p7",
+	"p8", "p9", "p10", "p11", "p12", "p13", "p14", "p15",
+};
 
 #define T struct sl_metalog_local_stats
 const struct sl_stat_field sl_metalog_local_stats_fields[] = {
@@ -858,6 +1029,12 @@ const struct sl_stat_field sl_metalog_local_stats_fields[] = {
 	SL_STAT_G(T, queued_bytes, NULL),
 	SL_STAT_G(T, queued_records, NULL),
 	SL_STAT_G(T, inflight, NULL),
+	SL_STAT_U(T, trims, NULL),
+	SL_STAT_U(T, segments_deleted, NULL),
+	SL_STAT_U(T, bytes_deleted, NULL),
+	SL_STAT_U(T, trim_errors, NULL),
+	SL_STAT_G(T, segments, NULL),
+	SL_STAT_ARR(T, start_offset, "start_offset", NULL, part_names),
 	SL_STAT_TABLE_END,
 };
 #undef T

@@ -46,9 +46,14 @@ struct sl_metalog_local_config {
 	uint64_t max_queued_bytes;
 	/* One record per write + fdatasync: group commit off. For benchmarks and comparisons. */
 	bool sync_each;
+	/* Trim with blocking unlinkat + fsync even when io_uring has IORING_OP_UNLINKAT (the
+	 * fallback for older kernels), so tests can run that path too. */
+	bool sync_trim;
 	sl_metalog_local_done_fn done; /* may be set later with sl_metalog_local_set_done */
 	void *done_arg;
 };
+
+#define SL_METALOG_LOCAL_STAT_PARTS 16
 
 struct sl_metalog_local_stats {
 	uint64_t writes;	    /* write SQEs submitted */
@@ -64,6 +69,14 @@ struct sl_metalog_local_stats {
 	uint64_t queued_bytes;	    /* payload bytes accepted and not yet durable, now */
 	uint32_t queued_records;    /* records accepted and not yet durable, now */
 	uint32_t inflight;	    /* batches in flight now */
+	uint64_t trims;		    /* sl_metalog_local_trim calls that moved a start offset */
+	uint64_t segments_deleted;  /* segment files unlinked by trims */
+	uint64_t bytes_deleted;	    /* their bytes */
+	uint64_t trim_errors;	    /* unlinks or directory fsyncs of trims that failed */
+	uint64_t segments;	    /* segment files now, all partitions */
+	/* The first retained offset of partitions 0 .. SL_METALOG_LOCAL_STAT_PARTS - 1 (the
+	 * daemon has 16); sl_metalog_local_start_offset gives any partition's. */
+	uint64_t start_offset[SL_METALOG_LOCAL_STAT_PARTS];
 };
 /* Its members, for status and the counter sums (core/stats.h). */
 extern const struct sl_stat_field sl_metalog_local_stats_fields[];
@@ -101,7 +114,8 @@ void sl_metalog_local_attach(struct sl_metalog_local *m, struct sl_metalog *log)
 extern const struct sl_metalog_store_ops sl_metalog_local_store_ops;
 
 /*
- * Feeds every durable record to load(arg, ...) in offset order per partition; each payload is a
+ * Feeds every durable record to load(arg, ...) in offset order per partition, from the
+ * partition's start offset; each payload is a
  * new buffer whose reference load takes over. Blocking reads: start-up only. Returns 0, the
  * first error load returned, SL_EIO, SL_ECORRUPT (a file changed since open), SL_ENOMEM.
  */
@@ -135,7 +149,31 @@ int sl_metalog_local_wait(struct sl_metalog_local *m);
  * SL_EINVAL or SL_EIO. */
 int sl_metalog_local_set_eventfd(struct sl_metalog_local *m, int fd);
 
-/* True when nothing is queued or in flight. */
+/*
+ * Gives up the durable records of partition below `below`, a whole segment file at a time:
+ * every file whose records all lie below it is unlinked, oldest first, each unlink followed by
+ * a directory fsync before the next (linked io_uring SQEs, IORING_OP_UNLINKAT; a blocking
+ * unlinkat + fsync on kernels without it). Records at or above `below` always stay, and so do
+ * the records of the file holding `below`, which may be below it: the start offset moves to
+ * that file's base. The file being appended to is never deleted; when all of it is below, the
+ * partition first rolls to an empty file based at the durable end (so a restart still knows the
+ * start, even with no record left), unless a batch is in flight.
+ *
+ * `below` is clamped to the durable end (queued and in-flight records are never trimmed); one
+ * at or under the start offset does nothing. At most 64 files (and what the ring has room for)
+ * go per call; the rest go with the next call. The start offset moves at once; completions come
+ * through sl_metalog_local_poll (counters trims, segments_deleted, bytes_deleted, trim_errors).
+ * Returns the number of files scheduled for deletion (>= 0), SL_EINVAL (partition out of range,
+ * negative below) or SL_EIO (io_uring failed). Call on the thread that polls the driver.
+ */
+int sl_metalog_local_trim(struct sl_metalog_local *m, int32_t partition, int64_t below);
+
+/* Stores the first retained offset of partition (the base of its oldest segment file; 0 for a
+ * log never trimmed). Survives a restart. Returns 0 or SL_EINVAL. */
+int sl_metalog_local_start_offset(const struct sl_metalog_local *m, int32_t partition,
+				  int64_t *start);
+
+/* True when nothing is queued or in flight (trims included). */
 bool sl_metalog_local_idle(const struct sl_metalog_local *m);
 
 /* Stores the next offset partition will accept (= its durable end when idle). Returns 0 or
