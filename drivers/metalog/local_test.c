@@ -599,6 +599,257 @@ static void queue_bounds_refuse_appends(void **state)
 	env_close(e);
 }
 
+/* ---- trimming ---- */
+
+/* Reads partition p from its start offset and checks it holds exactly [start, end) with the
+ * expected payloads. */
+static void check_range(struct env *e, int32_t p, int64_t start, int64_t end)
+{
+	int64_t v;
+	assert_int_equal(sl_metalog_local_start_offset(e->m, p, &v), 0);
+	assert_int_equal(v, start);
+	assert_int_equal(sl_metalog_start_offset(e->log, p, &v), 0);
+	assert_int_equal(v, start);
+	assert_int_equal(sl_metalog_high_water_mark(e->log, p, &v), 0);
+	assert_int_equal(v, end);
+	struct sl_metalog_start a = {p, start};
+	struct sl_metalog_sub *s;
+	if (start > 0) {
+		a.start_offset = start - 1;
+		assert_int_equal(sl_metalog_subscribe(e->log, &a, 1, &s), SL_ERANGE);
+		a.start_offset = start;
+	}
+	assert_int_equal(sl_metalog_subscribe(e->log, &a, 1, &s), 0);
+	for (int64_t i = start; i < end; i++) {
+		struct sl_metalog_record r;
+		assert_int_equal(sl_metalog_sub_poll(s, NULL, &r), 0);
+		assert_int_equal(r.offset, i);
+		char buf[128];
+		payload_for(p, i, buf, sizeof(buf));
+		assert_int_equal(r.payload.len, strlen(buf));
+		assert_memory_equal(sl_slice_data(&r.payload), buf, strlen(buf));
+	}
+	struct sl_metalog_record r;
+	assert_int_equal(sl_metalog_sub_poll(s, NULL, &r), SL_EAGAIN);
+	sl_metalog_unsubscribe(s);
+}
+
+static bool seg_exists(struct env *e, int32_t p, int64_t base)
+{
+	char path[512];
+	seg_path(e, p, base, path, sizeof(path));
+	return access(path, F_OK) == 0;
+}
+
+/* Three records per segment file. Returns the framed size of one record. */
+static size_t three_per_segment(struct env *e)
+{
+	char buf[128];
+	payload_for(0, 0, buf, sizeof(buf));
+	size_t rec = SL_METALOG_LOCAL_HDR_LEN + strlen(buf);
+	e->cfg.segment_bytes = 3 * rec + 10;
+	return rec;
+}
+
+static void trim_deletes_wholly_covered_segments(void **state)
+{
+	struct env *e = *state;
+	char err[512];
+	size_t rec = three_per_segment(e);
+	assert_int_equal(env_open(e, err, sizeof(err)), 0);
+	for (int i = 0; i < 5; i++)
+		publish_durable(e, 0, 2); /* files 0, 3, 6, 9 */
+	publish_durable(e, 1, 4);
+	assert_int_equal(count_segments(e, 0), 4);
+
+	/* 5 lies in file 3 (records 3..5): only file 0 goes. */
+	assert_int_equal(sl_metalog_local_trim(e->m, 0, 5), 1);
+	assert_int_equal(sl_metalog_local_wait(e->m), 0);
+	assert_false(seg_exists(e, 0, 0));
+	assert_true(seg_exists(e, 0, 3));
+	int64_t v;
+	assert_int_equal(sl_metalog_local_start_offset(e->m, 0, &v), 0);
+	assert_int_equal(v, 3);
+	struct sl_metalog_local_stats st;
+	sl_metalog_local_stats(e->m, &st);
+	assert_int_equal(st.trims, 1);
+	assert_int_equal(st.segments_deleted, 1);
+	assert_int_equal(st.bytes_deleted, 3 * rec);
+	assert_int_equal(st.trim_errors, 0);
+	assert_int_equal(st.start_offset[0], 3);
+	assert_int_equal(st.start_offset[1], 0);
+	assert_int_equal(st.segments, 3 + 2);
+
+	/* At or below the start: nothing happens, not even a counted trim. */
+	assert_int_equal(sl_metalog_local_trim(e->m, 0, 3), 0);
+	assert_int_equal(sl_metalog_local_trim(e->m, 0, 0), 0);
+	sl_metalog_local_stats(e->m, &st);
+	assert_int_equal(st.trims, 1);
+	/* Bad arguments. */
+	assert_int_equal(sl_metalog_local_trim(e->m, 0, -1), SL_EINVAL);
+	assert_int_equal(sl_metalog_local_trim(e->m, 2, 5), SL_EINVAL);
+	assert_int_equal(sl_metalog_local_trim(e->m, -1, 5), SL_EINVAL);
+
+	/* Exactly a file boundary: file 3 goes, 6 stays. */
+	assert_int_equal(sl_metalog_local_trim(e->m, 0, 6), 1);
+	assert_int_equal(sl_metalog_local_wait(e->m), 0);
+	assert_false(seg_exists(e, 0, 3));
+	assert_true(seg_exists(e, 0, 6));
+	env_reopen(e);
+	check_range(e, 0, 6, 10);
+	check_range(e, 1, 0, 4);
+
+	/* Above the end is clamped to it: every record goes, the partition rolls to an empty
+	 * file based at the end, which keeps the start (and the next offset) across a restart. */
+	assert_int_equal(sl_metalog_local_trim(e->m, 0, 1000), 2);
+	assert_int_equal(sl_metalog_local_wait(e->m), 0);
+	assert_int_equal(count_segments(e, 0), 1);
+	assert_true(seg_exists(e, 0, 10));
+	env_reopen(e);
+	check_range(e, 0, 10, 10);
+	publish_durable(e, 0, 2);
+	env_reopen(e);
+	check_range(e, 0, 10, 12);
+	check_range(e, 1, 0, 4);
+	sl_metalog_local_stats(e->m, &st);
+	assert_int_equal(st.records_recovered, 2 + 4);
+	env_close(e);
+}
+
+static void trim_while_batch_in_flight(void **state)
+{
+	struct env *e = *state;
+	char err[512];
+	three_per_segment(e);
+	assert_int_equal(env_open(e, err, sizeof(err)), 0);
+	publish_durable(e, 0, 2); /* file 0: records 0, 1 */
+	/* Record 2 in flight into file 0: the trim is clamped to the durable end (2), and the
+	 * file being written is kept. */
+	struct sl_metalog_pub pub;
+	char buf[128];
+	payload_for(0, 2, buf, sizeof(buf));
+	assert_int_equal(sl_metalog_publish(e->log, 0, sl_slice_of(sl_buf_from(buf, strlen(buf))),
+					    &pub, NULL),
+			 SL_EAGAIN);
+	assert_int_equal(sl_metalog_local_poll(e->m), 0);
+	struct sl_metalog_local_stats st;
+	sl_metalog_local_stats(e->m, &st);
+	assert_int_equal(st.inflight, 1);
+	assert_int_equal(sl_metalog_local_trim(e->m, 0, 100), 0);
+	assert_int_equal(sl_metalog_local_wait(e->m), 0);
+	assert_int_equal(pub.status, 0);
+	assert_true(seg_exists(e, 0, 0));
+	int64_t v;
+	assert_int_equal(sl_metalog_local_start_offset(e->m, 0, &v), 0);
+	assert_int_equal(v, 0);
+
+	/* A batch in flight into a new file: the full ones before it can go at once. */
+	publish_durable(e, 0, 4); /* 3..5 in file 3, 6 in file 6 */
+	payload_for(0, 7, buf, sizeof(buf));
+	assert_int_equal(sl_metalog_publish(e->log, 0, sl_slice_of(sl_buf_from(buf, strlen(buf))),
+					    &pub, NULL),
+			 SL_EAGAIN);
+	assert_int_equal(sl_metalog_local_poll(e->m), 0);
+	assert_int_equal(sl_metalog_local_trim(e->m, 0, 100), 2); /* below clamps to 7 */
+	assert_int_equal(sl_metalog_local_wait(e->m), 0);
+	assert_int_equal(pub.status, 0);
+	assert_false(seg_exists(e, 0, 0));
+	assert_false(seg_exists(e, 0, 3));
+	assert_true(seg_exists(e, 0, 6));
+	env_reopen(e);
+	check_range(e, 0, 6, 8);
+	env_close(e);
+}
+
+/* The blocking path (kernels without IORING_OP_UNLINKAT) deletes the same files. */
+static void trim_without_uring_unlink(void **state)
+{
+	struct env *e = *state;
+	char err[512];
+	size_t rec = three_per_segment(e);
+	e->cfg.sync_trim = true;
+	assert_int_equal(env_open(e, err, sizeof(err)), 0);
+	for (int i = 0; i < 4; i++)
+		publish_durable(e, 0, 2); /* files 0, 3, 6 */
+	assert_int_equal(sl_metalog_local_trim(e->m, 0, 7), 2);
+	assert_true(sl_metalog_local_idle(e->m));
+	assert_false(seg_exists(e, 0, 0));
+	assert_false(seg_exists(e, 0, 3));
+	struct sl_metalog_local_stats st;
+	sl_metalog_local_stats(e->m, &st);
+	assert_int_equal(st.segments_deleted, 2);
+	assert_int_equal(st.bytes_deleted, 6 * rec);
+	env_reopen(e);
+	check_range(e, 0, 6, 8);
+	env_close(e);
+}
+
+/* A crash in the middle of a trim leaves a contiguous run of files (oldest deleted first, each
+ * deletion durable before the next): the next open starts at the oldest file left, whether or
+ * not the trim's last directory fsync happened. */
+static void reopen_after_interrupted_trim(void **state)
+{
+	struct env *e = *state;
+	char err[512];
+	three_per_segment(e);
+	assert_int_equal(env_open(e, err, sizeof(err)), 0);
+	for (int i = 0; i < 6; i++)
+		publish_durable(e, 0, 2); /* files 0, 3, 6, 9 */
+	env_close(e);
+	char path[512];
+	seg_path(e, 0, 0, path, sizeof(path));
+	assert_int_equal(unlink(path), 0); /* as if a trim to 9 stopped after its first unlink */
+	assert_int_equal(env_open(e, err, sizeof(err)), 0);
+	check_range(e, 0, 3, 12);
+	publish_durable(e, 0, 1);
+	env_reopen(e);
+	check_range(e, 0, 3, 13);
+	env_close(e);
+}
+
+static void torn_tail_after_trim(void **state)
+{
+	struct env *e = *state;
+	char err[512];
+	three_per_segment(e);
+	assert_int_equal(env_open(e, err, sizeof(err)), 0);
+	for (int i = 0; i < 4; i++)
+		publish_durable(e, 0, 2); /* files 0, 3, 6 (records 6, 7) */
+	assert_int_equal(sl_metalog_local_trim(e->m, 0, 6), 2);
+	env_close(e);
+	/* A record 8 whose write never finished, at the end of the last file. */
+	unsigned char torn[SL_METALOG_LOCAL_HDR_LEN + 10] = {0};
+	uint32_t magic = SL_METALOG_LOCAL_MAGIC, len = 100;
+	memcpy(torn, &magic, 4);
+	memcpy(torn + 4, &len, 4);
+	torn[8] = 8;
+	char path[512];
+	seg_path(e, 0, 6, path, sizeof(path));
+	off_t good = file_size(path);
+	append_bytes(path, torn, sizeof(torn));
+	assert_int_equal(env_open(e, err, sizeof(err)), 0);
+	struct sl_metalog_local_stats st;
+	sl_metalog_local_stats(e->m, &st);
+	assert_int_equal(st.torn_truncations, 1);
+	assert_int_equal(file_size(path), good);
+	check_range(e, 0, 6, 8);
+
+	/* Everything trimmed: the only file is the empty one at the end, and a torn record in
+	 * it is cut back to nothing without losing the start. */
+	assert_int_equal(sl_metalog_local_trim(e->m, 0, 8), 1);
+	env_close(e);
+	seg_path(e, 0, 8, path, sizeof(path));
+	assert_int_equal(file_size(path), 0);
+	append_bytes(path, torn, 7);
+	assert_int_equal(env_open(e, err, sizeof(err)), 0);
+	assert_int_equal(file_size(path), 0);
+	check_range(e, 0, 8, 8);
+	publish_durable(e, 0, 1);
+	env_reopen(e);
+	check_range(e, 0, 8, 9);
+	env_close(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -613,6 +864,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(queue_bounds_refuse_appends, setup, teardown),
 		cmocka_unit_test_setup_teardown(enospc_surfaces_and_keeps_acknowledged_records,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(trim_deletes_wholly_covered_segments, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(trim_while_batch_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(trim_without_uring_unlink, setup, teardown),
+		cmocka_unit_test_setup_teardown(reopen_after_interrupted_trim, setup, teardown),
+		cmocka_unit_test_setup_teardown(torn_tail_after_trim, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
