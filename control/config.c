@@ -403,6 +403,16 @@ static const struct sl_config_setting settings[] = {
 	 FIELD(log_sub_window),
 	 .min = 4 * KIB,
 	 .max = GIB},
+	{.name = "metalog_segment_bytes",
+	 .type = SL_CONFIG_BYTES,
+	 .def = "8MiB",
+	 .metavar = "SIZE",
+	 .help = "Size of a metadata log segment file (DATA_DIR/metalog), the unit retention "
+		 "trims: smaller files bound start-up recovery closer to the retained data, larger "
+		 "ones mean fewer files and rolls (see docs/metalog.md).",
+	 FIELD(metalog_segment_bytes),
+	 .min = 64 * KIB,
+	 .max = GIB},
 	{.name = "shard_weights",
 	 .type = SL_CONFIG_LIST,
 	 .def = "",

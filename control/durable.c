@@ -94,7 +94,8 @@ int sl_dctl_snapshot(struct sl_dctl *d)
 	return 0;
 }
 
-int sl_dctl_open(struct sl_dctl *d, const char *data_dir, char *err, size_t errlen)
+int sl_dctl_open(struct sl_dctl *d, const char *data_dir, uint64_t segment_bytes, char *err,
+		 size_t errlen)
 {
 	uint64_t t0 = mono_ns();
 	memset(d, 0, sizeof(*d));
@@ -113,6 +114,8 @@ int sl_dctl_open(struct sl_dctl *d, const char *data_dir, char *err, size_t errl
 	sl_metalog_local_config_default(&lc);
 	lc.dir = path;
 	lc.partitions = SL_DCTL_META_PARTITIONS;
+	if (segment_bytes)
+		lc.segment_bytes = segment_bytes;
 	rc = sl_metalog_local_open(&lc, &d->mlocal, err, errlen);
 	if (rc != 0)
 		return rc;
@@ -137,7 +140,8 @@ int sl_dctl_open(struct sl_dctl *d, const char *data_dir, char *err, size_t errl
 		snprintf(err, errlen, "out of memory");
 		return rc;
 	}
-	/* Every segment event, from the start of every partition of the log. */
+	/* Every segment event, from where every partition of the log starts (past what was
+	 * trimmed from its files). */
 	struct sl_metalog_start starts[SL_DCTL_META_PARTITIONS];
 	for (int32_t i = 0; i < SL_DCTL_META_PARTITIONS; i++) {
 		int64_t first = 0;

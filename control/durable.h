@@ -45,11 +45,13 @@ struct sl_dctl {
 };
 
 /*
- * Steps 1-3. On failure err names the file and what is wrong (a corrupt catalogue or log stops
- * the start: nothing acknowledged is ever dropped silently). Returns 0, SL_ECORRUPT, SL_EIO,
- * SL_ENOMEM.
+ * Steps 1-3; segment_bytes is the metadata log's segment file size (metalog_segment_bytes, 0
+ * for the driver's default). On failure err names the file and what is wrong (a corrupt
+ * catalogue or log stops the start: nothing acknowledged is ever dropped silently). Returns 0,
+ * SL_ECORRUPT, SL_EIO, SL_ENOMEM.
  */
-int sl_dctl_open(struct sl_dctl *d, const char *data_dir, char *err, size_t errlen);
+int sl_dctl_open(struct sl_dctl *d, const char *data_dir, uint64_t segment_bytes, char *err,
+		 size_t errlen);
 
 /*
  * Step 4, through client (an objstore proxy to an io lcore, or any store holding the objects).

@@ -1701,7 +1701,8 @@ int main(int argc, char **argv)
 	/* The durable side needs the data directory: the catalogue, this start's number and
 	 * the metadata log are read (and a torn tail cut) before anything else runs. */
 	d.durable = d.nio > 0;
-	if (d.durable && sl_dctl_open(&d.dctl, d.cfg.data_dir, err, sizeof(err)) != 0) {
+	if (d.durable && sl_dctl_open(&d.dctl, d.cfg.data_dir, d.cfg.metalog_segment_bytes, err,
+				      sizeof(err)) != 0) {
 		fprintf(stderr, "shardlined: data directory %s: %s\n", d.cfg.data_dir, err);
 		stop_io(&d);
 		return 1;

@@ -2,11 +2,15 @@
 /*
  * shardline-metalog-tool: drives a local metadata log directory from the command line.
  *
- *   append DIR N [PARTITIONS [BATCH]]  publish N records round-robin over the partitions, BATCH
- *                                       per group commit; print "P OFFSET" for each record only
- *                                       after its publish completed (durable), flushing stdout.
- *   verify DIR [PARTITIONS]             recover everything, check every payload, print
- *                                       "partition P records N" lines and "total N".
+ *   append DIR N [PARTITIONS [BATCH [KEEP]]]
+ *                              publish N records round-robin over the partitions, BATCH per
+ *                              group commit; print "P OFFSET" for each record only after its
+ *                              publish completed (durable), flushing stdout. With KEEP, after
+ *                              every batch each partition's files are trimmed below its end
+ *                              minus KEEP (sl_metalog_local_trim), as retention would.
+ *   verify DIR [PARTITIONS]    recover everything, check every payload, print
+ *                              "partition P start S end E" lines (the retained offsets
+ *                              [S, E)) and "total N" (records read).
  *
  * Payloads are a pure function of (partition, offset), so verify can prove every record intact.
  * The crash test (tests/integration/metalog_crash_test.sh) kills append with SIGKILL at random
@@ -65,7 +69,7 @@ static int open_all(const char *dir, uint32_t parts, struct sl_metalog_local **m
 	return rc;
 }
 
-static int cmd_append(const char *dir, long n, uint32_t parts, uint32_t batch)
+static int cmd_append(const char *dir, long n, uint32_t parts, uint32_t batch, long keep)
 {
 	struct sl_metalog_local *m;
 	struct sl_metalog *log;
@@ -116,6 +120,15 @@ static int cmd_append(const char *dir, long n, uint32_t parts, uint32_t batch)
 		}
 		fflush(stdout);
 		done += k;
+		for (uint32_t p = 0; keep >= 0 && p < parts && status == 0; p++) {
+			int64_t end;
+			sl_metalog_local_next_offset(m, (int32_t)p, &end);
+			int rc = sl_metalog_local_trim(m, (int32_t)p, end > keep ? end - keep : 0);
+			if (rc < 0) {
+				fprintf(stderr, "trim p%u: %s\n", p, sl_errname(rc));
+				status = 1;
+			}
+		}
 	}
 	free(pubs);
 	sl_metalog_free(log);
@@ -130,12 +143,17 @@ static int cmd_verify(const char *dir, uint32_t parts)
 	if (open_all(dir, parts, &m, &log) < 0)
 		return 1;
 	struct sl_metalog_start *a = calloc(parts, sizeof(*a));
-	for (uint32_t i = 0; i < parts; i++)
-		a[i] = (struct sl_metalog_start){(int32_t)i, 0};
+	int64_t *next = calloc(parts, sizeof(*next));
+	int64_t *start = calloc(parts, sizeof(*start));
+	for (uint32_t i = 0; i < parts; i++) {
+		/* Where the partition's retained records begin: what trimming left. */
+		sl_metalog_start_offset(log, (int32_t)i, &start[i]);
+		next[i] = start[i];
+		a[i] = (struct sl_metalog_start){(int32_t)i, start[i]};
+	}
 	struct sl_metalog_sub *s;
 	if (sl_metalog_subscribe(log, a, parts, &s) < 0)
 		return 1;
-	int64_t *next = calloc(parts, sizeof(*next));
 	struct sl_metalog_record r;
 	unsigned char want[512];
 	int bad = 0;
@@ -150,14 +168,23 @@ static int cmd_verify(const char *dir, uint32_t parts)
 		next[r.partition] = r.offset + 1;
 		total++;
 	}
-	for (uint32_t i = 0; i < parts; i++)
-		printf("partition %u records %" PRId64 "\n", i, next[i]);
+	for (uint32_t i = 0; i < parts; i++) {
+		int64_t hwm;
+		sl_metalog_high_water_mark(log, (int32_t)i, &hwm);
+		if (next[i] != hwm) {
+			fprintf(stderr, "p%u: read up to %" PRId64 " but the end is %" PRId64 "\n",
+				i, next[i], hwm);
+			bad = 1;
+		}
+		printf("partition %u start %" PRId64 " end %" PRId64 "\n", i, start[i], next[i]);
+	}
 	printf("total %" PRIu64 "\n", total);
 	struct sl_metalog_local_stats st;
 	sl_metalog_local_stats(m, &st);
 	printf("torn_truncations %" PRIu64 "\n", st.torn_truncations);
 	sl_metalog_unsubscribe(s);
 	free(next);
+	free(start);
 	free(a);
 	sl_metalog_free(log);
 	sl_metalog_local_close(m);
@@ -169,9 +196,13 @@ int main(int argc, char **argv)
 	if (argc >= 4 && strcmp(argv[1], "append") == 0) {
 		uint32_t parts = argc > 4 ? (uint32_t)strtoul(argv[4], NULL, 10) : 1;
 		uint32_t batch = argc > 5 ? (uint32_t)strtoul(argv[5], NULL, 10) : 16;
-		if (parts == 0 || batch == 0)
+		long keep = argc > 6 ? strtol(argv[6], NULL, 10) : -1;
+		if (parts == 0 || batch == 0 || (argc > 6 && keep < 0)) {
+			fprintf(stderr, "append: PARTITIONS and BATCH must be positive, KEEP at "
+					"least 0\n");
 			return 2;
-		return cmd_append(argv[2], strtol(argv[3], NULL, 10), parts, batch);
+		}
+		return cmd_append(argv[2], strtol(argv[3], NULL, 10), parts, batch, keep);
 	}
 	if (argc >= 3 && strcmp(argv[1], "verify") == 0) {
 		uint32_t parts = argc > 3 ? (uint32_t)strtoul(argv[3], NULL, 10) : 1;
@@ -180,7 +211,7 @@ int main(int argc, char **argv)
 		return cmd_verify(argv[2], parts);
 	}
 	fprintf(stderr,
-		"usage: %s append DIR N [PARTITIONS [BATCH]]\n"
+		"usage: %s append DIR N [PARTITIONS [BATCH [KEEP]]]\n"
 		"       %s verify DIR [PARTITIONS]\n",
 		argv[0], argv[0]);
 	return 2;
