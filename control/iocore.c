@@ -188,6 +188,17 @@ static int segments(struct sl_iocore *io)
 	return work;
 }
 
+int sl_iocore_metalog_trim(struct sl_iocore *io, int32_t partition, int64_t below)
+{
+	SL_ASSERT_OWNER(io);
+	if (io->cfg.mlog == NULL || io->cfg.mlocal == NULL)
+		return SL_ENOTSUP;
+	int rc = sl_metalog_trim(io->cfg.mlog, partition, below);
+	if (rc < 0)
+		return rc;
+	return sl_metalog_local_trim(io->cfg.mlocal, partition, below);
+}
+
 void sl_iocore_stats(const struct sl_iocore *io, struct sl_iocore_stats *out)
 {
 	SL_ASSERT_OWNER_RO(io);

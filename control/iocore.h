@@ -110,6 +110,16 @@ void sl_iocore_wake(struct sl_iocore *io);
 /* The io core's doorbell, for sl_localdir_proxy_set_bell on its clients' proxies. */
 struct sl_bell *sl_iocore_bell(struct sl_iocore *io);
 
+/*
+ * Retention's hook into the metadata event log, on the io core that owns it (call it from its
+ * loop): gives up partition's events below `below`, in memory (sl_metalog_trim) and on disk
+ * (sl_metalog_local_trim: whole segment files, unlinked through io_uring; the start offset a
+ * restart recovers from moves to the first file kept). Returns the number of files scheduled
+ * for deletion (>= 0), SL_ENOTSUP (this io core has no metadata log), SL_EINVAL (partition out
+ * of range, negative below) or SL_EIO.
+ */
+int sl_iocore_metalog_trim(struct sl_iocore *io, int32_t partition, int64_t below);
+
 /* Fills a counters snapshot (the loop answers SL_IOCORE_CTL_STATS with this). */
 void sl_iocore_stats(const struct sl_iocore *io, struct sl_iocore_stats *out);
 

@@ -310,6 +310,73 @@ static void probe_reports_the_failing_step(void **state)
 	stop(&f, 1);
 }
 
+/* Retention's trim reaches the metadata log's files: whole segments below the trim point go,
+ * and the start offset survives the io core (a restart recovers from it). */
+static void metalog_trim_deletes_segments(void **state)
+{
+	(void)state;
+	char root[] = "/tmp/sl-iocore-XXXXXX";
+	assert_non_null(mkdtemp(root));
+	char mdir[96];
+	snprintf(mdir, sizeof(mdir), "%s/metalog", root);
+	struct sl_metalog_local_config lc;
+	sl_metalog_local_config_default(&lc);
+	lc.dir = mdir;
+	lc.partitions = 2;
+	lc.segment_bytes = 3 * (SL_METALOG_LOCAL_HDR_LEN + 10) + 5; /* 3 records of 10 bytes */
+	struct sl_iocore_config c = {.id = 0};
+	assert_int_equal(sl_metalog_local_open(&lc, &c.mlocal, NULL, 0), 0);
+	struct sl_metalog_config mc;
+	sl_metalog_config_default(&mc);
+	mc.partitions = 2;
+	mc.store = &sl_metalog_local_store_ops;
+	mc.store_ctx = c.mlocal;
+	assert_int_equal(sl_metalog_new(&mc, &c.mlog), 0);
+	sl_metalog_local_attach(c.mlocal, c.mlog);
+	assert_int_equal(sl_metalog_recover(c.mlog), 0);
+	assert_int_equal(sl_localdir_open(root, NULL, &c.store), 0);
+	c.ctl_in = sl_ring_alloc("a", 8);
+	c.ctl_out = sl_ring_alloc("b", 8);
+	struct sl_iocore *io;
+	assert_int_equal(sl_iocore_new(&c, &io), 0);
+	for (int i = 0; i < 10; i++) /* files 0, 3, 6, 9 of partition 1 */
+		assert_int_equal(sl_metalog_publish(c.mlog, 1,
+						    sl_slice_of(sl_buf_from("0123456789", 10)),
+						    NULL, NULL),
+				 SL_EAGAIN);
+	assert_int_equal(sl_metalog_local_wait(c.mlocal), 0);
+	assert_int_equal(sl_iocore_metalog_trim(io, 1, 7), 2);
+	assert_int_equal(sl_iocore_metalog_trim(io, 2, 7), SL_EINVAL);
+	assert_int_equal(sl_iocore_metalog_trim(io, 1, -1), SL_EINVAL);
+	assert_int_equal(sl_metalog_local_wait(c.mlocal), 0);
+	struct sl_iocore_stats st;
+	sl_iocore_stats(io, &st);
+	assert_int_equal(st.mlocal.segments_deleted, 2);
+	assert_int_equal(st.mlocal.start_offset[1], 6);
+	assert_int_equal(st.mlocal.start_offset[0], 0);
+	assert_int_equal(st.mlog.trimmed, 7); /* and the copies in memory */
+	sl_iocore_free(io);		      /* closes the log */
+
+	assert_int_equal(sl_metalog_local_open(&lc, &c.mlocal, NULL, 0), 0);
+	int64_t start;
+	assert_int_equal(sl_metalog_local_start_offset(c.mlocal, 1, &start), 0);
+	assert_int_equal(start, 6);
+	sl_metalog_local_close(c.mlocal);
+
+	/* An io core without the log has nothing to trim. */
+	c.mlog = NULL;
+	c.mlocal = NULL;
+	assert_int_equal(sl_localdir_open(root, NULL, &c.store), 0);
+	assert_int_equal(sl_iocore_new(&c, &io), 0);
+	assert_int_equal(sl_iocore_metalog_trim(io, 0, 1), SL_ENOTSUP);
+	sl_iocore_free(io);
+	free(c.ctl_in);
+	free(c.ctl_out);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void bad_config_is_refused(void **state)
 {
 	(void)state;
@@ -354,6 +421,7 @@ int main(void)
 		cmocka_unit_test(probe_and_config),
 		cmocka_unit_test(probe_reports_the_failing_step),
 		cmocka_unit_test(bad_config_is_refused),
+		cmocka_unit_test(metalog_trim_deletes_segments),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
