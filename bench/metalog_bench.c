@@ -11,6 +11,11 @@
  *   bm_metalog_local_fsync_each/K  the same with one write + fdatasync per record
  *   bm_disk_fdatasync          the disk's own append + fdatasync latency (p50/p99), measured in
  *                              the same run, same directory, for comparison
+ *   bm_metalog_recover_trimmed/N  start-up of a log of N 128-byte events (1 MiB segment files,
+ *                              the daemon's default) trimmed to its last 50000: open (validates
+ *                              every file kept) + sl_metalog_local_recover (hands every record
+ *                              over). Should not grow with N.
+ *   bm_metalog_recover_full/N  the same log untrimmed, for contrast (grows with N)
  *
  * The durable benchmarks write under $SL_BENCH_DIR (default /var/tmp), which should be on the
  * disk under test, not a tmpfs.
@@ -24,6 +29,7 @@
 #include "log/metalog.h"
 
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,3 +286,150 @@ static void bm_disk_fdatasync(struct sl_bench *b)
 	close(fd);
 }
 SL_BENCHMARK_NOARG(bm_disk_fdatasync);
+
+/* ---- start-up after trimming ---- */
+
+#define RECOVER_KEEP	50000
+#define RECOVER_PAYLOAD 128
+
+/* A log is written once per (N, trimmed) and reused by every run Google Benchmark makes of the
+ * same benchmark; the directories go at exit. */
+struct rlog {
+	int64_t n;
+	bool trimmed;
+	char dir[512];
+};
+static struct rlog rlogs[16];
+static int nrlogs;
+
+static void rlogs_cleanup(void)
+{
+	for (int i = 0; i < nrlogs; i++) {
+		char cmd[600];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", rlogs[i].dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "cannot remove %s\n", rlogs[i].dir);
+	}
+}
+
+static void rlog_config(struct sl_metalog_local_config *lc, const char *dir)
+{
+	sl_metalog_local_config_default(lc);
+	lc->dir = dir;
+	lc->segment_bytes = UINT64_C(1) << 20; /* metalog_segment_bytes' default */
+}
+
+static int rlog_fill(const char *dir, int64_t n, bool trim, char *err, size_t errlen)
+{
+	struct sl_metalog_local_config lc;
+	rlog_config(&lc, dir);
+	struct sl_metalog_local *m;
+	int rc = sl_metalog_local_open(&lc, &m, err, errlen);
+	if (rc < 0)
+		return rc;
+	unsigned char payload[RECOVER_PAYLOAD];
+	memset(payload, 'e', sizeof(payload));
+	struct sl_buf *b = sl_buf_from(payload, sizeof(payload));
+	for (int64_t i = 0; i < n && rc == 0; i++) {
+		/* The driver takes its own reference per record: one buffer serves them all. */
+		while ((rc = sl_metalog_local_append(m, 0, i, sl_slice_of(b))) == SL_ENOSPC)
+			if ((rc = sl_metalog_local_wait(m)) < 0)
+				break;
+		if (rc == 0 && i % 4096 == 4095)
+			rc = sl_metalog_local_poll(m) < 0 ? SL_EIO : 0;
+	}
+	if (rc == 0)
+		rc = sl_metalog_local_wait(m);
+	/* A trim deletes as many files as the ring has room for; retention repeats its trim
+	 * point as it advances, and so does this until nothing is left to delete. */
+	while (rc == 0 && trim && n > RECOVER_KEEP) {
+		rc = sl_metalog_local_trim(m, 0, n - RECOVER_KEEP);
+		if (rc <= 0)
+			break;
+		rc = sl_metalog_local_wait(m);
+	}
+	sl_buf_unref(b);
+	sl_metalog_local_close(m);
+	if (rc < 0)
+		snprintf(err, errlen, "writing the log failed: %s", sl_strerror(rc));
+	return rc < 0 ? rc : 0;
+}
+
+static const char *rlog_get(struct sl_bench *b, int64_t n, bool trimmed)
+{
+	for (int i = 0; i < nrlogs; i++)
+		if (rlogs[i].n == n && rlogs[i].trimmed == trimmed)
+			return rlogs[i].dir;
+	if (nrlogs == (int)(sizeof(rlogs) / sizeof(rlogs[0]))) {
+		sl_bench_error(b, "too many logs");
+		return NULL;
+	}
+	struct rlog *r = &rlogs[nrlogs];
+	snprintf(r->dir, sizeof(r->dir), "%s/sl-metalog-recover-XXXXXX", bench_dir());
+	if (mkdtemp(r->dir) == NULL) {
+		sl_bench_error(b, "mkdtemp failed (set SL_BENCH_DIR)");
+		return NULL;
+	}
+	if (nrlogs++ == 0)
+		atexit(rlogs_cleanup);
+	r->n = n;
+	r->trimmed = trimmed;
+	char err[512];
+	if (rlog_fill(r->dir, n, trimmed, err, sizeof(err)) < 0) {
+		sl_bench_error(b, err);
+		return NULL;
+	}
+	return r->dir;
+}
+
+static int count_load(void *arg, int32_t partition, int64_t offset, struct sl_slice payload)
+{
+	(void)partition;
+	(void)offset;
+	sl_buf_unref(payload.buf);
+	++*(int64_t *)arg;
+	return 0;
+}
+
+static void run_recover(struct sl_bench *b, bool trimmed)
+{
+	int64_t n = sl_bench_arg(b, 0);
+	const char *dir = rlog_get(b, n, trimmed);
+	if (dir == NULL)
+		return;
+	struct sl_metalog_local_config lc;
+	rlog_config(&lc, dir);
+	int64_t recovered = 0;
+	uint64_t segments = 0;
+	while (sl_bench_running(b)) {
+		/* What start-up does: open (validates every file kept) and read every record. */
+		struct sl_metalog_local *m;
+		char err[512];
+		if (sl_metalog_local_open(&lc, &m, err, sizeof(err)) < 0) {
+			sl_bench_error(b, err);
+			return;
+		}
+		recovered = 0;
+		if (sl_metalog_local_recover(m, count_load, &recovered) < 0)
+			sl_bench_error(b, "recover failed");
+		struct sl_metalog_local_stats st;
+		sl_metalog_local_stats(m, &st);
+		segments = st.segments;
+		sl_metalog_local_close(m);
+	}
+	sl_bench_items(b, sl_bench_iterations(b));
+	sl_bench_counter(b, "records", (double)recovered, SL_BENCH_VALUE);
+	sl_bench_counter(b, "files", (double)segments, SL_BENCH_VALUE);
+}
+
+static void bm_metalog_recover_trimmed(struct sl_bench *b)
+{
+	run_recover(b, true);
+}
+SL_BENCHMARK(bm_metalog_recover_trimmed, 100000, 1000000, 3000000);
+
+static void bm_metalog_recover_full(struct sl_bench *b)
+{
+	run_recover(b, false);
+}
+SL_BENCHMARK(bm_metalog_recover_full, 100000, 1000000, 3000000);

@@ -405,7 +405,7 @@ static const struct sl_config_setting settings[] = {
 	 .max = GIB},
 	{.name = "metalog_segment_bytes",
 	 .type = SL_CONFIG_BYTES,
-	 .def = "8MiB",
+	 .def = "1MiB",
 	 .metavar = "SIZE",
 	 .help = "Size of a metadata log segment file (DATA_DIR/metalog), the unit retention "
 		 "trims: smaller files bound start-up recovery closer to the retained data, larger "
