@@ -5,7 +5,8 @@
  * a fresh temporary directory (removed after each input), opened with sl_metalog_local_open and
  * recovered into a metadata log engine. Whatever the bytes, the open must return 0 or an error with
  * a message (a torn tail is cut, anything else that does not verify is refused), and what it
- * recovers must be exactly the records framed at the start of the files, dense from offset 0.
+ * recovers must be exactly the records framed at the start of the files, dense from the first
+ * file's base (a log trimmed from the front starts there; 0 otherwise).
  * Optionally a record is then appended and the log reopened, which checks that writing resumes at
  * the right byte after a torn tail was cut.
  *
@@ -13,7 +14,8 @@
  *   byte 0   flags: bit 0 two segment files (else one); bit 1 two partitions, the files go to
  *            partition 1 and partition 0 stays empty; bit 2 append a record and reopen after a
  *            successful open
- *   byte 1   base offset of the second segment (of the only one with one file: 0 is valid)
+ *   byte 1   base offset of the second segment (of the only one with one file: any base is
+ *            valid, as left by trimming)
  *   byte 2-3 with two files, the first one's length (little-endian, clamped to what is left)
  *   rest     the file contents
  */
@@ -143,17 +145,21 @@ static void close_all(struct opened *o)
 
 /*
  * Reads every record of partition p and checks it against the files as written: records are
- * dense from 0 and each is the next frame of the files in base order (magic, length, offset
- * and payload at exactly that byte position). Only the last file may have bytes left over (the
- * torn tail that was cut). Returns the number of records.
+ * dense from the partition's start offset (the first file's base) and each is the next frame of the
+ * files in base order (magic, length, offset and payload at exactly that byte position). Only the
+ * last file may have bytes left over (the torn tail that was cut). Returns the number of records.
  */
-static int64_t verify(struct opened *o, int32_t p, const struct file *files, int nfiles)
+static int64_t verify(struct opened *o, int32_t p, const struct file *files, int nfiles,
+		      int64_t start)
 {
-	int64_t hwm, next;
+	int64_t hwm, next, first, local_first;
 	CHECK(sl_metalog_high_water_mark(o->log, p, &hwm) == 0);
 	CHECK(sl_metalog_local_next_offset(o->m, p, &next) == 0);
 	CHECK(next == hwm);
-	struct sl_metalog_start a = {p, 0};
+	CHECK(sl_metalog_start_offset(o->log, p, &first) == 0);
+	CHECK(sl_metalog_local_start_offset(o->m, p, &local_first) == 0);
+	CHECK(first == start && local_first == start);
+	struct sl_metalog_start a = {p, start};
 	struct sl_metalog_sub *s;
 	CHECK(sl_metalog_subscribe(o->log, &a, 1, &s) == 0);
 	struct sl_metalog_record r;
@@ -161,7 +167,7 @@ static int64_t verify(struct opened *o, int32_t p, const struct file *files, int
 	int fi = 0;
 	size_t pos = 0;
 	while (sl_metalog_sub_poll(s, NULL, &r) == 0) {
-		CHECK(r.partition == p && r.offset == count);
+		CHECK(r.partition == p && r.offset == start + count);
 		if (files != NULL) {
 			while (fi < nfiles && pos == files[fi].len) {
 				fi++;
@@ -184,7 +190,7 @@ static int64_t verify(struct opened *o, int32_t p, const struct file *files, int
 		count++;
 	}
 	sl_metalog_unsubscribe(s);
-	CHECK(count == hwm);
+	CHECK(start + count == hwm);
 	if (files != NULL) {
 		while (fi < nfiles && pos == files[fi].len) {
 			fi++;
@@ -210,9 +216,10 @@ static void run(const char *dir, uint8_t flags, const struct file *files, int nf
 	struct opened o;
 	if (open_all(dir, parts, &o) != 0)
 		return;
-	int64_t n = verify(&o, fp, files, nfiles);
+	int64_t start = files[0].base; /* the lower base when there are two */
+	int64_t n = verify(&o, fp, files, nfiles, start);
 	if (fp == 1)
-		CHECK(verify(&o, 0, NULL, 0) == 0);
+		CHECK(verify(&o, 0, NULL, 0, 0) == 0);
 	struct sl_metalog_local_stats st;
 	sl_metalog_local_stats(o.m, &st);
 	CHECK(st.records_recovered == (uint64_t)n);
@@ -227,13 +234,13 @@ static void run(const char *dir, uint8_t flags, const struct file *files, int nf
 	struct sl_buf *b = sl_buf_from(APPEND_PAYLOAD, strlen(APPEND_PAYLOAD));
 	CHECK(b != NULL);
 	CHECK(sl_metalog_publish(o.log, fp, sl_slice_of(b), &pub, &off) == SL_EAGAIN);
-	CHECK(off == n);
+	CHECK(off == start + n);
 	CHECK(sl_metalog_local_wait(o.m) == 0);
 	CHECK(pub.status == 0);
 	close_all(&o);
 	CHECK(open_all(dir, parts, &o) == 0);
-	CHECK(verify(&o, fp, NULL, 0) == n + 1);
-	struct sl_metalog_start a = {fp, n};
+	CHECK(verify(&o, fp, NULL, 0, start) == n + 1);
+	struct sl_metalog_start a = {fp, start + n};
 	struct sl_metalog_sub *s;
 	CHECK(sl_metalog_subscribe(o.log, &a, 1, &s) == 0);
 	struct sl_metalog_record r;
