@@ -165,7 +165,7 @@ uint32_t sl_metalog_partition_count(const struct sl_metalog *log);
  * publish. Each partition first moves to the store's start offset (cfg.store->start): its
  * start offset, high-water mark and next offset all begin there, and subscribing below it
  * gives SL_ERANGE (a subscription made before recovery that is below it moves up to it).
- * Returns 0, SL_ENOTSUP (no store), SL_EBUSY (records were already published), or
+ * Returns 0, SL_ENOTSUP (no store), SL_EBUSY (records were already published or recovered), or
  * the store's or the load function's error; on error the log may hold a prefix of the records.
  */
 int sl_metalog_recover(struct sl_metalog *log);
