@@ -150,6 +150,7 @@ static const struct alarm io_alarms[] = {
 	{"metalog.segment_errors", "metalog segment errors"},
 	{"metalog.write_errors", "metalog write errors"},
 	{"metalog.appends_refused", "metalog appends refused"},
+	{"metalog.trim_errors", "metalog trim errors"},
 };
 
 static const struct alarm device_alarms[] = {

@@ -103,7 +103,8 @@ static const char full_status[] =
 	"\"shard_map_slots\":[512,512],"
 	"\"io\":[{\"io\":0,\"lcore\":3,\"clients\":3,\"served\":6300,\"inflight\":2,"
 	"\"bytes_written\":1288490189,\"bytes_read\":52428800,"
-	"\"metalog\":{\"records_durable\":3120,\"fdatasyncs\":2900,\"write_errors\":0}},"
+	"\"metalog\":{\"records_durable\":3120,\"fdatasyncs\":2900,\"write_errors\":0,"
+	"\"trim_errors\":2}},"
 	"{\"io\":1,\"lcore\":4,\"clients\":3,\"served\":10,\"inflight\":0,"
 	"\"bytes_written\":4096,\"bytes_read\":0}],"
 	"\"data_dir\":{\"path\":\"/var/lib/shardline\",\"free_bytes\":21474836480,"
@@ -140,7 +141,8 @@ static void test_status_full(void **state)
 		    "\n"
 		    "warnings:\n"
 		    "  worker 0: rx overflows 12, moq decode errors 3, flush errors 2, write paths "
-		    "rebuilt 1\n");
+		    "rebuilt 1\n"
+		    "  io 0: metalog trim errors 2\n");
 }
 
 /* A DPDK daemon started with --io-cores 0: no durable part, no data directory in use, an
