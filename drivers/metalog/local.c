@@ -790,7 +790,6 @@ int sl_metalog_local_trim(struct sl_metalog_local *m, int32_t partition, int64_t
 		below = lp->durable;
 	if (below <= lp->start)
 		return 0;
-	m->stats.trims++;
 	/* The file being appended to is never deleted. When every record in it is below the
 	 * trim point, roll to an empty file based at the durable end first (a blocking open +
 	 * directory fsync, as every roll): the partition then keeps its start offset across a
@@ -863,6 +862,7 @@ int sl_metalog_local_trim(struct sl_metalog_local *m, int32_t partition, int64_t
 	memmove(lp->segs, lp->segs + n, (size_t)(lp->nsegs - n) * sizeof(*lp->segs));
 	lp->nsegs -= n;
 	lp->start = lp->segs[0].base;
+	m->stats.trims++;
 	if (m->uring_unlink) {
 		int e = io_uring_submit(&m->ring);
 		if (e < 0) {
