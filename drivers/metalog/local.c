@@ -805,9 +805,14 @@ int sl_metalog_local_trim(struct sl_metalog_local *m, int32_t partition, int64_t
 	while (n + 1 < lp->nsegs && lp->segs[n + 1].base <= below)
 		n++;
 	if (m->uring_unlink) {
-		/* Two SQEs per file; what does not fit now is left for the next trim (the caller
-		 * repeats its trim point as it advances). */
-		uint32_t room = io_uring_sq_space_left(&m->ring) / 2;
+		/* Two SQEs per file, and at most ring_entries of them in flight over all trims, so
+		 * that trims and batches together stay within the completion queue (twice the
+		 * ring). What does not fit now is left for the next trim (the caller repeats its
+		 * trim point as it advances). */
+		uint32_t room = io_uring_sq_space_left(&m->ring);
+		uint32_t budget =
+			m->cfg.ring_entries > m->trim_sqes ? m->cfg.ring_entries - m->trim_sqes : 0;
+		room = (room < budget ? room : budget) / 2;
 		if (n > room)
 			n = room;
 	}

@@ -160,11 +160,12 @@ int sl_metalog_local_set_eventfd(struct sl_metalog_local *m, int fd);
  * start, even with no record left), unless a batch is in flight.
  *
  * `below` is clamped to the durable end (queued and in-flight records are never trimmed); one
- * at or under the start offset does nothing. At most 64 files (and what the ring has room for)
- * go per call; the rest go with the next call. The start offset moves at once; completions come
- * through sl_metalog_local_poll (counters trims, segments_deleted, bytes_deleted, trim_errors).
- * Returns the number of files scheduled for deletion (>= 0), SL_EINVAL (partition out of range,
- * negative below) or SL_EIO (io_uring failed). Call on the thread that polls the driver.
+ * at or under the start offset does nothing. At most 64 files go per call, and no more than
+ * keeps ring_entries trim SQEs (two per file) in flight; the rest go with the next call. The start
+ * offset moves at once; completions come through sl_metalog_local_poll (counters trims,
+ * segments_deleted, bytes_deleted, trim_errors). Returns the number of files scheduled for deletion
+ * (>= 0), SL_EINVAL (partition out of range, negative below) or SL_EIO (io_uring failed). Call on
+ * the thread that polls the driver.
  */
 int sl_metalog_local_trim(struct sl_metalog_local *m, int32_t partition, int64_t below);
 
