@@ -9,6 +9,8 @@
 # for shardline). Two scenarios:
 #   a  1 producer x 1 in flight, 1 partition: ack latency, beside the disk's own fdatasync
 #   b  PRODUCERS x IN_FLIGHT, PRODUCERS partitions: throughput
+#   e  shardline only: E2E_RATE records/s from 1 producer (16 in flight), consumed live by a
+#      subscriber (--e2e): produce-to-receive latency at a steady rate
 # Every round measures the disk's fdatasync (durable_bench.py's probe, in the same folder) and
 # runs both scenarios against the three servers, the order of the servers reversed every other
 # round so that each sees the same machine. Prints a markdown table (medians over the rounds:
@@ -20,7 +22,8 @@
 # Usage: bench/durable_compare.sh [DURATION_S [BUILD_DIR]]
 #   DURATION_S  seconds measured per run (default 10), after WARMUP s of warm-up
 #   BUILD_DIR   the meson build with shardlined and shardline-bench (default build/)
-# Environment: ROUNDS (2), WARMUP (2), SIZE (1024), PRODUCERS (4), IN_FLIGHT (16), WORKERS (2,
+# Environment: ROUNDS (2), WARMUP (2), SIZE (1024), PRODUCERS (4), IN_FLIGHT (16), E2E_RATE
+#   (1000), WORKERS (2,
 #   shardlined's workers), SL_BENCH_DIR (/var/tmp: where the data lives; not a tmpfs),
 #   OUT (BUILD_DIR/bench-results/durable_compare.json), REDIS_SERVER, NATS_SERVER.
 set -u
@@ -31,6 +34,7 @@ build=$(cd "${2:-$here/../build}" && pwd)
 daemon=$build/control/shardlined bench=$build/bench/shardline-bench
 rounds=${ROUNDS:-2} warmup=${WARMUP:-2} size=${SIZE:-1024} producers=${PRODUCERS:-4}
 in_flight=${IN_FLIGHT:-16} workers=${WORKERS:-2} base=${SL_BENCH_DIR:-/var/tmp}
+e2e_rate=${E2E_RATE:-1000}
 out=${OUT:-$build/bench-results/durable_compare.json}
 redis_server=${REDIS_SERVER:-$(command -v redis-server)}
 nats_server=${NATS_SERVER:-$(PATH=$PATH:/usr/sbin:/usr/local/sbin command -v nats-server)}
@@ -109,10 +113,11 @@ echo "durable_compare: shardlined (pid $sl_pid, $workers workers), redis-server 
 run() {
 	local scen=$1 sys=$2 rnd=$3 p=1 k=1 parts=1 url extra=()
 	if [ "$scen" = b ]; then p=$producers k=$in_flight parts=$producers; fi
+	if [ "$scen" = e ]; then k=16 extra=(--rate "$e2e_rate" --e2e); fi
 	case $sys in
 	shardline)
 		url=shardline://127.0.0.1:$sl_port
-		extra=(--admin "$work/admin.sock" --durability durable) ;;
+		extra+=(--admin "$work/admin.sock" --durability durable) ;;
 	redis)
 		url=redis://127.0.0.1:$redis_port extra=(--server-pid "$redis_pid")
 		# Redis keeps streams in memory: start each run empty, as the others' backlogs
@@ -144,15 +149,18 @@ print(json.dumps(durable_bench.disk_fdatasync(sys.argv[2], 2000)))' "$here" "$wo
 			run "$scen" "$sys" "$rnd"
 		done
 	done
+	run e shardline "$rnd"
 done
 
 mkdir -p "$(dirname "$out")"
-python3 - "$work/res" "$rounds" "$out" "$size" "$producers" "$in_flight" "$duration" "$here" <<'PY'
+python3 - "$work/res" "$rounds" "$out" "$size" "$producers" "$in_flight" "$duration" "$here" \
+	"$e2e_rate" <<'PY'
 import json, os, statistics, sys
 sys.path.insert(0, sys.argv[8])
 from compare_lib import fmt, load_one, ratio
 res, rounds, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 size, producers, in_flight, duration = (int(x) for x in sys.argv[4:8])
+e2e_rate = int(sys.argv[9])
 systems = ["shardline", "redis", "nats"]
 names = {"shardline": "shardline (durable)", "redis": "Redis 7 (appendfsync always)",
          "nats": "JetStream (file, default sync)"}
@@ -203,6 +211,16 @@ for scen, shape in (("a", "1 producer x 1 in flight"),
               f"{ratio(base['rps'], f['rps']) if base else 'n/a'} | "
               f"{ratio(f['p99'], base['p99']) if base else 'n/a'} | {f['failed']} |")
     print()
+e2e = [load_one(os.path.join(res, f"e-shardline-{r}.json")) for r in range(1, rounds + 1)]
+e2e = [r for r in e2e if r and "e2e" in r]
+result["scenarios"]["e"] = {"shardline": e2e}
+if e2e:
+    print(f"Live end to end (shardline, durable acks and durable isolation): {e2e_rate} records/s "
+          f"from 1 producer, 16 in flight, consumed by a live subscriber: p50 "
+          f"{fmt(med(e2e, 'e2e', 'p50'), 0)} us, p99 {fmt(med(e2e, 'e2e', 'p99'), 0)} us "
+          f"(ack p50 {fmt(med(e2e, 'latency_us', 'p50'), 0)} us, p99 "
+          f"{fmt(med(e2e, 'latency_us', 'p99'), 0)} us; {med(e2e, 'e2e', 'records'):.0f} "
+          f"records received per run)\n")
 targets = {}
 a, b, rb = figs.get(("a", "shardline")), figs.get(("b", "shardline")), figs.get(("b", "redis"))
 if b and rb and rb["rps"]:
