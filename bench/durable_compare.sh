@@ -179,15 +179,16 @@ def med(runs, key, sub=None):
 disk_p99 = statistics.median(d["p99_us"] for d in disk) if disk else None
 disk_p50 = statistics.median(d["p50_us"] for d in disk) if disk else None
 print(f"\nDisk (the data folders' file system): 1 KiB pwrite + fdatasync p50 {fmt(disk_p50, 0)} us, "
-      f"p99 {fmt(disk_p99, 0)} us (median of {len(disk)} probes)\n")
+      f"p99 {fmt(disk_p99, 0)} us (median of {len(disk)} probes: p99 "
+      + ", ".join(f"{d['p99_us']:,.0f}" for d in disk) + " us)\n")
 figs = {}
 for scen, shape in (("a", "1 producer x 1 in flight"),
                     ("b", f"{producers} producers x {in_flight} in flight, {producers} partitions")):
     print(f"Scenario {scen}: {shape}, {size}-byte records, {duration} s per run, median of "
           f"{rounds} rounds\n")
     print("| system | records/s | p50 us | p99 us | shardline records/s ÷ this | "
-          "this p99 ÷ shardline p99 | failed |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+          "this p99 ÷ shardline p99 | failed | records/s, p99 us per round |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
     result["scenarios"][scen] = {}
     for s in systems:
         runs = [load_one(os.path.join(res, f"{scen}-{s}-{r}.json"))
@@ -200,16 +201,19 @@ for scen, shape in (("a", "1 producer x 1 in flight"),
         figs[(scen, s)] = {"rps": med(runs, "records_per_s"),
                            "p50": med(runs, "latency_us", "p50"),
                            "p99": med(runs, "latency_us", "p99"),
-                           "failed": sum(r["failed"] for r in runs)}
+                           "failed": sum(r["failed"] for r in runs),
+                           "rounds": "; ".join(f"{r['records_per_s']:,.0f}, "
+                                               f"{r['latency_us']['p99']:,}" for r in runs)}
     base = figs.get((scen, "shardline"))
     for s in systems:
         f = figs[(scen, s)]
         if f is None:
-            print(f"| {names[s]} | n/a | n/a | n/a | n/a | n/a | no result |")
+            print(f"| {names[s]} | n/a | n/a | n/a | n/a | n/a | no result | |")
             continue
         print(f"| {names[s]} | {fmt(f['rps'], 0)} | {fmt(f['p50'], 0)} | {fmt(f['p99'], 0)} | "
               f"{ratio(base['rps'], f['rps']) if base else 'n/a'} | "
-              f"{ratio(f['p99'], base['p99']) if base else 'n/a'} | {f['failed']} |")
+              f"{ratio(f['p99'], base['p99']) if base else 'n/a'} | {f['failed']} | "
+              f"{f['rounds']} |")
     print()
 e2e = [load_one(os.path.join(res, f"e-shardline-{r}.json")) for r in range(1, rounds + 1)]
 e2e = [r for r in e2e if r and "e2e" in r]
