@@ -207,6 +207,11 @@ int sl_dctl_objects(struct sl_dctl *d, struct sl_objstore *client, char *err, si
 		if (!more)
 			break;
 	}
+	/* Retention by age measures against the wall clock, as the workers' does. */
+	struct timespec wall;
+	clock_gettime(CLOCK_REALTIME, &wall);
+	sl_drecovery_set_wall(d->rec,
+			      (uint64_t)wall.tv_sec * 1000 + (uint64_t)wall.tv_nsec / 1000000);
 	if ((rc = sl_drecovery_finish(d->rec)) != 0) {
 		snprintf(err, errlen, "cannot rebuild the segment index: %s", sl_strerror(rc));
 		return rc;

@@ -113,6 +113,7 @@ struct sl_dshard {
 	bool stopping;
 	bool advancing, advance_again;
 	uint64_t now;
+	uint64_t next_retention; /* when retention is next applied (retention_run) */
 	struct sl_batch_zctx *zctx;
 	struct sl_dshard_stats st;
 };
@@ -403,6 +404,7 @@ static int adopt_streams(struct sl_dshard *ds, struct sl_stream_set *set, struct
 /* ---- the coordinator's flusher ---- */
 
 static void advance(struct sl_dshard *ds);
+static void retention_run(struct sl_dshard *ds);
 
 static void put_done(struct sl_obj_req *req)
 {
@@ -1413,6 +1415,10 @@ int sl_dshard_new(const struct sl_dshard_config *cfg, struct sl_stream_set *stre
 		sl_dshard_free(ds);
 		return rc;
 	}
+	/* What recovery found is subject to retention before the first request: expired
+	 * segments are dropped now, so the retained start is right from the start. */
+	retention_run(ds);
+	ds->next_retention = now_ns + SL_DSHARD_RETENTION_NS;
 	*out = ds;
 	return 0;
 }
@@ -1471,6 +1477,69 @@ static void rebuild(struct sl_dshard *ds)
 			wake_list(ds, &ds->slots[s]->parked_applied);
 }
 
+/* ---- retention ---- */
+
+/*
+ * Drops the oldest segments of a partition that its stream's retention no longer keeps: by
+ * age, every segment flushed (wall_ms, the time of its newest record) before wall_ms - age; by
+ * bytes, the oldest ones while what stays is still at least retention_bytes. Whole segments
+ * only, and only durable ones: a segment still in flight is never the oldest worth dropping.
+ * The retained start moves up to the first segment kept; fetches below it get
+ * OFFSET_OUT_OF_RANGE, and reads in flight start over (trunc_gen), so a reader in the middle of
+ * a dropped segment gets that error on its next fetch. Returns the segments dropped.
+ */
+static uint32_t part_retain(struct sl_dshard *ds, struct dpart *pt, const struct sl_stream_def *d,
+			    uint64_t wall_ms)
+{
+	uint32_t n = sl_dseg_expired(pt->segs, pt->nsegs, pt->durable, pt->seg_bytes,
+				     d->retention_age_ns / MS, d->retention_bytes, wall_ms);
+	uint64_t bytes = pt->seg_bytes;
+	for (uint32_t i = 0; i < n; i++)
+		bytes -= pt->segs[i].len;
+	if (n == 0)
+		return 0;
+	const struct sl_dseg *last = &pt->segs[n - 1];
+	uint64_t start = last->first + last->count;
+	ds->st.segments_expired += n;
+	ds->st.bytes_expired += pt->seg_bytes - bytes;
+	if (start > pt->start) {
+		ds->st.records_expired += start - pt->start;
+		pt->start = start;
+	}
+	pt->trunc_gen++;
+	cache_drop(ds, pt);
+	for (uint32_t i = 0; i < n; i++)
+		obj_unref(ds, pt->segs[i].obj);
+	memmove(pt->segs, pt->segs + n, (pt->nsegs - n) * sizeof(pt->segs[0]));
+	pt->nsegs -= n;
+	pt->seg_bytes = bytes;
+	return n;
+}
+
+/* Applies every stream's retention to the partitions this shard owns. Cheap: it stops at the
+ * first segment kept, and it runs once per SL_DSHARD_RETENTION_NS, never per request. */
+static void retention_run(struct sl_dshard *ds)
+{
+	uint64_t wall_ms = (uint64_t)((int64_t)ds->now + ds->cfg.wall_offset_ns) / MS;
+	for (uint32_t s = 0; s < ds->cfg.max_partitions; s++) {
+		struct dpart *pt = ds->slots[s];
+		if (pt == NULL || pt->dead || pt->nsegs == 0)
+			continue;
+		const struct sl_stream_def *d = sl_stream_set_find_id(ds->streams, pt->stream_id);
+		if (d == NULL || (d->retention_age_ns == 0 && d->retention_bytes == 0))
+			continue;
+		part_retain(ds, pt, d, wall_ms);
+	}
+}
+
+static bool retention_any(const struct sl_stream_set *set)
+{
+	for (uint32_t i = 0; i < set->count; i++)
+		if (set->defs[i].retention_age_ns || set->defs[i].retention_bytes)
+			return true;
+	return false;
+}
+
 uint64_t sl_dshard_poll(struct sl_dshard *ds, uint64_t now_ns)
 {
 	SL_ASSERT_OWNER(ds);
@@ -1500,6 +1569,14 @@ uint64_t sl_dshard_poll(struct sl_dshard *ds, uint64_t now_ns)
 	}
 	if (ds->failed || ds->deletes || ds->fifo_head)
 		next = next < now_ns + MS ? next : now_ns + MS;
+	if (retention_any(ds->streams)) {
+		if (now_ns >= ds->next_retention) {
+			ds->next_retention = now_ns + SL_DSHARD_RETENTION_NS;
+			retention_run(ds);
+		}
+		if (ds->next_retention < next)
+			next = ds->next_retention;
+	}
 	return next;
 }
 
@@ -1659,6 +1736,9 @@ const struct sl_stat_field sl_dshard_stats_fields[] = {
 	SL_STAT_U(T, events_failed, NULL),
 	SL_STAT_U(T, rebuilds, NULL),
 	SL_STAT_U(T, object_read_errors, NULL),
+	SL_STAT_U(T, segments_expired, NULL),
+	SL_STAT_U(T, records_expired, NULL),
+	SL_STAT_U(T, bytes_expired, NULL),
 	SL_STAT_G(T, flushes_in_flight, NULL),
 	/* The partition store's keys go beside the shard's (as they always have); the
 	 * coordinator's carry its name. */

@@ -185,6 +185,11 @@ struct sl_dmarks {
 
 /* ---- configuration ---- */
 
+/* How often a shard applies its streams' retention (dshard.c, retention_run): retention is
+ * measured in seconds and bytes of whole segments, so once a second is precise enough and
+ * costs nothing on the request path. */
+#define SL_DSHARD_RETENTION_NS (1000ull * 1000 * 1000)
+
 struct sl_dshard_config {
 	uint16_t worker;
 	uint64_t boot; /* this start's number: names objects and orders segment events */
@@ -283,6 +288,8 @@ struct sl_dshard_stats {
 	uint64_t events_published, events_failed;
 	uint64_t rebuilds; /* write paths rebuilt after a storage failure */
 	uint64_t object_read_errors;
+	/* Retention: segments dropped from the index, their records and object bytes. */
+	uint64_t segments_expired, records_expired, bytes_expired;
 	uint32_t flushes_in_flight;
 	struct sl_pstore_stats pstore;
 	struct sl_coord_stats coord;

@@ -19,6 +19,7 @@ struct sl_drecovery {
 	struct sl_u64map part_index; /* stream_id * SL_STREAM_MAX_PARTITIONS + partition -> idx */
 	const char **orphans;
 	struct sl_drecovery_stats st;
+	uint64_t wall_ms;
 	bool finished;
 };
 
@@ -172,6 +173,11 @@ static int apply_range(struct sl_drecovery *r, const struct sl_seg_event *ev,
 	struct sl_drec_part *pt = part_get(r, g->stream_id, g->partition, g->first, &rc);
 	if (pt == NULL)
 		return rc;
+	if (g->first > pt->end && pt->nsegs == 0 && pt->missing_end == g->first) {
+		/* The ranges before this one were deleted by retention (see recover.h). */
+		r->st.expired++;
+		pt->start = pt->end = g->first;
+	}
 	if (g->first > pt->end) {
 		r->st.gaps++;
 		return 0;
@@ -183,6 +189,8 @@ static int apply_range(struct sl_drecovery *r, const struct sl_seg_event *ev,
 	struct sl_dobj *o = obj_find(r, ev->key);
 	if (o == NULL || o->size < g->off + g->len) {
 		r->st.void_missing++;
+		if (pt->nsegs == 0)
+			pt->missing_end = g->first + g->count;
 		return 0;
 	}
 	if (pt->nsegs == pt->cap) {
@@ -202,8 +210,37 @@ static int apply_range(struct sl_drecovery *r, const struct sl_seg_event *ev,
 						 .wall_ms = ev->wall_ms,
 						 .obj = o};
 	pt->end = g->first + g->count;
+	pt->missing_end = 0;
 	r->st.applied++;
 	return 0;
+}
+
+void sl_drecovery_set_wall(struct sl_drecovery *r, uint64_t wall_ms)
+{
+	r->wall_ms = wall_ms;
+}
+
+/* Drops what the stream's retention no longer keeps, so it is never indexed. */
+static void retain(struct sl_drecovery *r, struct sl_drec_part *pt)
+{
+	const struct sl_stream_def *d = sl_stream_set_find_id(r->streams, pt->stream_id);
+	if (d == NULL || pt->nsegs == 0)
+		return;
+	uint64_t bytes = 0;
+	for (uint32_t i = 0; i < pt->nsegs; i++)
+		bytes += pt->segs[i].len;
+	uint32_t n = sl_dseg_expired(pt->segs, pt->nsegs, pt->end, bytes,
+				     d->retention_age_ns / 1000000, d->retention_bytes, r->wall_ms);
+	if (n == 0)
+		return;
+	for (uint32_t i = 0; i < n; i++)
+		sl_dobj_unref(pt->segs[i].obj); /* the recovery's own reference keeps it alive */
+	uint64_t start = pt->segs[n - 1].first + pt->segs[n - 1].count;
+	memmove(pt->segs, pt->segs + n, (pt->nsegs - n) * sizeof(pt->segs[0]));
+	pt->nsegs -= n;
+	if (pt->nsegs == 0)
+		pt->start = start; /* end is where the last segment ended: start == end */
+	r->st.expired += n;
 }
 
 int sl_drecovery_finish(struct sl_drecovery *r)
@@ -228,6 +265,7 @@ int sl_drecovery_finish(struct sl_drecovery *r)
 	}
 	for (size_t i = 0; i < r->nparts; i++) {
 		struct sl_drec_part *pt = &r->parts[i];
+		retain(r, pt);
 		pt->start = pt->nsegs ? pt->segs[0].first : pt->end;
 		r->st.partitions += pt->nsegs > 0;
 	}
@@ -311,6 +349,7 @@ const struct sl_stat_field sl_drecovery_stats_fields[] = {
 	SL_STAT_U(T, unknown, NULL),
 	SL_STAT_U(T, gaps, NULL),
 	SL_STAT_AS(T, void_missing, "void", NULL),
+	SL_STAT_U(T, expired, NULL),
 	SL_STAT_U(T, truncations, NULL),
 	SL_STAT_U(T, objects, NULL),
 	SL_STAT_U(T, orphans, NULL),
