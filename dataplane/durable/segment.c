@@ -233,7 +233,9 @@ uint32_t sl_dseg_expired(const struct sl_dseg *segs, uint32_t n, uint64_t durabl
 			 uint64_t age_ms, uint64_t keep_bytes, uint64_t wall_ms)
 {
 	uint32_t k = 0;
-	while (k < n) {
+	/* The newest segment always stays: it is what says where the partition's offsets
+	 * continue, here and, once the metadata log is trimmed, after a restart. */
+	while (k + 1 < n) {
 		const struct sl_dseg *s = &segs[k];
 		if (s->first + s->count > durable)
 			break;
