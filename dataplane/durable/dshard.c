@@ -76,13 +76,15 @@ struct dstorage {
 	uint64_t req_id;
 };
 
-/* An object whose last segment went away: deleted, then freed. */
+/* An object whose last segment went away: deleted, then freed; or, with a GC (ops->release),
+ * waiting for room to be handed to it. */
 struct ddelete {
 	struct ddelete *next;
 	struct sl_dshard *ds;
 	struct sl_dobj *obj;
 	struct sl_obj_req req;
 	bool submitted;
+	bool to_gc;
 };
 
 struct sl_dshard {
@@ -175,6 +177,11 @@ static void delete_done(struct sl_obj_req *req);
  * have failed). */
 static void object_delete(struct sl_dshard *ds, struct sl_dobj *o)
 {
+	const struct sl_dindex_ops *ix = ds->cfg.index;
+	if (ix->release != NULL && ix->release(ds->cfg.index_arg, o) == 0) {
+		ds->st.objects_released++;
+		return;
+	}
 	struct ddelete *d = calloc(1, sizeof(*d));
 	if (d == NULL) {
 		/* The object stays on disk until the next start's orphan sweep removes it. */
@@ -189,8 +196,26 @@ static void object_delete(struct sl_dshard *ds, struct sl_dobj *o)
 	d->req.user = d;
 	d->next = ds->deletes;
 	ds->deletes = d;
-	if (sl_objstore_submit(ds->cfg.store, &d->req) == 0)
+	d->to_gc = ix->release != NULL;
+	if (!d->to_gc && sl_objstore_submit(ds->cfg.store, &d->req) == 0)
 		d->submitted = true;
+}
+
+/* Hands the objects that waited for room to the GC, or submits their deletes. */
+static void deletes_retry(struct sl_dshard *ds)
+{
+	for (struct ddelete **pp = &ds->deletes; *pp;) {
+		struct ddelete *d = *pp;
+		if (d->to_gc && ds->cfg.index->release(ds->cfg.index_arg, d->obj) == 0) {
+			ds->st.objects_released++;
+			*pp = d->next;
+			free(d);
+			continue;
+		}
+		if (!d->to_gc && !d->submitted && sl_objstore_submit(ds->cfg.store, &d->req) == 0)
+			d->submitted = true;
+		pp = &d->next;
+	}
 }
 
 static void delete_done(struct sl_obj_req *req)
@@ -582,6 +607,8 @@ static int fl_delta(void *arg, uint64_t req_id, void *frozen, uint64_t es, uint6
 	f->pub.status = SL_EAGAIN;
 	f->pub.shard_ctx = f;
 	f->pub.worker = ds->cfg.worker;
+	f->pub.obj_key = f->obj->key;
+	f->pub.obj_size = f->obj->size;
 	f->pub_submitted = false;
 	flush_submit(ds, f);
 	return 0;
@@ -1550,9 +1577,7 @@ uint64_t sl_dshard_poll(struct sl_dshard *ds, uint64_t now_ns)
 	for (struct dflush *f = ds->fifo_head; f; f = f->next)
 		if (!f->put_submitted || !f->pub_submitted)
 			flush_submit(ds, f);
-	for (struct ddelete *d = ds->deletes; d; d = d->next)
-		if (!d->submitted && sl_objstore_submit(ds->cfg.store, &d->req) == 0)
-			d->submitted = true;
+	deletes_retry(ds);
 	uint64_t next = UINT64_MAX;
 	if (ds->failed && ds->fifo_head == NULL && !ds->stopping)
 		rebuild(ds);
@@ -1736,6 +1761,7 @@ const struct sl_stat_field sl_dshard_stats_fields[] = {
 	SL_STAT_U(T, events_failed, NULL),
 	SL_STAT_U(T, rebuilds, NULL),
 	SL_STAT_U(T, object_read_errors, NULL),
+	SL_STAT_U(T, objects_released, NULL),
 	SL_STAT_U(T, segments_expired, NULL),
 	SL_STAT_U(T, records_expired, NULL),
 	SL_STAT_U(T, bytes_expired, NULL),

@@ -10,6 +10,7 @@
 #include "drivers/metalog/local.h"
 #include "drivers/objstore/localdir.h"
 #include "drivers/objstore/memory.h"
+#include "buffer/retgc.h"
 #include "durable/dshard.h"
 
 #include <stdio.h>
@@ -44,6 +45,28 @@ static int ix_publish(void *arg, struct sl_dseg_pub *pub)
 
 static const struct sl_dindex_ops index_ops = {.publish = ix_publish};
 
+/* With a GC, as io lcore 0 runs it: published objects become live, released ones dead. */
+static struct sl_retgc *gc;
+
+static int ix_release(void *arg, struct sl_dobj *o)
+{
+	(void)arg;
+	assert_int_equal(sl_retgc_release(gc, o->key, 1, now), 0);
+	sl_dobj_free(o);
+	return 0;
+}
+
+static const struct sl_dindex_ops gc_index_ops = {.publish = ix_publish, .release = ix_release};
+
+static void index_done(struct sl_dseg_pub *p)
+{
+	if (gc != NULL && p->status == 0)
+		assert_int_equal(sl_retgc_live(gc, p->obj_key, p->obj_size, 1, p->meta_partition,
+					       p->meta_offset),
+				 0);
+	sl_dshard_index_done(ds, p, now);
+}
+
 /* Publishes waiting on the durable log store (by metalog pub). */
 static struct sl_dseg_pub *on_store[4096];
 static int non_store;
@@ -74,7 +97,7 @@ static void pump_index(void)
 		}
 		p->status = rc;
 		p->meta_offset = off;
-		sl_dshard_index_done(ds, p, now);
+		index_done(p);
 	}
 	if (mlocal == NULL)
 		return;
@@ -89,7 +112,7 @@ static void pump_index(void)
 		p->status = rc;
 		p->meta_offset = p->mpub.offset;
 		on_store[i] = on_store[--non_store];
-		sl_dshard_index_done(ds, p, now);
+		index_done(p);
 	}
 }
 
@@ -100,6 +123,8 @@ static void turn(void)
 	pump_index();
 	sl_dshard_poll(ds, now);
 	pump_index();
+	if (gc != NULL)
+		sl_retgc_poll(gc, now);
 }
 
 static void turns(int n)
@@ -198,6 +223,8 @@ static int teardown(void **state)
 	(void)state;
 	if (ds)
 		stop_shard();
+	sl_retgc_free(gc);
+	gc = NULL;
 	free_log();
 	sl_objstore_destroy(store);
 	sl_stream_set_unref(streams);
@@ -1019,6 +1046,46 @@ static void recovery_applies_retention(void **state)
 	expect_earliest(20, "s4");
 }
 
+static void expired_objects_wait_out_the_gc_grace_period(void **state)
+{
+	(void)state;
+	stop_shard();
+	struct sl_retgc_config gcc;
+	sl_retgc_config_default(&gcc);
+	gcc.store = store;
+	gcc.grace_ns = 5000 * MS;
+	assert_int_equal(sl_retgc_new(&gcc, &gc), 0);
+	struct sl_dshard_config c = config();
+	c.index = &gc_index_ops;
+	assert_int_equal(sl_dshard_new(&c, streams, NULL, now, &ds), 0);
+	produce_segments(4, 0);
+	struct sl_retgc_stats gs;
+	sl_retgc_stats(gc, &gs);
+	assert_int_equal(gs.objects_live, 4);
+	assert_int_equal(sl_retgc_trim_point(gc, 1), 0); /* worker 1's events: partition 1 */
+	uint64_t seg = part0().object_bytes / 4;
+	struct sl_stream_set *set = with_retention(0, seg, 2);
+	assert_int_equal(sl_dshard_set_streams(ds, set, now), 0);
+	sl_stream_set_unref(set);
+	now += SL_DSHARD_RETENTION_NS;
+	turns(20);
+	/* Out of the index at once, but the objects stay for the grace period. */
+	assert_int_equal(part0().start, 15);
+	expect_out_of_range(0, 15);
+	sl_retgc_stats(gc, &gs);
+	assert_int_equal(gs.objects_dead, 3);
+	assert_int_equal(memory_objects(), 4);
+	now += 5000 * MS;
+	turns(20);
+	assert_int_equal(memory_objects(), 1);
+	sl_retgc_stats(gc, &gs);
+	assert_int_equal(gs.gc_deleted, 3);
+	assert_int_equal(gs.objects_live, 1);
+	/* The first three events name deleted objects: the log may drop them. */
+	assert_int_equal(sl_retgc_trim_point(gc, 1), 3);
+	expect_earliest(15, "s3");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1038,6 +1105,7 @@ int main(void)
 		T(retention_by_bytes_keeps_at_least_the_limit),
 		T(retention_by_age_drops_segments_flushed_before_the_limit),
 		T(recovery_applies_retention),
+		T(expired_objects_wait_out_the_gc_grace_period),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
