@@ -70,6 +70,20 @@ int sl_drecovery_add_event(struct sl_drecovery *r, const uint8_t *p, size_t n, c
  * bytes applies). Call before sl_drecovery_finish. */
 void sl_drecovery_set_wall(struct sl_drecovery *r, uint64_t wall_ms);
 
+/* The same, for the record at (meta_partition, meta_offset) of the metadata log: after finish,
+ * sl_drecovery_each_live says which live object each such event names. */
+int sl_drecovery_add_event_at(struct sl_drecovery *r, const uint8_t *p, size_t n,
+			      int32_t meta_partition, int64_t meta_offset, const char **why);
+
+/* After finish (and while the recovery still holds its objects): calls fn for every event whose
+ * object is indexed (some segment references it), in (boot, worker, seq) order, with the
+ * object and the event's position (partition -1 when added without one). The retention GC is
+ * filled from this (buffer/retgc.h). */
+void sl_drecovery_each_live(const struct sl_drecovery *r,
+			    void (*fn)(void *arg, const char *key, uint64_t size,
+				       int32_t meta_partition, int64_t meta_offset),
+			    void *arg);
+
 /* Orders the events and rebuilds every partition, then applies each stream's retention (the
  * rule of sl_dseg_expired, the one the owner worker applies): expired segments are not
  * indexed and their objects, if nothing else references them, become orphans. Call once, after
@@ -87,6 +101,7 @@ struct sl_drec_part {
 	/* While nothing is kept yet: the end of the run of ranges whose objects are missing at
 	 * the front, which retention deleted if the next range continues after them. */
 	uint64_t missing_end;
+	uint64_t missing_n; /* ranges in that run, counted void until recognised */
 };
 
 /* The partition's recovered state, or NULL when the log holds nothing of it (it starts empty
