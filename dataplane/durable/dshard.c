@@ -1533,6 +1533,8 @@ static uint32_t part_retain(struct sl_dshard *ds, struct dpart *pt, const struct
 		ds->st.records_expired += start - pt->start;
 		pt->start = start;
 	}
+	/* The memory tail's copies below the start are unreadable now: free them too. */
+	sl_pstore_drop_below(ds->ps, pt->slot, pt->start);
 	pt->trunc_gen++;
 	cache_drop(ds, pt);
 	for (uint32_t i = 0; i < n; i++)
