@@ -401,6 +401,29 @@ static int format_list(FILE *f, const json_t *resp, char *err, size_t errlen)
 	return rc;
 }
 
+/* What the stream keeps, over its partitions: the records from each retained start (START) to
+ * its durable end, and the segments and object bytes that hold them. Retention moves START. */
+static void retained_summary(FILE *f, const json_t *parts)
+{
+	uint64_t records = 0, segs = 0, bytes = 0;
+	size_t i;
+	const json_t *p;
+	json_array_foreach(parts, i, p)
+	{
+		json_int_t start = json_integer_value(json_object_get(p, "start_offset"));
+		json_int_t durable = json_integer_value(json_object_get(p, "durable_offset"));
+		if (durable > start)
+			records += (uint64_t)(durable - start);
+		segs += (uint64_t)json_integer_value(json_object_get(p, "objects"));
+		bytes += (uint64_t)json_integer_value(json_object_get(p, "object_bytes"));
+	}
+	char rb[SL_CTL_HUMAN_MAX], bb[SL_CTL_HUMAN_MAX];
+	fprintf(f,
+		"retained: %s durable records from the START offsets, %" PRIu64
+		" segment(s), %s in batch objects\n",
+		sl_ctl_human_count(records, rb), segs, sl_ctl_human_bytes(bytes, bb));
+}
+
 static int format_describe(FILE *f, const json_t *resp, char *err, size_t errlen)
 {
 	static const char *const head[] = {"PARTITION", "WORKER",  "START",
@@ -438,6 +461,8 @@ static int format_describe(FILE *f, const json_t *resp, char *err, size_t errlen
 		rc = sl_ctl_table_print(f, &t, NULL);
 	}
 	sl_ctl_table_free(&t);
+	if (rc == 0)
+		retained_summary(f, parts);
 	return rc;
 }
 

@@ -416,7 +416,9 @@ static void format_describe(void **state)
 		"PARTITION  WORKER  START  NEXT  DURABLE  MEM_RECORDS  MEM_BYTES  OBJECTS  "
 		"OBJECT_BYTES\n"
 		"0          1       0      120   118      3            123        4        4567\n"
-		"1          0       1000   1000  1000     -            0          -        -\n");
+		"1          0       1000   1000  1000     -            0          -        -\n"
+		"retained: 118 durable records from the START offsets, 4 segment(s), 4.5 KiB in "
+		"batch objects\n");
 	json_decref(resp);
 }
 

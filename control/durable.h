@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "buffer/objstore.h"
+#include "buffer/retgc.h"
 #include "control/streams.h"
 #include "drivers/metalog/local.h"
 #include "durable/recover.h"
@@ -41,7 +42,8 @@ struct sl_dctl {
 	struct sl_stream_set *streams; /* the catalogue's current snapshot */
 	uint64_t events, orphans_deleted;
 	struct sl_drecovery_stats rec_stats;
-	uint64_t recover_ns; /* how long steps 1-4 took */
+	uint64_t recover_ns;			   /* how long steps 1-4 took */
+	int64_t meta_end[SL_DCTL_META_PARTITIONS]; /* per log partition: after its last event */
 };
 
 /*
@@ -58,6 +60,15 @@ int sl_dctl_open(struct sl_dctl *d, const char *data_dir, uint64_t segment_bytes
  * Returns 0 or the store's error with err saying which step failed.
  */
 int sl_dctl_objects(struct sl_dctl *d, struct sl_objstore *client, char *err, size_t errlen);
+
+/*
+ * The retention GC for io lcore 0 (buffer/retgc.h), over store (that io core's own; only the io
+ * core polls it), filled from the recovery after step 4: every object a segment references is
+ * live, with its event's position in the metadata log. Call while d->rec is still held (the
+ * workers having taken their segments or not). Returns 0 or the engine's error.
+ */
+int sl_dctl_gc(struct sl_dctl *d, struct sl_objstore *store, uint64_t grace_ns,
+	       struct sl_retgc **out);
 
 /* Replaces d->streams with a new snapshot of the catalogue. Returns 0 or SL_ENOMEM. */
 int sl_dctl_snapshot(struct sl_dctl *d);

@@ -8,6 +8,7 @@
 #include <rte_ring.h>
 
 #include "buffer/objstore.h"
+#include "buffer/retgc.h"
 #include "core/bell.h"
 #include "drivers/metalog/local.h"
 #include "drivers/objstore/localdir.h"
@@ -52,7 +53,8 @@ struct sl_iocore_config {
 	 * local store, recovered by the control core before launch and owned by this io core
 	 * from then on. Workers send segment events (struct sl_dseg_pub, SL_MSG_SEGMENT) on
 	 * ml_in[worker] and get them back, published, on ml_out[worker], with ml_bell[worker]
-	 * rung. */
+	 * rung. On ml_in they also hand over objects whose last segment went (struct sl_dobj,
+	 * SL_MSG_OBJ_RELEASE) to the retention GC (SL_IOCORE_CTL_GC). */
 	struct sl_metalog *mlog;
 	struct sl_metalog_local *mlocal;
 	unsigned int nml;
@@ -70,8 +72,15 @@ enum sl_iocore_ctl {
 	SL_IOCORE_CTL_STOP = 2,	 /* serve what is in flight, then return */
 	/* obj = malloc'd struct sl_iocore_runtime; reply: the same obj once applied (caller
 	 * frees) */
-	SL_IOCORE_CTL_CONFIG = 3
+	SL_IOCORE_CTL_CONFIG = 3,
+	/* obj = the retention GC (buffer/retgc.h) for the io core owning the metadata log, built
+	 * by the control core from what recovery found, over this io core's store; the io core
+	 * owns it from then on. Reply: obj NULL. Sent before any worker runs. */
+	SL_IOCORE_CTL_GC = 4
 };
+
+/* The metadata log partitions whose trim points status shows (control/durable.h has 16). */
+#define SL_IOCORE_META_PARTITIONS 16
 
 /* Settings a running io core takes over (sent by the control core on `config set`). */
 struct sl_iocore_runtime {
@@ -89,6 +98,12 @@ struct sl_iocore_stats {
 	/* The metadata event log, when this io core owns it. */
 	bool metalog;
 	uint64_t segments_in, segments_out, segment_errors;
+	/* The retention GC, on the io core owning the metadata log: its counters, the objects
+	 * workers released to it, and per metadata partition the trim point (every event below
+	 * names a deleted object). */
+	struct sl_retgc_stats gc;
+	uint64_t objects_released;
+	uint64_t metalog_trim_point[SL_IOCORE_META_PARTITIONS];
 	struct sl_metalog_stats mlog;
 	struct sl_metalog_local_stats mlocal;
 };

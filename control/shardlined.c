@@ -106,6 +106,7 @@ struct daemon {
 	unsigned int io_lcores[MAX_IO];
 	bool io_running[MAX_IO];
 	struct sl_objstore *io_client[MAX_IO];
+	struct sl_objstore *io0_store; /* io lcore 0's own store, for its retention GC */
 	struct rte_ring *io_ctl_in[MAX_IO], *io_ctl_out[MAX_IO];
 	int data_lock; /* flock'ed data_dir/LOCK, -1 without io lcores */
 	/* The durable side (with io lcores): the catalogue, recovery and metadata log until
@@ -1375,6 +1376,8 @@ static int start_io(struct daemon *d)
 					: "");
 			return -1;
 		}
+		if (k == 0)
+			d->io0_store = ic.store;
 		if ((rc = sl_localdir_proxy_new(q, a, &d->io_client[k])) != 0 ||
 		    (rc = sl_iocore_new(&ic, &d->io[k])) != 0) {
 			sl_objstore_destroy(ic.store);
@@ -1460,6 +1463,33 @@ static void stop_io(struct daemon *d)
 		close(d->data_lock);
 	d->data_lock = -1;
 	sl_dctl_close(&d->dctl);
+}
+
+/*
+ * The retention GC, filled from the recovery, goes to io lcore 0 before any worker runs: a
+ * worker may release an object from its first poll. The recovery's own object references go
+ * now too, so that the last reference to an object is always a worker's, which releases it to
+ * the GC.
+ */
+static int start_gc(struct daemon *d)
+{
+	struct sl_retgc *gc;
+	int rc = sl_dctl_gc(&d->dctl, d->io0_store, d->cfg.log_gc_grace_ns, &gc);
+	if (rc != 0) {
+		fprintf(stderr, "shardlined: cannot start the retention GC: %s\n", sl_strerror(rc));
+		return -1;
+	}
+	sl_drecovery_free(d->dctl.rec);
+	d->dctl.rec = NULL;
+	struct sl_msg m = {.type = SL_MSG_CONTROL, .u32 = SL_IOCORE_CTL_GC, .obj = gc};
+	while (sl_ring_send(d->io_ctl_in[0], &m, 1) != 1)
+		usleep(1000);
+	sl_iocore_wake(d->io[0]);
+	/* Nothing else asks io lcore 0 anything yet: the one reply is this one's. */
+	struct sl_msg r;
+	while (sl_ring_recv(d->io_ctl_out[0], &r, 1) != 1)
+		usleep(100);
+	return 0;
 }
 
 static int start_workers(struct daemon *d, int eal_argc, char **eal_argv)
@@ -1591,6 +1621,8 @@ static int start_workers(struct daemon *d, int eal_argc, char **eal_argv)
 		}
 	}
 	sl_worker_cert_sha256(d->workers[0], d->cert_sha256);
+	if (d->durable && start_gc(d) != 0)
+		return -1;
 	unsigned lcore = rte_get_next_lcore(-1, 1, 0);
 	for (unsigned i = 0; i < d->nworkers; i++) {
 		d->lcores[i] = lcore;
