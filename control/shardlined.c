@@ -310,6 +310,58 @@ static int cmd_connections(void *arg, const json_t *req, json_t *resp, char *err
 
 /* ---- streams ---- */
 
+/* The batch export queue on io core 0 (beside the metadata log) learns the streams too; it
+ * does not answer: a lost message would only delay export entries until the next change. */
+static void push_export_streams(struct daemon *d)
+{
+	if (d->nio == 0)
+		return;
+	struct sl_msg m = {.type = SL_MSG_CONTROL,
+			   .u32 = SL_IOCORE_CTL_STREAMS,
+			   .obj = sl_stream_set_ref(d->dctl.streams)};
+	if (send_io_ctl(d, 0, &m) != 1)
+		sl_stream_set_unref(m.obj);
+}
+
+/* An export stream's queue (length, consumer epoch, last acknowledgement) for describe. */
+static void describe_export(struct daemon *d, const struct sl_stream_def *def, json_t *resp)
+{
+	if (!def->export_enabled || d->nio == 0)
+		return;
+	void *objs[MAX_IO], *replies[MAX_IO];
+	struct sl_iocore_export_info *asks[MAX_IO];
+	for (unsigned k = 0; k < d->nio; k++) {
+		asks[k] = calloc(1, sizeof(*asks[k]));
+		if (asks[k])
+			snprintf(asks[k]->name, sizeof(asks[k]->name), "%s", def->name);
+		objs[k] = asks[k];
+	}
+	ask_all(d, true, SL_IOCORE_CTL_EXPORT_INFO, objs, replies);
+	json_t *ej = NULL;
+	for (unsigned k = 0; k < d->nio; k++) {
+		struct sl_iocore_export_info *x = replies[k];
+		if (x != NULL && x->rc == 0 && ej == NULL) {
+			const struct sl_export_stream_info *in = &x->info;
+			ej = json_pack("{s:b,s:i,s:I,s:I,s:I,s:I,s:I}", "known", in->known,
+				       "length", (int)in->length, "epoch", (json_int_t)in->epoch,
+				       "next_sequence", (json_int_t)in->next_sequence, "pending",
+				       (json_int_t)in->pending, "enqueued",
+				       (json_int_t)in->enqueued, "dropped_max_age",
+				       (json_int_t)in->dropped_max_age);
+			if (ej != NULL)
+				json_object_set_new(ej, "last_ack",
+						    in->has_last_ack
+							    ? json_integer((json_int_t)in->last_ack)
+							    : json_null());
+		}
+		if (objs[k] == NULL)
+			free(asks[k]); /* never sent */
+		free(replies[k]);
+	}
+	json_object_set_new(resp, "export",
+			    ej ? ej : json_pack("{s:s}", "error", "no answer within 1 s"));
+}
+
 /* Sends every worker the catalogue's new snapshot and waits for them to take it, so that a
  * stream is served everywhere by the time `stream create` answers. */
 static int push_streams(struct daemon *d, char *err, size_t errlen)
@@ -325,6 +377,7 @@ static int push_streams(struct daemon *d, char *err, size_t errlen)
 	for (unsigned i = 0; i < d->nworkers; i++)
 		refs[i] = objs[i];
 	ask_workers_with(d, SL_WORKER_CTL_STREAMS, objs, replies);
+	push_export_streams(d);
 	int rc = 0;
 	for (unsigned i = 0; i < d->nworkers; i++) {
 		if (objs[i] == NULL)
@@ -427,6 +480,7 @@ static int stream_describe(struct daemon *d, const char *name, json_t *resp, cha
 	}
 	json_object_set_new(resp, "stream", sl_stream_def_json(def));
 	json_object_set_new(resp, "partitions", parts);
+	describe_export(d, def, resp);
 	return 0;
 }
 
@@ -1354,6 +1408,7 @@ static int start_io(struct daemon *d)
 		if (d->durable && k == 0) {
 			ic.mlog = d->dctl.mlog;
 			ic.mlocal = d->dctl.mlocal;
+			ic.streams = d->dctl.streams ? sl_stream_set_ref(d->dctl.streams) : NULL;
 			ic.nml = d->nworkers;
 			for (unsigned w = 0; w < d->nworkers; w++) {
 				if ((d->ml_q[w] = ring("mlq", w, 0, ML_RING)) == NULL ||

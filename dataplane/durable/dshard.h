@@ -72,6 +72,11 @@ struct sl_dindex_ops {
 	/* Publishes pub; it comes back through sl_dshard_index_done. Returns 0, or an error
 	 * (then pub stays the caller's and the flush fails with it). */
 	int (*publish)(void *arg, struct sl_dseg_pub *pub);
+	/* Optional: a flush with ranges of --export streams became durable. ev is a segment event
+	 * (segment.h bytes, one reference) holding only those ranges, for the export queue
+	 * (durable/export.h). Returns 0 (the reference was taken), or an error (ev stays the
+	 * caller's: the shard offers it again from its next poll, keeping the order). */
+	int (*exported)(void *arg, struct sl_buf *ev);
 };
 
 /* ---- requests ---- */
@@ -283,6 +288,8 @@ struct sl_dshard_stats {
 	uint64_t events_published, events_failed;
 	uint64_t rebuilds; /* write paths rebuilt after a storage failure */
 	uint64_t object_read_errors;
+	uint64_t exports;	/* durable flushes handed to the export queue */
+	uint64_t export_failed; /* not handed over (out of memory) */
 	uint32_t flushes_in_flight;
 	struct sl_pstore_stats pstore;
 	struct sl_coord_stats coord;

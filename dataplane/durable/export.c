@@ -559,3 +559,17 @@ int sl_export_stream_info(const struct sl_export *ex, const char *name,
 	}
 	return SL_ENOTFOUND;
 }
+
+#define T struct sl_export_stats
+const struct sl_stat_field sl_export_stats_fields[] = {
+	SL_STAT_G(T, streams, NULL),
+	SL_STAT_U(T, enqueued, NULL),
+	SL_STAT_U(T, enqueue_conflicts, NULL),
+	SL_STAT_U(T, enqueue_failed, NULL),
+	SL_STAT_U(T, dropped_full, NULL),
+	SL_STAT_U(T, dropped_max_age, NULL),
+	SL_STAT_U(T, refresh_failed, NULL),
+	SL_STAT_G(T, pending, NULL),
+	SL_STAT_TABLE_END,
+};
+#undef T

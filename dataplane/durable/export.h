@@ -8,6 +8,7 @@
 
 #include "buffer/manifest.h"
 #include "buffer/objstore.h"
+#include "core/stats.h"
 #include "durable/segment.h"
 #include "log/streamset.h"
 
@@ -84,6 +85,8 @@ struct sl_export_stats {
 	uint64_t refresh_failed;
 	uint64_t pending; /* entries waiting to be enqueued, all streams */
 };
+/* Its members, for status (core/stats.h). */
+extern const struct sl_stat_field sl_export_stats_fields[];
 
 /* One stream's queue as of the last manifest read or write. */
 struct sl_export_stream_info {
