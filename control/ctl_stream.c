@@ -452,6 +452,27 @@ static int format_list(FILE *f, const json_t *resp, char *err, size_t errlen)
 	return rc;
 }
 
+/* "export queue: 3 batches, 0 waiting, consumer epoch 2, last ack 41" (an --export stream). */
+static void export_line(FILE *f, const json_t *e)
+{
+	if (!json_is_object(e))
+		return;
+	const char *error = json_string_value(json_object_get(e, "error"));
+	if (error != NULL) {
+		fprintf(f, "export queue: %s\n", error);
+		return;
+	}
+	uint64_t len = member_u64(e, "length"), pending = member_u64(e, "pending");
+	fprintf(f,
+		"export queue: %" PRIu64 " batch%s, %" PRIu64 " waiting, consumer epoch %" PRIu64,
+		len, len == 1 ? "" : "es", pending, member_u64(e, "epoch"));
+	const json_t *la = json_object_get(e, "last_ack");
+	if (json_is_integer(la))
+		fprintf(f, ", last ack %" JSON_INTEGER_FORMAT "\n", json_integer_value(la));
+	else
+		fprintf(f, ", nothing acknowledged\n");
+}
+
 static int format_describe(FILE *f, const json_t *resp, char *err, size_t errlen)
 {
 	static const char *const head[] = {"PARTITION", "WORKER",  "START",
@@ -486,6 +507,7 @@ static int format_describe(FILE *f, const json_t *resp, char *err, size_t errlen
 		fputs("stream ", f);
 		stream_summary(f, &v);
 		fprintf(f, "%s\n", when);
+		export_line(f, json_object_get(resp, "export"));
 		rc = sl_ctl_table_print(f, &t, NULL);
 	}
 	sl_ctl_table_free(&t);

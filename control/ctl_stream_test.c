@@ -435,6 +435,21 @@ static void format_describe(void **state)
 		"0          1       0      120   118      3            123        4        4567\n"
 		"1          0       1000   1000  1000     -            0          -        -\n");
 	json_decref(resp);
+
+	/* An export stream: its queue between the summary and the table. */
+	d.export_enabled = true;
+	d.export_max_age_ns = 86400 * SEC;
+	resp = json_pack("{sb so s[{sisi}] s{sisisisI}}", "ok", 1, "stream", sl_stream_def_json(&d),
+			 "partitions", "partition", 0, "worker", 0, "export", "length", 3,
+			 "pending", 1, "epoch", 2, "last_ack", (json_int_t)41);
+	assert_non_null(resp);
+	char *text = format(SL_CTL_STREAM_DESCRIBE, resp);
+	assert_non_null(strstr(text, "no byte limit, export (max age 1d), created"));
+	assert_non_null(
+		strstr(text, "\nexport queue: 3 batches, 1 waiting, consumer epoch 2, last ack 41\n"
+			     "PARTITION"));
+	free(text);
+	json_decref(resp);
 }
 
 /* Expects formatting resp for op to fail with SL_ECORRUPT, a message, and no output. */
