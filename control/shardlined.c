@@ -323,11 +323,10 @@ static void push_export_streams(struct daemon *d)
 		sl_stream_set_unref(m.obj);
 }
 
-/* An export stream's queue (length, consumer epoch, last acknowledgement) for describe. */
-static void describe_export(struct daemon *d, const struct sl_stream_def *def, json_t *resp)
+/* An export stream's queue (length, consumer epoch, last acknowledgement), as io core 0 knows
+ * it, for describe and status. */
+static json_t *export_queue_json(struct daemon *d, const struct sl_stream_def *def)
 {
-	if (!def->export_enabled || d->nio == 0)
-		return;
 	void *objs[MAX_IO], *replies[MAX_IO];
 	struct sl_iocore_export_info *asks[MAX_IO];
 	for (unsigned k = 0; k < d->nio; k++) {
@@ -342,11 +341,13 @@ static void describe_export(struct daemon *d, const struct sl_stream_def *def, j
 		struct sl_iocore_export_info *x = replies[k];
 		if (x != NULL && x->rc == 0 && ej == NULL) {
 			const struct sl_export_stream_info *in = &x->info;
-			ej = json_pack("{s:b,s:i,s:I,s:I,s:I,s:I,s:I}", "known", in->known,
-				       "length", (int)in->length, "epoch", (json_int_t)in->epoch,
-				       "next_sequence", (json_int_t)in->next_sequence, "pending",
+			ej = json_pack("{s:s,s:b,s:i,s:I,s:I,s:I,s:I,s:I,s:I}", "stream", def->name,
+				       "known", in->known, "length", (int)in->length, "epoch",
+				       (json_int_t)in->epoch, "next_sequence",
+				       (json_int_t)in->next_sequence, "pending",
 				       (json_int_t)in->pending, "enqueued",
-				       (json_int_t)in->enqueued, "dropped_max_age",
+				       (json_int_t)in->enqueued, "enqueue_failed",
+				       (json_int_t)in->enqueue_failed, "dropped_max_age",
 				       (json_int_t)in->dropped_max_age);
 			if (ej != NULL)
 				json_object_set_new(ej, "last_ack",
@@ -358,8 +359,26 @@ static void describe_export(struct daemon *d, const struct sl_stream_def *def, j
 			free(asks[k]); /* never sent */
 		free(replies[k]);
 	}
-	json_object_set_new(resp, "export",
-			    ej ? ej : json_pack("{s:s}", "error", "no answer within 1 s"));
+	return ej ? ej
+		  : json_pack("{s:s,s:s}", "stream", def->name, "error", "no answer within 1 s");
+}
+
+static void describe_export(struct daemon *d, const struct sl_stream_def *def, json_t *resp)
+{
+	if (def->export_enabled && d->nio > 0)
+		json_object_set_new(resp, "export", export_queue_json(d, def));
+}
+
+/* status: every export stream's queue, in "durable" beside the stream count. */
+static void status_export(struct daemon *d, json_t *durable)
+{
+	json_t *arr = json_array();
+	for (uint32_t i = 0; d->nio > 0 && i < sl_catalog_count(d->dctl.catalog); i++) {
+		const struct sl_stream_def *def = sl_catalog_at(d->dctl.catalog, i);
+		if (def->export_enabled)
+			json_array_append_new(arr, export_queue_json(d, def));
+	}
+	json_object_set_new(durable, "export_queues", arr);
 }
 
 /* Sends every worker the catalogue's new snapshot and waits for them to take it, so that a
@@ -997,10 +1016,10 @@ static int cmd_status(void *arg, const json_t *req, json_t *resp, char *err, siz
 		json_object_set_new(rec, "orphans_deleted",
 				    json_integer((json_int_t)d->dctl.orphans_deleted));
 		json_object_set_new(rec, "ms", json_real((double)d->dctl.recover_ns / 1e6));
-		json_object_set_new(resp, "durable",
-				    json_pack("{s:I,s:i,s:o}", "boot", (json_int_t)d->dctl.boot,
-					      "streams", (int)sl_catalog_count(d->dctl.catalog),
-					      "recovery", rec));
+		json_t *dj = json_pack("{s:I,s:i,s:o}", "boot", (json_int_t)d->dctl.boot, "streams",
+				       (int)sl_catalog_count(d->dctl.catalog), "recovery", rec);
+		status_export(d, dj);
+		json_object_set_new(resp, "durable", dj);
 	}
 	if (d->dpdk) {
 		json_object_set_new(resp, "devices", devices_json(d->dpdk));

@@ -145,6 +145,24 @@ def main():
             fail("exporter A: status %d, stderr %r (want 4, fenced by a newer exporter)"
                  % (rc, err))
         print("ok: a second exporter fences the first (status 4)")
+        # The daemon re-reads the queue every 10 s: then status shows the four exporters'
+        # epoch and their acknowledgements.
+        deadline = time.monotonic() + 30
+        while True:
+            q = d.status()["durable"]["export_queues"]
+            if len(q) != 1 or q[0]["stream"] != "ex":
+                fail("status export_queues: %s" % q)
+            if q[0]["epoch"] == 4 and q[0]["last_ack"] is not None and q[0]["length"] == 0:
+                break
+            if time.monotonic() > deadline:
+                fail("status never showed the queue acknowledged at epoch 4: %s" % q)
+            time.sleep(0.5)
+        text = d.ctl("stream", "describe", "ex")
+        if "export queue: 0 batches, 0 waiting, consumer epoch 4, last ack %d" % \
+                q[0]["last_ack"] not in text:
+            fail("describe text: %s" % text)
+        d.ctl("status")  # the text report copes with the queues
+        print("ok: status and describe show the queue: epoch 4, last ack %d" % q[0]["last_ack"])
 
         # ---- kill -9 and resume ----
         want = produce(d, url, "ex", ["k%d" % i for i in range(150)], in_flight=1)
