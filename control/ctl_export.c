@@ -386,6 +386,28 @@ static int check_catalogue(const char *prog, const struct sl_ctl_export_args *a)
 	return 0;
 }
 
+/* Acknowledges durably through seq (the batches leave the queue). Returns 0 or an exit status. */
+static int ack_through(struct exporter *x, uint64_t seq)
+{
+	struct sl_consumer_op op;
+	/* What was printed is out before the queue forgets it. */
+	fflush(stdout);
+	int rc = START(x, &op, sl_consumer_ack_through(x->c, &op, seq));
+	if (rc == SL_EFENCED)
+		return fenced(x);
+	if (rc != 0) {
+		fprintf(stderr, "%s: export: acknowledgement failed: %s\n", x->prog,
+			sl_strerror(rc));
+		return SL_CTL_EXIT_FAIL;
+	}
+	return 0;
+}
+
+/*
+ * The loop: a window of up to read_ahead batches whose ranges are being fetched, topped up
+ * from the queue whenever it is half empty, so the next batches arrive while the oldest one is
+ * printed. Batches are printed and acknowledged strictly in queue order.
+ */
 static int export_loop(struct exporter *x)
 {
 	const struct sl_ctl_export_args *a = x->a;
@@ -396,80 +418,74 @@ static int export_loop(struct exporter *x)
 			a->stream, sl_strerror(rc));
 		return SL_CTL_EXIT_FAIL;
 	}
-	struct sl_buffer_desc **descs = calloc(a->read_ahead, sizeof(*descs));
-	struct xbatch *win = calloc(a->read_ahead, sizeof(*win));
+	uint32_t cap = a->read_ahead;
+	struct sl_buffer_desc **descs = calloc(cap, sizeof(*descs));
+	struct xbatch *win = calloc(cap, sizeof(*win));
 	int status = descs && win ? SL_CTL_EXIT_OK : SL_CTL_EXIT_FAIL;
-	uint32_t unacked = 0;
+	uint32_t head = 0, count = 0, unacked = 0;
 	uint64_t last_seq = 0;
 	while (status == SL_CTL_EXIT_OK && !stop_requested) {
-		memset(&op, 0, sizeof(op));
-		op.done = op_done;
-		rc = run_op(x, &op, sl_consumer_next_descriptors(x->c, &op, descs, a->read_ahead));
-		if (rc == SL_EFENCED) {
-			status = fenced(x);
-			break;
+		if (count <= cap / 2) {
+			memset(&op, 0, sizeof(op));
+			op.done = op_done;
+			rc = run_op(x, &op,
+				    sl_consumer_next_descriptors(x->c, &op, descs, cap - count));
+			if (rc == SL_EFENCED) {
+				status = fenced(x);
+				break;
+			}
+			if (rc != 0) {
+				fprintf(stderr,
+					"%s: export: cannot read the export queue of %s: %s\n",
+					x->prog, a->stream, sl_strerror(rc));
+				status = SL_CTL_EXIT_FAIL;
+				break;
+			}
+			for (uint32_t i = 0; i < op.ndescs; i++) {
+				struct xbatch *xb = &win[(head + count++) % cap];
+				xb->d = descs[i];
+				if (start_batch(x, xb) != 0)
+					status = SL_CTL_EXIT_FAIL;
+			}
 		}
-		if (rc != 0) {
-			fprintf(stderr, "%s: export: cannot read the export queue of %s: %s\n",
-				x->prog, a->stream, sl_strerror(rc));
-			status = SL_CTL_EXIT_FAIL;
-			break;
-		}
-		uint32_t n = op.ndescs;
-		if (n == 0) {
+		if (count == 0) {
+			/* The end of the queue: what was printed is acknowledged before waiting. */
 			if (unacked > 0) {
-				fflush(stdout);
-				rc = START(x, &op, sl_consumer_ack_through(x->c, &op, last_seq));
-				if (rc == SL_EFENCED) {
-					status = fenced(x);
-					break;
-				}
+				status = ack_through(x, last_seq);
 				unacked = 0;
 			}
-			if (a->once)
+			if (a->once || status != SL_CTL_EXIT_OK)
 				break;
 			for (int i = 0; i < 20 && !stop_requested; i++)
 				sleep_us(5000);
 			continue;
 		}
-		/* Read-ahead: every range of the n batches is fetched at once. */
-		for (uint32_t i = 0; i < n; i++) {
-			win[i].d = descs[i];
-			if (start_batch(x, &win[i]) != 0)
+		struct xbatch *xb = &win[head];
+		wait_batch(x, xb);
+		for (uint32_t k = 0; status == SL_CTL_EXIT_OK && k < xb->nranges; k++)
+			if (print_range(x, xb->d, &xb->ranges[k]) != 0)
 				status = SL_CTL_EXIT_FAIL;
-		}
-		for (uint32_t i = 0; i < n; i++) {
-			wait_batch(x, &win[i]);
-			for (uint32_t k = 0; status == SL_CTL_EXIT_OK && k < win[i].nranges; k++)
-				if (print_range(x, win[i].d, &win[i].ranges[k]) != 0)
-					status = SL_CTL_EXIT_FAIL;
-			if (status != SL_CTL_EXIT_OK)
-				continue;
+		if (status == SL_CTL_EXIT_OK) {
 			x->batches++;
-			last_seq = win[i].d->sequence;
+			last_seq = xb->d->sequence;
 			if (++unacked >= a->ack_every) {
-				/* What was printed is out before the queue forgets it. */
-				fflush(stdout);
-				rc = START(x, &op, sl_consumer_ack_through(x->c, &op, last_seq));
-				if (rc == SL_EFENCED) {
-					status = fenced(x);
-				} else if (rc != 0) {
-					fprintf(stderr, "%s: export: acknowledgement failed: %s\n",
-						x->prog, sl_strerror(rc));
-					status = SL_CTL_EXIT_FAIL;
-				}
+				status = ack_through(x, last_seq);
 				unacked = 0;
 			}
 		}
-		for (uint32_t i = 0; i < n; i++)
-			free_batch(&win[i]);
+		free_batch(xb);
+		head = (head + 1) % cap;
+		count--;
+	}
+	/* Fetches still in flight complete into the window before it goes. */
+	for (uint32_t i = 0; i < count; i++) {
+		struct xbatch *xb = &win[(head + i) % cap];
+		wait_batch(x, xb);
+		free_batch(xb);
 	}
 	fflush(stdout);
-	if (status == SL_CTL_EXIT_OK && unacked > 0) {
-		rc = START(x, &op, sl_consumer_ack_through(x->c, &op, last_seq));
-		if (rc == SL_EFENCED)
-			status = fenced(x);
-	}
+	if (status == SL_CTL_EXIT_OK && unacked > 0)
+		status = ack_through(x, last_seq);
 	if (status == SL_CTL_EXIT_OK) {
 		rc = START(x, &op, sl_consumer_close(x->c, &op));
 		if (rc == SL_EFENCED)
