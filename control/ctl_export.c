@@ -130,6 +130,7 @@ struct exporter {
 	struct sl_consumer *c;
 	uint32_t inflight; /* range GETs */
 	uint64_t records, batches, skipped;
+	uint64_t stream_id; /* from streams.json beside DIR; 0 when unknown */
 };
 
 static void sleep_us(long us)
@@ -239,6 +240,16 @@ static bool is_text(const uint8_t *p, size_t n)
 static int print_range(struct exporter *x, const struct sl_buffer_desc *d, struct xrange *xr)
 {
 	struct sl_obj_req *req = &xr->req;
+	if (x->stream_id != 0 && xr->r.stream_id != x->stream_id) {
+		/* The queue outlived a deleted stream of the same name: not this stream's records.
+		 */
+		fprintf(stderr,
+			"%s: export: batch %s belongs to an earlier stream named %s (id %llu): "
+			"skipped\n",
+			x->prog, d->location, x->a->stream, (unsigned long long)xr->r.stream_id);
+		x->skipped += xr->r.count;
+		return 0;
+	}
 	if (req->result == SL_ENOTFOUND) {
 		/* Only an entry past the stream's --export-max-age may lose its object. */
 		fprintf(stderr,
@@ -355,7 +366,7 @@ static int fenced(struct exporter *x)
 
 /* Checks DATA_DIR/streams.json beside DIR, when readable, so a typo gets a clear message
  * rather than an empty queue. Returns 0 or an exit status. */
-static int check_catalogue(const char *prog, const struct sl_ctl_export_args *a)
+static int check_catalogue(const char *prog, const struct sl_ctl_export_args *a, uint64_t *id)
 {
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/../streams.json", a->objects);
@@ -369,8 +380,11 @@ static int check_catalogue(const char *prog, const struct sl_ctl_export_args *a)
 	json_array_foreach(arr, i, o)
 	{
 		const char *name = json_string_value(json_object_get(o, "name"));
-		if (name && strcmp(name, a->stream) == 0)
+		if (name && strcmp(name, a->stream) == 0) {
 			found = json_is_true(json_object_get(o, "export")) ? 2 : 1;
+			json_int_t v = json_integer_value(json_object_get(o, "id"));
+			*id = v > 0 ? (uint64_t)v : 0;
+		}
 	}
 	json_decref(root);
 	if (found == 0) {
@@ -511,10 +525,11 @@ int sl_ctl_export_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 			errno ? strerror(errno) : "not a directory");
 		return SL_CTL_EXIT_FAIL;
 	}
-	int status = check_catalogue(cli->prog, &a);
+	uint64_t id = 0;
+	int status = check_catalogue(cli->prog, &a, &id);
 	if (status != 0)
 		return status;
-	struct exporter x = {.prog = cli->prog, .a = &a};
+	struct exporter x = {.prog = cli->prog, .a = &a, .stream_id = id};
 	int rc = sl_localdir_open(a.objects, NULL, &x.store);
 	if (rc != 0) {
 		fprintf(stderr, "%s: export: cannot open the object store %s: %s\n", cli->prog,

@@ -191,6 +191,21 @@ static void binary(void **state)
 
 	char args[256];
 	snprintf(args, sizeof(args), "--objects '%s' ex --once", objects);
+	/* The catalogue beside DIR is checked: a stream without export is refused. */
+	char path[128];
+	snprintf(path, sizeof(path), "%s/streams.json", dir);
+	FILE *f = fopen(path, "w");
+	fputs("{\"version\":1,\"next_id\":8,\"streams\":[{\"id\":7,\"name\":\"ex\","
+	      "\"partitions\":2,\"export\":false}]}",
+	      f);
+	fclose(f);
+	assert_int_equal(run_ctl(args), 1);
+	assert_non_null(strstr(errtext, "stream ex is not an export stream"));
+	f = fopen(path, "w");
+	fputs("{\"version\":1,\"next_id\":8,\"streams\":[{\"id\":7,\"name\":\"ex\","
+	      "\"partitions\":2,\"export\":true}]}",
+	      f);
+	fclose(f);
 	assert_int_equal(run_ctl(args), 0);
 	assert_string_equal(out, "0 0 p0-0\n0 1 p0-1\n1 0 p1-0\n"
 				 "0 3 p0-3\n0 4 p0-4\n0 5 p0-5\n1 2 p1-2\n");
