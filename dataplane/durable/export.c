@@ -123,6 +123,7 @@ struct xstream {
 	uint64_t next_refresh_ns, retry_at_ns, retry_delay_ns;
 	uint64_t enqueued, enqueue_failed, dropped_max_age;
 	uint64_t conflicts_seen;
+	uint32_t inflight_notes; /* entries of the enqueue in flight: the first ones of head */
 };
 
 struct sl_export {
@@ -379,47 +380,64 @@ static void on_op(struct sl_manifest_op *op)
 			       "export: stream %s: enqueue of %s failed (%s), retrying", s->name,
 			       n->key, sl_strerror(op->result));
 		sl_manifest_op_release(op);
+		s->inflight_notes = 0;
 		return;
 	}
 	s->retry_delay_ns = 0;
 	s->footer = op->footer;
-	/* A failed pin costs only the pin's protection, which the next refresh restores. */
-	if (s->known)
-		(void)pin_add(s, op->sequence, n->wall_ms, n->key, strlen(n->key));
-	pins_trim(s);
-	sl_manifest_op_release(op);
-	s->head = n->next;
+	for (uint32_t i = 0; i < s->inflight_notes; i++) {
+		struct xnote *done = s->head;
+		/* A failed pin costs only the pin's protection, which the next refresh restores. */
+		if (s->known)
+			(void)pin_add(s, op->sequence + i, done->wall_ms, done->key,
+				      strlen(done->key));
+		s->head = done->next;
+		free(done);
+	}
 	if (s->head == NULL)
 		s->tail = NULL;
-	free(n);
-	s->npending--;
-	ex->st.pending--;
-	s->enqueued++;
-	ex->st.enqueued++;
+	pins_trim(s);
+	sl_manifest_op_release(op);
+	s->npending -= s->inflight_notes;
+	ex->st.pending -= s->inflight_notes;
+	s->enqueued += s->inflight_notes;
+	ex->st.enqueued += s->inflight_notes;
+	s->inflight_notes = 0;
 }
+
+/* Entries enqueued by one read-modify-write: many flushes waiting share one manifest write. */
+#define MAX_PER_WRITE 256
 
 static int start_enqueue(struct xstream *s)
 {
-	struct xnote *n = s->head;
-	struct sl_manifest_meta stack[16] = {0}, *meta = stack;
-	if (n->nmeta > 16) {
-		meta = malloc(sizeof(*meta) * n->nmeta);
-		if (meta == NULL)
-			return SL_ENOMEM;
+	uint32_t k = 0, nmeta = 0;
+	for (const struct xnote *n = s->head; n && k < MAX_PER_WRITE; n = n->next, k++)
+		nmeta += n->nmeta;
+	struct sl_manifest_entry_in *e = malloc(sizeof(*e) * k);
+	struct sl_manifest_meta *meta = malloc(sizeof(*meta) * (nmeta ? nmeta : 1));
+	if (e == NULL || meta == NULL) {
+		free(e);
+		free(meta);
+		return SL_ENOMEM;
 	}
-	for (uint32_t i = 0; i < n->nmeta; i++) {
-		meta[i].start_index = i;
-		meta[i].ingestion_time_ms = (int64_t)n->wall_ms;
-		meta[i].payload = n->payloads + (size_t)i * SL_EXPORT_META_LEN;
-		meta[i].payload_len = SL_EXPORT_META_LEN;
+	uint32_t i = 0, m = 0;
+	for (const struct xnote *n = s->head; i < k; n = n->next, i++) {
+		e[i] = (struct sl_manifest_entry_in){n->key, meta + m, n->nmeta};
+		for (uint32_t j = 0; j < n->nmeta; j++, m++) {
+			meta[m].start_index = j;
+			meta[m].ingestion_time_ms = (int64_t)n->wall_ms;
+			meta[m].payload = n->payloads + (size_t)j * SL_EXPORT_META_LEN;
+			meta[m].payload_len = SL_EXPORT_META_LEN;
+		}
 	}
 	memset(&s->op, 0, sizeof(s->op));
 	s->op.done = on_op;
 	s->op.user = s;
 	s->state = X_ENQUEUE;
-	int rc = sl_manifest_enqueue(s->m, &s->op, n->key, meta, n->nmeta);
-	if (meta != stack)
-		free(meta);
+	s->inflight_notes = k;
+	int rc = sl_manifest_enqueue_many(s->m, &s->op, e, k);
+	free(e);
+	free(meta);
 	if (rc != 0)
 		s->state = X_IDLE;
 	return rc;

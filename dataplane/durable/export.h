@@ -29,8 +29,9 @@
  * start_index the range's position within the entry (0, 1, ...).
  *
  * The engine (struct sl_export) is sans-IO over an object store, driven by one thread (the io
- * lcore that owns the metadata event log). Entries of one stream are enqueued one at a time in
- * the order sl_export_add saw them; the daemon adds a worker's flushes in its durability order,
+ * lcore that owns the metadata event log). Entries of one stream are enqueued in the order
+ * sl_export_add saw them, by one manifest write at a time that carries every entry waiting (up
+ * to 256: sl_manifest_enqueue_many); the daemon adds a worker's flushes in its durability order,
  * and a partition has one owner worker, so per partition the entries' offsets ascend. A failed
  * enqueue (manifest conflicts exhausted, store errors) is counted and retried with backoff, the
  * entry staying at the head, so no later entry overtakes it.
@@ -79,7 +80,7 @@ struct sl_export_stats {
 	uint32_t streams; /* export streams known */
 	uint64_t enqueued;
 	uint64_t enqueue_conflicts; /* manifest conflicts (each retried) */
-	uint64_t enqueue_failed;    /* enqueues that failed (each retried after a backoff) */
+	uint64_t enqueue_failed;    /* manifest writes that failed (retried after a backoff) */
 	uint64_t dropped_full;	    /* flushes not enqueued: max_pending entries were waiting */
 	uint64_t dropped_max_age;   /* entries unpinned by export_max_age */
 	uint64_t refresh_failed;

@@ -149,6 +149,10 @@ static void entries_in_order(void **state)
 	assert_int_equal(st.streams, 2);
 	assert_int_equal(st.enqueued, 5);
 	assert_int_equal(st.pending, 0);
+	/* The three flushes waited together: one manifest write per stream carried them. */
+	struct sl_objstore_memory_stats ms;
+	sl_objstore_memory_stats(s, &ms);
+	assert_int_equal(ms.ops[SL_OBJ_PUT], 2);
 
 	struct sl_buf *b = get(s, "export/ex/manifest");
 	assert_non_null(b);
