@@ -225,7 +225,17 @@ int sl_dctl_objects(struct sl_dctl *d, struct sl_objstore *client, char *err, si
 	}
 	sl_drecovery_stats(d->rec, &d->rec_stats);
 	/* Written but never indexed (a crash between an object and its event), or left by a
-	 * deleted stream: nothing can ever read them. */
+	 * deleted stream, or expired: no reader can reach them. With an --export stream one may
+	 * still be listed, unacknowledged, in its export queue: then they all go through the
+	 * retention GC (sl_dctl_gc), which asks the queue's pins before each delete. */
+	bool exporting = false;
+	for (uint32_t i = 0; d->streams != NULL && i < d->streams->count; i++)
+		exporting = exporting || d->streams->defs[i].export_enabled;
+	if (exporting) {
+		d->orphans_deferred = d->rec_stats.orphans;
+		d->recover_ns += mono_ns() - t0;
+		return 0;
+	}
 	for (uint64_t i = 0; i < d->rec_stats.orphans; i++) {
 		const char *key = sl_drecovery_orphan(d->rec, i);
 		struct sl_obj_req r;
@@ -265,6 +275,9 @@ int sl_dctl_gc(struct sl_dctl *d, struct sl_objstore *store, uint64_t grace_ns,
 	if (rc != 0)
 		return rc;
 	sl_drecovery_each_live(d->rec, gc_live, *out);
+	uint64_t now = sl_clock_now_ns();
+	for (uint64_t i = 0; i < d->orphans_deferred; i++)
+		sl_retgc_release(*out, sl_drecovery_orphan(d->rec, i), 1, now);
 	/* Events that named nothing live (void, expired) move the trim point up to the end. */
 	for (int32_t p = 0; p < SL_DCTL_META_PARTITIONS; p++)
 		sl_retgc_log_end(*out, p, d->meta_end[p]);

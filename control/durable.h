@@ -41,6 +41,9 @@ struct sl_dctl {
 	struct sl_drecovery *rec;
 	struct sl_stream_set *streams; /* the catalogue's current snapshot */
 	uint64_t events, orphans_deleted;
+	/* Orphans left to the retention GC instead of deleted at start (an export queue may still
+	 * list them: the GC asks its pins before deleting). */
+	uint64_t orphans_deferred;
 	struct sl_drecovery_stats rec_stats;
 	uint64_t recover_ns;			   /* how long steps 1-4 took */
 	int64_t meta_end[SL_DCTL_META_PARTITIONS]; /* per log partition: after its last event */

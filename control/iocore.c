@@ -39,12 +39,71 @@ struct sl_iocore {
 	struct sl_retgc *gc;
 	uint64_t objects_released;
 	int64_t trim_point[SL_IOCORE_META_PARTITIONS];
+	/* The batch export queue (with the metadata log only). */
+	struct sl_export *exp;
 	/* Completions of the store's (and the log's) io_uring ring the doorbell: with I/O in
 	 * flight the loop can sleep until one arrives instead of coming back to look. */
 	bool store_rings, log_rings;
 };
 
 static bool rings_pending(void *arg);
+
+/* ---- the batch export queue (durable/export.h), beside the metadata log ---- */
+
+static int export_start(struct sl_iocore *io)
+{
+	struct sl_stream_set *set = io->cfg.streams;
+	io->cfg.streams = NULL;
+	if (io->cfg.mlog == NULL) {
+		sl_stream_set_unref(set);
+		return 0;
+	}
+	struct sl_export_config ec;
+	sl_export_config_default(&ec);
+	ec.store = io->cfg.store;
+	int rc = sl_export_new(&ec, &io->exp);
+	if (rc == 0 && set != NULL)
+		rc = sl_export_set_streams(io->exp, set);
+	sl_stream_set_unref(set);
+	return rc;
+}
+
+/* A durable flush of --export streams from a worker (segment event bytes). */
+static void export_add(struct sl_iocore *io, struct sl_buf *b)
+{
+	struct sl_seg_event ev;
+	const char *why = NULL;
+	int rc = io->exp ? sl_seg_decode(b->data, b->len, &ev, &why) : SL_ENOTSUP;
+	if (rc == 0) {
+		if (sl_export_add(io->exp, &ev) < 0)
+			SL_LOG(LOG, WARNING, "export: out of memory: %s not exported", ev.key);
+		sl_seg_event_release(&ev);
+	} else {
+		SL_LOG(LOG, ERR, "export: bad event from a worker: %s",
+		       why ? why : sl_strerror(rc));
+	}
+	sl_buf_unref(b);
+}
+
+static void export_control(struct sl_iocore *io, struct sl_lcore *lc, const struct sl_msg *m)
+{
+	if (m->u32 == SL_IOCORE_CTL_STREAMS) {
+		struct sl_stream_set *set = m->obj;
+		if (io->exp && set && sl_export_set_streams(io->exp, set) != 0)
+			SL_LOG(LOG, ERR, "export: out of memory taking the new streams");
+		sl_stream_set_unref(set);
+		return;
+	}
+	struct sl_iocore_export_info *x = m->obj;
+	if (x != NULL)
+		x->rc = io->exp ? sl_export_stream_info(io->exp, x->name, &x->info) : SL_ENOTSUP;
+	sl_lcore_reply(lc, m, m->obj, free);
+}
+
+struct sl_export *sl_iocore_export(struct sl_iocore *io)
+{
+	return io->exp;
+}
 
 int sl_iocore_new(const struct sl_iocore_config *cfg, struct sl_iocore **out)
 {
@@ -85,6 +144,11 @@ int sl_iocore_new(const struct sl_iocore_config *cfg, struct sl_iocore **out)
 	io->store_rings = sl_localdir_set_eventfd(cfg->store, io->bell.fd) == 0;
 	io->log_rings =
 		cfg->mlocal == NULL || sl_metalog_local_set_eventfd(cfg->mlocal, io->bell.fd) == 0;
+	if (export_start(io) != 0) {
+		io->cfg.store = NULL; /* still the caller's */
+		sl_iocore_free(io);
+		return SL_ENOMEM;
+	}
 	for (unsigned i = 0; i < cfg->nclients; i++) {
 		io->srv[i] = sl_localdir_server_new(cfg->store, cfg->req_in[i], cfg->req_out[i]);
 		if (io->srv[i] == NULL) {
@@ -100,6 +164,8 @@ int sl_iocore_new(const struct sl_iocore_config *cfg, struct sl_iocore **out)
 static uint32_t inflight(const struct sl_iocore *io)
 {
 	uint32_t n = io->seg_at_store + (sl_retgc_busy(io->gc) ? 1 : 0);
+	if (io->exp && !sl_export_idle(io->exp))
+		n++;
 	for (unsigned i = 0; i < io->cfg.nclients; i++)
 		n += sl_localdir_server_inflight(io->srv[i]);
 	if (io->seg_done_head != NULL)
@@ -192,6 +258,11 @@ static int segments(struct sl_iocore *io)
 				gc_release(io, m[i].obj);
 				continue;
 			}
+			/* u32 1: a durable flush of --export streams (worker.c ix_exported). */
+			if (m[i].u32 == 1) {
+				export_add(io, m[i].obj);
+				continue;
+			}
 			struct sl_dseg_pub *p = m[i].obj;
 			io->segments_in++;
 			p->server = io;
@@ -281,6 +352,8 @@ void sl_iocore_stats(const struct sl_iocore *io, struct sl_iocore_stats *out)
 		sl_metalog_stats(io->cfg.mlog, &out->mlog);
 	if (io->cfg.mlocal)
 		sl_metalog_local_stats(io->cfg.mlocal, &out->mlocal);
+	if (io->exp)
+		sl_export_stats(io->exp, &out->exp);
 }
 
 /* Control requests: answered in the loop, so the control core never touches the store. */
@@ -299,11 +372,18 @@ static void control(void *arg, struct sl_lcore *lc, const struct sl_msg *m)
 		break;
 	}
 	case SL_IOCORE_CTL_GC:
-		if (io->gc == NULL)
+		if (io->gc == NULL) {
 			io->gc = m->obj;
-		else
+			/* Batches an export queue still lists outlive their segments. */
+			if (io->exp != NULL)
+				sl_retgc_set_pinned(io->gc, sl_export_pinned, io->exp);
+		} else
 			sl_retgc_free(m->obj); /* one GC only */
 		sl_lcore_reply(lc, m, NULL, NULL);
+		break;
+	case SL_IOCORE_CTL_STREAMS:
+	case SL_IOCORE_CTL_EXPORT_INFO:
+		export_control(io, lc, m);
 		break;
 	case SL_IOCORE_CTL_STATS: {
 		struct sl_iocore_stats *s = malloc(sizeof(*s));
@@ -376,6 +456,8 @@ int sl_iocore_main(void *arg)
 		if (io->cfg.mlog)
 			done += segments(io);
 		done += gc_poll(io, now);
+		if (io->exp)
+			done += sl_export_poll(io->exp, sl_clock_wall_ns()) > 0;
 		unsigned int ctl = sl_lcore_control(&io->lc, control, io);
 		if (io->stopping && inflight(io) == 0) {
 			sl_lcore_disown(&io->lc);
@@ -491,6 +573,9 @@ void sl_iocore_free(struct sl_iocore *io)
 	/* Deletes still in flight complete into the GC when the store is destroyed. */
 	sl_objstore_destroy(io->cfg.store);
 	sl_retgc_free(io->gc);
+	/* After the store: destroying it completes what the queue had in flight, into memory
+	 * that must still be there. */
+	sl_export_free(io->exp);
 	/* The log's store first: it waits for its last batch and completes it into the engine. */
 	if (io->cfg.mlocal)
 		sl_metalog_local_close(io->cfg.mlocal);
@@ -527,6 +612,7 @@ const struct sl_stat_field sl_iocore_stats_fields[] = {
 	SL_STAT_ARR(T, metalog_trim_point, "metalog_trim_point", "gc", meta_partition_names),
 	SL_STAT_SUB(T, mlog, "log_", "metalog", sl_metalog_stats_fields),
 	SL_STAT_SUB(T, mlocal, "", "metalog", sl_metalog_local_stats_fields),
+	SL_STAT_SUB(T, exp, "", "metalog.export", sl_export_stats_fields),
 	SL_STAT_TABLE_END,
 };
 #undef T

@@ -12,6 +12,7 @@
 #include "core/bell.h"
 #include "drivers/metalog/local.h"
 #include "drivers/objstore/localdir.h"
+#include "durable/export.h"
 #include "log/metalog.h"
 #include "core/stats.h"
 
@@ -60,6 +61,11 @@ struct sl_iocore_config {
 	unsigned int nml;
 	struct rte_ring *ml_in[SL_IOCORE_MAX_CLIENTS], *ml_out[SL_IOCORE_MAX_CLIENTS];
 	struct sl_bell *ml_bell[SL_IOCORE_MAX_CLIENTS];
+	/* The durable streams at start (a reference the io core takes), for the batch export
+	 * queue that the io core owning the metadata log runs (durable/export.h): workers send
+	 * durable flushes of --export streams on ml_in as SL_MSG_SEGMENT with u32 1 and obj a
+	 * segment event buffer (dshard.h, sl_dindex_ops.exported). NULL: no streams yet. */
+	struct sl_stream_set *streams;
 	/* Control rings: requests from the control core (SL_MSG_CONTROL), replies to it. */
 	struct rte_ring *ctl_in, *ctl_out;
 	uint64_t poll_idle_ns;
@@ -76,7 +82,19 @@ enum sl_iocore_ctl {
 	/* obj = the retention GC (buffer/retgc.h) for the io core owning the metadata log, built
 	 * by the control core from what recovery found, over this io core's store; the io core
 	 * owns it from then on. Reply: obj NULL. Sent before any worker runs. */
-	SL_IOCORE_CTL_GC = 4
+	SL_IOCORE_CTL_GC = 4,
+	/* obj = a struct sl_stream_set reference the io core takes (the catalogue changed); not
+	 * answered */
+	SL_IOCORE_CTL_STREAMS = 5,
+	/* obj = malloc'd struct sl_iocore_export_info with name set; reply: the same obj filled */
+	SL_IOCORE_CTL_EXPORT_INFO = 6,
+};
+
+/* An export stream's queue as the io core owning the metadata log knows it. */
+struct sl_iocore_export_info {
+	char name[SL_STREAM_NAME_MAX + 1];
+	int rc; /* 0, SL_ENOTFOUND (not an export stream), SL_ENOTSUP (not this io core) */
+	struct sl_export_stream_info info;
 };
 
 /* The metadata log partitions whose trim points status shows (control/durable.h has 16). */
@@ -106,6 +124,7 @@ struct sl_iocore_stats {
 	uint64_t metalog_trim_point[SL_IOCORE_META_PARTITIONS];
 	struct sl_metalog_stats mlog;
 	struct sl_metalog_local_stats mlocal;
+	struct sl_export_stats exp; /* the batch export queue, beside the log */
 };
 /* Its members, for status and the counter sums (core/stats.h). */
 extern const struct sl_stat_field sl_iocore_stats_fields[];
@@ -134,6 +153,10 @@ struct sl_bell *sl_iocore_bell(struct sl_iocore *io);
  * of range, negative below) or SL_EIO.
  */
 int sl_iocore_metalog_trim(struct sl_iocore *io, int32_t partition, int64_t below);
+
+/* The batch export queue of the io core owning the metadata log (NULL elsewhere): its
+ * sl_export_pinned is the hook an object GC on this io core consults before each delete. */
+struct sl_export *sl_iocore_export(struct sl_iocore *io);
 
 /* Fills a counters snapshot (the loop answers SL_IOCORE_CTL_STATS with this). */
 void sl_iocore_stats(const struct sl_iocore *io, struct sl_iocore_stats *out);

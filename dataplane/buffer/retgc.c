@@ -234,6 +234,12 @@ static void dead_push(struct sl_retgc *gc, struct robj *o, uint64_t now_ns)
 	gc->dead_tail = o;
 }
 
+void sl_retgc_set_pinned(struct sl_retgc *gc, bool (*pinned)(void *arg, const char *key), void *arg)
+{
+	gc->cfg.pinned = pinned;
+	gc->cfg.pinned_arg = arg;
+}
+
 int sl_retgc_release(struct sl_retgc *gc, const char *key, uint32_t n, uint64_t now_ns)
 {
 	if (gc == NULL || key == NULL || key[0] == '\0' || n == 0)

@@ -57,6 +57,11 @@ extern const struct sl_stat_field sl_retgc_stats_fields[];
 /* Returns 0, SL_EINVAL (no store, no partitions), SL_ENOMEM. */
 int sl_retgc_new(const struct sl_retgc_config *cfg, struct sl_retgc **out);
 
+/* Sets the pinned hook after creation (the export queue lives on the io core that adopts the
+ * collector, and exists only there). NULL clears it. */
+void sl_retgc_set_pinned(struct sl_retgc *gc, bool (*pinned)(void *arg, const char *key),
+			 void *arg);
+
 /* Frees the collector. Deletes in flight must have completed (sl_retgc_busy false) or the store
  * must be destroyed first. NULL is ignored. */
 void sl_retgc_free(struct sl_retgc *gc);

@@ -27,6 +27,7 @@ struct dpart {
 	uint32_t max_record_bytes;
 	uint32_t refs;
 	bool dead;
+	bool exported; /* its stream has --export: durable flushes go to the export queue */
 	/* Writes submitted to the coordinator and not yet applied: a dead partition's slot is
 	 * reused only once none is left, so a late write can never land in another partition. */
 	uint32_t writes_queued;
@@ -76,6 +77,12 @@ struct dstorage {
 	uint64_t req_id;
 };
 
+/* A durable flush's export ranges waiting to be handed to the export queue (ring full). */
+struct dexport {
+	struct dexport *next;
+	struct sl_buf *ev;
+};
+
 /* An object whose last segment went away: deleted, then freed; or, with a GC (ops->release),
  * waiting for room to be handed to it. */
 struct ddelete {
@@ -104,6 +111,7 @@ struct sl_dshard {
 	uint32_t gets_inflight; /* object reads of fetches in flight */
 	struct dstorage *storage_head, *storage_tail;
 	struct ddelete *deletes;
+	struct dexport *exp_head, *exp_tail;
 	struct sl_dfetch *parked; /* every parked fetch, for timeouts */
 	uint64_t next_park_scan;
 	uint64_t seq;
@@ -373,6 +381,7 @@ static int part_create(struct sl_dshard *ds, const struct sl_stream_def *d, uint
 	pt->stream_id = d->id;
 	pt->partition = p;
 	pt->max_record_bytes = d->max_record_bytes;
+	pt->exported = d->export_enabled;
 	pt->refs = 1;
 	struct sl_drec_part rp;
 	if (rec != NULL && sl_drecovery_take(rec, d->id, p, &rp) == 0) {
@@ -678,6 +687,68 @@ static void flush_free(struct sl_dshard *ds, struct dflush *f)
 	free(f);
 }
 
+/* Hands waiting export events over, in order; stops at the first refusal. */
+static void export_offer(struct sl_dshard *ds)
+{
+	while (ds->exp_head && ds->cfg.index->exported(ds->cfg.index_arg, ds->exp_head->ev) == 0) {
+		struct dexport *e = ds->exp_head;
+		ds->exp_head = e->next;
+		if (ds->exp_head == NULL)
+			ds->exp_tail = NULL;
+		free(e);
+	}
+}
+
+/*
+ * A flush just became durable: its ranges of --export streams go to the export queue as a
+ * segment event holding only them. Flushes become durable in order, so the export queue sees
+ * a worker's flushes in durability order. One allocation per flush, never per record.
+ */
+static void export_flush(struct sl_dshard *ds, const struct dflush *f)
+{
+	if (ds->cfg.index->exported == NULL)
+		return;
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < f->nranges; i++)
+		n += f->r[i].part->exported && !f->r[i].part->dead;
+	if (n == 0)
+		return;
+	struct sl_seg_range *r = calloc(n, sizeof(*r));
+	struct dexport *e = calloc(1, sizeof(*e));
+	struct sl_seg_event ev = {.boot = ds->cfg.boot,
+				  .worker = ds->cfg.worker,
+				  .seq = f->seq,
+				  .wall_ms = f->wall_ms,
+				  .object_size = f->obj->size,
+				  .nranges = n,
+				  .ranges = r};
+	snprintf(ev.key, sizeof(ev.key), "%s", f->obj->key);
+	uint32_t k = 0;
+	for (uint32_t i = 0; r && i < f->nranges; i++) {
+		const struct dpart *pt = f->r[i].part;
+		if (!pt->exported || pt->dead)
+			continue;
+		r[k++] = (struct sl_seg_range){pt->stream_id, pt->partition, f->r[i].first,
+					       f->r[i].count, f->r[i].off,   f->r[i].len,
+					       f->r[i].bytes};
+	}
+	if (r == NULL || e == NULL || sl_seg_encode(&ev, &e->ev) != 0) {
+		/* The records stay durable and readable; only their export entry is lost. */
+		ds->st.export_failed++;
+		free(r);
+		free(e);
+		return;
+	}
+	free(r);
+	ds->st.exports++;
+	if (ds->exp_tail)
+		ds->exp_tail->next = e;
+	else
+		ds->exp_head = e;
+	ds->exp_tail = e;
+	export_offer(ds);
+}
+
 /* Applies flush results in flush order: written as each object write completes, durable as
  * each flush's object and event are both in, and storage requests once what they cover is. */
 static void advance(struct sl_dshard *ds)
@@ -746,6 +817,7 @@ static void advance(struct sl_dshard *ds)
 				pt->durable = f->r[i].first + f->r[i].count;
 				wake_list(ds, &pt->parked_durable);
 			}
+			export_flush(ds, f);
 			flush_free(ds, f);
 		}
 		while (!ds->failed && ds->storage_head &&
@@ -1580,6 +1652,7 @@ uint64_t sl_dshard_poll(struct sl_dshard *ds, uint64_t now_ns)
 		if (!f->put_submitted || !f->pub_submitted)
 			flush_submit(ds, f);
 	deletes_retry(ds);
+	export_offer(ds);
 	uint64_t next = UINT64_MAX;
 	if (ds->failed && ds->fifo_head == NULL && !ds->stopping)
 		rebuild(ds);
@@ -1594,7 +1667,7 @@ uint64_t sl_dshard_poll(struct sl_dshard *ds, uint64_t now_ns)
 		if (ds->next_park_scan < next)
 			next = ds->next_park_scan;
 	}
-	if (ds->failed || ds->deletes || ds->fifo_head)
+	if (ds->failed || ds->deletes || ds->fifo_head || ds->exp_head)
 		next = next < now_ns + MS ? next : now_ns + MS;
 	if (retention_any(ds->streams)) {
 		if (now_ns >= ds->next_retention) {
@@ -1633,6 +1706,12 @@ void sl_dshard_free(struct sl_dshard *ds)
 	SL_ASSERT_OWNER(ds);
 	ds->stopping = true;
 	expire_parked(ds, true);
+	while (ds->exp_head) {
+		struct dexport *e = ds->exp_head;
+		ds->exp_head = e->next;
+		sl_buf_unref(e->ev);
+		free(e);
+	}
 	/* Waiters and queued writes are answered by the coordinator's free. */
 	sl_coord_free(ds->co);
 	ds->co = NULL;
@@ -1767,6 +1846,8 @@ const struct sl_stat_field sl_dshard_stats_fields[] = {
 	SL_STAT_U(T, segments_expired, NULL),
 	SL_STAT_U(T, records_expired, NULL),
 	SL_STAT_U(T, bytes_expired, NULL),
+	SL_STAT_U(T, exports, NULL),
+	SL_STAT_U(T, export_failed, NULL),
 	SL_STAT_G(T, flushes_in_flight, NULL),
 	/* The partition store's keys go beside the shard's (as they always have); the
 	 * coordinator's carry its name. */

@@ -83,6 +83,11 @@ struct sl_dindex_ops {
 	 * again from its poll). NULL: the shard deletes the object itself, at once.
 	 */
 	int (*release)(void *arg, struct sl_dobj *o);
+	/* Optional: a flush with ranges of --export streams became durable. ev is a segment event
+	 * (segment.h bytes, one reference) holding only those ranges, for the export queue
+	 * (durable/export.h). Returns 0 (the reference was taken), or an error (ev stays the
+	 * caller's: the shard offers it again from its next poll, keeping the order). */
+	int (*exported)(void *arg, struct sl_buf *ev);
 };
 
 /* ---- requests ---- */
@@ -302,6 +307,8 @@ struct sl_dshard_stats {
 	/* Retention: segments dropped from the index, their records and object bytes. */
 	uint64_t segments_expired, records_expired, bytes_expired;
 	uint64_t objects_released; /* handed to the GC (sl_dindex_ops.release) */
+	uint64_t exports;	   /* durable flushes handed to the export queue */
+	uint64_t export_failed;	   /* not handed over (out of memory) */
 	uint32_t flushes_in_flight;
 	struct sl_pstore_stats pstore;
 	struct sl_coord_stats coord;

@@ -1087,6 +1087,97 @@ static void expired_objects_wait_out_the_gc_grace_period(void **state)
 	expect_earliest(15, "s3");
 }
 
+/* ---- the export hook ---- */
+
+static struct sl_buf *exported_evs[256];
+static int nexported;
+static int refuse_exports;
+
+static int ix_exported(void *arg, struct sl_buf *ev)
+{
+	(void)arg;
+	if (refuse_exports > 0) {
+		refuse_exports--;
+		return SL_ENOSPC; /* a full ring: the shard offers it again later */
+	}
+	assert_true(nexported < 256);
+	exported_evs[nexported++] = ev;
+	return 0;
+}
+
+static const struct sl_dindex_ops export_index_ops = {.publish = ix_publish,
+						      .exported = ix_exported};
+
+/* Durable flushes of an --export stream reach the hook once each, in durability order, with
+ * only that stream's ranges; a refused hand-over is offered again without reordering. */
+static void durable_flushes_of_export_streams_are_handed_over(void **state)
+{
+	(void)state;
+	stop_shard();
+	sl_stream_set_unref(streams);
+	struct sl_stream_def d[2];
+	memset(d, 0, sizeof(d));
+	d[0].id = 1;
+	snprintf(d[0].name, sizeof(d[0].name), "orders");
+	d[0].partitions = 2;
+	d[0].max_record_bytes = 1000;
+	d[0].export_enabled = true;
+	d[1].id = 2;
+	snprintf(d[1].name, sizeof(d[1].name), "clicks");
+	d[1].partitions = 1;
+	d[1].max_record_bytes = 1000;
+	streams = sl_stream_set_new(d, 2, 1);
+	struct sl_dshard_config c = config();
+	c.index = &export_index_ops;
+	assert_int_equal(sl_dshard_new(&c, streams, NULL, now, &ds), 0);
+	nexported = 0;
+	refuse_exports = 3;
+	/* Flush 1: both streams; flush 2: clicks only (nothing to export); flush 3: orders. */
+	struct prod *a = produce(1, 0, SL_LP_DURABLE, "a", 2);
+	struct prod *b = produce(2, 0, SL_LP_DURABLE, "b", 1);
+	struct prod *e = produce(1, 1, SL_LP_DURABLE, "e", 1);
+	wait_done(&a->done);
+	wait_done(&b->done);
+	wait_done(&e->done);
+	struct prod *f = produce(2, 0, SL_LP_DURABLE, "f", 1);
+	wait_done(&f->done);
+	struct prod *g = produce(1, 1, SL_LP_DURABLE, "g", 3);
+	wait_done(&g->done);
+	turns(10);
+	assert_int_equal(refuse_exports, 0);
+	struct sl_dshard_stats st;
+	sl_dshard_stats(ds, &st);
+	assert_int_equal(st.exports, (uint64_t)nexported);
+	assert_true(nexported >= 2);
+	uint64_t seq = 0, next[2] = {0, 0};
+	for (int i = 0; i < nexported; i++) {
+		struct sl_seg_event ev;
+		assert_int_equal(
+			sl_seg_decode(exported_evs[i]->data, exported_evs[i]->len, &ev, NULL), 0);
+		assert_int_equal(ev.boot, 3);
+		assert_int_equal(ev.worker, 1);
+		assert_true(ev.seq > seq); /* in flush order */
+		seq = ev.seq;
+		for (uint32_t k = 0; k < ev.nranges; k++) {
+			const struct sl_seg_range *r = &ev.ranges[k];
+			assert_int_equal(r->stream_id, 1); /* clicks never goes out */
+			assert_int_equal(r->first, next[r->partition]);
+			next[r->partition] = r->first + r->count;
+			assert_true(r->off + r->len <= ev.object_size);
+		}
+		sl_seg_event_release(&ev);
+		sl_buf_unref(exported_evs[i]);
+	}
+	/* Every record of orders went out exactly once, in offset order per partition. */
+	assert_int_equal(next[0], 2);
+	assert_int_equal(next[1], 4);
+	free(a);
+	free(b);
+	free(e);
+	free(f);
+	free(g);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1107,6 +1198,7 @@ int main(void)
 		T(retention_by_age_drops_segments_flushed_before_the_limit),
 		T(recovery_applies_retention),
 		T(expired_objects_wait_out_the_gc_grace_period),
+		T(durable_flushes_of_export_streams_are_handed_over),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
