@@ -7,7 +7,10 @@ stream's queue straight from DATA_DIR/objects in another process. Checks:
   - describe and status show the queue; a plain stream has none, and export refuses it;
   - a second exporter fences the first, which exits 4 with "fenced by a newer exporter";
   - an exporter killed with SIGKILL mid-run and restarted resumes after its last durable
-    acknowledgement: nothing is missing, and only the batch in flight at the kill repeats.
+    acknowledgement: nothing is missing, and only the batch in flight at the kill repeats;
+  - retention never deletes a batch the queue still lists: a stream with --retention-age 1s
+    (log_gc_grace 1s) expires its segments, the daemon restarts, and the exporter still gets
+    every record; once acknowledged, the retention GC deletes the batches.
 usage: export_test.py SHARDLINED SHARDCTL"""
 import json
 import os
@@ -71,7 +74,8 @@ def main():
     work = tempfile.mkdtemp(prefix="sl-export-test-")
     data = os.path.join(work, "data")
     objects = os.path.join(data, "objects")
-    d = Daemon(shardlined, shardctl, work, extra=["--io-cores", "1", "--data-dir", data])
+    extra = ["--io-cores", "1", "--data-dir", data, "--log-gc-grace", "1s"]
+    d = Daemon(shardlined, shardctl, work, extra=extra)
     url = "shardline://127.0.0.1:%d" % d.udp
     procs = []
 
@@ -195,6 +199,59 @@ def main():
                  "it must resume after the last durable ack" % len(again))
         print("ok: after kill -9 the exporter resumed: %d + %d lines, %d repeated, none missing"
               % (len(first), len(second), len(again)))
+
+        # ---- pins: retention waits for the export acknowledgements ----
+        d.ctl("stream", "create", "exr", "--partitions", "1", "--export",
+              "--retention-age", "1s")
+        want = {}
+        for k in range(3):
+            want.update(produce(d, url, "exr", ["p%d-%d" % (k, i) for i in range(20)],
+                                in_flight=1))
+        deadline = time.monotonic() + 30
+        while True:
+            part = json.loads(d.ctl("stream", "describe", "exr", "--json"))["partitions"][0]
+            if part["start_offset"] > 0:
+                break
+            if time.monotonic() > deadline:
+                fail("retention never moved exr's start: %s" % part)
+            time.sleep(0.2)
+        r = subprocess.run([shardctl, "consume", url, "exr", "--from", "0", "--count", "1"],
+                           capture_output=True, text=True, timeout=30)
+        if r.returncode == 0 or "offset out of range" not in r.stderr:
+            fail("consume --from 0 after expiry: %d %s" % (r.returncode, r.stderr))
+        # Past the grace period, then a restart: the expired batches are orphans at start-up,
+        # left to the GC, which must still keep them for the queue.
+        time.sleep(2.5)
+        d.stop()
+        d = Daemon(shardlined, shardctl, work, extra=extra)
+        url = "shardline://127.0.0.1:%d" % d.udp
+        time.sleep(2.5)
+        rec = d.status()["durable"]["recovery"]
+        if rec.get("orphans_to_gc", 0) < 1:
+            fail("start-up deleted the expired batches itself: %s" % rec)
+        r = export("exr", "--once", "--json")
+        if r.returncode != 0:
+            fail("export of exr exited %d: %s" % (r.returncode, r.stderr))
+        got = dict(exported(r.stdout))
+        if got != want:
+            fail("retention deleted batches the export queue listed: %d of %d records, "
+                 "missing %s" % (len(got), len(want), sorted(set(want) - set(got))[:5]))
+        pinned = d.status()["io"][0]["gc"]["gc_pinned"]
+        if pinned < 1:
+            fail("the GC never found a batch pinned (gc_pinned %d)" % pinned)
+        print("ok: %d expired records still exported after a restart (%d deletes put off)"
+              % (len(got), pinned))
+        # Acknowledged: the pins go at the daemon's next read of the queue (10 s), then the
+        # GC deletes the batches after the grace period.
+        deadline = time.monotonic() + 60
+        while True:
+            gc = d.status()["io"][0]["gc"]
+            if gc["gc_deleted"] >= 50:
+                break
+            if time.monotonic() > deadline:
+                fail("the acknowledged batches were never deleted: %s" % gc)
+            time.sleep(0.5)
+        print("ok: once acknowledged, the GC deleted %d batches" % gc["gc_deleted"])
     finally:
         for p in procs:
             stop_proc(p)
