@@ -152,6 +152,7 @@ static const struct alarm io_alarms[] = {
 	{"metalog.appends_refused", "metalog appends refused"},
 	{"metalog.trim_errors", "metalog trim errors"},
 	{"gc.gc_delete_failed", "retention GC deletes failed"},
+	{"starts.write_failed", "retained starts writes failed (deletes wait)"},
 };
 
 static const struct alarm device_alarms[] = {
@@ -328,7 +329,7 @@ static void status_header(FILE *f, const json_t *s, struct warnings *w)
 				{"void", "void"},
 				{"gaps", "gaps"},
 				{"truncations", "truncations"},
-				{"orphans_deleted", "unreferenced objects removed"},
+				{"orphans_to_gc", "unreferenced objects left to the GC"},
 			};
 			for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++)
 				if (u64_at(r, extra[i].path, &v) && v > 0)

@@ -113,7 +113,7 @@ static const char full_status[] =
 	"\"total_bytes\":107374182400,\"in_use\":true},"
 	"\"durable\":{\"boot\":7,\"streams\":2,\"recovery\":{\"events\":23449,"
 	"\"segments\":23440,\"void\":1,\"gaps\":0,\"truncations\":0,\"objects\":812,"
-	"\"orphans_deleted\":3,\"ms\":340.1}}}";
+	"\"orphans_to_gc\":3,\"ms\":340.1}}}";
 
 static void test_status_full(void **state)
 {
@@ -125,7 +125,7 @@ static void test_status_full(void **state)
 		    "cert       sha256 bd3d9d4bb30f059b...\n"
 		    "data dir   /var/lib/shardline, 20.0 GiB free of 100 GiB (80% used)\n"
 		    "durable    boot 7, 2 streams; recovered 23440 segments from 23449 events in "
-		    "340 ms, 1 void, 3 unreferenced objects removed\n"
+		    "340 ms, 1 void, 3 unreferenced objects left to the GC\n"
 		    "\n"
 		    "WORKER  LCORE  CONNS  TRACKS  BCASTS   SUBS  RX_PKTS  TX_PKTS  RX_BYTES  "
 		    "TX_BYTES  GROUPS  RESETS  FRAMES  PARTS  PRODUCED  FETCHED  FLUSHES  ERRORS\n"

@@ -182,6 +182,42 @@ int sl_dctl_open(struct sl_dctl *d, const char *data_dir, uint64_t segment_bytes
 	return 0;
 }
 
+static int start_known(void *arg, const struct sl_dstart *s)
+{
+	return sl_drecovery_set_start(arg, s->stream_id, s->partition, s->start);
+}
+
+/* The retained starts retention had made durable (durable/starts.h): ranges below them are
+ * not read again, whether their objects are there or not. A damaged object stops the start:
+ * without it a partition could be cut at a deleted object. */
+static int read_starts(struct sl_dctl *d, struct sl_objstore *client, char *err, size_t errlen)
+{
+	struct sl_obj_req r;
+	memset(&r, 0, sizeof(r));
+	r.op = SL_OBJ_GET;
+	r.key = SL_DSTARTS_KEY;
+	int rc = sl_objstore_run(client, &r);
+	if (rc == SL_ENOTFOUND) {
+		sl_obj_req_reset(&r);
+		return 0; /* retention never deleted anything */
+	}
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot read the retained starts (objects/%s): %s",
+			 SL_DSTARTS_KEY, sl_strerror(rc));
+		sl_obj_req_reset(&r);
+		return rc;
+	}
+	const char *why = NULL;
+	rc = sl_dstarts_decode(r.data->data, r.data->len, start_known, d->rec, &why);
+	if (rc != 0)
+		snprintf(err, errlen,
+			 "objects/%s is damaged (%s: %s); it says where retention cut each "
+			 "partition, and starting without it could cut partitions short",
+			 SL_DSTARTS_KEY, sl_strerror(rc), why ? why : "?");
+	sl_obj_req_reset(&r);
+	return rc;
+}
+
 int sl_dctl_objects(struct sl_dctl *d, struct sl_objstore *client, char *err, size_t errlen)
 {
 	uint64_t t0 = mono_ns();
@@ -214,6 +250,8 @@ int sl_dctl_objects(struct sl_dctl *d, struct sl_objstore *client, char *err, si
 		if (!more)
 			break;
 	}
+	if ((rc = read_starts(d, client, err, errlen)) != 0)
+		return rc;
 	/* Retention by age measures against the wall clock, as the workers' does. */
 	struct timespec wall;
 	clock_gettime(CLOCK_REALTIME, &wall);
@@ -224,33 +262,12 @@ int sl_dctl_objects(struct sl_dctl *d, struct sl_objstore *client, char *err, si
 		return rc;
 	}
 	sl_drecovery_stats(d->rec, &d->rec_stats);
-	/* Written but never indexed (a crash between an object and its event), or left by a
-	 * deleted stream, or expired: no reader can reach them. With an --export stream one may
-	 * still be listed, unacknowledged, in its export queue: then they all go through the
-	 * retention GC (sl_dctl_gc), which asks the queue's pins before each delete. */
-	bool exporting = false;
-	for (uint32_t i = 0; d->streams != NULL && i < d->streams->count; i++)
-		exporting = exporting || d->streams->defs[i].export_enabled;
-	if (exporting) {
-		d->orphans_deferred = d->rec_stats.orphans;
-		d->recover_ns += mono_ns() - t0;
-		return 0;
-	}
-	for (uint64_t i = 0; i < d->rec_stats.orphans; i++) {
-		const char *key = sl_drecovery_orphan(d->rec, i);
-		struct sl_obj_req r;
-		memset(&r, 0, sizeof(r));
-		r.op = SL_OBJ_DELETE;
-		r.key = key;
-		rc = sl_objstore_run(client, &r);
-		sl_obj_req_reset(&r);
-		if (rc != 0 && rc != SL_ENOTFOUND) {
-			snprintf(err, errlen, "cannot delete the unreferenced object %s: %s", key,
-				 sl_strerror(rc));
-			return rc;
-		}
-		d->orphans_deleted++;
-	}
+	/* Written but never indexed (a crash between an object and its event), left by a deleted
+	 * stream, or expired: no reader can reach them. They go through the retention GC
+	 * (sl_dctl_gc), not at once: it deletes nothing before the starts that let it go are
+	 * durable (a partition's older range may sit in an object another partition still
+	 * holds), and asks the export queue's pins first. */
+	d->orphans_deferred = d->rec_stats.orphans;
 	d->recover_ns += mono_ns() - t0;
 	return 0;
 }
@@ -262,8 +279,14 @@ static void gc_live(void *arg, const char *key, uint64_t size, int32_t mpart, in
 	sl_retgc_live(arg, key, size, 1, mpart, moff);
 }
 
+static void seed_start(void *arg, uint64_t stream_id, uint32_t partition, uint64_t start)
+{
+	/* SL_ENOMEM leaves the entry out: the next move of that partition's start adds it. */
+	(void)sl_dstarts_set(arg, (uint32_t)stream_id, partition, start);
+}
+
 int sl_dctl_gc(struct sl_dctl *d, struct sl_objstore *store, uint64_t grace_ns,
-	       struct sl_retgc **out)
+	       struct sl_retgc **out, struct sl_dstarts **starts)
 {
 	struct sl_retgc_config c;
 	sl_retgc_config_default(&c);
@@ -274,8 +297,18 @@ int sl_dctl_gc(struct sl_dctl *d, struct sl_objstore *store, uint64_t grace_ns,
 	int rc = sl_retgc_new(&c, out);
 	if (rc != 0)
 		return rc;
+	if ((rc = sl_dstarts_new(store, starts)) != 0) {
+		sl_retgc_free(*out);
+		return rc;
+	}
+	/* Every partition's start as recovery left it, written before the first delete (the
+	 * orphans below included): a restart after the deletes must find them. */
+	sl_drecovery_each_start(d->rec, seed_start, *starts);
+	sl_retgc_gate(*out, sl_dstarts_version(*starts), 0);
 	sl_drecovery_each_live(d->rec, gc_live, *out);
+	/* Unreachable already: due at once (after the starts are durable), not after a grace. */
 	uint64_t now = sl_clock_now_ns();
+	now = now > grace_ns ? now - grace_ns : 0;
 	for (uint64_t i = 0; i < d->orphans_deferred; i++)
 		sl_retgc_release(*out, sl_drecovery_orphan(d->rec, i), 1, now);
 	/* Events that named nothing live (void, expired) move the trim point up to the end. */

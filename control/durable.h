@@ -11,6 +11,7 @@
 #include "control/streams.h"
 #include "drivers/metalog/local.h"
 #include "durable/recover.h"
+#include "durable/starts.h"
 #include "log/metalog.h"
 
 /*
@@ -40,7 +41,7 @@ struct sl_dctl {
 	struct sl_metalog_local *mlocal;
 	struct sl_drecovery *rec;
 	struct sl_stream_set *streams; /* the catalogue's current snapshot */
-	uint64_t events, orphans_deleted;
+	uint64_t events;
 	/* Orphans left to the retention GC instead of deleted at start (an export queue may still
 	 * list them: the GC asks its pins before deleting). */
 	uint64_t orphans_deferred;
@@ -68,10 +69,12 @@ int sl_dctl_objects(struct sl_dctl *d, struct sl_objstore *client, char *err, si
  * The retention GC for io lcore 0 (buffer/retgc.h), over store (that io core's own; only the io
  * core polls it), filled from the recovery after step 4: every object a segment references is
  * live, with its event's position in the metadata log. Call while d->rec is still held (the
- * workers having taken their segments or not). Returns 0 or the engine's error.
+ * workers having taken their segments or not). *starts gets the retained starts table over
+ * the same store, seeded with every partition's start; the GC deletes nothing (the start-up's
+ * orphans included) before the table is durable. Returns 0 or the engine's error.
  */
 int sl_dctl_gc(struct sl_dctl *d, struct sl_objstore *store, uint64_t grace_ns,
-	       struct sl_retgc **out);
+	       struct sl_retgc **out, struct sl_dstarts **starts);
 
 /* Replaces d->streams with a new snapshot of the catalogue. Returns 0 or SL_ENOMEM. */
 int sl_dctl_snapshot(struct sl_dctl *d);

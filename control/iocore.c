@@ -16,6 +16,7 @@
 #include "core/owner.h"
 #include "core/ring.h"
 #include "durable/dshard.h"
+#include "durable/starts.h"
 
 /* Built on the control core, then touched only by the io lcore until its loop returns (asserted
  * in debug builds, core/owner.h): the store, the servers and the metadata log are its alone. */
@@ -38,6 +39,17 @@ struct sl_iocore {
 	/* The retention GC (SL_IOCORE_CTL_GC) and the trim points it gave so far. */
 	struct sl_retgc *gc;
 	uint64_t objects_released;
+	/* The retained starts (SL_IOCORE_CTL_STARTS): the GC deletes only what their durable
+	 * version lets go (durable/starts.h). */
+	struct sl_dstarts *starts;
+	/* Released objects wait until every worker's ring was read empty in a pass that began
+	 * after their own (pass counts those passes) before the GC stamps them: a start sent by
+	 * one worker before another worker's release of a shared object may still sit in a ring
+	 * read before the release arrived. */
+	struct sl_dobj **rel;
+	uint64_t *rel_pass;
+	uint32_t nrel, caprel;
+	uint64_t pass;
 	int64_t trim_point[SL_IOCORE_META_PARTITIONS];
 	/* The batch export queue (with the metadata log only). */
 	struct sl_export *exp;
@@ -163,7 +175,7 @@ int sl_iocore_new(const struct sl_iocore_config *cfg, struct sl_iocore **out)
 
 static uint32_t inflight(const struct sl_iocore *io)
 {
-	uint32_t n = io->seg_at_store + (sl_retgc_busy(io->gc) ? 1 : 0);
+	uint32_t n = io->seg_at_store + (sl_retgc_busy(io->gc) ? 1 : 0) + io->nrel;
 	if (io->exp && !sl_export_idle(io->exp))
 		n++;
 	for (unsigned i = 0; i < io->cfg.nclients; i++)
@@ -216,9 +228,60 @@ static void gc_release(struct sl_iocore *io, struct sl_dobj *o)
 {
 	io->objects_released++;
 	/* Without a GC (never handed over) the object stays until the next start removes it. */
-	if (io->gc != NULL)
-		sl_retgc_release(io->gc, o->key, 1, sl_clock_now_ns());
-	sl_dobj_free(o);
+	if (io->gc == NULL) {
+		sl_dobj_free(o);
+		return;
+	}
+	if (io->nrel == io->caprel) {
+		uint32_t ncap = io->caprel ? io->caprel * 2 : 256;
+		struct sl_dobj **nr = realloc(io->rel, ncap * sizeof(*nr));
+		uint64_t *np = nr ? realloc(io->rel_pass, ncap * sizeof(*np)) : NULL;
+		if (nr != NULL)
+			io->rel = nr;
+		if (np == NULL) {
+			/* Left on disk: the next start finds it unreferenced. */
+			sl_dobj_free(o);
+			return;
+		}
+		io->rel_pass = np;
+		io->caprel = ncap;
+	}
+	io->rel[io->nrel] = o;
+	io->rel_pass[io->nrel++] = io->pass;
+}
+
+/* A partition's retained start moved (its worker sends it before releasing what it freed). */
+static void start_moved(struct sl_iocore *io, const struct sl_msg *m)
+{
+	if (io->starts != NULL &&
+	    sl_dstarts_set(io->starts, m->u32, (uint32_t)(uintptr_t)m->obj, m->u64) != 0)
+		SL_LOG(LOG, ERR, "retention: out of memory recording a start; deletes wait");
+}
+
+/* After a pass over the rings (drained: each was read empty): the releases read before the
+ * last whole drained pass go to the GC, stamped with the starts' version, which by then holds
+ * every start sent before them. */
+static void releases_to_gc(struct sl_iocore *io, bool drained)
+{
+	if (io->gc == NULL)
+		return;
+	if (io->starts != NULL)
+		sl_retgc_gate(io->gc, sl_dstarts_version(io->starts),
+			      sl_dstarts_durable(io->starts));
+	uint32_t k = 0;
+	uint64_t now = sl_clock_now_ns();
+	for (uint32_t i = 0; i < io->nrel; i++) {
+		if (io->rel_pass[i] + 2 <= io->pass) {
+			sl_retgc_release(io->gc, io->rel[i]->key, 1, now);
+			sl_dobj_free(io->rel[i]);
+			continue;
+		}
+		io->rel[k] = io->rel[i];
+		io->rel_pass[k++] = io->rel_pass[i];
+	}
+	io->nrel = k;
+	if (drained)
+		io->pass++;
 }
 
 /* Deletes what the grace period let go, and moves the metadata log's trim points. */
@@ -226,6 +289,11 @@ static int gc_poll(struct sl_iocore *io, uint64_t now)
 {
 	if (io->gc == NULL)
 		return 0;
+	if (io->starts != NULL) {
+		sl_dstarts_poll(io->starts, now);
+		sl_retgc_gate(io->gc, sl_dstarts_version(io->starts),
+			      sl_dstarts_durable(io->starts));
+	}
 	sl_retgc_poll(io->gc, now);
 	int work = 0;
 	for (int32_t p = 0; p < SL_IOCORE_META_PARTITIONS; p++) {
@@ -251,11 +319,17 @@ static int segments(struct sl_iocore *io)
 {
 	int work = 0;
 	struct sl_msg m[32];
+	bool drained = true;
 	for (unsigned k = 0; k < io->cfg.nml; k++) {
 		unsigned n = sl_ring_recv(io->cfg.ml_in[k], m, 32);
+		drained = drained && n < 32;
 		for (unsigned i = 0; i < n; i++) {
 			if (m[i].type == SL_MSG_OBJ_RELEASE) {
 				gc_release(io, m[i].obj);
+				continue;
+			}
+			if (m[i].type == SL_MSG_DSTART) {
+				start_moved(io, &m[i]);
 				continue;
 			}
 			/* u32 1: a durable flush of --export streams (worker.c ix_exported). */
@@ -283,6 +357,7 @@ static int segments(struct sl_iocore *io)
 		}
 		work += (int)n;
 	}
+	releases_to_gc(io, drained);
 	if (io->cfg.mlocal != NULL)
 		work += sl_metalog_local_poll(io->cfg.mlocal) > 0;
 	bool rung[SL_IOCORE_MAX_CLIENTS] = {false};
@@ -345,6 +420,8 @@ void sl_iocore_stats(const struct sl_iocore *io, struct sl_iocore_stats *out)
 	if (io->gc)
 		sl_retgc_stats(io->gc, &out->gc);
 	out->objects_released = io->objects_released;
+	if (io->starts)
+		sl_dstarts_stats(io->starts, &out->starts);
 	for (int p = 0; p < SL_IOCORE_META_PARTITIONS; p++)
 		out->metalog_trim_point[p] =
 			io->trim_point[p] > 0 ? (uint64_t)io->trim_point[p] : 0;
@@ -379,6 +456,13 @@ static void control(void *arg, struct sl_lcore *lc, const struct sl_msg *m)
 				sl_retgc_set_pinned(io->gc, sl_export_pinned, io->exp);
 		} else
 			sl_retgc_free(m->obj); /* one GC only */
+		sl_lcore_reply(lc, m, NULL, NULL);
+		break;
+	case SL_IOCORE_CTL_STARTS:
+		if (io->starts == NULL)
+			io->starts = m->obj;
+		else
+			sl_dstarts_free(m->obj);
 		sl_lcore_reply(lc, m, NULL, NULL);
 		break;
 	case SL_IOCORE_CTL_STREAMS:
@@ -573,6 +657,11 @@ void sl_iocore_free(struct sl_iocore *io)
 	/* Deletes still in flight complete into the GC when the store is destroyed. */
 	sl_objstore_destroy(io->cfg.store);
 	sl_retgc_free(io->gc);
+	sl_dstarts_free(io->starts);
+	for (uint32_t i = 0; i < io->nrel; i++)
+		sl_dobj_free(io->rel[i]);
+	free(io->rel);
+	free(io->rel_pass);
 	/* After the store: destroying it completes what the queue had in flight, into memory
 	 * that must still be there. */
 	sl_export_free(io->exp);
@@ -610,6 +699,7 @@ const struct sl_stat_field sl_iocore_stats_fields[] = {
 	SL_STAT_SUB(T, gc, "", "gc", sl_retgc_stats_fields),
 	SL_STAT_U(T, objects_released, "gc"),
 	SL_STAT_ARR(T, metalog_trim_point, "metalog_trim_point", "gc", meta_partition_names),
+	SL_STAT_SUB(T, starts, "", "starts", sl_dstarts_stats_fields),
 	SL_STAT_SUB(T, mlog, "log_", "metalog", sl_metalog_stats_fields),
 	SL_STAT_SUB(T, mlocal, "", "metalog", sl_metalog_local_stats_fields),
 	SL_STAT_SUB(T, exp, "", "metalog.export", sl_export_stats_fields),

@@ -13,6 +13,7 @@
 #include "drivers/metalog/local.h"
 #include "drivers/objstore/localdir.h"
 #include "durable/export.h"
+#include "durable/starts.h"
 #include "log/metalog.h"
 #include "core/stats.h"
 
@@ -88,6 +89,10 @@ enum sl_iocore_ctl {
 	SL_IOCORE_CTL_STREAMS = 5,
 	/* obj = malloc'd struct sl_iocore_export_info with name set; reply: the same obj filled */
 	SL_IOCORE_CTL_EXPORT_INFO = 6,
+	/* obj = the retained starts (durable/starts.h) for the io core owning the retention GC,
+	 * seeded by the control core from recovery; sent right after SL_IOCORE_CTL_GC, the io
+	 * core owns it from then on. Reply: obj NULL. */
+	SL_IOCORE_CTL_STARTS = 7,
 };
 
 /* An export stream's queue as the io core owning the metadata log knows it. */
@@ -122,6 +127,7 @@ struct sl_iocore_stats {
 	struct sl_retgc_stats gc;
 	uint64_t objects_released;
 	uint64_t metalog_trim_point[SL_IOCORE_META_PARTITIONS];
+	struct sl_dstarts_stats starts; /* the retained starts object the GC waits for */
 	struct sl_metalog_stats mlog;
 	struct sl_metalog_local_stats mlocal;
 	struct sl_export_stats exp; /* the batch export queue, beside the log */

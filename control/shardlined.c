@@ -1014,8 +1014,6 @@ static int cmd_status(void *arg, const json_t *req, json_t *resp, char *err, siz
 	io_status(d, resp);
 	if (d->durable) {
 		json_t *rec = sl_stats_to_json(&d->dctl.rec_stats, sl_drecovery_stats_fields);
-		json_object_set_new(rec, "orphans_deleted",
-				    json_integer((json_int_t)d->dctl.orphans_deleted));
 		json_object_set_new(rec, "orphans_to_gc",
 				    json_integer((json_int_t)d->dctl.orphans_deferred));
 		json_object_set_new(rec, "ms", json_real((double)d->dctl.recover_ns / 1e6));
@@ -1550,7 +1548,8 @@ static void stop_io(struct daemon *d)
 static int start_gc(struct daemon *d)
 {
 	struct sl_retgc *gc;
-	int rc = sl_dctl_gc(&d->dctl, d->io0_store, d->cfg.log_gc_grace_ns, &gc);
+	struct sl_dstarts *starts;
+	int rc = sl_dctl_gc(&d->dctl, d->io0_store, d->cfg.log_gc_grace_ns, &gc, &starts);
 	if (rc != 0) {
 		fprintf(stderr, "shardlined: cannot start the retention GC: %s\n", sl_strerror(rc));
 		return -1;
@@ -1563,6 +1562,12 @@ static int start_gc(struct daemon *d)
 	sl_iocore_wake(d->io[0]);
 	/* Nothing else asks io lcore 0 anything yet: the one reply is this one's. */
 	struct sl_msg r;
+	while (sl_ring_recv(d->io_ctl_out[0], &r, 1) != 1)
+		usleep(100);
+	m = (struct sl_msg){.type = SL_MSG_CONTROL, .u32 = SL_IOCORE_CTL_STARTS, .obj = starts};
+	while (sl_ring_send(d->io_ctl_in[0], &m, 1) != 1)
+		usleep(1000);
+	sl_iocore_wake(d->io[0]);
 	while (sl_ring_recv(d->io_ctl_out[0], &r, 1) != 1)
 		usleep(100);
 	return 0;
@@ -1885,10 +1890,10 @@ int main(int argc, char **argv)
 	if (d.durable)
 		printf("shardlined: durable partitions: %u stream(s), start %" PRIu64 ", %" PRIu64
 		       " segment event(s) recovered (%" PRIu64 " void, %" PRIu64
-		       " unreferenced object(s) removed) in %.1f ms\n",
+		       " unreferenced object(s) left to the GC) in %.1f ms\n",
 		       sl_catalog_count(d.dctl.catalog), d.dctl.boot, d.dctl.events,
 		       d.dctl.rec_stats.void_missing + d.dctl.rec_stats.gaps,
-		       d.dctl.orphans_deleted, (double)d.dctl.recover_ns / 1e6);
+		       d.dctl.orphans_deferred, (double)d.dctl.recover_ns / 1e6);
 	fflush(stdout);
 
 	/* The timeout only paces the idle sweeps of the admin socket and the TCP listener. With

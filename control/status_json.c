@@ -53,6 +53,7 @@ json_t *sl_status_iocore_json(const struct sl_iocore_stats *s)
 	if (!s->metalog) {
 		json_object_del(j, "metalog");
 		json_object_del(j, "gc"); /* the retention GC runs beside the log */
+		json_object_del(j, "starts");
 		return j;
 	}
 	/* What the log holds in memory: everything it took in and has not trimmed. */

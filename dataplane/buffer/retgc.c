@@ -14,6 +14,7 @@ struct robj {
 	struct robj *dnext; /* the dead queue, oldest death first */
 	struct sl_retgc *gc;
 	uint64_t hash, size, dead_at;
+	uint64_t stamp; /* the gate's version when it died (sl_retgc_gate) */
 	uint32_t refs;
 	int32_t mpart;
 	int64_t moff;
@@ -37,6 +38,7 @@ struct sl_retgc {
 	struct robj *dead_head, *dead_tail;
 	struct mqueue *mq;
 	uint64_t now;
+	uint64_t stamp, deletable; /* sl_retgc_gate */
 	struct sl_retgc_stats st;
 };
 
@@ -66,6 +68,7 @@ int sl_retgc_new(const struct sl_retgc_config *cfg, struct sl_retgc **out)
 	}
 	for (uint32_t i = 0; i < cfg->meta_partitions; i++)
 		gc->mq[i].end = -1;
+	gc->deletable = UINT64_MAX;
 	*out = gc;
 	return 0;
 }
@@ -226,12 +229,20 @@ static void dead_push(struct sl_retgc *gc, struct robj *o, uint64_t now_ns)
 {
 	o->state = R_DEAD;
 	o->dead_at = now_ns;
+	if (o->stamp == 0)
+		o->stamp = gc->stamp + 1; /* + 1: 0 means not stamped yet */
 	o->dnext = NULL;
 	if (gc->dead_tail)
 		gc->dead_tail->dnext = o;
 	else
 		gc->dead_head = o;
 	gc->dead_tail = o;
+}
+
+void sl_retgc_gate(struct sl_retgc *gc, uint64_t stamp, uint64_t deletable)
+{
+	gc->stamp = stamp;
+	gc->deletable = deletable;
 }
 
 void sl_retgc_set_pinned(struct sl_retgc *gc, bool (*pinned)(void *arg, const char *key), void *arg)
@@ -305,7 +316,7 @@ uint64_t sl_retgc_poll(struct sl_retgc *gc, uint64_t now_ns)
 	sl_objstore_poll(gc->cfg.store, now_ns);
 	while (gc->dead_head != NULL && gc->st.deletes_inflight < gc->cfg.max_deletes) {
 		struct robj *o = gc->dead_head;
-		if (o->dead_at + gc->cfg.grace_ns > now_ns)
+		if (o->dead_at + gc->cfg.grace_ns > now_ns || o->stamp - 1 > gc->deletable)
 			break;
 		gc->dead_head = o->dnext;
 		if (gc->dead_head == NULL)
@@ -341,7 +352,7 @@ uint64_t sl_retgc_poll(struct sl_retgc *gc, uint64_t now_ns)
 	}
 	if (gc->st.deletes_inflight > 0)
 		return now_ns + 1000 * 1000; /* the store's completions */
-	if (gc->dead_head != NULL)
+	if (gc->dead_head != NULL && gc->dead_head->stamp - 1 <= gc->deletable)
 		return gc->dead_head->dead_at + gc->cfg.grace_ns;
 	return UINT64_MAX;
 }

@@ -57,6 +57,13 @@ extern const struct sl_stat_field sl_retgc_stats_fields[];
 /* Returns 0, SL_EINVAL (no store, no partitions), SL_ENOMEM. */
 int sl_retgc_new(const struct sl_retgc_config *cfg, struct sl_retgc **out);
 
+/*
+ * Holds deletes back until what let an object go is durable elsewhere (the durable partitions'
+ * retained starts, durable/starts.h): objects dying from now on are stamped with stamp, and
+ * only those stamped at or below deletable are deleted. Without a call every object may go.
+ */
+void sl_retgc_gate(struct sl_retgc *gc, uint64_t stamp, uint64_t deletable);
+
 /* Sets the pinned hook after creation (the export queue lives on the io core that adopts the
  * collector, and exists only there). NULL clears it. */
 void sl_retgc_set_pinned(struct sl_retgc *gc, bool (*pinned)(void *arg, const char *key),

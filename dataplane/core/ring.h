@@ -23,6 +23,9 @@ enum sl_msg_type {
 	SL_MSG_DREQ = 7,    /* obj is a durable request (durable/dshard.h); u32 0 asks, 1 answers */
 	SL_MSG_SEGMENT = 8, /* obj is a segment event for the metadata log, or its answer */
 	SL_MSG_OBJ_RELEASE = 9, /* obj is a durable object no segment references (struct sl_dobj) */
+	/* A durable partition's retained start moved: u32 stream id, obj the partition (an
+	 * integer, not a pointer), u64 the new start */
+	SL_MSG_DSTART = 10,
 };
 
 struct sl_msg {

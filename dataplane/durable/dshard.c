@@ -1599,6 +1599,10 @@ static uint32_t part_retain(struct sl_dshard *ds, struct dpart *pt, const struct
 		return 0;
 	const struct sl_dseg *last = &pt->segs[n - 1];
 	uint64_t start = last->first + last->count;
+	const struct sl_dindex_ops *ix = ds->cfg.index;
+	if (ix->start != NULL &&
+	    ix->start(ds->cfg.index_arg, (uint32_t)pt->stream_id, pt->partition, start) != 0)
+		return 0; /* the ring is full: the next run drops them */
 	ds->st.segments_expired += n;
 	ds->st.bytes_expired += pt->seg_bytes - bytes;
 	if (start > pt->start) {

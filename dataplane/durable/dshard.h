@@ -88,6 +88,13 @@ struct sl_dindex_ops {
 	 * (durable/export.h). Returns 0 (the reference was taken), or an error (ev stays the
 	 * caller's: the shard offers it again from its next poll, keeping the order). */
 	int (*exported)(void *arg, struct sl_buf *ev);
+	/*
+	 * Optional: retention moved a partition's retained start up to start. Called before the
+	 * release of any object the move frees, so whoever deletes objects can make the start
+	 * durable first (durable/starts.h says why). Returns 0, or an error: then nothing is
+	 * dropped and retention tries again at its next run.
+	 */
+	int (*start)(void *arg, uint32_t stream_id, uint32_t partition, uint64_t start);
 };
 
 /* ---- requests ---- */

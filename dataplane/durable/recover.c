@@ -25,6 +25,7 @@ struct sl_drecovery {
 	struct sl_drec_part *parts;
 	size_t nparts, parts_cap;
 	struct sl_u64map part_index; /* stream_id * SL_STREAM_MAX_PARTITIONS + partition -> idx */
+	struct sl_u64map known;	     /* the same key -> retained start (sl_drecovery_set_start) */
 	const char **orphans;
 	struct sl_drecovery_stats st;
 	uint64_t wall_ms;
@@ -42,6 +43,11 @@ int sl_drecovery_new(struct sl_stream_set *streams, struct sl_drecovery **out)
 		return SL_EINVAL;
 	struct sl_drecovery *r = calloc(1, sizeof(*r));
 	if (r == NULL || sl_u64map_init(&r->part_index, 64) != 0) {
+		free(r);
+		return SL_ENOMEM;
+	}
+	if (sl_u64map_init(&r->known, 64) != 0) {
+		sl_u64map_fini(&r->part_index);
 		free(r);
 		return SL_ENOMEM;
 	}
@@ -202,6 +208,14 @@ static int apply_range(struct sl_drecovery *r, const struct sl_seg_event *ev,
 		r->st.unknown++;
 		return 0;
 	}
+	/* Below the retained start the starts object recorded: retention dropped it, and its
+	 * object may be gone or kept by other partitions; either way it is not read again. */
+	uint64_t known;
+	if (sl_u64map_get(&r->known, part_key(g->stream_id, g->partition), &known) &&
+	    g->first + g->count <= known) {
+		r->st.expired++;
+		return 0;
+	}
 	int rc;
 	struct sl_drec_part *pt = part_get(r, g->stream_id, g->partition, g->first, &rc);
 	if (pt == NULL)
@@ -253,6 +267,29 @@ static int apply_range(struct sl_drecovery *r, const struct sl_seg_event *ev,
 	pt->missing_end = pt->missing_n = 0;
 	r->st.applied++;
 	return 0;
+}
+
+int sl_drecovery_set_start(struct sl_drecovery *r, uint64_t stream_id, uint32_t partition,
+			   uint64_t start)
+{
+	if (r == NULL || r->finished || partition >= SL_STREAM_MAX_PARTITIONS)
+		return SL_EINVAL;
+	uint64_t k = part_key(stream_id, partition), old;
+	if (sl_u64map_get(&r->known, k, &old)) {
+		if (start <= old)
+			return 0;
+		sl_u64map_remove(&r->known, k);
+	}
+	return sl_u64map_insert(&r->known, k, start);
+}
+
+void sl_drecovery_each_start(const struct sl_drecovery *r,
+			     void (*fn)(void *arg, uint64_t stream_id, uint32_t partition,
+					uint64_t start),
+			     void *arg)
+{
+	for (size_t i = 0; i < r->nparts; i++)
+		fn(arg, r->parts[i].stream_id, r->parts[i].partition, r->parts[i].start);
 }
 
 void sl_drecovery_set_wall(struct sl_drecovery *r, uint64_t wall_ms)
@@ -375,6 +412,7 @@ void sl_drecovery_free(struct sl_drecovery *r)
 	free(r->parts);
 	free(r->orphans);
 	sl_u64map_fini(&r->part_index);
+	sl_u64map_fini(&r->known);
 	sl_stream_set_unref(r->streams);
 	free(r);
 }

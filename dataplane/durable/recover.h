@@ -70,6 +70,19 @@ int sl_drecovery_add_event(struct sl_drecovery *r, const uint8_t *p, size_t n, c
  * bytes applies). Call before sl_drecovery_finish. */
 void sl_drecovery_set_wall(struct sl_drecovery *r, uint64_t wall_ms);
 
+/* The retained start retention had reached for a partition (the starts object,
+ * durable/starts.h), before sl_drecovery_finish: its ranges below it are expired whether their
+ * objects are still there or not. A lower start than one already given is ignored. Returns 0,
+ * SL_EINVAL (finished, partition out of range) or SL_ENOMEM. */
+int sl_drecovery_set_start(struct sl_drecovery *r, uint64_t stream_id, uint32_t partition,
+			   uint64_t start);
+
+/* After sl_drecovery_finish: calls fn with every recovered partition's retained start. */
+void sl_drecovery_each_start(const struct sl_drecovery *r,
+			     void (*fn)(void *arg, uint64_t stream_id, uint32_t partition,
+					uint64_t start),
+			     void *arg);
+
 /* The same, for the record at (meta_partition, meta_offset) of the metadata log: after finish,
  * sl_drecovery_each_live says which live object each such event names. */
 int sl_drecovery_add_event_at(struct sl_drecovery *r, const uint8_t *p, size_t n,

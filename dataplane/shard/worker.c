@@ -291,8 +291,20 @@ static int ix_exported(void *arg, struct sl_buf *ev)
 	return 0;
 }
 
+/* A retained start moved: to the retention GC's io core, on the ring that carries this
+ * worker's releases after it. */
+static int ix_start(void *arg, uint32_t stream_id, uint32_t partition, uint64_t start)
+{
+	struct sl_worker *w = arg;
+	struct sl_msg m = {.type = SL_MSG_DSTART,
+			   .u32 = stream_id,
+			   .u64 = start,
+			   .obj = (void *)(uintptr_t)partition};
+	return sl_ring_send(w->cfg.ml_to, &m, 1) == 1 ? 0 : SL_ENOSPC;
+}
+
 static const struct sl_dindex_ops index_ops = {
-	.publish = ix_publish, .release = ix_release, .exported = ix_exported};
+	.publish = ix_publish, .release = ix_release, .exported = ix_exported, .start = ix_start};
 
 /* Receives durable requests and answers from the other workers, the metadata log's answers,
  * and sends the answers that waited for ring space. Returns the messages handled. */
