@@ -9,6 +9,7 @@
 #include "buffer/objstore.h"
 #include "control/streams.h"
 #include "drivers/metalog/local.h"
+#include "durable/dcons.h"
 #include "durable/recover.h"
 #include "log/metalog.h"
 
@@ -42,6 +43,10 @@ struct sl_dctl {
 	uint64_t events, orphans_deleted;
 	struct sl_drecovery_stats rec_stats;
 	uint64_t recover_ns; /* how long steps 1-4 took */
+	/* Named consumers' states (step 5), for the workers; freed by sl_dctl_close. */
+	struct sl_dcons_entry *consumers;
+	uint32_t nconsumers;
+	uint64_t consumers_deleted; /* objects of deleted streams removed at start */
 };
 
 /*
@@ -58,6 +63,14 @@ int sl_dctl_open(struct sl_dctl *d, const char *data_dir, uint64_t segment_bytes
  * Returns 0 or the store's error with err saying which step failed.
  */
 int sl_dctl_objects(struct sl_dctl *d, struct sl_objstore *client, char *err, size_t errlen);
+
+/*
+ * Step 5, through client: every named consumer's state under consumers/ is read (one small
+ * object per stream, name and partition); objects of streams no longer in the catalogue are
+ * deleted, and an object that does not decode stops the start (err names it). Returns 0 or an
+ * SL_E* code.
+ */
+int sl_dctl_consumers(struct sl_dctl *d, struct sl_objstore *client, char *err, size_t errlen);
 
 /* Replaces d->streams with a new snapshot of the catalogue. Returns 0 or SL_ENOMEM. */
 int sl_dctl_snapshot(struct sl_dctl *d);

@@ -366,6 +366,71 @@ static int stream_create(struct daemon *d, const json_t *req, json_t *resp, char
 	return created ? push_streams(d, err, errlen) : 0;
 }
 
+static int cmp_cons(const void *a, const void *b)
+{
+	const struct sl_dcons_info *x = *(const struct sl_dcons_info *const *)a;
+	const struct sl_dcons_info *y = *(const struct sl_dcons_info *const *)b;
+	int c = strcmp(x->name, y->name);
+	return c != 0 ? c : (x->partition > y->partition) - (x->partition < y->partition);
+}
+
+/* The stream's named consumers, by name: the highest epoch of any of its partitions, and per
+ * partition the epoch, the durable committed position and the lag behind the partition's next
+ * offset (byp: the partitions' answers, for next_offset). */
+static json_t *consumers_json(const struct sl_stream_def *def, void **replies, unsigned nworkers,
+			      const struct sl_dpart_info **byp)
+{
+	json_t *arr = json_array();
+	size_t total = 0;
+	for (unsigned i = 0; i < nworkers; i++)
+		if (replies[i])
+			total += ((struct sl_worker_describe *)replies[i])->ncons;
+	const struct sl_dcons_info **all = calloc(total ? total : 1, sizeof(*all));
+	if (all == NULL)
+		return arr;
+	size_t k = 0;
+	for (unsigned i = 0; i < nworkers; i++) {
+		struct sl_worker_describe *r = replies[i];
+		for (uint32_t j = 0; r && j < r->ncons; j++)
+			all[k++] = &r->cons[j];
+	}
+	qsort(all, k, sizeof(*all), cmp_cons);
+	json_t *cur = NULL, *parts = NULL;
+	uint64_t epoch = 0;
+	for (size_t i = 0; i < k; i++) {
+		const struct sl_dcons_info *c = all[i];
+		if (cur == NULL || strcmp(c->name, all[i - 1]->name) != 0) {
+			cur = json_pack("{s:s}", "name", c->name);
+			parts = json_array();
+			json_object_set_new(cur, "partitions", parts);
+			json_array_append_new(arr, cur);
+			epoch = 0;
+		}
+		if (c->epoch > epoch)
+			epoch = c->epoch;
+		json_object_set_new(cur, "epoch", json_integer((json_int_t)epoch));
+		json_t *p = json_pack("{s:i,s:I}", "partition", (int)c->partition, "epoch",
+				      (json_int_t)c->epoch);
+		if (c->committed) {
+			json_object_set_new(p, "committed_offset",
+					    json_integer((json_int_t)c->offset));
+			const struct sl_dpart_info *in =
+				byp && c->partition < def->partitions ? byp[c->partition] : NULL;
+			if (in != NULL)
+				json_object_set_new(
+					p, "lag",
+					json_integer((json_int_t)(in->next > c->offset
+									  ? in->next - c->offset
+									  : 0)));
+		} else {
+			json_object_set_new(p, "committed_offset", json_null());
+		}
+		json_array_append_new(parts, p);
+	}
+	free(all);
+	return arr;
+}
+
 static int stream_describe(struct daemon *d, const char *name, json_t *resp, char *err,
 			   size_t errlen)
 {
@@ -418,15 +483,19 @@ static int stream_describe(struct daemon *d, const char *name, json_t *resp, cha
 				  (json_int_t)in->mem_bytes, "objects", (json_int_t)in->objects,
 				  "object_bytes", (json_int_t)in->object_bytes));
 	}
+	json_t *consumers = consumers_json(def, replies, d->nworkers, byp);
 	free(byp);
 	free(owner);
 	for (unsigned i = 0; i < d->nworkers; i++) {
 		if (objs[i] == NULL)
 			free(asks[i]); /* never sent */
+		if (replies[i] != NULL)
+			free(((struct sl_worker_describe *)replies[i])->cons);
 		free(replies[i]);
 	}
 	json_object_set_new(resp, "stream", sl_stream_def_json(def));
 	json_object_set_new(resp, "partitions", parts);
+	json_object_set_new(resp, "consumers", consumers);
 	return 0;
 }
 
@@ -1419,7 +1488,8 @@ static int start_io(struct daemon *d)
 		/* The batch objects, listed through io lcore 0: the index is rebuilt and what
 		 * nothing references is deleted before any worker writes. */
 		char err[512];
-		if (sl_dctl_objects(&d->dctl, d->io_client[0], err, sizeof(err)) != 0) {
+		if (sl_dctl_objects(&d->dctl, d->io_client[0], err, sizeof(err)) != 0 ||
+		    sl_dctl_consumers(&d->dctl, d->io_client[0], err, sizeof(err)) != 0) {
 			fprintf(stderr, "shardlined: data directory %s: %s\n", d->cfg.data_dir,
 				err);
 			return -1;
@@ -1568,6 +1638,8 @@ static int start_workers(struct daemon *d, int eal_argc, char **eal_argv)
 			wc.dshard.meta_partitions = SL_DCTL_META_PARTITIONS;
 			wc.streams = d->dctl.streams;
 			wc.recovery = d->dctl.rec;
+			wc.consumers = d->dctl.consumers;
+			wc.nconsumers = d->dctl.nconsumers;
 		}
 		/* Worker i runs on the i-th lcore after the main one (start_workers): its state
 		 * goes on that lcore's NUMA node. */

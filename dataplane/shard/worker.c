@@ -964,6 +964,8 @@ int sl_worker_new(const struct sl_worker_config *cfg, uint64_t now_ns, struct sl
 		if (set == NULL)
 			set = empty = sl_stream_set_new(NULL, 0, 0);
 		rc = set ? sl_dshard_new(&dc, set, cfg->recovery, now_ns, &w->ds) : SL_ENOMEM;
+		for (uint32_t i = 0; rc == 0 && i < cfg->nconsumers; i++)
+			rc = sl_dshard_load_consumer(w->ds, &cfg->consumers[i]);
 		if (rc == 0)
 			w->streams = sl_stream_set_ref(set);
 		sl_stream_set_unref(empty);
@@ -1401,6 +1403,11 @@ static void control(void *arg, struct sl_lcore *lc, const struct sl_msg *m)
 		if (dsc == NULL)
 			break;
 		dsc->n = w->ds ? sl_dshard_describe(w->ds, dsc->stream_id, dsc->info, dsc->cap) : 0;
+		dsc->cons = NULL;
+		dsc->ncons = 0;
+		uint32_t nc = w->ds ? sl_dshard_consumers(w->ds, dsc->stream_id, NULL, 0) : 0;
+		if (nc > 0 && (dsc->cons = malloc(nc * sizeof(*dsc->cons))) != NULL)
+			dsc->ncons = sl_dshard_consumers(w->ds, dsc->stream_id, dsc->cons, nc);
 		sl_lcore_reply(lc, m, dsc, free);
 		break;
 	}

@@ -120,7 +120,11 @@ struct sl_worker_config {
 	struct sl_logsrv_config logsrv;
 	struct sl_stream_set *streams; /* the catalogue at start (a reference is taken) */
 	struct sl_drecovery *recovery; /* the worker takes its partitions out; may be NULL */
-	uint64_t stop_flush_ns;	       /* how long a stop waits for the flushes; default 10 s */
+	/* Named consumers' states read at start (sl_dctl_consumers): the worker keeps those of
+	 * the partitions it owns. */
+	const struct sl_dcons_entry *consumers;
+	uint32_t nconsumers;
+	uint64_t stop_flush_ns; /* how long a stop waits for the flushes; default 10 s */
 };
 
 /* A snapshot of the worker's counters, sent to the control core on request. */
@@ -246,6 +250,10 @@ struct sl_worker_describe {
 	uint64_t stream_id;
 	uint32_t cap; /* entries info can hold */
 	uint32_t n;   /* partitions found (may exceed cap) */
+	/* Named consumers' states of the stream held by this worker: malloc'd by the worker,
+	 * freed by whoever asked (NULL when none). */
+	struct sl_dcons_info *cons;
+	uint32_t ncons;
 	struct sl_dpart_info info[];
 };
 
