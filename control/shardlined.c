@@ -499,6 +499,65 @@ static int stream_describe(struct daemon *d, const char *name, json_t *resp, cha
 	return 0;
 }
 
+/* `consumer`: op delete, stream, name: forgets a named consumer's positions and epochs in
+ * every partition (each worker deletes those of the partitions it owns). */
+static int cmd_consumer(void *arg, const json_t *req, json_t *resp, char *err, size_t errlen)
+{
+	struct daemon *d = arg;
+	if (!d->durable) {
+		snprintf(err, errlen,
+			 "this daemon runs without io lcores (--io-cores 0): it keeps no "
+			 "durable streams");
+		return SL_ENOTSUP;
+	}
+	const char *op = json_string_value(json_object_get(req, "op"));
+	const char *stream = json_string_value(json_object_get(req, "stream"));
+	const char *name = json_string_value(json_object_get(req, "name"));
+	if (op == NULL || strcmp(op, "delete") != 0 || stream == NULL || name == NULL) {
+		snprintf(err, errlen, "consumer needs \"op\":\"delete\", \"stream\" and \"name\"");
+		return SL_EINVAL;
+	}
+	const struct sl_stream_def *def = sl_catalog_find(d->dctl.catalog, stream);
+	if (def == NULL) {
+		snprintf(err, errlen, "no stream named %s", stream);
+		return SL_ENOTFOUND;
+	}
+	if (!sl_dcons_name_valid(name, strlen(name))) {
+		snprintf(err, errlen, "'%s' is not a valid consumer name", name);
+		return SL_EINVAL;
+	}
+	void *objs[MAX_WORKERS], *replies[MAX_WORKERS];
+	struct sl_worker_consumer_delete *asks[MAX_WORKERS];
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		asks[i] = calloc(1, sizeof(*asks[i]));
+		if (asks[i] == NULL) {
+			for (unsigned k = 0; k < i; k++)
+				free(asks[k]);
+			snprintf(err, errlen, "out of memory");
+			return SL_ENOMEM;
+		}
+		asks[i]->stream_id = def->id;
+		snprintf(asks[i]->name, sizeof(asks[i]->name), "%s", name);
+		objs[i] = asks[i];
+	}
+	ask_workers_with(d, SL_WORKER_CTL_CONSUMER_DELETE, objs, replies);
+	uint64_t n = 0;
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		struct sl_worker_consumer_delete *r = replies[i];
+		if (r != NULL)
+			n += r->n;
+		if (objs[i] == NULL)
+			free(asks[i]); /* never sent */
+		free(replies[i]);
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "stream %s has no consumer named %s", stream, name);
+		return SL_ENOTFOUND;
+	}
+	json_object_set_new(resp, "partitions", json_integer((json_int_t)n));
+	return 0;
+}
+
 /* `stream`: op create, list, describe or delete (docs/operator.md, "Streams"). */
 static int cmd_stream(void *arg, const json_t *req, json_t *resp, char *err, size_t errlen)
 {
@@ -1804,6 +1863,9 @@ int main(int argc, char **argv)
 		d.admin, "stream",
 		"durable streams: op create, list, describe or delete (see shardctl stream)",
 		cmd_stream, &d);
+	sl_admin_register(d.admin, "consumer",
+			  "named consumers: op delete, stream, name (see shardctl consumer)",
+			  cmd_consumer, &d);
 
 	/* Before the cores start: a SIGTERM during start-up then ends in the clean shutdown
 	 * below instead of killing the process with its lcores running. */

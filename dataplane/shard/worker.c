@@ -1411,6 +1411,14 @@ static void control(void *arg, struct sl_lcore *lc, const struct sl_msg *m)
 		sl_lcore_reply(lc, m, dsc, free);
 		break;
 	}
+	case SL_WORKER_CTL_CONSUMER_DELETE: {
+		struct sl_worker_consumer_delete *cd = m->obj;
+		if (cd == NULL)
+			break;
+		cd->n = w->ds ? sl_dshard_delete_consumer(w->ds, cd->stream_id, cd->name) : 0;
+		sl_lcore_reply(lc, m, cd, free);
+		break;
+	}
 	case SL_WORKER_CTL_STATS: {
 		struct sl_worker_stats *st = malloc(sizeof(*st));
 		if (st)

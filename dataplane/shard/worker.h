@@ -196,6 +196,9 @@ enum sl_worker_ctl {
 	/* obj = malloc'd struct sl_worker_cert: a new certificate for connections made from now
 	 * on; reply: the same obj with rc set (caller frees) */
 	SL_WORKER_CTL_CERT = 10,
+	/* obj = malloc'd struct sl_worker_consumer_delete: the worker deletes that consumer's
+	 * positions in its partitions, sets n, and sends it back (caller frees) */
+	SL_WORKER_CTL_CONSUMER_DELETE = 11,
 };
 
 /* A certificate and key (PEM, the sender's: alive until it has the answer) and the result of
@@ -255,6 +258,13 @@ struct sl_worker_describe {
 	struct sl_dcons_info *cons;
 	uint32_t ncons;
 	struct sl_dpart_info info[];
+};
+
+/* `shardctl consumer delete`: one consumer of one stream. */
+struct sl_worker_consumer_delete {
+	uint64_t stream_id;
+	char name[SL_STREAM_NAME_MAX + 1];
+	uint32_t n; /* out: partition positions deleted here */
 };
 
 /* One connection as reported by `shardctl connections`. */

@@ -158,6 +158,20 @@ def main():
             fail("--from committed without --name: exit %d: %s" % (p.returncode, p.stderr))
         print("ok - bad names and options are usage errors")
 
+        # shardctl consumer delete forgets one consumer, in every partition.
+        out = shardctl(d, "consumer", "delete", "orders", "fresh").stdout
+        if "deleted consumer fresh of stream orders (2 partition positions)" not in out:
+            fail("consumer delete said: %s" % out)
+        if any(c["name"] == "fresh" for c in consumers(d)):
+            fail("describe still lists the deleted consumer: %s" % consumers(d))
+        p = shardctl(d, "consumer", "delete", "orders", "fresh", check=False)
+        if p.returncode != 1 or "no consumer named fresh" not in p.stderr:
+            fail("deleting it again: exit %d: %s" % (p.returncode, p.stderr))
+        recs, _, p = consume(d, "--name", "fresh", "--partition", "1", "--count", "5")
+        if [r["offset"] for r in recs] != [0, 1, 2, 3, 4]:
+            fail("a deleted consumer does not start afresh: %s" % recs)
+        print("ok - consumer delete forgets a consumer's positions")
+
         # Deleting the stream deletes its consumers' positions.
         cdir = os.path.join(data, "objects", "consumers")
         if not any(files for _, _, files in os.walk(cdir)):
