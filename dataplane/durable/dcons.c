@@ -46,6 +46,7 @@ struct sl_dcons {
 	struct cstate **v;
 	uint32_t n, cap;
 	uint64_t next_id;
+	uint64_t last_claim_id, last_claim_epoch; /* of the last submit, 0 if not a claim */
 	struct sl_dcons_stats st;
 };
 
@@ -370,10 +371,12 @@ static void enqueue(struct sl_dcons *c, struct cstate *s, struct sl_dcons_req *q
 void sl_dcons_submit(struct sl_dcons *c, uint64_t stream_id, uint32_t partition,
 		     const struct sl_lp_marks *m, struct sl_dcons_req *q)
 {
+	c->last_claim_id = c->last_claim_epoch = 0;
 	if (!sl_dcons_name_valid(q->name, strnlen(q->name, sizeof(q->name)))) {
 		answer(c, q, SL_LP_ERR_INVALID, SL_EINVAL, 0);
 		return;
 	}
+	c->last_claim_id = c->last_claim_epoch = 0;
 	struct cstate *s = find_name(c, stream_id, partition, q->name);
 	if (q->op == SL_DCONS_CLAIM) {
 		if (s == NULL && (s = state_add(c, stream_id, partition, q->name)) == NULL) {
@@ -385,6 +388,8 @@ void sl_dcons_submit(struct sl_dcons *c, uint64_t stream_id, uint32_t partition,
 		 * refused, even before this claim is durable. */
 		q->epoch = ++s->epoch;
 		q->id = s->id;
+		c->last_claim_id = s->id;
+		c->last_claim_epoch = s->epoch;
 		q->had_commit = s->committed;
 		if (s->committed) {
 			uint64_t o = s->offset;
@@ -417,6 +422,13 @@ void sl_dcons_submit(struct sl_dcons *c, uint64_t stream_id, uint32_t partition,
 	s->committed = true;
 	s->offset = q->offset;
 	enqueue(c, s, q);
+}
+
+bool sl_dcons_last_claim(const struct sl_dcons *c, uint64_t *id, uint64_t *epoch)
+{
+	*id = c->last_claim_id;
+	*epoch = c->last_claim_epoch;
+	return c->last_claim_id != 0;
 }
 
 bool sl_dcons_fenced(const struct sl_dcons *c, uint64_t stream_id, uint32_t partition, uint64_t id,

@@ -111,6 +111,10 @@ int sl_dcons_load(struct sl_dcons *c, const struct sl_dcons_entry *e);
 void sl_dcons_submit(struct sl_dcons *c, uint64_t stream_id, uint32_t partition,
 		     const struct sl_lp_marks *m, struct sl_dcons_req *q);
 
+/* Whether the last sl_dcons_submit was a claim that raised an epoch: true with the state's id
+ * and the new epoch (q itself may be answered, and freed, by then). */
+bool sl_dcons_last_claim(const struct sl_dcons *c, uint64_t *id, uint64_t *epoch);
+
 /* Whether a fetch of consumer state id at epoch is fenced: true with *newer the epoch that
  * fenced it. A state that no longer exists (its stream was deleted) does not fence. */
 bool sl_dcons_fenced(const struct sl_dcons *c, uint64_t stream_id, uint32_t partition, uint64_t id,

@@ -1323,6 +1323,26 @@ static void cons_done(void *arg, struct sl_dcons_req *q, int code, int err, uint
 	answer(&x->h, code, err, detail);
 }
 
+/* A claim raised an epoch: fetches of the older holder parked at this partition are answered
+ * FENCED now rather than when their park time ends, so the older subscription stops at once. */
+static void fence_parked(struct sl_dshard *ds, struct dpart *pt, uint64_t id, uint64_t epoch)
+{
+	struct sl_dfetch **lists[2] = {&pt->parked_applied, &pt->parked_durable};
+	for (int k = 0; k < 2; k++) {
+		struct sl_dfetch *f = *lists[k];
+		while (f != NULL) {
+			if (f->cons_id != id || f->cons_epoch >= epoch) {
+				f = f->pnext;
+				continue;
+			}
+			park_unlink(f);
+			ds->st.cons.fetches_fenced++;
+			fetch_answer(ds, f, SL_LP_ERR_FENCED, SL_EFENCED, epoch);
+			f = *lists[k]; /* the answer may have changed the list: start over */
+		}
+	}
+}
+
 static void consumer(struct sl_dshard *ds, struct sl_dconsumer *x)
 {
 	struct dpart *pt = part_find(ds, x->h.stream_id, x->h.partition);
@@ -1337,6 +1357,9 @@ static void consumer(struct sl_dshard *ds, struct sl_dconsumer *x)
 	}
 	struct sl_lp_marks m = part_marks(ds, pt);
 	sl_dcons_submit(ds->cons, x->h.stream_id, x->h.partition, &m, &x->q);
+	uint64_t id, epoch;
+	if (sl_dcons_last_claim(ds->cons, &id, &epoch))
+		fence_parked(ds, pt, id, epoch);
 }
 
 int sl_dshard_load_consumer(struct sl_dshard *ds, const struct sl_dcons_entry *e)
