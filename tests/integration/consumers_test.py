@@ -184,6 +184,24 @@ def main():
                      [f for _, _, f in os.walk(cdir)])
             time.sleep(0.05)
         print("ok - deleting the stream deletes its consumers")
+
+        # A damaged position object stops the start with a message naming it: a position is
+        # never dropped silently.
+        created = json.loads(shardctl(d, "stream", "create", "s2", "--partitions", "1",
+                                      "--json").stdout)["stream"]
+        d.stop()
+        bad = os.path.join(cdir, str(created["id"]), "billing")
+        os.makedirs(bad, exist_ok=True)
+        with open(os.path.join(bad, "0"), "wb") as f:
+            f.write(b"not a position")
+        p = subprocess.run([SHARDLINED, "--listen", "127.0.0.1:%d" % sltest.free_port(
+            sltest.socket.SOCK_DGRAM), "--workers", "2", "--io-cores", "1", "--data-dir", data,
+                            "--admin", os.path.join(work, "bad.sock")],
+                           capture_output=True, text=True, timeout=60)
+        want = "consumers/%d/billing/0" % created["id"]
+        if p.returncode == 0 or want not in p.stderr:
+            fail("a damaged position: exit %d: %s" % (p.returncode, p.stderr[-2000:]))
+        print("ok - a damaged position object stops the start and is named")
     finally:
         d.stop(check=False)
         shutil.rmtree(work, ignore_errors=True)
