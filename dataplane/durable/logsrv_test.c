@@ -846,6 +846,70 @@ static void a_commit_after_a_newer_claim_is_fenced(void **state)
 	assert_int_equal(ds_st.cons.commits, 0);
 }
 
+/* ASSIGN on a named subscription claims the partitions it adds: they start at their committed
+ * positions, can be committed, and a newer subscription of the name fences through them. */
+static void assign_claims_added_partitions(void **state)
+{
+	(void)state;
+	const char *v[] = {"r0", "r1", "r2"};
+	size_t n = enc_produce(cbuf, sizeof(cbuf), 1, "orders", 1, NULL, SL_LP_DURABLE, v, 3);
+	feed(0, cbuf, n, 0, false);
+	expect_ok(0, 1, 1, 0, 3);
+	send_named(4, "billing", SL_LP_START_COMMITTED_OR_EARLIEST);
+	expect_started_at(4, 0);
+	struct sl_lp_start add = {1, SL_LP_START_COMMITTED_OR_LATEST, 0};
+	struct sl_writer w;
+	sl_writer_init(&w, cbuf, sizeof(cbuf));
+	assert_int_equal(sl_lp_write_assign(&w, &add, 1, NULL, 0), 0);
+	feed(4, cbuf, sl_writer_len(&w), 0, false);
+	/* Nothing committed on 1: latest, 3. */
+	const uint8_t *b = NULL;
+	size_t len = 0;
+	assert_int_equal(wait_msg(4, 2000, &b, &len), SL_LP_STARTED);
+	struct sl_lp_started st;
+	assert_int_equal(sl_lp_decode_started(b, len, &st, NULL), 0);
+	assert_int_equal(st.partition, 1);
+	assert_int_equal(st.offset, 3);
+	sl_writer_init(&w, cbuf, sizeof(cbuf));
+	struct sl_lp_commit c = {1, 2};
+	assert_int_equal(sl_lp_write_commit(&w, SL_LP_COMMIT, &c), 0);
+	feed(4, cbuf, sl_writer_len(&w), 0, false);
+	assert_int_equal(wait_msg(4, 200, &b, &len), SL_LP_COMMIT_OK);
+	/* A newer "billing" on partition 1 only resumes at 2 and fences the first. */
+	struct sl_lp_start s1 = {1, SL_LP_START_COMMITTED_OR_EARLIEST, 0};
+	sl_writer_init(&w, cbuf, sizeof(cbuf));
+	assert_int_equal(
+		sl_lp_write_subscribe_named(&w, (struct sl_lp_bytes){(const uint8_t *)"billing", 7},
+					    (struct sl_lp_bytes){(const uint8_t *)"orders", 6},
+					    SL_LP_ISO_DURABLE, &s1, 1),
+		0);
+	feed(8, cbuf, sl_writer_len(&w), 0, false);
+	assert_int_equal(wait_msg(8, 2000, &b, &len), SL_LP_STARTED);
+	assert_int_equal(sl_lp_decode_started(b, len, &st, NULL), 0);
+	assert_true(st.partition == 1 && st.offset == 2);
+	assert_int_equal(wait_msg(4, 50, &b, &len), SL_LP_ERROR);
+	struct sl_lp_error e;
+	assert_int_equal(sl_lp_decode_error(b, len, &e, NULL), 0);
+	assert_int_equal(e.code, SL_LP_ERR_FENCED);
+	assert_int_equal(e.partition, 1);
+
+	/* An unnamed subscription cannot ASSIGN a committed start. */
+	struct sl_lp_start e0 = {0, SL_LP_START_EARLIEST, 0};
+	sl_writer_init(&w, cbuf, sizeof(cbuf));
+	assert_int_equal(sl_lp_write_subscribe(&w,
+					       (struct sl_lp_bytes){(const uint8_t *)"orders", 6},
+					       SL_LP_ISO_DURABLE, &e0, 1),
+			 0);
+	feed(12, cbuf, sl_writer_len(&w), 0, false);
+	expect_started_at(12, 0);
+	add.partition = 2;
+	sl_writer_init(&w, cbuf, sizeof(cbuf));
+	assert_int_equal(sl_lp_write_assign(&w, &add, 1, NULL, 0), 0);
+	feed(12, cbuf, sl_writer_len(&w), 0, false);
+	e = expect_error(12, 0, SL_LP_ERR_INVALID);
+	assert_non_null(memmem(e.reason.p, e.reason.n, "named subscription", 18));
+}
+
 /* Committed positions need a named subscription; bad names and offsets are refused. */
 static void named_consumer_errors(void **state)
 {
@@ -898,6 +962,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_commit_after_a_newer_claim_is_fenced, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(named_consumer_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(assign_claims_added_partitions, setup, teardown),
 		T(produce_is_answered_with_offsets),
 		T(pipelined_requests_split_anywhere),
 		T(bad_requests_get_errors_and_the_stream_goes_on),
