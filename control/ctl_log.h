@@ -54,11 +54,11 @@ int sl_ctl_consume_main(const struct sl_ctl_cli *cli, int argc, char **argv);
 	"  --name NAME     consume as the named consumer NAME: the server keeps its committed\n"   \
 	"                  position per partition; a newer consumer of the same name fences\n"     \
 	"                  this one (exit status 4)\n"                                             \
-	"  --commit-every N     with --name, commit after every N records (default 1000; 0:\n"     \
-	"                  only by time and at exit)\n"                                            \
-	"  --commit-interval MS with --name, commit at least every MS ms (default 1000; 0: off)\n" \
-	"                  Positions are also committed at a clean exit (count, timeout, "         \
-	"Ctrl-C)\n"                                                                                \
+	"  --commit-every N  with --name: commit after N records (default 1000; 0: only by\n"      \
+	"                  time and at exit)\n"                                                    \
+	"  --commit-interval MS  with --name: commit at least every MS ms (default 1000;\n"        \
+	"                  0: off). Positions are also committed at a clean exit (--count,\n"      \
+	"                  --timeout, Ctrl-C)\n"                                                   \
 	"  --count N       stop after N records in all (default 0: no limit)\n"                    \
 	"  --timeout S     stop when S seconds pass without a record (default 0: never)\n"         \
 	"  --isolation I   durable records only (default), or applied ones too (sooner, but a\n"   \
