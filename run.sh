@@ -16,6 +16,8 @@ PACKAGES=(
 	libgnutls28-dev nettle-dev libzstd-dev libxxhash-dev libjansson-dev libconfig-dev
 	libcmocka-dev libbenchmark-dev iproute2 ethtool util-linux gnuplot-nox
 	libnats-dev nats-server openssl libwslay-dev libnghttp3-dev
+	# shardline-bench append redis:// and bench/durable_compare.sh (Redis 7 streams).
+	redis-server libhiredis-dev
 	# The reference JS client's test (integration/jsclient) runs @moq/net on Node >= 20 and
 	# installs it with npm; NodeSource's nodejs package carries npm (Debian's own splits it
 	# off into "npm", and its Node 18 is too old). Without node and npm that test skips.

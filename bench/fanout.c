@@ -93,21 +93,21 @@ void sl_fanout_on_sigint(int sig)
 	sl_fanout_interrupted = 1;
 }
 
-static uint32_t *lat;
-static uint64_t nlat, lat_cap;
+/* The fan-out run's samples; the sl_fanout_* calls below are this one set's. */
+static struct sl_bench_samples fan;
 
-void sl_fanout_record(uint64_t ns)
+void sl_bench_samples_add(struct sl_bench_samples *s, uint64_t ns)
 {
-	if (nlat == lat_cap) {
-		lat_cap = lat_cap ? lat_cap * 2 : 1 << 16;
-		lat = realloc(lat, lat_cap * sizeof(*lat));
-		if (lat == NULL) {
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 1 << 16;
+		s->v = realloc(s->v, s->cap * sizeof(*s->v));
+		if (s->v == NULL) {
 			fprintf(stderr, "shardline-bench: out of memory\n");
 			exit(1);
 		}
 	}
 	uint64_t us = ns / 1000;
-	lat[nlat++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+	s->v[s->n++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -116,34 +116,59 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+void sl_bench_samples_sort(struct sl_bench_samples *s)
+{
+	if (s->n)
+		qsort(s->v, s->n, sizeof(*s->v), cmp_u32);
+}
+
+uint32_t sl_bench_samples_pct(const struct sl_bench_samples *s, double p)
+{
+	if (s->n == 0)
+		return 0;
+	uint64_t i = (uint64_t)(p * (double)(s->n - 1) + 0.5);
+	return s->v[i];
+}
+
+uint32_t sl_bench_samples_max(const struct sl_bench_samples *s)
+{
+	return s->n ? s->v[s->n - 1] : 0;
+}
+
+void sl_bench_samples_free(struct sl_bench_samples *s)
+{
+	free(s->v);
+	*s = (struct sl_bench_samples){0};
+}
+
+void sl_fanout_record(uint64_t ns)
+{
+	sl_bench_samples_add(&fan, ns);
+}
+
 void sl_fanout_sort(void)
 {
-	qsort(lat, nlat, sizeof(*lat), cmp_u32);
+	sl_bench_samples_sort(&fan);
 }
 
 uint64_t sl_fanout_samples(void)
 {
-	return nlat;
+	return fan.n;
 }
 
 uint32_t sl_fanout_pct(double p)
 {
-	if (nlat == 0)
-		return 0;
-	uint64_t i = (uint64_t)(p * (double)(nlat - 1) + 0.5);
-	return lat[i];
+	return sl_bench_samples_pct(&fan, p);
 }
 
 uint32_t sl_fanout_max(void)
 {
-	return nlat ? lat[nlat - 1] : 0;
+	return sl_bench_samples_max(&fan);
 }
 
 void sl_fanout_samples_free(void)
 {
-	free(lat);
-	lat = NULL;
-	nlat = lat_cap = 0;
+	sl_bench_samples_free(&fan);
 }
 
 int sl_fanout_stat_cpu_us(const char *path, uint64_t *us)
@@ -176,7 +201,7 @@ static int relay_cpu_us(long pid, uint64_t *us)
 	return sl_fanout_stat_cpu_us(path, us);
 }
 
-static long relay_pid(const char *admin)
+long sl_bench_daemon_pid(const char *admin)
 {
 	json_t *req = json_pack("{s:s}", "cmd", "status"), *resp = NULL;
 	char err[256];
@@ -1069,32 +1094,41 @@ static int parse(int argc, char **argv, struct sl_fanout_opts *o)
 	return 0;
 }
 
-void sl_fanout_write_plot(const struct sl_fanout_opts *o, const char *server)
+void sl_bench_plot_cdf(const struct sl_bench_samples *s, const char *plot, const char *xlabel,
+		       const char *ylabel, const char *title)
 {
 	char dat[1024];
-	snprintf(dat, sizeof(dat), "%s.dat", o->plot);
+	snprintf(dat, sizeof(dat), "%s.dat", plot);
 	FILE *f = fopen(dat, "w");
 	if (f == NULL) {
 		fprintf(stderr, "shardline-bench: cannot write %s: %s\n", dat, strerror(errno));
 		return;
 	}
-	uint64_t step = nlat > 2000 ? nlat / 2000 : 1;
-	for (uint64_t i = 0; i < nlat; i += step)
-		fprintf(f, "%u %.6f\n", lat[i], (double)(i + 1) / (double)nlat);
-	if (nlat)
-		fprintf(f, "%u 1.0\n", lat[nlat - 1]);
+	uint64_t step = s->n > 2000 ? s->n / 2000 : 1;
+	for (uint64_t i = 0; i < s->n; i += step)
+		fprintf(f, "%u %.6f\n", s->v[i], (double)(i + 1) / (double)s->n);
+	if (s->n)
+		fprintf(f, "%u 1.0\n", s->v[s->n - 1]);
 	fclose(f);
 	char cmd[4096];
 	snprintf(cmd, sizeof(cmd),
 		 "gnuplot -e \"set terminal png size 900,600; set output '%s'; set logscale x; "
-		 "set xlabel 'publish-to-deliver latency (us)'; set ylabel 'fraction of frames'; "
-		 "set grid; set title '%s fan-out: %llu subscribers, %llu fps, %llu B'; "
+		 "set xlabel '%s'; set ylabel '%s'; set grid; set title '%s'; "
 		 "plot '%s' using 1:2 with lines title 'CDF'\" 2>&1",
-		 o->plot, server, (unsigned long long)o->subscribers, (unsigned long long)o->fps,
-		 (unsigned long long)o->size, dat);
+		 plot, xlabel, ylabel, title, dat);
 	if (system(cmd) != 0)
 		fprintf(stderr, "shardline-bench: gnuplot failed or is not installed; data in %s\n",
 			dat);
+}
+
+void sl_fanout_write_plot(const struct sl_fanout_opts *o, const char *server)
+{
+	char title[256];
+	snprintf(title, sizeof(title), "%s fan-out: %llu subscribers, %llu fps, %llu B", server,
+		 (unsigned long long)o->subscribers, (unsigned long long)o->fps,
+		 (unsigned long long)o->size);
+	sl_bench_plot_cdf(&fan, o->plot, "publish-to-deliver latency (us)", "fraction of frames",
+			  title);
 }
 
 /* The benchmark proper over a client already set up for the relay at o->url; ip is the
@@ -1106,7 +1140,7 @@ static int run(const struct sl_fanout_opts *op, struct sl_client *cl, struct inp
 	struct sl_origin *origin = sl_origin_new(NULL);
 	struct pub *pubs = calloc(o.publishers, sizeof(*pubs));
 	struct sub *subs = calloc(o.subscribers, sizeof(*subs));
-	long pid = o.admin ? relay_pid(o.admin) : -1;
+	long pid = o.admin ? sl_bench_daemon_pid(o.admin) : -1;
 	/* --breakdown: every stamped frame is traced during the run; the setting is put back. */
 	uint64_t trace_was = 0;
 	bool tracing = o.breakdown &&
@@ -1428,13 +1462,17 @@ const char *malloc_conf = SL_ALLOC_CONF;
 int main(int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		printf("Usage: shardline-bench COMMAND ...\n\nCommands:\n  fanout   fan-out "
-		       "latency "
-		       "through a moq-lite relay (shardline-bench fanout --help)\n");
+		printf("Usage: shardline-bench COMMAND ...\n\nCommands:\n"
+		       "  fanout   fan-out latency through a moq-lite relay (shardline-bench "
+		       "fanout --help)\n"
+		       "  append   durable appends to shardlined, Redis or JetStream "
+		       "(shardline-bench append --help)\n");
 		return argc < 2 ? 2 : 0;
 	}
 	if (strcmp(argv[1], "fanout") == 0)
 		return fanout(argc - 1, argv + 1);
+	if (strcmp(argv[1], "append") == 0)
+		return sl_append_main(argc - 1, argv + 1);
 	fprintf(stderr, "shardline-bench: unknown command '%s'\n", argv[1]);
 	return 2;
 }

@@ -46,6 +46,34 @@ extern volatile sig_atomic_t sl_fanout_interrupted;
 void sl_fanout_on_sigint(int sig);
 
 /*
+ * A set of latency samples, kept in microseconds (saturating at UINT32_MAX). Not thread-safe:
+ * threads gather their own and add them from one thread. Sort before the percentile calls.
+ * shardline-bench append keeps one set per measure; fan-out uses one (the calls below).
+ */
+struct sl_bench_samples {
+	uint32_t *v;
+	uint64_t n, cap;
+};
+/* Adds ns (nanoseconds); exits the program when out of memory. */
+void sl_bench_samples_add(struct sl_bench_samples *s, uint64_t ns);
+void sl_bench_samples_sort(struct sl_bench_samples *s);
+/* The p-quantile (0 .. 1) of the sorted samples, 0 when there are none. */
+uint32_t sl_bench_samples_pct(const struct sl_bench_samples *s, double p);
+uint32_t sl_bench_samples_max(const struct sl_bench_samples *s);
+void sl_bench_samples_free(struct sl_bench_samples *s);
+
+/* Writes the CDF of the sorted samples to plot.dat and, with gnuplot, plot as a PNG. */
+void sl_bench_plot_cdf(const struct sl_bench_samples *s, const char *plot, const char *xlabel,
+		       const char *ylabel, const char *title);
+
+/* The pid of the shardlined whose admin socket is admin, from its status; -1 (said on stderr)
+ * when it cannot be read. */
+long sl_bench_daemon_pid(const char *admin);
+
+/* shardline-bench append (append.c): argc/argv start at "append". Returns the exit status. */
+int sl_append_main(int argc, char **argv);
+
+/*
  * Latency samples of one run, kept in microseconds. Not thread-safe: the NATS path gathers its
  * subscribers' samples per subscriber and records them here from the main thread at the end.
  * sl_fanout_sort must run before the percentile calls; sl_fanout_samples_free ends the run.

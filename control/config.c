@@ -413,6 +413,16 @@ static const struct sl_config_setting settings[] = {
 	 FIELD(metalog_segment_bytes),
 	 .min = 64 * KIB,
 	 .max = GIB},
+	{.name = "log_gc_grace",
+	 .type = SL_CONFIG_DURATION,
+	 .def = "60s",
+	 .metavar = "DURATION",
+	 .help = "Durable partitions: a batch object that retention left without any segment is "
+		 "deleted this long afterwards, not at once, so that a read that found it just "
+		 "before can still finish.",
+	 FIELD(log_gc_grace_ns),
+	 .min = 0,
+	 .max = 24 * 3600 * NS_PER_SEC},
 	{.name = "shard_weights",
 	 .type = SL_CONFIG_LIST,
 	 .def = "",

@@ -1249,16 +1249,17 @@ static void c_error(void *user, const struct sl_lp_error *e)
 		unsigned long long earliest = (unsigned long long)e->detail;
 		if (cp != NULL && cp->started && cp->next < e->detail)
 			fprintf(stderr,
-				"%s: partition %u: retention removed offsets %llu to %llu before "
-				"they were read; earliest is %llu\n",
-				c->prog, e->partition, (unsigned long long)cp->next, earliest - 1,
-				earliest);
+				"%s: partition %u: offset out of range, earliest is %llu "
+				"(retention "
+				"removed offsets %llu to %llu before they were read)\n",
+				c->prog, e->partition, earliest, (unsigned long long)cp->next,
+				earliest - 1);
 		else if (c->explicit_from && c->from_offset < e->detail)
 			fprintf(stderr,
-				"%s: partition %u: offset %llu is below the earliest retained "
-				"offset %llu\n",
-				c->prog, e->partition, (unsigned long long)c->from_offset,
-				earliest);
+				"%s: partition %u: offset out of range, earliest is %llu (offset "
+				"%llu is below the earliest retained offset)\n",
+				c->prog, e->partition, earliest,
+				(unsigned long long)c->from_offset);
 		else if (c->explicit_from)
 			fprintf(stderr,
 				"%s: partition %u: offset %llu is past the partition's end "

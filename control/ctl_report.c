@@ -152,6 +152,7 @@ static const struct alarm io_alarms[] = {
 	{"metalog.write_errors", "metalog write errors"},
 	{"metalog.appends_refused", "metalog appends refused"},
 	{"metalog.trim_errors", "metalog trim errors"},
+	{"gc.gc_delete_failed", "retention GC deletes failed"},
 };
 
 static const struct alarm device_alarms[] = {
@@ -399,9 +400,9 @@ static int status_workers(FILE *f, const json_t *workers, struct warnings *w)
 
 static int status_io(FILE *f, const json_t *io, struct warnings *w)
 {
-	static const char *const head[] = {"IO",     "LCORE",		"CLIENTS",
-					   "SERVED", "INFLIGHT",	"WRITTEN",
-					   "READ",   "METALOG_RECORDS", "FDATASYNCS"};
+	static const char *const head[] = {"IO",	 "LCORE",   "CLIENTS",	  "SERVED",
+					   "INFLIGHT",	 "WRITTEN", "READ",	  "METALOG_RECORDS",
+					   "FDATASYNCS", "GC_DEAD", "GC_DELETED", "GC_BYTES"};
 	static const struct {
 		const char *path;
 		enum unit u;
@@ -414,6 +415,11 @@ static int status_io(FILE *f, const json_t *io, struct warnings *w)
 		{"bytes_read", BYTES},
 		{"metalog.records_durable", COUNT},
 		{"metalog.fdatasyncs", COUNT},
+		/* The retention GC, beside the metadata log: objects waiting for their grace
+		 * period, deleted, and the bytes that freed. */
+		{"gc.objects_dead", COUNT},
+		{"gc.gc_deleted", COUNT},
+		{"gc.gc_bytes_deleted", BYTES},
 	};
 	struct sl_ctl_table t;
 	sl_ctl_table_init(&t, head, sizeof(head) / sizeof(head[0]), UINT32_MAX);

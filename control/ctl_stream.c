@@ -22,7 +22,7 @@ static const char *const op_names[] = {"create", "list", "describe", "delete"};
 /* The synopsis of each operation, in op_names order, for usage errors. */
 static const char *const op_usage[] = {
 	("create NAME --partitions P [--retention-age DURATION] [--retention-bytes BYTES] "
-	 "[--max-record-bytes BYTES] [--json]"),
+	 "[--max-record-bytes BYTES] [--export [--export-max-age DURATION]] [--json]"),
 	"list [--json]",
 	"describe NAME [--json]",
 	"delete NAME [--json]",
@@ -136,6 +136,20 @@ static int parse_retention_age(const char *v, uint64_t *ms, char *err, size_t er
 	return 0;
 }
 
+static int parse_export_max_age(const char *v, uint64_t *ms, char *err, size_t errlen)
+{
+	static const char want[] = "0 (keep until acknowledged) or a duration such as 7d, 12h or "
+				   "90m, from 1s to 36500d, in whole milliseconds";
+	uint64_t ns;
+	if (sl_ctl_stream_parse_duration(v, &ns) < 0)
+		return bad_value(err, errlen, "--export-max-age", v, want);
+	if (ns != 0 && (ns < SL_CATALOG_MIN_RETENTION_AGE_NS ||
+			ns > SL_CATALOG_MAX_RETENTION_AGE_NS || ns % NS_PER_MS != 0))
+		return bad_value(err, errlen, "--export-max-age", v, want);
+	*ms = ns / NS_PER_MS;
+	return 0;
+}
+
 static int parse_retention_bytes(const char *v, uint64_t *out, char *err, size_t errlen)
 {
 	static const char want[] = "0 (no limit) or a size such as 64GiB or 500MB, from 1MiB to "
@@ -160,7 +174,8 @@ static int parse_max_record(const char *v, uint32_t *out, char *err, size_t errl
 
 /* The options of `stream create`, which take a value. */
 static const char *const create_flags[] = {"--partitions", "--retention-age", "--retention-bytes",
-					   "--max-record-bytes"};
+					   "--max-record-bytes", "--export-max-age"};
+#define NCREATE_FLAGS 5
 
 int sl_ctl_stream_parse(int argc, char **argv, struct sl_ctl_stream_args *out, char *err,
 			size_t errlen)
@@ -199,15 +214,23 @@ int sl_ctl_stream_parse(int argc, char **argv, struct sl_ctl_stream_args *out, c
 			out->json = true;
 			continue;
 		}
+		if (strcmp(a, "--export") == 0) {
+			if (!create) {
+				snprintf(err, errlen, "--export applies only to stream create");
+				return SL_EINVAL;
+			}
+			out->export_enabled = true;
+			continue;
+		}
 		/* --flag VALUE or --flag=VALUE */
 		const char *eq = strchr(a, '=');
 		size_t flen = eq ? (size_t)(eq - a) : strlen(a);
 		int f;
-		for (f = 0; f < 4; f++)
+		for (f = 0; f < NCREATE_FLAGS; f++)
 			if (strlen(create_flags[f]) == flen &&
 			    strncmp(a, create_flags[f], flen) == 0)
 				break;
-		if (f == 4) {
+		if (f == NCREATE_FLAGS) {
 			snprintf(err, errlen, "unknown option '%.*s' for stream %s", (int)flen, a,
 				 op);
 			return SL_EINVAL;
@@ -237,8 +260,11 @@ int sl_ctl_stream_parse(int argc, char **argv, struct sl_ctl_stream_args *out, c
 		case 2:
 			rc = parse_retention_bytes(v, &out->retention_bytes, err, errlen);
 			break;
-		default:
+		case 3:
 			rc = parse_max_record(v, &out->max_record_bytes, err, errlen);
+			break;
+		default:
+			rc = parse_export_max_age(v, &out->export_max_age_ms, err, errlen);
 			break;
 		}
 		if (rc < 0)
@@ -273,6 +299,10 @@ int sl_ctl_stream_parse(int argc, char **argv, struct sl_ctl_stream_args *out, c
 			 SL_STREAM_MAX_PARTITIONS);
 		return SL_EINVAL;
 	}
+	if (out->export_max_age_ms != 0 && !out->export_enabled) {
+		snprintf(err, errlen, "--export-max-age needs --export");
+		return SL_EINVAL;
+	}
 	return 0;
 }
 
@@ -280,12 +310,22 @@ json_t *sl_ctl_stream_request(const struct sl_ctl_stream_args *a)
 {
 	const char *op = op_names[a->op];
 	switch (a->op) {
-	case SL_CTL_STREAM_CREATE:
-		return json_pack("{ss ss ss sI sI sI sI}", "cmd", "stream", "op", op, "name",
-				 a->name, "partitions", (json_int_t)a->partitions,
-				 "max_record_bytes", (json_int_t)a->max_record_bytes,
-				 "retention_age_ms", (json_int_t)a->retention_age_ms,
-				 "retention_bytes", (json_int_t)a->retention_bytes);
+	case SL_CTL_STREAM_CREATE: {
+		json_t *o = json_pack("{ss ss ss sI sI sI sI}", "cmd", "stream", "op", op, "name",
+				      a->name, "partitions", (json_int_t)a->partitions,
+				      "max_record_bytes", (json_int_t)a->max_record_bytes,
+				      "retention_age_ms", (json_int_t)a->retention_age_ms,
+				      "retention_bytes", (json_int_t)a->retention_bytes);
+		/* Only when asked for, so a request to an older daemon stays what it was. */
+		if (o != NULL && a->export_enabled &&
+		    (json_object_set_new(o, "export", json_true()) != 0 ||
+		     json_object_set_new(o, "export_max_age_ms",
+					 json_integer((json_int_t)a->export_max_age_ms)) != 0)) {
+			json_decref(o);
+			return NULL;
+		}
+		return o;
+	}
 	case SL_CTL_STREAM_LIST:
 		return json_pack("{ss ss}", "cmd", "stream", "op", op);
 	default:
@@ -300,6 +340,8 @@ json_t *sl_ctl_stream_request(const struct sl_ctl_stream_args *a)
 struct stream_view {
 	const char *name;
 	uint64_t id, partitions, max_record, age_ms, bytes, created_ms;
+	bool export_enabled;
+	uint64_t export_max_age_ms;
 };
 
 static uint64_t member_u64(const json_t *o, const char *key)
@@ -322,6 +364,8 @@ static int read_stream(const json_t *o, const char *what, struct stream_view *v,
 	v->age_ms = member_u64(o, "retention_age_ms");
 	v->bytes = member_u64(o, "retention_bytes");
 	v->created_ms = member_u64(o, "created_ms");
+	v->export_enabled = json_is_true(json_object_get(o, "export"));
+	v->export_max_age_ms = member_u64(o, "export_max_age_ms");
 	return 0;
 }
 
@@ -342,6 +386,13 @@ static void stream_summary(FILE *f, const struct stream_view *v)
 	}
 	fprintf(f, "%s (id %" PRIu64 "): %" PRIu64 " partition%s, max record %s, retention: %s, %s",
 		v->name, v->id, v->partitions, v->partitions == 1 ? "" : "s", rec, age, bytes);
+	if (v->export_enabled && v->export_max_age_ms == 0) {
+		fprintf(f, ", export");
+	} else if (v->export_enabled) {
+		char ea[32];
+		sl_ctl_stream_format_duration(v->export_max_age_ms, ea, sizeof(ea));
+		fprintf(f, ", export (max age %s)", ea);
+	}
 }
 
 /* A member as an exact integer cell, or "-" when the daemon did not report it. */
@@ -438,6 +489,50 @@ static int format_consumers(FILE *f, const json_t *cons)
 	return rc;
 }
 
+/* What the stream keeps, over its partitions: the records from each retained start (START) to
+ * its durable end, and the segments and object bytes that hold them. Retention moves START. */
+static void retained_summary(FILE *f, const json_t *parts)
+{
+	uint64_t records = 0, segs = 0, bytes = 0;
+	size_t i;
+	const json_t *p;
+	json_array_foreach(parts, i, p)
+	{
+		json_int_t start = json_integer_value(json_object_get(p, "start_offset"));
+		json_int_t durable = json_integer_value(json_object_get(p, "durable_offset"));
+		if (durable > start)
+			records += (uint64_t)(durable - start);
+		segs += (uint64_t)json_integer_value(json_object_get(p, "objects"));
+		bytes += (uint64_t)json_integer_value(json_object_get(p, "object_bytes"));
+	}
+	char rb[SL_CTL_HUMAN_MAX], bb[SL_CTL_HUMAN_MAX];
+	fprintf(f,
+		"retained: %s durable records from the START offsets, %" PRIu64
+		" segment(s), %s in batch objects\n",
+		sl_ctl_human_count(records, rb), segs, sl_ctl_human_bytes(bytes, bb));
+}
+
+/* "export queue: 3 batches, 0 waiting, consumer epoch 2, last ack 41" (an --export stream). */
+static void export_line(FILE *f, const json_t *e)
+{
+	if (!json_is_object(e))
+		return;
+	const char *error = json_string_value(json_object_get(e, "error"));
+	if (error != NULL) {
+		fprintf(f, "export queue: %s\n", error);
+		return;
+	}
+	uint64_t len = member_u64(e, "length"), pending = member_u64(e, "pending");
+	fprintf(f,
+		"export queue: %" PRIu64 " batch%s, %" PRIu64 " waiting, consumer epoch %" PRIu64,
+		len, len == 1 ? "" : "es", pending, member_u64(e, "epoch"));
+	const json_t *la = json_object_get(e, "last_ack");
+	if (json_is_integer(la))
+		fprintf(f, ", last ack %" JSON_INTEGER_FORMAT "\n", json_integer_value(la));
+	else
+		fprintf(f, ", nothing acknowledged\n");
+}
+
 static int format_describe(FILE *f, const json_t *resp, char *err, size_t errlen)
 {
 	static const char *const head[] = {"PARTITION", "WORKER",  "START",
@@ -472,9 +567,12 @@ static int format_describe(FILE *f, const json_t *resp, char *err, size_t errlen
 		fputs("stream ", f);
 		stream_summary(f, &v);
 		fprintf(f, "%s\n", when);
+		export_line(f, json_object_get(resp, "export"));
 		rc = sl_ctl_table_print(f, &t, NULL);
 	}
 	sl_ctl_table_free(&t);
+	if (rc == 0)
+		retained_summary(f, parts);
 	if (rc == 0)
 		rc = format_consumers(f, json_object_get(resp, "consumers"));
 	return rc;

@@ -22,7 +22,8 @@
 
 #define SL_CTL_STREAM_HELP                                                                         \
 	"  shardctl stream create NAME --partitions P [--retention-age DURATION]\n"                \
-	"                  [--retention-bytes BYTES] [--max-record-bytes BYTES] [--json]\n"        \
+	"                  [--retention-bytes BYTES] [--max-record-bytes BYTES]\n"                 \
+	"                  [--export [--export-max-age DURATION]] [--json]\n"                      \
 	"  shardctl stream list [--json]\n"                                                        \
 	"  shardctl stream describe NAME [--json]\n"                                               \
 	"  shardctl stream delete NAME [--json]\n"                                                 \
@@ -38,6 +39,11 @@
 	"                                     no limit, else 1MiB to 1EiB (64GiB, 500MB)\n"        \
 	"          --max-record-bytes BYTES   largest record accepted: 1 to 16MiB,\n"              \
 	"                                     default 1MiB\n"                                      \
+	"          --export                   list every durable flush in the stream's\n"          \
+	"                                     export queue for shardctl export\n"                  \
+	"          --export-max-age DURATION  a queued batch older than this is no\n"              \
+	"                                     longer kept for the exporter (0, the\n"              \
+	"                                     default: kept until acknowledged)\n"                 \
 	"list      lists every stream: NAME ID PARTITIONS MAX_RECORD RETENTION_AGE\n"              \
 	"          RETENTION_BYTES.\n"                                                             \
 	"describe  prints the stream's settings and, per partition, its worker, offsets\n"         \
@@ -60,12 +66,14 @@ enum sl_ctl_stream_op {
 /* A parsed `shardctl stream` command line. */
 struct sl_ctl_stream_args {
 	enum sl_ctl_stream_op op;
-	const char *name;	   /* points into argv; NULL for list */
-	uint32_t partitions;	   /* create only */
-	uint32_t max_record_bytes; /* create only; 0 = the daemon's default (1 MiB) */
-	uint64_t retention_age_ms; /* create only; 0 = forever */
-	uint64_t retention_bytes;  /* create only; 0 = no limit */
-	bool json;		   /* print the daemon's answer as JSON */
+	const char *name;	    /* points into argv; NULL for list */
+	uint32_t partitions;	    /* create only */
+	uint32_t max_record_bytes;  /* create only; 0 = the daemon's default (1 MiB) */
+	uint64_t retention_age_ms;  /* create only; 0 = forever */
+	uint64_t retention_bytes;   /* create only; 0 = no limit */
+	bool export_enabled;	    /* create only: --export */
+	uint64_t export_max_age_ms; /* create only: --export-max-age; 0 = until acknowledged */
+	bool json;		    /* print the daemon's answer as JSON */
 };
 
 /*

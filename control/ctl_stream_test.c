@@ -116,6 +116,18 @@ static void parse_ok(void **state)
 	assert_string_equal(a.name, "-old");
 	assert_true(a.json);
 
+	/* Export: the flag, and a max age that needs it. */
+	assert_int_equal(parse(&a, err, sizeof(err), "create", "ex", "--partitions", "2",
+			       "--export", "--export-max-age", "2d", NULL),
+			 0);
+	assert_true(a.export_enabled);
+	assert_int_equal(a.export_max_age_ms, 2 * 86400 * 1000ull);
+	json_t *rq = sl_ctl_stream_request(&a);
+	assert_true(json_is_true(json_object_get(rq, "export")));
+	assert_int_equal(json_integer_value(json_object_get(rq, "export_max_age_ms")),
+			 2 * 86400 * 1000ll);
+	json_decref(rq);
+
 	assert_int_equal(parse(&a, err, sizeof(err), "list", NULL), 0);
 	assert_int_equal(a.op, SL_CTL_STREAM_LIST);
 	assert_null(a.name);
@@ -138,6 +150,11 @@ static void parse_errors(void **state)
 		{{"create"}, "create needs a stream name"},
 		{{"create", "orders"}, "create needs --partitions P (1 to 4096)"},
 		{{"create", "orders", "--partitions"}, "--partitions needs a value"},
+		{{"create", "o", "--partitions", "1", "--export-max-age", "1d"},
+		 "--export-max-age needs --export"},
+		{{"create", "o", "--partitions", "1", "--export", "--export-max-age", "5ms"},
+		 "--export-max-age"},
+		{{"describe", "o", "--export"}, "--export applies only to stream create"},
 		{{"create", "orders", "--partitions", "0"},
 		 "bad --partitions '0': expected an integer from 1 to 4096"},
 		{{"create", "orders", "--partitions", "4097"}, "bad --partitions '4097'"},
@@ -416,7 +433,24 @@ static void format_describe(void **state)
 		"PARTITION  WORKER  START  NEXT  DURABLE  MEM_RECORDS  MEM_BYTES  OBJECTS  "
 		"OBJECT_BYTES\n"
 		"0          1       0      120   118      3            123        4        4567\n"
-		"1          0       1000   1000  1000     -            0          -        -\n");
+		"1          0       1000   1000  1000     -            0          -        -\n"
+		"retained: 118 durable records from the START offsets, 4 segment(s), 4.5 KiB in "
+		"batch objects\n");
+	json_decref(resp);
+
+	/* An export stream: its queue between the summary and the table. */
+	d.export_enabled = true;
+	d.export_max_age_ns = 86400 * SEC;
+	resp = json_pack("{sb so s[{sisi}] s{sisisisI}}", "ok", 1, "stream", sl_stream_def_json(&d),
+			 "partitions", "partition", 0, "worker", 0, "export", "length", 3,
+			 "pending", 1, "epoch", 2, "last_ack", (json_int_t)41);
+	assert_non_null(resp);
+	char *text = format(SL_CTL_STREAM_DESCRIBE, resp);
+	assert_non_null(strstr(text, "no byte limit, export (max age 1d), created"));
+	assert_non_null(
+		strstr(text, "\nexport queue: 3 batches, 1 waiting, consumer epoch 2, last ack 41\n"
+			     "PARTITION"));
+	free(text);
 	json_decref(resp);
 }
 
@@ -510,7 +544,7 @@ static void binary(void **state)
 			    "to 4096\n"
 			    "Usage: shardctl stream create NAME --partitions P [--retention-age "
 			    "DURATION] [--retention-bytes BYTES] [--max-record-bytes BYTES] "
-			    "[--json]\n"
+			    "[--export [--export-max-age DURATION]] [--json]\n"
 			    "See shardctl stream --help.\n");
 	run_ctl(r, admin, "stream", "create", "a/b", "--partitions", "1", NULL);
 	assert_int_equal(r->status, 2);

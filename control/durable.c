@@ -156,8 +156,11 @@ int sl_dctl_open(struct sl_dctl *d, const char *data_dir, uint64_t segment_bytes
 	struct sl_metalog_record m;
 	while ((rc = sl_metalog_sub_poll(sub, NULL, &m)) == 0) {
 		const char *why = NULL;
-		int e = sl_drecovery_add_event(d->rec, m.payload.buf->data + m.payload.off,
-					       m.payload.len, &why);
+		int e = sl_drecovery_add_event_at(d->rec, m.payload.buf->data + m.payload.off,
+						  m.payload.len, m.partition, m.offset, &why);
+		if (m.partition >= 0 && m.partition < SL_DCTL_META_PARTITIONS &&
+		    m.offset + 1 > d->meta_end[m.partition])
+			d->meta_end[m.partition] = m.offset + 1;
 		if (e != 0) {
 			snprintf(err, errlen,
 				 "%s: record %" PRId64 " of partition %d is not a segment event "
@@ -211,13 +214,28 @@ int sl_dctl_objects(struct sl_dctl *d, struct sl_objstore *client, char *err, si
 		if (!more)
 			break;
 	}
+	/* Retention by age measures against the wall clock, as the workers' does. */
+	struct timespec wall;
+	clock_gettime(CLOCK_REALTIME, &wall);
+	sl_drecovery_set_wall(d->rec,
+			      (uint64_t)wall.tv_sec * 1000 + (uint64_t)wall.tv_nsec / 1000000);
 	if ((rc = sl_drecovery_finish(d->rec)) != 0) {
 		snprintf(err, errlen, "cannot rebuild the segment index: %s", sl_strerror(rc));
 		return rc;
 	}
 	sl_drecovery_stats(d->rec, &d->rec_stats);
 	/* Written but never indexed (a crash between an object and its event), or left by a
-	 * deleted stream: nothing can ever read them. */
+	 * deleted stream, or expired: no reader can reach them. With an --export stream one may
+	 * still be listed, unacknowledged, in its export queue: then they all go through the
+	 * retention GC (sl_dctl_gc), which asks the queue's pins before each delete. */
+	bool exporting = false;
+	for (uint32_t i = 0; d->streams != NULL && i < d->streams->count; i++)
+		exporting = exporting || d->streams->defs[i].export_enabled;
+	if (exporting) {
+		d->orphans_deferred = d->rec_stats.orphans;
+		d->recover_ns += mono_ns() - t0;
+		return 0;
+	}
 	for (uint64_t i = 0; i < d->rec_stats.orphans; i++) {
 		const char *key = sl_drecovery_orphan(d->rec, i);
 		struct sl_obj_req r;
@@ -316,6 +334,35 @@ int sl_dctl_consumers(struct sl_dctl *d, struct sl_objstore *client, char *err, 
 		if (!more)
 			return 0;
 	}
+}
+
+static void gc_live(void *arg, const char *key, uint64_t size, int32_t mpart, int64_t moff)
+{
+	/* SL_EDUP cannot happen (one event per object); SL_ENOMEM leaves the object out, and
+	 * then, when retention drops it, its release makes it dead all the same. */
+	sl_retgc_live(arg, key, size, 1, mpart, moff);
+}
+
+int sl_dctl_gc(struct sl_dctl *d, struct sl_objstore *store, uint64_t grace_ns,
+	       struct sl_retgc **out)
+{
+	struct sl_retgc_config c;
+	sl_retgc_config_default(&c);
+	c.store = store;
+	c.grace_ns = grace_ns;
+	c.meta_partitions = SL_DCTL_META_PARTITIONS;
+	/* HOOK: the export queue's pins (c.pinned, c.pinned_arg) are wired here by the lead. */
+	int rc = sl_retgc_new(&c, out);
+	if (rc != 0)
+		return rc;
+	sl_drecovery_each_live(d->rec, gc_live, *out);
+	uint64_t now = sl_clock_now_ns();
+	for (uint64_t i = 0; i < d->orphans_deferred; i++)
+		sl_retgc_release(*out, sl_drecovery_orphan(d->rec, i), 1, now);
+	/* Events that named nothing live (void, expired) move the trim point up to the end. */
+	for (int32_t p = 0; p < SL_DCTL_META_PARTITIONS; p++)
+		sl_retgc_log_end(*out, p, d->meta_end[p]);
+	return 0;
 }
 
 void sl_dctl_close(struct sl_dctl *d)

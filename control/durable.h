@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "buffer/objstore.h"
+#include "buffer/retgc.h"
 #include "control/streams.h"
 #include "drivers/metalog/local.h"
 #include "durable/dcons.h"
@@ -41,8 +42,12 @@ struct sl_dctl {
 	struct sl_drecovery *rec;
 	struct sl_stream_set *streams; /* the catalogue's current snapshot */
 	uint64_t events, orphans_deleted;
+	/* Orphans left to the retention GC instead of deleted at start (an export queue may still
+	 * list them: the GC asks its pins before deleting). */
+	uint64_t orphans_deferred;
 	struct sl_drecovery_stats rec_stats;
-	uint64_t recover_ns; /* how long steps 1-4 took */
+	uint64_t recover_ns;			   /* how long steps 1-4 took */
+	int64_t meta_end[SL_DCTL_META_PARTITIONS]; /* per log partition: after its last event */
 	/* Named consumers' states (step 5), for the workers; freed by sl_dctl_close. */
 	struct sl_dcons_entry *consumers;
 	uint32_t nconsumers;
@@ -71,6 +76,15 @@ int sl_dctl_objects(struct sl_dctl *d, struct sl_objstore *client, char *err, si
  * SL_E* code.
  */
 int sl_dctl_consumers(struct sl_dctl *d, struct sl_objstore *client, char *err, size_t errlen);
+
+/*
+ * The retention GC for io lcore 0 (buffer/retgc.h), over store (that io core's own; only the io
+ * core polls it), filled from the recovery after step 4: every object a segment references is
+ * live, with its event's position in the metadata log. Call while d->rec is still held (the
+ * workers having taken their segments or not). Returns 0 or the engine's error.
+ */
+int sl_dctl_gc(struct sl_dctl *d, struct sl_objstore *store, uint64_t grace_ns,
+	       struct sl_retgc **out);
 
 /* Replaces d->streams with a new snapshot of the catalogue. Returns 0 or SL_ENOMEM. */
 int sl_dctl_snapshot(struct sl_dctl *d);

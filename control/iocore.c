@@ -35,12 +35,75 @@ struct sl_iocore {
 	struct sl_dseg_pub *seg_done_head, *seg_done_tail;
 	uint32_t seg_at_store;
 	uint64_t segments_in, segments_out, segment_errors;
+	/* The retention GC (SL_IOCORE_CTL_GC) and the trim points it gave so far. */
+	struct sl_retgc *gc;
+	uint64_t objects_released;
+	int64_t trim_point[SL_IOCORE_META_PARTITIONS];
+	/* The batch export queue (with the metadata log only). */
+	struct sl_export *exp;
 	/* Completions of the store's (and the log's) io_uring ring the doorbell: with I/O in
 	 * flight the loop can sleep until one arrives instead of coming back to look. */
 	bool store_rings, log_rings;
 };
 
 static bool rings_pending(void *arg);
+
+/* ---- the batch export queue (durable/export.h), beside the metadata log ---- */
+
+static int export_start(struct sl_iocore *io)
+{
+	struct sl_stream_set *set = io->cfg.streams;
+	io->cfg.streams = NULL;
+	if (io->cfg.mlog == NULL) {
+		sl_stream_set_unref(set);
+		return 0;
+	}
+	struct sl_export_config ec;
+	sl_export_config_default(&ec);
+	ec.store = io->cfg.store;
+	int rc = sl_export_new(&ec, &io->exp);
+	if (rc == 0 && set != NULL)
+		rc = sl_export_set_streams(io->exp, set);
+	sl_stream_set_unref(set);
+	return rc;
+}
+
+/* A durable flush of --export streams from a worker (segment event bytes). */
+static void export_add(struct sl_iocore *io, struct sl_buf *b)
+{
+	struct sl_seg_event ev;
+	const char *why = NULL;
+	int rc = io->exp ? sl_seg_decode(b->data, b->len, &ev, &why) : SL_ENOTSUP;
+	if (rc == 0) {
+		if (sl_export_add(io->exp, &ev) < 0)
+			SL_LOG(LOG, WARNING, "export: out of memory: %s not exported", ev.key);
+		sl_seg_event_release(&ev);
+	} else {
+		SL_LOG(LOG, ERR, "export: bad event from a worker: %s",
+		       why ? why : sl_strerror(rc));
+	}
+	sl_buf_unref(b);
+}
+
+static void export_control(struct sl_iocore *io, struct sl_lcore *lc, const struct sl_msg *m)
+{
+	if (m->u32 == SL_IOCORE_CTL_STREAMS) {
+		struct sl_stream_set *set = m->obj;
+		if (io->exp && set && sl_export_set_streams(io->exp, set) != 0)
+			SL_LOG(LOG, ERR, "export: out of memory taking the new streams");
+		sl_stream_set_unref(set);
+		return;
+	}
+	struct sl_iocore_export_info *x = m->obj;
+	if (x != NULL)
+		x->rc = io->exp ? sl_export_stream_info(io->exp, x->name, &x->info) : SL_ENOTSUP;
+	sl_lcore_reply(lc, m, m->obj, free);
+}
+
+struct sl_export *sl_iocore_export(struct sl_iocore *io)
+{
+	return io->exp;
+}
 
 int sl_iocore_new(const struct sl_iocore_config *cfg, struct sl_iocore **out)
 {
@@ -81,6 +144,11 @@ int sl_iocore_new(const struct sl_iocore_config *cfg, struct sl_iocore **out)
 	io->store_rings = sl_localdir_set_eventfd(cfg->store, io->bell.fd) == 0;
 	io->log_rings =
 		cfg->mlocal == NULL || sl_metalog_local_set_eventfd(cfg->mlocal, io->bell.fd) == 0;
+	if (export_start(io) != 0) {
+		io->cfg.store = NULL; /* still the caller's */
+		sl_iocore_free(io);
+		return SL_ENOMEM;
+	}
 	for (unsigned i = 0; i < cfg->nclients; i++) {
 		io->srv[i] = sl_localdir_server_new(cfg->store, cfg->req_in[i], cfg->req_out[i]);
 		if (io->srv[i] == NULL) {
@@ -95,7 +163,9 @@ int sl_iocore_new(const struct sl_iocore_config *cfg, struct sl_iocore **out)
 
 static uint32_t inflight(const struct sl_iocore *io)
 {
-	uint32_t n = io->seg_at_store;
+	uint32_t n = io->seg_at_store + (sl_retgc_busy(io->gc) ? 1 : 0);
+	if (io->exp && !sl_export_idle(io->exp))
+		n++;
 	for (unsigned i = 0; i < io->cfg.nclients; i++)
 		n += sl_localdir_server_inflight(io->srv[i]);
 	if (io->seg_done_head != NULL)
@@ -109,6 +179,11 @@ static void seg_finished(struct sl_iocore *io, struct sl_dseg_pub *p)
 {
 	if (p->status != 0)
 		io->segment_errors++;
+	/* Durable in the log: the object it names is live until its worker releases it. The
+	 * worker holds the object until the pub is back, so the release always comes after. */
+	if (p->status == 0 && io->gc != NULL && p->obj_key != NULL)
+		sl_retgc_live(io->gc, p->obj_key, p->obj_size, 1, p->meta_partition,
+			      p->meta_offset);
 	p->next = NULL;
 	if (io->seg_done_tail)
 		io->seg_done_tail->next = p;
@@ -129,6 +204,47 @@ static void seg_wake(struct sl_waiter *w)
 	seg_finished(io, p);
 }
 
+/* ---- the retention GC ---- */
+
+/*
+ * An object released by a worker. The unit of the GC's count is the struct sl_dobj: its own
+ * atomic reference count already adds up the segments of every worker holding it (after a
+ * restart with another worker count, one object's ranges may be owned by several), so the
+ * worker that drops the last one releases the object's one GC reference.
+ */
+static void gc_release(struct sl_iocore *io, struct sl_dobj *o)
+{
+	io->objects_released++;
+	/* Without a GC (never handed over) the object stays until the next start removes it. */
+	if (io->gc != NULL)
+		sl_retgc_release(io->gc, o->key, 1, sl_clock_now_ns());
+	sl_dobj_free(o);
+}
+
+/* Deletes what the grace period let go, and moves the metadata log's trim points. */
+static int gc_poll(struct sl_iocore *io, uint64_t now)
+{
+	if (io->gc == NULL)
+		return 0;
+	sl_retgc_poll(io->gc, now);
+	int work = 0;
+	for (int32_t p = 0; p < SL_IOCORE_META_PARTITIONS; p++) {
+		int64_t tp = sl_retgc_trim_point(io->gc, p);
+		if (tp <= io->trim_point[p])
+			continue;
+		io->trim_point[p] = tp;
+		/* Every event below tp names a deleted object: the log lets go of them in memory
+		 * and on disk (whole segment files), so recovery never reads them again. A failed
+		 * file trim is counted by the store (trim_errors) and retried at the next move. */
+		if (io->cfg.mlocal != NULL)
+			(void)sl_iocore_metalog_trim(io, p, tp);
+		else
+			sl_metalog_trim(io->cfg.mlog, p, tp);
+		work++;
+	}
+	return work;
+}
+
 /* Publishes what the workers sent, lets the log's store work, and sends the published events
  * back. Returns the events handled. */
 static int segments(struct sl_iocore *io)
@@ -138,6 +254,15 @@ static int segments(struct sl_iocore *io)
 	for (unsigned k = 0; k < io->cfg.nml; k++) {
 		unsigned n = sl_ring_recv(io->cfg.ml_in[k], m, 32);
 		for (unsigned i = 0; i < n; i++) {
+			if (m[i].type == SL_MSG_OBJ_RELEASE) {
+				gc_release(io, m[i].obj);
+				continue;
+			}
+			/* u32 1: a durable flush of --export streams (worker.c ix_exported). */
+			if (m[i].u32 == 1) {
+				export_add(io, m[i].obj);
+				continue;
+			}
 			struct sl_dseg_pub *p = m[i].obj;
 			io->segments_in++;
 			p->server = io;
@@ -217,10 +342,18 @@ void sl_iocore_stats(const struct sl_iocore *io, struct sl_iocore_stats *out)
 	out->segments_in = io->segments_in;
 	out->segments_out = io->segments_out;
 	out->segment_errors = io->segment_errors;
+	if (io->gc)
+		sl_retgc_stats(io->gc, &out->gc);
+	out->objects_released = io->objects_released;
+	for (int p = 0; p < SL_IOCORE_META_PARTITIONS; p++)
+		out->metalog_trim_point[p] =
+			io->trim_point[p] > 0 ? (uint64_t)io->trim_point[p] : 0;
 	if (io->cfg.mlog)
 		sl_metalog_stats(io->cfg.mlog, &out->mlog);
 	if (io->cfg.mlocal)
 		sl_metalog_local_stats(io->cfg.mlocal, &out->mlocal);
+	if (io->exp)
+		sl_export_stats(io->exp, &out->exp);
 }
 
 /* Control requests: answered in the loop, so the control core never touches the store. */
@@ -238,6 +371,20 @@ static void control(void *arg, struct sl_lcore *lc, const struct sl_msg *m)
 		sl_lcore_reply(lc, m, m->obj, free);
 		break;
 	}
+	case SL_IOCORE_CTL_GC:
+		if (io->gc == NULL) {
+			io->gc = m->obj;
+			/* Batches an export queue still lists outlive their segments. */
+			if (io->exp != NULL)
+				sl_retgc_set_pinned(io->gc, sl_export_pinned, io->exp);
+		} else
+			sl_retgc_free(m->obj); /* one GC only */
+		sl_lcore_reply(lc, m, NULL, NULL);
+		break;
+	case SL_IOCORE_CTL_STREAMS:
+	case SL_IOCORE_CTL_EXPORT_INFO:
+		export_control(io, lc, m);
+		break;
 	case SL_IOCORE_CTL_STATS: {
 		struct sl_iocore_stats *s = malloc(sizeof(*s));
 		if (s != NULL)
@@ -308,6 +455,9 @@ int sl_iocore_main(void *arg)
 		io->served += (uint64_t)done;
 		if (io->cfg.mlog)
 			done += segments(io);
+		done += gc_poll(io, now);
+		if (io->exp)
+			done += sl_export_poll(io->exp, sl_clock_wall_ns()) > 0;
 		unsigned int ctl = sl_lcore_control(&io->lc, control, io);
 		if (io->stopping && inflight(io) == 0) {
 			sl_lcore_disown(&io->lc);
@@ -420,7 +570,12 @@ void sl_iocore_free(struct sl_iocore *io)
 	SL_ASSERT_OWNER(io);
 	for (unsigned i = 0; i < io->cfg.nclients; i++)
 		sl_localdir_server_free(io->srv[i]);
+	/* Deletes still in flight complete into the GC when the store is destroyed. */
 	sl_objstore_destroy(io->cfg.store);
+	sl_retgc_free(io->gc);
+	/* After the store: destroying it completes what the queue had in flight, into memory
+	 * that must still be there. */
+	sl_export_free(io->exp);
 	/* The log's store first: it waits for its last batch and completes it into the engine. */
 	if (io->cfg.mlocal)
 		sl_metalog_local_close(io->cfg.mlocal);
@@ -431,6 +586,11 @@ void sl_iocore_free(struct sl_iocore *io)
 
 /* How `shardctl status` shows an io core; "metalog" exists only on the io core that owns the
  * metadata event log (the renderer's caller drops it otherwise). */
+static const char *const meta_partition_names[SL_IOCORE_META_PARTITIONS] = {
+	"p0", "p1", "p2",  "p3",  "p4",	 "p5",	"p6",  "p7",
+	"p8", "p9", "p10", "p11", "p12", "p13", "p14", "p15",
+};
+
 #define T struct sl_iocore_stats
 const struct sl_stat_field sl_iocore_stats_fields[] = {
 	SL_STAT_AS(T, id, "io", NULL),
@@ -447,8 +607,12 @@ const struct sl_stat_field sl_iocore_stats_fields[] = {
 	SL_STAT_U(T, segments_out, "metalog"),
 	SL_STAT_U(T, segment_errors, "metalog"),
 	/* The log's own counters carry its name: the local store's sit beside them. */
+	SL_STAT_SUB(T, gc, "", "gc", sl_retgc_stats_fields),
+	SL_STAT_U(T, objects_released, "gc"),
+	SL_STAT_ARR(T, metalog_trim_point, "metalog_trim_point", "gc", meta_partition_names),
 	SL_STAT_SUB(T, mlog, "log_", "metalog", sl_metalog_stats_fields),
 	SL_STAT_SUB(T, mlocal, "", "metalog", sl_metalog_local_stats_fields),
+	SL_STAT_SUB(T, exp, "", "metalog.export", sl_export_stats_fields),
 	SL_STAT_TABLE_END,
 };
 #undef T

@@ -8,9 +8,11 @@
 #include <rte_ring.h>
 
 #include "buffer/objstore.h"
+#include "buffer/retgc.h"
 #include "core/bell.h"
 #include "drivers/metalog/local.h"
 #include "drivers/objstore/localdir.h"
+#include "durable/export.h"
 #include "log/metalog.h"
 #include "core/stats.h"
 
@@ -52,12 +54,18 @@ struct sl_iocore_config {
 	 * local store, recovered by the control core before launch and owned by this io core
 	 * from then on. Workers send segment events (struct sl_dseg_pub, SL_MSG_SEGMENT) on
 	 * ml_in[worker] and get them back, published, on ml_out[worker], with ml_bell[worker]
-	 * rung. */
+	 * rung. On ml_in they also hand over objects whose last segment went (struct sl_dobj,
+	 * SL_MSG_OBJ_RELEASE) to the retention GC (SL_IOCORE_CTL_GC). */
 	struct sl_metalog *mlog;
 	struct sl_metalog_local *mlocal;
 	unsigned int nml;
 	struct rte_ring *ml_in[SL_IOCORE_MAX_CLIENTS], *ml_out[SL_IOCORE_MAX_CLIENTS];
 	struct sl_bell *ml_bell[SL_IOCORE_MAX_CLIENTS];
+	/* The durable streams at start (a reference the io core takes), for the batch export
+	 * queue that the io core owning the metadata log runs (durable/export.h): workers send
+	 * durable flushes of --export streams on ml_in as SL_MSG_SEGMENT with u32 1 and obj a
+	 * segment event buffer (dshard.h, sl_dindex_ops.exported). NULL: no streams yet. */
+	struct sl_stream_set *streams;
 	/* Control rings: requests from the control core (SL_MSG_CONTROL), replies to it. */
 	struct rte_ring *ctl_in, *ctl_out;
 	uint64_t poll_idle_ns;
@@ -70,8 +78,27 @@ enum sl_iocore_ctl {
 	SL_IOCORE_CTL_STOP = 2,	 /* serve what is in flight, then return */
 	/* obj = malloc'd struct sl_iocore_runtime; reply: the same obj once applied (caller
 	 * frees) */
-	SL_IOCORE_CTL_CONFIG = 3
+	SL_IOCORE_CTL_CONFIG = 3,
+	/* obj = the retention GC (buffer/retgc.h) for the io core owning the metadata log, built
+	 * by the control core from what recovery found, over this io core's store; the io core
+	 * owns it from then on. Reply: obj NULL. Sent before any worker runs. */
+	SL_IOCORE_CTL_GC = 4,
+	/* obj = a struct sl_stream_set reference the io core takes (the catalogue changed); not
+	 * answered */
+	SL_IOCORE_CTL_STREAMS = 5,
+	/* obj = malloc'd struct sl_iocore_export_info with name set; reply: the same obj filled */
+	SL_IOCORE_CTL_EXPORT_INFO = 6,
 };
+
+/* An export stream's queue as the io core owning the metadata log knows it. */
+struct sl_iocore_export_info {
+	char name[SL_STREAM_NAME_MAX + 1];
+	int rc; /* 0, SL_ENOTFOUND (not an export stream), SL_ENOTSUP (not this io core) */
+	struct sl_export_stream_info info;
+};
+
+/* The metadata log partitions whose trim points status shows (control/durable.h has 16). */
+#define SL_IOCORE_META_PARTITIONS 16
 
 /* Settings a running io core takes over (sent by the control core on `config set`). */
 struct sl_iocore_runtime {
@@ -89,8 +116,15 @@ struct sl_iocore_stats {
 	/* The metadata event log, when this io core owns it. */
 	bool metalog;
 	uint64_t segments_in, segments_out, segment_errors;
+	/* The retention GC, on the io core owning the metadata log: its counters, the objects
+	 * workers released to it, and per metadata partition the trim point (every event below
+	 * names a deleted object). */
+	struct sl_retgc_stats gc;
+	uint64_t objects_released;
+	uint64_t metalog_trim_point[SL_IOCORE_META_PARTITIONS];
 	struct sl_metalog_stats mlog;
 	struct sl_metalog_local_stats mlocal;
+	struct sl_export_stats exp; /* the batch export queue, beside the log */
 };
 /* Its members, for status and the counter sums (core/stats.h). */
 extern const struct sl_stat_field sl_iocore_stats_fields[];
@@ -119,6 +153,10 @@ struct sl_bell *sl_iocore_bell(struct sl_iocore *io);
  * of range, negative below) or SL_EIO.
  */
 int sl_iocore_metalog_trim(struct sl_iocore *io, int32_t partition, int64_t below);
+
+/* The batch export queue of the io core owning the metadata log (NULL elsewhere): its
+ * sl_export_pinned is the hook an object GC on this io core consults before each delete. */
+struct sl_export *sl_iocore_export(struct sl_iocore *io);
 
 /* Fills a counters snapshot (the loop answers SL_IOCORE_CTL_STATS with this). */
 void sl_iocore_stats(const struct sl_iocore *io, struct sl_iocore_stats *out);

@@ -4,6 +4,7 @@
 #include "core/err.h"
 #include "core/ring.h"
 #include "core/test_common.h"
+#include "durable/dshard.h"
 #include "drivers/objstore/conformance.h"
 
 #include <pthread.h>
@@ -291,6 +292,100 @@ static void probe_and_config(void **state)
 	stop(&f, 1);
 }
 
+/* The retention GC on the io core owning the metadata log: a segment event published through
+ * it makes its object live, a worker's release makes it dead, and the object leaves the
+ * directory once the grace period passed, moving the log partition's trim point past it. */
+static void released_objects_are_deleted_by_the_gc(void **state)
+{
+	(void)state;
+	struct fixture f;
+	memset(&f, 0, sizeof(f));
+	snprintf(f.root, sizeof(f.root), "/tmp/sl-iocore-XXXXXX");
+	assert_non_null(mkdtemp(f.root));
+	struct sl_iocore_config c = {.id = 0, .poll_idle_ns = 0};
+	assert_int_equal(sl_localdir_open(f.root, NULL, &c.store), 0);
+	f.ctl_in = c.ctl_in = sl_ring_alloc("ci", 8);
+	f.ctl_out = c.ctl_out = sl_ring_alloc("co", 8);
+	f.in[0] = c.req_in[0] = sl_ring_alloc("in", 64);
+	f.out[0] = c.req_out[0] = sl_ring_alloc("out", 64);
+	c.nclients = 1;
+	assert_int_equal(sl_localdir_proxy_new(f.in[0], f.out[0], &f.client[0]), 0);
+	struct sl_metalog_config mc;
+	sl_metalog_config_default(&mc);
+	mc.partitions = 16;
+	assert_int_equal(sl_metalog_new(&mc, &c.mlog), 0);
+	struct rte_ring *ml_in = sl_ring_alloc("mli", 64), *ml_out = sl_ring_alloc("mlo", 64);
+	c.nml = 1;
+	c.ml_in[0] = ml_in;
+	c.ml_out[0] = ml_out;
+	struct sl_objstore *store = c.store;
+	assert_int_equal(sl_iocore_new(&c, &f.io), 0);
+	sl_localdir_proxy_set_bell(f.client[0], sl_iocore_bell(f.io));
+	assert_int_equal(pthread_create(&f.tid, NULL, io_thread, f.io), 0);
+
+	struct sl_obj_req put = {0};
+	put.op = SL_OBJ_PUT;
+	put.key = "data/0000000001/w000-000000000001.batch";
+	put.body = sl_buf_from("batch", 5);
+	assert_int_equal(sl_objstore_run(f.client[0], &put), 0);
+	sl_obj_req_reset(&put);
+	char path[192];
+	snprintf(path, sizeof(path), "%s/data/0000000001/w000-000000000001.batch", f.root);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+
+	struct sl_retgc_config gc;
+	sl_retgc_config_default(&gc);
+	gc.store = store; /* the io core's own: only the io core polls it */
+	gc.grace_ns = 0;
+	struct sl_retgc *g;
+	assert_int_equal(sl_retgc_new(&gc, &g), 0);
+	assert_null(request(&f, SL_IOCORE_CTL_GC, g));
+
+	/* The segment event, as a worker publishes it. */
+	struct sl_dseg_pub pub;
+	memset(&pub, 0, sizeof(pub));
+	pub.meta_partition = 2;
+	pub.payload = sl_buf_from("event", 5);
+	pub.status = SL_EAGAIN;
+	pub.obj_key = "data/0000000001/w000-000000000001.batch";
+	pub.obj_size = 5;
+	struct sl_msg m = {.type = SL_MSG_SEGMENT, .obj = &pub};
+	assert_int_equal(sl_ring_send(ml_in, &m, 1), 1);
+	sl_iocore_wake(f.io);
+	uint64_t deadline = sl_clock_now_ns() + 10ull * 1000 * 1000 * 1000;
+	while (sl_ring_recv(ml_out, &m, 1) != 1) {
+		assert_true(sl_clock_now_ns() < deadline);
+		sched_yield();
+	}
+	assert_ptr_equal(m.obj, &pub);
+	assert_int_equal(pub.status, 0);
+	struct sl_iocore_stats s = stats(&f);
+	assert_int_equal(s.gc.objects_live, 1);
+	assert_int_equal(s.metalog_trim_point[2], 0);
+
+	/* Its last segment went: the worker releases it. */
+	m = (struct sl_msg){.type = SL_MSG_OBJ_RELEASE,
+			    .obj = sl_dobj_new("data/0000000001/w000-000000000001.batch", 5)};
+	assert_int_equal(sl_ring_send(ml_in, &m, 1), 1);
+	sl_iocore_wake(f.io);
+	do {
+		assert_true(sl_clock_now_ns() < deadline);
+		sl_iocore_wake(f.io);
+		sched_yield();
+		s = stats(&f);
+	} while (s.gc.gc_deleted < 1);
+	assert_int_not_equal(stat(path, &st), 0);
+	assert_int_equal(s.objects_released, 1);
+	assert_int_equal(s.gc.objects_live, 0);
+	assert_int_equal(s.gc.gc_bytes_deleted, 5);
+	assert_int_equal(s.metalog_trim_point[2], 1);
+
+	stop(&f, 1);
+	free(ml_in);
+	free(ml_out);
+}
+
 /* A data directory the io core cannot write into fails the probe and says which step. */
 static void probe_reports_the_failing_step(void **state)
 {
@@ -422,6 +517,7 @@ int main(void)
 		cmocka_unit_test(probe_reports_the_failing_step),
 		cmocka_unit_test(bad_config_is_refused),
 		cmocka_unit_test(metalog_trim_deletes_segments),
+		cmocka_unit_test(released_objects_are_deleted_by_the_gc),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

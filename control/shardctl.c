@@ -12,6 +12,7 @@
 
 #include "control/config.h"
 #include "control/ctl.h"
+#include "control/ctl_export.h"
 #include "control/ctl_report.h"
 #include "control/ctl_stream.h"
 #include "core/err.h"
@@ -79,6 +80,11 @@ static const struct sl_ctl_command commands[] = {
 		 "        that name still running goes on reading, but its commits are\n"
 		 "        refused. Exit status 1 when the stream has no consumer NAME.",
 	 .fn = cmd_consumer},
+	{.name = "export",
+	 .summary = "print and acknowledge the batches of an --export stream's queue",
+	 .usage = SL_CTL_EXPORT_USAGE,
+	 .help = SL_CTL_EXPORT_HELP,
+	 .fn = sl_ctl_export_main},
 #ifdef SL_HAVE_QUIC
 	{.name = "pub",
 	 .summary = "publish a track to a relay (synthetic timed frames, or lines of stdin)",

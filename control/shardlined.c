@@ -106,6 +106,7 @@ struct daemon {
 	unsigned int io_lcores[MAX_IO];
 	bool io_running[MAX_IO];
 	struct sl_objstore *io_client[MAX_IO];
+	struct sl_objstore *io0_store; /* io lcore 0's own store, for its retention GC */
 	struct rte_ring *io_ctl_in[MAX_IO], *io_ctl_out[MAX_IO];
 	int data_lock; /* flock'ed data_dir/LOCK, -1 without io lcores */
 	/* The durable side (with io lcores): the catalogue, recovery and metadata log until
@@ -310,6 +311,77 @@ static int cmd_connections(void *arg, const json_t *req, json_t *resp, char *err
 
 /* ---- streams ---- */
 
+/* The batch export queue on io core 0 (beside the metadata log) learns the streams too; it
+ * does not answer: a lost message would only delay export entries until the next change. */
+static void push_export_streams(struct daemon *d)
+{
+	if (d->nio == 0)
+		return;
+	struct sl_msg m = {.type = SL_MSG_CONTROL,
+			   .u32 = SL_IOCORE_CTL_STREAMS,
+			   .obj = sl_stream_set_ref(d->dctl.streams)};
+	if (send_io_ctl(d, 0, &m) != 1)
+		sl_stream_set_unref(m.obj);
+}
+
+/* An export stream's queue (length, consumer epoch, last acknowledgement), as io core 0 knows
+ * it, for describe and status. */
+static json_t *export_queue_json(struct daemon *d, const struct sl_stream_def *def)
+{
+	void *objs[MAX_IO], *replies[MAX_IO];
+	struct sl_iocore_export_info *asks[MAX_IO];
+	for (unsigned k = 0; k < d->nio; k++) {
+		asks[k] = calloc(1, sizeof(*asks[k]));
+		if (asks[k])
+			snprintf(asks[k]->name, sizeof(asks[k]->name), "%s", def->name);
+		objs[k] = asks[k];
+	}
+	ask_all(d, true, SL_IOCORE_CTL_EXPORT_INFO, objs, replies);
+	json_t *ej = NULL;
+	for (unsigned k = 0; k < d->nio; k++) {
+		struct sl_iocore_export_info *x = replies[k];
+		if (x != NULL && x->rc == 0 && ej == NULL) {
+			const struct sl_export_stream_info *in = &x->info;
+			ej = json_pack("{s:s,s:b,s:i,s:I,s:I,s:I,s:I,s:I,s:I}", "stream", def->name,
+				       "known", in->known, "length", (int)in->length, "epoch",
+				       (json_int_t)in->epoch, "next_sequence",
+				       (json_int_t)in->next_sequence, "pending",
+				       (json_int_t)in->pending, "enqueued",
+				       (json_int_t)in->enqueued, "enqueue_failed",
+				       (json_int_t)in->enqueue_failed, "dropped_max_age",
+				       (json_int_t)in->dropped_max_age);
+			if (ej != NULL)
+				json_object_set_new(ej, "last_ack",
+						    in->has_last_ack
+							    ? json_integer((json_int_t)in->last_ack)
+							    : json_null());
+		}
+		if (objs[k] == NULL)
+			free(asks[k]); /* never sent */
+		free(replies[k]);
+	}
+	return ej ? ej
+		  : json_pack("{s:s,s:s}", "stream", def->name, "error", "no answer within 1 s");
+}
+
+static void describe_export(struct daemon *d, const struct sl_stream_def *def, json_t *resp)
+{
+	if (def->export_enabled && d->nio > 0)
+		json_object_set_new(resp, "export", export_queue_json(d, def));
+}
+
+/* status: every export stream's queue, in "durable" beside the stream count. */
+static void status_export(struct daemon *d, json_t *durable)
+{
+	json_t *arr = json_array();
+	for (uint32_t i = 0; d->nio > 0 && i < sl_catalog_count(d->dctl.catalog); i++) {
+		const struct sl_stream_def *def = sl_catalog_at(d->dctl.catalog, i);
+		if (def->export_enabled)
+			json_array_append_new(arr, export_queue_json(d, def));
+	}
+	json_object_set_new(durable, "export_queues", arr);
+}
+
 /* Sends every worker the catalogue's new snapshot and waits for them to take it, so that a
  * stream is served everywhere by the time `stream create` answers. */
 static int push_streams(struct daemon *d, char *err, size_t errlen)
@@ -325,6 +397,7 @@ static int push_streams(struct daemon *d, char *err, size_t errlen)
 	for (unsigned i = 0; i < d->nworkers; i++)
 		refs[i] = objs[i];
 	ask_workers_with(d, SL_WORKER_CTL_STREAMS, objs, replies);
+	push_export_streams(d);
 	int rc = 0;
 	for (unsigned i = 0; i < d->nworkers; i++) {
 		if (objs[i] == NULL)
@@ -495,6 +568,7 @@ static int stream_describe(struct daemon *d, const char *name, json_t *resp, cha
 	}
 	json_object_set_new(resp, "stream", sl_stream_def_json(def));
 	json_object_set_new(resp, "partitions", parts);
+	describe_export(d, def, resp);
 	json_object_set_new(resp, "consumers", consumers);
 	return 0;
 }
@@ -1070,11 +1144,13 @@ static int cmd_status(void *arg, const json_t *req, json_t *resp, char *err, siz
 		json_t *rec = sl_stats_to_json(&d->dctl.rec_stats, sl_drecovery_stats_fields);
 		json_object_set_new(rec, "orphans_deleted",
 				    json_integer((json_int_t)d->dctl.orphans_deleted));
+		json_object_set_new(rec, "orphans_to_gc",
+				    json_integer((json_int_t)d->dctl.orphans_deferred));
 		json_object_set_new(rec, "ms", json_real((double)d->dctl.recover_ns / 1e6));
-		json_object_set_new(resp, "durable",
-				    json_pack("{s:I,s:i,s:o}", "boot", (json_int_t)d->dctl.boot,
-					      "streams", (int)sl_catalog_count(d->dctl.catalog),
-					      "recovery", rec));
+		json_t *dj = json_pack("{s:I,s:i,s:o}", "boot", (json_int_t)d->dctl.boot, "streams",
+				       (int)sl_catalog_count(d->dctl.catalog), "recovery", rec);
+		status_export(d, dj);
+		json_object_set_new(resp, "durable", dj);
 	}
 	if (d->dpdk) {
 		json_object_set_new(resp, "devices", devices_json(d->dpdk));
@@ -1482,6 +1558,7 @@ static int start_io(struct daemon *d)
 		if (d->durable && k == 0) {
 			ic.mlog = d->dctl.mlog;
 			ic.mlocal = d->dctl.mlocal;
+			ic.streams = d->dctl.streams ? sl_stream_set_ref(d->dctl.streams) : NULL;
 			ic.nml = d->nworkers;
 			for (unsigned w = 0; w < d->nworkers; w++) {
 				if ((d->ml_q[w] = ring("mlq", w, 0, ML_RING)) == NULL ||
@@ -1503,6 +1580,8 @@ static int start_io(struct daemon *d)
 					: "");
 			return -1;
 		}
+		if (k == 0)
+			d->io0_store = ic.store;
 		if ((rc = sl_localdir_proxy_new(q, a, &d->io_client[k])) != 0 ||
 		    (rc = sl_iocore_new(&ic, &d->io[k])) != 0) {
 			sl_objstore_destroy(ic.store);
@@ -1589,6 +1668,33 @@ static void stop_io(struct daemon *d)
 		close(d->data_lock);
 	d->data_lock = -1;
 	sl_dctl_close(&d->dctl);
+}
+
+/*
+ * The retention GC, filled from the recovery, goes to io lcore 0 before any worker runs: a
+ * worker may release an object from its first poll. The recovery's own object references go
+ * now too, so that the last reference to an object is always a worker's, which releases it to
+ * the GC.
+ */
+static int start_gc(struct daemon *d)
+{
+	struct sl_retgc *gc;
+	int rc = sl_dctl_gc(&d->dctl, d->io0_store, d->cfg.log_gc_grace_ns, &gc);
+	if (rc != 0) {
+		fprintf(stderr, "shardlined: cannot start the retention GC: %s\n", sl_strerror(rc));
+		return -1;
+	}
+	sl_drecovery_free(d->dctl.rec);
+	d->dctl.rec = NULL;
+	struct sl_msg m = {.type = SL_MSG_CONTROL, .u32 = SL_IOCORE_CTL_GC, .obj = gc};
+	while (sl_ring_send(d->io_ctl_in[0], &m, 1) != 1)
+		usleep(1000);
+	sl_iocore_wake(d->io[0]);
+	/* Nothing else asks io lcore 0 anything yet: the one reply is this one's. */
+	struct sl_msg r;
+	while (sl_ring_recv(d->io_ctl_out[0], &r, 1) != 1)
+		usleep(100);
+	return 0;
 }
 
 static int start_workers(struct daemon *d, int eal_argc, char **eal_argv)
@@ -1722,6 +1828,8 @@ static int start_workers(struct daemon *d, int eal_argc, char **eal_argv)
 		}
 	}
 	sl_worker_cert_sha256(d->workers[0], d->cert_sha256);
+	if (d->durable && start_gc(d) != 0)
+		return -1;
 	unsigned lcore = rte_get_next_lcore(-1, 1, 0);
 	for (unsigned i = 0; i < d->nworkers; i++) {
 		d->lcores[i] = lcore;

@@ -52,6 +52,7 @@ json_t *sl_status_iocore_json(const struct sl_iocore_stats *s)
 		return NULL;
 	if (!s->metalog) {
 		json_object_del(j, "metalog");
+		json_object_del(j, "gc"); /* the retention GC runs beside the log */
 		return j;
 	}
 	/* What the log holds in memory: everything it took in and has not trimmed. */

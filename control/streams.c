@@ -104,6 +104,66 @@ static int retention_bytes_error(const char *what, char *err, size_t errlen)
 	return SL_EINVAL;
 }
 
+/* ---- export settings (separate, so the retention fields merge apart from them) ---- */
+
+static int export_age_error(const char *what, char *err, size_t errlen)
+{
+	char lo[32], hi[32];
+	fmt_dur(SL_CATALOG_MIN_RETENTION_AGE_NS, lo, sizeof(lo));
+	fmt_dur(SL_CATALOG_MAX_RETENTION_AGE_NS, hi, sizeof(hi));
+	snprintf(err, errlen,
+		 "export_max_age must be 0 (keep until acknowledged) or a whole number of "
+		 "milliseconds from %s to %s (got %s)",
+		 lo, hi, what);
+	return SL_EINVAL;
+}
+
+static int export_validate(const struct sl_stream_def *want, char *err, size_t errlen)
+{
+	uint64_t age = want->export_max_age_ns;
+	if (age != 0 && !want->export_enabled) {
+		snprintf(err, errlen, "export_max_age needs export (--export)");
+		return SL_EINVAL;
+	}
+	if (age != 0 && (age < SL_CATALOG_MIN_RETENTION_AGE_NS ||
+			 age > SL_CATALOG_MAX_RETENTION_AGE_NS || age % NS_PER_MS != 0)) {
+		char got[32];
+		fmt_dur(age, got, sizeof(got));
+		return export_age_error(got, err, errlen);
+	}
+	return 0;
+}
+
+/* Optional members "export" (boolean) and "export_max_age_ms" (integer): absent in files
+ * written before export existed, which therefore read as streams without export. */
+static int export_from_json(const json_t *o, struct sl_stream_def *d, char *err, size_t errlen)
+{
+	const json_t *e = json_object_get(o, "export");
+	if (e != NULL && !json_is_boolean(e)) {
+		snprintf(err, errlen, "export must be true or false");
+		return SL_EINVAL;
+	}
+	d->export_enabled = e != NULL && json_is_true(e);
+	const json_t *a = json_object_get(o, "export_max_age_ms");
+	if (a == NULL)
+		return 0;
+	if (!json_is_integer(a)) {
+		snprintf(err, errlen, "export_max_age_ms must be an integer");
+		return SL_EINVAL;
+	}
+	json_int_t ms = json_integer_value(a);
+	if (ms < 0 || (uint64_t)ms > SL_CATALOG_MAX_RETENTION_AGE_NS / NS_PER_MS) {
+		char got[48];
+		snprintf(got, sizeof(got), "%" PRId64 "ms", (int64_t)ms);
+		return export_age_error(got, err, errlen);
+	}
+	d->export_max_age_ns = (uint64_t)ms * NS_PER_MS;
+	return 0;
+}
+
+static void export_diff(const struct sl_stream_def *e, const struct sl_stream_def *d, char *diff,
+			size_t size);
+
 int sl_catalog_validate(const struct sl_stream_def *want, char *err, size_t errlen)
 {
 	size_t n = strnlen(want->name, sizeof(want->name));
@@ -129,19 +189,28 @@ int sl_catalog_validate(const struct sl_stream_def *want, char *err, size_t errl
 		fmt_bytes(rb, got, sizeof(got));
 		return retention_bytes_error(got, err, errlen);
 	}
-	return 0;
+	return export_validate(want, err, errlen);
 }
 
 /* ---- JSON form ----------------------------------------------------------------------------- */
 
 json_t *sl_stream_def_json(const struct sl_stream_def *d)
 {
-	return json_pack("{sI ss sI sI sI sI sI}", "id", (json_int_t)d->id, "name", d->name,
-			 "partitions", (json_int_t)d->partitions, "max_record_bytes",
-			 (json_int_t)d->max_record_bytes, "retention_age_ms",
-			 (json_int_t)(d->retention_age_ns / NS_PER_MS), "retention_bytes",
-			 (json_int_t)d->retention_bytes, "created_ms",
-			 (json_int_t)(d->created_wall_ns / NS_PER_MS));
+	json_t *o = json_pack("{sI ss sI sI sI sI sI}", "id", (json_int_t)d->id, "name", d->name,
+			      "partitions", (json_int_t)d->partitions, "max_record_bytes",
+			      (json_int_t)d->max_record_bytes, "retention_age_ms",
+			      (json_int_t)(d->retention_age_ns / NS_PER_MS), "retention_bytes",
+			      (json_int_t)d->retention_bytes, "created_ms",
+			      (json_int_t)(d->created_wall_ns / NS_PER_MS));
+	if (o != NULL &&
+	    (json_object_set_new(o, "export", json_boolean(d->export_enabled)) != 0 ||
+	     json_object_set_new(o, "export_max_age_ms",
+				 json_integer((json_int_t)(d->export_max_age_ns / NS_PER_MS))) !=
+		     0)) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 /*
@@ -237,6 +306,9 @@ static int def_from_json(const json_t *o, bool required, struct sl_stream_def *d
 	d->max_record_bytes = (uint32_t)v[1];
 	d->retention_age_ns = v[2] * NS_PER_MS;
 	d->retention_bytes = v[3];
+	int erc = export_from_json(o, d, err, errlen);
+	if (erc != 0)
+		return erc;
 	return sl_catalog_validate(d, err, errlen);
 }
 
@@ -658,6 +730,20 @@ static void fmt_limit(uint64_t n, char *out, size_t size)
 		fmt_bytes(n, out, size);
 }
 
+static void export_diff(const struct sl_stream_def *e, const struct sl_stream_def *d, char *diff,
+			size_t size)
+{
+	char have[32], wnt[32];
+	if (e->export_enabled != d->export_enabled)
+		add_diff(diff, size, "export", e->export_enabled ? "on" : "off",
+			 d->export_enabled ? "on" : "off");
+	if (e->export_max_age_ns != d->export_max_age_ns) {
+		fmt_age(e->export_max_age_ns, have, sizeof(have));
+		fmt_age(d->export_max_age_ns, wnt, sizeof(wnt));
+		add_diff(diff, size, "export_max_age", have, wnt);
+	}
+}
+
 int sl_catalog_create(struct sl_catalog *c, const struct sl_stream_def *want,
 		      const struct sl_stream_def **out, bool *created, char *err, size_t errlen)
 {
@@ -694,6 +780,7 @@ int sl_catalog_create(struct sl_catalog *c, const struct sl_stream_def *want,
 			fmt_limit(d.retention_bytes, wnt, sizeof(wnt));
 			add_diff(diff, sizeof(diff), "retention_bytes", have, wnt);
 		}
+		export_diff(e, &d, diff, sizeof(diff));
 		if (diff[0] != '\0') {
 			snprintf(
 				err, errlen,

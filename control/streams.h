@@ -21,15 +21,17 @@
  *    "next_id": 4,
  *    "streams": [
  *      {"id": 3, "name": "orders", "partitions": 8, "max_record_bytes": 1048576,
- *       "retention_age_ms": 604800000, "retention_bytes": 0, "created_ms": 1718000000000}]}
+ *       "retention_age_ms": 604800000, "retention_bytes": 0, "created_ms": 1718000000000,
+ *       "export": false, "export_max_age_ms": 0}]}
  *
  * "version" is the format (1). "next_id" is the id the next created stream gets; ids start at 1
  * and are never reused, even after a delete, because segments in the metadata log name streams
  * by id and an old segment must never be mistaken for a new stream's. Every stream member is
  * required: retention_age_ms 0 keeps records forever, retention_bytes 0 (per partition) sets no
  * byte limit, created_ms is the wall-clock creation time in milliseconds since the Unix epoch.
- * Streams are written sorted by name. Unknown members are ignored, so a later minor addition
- * does not make an older daemon refuse the file.
+ * export (boolean) and export_max_age_ms are optional, false and 0 when absent (files written
+ * before them). Streams are written sorted by name. Unknown members are ignored, so a later
+ * minor addition does not make an older daemon refuse the file.
  *
  * A change is durable before it is reported: the new content is written to
  * DATA_DIR/streams.json.tmp, fsynced, renamed over streams.json, and the directory is fsynced.

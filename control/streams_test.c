@@ -676,7 +676,9 @@ static void def_json(void **state)
 	d.created_wall_ns = 1718000000123ull * 1000000 + 999;
 	json_t *j = sl_stream_def_json(&d);
 	assert_non_null(j);
-	assert_int_equal(json_object_size(j), 7);
+	assert_int_equal(json_object_size(j), 9);
+	assert_true(json_is_false(json_object_get(j, "export")));
+	assert_int_equal(json_integer_value(json_object_get(j, "export_max_age_ms")), 0);
 	assert_int_equal(json_integer_value(json_object_get(j, "id")), 3);
 	assert_string_equal(json_string_value(json_object_get(j, "name")), "orders");
 	assert_int_equal(json_integer_value(json_object_get(j, "partitions")), 8);
@@ -701,6 +703,56 @@ static void expect_bad_request(const char *text, const char *what)
 	if (rc != SL_EINVAL)
 		fail_msg("%s gave %d, want SL_EINVAL", text, rc);
 	assert_contains(err, what);
+}
+
+/* Export settings: validated, kept in the file, part of an idempotent create's comparison;
+ * files without them read as streams without export. */
+static void export_settings(void **state)
+{
+	(void)state;
+	struct sl_catalog *c = open_ok();
+	char err[512] = "";
+	struct sl_stream_def w = want("ex", 2);
+	w.export_max_age_ns = 3600 * SEC;
+	assert_int_equal(sl_catalog_create(c, &w, NULL, NULL, err, sizeof(err)), SL_EINVAL);
+	assert_string_equal(err, "export_max_age needs export (--export)");
+	w.export_enabled = true;
+	w.export_max_age_ns = 5 * 1000000;
+	assert_int_equal(sl_catalog_create(c, &w, NULL, NULL, err, sizeof(err)), SL_EINVAL);
+	assert_non_null(strstr(err, "export_max_age must be 0 (keep until acknowledged)"));
+	w.export_max_age_ns = 3600 * SEC;
+	assert_int_equal(sl_catalog_create(c, &w, NULL, NULL, err, sizeof(err)), 0);
+	struct sl_stream_def plain = want("plain", 1);
+	assert_int_equal(sl_catalog_create(c, &plain, NULL, NULL, err, sizeof(err)), 0);
+	struct sl_stream_def other = w;
+	other.export_enabled = false;
+	other.export_max_age_ns = 0;
+	assert_int_equal(sl_catalog_create(c, &other, NULL, NULL, err, sizeof(err)), SL_EDUP);
+	assert_non_null(strstr(err, "export on, not off"));
+	sl_catalog_free(c);
+
+	c = open_ok();
+	const struct sl_stream_def *d = sl_catalog_find(c, "ex");
+	assert_non_null(d);
+	assert_true(d->export_enabled);
+	assert_int_equal(d->export_max_age_ns, 3600 * SEC);
+	assert_false(sl_catalog_find(c, "plain")->export_enabled);
+	struct sl_stream_set *set = sl_catalog_snapshot(c);
+	assert_true(set->defs[0].export_enabled);
+	sl_stream_set_unref(set);
+	sl_catalog_free(c);
+
+	write_text(path, "{\"version\":1,\"next_id\":2,\"streams\":[{\"id\":1,\"name\":\"old\","
+			 "\"partitions\":1,\"max_record_bytes\":1024,\"retention_age_ms\":0,"
+			 "\"retention_bytes\":0,\"created_ms\":1}]}");
+	c = open_ok();
+	assert_false(sl_catalog_find(c, "old")->export_enabled);
+	sl_catalog_free(c);
+
+	json_t *req = json_loads("{\"name\":\"a\",\"partitions\":1,\"export\":1}", 0, NULL);
+	assert_int_equal(sl_catalog_admin_create_args(req, &w, err, sizeof(err)), SL_EINVAL);
+	assert_string_equal(err, "export must be true or false");
+	json_decref(req);
 }
 
 static void admin_create_args(void **state)
@@ -777,6 +829,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(failed_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(snapshot, setup, teardown),
 		cmocka_unit_test(def_json),
+		cmocka_unit_test_setup_teardown(export_settings, setup, teardown),
 		cmocka_unit_test(admin_create_args),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -231,6 +231,7 @@ static const struct wsetting other_settings[] = {
 	{"admin", "/tmp/sl-workercfg.sock", NULL, NULL}, /* the control core's socket */
 	{"data_dir", "/tmp/sl-workercfg", NULL, NULL},	 /* the io cores' directory */
 	{"metalog_segment_bytes", "1MiB", NULL, NULL},	 /* the metadata log, at start */
+	{"log_gc_grace", "5s", NULL, NULL},		 /* io lcore 0's retention GC */
 	{"log_level", "debug", NULL, NULL},		 /* the process's logger */
 	{"hugepages", "false", NULL, NULL},		 /* the EAL */
 	{"dpdk_devices", "net_ring0", NULL, NULL},	 /* the caller's DPDK driver */

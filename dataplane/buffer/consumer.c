@@ -593,7 +593,10 @@ int sl_consumer_poll(struct sl_consumer *c, uint64_t now_ns)
 	if (now_ns > c->now_ns)
 		c->now_ns = now_ns;
 	n += sl_manifest_poll(c->m, now_ns);
-	if (c->gc && c->open && !c->closed)
+	/* No new cycle once close has begun: close waits for a running one to end, and a cycle
+	 * started meanwhile would make it wait again, for ever with a short interval. */
+	bool closing = c->busy && c->busy->kind_ == K_CLOSE;
+	if (c->gc && c->open && !c->closed && !closing)
 		n += sl_gc_poll(c->gc, now_ns);
 	if (c->busy && c->busy->state_ == ST_GC_WAIT && !sl_gc_running(c->gc)) {
 		c->closed = true;

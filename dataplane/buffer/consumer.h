@@ -137,7 +137,8 @@ void sl_consumer_config_default(struct sl_consumer_config *c);
 /* Creates a consumer (not yet open). NULL on allocation failure or invalid keys. */
 struct sl_consumer *sl_consumer_new(struct sl_objstore *s, const struct sl_consumer_config *cfg);
 
-/* Frees c; no operation may be in flight. Close it first to flush acks. */
+/* Frees c; no operation may be in flight. Close it first to flush acks. A GC cycle in flight
+ * is abandoned safely: its memory goes when the store completes its request (sl_gc_free). */
 void sl_consumer_free(struct sl_consumer *c);
 
 /*

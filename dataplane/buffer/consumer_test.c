@@ -8,6 +8,7 @@
 #include "core/test_common.h"
 #include "buffer/batch.h"
 #include "buffer/consumer.h"
+#include "buffer/gc.h"
 #include "buffer/manifest.h"
 #include "core/err.h"
 #include "drivers/objstore/memory.h"
@@ -919,7 +920,82 @@ static void busy_and_closed_states(void **state)
 	assert_int_equal(crun(c, &op2), 0);
 }
 
+/* A consumer whose GC runs every second, opened at now. */
+static struct sl_consumer *gc_consumer(struct fx *f, uint64_t interval_ns)
+{
+	struct sl_consumer_config cfg;
+	test_config(&cfg);
+	cfg.gc_interval_ns = interval_ns;
+	cfg.gc_grace_ns = 1;
+	struct sl_consumer *c = sl_consumer_new(f->store, &cfg);
+	assert_non_null(c);
+	struct sl_consumer_op op = {0};
+	assert_int_equal(sl_consumer_open(c, &op, false, 0), 0);
+	assert_int_equal(crun(c, &op), 0);
+	return c;
+}
+
+/*
+ * Review fix: freeing a consumer while its GC cycle waited on the store left the store holding
+ * a request inside freed memory; completing it wrote there (ASan: heap-use-after-free before
+ * the fix). The consumer is not in f->c: it is freed here.
+ */
+static void free_while_gc_cycle_in_flight(void **state)
+{
+	struct fx *f = *state;
+	struct sl_consumer *c = gc_consumer(f, 1000000000ULL);
+	sl_consumer_poll(c, now); /* schedules the first cycle */
+	sl_objstore_memory_hold_until(f->store, UINT64_MAX);
+	now += 2000000000ULL;
+	sl_consumer_poll(c, now);
+	assert_true(sl_gc_running(sl_consumer_gc(c)));
+	sl_consumer_free(c);
+	sl_objstore_memory_hold_until(f->store, 0);
+	for (int i = 0; i < 10; i++)
+		sl_objstore_poll(f->store, now += STEP);
+	/* The store still works for everyone else. */
+	write_batch(f, "ingest/after");
+}
+
+/*
+ * Review fix: with a GC interval shorter than a cycle, every poll while close waited for the
+ * running cycle could start the next one, and close never completed (before the fix the loop
+ * below ran out of steps with several cycles counted).
+ */
+static void close_starts_no_new_gc_cycle(void **state)
+{
+	struct fx *f = *state;
+	struct sl_consumer *c = gc_consumer(f, 1000000ULL); /* every ms */
+	f->c[f->nc++] = c;
+	sl_consumer_poll(c, now);
+	sl_objstore_memory_delay(f->store, 0, 5000000ULL); /* each request takes 5 ms */
+	now += 2000000ULL;
+	sl_consumer_poll(c, now);
+	assert_true(sl_gc_running(sl_consumer_gc(c)));
+	struct sl_consumer_op op = {0};
+	assert_int_equal(sl_consumer_close(c, &op), 0);
+	int steps = 0;
+	while (op.state_ != 0 && steps++ < 2000) {
+		now += STEP;
+		sl_objstore_poll(f->store, now);
+		sl_consumer_poll(c, now);
+	}
+	assert_int_equal(op.state_, 0);
+	assert_int_equal(op.result, 0);
+	struct sl_gc_stats gs;
+	sl_gc_stats(sl_consumer_gc(c), &gs);
+	assert_int_equal(gs.cycles + gs.cycles_failed, 1);
+	assert_false(sl_gc_running(sl_consumer_gc(c)));
+	sl_objstore_memory_delay(f->store, 0, 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+/* Tests that need the memory store's fault injection. */
+static const struct CMUnitTest memory_tests[] = {
+	T(free_while_gc_cycle_in_flight),
+	T(close_starts_no_new_gc_cycle),
+};
 
 static const struct CMUnitTest tests[] = {
 	T(should_collect_enqueued_batch),
@@ -965,6 +1041,9 @@ int main(void)
 	factory = &memory_factory;
 	failed += _cmocka_run_group_tests("consumer/memory", tests,
 					  sizeof(tests) / sizeof(tests[0]), NULL, NULL);
+	failed +=
+		_cmocka_run_group_tests("consumer/memory-faults", memory_tests,
+					sizeof(memory_tests) / sizeof(memory_tests[0]), NULL, NULL);
 #ifdef HAVE_LOCALDIR
 	factory = &localdir_factory;
 	failed += _cmocka_run_group_tests("consumer/localdir", tests,

@@ -90,6 +90,9 @@ struct sl_gc {
 	char *start_after;
 	void (*done)(struct sl_gc *gc, int rc, void *user);
 	void *user;
+	/* Freed while a cycle was in flight: the store still holds one of our requests, so the
+	 * memory goes only when that request completes (see sl_gc_free). */
+	bool orphaned;
 	struct sl_gc_stats stats;
 };
 
@@ -157,15 +160,30 @@ static void cycle_reset(struct sl_gc *gc)
 	sl_obj_req_reset(&gc->req);
 }
 
-void sl_gc_free(struct sl_gc *gc)
+static void gc_release(struct sl_gc *gc)
 {
-	if (gc == NULL)
-		return;
 	cycle_reset(gc);
 	sl_manifest_free(gc->m);
 	free(gc->manifest_key);
 	free(gc->prefix);
 	free(gc);
+}
+
+void sl_gc_free(struct sl_gc *gc)
+{
+	if (gc == NULL)
+		return;
+	/*
+	 * The store has no cancel: a cycle in flight owns a request (ours or the manifest's) that
+	 * the store will complete later, calling into this memory. Keep it until then; the
+	 * completion handlers release it instead of going on with the cycle.
+	 */
+	if (gc->state != GC_IDLE) {
+		gc->orphaned = true;
+		gc->done = NULL;
+		return;
+	}
+	gc_release(gc);
 }
 
 static void cycle_end(struct sl_gc *gc, int rc)
@@ -239,6 +257,10 @@ static void next_delete(struct sl_gc *gc)
 static void on_mop(struct sl_manifest_op *mop)
 {
 	struct sl_gc *gc = mop->user;
+	if (gc->orphaned) {
+		gc_release(gc);
+		return;
+	}
 	if (mop->result != 0) {
 		cycle_end(gc, mop->result);
 		return;
@@ -347,6 +369,10 @@ static void on_list(struct sl_gc *gc)
 static void on_req(struct sl_obj_req *req)
 {
 	struct sl_gc *gc = req->user;
+	if (gc->orphaned) {
+		gc_release(gc);
+		return;
+	}
 	if (gc->state == GC_LIST) {
 		on_list(gc);
 		return;

@@ -65,7 +65,9 @@ void sl_gc_config_default(struct sl_gc_config *c);
 /* Returns a collector, or NULL on allocation failure or invalid keys. */
 struct sl_gc *sl_gc_new(struct sl_objstore *s, const struct sl_gc_config *cfg);
 
-/* Frees gc. No cycle may be running (see sl_gc_running). */
+/* Frees gc. If a cycle is running, the store still holds one of its requests: the memory is
+ * then released when that request completes (a later sl_objstore_poll, or the store's destroy),
+ * the cycle stops there and its done is not called. Either way gc must not be used again. */
 void sl_gc_free(struct sl_gc *gc);
 
 /*

@@ -450,16 +450,22 @@ static int build(struct sl_manifest_op *op, const uint8_t *p, size_t n,
 	const char *why = NULL;
 
 	switch (op->kind_) {
-	case SL_MANIFEST_ENQUEUE:
-		if (f->count == UINT32_MAX || f->next_sequence == UINT64_MAX)
+	case SL_MANIFEST_ENQUEUE: {
+		uint32_t k = op->nentries_ ? op->nentries_ : 1;
+		if ((uint64_t)f->count + k > UINT32_MAX || f->next_sequence > UINT64_MAX - k)
 			return SL_EBOUNDS;
 		add_len = op->entry_->len;
-		/* The sequence is patched into the pre-encoded entry (after its u32 length). */
-		st64(op->entry_->data + 4, f->next_sequence);
+		/* Sequences are patched into the pre-encoded entries (after each u32 length). */
+		size_t at = 0;
+		for (uint32_t i = 0; i < k; i++) {
+			st64(op->entry_->data + at + 4, f->next_sequence + i);
+			at += 4 + (size_t)ld32(op->entry_->data + at);
+		}
 		op->sequence = f->next_sequence;
-		nf.count++;
-		nf.next_sequence++;
+		nf.count += k;
+		nf.next_sequence += k;
 		break;
+	}
 	case SL_MANIFEST_DEQUEUE: {
 		struct sl_manifest_iter it;
 		struct sl_manifest_rec rec;
@@ -620,9 +626,48 @@ int sl_manifest_enqueue(struct sl_manifest *m, struct sl_manifest_op *op, const 
 		return SL_ENOMEM;
 	e->len = (uint32_t)sl_manifest_entry_encode(e->data, 0, location, ll, meta, nmeta);
 	op->entry_ = e;
+	op->nentries_ = 1;
 	int rc = start(m, op, SL_MANIFEST_ENQUEUE);
 	if (rc != 0) {
 		sl_buf_unref(e);
+		op->entry_ = NULL;
+	}
+	return rc;
+}
+
+int sl_manifest_enqueue_many(struct sl_manifest *m, struct sl_manifest_op *op,
+			     const struct sl_manifest_entry_in *e, uint32_t n)
+{
+	if (op->state_ != ST_IDLE)
+		return SL_EBUSY;
+	if (n == 0 || e == NULL)
+		return SL_EINVAL;
+	size_t len = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		size_t ll = e[i].location ? strlen(e[i].location) : 0;
+		if (ll == 0 || ll > SL_MANIFEST_LOCATION_MAX ||
+		    (e[i].nmeta > 0 && e[i].meta == NULL))
+			return SL_EINVAL;
+		size_t el = sl_manifest_entry_len(ll, e[i].meta, e[i].nmeta);
+		if (el - 4 > UINT32_MAX)
+			return SL_EINVAL;
+		len += el;
+	}
+	if (len > UINT32_MAX)
+		return SL_EINVAL;
+	struct sl_buf *b = sl_buf_alloc(len);
+	if (b == NULL)
+		return SL_ENOMEM;
+	size_t at = 0;
+	for (uint32_t i = 0; i < n; i++)
+		at += sl_manifest_entry_encode(b->data + at, 0, e[i].location,
+					       strlen(e[i].location), e[i].meta, e[i].nmeta);
+	b->len = (uint32_t)at;
+	op->entry_ = b;
+	op->nentries_ = n;
+	int rc = start(m, op, SL_MANIFEST_ENQUEUE);
+	if (rc != 0) {
+		sl_buf_unref(b);
 		op->entry_ = NULL;
 	}
 	return rc;

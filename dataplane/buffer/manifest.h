@@ -174,7 +174,8 @@ struct sl_manifest_op {
 	int state_;
 	struct sl_manifest *m_;
 	struct sl_obj_req req_;
-	struct sl_buf *entry_; /* ENQUEUE: the encoded entry, sequence patched per attempt */
+	struct sl_buf *entry_; /* ENQUEUE: the encoded entries, sequences patched per attempt */
+	uint32_t nentries_;    /* ENQUEUE: entries in entry_ */
 	uint64_t through_;
 	uint64_t delay_ns_;
 	uint64_t due_ns_;
@@ -209,6 +210,22 @@ int sl_manifest_read(struct sl_manifest *m, struct sl_manifest_op *op);
  */
 int sl_manifest_enqueue(struct sl_manifest *m, struct sl_manifest_op *op, const char *location,
 			const struct sl_manifest_meta *meta, uint32_t nmeta);
+
+/* One entry of sl_manifest_enqueue_many. */
+struct sl_manifest_entry_in {
+	const char *location;
+	const struct sl_manifest_meta *meta;
+	uint32_t nmeta;
+};
+
+/*
+ * Appends n entries (copied now) in ONE read-modify-write: they get consecutive sequences, the
+ * first in op->sequence, and all land or none does. A writer with many entries waiting pays one
+ * manifest read and write for all of them instead of one each. Errors as sl_manifest_enqueue;
+ * n == 0 is SL_EINVAL.
+ */
+int sl_manifest_enqueue_many(struct sl_manifest *m, struct sl_manifest_op *op,
+			     const struct sl_manifest_entry_in *e, uint32_t n);
 
 /*
  * Removes every entry with sequence <= through (none is fine: nothing is written). Requires the

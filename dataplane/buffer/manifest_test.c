@@ -344,6 +344,53 @@ static void enqueue_assigns_gapless_sequences(void **state)
 	sl_objstore_memory_destroy(s);
 }
 
+/* Several entries in one read-modify-write: consecutive sequences, metadata kept, one write
+ * even across a conflict, and the same start-time checks as a single enqueue. */
+static void enqueue_many_in_one_write(void **state)
+{
+	(void)state;
+	struct sl_objstore *s = sl_objstore_memory_new(NULL);
+	struct sl_manifest *p = client(s, 3);
+	assert_int_equal(enqueue(p, "a.batch", NULL), 0);
+	struct sl_manifest_meta meta = {5, 1700000000000, (const uint8_t *)"xy", 2};
+	struct sl_manifest_entry_in e[3] = {
+		{"b.batch", NULL, 0}, {"c.batch", &meta, 1}, {"d.batch", NULL, 0}};
+	sl_objstore_memory_force_precond(s, 1);
+	struct sl_manifest_op op = {0};
+	assert_int_equal(sl_manifest_enqueue_many(p, &op, e, 3), 0);
+	assert_int_equal(run(p, &op), 0);
+	assert_int_equal(op.sequence, 1);
+	assert_int_equal(op.attempts, 2);
+	assert_int_equal(op.footer.count, 4);
+	assert_int_equal(op.footer.next_sequence, 4);
+	char out[128];
+	struct sl_manifest_footer f;
+	list(s, out, sizeof(out), &f);
+	assert_string_equal(out, "0:a.batch,1:b.batch,2:c.batch,3:d.batch");
+	struct sl_obj_req r = {0};
+	r.op = SL_OBJ_GET;
+	r.key = KEY;
+	assert_int_equal(sl_objstore_run(s, &r), 0);
+	struct sl_manifest_iter it;
+	struct sl_manifest_rec rec;
+	assert_int_equal(sl_manifest_iter_init(&it, r.data->data, r.data->len, &f, NULL), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(sl_manifest_iter_next(&it, &rec, NULL), 0);
+	assert_int_equal(rec.meta_count, 1);
+	const uint8_t *cur = rec.meta;
+	struct sl_manifest_meta got;
+	assert_int_equal(sl_manifest_meta_next(&rec, &cur, &got), 0);
+	assert_int_equal(got.start_index, 5);
+	assert_int_equal(got.payload_len, 2);
+	assert_memory_equal(got.payload, "xy", 2);
+	sl_obj_req_reset(&r);
+	struct sl_manifest_entry_in bad[2] = {{"e.batch", NULL, 0}, {"", NULL, 0}};
+	assert_int_equal(sl_manifest_enqueue_many(p, &op, bad, 2), SL_EINVAL);
+	assert_int_equal(sl_manifest_enqueue_many(p, &op, e, 0), SL_EINVAL);
+	sl_manifest_free(p);
+	sl_objstore_memory_destroy(s);
+}
+
 /* queue.rs: should_read_entry_by_sequence (the client returns the bytes; the caller finds it) */
 static void should_read_entry_by_sequence(void **state)
 {
@@ -591,6 +638,7 @@ int main(void)
 		cmocka_unit_test(entry_encode_rejects_bad_locations),
 		cmocka_unit_test(should_initialize_consumer_and_increment_epoch),
 		cmocka_unit_test(enqueue_assigns_gapless_sequences),
+		cmocka_unit_test(enqueue_many_in_one_write),
 		cmocka_unit_test(should_read_entry_by_sequence),
 		cmocka_unit_test(should_peek_none_when_queue_is_empty),
 		cmocka_unit_test(should_fence_old_consumer),

@@ -72,6 +72,8 @@ void sl_producer_config_default(struct sl_producer_config *c)
 	c->compression = SL_BATCH_NONE;
 	sl_manifest_config_default(&c->manifest);
 	c->seed = 1;
+	c->max_buffered_bytes = 64u << 20;
+	c->max_buffered_entries = 1u << 20;
 }
 
 struct sl_producer *sl_producer_new(struct sl_objstore *s, const struct sl_producer_config *cfg)
@@ -104,6 +106,10 @@ struct sl_producer *sl_producer_new(struct sl_objstore *s, const struct sl_produ
 	p->cfg.manifest_key = p->manifest_key;
 	p->cfg.data_prefix = p->data_prefix;
 	p->rng = (cfg->seed * 0x9e3779b97f4a7c15ULL) | 1;
+	if (p->cfg.max_buffered_bytes == 0)
+		p->cfg.max_buffered_bytes = 64u << 20;
+	if (p->cfg.max_buffered_entries == 0)
+		p->cfg.max_buffered_entries = 1u << 20;
 	return p;
 }
 
@@ -357,6 +363,14 @@ int sl_producer_produce(struct sl_producer *p, struct sl_producer_call *call,
 		if (entries[i].iov_len > UINT32_MAX || (entries[i].iov_len && !entries[i].iov_base))
 			return SL_ERANGE;
 		bytes += entries[i].iov_len;
+	}
+	/* Without a bound a stalled store (a flush that never completes) lets the next batch grow
+	 * until memory runs out; refusing here hands the pressure back to the caller. */
+	if (p->state != P_IDLE && b->nents > 0 &&
+	    (b->size + bytes + meta_len > p->cfg.max_buffered_bytes ||
+	     (uint64_t)b->nents + n > p->cfg.max_buffered_entries)) {
+		p->stats.rejected_full++;
+		return SL_ENOSPC;
 	}
 	if (grow_bytes(&b->arena, &b->acap, b->alen + bytes) ||
 	    grow((void **)&b->ents, sizeof(*b->ents), &b->cents, b->nents + n) ||

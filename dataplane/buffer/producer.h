@@ -35,6 +35,15 @@ struct sl_producer_config {
 	enum sl_batch_compression compression;
 	struct sl_manifest_config manifest; /* retry policy; key replaced by manifest_key */
 	uint64_t seed; /* ULID randomness (deterministic for tests); default 1 */
+	/*
+	 * Backpressure: while a flush is in flight, the next batch takes produce calls only up to
+	 * these many entry + metadata bytes and entries; a call that would pass either limit fails
+	 * with SL_ENOSPC (counted in rejected_full) and the caller retries after a completion. A
+	 * call into an empty batch is always taken, so one call larger than the limit still goes.
+	 * Defaults 64 MiB and 1 Mi entries; 0 means the default.
+	 */
+	uint64_t max_buffered_bytes;
+	uint32_t max_buffered_entries;
 };
 
 struct sl_producer_stats {
@@ -46,6 +55,7 @@ struct sl_producer_stats {
 	uint64_t flush_failed;
 	uint64_t put_failed;
 	uint64_t enqueue_failed; /* objects left for the GC */
+	uint64_t rejected_full;	 /* produce calls refused with SL_ENOSPC (backpressure) */
 };
 
 /* One produce, flush or close call, owned by the caller. */
@@ -73,9 +83,10 @@ void sl_producer_free(struct sl_producer *p);
 /*
  * Adds n entries (copied) and the metadata payload (copied) as one call. Start errors (done not
  * called): SL_EINVAL (n == 0, NULL pointers), SL_EBUSY (call pending), SL_ECLOSED (closing or
- * closed), SL_ERANGE (meta or the batch over the u32 limits), SL_ENOMEM. Completion: 0 (durable)
- * or the error of the flush (object store errors, SL_EBUSY after manifest conflicts, the batch
- * encoder's).
+ * closed), SL_ERANGE (meta or the batch over the u32 limits), SL_ENOSPC (a flush is in flight and
+ * the next batch is full: max_buffered_bytes / max_buffered_entries), SL_ENOMEM. Completion: 0
+ * (durable) or the error of the flush (object store errors, SL_EBUSY after manifest conflicts, the
+ * batch encoder's).
  */
 int sl_producer_produce(struct sl_producer *p, struct sl_producer_call *call,
 			const struct iovec *entries, uint32_t n, const void *meta,

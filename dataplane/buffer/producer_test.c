@@ -339,6 +339,69 @@ static void flush_fails_at_every_step(void **state)
 
 /* Two producers flushing at the same time: one of the two conditional puts conflicts, is
  * retried after a backoff, and both batches end up listed. */
+/*
+ * Review fix: a stalled store (a flush that never completes) let the next batch grow without a
+ * bound. Now the calls past max_buffered_bytes / max_buffered_entries fail with SL_ENOSPC and
+ * are counted; before the fix every one of the 1000 calls below was taken.
+ */
+static void backpressure_while_store_stalls(void **state)
+{
+	(void)state;
+	struct sl_objstore *s = sl_objstore_memory_new(NULL);
+	struct sl_producer_config cfg;
+	sl_producer_config_default(&cfg);
+	cfg.manifest_key = MANIFEST;
+	cfg.flush_interval_ns = 3600 * SEC;
+	cfg.flush_size_bytes = 10;
+	cfg.max_buffered_bytes = 100;
+	cfg.max_buffered_entries = 8;
+	struct sl_producer *p = sl_producer_new(s, &cfg);
+	sl_objstore_memory_hold_until(s, UINT64_MAX);
+	static struct sl_producer_call calls[1000];
+	/* The first call reaches the flush size: its flush starts and stalls. */
+	assert_int_equal(produce1(p, &calls[0], "0123456789", NULL), 0);
+	assert_int_equal(sl_objstore_memory_pending(s), 1);
+	int taken = 1, refused = 0;
+	for (int i = 1; i < 1000; i++) {
+		int rc = produce1(p, &calls[i], "abcdefghij", NULL); /* 10 bytes each */
+		if (rc == 0)
+			taken++;
+		else if (rc == SL_ENOSPC)
+			refused++;
+		else
+			fail_msg("produce: %d", rc);
+	}
+	/* The entry bound (8) is reached before the byte bound (100). */
+	assert_int_equal(taken, 1 + 8);
+	assert_int_equal(refused, 1000 - taken);
+	struct sl_producer_stats st;
+	sl_producer_stats(p, &st);
+	assert_int_equal(st.rejected_full, (uint64_t)refused);
+	/* The store recovers: everything taken becomes durable, and calls are accepted again. */
+	sl_objstore_memory_hold_until(s, 0);
+	assert_int_equal(sl_producer_run(p, &calls[taken - 1], &now, STEP), 0);
+	for (int i = 0; i < taken; i++) {
+		assert_false(calls[i].pending_);
+		assert_int_equal(calls[i].result, 0);
+	}
+	assert_int_equal(produce1(p, &calls[taken], "again", NULL), 0);
+	assert_int_equal(flush(p), 0);
+	/* A byte bound: one call larger than the limit is still taken into an empty batch. */
+	sl_producer_free(p);
+	cfg.max_buffered_entries = 0; /* default */
+	cfg.max_buffered_bytes = 15;
+	p = sl_producer_new(s, &cfg);
+	sl_objstore_memory_hold_until(s, UINT64_MAX);
+	assert_int_equal(produce1(p, &calls[0], "0123456789", NULL), 0); /* flushing */
+	assert_int_equal(produce1(p, &calls[1], "0123456789abcdefghij", NULL), 0);
+	assert_int_equal(produce1(p, &calls[2], "x", NULL), SL_ENOSPC);
+	sl_objstore_memory_hold_until(s, 0);
+	assert_int_equal(flush(p), 0);
+	assert_int_equal(calls[1].result, 0);
+	sl_producer_free(p);
+	sl_objstore_memory_destroy(s);
+}
+
 static void two_producers_race(void **state)
 {
 	(void)state;
@@ -383,6 +446,7 @@ int main(void)
 		cmocka_unit_test(names_are_time_ordered_and_unique),
 		cmocka_unit_test(flush_fails_at_every_step),
 		cmocka_unit_test(two_producers_race),
+		cmocka_unit_test(backpressure_while_store_stalls),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,7 @@ enum sl_msg_type {
 	SL_MSG_SHUTDOWN = 6, /* the receiver should drain and stop */
 	SL_MSG_DREQ = 7,    /* obj is a durable request (durable/dshard.h); u32 0 asks, 1 answers */
 	SL_MSG_SEGMENT = 8, /* obj is a segment event for the metadata log, or its answer */
+	SL_MSG_OBJ_RELEASE = 9, /* obj is a durable object no segment references (struct sl_dobj) */
 };
 
 struct sl_msg {

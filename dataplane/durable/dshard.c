@@ -27,6 +27,7 @@ struct dpart {
 	uint32_t max_record_bytes;
 	uint32_t refs;
 	bool dead;
+	bool exported; /* its stream has --export: durable flushes go to the export queue */
 	/* Writes submitted to the coordinator and not yet applied: a dead partition's slot is
 	 * reused only once none is left, so a late write can never land in another partition. */
 	uint32_t writes_queued;
@@ -76,13 +77,21 @@ struct dstorage {
 	uint64_t req_id;
 };
 
-/* An object whose last segment went away: deleted, then freed. */
+/* A durable flush's export ranges waiting to be handed to the export queue (ring full). */
+struct dexport {
+	struct dexport *next;
+	struct sl_buf *ev;
+};
+
+/* An object whose last segment went away: deleted, then freed; or, with a GC (ops->release),
+ * waiting for room to be handed to it. */
 struct ddelete {
 	struct ddelete *next;
 	struct sl_dshard *ds;
 	struct sl_dobj *obj;
 	struct sl_obj_req req;
 	bool submitted;
+	bool to_gc;
 };
 
 struct sl_dshard {
@@ -102,6 +111,7 @@ struct sl_dshard {
 	uint32_t gets_inflight; /* object reads of fetches in flight */
 	struct dstorage *storage_head, *storage_tail;
 	struct ddelete *deletes;
+	struct dexport *exp_head, *exp_tail;
 	struct sl_dfetch *parked; /* every parked fetch, for timeouts */
 	uint64_t next_park_scan;
 	uint64_t seq;
@@ -113,6 +123,7 @@ struct sl_dshard {
 	bool stopping;
 	bool advancing, advance_again;
 	uint64_t now;
+	uint64_t next_retention; /* when retention is next applied (retention_run) */
 	struct sl_batch_zctx *zctx;
 	struct sl_dcons *cons; /* named consumers of the partitions owned here */
 	struct sl_dshard_stats st;
@@ -175,6 +186,11 @@ static void delete_done(struct sl_obj_req *req);
  * have failed). */
 static void object_delete(struct sl_dshard *ds, struct sl_dobj *o)
 {
+	const struct sl_dindex_ops *ix = ds->cfg.index;
+	if (ix->release != NULL && ix->release(ds->cfg.index_arg, o) == 0) {
+		ds->st.objects_released++;
+		return;
+	}
 	struct ddelete *d = calloc(1, sizeof(*d));
 	if (d == NULL) {
 		/* The object stays on disk until the next start's orphan sweep removes it. */
@@ -189,8 +205,26 @@ static void object_delete(struct sl_dshard *ds, struct sl_dobj *o)
 	d->req.user = d;
 	d->next = ds->deletes;
 	ds->deletes = d;
-	if (sl_objstore_submit(ds->cfg.store, &d->req) == 0)
+	d->to_gc = ix->release != NULL;
+	if (!d->to_gc && sl_objstore_submit(ds->cfg.store, &d->req) == 0)
 		d->submitted = true;
+}
+
+/* Hands the objects that waited for room to the GC, or submits their deletes. */
+static void deletes_retry(struct sl_dshard *ds)
+{
+	for (struct ddelete **pp = &ds->deletes; *pp;) {
+		struct ddelete *d = *pp;
+		if (d->to_gc && ds->cfg.index->release(ds->cfg.index_arg, d->obj) == 0) {
+			ds->st.objects_released++;
+			*pp = d->next;
+			free(d);
+			continue;
+		}
+		if (!d->to_gc && !d->submitted && sl_objstore_submit(ds->cfg.store, &d->req) == 0)
+			d->submitted = true;
+		pp = &d->next;
+	}
 }
 
 static void delete_done(struct sl_obj_req *req)
@@ -348,6 +382,7 @@ static int part_create(struct sl_dshard *ds, const struct sl_stream_def *d, uint
 	pt->stream_id = d->id;
 	pt->partition = p;
 	pt->max_record_bytes = d->max_record_bytes;
+	pt->exported = d->export_enabled;
 	pt->refs = 1;
 	struct sl_drec_part rp;
 	if (rec != NULL && sl_drecovery_take(rec, d->id, p, &rp) == 0) {
@@ -404,6 +439,7 @@ static int adopt_streams(struct sl_dshard *ds, struct sl_stream_set *set, struct
 /* ---- the coordinator's flusher ---- */
 
 static void advance(struct sl_dshard *ds);
+static void retention_run(struct sl_dshard *ds);
 
 static void put_done(struct sl_obj_req *req)
 {
@@ -581,6 +617,8 @@ static int fl_delta(void *arg, uint64_t req_id, void *frozen, uint64_t es, uint6
 	f->pub.status = SL_EAGAIN;
 	f->pub.shard_ctx = f;
 	f->pub.worker = ds->cfg.worker;
+	f->pub.obj_key = f->obj->key;
+	f->pub.obj_size = f->obj->size;
 	f->pub_submitted = false;
 	flush_submit(ds, f);
 	return 0;
@@ -648,6 +686,68 @@ static void flush_free(struct sl_dshard *ds, struct dflush *f)
 		sl_pstore_frozen_free(f->frozen);
 	obj_unref(ds, f->obj);
 	free(f);
+}
+
+/* Hands waiting export events over, in order; stops at the first refusal. */
+static void export_offer(struct sl_dshard *ds)
+{
+	while (ds->exp_head && ds->cfg.index->exported(ds->cfg.index_arg, ds->exp_head->ev) == 0) {
+		struct dexport *e = ds->exp_head;
+		ds->exp_head = e->next;
+		if (ds->exp_head == NULL)
+			ds->exp_tail = NULL;
+		free(e);
+	}
+}
+
+/*
+ * A flush just became durable: its ranges of --export streams go to the export queue as a
+ * segment event holding only them. Flushes become durable in order, so the export queue sees
+ * a worker's flushes in durability order. One allocation per flush, never per record.
+ */
+static void export_flush(struct sl_dshard *ds, const struct dflush *f)
+{
+	if (ds->cfg.index->exported == NULL)
+		return;
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < f->nranges; i++)
+		n += f->r[i].part->exported && !f->r[i].part->dead;
+	if (n == 0)
+		return;
+	struct sl_seg_range *r = calloc(n, sizeof(*r));
+	struct dexport *e = calloc(1, sizeof(*e));
+	struct sl_seg_event ev = {.boot = ds->cfg.boot,
+				  .worker = ds->cfg.worker,
+				  .seq = f->seq,
+				  .wall_ms = f->wall_ms,
+				  .object_size = f->obj->size,
+				  .nranges = n,
+				  .ranges = r};
+	snprintf(ev.key, sizeof(ev.key), "%s", f->obj->key);
+	uint32_t k = 0;
+	for (uint32_t i = 0; r && i < f->nranges; i++) {
+		const struct dpart *pt = f->r[i].part;
+		if (!pt->exported || pt->dead)
+			continue;
+		r[k++] = (struct sl_seg_range){pt->stream_id, pt->partition, f->r[i].first,
+					       f->r[i].count, f->r[i].off,   f->r[i].len,
+					       f->r[i].bytes};
+	}
+	if (r == NULL || e == NULL || sl_seg_encode(&ev, &e->ev) != 0) {
+		/* The records stay durable and readable; only their export entry is lost. */
+		ds->st.export_failed++;
+		free(r);
+		free(e);
+		return;
+	}
+	free(r);
+	ds->st.exports++;
+	if (ds->exp_tail)
+		ds->exp_tail->next = e;
+	else
+		ds->exp_head = e;
+	ds->exp_tail = e;
+	export_offer(ds);
 }
 
 /* Applies flush results in flush order: written as each object write completes, durable as
@@ -718,6 +818,7 @@ static void advance(struct sl_dshard *ds)
 				pt->durable = f->r[i].first + f->r[i].count;
 				wake_list(ds, &pt->parked_durable);
 			}
+			export_flush(ds, f);
 			flush_free(ds, f);
 		}
 		while (!ds->failed && ds->storage_head &&
@@ -1497,6 +1598,10 @@ int sl_dshard_new(const struct sl_dshard_config *cfg, struct sl_stream_set *stre
 		sl_dshard_free(ds);
 		return rc;
 	}
+	/* What recovery found is subject to retention before the first request: expired
+	 * segments are dropped now, so the retained start is right from the start. */
+	retention_run(ds);
+	ds->next_retention = now_ns + SL_DSHARD_RETENTION_NS;
 	*out = ds;
 	return 0;
 }
@@ -1556,6 +1661,71 @@ static void rebuild(struct sl_dshard *ds)
 			wake_list(ds, &ds->slots[s]->parked_applied);
 }
 
+/* ---- retention ---- */
+
+/*
+ * Drops the oldest segments of a partition that its stream's retention no longer keeps: by
+ * age, every segment flushed (wall_ms, the time of its newest record) before wall_ms - age; by
+ * bytes, the oldest ones while what stays is still at least retention_bytes. Whole segments
+ * only, and only durable ones: a segment still in flight is never the oldest worth dropping.
+ * The retained start moves up to the first segment kept; fetches below it get
+ * OFFSET_OUT_OF_RANGE, and reads in flight start over (trunc_gen), so a reader in the middle of
+ * a dropped segment gets that error on its next fetch. Returns the segments dropped.
+ */
+static uint32_t part_retain(struct sl_dshard *ds, struct dpart *pt, const struct sl_stream_def *d,
+			    uint64_t wall_ms)
+{
+	uint32_t n = sl_dseg_expired(pt->segs, pt->nsegs, pt->durable, pt->seg_bytes,
+				     d->retention_age_ns / MS, d->retention_bytes, wall_ms);
+	uint64_t bytes = pt->seg_bytes;
+	for (uint32_t i = 0; i < n; i++)
+		bytes -= pt->segs[i].len;
+	if (n == 0)
+		return 0;
+	const struct sl_dseg *last = &pt->segs[n - 1];
+	uint64_t start = last->first + last->count;
+	ds->st.segments_expired += n;
+	ds->st.bytes_expired += pt->seg_bytes - bytes;
+	if (start > pt->start) {
+		ds->st.records_expired += start - pt->start;
+		pt->start = start;
+	}
+	/* The memory tail's copies below the start are unreadable now: free them too. */
+	sl_pstore_drop_below(ds->ps, pt->slot, pt->start);
+	pt->trunc_gen++;
+	cache_drop(ds, pt);
+	for (uint32_t i = 0; i < n; i++)
+		obj_unref(ds, pt->segs[i].obj);
+	memmove(pt->segs, pt->segs + n, (pt->nsegs - n) * sizeof(pt->segs[0]));
+	pt->nsegs -= n;
+	pt->seg_bytes = bytes;
+	return n;
+}
+
+/* Applies every stream's retention to the partitions this shard owns. Cheap: it stops at the
+ * first segment kept, and it runs once per SL_DSHARD_RETENTION_NS, never per request. */
+static void retention_run(struct sl_dshard *ds)
+{
+	uint64_t wall_ms = (uint64_t)((int64_t)ds->now + ds->cfg.wall_offset_ns) / MS;
+	for (uint32_t s = 0; s < ds->cfg.max_partitions; s++) {
+		struct dpart *pt = ds->slots[s];
+		if (pt == NULL || pt->dead || pt->nsegs == 0)
+			continue;
+		const struct sl_stream_def *d = sl_stream_set_find_id(ds->streams, pt->stream_id);
+		if (d == NULL || (d->retention_age_ns == 0 && d->retention_bytes == 0))
+			continue;
+		part_retain(ds, pt, d, wall_ms);
+	}
+}
+
+static bool retention_any(const struct sl_stream_set *set)
+{
+	for (uint32_t i = 0; i < set->count; i++)
+		if (set->defs[i].retention_age_ns || set->defs[i].retention_bytes)
+			return true;
+	return false;
+}
+
 uint64_t sl_dshard_poll(struct sl_dshard *ds, uint64_t now_ns)
 {
 	SL_ASSERT_OWNER(ds);
@@ -1567,9 +1737,8 @@ uint64_t sl_dshard_poll(struct sl_dshard *ds, uint64_t now_ns)
 	for (struct dflush *f = ds->fifo_head; f; f = f->next)
 		if (!f->put_submitted || !f->pub_submitted)
 			flush_submit(ds, f);
-	for (struct ddelete *d = ds->deletes; d; d = d->next)
-		if (!d->submitted && sl_objstore_submit(ds->cfg.store, &d->req) == 0)
-			d->submitted = true;
+	deletes_retry(ds);
+	export_offer(ds);
 	uint64_t next = UINT64_MAX;
 	if (ds->failed && ds->fifo_head == NULL && !ds->stopping)
 		rebuild(ds);
@@ -1584,8 +1753,16 @@ uint64_t sl_dshard_poll(struct sl_dshard *ds, uint64_t now_ns)
 		if (ds->next_park_scan < next)
 			next = ds->next_park_scan;
 	}
-	if (ds->failed || ds->deletes || ds->fifo_head || cons_left)
+	if (ds->failed || ds->deletes || ds->fifo_head || ds->exp_head || cons_left)
 		next = next < now_ns + MS ? next : now_ns + MS;
+	if (retention_any(ds->streams)) {
+		if (now_ns >= ds->next_retention) {
+			ds->next_retention = now_ns + SL_DSHARD_RETENTION_NS;
+			retention_run(ds);
+		}
+		if (ds->next_retention < next)
+			next = ds->next_retention;
+	}
 	return next;
 }
 
@@ -1617,6 +1794,12 @@ void sl_dshard_free(struct sl_dshard *ds)
 	expire_parked(ds, true);
 	sl_dcons_free(ds->cons);
 	ds->cons = NULL;
+	while (ds->exp_head) {
+		struct dexport *e = ds->exp_head;
+		ds->exp_head = e->next;
+		sl_buf_unref(e->ev);
+		free(e);
+	}
 	/* Waiters and queued writes are answered by the coordinator's free. */
 	sl_coord_free(ds->co);
 	ds->co = NULL;
@@ -1749,6 +1932,12 @@ const struct sl_stat_field sl_dshard_stats_fields[] = {
 	SL_STAT_U(T, events_failed, NULL),
 	SL_STAT_U(T, rebuilds, NULL),
 	SL_STAT_U(T, object_read_errors, NULL),
+	SL_STAT_U(T, objects_released, NULL),
+	SL_STAT_U(T, segments_expired, NULL),
+	SL_STAT_U(T, records_expired, NULL),
+	SL_STAT_U(T, bytes_expired, NULL),
+	SL_STAT_U(T, exports, NULL),
+	SL_STAT_U(T, export_failed, NULL),
 	SL_STAT_G(T, flushes_in_flight, NULL),
 	/* The partition store's keys go beside the shard's (as they always have); the
 	 * coordinator's carry its name. */

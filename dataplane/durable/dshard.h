@@ -62,6 +62,10 @@ struct sl_dseg_pub {
 	int64_t meta_offset;	/* the event's offset in the log, when status is 0 */
 	uint16_t worker;	/* the shard it came from, for routing the answer */
 	void *shard_ctx;	/* the shard's own (its flush) */
+	/* The object the event names (alive until the pub is back): whoever serves the pub
+	 * learns of a new live object here (the retention GC, buffer/retgc.h). */
+	const char *obj_key;
+	uint64_t obj_size;
 	/* Scratch space for the server. */
 	struct sl_metalog_pub mpub;
 	struct sl_waiter waiter;
@@ -73,6 +77,18 @@ struct sl_dindex_ops {
 	/* Publishes pub; it comes back through sl_dshard_index_done. Returns 0, or an error
 	 * (then pub stays the caller's and the flush fails with it). */
 	int (*publish)(void *arg, struct sl_dseg_pub *pub);
+	/*
+	 * The last reference to an object went (retention dropped its last segment, a stream was
+	 * deleted, a flush failed): o is handed over, to be deleted after the GC's grace period
+	 * and freed with sl_dobj_free. Returns 0, or SL_ENOSPC (o stays the shard's; it asks
+	 * again from its poll). NULL: the shard deletes the object itself, at once.
+	 */
+	int (*release)(void *arg, struct sl_dobj *o);
+	/* Optional: a flush with ranges of --export streams became durable. ev is a segment event
+	 * (segment.h bytes, one reference) holding only those ranges, for the export queue
+	 * (durable/export.h). Returns 0 (the reference was taken), or an error (ev stays the
+	 * caller's: the shard offers it again from its next poll, keeping the order). */
+	int (*exported)(void *arg, struct sl_buf *ev);
 };
 
 /* ---- requests ---- */
@@ -196,6 +212,11 @@ struct sl_dconsumer {
 
 /* ---- configuration ---- */
 
+/* How often a shard applies its streams' retention (dshard.c, retention_run): retention is
+ * measured in seconds and bytes of whole segments, so once a second is precise enough and
+ * costs nothing on the request path. */
+#define SL_DSHARD_RETENTION_NS (1000ull * 1000 * 1000)
+
 struct sl_dshard_config {
 	uint16_t worker;
 	uint64_t boot; /* this start's number: names objects and orders segment events */
@@ -306,6 +327,11 @@ struct sl_dshard_stats {
 	uint64_t events_published, events_failed;
 	uint64_t rebuilds; /* write paths rebuilt after a storage failure */
 	uint64_t object_read_errors;
+	/* Retention: segments dropped from the index, their records and object bytes. */
+	uint64_t segments_expired, records_expired, bytes_expired;
+	uint64_t objects_released; /* handed to the GC (sl_dindex_ops.release) */
+	uint64_t exports;	   /* durable flushes handed to the export queue */
+	uint64_t export_failed;	   /* not handed over (out of memory) */
 	uint32_t flushes_in_flight;
 	struct sl_pstore_stats pstore;
 	struct sl_coord_stats coord;

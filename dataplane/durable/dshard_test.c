@@ -10,6 +10,7 @@
 #include "drivers/metalog/local.h"
 #include "drivers/objstore/localdir.h"
 #include "drivers/objstore/memory.h"
+#include "buffer/retgc.h"
 #include "durable/dshard.h"
 
 #include <stdio.h>
@@ -44,6 +45,28 @@ static int ix_publish(void *arg, struct sl_dseg_pub *pub)
 
 static const struct sl_dindex_ops index_ops = {.publish = ix_publish};
 
+/* With a GC, as io lcore 0 runs it: published objects become live, released ones dead. */
+static struct sl_retgc *gc;
+
+static int ix_release(void *arg, struct sl_dobj *o)
+{
+	(void)arg;
+	assert_int_equal(sl_retgc_release(gc, o->key, 1, now), 0);
+	sl_dobj_free(o);
+	return 0;
+}
+
+static const struct sl_dindex_ops gc_index_ops = {.publish = ix_publish, .release = ix_release};
+
+static void index_done(struct sl_dseg_pub *p)
+{
+	if (gc != NULL && p->status == 0)
+		assert_int_equal(sl_retgc_live(gc, p->obj_key, p->obj_size, 1, p->meta_partition,
+					       p->meta_offset),
+				 0);
+	sl_dshard_index_done(ds, p, now);
+}
+
 /* Publishes waiting on the durable log store (by metalog pub). */
 static struct sl_dseg_pub *on_store[4096];
 static int non_store;
@@ -74,7 +97,7 @@ static void pump_index(void)
 		}
 		p->status = rc;
 		p->meta_offset = off;
-		sl_dshard_index_done(ds, p, now);
+		index_done(p);
 	}
 	if (mlocal == NULL)
 		return;
@@ -89,7 +112,7 @@ static void pump_index(void)
 		p->status = rc;
 		p->meta_offset = p->mpub.offset;
 		on_store[i] = on_store[--non_store];
-		sl_dshard_index_done(ds, p, now);
+		index_done(p);
 	}
 }
 
@@ -100,6 +123,8 @@ static void turn(void)
 	pump_index();
 	sl_dshard_poll(ds, now);
 	pump_index();
+	if (gc != NULL)
+		sl_retgc_poll(gc, now);
 }
 
 static void turns(int n)
@@ -198,6 +223,8 @@ static int teardown(void **state)
 	(void)state;
 	if (ds)
 		stop_shard();
+	sl_retgc_free(gc);
+	gc = NULL;
 	free_log();
 	sl_objstore_destroy(store);
 	sl_stream_set_unref(streams);
@@ -839,6 +866,318 @@ static void restart_recovers_every_durable_record(void **state)
 	free(p);
 }
 
+/* ---- retention ---- */
+
+/* The stream set with stream 1's retention set (age in ms, bytes per partition). */
+static struct sl_stream_set *with_retention(uint64_t age_ms, uint64_t bytes, uint64_t version)
+{
+	struct sl_stream_def d[2] = {streams->defs[0], streams->defs[1]};
+	for (int i = 0; i < 2; i++)
+		if (d[i].id == 1) {
+			d[i].retention_age_ns = age_ms * MS;
+			d[i].retention_bytes = bytes;
+		}
+	struct sl_stream_set *set = sl_stream_set_new(d, 2, version);
+	assert_non_null(set);
+	return set;
+}
+
+/* k durable produces of 5 records each to stream 1 partition 0: k segments of equal size. */
+static void produce_segments(int k, int from)
+{
+	for (int i = 0; i < k; i++) {
+		char tag[16];
+		snprintf(tag, sizeof(tag), "s%d", from + i);
+		struct prod *p = produce(1, 0, SL_LP_DURABLE, tag, 5);
+		wait_done(&p->done);
+		assert_int_equal(p->p.h.code, 0);
+		free(p);
+	}
+}
+
+static struct sl_dpart_info part0(void)
+{
+	struct sl_dpart_info info[2];
+	assert_int_equal(sl_dshard_describe(ds, 1, info, 2), 2);
+	return info[0];
+}
+
+/* Fetches from offset (explicitly) and expects OFFSET_OUT_OF_RANGE naming earliest. */
+static void expect_out_of_range(uint64_t offset, uint64_t earliest)
+{
+	struct fet *f = fetch(1, 0, SL_DFETCH_START_AT, offset, SL_LP_ISO_DURABLE, 0);
+	wait_done(&f->done);
+	assert_int_equal(f->f.h.code, SL_LP_ERR_OFFSET_OUT_OF_RANGE);
+	assert_int_equal(f->f.h.detail, earliest);
+	fet_free(f);
+	f = fetch(1, 0, SL_DFETCH_OFFSET, offset, SL_LP_ISO_DURABLE, 0);
+	wait_done(&f->done);
+	assert_int_equal(f->f.h.code, SL_LP_ERR_OFFSET_OUT_OF_RANGE);
+	assert_int_equal(f->f.h.detail, earliest);
+	fet_free(f);
+}
+
+static void expect_earliest(uint64_t earliest, const char *tag)
+{
+	struct fet *f = fetch(1, 0, SL_DFETCH_EARLIEST, 0, SL_LP_ISO_DURABLE, 0);
+	wait_done(&f->done);
+	assert_int_equal(f->f.h.code, 0);
+	assert_int_equal(f->f.first, earliest);
+	assert_true(f->f.count >= 1);
+	expect_rec(f, 0, tag, 0);
+	fet_free(f);
+}
+
+static uint64_t memory_objects(void)
+{
+	struct sl_objstore_memory_stats ms;
+	sl_objstore_memory_stats(store, &ms);
+	return ms.objects;
+}
+
+static void retention_by_bytes_keeps_at_least_the_limit(void **state)
+{
+	(void)state;
+	produce_segments(6, 0);
+	struct sl_dpart_info i = part0();
+	assert_int_equal(i.objects, 6);
+	assert_int_equal(i.start, 0);
+	uint64_t seg = i.object_bytes / 6;
+	/* Two and a half segments' worth: the oldest go while at least that much stays, so
+	 * three stay. */
+	struct sl_stream_set *set = with_retention(0, seg * 5 / 2, 2);
+	assert_int_equal(sl_dshard_set_streams(ds, set, now), 0);
+	sl_stream_set_unref(set);
+	now += SL_DSHARD_RETENTION_NS;
+	turns(20);
+	i = part0();
+	assert_int_equal(i.objects, 3);
+	assert_int_equal(i.start, 15);
+	assert_int_equal(i.durable, 30);
+	assert_int_equal(i.mem_records, 15); /* the memory tail lost its copies below 15 too */
+	assert_true(i.object_bytes >= seg * 5 / 2);
+	expect_out_of_range(0, 15);
+	expect_out_of_range(14, 15);
+	expect_earliest(15, "s3");
+	/* The dropped segments' objects are gone from the store (no GC hook: at once). */
+	assert_int_equal(memory_objects(), 3);
+	struct sl_dshard_stats st;
+	sl_dshard_stats(ds, &st);
+	assert_int_equal(st.segments_expired, 3);
+	assert_int_equal(st.records_expired, 15);
+	/* Partition 1 and stream 2 had nothing and lost nothing. */
+	struct sl_dpart_info info[2];
+	sl_dshard_describe(ds, 1, info, 2);
+	assert_int_equal(info[1].start, 0);
+}
+
+static void retention_by_age_drops_segments_flushed_before_the_limit(void **state)
+{
+	(void)state;
+	struct sl_stream_set *set = with_retention(1000, 0, 2);
+	assert_int_equal(sl_dshard_set_streams(ds, set, now), 0);
+	sl_stream_set_unref(set);
+	produce_segments(2, 0);
+	now += 600 * MS;
+	produce_segments(1, 2);
+	now += 500 * MS; /* the first two are 1.1 s old, the third 0.5 s */
+	turns(20);
+	struct sl_dpart_info i = part0();
+	assert_int_equal(i.start, 10);
+	assert_int_equal(i.objects, 1);
+	expect_out_of_range(9, 10);
+	expect_earliest(10, "s2");
+	now += 1000 * MS;
+	turns(20);
+	/* Everything expired, but the newest segment stays (it says where offsets continue). */
+	i = part0();
+	assert_int_equal(i.start, 10);
+	assert_int_equal(i.objects, 1);
+	struct prod *p = produce(1, 0, SL_LP_DURABLE, "later", 1);
+	wait_done(&p->done);
+	assert_int_equal(p->p.first_offset, 15);
+	free(p);
+}
+
+static void recovery_applies_retention(void **state)
+{
+	(void)state;
+	sl_dshard_free(ds);
+	ds = NULL;
+	free_log();
+	sl_objstore_destroy(store);
+	char objs[128];
+	snprintf(objs, sizeof(objs), "%s/objects", dir);
+	assert_int_equal(mkdir(objs, 0700), 0);
+	assert_int_equal(sl_localdir_open(objs, NULL, &store), 0);
+	make_log(true);
+	struct sl_dshard_config c = config();
+	assert_int_equal(sl_dshard_new(&c, streams, NULL, now, &ds), 0);
+	produce_segments(6, 0);
+	uint64_t seg = part0().object_bytes / 6;
+	stop_shard();
+	free_log();
+	sl_objstore_destroy(store);
+
+	assert_int_equal(sl_localdir_open(objs, NULL, &store), 0);
+	make_log(true);
+	struct sl_stream_set *set = with_retention(0, seg * 2, 2);
+	struct sl_drecovery *rec;
+	assert_int_equal(sl_drecovery_new(set, &rec), 0);
+	list_into(rec);
+	events_into(rec);
+	assert_int_equal(sl_drecovery_finish(rec), 0);
+	/* The expired segments are not indexed: their objects are orphans, which the daemon's
+	 * start-up deletes. */
+	struct sl_drecovery_stats rs;
+	sl_drecovery_stats(rec, &rs);
+	assert_int_equal(rs.expired, 4);
+	assert_int_equal(rs.orphans, 4);
+	c = config();
+	c.store = store;
+	c.boot = 4;
+	assert_int_equal(sl_dshard_new(&c, set, rec, now, &ds), 0);
+	sl_drecovery_free(rec);
+	sl_stream_set_unref(set);
+	/* Before any request: the retained start is already past what retention dropped. */
+	struct sl_dpart_info i = part0();
+	assert_int_equal(i.start, 20);
+	assert_int_equal(i.objects, 2);
+	expect_out_of_range(19, 20);
+	expect_earliest(20, "s4");
+}
+
+static void expired_objects_wait_out_the_gc_grace_period(void **state)
+{
+	(void)state;
+	stop_shard();
+	struct sl_retgc_config gcc;
+	sl_retgc_config_default(&gcc);
+	gcc.store = store;
+	gcc.grace_ns = 5000 * MS;
+	assert_int_equal(sl_retgc_new(&gcc, &gc), 0);
+	struct sl_dshard_config c = config();
+	c.index = &gc_index_ops;
+	assert_int_equal(sl_dshard_new(&c, streams, NULL, now, &ds), 0);
+	produce_segments(4, 0);
+	struct sl_retgc_stats gs;
+	sl_retgc_stats(gc, &gs);
+	assert_int_equal(gs.objects_live, 4);
+	assert_int_equal(sl_retgc_trim_point(gc, 1), 0); /* worker 1's events: partition 1 */
+	uint64_t seg = part0().object_bytes / 4;
+	struct sl_stream_set *set = with_retention(0, seg, 2);
+	assert_int_equal(sl_dshard_set_streams(ds, set, now), 0);
+	sl_stream_set_unref(set);
+	now += SL_DSHARD_RETENTION_NS;
+	turns(20);
+	/* Out of the index at once, but the objects stay for the grace period. */
+	assert_int_equal(part0().start, 15);
+	expect_out_of_range(0, 15);
+	sl_retgc_stats(gc, &gs);
+	assert_int_equal(gs.objects_dead, 3);
+	assert_int_equal(memory_objects(), 4);
+	now += 5000 * MS;
+	turns(20);
+	assert_int_equal(memory_objects(), 1);
+	sl_retgc_stats(gc, &gs);
+	assert_int_equal(gs.gc_deleted, 3);
+	assert_int_equal(gs.objects_live, 1);
+	/* The first three events name deleted objects: the log may drop them. */
+	assert_int_equal(sl_retgc_trim_point(gc, 1), 3);
+	expect_earliest(15, "s3");
+}
+
+/* ---- the export hook ---- */
+
+static struct sl_buf *exported_evs[256];
+static int nexported;
+static int refuse_exports;
+
+static int ix_exported(void *arg, struct sl_buf *ev)
+{
+	(void)arg;
+	if (refuse_exports > 0) {
+		refuse_exports--;
+		return SL_ENOSPC; /* a full ring: the shard offers it again later */
+	}
+	assert_true(nexported < 256);
+	exported_evs[nexported++] = ev;
+	return 0;
+}
+
+static const struct sl_dindex_ops export_index_ops = {.publish = ix_publish,
+						      .exported = ix_exported};
+
+/* Durable flushes of an --export stream reach the hook once each, in durability order, with
+ * only that stream's ranges; a refused hand-over is offered again without reordering. */
+static void durable_flushes_of_export_streams_are_handed_over(void **state)
+{
+	(void)state;
+	stop_shard();
+	sl_stream_set_unref(streams);
+	struct sl_stream_def d[2];
+	memset(d, 0, sizeof(d));
+	d[0].id = 1;
+	snprintf(d[0].name, sizeof(d[0].name), "orders");
+	d[0].partitions = 2;
+	d[0].max_record_bytes = 1000;
+	d[0].export_enabled = true;
+	d[1].id = 2;
+	snprintf(d[1].name, sizeof(d[1].name), "clicks");
+	d[1].partitions = 1;
+	d[1].max_record_bytes = 1000;
+	streams = sl_stream_set_new(d, 2, 1);
+	struct sl_dshard_config c = config();
+	c.index = &export_index_ops;
+	assert_int_equal(sl_dshard_new(&c, streams, NULL, now, &ds), 0);
+	nexported = 0;
+	refuse_exports = 3;
+	/* Flush 1: both streams; flush 2: clicks only (nothing to export); flush 3: orders. */
+	struct prod *a = produce(1, 0, SL_LP_DURABLE, "a", 2);
+	struct prod *b = produce(2, 0, SL_LP_DURABLE, "b", 1);
+	struct prod *e = produce(1, 1, SL_LP_DURABLE, "e", 1);
+	wait_done(&a->done);
+	wait_done(&b->done);
+	wait_done(&e->done);
+	struct prod *f = produce(2, 0, SL_LP_DURABLE, "f", 1);
+	wait_done(&f->done);
+	struct prod *g = produce(1, 1, SL_LP_DURABLE, "g", 3);
+	wait_done(&g->done);
+	turns(10);
+	assert_int_equal(refuse_exports, 0);
+	struct sl_dshard_stats st;
+	sl_dshard_stats(ds, &st);
+	assert_int_equal(st.exports, (uint64_t)nexported);
+	assert_true(nexported >= 2);
+	uint64_t seq = 0, next[2] = {0, 0};
+	for (int i = 0; i < nexported; i++) {
+		struct sl_seg_event ev;
+		assert_int_equal(
+			sl_seg_decode(exported_evs[i]->data, exported_evs[i]->len, &ev, NULL), 0);
+		assert_int_equal(ev.boot, 3);
+		assert_int_equal(ev.worker, 1);
+		assert_true(ev.seq > seq); /* in flush order */
+		seq = ev.seq;
+		for (uint32_t k = 0; k < ev.nranges; k++) {
+			const struct sl_seg_range *r = &ev.ranges[k];
+			assert_int_equal(r->stream_id, 1); /* clicks never goes out */
+			assert_int_equal(r->first, next[r->partition]);
+			next[r->partition] = r->first + r->count;
+			assert_true(r->off + r->len <= ev.object_size);
+		}
+		sl_seg_event_release(&ev);
+		sl_buf_unref(exported_evs[i]);
+	}
+	/* Every record of orders went out exactly once, in offset order per partition. */
+	assert_int_equal(next[0], 2);
+	assert_int_equal(next[1], 4);
+	free(a);
+	free(b);
+	free(e);
+	free(f);
+	free(g);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -855,6 +1194,11 @@ int main(void)
 		T(deleting_a_stream_drops_its_partitions_and_objects),
 		T(stop_makes_applied_records_durable),
 		T(restart_recovers_every_durable_record),
+		T(retention_by_bytes_keeps_at_least_the_limit),
+		T(retention_by_age_drops_segments_flushed_before_the_limit),
+		T(recovery_applies_retention),
+		T(expired_objects_wait_out_the_gc_grace_period),
+		T(durable_flushes_of_export_streams_are_handed_over),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

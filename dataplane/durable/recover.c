@@ -7,9 +7,17 @@
 #include "core/err.h"
 #include "core/u64map.h"
 
+/* An event and where the metadata log holds it (partition -1: not said). The event comes first:
+ * the sort compares it through a struct sl_seg_event pointer. */
+struct rev {
+	struct sl_seg_event ev;
+	int32_t mpart;
+	int64_t moff;
+};
+
 struct sl_drecovery {
 	struct sl_stream_set *streams;
-	struct sl_seg_event *events;
+	struct rev *events;
 	size_t nevents, events_cap;
 	struct sl_dobj **objs; /* each holds the recovery's own reference */
 	size_t nobjs, objs_cap;
@@ -19,6 +27,7 @@ struct sl_drecovery {
 	struct sl_u64map part_index; /* stream_id * SL_STREAM_MAX_PARTITIONS + partition -> idx */
 	const char **orphans;
 	struct sl_drecovery_stats st;
+	uint64_t wall_ms;
 	bool finished;
 };
 
@@ -69,19 +78,44 @@ int sl_drecovery_add_object(struct sl_drecovery *r, const char *key, uint64_t si
 	return 0;
 }
 
-int sl_drecovery_add_event(struct sl_drecovery *r, const uint8_t *p, size_t n, const char **why)
+int sl_drecovery_add_event_at(struct sl_drecovery *r, const uint8_t *p, size_t n,
+			      int32_t meta_partition, int64_t meta_offset, const char **why)
 {
 	if (r == NULL || r->finished)
 		return SL_EINVAL;
 	if (grow((void **)&r->events, &r->events_cap, r->nevents, sizeof(*r->events)) != 0)
 		return SL_ENOMEM;
-	int rc = sl_seg_decode(p, n, &r->events[r->nevents], why);
+	struct rev *e = &r->events[r->nevents];
+	int rc = sl_seg_decode(p, n, &e->ev, why);
 	if (rc != 0)
 		return rc;
-	r->st.ranges += r->events[r->nevents].nranges;
+	e->mpart = meta_partition;
+	e->moff = meta_offset;
+	r->st.ranges += e->ev.nranges;
 	r->nevents++;
 	r->st.events++;
 	return 0;
+}
+
+int sl_drecovery_add_event(struct sl_drecovery *r, const uint8_t *p, size_t n, const char **why)
+{
+	return sl_drecovery_add_event_at(r, p, n, -1, 0, why);
+}
+
+static struct sl_dobj *obj_find(const struct sl_drecovery *r, const char *key);
+
+void sl_drecovery_each_live(const struct sl_drecovery *r,
+			    void (*fn)(void *arg, const char *key, uint64_t size,
+				       int32_t meta_partition, int64_t meta_offset),
+			    void *arg)
+{
+	for (size_t i = 0; r != NULL && i < r->nevents; i++) {
+		const struct rev *e = &r->events[i];
+		const struct sl_dobj *o = obj_find(r, e->ev.key);
+		/* Indexed: a segment holds a reference besides the recovery's own. */
+		if (o != NULL && __atomic_load_n(&o->refs, __ATOMIC_RELAXED) > 1)
+			fn(arg, o->key, o->size, e->mpart, e->moff);
+	}
 }
 
 static int obj_cmp(const void *a, const void *b)
@@ -172,6 +206,14 @@ static int apply_range(struct sl_drecovery *r, const struct sl_seg_event *ev,
 	struct sl_drec_part *pt = part_get(r, g->stream_id, g->partition, g->first, &rc);
 	if (pt == NULL)
 		return rc;
+	if (g->first > pt->end && pt->nsegs == 0 && pt->missing_n > 0 &&
+	    pt->missing_end == g->first) {
+		/* The ranges before this one were deleted by retention (see recover.h). */
+		r->st.void_missing -= pt->missing_n;
+		r->st.expired += pt->missing_n;
+		pt->missing_n = 0;
+		pt->start = pt->end = g->first;
+	}
 	if (g->first > pt->end) {
 		r->st.gaps++;
 		return 0;
@@ -183,6 +225,12 @@ static int apply_range(struct sl_drecovery *r, const struct sl_seg_event *ev,
 	struct sl_dobj *o = obj_find(r, ev->key);
 	if (o == NULL || o->size < g->off + g->len) {
 		r->st.void_missing++;
+		if (pt->nsegs == 0) {
+			if (pt->missing_end != g->first)
+				pt->missing_n = 0;
+			pt->missing_n++;
+			pt->missing_end = g->first + g->count;
+		}
 		return 0;
 	}
 	if (pt->nsegs == pt->cap) {
@@ -202,8 +250,37 @@ static int apply_range(struct sl_drecovery *r, const struct sl_seg_event *ev,
 						 .wall_ms = ev->wall_ms,
 						 .obj = o};
 	pt->end = g->first + g->count;
+	pt->missing_end = pt->missing_n = 0;
 	r->st.applied++;
 	return 0;
+}
+
+void sl_drecovery_set_wall(struct sl_drecovery *r, uint64_t wall_ms)
+{
+	r->wall_ms = wall_ms;
+}
+
+/* Drops what the stream's retention no longer keeps, so it is never indexed. */
+static void retain(struct sl_drecovery *r, struct sl_drec_part *pt)
+{
+	const struct sl_stream_def *d = sl_stream_set_find_id(r->streams, pt->stream_id);
+	if (d == NULL || pt->nsegs == 0)
+		return;
+	uint64_t bytes = 0;
+	for (uint32_t i = 0; i < pt->nsegs; i++)
+		bytes += pt->segs[i].len;
+	uint32_t n = sl_dseg_expired(pt->segs, pt->nsegs, pt->end, bytes,
+				     d->retention_age_ns / 1000000, d->retention_bytes, r->wall_ms);
+	if (n == 0)
+		return;
+	for (uint32_t i = 0; i < n; i++)
+		sl_dobj_unref(pt->segs[i].obj); /* the recovery's own reference keeps it alive */
+	uint64_t start = pt->segs[n - 1].first + pt->segs[n - 1].count;
+	memmove(pt->segs, pt->segs + n, (pt->nsegs - n) * sizeof(pt->segs[0]));
+	pt->nsegs -= n;
+	if (pt->nsegs == 0)
+		pt->start = start; /* end is where the last segment ended: start == end */
+	r->st.expired += n;
 }
 
 int sl_drecovery_finish(struct sl_drecovery *r)
@@ -219,7 +296,7 @@ int sl_drecovery_finish(struct sl_drecovery *r)
 	if (r->nevents)
 		qsort(r->events, r->nevents, sizeof(*r->events), ev_cmp);
 	for (size_t i = 0; i < r->nevents; i++) {
-		const struct sl_seg_event *ev = &r->events[i];
+		const struct sl_seg_event *ev = &r->events[i].ev;
 		for (uint32_t k = 0; k < ev->nranges; k++) {
 			int rc = apply_range(r, ev, &ev->ranges[k]);
 			if (rc != 0)
@@ -228,6 +305,7 @@ int sl_drecovery_finish(struct sl_drecovery *r)
 	}
 	for (size_t i = 0; i < r->nparts; i++) {
 		struct sl_drec_part *pt = &r->parts[i];
+		retain(r, pt);
 		pt->start = pt->nsegs ? pt->segs[0].first : pt->end;
 		r->st.partitions += pt->nsegs > 0;
 	}
@@ -291,7 +369,7 @@ void sl_drecovery_free(struct sl_drecovery *r)
 		if (sl_dobj_unref(r->objs[i]))
 			sl_dobj_free(r->objs[i]);
 	for (size_t i = 0; i < r->nevents; i++)
-		sl_seg_event_release(&r->events[i]);
+		sl_seg_event_release(&r->events[i].ev);
 	free(r->events);
 	free(r->objs);
 	free(r->parts);
@@ -311,6 +389,7 @@ const struct sl_stat_field sl_drecovery_stats_fields[] = {
 	SL_STAT_U(T, unknown, NULL),
 	SL_STAT_U(T, gaps, NULL),
 	SL_STAT_AS(T, void_missing, "void", NULL),
+	SL_STAT_U(T, expired, NULL),
 	SL_STAT_U(T, truncations, NULL),
 	SL_STAT_U(T, objects, NULL),
 	SL_STAT_U(T, orphans, NULL),

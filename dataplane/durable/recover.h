@@ -31,7 +31,10 @@
  *     void and end stays at its first offset.
  *
  * The first event of a partition sets its start. Events of streams the catalogue does not
- * hold (deleted) are ignored.
+ * hold (deleted) are ignored. Retention deletes objects from a partition's front: a run of
+ * ranges at the front whose objects are missing, followed by a range that continues right
+ * after them, was expired (a crash only loses the newest flushes, and a later flush after one
+ * starts at the rolled-back end, not after them): the partition starts after the run.
  */
 struct sl_drecovery;
 
@@ -46,6 +49,7 @@ struct sl_drecovery_stats {
 	uint64_t objects;      /* objects listed */
 	uint64_t orphans;      /* listed objects no segment references */
 	uint64_t partitions;   /* partitions with at least one segment */
+	uint64_t expired;      /* ranges retention dropped (now, or before: objects deleted) */
 };
 /* Its members, for status and the counter sums (core/stats.h). */
 extern const struct sl_stat_field sl_drecovery_stats_fields[];
@@ -62,8 +66,28 @@ int sl_drecovery_add_object(struct sl_drecovery *r, const char *key, uint64_t si
  * that recovery must not guess about) with *why naming the field, or SL_ENOMEM. */
 int sl_drecovery_add_event(struct sl_drecovery *r, const uint8_t *p, size_t n, const char **why);
 
-/* Orders the events and rebuilds every partition. Call once, after every add. Returns 0 or
- * SL_ENOMEM. */
+/* The wall clock (ms) that retention by age measures against (0, the default: only retention by
+ * bytes applies). Call before sl_drecovery_finish. */
+void sl_drecovery_set_wall(struct sl_drecovery *r, uint64_t wall_ms);
+
+/* The same, for the record at (meta_partition, meta_offset) of the metadata log: after finish,
+ * sl_drecovery_each_live says which live object each such event names. */
+int sl_drecovery_add_event_at(struct sl_drecovery *r, const uint8_t *p, size_t n,
+			      int32_t meta_partition, int64_t meta_offset, const char **why);
+
+/* After finish (and while the recovery still holds its objects): calls fn for every event whose
+ * object is indexed (some segment references it), in (boot, worker, seq) order, with the
+ * object and the event's position (partition -1 when added without one). The retention GC is
+ * filled from this (buffer/retgc.h). */
+void sl_drecovery_each_live(const struct sl_drecovery *r,
+			    void (*fn)(void *arg, const char *key, uint64_t size,
+				       int32_t meta_partition, int64_t meta_offset),
+			    void *arg);
+
+/* Orders the events and rebuilds every partition, then applies each stream's retention (the
+ * rule of sl_dseg_expired, the one the owner worker applies): expired segments are not
+ * indexed and their objects, if nothing else references them, become orphans. Call once, after
+ * every add. Returns 0 or SL_ENOMEM. */
 int sl_drecovery_finish(struct sl_drecovery *r);
 
 /* A recovered partition. segs[0 .. nsegs) are contiguous from start to end and each holds a
@@ -74,6 +98,10 @@ struct sl_drec_part {
 	uint64_t start, end;
 	uint32_t nsegs, cap;
 	struct sl_dseg *segs;
+	/* While nothing is kept yet: the end of the run of ranges whose objects are missing at
+	 * the front, which retention deleted if the next range continues after them. */
+	uint64_t missing_end;
+	uint64_t missing_n; /* ranges in that run, counted void until recognised */
 };
 
 /* The partition's recovered state, or NULL when the log holds nothing of it (it starts empty

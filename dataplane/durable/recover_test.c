@@ -190,6 +190,93 @@ static void ranges_after_a_void_one_are_skipped(void **state)
 	assert_int_equal(st.gaps, 1);
 }
 
+static void objects_retention_deleted_at_the_front_move_the_start(void **state)
+{
+	(void)state;
+	/* data/a and data/b were deleted by retention before the restart; data/c remains. */
+	object("data/c", 100);
+	object("data/d", 100);
+	event(1, 1, "data/a", 1, 0, 0, 10);
+	event(1, 2, "data/b", 1, 0, 10, 10);
+	event(1, 3, "data/c", 1, 0, 20, 10);
+	event(1, 4, "data/d", 1, 0, 30, 10);
+	assert_int_equal(sl_drecovery_finish(rec), 0);
+	const struct sl_drec_part *pt = part(1, 0);
+	expect_segs(pt, 2, (uint64_t[]){20, 30}, (uint64_t[]){10, 10},
+		    (const char *[]){"data/c", "data/d"});
+	assert_int_equal(pt->start, 20);
+	assert_int_equal(pt->end, 40);
+	struct sl_drecovery_stats st;
+	sl_drecovery_stats(rec, &st);
+	assert_int_equal(st.expired, 2);
+	assert_int_equal(st.void_missing, 0);
+	assert_int_equal(st.gaps, 0);
+}
+
+static void note_live(void *arg, const char *key, uint64_t size, int32_t mpart, int64_t moff)
+{
+	char *out = arg;
+	(void)size;
+	char one[64];
+	snprintf(one, sizeof(one), "%s@%d:%d ", key, (int)mpart, (int)moff);
+	strcat(out, one);
+}
+
+static void live_objects_are_named_with_their_events(void **state)
+{
+	(void)state;
+	object("data/b", 100);
+	object("data/c", 100);
+	object("data/z", 100); /* never indexed: an orphan */
+	const char *keys[3] = {"data/a", "data/b", "data/c"};
+	for (int i = 0; i < 3; i++) {
+		struct sl_seg_range r = {1, 0, (uint64_t)i * 10, 10, 0, 100, 100};
+		struct sl_seg_event ev = {.boot = 1,
+					  .worker = 0,
+					  .seq = (uint64_t)i + 1,
+					  .wall_ms = 1,
+					  .object_size = 100,
+					  .nranges = 1,
+					  .ranges = &r};
+		snprintf(ev.key, sizeof(ev.key), "%s", keys[i]);
+		struct sl_buf *b;
+		assert_int_equal(sl_seg_encode(&ev, &b), 0);
+		assert_int_equal(sl_drecovery_add_event_at(rec, b->data, b->len, 5, 40 + i, NULL),
+				 0);
+		sl_buf_unref(b);
+	}
+	assert_int_equal(sl_drecovery_finish(rec), 0);
+	char out[256] = "";
+	sl_drecovery_each_live(rec, note_live, out);
+	/* data/a was deleted by retention before; data/z is named by no event. */
+	assert_string_equal(out, "data/b@5:41 data/c@5:42 ");
+}
+
+static void retention_applies_at_recovery(void **state)
+{
+	(void)state;
+	sl_drecovery_free(rec);
+	struct sl_stream_def d = *sl_stream_set_find_id(streams, 1);
+	d.retention_age_ns = 1000 * 1000000ull; /* 1 s */
+	struct sl_stream_set *set = sl_stream_set_new(&d, 1, 2);
+	assert_int_equal(sl_drecovery_new(set, &rec), 0);
+	sl_stream_set_unref(set);
+	object("data/a", 100);
+	object("data/b", 100);
+	object("data/c", 100);
+	event(1, 1, "data/a", 1, 0, 0, 10);  /* wall 1001 */
+	event(1, 2, "data/b", 1, 0, 10, 10); /* wall 1002 */
+	event(1, 3, "data/c", 1, 0, 20, 10); /* wall 1003 */
+	sl_drecovery_set_wall(rec, 2002);
+	assert_int_equal(sl_drecovery_finish(rec), 0);
+	const struct sl_drec_part *pt = part(1, 0);
+	expect_segs(pt, 1, (uint64_t[]){20}, (uint64_t[]){10}, (const char *[]){"data/c"});
+	assert_int_equal(pt->start, 20);
+	assert_true(is_orphan("data/a"));
+	assert_true(is_orphan("data/b"));
+	assert_false(is_orphan("data/c"));
+}
+
 static void a_rollback_truncates_what_was_never_acknowledged(void **state)
 {
 	(void)state;
@@ -314,6 +401,9 @@ int main(void)
 		T(a_missing_object_voids_its_event),
 		T(a_short_object_is_missing_too),
 		T(ranges_after_a_void_one_are_skipped),
+		T(objects_retention_deleted_at_the_front_move_the_start),
+		T(retention_applies_at_recovery),
+		T(live_objects_are_named_with_their_events),
 		T(a_rollback_truncates_what_was_never_acknowledged),
 		T(a_void_rollback_still_truncates),
 		T(deleted_streams_leave_orphans_unless_shared),

@@ -228,3 +228,23 @@ void sl_dobj_free(struct sl_dobj *o)
 {
 	free(o);
 }
+
+uint32_t sl_dseg_expired(const struct sl_dseg *segs, uint32_t n, uint64_t durable, uint64_t bytes,
+			 uint64_t age_ms, uint64_t keep_bytes, uint64_t wall_ms)
+{
+	uint32_t k = 0;
+	/* The newest segment always stays: it is what says where the partition's offsets
+	 * continue, here and, once the metadata log is trimmed, after a restart. */
+	while (k + 1 < n) {
+		const struct sl_dseg *s = &segs[k];
+		if (s->first + s->count > durable)
+			break;
+		bool old = age_ms > 0 && s->wall_ms + age_ms <= wall_ms;
+		bool over = keep_bytes > 0 && bytes - s->len >= keep_bytes;
+		if (!old && !over)
+			break;
+		bytes -= s->len;
+		k++;
+	}
+	return k;
+}

@@ -100,4 +100,15 @@ struct sl_dseg {
 	struct sl_dobj *obj;
 };
 
+/*
+ * Retention, the one rule the owner worker and recovery share: how many of a partition's
+ * oldest segments segs[0 .. n) go. By age (age_ms > 0), every segment flushed at or before
+ * wall_ms - age_ms (its wall_ms is its newest record's); by bytes (keep_bytes > 0), the oldest
+ * while the object bytes that stay (bytes in all, minus the dropped ones) are still at least
+ * keep_bytes. Whole segments only, from the oldest on, never one that ends above durable, and
+ * never the newest (like a log's active segment: it says where the offsets continue).
+ */
+uint32_t sl_dseg_expired(const struct sl_dseg *segs, uint32_t n, uint64_t durable, uint64_t bytes,
+			 uint64_t age_ms, uint64_t keep_bytes, uint64_t wall_ms);
+
 #endif

@@ -382,6 +382,31 @@ int sl_pstore_part_reset(struct sl_pstore *ps, uint32_t p, uint64_t next)
 	return 0;
 }
 
+uint64_t sl_pstore_drop_below(struct sl_pstore *ps, uint32_t p, uint64_t below)
+{
+	if (p >= ps->cfg.partitions)
+		return 0;
+	struct sl_pstore_part *pt = &ps->parts[p];
+	if (below > pt->flushed)
+		below = pt->flushed;
+	uint64_t first = pt->first;
+	/* Every flushed record in memory is in one of p's eviction entries, oldest first: each
+	 * gives up the bytes of the records dropped from it. An entry left empty is popped by the
+	 * next eviction like any other. */
+	for (uint32_t i = 0; i < ps->fifo_len && pt->first < below; i++) {
+		struct sl_pstore_evict *e = &ps->fifo[(ps->fifo_head + i) % ps->fifo_cap];
+		if (e->partition != p)
+			continue;
+		while (pt->first < below && pt->first < e->end) {
+			uint32_t len = pt->recs[pt->first & pt->mask].len;
+			part_drop(ps, pt, pt->first + 1);
+			e->bytes -= len;
+			ps->flushed_bytes -= len;
+		}
+	}
+	return pt->first - first;
+}
+
 int sl_pstore_bounds(const struct sl_pstore *ps, uint32_t p, uint64_t *first, uint64_t *next)
 {
 	if (p >= ps->cfg.partitions)

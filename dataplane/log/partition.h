@@ -142,6 +142,15 @@ uint64_t sl_pstore_part_bytes(const struct sl_pstore *ps, uint32_t p, uint64_t *
 int sl_pstore_part_reset(struct sl_pstore *ps, uint32_t p, uint64_t next);
 
 /*
+ * Drops partition p's flushed records below offset below from memory (retention moved the
+ * partition's start past them: nobody may read them any more). Unflushed records are never
+ * dropped: below is clamped to the flushed end. The records leave records_in_memory and
+ * bytes_in_memory (not counted as evicted) and the eviction queue's byte counts, so the budget
+ * stays exact. Returns the records dropped; 0 for a partition out of range.
+ */
+uint64_t sl_pstore_drop_below(struct sl_pstore *ps, uint32_t p, uint64_t below);
+
+/*
  * A live reader of one partition: backlog from its start offset (while in memory), then every
  * record as soon as it is applied. Held by value.
  */

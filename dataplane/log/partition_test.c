@@ -369,6 +369,36 @@ static void count_wake(struct sl_waiter *w)
 	wakes++;
 }
 
+static void dropping_below_a_start_keeps_the_budget_exact(void **state)
+{
+	(void)state;
+	make(2, 300);
+	done_append(produce(0, 10, 10, 1)); /* p0 [0, 10): 100 bytes */
+	done_append(produce(1, 10, 10, 2)); /* p1 [0, 10): 100 bytes */
+	flush_all();
+	done_append(produce(0, 5, 10, 3)); /* p0 [10, 15): flushed */
+	flush_all();
+	done_append(produce(0, 5, 10, 4)); /* p0 [15, 20): not flushed */
+	/* Retention moved p0's start to 12: [0, 12) goes, from two eviction entries. */
+	assert_int_equal(sl_pstore_drop_below(ps, 0, 12), 12);
+	assert_part(0, 12, 20, 80);
+	assert_mem(18, 180);
+	/* Never an unflushed record. */
+	assert_int_equal(sl_pstore_drop_below(ps, 0, 100), 3);
+	assert_part(0, 15, 20, 50);
+	assert_int_equal(sl_pstore_drop_below(ps, 7, 100), 0);
+	/* The budget still counts exactly what is flushed and in memory: p1's 100 bytes. A
+	 * flush of p0's 50 and 300 more evicts only down to the budget. */
+	done_append(produce(1, 30, 10, 5));
+	flush_all();
+	struct sl_pstore_stats st;
+	sl_pstore_stats(ps, &st);
+	assert_int_equal(st.bytes_in_memory, 300);
+	assert_int_equal(st.records_evicted, 15);
+	struct sl_slice s;
+	assert_int_equal(sl_pstore_record(ps, 0, 14, &s), SL_ERANGE);
+}
+
 static void reset_restarts_a_partition_with_exact_counters(void **state)
 {
 	(void)state;
@@ -473,6 +503,7 @@ int main(void)
 		cmocka_unit_test_teardown(empty_records_count_toward_the_size_threshold, teardown),
 		cmocka_unit_test(range_count_is_64_bit),
 		cmocka_unit_test_teardown(reset_restarts_a_partition_with_exact_counters, teardown),
+		cmocka_unit_test_teardown(dropping_below_a_start_keeps_the_budget_exact, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,6 +26,10 @@ struct sl_stream_def {
 	uint64_t retention_age_ns; /* 0: keep forever */
 	uint64_t retention_bytes;  /* per partition; 0: no limit */
 	uint64_t created_wall_ns;
+	/* Batch export (docs/operator.md, "Export streams"): each durable flush of the stream is
+	 * listed in its manifest queue "export/<name>/manifest" for `shardctl export`. */
+	bool export_enabled;
+	uint64_t export_max_age_ns; /* 0: batches stay pinned until acknowledged */
 };
 
 struct sl_stream_set {

@@ -266,7 +266,33 @@ static int ix_publish(void *arg, struct sl_dseg_pub *pub)
 	return 0;
 }
 
-static const struct sl_dindex_ops index_ops = {.publish = ix_publish};
+/* An object no segment references any more goes to the retention GC on io lcore 0 (beside
+ * the metadata log, on the same ring as the segment events), which deletes it after the grace
+ * period. */
+static int ix_release(void *arg, struct sl_dobj *o)
+{
+	struct sl_worker *w = arg;
+	struct sl_msg m = {.type = SL_MSG_OBJ_RELEASE, .obj = o};
+	if (sl_ring_send(w->cfg.ml_to, &m, 1) != 1)
+		return SL_ENOSPC; /* the shard tries again from its poll */
+	return 0;
+}
+
+/* A durable flush of --export streams: to the io core owning the metadata log, on the same
+ * ring as segment events (u32 1 tells them apart), so it follows this worker's earlier events. */
+static int ix_exported(void *arg, struct sl_buf *ev)
+{
+	struct sl_worker *w = arg;
+	struct sl_msg m = {.type = SL_MSG_SEGMENT, .u32 = 1, .obj = ev};
+	if (sl_ring_send(w->cfg.ml_to, &m, 1) != 1)
+		return SL_ENOSPC; /* the shard offers it again from its poll */
+	if (w->cfg.ml_bell)
+		sl_bell_ring(w->cfg.ml_bell);
+	return 0;
+}
+
+static const struct sl_dindex_ops index_ops = {
+	.publish = ix_publish, .release = ix_release, .exported = ix_exported};
 
 /* Receives durable requests and answers from the other workers, the metadata log's answers,
  * and sends the answers that waited for ring space. Returns the messages handled. */
