@@ -68,6 +68,7 @@ enum sl_ctl_exit {
 	SL_CTL_EXIT_FAIL = 1,	 /* the daemon answered "ok":false */
 	SL_CTL_EXIT_USAGE = 2,	 /* bad command line */
 	SL_CTL_EXIT_CONNECT = 3, /* no daemon, timeout, broken connection */
+	SL_CTL_EXIT_FENCED = 4,	 /* a newer instance (same consumer name) took over */
 };
 
 /* Global options, parsed by shardctl's main before a subcommand runs. */

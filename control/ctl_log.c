@@ -991,6 +991,12 @@ struct cpart {
 	uint32_t partition;
 	bool started, done;
 	uint64_t next;
+	/* Named consumers: the offset after the last record printed, the last position sent in
+	 * a COMMIT, and the last one the server confirmed durable. */
+	uint64_t processed;
+	bool processed_set;
+	uint64_t commit_sent, commit_ok;
+	bool commit_sent_set, commit_ok_set;
 };
 
 struct cons {
@@ -1007,6 +1013,13 @@ struct cons {
 	const char *end;
 	bool explicit_from; /* --from OFFSET: tells the two out-of-range cases apart */
 	uint64_t from_offset;
+	/* --name: commit every commit_every records or commit_interval_ns. */
+	const char *name;
+	uint64_t commit_every, commit_interval_ns;
+	uint64_t since_commit, last_commit_ns;
+	uint32_t commits_out; /* COMMITs not answered yet */
+	uint64_t commits_ok, commit_errors;
+	bool fenced;
 };
 
 static struct cpart *cpart_find(struct cons *c, uint32_t partition)
@@ -1135,6 +1148,11 @@ static void c_started(void *user, uint32_t partition, uint64_t offset)
 	 * consecutiveness check from its offset. */
 	cp->started = true;
 	cp->next = offset;
+	if (!cp->processed_set) {
+		/* Where a named consumer starts is its position until it reads more. */
+		cp->processed = offset;
+		cp->processed_set = true;
+	}
 }
 
 static void c_records(void *user, const struct sl_lp_records *m)
@@ -1185,6 +1203,11 @@ static void c_records(void *user, const struct sl_lp_records *m)
 		}
 		c->records++;
 		c->bytes += r.n;
+		c->since_commit++;
+		if (cp) {
+			cp->processed = off + 1;
+			cp->processed_set = true;
+		}
 		if (c->count && c->records >= c->count) {
 			c->stop = true;
 			c->end = "count";
@@ -1203,6 +1226,16 @@ static void c_error(void *user, const struct sl_lp_error *e)
 {
 	struct cons *c = user;
 	c->failed = true;
+	if (e->code == SL_LP_ERR_FENCED) {
+		c->fenced = true;
+		if (c->commits_out > 0 && e->partition == SL_LP_NO_PARTITION)
+			c->commits_out--; /* a refused COMMIT */
+		fprintf(stderr, "%s: consume: %.*s; stopping\n", c->prog, (int)e->reason.n,
+			(const char *)e->reason.p);
+		c->stop = true;
+		c->end = "fenced";
+		return;
+	}
 	if (e->code == SL_LP_ERR_UNKNOWN_STREAM) {
 		fprintf(stderr, "%s: no stream named %s\n", c->prog, c->stream);
 		c->stop = true;
@@ -1268,6 +1301,39 @@ static void c_end(void *user, uint64_t code, uint64_t detail)
 	c->end = code == SL_LOGCLIENT_ERR_CLOSED ? "closed" : "ended";
 }
 
+static void c_commit_ok(void *user, uint32_t partition, uint64_t offset)
+{
+	struct cons *c = user;
+	if (c->commits_out > 0)
+		c->commits_out--;
+	c->commits_ok++;
+	struct cpart *cp = cpart_find(c, partition);
+	if (cp != NULL) {
+		cp->commit_ok = offset;
+		cp->commit_ok_set = true;
+	}
+}
+
+/* Commits the position of every partition that moved since its last commit. */
+static void commit_positions(struct cons *c, uint64_t now)
+{
+	for (uint32_t i = 0; i < c->nparts; i++) {
+		struct cpart *cp = &c->parts[i];
+		if (!cp->processed_set || (cp->commit_sent_set && cp->commit_sent == cp->processed))
+			continue;
+		int rc = sl_logclient_commit(c->sub, cp->partition, cp->processed);
+		if (rc != 0) {
+			c->commit_errors++;
+			continue;
+		}
+		cp->commit_sent = cp->processed;
+		cp->commit_sent_set = true;
+		c->commits_out++;
+	}
+	c->since_commit = 0;
+	c->last_commit_ns = now;
+}
+
 static void consume_summary(struct cons *c, uint64_t elapsed)
 {
 	double s = secs(elapsed);
@@ -1281,6 +1347,17 @@ static void consume_summary(struct cons *c, uint64_t elapsed)
 			printf("%s\"%u\":%llu", first ? "" : ",", c->parts[i].partition,
 			       (unsigned long long)c->parts[i].next);
 			first = false;
+		}
+		if (c->name != NULL) {
+			printf("},\"consumer\":\"%s\",\"committed\":{", c->name);
+			first = true;
+			for (uint32_t i = 0; i < c->nparts; i++) {
+				if (!c->parts[i].commit_ok_set)
+					continue;
+				printf("%s\"%u\":%llu", first ? "" : ",", c->parts[i].partition,
+				       (unsigned long long)c->parts[i].commit_ok);
+				first = false;
+			}
 		}
 		printf("},\"gaps\":%llu,\"duplicates\":%llu,\"unstarted\":%llu,"
 		       "\"latency_us\":{\"samples\":%llu,\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,"
@@ -1330,6 +1407,9 @@ int sl_ctl_consume_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 		{"timeout", required_argument, NULL, 't'},
 		{"isolation", required_argument, NULL, 'I'},
 		{"json", no_argument, NULL, 'j'},
+		{"name", required_argument, NULL, 'N'},
+		{"commit-every", required_argument, NULL, 'E'},
+		{"commit-interval", required_argument, NULL, 'T'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *prog = cli->prog, *cmd = "consume";
@@ -1338,6 +1418,9 @@ int sl_ctl_consume_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 	c.prog = prog;
 	c.end = "interrupted";
 	uint8_t from = SL_LP_START_EARLIEST, isolation = SL_LP_ISO_DURABLE;
+	bool from_given = false, commit_opts = false;
+	uint64_t commit_ms = 1000;
+	c.commit_every = 1000;
 	uint64_t from_offset = 0, timeout_s = 0, v;
 	uint32_t *want = NULL, nwant = 0;
 	int ch, rc = SL_CTL_EXIT_USAGE;
@@ -1358,7 +1441,12 @@ int sl_ctl_consume_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 			break;
 		}
 		case 'F':
-			if (strcmp(optarg, "earliest") == 0) {
+			from_given = true;
+			if (strcmp(optarg, "committed") == 0) {
+				from = SL_LP_START_COMMITTED_OR_EARLIEST;
+			} else if (strcmp(optarg, "committed-or-latest") == 0) {
+				from = SL_LP_START_COMMITTED_OR_LATEST;
+			} else if (strcmp(optarg, "earliest") == 0) {
 				from = SL_LP_START_EARLIEST;
 			} else if (strcmp(optarg, "latest") == 0) {
 				from = SL_LP_START_LATEST;
@@ -1366,8 +1454,9 @@ int sl_ctl_consume_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 				from = SL_LP_START_OFFSET;
 				if (optarg[0] < '0' || optarg[0] > '9') {
 					fprintf(stderr,
-						"%s: consume: --from: '%s' is not earliest, latest "
-						"or an offset\n",
+						"%s: consume: --from: '%s' is not earliest, "
+						"latest, "
+						"committed, committed-or-latest or an offset\n",
 						prog, optarg);
 					bad = 1;
 				} else {
@@ -1397,6 +1486,19 @@ int sl_ctl_consume_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 			break;
 		case 'j':
 			c.json = true;
+			break;
+		case 'N':
+			c.name = optarg;
+			break;
+		case 'E':
+			commit_opts = true;
+			bad = parse_u64(prog, cmd, "commit-every", optarg, 0, UINT64_MAX,
+					&c.commit_every);
+			break;
+		case 'T':
+			commit_opts = true;
+			bad = parse_u64(prog, cmd, "commit-interval", optarg, 0, 86400000,
+					&commit_ms);
 			break;
 		default:
 			consume_usage(prog);
@@ -1428,6 +1530,27 @@ int sl_ctl_consume_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 		free(want);
 		return SL_CTL_EXIT_USAGE;
 	}
+	/* The server's rule for consumer names (durable/dcons.h): a stream name, and no leading
+	 * ".sl-", which object stores keep for themselves. */
+	if (c.name != NULL &&
+	    (!sl_stream_name_valid(c.name, strlen(c.name)) || strncmp(c.name, ".sl-", 4) == 0)) {
+		fprintf(stderr,
+			"%s: consume: --name: '%s' is not a valid consumer name (1 to 249 of "
+			"A-Z a-z 0-9 . _ -, not . or .., not starting with .sl-)\n",
+			prog, c.name);
+		free(want);
+		return SL_CTL_EXIT_USAGE;
+	}
+	if (c.name == NULL && (commit_opts || from == SL_LP_START_COMMITTED_OR_EARLIEST ||
+			       from == SL_LP_START_COMMITTED_OR_LATEST)) {
+		fprintf(stderr, "%s: consume: %s needs --name\n", prog,
+			commit_opts ? "--commit-every/--commit-interval" : "--from committed");
+		free(want);
+		return SL_CTL_EXIT_USAGE;
+	}
+	if (c.name != NULL && !from_given)
+		from = SL_LP_START_COMMITTED_OR_EARLIEST;
+	c.commit_interval_ns = commit_ms * MS;
 	c.timeout_ns = timeout_s * SEC;
 	c.lat.b = calloc(HIST_N, sizeof(*c.lat.b));
 	struct sl_client *cl = NULL;
@@ -1479,9 +1602,16 @@ int sl_ctl_consume_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 		.on_removed = c_removed,
 		.on_error = c_error,
 		.on_end = c_end,
+		.on_commit_ok = c_commit_ok,
 	};
 	struct sl_lp_bytes name = {(const uint8_t *)c.stream, strlen(c.stream)};
-	rc = sl_logclient_subscribe(lc, name, isolation, starts, nwant, &scb, &c, &c.sub);
+	if (c.name != NULL) {
+		struct sl_lp_bytes consumer = {(const uint8_t *)c.name, strlen(c.name)};
+		rc = sl_logclient_subscribe_named(lc, consumer, name, isolation, starts, nwant,
+						  &scb, &c, &c.sub);
+	} else {
+		rc = sl_logclient_subscribe(lc, name, isolation, starts, nwant, &scb, &c, &c.sub);
+	}
 	if (rc != 0) {
 		fprintf(stderr, "%s: consume: cannot subscribe: %s\n", prog, sl_strerror(rc));
 		rc = SL_CTL_EXIT_FAIL;
@@ -1489,10 +1619,15 @@ int sl_ctl_consume_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 	}
 	uint64_t start = sl_clock_now_ns();
 	c.last_record_ns = start;
+	c.last_commit_ns = start;
 	struct keepalive ka = {0, 0};
 	while (!c.stop && !interrupted) {
 		uint64_t wait = 100 * MS, now = sl_clock_now_ns();
 		keepalive(&ka, lc, c.stream, now);
+		if (c.name != NULL &&
+		    ((c.commit_every && c.since_commit >= c.commit_every) ||
+		     (c.commit_interval_ns && now - c.last_commit_ns >= c.commit_interval_ns)))
+			commit_positions(&c, now);
 		if (c.timeout_ns) {
 			if (now - c.last_record_ns >= c.timeout_ns) {
 				c.stop = true;
@@ -1507,6 +1642,20 @@ int sl_ctl_consume_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 		fflush(stdout);
 	}
 	uint64_t elapsed = sl_clock_now_ns() - start;
+	if (c.name != NULL && !c.fenced) {
+		/* A clean exit commits where it got to and waits (5 s at most) for the server to
+		 * make it durable, so the next run with this name resumes right after. */
+		interrupted = 0;
+		commit_positions(&c, sl_clock_now_ns());
+		uint64_t until = sl_clock_now_ns() + 5 * SEC;
+		while (c.commits_out > 0 && !c.fenced && !interrupted && sl_clock_now_ns() < until)
+			sl_client_run(cl, 50 * MS);
+		if (c.commits_out > 0 && !c.fenced) {
+			fprintf(stderr, "%s: consume: %u commits not confirmed at exit\n", prog,
+				c.commits_out);
+			c.failed = true;
+		}
+	}
 	sl_logclient_unsubscribe(c.sub);
 	if (c.count && c.records < c.count && strcmp(c.end, "timeout") == 0) {
 		fprintf(stderr, "%s: consume: no record for %llu s; got %llu of %llu\n", prog,
@@ -1515,7 +1664,7 @@ int sl_ctl_consume_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 		c.failed = true;
 	}
 	consume_summary(&c, elapsed);
-	rc = c.failed ? SL_CTL_EXIT_FAIL : SL_CTL_EXIT_OK;
+	rc = c.fenced ? SL_CTL_EXIT_FENCED : c.failed ? SL_CTL_EXIT_FAIL : SL_CTL_EXIT_OK;
 done:
 	log_disconnect(cl, lc);
 out:

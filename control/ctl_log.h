@@ -40,14 +40,25 @@ int sl_ctl_consume_main(const struct sl_ctl_cli *cli, int argc, char **argv);
 	"their records and are printed once per kind. Exit status: 0 every record acknowledged,\n" \
 	"1 some failed, 2 bad usage, 3 cannot connect."
 #define SL_CTL_CONSUME_USAGE                                                                       \
-	"URL STREAM [--partition P]... [--from earliest|latest|OFFSET] [--count N] "               \
-	"[--timeout S] [--isolation durable|applied] [--json]"
+	"URL STREAM [--partition P]... [--from earliest|latest|OFFSET|committed|"                  \
+	"committed-or-latest] [--name NAME [--commit-every N] [--commit-interval MS]] "            \
+	"[--count N] [--timeout S] [--isolation durable|applied] [--json]"
 #define SL_CTL_CONSUME_HELP                                                                        \
 	"Subscribes to STREAM on URL (shardline://HOST:PORT) and prints its records as they\n"     \
 	"arrive: the backlog from the start offset, then live records.\n"                          \
 	"  --partition P   read partition P (repeatable; default: every partition)\n"              \
 	"  --from F        start at the earliest retained offset (default), at the latest\n"       \
-	"                  (only new records), or at OFFSET, in every partition\n"                 \
+	"                  (only new records), or at OFFSET, in every partition; with --name\n"    \
+	"                  also committed (the default with --name: where NAME last committed,\n"  \
+	"                  else earliest) or committed-or-latest\n"                                \
+	"  --name NAME     consume as the named consumer NAME: the server keeps its committed\n"   \
+	"                  position per partition; a newer consumer of the same name fences\n"     \
+	"                  this one (exit status 4)\n"                                             \
+	"  --commit-every N  with --name: commit after N records (default 1000; 0: only by\n"      \
+	"                  time and at exit)\n"                                                    \
+	"  --commit-interval MS  with --name: commit at least every MS ms (default 1000;\n"        \
+	"                  0: off). Positions are also committed at a clean exit (--count,\n"      \
+	"                  --timeout, Ctrl-C)\n"                                                   \
 	"  --count N       stop after N records in all (default 0: no limit)\n"                    \
 	"  --timeout S     stop when S seconds pass without a record (default 0: never)\n"         \
 	"  --isolation I   durable records only (default), or applied ones too (sooner, but a\n"   \
@@ -56,7 +67,8 @@ int sl_ctl_consume_main(const struct sl_ctl_cli *cli, int argc, char **argv);
 	"                  (\"value_b64\" when not UTF-8 text), then a summary line\n"             \
 	"Without --json each value is printed followed by a newline, and the summary goes to\n"    \
 	"stderr. Ctrl-C stops and prints the summary. Exit status: 0 done, 1 the server\n"         \
-	"reported an error or --count was not reached, 2 bad usage, 3 cannot connect."
+	"reported an error or --count was not reached, 2 bad usage, 3 cannot connect, 4 fenced\n"  \
+	"by a newer consumer of the same --name."
 
 /*
  * Synthetic records carry their send time so consumers can measure produce-to-consume latency:

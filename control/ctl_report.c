@@ -133,6 +133,7 @@ static const struct alarm worker_alarms[] = {
 	{"durable.object_read_errors", "object read errors"},
 	{"durable.events_failed", "metadata events failed"},
 	{"durable.request_ring_full", "request ring full"},
+	{"durable.consumer_write_errors", "consumer position writes failed"},
 	{"durable.log.decode_errors", "log decode errors"},
 	{"pools.moq_streams.fails", "moq stream pool refusals (no memory)"},
 	{"pools.quic_streams.fails", "quic stream pool refusals (no memory)"},

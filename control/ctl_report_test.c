@@ -98,7 +98,7 @@ static const char full_status[] =
 	"\"groups_sent\":0,\"groups_reset\":0,\"frames_out\":0,"
 	"\"port\":{\"rx_drops\":0},\"quic\":{\"conns_refused\":0},"
 	"\"durable\":{\"partitions\":4,\"produce_records\":999,\"fetch_records\":0,"
-	"\"flushes\":0,\"log\":{}},"
+	"\"flushes\":0,\"consumer_write_errors\":1,\"log\":{}},"
 	"\"moq\":{\"decode_errors\":0},\"xshard\":{}}],"
 	"\"shard_map_slots\":[512,512],"
 	"\"io\":[{\"io\":0,\"lcore\":3,\"clients\":3,\"served\":6300,\"inflight\":2,"
@@ -144,6 +144,7 @@ static void test_status_full(void **state)
 		    "warnings:\n"
 		    "  worker 0: rx overflows 12, moq decode errors 3, flush errors 2, write paths "
 		    "rebuilt 1\n"
+		    "  worker 1: consumer position writes failed 1\n"
 		    "  io 0: metalog trim errors 2\n");
 }
 

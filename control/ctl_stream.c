@@ -452,6 +452,43 @@ static int format_list(FILE *f, const json_t *resp, char *err, size_t errlen)
 	return rc;
 }
 
+/* The stream's named consumers, one line per (consumer, partition); nothing when there are
+ * none (or the daemon is older and sends no list). COMMITTED is "-" where the consumer never
+ * committed; LAG is the records after its committed position. */
+static int format_consumers(FILE *f, const json_t *cons)
+{
+	static const char *const head[] = {"CONSUMER", "EPOCH", "PARTITION", "COMMITTED", "LAG"};
+	if (!json_is_array(cons) || json_array_size(cons) == 0)
+		return 0;
+	struct sl_ctl_table t;
+	int rc = sl_ctl_table_init(&t, head, 5, 0);
+	size_t i, k;
+	const json_t *c, *p;
+	json_array_foreach(cons, i, c)
+	{
+		const char *name = json_string_value(json_object_get(c, "name"));
+		json_array_foreach(json_object_get(c, "partitions"), k, p)
+		{
+			if (rc == 0)
+				rc = sl_ctl_table_add(&t, name ? name : "?");
+			if (rc == 0)
+				rc = table_add_u64(&t, p, "epoch");
+			if (rc == 0)
+				rc = table_add_u64(&t, p, "partition");
+			if (rc == 0)
+				rc = table_add_u64(&t, p, "committed_offset");
+			if (rc == 0)
+				rc = table_add_u64(&t, p, "lag");
+		}
+	}
+	if (rc == 0) {
+		fputs("consumers:\n", f);
+		rc = sl_ctl_table_print(f, &t, NULL);
+	}
+	sl_ctl_table_free(&t);
+	return rc;
+}
+
 /* What the stream keeps, over its partitions: the records from each retained start (START) to
  * its durable end, and the segments and object bytes that hold them. Retention moves START. */
 static void retained_summary(FILE *f, const json_t *parts)
@@ -536,6 +573,8 @@ static int format_describe(FILE *f, const json_t *resp, char *err, size_t errlen
 	sl_ctl_table_free(&t);
 	if (rc == 0)
 		retained_summary(f, parts);
+	if (rc == 0)
+		rc = format_consumers(f, json_object_get(resp, "consumers"));
 	return rc;
 }
 

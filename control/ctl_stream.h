@@ -47,7 +47,8 @@
 	"list      lists every stream: NAME ID PARTITIONS MAX_RECORD RETENTION_AGE\n"              \
 	"          RETENTION_BYTES.\n"                                                             \
 	"describe  prints the stream's settings and, per partition, its worker, offsets\n"         \
-	"          (start, next, durable), memory tail and objects.\n"                             \
+	"          (start, next, durable), memory tail and objects; then its named\n"              \
+	"          consumers (consume --name): epoch, committed offset and lag per partition.\n"   \
 	"delete    deletes the stream; its id is never reused.\n"                                  \
 	"\n"                                                                                       \
 	"NAME is 1 to 249 characters from A-Z a-z 0-9 . _ - (not '.' or '..').\n"                  \
@@ -99,7 +100,9 @@ json_t *sl_ctl_stream_request(const struct sl_ctl_stream_args *a);
  *   list      a table NAME ID PARTITIONS MAX_RECORD RETENTION_AGE RETENTION_BYTES, or
  *             "no streams"
  *   describe  the stream's line (as for create, with its creation time) and a table
- *             PARTITION WORKER START NEXT DURABLE MEM_RECORDS MEM_BYTES OBJECTS OBJECT_BYTES
+ *             PARTITION WORKER START NEXT DURABLE MEM_RECORDS MEM_BYTES OBJECTS OBJECT_BYTES,
+ *             then, when it has named consumers, "consumers:" and a table CONSUMER EPOCH
+ *             PARTITION COMMITTED LAG
  *   delete    "deleted stream orders"
  * Returns 0, SL_ECORRUPT when resp lacks what the answer must hold (err says what; nothing
  * was written), SL_ENOMEM, or SL_EIO when writing to f failed.

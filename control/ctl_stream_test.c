@@ -454,6 +454,32 @@ static void format_describe(void **state)
 	json_decref(resp);
 }
 
+/* describe lists named consumers per partition: epoch, committed position ("-": none yet), lag. */
+static void format_describe_consumers(void **state)
+{
+	(void)state;
+	struct sl_stream_def d;
+	memset(&d, 0, sizeof(d));
+	d.id = 3;
+	snprintf(d.name, sizeof(d.name), "orders");
+	d.partitions = 1;
+	d.max_record_bytes = 1 << 20;
+	json_t *resp = json_pack("{sb so s[{sisisisisi}] s[{sssis[{sisisisi}{sisisn}]}]}", "ok", 1,
+				 "stream", sl_stream_def_json(&d), "partitions", "partition", 0,
+				 "worker", 0, "start_offset", 0, "next_offset", 10,
+				 "durable_offset", 10, "consumers", "name", "billing", "epoch", 3,
+				 "partitions", "partition", 0, "epoch", 3, "committed_offset", 6,
+				 "lag", 4, "partition", 1, "epoch", 2, "committed_offset");
+	assert_non_null(resp);
+	char *out = format(SL_CTL_STREAM_DESCRIBE, resp);
+	assert_contains(out, "consumers:\n"
+			     "CONSUMER  EPOCH  PARTITION  COMMITTED  LAG\n"
+			     "billing   3      0          6          4\n"
+			     "billing   2      1          -          -\n");
+	free(out);
+	json_decref(resp);
+}
+
 /* Expects formatting resp for op to fail with SL_ECORRUPT, a message, and no output. */
 static void expect_bad_answer(enum sl_ctl_stream_op op, const char *text, const char *msg)
 {
@@ -581,6 +607,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(format_create_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(format_list, setup, teardown),
 		cmocka_unit_test(format_describe),
+		cmocka_unit_test(format_describe_consumers),
 		cmocka_unit_test(bad_answers),
 		cmocka_unit_test_setup_teardown(binary, setup, teardown),
 	};

@@ -272,6 +272,87 @@ int sl_dctl_objects(struct sl_dctl *d, struct sl_objstore *client, char *err, si
 	return 0;
 }
 
+int sl_dctl_consumers(struct sl_dctl *d, struct sl_objstore *client, char *err, size_t errlen)
+{
+	char after[SL_OBJ_KEY_MAX + 1] = "";
+	for (;;) {
+		struct sl_obj_req r;
+		memset(&r, 0, sizeof(r));
+		r.op = SL_OBJ_LIST;
+		r.prefix = SL_DCONS_PREFIX;
+		r.start_after = after[0] ? after : NULL;
+		r.max_keys = 10000;
+		int rc = sl_objstore_run(client, &r);
+		if (rc != 0) {
+			snprintf(err, errlen, "cannot list the consumer objects: %s",
+				 sl_strerror(rc));
+			sl_obj_req_reset(&r);
+			return rc;
+		}
+		for (uint32_t i = 0; i < r.nentries && rc == 0; i++) {
+			const char *key = r.entries[i].key;
+			struct sl_dcons_entry e;
+			if (sl_dcons_parse_key(key, &e) != 0) {
+				snprintf(err, errlen,
+					 "objects/%s is not a consumer position "
+					 "(consumers/STREAM_ID/"
+					 "NAME/PARTITION); move it away",
+					 key);
+				rc = SL_ECORRUPT;
+				break;
+			}
+			const struct sl_stream_def *def =
+				sl_stream_set_find_id(d->streams, e.stream_id);
+			struct sl_obj_req g;
+			memset(&g, 0, sizeof(g));
+			g.key = key;
+			if (def == NULL || e.partition >= def->partitions) {
+				/* Its stream was deleted while the daemon was down, or mid-way. */
+				g.op = SL_OBJ_DELETE;
+				rc = sl_objstore_run(client, &g);
+				sl_obj_req_reset(&g);
+				if (rc == SL_ENOTFOUND)
+					rc = 0;
+				if (rc != 0)
+					snprintf(err, errlen, "cannot delete objects/%s: %s", key,
+						 sl_strerror(rc));
+				d->consumers_deleted++;
+				continue;
+			}
+			g.op = SL_OBJ_GET;
+			rc = sl_objstore_run(client, &g);
+			if (rc == 0 && sl_dcons_decode(g.data->data, g.data->len, &e) != 0)
+				rc = SL_ECORRUPT;
+			sl_obj_req_reset(&g);
+			if (rc != 0) {
+				snprintf(err, errlen,
+					 "cannot read the consumer position objects/%s: %s", key,
+					 sl_strerror(rc));
+				break;
+			}
+			if (d->nconsumers % 64 == 0) {
+				struct sl_dcons_entry *v =
+					realloc(d->consumers, (d->nconsumers + 64) * sizeof(*v));
+				if (v == NULL) {
+					snprintf(err, errlen, "out of memory");
+					rc = SL_ENOMEM;
+					break;
+				}
+				d->consumers = v;
+			}
+			d->consumers[d->nconsumers++] = e;
+		}
+		bool more = rc == 0 && r.truncated && r.nentries > 0;
+		if (more)
+			snprintf(after, sizeof(after), "%s", r.entries[r.nentries - 1].key);
+		sl_obj_req_reset(&r);
+		if (rc != 0)
+			return rc;
+		if (!more)
+			return 0;
+	}
+}
+
 static void gc_live(void *arg, const char *key, uint64_t size, int32_t mpart, int64_t moff)
 {
 	/* SL_EDUP cannot happen (one event per object); SL_ENOMEM leaves the object out, and
@@ -319,6 +400,9 @@ int sl_dctl_gc(struct sl_dctl *d, struct sl_objstore *store, uint64_t grace_ns,
 
 void sl_dctl_close(struct sl_dctl *d)
 {
+	free(d->consumers);
+	d->consumers = NULL;
+	d->nconsumers = 0;
 	sl_drecovery_free(d->rec);
 	d->rec = NULL;
 	if (d->mlocal)

@@ -10,6 +10,7 @@
 #include "buffer/retgc.h"
 #include "control/streams.h"
 #include "drivers/metalog/local.h"
+#include "durable/dcons.h"
 #include "durable/recover.h"
 #include "durable/starts.h"
 #include "log/metalog.h"
@@ -48,6 +49,10 @@ struct sl_dctl {
 	struct sl_drecovery_stats rec_stats;
 	uint64_t recover_ns;			   /* how long steps 1-4 took */
 	int64_t meta_end[SL_DCTL_META_PARTITIONS]; /* per log partition: after its last event */
+	/* Named consumers' states (step 5), for the workers; freed by sl_dctl_close. */
+	struct sl_dcons_entry *consumers;
+	uint32_t nconsumers;
+	uint64_t consumers_deleted; /* objects of deleted streams removed at start */
 };
 
 /*
@@ -64,6 +69,14 @@ int sl_dctl_open(struct sl_dctl *d, const char *data_dir, uint64_t segment_bytes
  * Returns 0 or the store's error with err saying which step failed.
  */
 int sl_dctl_objects(struct sl_dctl *d, struct sl_objstore *client, char *err, size_t errlen);
+
+/*
+ * Step 5, through client: every named consumer's state under consumers/ is read (one small
+ * object per stream, name and partition); objects of streams no longer in the catalogue are
+ * deleted, and an object that does not decode stops the start (err names it). Returns 0 or an
+ * SL_E* code.
+ */
+int sl_dctl_consumers(struct sl_dctl *d, struct sl_objstore *client, char *err, size_t errlen);
 
 /*
  * The retention GC for io lcore 0 (buffer/retgc.h), over store (that io core's own; only the io

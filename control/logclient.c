@@ -2,6 +2,7 @@
 #include "control/logclient.h"
 #include "control/client.h"
 #include "core/err.h"
+#include "core/varint.h"
 #include "log/streamset.h"
 
 #include <stdarg.h>
@@ -57,6 +58,7 @@ struct sl_logclient_sub {
 	void *user;
 	bool ended;	   /* on_end was called (or is due): the stream carries nothing more */
 	bool unsubscribed; /* freed at the next reap */
+	bool named;	   /* SUBSCRIBE_NAMED: may commit and use the committed start kinds */
 };
 
 struct sl_logclient {
@@ -548,6 +550,16 @@ static void sub_dispatch(struct sl_logclient_sub *sub, uint64_t type, const uint
 			sub->cb.on_records(sub->user, &m);
 		return;
 	}
+	case SL_LP_COMMIT_OK: {
+		struct sl_lp_commit m;
+		if (sl_lp_decode_commit(body, n, &m, &why) != 0) {
+			sub_protocol_error(sub, "undecodable commit_ok from the server (%s)", why);
+			return;
+		}
+		if (sub->cb.on_commit_ok)
+			sub->cb.on_commit_ok(sub->user, m.partition, m.offset);
+		return;
+	}
 	case SL_LP_REMOVED: {
 		uint32_t partition;
 		if (sl_lp_decode_removed(body, n, &partition, &why) != 0) {
@@ -912,10 +924,12 @@ uint32_t sl_logclient_in_flight(const struct sl_logclient *lc)
 
 /* ---- subscriptions ---- */
 
-static bool starts_ok(const struct sl_lp_start *s, uint32_t n)
+/* The committed kinds only on a named subscription. */
+static bool starts_ok(const struct sl_lp_start *s, uint32_t n, bool named)
 {
+	uint8_t max = named ? SL_LP_START_COMMITTED_OR_LATEST : SL_LP_START_OFFSET;
 	for (uint32_t i = 0; i < n; i++)
-		if (s[i].kind > SL_LP_START_OFFSET || s[i].partition == SL_LP_NO_PARTITION)
+		if (s[i].kind > max || s[i].partition == SL_LP_NO_PARTITION)
 			return false;
 	return true;
 }
@@ -927,13 +941,15 @@ static size_t starts_max(uint32_t n)
 	return (size_t)n * 24;
 }
 
-int sl_logclient_subscribe(struct sl_logclient *lc, struct sl_lp_bytes stream, uint8_t isolation,
-			   const struct sl_lp_start *starts, uint32_t count,
-			   const struct sl_logclient_sub_callbacks *cb, void *user,
-			   struct sl_logclient_sub **out)
+static int subscribe(struct sl_logclient *lc, struct sl_lp_bytes consumer,
+		     struct sl_lp_bytes stream, uint8_t isolation, const struct sl_lp_start *starts,
+		     uint32_t count, const struct sl_logclient_sub_callbacks *cb, void *user,
+		     struct sl_logclient_sub **out)
 {
+	bool named = consumer.n > 0;
 	if (!name_ok(stream) || isolation > SL_LP_ISO_APPLIED || cb == NULL ||
-	    (count > 0 && starts == NULL) || !starts_ok(starts, count))
+	    (count > 0 && starts == NULL) || !starts_ok(starts, count, named) ||
+	    (named && !name_ok(consumer)))
 		return SL_EINVAL;
 	if (lc->closed)
 		return SL_ECLOSED;
@@ -943,13 +959,17 @@ int sl_logclient_subscribe(struct sl_logclient *lc, struct sl_lp_bytes stream, u
 	sub->lc = lc;
 	sub->cb = *cb;
 	sub->user = user;
+	sub->named = named;
 	stream_init(&sub->st);
-	/* Header, the name and its length, isolation, count, starts. */
-	int rc = outq_room(lc, &sub->st.out, MAX_HEADER + 8 + stream.n + 8 + 8 + starts_max(count));
+	/* Header, the names and their lengths, isolation, count, starts. */
+	int rc = outq_room(lc, &sub->st.out,
+			   MAX_HEADER + 8 + consumer.n + 8 + stream.n + 8 + 8 + starts_max(count));
 	struct sl_writer w;
 	if (rc == 0) {
 		outq_writer(&sub->st.out, &w);
-		rc = sl_lp_write_subscribe(&w, stream, isolation, starts, count);
+		rc = named ? sl_lp_write_subscribe_named(&w, consumer, stream, isolation, starts,
+							 count)
+			   : sl_lp_write_subscribe(&w, stream, isolation, starts, count);
 	}
 	if (rc != 0) {
 		sub_free(sub);
@@ -963,11 +983,50 @@ int sl_logclient_subscribe(struct sl_logclient *lc, struct sl_lp_bytes stream, u
 	return 0;
 }
 
+int sl_logclient_subscribe(struct sl_logclient *lc, struct sl_lp_bytes stream, uint8_t isolation,
+			   const struct sl_lp_start *starts, uint32_t count,
+			   const struct sl_logclient_sub_callbacks *cb, void *user,
+			   struct sl_logclient_sub **out)
+{
+	struct sl_lp_bytes none = {NULL, 0};
+	return subscribe(lc, none, stream, isolation, starts, count, cb, user, out);
+}
+
+int sl_logclient_subscribe_named(struct sl_logclient *lc, struct sl_lp_bytes consumer,
+				 struct sl_lp_bytes stream, uint8_t isolation,
+				 const struct sl_lp_start *starts, uint32_t count,
+				 const struct sl_logclient_sub_callbacks *cb, void *user,
+				 struct sl_logclient_sub **out)
+{
+	if (consumer.n == 0)
+		return SL_EINVAL;
+	return subscribe(lc, consumer, stream, isolation, starts, count, cb, user, out);
+}
+
+int sl_logclient_commit(struct sl_logclient_sub *sub, uint32_t partition, uint64_t offset)
+{
+	if (!sub->named || partition == SL_LP_NO_PARTITION || offset > SL_VARINT_MAX)
+		return SL_EINVAL;
+	if (sub->ended || sub->unsubscribed || sub->lc->closed)
+		return SL_ECLOSED;
+	struct outq *q = &sub->st.out;
+	int rc = outq_room(sub->lc, q, MAX_HEADER + 16);
+	if (rc != 0)
+		return rc;
+	struct sl_writer w;
+	outq_writer(q, &w);
+	struct sl_lp_commit m = {partition, offset};
+	if ((rc = sl_lp_write_commit(&w, SL_LP_COMMIT, &m)) != 0)
+		return rc;
+	outq_commit(q, &w);
+	return 0;
+}
+
 int sl_logclient_assign(struct sl_logclient_sub *sub, const struct sl_lp_start *adds, uint32_t nadd,
 			const uint32_t *removes, uint32_t nremove)
 {
 	if ((nadd == 0 && nremove == 0) || (nadd > 0 && adds == NULL) ||
-	    (nremove > 0 && removes == NULL) || !starts_ok(adds, nadd))
+	    (nremove > 0 && removes == NULL) || !starts_ok(adds, nadd, sub->named))
 		return SL_EINVAL;
 	if (sub->ended || sub->unsubscribed || sub->lc->closed)
 		return SL_ECLOSED;

@@ -148,6 +148,8 @@ struct sl_logclient_sub_callbacks {
 	/* The subscription's stream is over: code 0 when the server finished it cleanly, else
 	 * SL_LOGCLIENT_ERR_* with detail as in struct sl_logclient_result. Nothing follows. */
 	void (*on_end)(void *user, uint64_t code, uint64_t detail);
+	/* A named subscription's COMMIT of offset in partition is durable (COMMIT_OK). */
+	void (*on_commit_ok)(void *user, uint32_t partition, uint64_t offset);
 };
 
 /* Counters of one session. */
@@ -247,6 +249,23 @@ int sl_logclient_subscribe(struct sl_logclient *lc, struct sl_lp_bytes stream, u
 			   const struct sl_lp_start *starts, uint32_t count,
 			   const struct sl_logclient_sub_callbacks *cb, void *user,
 			   struct sl_logclient_sub **out);
+
+/*
+ * As sl_logclient_subscribe, as the named consumer consumer (SUBSCRIBE_NAMED): starts may use
+ * the committed kinds (SL_LP_START_COMMITTED_OR_EARLIEST / _OR_LATEST), and the subscription
+ * may commit positions with sl_logclient_commit. A newer subscription of the same name on a
+ * partition of this one fences it: on_error gets SL_LP_ERR_FENCED, then on_end.
+ */
+int sl_logclient_subscribe_named(struct sl_logclient *lc, struct sl_lp_bytes consumer,
+				 struct sl_lp_bytes stream, uint8_t isolation,
+				 const struct sl_lp_start *starts, uint32_t count,
+				 const struct sl_logclient_sub_callbacks *cb, void *user,
+				 struct sl_logclient_sub **out);
+
+/* Queues a COMMIT of offset (the next offset the consumer wants) for partition on a named
+ * subscription; on_commit_ok reports it durable, on_error a refusal. Returns 0, SL_EINVAL (not
+ * a named subscription), SL_ECLOSED, SL_ENOMEM. */
+int sl_logclient_commit(struct sl_logclient_sub *sub, uint32_t partition, uint64_t offset);
 
 /* Queues an ASSIGN adding adds[0 .. nadd) and removing removes[0 .. nremove). Returns 0,
  * SL_EINVAL (both empty, a bad start kind), SL_ERANGE (over the protocol's limits), SL_ECLOSED

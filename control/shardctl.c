@@ -16,6 +16,7 @@
 #include "control/ctl_report.h"
 #include "control/ctl_stream.h"
 #include "core/err.h"
+#include "log/streamset.h"
 #ifdef SL_HAVE_QUIC
 #include "control/ctl_log.h"
 #include "control/ctl_pubsub.h"
@@ -29,6 +30,7 @@ static int cmd_status(const struct sl_ctl_cli *cli, int argc, char **argv);
 static int cmd_config(const struct sl_ctl_cli *cli, int argc, char **argv);
 static int cmd_connections(const struct sl_ctl_cli *cli, int argc, char **argv);
 static int cmd_cert(const struct sl_ctl_cli *cli, int argc, char **argv);
+static int cmd_consumer(const struct sl_ctl_cli *cli, int argc, char **argv);
 
 static const struct sl_ctl_command commands[] = {
 	{.name = "status",
@@ -69,6 +71,15 @@ static const struct sl_ctl_command commands[] = {
 	 .usage = SL_CTL_STREAM_USAGE,
 	 .help = SL_CTL_STREAM_HELP,
 	 .fn = sl_ctl_stream_main},
+	{.name = "consumer",
+	 .summary = "delete a named consumer's committed positions",
+	 .usage = "delete STREAM NAME [--json]",
+	 .help = "delete  forgets consumer NAME of STREAM: its committed position and epoch in\n"
+		 "        every partition (stream describe lists them). Its next run starts\n"
+		 "        afresh (--from committed then means earliest); a subscription of\n"
+		 "        that name still running goes on reading, but its commits are\n"
+		 "        refused. Exit status 1 when the stream has no consumer NAME.",
+	 .fn = cmd_consumer},
 	{.name = "export",
 	 .summary = "print and acknowledge the batches of an --export stream's queue",
 	 .usage = SL_CTL_EXPORT_USAGE,
@@ -256,6 +267,45 @@ static int cmd_cert(const struct sl_ctl_cli *cli, int argc, char **argv)
 	else
 		printf("new certificate, sha256 %s\n",
 		       json_string_value(json_object_get(resp, "cert_sha256")));
+	json_decref(resp);
+	return rc;
+}
+
+static int cmd_consumer(const struct sl_ctl_cli *cli, int argc, char **argv)
+{
+	if (argc < 4 || strcmp(argv[1], "delete") != 0) {
+		fprintf(stderr,
+			"%s: consumer: want 'delete STREAM NAME'\nUsage: %s consumer delete STREAM "
+			"NAME [--json]\n",
+			cli->prog, cli->prog);
+		return SL_CTL_EXIT_USAGE;
+	}
+	const char *stream = argv[2], *name = argv[3];
+	if (!sl_stream_name_valid(stream, strlen(stream)) ||
+	    !sl_stream_name_valid(name, strlen(name))) {
+		fprintf(stderr, "%s: consumer: '%s' is not a valid %s name\n", cli->prog,
+			sl_stream_name_valid(stream, strlen(stream)) ? name : stream,
+			sl_stream_name_valid(stream, strlen(stream)) ? "consumer" : "stream");
+		return SL_CTL_EXIT_USAGE;
+	}
+	argv[3] = argv[0]; /* only_json looks past its first argument */
+	int json = only_json(cli, argc - 3, argv + 3);
+	argv[3] = (char *)name;
+	if (json < 0)
+		return SL_CTL_EXIT_USAGE;
+	json_t *req = json_pack("{ss ss ss ss}", "cmd", "consumer", "op", "delete", "stream",
+				stream, "name", name);
+	json_t *resp;
+	int rc = sl_ctl_cli_call(cli, req, &resp);
+	json_decref(req);
+	if (rc != SL_CTL_EXIT_OK)
+		return rc;
+	json_object_del(resp, "ok");
+	if (json || cli->pretty)
+		rc = sl_ctl_cli_print(cli, resp);
+	else
+		printf("deleted consumer %s of stream %s (%lld partition positions)\n", name,
+		       stream, (long long)json_integer_value(json_object_get(resp, "partitions")));
 	json_decref(resp);
 	return rc;
 }

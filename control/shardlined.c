@@ -439,6 +439,71 @@ static int stream_create(struct daemon *d, const json_t *req, json_t *resp, char
 	return created ? push_streams(d, err, errlen) : 0;
 }
 
+static int cmp_cons(const void *a, const void *b)
+{
+	const struct sl_dcons_info *x = *(const struct sl_dcons_info *const *)a;
+	const struct sl_dcons_info *y = *(const struct sl_dcons_info *const *)b;
+	int c = strcmp(x->name, y->name);
+	return c != 0 ? c : (x->partition > y->partition) - (x->partition < y->partition);
+}
+
+/* The stream's named consumers, by name: the highest epoch of any of its partitions, and per
+ * partition the epoch, the durable committed position and the lag behind the partition's next
+ * offset (byp: the partitions' answers, for next_offset). */
+static json_t *consumers_json(const struct sl_stream_def *def, void **replies, unsigned nworkers,
+			      const struct sl_dpart_info **byp)
+{
+	json_t *arr = json_array();
+	size_t total = 0;
+	for (unsigned i = 0; i < nworkers; i++)
+		if (replies[i])
+			total += ((struct sl_worker_describe *)replies[i])->ncons;
+	const struct sl_dcons_info **all = calloc(total ? total : 1, sizeof(*all));
+	if (all == NULL)
+		return arr;
+	size_t k = 0;
+	for (unsigned i = 0; i < nworkers; i++) {
+		struct sl_worker_describe *r = replies[i];
+		for (uint32_t j = 0; r && j < r->ncons; j++)
+			all[k++] = &r->cons[j];
+	}
+	qsort(all, k, sizeof(*all), cmp_cons);
+	json_t *cur = NULL, *parts = NULL;
+	uint64_t epoch = 0;
+	for (size_t i = 0; i < k; i++) {
+		const struct sl_dcons_info *c = all[i];
+		if (cur == NULL || strcmp(c->name, all[i - 1]->name) != 0) {
+			cur = json_pack("{s:s}", "name", c->name);
+			parts = json_array();
+			json_object_set_new(cur, "partitions", parts);
+			json_array_append_new(arr, cur);
+			epoch = 0;
+		}
+		if (c->epoch > epoch)
+			epoch = c->epoch;
+		json_object_set_new(cur, "epoch", json_integer((json_int_t)epoch));
+		json_t *p = json_pack("{s:i,s:I}", "partition", (int)c->partition, "epoch",
+				      (json_int_t)c->epoch);
+		if (c->committed) {
+			json_object_set_new(p, "committed_offset",
+					    json_integer((json_int_t)c->offset));
+			const struct sl_dpart_info *in =
+				byp && c->partition < def->partitions ? byp[c->partition] : NULL;
+			if (in != NULL)
+				json_object_set_new(
+					p, "lag",
+					json_integer((json_int_t)(in->next > c->offset
+									  ? in->next - c->offset
+									  : 0)));
+		} else {
+			json_object_set_new(p, "committed_offset", json_null());
+		}
+		json_array_append_new(parts, p);
+	}
+	free(all);
+	return arr;
+}
+
 static int stream_describe(struct daemon *d, const char *name, json_t *resp, char *err,
 			   size_t errlen)
 {
@@ -491,16 +556,79 @@ static int stream_describe(struct daemon *d, const char *name, json_t *resp, cha
 				  (json_int_t)in->mem_bytes, "objects", (json_int_t)in->objects,
 				  "object_bytes", (json_int_t)in->object_bytes));
 	}
+	json_t *consumers = consumers_json(def, replies, d->nworkers, byp);
 	free(byp);
 	free(owner);
 	for (unsigned i = 0; i < d->nworkers; i++) {
 		if (objs[i] == NULL)
 			free(asks[i]); /* never sent */
+		if (replies[i] != NULL)
+			free(((struct sl_worker_describe *)replies[i])->cons);
 		free(replies[i]);
 	}
 	json_object_set_new(resp, "stream", sl_stream_def_json(def));
 	json_object_set_new(resp, "partitions", parts);
 	describe_export(d, def, resp);
+	json_object_set_new(resp, "consumers", consumers);
+	return 0;
+}
+
+/* `consumer`: op delete, stream, name: forgets a named consumer's positions and epochs in
+ * every partition (each worker deletes those of the partitions it owns). */
+static int cmd_consumer(void *arg, const json_t *req, json_t *resp, char *err, size_t errlen)
+{
+	struct daemon *d = arg;
+	if (!d->durable) {
+		snprintf(err, errlen,
+			 "this daemon runs without io lcores (--io-cores 0): it keeps no "
+			 "durable streams");
+		return SL_ENOTSUP;
+	}
+	const char *op = json_string_value(json_object_get(req, "op"));
+	const char *stream = json_string_value(json_object_get(req, "stream"));
+	const char *name = json_string_value(json_object_get(req, "name"));
+	if (op == NULL || strcmp(op, "delete") != 0 || stream == NULL || name == NULL) {
+		snprintf(err, errlen, "consumer needs \"op\":\"delete\", \"stream\" and \"name\"");
+		return SL_EINVAL;
+	}
+	const struct sl_stream_def *def = sl_catalog_find(d->dctl.catalog, stream);
+	if (def == NULL) {
+		snprintf(err, errlen, "no stream named %s", stream);
+		return SL_ENOTFOUND;
+	}
+	if (!sl_dcons_name_valid(name, strlen(name))) {
+		snprintf(err, errlen, "'%s' is not a valid consumer name", name);
+		return SL_EINVAL;
+	}
+	void *objs[MAX_WORKERS], *replies[MAX_WORKERS];
+	struct sl_worker_consumer_delete *asks[MAX_WORKERS];
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		asks[i] = calloc(1, sizeof(*asks[i]));
+		if (asks[i] == NULL) {
+			for (unsigned k = 0; k < i; k++)
+				free(asks[k]);
+			snprintf(err, errlen, "out of memory");
+			return SL_ENOMEM;
+		}
+		asks[i]->stream_id = def->id;
+		snprintf(asks[i]->name, sizeof(asks[i]->name), "%s", name);
+		objs[i] = asks[i];
+	}
+	ask_workers_with(d, SL_WORKER_CTL_CONSUMER_DELETE, objs, replies);
+	uint64_t n = 0;
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		struct sl_worker_consumer_delete *r = replies[i];
+		if (r != NULL)
+			n += r->n;
+		if (objs[i] == NULL)
+			free(asks[i]); /* never sent */
+		free(replies[i]);
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "stream %s has no consumer named %s", stream, name);
+		return SL_ENOTFOUND;
+	}
+	json_object_set_new(resp, "partitions", json_integer((json_int_t)n));
 	return 0;
 }
 
@@ -1496,7 +1624,8 @@ static int start_io(struct daemon *d)
 		/* The batch objects, listed through io lcore 0: the index is rebuilt and what
 		 * nothing references is deleted before any worker writes. */
 		char err[512];
-		if (sl_dctl_objects(&d->dctl, d->io_client[0], err, sizeof(err)) != 0) {
+		if (sl_dctl_objects(&d->dctl, d->io_client[0], err, sizeof(err)) != 0 ||
+		    sl_dctl_consumers(&d->dctl, d->io_client[0], err, sizeof(err)) != 0) {
 			fprintf(stderr, "shardlined: data directory %s: %s\n", d->cfg.data_dir,
 				err);
 			return -1;
@@ -1679,6 +1808,8 @@ static int start_workers(struct daemon *d, int eal_argc, char **eal_argv)
 			wc.dshard.meta_partitions = SL_DCTL_META_PARTITIONS;
 			wc.streams = d->dctl.streams;
 			wc.recovery = d->dctl.rec;
+			wc.consumers = d->dctl.consumers;
+			wc.nconsumers = d->dctl.nconsumers;
 		}
 		/* Worker i runs on the i-th lcore after the main one (start_workers): its state
 		 * goes on that lcore's NUMA node. */
@@ -1845,6 +1976,9 @@ int main(int argc, char **argv)
 		d.admin, "stream",
 		"durable streams: op create, list, describe or delete (see shardctl stream)",
 		cmd_stream, &d);
+	sl_admin_register(d.admin, "consumer",
+			  "named consumers: op delete, stream, name (see shardctl consumer)",
+			  cmd_consumer, &d);
 
 	/* Before the cores start: a SIGTERM during start-up then ends in the clean shutdown
 	 * below instead of killing the process with its lcores running. */

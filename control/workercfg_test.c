@@ -121,6 +121,8 @@ static const struct field worker_fields[] = {
 	WF(logsrv.overload_ms, false),
 	WF(streams, false),
 	WF(recovery, false),
+	WF(consumers, false), /* read from the data directory at start, not a setting */
+	WF(nconsumers, false),
 	WF(stop_flush_ns, false),
 };
 

@@ -125,6 +125,7 @@ struct sl_dshard {
 	uint64_t now;
 	uint64_t next_retention; /* when retention is next applied (retention_run) */
 	struct sl_batch_zctx *zctx;
+	struct sl_dcons *cons; /* named consumers of the partitions owned here */
 	struct sl_dshard_stats st;
 };
 
@@ -1368,6 +1369,14 @@ static void fetch(struct sl_dshard *ds, struct sl_dfetch *f)
 			     SL_ENOTFOUND, 0);
 		return;
 	}
+	uint64_t newer = 0;
+	if (f->cons_id != 0 && sl_dcons_fenced(ds->cons, f->h.stream_id, f->h.partition, f->cons_id,
+					       f->cons_epoch, &newer)) {
+		ds->st.cons.fetches_fenced++;
+		f->part = NULL;
+		fetch_answer(ds, f, SL_LP_ERR_FENCED, SL_EFENCED, newer);
+		return;
+	}
 	pt->refs++;
 	f->part = pt;
 	fetch_run(ds, f);
@@ -1405,6 +1414,77 @@ static void marks(struct sl_dshard *ds, struct sl_dmarks *m)
 	answer(&m->h, code, code ? SL_ENOTFOUND : 0, 0);
 }
 
+/* ---- named consumers ---- */
+
+static void cons_done(void *arg, struct sl_dcons_req *q, int code, int err, uint64_t detail)
+{
+	(void)arg;
+	struct sl_dconsumer *x =
+		(struct sl_dconsumer *)((char *)q - offsetof(struct sl_dconsumer, q));
+	answer(&x->h, code, err, detail);
+}
+
+/* A claim raised an epoch: fetches of the older holder parked at this partition are answered
+ * FENCED now rather than when their park time ends, so the older subscription stops at once. */
+static void fence_parked(struct sl_dshard *ds, struct dpart *pt, uint64_t id, uint64_t epoch)
+{
+	struct sl_dfetch **lists[2] = {&pt->parked_applied, &pt->parked_durable};
+	for (int k = 0; k < 2; k++) {
+		struct sl_dfetch *f = *lists[k];
+		while (f != NULL) {
+			if (f->cons_id != id || f->cons_epoch >= epoch) {
+				f = f->pnext;
+				continue;
+			}
+			park_unlink(f);
+			ds->st.cons.fetches_fenced++;
+			fetch_answer(ds, f, SL_LP_ERR_FENCED, SL_EFENCED, epoch);
+			f = *lists[k]; /* the answer may have changed the list: start over */
+		}
+	}
+}
+
+static void consumer(struct sl_dshard *ds, struct sl_dconsumer *x)
+{
+	struct dpart *pt = part_find(ds, x->h.stream_id, x->h.partition);
+	if (pt == NULL) {
+		const struct sl_stream_def *d = sl_stream_set_find_id(ds->streams, x->h.stream_id);
+		answer(&x->h,
+		       d == NULL			 ? SL_LP_ERR_UNKNOWN_STREAM
+		       : x->h.partition >= d->partitions ? SL_LP_ERR_PARTITION_RANGE
+							 : SL_LP_ERR_INTERNAL,
+		       SL_ENOTFOUND, 0);
+		return;
+	}
+	struct sl_lp_marks m = part_marks(ds, pt);
+	sl_dcons_submit(ds->cons, x->h.stream_id, x->h.partition, &m, &x->q);
+	uint64_t id, epoch;
+	if (sl_dcons_last_claim(ds->cons, &id, &epoch))
+		fence_parked(ds, pt, id, epoch);
+}
+
+int sl_dshard_load_consumer(struct sl_dshard *ds, const struct sl_dcons_entry *e)
+{
+	const struct sl_stream_def *d = sl_stream_set_find_id(ds->streams, e->stream_id);
+	if (d == NULL || e->partition >= d->partitions ||
+	    !sl_dshard_owns(ds, d->name, e->partition))
+		return 0;
+	int rc = sl_dcons_load(ds->cons, e);
+	return rc == SL_EDUP ? 0 : rc;
+}
+
+uint32_t sl_dshard_consumers(const struct sl_dshard *ds, uint64_t stream_id,
+			     struct sl_dcons_info *out, uint32_t cap)
+{
+	return sl_dcons_describe(ds->cons, stream_id, out, cap);
+}
+
+uint32_t sl_dshard_delete_consumer(struct sl_dshard *ds, uint64_t stream_id, const char *name)
+{
+	SL_ASSERT_OWNER(ds);
+	return sl_dcons_delete(ds->cons, stream_id, name);
+}
+
 void sl_dshard_submit(struct sl_dshard *ds, struct sl_dreq *r, uint64_t now_ns)
 {
 	SL_ASSERT_OWNER(ds);
@@ -1419,6 +1499,9 @@ void sl_dshard_submit(struct sl_dshard *ds, struct sl_dreq *r, uint64_t now_ns)
 		break;
 	case SL_DREQ_MARKS:
 		marks(ds, (struct sl_dmarks *)r);
+		break;
+	case SL_DREQ_CONSUMER:
+		consumer(ds, (struct sl_dconsumer *)r);
 		break;
 	default:
 		answer(r, SL_LP_ERR_INVALID, SL_EINVAL, 0);
@@ -1495,7 +1578,8 @@ int sl_dshard_new(const struct sl_dshard_config *cfg, struct sl_stream_set *stre
 	ds->slots = calloc(cfg->max_partitions, sizeof(*ds->slots));
 	ds->free_slots = malloc(cfg->max_partitions * sizeof(*ds->free_slots));
 	ds->zctx = sl_batch_zctx_new();
-	int rc = ds->slots && ds->free_slots && ds->zctx ? 0 : SL_ENOMEM;
+	ds->cons = sl_dcons_new(cfg->store, cons_done, ds);
+	int rc = ds->slots && ds->free_slots && ds->zctx && ds->cons ? 0 : SL_ENOMEM;
 	if (rc == 0)
 		rc = sl_u64map_init(&ds->parts, 64);
 	/* Slots are handed out from the end of the free list: lowest first. */
@@ -1536,6 +1620,7 @@ int sl_dshard_set_streams(struct sl_dshard *ds, struct sl_stream_set *streams, u
 			part_kill(ds, pt);
 	}
 	zombie_reap(ds);
+	sl_dcons_set_streams(ds->cons, streams);
 	struct sl_stream_set *old = ds->streams;
 	ds->streams = sl_stream_set_ref(streams);
 	sl_stream_set_unref(old);
@@ -1651,6 +1736,7 @@ uint64_t sl_dshard_poll(struct sl_dshard *ds, uint64_t now_ns)
 	if (now_ns > ds->now)
 		ds->now = now_ns;
 	sl_objstore_poll(ds->cfg.store, now_ns);
+	bool cons_left = sl_dcons_poll(ds->cons);
 	/* Requests the io ring could not take earlier. */
 	for (struct dflush *f = ds->fifo_head; f; f = f->next)
 		if (!f->put_submitted || !f->pub_submitted)
@@ -1671,7 +1757,7 @@ uint64_t sl_dshard_poll(struct sl_dshard *ds, uint64_t now_ns)
 		if (ds->next_park_scan < next)
 			next = ds->next_park_scan;
 	}
-	if (ds->failed || ds->deletes || ds->fifo_head || ds->exp_head)
+	if (ds->failed || ds->deletes || ds->fifo_head || ds->exp_head || cons_left)
 		next = next < now_ns + MS ? next : now_ns + MS;
 	if (retention_any(ds->streams)) {
 		if (now_ns >= ds->next_retention) {
@@ -1698,7 +1784,7 @@ int sl_dshard_stop(struct sl_dshard *ds, uint64_t now_ns)
 	sl_dshard_poll(ds, now_ns);
 	int rc = sl_coord_stop(ds->co, NULL, now_ns);
 	if (rc == SL_EAGAIN || ds->fifo_head != NULL || ds->deletes != NULL ||
-	    ds->gets_inflight > 0)
+	    ds->gets_inflight > 0 || sl_dcons_busy(ds->cons))
 		return SL_EAGAIN;
 	return rc == SL_ECLOSED ? 0 : rc;
 }
@@ -1710,6 +1796,8 @@ void sl_dshard_free(struct sl_dshard *ds)
 	SL_ASSERT_OWNER(ds);
 	ds->stopping = true;
 	expire_parked(ds, true);
+	sl_dcons_free(ds->cons);
+	ds->cons = NULL;
 	while (ds->exp_head) {
 		struct dexport *e = ds->exp_head;
 		ds->exp_head = e->next;
@@ -1805,6 +1893,8 @@ void sl_dshard_stats(const struct sl_dshard *ds, struct sl_dshard_stats *out)
 {
 	SL_ASSERT_OWNER_RO(ds);
 	*out = ds->st;
+	sl_dcons_stats(ds->cons, &out->cons);
+	out->cons.fetches_fenced = ds->st.cons.fetches_fenced;
 	out->flushes_in_flight = ds->unwritten;
 	sl_pstore_stats(ds->ps, &out->pstore);
 	if (ds->co)
@@ -1857,6 +1947,7 @@ const struct sl_stat_field sl_dshard_stats_fields[] = {
 	 * coordinator's carry its name. */
 	SL_STAT_SUB(T, pstore, "", NULL, sl_pstore_stats_fields),
 	SL_STAT_SUB(T, coord, "coordinator_", NULL, sl_coord_stats_fields),
+	SL_STAT_SUB(T, cons, "", NULL, sl_dcons_stats_fields),
 	SL_STAT_TABLE_END,
 };
 #undef T

@@ -10,6 +10,7 @@
 #include "buffer/objstore.h"
 #include "core/buf.h"
 #include "core/wait.h"
+#include "durable/dcons.h"
 #include "durable/recover.h"
 #include "durable/segment.h"
 #include "log/coordinator.h"
@@ -103,6 +104,7 @@ enum sl_dreq_kind {
 	SL_DREQ_PRODUCE = 1,
 	SL_DREQ_FETCH = 2,
 	SL_DREQ_MARKS = 3,
+	SL_DREQ_CONSUMER = 4, /* struct sl_dconsumer: a named consumer's claim or commit */
 };
 
 /*
@@ -173,6 +175,9 @@ struct sl_dfetch {
 	uint64_t offset;   /* in: where to read (SL_DFETCH_OFFSET) */
 	uint64_t max_bytes;
 	uint64_t park_ns; /* 0: answer at once even when empty */
+	/* A named subscription's claim (dcons.h): a fetch whose claim a newer one overtook is
+	 * answered FENCED (detail: the newer epoch). cons_id 0: no consumer. */
+	uint64_t cons_id, cons_epoch;
 	/* Out. */
 	uint64_t first;
 	uint32_t count;
@@ -204,6 +209,12 @@ struct sl_dmarks {
 	uint32_t n;
 	const uint32_t *parts;
 	struct sl_lp_marks *marks;
+};
+
+/* A named consumer's claim of a partition or commit of a position in it (durable/dcons.h). */
+struct sl_dconsumer {
+	struct sl_dreq h;
+	struct sl_dcons_req q;
 };
 
 /* ---- configuration ---- */
@@ -301,6 +312,18 @@ struct sl_dpart_info {
 uint32_t sl_dshard_describe(const struct sl_dshard *ds, uint64_t stream_id,
 			    struct sl_dpart_info *out, uint32_t cap);
 
+/* Takes a recovered consumer state if this shard owns its partition (else ignores it).
+ * Returns 0, SL_ENOMEM. */
+int sl_dshard_load_consumer(struct sl_dshard *ds, const struct sl_dcons_entry *e);
+
+/* The consumer states of stream_id held by this shard (see sl_dcons_describe). */
+uint32_t sl_dshard_consumers(const struct sl_dshard *ds, uint64_t stream_id,
+			     struct sl_dcons_info *out, uint32_t cap);
+
+/* Deletes consumer name of stream_id in the partitions this shard owns; returns how many
+ * partition states it had. */
+uint32_t sl_dshard_delete_consumer(struct sl_dshard *ds, uint64_t stream_id, const char *name);
+
 struct sl_dshard_stats {
 	uint64_t partitions;
 	uint64_t produce_requests, produce_records, produce_bytes;
@@ -319,6 +342,7 @@ struct sl_dshard_stats {
 	uint32_t flushes_in_flight;
 	struct sl_pstore_stats pstore;
 	struct sl_coord_stats coord;
+	struct sl_dcons_stats cons;
 };
 /* Its members, for status and the counter sums (core/stats.h). */
 extern const struct sl_stat_field sl_dshard_stats_fields[];

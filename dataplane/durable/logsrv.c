@@ -71,11 +71,25 @@ struct lsfetch {
 	struct lspart *lp; /* NULL once the partition no longer waits for it */
 };
 
+struct lsclaim;
+
 struct lspart {
 	uint32_t partition;
 	bool assigned, started;
 	uint8_t from;
 	uint64_t next;
+	/* Named subscriptions: the claim in flight (no fetch until it is answered), and the
+	 * claim's id and epoch, which fetches and commits carry. */
+	struct lsclaim *claim;
+	uint8_t kind; /* the start kind asked for */
+	uint64_t cons_id, cons_epoch;
+	/* The claim's answer, kept for sub_poll: answers may come inline, from inside the
+	 * submit, where ending the subscription is not safe. */
+	bool claim_ready;
+	int claim_code, claim_err;
+	uint64_t claim_detail;
+	uint8_t claim_from;
+	uint64_t claim_offset;
 	struct lsfetch *fetch; /* in flight, or answered when answered is set */
 	bool answered;
 	struct lspart *next_ready;
@@ -85,6 +99,12 @@ struct lspart {
 struct lsub {
 	struct sl_logsrv_stream *st;
 	struct sl_stream_def def;
+	bool named;
+	char consumer[SL_STREAM_NAME_MAX + 1];
+	/* A COMMIT was answered FENCED: sub_poll ends the subscription. */
+	bool fence_pending;
+	uint32_t fence_partition;
+	uint64_t fence_epoch;
 	uint8_t isolation;
 	struct lspart *parts;
 	struct lspart *ready; /* answered fetches to write, oldest last */
@@ -142,6 +162,7 @@ static void out_unlink(struct lsout *o)
 }
 
 static void sub_end(struct sl_logsrv *s, struct lsub *sub);
+static void sub_fenced(struct sl_logsrv *s, struct lsub *sub, uint32_t partition, uint64_t newer);
 
 static void stream_free(struct sl_logsrv *s, struct sl_logsrv_stream *st)
 {
@@ -603,6 +624,8 @@ static void fetch_issue(struct sl_logsrv *s, struct lsub *sub, struct lspart *lp
 	x->f.offset = lp->next;
 	x->f.max_bytes = s->cfg.fetch_bytes;
 	x->f.park_ns = s->cfg.park_ns;
+	x->f.cons_id = lp->cons_id;
+	x->f.cons_epoch = lp->cons_epoch;
 	lp->fetch = x;
 	lp->answered = false;
 	s->st.fetches++;
@@ -633,10 +656,14 @@ static void sub_unready(struct lsub *sub, struct lspart *lp)
 		}
 }
 
+static void lp_drop_claim(struct lspart *lp);
+
 static void sub_end(struct sl_logsrv *s, struct lsub *sub)
 {
-	for (uint32_t p = 0; p < sub->def.partitions; p++)
+	for (uint32_t p = 0; p < sub->def.partitions; p++) {
 		lp_drop_fetch(&sub->parts[p]);
+		lp_drop_claim(&sub->parts[p]);
+	}
 	if (sub->active)
 		for (struct lsub **pp = &s->active; *pp; pp = &(*pp)->next_active)
 			if (*pp == sub) {
@@ -661,17 +688,24 @@ static void sub_fail(struct sl_logsrv *s, struct lsub *sub, int code, int err)
 	st->closed = true;
 }
 
+static void claim_issue(struct sl_logsrv *s, struct lsub *sub, struct lspart *lp);
+
 /* Adds a partition (checked by assign_check). */
 static void assign_add(struct sl_logsrv *s, struct lsub *sub, const struct sl_lp_start *a)
 {
 	struct lspart *lp = &sub->parts[a->partition];
 	lp->assigned = true;
 	lp->started = false;
+	lp->kind = a->kind;
 	lp->from = a->kind == SL_LP_START_EARLIEST ? SL_DFETCH_EARLIEST
 		   : a->kind == SL_LP_START_LATEST ? SL_DFETCH_LATEST
 						   : SL_DFETCH_START_AT;
 	lp->next = a->offset;
-	sub_activate(s, sub);
+	lp->cons_id = lp->cons_epoch = 0;
+	if (sub->named)
+		claim_issue(s, sub, lp); /* fetches wait for the claim */
+	else
+		sub_activate(s, sub);
 }
 
 static void write_removed(struct sl_logsrv *s, struct lsub *sub, uint32_t p);
@@ -683,6 +717,7 @@ static void assign_remove(struct sl_logsrv *s, struct lsub *sub, uint32_t p)
 	if (lp->answered)
 		sub_unready(sub, lp);
 	lp_drop_fetch(lp);
+	lp_drop_claim(lp);
 	lp->assigned = false;
 	write_removed(s, sub, p);
 }
@@ -707,7 +742,7 @@ static void write_removed(struct sl_logsrv *s, struct lsub *sub, uint32_t p)
  * checked first against the stream d and, for an ASSIGN, the running subscription sub. Returns
  * 0, or the error code with *bad the partition concerned and *what saying why.
  */
-static int assign_check(const struct lsub *sub, const struct sl_stream_def *d,
+static int assign_check(const struct lsub *sub, const struct sl_stream_def *d, bool named,
 			struct sl_lp_bytes adds, uint32_t nadd, struct sl_lp_bytes removes,
 			uint32_t nremove, uint32_t *bad, const char **what)
 {
@@ -733,6 +768,10 @@ static int assign_check(const struct lsub *sub, const struct sl_stream_def *d,
 		} else if (sub != NULL && sub->parts[a.partition].assigned) {
 			code = SL_LP_ERR_INVALID;
 			*what = "is already assigned";
+		} else if (!named && a.kind >= SL_LP_START_COMMITTED_OR_EARLIEST) {
+			code = SL_LP_ERR_INVALID;
+			*what = "asks for a committed position, which needs a named subscription "
+				"(SUBSCRIBE_NAMED)";
 		}
 		if (a.partition < d->partitions)
 			seen[a.partition / 8] |= (uint8_t)(1u << (a.partition % 8));
@@ -771,26 +810,40 @@ static void assign_refused(struct sl_logsrv *s, struct sl_logsrv_stream *st,
 		   reason);
 }
 
-static void on_subscribe(struct sl_logsrv *s, struct sl_logsrv_stream *st, const uint8_t *body,
-			 size_t n)
+static void on_subscribe(struct sl_logsrv *s, struct sl_logsrv_stream *st, uint64_t type,
+			 const uint8_t *body, size_t n)
 {
 	struct sl_lp_subscribe m;
 	const char *why = NULL;
-	if (sl_lp_decode_subscribe(body, n, &s->lim, &m, &why) != 0) {
+	int rc = type == SL_LP_SUBSCRIBE_NAMED
+			 ? sl_lp_decode_subscribe_named(body, n, &s->lim, &m, &why)
+			 : sl_lp_decode_subscribe(body, n, &s->lim, &m, &why);
+	if (rc != 0) {
 		malformed(s, st, why);
 		return;
 	}
 	s->st.subscribes++;
+	if (m.consumer.n > 0 && !sl_dcons_name_valid((const char *)m.consumer.p, m.consumer.n)) {
+		char reason[320];
+		snprintf(reason, sizeof(reason),
+			 "invalid consumer name '%.*s': 1 to 249 of [A-Za-z0-9._-], not . or .., "
+			 "not starting with .sl-",
+			 (int)(m.consumer.n < 64 ? m.consumer.n : 64), (const char *)m.consumer.p);
+		send_error(s, st, 0, SL_LP_ERR_INVALID, SL_LP_NO_PARTITION, 0, reason);
+		send_fin(s, st);
+		st->closed = true;
+		return;
+	}
 	char name[SL_STREAM_NAME_MAX + 1];
 	const struct sl_stream_def *d = stream_lookup(s, m.stream, name);
 	char reason[320];
 	uint32_t bad = 0;
 	const char *what = "";
 	struct sl_lp_bytes none = {NULL, 0};
-	int code = d == NULL ? SL_LP_ERR_UNKNOWN_STREAM
-		   : s->shutting_down
-			   ? SL_LP_ERR_SHUTTING_DOWN
-			   : assign_check(NULL, d, m.starts, m.count, none, 0, &bad, &what);
+	int code = d == NULL	      ? SL_LP_ERR_UNKNOWN_STREAM
+		   : s->shutting_down ? SL_LP_ERR_SHUTTING_DOWN
+				      : assign_check(NULL, d, m.consumer.n > 0, m.starts, m.count,
+						     none, 0, &bad, &what);
 	struct lsub *sub = NULL;
 	if (code == 0) {
 		sub = calloc(1, sizeof(*sub));
@@ -817,6 +870,11 @@ static void on_subscribe(struct sl_logsrv *s, struct sl_logsrv_stream *st, const
 	sub->st = st;
 	sub->def = *d;
 	sub->isolation = m.isolation;
+	if (m.consumer.n > 0) {
+		sub->named = true;
+		memcpy(sub->consumer, m.consumer.p, m.consumer.n);
+		sub->consumer[m.consumer.n] = '\0';
+	}
 	for (uint32_t p = 0; p < d->partitions; p++) {
 		sub->parts[p].partition = p;
 		sub->parts[p].sub = sub;
@@ -843,8 +901,8 @@ static void on_assign(struct sl_logsrv *s, struct sl_logsrv_stream *st, const ui
 	struct lsub *sub = st->sub;
 	uint32_t bad = 0;
 	const char *what = "";
-	int code = assign_check(sub, &sub->def, m.adds, m.add_count, m.removes, m.remove_count,
-				&bad, &what);
+	int code = assign_check(sub, &sub->def, sub->named, m.adds, m.add_count, m.removes,
+				m.remove_count, &bad, &what);
 	if (code != 0) {
 		assign_refused(s, st, &sub->def, code, bad, what);
 		return;
@@ -927,6 +985,12 @@ static bool answer_fetch(struct sl_logsrv *s, struct lsub *sub, struct lspart *l
 	lp->fetch = NULL;
 	lp->answered = false;
 	int code = f->h.code;
+	if (code == SL_LP_ERR_FENCED) {
+		uint64_t newer = f->h.detail;
+		fetch_free(x);
+		sub_fenced(s, sub, lp->partition, newer);
+		return false;
+	}
 	if (code == SL_LP_ERR_UNKNOWN_STREAM || code == SL_LP_ERR_SHUTTING_DOWN) {
 		int err = f->h.err;
 		fetch_free(x);
@@ -958,8 +1022,14 @@ static bool answer_fetch(struct sl_logsrv *s, struct lsub *sub, struct lspart *l
 
 /* Writes the answers that came in and asks for more while the window allows. Returns whether
  * the subscription still has partitions waiting for their turn. */
+static bool claim_apply(struct sl_logsrv *s, struct lsub *sub, struct lspart *lp);
+
 static bool sub_poll(struct sl_logsrv *s, struct lsub *sub)
 {
+	if (sub->fence_pending) {
+		sub_fenced(s, sub, sub->fence_partition, sub->fence_epoch);
+		return false;
+	}
 	while (sub->ready != NULL) {
 		struct lspart *lp = sub->ready;
 		sub->ready = lp->next_ready;
@@ -969,7 +1039,9 @@ static bool sub_poll(struct sl_logsrv *s, struct lsub *sub)
 	bool waiting = false;
 	for (uint32_t p = 0; p < sub->def.partitions; p++) {
 		struct lspart *lp = &sub->parts[p];
-		if (!lp->assigned || lp->fetch != NULL)
+		if (lp->claim_ready && !claim_apply(s, sub, lp))
+			return false;
+		if (!lp->assigned || lp->fetch != NULL || lp->claim != NULL)
 			continue;
 		if (sub->st->unacked >= s->cfg.sub_window) {
 			waiting = true;
@@ -1006,15 +1078,244 @@ bool sl_logsrv_busy(const struct sl_logsrv *s)
 	return s->active != NULL;
 }
 
+/* ---- named consumers ---- */
+
+/* A claim of a partition for the subscription's consumer name, out at the owner. */
+struct lsclaim {
+	struct sl_dconsumer c;
+	struct lsout out;
+	struct lspart *lp; /* NULL once the partition no longer waits for it */
+};
+
+/* A COMMIT out at the owner; the stream stays while it is (inflight). */
+struct lscommit {
+	struct sl_dconsumer c;
+	struct lsout out;
+	struct sl_logsrv_stream *stream;
+};
+
+static void lp_drop_claim(struct lspart *lp)
+{
+	lp->claim_ready = false;
+	if (lp->claim == NULL)
+		return;
+	lp->claim->lp = NULL;
+	lp->claim = NULL;
+}
+
+/* Ends a subscription that a newer one of the same name fenced. */
+static void sub_fenced(struct sl_logsrv *s, struct lsub *sub, uint32_t partition, uint64_t newer)
+{
+	struct sl_logsrv_stream *st = sub->st;
+	char reason[400];
+	snprintf(reason, sizeof(reason),
+		 "fenced by a newer consumer named %s (epoch %" PRIu64 ") on partition %u",
+		 sub->consumer, newer, partition);
+	s->st.fenced++;
+	send_error(s, st, 0, SL_LP_ERR_FENCED, partition, newer, reason);
+	send_fin(s, st);
+	sub_end(s, sub);
+	st->closed = true;
+}
+
+static void claim_done(struct sl_dreq *r)
+{
+	struct lsclaim *x = (struct lsclaim *)r;
+	struct sl_logsrv *s = x->out.s;
+	out_unlink(&x->out);
+	struct lspart *lp = x->lp;
+	if (s == NULL || lp == NULL) {
+		free(x);
+		return;
+	}
+	lp->claim = NULL;
+	lp->claim_ready = true;
+	lp->claim_code = r->code;
+	lp->claim_err = r->err;
+	lp->claim_detail = r->detail;
+	lp->cons_id = x->c.q.id;
+	lp->cons_epoch = r->code == 0 ? x->c.q.epoch : 0;
+	lp->claim_from = x->c.q.from;
+	lp->claim_offset = x->c.q.offset;
+	free(x);
+	sub_activate(s, lp->sub);
+}
+
+/* Applies an answered claim (from sub_poll). Returns false when the subscription ended. */
+static bool claim_apply(struct sl_logsrv *s, struct lsub *sub, struct lspart *lp)
+{
+	lp->claim_ready = false;
+	int code = lp->claim_code;
+	if (code == SL_LP_ERR_UNKNOWN_STREAM || code == SL_LP_ERR_SHUTTING_DOWN) {
+		sub_fail(s, sub, code, lp->claim_err);
+		return false;
+	}
+	if (code != 0) {
+		char reason[320];
+		reason_of(reason, sizeof(reason), code, lp->claim_err, lp->claim_detail, &sub->def,
+			  NULL, lp->partition);
+		send_error(s, sub->st, 0, code, lp->partition, lp->claim_detail, reason);
+		lp->assigned = false;
+		write_removed(s, sub, lp->partition);
+		return true;
+	}
+	if (lp->kind >= SL_LP_START_COMMITTED_OR_EARLIEST) {
+		lp->from = lp->claim_from == SL_DCONS_FROM_OFFSET   ? SL_DFETCH_START_AT
+			   : lp->claim_from == SL_DCONS_FROM_LATEST ? SL_DFETCH_LATEST
+								    : SL_DFETCH_EARLIEST;
+		lp->next = lp->claim_offset;
+	}
+	return true;
+}
+
+static void claim_issue(struct sl_logsrv *s, struct lsub *sub, struct lspart *lp)
+{
+	struct lsclaim *x = calloc(1, sizeof(*x));
+	if (x == NULL) {
+		send_error(s, sub->st, 0, SL_LP_ERR_INTERNAL, lp->partition, 0,
+			   "internal error: out of memory");
+		lp->assigned = false;
+		write_removed(s, sub, lp->partition);
+		return;
+	}
+	x->lp = lp;
+	lp->claim = x;
+	x->c.h.kind = SL_DREQ_CONSUMER;
+	x->c.h.stream_id = sub->def.id;
+	x->c.h.partition = lp->partition;
+	x->c.h.done = claim_done;
+	x->c.q.op = SL_DCONS_CLAIM;
+	x->c.q.fallback = lp->kind == SL_LP_START_COMMITTED_OR_LATEST
+				  ? SL_LP_START_COMMITTED_OR_LATEST
+				  : SL_LP_START_COMMITTED_OR_EARLIEST;
+	memcpy(x->c.q.name, sub->consumer, sizeof(x->c.q.name));
+	s->st.claims++;
+	out_link(s, &x->out);
+	s->router.submit(s->rarg, &x->c.h);
+}
+
+static void commit_done(struct sl_dreq *r)
+{
+	struct lscommit *x = (struct lscommit *)r;
+	struct sl_logsrv *s = x->out.s;
+	out_unlink(&x->out);
+	struct sl_logsrv_stream *st = s ? x->stream : NULL;
+	if (st == NULL) {
+		free(x);
+		return;
+	}
+	st->inflight--;
+	uint32_t partition = x->c.h.partition;
+	if (st->closed) {
+		/* answers due on a closed stream are dropped */
+	} else if (r->code == 0) {
+		s->st.commit_ok++;
+		struct sl_buf *b = sl_buf_alloc(24);
+		struct sl_writer w;
+		struct sl_lp_commit m = {partition, x->c.q.offset};
+		if (b != NULL) {
+			sl_writer_init(&w, b->data, b->cap);
+			if (sl_lp_write_commit(&w, SL_LP_COMMIT_OK, &m) == 0) {
+				b->len = (uint32_t)sl_writer_len(&w);
+				send_buf(s, st, b, false);
+			} else {
+				sl_buf_unref(b);
+			}
+		}
+	} else if (r->code == SL_LP_ERR_FENCED && st->sub != NULL) {
+		/* Ended by sub_poll: this answer may come from inside the COMMIT's submit. */
+		struct lsub *sub = st->sub;
+		if (!sub->fence_pending) {
+			sub->fence_pending = true;
+			sub->fence_partition = partition;
+			sub->fence_epoch = r->detail;
+		}
+		sub_activate(s, sub);
+		free(x);
+		return;
+	} else {
+		char reason[400];
+		if (r->code == SL_LP_ERR_FENCED)
+			snprintf(reason, sizeof(reason),
+				 "fenced by a newer consumer of the same name (epoch %" PRIu64 ")",
+				 r->detail);
+		else if (r->code == SL_LP_ERR_INVALID)
+			snprintf(reason, sizeof(reason),
+				 "commit of offset %" PRIu64
+				 " refused: past the next offset to be written (%" PRIu64 ")",
+				 x->c.q.offset, r->detail);
+		else
+			reason_of(reason, sizeof(reason), r->code, r->err, r->detail,
+				  st->sub ? &st->sub->def : NULL, NULL, partition);
+		send_error(s, st, 0, r->code, partition, r->detail, reason);
+	}
+	free(x);
+	stream_maybe_free(s, st);
+}
+
+static void on_commit(struct sl_logsrv *s, struct sl_logsrv_stream *st, const uint8_t *body,
+		      size_t n)
+{
+	struct sl_lp_commit m;
+	const char *why = NULL;
+	if (sl_lp_decode_commit(body, n, &m, &why) != 0) {
+		malformed(s, st, why);
+		return;
+	}
+	s->st.commits++;
+	struct lsub *sub = st->sub;
+	char reason[320];
+	if (!sub->named) {
+		send_error(s, st, 0, SL_LP_ERR_INVALID, m.partition, 0,
+			   "COMMIT needs a named subscription (SUBSCRIBE_NAMED)");
+		return;
+	}
+	if (m.partition >= sub->def.partitions) {
+		reason_of(reason, sizeof(reason), SL_LP_ERR_PARTITION_RANGE, 0, 0, &sub->def, NULL,
+			  m.partition);
+		send_error(s, st, 0, SL_LP_ERR_PARTITION_RANGE, m.partition, 0, reason);
+		return;
+	}
+	struct lspart *lp = &sub->parts[m.partition];
+	if (!lp->assigned || lp->cons_epoch == 0) {
+		snprintf(reason, sizeof(reason),
+			 "partition %u is not held by this subscription (not assigned, or its "
+			 "claim is not answered yet)",
+			 m.partition);
+		send_error(s, st, 0, SL_LP_ERR_INVALID, m.partition, 0, reason);
+		return;
+	}
+	struct lscommit *x = calloc(1, sizeof(*x));
+	if (x == NULL) {
+		send_error(s, st, 0, SL_LP_ERR_INTERNAL, m.partition, 0,
+			   "internal error: out of memory");
+		return;
+	}
+	x->stream = st;
+	x->c.h.kind = SL_DREQ_CONSUMER;
+	x->c.h.stream_id = sub->def.id;
+	x->c.h.partition = m.partition;
+	x->c.h.done = commit_done;
+	x->c.q.op = SL_DCONS_COMMIT;
+	x->c.q.epoch = lp->cons_epoch;
+	x->c.q.offset = m.offset;
+	memcpy(x->c.q.name, sub->consumer, sizeof(x->c.q.name));
+	out_link(s, &x->out);
+	st->inflight++;
+	s->router.submit(s->rarg, &x->c.h);
+}
+
 /* ---- input ---- */
 
 static void handle(struct sl_logsrv *s, struct sl_logsrv_stream *st, uint64_t type,
 		   const uint8_t *body, size_t n)
 {
+	bool subscribe = type == SL_LP_SUBSCRIBE || type == SL_LP_SUBSCRIBE_NAMED;
 	if (st->kind == K_UNKNOWN)
-		st->kind = type == SL_LP_SUBSCRIBE ? K_SUB : K_REQUEST;
-	bool ok = st->kind == K_SUB ? (type == SL_LP_SUBSCRIBE && st->sub == NULL) ||
-					      (type == SL_LP_ASSIGN && st->sub != NULL)
+		st->kind = subscribe ? K_SUB : K_REQUEST;
+	bool ok = st->kind == K_SUB ? (subscribe && st->sub == NULL) ||
+					      ((type == SL_LP_ASSIGN || type == SL_LP_COMMIT) &&
+					       st->sub != NULL)
 				    : type == SL_LP_PRODUCE || type == SL_LP_HWM;
 	if (!ok) {
 		char why[96];
@@ -1032,7 +1333,11 @@ static void handle(struct sl_logsrv *s, struct sl_logsrv_stream *st, uint64_t ty
 		on_hwm(s, st, body, n);
 		break;
 	case SL_LP_SUBSCRIBE:
-		on_subscribe(s, st, body, n);
+	case SL_LP_SUBSCRIBE_NAMED:
+		on_subscribe(s, st, type, body, n);
+		break;
+	case SL_LP_COMMIT:
+		on_commit(s, st, body, n);
 		break;
 	case SL_LP_ASSIGN:
 		on_assign(s, st, body, n);
@@ -1247,6 +1552,10 @@ const struct sl_stat_field sl_logsrv_stats_fields[] = {
 	SL_STAT_U(T, errors_out, NULL),
 	SL_STAT_U(T, decode_errors, NULL),
 	SL_STAT_U(T, overloaded, NULL),
+	SL_STAT_AS(T, claims, "consumer_claims_sent", NULL),
+	SL_STAT_AS(T, commits, "commits_received", NULL),
+	SL_STAT_U(T, commit_ok, NULL),
+	SL_STAT_AS(T, fenced, "subscriptions_fenced", NULL),
 	SL_STAT_G(T, inflight, NULL),
 	SL_STAT_G(T, subscriptions, NULL),
 	SL_STAT_TABLE_END,

@@ -118,6 +118,9 @@ struct sl_logsrv_stats {
 	uint64_t errors_out;	/* ERROR messages sent */
 	uint64_t decode_errors; /* malformed messages (stream reset) */
 	uint64_t overloaded;	/* requests refused for max_inflight */
+	/* Named consumers: claims sent, COMMITs received and answered OK, subscriptions ended
+	 * FENCED. */
+	uint64_t claims, commits, commit_ok, fenced;
 	uint32_t inflight;	/* produce requests out now */
 	uint32_t subscriptions; /* open now */
 };

@@ -276,7 +276,7 @@ static bool next_msg(int64_t id, struct sl_lp_header *h, const uint8_t **body)
 static void expect_ok(int64_t id, uint64_t rid, uint32_t partition, uint64_t first, uint32_t count)
 {
 	struct sl_lp_header h;
-	const uint8_t *b;
+	const uint8_t *b = NULL;
 	for (int i = 0; i < 200 && !next_msg(id, &h, &b); i++)
 		turn();
 	if (h.type == SL_LP_ERROR) {
@@ -298,7 +298,7 @@ static void expect_ok(int64_t id, uint64_t rid, uint32_t partition, uint64_t fir
 static struct sl_lp_error expect_error(int64_t id, uint64_t rid, uint64_t code)
 {
 	struct sl_lp_header h;
-	const uint8_t *b;
+	const uint8_t *b = NULL;
 	for (int i = 0; i < 200 && !next_msg(id, &h, &b); i++)
 		turn();
 	assert_int_equal(h.type, SL_LP_ERROR);
@@ -429,7 +429,7 @@ static void hwm_reports_every_partition(void **state)
 	assert_int_equal(sl_lp_write_hwm(&w, &q), 0);
 	feed(0, cbuf, sl_writer_len(&w), 0, false);
 	struct sl_lp_header h;
-	const uint8_t *b;
+	const uint8_t *b = NULL;
 	for (int i = 0; i < 10 && !next_msg(0, &h, &b); i++)
 		turn();
 	assert_int_equal(h.type, SL_LP_HWM_OK);
@@ -462,7 +462,7 @@ static uint64_t drain_sub(int64_t id)
 {
 	uint64_t recs = 0;
 	struct sl_lp_header h;
-	const uint8_t *b;
+	const uint8_t *b = NULL;
 	while (next_msg(id, &h, &b)) {
 		if (h.type == SL_LP_STARTED) {
 			struct sl_lp_started m;
@@ -542,7 +542,7 @@ static void subscriptions_deliver_backlog_then_live(void **state)
 	feed(4, cbuf, sl_writer_len(&w), 0, false);
 	turns(2);
 	struct sl_lp_header h;
-	const uint8_t *b;
+	const uint8_t *b = NULL;
 	assert_true(next_msg(4, &h, &b));
 	assert_int_equal(h.type, SL_LP_ERROR);
 	struct sl_lp_error e;
@@ -642,7 +642,7 @@ static void unknown_stream_subscription_ends(void **state)
 	assert_true(out_of(8)->fin);
 	turns(5);
 	struct sl_lp_header h;
-	const uint8_t *b;
+	const uint8_t *b = NULL;
 	assert_false(next_msg(8, &h, &b)); /* nothing of partition 0 either */
 	/* Twice the same partition is INVALID. */
 	struct sl_lp_start dup[2] = {{1, SL_LP_START_EARLIEST, 0}, {1, SL_LP_START_LATEST, 0}};
@@ -692,9 +692,277 @@ static void freeing_the_session_orphans_requests(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
+/* ---- named consumers ---- */
+
+/* The next message on stream id, waiting up to n turns; fails when none comes. */
+static uint64_t wait_msg(int64_t id, int n, const uint8_t **body, size_t *len)
+{
+	struct sl_lp_header h;
+	for (int i = 0; i < n; i++) {
+		if (next_msg(id, &h, body)) {
+			*len = (size_t)h.len;
+			return h.type;
+		}
+		turn();
+	}
+	fail_msg("no message on stream %lld", (long long)id);
+	return 0;
+}
+
+static void send_named(int64_t id, const char *consumer, uint8_t kind)
+{
+	struct sl_lp_start st = {0, kind, 0};
+	struct sl_writer w;
+	sl_writer_init(&w, cbuf, sizeof(cbuf));
+	assert_int_equal(sl_lp_write_subscribe_named(
+				 &w,
+				 (struct sl_lp_bytes){(const uint8_t *)consumer, strlen(consumer)},
+				 (struct sl_lp_bytes){(const uint8_t *)"orders", 6},
+				 SL_LP_ISO_DURABLE, &st, 1),
+			 0);
+	feed(id, cbuf, sl_writer_len(&w), 0, false);
+}
+
+static void send_commit(int64_t id, uint32_t partition, uint64_t offset)
+{
+	struct sl_writer w;
+	sl_writer_init(&w, cbuf, sizeof(cbuf));
+	struct sl_lp_commit c = {partition, offset};
+	assert_int_equal(sl_lp_write_commit(&w, SL_LP_COMMIT, &c), 0);
+	feed(id, cbuf, sl_writer_len(&w), 0, false);
+}
+
+static void expect_started_at(int64_t id, uint64_t offset)
+{
+	const uint8_t *b = NULL;
+	size_t n = 0;
+	assert_int_equal(wait_msg(id, 2000, &b, &n), SL_LP_STARTED);
+	struct sl_lp_started m;
+	assert_int_equal(sl_lp_decode_started(b, n, &m, NULL), 0);
+	assert_int_equal(m.partition, 0);
+	assert_int_equal(m.offset, offset);
+}
+
+static void expect_records_from(int64_t id, uint64_t first, uint32_t count)
+{
+	const uint8_t *b = NULL;
+	size_t n = 0;
+	assert_int_equal(wait_msg(id, 200, &b, &n), SL_LP_RECORDS);
+	struct sl_lp_records m;
+	assert_int_equal(sl_lp_decode_records(b, n, NULL, &m, NULL), 0);
+	assert_int_equal(m.first_offset, first);
+	assert_int_equal(m.count, count);
+}
+
+static void expect_commit_ok(int64_t id, uint64_t offset)
+{
+	const uint8_t *b = NULL;
+	size_t n = 0;
+	uint64_t t = wait_msg(id, 200, &b, &n);
+	if (t == SL_LP_ERROR) {
+		struct sl_lp_error e;
+		assert_int_equal(sl_lp_decode_error(b, n, &e, NULL), 0);
+		fail_msg("commit answered with error %llu: %.*s", (unsigned long long)e.code,
+			 (int)e.reason.n, (const char *)e.reason.p);
+	}
+	assert_int_equal(t, SL_LP_COMMIT_OK);
+	struct sl_lp_commit c;
+	assert_int_equal(sl_lp_decode_commit(b, n, &c, NULL), 0);
+	assert_int_equal(c.partition, 0);
+	assert_int_equal(c.offset, offset);
+}
+
+/* A named consumer reads, commits, comes back on a new stream and resumes after its commit;
+ * the new subscription fences the old one, whose commits are refused from then on. */
+static void named_consumers_resume_and_fence(void **state)
+{
+	(void)state;
+	const char *v[] = {"r0", "r1", "r2"};
+	size_t n = enc_produce(cbuf, sizeof(cbuf), 1, "orders", 0, NULL, SL_LP_DURABLE, v, 3);
+	feed(0, cbuf, n, 0, false);
+	expect_ok(0, 1, 0, 0, 3);
+
+	/* Nothing committed yet: from the earliest offset. */
+	send_named(4, "billing", SL_LP_START_COMMITTED_OR_EARLIEST);
+	expect_started_at(4, 0);
+	expect_records_from(4, 0, 3);
+	send_commit(4, 0, 2);
+	expect_commit_ok(4, 2);
+
+	/* The same name again: it starts where the commit said. */
+	send_named(8, "billing", SL_LP_START_COMMITTED_OR_LATEST);
+	expect_started_at(8, 2);
+	expect_records_from(8, 2, 1);
+	/* The older one, caught up and parked at the owner, is told at once (well within the
+	 * 50 ms park time, which is 250 turns) and ends. */
+	const uint8_t *b = NULL;
+	size_t len = 0;
+	assert_int_equal(wait_msg(4, 5, &b, &len), SL_LP_ERROR);
+	struct sl_lp_error e;
+	assert_int_equal(sl_lp_decode_error(b, len, &e, NULL), 0);
+	assert_int_equal(e.code, SL_LP_ERR_FENCED);
+	assert_int_equal(e.partition, 0);
+	assert_int_equal(e.detail, 2);
+	assert_non_null(memmem(e.reason.p, e.reason.n, "billing", 7));
+	assert_true(out_of(4)->fin);
+	send_commit(8, 0, 3);
+	expect_commit_ok(8, 3);
+
+	/* Another name is independent: it has no commit, so latest. */
+	send_named(12, "audit", SL_LP_START_COMMITTED_OR_LATEST);
+	expect_started_at(12, 3);
+
+	struct sl_dshard_stats ds_st;
+	sl_dshard_stats(ds, &ds_st);
+	assert_int_equal(ds_st.cons.commits, 2);
+	assert_int_equal(ds_st.cons.consumers, 2);
+	assert_true(ds_st.cons.fetches_fenced >= 1);
+	struct sl_logsrv_stats st;
+	sl_logsrv_stats(srv, &st);
+	assert_int_equal(st.fenced, 1);
+	assert_int_equal(st.commit_ok, 2);
+}
+
+/* A commit racing a newer claim is refused FENCED and ends the older subscription. */
+static void a_commit_after_a_newer_claim_is_fenced(void **state)
+{
+	(void)state;
+	send_named(4, "billing", SL_LP_START_COMMITTED_OR_EARLIEST);
+	expect_started_at(4, 0);
+	send_named(8, "billing", SL_LP_START_COMMITTED_OR_EARLIEST);
+	expect_started_at(8, 0);
+	/* Stream 4 may already have been told by a fetch; if not, its commit is refused. */
+	send_commit(4, 0, 0);
+	const uint8_t *b = NULL;
+	size_t len = 0;
+	assert_int_equal(wait_msg(4, 2000, &b, &len), SL_LP_ERROR);
+	struct sl_lp_error e;
+	assert_int_equal(sl_lp_decode_error(b, len, &e, NULL), 0);
+	assert_int_equal(e.code, SL_LP_ERR_FENCED);
+	assert_true(out_of(4)->fin);
+	turns(5);
+	struct sl_dshard_stats ds_st;
+	sl_dshard_stats(ds, &ds_st);
+	assert_int_equal(ds_st.cons.commits, 0);
+}
+
+/* ASSIGN on a named subscription claims the partitions it adds: they start at their committed
+ * positions, can be committed, and a newer subscription of the name fences through them. */
+static void assign_claims_added_partitions(void **state)
+{
+	(void)state;
+	const char *v[] = {"r0", "r1", "r2"};
+	size_t n = enc_produce(cbuf, sizeof(cbuf), 1, "orders", 1, NULL, SL_LP_DURABLE, v, 3);
+	feed(0, cbuf, n, 0, false);
+	expect_ok(0, 1, 1, 0, 3);
+	send_named(4, "billing", SL_LP_START_COMMITTED_OR_EARLIEST);
+	expect_started_at(4, 0);
+	struct sl_lp_start add = {1, SL_LP_START_COMMITTED_OR_LATEST, 0};
+	struct sl_writer w;
+	sl_writer_init(&w, cbuf, sizeof(cbuf));
+	assert_int_equal(sl_lp_write_assign(&w, &add, 1, NULL, 0), 0);
+	feed(4, cbuf, sl_writer_len(&w), 0, false);
+	/* Nothing committed on 1: latest, 3. */
+	const uint8_t *b = NULL;
+	size_t len = 0;
+	assert_int_equal(wait_msg(4, 2000, &b, &len), SL_LP_STARTED);
+	struct sl_lp_started st;
+	assert_int_equal(sl_lp_decode_started(b, len, &st, NULL), 0);
+	assert_int_equal(st.partition, 1);
+	assert_int_equal(st.offset, 3);
+	sl_writer_init(&w, cbuf, sizeof(cbuf));
+	struct sl_lp_commit c = {1, 2};
+	assert_int_equal(sl_lp_write_commit(&w, SL_LP_COMMIT, &c), 0);
+	feed(4, cbuf, sl_writer_len(&w), 0, false);
+	assert_int_equal(wait_msg(4, 200, &b, &len), SL_LP_COMMIT_OK);
+	/* A newer "billing" on partition 1 only resumes at 2 and fences the first. */
+	struct sl_lp_start s1 = {1, SL_LP_START_COMMITTED_OR_EARLIEST, 0};
+	sl_writer_init(&w, cbuf, sizeof(cbuf));
+	assert_int_equal(
+		sl_lp_write_subscribe_named(&w, (struct sl_lp_bytes){(const uint8_t *)"billing", 7},
+					    (struct sl_lp_bytes){(const uint8_t *)"orders", 6},
+					    SL_LP_ISO_DURABLE, &s1, 1),
+		0);
+	feed(8, cbuf, sl_writer_len(&w), 0, false);
+	assert_int_equal(wait_msg(8, 2000, &b, &len), SL_LP_STARTED);
+	assert_int_equal(sl_lp_decode_started(b, len, &st, NULL), 0);
+	assert_true(st.partition == 1 && st.offset == 2);
+	assert_int_equal(wait_msg(4, 50, &b, &len), SL_LP_ERROR);
+	struct sl_lp_error e;
+	assert_int_equal(sl_lp_decode_error(b, len, &e, NULL), 0);
+	assert_int_equal(e.code, SL_LP_ERR_FENCED);
+	assert_int_equal(e.partition, 1);
+
+	/* An unnamed subscription cannot ASSIGN a committed start. */
+	struct sl_lp_start e0 = {0, SL_LP_START_EARLIEST, 0};
+	sl_writer_init(&w, cbuf, sizeof(cbuf));
+	assert_int_equal(sl_lp_write_subscribe(&w,
+					       (struct sl_lp_bytes){(const uint8_t *)"orders", 6},
+					       SL_LP_ISO_DURABLE, &e0, 1),
+			 0);
+	feed(12, cbuf, sl_writer_len(&w), 0, false);
+	expect_started_at(12, 0);
+	add.partition = 2;
+	sl_writer_init(&w, cbuf, sizeof(cbuf));
+	assert_int_equal(sl_lp_write_assign(&w, &add, 1, NULL, 0), 0);
+	feed(12, cbuf, sl_writer_len(&w), 0, false);
+	e = expect_error(12, 0, SL_LP_ERR_INVALID);
+	assert_non_null(memmem(e.reason.p, e.reason.n, "named subscription", 18));
+}
+
+/* Committed positions need a named subscription; bad names and offsets are refused. */
+static void named_consumer_errors(void **state)
+{
+	(void)state;
+	struct sl_lp_start st = {0, SL_LP_START_COMMITTED_OR_EARLIEST, 0};
+	struct sl_writer w;
+	sl_writer_init(&w, cbuf, sizeof(cbuf));
+	assert_int_equal(sl_lp_write_subscribe(&w,
+					       (struct sl_lp_bytes){(const uint8_t *)"orders", 6},
+					       SL_LP_ISO_DURABLE, &st, 1),
+			 0);
+	feed(4, cbuf, sl_writer_len(&w), 0, false);
+	expect_error(4, 0, SL_LP_ERR_INVALID);
+	assert_true(out_of(4)->fin);
+
+	/* COMMIT on an unnamed subscription. */
+	st.kind = SL_LP_START_EARLIEST;
+	sl_writer_init(&w, cbuf, sizeof(cbuf));
+	assert_int_equal(sl_lp_write_subscribe(&w,
+					       (struct sl_lp_bytes){(const uint8_t *)"orders", 6},
+					       SL_LP_ISO_DURABLE, &st, 1),
+			 0);
+	feed(8, cbuf, sl_writer_len(&w), 0, false);
+	expect_started_at(8, 0);
+	send_commit(8, 0, 0);
+	expect_error(8, 0, SL_LP_ERR_INVALID);
+
+	send_named(12, "bad/name", SL_LP_START_COMMITTED_OR_EARLIEST);
+	struct sl_lp_error e = expect_error(12, 0, SL_LP_ERR_INVALID);
+	assert_non_null(memmem(e.reason.p, e.reason.n, "consumer name", 13));
+
+	/* Past the next offset to be written (0), and a partition not held. */
+	send_named(16, "billing", SL_LP_START_COMMITTED_OR_EARLIEST);
+	expect_started_at(16, 0);
+	send_commit(16, 0, 5);
+	expect_error(16, 0, SL_LP_ERR_INVALID);
+	send_commit(16, 1, 0);
+	expect_error(16, 0, SL_LP_ERR_INVALID);
+	send_commit(16, 9, 0);
+	expect_error(16, 0, SL_LP_ERR_PARTITION_RANGE);
+	/* Still usable afterwards. */
+	send_commit(16, 0, 0);
+	expect_commit_ok(16, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(named_consumers_resume_and_fence, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_commit_after_a_newer_claim_is_fenced, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(named_consumer_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(assign_claims_added_partitions, setup, teardown),
 		T(produce_is_answered_with_offsets),
 		T(pipelined_requests_split_anywhere),
 		T(bad_requests_get_errors_and_the_stream_goes_on),

@@ -108,6 +108,12 @@ const char *sl_lp_type_name(uint64_t type)
 		return "records";
 	case SL_LP_REMOVED:
 		return "removed";
+	case SL_LP_COMMIT:
+		return "commit";
+	case SL_LP_COMMIT_OK:
+		return "commit_ok";
+	case SL_LP_SUBSCRIBE_NAMED:
+		return "subscribe_named";
 	default:
 		return "?";
 	}
@@ -136,6 +142,8 @@ const char *sl_lp_code_name(uint64_t code)
 		return "invalid";
 	case SL_LP_ERR_INTERNAL:
 		return "internal";
+	case SL_LP_ERR_FENCED:
+		return "fenced";
 	default:
 		return "?";
 	}
@@ -279,7 +287,7 @@ static int rd_start(struct sl_reader *r, struct sl_lp_start *s, const char **why
 		    const struct start_names *nm)
 {
 	TRY(rd_u32(r, &s->partition, why, nm->partition));
-	TRY(rd_enum(r, &s->kind, SL_LP_START_OFFSET, why, nm->kind));
+	TRY(rd_enum(r, &s->kind, SL_LP_START_COMMITTED_OR_LATEST, why, nm->kind));
 	s->offset = 0;
 	if (s->kind == SL_LP_START_OFFSET)
 		TRY(rd_varint(r, &s->offset, why, nm->offset));
@@ -659,7 +667,7 @@ int sl_lp_write_hwm_ok(struct sl_writer *w, uint64_t request_id, const struct sl
 static int starts_len(struct blen *l, const struct sl_lp_start *s, uint32_t count)
 {
 	for (uint32_t i = 0; i < count && l->rc == 0; i++) {
-		if (s[i].kind > SL_LP_START_OFFSET)
+		if (s[i].kind > SL_LP_START_COMMITTED_OR_LATEST)
 			return SL_ERANGE;
 		len_varint(l, s[i].partition);
 		len_varint(l, s[i].kind);
@@ -689,6 +697,7 @@ int sl_lp_decode_subscribe(const uint8_t *body, size_t n, const struct sl_lp_lim
 	struct sl_reader r;
 	rd_init(&r, body, n);
 	struct sl_lp_subscribe m;
+	m.consumer = (struct sl_lp_bytes){NULL, 0};
 	TRY(rd_stream(&r, &m.stream, why, "subscribe.stream"));
 	TRY(rd_enum(&r, &m.isolation, SL_LP_ISO_APPLIED, why, "subscribe.isolation"));
 	TRY(rd_count(&r, &m.count, 0, lim->max_assign, why, "subscribe.count"));
@@ -709,6 +718,43 @@ int sl_lp_write_subscribe(struct sl_writer *w, struct sl_lp_bytes stream, uint8_
 	len_varint(&l, count);
 	TRY(starts_len(&l, starts, count));
 	TRY(begin(w, SL_LP_SUBSCRIBE, l.n, l.n));
+	put_bytes(w, stream);
+	put_varint(w, isolation);
+	put_varint(w, count);
+	put_starts(w, starts, count);
+	return 0;
+}
+
+int sl_lp_decode_subscribe_named(const uint8_t *body, size_t n, const struct sl_lp_limits *lim,
+				 struct sl_lp_subscribe *out, const char **why)
+{
+	struct sl_reader r;
+	rd_init(&r, body, n);
+	struct sl_lp_bytes consumer;
+	TRY(rd_stream(&r, &consumer, why, "subscribe_named.consumer"));
+	/* The rest is a SUBSCRIBE body, with the same checks and field names. */
+	struct sl_lp_subscribe m;
+	TRY(sl_lp_decode_subscribe(r.p, sl_reader_left(&r), lim, &m, why));
+	m.consumer = consumer;
+	*out = m;
+	return 0;
+}
+
+int sl_lp_write_subscribe_named(struct sl_writer *w, struct sl_lp_bytes consumer,
+				struct sl_lp_bytes stream, uint8_t isolation,
+				const struct sl_lp_start *starts, uint32_t count)
+{
+	if (consumer.n == 0 || consumer.n > SL_LP_MAX_STREAM_NAME || stream.n == 0 ||
+	    stream.n > SL_LP_MAX_STREAM_NAME || isolation > SL_LP_ISO_APPLIED)
+		return SL_ERANGE;
+	struct blen l = {0, 0};
+	len_bytes(&l, consumer.n);
+	len_bytes(&l, stream.n);
+	len_varint(&l, isolation);
+	len_varint(&l, count);
+	TRY(starts_len(&l, starts, count));
+	TRY(begin(w, SL_LP_SUBSCRIBE_NAMED, l.n, l.n));
+	put_bytes(w, consumer);
 	put_bytes(w, stream);
 	put_varint(w, isolation);
 	put_varint(w, count);
@@ -828,6 +874,35 @@ int sl_lp_write_removed(struct sl_writer *w, uint32_t partition)
 	uint64_t body = sl_varint_len(partition);
 	TRY(begin(w, SL_LP_REMOVED, body, body));
 	put_varint(w, partition);
+	return 0;
+}
+
+/* ---- COMMIT / COMMIT_OK ---- */
+
+int sl_lp_decode_commit(const uint8_t *body, size_t n, struct sl_lp_commit *out, const char **why)
+{
+	struct sl_reader r;
+	rd_init(&r, body, n);
+	struct sl_lp_commit m;
+	TRY(rd_u32(&r, &m.partition, why, "commit.partition"));
+	TRY(rd_varint(&r, &m.offset, why, "commit.offset"));
+	TRY(rd_end(&r, why, "commit.trailing_bytes"));
+	*out = m;
+	return 0;
+}
+
+int sl_lp_write_commit(struct sl_writer *w, uint64_t type, const struct sl_lp_commit *m)
+{
+	if (type != SL_LP_COMMIT && type != SL_LP_COMMIT_OK)
+		return SL_ERANGE;
+	struct blen l = {0, 0};
+	len_varint(&l, m->partition);
+	len_varint(&l, m->offset);
+	if (l.rc != 0)
+		return l.rc;
+	TRY(begin(w, type, l.n, l.n));
+	put_varint(w, m->partition);
+	put_varint(w, m->offset);
 	return 0;
 }
 

@@ -67,6 +67,10 @@ enum sl_lp_type {
 	SL_LP_STARTED = 0x12,	 /* s -> c: where an assigned partition starts */
 	SL_LP_RECORDS = 0x13,	 /* s -> c: consecutive records of one partition */
 	SL_LP_REMOVED = 0x14,	 /* s -> c: no record of this partition follows */
+	/* Named consumers (docs/log-protocol.md, "Named consumers"). */
+	SL_LP_COMMIT = 0x15,	      /* c -> s, named subscription: the next offset to read */
+	SL_LP_COMMIT_OK = 0x16,	      /* s -> c: that position is durable */
+	SL_LP_SUBSCRIBE_NAMED = 0x17, /* c -> s: SUBSCRIBE as a named consumer (first message) */
 };
 
 /* Error codes (ERROR.code). Values are part of the protocol and never change. */
@@ -81,6 +85,7 @@ enum sl_lp_code {
 	SL_LP_ERR_MALFORMED = 8,	   /* undecodable message: the stream is reset */
 	SL_LP_ERR_INVALID = 9,		   /* well-formed but not allowed here */
 	SL_LP_ERR_INTERNAL = 10,	   /* a server bug or allocation failure */
+	SL_LP_ERR_FENCED = 12,		   /* a newer consumer of the same name took over */
 };
 
 /* The stream reset code (QUIC application error) after an ERROR with SL_LP_ERR_MALFORMED. */
@@ -101,6 +106,10 @@ enum sl_lp_start_kind {
 	SL_LP_START_EARLIEST = 0, /* the oldest retained offset */
 	SL_LP_START_LATEST = 1,	  /* the next offset to be written (only new records) */
 	SL_LP_START_OFFSET = 2,	  /* an explicit offset */
+	/* Named subscriptions only: the consumer's committed position, or, where it committed
+	 * nothing for the partition, the earliest (3) or latest (4) offset. */
+	SL_LP_START_COMMITTED_OR_EARLIEST = 3,
+	SL_LP_START_COMMITTED_OR_LATEST = 4,
 };
 
 /* Decoder limits, so a hostile peer cannot make a decoder accept absurd values. */
@@ -267,6 +276,7 @@ struct sl_lp_start {
 };
 
 struct sl_lp_subscribe {
+	struct sl_lp_bytes consumer; /* SUBSCRIBE_NAMED: the consumer's name; else empty */
 	struct sl_lp_bytes stream;
 	uint8_t isolation;	   /* enum sl_lp_isolation */
 	uint32_t count;		   /* assignment entries, 0 .. max_assign */
@@ -279,6 +289,14 @@ int sl_lp_decode_subscribe(const uint8_t *body, size_t n, const struct sl_lp_lim
 			   struct sl_lp_subscribe *out, const char **why);
 int sl_lp_write_subscribe(struct sl_writer *w, struct sl_lp_bytes stream, uint8_t isolation,
 			  const struct sl_lp_start *starts, uint32_t count);
+
+/* SUBSCRIBE_NAMED: the consumer's name (1 .. SL_LP_MAX_STREAM_NAME bytes; the server checks
+ * its characters as a stream name's), then a SUBSCRIBE body. Checks as sl_lp_decode_subscribe. */
+int sl_lp_decode_subscribe_named(const uint8_t *body, size_t n, const struct sl_lp_limits *lim,
+				 struct sl_lp_subscribe *out, const char **why);
+int sl_lp_write_subscribe_named(struct sl_writer *w, struct sl_lp_bytes consumer,
+				struct sl_lp_bytes stream, uint8_t isolation,
+				const struct sl_lp_start *starts, uint32_t count);
 
 struct sl_lp_assign {
 	uint32_t add_count;
@@ -312,6 +330,19 @@ int sl_lp_write_started(struct sl_writer *w, const struct sl_lp_started *m);
 
 int sl_lp_decode_removed(const uint8_t *body, size_t n, uint32_t *partition, const char **why);
 int sl_lp_write_removed(struct sl_writer *w, uint32_t partition);
+
+/* ---- COMMIT / COMMIT_OK ---- */
+
+/* COMMIT asks the server to store offset as the named consumer's position in partition (the
+ * next offset it wants to read); COMMIT_OK says that position is durable. Same body. */
+struct sl_lp_commit {
+	uint32_t partition;
+	uint64_t offset;
+};
+
+int sl_lp_decode_commit(const uint8_t *body, size_t n, struct sl_lp_commit *out, const char **why);
+/* type is SL_LP_COMMIT or SL_LP_COMMIT_OK (else SL_ERANGE). */
+int sl_lp_write_commit(struct sl_writer *w, uint64_t type, const struct sl_lp_commit *m);
 
 /* ---- RECORDS ---- */
 

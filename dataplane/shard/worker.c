@@ -1002,6 +1002,8 @@ int sl_worker_new(const struct sl_worker_config *cfg, uint64_t now_ns, struct sl
 		if (set == NULL)
 			set = empty = sl_stream_set_new(NULL, 0, 0);
 		rc = set ? sl_dshard_new(&dc, set, cfg->recovery, now_ns, &w->ds) : SL_ENOMEM;
+		for (uint32_t i = 0; rc == 0 && i < cfg->nconsumers; i++)
+			rc = sl_dshard_load_consumer(w->ds, &cfg->consumers[i]);
 		if (rc == 0)
 			w->streams = sl_stream_set_ref(set);
 		sl_stream_set_unref(empty);
@@ -1439,7 +1441,20 @@ static void control(void *arg, struct sl_lcore *lc, const struct sl_msg *m)
 		if (dsc == NULL)
 			break;
 		dsc->n = w->ds ? sl_dshard_describe(w->ds, dsc->stream_id, dsc->info, dsc->cap) : 0;
+		dsc->cons = NULL;
+		dsc->ncons = 0;
+		uint32_t nc = w->ds ? sl_dshard_consumers(w->ds, dsc->stream_id, NULL, 0) : 0;
+		if (nc > 0 && (dsc->cons = malloc(nc * sizeof(*dsc->cons))) != NULL)
+			dsc->ncons = sl_dshard_consumers(w->ds, dsc->stream_id, dsc->cons, nc);
 		sl_lcore_reply(lc, m, dsc, free);
+		break;
+	}
+	case SL_WORKER_CTL_CONSUMER_DELETE: {
+		struct sl_worker_consumer_delete *cd = m->obj;
+		if (cd == NULL)
+			break;
+		cd->n = w->ds ? sl_dshard_delete_consumer(w->ds, cd->stream_id, cd->name) : 0;
+		sl_lcore_reply(lc, m, cd, free);
 		break;
 	}
 	case SL_WORKER_CTL_STATS: {

@@ -120,7 +120,11 @@ struct sl_worker_config {
 	struct sl_logsrv_config logsrv;
 	struct sl_stream_set *streams; /* the catalogue at start (a reference is taken) */
 	struct sl_drecovery *recovery; /* the worker takes its partitions out; may be NULL */
-	uint64_t stop_flush_ns;	       /* how long a stop waits for the flushes; default 10 s */
+	/* Named consumers' states read at start (sl_dctl_consumers): the worker keeps those of
+	 * the partitions it owns. */
+	const struct sl_dcons_entry *consumers;
+	uint32_t nconsumers;
+	uint64_t stop_flush_ns; /* how long a stop waits for the flushes; default 10 s */
 };
 
 /* A snapshot of the worker's counters, sent to the control core on request. */
@@ -192,6 +196,9 @@ enum sl_worker_ctl {
 	/* obj = malloc'd struct sl_worker_cert: a new certificate for connections made from now
 	 * on; reply: the same obj with rc set (caller frees) */
 	SL_WORKER_CTL_CERT = 10,
+	/* obj = malloc'd struct sl_worker_consumer_delete: the worker deletes that consumer's
+	 * positions in its partitions, sets n, and sends it back (caller frees) */
+	SL_WORKER_CTL_CONSUMER_DELETE = 11,
 };
 
 /* A certificate and key (PEM, the sender's: alive until it has the answer) and the result of
@@ -246,7 +253,18 @@ struct sl_worker_describe {
 	uint64_t stream_id;
 	uint32_t cap; /* entries info can hold */
 	uint32_t n;   /* partitions found (may exceed cap) */
+	/* Named consumers' states of the stream held by this worker: malloc'd by the worker,
+	 * freed by whoever asked (NULL when none). */
+	struct sl_dcons_info *cons;
+	uint32_t ncons;
 	struct sl_dpart_info info[];
+};
+
+/* `shardctl consumer delete`: one consumer of one stream. */
+struct sl_worker_consumer_delete {
+	uint64_t stream_id;
+	char name[SL_STREAM_NAME_MAX + 1];
+	uint32_t n; /* out: partition positions deleted here */
 };
 
 /* One connection as reported by `shardctl connections`. */

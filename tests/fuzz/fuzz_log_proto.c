@@ -28,9 +28,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const uint64_t kinds[] = {SL_LP_PRODUCE, SL_LP_PRODUCE_OK, SL_LP_ERROR,	SL_LP_HWM,
-				 SL_LP_HWM_OK,	SL_LP_SUBSCRIBE,  SL_LP_ASSIGN, SL_LP_STARTED,
-				 SL_LP_RECORDS, SL_LP_REMOVED};
+static const uint64_t kinds[] = {
+	SL_LP_PRODUCE,	 SL_LP_PRODUCE_OK, SL_LP_ERROR,		 SL_LP_HWM,	SL_LP_HWM_OK,
+	SL_LP_SUBSCRIBE, SL_LP_ASSIGN,	   SL_LP_STARTED,	 SL_LP_RECORDS, SL_LP_REMOVED,
+	SL_LP_COMMIT,	 SL_LP_COMMIT_OK,  SL_LP_SUBSCRIBE_NAMED};
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
 /* Room for the longest lists a body of -max_len bytes can hold, and then some: lists are
@@ -63,7 +64,7 @@ static void iterate_starts(struct sl_lp_bytes list, uint32_t count)
 	sl_reader_init(&r, list.p, list.n);
 	for (uint32_t i = 0; i < count; i++) {
 		CHECK(sl_lp_starts_next(&r, &starts[i]) == 0);
-		CHECK(starts[i].kind <= SL_LP_START_OFFSET);
+		CHECK(starts[i].kind <= SL_LP_START_COMMITTED_OR_LATEST);
 		CHECK(starts[i].kind == SL_LP_START_OFFSET || starts[i].offset == 0);
 	}
 	struct sl_lp_start extra;
@@ -164,6 +165,24 @@ static int decode(uint64_t type, const uint8_t *b, size_t n, const struct sl_lp_
 		uint32_t extra;
 		CHECK(sl_lp_partitions_next(&r, &extra) == SL_EEOF);
 		CHECK(sl_lp_write_assign(w, starts, m.add_count, parts, m.remove_count) == 0);
+		return 0;
+	}
+	case SL_LP_SUBSCRIBE_NAMED: {
+		struct sl_lp_subscribe m;
+		if ((rc = sl_lp_decode_subscribe_named(b, n, lim, &m, why)) != 0 || w == NULL)
+			return rc;
+		CHECK(m.consumer.n >= 1 && m.consumer.n <= SL_LP_MAX_STREAM_NAME);
+		iterate_starts(m.starts, m.count);
+		CHECK(sl_lp_write_subscribe_named(w, m.consumer, m.stream, m.isolation, starts,
+						  m.count) == 0);
+		return 0;
+	}
+	case SL_LP_COMMIT:
+	case SL_LP_COMMIT_OK: {
+		struct sl_lp_commit m;
+		if ((rc = sl_lp_decode_commit(b, n, &m, why)) != 0 || w == NULL)
+			return rc;
+		CHECK(sl_lp_write_commit(w, type, &m) == 0);
 		return 0;
 	}
 	case SL_LP_STARTED: {
