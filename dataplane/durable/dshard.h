@@ -115,7 +115,16 @@ struct sl_dproduce {
 	struct sl_slice *recs;
 	bool records_taken;    /* set once the store took the references */
 	uint64_t first_offset; /* out, when applied */
+	/* Idempotent producers (PRODUCE_IDEM): the producer's id and the sequence number of the
+	 * first record in its numbering of this partition. A request whose records the partition
+	 * already holds appends nothing and completes with code 0, duplicate set and the
+	 * original first_offset; a sequence past the next expected one completes with
+	 * OUT_OF_ORDER_SEQUENCE, detail the expected sequence. */
+	bool idempotent;
+	uint64_t producer_id, sequence;
+	bool duplicate; /* out */
 	/* Private. */
+	bool idem_tracked; /* an entry of the producer table waits for this write */
 	struct sl_pstore_append app;
 	struct sl_coord_waiter wait;
 	struct sl_dshard *ds;

@@ -44,7 +44,7 @@ static int teardown(void **state)
 static void event(uint64_t boot, uint64_t seq, const char *key, uint64_t stream, uint32_t p,
 		  uint64_t first, uint64_t count)
 {
-	struct sl_seg_range r = {stream, p, first, count, 0, 100, count * 10};
+	struct sl_seg_range r = {stream, p, first, count, 0, 100, count * 10, 0, NULL};
 	struct sl_seg_event ev = {.boot = boot,
 				  .worker = 0,
 				  .seq = seq,
@@ -236,7 +236,8 @@ static void deleted_streams_leave_orphans_unless_shared(void **state)
 	object("data/shared", 200);
 	event(1, 1, "data/gone", 99, 0, 0, 10); /* stream 99 was deleted */
 	/* One flush that held a range of a deleted stream and one of a live one. */
-	struct sl_seg_range r[2] = {{99, 0, 10, 5, 0, 100, 50}, {2, 0, 0, 5, 100, 100, 50}};
+	struct sl_seg_range r[2] = {{99, 0, 10, 5, 0, 100, 50, 0, NULL},
+				    {2, 0, 0, 5, 100, 100, 50, 0, NULL}};
 	struct sl_seg_event ev = {
 		.boot = 1, .worker = 0, .seq = 2, .object_size = 200, .nranges = 2, .ranges = r};
 	snprintf(ev.key, sizeof(ev.key), "data/shared");
