@@ -213,6 +213,7 @@ struct sl_dshard_config {
 	uint32_t queue_capacity;    /* produce requests queued before OVERLOADED; default 8192 */
 	uint64_t fetch_bytes;	    /* default max_bytes of a fetch; 1 MiB */
 	uint64_t overload_retry_ms; /* OVERLOADED's detail: how long producers back off; 5 */
+	uint32_t max_producers;	    /* idempotent producers remembered per partition; 64 */
 	uint32_t meta_partitions;   /* the metadata log's partition count; default 16 */
 	bool zstd;		    /* compress batches (default false) */
 	struct sl_objstore *store;  /* required; the shard polls it */
@@ -291,6 +292,9 @@ struct sl_dshard_stats {
 	uint64_t flushes, flush_bytes, flush_errors, objects_written, objects_deleted;
 	uint64_t events_published, events_failed;
 	uint64_t rebuilds; /* write paths rebuilt after a storage failure */
+	/* Idempotent producers: retries answered without appending, requests refused for a
+	 * sequence gap, producers forgotten to make room (least recently used first). */
+	uint64_t produce_duplicates, produce_out_of_order, producers_evicted;
 	uint64_t object_read_errors;
 	uint32_t flushes_in_flight;
 	struct sl_pstore_stats pstore;
