@@ -377,7 +377,7 @@ static struct idem_prod *idem_find(const struct dpart *pt, uint64_t id)
  * recently used one is forgotten (its retries will be appended again). NULL: out of memory
  * (the request is then served without deduplication rather than refused). */
 static struct idem_prod *idem_add(struct sl_dshard *ds, struct dpart *pt, uint64_t id,
-				  uint64_t next_seq)
+				  uint64_t next_seq, bool counted)
 {
 	struct idem_prod *pr = NULL;
 	if (pt->nprods >= ds->cfg.max_producers && pt->nprods > 0) {
@@ -385,7 +385,7 @@ static struct idem_prod *idem_add(struct sl_dshard *ds, struct dpart *pt, uint64
 		for (uint32_t i = 1; i < pt->nprods; i++)
 			if (pt->prods[i].used < pr->used)
 				pr = &pt->prods[i];
-		ds->st.producers_evicted++;
+		ds->st.producers_evicted += counted;
 	} else {
 		if (pt->nprods == pt->prods_cap) {
 			uint32_t cap = pt->prods_cap ? pt->prods_cap * 2 : 4;
@@ -424,7 +424,8 @@ static void idem_restore(struct sl_dshard *ds, struct dpart *pt, const struct sl
 	for (uint32_t i = 0; i < n; i++) {
 		struct idem_prod *pr = idem_find(pt, v[i].producer_id);
 		if (pr == NULL)
-			pr = idem_add(ds, pt, v[i].producer_id, v[i].sequence);
+			/* Producers of a long history that do not fit are not news: uncounted. */
+			pr = idem_add(ds, pt, v[i].producer_id, v[i].sequence, false);
 		if (pr == NULL)
 			return;
 		pr->used = ++ds->idem_clock;
@@ -1049,7 +1050,7 @@ static void idem_refuse(struct sl_dshard *ds, struct sl_dproduce *p, int code, u
 static bool idem_admit(struct sl_dshard *ds, struct dpart *pt, struct sl_dproduce *p)
 {
 	struct idem_prod *pr = idem_find(pt, p->producer_id);
-	if (pr == NULL && (pr = idem_add(ds, pt, p->producer_id, p->sequence)) == NULL)
+	if (pr == NULL && (pr = idem_add(ds, pt, p->producer_id, p->sequence, true)) == NULL)
 		return false;
 	pr->used = ++ds->idem_clock;
 	if (p->sequence == pr->next_seq) {
