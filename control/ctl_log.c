@@ -538,7 +538,9 @@ static void on_produce(void *user, void *cookie, const struct sl_logclient_resul
 	struct pslot *s = cookie;
 	uint64_t now = sl_clock_now_ns();
 	p->last_progress = now;
-	p->reconnect_run = 0;
+	/* An answer from the server (not a local failure) shows the connection works. */
+	if (r->code < SL_LOGCLIENT_ERR_PROTOCOL)
+		p->reconnect_run = 0;
 	if (r->code == 0) {
 		p->acked += s->n;
 		p->acked_bytes += s->len;
@@ -580,12 +582,18 @@ static void on_produce(void *user, void *cookie, const struct sl_logclient_resul
 		s->attempts++;
 		s->state = PS_BACKOFF;
 		s->retry_at = now + (r->code == SL_LP_ERR_OUT_OF_ORDER_SEQUENCE ? MS : 20 * MS);
-	} else if ((r->code == SL_LOGCLIENT_ERR_CLOSED || r->code == SL_LOGCLIENT_ERR_RESET) &&
-		   p->max_retries > 0 && !p->fatal) {
-		/* The connection (or the stream) went away with the request unanswered: it is
-		 * sent again over the next connection. */
+	} else if (r->code == SL_LOGCLIENT_ERR_CLOSED && p->max_retries > 0 && !p->fatal) {
+		/* The connection went away with the request unanswered: it is sent again over
+		 * the next connection. */
 		s->state = PS_BACKOFF;
 		s->retry_at = UINT64_MAX;
+	} else if (r->code == SL_LOGCLIENT_ERR_RESET && p->max_retries > 0 && !p->fatal &&
+		   s->attempts < RESEND_MAX) {
+		/* The server reset the request stream: sent again on a new stream shortly. */
+		p->retries++;
+		s->attempts++;
+		s->state = PS_BACKOFF;
+		s->retry_at = now + 20 * MS;
 	} else {
 		fail_records(p, r->code, (const char *)r->reason.p, r->reason.n, s->n);
 		slot_put(p, s);
