@@ -107,6 +107,7 @@ static const struct field worker_fields[] = {
 	WF(dshard.queue_capacity, true),
 	WF(dshard.fetch_bytes, false),
 	WF(dshard.overload_retry_ms, false),
+	WF(dshard.max_producers, false),   /* the default (docs/durable.md), not a setting */
 	WF(dshard.meta_partitions, false), /* the metadata log's layout, not a setting */
 	WF(dshard.zstd, false),
 	WF(dshard.store, false),
