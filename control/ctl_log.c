@@ -327,6 +327,9 @@ struct pslot {
 	 * the partition, given at the first send and kept for every resend. */
 	uint64_t pseq;
 	uint32_t attempts; /* resends after a sequence gap or a storage failure */
+	/* Sent and its answer lost (connection closed, stream reset, silence): the server may
+	 * have stored it. Only such a request can be "stored long ago". */
+	bool maybe_stored;
 	int state;
 };
 
@@ -480,6 +483,7 @@ static void send_slot(struct prod *p, struct pslot *s, uint64_t now)
 	if (s->state == PS_FILLING) {
 		s->first_ns = now;
 		s->attempts = 0;
+		s->maybe_stored = false;
 		/* With a key the partition is the server's hash of it; the producer computes it
 		 * too, to number its records per partition. */
 		s->partition = p->has_partition ? p->partition
@@ -560,9 +564,11 @@ static void on_produce(void *user, void *cookie, const struct sl_logclient_resul
 		s->state = PS_BACKOFF;
 		s->retry_at = now + (r->detail > 0 ? r->detail : 1) * MS;
 	} else if (r->code == SL_LP_ERR_OUT_OF_ORDER_SEQUENCE && p->idem &&
-		   r->detail >= s->pseq + s->n) {
+		   r->detail >= s->pseq + s->n && s->maybe_stored) {
 		/* The partition expects a later sequence: this request was stored before, so
-		 * long ago that its offsets are forgotten. Acknowledged, without offsets. */
+		 * long ago that its offsets are forgotten. Acknowledged, without offsets. (A
+		 * request that cannot have been stored, every earlier answer having been a
+		 * refusal, fails instead: the server started this producer past it.) */
 		p->acked += s->n;
 		p->acked_bytes += s->len;
 		p->duplicates += s->n;
@@ -585,11 +591,13 @@ static void on_produce(void *user, void *cookie, const struct sl_logclient_resul
 	} else if (r->code == SL_LOGCLIENT_ERR_CLOSED && p->max_retries > 0 && !p->fatal) {
 		/* The connection went away with the request unanswered: it is sent again over
 		 * the next connection. */
+		s->maybe_stored = true;
 		s->state = PS_BACKOFF;
 		s->retry_at = UINT64_MAX;
 	} else if (r->code == SL_LOGCLIENT_ERR_RESET && p->max_retries > 0 && !p->fatal &&
 		   s->attempts < RESEND_MAX) {
 		/* The server reset the request stream: sent again on a new stream shortly. */
+		s->maybe_stored = true;
 		p->retries++;
 		s->attempts++;
 		s->state = PS_BACKOFF;
@@ -832,6 +840,7 @@ static bool reconnect(struct prod *p)
 	for (uint32_t i = 0; i < p->in_flight; i++) {
 		struct pslot *s = &p->slots[i];
 		if (s->state == PS_SENT) {
+			s->maybe_stored = true;
 			s->state = PS_BACKOFF;
 			s->retry_at = UINT64_MAX;
 		}
