@@ -62,32 +62,33 @@ enum sl_lp_type {
 	SL_LP_ERROR = 0x03,	 /* s -> c, both stream kinds */
 	SL_LP_HWM = 0x04,	 /* c -> s, request stream */
 	SL_LP_HWM_OK = 0x05,	 /* s -> c */
-	/* c -> s, request stream: a PRODUCE with a producer id and a sequence number, so that
-	 * a retry appends nothing twice (idempotent producers). */
+	SL_LP_SUBSCRIBE = 0x10,	 /* c -> s, first message of a subscription stream */
+	SL_LP_ASSIGN = 0x11,	 /* c -> s, subscription stream */
+	SL_LP_STARTED = 0x12,	 /* s -> c: where an assigned partition starts */
+	SL_LP_RECORDS = 0x13,	 /* s -> c: consecutive records of one partition */
+	SL_LP_REMOVED = 0x14,	 /* s -> c: no record of this partition follows */
+	/* Idempotent producers. 0x06, c -> s, request stream: a PRODUCE with a producer id and
+	 * a sequence number, so that a retry appends nothing twice. 0x07, s -> c: the answer to
+	 * a PRODUCE_IDEM whose records were stored before (nothing was appended): PRODUCE_OK's
+	 * fields, with the original offsets. */
 	SL_LP_PRODUCE_IDEM = 0x06,
-	/* s -> c: answers a PRODUCE_IDEM whose records were stored before (a retry): nothing
-	 * was appended; the fields are PRODUCE_OK's, with the original offsets. */
 	SL_LP_PRODUCE_DUP = 0x07,
-	SL_LP_SUBSCRIBE = 0x10, /* c -> s, first message of a subscription stream */
-	SL_LP_ASSIGN = 0x11,	/* c -> s, subscription stream */
-	SL_LP_STARTED = 0x12,	/* s -> c: where an assigned partition starts */
-	SL_LP_RECORDS = 0x13,	/* s -> c: consecutive records of one partition */
-	SL_LP_REMOVED = 0x14,	/* s -> c: no record of this partition follows */
 };
 
 /* Error codes (ERROR.code). Values are part of the protocol and never change. */
 enum sl_lp_code {
-	SL_LP_ERR_UNKNOWN_STREAM = 1,	      /* no stream of that name */
-	SL_LP_ERR_PARTITION_RANGE = 2,	      /* partition >= the stream's partition count */
-	SL_LP_ERR_RECORD_TOO_LARGE = 3,	      /* a record over the stream's max_record_bytes */
-	SL_LP_ERR_OVERLOADED = 4,	      /* back off detail ms and retry; nothing was kept */
-	SL_LP_ERR_SHUTTING_DOWN = 5,	      /* the server is stopping; reconnect later */
-	SL_LP_ERR_STORAGE_FAILED = 6,	      /* the object store or the log failed the write */
-	SL_LP_ERR_OFFSET_OUT_OF_RANGE = 7,    /* outside the retained range (detail = earliest) */
-	SL_LP_ERR_MALFORMED = 8,	      /* undecodable message: the stream is reset */
-	SL_LP_ERR_INVALID = 9,		      /* well-formed but not allowed here */
-	SL_LP_ERR_INTERNAL = 10,	      /* a server bug or allocation failure */
-	SL_LP_ERR_OUT_OF_ORDER_SEQUENCE = 11, /* PRODUCE_IDEM: detail = the expected sequence */
+	SL_LP_ERR_UNKNOWN_STREAM = 1,	   /* no stream of that name */
+	SL_LP_ERR_PARTITION_RANGE = 2,	   /* partition >= the stream's partition count */
+	SL_LP_ERR_RECORD_TOO_LARGE = 3,	   /* a record over the stream's max_record_bytes */
+	SL_LP_ERR_OVERLOADED = 4,	   /* back off detail ms and retry; nothing was kept */
+	SL_LP_ERR_SHUTTING_DOWN = 5,	   /* the server is stopping; reconnect later */
+	SL_LP_ERR_STORAGE_FAILED = 6,	   /* the object store or the log failed the write */
+	SL_LP_ERR_OFFSET_OUT_OF_RANGE = 7, /* outside the retained range (detail = earliest) */
+	SL_LP_ERR_MALFORMED = 8,	   /* undecodable message: the stream is reset */
+	SL_LP_ERR_INVALID = 9,		   /* well-formed but not allowed here */
+	SL_LP_ERR_INTERNAL = 10,	   /* a server bug or allocation failure */
+	/* A PRODUCE_IDEM whose sequence is not the one expected (detail = the expected one). */
+	SL_LP_ERR_OUT_OF_ORDER_SEQUENCE = 11,
 };
 
 /* The stream reset code (QUIC application error) after an ERROR with SL_LP_ERR_MALFORMED. */
