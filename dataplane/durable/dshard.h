@@ -213,7 +213,7 @@ struct sl_dshard_config {
 	uint32_t queue_capacity;    /* produce requests queued before OVERLOADED; default 8192 */
 	uint64_t fetch_bytes;	    /* default max_bytes of a fetch; 1 MiB */
 	uint64_t overload_retry_ms; /* OVERLOADED's detail: how long producers back off; 5 */
-	uint32_t max_producers;	    /* idempotent producers remembered per partition; 64 */
+	uint32_t max_producers;	    /* idempotent producers per partition (log_max_producers); 64 */
 	uint32_t meta_partitions;   /* the metadata log's partition count; default 16 */
 	bool zstd;		    /* compress batches (default false) */
 	struct sl_objstore *store;  /* required; the shard polls it */
