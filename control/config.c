@@ -394,6 +394,16 @@ static const struct sl_config_setting settings[] = {
 	 FIELD(log_max_inflight),
 	 .min = 1,
 	 .max = 1048576},
+	{.name = "log_max_producers",
+	 .type = SL_CONFIG_INT,
+	 .def = "64",
+	 .metavar = "N",
+	 .help = "Durable partitions: idempotent producers each partition remembers (about 200 "
+		 "bytes each); a new one beyond that replaces the least recently used, whose "
+		 "retries would then be stored again (counted in producers_evicted).",
+	 FIELD(log_max_producers),
+	 .min = 1,
+	 .max = 65536},
 	{.name = "log_sub_window",
 	 .type = SL_CONFIG_BYTES,
 	 .def = "1MiB",

@@ -80,6 +80,7 @@ struct sl_config {
 	int log_max_partitions;		/* partitions owned at once */
 	int log_queue;			/* produce requests queued before OVERLOADED */
 	int log_max_inflight;		/* produce requests in flight per connection */
+	int log_max_producers;		/* idempotent producers remembered per partition */
 	uint64_t log_sub_window;	/* unacknowledged bytes per subscription */
 	uint64_t metalog_segment_bytes; /* metadata log segment file size (the trim unit) */
 	uint64_t log_gc_grace_ns;	/* an expired object is deleted this long after */

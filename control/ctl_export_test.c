@@ -109,8 +109,8 @@ static void flush_object(struct sl_objstore *s, struct sl_export *ex, const char
 	memcpy(obj->data, b0->data, b0->len);
 	memcpy(obj->data + b0->len, b1->data, b1->len);
 	obj->len = b0->len + b1->len;
-	struct sl_seg_range r[2] = {{7, 0, first0, n0, 0, b0->len, 0},
-				    {7, 1, first1, 1, b0->len, b1->len, 0}};
+	struct sl_seg_range r[2] = {{7, 0, first0, n0, 0, b0->len, 0, 0, NULL},
+				    {7, 1, first1, 1, b0->len, b1->len, 0, 0, NULL}};
 	struct sl_seg_event ev = {.boot = 1, .worker = 0, .seq = first0, .wall_ms = 1};
 	snprintf(ev.key, sizeof(ev.key), "%s", key);
 	ev.object_size = obj->len;

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SEC UINT64_C(1000000000)
@@ -29,6 +31,9 @@
  * enum sl_logclient_code). */
 #define CTL_ERR_TIMEOUT	    0x20001
 #define CTL_ERR_INTERRUPTED 0x20002
+/* Resends of one request after sequence gaps or storage failures before it fails: a gap that
+ * never closes (the request before it failed for good) must not loop forever. */
+#define RESEND_MAX 1000
 
 static volatile sig_atomic_t interrupted;
 
@@ -318,6 +323,13 @@ struct pslot {
 	uint64_t first_ns; /* first send, for the ack latency */
 	uint64_t retry_at;
 	uint64_t first_seq; /* input position of the first record (0-based) */
+	/* Idempotence: the sequence number of the first record in the producer's numbering of
+	 * the partition, given at the first send and kept for every resend. */
+	uint64_t pseq;
+	uint32_t attempts; /* resends after a sequence gap or a storage failure */
+	/* Sent and its answer lost (connection closed, stream reset, silence): the server may
+	 * have stored it. Only such a request can be "stored long ago". */
+	bool maybe_stored;
 	int state;
 };
 
@@ -335,6 +347,10 @@ struct prod {
 	uint32_t partition, in_flight, batch;
 	uint8_t durability;
 	uint64_t count, size, rate, timeout_ns;
+	bool idem;
+	uint32_t max_retries; /* reconnections in a row without an answer before giving up */
+	const char *url;
+	const struct sl_logclient_callbacks *cb;
 	/* runtime */
 	struct sl_client *cl;
 	struct sl_client_conn *conn;
@@ -347,6 +363,14 @@ struct prod {
 	uint8_t *filler; /* --size bytes of filler, copied per synthetic record */
 	uint64_t start_ns, generated, last_progress;
 	uint64_t acked, failed, retries, acked_bytes;
+	/* Idempotence and reconnection: the producer id, the next sequence per partition,
+	 * records the server said it had already (PRODUCE_DUP, or an old sequence), requests
+	 * sent again after a reconnection, reconnections, and those in a row without progress. */
+	uint64_t producer_id;
+	uint64_t *next_pseq;
+	uint64_t duplicates, retried, reconnects;
+	uint32_t reconnect_run;
+	uint32_t *order; /* scratch: slots to send, in sequence order */
 	bool input_done, fatal;
 	struct hist lat;
 	struct errkind errs[16];
@@ -458,7 +482,18 @@ static void send_slot(struct prod *p, struct pslot *s, uint64_t now)
 {
 	if (s->state == PS_FILLING) {
 		s->first_ns = now;
-		s->partition = p->has_partition ? p->partition : p->rr++ % p->npartitions;
+		s->attempts = 0;
+		s->maybe_stored = false;
+		/* With a key the partition is the server's hash of it; the producer computes it
+		 * too, to number its records per partition. */
+		s->partition = p->has_partition ? p->partition
+			       : p->key		? sl_lp_key_partition((const uint8_t *)p->key,
+								      strlen(p->key), p->npartitions)
+						: p->rr++ % p->npartitions;
+		if (p->idem) {
+			s->pseq = p->next_pseq[s->partition];
+			p->next_pseq[s->partition] += s->n;
+		}
 	}
 	size_t off = 0;
 	for (uint32_t i = 0; i < s->n; i++) {
@@ -479,6 +514,9 @@ static void send_slot(struct prod *p, struct pslot *s, uint64_t now)
 	}
 	m.durability = p->durability;
 	m.count = s->n;
+	m.idempotent = p->idem;
+	m.producer_id = p->producer_id;
+	m.sequence = s->pseq;
 	int rc = sl_logclient_produce(p->lc, &m, p->recs, s, now, NULL);
 	if (rc == 0) {
 		s->state = PS_SENT;
@@ -488,6 +526,9 @@ static void send_slot(struct prod *p, struct pslot *s, uint64_t now)
 		 * shortly rather than fail records that were never sent. */
 		s->state = PS_BACKOFF;
 		s->retry_at = now + MS;
+	} else if (rc == SL_ECLOSED && p->max_retries > 0) {
+		s->state = PS_BACKOFF;
+		s->retry_at = UINT64_MAX; /* after the reconnection */
 	} else {
 		const char *why = sl_strerror(rc);
 		fail_records(p, SL_LOGCLIENT_ERR_PROTOCOL, why, strlen(why), s->n);
@@ -501,21 +542,66 @@ static void on_produce(void *user, void *cookie, const struct sl_logclient_resul
 	struct pslot *s = cookie;
 	uint64_t now = sl_clock_now_ns();
 	p->last_progress = now;
+	/* An answer from the server (not a local failure) shows the connection works. */
+	if (r->code < SL_LOGCLIENT_ERR_PROTOCOL)
+		p->reconnect_run = 0;
 	if (r->code == 0) {
 		p->acked += s->n;
 		p->acked_bytes += s->len;
+		if (r->duplicate)
+			p->duplicates += s->n;
 		hist_add(&p->lat, (now - s->first_ns) / 1000);
 		if (p->json)
 			for (uint32_t i = 0; i < s->n; i++)
-				printf("{\"partition\":%u,\"offset\":%llu,\"seq\":%llu}\n",
+				printf("{\"partition\":%u,\"offset\":%llu,\"seq\":%llu%s}\n",
 				       r->partition, (unsigned long long)(r->first_offset + i),
-				       (unsigned long long)(s->first_seq + i));
+				       (unsigned long long)(s->first_seq + i),
+				       r->duplicate ? ",\"duplicate\":true" : "");
 		slot_put(p, s);
 	} else if (r->code == SL_LP_ERR_OVERLOADED && !p->fatal) {
 		/* Nothing was kept: the same records go again after the server's delay. */
 		p->retries++;
 		s->state = PS_BACKOFF;
 		s->retry_at = now + (r->detail > 0 ? r->detail : 1) * MS;
+	} else if (r->code == SL_LP_ERR_OUT_OF_ORDER_SEQUENCE && p->idem &&
+		   r->detail >= s->pseq + s->n && s->maybe_stored) {
+		/* The partition expects a later sequence: this request was stored before, so
+		 * long ago that its offsets are forgotten. Acknowledged, without offsets. (A
+		 * request that cannot have been stored, every earlier answer having been a
+		 * refusal, fails instead: the server started this producer past it.) */
+		p->acked += s->n;
+		p->acked_bytes += s->len;
+		p->duplicates += s->n;
+		if (p->json)
+			for (uint32_t i = 0; i < s->n; i++)
+				printf("{\"partition\":%u,\"offset\":null,\"seq\":%llu,"
+				       "\"duplicate\":true}\n",
+				       s->partition, (unsigned long long)(s->first_seq + i));
+		slot_put(p, s);
+	} else if (p->idem && !p->fatal && s->attempts < RESEND_MAX &&
+		   (r->code == SL_LP_ERR_OUT_OF_ORDER_SEQUENCE ||
+		    r->code == SL_LP_ERR_STORAGE_FAILED || r->code == SL_LP_ERR_SHUTTING_DOWN)) {
+		/* A request before it in the partition is missing (refused and being sent
+		 * again), or nothing was stored: sent again shortly, in sequence order. The
+		 * sequence makes a second copy impossible. */
+		p->retries++;
+		s->attempts++;
+		s->state = PS_BACKOFF;
+		s->retry_at = now + (r->code == SL_LP_ERR_OUT_OF_ORDER_SEQUENCE ? MS : 20 * MS);
+	} else if (r->code == SL_LOGCLIENT_ERR_CLOSED && p->max_retries > 0 && !p->fatal) {
+		/* The connection went away with the request unanswered: it is sent again over
+		 * the next connection. */
+		s->maybe_stored = true;
+		s->state = PS_BACKOFF;
+		s->retry_at = UINT64_MAX;
+	} else if (r->code == SL_LOGCLIENT_ERR_RESET && p->max_retries > 0 && !p->fatal &&
+		   s->attempts < RESEND_MAX) {
+		/* The server reset the request stream: sent again on a new stream shortly. */
+		s->maybe_stored = true;
+		p->retries++;
+		s->attempts++;
+		s->state = PS_BACKOFF;
+		s->retry_at = now + 20 * MS;
 	} else {
 		fail_records(p, r->code, (const char *)r->reason.p, r->reason.n, s->n);
 		slot_put(p, s);
@@ -680,23 +766,29 @@ static void produce_summary(struct prod *p, uint64_t elapsed)
 				(unsigned long long)p->errs[i].records,
 				(unsigned long long)p->errs[i].requests);
 	if (p->json)
-		printf("{\"acked\":%llu,\"failed\":%llu,\"retries\":%llu,\"bytes\":%llu,"
+		printf("{\"acked\":%llu,\"failed\":%llu,\"retries\":%llu,\"retried\":%llu,"
+		       "\"reconnects\":%llu,\"duplicates\":%llu,\"idempotent\":%s,\"bytes\":%llu,"
 		       "\"elapsed_s\":%.3f,\"records_per_s\":%.1f,\"mb_per_s\":%.3f,"
 		       "\"p50_us\":%llu,\"p90_us\":%llu,\"p99_us\":%llu,\"p999_us\":%llu,"
 		       "\"max_us\":%llu}\n",
 		       (unsigned long long)p->acked, (unsigned long long)p->failed,
-		       (unsigned long long)p->retries, (unsigned long long)p->acked_bytes, s, rps,
-		       mbps, (unsigned long long)hist_q(&p->lat, 0.5),
+		       (unsigned long long)p->retries, (unsigned long long)p->retried,
+		       (unsigned long long)p->reconnects, (unsigned long long)p->duplicates,
+		       p->idem ? "true" : "false", (unsigned long long)p->acked_bytes, s, rps, mbps,
+		       (unsigned long long)hist_q(&p->lat, 0.5),
 		       (unsigned long long)hist_q(&p->lat, 0.9),
 		       (unsigned long long)hist_q(&p->lat, 0.99),
 		       (unsigned long long)hist_q(&p->lat, 0.999), (unsigned long long)p->lat.max);
 	else
 		fprintf(stderr,
-			"%s: produced %llu records to %s (%llu failed, %llu retries) in %.3f s: "
+			"%s: produced %llu records to %s (%llu failed, %llu retries, %llu retried "
+			"after %llu reconnections, %llu duplicates) in %.3f s: "
 			"%.0f records/s, %.3f MB/s; ack latency p50 %llu us, p99 %llu us, max %llu "
 			"us\n",
 			p->prog, (unsigned long long)p->acked, p->stream,
-			(unsigned long long)p->failed, (unsigned long long)p->retries, s, rps, mbps,
+			(unsigned long long)p->failed, (unsigned long long)p->retries,
+			(unsigned long long)p->retried, (unsigned long long)p->reconnects,
+			(unsigned long long)p->duplicates, s, rps, mbps,
 			(unsigned long long)hist_q(&p->lat, 0.5),
 			(unsigned long long)hist_q(&p->lat, 0.99), (unsigned long long)p->lat.max);
 	fflush(stdout);
@@ -713,6 +805,73 @@ static void fail_window(struct prod *p, uint64_t code, const char *why)
 		fail_records(p, code, why, strlen(why), s->n);
 		s->n = 0;
 	}
+}
+
+static int slot_cmp(const void *a, const void *b, void *arg)
+{
+	const struct prod *p = arg;
+	uint64_t x = p->slots[*(const uint32_t *)a].first_seq;
+	uint64_t y = p->slots[*(const uint32_t *)b].first_seq;
+	return x < y ? -1 : x > y;
+}
+
+/* Sends the requests whose backoff is over, in input order: within a partition that is
+ * sequence order, which an idempotent partition needs (a request after a gap is refused). */
+static void resend_due(struct prod *p, uint64_t now)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < p->in_flight; i++)
+		if (p->slots[i].state == PS_BACKOFF && p->slots[i].retry_at <= now)
+			p->order[n++] = i;
+	if (n > 1)
+		qsort_r(p->order, n, sizeof(*p->order), slot_cmp, p);
+	for (uint32_t k = 0; k < n; k++)
+		send_slot(p, &p->slots[p->order[k]], now);
+}
+
+/*
+ * The connection is gone, or the server stopped answering (a daemon killed with SIGKILL
+ * sends nothing more, so only the silence tells): the session is dropped and a new one made,
+ * up to max_retries times in a row with growing pauses, and every unanswered request is sent
+ * again on it with the same sequence numbers. Returns false when every attempt failed.
+ */
+static bool reconnect(struct prod *p)
+{
+	for (uint32_t i = 0; i < p->in_flight; i++) {
+		struct pslot *s = &p->slots[i];
+		if (s->state == PS_SENT) {
+			s->maybe_stored = true;
+			s->state = PS_BACKOFF;
+			s->retry_at = UINT64_MAX;
+		}
+	}
+	log_disconnect(p->cl, p->lc);
+	p->cl = NULL;
+	p->lc = NULL;
+	p->conn = NULL;
+	while (p->reconnect_run < p->max_retries && !interrupted) {
+		uint32_t k = p->reconnect_run++;
+		uint64_t pause = (100 * MS) << (k < 4 ? k : 4);
+		struct timespec ts = {(time_t)(pause / SEC), (long)(pause % SEC)};
+		nanosleep(&ts, NULL);
+		fprintf(stderr, "%s: produce: reconnecting to %s (attempt %u of %u)\n", p->prog,
+			p->url, k + 1, p->max_retries);
+		if (log_connect(p->prog, "produce", p->url, p->cb, p, &p->cl, &p->conn, &p->lc,
+				p->in_flight + 1) != 0)
+			continue;
+		p->reconnects++;
+		uint64_t now = sl_clock_now_ns();
+		for (uint32_t i = 0; i < p->in_flight; i++) {
+			struct pslot *s = &p->slots[i];
+			if (s->state == PS_BACKOFF && s->retry_at == UINT64_MAX) {
+				s->retry_at = now;
+				p->retried++;
+			}
+		}
+		p->last_progress = now;
+		return true;
+	}
+	return false;
 }
 
 static int produce_run(struct prod *p)
@@ -732,9 +891,7 @@ static int produce_run(struct prod *p)
 		}
 		if (interrupted > 1)
 			break;
-		for (uint32_t i = 0; i < p->in_flight; i++)
-			if (p->slots[i].state == PS_BACKOFF && p->slots[i].retry_at <= now)
-				send_slot(p, &p->slots[i], now);
+		resend_due(p, now);
 		if (!p->input_done) {
 			if (p->use_stdin)
 				produce_stdin(p, now);
@@ -743,6 +900,23 @@ static int produce_run(struct prod *p)
 		}
 		if (p->input_done && slots_busy(p) == 0 && p->filling == NULL)
 			break;
+		bool stuck = p->timeout_ns && slots_busy(p) > 0 &&
+			     now - p->last_progress > p->timeout_ns;
+		if ((p->conn->closed || stuck) && p->max_retries > 0 && !interrupted) {
+			if (p->conn->closed)
+				fprintf(stderr,
+					"%s: produce: the connection closed (error 0x%llx)\n",
+					p->prog, (unsigned long long)p->conn->close_error);
+			else
+				fprintf(stderr, "%s: produce: no answer for %llu s\n", p->prog,
+					(unsigned long long)(p->timeout_ns / SEC));
+			if (reconnect(p))
+				continue;
+			fprintf(stderr, "%s: produce: giving up after %u reconnection attempts\n",
+				p->prog, p->max_retries);
+			p->fatal = true;
+			break;
+		}
 		if (p->conn->closed) {
 			fprintf(stderr, "%s: produce: the connection closed (error 0x%llx)\n",
 				p->prog, (unsigned long long)p->conn->close_error);
@@ -818,6 +992,8 @@ int sl_ctl_produce_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 		{"batch", required_argument, NULL, 'b'},
 		{"timeout", required_argument, NULL, 't'},
 		{"json", no_argument, NULL, 'j'},
+		{"no-idempotence", no_argument, NULL, 'I'},
+		{"retries", required_argument, NULL, 'R'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *prog = cli->prog, *cmd = "produce";
@@ -826,6 +1002,8 @@ int sl_ctl_produce_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 	p.prog = prog;
 	p.durability = SL_LP_DURABLE;
 	p.timeout_ns = 30 * SEC;
+	p.idem = true;
+	p.max_retries = 10;
 	uint64_t v, in_flight = 1, batch = 1, timeout_s = 30;
 	bool has_count = false, has_size = false;
 	int c;
@@ -886,6 +1064,13 @@ int sl_ctl_produce_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 		case 't':
 			bad = parse_u64(prog, cmd, "timeout", optarg, 0, 86400, &timeout_s);
 			break;
+		case 'I':
+			p.idem = false;
+			break;
+		case 'R':
+			bad = parse_u64(prog, cmd, "retries", optarg, 0, 1000, &v);
+			p.max_retries = (uint32_t)v;
+			break;
 		case 'j':
 			p.json = true;
 			/* Each acknowledgement line goes out as it happens: a script reading them,
@@ -930,14 +1115,16 @@ int sl_ctl_produce_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 
 	/* Everything the window needs, once: per-request work then allocates nothing. */
 	int rc = SL_CTL_EXIT_FAIL;
+	p.url = url;
 	p.slots = calloc(p.in_flight, sizeof(*p.slots));
+	p.order = calloc(p.in_flight, sizeof(*p.order));
 	p.free_stack = calloc(p.in_flight, sizeof(*p.free_stack));
 	p.recs = calloc(p.batch, sizeof(*p.recs));
 	p.lat.b = calloc(HIST_N, sizeof(*p.lat.b));
 	p.filler = p.size ? malloc(p.size) : NULL;
 	p.rbuf = p.use_stdin ? malloc(65536) : NULL;
-	bool ok = p.slots && p.free_stack && p.recs && p.lat.b && (p.size == 0 || p.filler) &&
-		  (!p.use_stdin || p.rbuf);
+	bool ok = p.slots && p.order && p.free_stack && p.recs && p.lat.b &&
+		  (p.size == 0 || p.filler) && (!p.use_stdin || p.rbuf);
 	for (uint32_t i = 0; ok && i < p.in_flight; i++) {
 		p.slots[i].ends = malloc(p.batch * sizeof(uint32_t));
 		ok = p.slots[i].ends != NULL;
@@ -952,6 +1139,12 @@ int sl_ctl_produce_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 		memset(p.filler, 0x5a, p.size);
 
 	const struct sl_logclient_callbacks cb = {.on_produce = on_produce, .on_hwm = hwm_done};
+	p.cb = &cb;
+	/* A random producer id: 62 bits make two producers choosing the same one unlikely
+	 * beyond concern, and need no round trip to the server. */
+	if (getrandom(&p.producer_id, sizeof(p.producer_id), 0) != sizeof(p.producer_id))
+		p.producer_id = sl_clock_wall_ns() ^ ((uint64_t)getpid() << 32);
+	p.producer_id &= (UINT64_C(1) << 62) - 1;
 	rc = log_connect(prog, cmd, url, &cb, &p, &p.cl, &p.conn, &p.lc, p.in_flight + 1);
 	if (rc != 0)
 		goto out;
@@ -966,15 +1159,24 @@ int sl_ctl_produce_main(const struct sl_ctl_cli *cli, int argc, char **argv)
 	}
 	if (rc == 0) {
 		p.npartitions = h.partitions;
-		rc = produce_run(&p);
+		p.next_pseq = calloc(h.partitions, sizeof(*p.next_pseq));
+		if (p.next_pseq == NULL) {
+			fprintf(stderr, "%s: produce: out of memory\n", prog);
+			rc = SL_CTL_EXIT_FAIL;
+		}
 	}
-	log_disconnect(p.cl, p.lc);
+	if (rc == 0)
+		rc = produce_run(&p);
+	if (p.cl != NULL)
+		log_disconnect(p.cl, p.lc);
 out:
 	for (uint32_t i = 0; p.slots && i < p.in_flight; i++) {
 		free(p.slots[i].data);
 		free(p.slots[i].ends);
 	}
 	free(p.slots);
+	free(p.order);
+	free(p.next_pseq);
 	free(p.free_stack);
 	free(p.recs);
 	free(p.lat.b);

@@ -20,7 +20,7 @@ int sl_ctl_consume_main(const struct sl_ctl_cli *cli, int argc, char **argv);
 #define SL_CTL_PRODUCE_USAGE                                                                       \
 	"URL STREAM [--partition P | --key KEY] [--durability applied|written|durable] "           \
 	"[--stdin] [--count N --size BYTES [--rate R]] [--in-flight K] [--batch B] "               \
-	"[--timeout S] [--json]"
+	"[--timeout S] [--retries N] [--no-idempotence] [--json]"
 #define SL_CTL_PRODUCE_HELP                                                                        \
 	"Appends records to STREAM on URL (shardline://HOST:PORT). Records come from standard\n"   \
 	"input with --stdin (one record per line, newline stripped), or are --count synthetic\n"   \
@@ -31,13 +31,20 @@ int sl_ctl_consume_main(const struct sl_ctl_cli *cli, int argc, char **argv);
 	"  --durability D  when the server acknowledges: applied, written or durable (default)\n"  \
 	"  --in-flight K   requests outstanding at once (default 1)\n"                             \
 	"  --batch B       records per request (default 1)\n"                                      \
-	"  --timeout S     give up on unacknowledged records after S seconds without an answer\n"  \
-	"                  (default 30; 0 waits forever)\n"                                        \
+	"  --timeout S     reconnect (or, with --retries 0, give up on unacknowledged records)\n"  \
+	"                  after S seconds without an answer (default 30; 0 waits forever)\n"      \
+	"  --retries N     reconnect up to N times in a row when the connection is lost or\n"      \
+	"                  silent, and send every unacknowledged request again (default 10)\n"     \
+	"  --no-idempotence  plain PRODUCE: a request sent again after a lost answer may be\n"     \
+	"                  stored twice (by default each partition numbers this run's records\n"   \
+	"                  under a random producer id, and the server stores a retry once)\n"      \
 	"  --json          one {\"partition\",\"offset\",\"seq\"} line per acknowledged record\n"  \
-	"                  (seq: its position in the input, from 0), then a summary line;\n"       \
-	"                  without it only a summary on stderr\n"                                  \
-	"OVERLOADED answers are retried after the delay the server asks for; other errors fail\n"  \
-	"their records and are printed once per kind. Exit status: 0 every record acknowledged,\n" \
+	"                  (seq: its position in the input, from 0; \"duplicate\":true when a\n"   \
+	"                  resent request was stored before, offset null if its offsets are\n"     \
+	"                  forgotten), then a summary line; without it only a summary on stderr\n" \
+	"OVERLOADED answers are retried after the delay the server asks for; a lost connection\n"  \
+	"is reconnected and unanswered requests sent again; other errors fail their records\n"     \
+	"and are printed once per kind. Exit status: 0 every record acknowledged,\n"               \
 	"1 some failed, 2 bad usage, 3 cannot connect."
 #define SL_CTL_CONSUME_USAGE                                                                       \
 	"URL STREAM [--partition P]... [--from earliest|latest|OFFSET|committed|"                  \

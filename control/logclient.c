@@ -421,29 +421,35 @@ static void req_dispatch(struct sl_logclient *lc, uint64_t type, const uint8_t *
 	struct sl_logclient_result r;
 	memset(&r, 0, sizeof(r));
 	switch (type) {
-	case SL_LP_PRODUCE_OK: {
+	case SL_LP_PRODUCE_OK:
+	case SL_LP_PRODUCE_DUP: {
+		/* PRODUCE_DUP: the fields of PRODUCE_OK, for a retry stored before. */
+		const char *name = sl_lp_type_name(type);
 		struct sl_lp_produce_ok m;
 		if (sl_lp_decode_produce_ok(body, n, &m, &why) != 0) {
-			req_protocol_error(lc, "undecodable produce_ok from the server (%s)", why);
+			req_protocol_error(lc, "undecodable %s from the server (%s)", name, why);
 			return;
 		}
 		struct slot *s = slot_find(lc, m.request_id, KIND_PRODUCE);
 		if (s == NULL) {
 			req_protocol_error(lc,
-					   "produce_ok for request %llu, which is no outstanding "
+					   "%s for request %llu, which is no outstanding "
 					   "produce",
-					   (unsigned long long)m.request_id);
+					   name, (unsigned long long)m.request_id);
 			return;
 		}
 		if (m.count != s->count) {
 			req_protocol_error(lc,
-					   "produce_ok for %u records answers request %llu of %u "
+					   "%s for %u records answers request %llu of %u "
 					   "records",
-					   m.count, (unsigned long long)m.request_id, s->count);
+					   name, m.count, (unsigned long long)m.request_id,
+					   s->count);
 			return;
 		}
 		lc->stats.responses++;
 		lc->stats.produce_ok++;
+		r.duplicate = type == SL_LP_PRODUCE_DUP;
+		lc->stats.produce_dup += r.duplicate;
 		r.partition = m.partition;
 		r.first_offset = m.first_offset;
 		slot_complete(lc, s, &r);

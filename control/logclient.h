@@ -115,7 +115,10 @@ struct sl_logclient_result {
 	/* PRODUCE_OK: the partition written. ERROR: the partition concerned, or
 	 * SL_LP_NO_PARTITION. */
 	uint32_t partition;
-	uint64_t first_offset;	   /* PRODUCE_OK: offset of the first record */
+	uint64_t first_offset; /* PRODUCE_OK: offset of the first record */
+	/* The answer was PRODUCE_DUP: an idempotent request's records were stored before (by
+	 * the same request, sent earlier); first_offset is theirs, nothing was appended. */
+	bool duplicate;
 	uint32_t count;		   /* records of the PRODUCE request (0 for HWM) */
 	uint64_t detail;	   /* ERROR's detail; local codes: the reset or close code */
 	struct sl_lp_bytes reason; /* ERROR's reason, or a local explanation; may be empty */
@@ -160,7 +163,8 @@ struct sl_logclient_stats {
 	uint64_t hwm_requests;	   /* HWM messages queued */
 	uint64_t responses;	   /* PRODUCE_OK, HWM_OK and ERROR answering a request */
 	uint64_t produce_ok, hwm_ok;
-	uint64_t errors; /* ERROR messages on any stream */
+	uint64_t produce_dup; /* of produce_ok: PRODUCE_DUP answers */
+	uint64_t errors;      /* ERROR messages on any stream */
 	uint64_t errors_by_code[SL_LOGCLIENT_NCODES];
 	uint64_t local_failures;  /* requests completed with a local code */
 	uint64_t protocol_errors; /* streams reset because of what the server sent */
@@ -217,7 +221,8 @@ void sl_logclient_poll(struct sl_logclient *lc, uint64_t now_ns);
 
 /*
  * Queues a PRODUCE of m->count records recs[0 .. m->count) (m->request_id, m->records and
- * m->payload_bytes are ignored; the rest as in struct sl_lp_produce). The records are encoded
+ * m->payload_bytes are ignored; the rest as in struct sl_lp_produce: a PRODUCE_IDEM when
+ * m->idempotent, answered by PRODUCE_OK or PRODUCE_DUP). The records are encoded
  * before this returns, so recs may be reused at once. *request_id (may be NULL) gets the id.
  * Returns 0, SL_EINVAL (a stream name sl_stream_name_valid refuses, a key over
  * SL_LP_MAX_KEY, a durability out of range), SL_ERANGE (what sl_lp_write_produce refuses: 0 or

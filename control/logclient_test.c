@@ -143,6 +143,7 @@ struct done {
 	void *cookie;
 	uint64_t request_id, code, first_offset, detail, sent_ns;
 	uint32_t partition, count, nmarks;
+	bool duplicate;
 	struct sl_lp_marks marks[8];
 	char reason[200];
 };
@@ -169,6 +170,7 @@ static void record(struct rec *r, int kind, void *cookie, const struct sl_logcli
 	d->sent_ns = res->sent_ns;
 	d->partition = res->partition;
 	d->count = res->count;
+	d->duplicate = res->duplicate;
 	d->nmarks = res->nmarks;
 	for (uint32_t i = 0; i < res->nmarks && i < 8; i++)
 		d->marks[i] = res->marks[i];
@@ -1497,10 +1499,65 @@ static void test_over_quic_client(void **state)
 	sl_quic_endpoint_free(srv.ep);
 }
 
+/* An idempotent PRODUCE goes out as PRODUCE_IDEM; PRODUCE_DUP completes it like PRODUCE_OK,
+ * flagged as a duplicate. */
+static void test_produce_idempotent_and_dup(void **state)
+{
+	(void)state;
+	struct env e;
+	env_new(&e, NULL);
+	struct sl_lp_produce m = {0};
+	m.stream.p = (const uint8_t *)"orders";
+	m.stream.n = 6;
+	m.partition = 1;
+	m.durability = SL_LP_DURABLE;
+	m.count = 2;
+	m.idempotent = true;
+	m.producer_id = 0xabcdef;
+	m.sequence = 40;
+	uint64_t id[2];
+	assert_int_equal(sl_logclient_produce(e.lc, &m, recs3, (void *)1, 0, &id[0]), 0);
+	m.sequence = 42;
+	assert_int_equal(sl_logclient_produce(e.lc, &m, recs3, (void *)2, 0, &id[1]), 0);
+	sl_logclient_poll(e.lc, 0);
+	struct fstream *s = &e.f->s[0];
+	for (int i = 0; i < 2; i++) {
+		uint64_t type;
+		const uint8_t *body;
+		size_t len;
+		assert_true(srv_next(s, &type, &body, &len));
+		assert_int_equal(type, SL_LP_PRODUCE_IDEM);
+		struct sl_lp_produce p;
+		assert_int_equal(sl_lp_decode_produce_idem(body, len, NULL, &p, NULL), 0);
+		assert_int_equal(p.producer_id, 0xabcdef);
+		assert_int_equal(p.sequence, 40 + 2 * (uint64_t)i);
+		assert_int_equal(p.count, 2);
+	}
+	struct msgbuf mb;
+	mb_init(&mb);
+	struct sl_lp_produce_ok dup = {id[0], 1, 7, 2};
+	assert_int_equal(sl_lp_write_produce_dup(&mb.w, &dup), 0);
+	mb_ok(&mb, id[1], 1, 9, 2);
+	f_data(e.lc, s, mb.b, mb_len(&mb), false);
+	assert_int_equal(e.r->n, 2);
+	assert_int_equal(e.r->d[0].code, 0);
+	assert_true(e.r->d[0].duplicate);
+	assert_int_equal(e.r->d[0].first_offset, 7);
+	assert_int_equal(e.r->d[1].code, 0);
+	assert_false(e.r->d[1].duplicate);
+	assert_int_equal(e.r->d[1].first_offset, 9);
+	struct sl_logclient_stats st;
+	sl_logclient_stats(e.lc, &st);
+	assert_int_equal(st.produce_ok, 2);
+	assert_int_equal(st.produce_dup, 1);
+	env_free(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_produce_pipelined_out_of_order),
+		cmocka_unit_test(test_produce_idempotent_and_dup),
 		cmocka_unit_test(test_produce_waits_for_stream),
 		cmocka_unit_test(test_produce_burst_before_open),
 		cmocka_unit_test(test_in_flight_limit_and_ids),

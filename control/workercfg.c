@@ -71,6 +71,7 @@ int sl_workercfg_fill(const struct sl_config *cfg, uint16_t id, uint16_t nworker
 	out->dshard.mem_budget = cfg->log_memory;
 	out->dshard.max_partitions = (uint32_t)cfg->log_max_partitions;
 	out->dshard.queue_capacity = (uint32_t)cfg->log_queue;
+	out->dshard.max_producers = (uint32_t)cfg->log_max_producers;
 	out->logsrv.max_inflight = (uint32_t)cfg->log_max_inflight;
 	out->logsrv.sub_window = cfg->log_sub_window;
 	return 0;

@@ -107,6 +107,7 @@ static const struct field worker_fields[] = {
 	WF(dshard.queue_capacity, true),
 	WF(dshard.fetch_bytes, false),
 	WF(dshard.overload_retry_ms, false),
+	WF(dshard.max_producers, true),
 	WF(dshard.meta_partitions, false), /* the metadata log's layout, not a setting */
 	WF(dshard.zstd, false),
 	WF(dshard.store, false),
@@ -203,6 +204,7 @@ static const struct wsetting worker_settings[] = {
 	{"log_max_partitions", "100", NULL, NULL},
 	{"log_queue", "99", NULL, NULL},
 	{"log_max_inflight", "33", NULL, NULL},
+	{"log_max_producers", "17", NULL, NULL},
 	{"log_sub_window", "2MiB", NULL, NULL},
 	{"poll_idle_us", "7", NULL, NULL},
 	{"trace_sample", "16", NULL, NULL},
@@ -380,6 +382,7 @@ static void test_all_settings(void **state)
 	assert_int_equal(wc.dshard.mem_budget, 128 << 20);
 	assert_int_equal(wc.dshard.max_partitions, 100);
 	assert_int_equal(wc.dshard.queue_capacity, 99);
+	assert_int_equal(wc.dshard.max_producers, 17);
 	assert_int_equal(wc.logsrv.max_inflight, 33);
 	assert_int_equal(wc.logsrv.sub_window, 2 << 20);
 }

@@ -17,6 +17,26 @@
  * microsecond, and one scan every few milliseconds costs nothing next to a list kept sorted. */
 #define PARK_SCAN_NS (5 * MS)
 
+/* Idempotent producers. Per partition, each producer the partition knows has the next
+ * sequence it expects and its last SL_DIDEM_WINDOW requests, oldest first, consecutive in
+ * sequence and in offset. A request is pending from its admission until it is applied (its
+ * offsets are not known before). */
+enum { IE_PENDING = 0, IE_APPLIED = 1 };
+
+struct idem_ent {
+	uint64_t seq, offset, epoch; /* epoch: the coordinator's, for a retry to wait on */
+	uint32_t count;
+	uint8_t state;
+};
+
+struct idem_prod {
+	uint64_t id;
+	uint64_t next_seq;
+	uint64_t used; /* the shard's clock when last used, for the LRU */
+	uint32_t n;
+	struct idem_ent e[SL_DIDEM_WINDOW];
+};
+
 /* A partition this shard owns. Reference-counted: the lookup map holds one reference, and so
  * does every flush range, fetch and object read that points at it, so a partition dropped with
  * its stream lives on (dead) until the last of them let go. */
@@ -47,6 +67,10 @@ struct dpart {
 	struct sl_dobj *cache_obj;
 	uint64_t cache_off;
 	struct sl_batch cache;
+	/* Idempotent producers (grown up to max_producers; searched linearly: a partition
+	 * has few, and each request looks at one). */
+	struct idem_prod *prods;
+	uint32_t nprods, prods_cap;
 	struct dpart *next_zombie;
 };
 
@@ -126,6 +150,7 @@ struct sl_dshard {
 	uint64_t next_retention; /* when retention is next applied (retention_run) */
 	struct sl_batch_zctx *zctx;
 	struct sl_dcons *cons; /* named consumers of the partitions owned here */
+	uint64_t idem_clock;
 	struct sl_dshard_stats st;
 };
 
@@ -150,6 +175,7 @@ void sl_dshard_config_default(struct sl_dshard_config *cfg)
 	cfg->fetch_bytes = UINT64_C(1) << 20;
 	cfg->overload_retry_ms = 5;
 	cfg->meta_partitions = 16;
+	cfg->max_producers = 64;
 }
 
 static uint64_t part_key(uint64_t stream_id, uint32_t partition)
@@ -299,6 +325,7 @@ static void zombie_reap(struct sl_dshard *ds)
 		segs_truncate(ds, pt, 0);
 		cache_drop(ds, pt);
 		free(pt->segs);
+		free(pt->prods);
 		free(pt);
 	}
 }
@@ -371,6 +398,155 @@ static void part_kill(struct sl_dshard *ds, struct dpart *pt)
 	part_unref(ds, pt);
 }
 
+/* ---- idempotent producers ---- */
+
+static struct idem_prod *idem_find(const struct dpart *pt, uint64_t id)
+{
+	for (uint32_t i = 0; i < pt->nprods; i++)
+		if (pt->prods[i].id == id)
+			return &pt->prods[i];
+	return NULL;
+}
+
+/* A new producer, starting at next_seq. When the partition remembers max_producers, the least
+ * recently used one is forgotten (its retries will be appended again). NULL: out of memory
+ * (the request is then served without deduplication rather than refused). */
+static struct idem_prod *idem_add(struct sl_dshard *ds, struct dpart *pt, uint64_t id,
+				  uint64_t next_seq, bool counted)
+{
+	struct idem_prod *pr = NULL;
+	if (pt->nprods >= ds->cfg.max_producers && pt->nprods > 0) {
+		pr = &pt->prods[0];
+		for (uint32_t i = 1; i < pt->nprods; i++)
+			if (pt->prods[i].used < pr->used)
+				pr = &pt->prods[i];
+		ds->st.producers_evicted += counted;
+	} else {
+		if (pt->nprods == pt->prods_cap) {
+			uint32_t cap = pt->prods_cap ? pt->prods_cap * 2 : 4;
+			if (cap > ds->cfg.max_producers)
+				cap = ds->cfg.max_producers;
+			struct idem_prod *n = realloc(pt->prods, cap * sizeof(*n));
+			if (n == NULL)
+				return NULL;
+			pt->prods = n;
+			pt->prods_cap = cap;
+		}
+		pr = &pt->prods[pt->nprods++];
+	}
+	memset(pr, 0, sizeof(*pr));
+	pr->id = id;
+	pr->next_seq = next_seq;
+	pr->used = ++ds->idem_clock;
+	return pr;
+}
+
+/* Remembers one more request of pr (the oldest leaves when the window is full). */
+static void idem_push(struct idem_prod *pr, const struct idem_ent *e)
+{
+	if (pr->n == SL_DIDEM_WINDOW) {
+		memmove(&pr->e[0], &pr->e[1], (SL_DIDEM_WINDOW - 1) * sizeof(pr->e[0]));
+		pr->n--;
+	}
+	pr->e[pr->n++] = *e;
+	pr->next_seq = e->seq + e->count;
+}
+
+/* The recovered idempotent writes of a partition, replayed in offset order. */
+static void idem_restore(struct sl_dshard *ds, struct dpart *pt, const struct sl_seg_idem *v,
+			 uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		struct idem_prod *pr = idem_find(pt, v[i].producer_id);
+		if (pr == NULL)
+			/* Producers of a long history that do not fit are not news: uncounted. */
+			pr = idem_add(ds, pt, v[i].producer_id, v[i].sequence, false);
+		if (pr == NULL)
+			return;
+		pr->used = ++ds->idem_clock;
+		struct idem_ent e = {.seq = v[i].sequence,
+				     .offset = v[i].offset,
+				     .count = v[i].count,
+				     .state = IE_APPLIED};
+		/* A producer the table had forgotten and met again restarts its window. */
+		if (v[i].sequence != pr->next_seq)
+			pr->n = 0;
+		idem_push(pr, &e);
+	}
+}
+
+/* A request admitted at p->sequence did not happen (refused, or its apply failed): the
+ * producer expects that sequence again, and requests admitted after it are forgotten too
+ * (they fail the same way: the coordinator fails every queued write after a failed one). */
+static void idem_unwind(struct dpart *pt, const struct sl_dproduce *p)
+{
+	struct idem_prod *pr = idem_find(pt, p->producer_id);
+	if (pr == NULL)
+		return;
+	for (uint32_t i = 0; i < pr->n; i++) {
+		if (pr->e[i].seq == p->sequence && pr->e[i].state == IE_PENDING) {
+			pr->n = i;
+			pr->next_seq = p->sequence;
+			return;
+		}
+	}
+}
+
+/* The write path went back to the durable end: the table forgets whatever is above it. */
+static void idem_cut(struct dpart *pt)
+{
+	for (uint32_t k = 0; k < pt->nprods; k++) {
+		struct idem_prod *pr = &pt->prods[k];
+		for (uint32_t i = 0; i < pr->n; i++) {
+			struct idem_ent *e = &pr->e[i];
+			if (e->state == IE_PENDING || e->offset + e->count > pt->durable) {
+				pr->next_seq = e->seq;
+				pr->n = i;
+				break;
+			}
+			e->epoch = 0; /* durable: the next coordinator's epochs start over */
+		}
+	}
+}
+
+/* Collects the idempotent writes applied in [first, first + count), in offset order, into
+ * out (cap entries). Returns how many. */
+static uint32_t idem_collect(const struct dpart *pt, uint64_t first, uint64_t count,
+			     struct sl_seg_idem *out, uint32_t cap)
+{
+	uint32_t n = 0;
+	for (uint32_t k = 0; k < pt->nprods; k++) {
+		const struct idem_prod *pr = &pt->prods[k];
+		for (uint32_t i = 0; i < pr->n && n < cap; i++) {
+			const struct idem_ent *e = &pr->e[i];
+			if (e->state != IE_APPLIED || e->offset < first ||
+			    e->offset + e->count > first + count)
+				continue;
+			/* Insertion sort: a flush range holds few idempotent writes. */
+			uint32_t at = n;
+			while (at > 0 && out[at - 1].offset > e->offset) {
+				out[at] = out[at - 1];
+				at--;
+			}
+			out[at] = (struct sl_seg_idem){.producer_id = pr->id,
+						       .sequence = e->seq,
+						       .offset = e->offset,
+						       .count = e->count};
+			n++;
+		}
+	}
+	return n;
+}
+
+/* Idempotent writes a partition may hold in memory: what idem_collect can find. */
+static uint32_t idem_count(const struct dpart *pt)
+{
+	uint32_t n = 0;
+	for (uint32_t k = 0; k < pt->nprods; k++)
+		n += pt->prods[k].n;
+	return n;
+}
+
 static int part_create(struct sl_dshard *ds, const struct sl_stream_def *d, uint32_t p,
 		       struct sl_drecovery *rec)
 {
@@ -393,6 +569,8 @@ static int part_create(struct sl_dshard *ds, const struct sl_stream_def *d, uint
 		pt->durable = rp.end;
 		for (uint32_t i = 0; i < pt->nsegs; i++)
 			pt->seg_bytes += pt->segs[i].len;
+		idem_restore(ds, pt, rp.idem, rp.nidem);
+		free(rp.idem);
 	}
 	uint32_t slot = ds->free_slots[ds->nfree - 1];
 	int rc = sl_pstore_part_reset(ds->ps, slot, pt->durable);
@@ -401,6 +579,7 @@ static int part_create(struct sl_dshard *ds, const struct sl_stream_def *d, uint
 	if (rc != 0) {
 		segs_truncate(ds, pt, 0);
 		free(pt->segs);
+		free(pt->prods);
 		free(pt);
 		return rc == SL_EDUP ? 0 : rc;
 	}
@@ -579,8 +758,17 @@ static int fl_delta(void *arg, uint64_t req_id, void *frozen, uint64_t es, uint6
 	struct sl_seg_range *ranges = rc == 0 ? calloc(f->nranges, sizeof(*ranges)) : NULL;
 	if (rc == 0 && ranges == NULL)
 		rc = SL_ENOMEM;
+	/* The idempotent writes of the ranges go into the event, so a restart rebuilds the
+	 * producer tables from what is durable. */
+	uint64_t nidem = 0;
+	for (uint32_t i = 0; rc == 0 && i < f->nranges; i++)
+		nidem += idem_count(f->r[i].part);
+	struct sl_seg_idem *idem = rc == 0 && nidem ? calloc(nidem, sizeof(*idem)) : NULL;
+	if (nidem && idem == NULL)
+		rc = SL_ENOMEM;
 	if (rc == 0) {
-		for (uint32_t i = 0; i < f->nranges; i++)
+		uint64_t used = 0;
+		for (uint32_t i = 0; i < f->nranges; i++) {
 			ranges[i] = (struct sl_seg_range){.stream_id = f->r[i].part->stream_id,
 							  .partition = f->r[i].part->partition,
 							  .first = f->r[i].first,
@@ -588,6 +776,13 @@ static int fl_delta(void *arg, uint64_t req_id, void *frozen, uint64_t es, uint6
 							  .off = f->r[i].off,
 							  .len = f->r[i].len,
 							  .bytes = f->r[i].bytes};
+			if (idem == NULL)
+				continue;
+			ranges[i].idem = idem + used;
+			ranges[i].nidem = idem_collect(f->r[i].part, f->r[i].first, f->r[i].count,
+						       idem + used, (uint32_t)(nidem - used));
+			used += ranges[i].nidem;
+		}
 		struct sl_seg_event ev = {.boot = ds->cfg.boot,
 					  .worker = ds->cfg.worker,
 					  .seq = f->seq,
@@ -599,6 +794,7 @@ static int fl_delta(void *arg, uint64_t req_id, void *frozen, uint64_t es, uint6
 		rc = sl_seg_encode(&ev, &f->pub.payload);
 	}
 	free(ranges);
+	free(idem);
 	if (rc != 0) {
 		sl_buf_unref(body);
 		f->put_submitted = f->put_done = f->pub_submitted = f->pub_done = true;
@@ -729,9 +925,14 @@ static void export_flush(struct sl_dshard *ds, const struct dflush *f)
 		const struct dpart *pt = f->r[i].part;
 		if (!pt->exported || pt->dead)
 			continue;
-		r[k++] = (struct sl_seg_range){pt->stream_id, pt->partition, f->r[i].first,
-					       f->r[i].count, f->r[i].off,   f->r[i].len,
-					       f->r[i].bytes};
+		/* The export queue needs no idempotent writes: nidem 0. */
+		r[k++] = (struct sl_seg_range){.stream_id = pt->stream_id,
+					       .partition = pt->partition,
+					       .first = f->r[i].first,
+					       .count = f->r[i].count,
+					       .off = f->r[i].off,
+					       .len = f->r[i].len,
+					       .bytes = f->r[i].bytes};
 	}
 	if (r == NULL || e == NULL || sl_seg_encode(&ev, &e->ev) != 0) {
 		/* The records stay durable and readable; only their export entry is lost. */
@@ -898,6 +1099,96 @@ static void wait_done(struct sl_coord_waiter *w)
 	produce_finish(p, w->status == 0 ? 0 : storage_code(w->status), w->status);
 }
 
+/* A tracked request was applied (its entry learns its offsets and epoch) or failed (the
+ * producer goes back to its sequence). */
+static void idem_applied(struct dpart *pt, const struct sl_dproduce *p,
+			 const struct sl_coord_write *w)
+{
+	if (w->status != 0) {
+		idem_unwind(pt, p);
+		return;
+	}
+	struct idem_prod *pr = idem_find(pt, p->producer_id);
+	for (uint32_t i = 0; pr != NULL && i < pr->n; i++) {
+		struct idem_ent *e = &pr->e[i];
+		if (e->seq == p->sequence && e->state == IE_PENDING) {
+			e->state = IE_APPLIED;
+			e->offset = w->result;
+			e->epoch = w->epoch;
+			return;
+		}
+	}
+}
+
+/* Waits, for a duplicate answered with the original's offsets, until those records reach the
+ * durability this request asks for (the original's epoch), as the original would have. */
+static void dup_wait(struct sl_dshard *ds, struct dpart *pt, struct sl_dproduce *p,
+		     const struct idem_ent *e)
+{
+	if (p->durability == SL_LP_APPLIED || e->epoch == 0 ||
+	    e->offset + e->count <= pt->durable) {
+		produce_finish(p, 0, 0);
+		return;
+	}
+	if (e->epoch > ds->want_epoch)
+		ds->want_epoch = e->epoch;
+	p->wait.done = wait_done;
+	enum sl_coord_durability level =
+		p->durability == SL_LP_WRITTEN ? SL_DURABILITY_WRITTEN : SL_DURABILITY_DURABLE;
+	int rc = sl_coord_wait(ds->co, &p->wait, e->epoch, level);
+	if (rc != SL_EAGAIN)
+		produce_finish(p, rc == 0 ? 0 : storage_code(rc), rc);
+	kick(ds);
+}
+
+static void idem_refuse(struct sl_dshard *ds, struct sl_dproduce *p, int code, uint64_t detail)
+{
+	ds->st.produce_errors++;
+	answer(&p->h, code, SL_EINVAL, detail);
+}
+
+/*
+ * Checks an idempotent request against its producer's table. Returns false when the request
+ * goes on to be appended (admitted and tracked, or untracked when the table has no memory),
+ * true when it was answered here: a duplicate (code 0, nothing appended), a sequence gap or
+ * an unknown retry (OUT_OF_ORDER_SEQUENCE), or a retry of a request still queued (OVERLOADED:
+ * its offsets are not known yet; the retry comes back after the delay).
+ */
+static bool idem_admit(struct sl_dshard *ds, struct dpart *pt, struct sl_dproduce *p)
+{
+	struct idem_prod *pr = idem_find(pt, p->producer_id);
+	if (pr == NULL && (pr = idem_add(ds, pt, p->producer_id, p->sequence, true)) == NULL)
+		return false;
+	pr->used = ++ds->idem_clock;
+	if (p->sequence == pr->next_seq) {
+		struct idem_ent e = {.seq = p->sequence, .count = p->count, .state = IE_PENDING};
+		idem_push(pr, &e);
+		p->idem_tracked = true;
+		return false;
+	}
+	if (p->sequence < pr->next_seq) {
+		for (uint32_t i = 0; i < pr->n; i++) {
+			const struct idem_ent *e = &pr->e[i];
+			if (e->seq != p->sequence || e->count != p->count)
+				continue;
+			if (e->state == IE_PENDING || ds->failed || ds->co == NULL) {
+				ds->st.produce_overloaded++;
+				answer(&p->h, SL_LP_ERR_OVERLOADED, SL_EAGAIN,
+				       ds->cfg.overload_retry_ms);
+				return true;
+			}
+			ds->st.produce_duplicates++;
+			p->duplicate = true;
+			p->first_offset = e->offset;
+			dup_wait(ds, pt, p, e);
+			return true;
+		}
+	}
+	ds->st.produce_out_of_order++;
+	idem_refuse(ds, p, SL_LP_ERR_OUT_OF_ORDER_SEQUENCE, pr->next_seq);
+	return true;
+}
+
 static void apply_done(struct sl_coord_write *w)
 {
 	struct sl_dproduce *p =
@@ -905,6 +1196,8 @@ static void apply_done(struct sl_coord_write *w)
 	struct sl_dshard *ds = p->ds;
 	struct dpart *pt = ds->slots[p->app.partition];
 	pt->writes_queued--;
+	if (p->idem_tracked)
+		idem_applied(pt, p, w);
 	if (w->status != 0) {
 		int code = w->status == SL_ECLOSED  ? SL_LP_ERR_SHUTTING_DOWN
 			   : w->status == SL_ENOMEM ? SL_LP_ERR_INTERNAL
@@ -939,6 +1232,8 @@ static void produce(struct sl_dshard *ds, struct sl_dproduce *p)
 {
 	p->ds = ds;
 	p->records_taken = false;
+	p->duplicate = false;
+	p->idem_tracked = false;
 	ds->st.produce_requests++;
 	struct dpart *pt = part_find(ds, p->h.stream_id, p->h.partition);
 	if (pt == NULL) {
@@ -966,12 +1261,16 @@ static void produce(struct sl_dshard *ds, struct sl_dproduce *p)
 		produce_finish(p, SL_LP_ERR_SHUTTING_DOWN, SL_ECLOSED);
 		return;
 	}
+	if (p->idempotent && idem_admit(ds, pt, p))
+		return;
 	sl_pstore_append_init(&p->app, pt->slot, p->recs, p->count, apply_done);
 	pt->refs++;
 	pt->writes_queued++;
 	int rc = ds->failed ? ds->failed : sl_coord_try_write(ds->co, ds->ch, &p->app.w);
 	if (rc != 0) {
 		pt->writes_queued--;
+		if (p->idem_tracked)
+			idem_unwind(pt, p);
 		part_unref(ds, pt);
 		if (rc == SL_ECLOSED) {
 			produce_finish(p, SL_LP_ERR_SHUTTING_DOWN, rc);
@@ -1566,8 +1865,8 @@ int sl_dshard_new(const struct sl_dshard_config *cfg, struct sl_stream_set *stre
 	if (cfg == NULL || streams == NULL || out == NULL || cfg->store == NULL ||
 	    cfg->index == NULL || cfg->index->publish == NULL || cfg->max_partitions == 0 ||
 	    cfg->max_partitions > SL_PSTORE_MAX_PARTITIONS || cfg->max_flushes == 0 ||
-	    cfg->max_flushes > SL_COORD_MAX_FROZEN || cfg->meta_partitions == 0 ||
-	    cfg->queue_capacity == 0 || cfg->flush_bytes == 0 ||
+	    cfg->max_producers == 0 || cfg->max_flushes > SL_COORD_MAX_FROZEN ||
+	    cfg->meta_partitions == 0 || cfg->queue_capacity == 0 || cfg->flush_bytes == 0 ||
 	    (cfg->owners != NULL && (cfg->nslots == 0 || (cfg->nslots & (cfg->nslots - 1)))))
 		return SL_EINVAL;
 	struct sl_dshard *ds = calloc(1, sizeof(*ds));
@@ -1645,6 +1944,7 @@ static void rebuild(struct sl_dshard *ds)
 			continue;
 		segs_truncate(ds, pt, pt->durable);
 		cache_drop(ds, pt);
+		idem_cut(pt);
 		sl_pstore_part_reset(ds->ps, s, pt->durable);
 	}
 	if (coord_make(ds, ds->now) != 0) {
@@ -1840,6 +2140,7 @@ void sl_dshard_free(struct sl_dshard *ds)
 				sl_dobj_free(pt->cache_obj);
 		}
 		free(pt->segs);
+		free(pt->prods);
 		free(pt);
 	}
 	while (ds->deletes) {
@@ -1935,6 +2236,9 @@ const struct sl_stat_field sl_dshard_stats_fields[] = {
 	SL_STAT_U(T, events_published, NULL),
 	SL_STAT_U(T, events_failed, NULL),
 	SL_STAT_U(T, rebuilds, NULL),
+	SL_STAT_U(T, produce_duplicates, NULL),
+	SL_STAT_U(T, produce_out_of_order, NULL),
+	SL_STAT_U(T, producers_evicted, NULL),
 	SL_STAT_U(T, object_read_errors, NULL),
 	SL_STAT_U(T, objects_released, NULL),
 	SL_STAT_U(T, segments_expired, NULL),

@@ -140,7 +140,16 @@ struct sl_dproduce {
 	struct sl_slice *recs;
 	bool records_taken;    /* set once the store took the references */
 	uint64_t first_offset; /* out, when applied */
+	/* Idempotent producers (PRODUCE_IDEM): the producer's id and the sequence number of the
+	 * first record in its numbering of this partition. A request whose records the partition
+	 * already holds appends nothing and completes with code 0, duplicate set and the
+	 * original first_offset; a sequence past the next expected one completes with
+	 * OUT_OF_ORDER_SEQUENCE, detail the expected sequence. */
+	bool idempotent;
+	uint64_t producer_id, sequence;
+	bool duplicate; /* out */
 	/* Private. */
+	bool idem_tracked; /* an entry of the producer table waits for this write */
 	struct sl_pstore_append app;
 	struct sl_coord_waiter wait;
 	struct sl_dshard *ds;
@@ -243,6 +252,7 @@ struct sl_dshard_config {
 	uint32_t queue_capacity;    /* produce requests queued before OVERLOADED; default 8192 */
 	uint64_t fetch_bytes;	    /* default max_bytes of a fetch; 1 MiB */
 	uint64_t overload_retry_ms; /* OVERLOADED's detail: how long producers back off; 5 */
+	uint32_t max_producers;	    /* idempotent producers per partition (log_max_producers); 64 */
 	uint32_t meta_partitions;   /* the metadata log's partition count; default 16 */
 	bool zstd;		    /* compress batches (default false) */
 	struct sl_objstore *store;  /* required; the shard polls it */
@@ -333,6 +343,9 @@ struct sl_dshard_stats {
 	uint64_t flushes, flush_bytes, flush_errors, objects_written, objects_deleted;
 	uint64_t events_published, events_failed;
 	uint64_t rebuilds; /* write paths rebuilt after a storage failure */
+	/* Idempotent producers: retries answered without appending, requests refused for a
+	 * sequence gap, producers forgotten to make room (least recently used first). */
+	uint64_t produce_duplicates, produce_out_of_order, producers_evicted;
 	uint64_t object_read_errors;
 	/* Retention: segments dropped from the index, their records and object bytes. */
 	uint64_t segments_expired, records_expired, bytes_expired;

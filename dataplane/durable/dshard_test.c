@@ -251,9 +251,10 @@ static void prod_done(struct sl_dreq *r)
 			sl_buf_unref(x->recs[i].buf);
 }
 
-/* Submits a produce of n records "<tag>-<i>" to (stream, partition). */
-static struct prod *produce(uint64_t stream, uint32_t partition, uint8_t durability,
-			    const char *tag, uint32_t n)
+/* Submits a produce of n records "<tag>-<i>" to (stream, partition), idempotent when pid is
+ * not 0. */
+static struct prod *produce_as(uint64_t stream, uint32_t partition, uint8_t durability,
+			       const char *tag, uint32_t n, uint64_t pid, uint64_t seq)
 {
 	struct prod *x = calloc(1, sizeof(*x));
 	assert_non_null(x);
@@ -270,8 +271,17 @@ static struct prod *produce(uint64_t stream, uint32_t partition, uint8_t durabil
 		struct sl_buf *b = sl_buf_from(v, (size_t)len);
 		x->recs[i] = sl_slice_of(b);
 	}
+	x->p.idempotent = pid != 0;
+	x->p.producer_id = pid;
+	x->p.sequence = seq;
 	sl_dshard_submit(ds, &x->p.h, now);
 	return x;
+}
+
+static struct prod *produce(uint64_t stream, uint32_t partition, uint8_t durability,
+			    const char *tag, uint32_t n)
+{
+	return produce_as(stream, partition, durability, tag, n, 0, 0);
 }
 
 /* Turns until *flag is set: simulated time for the memory store, and real time too, for the
@@ -1178,6 +1188,286 @@ static void durable_flushes_of_export_streams_are_handed_over(void **state)
 	free(g);
 }
 
+/* ---- idempotent producers ---- */
+
+static uint64_t next_offset(uint32_t part)
+{
+	struct sl_dpart_info info[2];
+	assert_int_equal(sl_dshard_describe(ds, 1, info, 2), 2);
+	return info[part].next;
+}
+
+static void idem_retries_append_nothing(void **state)
+{
+	(void)state;
+	/* The original waits for durable: the store and the index are held. */
+	sl_objstore_memory_hold_until(store, UINT64_MAX);
+	hold_index = true;
+	struct prod *a = produce_as(1, 0, SL_LP_DURABLE, "a", 2, 77, 0);
+	/* A retry before the original was applied: its offsets are not known yet. */
+	struct prod *early = produce_as(1, 0, SL_LP_DURABLE, "a", 2, 77, 0);
+	assert_int_equal(early->done, 1);
+	assert_int_equal(early->p.h.code, SL_LP_ERR_OVERLOADED);
+	free(early);
+	turns(20);
+	assert_int_equal(a->done, 0);
+	assert_int_equal(next_offset(0), 2);
+	/* A retry asking for applied: answered at once, with the original offsets. */
+	struct prod *r1 = produce_as(1, 0, SL_LP_APPLIED, "a", 2, 77, 0);
+	assert_int_equal(r1->done, 1);
+	assert_int_equal(r1->p.h.code, 0);
+	assert_true(r1->p.duplicate);
+	assert_int_equal(r1->p.first_offset, 0);
+	assert_false(r1->p.records_taken);
+	free(r1);
+	/* A retry asking for durable waits like the original. */
+	struct prod *r2 = produce_as(1, 0, SL_LP_DURABLE, "a", 2, 77, 0);
+	turns(20);
+	assert_int_equal(r2->done, 0);
+	sl_objstore_memory_hold_until(store, 0);
+	hold_index = false;
+	wait_done(&a->done);
+	wait_done(&r2->done);
+	assert_int_equal(a->p.h.code, 0);
+	assert_false(a->p.duplicate);
+	assert_int_equal(r2->p.h.code, 0);
+	assert_true(r2->p.duplicate);
+	assert_int_equal(r2->p.first_offset, 0);
+	/* Once durable, a retry is answered at once. */
+	struct prod *r3 = produce_as(1, 0, SL_LP_DURABLE, "a", 2, 77, 0);
+	assert_int_equal(r3->done, 1);
+	assert_true(r3->p.duplicate);
+	assert_int_equal(r3->p.first_offset, 0);
+	/* The next sequence appends; another producer has its own numbering. */
+	struct prod *b = produce_as(1, 0, SL_LP_DURABLE, "b", 1, 77, 2);
+	struct prod *c = produce_as(1, 0, SL_LP_DURABLE, "c", 1, 78, 0);
+	wait_done(&b->done);
+	wait_done(&c->done);
+	assert_false(b->p.duplicate || c->p.duplicate);
+	assert_int_equal(b->p.first_offset, 2);
+	assert_int_equal(c->p.first_offset, 3);
+	assert_int_equal(next_offset(0), 4);
+	struct fet *f = fetch(1, 0, SL_DFETCH_EARLIEST, 0, SL_LP_ISO_DURABLE, 0);
+	wait_done(&f->done);
+	assert_int_equal(f->f.count, 4);
+	expect_rec(f, 0, "a", 0);
+	expect_rec(f, 1, "a", 1);
+	expect_rec(f, 2, "b", 0);
+	expect_rec(f, 3, "c", 0);
+	fet_free(f);
+	struct sl_dshard_stats st;
+	sl_dshard_stats(ds, &st);
+	assert_int_equal(st.produce_duplicates, 3);
+	assert_int_equal(st.produce_records, 4);
+	free(a);
+	free(r2);
+	free(r3);
+	free(b);
+	free(c);
+}
+
+static void idem_gaps_and_forgotten_retries_are_refused(void **state)
+{
+	(void)state;
+	struct prod *p = produce_as(1, 1, SL_LP_APPLIED, "x", 3, 5, 10);
+	wait_done(&p->done);
+	assert_int_equal(p->p.first_offset, 0); /* a new producer starts where it says */
+	free(p);
+	/* A gap: sequence 14 when 13 is expected. */
+	p = produce_as(1, 1, SL_LP_APPLIED, "x", 1, 5, 14);
+	assert_int_equal(p->done, 1);
+	assert_int_equal(p->p.h.code, SL_LP_ERR_OUT_OF_ORDER_SEQUENCE);
+	assert_int_equal(p->p.h.detail, 13);
+	free(p);
+	/* A retry with another count is not the same request. */
+	p = produce_as(1, 1, SL_LP_APPLIED, "x", 2, 5, 10);
+	assert_int_equal(p->p.h.code, SL_LP_ERR_OUT_OF_ORDER_SEQUENCE);
+	assert_int_equal(p->p.h.detail, 13);
+	free(p);
+	/* Five more requests push the first out of the window. */
+	for (uint64_t k = 0; k < SL_DIDEM_WINDOW; k++) {
+		p = produce_as(1, 1, SL_LP_APPLIED, "y", 1, 5, 13 + k);
+		wait_done(&p->done);
+		assert_int_equal(p->p.h.code, 0);
+		free(p);
+	}
+	p = produce_as(1, 1, SL_LP_APPLIED, "x", 3, 5, 10);
+	assert_int_equal(p->p.h.code, SL_LP_ERR_OUT_OF_ORDER_SEQUENCE);
+	assert_int_equal(p->p.h.detail, 18);
+	free(p);
+	/* The window holds the last five: sequences 13 .. 17. */
+	p = produce_as(1, 1, SL_LP_APPLIED, "y", 1, 5, 13);
+	assert_int_equal(p->p.h.code, 0);
+	assert_true(p->p.duplicate);
+	assert_int_equal(p->p.first_offset, 3);
+	free(p);
+	assert_int_equal(next_offset(1), 3 + SL_DIDEM_WINDOW);
+	struct sl_dshard_stats st;
+	sl_dshard_stats(ds, &st);
+	assert_int_equal(st.produce_out_of_order, 3);
+	assert_int_equal(st.produce_duplicates, 1);
+}
+
+static void idem_table_follows_a_rebuild(void **state)
+{
+	(void)state;
+	struct prod *p = produce_as(1, 0, SL_LP_DURABLE, "ok", 1, 9, 0);
+	wait_done(&p->done);
+	assert_int_equal(p->p.h.code, 0);
+	free(p);
+	/* Acknowledged applied, then its flush fails: the records are gone. */
+	sl_objstore_memory_fail_next(store, SL_OBJ_PUT, 1, SL_ENOSPC);
+	struct prod *lost = produce_as(1, 0, SL_LP_APPLIED, "lost", 2, 9, 1);
+	wait_done(&lost->done);
+	assert_int_equal(lost->p.h.code, 0);
+	assert_int_equal(lost->p.first_offset, 1);
+	free(lost);
+	struct prod *bad = produce_as(1, 0, SL_LP_DURABLE, "bad", 1, 9, 3);
+	wait_done(&bad->done);
+	assert_int_equal(bad->p.h.code, SL_LP_ERR_STORAGE_FAILED);
+	free(bad);
+	turns(20);
+	/* The table was cut back to the durable end: both retries append, in order. */
+	struct prod *again = NULL;
+	for (int i = 0; i < 100; i++) {
+		again = produce_as(1, 0, SL_LP_DURABLE, "lost", 2, 9, 1);
+		wait_done(&again->done);
+		if (again->p.h.code != SL_LP_ERR_OVERLOADED)
+			break;
+		free(again);
+		again = NULL;
+		turns(10);
+	}
+	assert_non_null(again);
+	assert_int_equal(again->p.h.code, 0);
+	assert_false(again->p.duplicate);
+	assert_int_equal(again->p.first_offset, 1);
+	free(again);
+	p = produce_as(1, 0, SL_LP_DURABLE, "bad", 1, 9, 3);
+	wait_done(&p->done);
+	assert_int_equal(p->p.h.code, 0);
+	assert_false(p->p.duplicate);
+	assert_int_equal(p->p.first_offset, 3);
+	free(p);
+	/* The record durable before the failure is still a duplicate. */
+	p = produce_as(1, 0, SL_LP_DURABLE, "ok", 1, 9, 0);
+	assert_int_equal(p->done, 1);
+	assert_true(p->p.duplicate);
+	assert_int_equal(p->p.first_offset, 0);
+	free(p);
+	assert_int_equal(next_offset(0), 4);
+}
+
+static void idem_producers_are_bounded(void **state)
+{
+	(void)state;
+	sl_dshard_free(ds);
+	struct sl_dshard_config c = config();
+	c.max_producers = 2;
+	assert_int_equal(sl_dshard_new(&c, streams, NULL, now, &ds), 0);
+	for (uint64_t pid = 1; pid <= 3; pid++) {
+		struct prod *p = produce_as(1, 0, SL_LP_APPLIED, "p", 1, pid, 0);
+		wait_done(&p->done);
+		assert_int_equal(p->p.h.code, 0);
+		free(p);
+	}
+	struct sl_dshard_stats st;
+	sl_dshard_stats(ds, &st);
+	assert_int_equal(st.producers_evicted, 1);
+	/* Producer 3 is remembered; producer 1 (least recently used) was forgotten: its retry
+	 * is a new producer's first request, and appends. */
+	struct prod *p = produce_as(1, 0, SL_LP_APPLIED, "p", 1, 3, 0);
+	assert_true(p->p.duplicate);
+	free(p);
+	p = produce_as(1, 0, SL_LP_APPLIED, "p", 1, 1, 0);
+	wait_done(&p->done);
+	assert_false(p->p.duplicate);
+	assert_int_equal(p->p.first_offset, 3);
+	free(p);
+	sl_dshard_stats(ds, &st);
+	assert_int_equal(st.producers_evicted, 2);
+}
+
+static void idem_table_survives_a_restart(void **state)
+{
+	(void)state;
+	sl_dshard_free(ds);
+	ds = NULL;
+	free_log();
+	sl_objstore_destroy(store);
+	char objs[128];
+	snprintf(objs, sizeof(objs), "%s/objects", dir);
+	assert_int_equal(mkdir(objs, 0700), 0);
+	assert_int_equal(sl_localdir_open(objs, NULL, &store), 0);
+	make_log(true);
+	struct sl_dshard_config c = config();
+	assert_int_equal(sl_dshard_new(&c, streams, NULL, now, &ds), 0);
+	/* Producer 40 writes 8 requests of 2 records (partition 0), producer 41 one request
+	 * interleaved, and a plain producer one. */
+	for (uint64_t k = 0; k < 8; k++) {
+		struct prod *p = produce_as(1, 0, SL_LP_DURABLE, "i", 2, 40, 2 * k);
+		struct prod *q = k == 3 ? produce_as(1, 0, SL_LP_DURABLE, "j", 1, 41, 100)
+					: produce(1, 0, SL_LP_DURABLE, "plain", 1);
+		wait_done(&p->done);
+		wait_done(&q->done);
+		assert_int_equal(p->p.h.code, 0);
+		free(p);
+		free(q);
+	}
+	/* Applied only, never durable: its retry after the crash must append it once. */
+	struct prod *lost = produce_as(1, 0, SL_LP_APPLIED, "lost", 1, 40, 16);
+	assert_int_equal(lost->p.h.code, 0);
+	sl_dshard_free(ds);
+	ds = NULL;
+	free(lost);
+	free_log();
+	sl_objstore_destroy(store);
+
+	assert_int_equal(sl_localdir_open(objs, NULL, &store), 0);
+	make_log(true);
+	struct sl_drecovery *rec;
+	assert_int_equal(sl_drecovery_new(streams, &rec), 0);
+	list_into(rec);
+	events_into(rec);
+	assert_int_equal(sl_drecovery_finish(rec), 0);
+	c = config();
+	c.store = store;
+	c.boot = 4;
+	assert_int_equal(sl_dshard_new(&c, streams, rec, now, &ds), 0);
+	sl_drecovery_free(rec);
+	assert_int_equal(next_offset(0), 24);
+	/* The last 5 requests of producer 40 (sequences 6 .. 14) are known, with their offsets:
+	 * request k went to offset 3k. */
+	for (uint64_t k = 3; k < 8; k++) {
+		struct prod *p = produce_as(1, 0, SL_LP_DURABLE, "i", 2, 40, 2 * k);
+		assert_int_equal(p->done, 1);
+		assert_int_equal(p->p.h.code, 0);
+		assert_true(p->p.duplicate);
+		assert_int_equal(p->p.first_offset, 3 * k);
+		free(p);
+	}
+	/* Older ones are refused as such (the expected sequence is past them). */
+	struct prod *p = produce_as(1, 0, SL_LP_DURABLE, "i", 2, 40, 4);
+	assert_int_equal(p->p.h.code, SL_LP_ERR_OUT_OF_ORDER_SEQUENCE);
+	assert_int_equal(p->p.h.detail, 16);
+	free(p);
+	p = produce_as(1, 0, SL_LP_DURABLE, "j", 1, 41, 100);
+	assert_true(p->p.duplicate);
+	assert_int_equal(p->p.first_offset, 11);
+	free(p);
+	/* The lost request appends, once. */
+	p = produce_as(1, 0, SL_LP_DURABLE, "lost", 1, 40, 16);
+	wait_done(&p->done);
+	assert_int_equal(p->p.h.code, 0);
+	assert_false(p->p.duplicate);
+	assert_int_equal(p->p.first_offset, 24);
+	free(p);
+	p = produce_as(1, 0, SL_LP_DURABLE, "lost", 1, 40, 16);
+	assert_true(p->p.duplicate);
+	assert_int_equal(p->p.first_offset, 24);
+	free(p);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1199,6 +1489,11 @@ int main(void)
 		T(recovery_applies_retention),
 		T(expired_objects_wait_out_the_gc_grace_period),
 		T(durable_flushes_of_export_streams_are_handed_over),
+		T(idem_retries_append_nothing),
+		T(idem_gaps_and_forgotten_retries_are_refused),
+		T(idem_table_follows_a_rebuild),
+		T(idem_producers_are_bounded),
+		T(idem_table_survives_a_restart),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -70,10 +70,10 @@ static void run(struct sl_objstore *s, struct sl_export *ex, int steps)
 static void add(struct sl_export *ex, const char *key, uint64_t first, bool with3)
 {
 	struct sl_seg_range r[4] = {
-		{1, 0, first, 2, 0, 100, 10},
-		{2, 0, 7, 1, 100, 50, 5},
-		{1, 3, first + 10, 1, 150, 60, 6},
-		{3, 0, first, 1, 210, 40, 4},
+		{1, 0, first, 2, 0, 100, 10, 0, NULL},
+		{2, 0, 7, 1, 100, 50, 5, 0, NULL},
+		{1, 3, first + 10, 1, 150, 60, 6, 0, NULL},
+		{3, 0, first, 1, 210, 40, 4, 0, NULL},
 	};
 	struct sl_seg_event ev = {.boot = 1, .worker = 1, .seq = first, .wall_ms = now / MS};
 	snprintf(ev.key, sizeof(ev.key), "%s", key);

@@ -272,6 +272,12 @@ static void reason_of(char *out, size_t n, int code, int err, uint64_t detail,
 	case SL_LP_ERR_INVALID:
 		snprintf(out, n, "invalid request");
 		break;
+	case SL_LP_ERR_OUT_OF_ORDER_SEQUENCE:
+		snprintf(out, n,
+			 "out of order sequence: partition %u expects sequence %" PRIu64
+			 " from this producer",
+			 partition, detail);
+		break;
 	default:
 		snprintf(out, n, "internal error: %s", sl_strerror(err));
 	}
@@ -337,7 +343,8 @@ static void prod_done(struct sl_dreq *r)
 			struct sl_writer w;
 			if (b != NULL) {
 				sl_writer_init(&w, b->data, b->cap);
-				if (sl_lp_write_produce_ok(&w, &ok) == 0) {
+				if ((x->p.duplicate ? sl_lp_write_produce_dup(&w, &ok)
+						    : sl_lp_write_produce_ok(&w, &ok)) == 0) {
 					b->len = (uint32_t)sl_writer_len(&w);
 					send_buf(s, st, b, false);
 				} else {
@@ -361,12 +368,13 @@ static void prod_done(struct sl_dreq *r)
 	prod_free(x);
 }
 
-static void on_produce(struct sl_logsrv *s, struct sl_logsrv_stream *st, const uint8_t *body,
-		       size_t n)
+static void on_produce(struct sl_logsrv *s, struct sl_logsrv_stream *st, uint64_t type,
+		       const uint8_t *body, size_t n)
 {
 	struct sl_lp_produce m;
 	const char *why = NULL;
-	int rc = sl_lp_decode_produce(body, n, &s->lim, &m, &why);
+	int rc = type == SL_LP_PRODUCE_IDEM ? sl_lp_decode_produce_idem(body, n, &s->lim, &m, &why)
+					    : sl_lp_decode_produce(body, n, &s->lim, &m, &why);
 	if (rc != 0) {
 		malformed(s, st, why);
 		return;
@@ -440,6 +448,9 @@ static void on_produce(struct sl_logsrv *s, struct sl_logsrv_stream *st, const u
 	x->p.h.partition = partition;
 	x->p.h.done = prod_done;
 	x->p.durability = m.durability;
+	x->p.idempotent = m.idempotent;
+	x->p.producer_id = m.producer_id;
+	x->p.sequence = m.sequence;
 	x->p.recs = x->recs;
 	out_link(s, &x->out);
 	s->st.inflight++;
@@ -1316,7 +1327,8 @@ static void handle(struct sl_logsrv *s, struct sl_logsrv_stream *st, uint64_t ty
 	bool ok = st->kind == K_SUB ? (subscribe && st->sub == NULL) ||
 					      ((type == SL_LP_ASSIGN || type == SL_LP_COMMIT) &&
 					       st->sub != NULL)
-				    : type == SL_LP_PRODUCE || type == SL_LP_HWM;
+				    : type == SL_LP_PRODUCE || type == SL_LP_PRODUCE_IDEM ||
+					      type == SL_LP_HWM;
 	if (!ok) {
 		char why[96];
 		snprintf(why, sizeof(why), "%s (0x%" PRIx64 ") not allowed on a %s stream",
@@ -1327,7 +1339,8 @@ static void handle(struct sl_logsrv *s, struct sl_logsrv_stream *st, uint64_t ty
 	}
 	switch (type) {
 	case SL_LP_PRODUCE:
-		on_produce(s, st, body, n);
+	case SL_LP_PRODUCE_IDEM:
+		on_produce(s, st, type, body, n);
 		break;
 	case SL_LP_HWM:
 		on_hwm(s, st, body, n);

@@ -334,6 +334,54 @@ static void produce_is_answered_with_offsets(void **state)
 	assert_int_equal(st.inflight, 0);
 }
 
+/* A PRODUCE_IDEM sent again (here on another stream, as after a reconnection) is answered with
+ * PRODUCE_DUP and the original offsets; a gap with OUT_OF_ORDER_SEQUENCE naming the expected
+ * sequence. */
+static void idempotent_retries_get_produce_dup(void **state)
+{
+	(void)state;
+	struct sl_lp_bytes recs[2] = {{(const uint8_t *)"x", 1}, {(const uint8_t *)"yy", 2}};
+	struct sl_lp_produce m = {.request_id = 1,
+				  .stream = {(const uint8_t *)"orders", 6},
+				  .partition = 1,
+				  .durability = SL_LP_DURABLE,
+				  .count = 2,
+				  .idempotent = true,
+				  .producer_id = 555,
+				  .sequence = 0};
+	struct sl_writer w;
+	sl_writer_init(&w, cbuf, sizeof(cbuf));
+	assert_int_equal(sl_lp_write_produce(&w, &m, recs), 0);
+	feed(0, cbuf, sl_writer_len(&w), 0, false);
+	expect_ok(0, 1, 1, 0, 2);
+	m.request_id = 7;
+	sl_writer_init(&w, cbuf, sizeof(cbuf));
+	assert_int_equal(sl_lp_write_produce(&w, &m, recs), 0);
+	feed(1, cbuf, sl_writer_len(&w), 0, false);
+	struct sl_lp_header h;
+	const uint8_t *b;
+	for (int i = 0; i < 200 && !next_msg(1, &h, &b); i++)
+		turn();
+	assert_int_equal(h.type, SL_LP_PRODUCE_DUP);
+	struct sl_lp_produce_ok ok;
+	assert_int_equal(sl_lp_decode_produce_ok(b, h.len, &ok, NULL), 0);
+	assert_true(ok.request_id == 7 && ok.partition == 1 && ok.first_offset == 0 &&
+		    ok.count == 2);
+	m.request_id = 8;
+	m.sequence = 5;
+	sl_writer_init(&w, cbuf, sizeof(cbuf));
+	assert_int_equal(sl_lp_write_produce(&w, &m, recs), 0);
+	feed(1, cbuf, sl_writer_len(&w), 0, false);
+	struct sl_lp_error e = expect_error(1, 8, SL_LP_ERR_OUT_OF_ORDER_SEQUENCE);
+	assert_int_equal(e.detail, 2);
+	assert_int_equal(e.partition, 1);
+	assert_non_null(memmem(e.reason.p, e.reason.n, "expects sequence 2", 18));
+	struct sl_dshard_stats st;
+	sl_dshard_stats(ds, &st);
+	assert_int_equal(st.produce_duplicates, 1);
+	assert_int_equal(st.produce_records, 2);
+}
+
 static void pipelined_requests_split_anywhere(void **state)
 {
 	(void)state;
@@ -964,6 +1012,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(named_consumer_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(assign_claims_added_partitions, setup, teardown),
 		T(produce_is_answered_with_offsets),
+		T(idempotent_retries_get_produce_dup),
 		T(pipelined_requests_split_anywhere),
 		T(bad_requests_get_errors_and_the_stream_goes_on),
 		T(malformed_input_resets_only_its_stream),

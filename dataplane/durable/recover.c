@@ -195,9 +195,66 @@ static void truncate_to(struct sl_drec_part *pt, uint64_t off)
 		sl_dobj_unref(s->obj); /* the recovery's own reference keeps it alive */
 		pt->nsegs--;
 	}
+	/* Idempotent writes are whole inside one range: those reaching past off are gone. */
+	while (pt->nidem > 0 &&
+	       pt->idem[pt->nidem - 1].offset + pt->idem[pt->nidem - 1].count > off)
+		pt->nidem--;
 	pt->end = off;
 	if (pt->nsegs == 0 && pt->start > off)
 		pt->start = off;
+}
+
+/* Keeps the last SL_DIDEM_WINDOW writes of each producer, in order: what the owner's table
+ * can hold. Bounds the list by producers, not by the log's history. */
+static int idem_compact(struct sl_drec_part *pt)
+{
+	struct sl_u64map seen;
+	if (sl_u64map_init(&seen, 64) != 0)
+		return SL_ENOMEM;
+	uint32_t keep = pt->nidem;
+	for (uint32_t i = pt->nidem; i-- > 0;) {
+		uint64_t n = 0;
+		uint64_t id = pt->idem[i].producer_id;
+		(void)sl_u64map_get(&seen, id, &n);
+		if (n >= SL_DIDEM_WINDOW)
+			continue;
+		if (n > 0)
+			(void)sl_u64map_remove(&seen, id);
+		if (sl_u64map_insert(&seen, id, n + 1) != 0) {
+			sl_u64map_fini(&seen);
+			return SL_ENOMEM;
+		}
+		pt->idem[--keep] = pt->idem[i];
+	}
+	sl_u64map_fini(&seen);
+	memmove(pt->idem, pt->idem + keep, (pt->nidem - keep) * sizeof(*pt->idem));
+	pt->nidem -= keep;
+	return 0;
+}
+
+/* Appends the idempotent writes of a range that became a segment. */
+static int idem_append(struct sl_drec_part *pt, const struct sl_seg_range *g)
+{
+	if (g->nidem == 0)
+		return 0;
+	if (pt->nidem + g->nidem > pt->idem_cap) {
+		/* Compact before growing: a long history of few producers stays small. */
+		if (pt->nidem >= 1024 && idem_compact(pt) != 0)
+			return SL_ENOMEM;
+		if (pt->nidem + g->nidem > pt->idem_cap) {
+			uint32_t cap = pt->idem_cap ? pt->idem_cap : 16;
+			while (cap < pt->nidem + g->nidem)
+				cap *= 2;
+			struct sl_seg_idem *n = realloc(pt->idem, cap * sizeof(*n));
+			if (n == NULL)
+				return SL_ENOMEM;
+			pt->idem = n;
+			pt->idem_cap = cap;
+		}
+	}
+	memcpy(pt->idem + pt->nidem, g->idem, g->nidem * sizeof(*g->idem));
+	pt->nidem += g->nidem;
+	return 0;
 }
 
 static int apply_range(struct sl_drecovery *r, const struct sl_seg_event *ev,
@@ -266,7 +323,7 @@ static int apply_range(struct sl_drecovery *r, const struct sl_seg_event *ev,
 	pt->end = g->first + g->count;
 	pt->missing_end = pt->missing_n = 0;
 	r->st.applied++;
-	return 0;
+	return idem_append(pt, g);
 }
 
 int sl_drecovery_set_start(struct sl_drecovery *r, uint64_t stream_id, uint32_t partition,
@@ -376,6 +433,8 @@ int sl_drecovery_take(struct sl_drecovery *r, uint64_t stream_id, uint32_t parti
 	*out = *pt;
 	pt->segs = NULL;
 	pt->nsegs = pt->cap = 0;
+	pt->idem = NULL;
+	pt->nidem = pt->idem_cap = 0;
 	return 0;
 }
 
@@ -401,6 +460,7 @@ void sl_drecovery_free(struct sl_drecovery *r)
 			if (sl_dobj_unref(pt->segs[k].obj))
 				sl_dobj_free(pt->segs[k].obj);
 		free(pt->segs);
+		free(pt->idem);
 	}
 	for (size_t i = 0; i < r->nobjs; i++)
 		if (sl_dobj_unref(r->objs[i]))

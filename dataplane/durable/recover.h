@@ -115,7 +115,14 @@ struct sl_drec_part {
 	 * the front, which retention deleted if the next range continues after them. */
 	uint64_t missing_end;
 	uint64_t missing_n; /* ranges in that run, counted void until recognised */
+	/* The idempotent writes of the segments, in offset order (a producer's last
+	 * SL_DIDEM_WINDOW at least); taken with the segments. */
+	struct sl_seg_idem *idem;
+	uint32_t nidem, idem_cap;
 };
+
+/* Requests an owner remembers per idempotent producer and partition (as Kafka's 5 in flight). */
+#define SL_DIDEM_WINDOW 5
 
 /* The partition's recovered state, or NULL when the log holds nothing of it (it starts empty
  * at offset 0). */

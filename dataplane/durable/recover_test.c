@@ -44,7 +44,7 @@ static int teardown(void **state)
 static void event(uint64_t boot, uint64_t seq, const char *key, uint64_t stream, uint32_t p,
 		  uint64_t first, uint64_t count)
 {
-	struct sl_seg_range r = {stream, p, first, count, 0, 100, count * 10};
+	struct sl_seg_range r = {stream, p, first, count, 0, 100, count * 10, 0, NULL};
 	struct sl_seg_event ev = {.boot = boot,
 				  .worker = 0,
 				  .seq = seq,
@@ -230,7 +230,7 @@ static void live_objects_are_named_with_their_events(void **state)
 	object("data/z", 100); /* never indexed: an orphan */
 	const char *keys[3] = {"data/a", "data/b", "data/c"};
 	for (int i = 0; i < 3; i++) {
-		struct sl_seg_range r = {1, 0, (uint64_t)i * 10, 10, 0, 100, 100};
+		struct sl_seg_range r = {1, 0, (uint64_t)i * 10, 10, 0, 100, 100, 0, NULL};
 		struct sl_seg_event ev = {.boot = 1,
 					  .worker = 0,
 					  .seq = (uint64_t)i + 1,
@@ -323,7 +323,8 @@ static void deleted_streams_leave_orphans_unless_shared(void **state)
 	object("data/shared", 200);
 	event(1, 1, "data/gone", 99, 0, 0, 10); /* stream 99 was deleted */
 	/* One flush that held a range of a deleted stream and one of a live one. */
-	struct sl_seg_range r[2] = {{99, 0, 10, 5, 0, 100, 50}, {2, 0, 0, 5, 100, 100, 50}};
+	struct sl_seg_range r[2] = {{99, 0, 10, 5, 0, 100, 50, 0, NULL},
+				    {2, 0, 0, 5, 100, 100, 50, 0, NULL}};
 	struct sl_seg_event ev = {
 		.boot = 1, .worker = 0, .seq = 2, .object_size = 200, .nranges = 2, .ranges = r};
 	snprintf(ev.key, sizeof(ev.key), "data/shared");
@@ -390,6 +391,95 @@ static void bad_input_is_refused(void **state)
 	assert_int_equal(sl_drecovery_finish(rec), SL_EDUP);
 }
 
+/* Adds an event of one range [first, first + count) of (1, 0) holding one idempotent write
+ * per record: producer pid, sequences seq0, seq0 + 1, ... */
+static void idem_event(uint64_t seq, const char *key, uint64_t first, uint64_t count, uint64_t pid,
+		       uint64_t seq0)
+{
+	struct sl_seg_idem w[16];
+	assert_true(count <= 16);
+	for (uint64_t i = 0; i < count; i++)
+		w[i] = (struct sl_seg_idem){
+			.producer_id = pid, .sequence = seq0 + i, .offset = first + i, .count = 1};
+	struct sl_seg_range r = {1, 0, first, count, 0, 100, count * 10, (uint32_t)count, w};
+	struct sl_seg_event ev = {.boot = 1,
+				  .worker = 0,
+				  .seq = seq,
+				  .wall_ms = 1000 + seq,
+				  .object_size = 100,
+				  .nranges = 1,
+				  .ranges = &r};
+	snprintf(ev.key, sizeof(ev.key), "%s", key);
+	struct sl_buf *b;
+	assert_int_equal(sl_seg_encode(&ev, &b), 0);
+	assert_int_equal(sl_drecovery_add_event(rec, b->data, b->len, NULL), 0);
+	sl_buf_unref(b);
+}
+
+/* The idempotent writes follow the segments: kept with them, cut with a rollback, absent for
+ * a void range, and handed over by take. */
+static void idempotent_writes_follow_the_segments(void **state)
+{
+	(void)state;
+	object("data/a", 100);
+	object("data/c", 100);
+	idem_event(1, "data/a", 0, 4, 7, 0);   /* offsets 0..3, sequences 0..3 */
+	idem_event(2, "data/b", 4, 2, 7, 4);   /* void: its object is missing */
+	idem_event(3, "data/c", 2, 3, 8, 100); /* a rollback to 2, then offsets 2..4 */
+	assert_int_equal(sl_drecovery_finish(rec), 0);
+	struct sl_drec_part pt;
+	assert_int_equal(sl_drecovery_take(rec, 1, 0, &pt), 0);
+	assert_int_equal(pt.end, 5);
+	assert_int_equal(pt.nidem, 5);
+	uint64_t want_pid[] = {7, 7, 8, 8, 8}, want_seq[] = {0, 1, 100, 101, 102};
+	for (uint32_t i = 0; i < pt.nidem; i++) {
+		assert_int_equal(pt.idem[i].producer_id, want_pid[i]);
+		assert_int_equal(pt.idem[i].sequence, want_seq[i]);
+		assert_int_equal(pt.idem[i].offset, i);
+		assert_int_equal(pt.idem[i].count, 1);
+	}
+	for (uint32_t i = 0; i < pt.nsegs; i++)
+		if (sl_dobj_unref(pt.segs[i].obj))
+			sl_dobj_free(pt.segs[i].obj);
+	free(pt.segs);
+	free(pt.idem);
+	/* Taken: the recovery keeps nothing of it. */
+	assert_int_equal(sl_drecovery_find(rec, 1, 0)->nidem, 0);
+}
+
+/* A long history is compacted to the last writes of each producer. */
+static void idempotent_history_is_compacted(void **state)
+{
+	(void)state;
+	object("data/a", 100);
+	/* 200 events of 16 writes: producers 1 and 2 alternate per event. */
+	for (uint64_t k = 0; k < 200; k++) {
+		char key[32];
+		snprintf(key, sizeof(key), "data/k%03u", (unsigned)k);
+		object(key, 100);
+		idem_event(k + 1, key, 16 * k, 16, 1 + k % 2, 16 * (k / 2));
+	}
+	assert_int_equal(sl_drecovery_finish(rec), 0);
+	const struct sl_drec_part *pt = sl_drecovery_find(rec, 1, 0);
+	assert_non_null(pt);
+	assert_int_equal(pt->end, 3200);
+	assert_true(pt->nidem < 1024 + 32);
+	/* In offset order, and each producer's last 5 (at least) are there. */
+	for (uint32_t i = 1; i < pt->nidem; i++)
+		assert_true(pt->idem[i - 1].offset < pt->idem[i].offset);
+	uint32_t last1 = 0, last2 = 0;
+	for (uint32_t i = 0; i < pt->nidem; i++) {
+		/* Producer 1 wrote last in the event at 3168 .. 3183, producer 2 at 3184 .. 3199.
+		 */
+		if (pt->idem[i].producer_id == 1 && pt->idem[i].offset >= 3184 - 5)
+			last1++;
+		if (pt->idem[i].producer_id == 2 && pt->idem[i].offset >= 3200 - 5)
+			last2++;
+	}
+	assert_int_equal(last1, 5);
+	assert_int_equal(last2, 5);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -410,6 +500,8 @@ int main(void)
 		T(a_partition_can_start_above_zero),
 		T(take_moves_the_segments),
 		T(bad_input_is_refused),
+		T(idempotent_writes_follow_the_segments),
+		T(idempotent_history_is_compacted),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

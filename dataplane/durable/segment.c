@@ -14,6 +14,36 @@ static size_t vl(uint64_t v)
 	return n ? n : 8;
 }
 
+/* Version 2 only when some range carries idempotent writes. */
+static bool has_idem(const struct sl_seg_event *ev)
+{
+	for (uint32_t i = 0; i < ev->nranges; i++)
+		if (ev->ranges[i].nidem > 0)
+			return true;
+	return false;
+}
+
+/* An idempotent write sits inside its range, at or after the end of the one before (prev_end),
+ * and its sequence numbers are varints. */
+static bool idem_ok(const struct sl_seg_range *r, const struct sl_seg_idem *e, uint64_t prev_end)
+{
+	return e->count > 0 && e->offset >= prev_end && e->offset >= r->first &&
+	       e->offset - r->first <= r->count && e->count <= r->count - (e->offset - r->first) &&
+	       e->sequence <= SL_VARINT_MAX && e->count <= SL_VARINT_MAX + 1 - e->sequence &&
+	       e->producer_id <= SL_VARINT_MAX;
+}
+
+static bool range_idem_ok(const struct sl_seg_range *r)
+{
+	uint64_t end = r->first;
+	for (uint32_t k = 0; k < r->nidem; k++) {
+		if (r->idem == NULL || !idem_ok(r, &r->idem[k], end))
+			return false;
+		end = r->idem[k].offset + r->idem[k].count;
+	}
+	return true;
+}
+
 size_t sl_seg_encoded_size(const struct sl_seg_event *ev)
 {
 	size_t klen = strnlen(ev->key, sizeof(ev->key));
@@ -23,6 +53,13 @@ size_t sl_seg_encoded_size(const struct sl_seg_event *ev)
 		const struct sl_seg_range *r = &ev->ranges[i];
 		n += vl(r->stream_id) + vl(r->partition) + vl(r->first) + vl(r->count) +
 		     vl(r->off) + vl(r->len) + vl(r->bytes);
+		if (has_idem(ev))
+			n += vl(r->nidem);
+		for (uint32_t k = 0; k < r->nidem; k++) {
+			const struct sl_seg_idem *e = &r->idem[k];
+			n += vl(e->producer_id) + vl(e->sequence) + vl(e->offset - r->first) +
+			     vl(e->count);
+		}
 	}
 	return n;
 }
@@ -41,8 +78,9 @@ int sl_seg_encode(const struct sl_seg_event *ev, struct sl_buf **out)
 	    ev->ranges == NULL || sl_obj_key_check(ev->key) != 0)
 		return SL_EINVAL;
 	for (uint32_t i = 0; i < ev->nranges; i++)
-		if (!range_ok(&ev->ranges[i], ev->object_size))
+		if (!range_ok(&ev->ranges[i], ev->object_size) || !range_idem_ok(&ev->ranges[i]))
 			return SL_EINVAL;
+	bool v2 = has_idem(ev);
 	size_t need = sl_seg_encoded_size(ev);
 	struct sl_buf *b = sl_buf_alloc(need);
 	if (b == NULL)
@@ -51,7 +89,7 @@ int sl_seg_encode(const struct sl_seg_event *ev, struct sl_buf **out)
 	sl_writer_init(&w, b->data, need);
 	size_t klen = strlen(ev->key);
 	int rc = sl_writer_bytes(&w, SL_SEG_MAGIC, 4);
-	rc = rc ? rc : sl_writer_u8(&w, SL_SEG_VERSION);
+	rc = rc ? rc : sl_writer_u8(&w, v2 ? SL_SEG_VERSION_IDEM : SL_SEG_VERSION);
 	rc = rc ? rc : sl_writer_varint(&w, ev->boot);
 	rc = rc ? rc : sl_writer_varint(&w, ev->worker);
 	rc = rc ? rc : sl_writer_varint(&w, ev->seq);
@@ -68,6 +106,15 @@ int sl_seg_encode(const struct sl_seg_event *ev, struct sl_buf **out)
 		rc = rc ? rc : sl_writer_varint(&w, r->off);
 		rc = rc ? rc : sl_writer_varint(&w, r->len);
 		rc = rc ? rc : sl_writer_varint(&w, r->bytes);
+		if (v2)
+			rc = rc ? rc : sl_writer_varint(&w, r->nidem);
+		for (uint32_t k = 0; rc == 0 && k < r->nidem; k++) {
+			const struct sl_seg_idem *e = &r->idem[k];
+			rc = sl_writer_varint(&w, e->producer_id);
+			rc = rc ? rc : sl_writer_varint(&w, e->sequence);
+			rc = rc ? rc : sl_writer_varint(&w, e->offset - r->first);
+			rc = rc ? rc : sl_writer_varint(&w, e->count);
+		}
 	}
 	if (rc != 0) {
 		sl_buf_unref(b);
@@ -85,6 +132,8 @@ void sl_seg_event_release(struct sl_seg_event *ev)
 	free(ev->ranges);
 	ev->ranges = NULL;
 	ev->nranges = 0;
+	free(ev->idem);
+	ev->idem = NULL;
 }
 
 #define WHY(s)                                                                                     \
@@ -92,6 +141,68 @@ void sl_seg_event_release(struct sl_seg_event *ev)
 		if (why)                                                                           \
 			*why = (s);                                                                \
 	} while (0)
+
+/* A range's list of idempotent writes (version 2), appended to *all; g->idem is set by the
+ * caller once every range is read. */
+static int decode_idem(struct sl_reader *r, struct sl_seg_range *g, struct sl_seg_idem **all,
+		       size_t *nall, size_t *cap, const char **why)
+{
+	uint64_t nidem;
+	if (sl_reader_varint(r, &nidem) != 0) {
+		WHY("segment.range.nidem");
+		return SL_ETRUNC;
+	}
+	/* Each write holds at least one record and takes at least 4 bytes. */
+	if (nidem > g->count) {
+		WHY("segment.range.nidem");
+		return SL_ECORRUPT;
+	}
+	if (nidem > sl_reader_left(r) / 4) {
+		WHY("segment.range.nidem");
+		return SL_ETRUNC;
+	}
+	if (*nall + nidem > *cap) {
+		size_t ncap = *cap ? *cap : 16;
+		while (ncap < *nall + nidem)
+			ncap *= 2;
+		struct sl_seg_idem *n = realloc(*all, ncap * sizeof(*n));
+		if (n == NULL) {
+			WHY("segment.range.idem");
+			return SL_ENOMEM;
+		}
+		*all = n;
+		*cap = ncap;
+	}
+	uint64_t end = g->first;
+	for (uint64_t k = 0; k < nidem; k++) {
+		struct sl_seg_idem *e = &(*all)[*nall + k];
+		uint64_t delta, count;
+		if (sl_reader_varint(r, &e->producer_id) || sl_reader_varint(r, &e->sequence) ||
+		    sl_reader_varint(r, &delta) || sl_reader_varint(r, &count)) {
+			WHY("segment.range.idem");
+			return SL_ETRUNC;
+		}
+		if (count == 0 || count > UINT32_MAX || count > g->count ||
+		    delta > g->count - count) {
+			WHY("segment.range.idem.offset");
+			return SL_ECORRUPT;
+		}
+		e->offset = g->first + delta;
+		e->count = (uint32_t)count;
+		if (e->offset < end) {
+			WHY("segment.range.idem.order");
+			return SL_ECORRUPT;
+		}
+		if (count > SL_VARINT_MAX + 1 - e->sequence) {
+			WHY("segment.range.idem.sequence");
+			return SL_ERANGE;
+		}
+		end = e->offset + count;
+	}
+	*nall += nidem;
+	g->nidem = (uint32_t)nidem;
+	return 0;
+}
 
 int sl_seg_decode(const uint8_t *p, size_t n, struct sl_seg_event *out, const char **why)
 {
@@ -117,7 +228,7 @@ int sl_seg_decode(const uint8_t *p, size_t n, struct sl_seg_event *out, const ch
 		WHY("segment.version");
 		return SL_ETRUNC;
 	}
-	if (version != SL_SEG_VERSION) {
+	if (version != SL_SEG_VERSION && version != SL_SEG_VERSION_IDEM) {
 		WHY("segment.version");
 		return SL_ENOTSUP;
 	}
@@ -159,6 +270,7 @@ int sl_seg_decode(const uint8_t *p, size_t n, struct sl_seg_event *out, const ch
 		WHY("segment.nranges");
 		return SL_ETRUNC;
 	}
+	size_t nidem_all = 0, idem_cap = 0;
 	out->ranges = calloc(nranges, sizeof(*out->ranges));
 	if (out->ranges == NULL) {
 		WHY("segment.ranges");
@@ -186,6 +298,17 @@ int sl_seg_decode(const uint8_t *p, size_t n, struct sl_seg_event *out, const ch
 			rc = SL_ECORRUPT;
 			goto fail;
 		}
+		if (version == SL_SEG_VERSION_IDEM) {
+			rc = decode_idem(&r, g, &out->idem, &nidem_all, &idem_cap, why);
+			if (rc != 0)
+				goto fail;
+		}
+	}
+	/* The ranges point into the array, which may have moved while it grew. */
+	for (uint64_t i = 0, at = 0; i < nranges; i++) {
+		struct sl_seg_range *g = &out->ranges[i];
+		g->idem = g->nidem ? out->idem + at : NULL;
+		at += g->nidem;
 	}
 	if (sl_reader_left(&r) != 0) {
 		WHY("segment.trailing");
@@ -197,6 +320,8 @@ int sl_seg_decode(const uint8_t *p, size_t n, struct sl_seg_event *out, const ch
 fail:
 	free(out->ranges);
 	out->ranges = NULL;
+	free(out->idem);
+	out->idem = NULL;
 	return rc;
 }
 

@@ -24,12 +24,28 @@
  * Byte layout (docs/durable.md): "SLSG", version 1 (u8), then varints boot, worker, seq,
  * wall_ms, key (varint length + bytes), object_size, nranges, and nranges times: stream_id,
  * partition, first, count, off, len, bytes. Nothing may follow.
+ *
+ * Version 2 adds, after each range's bytes, the idempotent writes the range holds (so that a
+ * restart rebuilds the producer tables from durable data alone): nidem, then nidem times
+ * producer_id, sequence, offset - first, count. The encoder writes version 1 when no range
+ * carries any, so events of plain producers stay byte for byte what they were; the decoder
+ * reads both.
  */
 
-#define SL_SEG_MAGIC	   "SLSG"
-#define SL_SEG_VERSION	   1
-#define SL_SEG_MAX_RANGES  65536
-#define SL_SEG_MAX_ENCODED (64u + SL_OBJ_KEY_MAX + SL_SEG_MAX_RANGES * 64u)
+#define SL_SEG_MAGIC	    "SLSG"
+#define SL_SEG_VERSION	    1
+#define SL_SEG_VERSION_IDEM 2
+#define SL_SEG_MAX_RANGES   65536
+#define SL_SEG_MAX_ENCODED  (64u + SL_OBJ_KEY_MAX + SL_SEG_MAX_RANGES * 64u)
+
+/* One idempotent write (PRODUCE_IDEM) of a range: records [offset, offset + count) had the
+ * producer's sequence numbers [sequence, sequence + count). */
+struct sl_seg_idem {
+	uint64_t producer_id;
+	uint64_t sequence;
+	uint64_t offset; /* absolute; the bytes hold it relative to the range's first */
+	uint32_t count;
+};
 
 /* One partition's records inside a segment's object. */
 struct sl_seg_range {
@@ -40,6 +56,10 @@ struct sl_seg_range {
 	uint64_t off;	/* byte range of the range's batch inside the object */
 	uint64_t len;
 	uint64_t bytes; /* payload bytes of the records */
+	/* The range's idempotent writes, in offset order, each inside the range and none
+	 * overlapping (version 2). Decode: points into the event's idem array. */
+	uint32_t nidem;
+	struct sl_seg_idem *idem;
 };
 
 struct sl_seg_event {
@@ -51,18 +71,21 @@ struct sl_seg_event {
 	uint64_t object_size;
 	uint32_t nranges;
 	struct sl_seg_range *ranges; /* decode: allocated, released by sl_seg_event_release */
+	struct sl_seg_idem *idem;    /* decode: every range's idempotent writes, allocated */
 };
 
 /* Bytes sl_seg_encode needs for ev. */
 size_t sl_seg_encoded_size(const struct sl_seg_event *ev);
 
 /* Encodes ev into a new buffer (one reference). Returns 0, SL_EINVAL (no ranges, more than
- * SL_SEG_MAX_RANGES, a bad key, a range outside the object, a count of 0), SL_ENOMEM. */
+ * SL_SEG_MAX_RANGES, a bad key, a range outside the object, a count of 0, an idempotent
+ * write outside its range, overlapping the one before or with a count of 0), SL_ENOMEM. */
 int sl_seg_encode(const struct sl_seg_event *ev, struct sl_buf **out);
 
 /*
  * Decodes n bytes into *out (ranges allocated). Returns 0, SL_ETRUNC, SL_ECORRUPT (bad magic,
- * trailing bytes, a range outside the object, a zero count, a bad key, offsets that overflow),
+ * trailing bytes, a range outside the object, a zero count, a bad key, offsets that overflow,
+ * an idempotent write outside its range or out of order, "segment.range.idem..."),
  * SL_ENOTSUP (another version), SL_ERANGE (a value out of its field's range), SL_ENOMEM; *why
  * names the field on failure. On failure *out holds nothing to release.
  */

@@ -98,6 +98,10 @@ const char *sl_lp_type_name(uint64_t type)
 		return "hwm";
 	case SL_LP_HWM_OK:
 		return "hwm_ok";
+	case SL_LP_PRODUCE_IDEM:
+		return "produce_idem";
+	case SL_LP_PRODUCE_DUP:
+		return "produce_dup";
 	case SL_LP_SUBSCRIBE:
 		return "subscribe";
 	case SL_LP_ASSIGN:
@@ -144,6 +148,8 @@ const char *sl_lp_code_name(uint64_t code)
 		return "internal";
 	case SL_LP_ERR_FENCED:
 		return "fenced";
+	case SL_LP_ERR_OUT_OF_ORDER_SEQUENCE:
+		return "out_of_order_sequence";
 	default:
 		return "?";
 	}
@@ -356,6 +362,9 @@ static int produce_body_len(const struct sl_lp_produce *m, const struct sl_lp_by
 		return SL_ERANGE;
 	if (m->count == 0 || m->count > SL_LP_MAX_RECORDS)
 		return SL_ERANGE;
+	if (m->idempotent && (m->producer_id > SL_VARINT_MAX || m->sequence > SL_VARINT_MAX ||
+			      m->count > OFFSET_END_MAX - m->sequence))
+		return SL_ERANGE;
 	struct blen l = {0, 0};
 	len_varint(&l, m->request_id);
 	len_bytes(&l, m->stream.n);
@@ -365,6 +374,10 @@ static int produce_body_len(const struct sl_lp_produce *m, const struct sl_lp_by
 	else
 		len_varint(&l, m->partition);
 	len_varint(&l, m->durability);
+	if (m->idempotent) {
+		len_varint(&l, m->producer_id);
+		len_varint(&l, m->sequence);
+	}
 	len_varint(&l, m->count);
 	for (uint32_t i = 0; i < m->count && l.rc == 0; i++)
 		len_bytes(&l, recs[i].n);
@@ -372,8 +385,10 @@ static int produce_body_len(const struct sl_lp_produce *m, const struct sl_lp_by
 	return l.rc;
 }
 
-int sl_lp_decode_produce(const uint8_t *body, size_t n, const struct sl_lp_limits *lim,
-			 struct sl_lp_produce *out, const char **why)
+/* PRODUCE and PRODUCE_IDEM: the same fields, the latter with producer_id and sequence after
+ * durability. */
+static int decode_produce(const uint8_t *body, size_t n, const struct sl_lp_limits *lim, bool idem,
+			  struct sl_lp_produce *out, const char **why)
 {
 	static const struct list_names names = {"produce.record_length", "produce.record",
 						"produce.records"};
@@ -393,11 +408,33 @@ int sl_lp_decode_produce(const uint8_t *body, size_t n, const struct sl_lp_limit
 	else
 		TRY(rd_u32(&r, &m.partition, why, "produce.partition"));
 	TRY(rd_enum(&r, &m.durability, SL_LP_DURABLE, why, "produce.durability"));
+	if (idem) {
+		m.idempotent = true;
+		TRY(rd_varint(&r, &m.producer_id, why, "produce.producer_id"));
+		TRY(rd_varint(&r, &m.sequence, why, "produce.sequence"));
+	}
 	TRY(rd_count(&r, &m.count, 1, max_records(lim), why, "produce.count"));
+	/* The records' sequence numbers are varints too: the last one is at most 2^62 - 1. */
+	if (idem && m.count > OFFSET_END_MAX - m.sequence) {
+		WHY("produce.sequence");
+		return SL_ERANGE;
+	}
 	TRY(rd_records(&r, m.count, lim->max_record_bytes, &m.records, &m.payload_bytes, why,
 		       &names));
 	*out = m;
 	return 0;
+}
+
+int sl_lp_decode_produce(const uint8_t *body, size_t n, const struct sl_lp_limits *lim,
+			 struct sl_lp_produce *out, const char **why)
+{
+	return decode_produce(body, n, lim, false, out, why);
+}
+
+int sl_lp_decode_produce_idem(const uint8_t *body, size_t n, const struct sl_lp_limits *lim,
+			      struct sl_lp_produce *out, const char **why)
+{
+	return decode_produce(body, n, lim, true, out, why);
 }
 
 int sl_lp_write_produce(struct sl_writer *w, const struct sl_lp_produce *m,
@@ -405,7 +442,7 @@ int sl_lp_write_produce(struct sl_writer *w, const struct sl_lp_produce *m,
 {
 	uint64_t body;
 	TRY(produce_body_len(m, recs, &body));
-	TRY(begin(w, SL_LP_PRODUCE, body, body));
+	TRY(begin(w, m->idempotent ? SL_LP_PRODUCE_IDEM : SL_LP_PRODUCE, body, body));
 	put_varint(w, m->request_id);
 	put_bytes(w, m->stream);
 	put_varint(w, m->keyed);
@@ -414,6 +451,10 @@ int sl_lp_write_produce(struct sl_writer *w, const struct sl_lp_produce *m,
 	else
 		put_varint(w, m->partition);
 	put_varint(w, m->durability);
+	if (m->idempotent) {
+		put_varint(w, m->producer_id);
+		put_varint(w, m->sequence);
+	}
 	put_varint(w, m->count);
 	for (uint32_t i = 0; i < m->count; i++)
 		put_bytes(w, recs[i]);
@@ -425,6 +466,7 @@ size_t sl_lp_produce_size(const struct sl_lp_produce *m, const struct sl_lp_byte
 	uint64_t body;
 	if (produce_body_len(m, recs, &body) != 0)
 		return 0;
+	/* Both types are one-byte varints. */
 	return (size_t)(sl_varint_len(SL_LP_PRODUCE) + sl_varint_len(body) + body);
 }
 
@@ -455,6 +497,7 @@ int sl_lp_decode_produce_ok(const uint8_t *body, size_t n, struct sl_lp_produce_
 	struct sl_reader r;
 	rd_init(&r, body, n);
 	struct sl_lp_produce_ok m;
+	memset(&m, 0, sizeof(m));
 	TRY(rd_varint(&r, &m.request_id, why, "produce_ok.request_id"));
 	TRY(rd_u32(&r, &m.partition, why, "produce_ok.partition"));
 	TRY(rd_varint(&r, &m.first_offset, why, "produce_ok.first_offset"));
@@ -468,7 +511,7 @@ int sl_lp_decode_produce_ok(const uint8_t *body, size_t n, struct sl_lp_produce_
 	return 0;
 }
 
-int sl_lp_write_produce_ok(struct sl_writer *w, const struct sl_lp_produce_ok *m)
+static int write_produce_ok(struct sl_writer *w, uint64_t type, const struct sl_lp_produce_ok *m)
 {
 	struct blen l = {0, 0};
 	len_varint(&l, m->request_id);
@@ -477,12 +520,22 @@ int sl_lp_write_produce_ok(struct sl_writer *w, const struct sl_lp_produce_ok *m
 	len_varint(&l, m->count);
 	if (l.rc != 0 || m->count > OFFSET_END_MAX - m->first_offset)
 		return SL_ERANGE;
-	TRY(begin(w, SL_LP_PRODUCE_OK, l.n, l.n));
+	TRY(begin(w, type, l.n, l.n));
 	put_varint(w, m->request_id);
 	put_varint(w, m->partition);
 	put_varint(w, m->first_offset);
 	put_varint(w, m->count);
 	return 0;
+}
+
+int sl_lp_write_produce_ok(struct sl_writer *w, const struct sl_lp_produce_ok *m)
+{
+	return write_produce_ok(w, SL_LP_PRODUCE_OK, m);
+}
+
+int sl_lp_write_produce_dup(struct sl_writer *w, const struct sl_lp_produce_ok *m)
+{
+	return write_produce_ok(w, SL_LP_PRODUCE_DUP, m);
 }
 
 /* ---- ERROR ---- */

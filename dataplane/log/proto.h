@@ -71,6 +71,12 @@ enum sl_lp_type {
 	SL_LP_COMMIT = 0x15,	      /* c -> s, named subscription: the next offset to read */
 	SL_LP_COMMIT_OK = 0x16,	      /* s -> c: that position is durable */
 	SL_LP_SUBSCRIBE_NAMED = 0x17, /* c -> s: SUBSCRIBE as a named consumer (first message) */
+	/* Idempotent producers. 0x06, c -> s, request stream: a PRODUCE with a producer id and
+	 * a sequence number, so that a retry appends nothing twice. 0x07, s -> c: the answer to
+	 * a PRODUCE_IDEM whose records were stored before (nothing was appended): PRODUCE_OK's
+	 * fields, with the original offsets. */
+	SL_LP_PRODUCE_IDEM = 0x06,
+	SL_LP_PRODUCE_DUP = 0x07,
 };
 
 /* Error codes (ERROR.code). Values are part of the protocol and never change. */
@@ -85,7 +91,9 @@ enum sl_lp_code {
 	SL_LP_ERR_MALFORMED = 8,	   /* undecodable message: the stream is reset */
 	SL_LP_ERR_INVALID = 9,		   /* well-formed but not allowed here */
 	SL_LP_ERR_INTERNAL = 10,	   /* a server bug or allocation failure */
-	SL_LP_ERR_FENCED = 12,		   /* a newer consumer of the same name took over */
+	/* A PRODUCE_IDEM whose sequence is not the one expected (detail = the expected one). */
+	SL_LP_ERR_OUT_OF_ORDER_SEQUENCE = 11,
+	SL_LP_ERR_FENCED = 12, /* a newer consumer of the same name took over */
 };
 
 /* The stream reset code (QUIC application error) after an ERROR with SL_LP_ERR_MALFORMED. */
@@ -166,6 +174,12 @@ struct sl_lp_produce {
 	 * sl_lp_records_init / sl_lp_records_next. */
 	struct sl_lp_bytes records;
 	uint64_t payload_bytes; /* sum of the record lengths (filled by the decoder) */
+	/* PRODUCE_IDEM: the producer's id and the sequence number of the first record in the
+	 * producer's numbering of this partition (record i has sequence + i). Both at most
+	 * 2^62 - 1, and sequence + count <= 2^62. false: a plain PRODUCE. */
+	bool idempotent;
+	uint64_t producer_id;
+	uint64_t sequence;
 };
 
 /* Decodes a PRODUCE body. Checks the stream name's length (not its characters: the server
@@ -175,9 +189,15 @@ struct sl_lp_produce {
 int sl_lp_decode_produce(const uint8_t *body, size_t n, const struct sl_lp_limits *lim,
 			 struct sl_lp_produce *out, const char **why);
 
+/* Decodes a PRODUCE_IDEM body: as PRODUCE, with producer_id and sequence after durability
+ * (SL_ERANGE "produce.sequence" when sequence + count is over 2^62). Sets idempotent. */
+int sl_lp_decode_produce_idem(const uint8_t *body, size_t n, const struct sl_lp_limits *lim,
+			      struct sl_lp_produce *out, const char **why);
+
 /* Writes a whole PRODUCE message whose records are recs[0 .. m->count) (m->records and
- * m->payload_bytes are ignored; m->key when !keyed, m->partition when keyed). SL_ERANGE also
- * for a count of 0 or over SL_LP_MAX_RECORDS. */
+ * m->payload_bytes are ignored; m->key when !keyed, m->partition when keyed), or a
+ * PRODUCE_IDEM when m->idempotent. SL_ERANGE also for a count of 0 or over SL_LP_MAX_RECORDS,
+ * or a sequence + count over 2^62. */
 int sl_lp_write_produce(struct sl_writer *w, const struct sl_lp_produce *m,
 			const struct sl_lp_bytes *recs);
 
@@ -206,10 +226,13 @@ struct sl_lp_produce_ok {
 };
 
 /* Checks that partition and count fit 32 bits and that first_offset + count <= 2^62 (the
- * offsets are varints). */
+ * offsets are varints). Decodes PRODUCE_DUP bodies too: the same fields. */
 int sl_lp_decode_produce_ok(const uint8_t *body, size_t n, struct sl_lp_produce_ok *out,
 			    const char **why);
 int sl_lp_write_produce_ok(struct sl_writer *w, const struct sl_lp_produce_ok *m);
+/* Writes a PRODUCE_DUP: the answer to a PRODUCE_IDEM whose records were stored before, with
+ * the original offsets. */
+int sl_lp_write_produce_dup(struct sl_writer *w, const struct sl_lp_produce_ok *m);
 
 /* ---- ERROR ---- */
 

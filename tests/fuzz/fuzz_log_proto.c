@@ -29,9 +29,10 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const uint64_t kinds[] = {
-	SL_LP_PRODUCE,	 SL_LP_PRODUCE_OK, SL_LP_ERROR,		 SL_LP_HWM,	SL_LP_HWM_OK,
-	SL_LP_SUBSCRIBE, SL_LP_ASSIGN,	   SL_LP_STARTED,	 SL_LP_RECORDS, SL_LP_REMOVED,
-	SL_LP_COMMIT,	 SL_LP_COMMIT_OK,  SL_LP_SUBSCRIBE_NAMED};
+	SL_LP_PRODUCE,	       SL_LP_PRODUCE_OK,   SL_LP_ERROR,	     SL_LP_HWM,
+	SL_LP_HWM_OK,	       SL_LP_SUBSCRIBE,	   SL_LP_ASSIGN,     SL_LP_STARTED,
+	SL_LP_RECORDS,	       SL_LP_REMOVED,	   SL_LP_COMMIT,     SL_LP_COMMIT_OK,
+	SL_LP_SUBSCRIBE_NAMED, SL_LP_PRODUCE_IDEM, SL_LP_PRODUCE_DUP};
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
 /* Room for the longest lists a body of -max_len bytes can hold, and then some: lists are
@@ -81,10 +82,16 @@ static int decode(uint64_t type, const uint8_t *b, size_t n, const struct sl_lp_
 {
 	int rc;
 	switch (type) {
-	case SL_LP_PRODUCE: {
+	case SL_LP_PRODUCE:
+	case SL_LP_PRODUCE_IDEM: {
 		struct sl_lp_produce m;
-		if ((rc = sl_lp_decode_produce(b, n, lim, &m, why)) != 0 || w == NULL)
+		bool idem = type == SL_LP_PRODUCE_IDEM;
+		if ((rc = idem ? sl_lp_decode_produce_idem(b, n, lim, &m, why)
+			       : sl_lp_decode_produce(b, n, lim, &m, why)) != 0 ||
+		    w == NULL)
 			return rc;
+		CHECK(m.idempotent == idem);
+		CHECK(!idem || m.sequence + m.count <= (UINT64_C(1) << 62));
 		CHECK(m.count >= 1 && m.durability <= SL_LP_DURABLE);
 		CHECK(m.stream.n >= 1 && m.stream.n <= SL_LP_MAX_STREAM_NAME);
 		CHECK(!m.keyed || m.key.n <= SL_LP_MAX_KEY);
@@ -96,12 +103,14 @@ static int decode(uint64_t type, const uint8_t *b, size_t n, const struct sl_lp_
 		CHECK(sl_lp_produce_size(&m, recs) == sl_writer_len(w) - before);
 		return 0;
 	}
-	case SL_LP_PRODUCE_OK: {
+	case SL_LP_PRODUCE_OK:
+	case SL_LP_PRODUCE_DUP: {
 		struct sl_lp_produce_ok m;
 		if ((rc = sl_lp_decode_produce_ok(b, n, &m, why)) != 0 || w == NULL)
 			return rc;
 		CHECK(m.first_offset + m.count <= (UINT64_C(1) << 62));
-		CHECK(sl_lp_write_produce_ok(w, &m) == 0);
+		CHECK((type == SL_LP_PRODUCE_DUP ? sl_lp_write_produce_dup(w, &m)
+						 : sl_lp_write_produce_ok(w, &m)) == 0);
 		return 0;
 	}
 	case SL_LP_ERROR: {

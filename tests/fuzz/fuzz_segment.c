@@ -28,7 +28,22 @@ static void same(const struct sl_seg_event *a, const struct sl_seg_event *b)
 	CHECK(a->boot == b->boot && a->worker == b->worker && a->seq == b->seq);
 	CHECK(a->wall_ms == b->wall_ms && a->object_size == b->object_size);
 	CHECK(strcmp(a->key, b->key) == 0 && a->nranges == b->nranges);
-	CHECK(memcmp(a->ranges, b->ranges, a->nranges * sizeof(a->ranges[0])) == 0);
+	for (uint32_t i = 0; i < a->nranges; i++) {
+		const struct sl_seg_range *x = &a->ranges[i], *y = &b->ranges[i];
+		CHECK(x->stream_id == y->stream_id && x->partition == y->partition);
+		CHECK(x->first == y->first && x->count == y->count && x->off == y->off);
+		CHECK(x->len == y->len && x->bytes == y->bytes && x->nidem == y->nidem);
+		uint64_t end = x->first;
+		for (uint32_t k = 0; k < x->nidem; k++) {
+			const struct sl_seg_idem *e = &x->idem[k], *f = &y->idem[k];
+			CHECK(e->producer_id == f->producer_id && e->sequence == f->sequence);
+			CHECK(e->offset == f->offset && e->count == f->count);
+			/* Inside the range, in order, not overlapping. */
+			CHECK(e->count > 0 && e->offset >= end);
+			CHECK(e->offset + e->count <= x->first + x->count);
+			end = e->offset + e->count;
+		}
+	}
 }
 
 static void recover(const uint8_t *data, size_t size, const struct sl_seg_event *ev)

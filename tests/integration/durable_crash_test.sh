@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Crash test of the durable partitions: shardlined (2 workers, 1 io lcore) is killed with
-# SIGKILL while producers append with durable acknowledgements, restarted on the same data
-# directory, and read back from the earliest offset. After every kill:
+# SIGKILL while producers append with durable acknowledgements, and restarted on the same data
+# directory. The producers (idempotent, the default) live through the kill: they reconnect to
+# the new daemon and send every unanswered request again. Once they went on for a while they
+# are stopped, and everything is read back from the earliest offset. After every kill:
 #   - every record acknowledged durable is there, at the offset it was acknowledged with, with
 #     the same bytes;
-#   - no partition shows a gap or a duplicate offset, and no record appears twice;
+#   - no partition shows a gap or a duplicate offset, and no value appears twice although
+#     requests were sent again (idempotent producers: docs/log-protocol.md);
+#   - each producer reconnected, and acknowledged every record it read;
 #   - offsets continue from the durable end: the first offset acknowledged after a restart in a
 #     partition is exactly the end the consumer saw there;
 #   - every batch object on disk is referenced (unreferenced ones were removed at start).
@@ -37,7 +41,9 @@ started=$(date +%s)
 for c in $(seq 1 "$CYCLES"); do
 	# Two producers, durable acknowledgements, several requests in flight, every partition,
 	# fed about 4000 records a second each so the kill lands among writes in flight and the
-	# data directory grows slowly. Record i of producer j is "c<cycle>-p<j>-<i>".
+	# data directory grows slowly. Record i of producer j is "c<cycle>-p<j>-<i>". shardctl is
+	# the pipeline's last command, run directly (not through ctl), so $! is its pid.
+	prods=()
 	for j in 1 2; do
 		python3 -u -c '
 import sys, time
@@ -46,8 +52,9 @@ for i in range(1000000):
     print("c%s-p%s-%d" % (c, j, i))
     if i % 40 == 39:
         time.sleep(0.01)
-' "$c" "$j" 2>/dev/null | ctl produce "$url" crash --stdin --in-flight 16 --json --timeout 5 2>/dev/null \
-			>"$work/acks-$c-$j" &
+' "$c" "$j" 2>/dev/null | "$CTL" --admin "$admin" produce "$url" crash --stdin --in-flight 16 \
+			--json --timeout 2 --retries 30 2>"$work/perr-$c-$j" >"$work/acks-$c-$j" &
+		prods+=($!)
 	done
 	# The kill comes 0.2 to 1.6 s after the first acknowledgement, so it lands among writes in
 	# flight. Counting from the producers' start instead would count python's start-up too,
@@ -60,13 +67,26 @@ for i in range(1000000):
 	sleep "$((RANDOM % 2)).$((2 + RANDOM % 7))"
 	kill -9 "$pid"
 	wait "$pid" 2>/dev/null
-	# The producers (both sides of each pipe are this shell's children). In one group with
-	# stderr gone, so the shell's "Killed" report of each pipeline does not fill the log.
-	{
-		pkill -9 -P $$
-		wait
-	} 2>/dev/null
 	start
+	# The producers notice the silence (--timeout 2), reconnect, send what was unanswered
+	# again and go on: wait for 300 more acknowledgements, then stop them (SIGINT: no new
+	# records, the ones in flight are still acknowledged).
+	acks() { cat "$work/acks-$c-1" "$work/acks-$c-2" | wc -l; }
+	n0=$(acks)
+	for _ in $(seq 300); do
+		[ "$(acks)" -gt $((n0 + 300)) ] && break
+		sleep 0.1
+	done
+	kill -INT "${prods[@]}" 2>/dev/null
+	for _ in $(seq 300); do
+		kill -0 "${prods[@]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "${prods[@]}" 2>/dev/null && fail "cycle $c: a producer did not stop: $(cat "$work"/perr-$c-*)"
+	for p in "${prods[@]}"; do
+		wait "$p" || fail "cycle $c: a producer failed: $(cat "$work"/perr-$c-*)"
+	done
+	# Their input generators end on the closed pipe.
 	ctl consume "$url" crash --from earliest --timeout 2 --json >"$work/read-$c" 2>"$work/cerr" ||
 		fail "consume after kill $c: $(cat "$work/cerr")"
 	ls -R "$work/data/objects/data" >"$work/objects-$c" 2>/dev/null
@@ -74,24 +94,33 @@ for i in range(1000000):
 import json, os, sys
 w, c = sys.argv[1], int(sys.argv[2])
 state_path = os.path.join(w, "state.json")
-state = json.load(open(state_path)) if os.path.exists(state_path) else {"acked": {}, "ends": {}}
+state = json.load(open(state_path)) if os.path.exists(state_path) else {
+    "acked": {}, "ends": {}, "duplicates": 0, "retried": 0}
 # What this cycle's producers were told: (partition, offset) -> the bytes they sent.
 first_acked = {}
+no_offset = []  # acknowledged as stored long ago: offsets forgotten, the value must be there
 for j in (1, 2):
+    summary = None
     for l in open(os.path.join(w, "acks-%d-%d" % (c, j))):
-        try:
-            a = json.loads(l)
-        except ValueError:
-            continue  # the line the kill cut
+        a = json.loads(l)
         if "seq" not in a:
-            continue  # a summary
-        key = "%d:%d" % (a["partition"], a["offset"])
+            summary = a
+            continue
         val = "c%d-p%d-%d" % (c, j, a["seq"])
+        if a["offset"] is None:
+            no_offset.append(val)
+            continue
+        key = "%d:%d" % (a["partition"], a["offset"])
         if key in state["acked"] and state["acked"][key] != val:
             raise SystemExit("offset %s acknowledged twice: %r and %r" % (key, state["acked"][key], val))
         state["acked"][key] = val
         p = str(a["partition"])
         first_acked[p] = min(first_acked.get(p, a["offset"]), a["offset"])
+    assert summary is not None, "producer %d: no summary" % j
+    assert summary["failed"] == 0 and summary["idempotent"], summary
+    assert summary["reconnects"] >= 1, "producer %d did not reconnect: %r" % (j, summary)
+    state["duplicates"] += summary["duplicates"]
+    state["retried"] += summary["retried"]
 # Offsets continue from the end the last restart showed.
 for p, off in first_acked.items():
     if p in state["ends"] and off < state["ends"][p]:
@@ -110,18 +139,24 @@ for r in recs:
 for p, e in ends.items():
     n = sum(1 for k in have if k.startswith(p + ":"))
     assert n == e, "partition %s: %d records for offsets 0..%d" % (p, n, e - 1)
-assert len(set(have.values())) == len(have), "a record appears twice"
+values = set(have.values())
+if len(values) != len(have):
+    seen = set()
+    twice = next(v for v in have.values() if v in seen or seen.add(v))
+    raise SystemExit("value %r appears twice" % twice)
 lost = [k for k, v in state["acked"].items() if have.get(k) != v]
+lost += [v for v in no_offset if v not in values]
 if lost:
     k = lost[0]
     raise SystemExit("%d acknowledged records lost or changed, e.g. %s: acked %r, read %r"
-                     % (len(lost), k, state["acked"][k], have.get(k)))
+                     % (len(lost), k, state["acked"].get(k, k), have.get(k)))
 state["ends"] = ends
 json.dump(state, open(state_path, "w"))
-print("cycle %d: %d acknowledged so far, %d records on disk, ends %s"
-      % (c, len(state["acked"]), len(have), ends))
+print("cycle %d: %d acknowledged so far, %d records on disk, ends %s; %d requests resent, "
+      "%d records found stored already" % (c, len(state["acked"]), len(have), ends,
+                                          state["retried"], state["duplicates"]))
 PY
-	rm -f "$work"/read-$c "$work"/acks-$c-*
+	rm -f "$work"/read-$c "$work"/acks-$c-* "$work"/perr-$c-*
 done
 ctl status --json >"$work/status.json" || fail "status"
 python3 - "$work/status.json" <<'PY' || fail "recovery counters"
@@ -131,6 +166,6 @@ r = s["durable"]["recovery"]
 assert r["events"] > 0 and r["segments"] > 0, r
 print("last recovery: %s" % r)
 PY
-echo "ok - $CYCLES SIGKILL cycles in $(($(date +%s) - started)) s: every durable acknowledgement survived"
+echo "ok - $CYCLES SIGKILL cycles in $(($(date +%s) - started)) s: every durable acknowledgement survived, no value twice"
 kill -TERM "$pid" && wait "$pid"
 pid=
