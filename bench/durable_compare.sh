@@ -30,6 +30,7 @@ set -u
 
 duration=${1:-10}
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/sh_lib.sh"
 build=$(cd "${2:-$here/../build}" && pwd)
 daemon=$build/control/shardlined bench=$build/bench/shardline-bench
 rounds=${ROUNDS:-2} warmup=${WARMUP:-2} size=${SIZE:-1024} producers=${PRODUCERS:-4}
@@ -58,25 +59,12 @@ done
 work=$(mktemp -d "$base/sl-durable-compare-XXXXXX")
 sl_pid='' redis_pid='' nats_pid=''
 cleanup() {
-	# Only the processes this script started, by their pids.
-	for p in $sl_pid $redis_pid $nats_pid; do
-		kill -TERM "$p" 2>/dev/null
-	done
-	for p in $sl_pid $redis_pid $nats_pid; do
-		for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
+	stop_pids "$sl_pid" "$redis_pid" "$nats_pid"
 	rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-	python3 -c 'import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if sys.argv[1] == "udp" else socket.SOCK_STREAM)
-s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' "$1"
-}
 wait_tcp() { # PORT PID LOG
 	for _ in $(seq 100); do
 		kill -0 "$2" 2>/dev/null || break

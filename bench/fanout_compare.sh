@@ -20,6 +20,7 @@ set -u
 
 duration=${1:-10}
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/sh_lib.sh"
 build=${2:-$here/../build}
 daemon=$build/control/shardlined bench=$build/bench/shardline-bench
 subscribers=${SUBSCRIBERS:-1 4 300}
@@ -46,26 +47,12 @@ fi
 work=$(mktemp -d /tmp/sl-fanout-compare-XXXXXX)
 sl_pid='' nats_pid='' bench_pid=''
 cleanup() {
-	# Only the processes this script started, by their pids.
-	for p in $bench_pid $sl_pid $nats_pid; do
-		kill -TERM "$p" 2>/dev/null
-	done
-	for p in $bench_pid $sl_pid $nats_pid; do
-		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
+	stop_pids "$bench_pid" "$sl_pid" "$nats_pid"
 	rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Free loopback ports: UDP for the QUIC relay, TCP for nats-server.
-free_port() {
-	python3 -c 'import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if sys.argv[1] == "udp" else socket.SOCK_STREAM)
-s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' "$1"
-}
 sl_port=$(free_port udp) nats_port=$(free_port tcp)
 
 # One certificate for both servers, so that both handshakes cost the same kind of key.

@@ -5,6 +5,8 @@
 # folder removed at exit with every process the script started, free_port, and
 # start_daemon TLS / stop_daemon for one shardlined with a UDP and a TCP listener.
 
+. "$(dirname "${BASH_SOURCE[0]}")/sh_lib.sh"
+
 die() {
 	echo "$prog: $*" >&2
 	exit 2
@@ -16,15 +18,7 @@ fi
 work=$(mktemp -d "/tmp/sl-${prog%.sh}-XXXXXX")
 sl_pid='' bench_pid=''
 stop_daemon() {
-	# Only the processes this script started, by their pids.
-	for p in $bench_pid $sl_pid; do
-		kill -TERM "$p" 2>/dev/null
-	done
-	for p in $bench_pid $sl_pid; do
-		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
+	stop_pids "$bench_pid" "$sl_pid"
 	sl_pid='' bench_pid=''
 }
 cleanup() {
@@ -34,11 +28,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-	python3 -c 'import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if sys.argv[1] == "udp" else socket.SOCK_STREAM)
-s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' "$1"
-}
 
 # start_daemon TLS: shardlined with a UDP listener and a TCP one (TLS on or off); sets
 # udp_port, tcp_port, sl_pid. It keeps no data (--io-cores 0): this is live fan-out only.

@@ -573,17 +573,23 @@ static int stream_describe(struct daemon *d, const char *name, json_t *resp, cha
 	return 0;
 }
 
+/* Whether the daemon keeps no durable streams (--io-cores 0); err then says so. */
+static bool no_durable(const struct daemon *d, char *err, size_t errlen)
+{
+	if (!d->durable)
+		snprintf(err, errlen,
+			 "this daemon runs without io lcores (--io-cores 0): it keeps no durable "
+			 "streams");
+	return !d->durable;
+}
+
 /* `consumer`: op delete, stream, name: forgets a named consumer's positions and epochs in
  * every partition (each worker deletes those of the partitions it owns). */
 static int cmd_consumer(void *arg, const json_t *req, json_t *resp, char *err, size_t errlen)
 {
 	struct daemon *d = arg;
-	if (!d->durable) {
-		snprintf(err, errlen,
-			 "this daemon runs without io lcores (--io-cores 0): it keeps no "
-			 "durable streams");
+	if (no_durable(d, err, errlen))
 		return SL_ENOTSUP;
-	}
 	const char *op = json_string_value(json_object_get(req, "op"));
 	const char *stream = json_string_value(json_object_get(req, "stream"));
 	const char *name = json_string_value(json_object_get(req, "name"));
@@ -636,12 +642,8 @@ static int cmd_consumer(void *arg, const json_t *req, json_t *resp, char *err, s
 static int cmd_stream(void *arg, const json_t *req, json_t *resp, char *err, size_t errlen)
 {
 	struct daemon *d = arg;
-	if (!d->durable) {
-		snprintf(err, errlen,
-			 "this daemon runs without io lcores (--io-cores 0): it keeps no durable "
-			 "streams");
+	if (no_durable(d, err, errlen))
 		return SL_ENOTSUP;
-	}
 	const char *op = json_string_value(json_object_get(req, "op"));
 	const char *name = json_string_value(json_object_get(req, "name"));
 	if (op == NULL) {
