@@ -114,22 +114,11 @@ import sys
 
 res, subs, fps, size, gf, dur, workers, repeat, here = sys.argv[1:10]
 sys.path.insert(0, here)
-from compare_lib import fmt, load_runs, median, ratio  # noqa: E402
+from compare_lib import fanout_medians, fmt, ratio  # noqa: E402
 
 
 def load(n, server):
-    """The runs of one shape and server, folded into one result of per-figure medians."""
-    runs = load_runs(res, n, server, repeat)
-    if not runs:
-        return None
-    med = lambda get: median(runs, get)
-    return {
-        "cpu": med(lambda r: r.get("relay_cpu_us_per_frame", -1)),
-        "p50": med(lambda r: r["latency_us"]["p50"]),
-        "p99": med(lambda r: r["latency_us"]["p99"]),
-        "del": f'{med(lambda r: r["delivered"]):.0f}/{runs[0]["expected"]}',
-        "ended": med(lambda r: r.get("ended_early", 0)),
-    }
+    return fanout_medians(res, n, server, repeat)
 
 
 print(f"\nfan-out 1 -> N on loopback, {fps} fps, {size}-byte frames, {gf}-frame groups, "

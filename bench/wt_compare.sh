@@ -72,20 +72,11 @@ import sys
 
 res, subs, fps, size, gf, dur, workers, repeat, here, version, transports = sys.argv[1:12]
 sys.path.insert(0, here)
-from compare_lib import fmt, load_runs, median, ratio  # noqa: E402
+from compare_lib import fanout_medians, fmt, ratio  # noqa: E402
 
 
 def load(n, name):
-    runs = load_runs(res, n, name, repeat)
-    if not runs:
-        return None
-    med = lambda get: median(runs, get)
-    return {
-        "cpu": med(lambda r: r.get("relay_cpu_us_per_frame", -1)),
-        "p50": med(lambda r: r["latency_us"]["p50"]),
-        "p99": med(lambda r: r["latency_us"]["p99"]),
-        "del": f'{med(lambda r: r["delivered"]):.0f}/{runs[0]["expected"]}',
-    }
+    return fanout_medians(res, n, name, repeat)
 
 
 print(f"\nfan-out 1 -> N on loopback, moq-lite-{version}, {fps} fps, {size}-byte frames, "

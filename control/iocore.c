@@ -265,6 +265,10 @@ static void releases_to_gc(struct sl_iocore *io, bool drained)
 {
 	if (io->gc == NULL)
 		return;
+	if (drained)
+		io->pass++;
+	if (io->nrel == 0)
+		return;
 	if (io->starts != NULL)
 		sl_retgc_gate(io->gc, sl_dstarts_version(io->starts),
 			      sl_dstarts_durable(io->starts));
@@ -280,8 +284,6 @@ static void releases_to_gc(struct sl_iocore *io, bool drained)
 		io->rel_pass[k++] = io->rel_pass[i];
 	}
 	io->nrel = k;
-	if (drained)
-		io->pass++;
 }
 
 /* Deletes what the grace period let go, and moves the metadata log's trim points. */

@@ -110,7 +110,8 @@ struct sl_dstarts {
 	struct sl_dstart *e; /* sorted by (stream_id, partition) */
 	uint32_t n, cap;
 	uint64_t version, durable, writing; /* writing: the version in flight, 0 if none */
-	uint64_t retry_at;
+	uint64_t retry_at;		    /* after a failed write: no new one before this */
+	bool failed; /* the last write failed: poll sets retry_at from its clock */
 	struct sl_obj_req req;
 	struct sl_dstarts_stats st;
 };
@@ -176,7 +177,7 @@ static void write_done(struct sl_obj_req *req)
 		s->st.writes++;
 	} else {
 		s->st.write_failed++;
-		s->retry_at = 1; /* set from the next poll's clock */
+		s->failed = true;
 	}
 	s->writing = 0;
 	sl_obj_req_reset(req);
@@ -186,8 +187,10 @@ bool sl_dstarts_poll(struct sl_dstarts *s, uint64_t now_ns)
 {
 	if (s->writing != 0)
 		return true;
-	if (s->retry_at == 1)
+	if (s->failed) {
+		s->failed = false;
 		s->retry_at = now_ns + 100 * 1000 * 1000; /* a failing store is not hammered */
+	}
 	if (s->version == s->durable || now_ns < s->retry_at)
 		return false;
 	struct sl_buf *b = sl_dstarts_encode(s->e, s->n);
